@@ -1,0 +1,238 @@
+//! The design's events, by the design's names, and the topics that carry them.
+//!
+//! Every event is keyed by task id, so one task's events stay in order on a keyed bus. Events
+//! carry the task as the API's JSON shape, so a consumer parses it with the same code as the
+//! API and needs no call back to the definition role.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::id::{NotificationId, TaskId, UserId};
+
+/// The design's topics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Topic {
+    TaskEvents,
+    ScheduleTicks,
+    ExecuteTask,
+    NotificationSent,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 4] = [
+        Topic::TaskEvents,
+        Topic::ScheduleTicks,
+        Topic::ExecuteTask,
+        Topic::NotificationSent,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::TaskEvents => "task-events",
+            Topic::ScheduleTicks => "schedule-ticks",
+            Topic::ExecuteTask => "execute-task",
+            Topic::NotificationSent => "notification-sent",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Topic> {
+        Topic::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One occurrence of one task: the identity that makes every delivery happen once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OccurrenceKey {
+    pub task_id: TaskId,
+    pub due_at: Timestamp,
+}
+
+impl fmt::Display for OccurrenceKey {
+    /// `tsk_…@2024-08-12T11:24:53Z`: also the idempotency key given to providers.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.task_id, self.due_at)
+    }
+}
+
+/// A notification channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Channel {
+    InApp,
+    Email,
+    Sms,
+    Push,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::InApp => "inApp",
+            Channel::Email => "email",
+            Channel::Sms => "sms",
+            Channel::Push => "push",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Channel> {
+        [Channel::InApp, Channel::Email, Channel::Sms, Channel::Push]
+            .into_iter()
+            .find(|c| c.as_str() == s)
+    }
+}
+
+/// What became of one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum DeliveryOutcome {
+    /// Handed to the provider (or written to the inbox).
+    Sent,
+    /// Not attempted, for a recorded reason (channel not configured, occurrence skipped).
+    Skipped,
+    /// Failed for good after its retries.
+    DeadLettered,
+}
+
+impl DeliveryOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryOutcome::Sent => "sent",
+            DeliveryOutcome::Skipped => "skipped",
+            DeliveryOutcome::DeadLettered => "deadLettered",
+        }
+    }
+}
+
+/// `task_created` / `task_updated`: the task as it now is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskChanged {
+    pub task_id: TaskId,
+    pub user_id: UserId,
+    /// Increases with every change, so a consumer ignores a replayed older version.
+    pub version: u64,
+    /// The task's fields in the API shape (`TaskSpec::to_json`).
+    pub task: serde_json::Value,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDeleted {
+    pub task_id: TaskId,
+    pub user_id: UserId,
+    pub version: u64,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduleTick {
+    pub at: Timestamp,
+}
+
+/// `execute_task`: an occurrence fell due and was claimed by exactly one execution instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecuteTask {
+    pub occurrence: OccurrenceKey,
+    pub user_id: UserId,
+    /// 1-based position of this occurrence in the task's sequence.
+    pub seq: u32,
+    pub fired_at: Timestamp,
+    /// Fired later than the configured lateness threshold after its due instant.
+    pub late: bool,
+    /// Further missed occurrences this one stands for (missed policy "fire once late").
+    #[serde(default)]
+    pub coalesced: u32,
+    /// Recorded but not delivered: later than the task's missed-occurrence limit.
+    #[serde(default)]
+    pub skipped: bool,
+    pub task_version: u64,
+    /// The task's fields in the API shape, as of `task_version`.
+    pub task: serde_json::Value,
+}
+
+/// `notification_sent`: the final state of one delivery of one occurrence on one channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationSent {
+    pub occurrence: OccurrenceKey,
+    pub user_id: UserId,
+    pub channel: Channel,
+    pub outcome: DeliveryOutcome,
+    pub attempts: u32,
+    pub at: Timestamp,
+    /// Why it was skipped or dead-lettered; never personal data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification_id: Option<NotificationId>,
+}
+
+/// Every event, tagged by the design's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    TaskCreated(TaskChanged),
+    TaskUpdated(TaskChanged),
+    TaskDeleted(TaskDeleted),
+    ScheduleTick(ScheduleTick),
+    ExecuteTask(ExecuteTask),
+    NotificationSent(NotificationSent),
+}
+
+impl Event {
+    pub fn topic(&self) -> Topic {
+        match self {
+            Event::TaskCreated(_) | Event::TaskUpdated(_) | Event::TaskDeleted(_) => {
+                Topic::TaskEvents
+            }
+            Event::ScheduleTick(_) => Topic::ScheduleTicks,
+            Event::ExecuteTask(_) => Topic::ExecuteTask,
+            Event::NotificationSent(_) => Topic::NotificationSent,
+        }
+    }
+
+    /// The partitioning key: the task id (ticks have none and share one key).
+    pub fn key(&self) -> String {
+        match self {
+            Event::TaskCreated(e) | Event::TaskUpdated(e) => e.task_id.to_string(),
+            Event::TaskDeleted(e) => e.task_id.to_string(),
+            Event::ScheduleTick(_) => "tick".to_owned(),
+            Event::ExecuteTask(e) => e.occurrence.task_id.to_string(),
+            Event::NotificationSent(e) => e.occurrence.task_id.to_string(),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::TaskCreated(_) => "task_created",
+            Event::TaskUpdated(_) => "task_updated",
+            Event::TaskDeleted(_) => "task_deleted",
+            Event::ScheduleTick(_) => "schedule_tick",
+            Event::ExecuteTask(_) => "execute_task",
+            Event::NotificationSent(_) => "notification_sent",
+        }
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        // Serializing these plain structs cannot fail.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Event, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}

@@ -1,0 +1,1196 @@
+//! A task as the definition role stores it, parsed from the design's POST body.
+//!
+//! [`TaskSpec::parse`] turns the body into a [`TaskSpec`] whose every field is valid, or into
+//! [`FieldErrors`] listing every refused field (not only the first) by JSON pointer, with the
+//! value as received. It accepts the design's body and a few extensions; fields it does not
+//! know are ignored, so older servers accept newer clients' bodies.
+//!
+//! - `name` (required): a string, trimmed, 1 to 200 characters, no control characters.
+//! - `description`: a string of at most 4000 characters, trimmed; `null`, absent or blank is
+//!   none.
+//! - `startDate` (required): a date and time with an offset. The design's form
+//!   `2024-08-12 11:24:53.00+0000` (a space or `T` between date and time; seconds and up to
+//!   nine fractional digits optional, kept to the microsecond; offset `+0000`, `+00:00`, `+00` or `Z`) and RFC 3339
+//!   (`2024-08-12T13:24:53+02:00`). A time without an offset is refused: the instant would be
+//!   a guess.
+//! - `timeZone`: an IANA name (`Europe/Berlin`) or an offset `±HH:MM`; the wall clock the
+//!   rule follows (see [`crate::recurrence`]). Absent or `null`: the fixed offset `startDate`
+//!   was written with.
+//! - `repeats`: absent or `null` for a one-time task, else an object:
+//!   - `frequency`: a whole number 1 to 1000, as a number or a numeric string; absent is 1.
+//!   - `period` (required): `day`, `week`, `month` or `year`, in any case; the plurals
+//!     (`weeks`) and adverbs (`weekly`) are accepted too.
+//!   - `on`: a comma- or space-separated string (`"monday, tuesday"`) or an array. For `week`,
+//!     weekdays by full name, three letters (`mon`) or two (`mo`, as in RFC 5545), in any
+//!     case. As a leniency for typing slips (the design's own example says `mmonday`), a token
+//!     of at least five letters that is one edit (an insertion, deletion, substitution or swap
+//!     of neighbours) away from exactly one full weekday name is read as that weekday. For
+//!     `month`, days 1 to 31, -1 to -31 counted from the end, or `last` (-1), as numbers or
+//!     numeric strings. Duplicates are dropped and the days sorted (weekdays Monday first).
+//!     Absent, `null`, `""` or `[]`: the start's weekday or day of month. `day` and `year`
+//!     take no `on`.
+//!   - `ends`: absent, `null` or `""`: never; a whole number 1 to 100000 (or a numeric string):
+//!     after that many occurrences; a date `2025-01-31`: on that local date, inclusive; a date
+//!     and time (as `startDate`): at that instant, inclusive.
+//! - `notify`: which channels deliver each occurrence. `email`: an address (one `@`, a domain
+//!   with a dot, no spaces); `sms`: a phone number as a string or number, spaces, dashes, dots
+//!   and parentheses removed, an optional leading `+`, then 7 to 15 digits; `push`: a boolean,
+//!   default `false`; `inApp`: a boolean, default `true`. An empty `email` or `sms` is absent.
+//! - `missed`: what to do with occurrences missed while Chime was down. `policy`:
+//!   `fireOnceLate` (the default, also when `policy` is absent), `fireAll` or `skip`;
+//!   `limitSeconds` (1 to 31536000) is required with `skip` and refused otherwise.
+//!
+//! [`TaskSpec::to_json`] writes the API's canonical shape of the same fields, which parses back
+//! to an equal `TaskSpec`.
+
+use jiff::civil::{Date, DateTime, Time, Weekday};
+use jiff::tz::Offset;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{json, Map, Value};
+
+use crate::error::{FieldError, FieldErrors};
+use crate::recurrence::{Ends, On, Period, Repeats, Schedule, TaskZone};
+
+/// A task, every field valid. Serializes to the API's camelCase shape; that output parses
+/// back to an equal `TaskSpec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSpec {
+    pub name: TaskName,
+    pub description: Option<String>,
+    pub schedule: Schedule,
+    pub notify: Notify,
+    pub missed: MissedPolicy,
+}
+
+/// A value refused by one of this module's `parse` constructors, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+/// 1 to 200 characters after trimming; no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskName(String);
+
+impl TaskName {
+    pub const MAX_CHARS: usize = 200;
+
+    /// Trims `s` and checks it.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let s = s.trim();
+        let len = s.chars().count();
+        if len == 0 {
+            return Err(InvalidValue("a task name must not be empty".into()));
+        }
+        if len > Self::MAX_CHARS {
+            return Err(InvalidValue(format!(
+                "a task name is at most {} characters, this one has {len}",
+                Self::MAX_CHARS
+            )));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InvalidValue(
+                "a task name must not contain control characters (such as line breaks)".into(),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which channels an occurrence is delivered on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    pub email: Option<EmailAddress>,
+    pub sms: Option<PhoneNumber>,
+    pub push: bool,
+    /// The owner's in-app inbox; on unless the body says `"inApp": false`.
+    pub in_app: bool,
+}
+
+impl Default for Notify {
+    /// In-app only.
+    fn default() -> Self {
+        Self {
+            email: None,
+            sms: None,
+            push: false,
+            in_app: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub const MAX_LEN: usize = 254;
+
+    /// Trims `s` and checks that it looks like an address: exactly one `@`, something before
+    /// it, a domain with a dot after it, no whitespace. Deliverability is the provider's
+    /// business.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let s = s.trim();
+        let refuse = || {
+            Err(InvalidValue(
+                "expected an email address such as `someone@example.com` (one `@`, a domain with a \
+                 dot, no spaces, at most 254 characters)"
+                    .into(),
+            ))
+        };
+        if s.len() > Self::MAX_LEN || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return refuse();
+        }
+        let mut parts = s.split('@');
+        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+            return refuse();
+        };
+        if local.is_empty()
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains("..")
+        {
+            return refuse();
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Removes spaces, dashes, dots and parentheses, then expects an optional `+` and 7 to 15
+    /// digits. The cleaned form is kept; E.164 normalisation is the SMS adapter's.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let cleaned: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+            .collect();
+        let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
+        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(InvalidValue(
+                "expected a phone number: an optional `+` and 7 to 15 digits (spaces, dashes, \
+                 dots and parentheses are ignored)"
+                    .into(),
+            ));
+        }
+        Ok(Self(cleaned))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What happens to occurrences that fell due while Chime could not fire them (downtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissedPolicy {
+    /// Fire the earliest missed occurrence once, flagged late; the others it stands for are
+    /// counted in `coalesced`, and the schedule moves on to the next future occurrence.
+    #[default]
+    FireOnceLate,
+    /// Fire every missed occurrence, each flagged late.
+    FireAll,
+    /// Fire an occurrence only if it is at most `limit` late; otherwise record it as skipped.
+    Skip { limit: jiff::SignedDuration },
+}
+
+impl MissedPolicy {
+    /// Longest `limitSeconds` accepted: a year.
+    pub const MAX_LIMIT_SECONDS: i64 = 31_536_000;
+}
+
+const MAX_DESCRIPTION_CHARS: usize = 4000;
+const MAX_FREQUENCY: i64 = 1000;
+const MAX_COUNT: i64 = 100_000;
+const WEEKDAYS: [(Weekday, &str); 7] = [
+    (Weekday::Monday, "monday"),
+    (Weekday::Tuesday, "tuesday"),
+    (Weekday::Wednesday, "wednesday"),
+    (Weekday::Thursday, "thursday"),
+    (Weekday::Friday, "friday"),
+    (Weekday::Saturday, "saturday"),
+    (Weekday::Sunday, "sunday"),
+];
+
+impl TaskSpec {
+    /// Parses the design's POST body (see the module doc). Collects every refused field.
+    pub fn parse(body: &Value) -> Result<TaskSpec, FieldErrors> {
+        let Some(obj) = body.as_object() else {
+            return Err(FieldErrors::one(
+                "",
+                Some(body.clone()),
+                "the body must be a JSON object",
+            ));
+        };
+        let mut errs = Errors::default();
+        let name = parse_name(obj.get("name"), &mut errs);
+        let description = parse_description(obj.get("description"), &mut errs);
+        let start = parse_start(obj.get("startDate"), &mut errs);
+        let zone = parse_zone(obj.get("timeZone"), &mut errs);
+        let repeats = parse_repeats(obj.get("repeats"), &mut errs);
+        let notify = parse_notify(obj.get("notify"), &mut errs);
+        let missed = parse_missed(obj.get("missed"), &mut errs);
+
+        if !errs.0.is_empty() {
+            return Err(FieldErrors(errs.0));
+        }
+        match (name, description, start, zone, repeats, notify, missed) {
+            (
+                Some(name),
+                Some(description),
+                Some((start, offset)),
+                Some(zone),
+                Some(repeats),
+                Some(notify),
+                Some(missed),
+            ) => Ok(TaskSpec {
+                name,
+                description,
+                schedule: Schedule {
+                    start,
+                    zone: zone.unwrap_or_else(|| TaskZone::fixed(offset)),
+                    repeats,
+                },
+                notify,
+                missed,
+            }),
+            // Every parser that returns `None` has recorded why.
+            _ => Err(FieldErrors::one(
+                "",
+                Some(body.clone()),
+                "the body could not be parsed",
+            )),
+        }
+    }
+
+    /// Refuses a task none of whose occurrences is at or after `now`, naming the field that
+    /// makes it so (`/repeats/ends` when an end cuts it, else `/startDate`).
+    pub fn require_future(&self, now: Timestamp) -> Result<(), FieldErrors> {
+        let schedule = &self.schedule;
+        if schedule.first_at_or_after(now).is_some() {
+            return Ok(());
+        }
+        if let Some(repeats) = &schedule.repeats {
+            if repeats.ends != Ends::Never {
+                let endless = Schedule {
+                    repeats: Some(Repeats {
+                        ends: Ends::Never,
+                        ..repeats.clone()
+                    }),
+                    ..schedule.clone()
+                };
+                if endless.first_at_or_after(now).is_some() {
+                    return Err(FieldErrors::one(
+                        "/repeats/ends",
+                        Some(ends_json(&repeats.ends)),
+                        format!(
+                            "no occurrence of this task is at or after now ({now}): the task \
+                             ends before then, so every occurrence is in the past"
+                        ),
+                    ));
+                }
+            }
+        }
+        Err(FieldErrors::one(
+            "/startDate",
+            Some(Value::String(schedule.start.to_string())),
+            format!(
+                "no occurrence of this task is at or after now ({now}): every occurrence is in \
+                 the past"
+            ),
+        ))
+    }
+
+    /// The API's camelCase JSON shape of this task's fields (without id, owner or dates).
+    pub fn to_json(&self) -> Value {
+        let schedule = &self.schedule;
+        let repeats = match &schedule.repeats {
+            None => Value::Null,
+            Some(r) => json!({
+                "frequency": r.frequency,
+                "period": r.period.as_str(),
+                "on": match &r.on {
+                    On::Start => Value::Null,
+                    On::Weekdays(days) => days.iter().map(|d| weekday_name(*d)).collect(),
+                    On::MonthDays(days) => days.iter().copied().collect(),
+                },
+                "ends": match r.ends {
+                    Ends::Never => Value::Null,
+                    ref ends => ends_json(ends),
+                },
+            }),
+        };
+        let missed = match self.missed {
+            MissedPolicy::FireOnceLate => json!({ "policy": "fireOnceLate" }),
+            MissedPolicy::FireAll => json!({ "policy": "fireAll" }),
+            MissedPolicy::Skip { limit } => {
+                json!({ "policy": "skip", "limitSeconds": limit.as_secs() })
+            }
+        };
+        json!({
+            "name": self.name.as_str(),
+            "description": self.description,
+            "startDate": schedule.start.to_string(),
+            "timeZone": schedule.zone.name(),
+            "repeats": repeats,
+            "notify": {
+                "email": self.notify.email.as_ref().map(EmailAddress::as_str),
+                "sms": self.notify.sms.as_ref().map(PhoneNumber::as_str),
+                "push": self.notify.push,
+                "inApp": self.notify.in_app,
+            },
+            "missed": missed,
+        })
+    }
+}
+
+fn weekday_name(day: Weekday) -> &'static str {
+    WEEKDAYS
+        .iter()
+        .find(|(d, _)| *d == day)
+        .map_or("monday", |(_, name)| name)
+}
+
+fn ends_json(ends: &Ends) -> Value {
+    match ends {
+        Ends::Never => Value::Null,
+        Ends::AfterCount(n) => json!(n),
+        Ends::OnDate(date) => json!(date.to_string()),
+        Ends::AtInstant(at) => json!(at.to_string()),
+    }
+}
+
+/// The refused fields found so far.
+#[derive(Default)]
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn push(&mut self, pointer: &str, value: Option<&Value>, detail: impl Into<String>) {
+        self.0
+            .push(FieldError::new(pointer, value.cloned(), detail));
+    }
+}
+
+/// `None` for absent and `null`, which every optional field treats alike.
+fn present(value: Option<&Value>) -> Option<&Value> {
+    value.filter(|v| !v.is_null())
+}
+
+fn parse_name(value: Option<&Value>, errs: &mut Errors) -> Option<TaskName> {
+    const P: &str = "/name";
+    match present(value) {
+        None => errs.push(
+            P,
+            value,
+            "a task name is required: a string of 1 to 200 characters",
+        ),
+        Some(Value::String(s)) => match TaskName::parse(s) {
+            Ok(name) => return Some(name),
+            Err(e) => errs.push(P, value, e.0),
+        },
+        Some(_) => errs.push(
+            P,
+            value,
+            "a task name must be a string of 1 to 200 characters",
+        ),
+    }
+    None
+}
+
+fn parse_description(value: Option<&Value>, errs: &mut Errors) -> Option<Option<String>> {
+    const P: &str = "/description";
+    match present(value) {
+        None => Some(None),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            let len = s.chars().count();
+            if len > MAX_DESCRIPTION_CHARS {
+                errs.push(
+                    P,
+                    value,
+                    format!(
+                        "a description is at most {MAX_DESCRIPTION_CHARS} characters, this one \
+                         has {len}"
+                    ),
+                );
+                None
+            } else {
+                Some((!s.is_empty()).then(|| s.to_owned()))
+            }
+        }
+        Some(_) => {
+            errs.push(P, value, "a description must be a string or null");
+            None
+        }
+    }
+}
+
+fn parse_start(value: Option<&Value>, errs: &mut Errors) -> Option<(Timestamp, Offset)> {
+    const P: &str = "/startDate";
+    match present(value) {
+        None => errs.push(
+            P,
+            value,
+            format!("a start date is required: {EXPECTED_DATE_TIME}"),
+        ),
+        Some(Value::String(s)) => match parse_date_time(s) {
+            Ok(parsed) => return Some(parsed),
+            Err(detail) => errs.push(P, value, detail),
+        },
+        Some(_) => errs.push(
+            P,
+            value,
+            format!("a start date is a string: {EXPECTED_DATE_TIME}"),
+        ),
+    }
+    None
+}
+
+/// `Some(None)`: no zone given, use the start's offset.
+fn parse_zone(value: Option<&Value>, errs: &mut Errors) -> Option<Option<TaskZone>> {
+    const P: &str = "/timeZone";
+    match present(value) {
+        None => Some(None),
+        Some(Value::String(s)) => match TaskZone::parse(s.trim()) {
+            Ok(zone) => Some(Some(zone)),
+            Err(e) => {
+                errs.push(P, value, e.to_string());
+                None
+            }
+        },
+        Some(_) => {
+            errs.push(
+                P,
+                value,
+                "a time zone is a string: an IANA name such as `Europe/Berlin` or an offset \
+                 such as `+02:00`",
+            );
+            None
+        }
+    }
+}
+
+fn parse_repeats(value: Option<&Value>, errs: &mut Errors) -> Option<Option<Repeats>> {
+    let obj = match present(value) {
+        None => return Some(None),
+        Some(Value::Object(obj)) => obj,
+        Some(_) => {
+            errs.push(
+                "/repeats",
+                value,
+                "`repeats` is an object with `period` and optionally `frequency`, `on` and \
+                 `ends`, or null for a one-time task",
+            );
+            return None;
+        }
+    };
+    let before = errs.0.len();
+    let frequency = parse_frequency(obj.get("frequency"), errs);
+    let period = parse_period(obj.get("period"), errs);
+    // Which values `on` takes depends on the period; without one it cannot be judged.
+    let on = period.and_then(|period| parse_on(period, obj.get("on"), errs));
+    let ends = parse_ends(obj.get("ends"), errs);
+    if errs.0.len() > before {
+        return None;
+    }
+    Some(Some(Repeats {
+        frequency: frequency?,
+        period: period?,
+        on: on?,
+        ends: ends?,
+    }))
+}
+
+/// A JSON integer, or a string holding one; `None` for anything else (fractions included).
+fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e15)
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => {
+            let s = s.trim();
+            s.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+fn parse_frequency(value: Option<&Value>, errs: &mut Errors) -> Option<u32> {
+    let Some(v) = present(value) else {
+        return Some(1);
+    };
+    match integer(v).filter(|n| (1..=MAX_FREQUENCY).contains(n)) {
+        Some(n) => u32::try_from(n).ok(),
+        None => {
+            errs.push(
+                "/repeats/frequency",
+                value,
+                format!(
+                    "expected a whole number of periods from 1 to {MAX_FREQUENCY} (a number or \
+                     a numeric string)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn parse_period(value: Option<&Value>, errs: &mut Errors) -> Option<Period> {
+    const EXPECTED: &str = "expected `day`, `week`, `month` or `year`";
+    let period = present(value).and_then(Value::as_str).and_then(|s| {
+        match s.trim().to_lowercase().as_str() {
+            "day" | "days" | "daily" => Some(Period::Day),
+            "week" | "weeks" | "weekly" => Some(Period::Week),
+            "month" | "months" | "monthly" => Some(Period::Month),
+            "year" | "years" | "yearly" => Some(Period::Year),
+            _ => None,
+        }
+    });
+    if period.is_none() {
+        let detail = match present(value) {
+            None => format!("a period is required: {EXPECTED}"),
+            Some(_) => format!("unknown period: {EXPECTED}"),
+        };
+        errs.push("/repeats/period", value, detail);
+    }
+    period
+}
+
+fn parse_on(period: Period, value: Option<&Value>, errs: &mut Errors) -> Option<On> {
+    const P: &str = "/repeats/on";
+    let Some(v) = present(value) else {
+        return Some(On::Start);
+    };
+    // Each token, with the pointer and value to name if it is refused.
+    let tokens: Vec<(String, Value)> = match v {
+        Value::String(s) => s
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|t| !t.is_empty())
+            .map(|t| (P.to_owned(), Value::String(t.to_owned())))
+            .collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (format!("{P}/{i}"), item.clone()))
+            .collect(),
+        Value::Number(_) => vec![(P.to_owned(), v.clone())],
+        _ => {
+            errs.push(
+                P,
+                value,
+                "`on` is a comma-separated string or an array of weekdays or days of the month",
+            );
+            return None;
+        }
+    };
+    if tokens.is_empty() {
+        return Some(On::Start);
+    }
+    // A refused token of a string is reported with the whole string, as received.
+    let refused = |token: &Value| {
+        if v.is_string() {
+            v.clone()
+        } else {
+            token.clone()
+        }
+    };
+    match period {
+        Period::Day | Period::Year => {
+            errs.push(
+                P,
+                value,
+                match period {
+                    Period::Day => {
+                        "`on` is not used with period day: the task is due every `frequency` \
+                         days at the time of `startDate`"
+                    }
+                    _ => {
+                        "`on` is not used with period year: the task is due on the month and \
+                         day of `startDate`"
+                    }
+                },
+            );
+            None
+        }
+        Period::Week => {
+            let mut days = Vec::new();
+            let mut ok = true;
+            for (pointer, token) in &tokens {
+                match token.as_str().and_then(|t| parse_weekday(t.trim())) {
+                    Some(day) => days.push(day),
+                    None => {
+                        ok = false;
+                        let shown = token
+                            .as_str()
+                            .map_or_else(|| token.to_string(), str::to_owned);
+                        errs.push(
+                            pointer,
+                            Some(&refused(token)),
+                            format!(
+                                "unknown weekday `{shown}`: expected monday..sunday, mon..sun or \
+                                 mo..su"
+                            ),
+                        );
+                    }
+                }
+            }
+            days.sort_by_key(|d| d.to_monday_zero_offset());
+            days.dedup();
+            (ok && !days.is_empty()).then_some(On::Weekdays(days))
+        }
+        Period::Month => {
+            let mut days = Vec::new();
+            let mut ok = true;
+            for (pointer, token) in &tokens {
+                match parse_month_day(token) {
+                    Some(day) => days.push(day),
+                    None => {
+                        ok = false;
+                        let shown = token
+                            .as_str()
+                            .map_or_else(|| token.to_string(), str::to_owned);
+                        errs.push(
+                            pointer,
+                            Some(&refused(token)),
+                            format!(
+                                "unknown day of the month `{shown}`: expected 1..31, -1..-31 \
+                                 counted from the end (-1 is the last day) or `last`"
+                            ),
+                        );
+                    }
+                }
+            }
+            days.sort_unstable();
+            days.dedup();
+            (ok && !days.is_empty()).then_some(On::MonthDays(days))
+        }
+    }
+}
+
+fn parse_weekday(token: &str) -> Option<Weekday> {
+    let token = token.to_lowercase();
+    if let Some((day, _)) = WEEKDAYS
+        .iter()
+        .find(|(_, name)| *name == token || name[..3] == token || name[..2] == token)
+    {
+        return Some(*day);
+    }
+    if token.chars().count() < 5 {
+        return None;
+    }
+    let mut near = WEEKDAYS
+        .iter()
+        .filter(|(_, name)| within_one_edit(&token, name));
+    match (near.next(), near.next()) {
+        (Some((day, _)), None) => Some(*day),
+        _ => None,
+    }
+}
+
+/// Damerau-Levenshtein distance at most 1: equal, or one insertion, deletion, substitution or
+/// transposition of adjacent characters apart.
+fn within_one_edit(a: &str, b: &str) -> bool {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    match ra.len() as isize - rb.len() as isize {
+        0 if ra.is_empty() => true,
+        0 => {
+            ra[1..] == rb[1..]
+                || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+        }
+        1 => ra[1..] == *rb,
+        -1 => *ra == rb[1..],
+        _ => false,
+    }
+}
+
+fn parse_month_day(token: &Value) -> Option<i8> {
+    if let Some(s) = token.as_str() {
+        if s.trim().eq_ignore_ascii_case("last") {
+            return Some(-1);
+        }
+    }
+    integer(token)
+        .filter(|d| (1..=31).contains(d) || (-31..=-1).contains(d))
+        .and_then(|d| i8::try_from(d).ok())
+}
+
+fn parse_ends(value: Option<&Value>, errs: &mut Errors) -> Option<Ends> {
+    const P: &str = "/repeats/ends";
+    const EXPECTED: &str = "expected a number of occurrences from 1 to 100000, a last date such \
+                            as `2025-01-31`, or a last date and time with an offset such as \
+                            `2025-01-31T10:00:00Z`";
+    let ends = match present(value) {
+        None => Ok(Ends::Never),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(Ends::Never),
+        Some(v @ Value::Number(_)) => count(v).ok_or_else(|| EXPECTED.to_owned()),
+        Some(v @ Value::String(s)) => {
+            let s = s.trim();
+            if let Some(n) = count(v) {
+                Ok(n)
+            } else if s
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
+                && s.len() < 10
+            {
+                Err(EXPECTED.to_owned())
+            } else if let Some(date) = parse_date(s) {
+                Ok(Ends::OnDate(date))
+            } else {
+                match parse_date_time(s) {
+                    Ok((at, _)) => Ok(Ends::AtInstant(at)),
+                    Err(detail) if detail.starts_with(MISSING_OFFSET) => Err(detail),
+                    Err(_) => Err(EXPECTED.to_owned()),
+                }
+            }
+        }
+        Some(_) => Err(EXPECTED.to_owned()),
+    };
+    match ends {
+        Ok(ends) => Some(ends),
+        Err(detail) => {
+            errs.push(P, value, detail);
+            None
+        }
+    }
+}
+
+fn count(value: &Value) -> Option<Ends> {
+    integer(value)
+        .filter(|n| (1..=MAX_COUNT).contains(n))
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Ends::AfterCount)
+}
+
+fn parse_notify(value: Option<&Value>, errs: &mut Errors) -> Option<Notify> {
+    let obj = match present(value) {
+        None => return Some(Notify::default()),
+        Some(Value::Object(obj)) => obj,
+        Some(_) => {
+            errs.push(
+                "/notify",
+                value,
+                "`notify` is an object with optional `email`, `sms`, `push` and `inApp`",
+            );
+            return None;
+        }
+    };
+    let before = errs.0.len();
+    let email_value = obj.get("email");
+    let email = match present(email_value) {
+        None => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => match EmailAddress::parse(s) {
+            Ok(email) => Some(email),
+            Err(e) => {
+                errs.push("/notify/email", email_value, e.0);
+                None
+            }
+        },
+        Some(_) => {
+            errs.push(
+                "/notify/email",
+                email_value,
+                "an email address is a string such as `someone@example.com`",
+            );
+            None
+        }
+    };
+
+    let sms_value = obj.get("sms");
+    let sms_text = match present(sms_value) {
+        None => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => Some(Ok(s.clone())),
+        Some(Value::Number(n)) => Some(n.as_u64().map(|n| n.to_string()).ok_or(())),
+        Some(_) => Some(Err(())),
+    };
+    let sms = match sms_text {
+        None => None,
+        Some(Ok(s)) => match PhoneNumber::parse(&s) {
+            Ok(phone) => Some(phone),
+            Err(e) => {
+                errs.push("/notify/sms", sms_value, e.0);
+                None
+            }
+        },
+        Some(Err(())) => {
+            errs.push(
+                "/notify/sms",
+                sms_value,
+                "a phone number is a string or a whole number such as `4075551212`",
+            );
+            None
+        }
+    };
+
+    let mut flag = |key: &str, pointer: &str, default: bool| -> bool {
+        match present(obj.get(key)) {
+            None => default,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                errs.push(pointer, obj.get(key), format!("`{key}` is true or false"));
+                default
+            }
+        }
+    };
+    let push = flag("push", "/notify/push", false);
+    let in_app = flag("inApp", "/notify/inApp", true);
+
+    (errs.0.len() == before).then_some(Notify {
+        email,
+        sms,
+        push,
+        in_app,
+    })
+}
+
+fn parse_missed(value: Option<&Value>, errs: &mut Errors) -> Option<MissedPolicy> {
+    let obj: &Map<String, Value> = match present(value) {
+        None => return Some(MissedPolicy::default()),
+        Some(Value::Object(obj)) => obj,
+        Some(_) => {
+            errs.push(
+                "/missed",
+                value,
+                "`missed` is an object with `policy` and, for `skip`, `limitSeconds`",
+            );
+            return None;
+        }
+    };
+    let policy_value = obj.get("policy");
+    let limit_value = obj.get("limitSeconds");
+    let policy = match present(policy_value) {
+        None => Some("fireoncelate".to_owned()),
+        Some(Value::String(s)) => Some(s.trim().to_lowercase()),
+        Some(_) => None,
+    };
+    let before = errs.0.len();
+    let policy = match policy.as_deref() {
+        Some("fireoncelate") => Some(MissedPolicy::FireOnceLate),
+        Some("fireall") => Some(MissedPolicy::FireAll),
+        Some("skip") => {
+            let limit = present(limit_value)
+                .and_then(integer)
+                .filter(|n| (1..=MissedPolicy::MAX_LIMIT_SECONDS).contains(n));
+            match limit {
+                Some(secs) => Some(MissedPolicy::Skip {
+                    limit: SignedDuration::from_secs(secs),
+                }),
+                None => {
+                    errs.push(
+                        "/missed/limitSeconds",
+                        limit_value,
+                        format!(
+                            "the policy `skip` needs `limitSeconds`: a whole number of seconds \
+                             from 1 to {}",
+                            MissedPolicy::MAX_LIMIT_SECONDS
+                        ),
+                    );
+                    None
+                }
+            }
+        }
+        _ => {
+            errs.push(
+                "/missed/policy",
+                policy_value,
+                "unknown policy: expected `fireOnceLate`, `fireAll` or `skip`",
+            );
+            None
+        }
+    };
+    if let Some(MissedPolicy::FireOnceLate | MissedPolicy::FireAll) = policy {
+        if present(limit_value).is_some() {
+            errs.push(
+                "/missed/limitSeconds",
+                limit_value,
+                "`limitSeconds` is used only with the policy `skip`",
+            );
+        }
+    }
+    if errs.0.len() > before {
+        return None;
+    }
+    policy
+}
+
+const EXPECTED_DATE_TIME: &str = "expected a date and time with an offset, such as \
+                                  `2024-08-12 11:24:53.00+0000` or `2024-08-12T13:24:53+02:00`";
+const MISSING_OFFSET: &str = "the offset is missing";
+
+/// Reads fixed-width ASCII fields left to right.
+struct Reader<'s> {
+    bytes: &'s [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn eat(&mut self, byte: u8) -> bool {
+        let hit = self.peek() == Some(byte);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    fn digits(&mut self, n: usize) -> Option<i32> {
+        let field = self.bytes.get(self.at..self.at + n)?;
+        if !field.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        self.at += n;
+        Some(
+            field
+                .iter()
+                .fold(0, |acc, b| acc * 10 + i32::from(b - b'0')),
+        )
+    }
+
+    fn done(&self) -> bool {
+        self.at == self.bytes.len()
+    }
+
+    /// `YYYY-MM-DD`, a real date.
+    fn date(&mut self) -> Option<Date> {
+        let y = self.digits(4)?;
+        let m = (self.eat(b'-')).then(|| self.digits(2)).flatten()?;
+        let d = (self.eat(b'-')).then(|| self.digits(2)).flatten()?;
+        Date::new(
+            i16::try_from(y).ok()?,
+            i8::try_from(m).ok()?,
+            i8::try_from(d).ok()?,
+        )
+        .ok()
+    }
+}
+
+/// A date alone: `YYYY-MM-DD`.
+fn parse_date(s: &str) -> Option<Date> {
+    let mut r = Reader {
+        bytes: s.as_bytes(),
+        at: 0,
+    };
+    r.date().filter(|_| r.done())
+}
+
+/// A date and time with an offset (see the module doc), as the instant and the offset.
+fn parse_date_time(s: &str) -> Result<(Timestamp, Offset), String> {
+    let s = s.trim();
+    let mut r = Reader {
+        bytes: s.as_bytes(),
+        at: 0,
+    };
+    let bad = || EXPECTED_DATE_TIME.to_owned();
+    let date = r.date().ok_or_else(bad)?;
+    if !(r.eat(b'T') || r.eat(b't') || r.eat(b' ')) {
+        return Err(bad());
+    }
+    let hour = r.digits(2).ok_or_else(bad)?;
+    let minute = r.eat(b':').then(|| r.digits(2)).flatten().ok_or_else(bad)?;
+    let (mut second, mut nanos) = (0, 0);
+    if r.eat(b':') {
+        second = r.digits(2).ok_or_else(bad)?;
+        if r.eat(b'.') {
+            let mut n = 0;
+            while let Some(d) = r.peek().filter(u8::is_ascii_digit) {
+                n += 1;
+                if n > 9 {
+                    return Err(bad());
+                }
+                nanos = nanos * 10 + i32::from(d - b'0');
+                r.at += 1;
+            }
+            if n == 0 {
+                return Err(bad());
+            }
+            nanos *= 10i32.pow(9 - n);
+            // Instants are kept to the microsecond, as every store keeps them.
+            nanos -= nanos % 1000;
+        }
+    }
+    let time = Time::new(
+        i8::try_from(hour).map_err(|_| bad())?,
+        i8::try_from(minute).map_err(|_| bad())?,
+        i8::try_from(second).map_err(|_| bad())?,
+        nanos,
+    )
+    .map_err(|_| bad())?;
+    while r.eat(b' ') {}
+    let offset_seconds = match r.peek() {
+        None => {
+            return Err(format!(
+                "{MISSING_OFFSET}: `{s}` names no instant; add an offset such as `+0000`, \
+                 `+02:00` or `Z`"
+            ))
+        }
+        Some(b'Z' | b'z') => {
+            r.at += 1;
+            0
+        }
+        Some(sign @ (b'+' | b'-')) => {
+            r.at += 1;
+            let h = r.digits(2).ok_or_else(bad)?;
+            let colon = r.eat(b':');
+            let m = match r.digits(2) {
+                Some(m) => m,
+                None if !colon => 0,
+                None => return Err(bad()),
+            };
+            if h > 23 || m > 59 {
+                return Err(bad());
+            }
+            let secs = h * 3600 + m * 60;
+            if sign == b'-' {
+                -secs
+            } else {
+                secs
+            }
+        }
+        Some(_) => return Err(bad()),
+    };
+    if !r.done() {
+        return Err(bad());
+    }
+    let offset = Offset::from_seconds(offset_seconds).map_err(|_| bad())?;
+    let at = offset
+        .to_timestamp(DateTime::from_parts(date, time))
+        .map_err(|_| bad())?;
+    Ok((at, offset))
+}
+
+// Only describes the body for the OpenAPI document; `TaskSpec::parse` does the parsing. The
+// doc comments below become the schema's descriptions, so they are written for API users.
+/// A task to create or replace. Fields not listed are ignored. Every refused field is reported
+/// with a JSON pointer to it.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBody)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct TaskBodySchema {
+    /// 1 to 200 characters after trimming; no control characters.
+    #[schema(example = "Task Name")]
+    name: String,
+    /// At most 4000 characters; null or blank for none.
+    #[schema(example = "Memorable description")]
+    description: Option<String>,
+    /// A date and time with an offset: `2024-08-12 11:24:53.00+0000` (space or `T`; seconds,
+    /// fraction optional; offset `+0000`, `+00:00`, `+00` or `Z`) or RFC 3339.
+    #[schema(example = "2024-08-12 11:24:53.00+0000")]
+    start_date: String,
+    /// The wall clock the rule follows: an IANA name or `±HH:MM`. Default: the offset of
+    /// `startDate`.
+    #[schema(example = "Europe/Berlin")]
+    time_zone: Option<String>,
+    /// Absent or null for a one-time task.
+    repeats: Option<RepeatsBodySchema>,
+    /// Delivery channels; default in-app only.
+    notify: Option<NotifyBodySchema>,
+    /// What to do with occurrences missed during downtime; default `fireOnceLate`.
+    missed: Option<MissedBodySchema>,
+}
+
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodyRepeats)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct RepeatsBodySchema {
+    /// Every N periods: a whole number 1 to 1000, as a number or numeric string (`2`, `"2"`).
+    /// Default 1.
+    frequency: Option<Value>,
+    /// `day`, `week`, `month` or `year` (any case; plurals and `daily`, `weekly`, … accepted).
+    #[schema(example = "week")]
+    period: String,
+    /// For `week`: weekdays (`monday`, `mon`, `mo`; one typing slip in a name of 5 or more
+    /// letters is forgiven). For `month`: days 1..31, -1..-31 from the end, or `last`. A
+    /// comma-separated string or an array. Default: the start's weekday or day. Not used with
+    /// `day` or `year`. Examples: `"monday, tuesday"`, `["mon", "fri"]`, `[15, "last"]`.
+    on: Option<Value>,
+    /// Empty or null: never. A number 1..100000 (or numeric string): after that many
+    /// occurrences. `YYYY-MM-DD`: last local date, inclusive. A date and time with offset:
+    /// last instant, inclusive. Examples: `12`, `"2025-01-31"`, `"2025-01-31T10:00:00Z"`.
+    ends: Option<Value>,
+}
+
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodyNotify)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct NotifyBodySchema {
+    /// An email address; empty for none.
+    #[schema(example = "someone@example.com")]
+    email: Option<String>,
+    /// A phone number (string or number): optional `+`, 7 to 15 digits; spaces, dashes, dots
+    /// and parentheses ignored. Example: `"+1 (407) 555-1212"`.
+    sms: Option<Value>,
+    /// Default false.
+    #[schema(example = true)]
+    push: Option<bool>,
+    /// The owner's in-app inbox. Default true.
+    #[schema(example = true)]
+    in_app: Option<bool>,
+}
+
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodyMissed)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct MissedBodySchema {
+    /// `fireOnceLate` (default), `fireAll` or `skip`.
+    #[schema(example = "skip")]
+    policy: Option<String>,
+    /// Required with `skip`, refused otherwise: 1 to 31536000.
+    #[schema(example = 3600)]
+    limit_seconds: Option<i64>,
+}
+
+#[cfg(all(test, feature = "openapi"))]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failed test.
+mod openapi_tests {
+    use super::*;
+
+    #[test]
+    fn the_body_schema_is_named_task_body_and_documents_every_field() {
+        use utoipa::{PartialSchema, ToSchema};
+        assert_eq!(TaskBodySchema::name(), "TaskBody");
+        let schema = serde_json::to_value(TaskBodySchema::schema()).unwrap();
+        let properties = schema["properties"].as_object().unwrap();
+        for field in [
+            "name",
+            "description",
+            "startDate",
+            "timeZone",
+            "repeats",
+            "notify",
+            "missed",
+        ] {
+            assert!(properties.contains_key(field), "{field} missing: {schema}");
+        }
+        assert_eq!(schema["required"], json!(["name", "startDate"]));
+        let mut nested = Vec::new();
+        TaskBodySchema::schemas(&mut nested);
+        let names: Vec<String> = nested.into_iter().map(|(name, _)| name).collect();
+        for name in ["TaskBodyRepeats", "TaskBodyNotify", "TaskBodyMissed"] {
+            assert!(names.iter().any(|n| n == name), "{names:?}");
+        }
+    }
+}

@@ -1,0 +1,930 @@
+//! Parsing the design's POST body into a `TaskSpec`: every accepted form, every refusal with
+//! its JSON pointer and value, `require_future`, and the `to_json`/`parse` round trip.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failed test.
+
+use chime_core::recurrence::{Ends, On, Period, Repeats};
+use chime_core::task::TaskSpec;
+use chime_core::{FieldError, FieldErrors, MissedPolicy};
+use jiff::civil::{date, Weekday};
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn ts(s: &str) -> Timestamp {
+    s.parse().unwrap()
+}
+
+fn design_body() -> Value {
+    json!({
+        "name": "Task Name",
+        "description": "Memorable description",
+        "startDate": "2024-08-12 11:24:53.00+0000",
+        "repeats": {
+            "frequency": "1",
+            "period": "week",
+            "on": "mmonday, tuesday",
+            "ends": "12"
+        },
+        "notify": {
+            "email": "someone@example.com",
+            "sms": "4075551212",
+            "push": true
+        }
+    })
+}
+
+/// `design_body` with `value` at JSON pointer `pointer` (created if missing).
+fn with(pointer: &str, value: Value) -> Value {
+    let mut body = design_body();
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let parent = if parent.is_empty() {
+        &mut body
+    } else {
+        if body.pointer(parent).is_none() {
+            *body
+                .pointer_mut(parent.rsplit_once('/').unwrap().0)
+                .unwrap() = json!({});
+        }
+        body.pointer_mut(parent).unwrap()
+    };
+    parent
+        .as_object_mut()
+        .unwrap()
+        .insert(key.to_owned(), value);
+    body
+}
+
+/// `design_body` without the field at `pointer`.
+fn without(pointer: &str) -> Value {
+    let mut body = design_body();
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let parent = if parent.is_empty() {
+        &mut body
+    } else {
+        body.pointer_mut(parent).unwrap()
+    };
+    parent.as_object_mut().unwrap().remove(key);
+    body
+}
+
+fn parse(body: &Value) -> TaskSpec {
+    match TaskSpec::parse(body) {
+        Ok(spec) => spec,
+        Err(e) => panic!("{body} was refused: {:#?}", e.0),
+    }
+}
+
+fn repeats(body: &Value) -> Repeats {
+    parse(body).schedule.repeats.unwrap()
+}
+
+fn errors(body: &Value) -> Vec<FieldError> {
+    match TaskSpec::parse(body) {
+        Ok(spec) => panic!("{body} was accepted: {spec:?}"),
+        Err(FieldErrors(errors)) => errors,
+    }
+}
+
+/// The only error of `body`, which must be at `pointer`.
+fn error_at(body: &Value, pointer: &str) -> FieldError {
+    let errors = errors(body);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].pointer, pointer, "{errors:#?}");
+    errors[0].clone()
+}
+
+#[test]
+fn the_designs_example_body_is_accepted() {
+    let spec = parse(&design_body());
+    assert_eq!(spec.name.as_str(), "Task Name");
+    assert_eq!(spec.description.as_deref(), Some("Memorable description"));
+    assert_eq!(spec.schedule.start, ts("2024-08-12T11:24:53Z"));
+    assert_eq!(spec.schedule.zone.name(), "+00:00");
+    assert_eq!(
+        spec.schedule.repeats,
+        Some(Repeats {
+            frequency: 1,
+            period: Period::Week,
+            on: On::Weekdays(vec![Weekday::Monday, Weekday::Tuesday]),
+            ends: Ends::AfterCount(12),
+        })
+    );
+    assert_eq!(spec.notify.email.unwrap().as_str(), "someone@example.com");
+    assert_eq!(spec.notify.sms.unwrap().as_str(), "4075551212");
+    assert!(spec.notify.push);
+    assert!(spec.notify.in_app);
+    assert_eq!(spec.missed, MissedPolicy::FireOnceLate);
+}
+
+#[test]
+fn the_designs_example_serializes_to_the_api_shape() {
+    assert_eq!(
+        parse(&design_body()).to_json(),
+        json!({
+            "name": "Task Name",
+            "description": "Memorable description",
+            "startDate": "2024-08-12T11:24:53Z",
+            "timeZone": "+00:00",
+            "repeats": {"frequency": 1, "period": "week", "on": ["monday", "tuesday"], "ends": 12},
+            "notify": {"email": "someone@example.com", "sms": "4075551212", "push": true, "inApp": true},
+            "missed": {"policy": "fireOnceLate"}
+        })
+    );
+}
+
+#[test]
+fn a_minimal_body_is_a_one_time_in_app_task() {
+    let spec = parse(&json!({"name": "x", "startDate": "2024-08-12T11:24:53Z"}));
+    assert_eq!(spec.description, None);
+    assert_eq!(spec.schedule.repeats, None);
+    assert_eq!(spec.notify.email, None);
+    assert_eq!(spec.notify.sms, None);
+    assert!(!spec.notify.push);
+    assert!(spec.notify.in_app);
+    assert_eq!(
+        spec.to_json(),
+        json!({
+            "name": "x", "description": null, "startDate": "2024-08-12T11:24:53Z",
+            "timeZone": "+00:00", "repeats": null,
+            "notify": {"email": null, "sms": null, "push": false, "inApp": true},
+            "missed": {"policy": "fireOnceLate"}
+        })
+    );
+}
+
+#[test]
+fn start_dates_are_accepted_in_the_designs_format_and_rfc_3339() {
+    let cases = [
+        (
+            "2024-08-12 11:24:53.00+0000",
+            "2024-08-12T11:24:53Z",
+            "+00:00",
+        ),
+        (
+            "2024-08-12T11:24:53.00+0000",
+            "2024-08-12T11:24:53Z",
+            "+00:00",
+        ),
+        ("2024-08-12 11:24:53+0000", "2024-08-12T11:24:53Z", "+00:00"),
+        (
+            "2024-08-12 11:24:53+00:00",
+            "2024-08-12T11:24:53Z",
+            "+00:00",
+        ),
+        ("2024-08-12 11:24:53+00", "2024-08-12T11:24:53Z", "+00:00"),
+        ("2024-08-12 11:24:53Z", "2024-08-12T11:24:53Z", "+00:00"),
+        ("2024-08-12T11:24:53Z", "2024-08-12T11:24:53Z", "+00:00"),
+        ("2024-08-12t11:24:53z", "2024-08-12T11:24:53Z", "+00:00"),
+        (
+            "2024-08-12T13:24:53+02:00",
+            "2024-08-12T11:24:53Z",
+            "+02:00",
+        ),
+        (
+            "2024-08-12 13:24:53.5+0200",
+            "2024-08-12T11:24:53.5Z",
+            "+02:00",
+        ),
+        (
+            "2024-08-12T06:24:53.123456789-05:00",
+            "2024-08-12T11:24:53.123456789Z",
+            "-05:00",
+        ),
+        (
+            "2024-08-12 16:54:53.1+0530",
+            "2024-08-12T11:24:53.1Z",
+            "+05:30",
+        ),
+        ("2024-08-12T11:24Z", "2024-08-12T11:24:00Z", "+00:00"),
+        (
+            " 2024-08-12 11:24:53 +0000 ",
+            "2024-08-12T11:24:53Z",
+            "+00:00",
+        ),
+    ];
+    for (given, instant, zone) in cases {
+        let spec = parse(&with("/startDate", json!(given)));
+        assert_eq!(spec.schedule.start, ts(instant), "{given}");
+        assert_eq!(spec.schedule.zone.name(), zone, "{given}");
+    }
+}
+
+#[test]
+fn a_start_date_without_an_offset_is_refused_as_missing_its_offset() {
+    for given in ["2024-08-12 11:24:53", "2024-08-12T11:24:53.00"] {
+        let e = error_at(&with("/startDate", json!(given)), "/startDate");
+        assert_eq!(e.value, Some(json!(given)));
+        assert!(e.detail.contains("offset is missing"), "{}", e.detail);
+    }
+}
+
+#[test]
+fn malformed_start_dates_are_refused_with_the_value_received() {
+    for given in [
+        json!("yesterday"),
+        json!("2024-02-30 10:00:00Z"),
+        json!("2024-08-12 25:00:00Z"),
+        json!("2024-08-12 11:24:53.1234567890Z"),
+        json!("2024-08-12 11:24:53+2400"),
+        json!("2024-08-12"),
+        json!(1_723_461_893),
+        json!(null),
+    ] {
+        let e = error_at(&with("/startDate", given.clone()), "/startDate");
+        assert_eq!(e.value, Some(given));
+        assert!(e.detail.contains("2024-08-12"), "{}", e.detail);
+    }
+    let e = error_at(&without("/startDate"), "/startDate");
+    assert_eq!(e.value, None);
+}
+
+#[test]
+fn a_body_that_is_not_an_object_is_refused_at_the_root() {
+    for body in [json!([]), json!("task"), json!(null)] {
+        let e = error_at(&body, "");
+        assert_eq!(e.value, Some(body));
+    }
+}
+
+#[test]
+fn every_refused_field_is_reported_not_only_the_first() {
+    let body = json!({
+        "name": "",
+        "startDate": "soon",
+        "timeZone": "Mars/Olympus",
+        "repeats": {"frequency": 0, "period": "fortnight", "ends": "never"},
+        "notify": {"email": "nobody", "sms": "123", "push": "yes"},
+        "missed": {"policy": "later"}
+    });
+    let pointers: Vec<String> = errors(&body).into_iter().map(|e| e.pointer).collect();
+    assert_eq!(
+        pointers,
+        [
+            "/name",
+            "/startDate",
+            "/timeZone",
+            "/repeats/frequency",
+            "/repeats/period",
+            "/repeats/ends",
+            "/notify/email",
+            "/notify/sms",
+            "/notify/push",
+            "/missed/policy"
+        ]
+    );
+}
+
+#[test]
+fn unknown_top_level_fields_are_ignored() {
+    let spec = parse(&with("/colour", json!("blue")));
+    assert_eq!(spec, parse(&design_body()));
+}
+
+#[test]
+fn a_name_is_trimmed_and_must_be_1_to_200_characters_without_control_characters() {
+    assert_eq!(
+        parse(&with("/name", json!("  Call mum  "))).name.as_str(),
+        "Call mum"
+    );
+    assert_eq!(
+        parse(&with("/name", json!("é".repeat(200))))
+            .name
+            .as_str()
+            .chars()
+            .count(),
+        200
+    );
+    for bad in [
+        json!(""),
+        json!("   "),
+        json!("a".repeat(201)),
+        json!("a\nb"),
+        json!(42),
+        json!(null),
+    ] {
+        let e = error_at(&with("/name", bad.clone()), "/name");
+        assert_eq!(e.value, Some(bad));
+    }
+    assert_eq!(error_at(&without("/name"), "/name").value, None);
+}
+
+#[test]
+fn a_description_is_optional_trimmed_and_at_most_4000_characters() {
+    assert_eq!(parse(&with("/description", json!(null))).description, None);
+    assert_eq!(parse(&with("/description", json!("  "))).description, None);
+    assert_eq!(parse(&without("/description")).description, None);
+    assert_eq!(
+        parse(&with("/description", json!(" Bring cake\n")))
+            .description
+            .as_deref(),
+        Some("Bring cake")
+    );
+    assert!(parse(&with("/description", json!("d".repeat(4000))))
+        .description
+        .is_some());
+    error_at(
+        &with("/description", json!("d".repeat(4001))),
+        "/description",
+    );
+    error_at(&with("/description", json!(["x"])), "/description");
+}
+
+#[test]
+fn a_time_zone_is_an_iana_name_or_an_offset() {
+    let zone = |v: Value| parse(&with("/timeZone", v)).schedule.zone.name().to_owned();
+    assert_eq!(zone(json!("Europe/Berlin")), "Europe/Berlin");
+    assert_eq!(zone(json!("america/new_york")), "America/New_York");
+    assert_eq!(zone(json!("+05:30")), "+05:30");
+    assert_eq!(zone(json!("-04:00")), "-04:00");
+    assert_eq!(zone(json!("UTC")), "UTC");
+    assert_eq!(zone(json!("Z")), "UTC");
+    assert_eq!(zone(json!(null)), "+00:00");
+    for bad in [json!("Mars/Olympus"), json!("+5"), json!(""), json!(2)] {
+        let e = error_at(&with("/timeZone", bad.clone()), "/timeZone");
+        assert_eq!(e.value, Some(bad));
+    }
+}
+
+#[test]
+fn a_frequency_is_a_whole_number_from_1_to_1000() {
+    let frequency = |v: Value| repeats(&with("/repeats/frequency", v)).frequency;
+    assert_eq!(frequency(json!(3)), 3);
+    assert_eq!(frequency(json!(" 7 ")), 7);
+    assert_eq!(frequency(json!(1000)), 1000);
+    assert_eq!(frequency(json!(null)), 1);
+    assert_eq!(repeats(&without("/repeats/frequency")).frequency, 1);
+    for bad in [
+        json!("0"),
+        json!(0),
+        json!(-1),
+        json!(1.5),
+        json!("abc"),
+        json!(1001),
+        json!(true),
+    ] {
+        let e = error_at(
+            &with("/repeats/frequency", bad.clone()),
+            "/repeats/frequency",
+        );
+        assert_eq!(e.value, Some(bad));
+        assert!(e.detail.contains("1 to 1000"), "{}", e.detail);
+    }
+}
+
+#[test]
+fn a_period_is_read_in_any_case_with_plurals_and_adverbs() {
+    let period = |v: &str| {
+        let body = with("/repeats/period", json!(v));
+        let body = with_repeats_field(body, "on", json!(null));
+        repeats(&body).period
+    };
+    assert_eq!(period("day"), Period::Day);
+    assert_eq!(period(" Weeks "), Period::Week);
+    assert_eq!(period("MONTHLY"), Period::Month);
+    assert_eq!(period("yearly"), Period::Year);
+    assert_eq!(period("daily"), Period::Day);
+    let e = error_at(
+        &with("/repeats/period", json!("fortnight")),
+        "/repeats/period",
+    );
+    assert_eq!(e.value, Some(json!("fortnight")));
+    assert!(
+        e.detail.contains("`day`, `week`, `month` or `year`"),
+        "{}",
+        e.detail
+    );
+    assert_eq!(
+        error_at(&without("/repeats/period"), "/repeats/period").value,
+        None
+    );
+}
+
+fn with_repeats_field(mut body: Value, key: &str, value: Value) -> Value {
+    body["repeats"][key] = value;
+    body
+}
+
+fn weekly_on(on: Value) -> Value {
+    with("/repeats/on", on)
+}
+
+#[test]
+fn weekdays_are_read_by_full_three_letter_or_two_letter_names() {
+    let on = |v: Value| repeats(&weekly_on(v)).on;
+    use Weekday::*;
+    assert_eq!(on(json!("MO,we")), On::Weekdays(vec![Monday, Wednesday]));
+    assert_eq!(
+        on(json!("sunday monday")),
+        On::Weekdays(vec![Monday, Sunday])
+    );
+    assert_eq!(
+        on(json!(["sun", "Monday", "mon", "Fr"])),
+        On::Weekdays(vec![Monday, Friday, Sunday])
+    );
+    assert_eq!(on(json!("")), On::Start);
+    assert_eq!(on(json!([])), On::Start);
+    assert_eq!(on(json!(null)), On::Start);
+}
+
+#[test]
+fn a_weekday_one_typing_slip_from_exactly_one_name_is_forgiven() {
+    let on = |v: &str| repeats(&weekly_on(json!(v))).on;
+    use Weekday::*;
+    assert_eq!(on("mmonday, tuesday"), On::Weekdays(vec![Monday, Tuesday]));
+    assert_eq!(on("tuseday"), On::Weekdays(vec![Tuesday]));
+    assert_eq!(on("wednsday"), On::Weekdays(vec![Wednesday]));
+    assert_eq!(on("fridya"), On::Weekdays(vec![Friday]));
+    assert_eq!(on("sundat"), On::Weekdays(vec![Sunday]));
+    // `funday` is one letter from `sunday` only, so it is Sunday.
+    assert_eq!(on("funday"), On::Weekdays(vec![Sunday]));
+    // Too short, two edits away, or as near to two names (`tuesday`, `thursday`: neither).
+    for bad in ["blursday", "tues", "mndy", "thurday's", "mondays!"] {
+        let e = error_at(&weekly_on(json!(bad)), "/repeats/on");
+        assert_eq!(e.value, Some(json!(bad)));
+    }
+}
+
+#[test]
+fn an_unknown_weekday_is_quoted_with_the_expected_names() {
+    let e = error_at(&weekly_on(json!("monday, blursday")), "/repeats/on");
+    assert_eq!(e.value, Some(json!("monday, blursday")));
+    assert_eq!(
+        e.detail,
+        "unknown weekday `blursday`: expected monday..sunday, mon..sun or mo..su"
+    );
+    let e = error_at(&weekly_on(json!(["monday", "blursday"])), "/repeats/on/1");
+    assert_eq!(e.value, Some(json!("blursday")));
+    let e = error_at(&weekly_on(json!(["monday", 3])), "/repeats/on/1");
+    assert_eq!(e.value, Some(json!(3)));
+    let all = errors(&weekly_on(json!(["xx", "monday", "yy"])));
+    let pointers: Vec<&str> = all.iter().map(|e| e.pointer.as_str()).collect();
+    assert_eq!(pointers, ["/repeats/on/0", "/repeats/on/2"]);
+    error_at(&weekly_on(json!({"day": "monday"})), "/repeats/on");
+}
+
+fn monthly_on(on: Value) -> Value {
+    with_repeats_field(with("/repeats/period", json!("month")), "on", on)
+}
+
+#[test]
+fn month_days_are_numbers_numeric_strings_or_last() {
+    let on = |v: Value| repeats(&monthly_on(v)).on;
+    assert_eq!(on(json!("1, 15, last")), On::MonthDays(vec![-1, 1, 15]));
+    assert_eq!(
+        on(json!([15, "-2", 31, 15])),
+        On::MonthDays(vec![-2, 15, 31])
+    );
+    assert_eq!(on(json!(15)), On::MonthDays(vec![15]));
+    assert_eq!(on(json!("-31")), On::MonthDays(vec![-31]));
+    assert_eq!(on(json!("LAST")), On::MonthDays(vec![-1]));
+    assert_eq!(on(json!("")), On::Start);
+    for bad in ["0", "32", "-32", "first", "1.5"] {
+        let e = error_at(&monthly_on(json!(bad)), "/repeats/on");
+        assert_eq!(e.value, Some(json!(bad)));
+        assert!(e.detail.contains(&format!("`{bad}`")), "{}", e.detail);
+    }
+    let e = error_at(&monthly_on(json!([1, 0])), "/repeats/on/1");
+    assert_eq!(e.value, Some(json!(0)));
+}
+
+#[test]
+fn day_and_year_periods_take_no_on() {
+    for period in ["day", "year"] {
+        let body = with("/repeats/period", json!(period));
+        let e = error_at(&body, "/repeats/on");
+        assert_eq!(e.value, Some(json!("mmonday, tuesday")));
+        assert!(
+            e.detail
+                .starts_with(&format!("`on` is not used with period {period}")),
+            "{}",
+            e.detail
+        );
+        for empty in [json!(null), json!(""), json!([])] {
+            let body = with_repeats_field(body.clone(), "on", empty);
+            assert_eq!(repeats(&body).on, On::Start);
+        }
+    }
+}
+
+#[test]
+fn ends_is_never_a_count_a_date_or_an_instant() {
+    let ends = |v: Value| repeats(&with("/repeats/ends", v)).ends;
+    assert_eq!(ends(json!("")), Ends::Never);
+    assert_eq!(ends(json!(null)), Ends::Never);
+    assert_eq!(repeats(&without("/repeats/ends")).ends, Ends::Never);
+    assert_eq!(ends(json!(12)), Ends::AfterCount(12));
+    assert_eq!(ends(json!(" 12 ")), Ends::AfterCount(12));
+    assert_eq!(ends(json!(100_000)), Ends::AfterCount(100_000));
+    assert_eq!(ends(json!("2025-01-31")), Ends::OnDate(date(2025, 1, 31)));
+    assert_eq!(
+        ends(json!("2025-01-31T10:00:00Z")),
+        Ends::AtInstant(ts("2025-01-31T10:00:00Z"))
+    );
+    assert_eq!(
+        ends(json!("2025-01-31 12:00:00.00+0200")),
+        Ends::AtInstant(ts("2025-01-31T10:00:00Z"))
+    );
+    for bad in [
+        json!(0),
+        json!("0"),
+        json!(-3),
+        json!(100_001),
+        json!(2.5),
+        json!("soon"),
+        json!("2025-02-30"),
+        json!(true),
+    ] {
+        let e = error_at(&with("/repeats/ends", bad.clone()), "/repeats/ends");
+        assert_eq!(e.value, Some(bad));
+    }
+    let e = error_at(
+        &with("/repeats/ends", json!("2025-01-31 10:00")),
+        "/repeats/ends",
+    );
+    assert!(e.detail.contains("offset is missing"), "{}", e.detail);
+}
+
+#[test]
+fn repeats_must_be_an_object_or_null() {
+    assert_eq!(parse(&with("/repeats", json!(null))).schedule.repeats, None);
+    let e = error_at(&with("/repeats", json!("weekly")), "/repeats");
+    assert_eq!(e.value, Some(json!("weekly")));
+}
+
+#[test]
+fn an_email_is_trimmed_and_must_look_like_an_address() {
+    let email = |v: Value| parse(&with("/notify/email", v)).notify.email;
+    assert_eq!(
+        email(json!(" a.b+c@example.co.uk ")).unwrap().as_str(),
+        "a.b+c@example.co.uk"
+    );
+    assert_eq!(email(json!("")), None);
+    assert_eq!(email(json!(null)), None);
+    let long = format!("{}@example.com", "a".repeat(243));
+    for bad in [
+        json!("nobody"),
+        json!("a@b"),
+        json!("a@@b.com"),
+        json!("a@b@c.com"),
+        json!("@example.com"),
+        json!("a b@example.com"),
+        json!("a@.com"),
+        json!(long),
+        json!(42),
+    ] {
+        let e = error_at(&with("/notify/email", bad.clone()), "/notify/email");
+        assert_eq!(e.value, Some(bad));
+    }
+}
+
+#[test]
+fn an_sms_number_is_cleaned_of_punctuation_and_must_have_7_to_15_digits() {
+    let sms = |v: Value| {
+        parse(&with("/notify/sms", v))
+            .notify
+            .sms
+            .map(|p| p.as_str().to_owned())
+    };
+    assert_eq!(sms(json!("(407) 555-1212")).as_deref(), Some("4075551212"));
+    assert_eq!(
+        sms(json!("+44 20.7946.0958")).as_deref(),
+        Some("+442079460958")
+    );
+    assert_eq!(sms(json!(4_075_551_212u64)).as_deref(), Some("4075551212"));
+    assert_eq!(sms(json!("")), None);
+    for bad in [
+        json!("123"),
+        json!("1234567890123456"),
+        json!("407555121x"),
+        json!("++4075551212"),
+        json!(40.5),
+        json!(true),
+    ] {
+        let e = error_at(&with("/notify/sms", bad.clone()), "/notify/sms");
+        assert_eq!(e.value, Some(bad));
+    }
+}
+
+#[test]
+fn push_and_in_app_are_booleans_with_defaults() {
+    let notify = |v: Value| parse(&with("/notify", v)).notify;
+    let n = notify(json!({}));
+    assert!(!n.push && n.in_app);
+    let n = notify(json!({"push": true, "inApp": false}));
+    assert!(n.push && !n.in_app);
+    error_at(&with("/notify/push", json!("yes")), "/notify/push");
+    error_at(&with("/notify/inApp", json!(0)), "/notify/inApp");
+    error_at(&with("/notify", json!("email")), "/notify");
+    assert!(parse(&without("/notify")).notify.in_app);
+}
+
+#[test]
+fn the_missed_policy_takes_a_limit_only_with_skip() {
+    let missed = |v: Value| parse(&with("/missed", v)).missed;
+    assert_eq!(missed(json!({"policy": "fireAll"})), MissedPolicy::FireAll);
+    assert_eq!(
+        missed(json!({"policy": "fireOnceLate"})),
+        MissedPolicy::FireOnceLate
+    );
+    assert_eq!(missed(json!({})), MissedPolicy::FireOnceLate);
+    assert_eq!(missed(json!(null)), MissedPolicy::FireOnceLate);
+    assert_eq!(
+        missed(json!({"policy": "skip", "limitSeconds": 3600})),
+        MissedPolicy::Skip {
+            limit: SignedDuration::from_secs(3600)
+        }
+    );
+    let e = error_at(
+        &with("/missed", json!({"policy": "skip"})),
+        "/missed/limitSeconds",
+    );
+    assert_eq!(e.value, None);
+    for bad in [json!(0), json!(31_536_001), json!("soon")] {
+        let body = with(
+            "/missed",
+            json!({"policy": "skip", "limitSeconds": bad.clone()}),
+        );
+        assert_eq!(error_at(&body, "/missed/limitSeconds").value, Some(bad));
+    }
+    let body = with("/missed", json!({"policy": "fireAll", "limitSeconds": 60}));
+    assert_eq!(
+        error_at(&body, "/missed/limitSeconds").value,
+        Some(json!(60))
+    );
+    let e = error_at(
+        &with("/missed", json!({"policy": "later"})),
+        "/missed/policy",
+    );
+    assert_eq!(e.value, Some(json!("later")));
+    error_at(&with("/missed", json!("skip")), "/missed");
+}
+
+#[test]
+fn a_task_with_an_occurrence_at_or_after_now_is_in_the_future() {
+    let spec = parse(&design_body());
+    assert!(spec.require_future(ts("2024-08-12T11:24:53Z")).is_ok());
+    // Twelve Mondays and Tuesdays from 2024-08-12: the last is Tuesday 2024-09-17.
+    assert!(spec.require_future(ts("2024-09-17T11:24:53Z")).is_ok());
+    assert!(spec.require_future(ts("2024-09-17T11:24:54Z")).is_err());
+    let one_time = parse(&with("/repeats", json!(null)));
+    assert!(one_time.require_future(ts("2024-08-12T11:24:53Z")).is_ok());
+}
+
+#[test]
+fn a_one_time_task_in_the_past_is_refused_at_its_start_date() {
+    let spec = parse(&with("/repeats", json!(null)));
+    let FieldErrors(errors) = spec.require_future(ts("2026-01-01T00:00:00Z")).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].pointer, "/startDate");
+    assert_eq!(errors[0].value, Some(json!("2024-08-12T11:24:53Z")));
+    assert_eq!(
+        errors[0].detail,
+        "no occurrence of this task is at or after now (2026-01-01T00:00:00Z): every occurrence \
+         is in the past"
+    );
+}
+
+#[test]
+fn a_repeating_task_whose_end_has_passed_is_refused_at_its_end() {
+    let now = ts("2026-01-01T00:00:00Z");
+    for (ends, value) in [
+        (json!(12), json!(12)),
+        (json!("2025-01-31"), json!("2025-01-31")),
+        (
+            json!("2025-01-31 10:00:00+0000"),
+            json!("2025-01-31T10:00:00Z"),
+        ),
+    ] {
+        let spec = parse(&with("/repeats/ends", ends));
+        let FieldErrors(errors) = spec.require_future(now).unwrap_err();
+        assert_eq!(errors[0].pointer, "/repeats/ends");
+        assert_eq!(errors[0].value, Some(value));
+        assert!(
+            errors[0].detail.contains("(2026-01-01T00:00:00Z)"),
+            "{}",
+            errors[0].detail
+        );
+    }
+    let endless = parse(&with("/repeats/ends", json!(null)));
+    assert!(endless.require_future(now).is_ok());
+}
+
+#[test]
+fn a_repeating_task_that_can_never_match_is_refused_at_its_start_date() {
+    let body = with(
+        "/repeats",
+        json!({"period": "month", "frequency": 12, "on": 31, "ends": 3}),
+    );
+    let body = with_field(body, "startDate", json!("2025-02-01T09:00:00Z"));
+    let spec = parse(&body);
+    let FieldErrors(errors) = spec.require_future(ts("2024-01-01T00:00:00Z")).unwrap_err();
+    assert_eq!(errors[0].pointer, "/startDate");
+}
+
+fn with_field(mut body: Value, key: &str, value: Value) -> Value {
+    body[key] = value;
+    body
+}
+
+#[test]
+fn the_canonical_shape_of_every_kind_of_field_parses_back_to_the_same_task() {
+    let bodies = [
+        design_body(),
+        json!({
+            "name": "Rent", "startDate": "2024-01-31T09:00:00+01:00", "timeZone": "Europe/Berlin",
+            "repeats": {"period": "monthly", "frequency": "2", "on": "15, last", "ends": "2030-12-31"},
+            "notify": {"inApp": false, "email": "me@example.org"},
+            "missed": {"policy": "skip", "limitSeconds": "600"}
+        }),
+        json!({
+            "name": "Birthday", "startDate": "2024-02-29 08:00:00.25-0500",
+            "repeats": {"period": "year", "ends": "2080-02-29T13:00:00.25Z"},
+            "missed": {"policy": "FIREALL"}
+        }),
+    ];
+    for body in bodies {
+        let spec = parse(&body);
+        let json = spec.to_json();
+        assert_eq!(TaskSpec::parse(&json), Ok(spec), "{json}");
+        assert_eq!(parse(&json).to_json(), json);
+    }
+}
+
+// ----- The round trip as a property over generated bodies. -----
+
+const ZONES: [&str; 6] = [
+    "Europe/Berlin",
+    "America/New_York",
+    "UTC",
+    "Asia/Kolkata",
+    "+05:45",
+    "-09:30",
+];
+
+fn arb_start() -> impl Strategy<Value = String> {
+    (
+        0i64..4_102_444_800,
+        0u32..1_000_000_000,
+        prop_oneof![Just(0), -720i32..=840],
+        0usize..5,
+    )
+        .prop_map(|(secs, nanos, offset_minutes, format)| {
+            let at = Timestamp::new(secs, i32::try_from(nanos).unwrap()).unwrap();
+            let offset = jiff::tz::Offset::from_seconds(offset_minutes * 60).unwrap();
+            let local = offset.to_datetime(at);
+            let sign = if offset_minutes < 0 { '-' } else { '+' };
+            let (h, m) = (offset_minutes.abs() / 60, offset_minutes.abs() % 60);
+            let base = local.strftime("%Y-%m-%d %H:%M:%S%.f").to_string();
+            match format {
+                0 => format!("{base}{sign}{h:02}{m:02}"),
+                1 => format!("{}{sign}{h:02}:{m:02}", base.replacen(' ', "T", 1)),
+                2 if m == 0 => format!("{base}{sign}{h:02}"),
+                3 => at.to_string(),
+                _ => format!("{base}{sign}{h:02}:{m:02}"),
+            }
+        })
+}
+
+fn arb_repeats() -> impl Strategy<Value = Value> {
+    let weekday = proptest::sample::select(vec![
+        "monday", "Tue", "we", "THURSDAY", "fri", "sa", "Sunday", "mmonday",
+    ]);
+    let month_day = prop_oneof![
+        (1i64..=31).prop_map(|d| json!(d)),
+        (-31i64..=-1).prop_map(|d| json!(d.to_string())),
+        Just(json!("last")),
+    ];
+    let ends = prop_oneof![
+        Just(json!(null)),
+        Just(json!("")),
+        (1u32..=100_000).prop_map(|n| json!(n)),
+        (1u32..=100_000).prop_map(|n| json!(n.to_string())),
+        (2000i16..2100, 1i8..=12, 1i8..=28).prop_map(|(y, m, d)| json!(date(y, m, d).to_string())),
+        arb_start().prop_map(|s| json!(s)),
+    ];
+    (
+        prop_oneof![Just(None), (1u32..=1000).prop_map(Some)],
+        0usize..4,
+        proptest::collection::vec(weekday, 0..4),
+        proptest::collection::vec(month_day, 0..4),
+        any::<bool>(),
+        ends,
+    )
+        .prop_map(
+            |(frequency, period, weekdays, month_days, as_string, ends)| {
+                let period_name = ["days", "week", "Monthly", "year"][period];
+                let on = match period {
+                    1 if as_string => json!(weekdays.join(", ")),
+                    1 => json!(weekdays),
+                    2 if as_string => json!(month_days
+                        .iter()
+                        .map(|d| d.as_str().map_or_else(|| d.to_string(), str::to_owned))
+                        .collect::<Vec<_>>()
+                        .join(",")),
+                    2 => json!(month_days),
+                    _ => json!(null),
+                };
+                let mut repeats = json!({"period": period_name, "on": on, "ends": ends});
+                if let Some(frequency) = frequency {
+                    repeats["frequency"] = json!(frequency);
+                }
+                repeats
+            },
+        )
+}
+
+fn arb_body() -> impl Strategy<Value = Value> {
+    (
+        "[A-Za-z][A-Za-z0-9 ,.!?'-]{0,40}",
+        proptest::option::of("[ -~\n]{0,80}"),
+        arb_start(),
+        proptest::option::of(proptest::sample::select(&ZONES[..])),
+        proptest::option::of(arb_repeats()),
+        (
+            proptest::option::of("[a-z0-9.+_-]{1,12}@[a-z0-9-]{1,12}\\.[a-z]{2,6}"),
+            proptest::option::of("\\+?[0-9]{7,15}"),
+            any::<bool>(),
+            any::<bool>(),
+        ),
+        prop_oneof![
+            Just(json!(null)),
+            Just(json!({"policy": "fireAll"})),
+            Just(json!({"policy": "fireOnceLate"})),
+            (1i64..=31_536_000).prop_map(|s| json!({"policy": "skip", "limitSeconds": s})),
+        ],
+    )
+        .prop_map(
+            |(name, description, start, zone, repeats, notify, missed)| {
+                let (email, sms, push, in_app) = notify;
+                json!({
+                    "name": name,
+                    "description": description,
+                    "startDate": start,
+                    "timeZone": zone,
+                    "repeats": repeats,
+                    "notify": {"email": email, "sms": sms, "push": push, "inApp": in_app},
+                    "missed": missed,
+                })
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_valid_body_parses_and_its_canonical_shape_parses_back_to_the_same_task(body in arb_body()) {
+        let spec = TaskSpec::parse(&body);
+        prop_assert!(spec.is_ok(), "{} was refused: {:?}", body, spec);
+        let spec = spec.unwrap();
+        let json = spec.to_json();
+        prop_assert_eq!(TaskSpec::parse(&json), Ok(spec), "{}", json);
+        prop_assert_eq!(parse(&json).to_json(), json);
+    }
+
+    #[test]
+    fn parsing_arbitrary_json_never_panics(body in arb_json()) {
+        let _ = TaskSpec::parse(&body);
+        let _ = TaskSpec::parse(&json!({"name": "x", "startDate": "2024-01-01T00:00:00Z", "repeats": body.clone()}));
+        let _ = TaskSpec::parse(&json!({"name": "x", "startDate": body.clone(), "notify": body.clone(), "missed": body}));
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        "\\PC{0,24}".prop_map(Value::from),
+        "[0-9 :.+TZ-]{0,30}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(3, 24, 6, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            proptest::collection::btree_map(
+                proptest::sample::select(vec![
+                    "name",
+                    "startDate",
+                    "period",
+                    "on",
+                    "ends",
+                    "frequency",
+                    "policy",
+                    "limitSeconds",
+                    "email",
+                    "sms",
+                    "push",
+                    "inApp",
+                    "repeats",
+                    "timeZone",
+                ])
+                .prop_map(str::to_owned),
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}

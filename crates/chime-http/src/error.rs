@@ -1,0 +1,174 @@
+//! One error type for every HTTP entry, answered as RFC 9457 `application/problem+json`.
+//! Client errors name the field (a JSON pointer) and the refused value; server errors are
+//! logged with their cause chain and answered without it.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chime_core::{FieldError, FieldErrors};
+use chime_roles::definition::DefinitionError;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A problem details object (RFC 9457).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI identifying the problem type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// For validation problems: every refused field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("invalid request")]
+    Invalid(FieldErrors),
+    #[error("malformed request: {detail}")]
+    Malformed { pointer: String, detail: String },
+    #[error("body too large")]
+    TooLarge { limit: usize },
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    #[error("not found")]
+    NotFound,
+    #[error("conflict")]
+    Conflict,
+    #[error("unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+const TYPE_BASE: &str = "https://chime.dev/problems/";
+
+impl ApiError {
+    pub fn invalid_param(
+        pointer: &str,
+        value: serde_json::Value,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiError::Invalid(FieldErrors::one(pointer, Some(value), detail))
+    }
+
+    fn problem(&self) -> (StatusCode, Problem) {
+        let (status, kind, title, detail, errors) = match self {
+            ApiError::Invalid(FieldErrors(errors)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation",
+                "The request has invalid fields",
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", e.pointer, e.detail))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                errors.clone(),
+            ),
+            ApiError::Malformed { pointer, detail } => (
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "The request could not be read",
+                detail.clone(),
+                vec![FieldError::new(pointer.clone(), None, detail.clone())],
+            ),
+            ApiError::TooLarge { limit } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "The request body is too large",
+                format!("the body is over the limit of {limit} bytes"),
+                vec![FieldError::new("", None, format!("at most {limit} bytes"))],
+            ),
+            ApiError::Unauthorized(why) => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "A valid bearer token is required",
+                why.clone(),
+                Vec::new(),
+            ),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "Not found",
+                "no such resource for this user".to_owned(),
+                Vec::new(),
+            ),
+            ApiError::Conflict => (
+                StatusCode::CONFLICT,
+                "conflict",
+                "Concurrent change",
+                "the resource kept changing while this request ran; try again".to_owned(),
+                Vec::new(),
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Temporarily unavailable",
+                "the store cannot take this request now; nothing was changed; try again later"
+                    .to_owned(),
+                Vec::new(),
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Internal error",
+                "an internal error occurred; it has been logged".to_owned(),
+                Vec::new(),
+            ),
+        };
+        let problem = Problem {
+            kind: format!("{TYPE_BASE}{kind}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            errors,
+        };
+        (status, problem)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) | ApiError::Unavailable(cause) = &self {
+            tracing::error!(error = %cause, source = ?cause.source(), "request failed");
+        }
+        let (status, problem) = self.problem();
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<DefinitionError> for ApiError {
+    fn from(e: DefinitionError) -> Self {
+        match e {
+            DefinitionError::Invalid(errors) => ApiError::Invalid(errors),
+            DefinitionError::NotFound => ApiError::NotFound,
+            DefinitionError::Conflict => ApiError::Conflict,
+            DefinitionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<chime_store::Error> for ApiError {
+    fn from(e: chime_store::Error) -> Self {
+        match e {
+            chime_store::Error::Conflict => ApiError::Conflict,
+            chime_store::Error::Unavailable(_) => ApiError::Unavailable(Box::new(e)),
+            e => ApiError::Internal(Box::new(e)),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

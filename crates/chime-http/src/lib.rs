@@ -1,0 +1,188 @@
+//! Chime's HTTP surface (axum): the task API under `/api/v1`, the in-app inbox and its SSE
+//! stream, health, Prometheus metrics and the OpenAPI document generated from this code.
+//!
+//! [`router`] builds the whole app from an [`AppState`] of ports (trait objects), so tests
+//! drive it with `oneshot` or a real listener alike; the binary decides the adapters.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use bytes::Bytes;
+use chime_roles::definition::Definition;
+use chime_roles::notification::InboxFeed;
+use chime_roles::Metrics;
+use chime_store::DeliveryStore;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+pub mod auth;
+pub mod error;
+mod notifications;
+mod tasks;
+
+pub use auth::{AuthUser, Authenticator, KeySource, LocalIssuer};
+pub use error::{ApiError, ApiResult, Problem};
+
+/// Largest request body accepted; a task body is a few hundred bytes.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// What the handlers need: ports and shared services, no concrete adapter.
+#[derive(Clone)]
+pub struct AppState {
+    pub definition: Definition,
+    pub deliveries: Arc<dyn DeliveryStore>,
+    pub feed: InboxFeed,
+    pub auth: Arc<Authenticator>,
+    pub metrics: Arc<Metrics>,
+    /// Set once every role of this process is running.
+    pub ready: Arc<AtomicBool>,
+    /// Ends long-lived responses (SSE) so a graceful shutdown completes.
+    pub shutdown: tokio_util::sync::CancellationToken,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Chime",
+        description = "Personal reminders, one-time or recurring, notified when each occurrence is due.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        tasks::create,
+        tasks::list,
+        tasks::get,
+        tasks::replace,
+        tasks::delete,
+        tasks::occurrences,
+        tasks::preview,
+        tasks::history,
+        notifications::list,
+        notifications::mark_read,
+        notifications::stream,
+    ),
+    components(schemas(
+        chime_core::task::TaskBodySchema,
+        tasks::TaskSchema,
+        tasks::TaskPage,
+        tasks::Occurrences,
+        tasks::HistoryPage,
+        tasks::HistoryItem,
+        tasks::DeliveryItem,
+        notifications::NotificationItem,
+        notifications::NotificationPage,
+        notifications::MarkRead,
+        notifications::Marked,
+        Problem,
+        chime_core::FieldError,
+        chime_core::event::Channel,
+        chime_core::event::DeliveryOutcome,
+    )),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document, as served at `/openapi.json` and committed as `openapi.json`.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/tasks", post(tasks::create).get(tasks::list))
+        .route("/tasks/preview", post(tasks::preview))
+        .route(
+            "/tasks/{id}",
+            get(tasks::get).put(tasks::replace).delete(tasks::delete),
+        )
+        .route("/tasks/{id}/occurrences", get(tasks::occurrences))
+        .route("/tasks/{id}/history", get(tasks::history))
+        .route("/notifications", get(notifications::list))
+        .route("/notifications/read", post(notifications::mark_read))
+        .route("/notifications/stream", get(notifications::stream))
+        .fallback(|| async { ApiError::NotFound });
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// A JSON body read as a `serde_json::Value`, so that every type error is reported by the
+/// domain parser with its field's pointer; syntax errors and oversized bodies become
+/// problem+json here.
+pub struct JsonBody(pub serde_json::Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge { limit: BODY_LIMIT }
+            } else {
+                ApiError::Malformed {
+                    pointer: String::new(),
+                    detail: rejection.body_text(),
+                }
+            }
+        })?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::Malformed {
+                pointer: String::new(),
+                detail: format!("the body is not valid JSON: {e}"),
+            })
+    }
+}

@@ -1,0 +1,376 @@
+//! The task API: CRUD, occurrences, preview and history, scoped to the caller.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chime_core::TaskId;
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::{AppState, AuthUser, JsonBody};
+
+/// A stored task: every field of the body as understood, plus what Chime adds.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Task)]
+#[allow(dead_code)]
+pub struct TaskSchema {
+    #[schema(example = "tsk_0192f0c4a1b27c3e8d4f5a6b7c8d9e0f")]
+    id: String,
+    /// The owner (the token's subject).
+    user_id: String,
+    /// 1 on creation, +1 on every replace.
+    version: u64,
+    name: String,
+    description: Option<String>,
+    /// RFC 3339, UTC.
+    #[schema(example = "2026-12-01T09:00:00Z")]
+    start_date: String,
+    /// IANA name, or the fixed offset `startDate` was written with.
+    #[schema(example = "Europe/Berlin")]
+    time_zone: String,
+    /// `null` for a one-time task, else `{frequency, period, on, ends}`.
+    #[schema(value_type = Option<Object>)]
+    repeats: Option<Value>,
+    /// `{email, sms, push, inApp}`.
+    #[schema(value_type = Object)]
+    notify: Value,
+    /// `{policy, limitSeconds?}`.
+    #[schema(value_type = Object)]
+    missed: Value,
+    created_at: String,
+    modified_at: String,
+    /// The next due instant at or after now (RFC 3339 UTC), `null` when none is left.
+    next_execution_date: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskPage {
+    #[schema(value_type = Vec<TaskSchema>)]
+    tasks: Vec<Value>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Occurrences {
+    /// Due instants, RFC 3339 UTC, strictly increasing.
+    #[schema(value_type = Vec<String>, example = json!(["2026-12-07T08:00:00Z"]))]
+    occurrences: Vec<Timestamp>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryItem {
+    channel: chime_core::event::Channel,
+    outcome: chime_core::event::DeliveryOutcome,
+    attempts: u32,
+    #[schema(value_type = String)]
+    at: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryItem {
+    #[schema(value_type = String)]
+    due_at: Timestamp,
+    seq: u32,
+    #[schema(value_type = String)]
+    fired_at: Timestamp,
+    /// Fired later than the lateness threshold (10 s by default).
+    late: bool,
+    /// Recorded but not delivered (missed-occurrence policy `skip`).
+    skipped: bool,
+    /// Further missed occurrences this one stands for (policy `fireOnceLate`).
+    coalesced: u32,
+    deliveries: Vec<DeliveryItem>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    history: Vec<HistoryItem>,
+    /// Pass as `before` for older entries; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_before: Option<String>,
+}
+
+const DEFAULT_PAGE: usize = 50;
+const MAX_PAGE: usize = 1000;
+const DEFAULT_OCCURRENCES: usize = 10;
+const MAX_OCCURRENCES: usize = 1000;
+
+/// A positive integer query parameter within `1..=max`.
+pub(crate) fn count_param(
+    query: &HashMap<String, String>,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> ApiResult<usize> {
+    let Some(raw) = query.get(name) else {
+        return Ok(default);
+    };
+    match raw.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(ApiError::invalid_param(
+            &format!("?{name}"),
+            Value::String(raw.clone()),
+            format!("`{name}` is a whole number from 1 to {max}"),
+        )),
+    }
+}
+
+/// An id path segment; a malformed id names no task of the caller's, so it is a 404.
+fn task_id(raw: &str) -> ApiResult<TaskId> {
+    raw.parse().map_err(|_| ApiError::NotFound)
+}
+
+fn instant_param(query: &HashMap<String, String>, name: &str) -> ApiResult<Option<Timestamp>> {
+    query
+        .get(name)
+        .map(|raw| {
+            raw.parse::<Timestamp>().map_err(|_| {
+                ApiError::invalid_param(
+                    &format!("?{name}"),
+                    Value::String(raw.clone()),
+                    format!("`{name}` is an RFC 3339 instant"),
+                )
+            })
+        })
+        .transpose()
+}
+
+/// Create a task from the design's POST body.
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks",
+    request_body = chime_core::task::TaskBodySchema,
+    responses(
+        (status = 201, description = "Created", body = TaskSchema),
+        (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Response> {
+    let view = state.definition.create(&user, &body).await?;
+    let location = format!("/api/v1/tasks/{}", view.record.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view.to_json()),
+    )
+        .into_response())
+}
+
+/// The caller's tasks, oldest first, cursor-paginated.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks",
+    params(
+        ("limit" = Option<usize>, Query, description = "1..=1000, default 50"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, body = TaskPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<TaskPage>> {
+    let limit = count_param(&query, "limit", DEFAULT_PAGE, MAX_PAGE)?;
+    let after = query
+        .get("cursor")
+        .map(|c| {
+            c.parse::<TaskId>().map_err(|_| {
+                ApiError::invalid_param(
+                    "?cursor",
+                    Value::String(c.clone()),
+                    "not a cursor returned by this API",
+                )
+            })
+        })
+        .transpose()?;
+    let views = state.definition.list(&user, after, limit).await?;
+    let next_cursor = (views.len() == limit)
+        .then(|| views.last().map(|v| v.record.id.to_string()))
+        .flatten();
+    Ok(Json(TaskPage {
+        tasks: views.iter().map(|v| v.to_json()).collect(),
+        next_cursor,
+    }))
+}
+
+/// One of the caller's tasks.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path)),
+    responses(
+        (status = 200, body = TaskSchema),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn get(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let view = state.definition.get(&user, task_id(&id)?).await?;
+    Ok(Json(view.to_json()))
+}
+
+/// Replace a task; its schedule is recomputed from the new body.
+#[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path)),
+    request_body = chime_core::task::TaskBodySchema,
+    responses(
+        (status = 200, body = TaskSchema),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn replace(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let view = state
+        .definition
+        .replace(&user, task_id(&id)?, &body)
+        .await?;
+    Ok(Json(view.to_json()))
+}
+
+/// Delete a task: it will not fire again.
+#[utoipa::path(delete, path = "/api/v1/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn delete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    state.definition.delete(&user, task_id(&id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The task's next due instants from now.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/occurrences", tag = "tasks",
+    params(("id" = String, Path), ("count" = Option<usize>, Query, description = "1..=1000, default 10")),
+    responses(
+        (status = 200, body = Occurrences),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn occurrences(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Occurrences>> {
+    let count = count_param(&query, "count", DEFAULT_OCCURRENCES, MAX_OCCURRENCES)?;
+    let occurrences = state
+        .definition
+        .occurrences(&user, task_id(&id)?, count)
+        .await?;
+    Ok(Json(Occurrences { occurrences }))
+}
+
+/// The next due instants of a body, without saving it.
+#[utoipa::path(post, path = "/api/v1/tasks/preview", tag = "tasks",
+    params(("count" = Option<usize>, Query, description = "1..=1000, default 10")),
+    request_body = chime_core::task::TaskBodySchema,
+    responses(
+        (status = 200, body = Occurrences),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn preview(
+    State(state): State<AppState>,
+    AuthUser(_user): AuthUser,
+    Query(query): Query<HashMap<String, String>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Occurrences>> {
+    let count = count_param(&query, "count", DEFAULT_OCCURRENCES, MAX_OCCURRENCES)?;
+    let occurrences = state.definition.preview(&body, count)?;
+    Ok(Json(Occurrences { occurrences }))
+}
+
+/// Each fired occurrence of the task, newest first, with its per-channel deliveries.
+#[utoipa::path(get, path = "/api/v1/tasks/{id}/history", tag = "tasks",
+    params(
+        ("id" = String, Path),
+        ("limit" = Option<usize>, Query, description = "1..=1000, default 50"),
+        ("before" = Option<String>, Query, description = "RFC 3339: only occurrences due before it"),
+    ),
+    responses(
+        (status = 200, body = HistoryPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn history(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<HistoryPage>> {
+    let limit = count_param(&query, "limit", DEFAULT_PAGE, MAX_PAGE)?;
+    let before = instant_param(&query, "before")?;
+    let entries = state
+        .definition
+        .history(&user, task_id(&id)?, before, limit)
+        .await?;
+    let next_before = (entries.len() == limit)
+        .then(|| entries.last().map(|e| e.due_at.to_string()))
+        .flatten();
+    let history = entries
+        .into_iter()
+        .map(|e| HistoryItem {
+            due_at: e.due_at,
+            seq: e.seq,
+            fired_at: e.fired_at,
+            late: e.late,
+            skipped: e.skipped,
+            coalesced: e.coalesced,
+            deliveries: e
+                .deliveries
+                .into_iter()
+                .map(|d| DeliveryItem {
+                    channel: d.channel,
+                    outcome: d.outcome,
+                    attempts: d.attempts,
+                    at: d.at,
+                    detail: d.detail,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Json(HistoryPage {
+        history,
+        next_before,
+    }))
+}

@@ -1,0 +1,308 @@
+//! The definition role: the task API's logic (assigns ids, versions every change, refuses bad
+//! bodies before anything is stored) and the task history it builds from `execute_task` and
+//! `notification_sent`.
+
+use std::sync::Arc;
+
+use chime_bus::Bus;
+use chime_core::event::{Event, TaskChanged, TaskDeleted, Topic};
+use chime_core::{FieldErrors, TaskId, TaskSpec, UserId};
+use chime_store::{
+    DeliveryState, DeliveryStatus, FiredOccurrence, HistoryEntry, TaskRecord, TaskStore,
+};
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::{consumer, Context};
+
+/// How often a concurrent edit is retried before giving up with a conflict.
+const CONFLICT_RETRIES: usize = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DefinitionError {
+    #[error("invalid task")]
+    Invalid(#[from] FieldErrors),
+    #[error("no such task")]
+    NotFound,
+    #[error("the task keeps changing concurrently; try again")]
+    Conflict,
+    #[error(transparent)]
+    Store(chime_store::Error),
+}
+
+impl From<chime_store::Error> for DefinitionError {
+    fn from(e: chime_store::Error) -> Self {
+        match e {
+            chime_store::Error::Conflict => DefinitionError::Conflict,
+            e => DefinitionError::Store(e),
+        }
+    }
+}
+
+pub type Result<T, E = DefinitionError> = std::result::Result<T, E>;
+
+/// A stored task and its parsed form.
+#[derive(Debug, Clone)]
+pub struct TaskView {
+    pub record: TaskRecord,
+    pub spec: TaskSpec,
+    /// The next due instant at or after the time of the request, if any.
+    pub next_execution: Option<Timestamp>,
+}
+
+impl TaskView {
+    fn new(record: TaskRecord, now: Timestamp) -> Result<Self> {
+        let spec = TaskSpec::parse(&record.body).map_err(|e| {
+            DefinitionError::Store(chime_store::Error::Corrupt(format!(
+                "stored task {} does not parse: {e}",
+                record.id
+            )))
+        })?;
+        let next_execution = spec.schedule.first_at_or_after(now).map(|o| o.at);
+        Ok(Self {
+            record,
+            spec,
+            next_execution,
+        })
+    }
+
+    /// The API's JSON shape: the task's fields plus id, owner, version and dates.
+    pub fn to_json(&self) -> Value {
+        let mut json = self.record.body.clone();
+        if let Value::Object(map) = &mut json {
+            map.insert("id".into(), self.record.id.to_string().into());
+            map.insert("userId".into(), self.record.user_id.as_str().into());
+            map.insert("version".into(), self.record.version.into());
+            map.insert(
+                "createdAt".into(),
+                self.record.created_at.to_string().into(),
+            );
+            map.insert(
+                "modifiedAt".into(),
+                self.record.modified_at.to_string().into(),
+            );
+            map.insert(
+                "nextExecutionDate".into(),
+                self.next_execution
+                    .map_or(Value::Null, |t| t.to_string().into()),
+            );
+        }
+        json
+    }
+}
+
+#[derive(Clone)]
+pub struct Definition {
+    store: Arc<dyn TaskStore>,
+    ctx: Context,
+}
+
+impl Definition {
+    pub fn new(store: Arc<dyn TaskStore>, ctx: Context) -> Self {
+        Self { store, ctx }
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn create(&self, user: &UserId, body: &Value) -> Result<TaskView> {
+        let spec = TaskSpec::parse(body)?;
+        let now = self.now();
+        spec.require_future(now)?;
+        let record = TaskRecord {
+            id: TaskId::new(),
+            user_id: user.clone(),
+            version: 1,
+            body: spec.to_json(),
+            created_at: now,
+            modified_at: now,
+        };
+        let event = Event::TaskCreated(changed(&record, now));
+        self.store.create_task(&record, (&event).into()).await?;
+        self.ctx.metrics.tasks_created.inc();
+        tracing::info!(task_id = %record.id, "task created");
+        TaskView::new(record, now)
+    }
+
+    pub async fn get(&self, user: &UserId, id: TaskId) -> Result<TaskView> {
+        let record = self.record(user, id).await?;
+        TaskView::new(record, self.now())
+    }
+
+    /// `user`'s tasks after `after`, at most `limit`; the cursor of the next page is the last
+    /// id returned when the page is full.
+    pub async fn list(
+        &self,
+        user: &UserId,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<TaskView>> {
+        let now = self.now();
+        self.store
+            .list_tasks(user, after, limit)
+            .await?
+            .into_iter()
+            .map(|r| TaskView::new(r, now))
+            .collect()
+    }
+
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    pub async fn replace(&self, user: &UserId, id: TaskId, body: &Value) -> Result<TaskView> {
+        let spec = TaskSpec::parse(body)?;
+        for _ in 0..CONFLICT_RETRIES {
+            let current = self.record(user, id).await?;
+            let now = self.now();
+            spec.require_future(now)?;
+            let record = TaskRecord {
+                version: current.version + 1,
+                body: spec.to_json(),
+                modified_at: now,
+                ..current
+            };
+            let event = Event::TaskUpdated(changed(&record, now));
+            match self.store.update_task(&record, (&event).into()).await {
+                Ok(true) => {
+                    self.ctx.metrics.tasks_updated.inc();
+                    tracing::info!(version = record.version, "task updated");
+                    return TaskView::new(record, now);
+                }
+                Ok(false) => return Err(DefinitionError::NotFound),
+                Err(chime_store::Error::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DefinitionError::Conflict)
+    }
+
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    pub async fn delete(&self, user: &UserId, id: TaskId) -> Result<()> {
+        for _ in 0..CONFLICT_RETRIES {
+            let current = self.record(user, id).await?;
+            let event = Event::TaskDeleted(TaskDeleted {
+                task_id: id,
+                user_id: user.clone(),
+                // The schedule keeps this version as a tombstone, above every update's.
+                version: current.version + 1,
+                at: self.now(),
+            });
+            match self
+                .store
+                .delete_task(user, id, current.version, (&event).into())
+                .await
+            {
+                Ok(true) => {
+                    self.ctx.metrics.tasks_deleted.inc();
+                    tracing::info!("task deleted");
+                    return Ok(());
+                }
+                Ok(false) => return Err(DefinitionError::NotFound),
+                Err(chime_store::Error::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(DefinitionError::Conflict)
+    }
+
+    /// The task's next `count` due instants from now.
+    pub async fn occurrences(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        count: usize,
+    ) -> Result<Vec<Timestamp>> {
+        let view = self.get(user, id).await?;
+        Ok(view.spec.schedule.upcoming(self.now(), count))
+    }
+
+    /// The next `count` due instants of a body that is not saved.
+    pub fn preview(&self, body: &Value, count: usize) -> Result<Vec<Timestamp>> {
+        let spec = TaskSpec::parse(body)?;
+        Ok(spec.schedule.upcoming(self.now(), count))
+    }
+
+    pub async fn history(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        before: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>> {
+        self.record(user, id).await?;
+        Ok(self.store.history(user, id, before, limit).await?)
+    }
+
+    /// Now, to the microsecond: the precision every store keeps, so what a create returns
+    /// is exactly what a later read returns.
+    fn now(&self) -> Timestamp {
+        let now = self.ctx.clock.now();
+        Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
+    }
+
+    async fn record(&self, user: &UserId, id: TaskId) -> Result<TaskRecord> {
+        self.store
+            .get_task(user, id)
+            .await?
+            .ok_or(DefinitionError::NotFound)
+    }
+}
+
+fn changed(record: &TaskRecord, now: Timestamp) -> TaskChanged {
+    TaskChanged {
+        task_id: record.id,
+        user_id: record.user_id.clone(),
+        version: record.version,
+        task: record.body.clone(),
+        at: now,
+    }
+}
+
+/// The history worker: records each fired occurrence and each delivery's final state.
+pub async fn run_history(
+    store: Arc<dyn TaskStore>,
+    bus: Arc<dyn Bus>,
+    ctx: Context,
+) -> crate::Result<()> {
+    consumer::run(
+        bus,
+        "definition",
+        &[Topic::ExecuteTask, Topic::NotificationSent],
+        ctx.shutdown.clone(),
+        |events| {
+            let store = store.clone();
+            async move {
+                let mut fired = Vec::new();
+                let mut states = Vec::new();
+                for event in events {
+                    match event {
+                        Event::ExecuteTask(e) => fired.push(FiredOccurrence {
+                            occurrence: e.occurrence,
+                            user_id: e.user_id,
+                            seq: e.seq,
+                            fired_at: e.fired_at,
+                            late: e.late,
+                            skipped: e.skipped,
+                            coalesced: e.coalesced,
+                        }),
+                        Event::NotificationSent(e) => states.push(DeliveryState {
+                            occurrence: e.occurrence,
+                            status: DeliveryStatus {
+                                channel: e.channel,
+                                outcome: e.outcome,
+                                attempts: e.attempts,
+                                at: e.at,
+                                detail: e.detail,
+                            },
+                        }),
+                        _ => {}
+                    }
+                }
+                if !fired.is_empty() {
+                    store.record_fired(&fired).await?;
+                }
+                if !states.is_empty() {
+                    store.record_delivery_states(&states).await?;
+                }
+                Ok(())
+            }
+        },
+    )
+    .await
+}

@@ -1,0 +1,77 @@
+//! The design's services as roles, each a set of workers over the store and bus ports:
+//!
+//! - [`definition`]: task CRUD (ids, versions, history from events); publishes `task_*`.
+//! - [`execution`]: keeps each task's next due instant; claims and fires due occurrences.
+//! - [`notification`]: delivers each occurrence once per channel; publishes `notification_sent`.
+//! - [`tick`]: the design's CRON service, one `schedule_tick` a second (heartbeat, safety net).
+//! - [`relay`]: drains the transactional outbox to the bus.
+//!
+//! Roles know ports, never adapters: the binary wires them. Every worker is a loop that ends
+//! when its shutdown token is cancelled and returns an error to the [`supervisor`], which
+//! restarts it with backoff; consumers commit only after their effects are durable, so a
+//! restart redelivers and idempotent handlers make that harmless.
+
+use std::sync::Arc;
+
+pub mod clock;
+pub mod consumer;
+pub mod definition;
+pub mod execution;
+pub mod metrics;
+pub mod notification;
+pub mod relay;
+pub mod supervisor;
+pub mod tick;
+
+pub use clock::{Clock, SystemClock};
+pub use metrics::Metrics;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a worker stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] chime_store::Error),
+    #[error(transparent)]
+    Bus(#[from] chime_bus::Error),
+}
+
+/// The role names `--roles` accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Definition,
+    Execution,
+    Notification,
+    Tick,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Role::Definition,
+        Role::Execution,
+        Role::Notification,
+        Role::Tick,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Definition => "definition",
+            Role::Execution => "execution",
+            Role::Notification => "notification",
+            Role::Tick => "tick",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == s)
+    }
+}
+
+/// What every role shares.
+#[derive(Clone)]
+pub struct Context {
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: tokio_util::sync::CancellationToken,
+}

@@ -1,0 +1,947 @@
+//! The SQLite adapter: the embedded default, one file in the data directory.
+//!
+//! One writer connection (SQLite allows one writer at a time anyway) and a few reader
+//! connections, all in WAL mode so reads never wait for writes. Every call runs on tokio's
+//! blocking pool, never on the async workers. Instants are stored as microseconds since the
+//! Unix epoch, so ordering and range scans are integer comparisons.
+//!
+//! Durability: `synchronous=NORMAL` (the default) survives a process crash, which is what a
+//! killed `chime serve` is; `FULL` also survives power loss at the cost of an fsync per commit.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use chime_core::event::{Channel, DeliveryOutcome};
+use chime_core::{NotificationId, TaskId, UserId};
+use jiff::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use tokio::sync::Notify;
+
+use crate::{
+    DeliveryState, DeliveryStatus, DeliveryStore, DeliveryWrite, Error, FireFn, FiredOccurrence,
+    HistoryEntry, InboxItem, OutboxEvent, OutboxRow, OutboxStore, Result, ScheduleChange,
+    ScheduleStore, ScheduledTask, TaskRecord, TaskStore,
+};
+
+/// How hard SQLite works to make a commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Durable against a process crash (WAL default).
+    #[default]
+    Normal,
+    /// Also durable against power loss.
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// Reader connections beside the one writer.
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            synchronous: Synchronous::Normal,
+            readers: 4,
+        }
+    }
+}
+
+/// The store on one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+    outbox_signal: Arc<Notify>,
+}
+
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE tasks (
+    id          TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL,
+    version     INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    modified_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX tasks_by_user ON tasks (user_id, id);
+
+-- The execution role's schedule. A row whose due_at is NULL is a tombstone: the task is
+-- finished or deleted, and its version stops replays of older events from reviving it.
+CREATE TABLE schedule (
+    task_id  TEXT PRIMARY KEY,
+    user_id  TEXT NOT NULL,
+    version  INTEGER NOT NULL,
+    body     TEXT,
+    due_at   INTEGER,
+    seq      INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX schedule_by_due ON schedule (due_at) WHERE due_at IS NOT NULL;
+
+-- The notification role's deliveries: one per (occurrence, channel), ever.
+CREATE TABLE deliveries (
+    task_id   TEXT NOT NULL,
+    due_at    INTEGER NOT NULL,
+    channel   TEXT NOT NULL,
+    user_id   TEXT NOT NULL,
+    outcome   TEXT NOT NULL,
+    attempts  INTEGER NOT NULL,
+    at        INTEGER NOT NULL,
+    detail    TEXT,
+    PRIMARY KEY (task_id, due_at, channel)
+) WITHOUT ROWID;
+
+CREATE TABLE inbox (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    task_id    TEXT NOT NULL,
+    task_name  TEXT NOT NULL,
+    due_at     INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    read       INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX inbox_by_user ON inbox (user_id, id);
+CREATE INDEX inbox_unread ON inbox (user_id) WHERE read = 0;
+
+-- The definition role's history, built from execute_task and notification_sent.
+CREATE TABLE history (
+    task_id   TEXT NOT NULL,
+    due_at    INTEGER NOT NULL,
+    user_id   TEXT NOT NULL,
+    seq       INTEGER NOT NULL,
+    fired_at  INTEGER NOT NULL,
+    late      INTEGER NOT NULL,
+    skipped   INTEGER NOT NULL,
+    coalesced INTEGER NOT NULL,
+    PRIMARY KEY (task_id, due_at)
+) WITHOUT ROWID;
+CREATE TABLE history_deliveries (
+    task_id   TEXT NOT NULL,
+    due_at    INTEGER NOT NULL,
+    channel   TEXT NOT NULL,
+    outcome   TEXT NOT NULL,
+    attempts  INTEGER NOT NULL,
+    at        INTEGER NOT NULL,
+    detail    TEXT,
+    PRIMARY KEY (task_id, due_at, channel)
+) WITHOUT ROWID;
+
+CREATE TABLE outbox (
+    seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic   TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    payload BLOB NOT NULL
+);
+"#];
+
+impl SqliteStore {
+    /// Opens (creating and migrating when needed) the store at `path`.
+    pub fn open(path: &Path, options: &SqliteOptions) -> Result<Self> {
+        let mut writer = connect(path, options)?;
+        migrate(&mut writer)?;
+        let readers = (0..options.readers.max(1))
+            .map(|_| connect(path, options).map(Mutex::new))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+                outbox_signal: Arc::new(Notify::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` in one IMMEDIATE transaction on the writer and commits it.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let value = f(&tx)?;
+            tx.commit().map_err(map_err)?;
+            Ok(value)
+        })
+        .await
+        .map_err(|e| Error::Storage(Box::new(e)))?
+    }
+
+    /// Like [`write`](Self::write), then wakes the relay.
+    async fn write_with_events<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let value = self.write(f).await?;
+        self.inner.outbox_signal.notify_one();
+        Ok(value)
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            f(&conn)
+        })
+        .await
+        .map_err(|e| Error::Storage(Box::new(e)))?
+    }
+}
+
+fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(map_err)?;
+    let synchronous = match options.synchronous {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = {synchronous};
+         PRAGMA busy_timeout = 5000;
+         PRAGMA foreign_keys = ON;"
+    ))
+    .map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(map_err)?
+        .try_into()
+        .map_err(|_| Error::Corrupt("negative schema version".into()))?;
+    if current > MIGRATIONS.len() {
+        return Err(Error::Corrupt(format!(
+            "the database has schema version {current}, newer than this build knows ({}): \
+             upgrade chime",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction().map_err(map_err)?;
+        tx.execute_batch(sql).map_err(map_err)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)
+            .map_err(map_err)?;
+        tx.commit().map_err(map_err)?;
+    }
+    Ok(())
+}
+
+fn map_err(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode::*;
+    match e.sqlite_error_code() {
+        Some(DiskFull | ReadOnly | SystemIoFailure | CannotOpen | DatabaseBusy) => {
+            Error::Unavailable(Box::new(e))
+        }
+        _ => Error::Storage(Box::new(e)),
+    }
+}
+
+fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+fn instant(us: i64) -> Result<Timestamp> {
+    Timestamp::from_microsecond(us).map_err(|e| Error::Corrupt(format!("instant {us}: {e}")))
+}
+
+fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| Error::Corrupt(format!("stored id `{s}` is not valid")))
+}
+
+fn parse_user(s: &str) -> Result<UserId> {
+    UserId::parse(s).map_err(|_| Error::Corrupt("stored user id is not valid".into()))
+}
+
+fn parse_json(s: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("stored JSON: {e}")))
+}
+
+fn outcome_str(o: DeliveryOutcome) -> &'static str {
+    o.as_str()
+}
+
+fn parse_outcome(s: &str) -> Result<DeliveryOutcome> {
+    [
+        DeliveryOutcome::Sent,
+        DeliveryOutcome::Skipped,
+        DeliveryOutcome::DeadLettered,
+    ]
+    .into_iter()
+    .find(|o| o.as_str() == s)
+    .ok_or_else(|| Error::Corrupt(format!("stored outcome `{s}`")))
+}
+
+fn parse_channel(s: &str) -> Result<Channel> {
+    Channel::parse(s).ok_or_else(|| Error::Corrupt(format!("stored channel `{s}`")))
+}
+
+fn insert_outbox(tx: &Transaction<'_>, events: &[OutboxEvent]) -> Result<()> {
+    let mut stmt = tx
+        .prepare_cached("INSERT INTO outbox (topic, key, payload) VALUES (?1, ?2, ?3)")
+        .map_err(map_err)?;
+    for e in events {
+        stmt.execute(params![e.topic, e.key, e.payload])
+            .map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// The columns of `tasks` in the order [`task_from_row`] reads them.
+const TASK_COLUMNS: &str = "id, user_id, version, body, created_at, modified_at";
+
+type TaskRow = (String, String, i64, String, i64, i64);
+
+fn task_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
+}
+
+fn task_from_row((id, user, version, body, created, modified): TaskRow) -> Result<TaskRecord> {
+    Ok(TaskRecord {
+        id: parse_id(&id)?,
+        user_id: parse_user(&user)?,
+        version: version as u64,
+        body: parse_json(&body)?,
+        created_at: instant(created)?,
+        modified_at: instant(modified)?,
+    })
+}
+
+#[async_trait]
+impl TaskStore for SqliteStore {
+    async fn create_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<()> {
+        let task = task.clone();
+        self.write_with_events(move |tx| {
+            tx.prepare_cached(
+                "INSERT INTO tasks (id, user_id, version, body, created_at, modified_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    task.id.to_string(),
+                    task.user_id.as_str(),
+                    task.version as i64,
+                    task.body.to_string(),
+                    micros(task.created_at),
+                    micros(task.modified_at),
+                ])
+            })
+            .map_err(map_err)?;
+            insert_outbox(tx, &[event])
+        })
+        .await
+    }
+
+    async fn update_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<bool> {
+        let task = task.clone();
+        self.write_with_events(move |tx| {
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM tasks WHERE id = ?1 AND user_id = ?2",
+                    params![task.id.to_string(), task.user_id.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            match stored {
+                None => return Ok(false),
+                Some(v) if v as u64 + 1 != task.version => return Err(Error::Conflict),
+                Some(_) => {}
+            }
+            tx.execute(
+                "UPDATE tasks SET version = ?2, body = ?3, modified_at = ?4 WHERE id = ?1",
+                params![
+                    task.id.to_string(),
+                    task.version as i64,
+                    task.body.to_string(),
+                    micros(task.modified_at),
+                ],
+            )
+            .map_err(map_err)?;
+            insert_outbox(tx, &[event])?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_task(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        version: u64,
+        event: OutboxEvent,
+    ) -> Result<bool> {
+        let user = user.clone();
+        self.write_with_events(move |tx| {
+            let stored: Option<i64> = tx
+                .query_row(
+                    "SELECT version FROM tasks WHERE id = ?1 AND user_id = ?2",
+                    params![id.to_string(), user.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err)?;
+            match stored {
+                None => return Ok(false),
+                Some(v) if v as u64 != version => return Err(Error::Conflict),
+                Some(_) => {}
+            }
+            tx.execute("DELETE FROM tasks WHERE id = ?1", params![id.to_string()])
+                .map_err(map_err)?;
+            insert_outbox(tx, &[event])?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn get_task(&self, user: &UserId, id: TaskId) -> Result<Option<TaskRecord>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let row = conn
+                .prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1 AND user_id = ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_row(params![id.to_string(), user.as_str()], task_row)
+                        .optional()
+                })
+                .map_err(map_err)?;
+            row.map(task_from_row).transpose()
+        })
+        .await
+    }
+
+    async fn list_tasks(
+        &self,
+        user: &UserId,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        let user = user.clone();
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = ?1 AND id > ?2
+                     ORDER BY id LIMIT ?3"
+                ))
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![user.as_str(), after, limit as i64], task_row)
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            rows.into_iter().map(task_from_row).collect()
+        })
+        .await
+    }
+
+    async fn record_fired(&self, fired: &[FiredOccurrence]) -> Result<()> {
+        let fired = fired.to_vec();
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO history
+                     (task_id, due_at, user_id, seq, fired_at, late, skipped, coalesced)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(map_err)?;
+            for f in &fired {
+                stmt.execute(params![
+                    f.occurrence.task_id.to_string(),
+                    micros(f.occurrence.due_at),
+                    f.user_id.as_str(),
+                    f.seq,
+                    micros(f.fired_at),
+                    f.late,
+                    f.skipped,
+                    f.coalesced,
+                ])
+                .map_err(map_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn record_delivery_states(&self, states: &[DeliveryState]) -> Result<()> {
+        let states = states.to_vec();
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO history_deliveries
+                     (task_id, due_at, channel, outcome, attempts, at, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (task_id, due_at, channel) DO UPDATE SET
+                       outcome = excluded.outcome, attempts = excluded.attempts,
+                       at = excluded.at, detail = excluded.detail
+                     WHERE excluded.attempts >= history_deliveries.attempts",
+                )
+                .map_err(map_err)?;
+            for s in &states {
+                stmt.execute(params![
+                    s.occurrence.task_id.to_string(),
+                    micros(s.occurrence.due_at),
+                    s.status.channel.as_str(),
+                    outcome_str(s.status.outcome),
+                    s.status.attempts,
+                    micros(s.status.at),
+                    s.status.detail,
+                ])
+                .map_err(map_err)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn history(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        before: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>> {
+        let user = user.clone();
+        let before = before.map(micros).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let id = id.to_string();
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT due_at, seq, fired_at, late, skipped, coalesced FROM history
+                     WHERE task_id = ?1 AND user_id = ?2 AND due_at < ?3
+                     ORDER BY due_at DESC LIMIT ?4",
+                )
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![id, user.as_str(), before, limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, u32>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, bool>(3)?,
+                        r.get::<_, bool>(4)?,
+                        r.get::<_, u32>(5)?,
+                    ))
+                })
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            let mut deliveries = conn
+                .prepare_cached(
+                    "SELECT channel, outcome, attempts, at, detail FROM history_deliveries
+                     WHERE task_id = ?1 AND due_at = ?2 ORDER BY channel",
+                )
+                .map_err(map_err)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (due, seq, fired, late, skipped, coalesced) in rows {
+                let statuses = deliveries
+                    .query_map(params![id, due], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, u32>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, Option<String>>(4)?,
+                        ))
+                    })
+                    .map_err(map_err)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_err)?
+                    .into_iter()
+                    .map(|(channel, outcome, attempts, at, detail)| {
+                        Ok(DeliveryStatus {
+                            channel: parse_channel(&channel)?,
+                            outcome: parse_outcome(&outcome)?,
+                            attempts,
+                            at: instant(at)?,
+                            detail,
+                        })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                out.push(HistoryEntry {
+                    due_at: instant(due)?,
+                    seq,
+                    fired_at: instant(fired)?,
+                    late,
+                    skipped,
+                    coalesced,
+                    deliveries: statuses,
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for SqliteStore {
+    async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> Result<()> {
+        let changes = changes.to_vec();
+        self.write(move |tx| {
+            let mut set = tx
+                .prepare_cached(
+                    "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (task_id) DO UPDATE SET
+                       user_id = excluded.user_id, version = excluded.version,
+                       body = excluded.body, due_at = excluded.due_at, seq = excluded.seq
+                     WHERE excluded.version > schedule.version",
+                )
+                .map_err(map_err)?;
+            for change in &changes {
+                match change {
+                    ScheduleChange::Set {
+                        task_id,
+                        user_id,
+                        version,
+                        body,
+                        next,
+                    } => {
+                        let (due, seq) = match next {
+                            Some((at, seq)) => (Some(micros(*at)), *seq),
+                            None => (None, 0),
+                        };
+                        let body = due.map(|_| body.to_string());
+                        set.execute(params![
+                            task_id.to_string(),
+                            user_id.as_str(),
+                            *version as i64,
+                            body,
+                            due,
+                            seq
+                        ])
+                        .map_err(map_err)?;
+                    }
+                    ScheduleChange::Delete { task_id, version } => {
+                        // A tombstone: keeps the version, drops the body and due instant.
+                        tx.execute(
+                            "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                             VALUES (?1, '', ?2, NULL, NULL, 0)
+                             ON CONFLICT (task_id) DO UPDATE SET
+                               version = excluded.version, body = NULL, due_at = NULL
+                             WHERE excluded.version > schedule.version",
+                            params![task_id.to_string(), *version as i64],
+                        )
+                        .map_err(map_err)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>> {
+        self.read(|conn| {
+            let due: Option<i64> = conn
+                .query_row(
+                    "SELECT MIN(due_at) FROM schedule WHERE due_at IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            due.map(instant).transpose()
+        })
+        .await
+    }
+
+    async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> Result<usize> {
+        self.write_with_events(move |tx| {
+            let due = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT task_id, user_id, version, body, due_at, seq FROM schedule
+                         WHERE due_at IS NOT NULL AND due_at <= ?1
+                         ORDER BY due_at LIMIT ?2",
+                    )
+                    .map_err(map_err)?;
+                let rows = stmt
+                    .query_map(params![micros(now), max as i64], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                            r.get::<_, u32>(5)?,
+                        ))
+                    })
+                    .map_err(map_err)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .map_err(map_err)?;
+                rows
+            };
+            let mut advance = tx
+                .prepare_cached("UPDATE schedule SET due_at = ?2, seq = ?3 WHERE task_id = ?1")
+                .map_err(map_err)?;
+            let mut finish = tx
+                .prepare_cached("UPDATE schedule SET due_at = NULL, body = NULL WHERE task_id = ?1")
+                .map_err(map_err)?;
+            let fired = due.len();
+            for (task_id, user_id, version, body, due_at, seq) in due {
+                let row = ScheduledTask {
+                    task_id: parse_id(&task_id)?,
+                    user_id: parse_user(&user_id)?,
+                    version: version as u64,
+                    body: parse_json(&body)?,
+                    due_at: instant(due_at)?,
+                    seq,
+                };
+                let decision = fire(&row);
+                insert_outbox(tx, &decision.events)?;
+                match decision.next {
+                    Some((at, seq)) => advance.execute(params![task_id, micros(at), seq]),
+                    None => finish.execute(params![task_id]),
+                }
+                .map_err(map_err)?;
+            }
+            Ok(fired)
+        })
+        .await
+    }
+
+    async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT user_id, version, body, due_at, seq FROM schedule
+                     WHERE task_id = ?1 AND due_at IS NOT NULL",
+                    params![task_id.to_string()],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, u32>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(map_err)?;
+            row.map(|(user, version, body, due, seq)| {
+                Ok(ScheduledTask {
+                    task_id,
+                    user_id: parse_user(&user)?,
+                    version: version as u64,
+                    body: parse_json(&body)?,
+                    due_at: instant(due)?,
+                    seq,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+}
+
+type InboxRow = (String, String, String, String, i64, i64, bool);
+
+fn inbox_from_row((id, user, task, name, due, created, read): InboxRow) -> Result<InboxItem> {
+    Ok(InboxItem {
+        id: parse_id(&id)?,
+        user_id: parse_user(&user)?,
+        task_id: parse_id(&task)?,
+        task_name: name,
+        due_at: instant(due)?,
+        created_at: instant(created)?,
+        read,
+    })
+}
+
+#[async_trait]
+impl DeliveryStore for SqliteStore {
+    async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>> {
+        let writes = writes.to_vec();
+        self.write_with_events(move |tx| {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO deliveries
+                     (task_id, due_at, channel, user_id, outcome, attempts, at, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(map_err)?;
+            let mut inbox = tx
+                .prepare_cached(
+                    "INSERT INTO inbox (id, user_id, task_id, task_name, due_at, created_at, read)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(map_err)?;
+            let mut new = Vec::new();
+            for (i, w) in writes.iter().enumerate() {
+                let inserted = insert
+                    .execute(params![
+                        w.occurrence.task_id.to_string(),
+                        micros(w.occurrence.due_at),
+                        w.status.channel.as_str(),
+                        w.user_id.as_str(),
+                        outcome_str(w.status.outcome),
+                        w.status.attempts,
+                        micros(w.status.at),
+                        w.status.detail,
+                    ])
+                    .map_err(map_err)?;
+                if inserted == 0 {
+                    continue;
+                }
+                if let Some(item) = &w.inbox {
+                    inbox
+                        .execute(params![
+                            item.id.to_string(),
+                            item.user_id.as_str(),
+                            item.task_id.to_string(),
+                            item.task_name,
+                            micros(item.due_at),
+                            micros(item.created_at),
+                            item.read,
+                        ])
+                        .map_err(map_err)?;
+                }
+                insert_outbox(tx, std::slice::from_ref(&w.event))?;
+                new.push(i);
+            }
+            Ok(new)
+        })
+        .await
+    }
+
+    async fn inbox(
+        &self,
+        user: &UserId,
+        before: Option<NotificationId>,
+        limit: usize,
+    ) -> Result<Vec<InboxItem>> {
+        let user = user.clone();
+        // Ids are time-ordered; "ntf_g" sorts after every "ntf_<hex>".
+        let before = before.map_or_else(|| "ntf_g".to_owned(), |b| b.to_string());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT id, user_id, task_id, task_name, due_at, created_at, read FROM inbox
+                     WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                )
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![user.as_str(), before, limit as i64], |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<InboxRow>>>()
+                .map_err(map_err)?;
+            rows.into_iter().map(inbox_from_row).collect()
+        })
+        .await
+    }
+
+    async fn mark_read(&self, user: &UserId, ids: &[NotificationId]) -> Result<u64> {
+        let user = user.clone();
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        self.write(move |tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "UPDATE inbox SET read = 1 WHERE id = ?1 AND user_id = ?2 AND read = 0",
+                )
+                .map_err(map_err)?;
+            let mut changed = 0;
+            for id in &ids {
+                changed += stmt.execute(params![id, user.as_str()]).map_err(map_err)? as u64;
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn unread_count(&self, user: &UserId) -> Result<u64> {
+        let user = user.clone();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM inbox WHERE user_id = ?1 AND read = 0",
+                params![user.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as u64)
+            .map_err(map_err)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxRow>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT seq, topic, key, payload FROM outbox ORDER BY seq LIMIT ?1")
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![max as i64], |r| {
+                    Ok(OutboxRow {
+                        seq: r.get(0)?,
+                        topic: r.get(1)?,
+                        key: r.get(2)?,
+                        payload: r.get(3)?,
+                    })
+                })
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn outbox_ack(&self, seq: i64) -> Result<()> {
+        self.write(move |tx| {
+            tx.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    fn outbox_signal(&self) -> Arc<Notify> {
+        self.inner.outbox_signal.clone()
+    }
+}

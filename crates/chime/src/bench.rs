@@ -1,0 +1,142 @@
+//! `chime bench`: measures what a user feels, on the real path. It starts Chime on a fresh
+//! data directory, creates reminders over authenticated HTTP, and measures, for every
+//! occurrence, the time from its due instant to its `execute_task` (fire lateness) and to its
+//! in-app notification being committed (delivery lateness).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _};
+use chime_core::event::{Event, Topic};
+use chime_core::UserId;
+use futures::StreamExt;
+use jiff::{SignedDuration, Timestamp};
+
+use crate::config::Config;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Reminders to schedule (one-time, due evenly over the window).
+    #[arg(long, default_value_t = 5000)]
+    pub reminders: usize,
+    /// The window, in seconds, over which they fall due.
+    #[arg(long, default_value_t = 5.0)]
+    pub over: f64,
+    /// Seconds from the start of creation to the first due instant.
+    #[arg(long, default_value_t = 5.0)]
+    pub lead: f64,
+    /// Concurrent HTTP clients creating reminders.
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.reminders == 0 || args.over <= 0.0 || args.lead <= 0.0 {
+        bail!("--reminders, --over and --lead must be positive");
+    }
+    let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse()?,
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let running = crate::start(&config, listener).await?;
+    let mut fired = running
+        .bus
+        .subscribe("bench", &[Topic::ExecuteTask.name()])
+        .await?;
+    let mut delivered = running.feed.subscribe();
+
+    let token = running
+        .issuer
+        .sign(&UserId::parse("bench")?, Duration::from_secs(3600))?;
+    let url = format!("http://{}/api/v1/tasks", running.addr);
+    let client = reqwest::Client::new();
+    let n = args.reminders;
+    let first_due = Timestamp::now() + SignedDuration::try_from_secs_f64(args.lead)?;
+    let step = SignedDuration::try_from_secs_f64(args.over / n as f64)?;
+    let due_at = |i: usize| first_due + step * i as i32;
+
+    let started = Instant::now();
+    let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..n)
+        .map(|i| {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            async move {
+                let body = serde_json::json!({
+                    "name": format!("bench {i}"),
+                    "startDate": due_at(i).to_string(),
+                });
+                let response = client
+                    .post(&url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await?;
+                if !response.status().is_success() {
+                    bail!("create failed: {}", response.text().await?);
+                }
+                Ok(())
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .collect()
+        .await;
+    let create_secs = started.elapsed().as_secs_f64();
+    results.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    if Timestamp::now() > first_due {
+        bail!("creating took {create_secs:.1} s, past the first due instant: raise --lead");
+    }
+
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_secs_f64(args.lead + args.over + 60.0);
+    let mut fire_lateness = Vec::with_capacity(n);
+    while fire_lateness.len() < n {
+        let records = tokio::time::timeout_at(deadline, fired.poll(1024))
+            .await
+            .context("timed out waiting for execute_task")??;
+        for record in records {
+            if let Ok(Event::ExecuteTask(e)) = Event::from_bytes(&record.payload) {
+                fire_lateness.push(e.occurrence.due_at.duration_until(e.fired_at));
+            }
+        }
+    }
+    let mut delivery_lateness = Vec::with_capacity(n);
+    let mut last_delivery = Timestamp::UNIX_EPOCH;
+    while delivery_lateness.len() < n {
+        let item = tokio::time::timeout_at(deadline, delivered.recv())
+            .await
+            .context("timed out waiting for deliveries")?
+            .context("the delivery feed lagged: the benchmark missed notifications")?;
+        delivery_lateness.push(item.due_at.duration_until(item.created_at));
+        last_delivery = last_delivery.max(item.created_at);
+    }
+    running.stop().await?;
+
+    let last_due = due_at(n - 1);
+    println!("| reminders | window | create rate (HTTP) | fire lateness p50 / p99 / max | delivery lateness p50 / p99 / max | last due to last delivery |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| {n} | {:.1} s | {:.0}/s | {} | {} | {} |",
+        args.over,
+        n as f64 / create_secs,
+        summary(&mut fire_lateness),
+        summary(&mut delivery_lateness),
+        ms(last_due.duration_until(last_delivery)),
+    );
+    Ok(())
+}
+
+fn summary(samples: &mut [SignedDuration]) -> String {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    format!(
+        "{} / {} / {}",
+        ms(at(0.5)),
+        ms(at(0.99)),
+        ms(samples[samples.len() - 1])
+    )
+}
+
+fn ms(d: SignedDuration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}

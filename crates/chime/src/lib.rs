@@ -1,0 +1,204 @@
+//! The `chime` binary's library: configuration, and wiring every role to the embedded
+//! adapters (SQLite store, durable log bus) behind one HTTP listener. `main` is thin; tests
+//! and the benchmark start a real server with [`start`] on port 0.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use chime_bus::log::{LogBus, LogBusOptions};
+use chime_bus::Bus;
+use chime_http::{AppState, Authenticator, LocalIssuer};
+use chime_roles::definition::{self, Definition};
+use chime_roles::execution::{Execution, ExecutionConfig};
+use chime_roles::notification::{InboxFeed, Notification};
+use chime_roles::{relay, supervisor, tick, Clock, Context, Metrics, Role, SystemClock};
+use chime_store::sqlite::{SqliteOptions, SqliteStore};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub mod bench;
+pub mod config;
+
+pub use config::Config;
+
+/// In-app notifications buffered for slow SSE clients before they are told they lagged.
+const FEED_CAPACITY: usize = 4096;
+
+/// A started server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shutdown: CancellationToken,
+    pub bus: Arc<dyn Bus>,
+    pub feed: InboxFeed,
+    pub metrics: Arc<Metrics>,
+    pub issuer: Arc<LocalIssuer>,
+    server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Waits until shutdown is requested and every worker has stopped.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let served = self.server.await.context("HTTP server panicked")?;
+        for worker in self.workers {
+            worker.await.context("worker panicked")?;
+        }
+        served.context("HTTP server failed")
+    }
+
+    /// Requests shutdown and waits for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+}
+
+/// Opens the data directory and starts the configured roles and the HTTP API on `listener`.
+pub async fn start(config: &Config, listener: TcpListener) -> anyhow::Result<Running> {
+    start_with_clock(config, listener, Arc::new(SystemClock)).await
+}
+
+pub async fn start_with_clock(
+    config: &Config,
+    listener: TcpListener,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Running> {
+    let roles = config.roles()?;
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let store = Arc::new(
+        SqliteStore::open(
+            &dir.join("chime.sqlite"),
+            &SqliteOptions {
+                synchronous: config.sqlite_synchronous,
+                ..SqliteOptions::default()
+            },
+        )
+        .context("cannot open the SQLite store")?,
+    );
+    let bus: Arc<dyn Bus> = Arc::new(
+        LogBus::open_with(
+            &dir.join("bus.sqlite"),
+            LogBusOptions {
+                synchronous: match config.sqlite_synchronous {
+                    chime_store::sqlite::Synchronous::Normal => chime_bus::log::Synchronous::Normal,
+                    chime_store::sqlite::Synchronous::Full => chime_bus::log::Synchronous::Full,
+                },
+                ..LogBusOptions::default()
+            },
+        )
+        .await
+        .context("cannot open the bus log")?,
+    );
+    let issuer = Arc::new(
+        LocalIssuer::load_or_create(dir).context("cannot load the local token issuer's key")?,
+    );
+    let metrics = Arc::new(Metrics::new());
+    let shutdown = CancellationToken::new();
+    let ctx = Context {
+        clock,
+        metrics: metrics.clone(),
+        shutdown: shutdown.clone(),
+    };
+    let feed: InboxFeed = tokio::sync::broadcast::channel(FEED_CAPACITY).0;
+
+    let mut workers = Vec::new();
+    {
+        let (store, bus, ctx) = (store.clone(), bus.clone(), ctx.clone());
+        workers.push(supervisor::spawn("relay", shutdown.clone(), move || {
+            relay::run(store.clone(), bus.clone(), ctx.clone())
+        }));
+    }
+    if roles.contains(&Role::Definition) {
+        let (store, bus, ctx) = (store.clone(), bus.clone(), ctx.clone());
+        workers.push(supervisor::spawn(
+            "definition-history",
+            shutdown.clone(),
+            move || definition::run_history(store.clone(), bus.clone(), ctx.clone()),
+        ));
+    }
+    if roles.contains(&Role::Execution) {
+        let late_after = jiff::SignedDuration::try_from_secs_f64(config.late_after_seconds)
+            .context("late_after_seconds is out of range")?;
+        let execution = Execution::new(
+            store.clone(),
+            ctx.clone(),
+            ExecutionConfig {
+                late_after,
+                ..ExecutionConfig::default()
+            },
+        );
+        let (consumer, bus) = (execution.clone(), bus.clone());
+        workers.push(supervisor::spawn(
+            "execution-consumer",
+            shutdown.clone(),
+            move || {
+                let (consumer, bus) = (consumer.clone(), bus.clone());
+                async move { consumer.run_consumer(bus).await }
+            },
+        ));
+        workers.push(supervisor::spawn(
+            "execution-timer",
+            shutdown.clone(),
+            move || {
+                let timer = execution.clone();
+                async move { timer.run_timer().await }
+            },
+        ));
+    }
+    if roles.contains(&Role::Notification) {
+        let notification =
+            Notification::new(store.clone(), HashMap::new(), feed.clone(), ctx.clone());
+        let bus = bus.clone();
+        workers.push(supervisor::spawn(
+            "notification",
+            shutdown.clone(),
+            move || {
+                let (notification, bus) = (notification.clone(), bus.clone());
+                async move { notification.run(bus).await }
+            },
+        ));
+    }
+    if roles.contains(&Role::Tick) {
+        let (bus, ctx) = (bus.clone(), ctx.clone());
+        workers.push(supervisor::spawn("tick", shutdown.clone(), move || {
+            tick::run(bus.clone(), ctx.clone())
+        }));
+    }
+
+    let ready = Arc::new(AtomicBool::new(true));
+    let state = AppState {
+        definition: Definition::new(store.clone(), ctx.clone()),
+        deliveries: store.clone(),
+        feed: feed.clone(),
+        auth: Arc::new(Authenticator::new(
+            issuer.clone(),
+            LocalIssuer::ISSUER,
+            LocalIssuer::AUDIENCE,
+        )),
+        metrics: metrics.clone(),
+        ready,
+        shutdown: shutdown.clone(),
+    };
+    let addr = listener.local_addr()?;
+    let app = chime_http::router(state);
+    let serve =
+        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let server = tokio::spawn(async move { serve.await });
+    tracing::info!(%addr, roles = ?config.roles, data_dir = %dir.display(), "chime is serving");
+    Ok(Running {
+        addr,
+        shutdown,
+        bus,
+        feed,
+        metrics,
+        issuer,
+        server,
+        workers,
+    })
+}

@@ -1,0 +1,373 @@
+//! The task API's contract: the design's body, every field echoed, per-user isolation,
+//! problem+json errors that name the field, and nothing stored on error.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{in_ms, spawn_app, TestApp};
+
+fn design_body(start: &str) -> Value {
+    json!({
+        "name": "Task Name",
+        "description": "Memorable description",
+        "startDate": start,
+        "repeats": {
+            "frequency": "1",
+            "period": "week",
+            "on": "mmonday, tuesday",
+            "ends": "12"
+        },
+        "notify": {
+            "email": "someone@example.com",
+            "sms": "4075551212",
+            "push": true
+        }
+    })
+}
+
+async fn problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    response.json().await.expect("json")
+}
+
+async fn task_count(app: &TestApp, user: &str) -> usize {
+    let page: Value = app
+        .get(user, "/api/v1/tasks")
+        .await
+        .json()
+        .await
+        .expect("json");
+    page["tasks"].as_array().expect("tasks").len()
+}
+
+#[tokio::test]
+async fn the_designs_post_body_creates_a_task_with_every_field() {
+    let app = spawn_app().await;
+    let response = app
+        .post(
+            "alice",
+            "/api/v1/tasks",
+            &design_body("2030-08-12 11:24:53.00+0000"),
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let task: Value = response.json().await.expect("json");
+    assert_eq!(
+        location,
+        format!("/api/v1/tasks/{}", task["id"].as_str().expect("id"))
+    );
+    assert!(task["id"].as_str().expect("id").starts_with("tsk_"));
+    assert_eq!(task["userId"], "alice");
+    assert_eq!(task["name"], "Task Name");
+    assert_eq!(task["description"], "Memorable description");
+    assert_eq!(task["startDate"], "2030-08-12T11:24:53Z");
+    assert_eq!(task["timeZone"], "+00:00");
+    assert_eq!(task["repeats"]["frequency"], 1);
+    assert_eq!(task["repeats"]["period"], "week");
+    assert_eq!(task["repeats"]["on"], json!(["monday", "tuesday"]));
+    assert_eq!(task["repeats"]["ends"], 12);
+    assert_eq!(task["notify"]["email"], "someone@example.com");
+    assert_eq!(task["notify"]["push"], true);
+    assert_eq!(task["notify"]["inApp"], true);
+    assert_eq!(task["missed"]["policy"], "fireOnceLate");
+    assert_eq!(task["createdAt"], task["modifiedAt"]);
+    // 2030-08-12 is a Monday: the first occurrence is the start itself.
+    assert_eq!(task["nextExecutionDate"], "2030-08-12T11:24:53Z");
+
+    let fetched: Value = app
+        .get("alice", &location)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(fetched, task);
+
+    let occurrences: Value = app
+        .get("alice", &format!("{location}/occurrences?count=4"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        occurrences["occurrences"],
+        json!([
+            "2030-08-12T11:24:53Z",
+            "2030-08-13T11:24:53Z",
+            "2030-08-19T11:24:53Z",
+            "2030-08-20T11:24:53Z"
+        ])
+    );
+    let all: Value = app
+        .get("alice", &format!("{location}/occurrences?count=100"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(all["occurrences"].as_array().expect("list").len(), 12);
+}
+
+#[tokio::test]
+async fn preview_computes_occurrences_in_the_tasks_time_zone_without_saving() {
+    let app = spawn_app().await;
+    let response = app
+        .post(
+            "alice",
+            "/api/v1/tasks/preview?count=3",
+            &json!({
+                "name": "Stand-up",
+                "startDate": "2030-03-25T09:00:00+01:00",
+                "timeZone": "Europe/Berlin",
+                "repeats": {"period": "week", "frequency": 1, "on": ["monday"]}
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    // 09:00 in Berlin before and after the start of summer time (2030-03-31): 08:00Z, then
+    // 07:00Z.
+    assert_eq!(
+        body["occurrences"],
+        json!([
+            "2030-03-25T08:00:00Z",
+            "2030-04-01T07:00:00Z",
+            "2030-04-08T07:00:00Z"
+        ])
+    );
+    assert_eq!(task_count(&app, "alice").await, 0);
+}
+
+#[tokio::test]
+async fn another_users_task_is_a_404_on_every_endpoint() {
+    let app = spawn_app().await;
+    let task = app
+        .create(
+            "alice",
+            &json!({"name": "private", "startDate": in_ms(3_600_000)}),
+        )
+        .await;
+    let path = format!("/api/v1/tasks/{}", task["id"].as_str().expect("id"));
+    problem(app.get("bob", &path).await, 404).await;
+    problem(app.get("bob", &format!("{path}/occurrences")).await, 404).await;
+    problem(app.get("bob", &format!("{path}/history")).await, 404).await;
+    problem(
+        app.put(
+            "bob",
+            &path,
+            &json!({"name": "mine", "startDate": in_ms(3_600_000)}),
+        )
+        .await,
+        404,
+    )
+    .await;
+    problem(app.delete("bob", &path).await, 404).await;
+    assert_eq!(task_count(&app, "bob").await, 0);
+    // Still there, unchanged, for its owner.
+    let fetched: Value = app.get("alice", &path).await.json().await.expect("json");
+    assert_eq!(fetched, task);
+}
+
+#[tokio::test]
+async fn tasks_are_listed_per_user_with_a_cursor() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let task = app
+            .create(
+                "alice",
+                &json!({"name": format!("t{i}"), "startDate": in_ms(3_600_000)}),
+            )
+            .await;
+        ids.push(task["id"].as_str().expect("id").to_owned());
+    }
+    app.create(
+        "bob",
+        &json!({"name": "bob's", "startDate": in_ms(3_600_000)}),
+    )
+    .await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/tasks?limit=2&cursor={c}"),
+            None => "/api/v1/tasks?limit=2".to_owned(),
+        };
+        let page: Value = app.get("alice", &path).await.json().await.expect("json");
+        for t in page["tasks"].as_array().expect("tasks") {
+            seen.push(t["id"].as_str().expect("id").to_owned());
+        }
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids);
+}
+
+#[tokio::test]
+async fn invalid_fields_are_a_422_naming_each_field_and_store_nothing() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({"name": "x", "startDate": in_ms(60_000), "repeats": {"period": "week", "on": "monday, blursday"}}),
+            "/repeats/on",
+            json!("monday, blursday"),
+        ),
+        (
+            json!({"name": "x", "startDate": in_ms(60_000), "repeats": {"period": "fortnight"}}),
+            "/repeats/period",
+            json!("fortnight"),
+        ),
+        (
+            json!({"name": "x", "startDate": in_ms(60_000), "repeats": {"period": "day", "frequency": 0}}),
+            "/repeats/frequency",
+            json!(0),
+        ),
+        (
+            json!({"name": "x", "startDate": in_ms(60_000), "timeZone": "Mars/Olympus_Mons"}),
+            "/timeZone",
+            json!("Mars/Olympus_Mons"),
+        ),
+        (
+            json!({"name": "x", "startDate": "next tuesday"}),
+            "/startDate",
+            json!("next tuesday"),
+        ),
+        (
+            json!({"name": "x", "startDate": "2020-01-01T10:00:00Z"}),
+            "/startDate",
+            json!("2020-01-01T10:00:00Z"),
+        ),
+        (json!({"startDate": in_ms(60_000)}), "/name", Value::Null),
+    ];
+    for (body, pointer, value) in cases {
+        let p = problem(app.post("alice", "/api/v1/tasks", &body).await, 422).await;
+        let errors = p["errors"].as_array().expect("errors");
+        let error = errors
+            .iter()
+            .find(|e| e["pointer"] == pointer)
+            .unwrap_or_else(|| panic!("no error at {pointer} for {body}: {p}"));
+        if !value.is_null() {
+            assert_eq!(error["value"], value, "{p}");
+        }
+        assert!(p["detail"].as_str().expect("detail").contains(pointer));
+    }
+    // A repeating task whose every occurrence is past names `ends`.
+    let p = problem(
+        app.post(
+            "alice",
+            "/api/v1/tasks",
+            &json!({"name": "x", "startDate": "2020-01-06T10:00:00Z",
+                    "repeats": {"period": "day", "ends": 3}}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p["errors"][0]["pointer"], "/repeats/ends");
+    assert_eq!(task_count(&app, "alice").await, 0);
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_bodies_are_problems_too() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/tasks"))
+        .bearer_auth(app.token("alice"))
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .expect("request");
+    let p = problem(response, 400).await;
+    assert!(p["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("not valid JSON"));
+
+    let huge = json!({"name": "x".repeat(100_000), "startDate": in_ms(60_000)});
+    problem(app.post("alice", "/api/v1/tasks", &huge).await, 413).await;
+
+    let p = problem(app.get("alice", "/api/v1/tasks?limit=0").await, 422).await;
+    assert_eq!(p["errors"][0]["pointer"], "?limit");
+    assert_eq!(task_count(&app, "alice").await, 0);
+}
+
+#[tokio::test]
+async fn every_api_call_needs_a_valid_bearer_token() {
+    let app = spawn_app().await;
+    let no_token = app
+        .client
+        .get(app.url("/api/v1/tasks"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(no_token.headers()["www-authenticate"], "Bearer");
+    problem(no_token, 401).await;
+    let garbage = app
+        .client
+        .get(app.url("/api/v1/tasks"))
+        .bearer_auth("not.a.token")
+        .send()
+        .await
+        .expect("request");
+    problem(garbage, 401).await;
+    // A token from another data directory's issuer is not ours.
+    let other = spawn_app().await;
+    let foreign = app
+        .client
+        .get(app.url("/api/v1/tasks"))
+        .bearer_auth(other.token("alice"))
+        .send()
+        .await
+        .expect("request");
+    problem(foreign, 401).await;
+    // Operations endpoints need none.
+    for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let response = app.client.get(app.url(path)).send().await.expect("request");
+        assert_eq!(response.status(), 200, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_served_openapi_document_is_the_committed_one() {
+    let app = spawn_app().await;
+    let served = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("text");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, format!("{served}\n")).expect("write openapi.json");
+    }
+    let committed = std::fs::read_to_string(path).expect("openapi.json is committed");
+    assert_eq!(
+        committed.trim_end(),
+        served.trim_end(),
+        "openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test -p chime --test it openapi`"
+    );
+    let doc: Value = serde_json::from_str(&served).expect("json");
+    for path in [
+        "/api/v1/tasks",
+        "/api/v1/tasks/{id}",
+        "/api/v1/tasks/{id}/occurrences",
+        "/api/v1/tasks/preview",
+        "/api/v1/tasks/{id}/history",
+        "/api/v1/notifications",
+        "/api/v1/notifications/stream",
+    ] {
+        assert!(doc["paths"].get(path).is_some(), "{path} is documented");
+    }
+}

@@ -1,0 +1,197 @@
+//! The whole reminder flow through the real server: create over HTTP, fire, deliver in-app,
+//! live over SSE, and recorded in history.
+
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, in_ms, spawn_app, SseReader};
+
+#[tokio::test]
+async fn a_task_due_in_a_second_reaches_the_inbox_over_sse_and_shows_in_history() {
+    let app = spawn_app().await;
+    let mut stream = SseReader::open(
+        &app.client,
+        &app.url("/api/v1/notifications/stream"),
+        &app.token("alice"),
+    )
+    .await;
+
+    let task = app
+        .create(
+            "alice",
+            &json!({
+                "name": "Call the dentist",
+                "startDate": in_ms(1000),
+                "notify": {"email": "alice@example.com"}
+            }),
+        )
+        .await;
+    let id = task["id"].as_str().expect("id").to_owned();
+
+    let event = stream.next().await;
+    assert_eq!(event.event, "notification");
+    let item: Value = serde_json::from_str(&event.data).expect("json");
+    assert_eq!(item["taskId"], id.as_str());
+    assert_eq!(item["taskName"], "Call the dentist");
+    assert_eq!(item["dueAt"], task["startDate"]);
+    assert_eq!(item["read"], false);
+
+    // History is built from events after delivery: wait for both channels' states.
+    let history = eventually("history with both deliveries", || async {
+        let history: Value = app
+            .get("alice", &format!("/api/v1/tasks/{id}/history"))
+            .await
+            .json()
+            .await
+            .ok()?;
+        let deliveries = history["history"][0]["deliveries"].as_array()?;
+        (deliveries.len() == 2).then_some(history)
+    })
+    .await;
+    let entry = &history["history"][0];
+    assert_eq!(entry["dueAt"], task["startDate"]);
+    assert_eq!(entry["late"], false);
+    assert_eq!(entry["seq"], 1);
+    let deliveries = entry["deliveries"].as_array().expect("deliveries");
+    let in_app = deliveries
+        .iter()
+        .find(|d| d["channel"] == "inApp")
+        .expect("inApp");
+    assert_eq!(in_app["outcome"], "sent");
+    assert_eq!(in_app["attempts"], 1);
+    // The server has no email provider: recorded as skipped, with the reason.
+    let email = deliveries
+        .iter()
+        .find(|d| d["channel"] == "email")
+        .expect("email");
+    assert_eq!(email["outcome"], "skipped");
+    assert!(email["detail"]
+        .as_str()
+        .expect("detail")
+        .contains("not configured"));
+
+    // The one-time task fired: it keeps its definition, with nothing left to fire.
+    let after: Value = app
+        .get("alice", &format!("/api/v1/tasks/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(after["nextExecutionDate"], Value::Null);
+
+    // The inbox lists it; marking it read clears the unread count.
+    let inbox: Value = app
+        .get("alice", "/api/v1/notifications")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(inbox["unread"], 1);
+    let nid = inbox["notifications"][0]["id"].clone();
+    assert_eq!(nid, item["id"]);
+    let marked: Value = app
+        .post(
+            "alice",
+            "/api/v1/notifications/read",
+            &json!({ "ids": [nid] }),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(marked["marked"], 1);
+    let inbox: Value = app
+        .get("alice", "/api/v1/notifications")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(inbox["unread"], 0);
+    assert_eq!(inbox["notifications"][0]["read"], true);
+
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("chime_tasks_created_total 1"), "{metrics}");
+    assert!(metrics.contains("chime_executions_total 1"), "{metrics}");
+    assert!(metrics.contains(r#"chime_deliveries_total{channel="inApp",outcome="sent"} 1"#));
+    assert!(metrics.contains(r#"chime_deliveries_total{channel="email",outcome="skipped"} 1"#));
+    assert!(metrics.contains("chime_execution_lateness_seconds_count 1"));
+
+    app.running.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn another_users_stream_does_not_see_the_notification() {
+    let app = spawn_app().await;
+    let mut bob = SseReader::open(
+        &app.client,
+        &app.url("/api/v1/notifications/stream"),
+        &app.token("bob"),
+    )
+    .await;
+    app.create(
+        "alice",
+        &json!({"name": "alice's", "startDate": in_ms(300)}),
+    )
+    .await;
+    let bobs = app
+        .create("bob", &json!({"name": "bob's", "startDate": in_ms(600)}))
+        .await;
+    // Bob's first event is his own task's, though alice's fell due first.
+    let event = bob.next().await;
+    let item: Value = serde_json::from_str(&event.data).expect("json");
+    assert_eq!(item["taskId"], bobs["id"]);
+    app.running.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn a_deleted_task_does_not_fire_and_an_updated_one_fires_at_its_new_time() {
+    let app = spawn_app().await;
+    let mut stream = SseReader::open(
+        &app.client,
+        &app.url("/api/v1/notifications/stream"),
+        &app.token("alice"),
+    )
+    .await;
+    let deleted = app
+        .create(
+            "alice",
+            &json!({"name": "deleted", "startDate": in_ms(700)}),
+        )
+        .await;
+    let moved = app
+        .create(
+            "alice",
+            &json!({"name": "moved", "startDate": in_ms(600_000)}),
+        )
+        .await;
+    let response = app
+        .delete(
+            "alice",
+            &format!("/api/v1/tasks/{}", deleted["id"].as_str().expect("id")),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    let response = app
+        .put(
+            "alice",
+            &format!("/api/v1/tasks/{}", moved["id"].as_str().expect("id")),
+            &json!({"name": "moved", "startDate": in_ms(1200)}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let updated: Value = response.json().await.expect("json");
+    assert_eq!(updated["version"], 2);
+    // The deleted task would have fired first; the first notification is the moved one's.
+    let event = stream.next().await;
+    let item: Value = serde_json::from_str(&event.data).expect("json");
+    assert_eq!(item["taskName"], "moved");
+    assert_eq!(item["dueAt"], updated["startDate"]);
+    app.running.stop().await.expect("stop");
+}
