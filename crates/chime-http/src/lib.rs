@@ -49,7 +49,7 @@ pub struct AppState {
 #[openapi(
     info(
         title = "Chime",
-        description = "Personal reminders, one-time or recurring, notified when each occurrence is due.",
+        description = include_str!("api.md"),
         license(name = "Apache-2.0")
     ),
     paths(

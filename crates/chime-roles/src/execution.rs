@@ -230,3 +230,312 @@ pub struct Fired {
     pub late: bool,
     pub skipped: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    use chime_core::{TaskId, UserId};
+    use serde_json::json;
+
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    /// A daily 09:00 UTC task with `missed`, due at `due` (occurrence `seq`).
+    fn row(missed: serde_json::Value, due: &str, seq: u32) -> ScheduledTask {
+        let body = json!({
+            "name": "daily",
+            "startDate": "2030-01-01T09:00:00Z",
+            "repeats": {"period": "day"},
+            "missed": missed,
+        });
+        ScheduledTask {
+            task_id: TaskId::new(),
+            user_id: UserId::parse("alice").unwrap(),
+            version: 1,
+            body: TaskSpec::parse(&body).unwrap().to_json(),
+            due_at: ts(due),
+            seq,
+        }
+    }
+
+    fn fired(fire: &Fire) -> ExecuteTask {
+        match Event::from_bytes(&fire.events[0].payload).unwrap() {
+            Event::ExecuteTask(e) => e,
+            other => panic!("not execute_task: {other:?}"),
+        }
+    }
+
+    const LATE: SignedDuration = SignedDuration::from_secs(10);
+
+    #[test]
+    fn an_occurrence_fired_on_time_advances_to_the_next_one() {
+        let row = row(json!(null), "2030-01-01T09:00:00Z", 1);
+        let (fire, summary) = decide(&row, ts("2030-01-01T09:00:00.003Z"), LATE);
+        let e = fired(&fire);
+        assert_eq!(e.occurrence.due_at, row.due_at);
+        assert_eq!(e.seq, 1);
+        assert!(!e.late);
+        assert_eq!(e.coalesced, 0);
+        assert_eq!(fire.next, Some((ts("2030-01-02T09:00:00Z"), 2)));
+        assert_eq!(
+            summary,
+            Some(Fired {
+                late: false,
+                skipped: false
+            })
+        );
+    }
+
+    #[test]
+    fn fire_once_late_fires_the_first_missed_occurrence_and_folds_in_the_rest() {
+        let row = row(json!({"policy": "fireOnceLate"}), "2030-01-01T09:00:00Z", 1);
+        // Down for three days: the 1st, 2nd, 3rd and 4th are due at 10:00 on the 4th.
+        let (fire, _) = decide(&row, ts("2030-01-04T10:00:00Z"), LATE);
+        let e = fired(&fire);
+        assert!(e.late);
+        assert!(!e.skipped);
+        assert_eq!(e.occurrence.due_at, ts("2030-01-01T09:00:00Z"));
+        assert_eq!(e.coalesced, 3);
+        assert_eq!(fire.next, Some((ts("2030-01-05T09:00:00Z"), 5)));
+    }
+
+    #[test]
+    fn fire_all_fires_each_missed_occurrence_in_turn() {
+        let row = row(json!({"policy": "fireAll"}), "2030-01-01T09:00:00Z", 1);
+        let (fire, _) = decide(&row, ts("2030-01-04T10:00:00Z"), LATE);
+        let e = fired(&fire);
+        assert!(e.late);
+        assert_eq!(e.coalesced, 0);
+        // The next one is already due: the timer fires it in its next pass.
+        assert_eq!(fire.next, Some((ts("2030-01-02T09:00:00Z"), 2)));
+    }
+
+    #[test]
+    fn skip_records_an_occurrence_later_than_the_limit_as_skipped() {
+        let row = row(
+            json!({"policy": "skip", "limitSeconds": 3600}),
+            "2030-01-01T09:00:00Z",
+            1,
+        );
+        let (fire, summary) = decide(&row, ts("2030-01-01T11:00:00Z"), LATE);
+        let e = fired(&fire);
+        assert!(e.skipped);
+        assert_eq!(
+            summary,
+            Some(Fired {
+                late: true,
+                skipped: true
+            })
+        );
+        assert_eq!(fire.next, Some((ts("2030-01-02T09:00:00Z"), 2)));
+        // Within the limit it fires, flagged late.
+        let (fire, _) = decide(&row, ts("2030-01-01T09:30:00Z"), LATE);
+        let e = fired(&fire);
+        assert!(!e.skipped);
+        assert!(e.late);
+    }
+
+    #[test]
+    fn the_last_occurrence_of_a_task_finishes_its_row() {
+        let body = json!({"name": "once", "startDate": "2030-01-01T09:00:00Z"});
+        let row = ScheduledTask {
+            task_id: TaskId::new(),
+            user_id: UserId::parse("alice").unwrap(),
+            version: 1,
+            body: TaskSpec::parse(&body).unwrap().to_json(),
+            due_at: ts("2030-01-01T09:00:00Z"),
+            seq: 1,
+        };
+        let (fire, _) = decide(&row, ts("2030-01-01T09:00:01Z"), LATE);
+        assert_eq!(fire.events.len(), 1);
+        assert_eq!(fire.next, None);
+    }
+
+    #[test]
+    fn a_task_event_schedules_from_the_instant_it_was_saved_not_when_consumed() {
+        let body = TaskSpec::parse(&json!({"name": "t", "startDate": "2030-01-01T09:00:00Z"}))
+            .unwrap()
+            .to_json();
+        let event = Event::TaskCreated(chime_core::event::TaskChanged {
+            task_id: TaskId::new(),
+            user_id: UserId::parse("alice").unwrap(),
+            version: 1,
+            task: body,
+            at: ts("2030-01-01T08:00:00Z"),
+        });
+        match schedule_change(&event) {
+            Some(ScheduleChange::Set { next, .. }) => {
+                assert_eq!(next, Some((ts("2030-01-01T09:00:00Z"), 1)));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// The timer's wake-up, with time under the test's control (`tokio::time::pause`): the
+/// schedule is an in-memory double of the store port so that no blocking I/O lets tokio's
+/// paused clock jump on its own. The SQLite adapter's claim is covered by the store contract.
+#[cfg(test)]
+mod timer_tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use async_trait::async_trait;
+    use chime_core::{TaskId, UserId};
+    use chime_store::Result as StoreResult;
+    use serde_json::json;
+
+    use super::*;
+    use crate::clock::TokioClock;
+    use crate::Metrics;
+
+    #[derive(Default)]
+    struct MemorySchedule {
+        rows: Mutex<HashMap<TaskId, ScheduledTask>>,
+        fired: Mutex<Vec<ExecuteTask>>,
+    }
+
+    #[async_trait]
+    impl ScheduleStore for MemorySchedule {
+        async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> StoreResult<()> {
+            let mut rows = self.rows.lock().unwrap();
+            for change in changes {
+                if let ScheduleChange::Set {
+                    task_id,
+                    user_id,
+                    version,
+                    body,
+                    next: Some((due_at, seq)),
+                } = change
+                {
+                    rows.insert(
+                        *task_id,
+                        ScheduledTask {
+                            task_id: *task_id,
+                            user_id: user_id.clone(),
+                            version: *version,
+                            body: body.clone(),
+                            due_at: *due_at,
+                            seq: *seq,
+                        },
+                    );
+                }
+            }
+            Ok(())
+        }
+
+        async fn next_due(&self) -> StoreResult<Option<Timestamp>> {
+            Ok(self.rows.lock().unwrap().values().map(|r| r.due_at).min())
+        }
+
+        async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> StoreResult<usize> {
+            let mut rows = self.rows.lock().unwrap();
+            let due: Vec<TaskId> = rows
+                .values()
+                .filter(|r| r.due_at <= now)
+                .take(max)
+                .map(|r| r.task_id)
+                .collect();
+            for id in &due {
+                let decision = fire(&rows[id]);
+                for event in &decision.events {
+                    if let Ok(Event::ExecuteTask(e)) = Event::from_bytes(&event.payload) {
+                        self.fired.lock().unwrap().push(e);
+                    }
+                }
+                match decision.next {
+                    Some((at, seq)) => {
+                        let row = rows.get_mut(id).unwrap();
+                        row.due_at = at;
+                        row.seq = seq;
+                    }
+                    None => {
+                        rows.remove(id);
+                    }
+                }
+            }
+            Ok(due.len())
+        }
+
+        async fn scheduled(&self, task_id: TaskId) -> StoreResult<Option<ScheduledTask>> {
+            Ok(self.rows.lock().unwrap().get(&task_id).cloned())
+        }
+    }
+
+    /// An execution role on an empty in-memory schedule, its clock at `start` (paused time).
+    fn execution_at(start: &str) -> (Execution, Arc<MemorySchedule>, Context) {
+        let ctx = Context {
+            clock: Arc::new(TokioClock::starting_at(start.parse().unwrap())),
+            metrics: Arc::new(Metrics::new()),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        };
+        let store = Arc::new(MemorySchedule::default());
+        let execution = Execution::new(store.clone(), ctx.clone(), ExecutionConfig::default());
+        (execution, store, ctx)
+    }
+
+    /// Schedules a one-time task due at `due`.
+    async fn schedule_one_time(store: &MemorySchedule, due: &str) {
+        let body = TaskSpec::parse(&json!({"name": "t", "startDate": due}))
+            .unwrap()
+            .to_json();
+        store
+            .apply_schedule_changes(&[ScheduleChange::Set {
+                task_id: TaskId::new(),
+                user_id: UserId::parse("alice").unwrap(),
+                version: 1,
+                body,
+                next: Some((due.parse().unwrap(), 1)),
+            }])
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timer_fires_at_the_due_instant_not_at_the_next_tick() {
+        let (execution, store, ctx) = execution_at("2030-01-01T08:59:50Z");
+        schedule_one_time(&store, "2030-01-01T09:00:00.250Z").await;
+        let timer = tokio::spawn({
+            let execution = execution.clone();
+            async move { execution.run_timer().await }
+        });
+
+        // 1 ms before the due instant nothing has fired.
+        tokio::time::sleep(Duration::from_millis(10_249)).await;
+        assert!(store.fired.lock().unwrap().is_empty());
+        // At the due instant it fires, with no lateness at all.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        tokio::task::yield_now().await;
+        let fired = store.fired.lock().unwrap().clone();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].fired_at, fired[0].occurrence.due_at);
+        assert!(!fired[0].late);
+
+        ctx.shutdown.cancel();
+        timer.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_change_wakes_the_timer_for_an_earlier_due_instant() {
+        let (execution, store, ctx) = execution_at("2030-01-01T08:00:00Z");
+        let timer = tokio::spawn({
+            let execution = execution.clone();
+            async move { execution.run_timer().await }
+        });
+        // The timer is asleep on an empty schedule (an hour). A task due in 5 s arrives.
+        tokio::task::yield_now().await;
+        schedule_one_time(&store, "2030-01-01T08:00:05Z").await;
+        execution.wake.notify_one();
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::task::yield_now().await;
+        let fired = store.fired.lock().unwrap().clone();
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].fired_at, fired[0].occurrence.due_at);
+
+        ctx.shutdown.cancel();
+        timer.await.unwrap().unwrap();
+    }
+}

@@ -1,1 +1,1952 @@
-//! placeholder
+//! The contract every store adapter passes: one suite, run against each adapter (SQLite now,
+//! PostgreSQL later), in the manner of garage's `test_suite(db)`.
+//!
+//! Each check is a public async function taking a [`StoreFactory`]; [`store_contract_tests!`]
+//! expands to one `#[tokio::test]` per check, so an adapter's test file is a few lines:
+//!
+//! ```ignore
+//! chime_store::store_contract_tests!(MyFactory::new());
+//! ```
+//!
+//! What the suite guarantees of an adapter that passes it:
+//! - Tasks are private to their owner, listed in id order with cursor pagination, and changed
+//!   only under optimistic concurrency: a stale version is [`Error::Conflict`] and changes
+//!   nothing; a missing task (or another user's) is `Ok(false)`.
+//! - Every write that publishes puts its events in the outbox in the same transaction, in
+//!   commit order, byte for byte; a failed write publishes nothing; acknowledging removes
+//!   exactly the events up to a sequence number, and sequence numbers are never reused; the
+//!   outbox signal wakes a waiting relay after each such write.
+//! - The schedule applies task events idempotently by version, remembers deletions and
+//!   finished tasks so that replays cannot revive them, and `fire_due` claims due rows
+//!   earliest first, at most `max`, atomically with their events, never the same row twice
+//!   (also from two concurrent callers or two store instances on the same storage).
+//! - Deliveries happen once per (occurrence, channel): a replay writes no second inbox item or
+//!   event. Inboxes are private, newest first, paginated by item id.
+//! - History ignores replayed firings, keeps the delivery state with the most attempts, and
+//!   shows delivery states whichever of the two events arrived first.
+//! - Everything above survives a restart.
+//!
+//! Rules the checks follow, so they hold on every adapter:
+//! - Every check opens a new factory (see [`store_contract_tests!`]) and expects its first
+//!   [`StoreFactory::open`] to give an empty store, as zero-to-production's `spawn_app` gives
+//!   every test its own database: the outbox and the schedule are global, so a store shared
+//!   between checks could not be asserted exactly.
+//! - A restart is: drop the store, then [`StoreFactory::open`] again.
+//! - Instants are whole seconds, so every adapter stores them exactly (SQLite keeps
+//!   microseconds).
+//! - Nothing sleeps to wait for something. Waits (the outbox signal, concurrent callers) are
+//!   for an event, under a generous [`GUARD`] that only turns a hang into a failure.
+//!
+//! These functions are test code: they panic on any failure.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chime_core::event::{
+    Channel, DeliveryOutcome, Event, ExecuteTask, NotificationSent, OccurrenceKey, TaskChanged,
+    TaskDeleted,
+};
+use chime_core::{NotificationId, TaskId, TaskSpec, UserId};
+use jiff::Timestamp;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::{
+    DeliveryState, DeliveryStatus, DeliveryWrite, Error, Fire, FireFn, FiredOccurrence,
+    HistoryEntry, InboxItem, OutboxEvent, OutboxRow, ScheduleChange, ScheduledTask, Store,
+    TaskRecord,
+};
+
+/// Opens the adapter under test.
+#[async_trait]
+pub trait StoreFactory: Send + Sync {
+    /// Opens the store. The first open of a factory gives an empty store; opening again (after
+    /// the previous store was dropped, or while it is still open) gives the same durable
+    /// storage: that is how the suite simulates a restart and a second instance.
+    async fn open(&self) -> Arc<dyn Store>;
+}
+
+/// Longest wait for something that should happen; reaching it fails the test.
+pub const GUARD: Duration = Duration::from_secs(10);
+
+/// Expands to one `#[tokio::test]` per contract check, each opening its own factory from
+/// `$factory` (an expression evaluated once per test). The calling crate needs `tokio` with
+/// the `macros` and `rt-multi-thread` features.
+#[macro_export]
+macro_rules! store_contract_tests {
+    ($factory:expr) => {
+        $crate::store_contract_tests!(@each $factory;
+            a_new_store_is_empty,
+            a_created_task_is_returned_by_get_as_written,
+            a_task_is_invisible_to_another_user,
+            list_tasks_returns_only_the_users_tasks_in_id_order_and_paginates,
+            an_update_at_the_next_version_replaces_the_task_and_bumps_its_version,
+            an_update_at_a_stale_version_is_a_conflict_and_changes_nothing,
+            an_update_of_a_missing_or_another_users_task_returns_false_and_writes_nothing,
+            a_delete_at_the_current_version_removes_the_task,
+            a_delete_at_a_wrong_version_is_a_conflict_and_keeps_the_task,
+            a_delete_of_a_missing_or_another_users_task_returns_false,
+            every_write_puts_its_events_in_the_outbox_in_commit_order_intact,
+            writes_that_publish_nothing_leave_the_outbox_alone,
+            outbox_batch_returns_at_most_max_of_the_oldest_events,
+            outbox_ack_removes_events_up_to_the_given_seq_only,
+            outbox_sequence_numbers_are_never_reused_even_after_a_restart,
+            the_outbox_signal_wakes_a_waiting_relay_after_every_write_with_events,
+            a_set_change_is_returned_by_scheduled,
+            a_change_at_an_older_or_equal_version_is_ignored,
+            a_delete_leaves_a_tombstone_that_a_replayed_older_set_cannot_revive,
+            a_set_without_a_next_occurrence_removes_the_task_from_next_due,
+            next_due_is_the_earliest_due_instant,
+            fire_due_fires_only_rows_due_at_or_before_now_earliest_first_and_at_most_max,
+            fire_due_advances_or_finishes_each_row_and_publishes_its_events,
+            a_finished_row_is_not_fired_again_nor_revived_by_a_replay,
+            fire_due_state_survives_a_restart,
+            a_fire_due_that_fails_part_way_changes_nothing,
+            concurrent_fire_due_calls_never_fire_the_same_row_twice,
+            two_stores_on_the_same_storage_never_fire_the_same_row_twice,
+            record_deliveries_returns_the_indexes_of_new_deliveries_only,
+            a_replayed_delivery_writes_no_second_inbox_item_or_event,
+            each_channel_of_an_occurrence_is_recorded_independently,
+            the_inbox_is_per_user_newest_first_and_paginates_with_before,
+            mark_read_changes_only_the_owners_unread_items_and_counts_them,
+            record_fired_ignores_replays,
+            record_delivery_states_keeps_the_state_with_the_most_attempts,
+            history_is_per_user_and_task_newest_first_with_before_and_limit,
+            delivery_states_recorded_before_their_firing_show_once_it_is_recorded,
+            everything_written_before_a_restart_is_there_after,
+        );
+    };
+    (@each $factory:expr; $($check:ident),+ $(,)?) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let factory = $factory;
+                $crate::contract::$check(&factory).await;
+            }
+        )+
+    };
+}
+
+// ----------------------------------------------------------------------------------------
+// Tasks
+// ----------------------------------------------------------------------------------------
+
+/// A new store has no tasks, schedule, inbox, history or outbox.
+pub async fn a_new_store_is_empty(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    assert!(list(&*store, &alice, None, 100).await.is_empty());
+    assert_eq!(store.next_due().await.expect("next_due"), None);
+    assert!(outbox(&*store).await.is_empty());
+    assert!(inbox(&*store, &alice, None, 100).await.is_empty());
+    assert_eq!(unread(&*store, &alice).await, 0);
+    assert!(history(&*store, &alice, TaskId::new(), None, 100)
+        .await
+        .is_empty());
+}
+
+/// `get_task` returns the task exactly as created: id, owner, version, body and instants.
+pub async fn a_created_task_is_returned_by_get_as_written(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let task = task(&alice, "Water the plants");
+    create(&*store, &task).await;
+
+    assert_eq!(get(&*store, &alice, task.id).await, Some(task.clone()));
+    assert_eq!(get(&*store, &alice, TaskId::new()).await, None);
+}
+
+/// Another user cannot see a task, by id or in a list.
+pub async fn a_task_is_invisible_to_another_user(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let task = task(&alice, "Water the plants");
+    create(&*store, &task).await;
+
+    assert_eq!(get(&*store, &bob, task.id).await, None);
+    assert!(list(&*store, &bob, None, 100).await.is_empty());
+}
+
+/// `list_tasks` returns the user's tasks only, in id order whatever the order they were
+/// created in, `limit` at a time after the cursor `after`, also when the cursor's task has
+/// since been deleted.
+pub async fn list_tasks_returns_only_the_users_tasks_in_id_order_and_paginates(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    // Ids are made in order, then created out of order, so insertion order is not id order.
+    let alices: Vec<TaskRecord> = (0..5)
+        .map(|i| task(&alice, &format!("Alice's task {i}")))
+        .collect();
+    let bobs: Vec<TaskRecord> = (0..3)
+        .map(|i| task(&bob, &format!("Bob's task {i}")))
+        .collect();
+    for i in [2, 0, 4, 1, 3] {
+        create(&*store, &alices[i]).await;
+        if let Some(b) = bobs.get(i) {
+            create(&*store, b).await;
+        }
+    }
+
+    assert_eq!(list(&*store, &alice, None, 100).await, alices);
+    assert_eq!(list(&*store, &bob, None, 100).await, bobs);
+
+    assert_eq!(list(&*store, &alice, None, 2).await, alices[0..2]);
+    assert_eq!(
+        list(&*store, &alice, Some(alices[1].id), 2).await,
+        alices[2..4]
+    );
+    assert_eq!(
+        list(&*store, &alice, Some(alices[3].id), 2).await,
+        alices[4..]
+    );
+    assert!(list(&*store, &alice, Some(alices[4].id), 2)
+        .await
+        .is_empty());
+    assert!(list(&*store, &alice, None, 0).await.is_empty());
+
+    let deleted = &alices[2];
+    assert!(store
+        .delete_task(&alice, deleted.id, 1, deleted_event(deleted, 1))
+        .await
+        .expect("delete"));
+    assert_eq!(
+        list(&*store, &alice, Some(deleted.id), 10).await,
+        alices[3..]
+    );
+}
+
+/// An update at the stored version + 1 replaces body and modification instant, keeps the
+/// creation instant, and returns true; a further update works the same.
+pub async fn an_update_at_the_next_version_replaces_the_task_and_bumps_its_version(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let v1 = task(&alice, "Water the plants");
+    create(&*store, &v1).await;
+
+    let v2 = edited(&v1, "Water the plants and the herbs", 60);
+    assert!(update(&*store, &v2).await.expect("update to v2"));
+    assert_eq!(get(&*store, &alice, v1.id).await, Some(v2.clone()));
+
+    let v3 = edited(&v2, "Water the herbs", 120);
+    assert!(update(&*store, &v3).await.expect("update to v3"));
+    let stored = get(&*store, &alice, v1.id).await.expect("the task exists");
+    assert_eq!(stored, v3);
+    assert_eq!(stored.version, 3);
+    assert_eq!(stored.created_at, v1.created_at);
+}
+
+/// An update whose version is not the stored one + 1 (repeated, behind or ahead) is
+/// [`Error::Conflict`], and leaves the task and the outbox as they were.
+pub async fn an_update_at_a_stale_version_is_a_conflict_and_changes_nothing(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let v1 = task(&alice, "Water the plants");
+    create(&*store, &v1).await;
+    let v2 = edited(&v1, "Water the herbs", 60);
+    assert!(update(&*store, &v2).await.expect("update to v2"));
+    let before = outbox(&*store).await;
+
+    for version in [1, 2, 4] {
+        let stale = TaskRecord {
+            version,
+            ..edited(&v1, "A lost update", 90)
+        };
+        match update(&*store, &stale).await {
+            Err(Error::Conflict) => {}
+            other => panic!("an update at version {version} over version 2: {other:?}"),
+        }
+    }
+
+    assert_eq!(get(&*store, &alice, v1.id).await, Some(v2));
+    assert_eq!(
+        outbox(&*store).await,
+        before,
+        "a conflict publishes nothing"
+    );
+}
+
+/// Updating a task that does not exist, or that belongs to someone else, returns false and
+/// changes and publishes nothing.
+pub async fn an_update_of_a_missing_or_another_users_task_returns_false_and_writes_nothing(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let plants = task(&alice, "Water the plants");
+    create(&*store, &plants).await;
+    let before = outbox(&*store).await;
+
+    let missing = edited(&task(&alice, "Never created"), "Still not", 60);
+    assert!(!update(&*store, &missing)
+        .await
+        .expect("update a missing task"));
+    let hijack = TaskRecord {
+        user_id: bob.clone(),
+        ..edited(&plants, "Bob was here", 60)
+    };
+    assert!(!update(&*store, &hijack)
+        .await
+        .expect("update another user's task"));
+
+    assert_eq!(get(&*store, &alice, plants.id).await, Some(plants));
+    assert_eq!(get(&*store, &alice, missing.id).await, None);
+    assert_eq!(outbox(&*store).await, before);
+}
+
+/// A delete at the stored version removes the task, publishes `task_deleted`, and returns
+/// true; deleting it again returns false.
+pub async fn a_delete_at_the_current_version_removes_the_task(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let v1 = task(&alice, "Water the plants");
+    create(&*store, &v1).await;
+    let v2 = edited(&v1, "Water the herbs", 60);
+    assert!(update(&*store, &v2).await.expect("update"));
+
+    let event = deleted_event(&v2, 2);
+    assert!(store
+        .delete_task(&alice, v1.id, 2, event.clone())
+        .await
+        .expect("delete"));
+    assert_eq!(get(&*store, &alice, v1.id).await, None);
+    assert!(list(&*store, &alice, None, 100).await.is_empty());
+    let rows = outbox(&*store).await;
+    assert_eq!(rows.last().map(as_event), Some(event.clone()));
+
+    assert!(!store
+        .delete_task(&alice, v1.id, 2, event)
+        .await
+        .expect("delete again"));
+    assert_eq!(outbox(&*store).await, rows);
+}
+
+/// A delete at any other version is [`Error::Conflict`] and leaves the task and the outbox
+/// alone.
+pub async fn a_delete_at_a_wrong_version_is_a_conflict_and_keeps_the_task(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let v1 = task(&alice, "Water the plants");
+    create(&*store, &v1).await;
+    let v2 = edited(&v1, "Water the herbs", 60);
+    assert!(update(&*store, &v2).await.expect("update"));
+    let before = outbox(&*store).await;
+
+    for version in [1, 3] {
+        match store
+            .delete_task(&alice, v1.id, version, deleted_event(&v2, version))
+            .await
+        {
+            Err(Error::Conflict) => {}
+            other => panic!("a delete at version {version} of version 2: {other:?}"),
+        }
+    }
+    assert_eq!(get(&*store, &alice, v1.id).await, Some(v2));
+    assert_eq!(
+        outbox(&*store).await,
+        before,
+        "a conflict publishes nothing"
+    );
+}
+
+/// Deleting a task that does not exist, or that belongs to someone else, returns false and
+/// changes and publishes nothing.
+pub async fn a_delete_of_a_missing_or_another_users_task_returns_false(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let task = task(&alice, "Water the plants");
+    create(&*store, &task).await;
+    let before = outbox(&*store).await;
+
+    assert!(!store
+        .delete_task(&bob, task.id, 1, deleted_event(&task, 1))
+        .await
+        .expect("delete another user's task"));
+    let missing = TaskId::new();
+    assert!(!store
+        .delete_task(&alice, missing, 1, deleted_event(&task, 1))
+        .await
+        .expect("delete a missing task"));
+
+    assert_eq!(get(&*store, &alice, task.id).await, Some(task));
+    assert_eq!(outbox(&*store).await, before);
+}
+
+// ----------------------------------------------------------------------------------------
+// Outbox
+// ----------------------------------------------------------------------------------------
+
+/// Create, update, fire_due, record_deliveries and delete each put their events in the
+/// outbox; a batch returns them in commit order, with increasing seqs, topic, key and
+/// payload byte for byte.
+pub async fn every_write_puts_its_events_in_the_outbox_in_commit_order_intact(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let mut expected = Vec::new();
+
+    let v1 = task(&alice, "Water the plants");
+    create(&*store, &v1).await;
+    expected.push(created_event(&v1));
+
+    let v2 = edited(&v1, "Water the herbs", 60);
+    assert!(update(&*store, &v2).await.expect("update"));
+    expected.push(updated_event(&v2));
+
+    let other = task(&alice, "Call mum");
+    apply(
+        &*store,
+        &[set(&v2, Some((at(100), 1))), set(&other, Some((at(90), 1)))],
+    )
+    .await;
+    let (fire, seen) = recording_fire(|_| None);
+    assert_eq!(fire_due(&*store, at(100), 10, fire).await, 2);
+    expected.extend(taken(&seen).iter().map(execute_task));
+
+    let occurrence = OccurrenceKey {
+        task_id: v2.id,
+        due_at: at(100),
+    };
+    let writes = [
+        delivery(
+            occurrence,
+            &alice,
+            Channel::InApp,
+            Some(inbox_item(&alice, occurrence, 101)),
+        ),
+        delivery(occurrence, &alice, Channel::Email, None),
+    ];
+    assert_eq!(record(&*store, &writes).await, [0, 1]);
+    expected.extend(writes.iter().map(|w| w.event.clone()));
+
+    let event = deleted_event(&v2, 2);
+    assert!(store
+        .delete_task(&alice, v2.id, 2, event.clone())
+        .await
+        .expect("delete"));
+    expected.push(event);
+
+    let rows = outbox(&*store).await;
+    assert_eq!(rows.iter().map(as_event).collect::<Vec<_>>(), expected);
+    assert_seqs_increase(&rows);
+    let topics: Vec<&str> = rows.iter().map(|r| r.topic.as_str()).collect();
+    assert_eq!(
+        topics,
+        [
+            "task-events",
+            "task-events",
+            "execute-task",
+            "execute-task",
+            "notification-sent",
+            "notification-sent",
+            "task-events"
+        ]
+    );
+    for row in &rows {
+        let event = Event::from_bytes(&row.payload).expect("the payload is the event's JSON");
+        assert_eq!(event.key(), row.key);
+    }
+}
+
+/// Schedule changes, history records and marking items read publish nothing, and neither
+/// does a `fire_due` with nothing due.
+pub async fn writes_that_publish_nothing_leave_the_outbox_alone(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let task = task(&alice, "Water the plants");
+    apply(&*store, &[set(&task, Some((at(100), 1)))]).await;
+    let (fire, _) = recording_fire(|_| None);
+    assert_eq!(fire_due(&*store, at(99), 10, fire).await, 0);
+    let occurrence = OccurrenceKey {
+        task_id: task.id,
+        due_at: at(50),
+    };
+    store
+        .record_fired(&[fired(occurrence, &alice, 1, 51)])
+        .await
+        .expect("record_fired");
+    store
+        .record_delivery_states(&[delivery_state(occurrence, Channel::Email, 1, 52)])
+        .await
+        .expect("record_delivery_states");
+    assert_eq!(
+        store
+            .mark_read(&alice, &[NotificationId::new()])
+            .await
+            .expect("mark_read"),
+        0
+    );
+    assert!(outbox(&*store).await.is_empty());
+}
+
+/// `outbox_batch(max)` returns the `max` oldest events, and keeps returning them until they
+/// are acknowledged.
+pub async fn outbox_batch_returns_at_most_max_of_the_oldest_events(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let tasks = create_many(&*store, &user("alice"), 5).await;
+    let events: Vec<OutboxEvent> = tasks.iter().map(created_event).collect();
+
+    let two = store.outbox_batch(2).await.expect("outbox_batch");
+    assert_eq!(two.iter().map(as_event).collect::<Vec<_>>(), events[..2]);
+    let again = store.outbox_batch(2).await.expect("outbox_batch");
+    assert_eq!(again, two, "reading a batch does not consume it");
+    let all = store.outbox_batch(100).await.expect("outbox_batch");
+    assert_eq!(all.iter().map(as_event).collect::<Vec<_>>(), events);
+    assert_eq!(all[..2], two);
+}
+
+/// `outbox_ack(seq)` removes the events up to and including `seq` and no others; acking the
+/// same or an older seq again changes nothing.
+pub async fn outbox_ack_removes_events_up_to_the_given_seq_only(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    create_many(&*store, &user("alice"), 5).await;
+    let rows = outbox(&*store).await;
+    assert_eq!(rows.len(), 5);
+
+    ack(&*store, rows[2].seq).await;
+    assert_eq!(outbox(&*store).await, rows[3..]);
+    ack(&*store, rows[2].seq).await;
+    ack(&*store, rows[0].seq).await;
+    assert_eq!(
+        outbox(&*store).await,
+        rows[3..],
+        "a repeated ack changes nothing"
+    );
+
+    let later = create_many(&*store, &user("bob"), 1).await;
+    let now = outbox(&*store).await;
+    assert_eq!(now[..2], rows[3..]);
+    assert_eq!(now.get(2).map(as_event), Some(created_event(&later[0])));
+    assert_seqs_increase(&now);
+
+    ack(&*store, now[2].seq).await;
+    assert!(outbox(&*store).await.is_empty());
+}
+
+/// Once every event is acknowledged, new events still get higher seqs than any before, also
+/// after a restart: a relay that remembers the last seq it relayed never skips one.
+pub async fn outbox_sequence_numbers_are_never_reused_even_after_a_restart(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    create_many(&*store, &user("alice"), 3).await;
+    let first = outbox(&*store).await;
+    let highest = first.last().expect("three events").seq;
+    ack(&*store, highest).await;
+
+    create_many(&*store, &user("alice"), 1).await;
+    let second = outbox(&*store).await;
+    assert_eq!(second.len(), 1);
+    assert!(second[0].seq > highest, "{} after {highest}", second[0].seq);
+    ack(&*store, second[0].seq).await;
+    drop(store);
+
+    let store = f.open().await;
+    assert!(outbox(&*store).await.is_empty(), "acked events stay gone");
+    create_many(&*store, &user("alice"), 1).await;
+    let third = outbox(&*store).await;
+    assert_eq!(third.len(), 1);
+    assert!(
+        third[0].seq > second[0].seq,
+        "{} after {}",
+        third[0].seq,
+        second[0].seq
+    );
+}
+
+/// A relay waiting on `outbox_signal` wakes after each write that published: create, update,
+/// delete, fire_due and record_deliveries.
+pub async fn the_outbox_signal_wakes_a_waiting_relay_after_every_write_with_events(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let signal = store.outbox_signal();
+    let alice = user("alice");
+
+    let v1 = task(&alice, "Water the plants");
+    signalled(
+        &signal,
+        "create_task",
+        store.create_task(&v1, created_event(&v1)),
+    )
+    .await
+    .expect("create");
+    let v2 = edited(&v1, "Water the herbs", 60);
+    assert!(signalled(&signal, "update_task", update(&*store, &v2))
+        .await
+        .expect("update"));
+
+    apply(&*store, &[set(&v2, Some((at(100), 1)))]).await;
+    let (fire, _) = recording_fire(|_| None);
+    let fired = signalled(&signal, "fire_due", store.fire_due(at(100), 10, fire))
+        .await
+        .expect("fire_due");
+    assert_eq!(fired, 1);
+
+    let occurrence = OccurrenceKey {
+        task_id: v2.id,
+        due_at: at(100),
+    };
+    let write = delivery(occurrence, &alice, Channel::Email, None);
+    let new = signalled(
+        &signal,
+        "record_deliveries",
+        store.record_deliveries(&[write]),
+    )
+    .await
+    .expect("record_deliveries");
+    assert_eq!(new, [0]);
+
+    assert!(signalled(
+        &signal,
+        "delete_task",
+        store.delete_task(&alice, v2.id, 2, deleted_event(&v2, 2)),
+    )
+    .await
+    .expect("delete"));
+    assert_eq!(outbox(&*store).await.len(), 5);
+}
+
+// ----------------------------------------------------------------------------------------
+// Schedule
+// ----------------------------------------------------------------------------------------
+
+/// A `Set` with a next occurrence is what `scheduled` returns; a newer `Set` replaces it.
+pub async fn a_set_change_is_returned_by_scheduled(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let v1 = task(&alice, "Water the plants");
+    apply(&*store, &[set(&v1, Some((at(100), 1)))]).await;
+    assert_eq!(
+        scheduled(&*store, v1.id).await,
+        Some(scheduled_task(&v1, at(100), 1))
+    );
+
+    let v2 = edited(&v1, "Water the herbs", 60);
+    apply(&*store, &[set(&v2, Some((at(200), 3)))]).await;
+    assert_eq!(
+        scheduled(&*store, v1.id).await,
+        Some(scheduled_task(&v2, at(200), 3))
+    );
+    assert_eq!(scheduled(&*store, TaskId::new()).await, None);
+}
+
+/// A change at a version not newer than the stored one is ignored: a replayed `Set` or
+/// `Delete`, in a later call or later in the same batch.
+pub async fn a_change_at_an_older_or_equal_version_is_ignored(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let v1 = task(&alice, "Water the plants");
+    let v2 = edited(&v1, "Water the herbs", 60);
+    let v3 = edited(&v2, "Water the cactus", 120);
+
+    apply(
+        &*store,
+        &[
+            set(&v1, Some((at(100), 1))),
+            set(&v3, Some((at(300), 1))),
+            set(&v2, Some((at(200), 1))),
+        ],
+    )
+    .await;
+    let expected = Some(scheduled_task(&v3, at(300), 1));
+    assert_eq!(scheduled(&*store, v1.id).await, expected);
+
+    let same_version = TaskRecord {
+        body: body("Something else"),
+        ..v3.clone()
+    };
+    apply(
+        &*store,
+        &[
+            set(&v1, Some((at(100), 1))),
+            set(&same_version, Some((at(50), 9))),
+            ScheduleChange::Delete {
+                task_id: v1.id,
+                version: 2,
+            },
+        ],
+    )
+    .await;
+    assert_eq!(scheduled(&*store, v1.id).await, expected);
+    assert_eq!(next_due(&*store).await, Some(at(300)));
+}
+
+/// A `Delete` removes the row but remembers its version, so a replay of an older or equal
+/// `Set` does not bring the task back, also when the `Delete` came first.
+pub async fn a_delete_leaves_a_tombstone_that_a_replayed_older_set_cannot_revive(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let v1 = task(&alice, "Water the plants");
+    let v2 = edited(&v1, "Water the herbs", 60);
+    apply(&*store, &[set(&v1, Some((at(100), 1)))]).await;
+    apply(
+        &*store,
+        &[ScheduleChange::Delete {
+            task_id: v1.id,
+            version: 3,
+        }],
+    )
+    .await;
+    assert_eq!(scheduled(&*store, v1.id).await, None);
+    assert_eq!(next_due(&*store).await, None);
+
+    apply(
+        &*store,
+        &[set(&v1, Some((at(100), 1))), set(&v2, Some((at(200), 1)))],
+    )
+    .await;
+    let v3 = TaskRecord {
+        version: 3,
+        ..v2.clone()
+    };
+    apply(&*store, &[set(&v3, Some((at(300), 1)))]).await;
+    assert_eq!(scheduled(&*store, v1.id).await, None);
+    assert_eq!(next_due(&*store).await, None);
+
+    // Deleted before the schedule ever saw the task (its events arrived out of order).
+    let early = task(&alice, "Call mum");
+    apply(
+        &*store,
+        &[ScheduleChange::Delete {
+            task_id: early.id,
+            version: 2,
+        }],
+    )
+    .await;
+    apply(&*store, &[set(&early, Some((at(100), 1)))]).await;
+    assert_eq!(scheduled(&*store, early.id).await, None);
+    assert_eq!(next_due(&*store).await, None);
+}
+
+/// A `Set` with no next occurrence (a task with nothing left to fire) removes the row from
+/// `scheduled` and `next_due` and, like a delete, is not undone by a replay.
+pub async fn a_set_without_a_next_occurrence_removes_the_task_from_next_due(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let v1 = task(&alice, "Water the plants");
+    let other = task(&alice, "Call mum");
+    apply(
+        &*store,
+        &[
+            set(&v1, Some((at(100), 1))),
+            set(&other, Some((at(500), 1))),
+        ],
+    )
+    .await;
+    assert_eq!(next_due(&*store).await, Some(at(100)));
+
+    let v2 = edited(&v1, "Water the plants, once", 60);
+    apply(&*store, &[set(&v2, None)]).await;
+    assert_eq!(scheduled(&*store, v1.id).await, None);
+    assert_eq!(next_due(&*store).await, Some(at(500)));
+
+    apply(&*store, &[set(&v1, Some((at(100), 1)))]).await;
+    assert_eq!(scheduled(&*store, v1.id).await, None);
+    assert_eq!(next_due(&*store).await, Some(at(500)));
+
+    // A task whose first event already has nothing to fire is never scheduled.
+    let done = task(&alice, "Already over");
+    apply(&*store, &[set(&done, None)]).await;
+    assert_eq!(scheduled(&*store, done.id).await, None);
+    assert_eq!(next_due(&*store).await, Some(at(500)));
+}
+
+/// `next_due` is the minimum due instant over scheduled rows, and follows changes to them.
+pub async fn next_due_is_the_earliest_due_instant(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let tasks: Vec<TaskRecord> = (0..3).map(|i| task(&alice, &format!("Task {i}"))).collect();
+    apply(
+        &*store,
+        &[
+            set(&tasks[0], Some((at(300), 1))),
+            set(&tasks[1], Some((at(100), 1))),
+            set(&tasks[2], Some((at(200), 1))),
+        ],
+    )
+    .await;
+    assert_eq!(next_due(&*store).await, Some(at(100)));
+
+    apply(
+        &*store,
+        &[ScheduleChange::Delete {
+            task_id: tasks[1].id,
+            version: 2,
+        }],
+    )
+    .await;
+    assert_eq!(next_due(&*store).await, Some(at(200)));
+
+    let moved = edited(&tasks[0], "Task 0, earlier", 60);
+    apply(&*store, &[set(&moved, Some((at(150), 1)))]).await;
+    assert_eq!(next_due(&*store).await, Some(at(150)));
+}
+
+/// `fire_due(now, max)` fires rows due at or before `now` (inclusive), earliest first, at
+/// most `max` per call, returns how many, and leaves rows due later alone.
+pub async fn fire_due_fires_only_rows_due_at_or_before_now_earliest_first_and_at_most_max(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let tasks: Vec<TaskRecord> = (0..5).map(|i| task(&alice, &format!("Task {i}"))).collect();
+    let dues = [30, 10, 20, 40, 50];
+    let changes: Vec<ScheduleChange> = tasks
+        .iter()
+        .zip(dues)
+        .map(|(t, due)| set(t, Some((at(due), 1))))
+        .collect();
+    apply(&*store, &changes).await;
+
+    let (fire, seen) = recording_fire(|_| None);
+    assert_eq!(fire_due(&*store, at(40), 3, fire.clone()).await, 3);
+    assert_eq!(
+        taken(&seen),
+        [
+            scheduled_task(&tasks[1], at(10), 1),
+            scheduled_task(&tasks[2], at(20), 1),
+            scheduled_task(&tasks[0], at(30), 1),
+        ]
+    );
+
+    assert_eq!(fire_due(&*store, at(40), 3, fire.clone()).await, 1);
+    assert_eq!(taken(&seen), [scheduled_task(&tasks[3], at(40), 1)]);
+
+    assert_eq!(fire_due(&*store, at(49), 3, fire.clone()).await, 0);
+    assert!(taken(&seen).is_empty());
+    assert_eq!(next_due(&*store).await, Some(at(50)));
+    assert_eq!(
+        scheduled(&*store, tasks[4].id).await,
+        Some(scheduled_task(&tasks[4], at(50), 1))
+    );
+}
+
+/// Each fired row moves to the `next` its [`Fire`] says (or leaves the schedule when `None`),
+/// and the fires' events are in the outbox.
+pub async fn fire_due_advances_or_finishes_each_row_and_publishes_its_events(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let recurring = task(&alice, "Water the plants");
+    let once = task(&alice, "Call mum");
+    apply(
+        &*store,
+        &[
+            set(&recurring, Some((at(100), 1))),
+            set(&once, Some((at(110), 1))),
+        ],
+    )
+    .await;
+
+    let recurring_id = recurring.id;
+    let (fire, seen) =
+        recording_fire(move |row| (row.task_id == recurring_id).then(|| (at(1_000), row.seq + 1)));
+    assert_eq!(fire_due(&*store, at(120), 10, fire.clone()).await, 2);
+    let fired = taken(&seen);
+    assert_eq!(
+        fired,
+        [
+            scheduled_task(&recurring, at(100), 1),
+            scheduled_task(&once, at(110), 1)
+        ]
+    );
+
+    assert_eq!(
+        scheduled(&*store, recurring.id).await,
+        Some(scheduled_task(&recurring, at(1_000), 2))
+    );
+    assert_eq!(scheduled(&*store, once.id).await, None);
+    assert_eq!(next_due(&*store).await, Some(at(1_000)));
+    assert_eq!(
+        outbox_events(&*store).await,
+        fired.iter().map(execute_task).collect::<Vec<_>>()
+    );
+
+    assert_eq!(fire_due(&*store, at(999), 10, fire.clone()).await, 0);
+    assert_eq!(fire_due(&*store, at(1_000), 10, fire).await, 1);
+    assert_eq!(taken(&seen), [scheduled_task(&recurring, at(1_000), 2)]);
+}
+
+/// A row finished by `fire_due` is never fired again, and a replayed `Set` at its version
+/// (the bus redelivering `task_created`) does not reschedule it.
+pub async fn a_finished_row_is_not_fired_again_nor_revived_by_a_replay(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let once = task(&alice, "Call mum");
+    apply(&*store, &[set(&once, Some((at(100), 1)))]).await;
+    let (fire, seen) = recording_fire(|_| None);
+    assert_eq!(fire_due(&*store, at(100), 10, fire.clone()).await, 1);
+    assert_eq!(taken(&seen).len(), 1);
+
+    assert_eq!(fire_due(&*store, at(10_000), 10, fire.clone()).await, 0);
+    apply(&*store, &[set(&once, Some((at(100), 1)))]).await;
+    assert_eq!(scheduled(&*store, once.id).await, None);
+    assert_eq!(next_due(&*store).await, None);
+    assert_eq!(fire_due(&*store, at(10_000), 10, fire).await, 0);
+    assert!(taken(&seen).is_empty());
+
+    // A newer version (an edit that gives the task a future occurrence) does schedule it.
+    let v2 = edited(&once, "Call mum again", 60);
+    apply(&*store, &[set(&v2, Some((at(500), 1)))]).await;
+    assert_eq!(
+        scheduled(&*store, once.id).await,
+        Some(scheduled_task(&v2, at(500), 1))
+    );
+}
+
+/// What `fire_due` advanced and finished is still so after a restart; a replay after the
+/// restart does not revive a finished row.
+pub async fn fire_due_state_survives_a_restart(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let recurring = task(&alice, "Water the plants");
+    let once = task(&alice, "Call mum");
+    apply(
+        &*store,
+        &[
+            set(&recurring, Some((at(100), 1))),
+            set(&once, Some((at(110), 1))),
+        ],
+    )
+    .await;
+    let recurring_id = recurring.id;
+    let (fire, seen) =
+        recording_fire(move |row| (row.task_id == recurring_id).then(|| (at(1_000), row.seq + 1)));
+    assert_eq!(fire_due(&*store, at(120), 10, fire.clone()).await, 2);
+    taken(&seen);
+    let events = outbox(&*store).await;
+    drop(store);
+
+    let store = f.open().await;
+    assert_eq!(
+        scheduled(&*store, recurring.id).await,
+        Some(scheduled_task(&recurring, at(1_000), 2))
+    );
+    assert_eq!(scheduled(&*store, once.id).await, None);
+    assert_eq!(next_due(&*store).await, Some(at(1_000)));
+    assert_eq!(outbox(&*store).await, events);
+
+    apply(&*store, &[set(&once, Some((at(110), 1)))]).await;
+    assert_eq!(scheduled(&*store, once.id).await, None);
+    assert_eq!(fire_due(&*store, at(999), 10, fire.clone()).await, 0);
+    assert_eq!(fire_due(&*store, at(1_000), 10, fire).await, 1);
+    assert_eq!(taken(&seen), [scheduled_task(&recurring, at(1_000), 2)]);
+}
+
+/// A `fire_due` whose [`FireFn`] panics on its second row (a bug in recurrence code) commits
+/// nothing: the first row is neither advanced nor published. The store keeps working.
+pub async fn a_fire_due_that_fails_part_way_changes_nothing(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let first = task(&alice, "Water the plants");
+    let second = task(&alice, "Call mum");
+    apply(
+        &*store,
+        &[
+            set(&first, Some((at(100), 1))),
+            set(&second, Some((at(110), 1))),
+        ],
+    )
+    .await;
+
+    let second_id = second.id;
+    let failing: FireFn = Arc::new(move |row: &ScheduledTask| {
+        assert!(
+            row.task_id != second_id,
+            "this FireFn panics on purpose (contract check: a fire that fails part way)"
+        );
+        Fire {
+            events: vec![execute_task(row)],
+            next: Some((at(1_000), row.seq + 1)),
+        }
+    });
+    // Run in its own task: an adapter may report the panic as an error or let it unwind.
+    let attempt = {
+        let store = store.clone();
+        tokio::spawn(async move { store.fire_due(at(200), 10, failing).await })
+    };
+    match tokio::time::timeout(GUARD, attempt).await {
+        Ok(Ok(Ok(n))) => panic!("fire_due fired {n} rows although its FireFn panicked"),
+        Ok(Ok(Err(_)) | Err(_)) => {}
+        Err(_) => panic!("fire_due with a panicking FireFn did not finish"),
+    }
+
+    assert!(outbox(&*store).await.is_empty(), "nothing was published");
+    assert_eq!(
+        scheduled(&*store, first.id).await,
+        Some(scheduled_task(&first, at(100), 1))
+    );
+    assert_eq!(
+        scheduled(&*store, second.id).await,
+        Some(scheduled_task(&second, at(110), 1))
+    );
+
+    let (fire, seen) = recording_fire(|_| None);
+    assert_eq!(fire_due(&*store, at(200), 10, fire).await, 2);
+    assert_eq!(taken(&seen).len(), 2);
+    assert_eq!(outbox(&*store).await.len(), 2);
+}
+
+/// Two `fire_due` loops racing on one store fire every due row exactly once between them.
+pub async fn concurrent_fire_due_calls_never_fire_the_same_row_twice(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    race_fire_due([store.clone(), store]).await;
+}
+
+/// Two store instances on the same storage (two `chime` processes) racing `fire_due` fire
+/// every due row exactly once between them.
+pub async fn two_stores_on_the_same_storage_never_fire_the_same_row_twice(f: &dyn StoreFactory) {
+    let first = f.open().await;
+    let second = f.open().await;
+    race_fire_due([first, second]).await;
+}
+
+// ----------------------------------------------------------------------------------------
+// Deliveries and the inbox
+// ----------------------------------------------------------------------------------------
+
+/// `record_deliveries` returns the indexes of the writes that were new: not those already
+/// recorded, nor a second write of the same (occurrence, channel) in the same batch.
+pub async fn record_deliveries_returns_the_indexes_of_new_deliveries_only(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+
+    let first = [
+        delivery(
+            occurrence,
+            &alice,
+            Channel::InApp,
+            Some(inbox_item(&alice, occurrence, 101)),
+        ),
+        delivery(occurrence, &alice, Channel::Email, None),
+    ];
+    assert_eq!(record(&*store, &first).await, [0, 1]);
+
+    let second = [
+        delivery(occurrence, &alice, Channel::Email, None),
+        delivery(occurrence, &alice, Channel::Sms, None),
+        delivery(occurrence, &alice, Channel::Sms, None),
+        delivery(occurrence, &alice, Channel::Push, None),
+    ];
+    assert_eq!(record(&*store, &second).await, [1, 3]);
+    assert!(record(&*store, &second).await.is_empty());
+
+    let expected: Vec<OutboxEvent> = [&first[0], &first[1], &second[1], &second[3]]
+        .iter()
+        .map(|w| w.event.clone())
+        .collect();
+    assert_eq!(outbox_events(&*store).await, expected);
+}
+
+/// Recording an in-app delivery again (a consumer redelivered `execute_task` and made a new
+/// notification id) writes no second inbox item and publishes nothing.
+pub async fn a_replayed_delivery_writes_no_second_inbox_item_or_event(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let original = delivery(
+        occurrence,
+        &alice,
+        Channel::InApp,
+        Some(inbox_item(&alice, occurrence, 101)),
+    );
+    assert_eq!(record(&*store, std::slice::from_ref(&original)).await, [0]);
+    let events = outbox(&*store).await;
+
+    let replay = delivery(
+        occurrence,
+        &alice,
+        Channel::InApp,
+        Some(inbox_item(&alice, occurrence, 150)),
+    );
+    assert!(record(&*store, &[replay]).await.is_empty());
+
+    let items = inbox(&*store, &alice, None, 100).await;
+    assert_eq!(items, original.inbox.into_iter().collect::<Vec<_>>());
+    assert_eq!(unread(&*store, &alice).await, 1);
+    assert_eq!(outbox(&*store).await, events);
+}
+
+/// Channels of one occurrence, and one channel of different occurrences, are separate
+/// deliveries.
+pub async fn each_channel_of_an_occurrence_is_recorded_independently(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let task_id = TaskId::new();
+    let monday = occurrence_of(task_id, 100);
+    let thursday = occurrence_of(task_id, 400);
+
+    assert_eq!(
+        record(
+            &*store,
+            &[delivery(
+                monday,
+                &alice,
+                Channel::InApp,
+                Some(inbox_item(&alice, monday, 101))
+            )]
+        )
+        .await,
+        [0]
+    );
+    assert_eq!(
+        record(&*store, &[delivery(monday, &alice, Channel::Email, None)]).await,
+        [0]
+    );
+    assert_eq!(
+        record(
+            &*store,
+            &[delivery(
+                thursday,
+                &alice,
+                Channel::InApp,
+                Some(inbox_item(&alice, thursday, 401))
+            )]
+        )
+        .await,
+        [0]
+    );
+    assert_eq!(
+        record(&*store, &[delivery(thursday, &alice, Channel::Email, None)]).await,
+        [0]
+    );
+    assert_eq!(inbox(&*store, &alice, None, 100).await.len(), 2);
+    assert_eq!(outbox(&*store).await.len(), 4);
+}
+
+/// A user's inbox holds only their items, newest first, `limit` at a time before the cursor
+/// `before`.
+pub async fn the_inbox_is_per_user_newest_first_and_paginates_with_before(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let task_id = TaskId::new();
+    let mut alices = Vec::new();
+    let mut bobs = Vec::new();
+    for i in 0..5 {
+        let due = 100 * (i + 1);
+        let item = in_app(&*store, &alice, occurrence_of(task_id, due)).await;
+        alices.push(item);
+        if i < 2 {
+            let item = in_app(&*store, &bob, occurrence_of(TaskId::new(), due)).await;
+            bobs.push(item);
+        }
+    }
+    alices.reverse();
+    bobs.reverse();
+
+    assert_eq!(inbox(&*store, &alice, None, 100).await, alices);
+    assert_eq!(inbox(&*store, &bob, None, 100).await, bobs);
+
+    assert_eq!(inbox(&*store, &alice, None, 2).await, alices[..2]);
+    assert_eq!(
+        inbox(&*store, &alice, Some(alices[1].id), 2).await,
+        alices[2..4]
+    );
+    assert_eq!(
+        inbox(&*store, &alice, Some(alices[3].id), 2).await,
+        alices[4..]
+    );
+    assert!(inbox(&*store, &alice, Some(alices[4].id), 2)
+        .await
+        .is_empty());
+    assert!(inbox(&*store, &alice, None, 0).await.is_empty());
+}
+
+/// `mark_read` marks only the caller's unread items among those given and returns how many
+/// it changed; `unread_count` follows.
+pub async fn mark_read_changes_only_the_owners_unread_items_and_counts_them(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let task_id = TaskId::new();
+    let mut items = Vec::new();
+    for due in [100, 200, 300] {
+        items.push(in_app(&*store, &alice, occurrence_of(task_id, due)).await);
+    }
+    let bobs = in_app(&*store, &bob, occurrence_of(TaskId::new(), 100)).await;
+    assert_eq!(unread(&*store, &alice).await, 3);
+    assert_eq!(unread(&*store, &bob).await, 1);
+
+    let marked = store
+        .mark_read(
+            &alice,
+            &[items[0].id, items[1].id, bobs.id, NotificationId::new()],
+        )
+        .await
+        .expect("mark_read");
+    assert_eq!(marked, 2);
+    assert_eq!(unread(&*store, &alice).await, 1);
+    assert_eq!(unread(&*store, &bob).await, 1);
+
+    let again = store
+        .mark_read(&alice, &[items[0].id, items[0].id])
+        .await
+        .expect("mark_read");
+    assert_eq!(again, 0, "items already read do not count");
+    let by_bob = store
+        .mark_read(&bob, &[items[2].id])
+        .await
+        .expect("mark_read");
+    assert_eq!(by_bob, 0, "bob cannot mark alice's item");
+    assert_eq!(store.mark_read(&alice, &[]).await.expect("mark_read"), 0);
+    assert_eq!(unread(&*store, &alice).await, 1);
+
+    let read: Vec<(NotificationId, bool)> = inbox(&*store, &alice, None, 100)
+        .await
+        .iter()
+        .map(|i| (i.id, i.read))
+        .collect();
+    assert_eq!(
+        read,
+        [
+            (items[2].id, false),
+            (items[1].id, true),
+            (items[0].id, true)
+        ]
+    );
+    assert_eq!(inbox(&*store, &bob, None, 100).await, [bobs]);
+    assert_eq!(unread(&*store, &user("carol")).await, 0);
+}
+
+// ----------------------------------------------------------------------------------------
+// History
+// ----------------------------------------------------------------------------------------
+
+/// Recording a fired occurrence again (a redelivered `execute_task`) keeps the first record.
+pub async fn record_fired_ignores_replays(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let original = fired(occurrence, &alice, 1, 101);
+    store
+        .record_fired(std::slice::from_ref(&original))
+        .await
+        .expect("record_fired");
+
+    let replay = FiredOccurrence {
+        fired_at: at(500),
+        late: true,
+        coalesced: 3,
+        ..original.clone()
+    };
+    store
+        .record_fired(&[replay.clone(), replay])
+        .await
+        .expect("record_fired again");
+
+    assert_eq!(
+        history(&*store, &alice, occurrence.task_id, None, 100).await,
+        [entry(&original, vec![])]
+    );
+}
+
+/// Delivery states are upserted per (occurrence, channel); a state with fewer attempts than
+/// the stored one (an older event) does not overwrite it.
+pub async fn record_delivery_states_keeps_the_state_with_the_most_attempts(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let fired = fired(occurrence, &alice, 1, 101);
+    store
+        .record_fired(std::slice::from_ref(&fired))
+        .await
+        .expect("record_fired");
+
+    let dead = DeliveryState {
+        occurrence,
+        status: DeliveryStatus {
+            channel: Channel::Email,
+            outcome: DeliveryOutcome::DeadLettered,
+            attempts: 3,
+            at: at(160),
+            detail: Some("the provider refused the address".to_owned()),
+        },
+    };
+    let in_app = delivery_state(occurrence, Channel::InApp, 1, 102);
+    store
+        .record_delivery_states(&[dead.clone(), in_app.clone()])
+        .await
+        .expect("record_delivery_states");
+    let older = delivery_state(occurrence, Channel::Email, 1, 120);
+    store
+        .record_delivery_states(&[older])
+        .await
+        .expect("record an older state");
+    assert_eq!(
+        history(&*store, &alice, occurrence.task_id, None, 10).await,
+        [entry(&fired, vec![dead.status, in_app.status.clone()])]
+    );
+
+    let later = delivery_state(occurrence, Channel::Email, 4, 200);
+    store
+        .record_delivery_states(std::slice::from_ref(&later))
+        .await
+        .expect("record a later state");
+    assert_eq!(
+        history(&*store, &alice, occurrence.task_id, None, 10).await,
+        [entry(&fired, vec![later.status, in_app.status])]
+    );
+}
+
+/// `history` lists one task's fired occurrences for its owner only, newest first, due
+/// strictly before `before`, at most `limit`, each with its delivery states.
+pub async fn history_is_per_user_and_task_newest_first_with_before_and_limit(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let task_id = TaskId::new();
+    let other_task = TaskId::new();
+    let firings: Vec<FiredOccurrence> = [100, 200, 300, 400]
+        .into_iter()
+        .enumerate()
+        .map(|(i, due)| fired(occurrence_of(task_id, due), &alice, i as u32 + 1, due + 1))
+        .collect();
+    let mut shuffled = firings.clone();
+    shuffled.swap(0, 2);
+    shuffled.push(fired(occurrence_of(other_task, 250), &alice, 1, 251));
+    store.record_fired(&shuffled).await.expect("record_fired");
+    let states = [
+        delivery_state(firings[2].occurrence, Channel::Email, 1, 302),
+        delivery_state(firings[2].occurrence, Channel::InApp, 1, 301),
+        delivery_state(firings[3].occurrence, Channel::Push, 2, 405),
+    ];
+    store
+        .record_delivery_states(&states)
+        .await
+        .expect("record_delivery_states");
+
+    let expected = vec![
+        entry(&firings[3], vec![states[2].status.clone()]),
+        entry(
+            &firings[2],
+            vec![states[0].status.clone(), states[1].status.clone()],
+        ),
+        entry(&firings[1], vec![]),
+        entry(&firings[0], vec![]),
+    ];
+    assert_eq!(history(&*store, &alice, task_id, None, 100).await, expected);
+    assert_eq!(
+        history(&*store, &alice, task_id, None, 2).await,
+        expected[..2]
+    );
+    assert_eq!(
+        history(&*store, &alice, task_id, Some(at(300)), 2).await,
+        expected[2..]
+    );
+    assert_eq!(
+        history(&*store, &alice, task_id, Some(at(301)), 1).await,
+        expected[1..2]
+    );
+    assert!(history(&*store, &alice, task_id, Some(at(100)), 10)
+        .await
+        .is_empty());
+    assert!(history(&*store, &alice, task_id, None, 0).await.is_empty());
+    assert!(history(&*store, &bob, task_id, None, 100).await.is_empty());
+    assert_eq!(
+        history(&*store, &alice, other_task, None, 100).await.len(),
+        1
+    );
+}
+
+/// `notification_sent` and `execute_task` travel on different topics, so a delivery state
+/// can arrive before its firing: it is kept and shows once the firing is recorded.
+pub async fn delivery_states_recorded_before_their_firing_show_once_it_is_recorded(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let state = delivery_state(occurrence, Channel::Email, 1, 105);
+    store
+        .record_delivery_states(std::slice::from_ref(&state))
+        .await
+        .expect("record_delivery_states");
+    assert!(history(&*store, &alice, occurrence.task_id, None, 10)
+        .await
+        .is_empty());
+
+    let fired = fired(occurrence, &alice, 1, 101);
+    store
+        .record_fired(std::slice::from_ref(&fired))
+        .await
+        .expect("record_fired");
+    assert_eq!(
+        history(&*store, &alice, occurrence.task_id, None, 10).await,
+        [entry(&fired, vec![state.status])]
+    );
+}
+
+// ----------------------------------------------------------------------------------------
+// Durability
+// ----------------------------------------------------------------------------------------
+
+/// Tasks, schedule rows and tombstones, deliveries, inbox items and their read state,
+/// history and unacknowledged events are all there after a restart.
+pub async fn everything_written_before_a_restart_is_there_after(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let tasks = create_many(&*store, &alice, 3).await;
+    let v2 = edited(&tasks[1], "Edited before the restart", 60);
+    assert!(update(&*store, &v2).await.expect("update"));
+    assert!(store
+        .delete_task(&alice, tasks[2].id, 1, deleted_event(&tasks[2], 1))
+        .await
+        .expect("delete"));
+
+    apply(
+        &*store,
+        &[
+            set(&tasks[0], Some((at(100), 1))),
+            set(&v2, Some((at(200), 4))),
+            set(&tasks[2], Some((at(300), 1))),
+            ScheduleChange::Delete {
+                task_id: tasks[2].id,
+                version: 2,
+            },
+        ],
+    )
+    .await;
+
+    let occurrence = occurrence_of(tasks[0].id, 50);
+    let item = in_app(&*store, &alice, occurrence).await;
+    let other = in_app(&*store, &alice, occurrence_of(tasks[0].id, 60)).await;
+    store
+        .mark_read(&alice, &[item.id])
+        .await
+        .expect("mark_read");
+    let fired = fired(occurrence, &alice, 1, 51);
+    let state = delivery_state(occurrence, Channel::InApp, 1, 52);
+    store
+        .record_fired(std::slice::from_ref(&fired))
+        .await
+        .expect("record_fired");
+    store
+        .record_delivery_states(std::slice::from_ref(&state))
+        .await
+        .expect("record_delivery_states");
+
+    let events = outbox(&*store).await;
+    ack(&*store, events[0].seq).await;
+    drop(store);
+
+    let store = f.open().await;
+    assert_eq!(
+        list(&*store, &alice, None, 100).await,
+        [tasks[0].clone(), v2.clone()]
+    );
+    assert_eq!(
+        scheduled(&*store, tasks[0].id).await,
+        Some(scheduled_task(&tasks[0], at(100), 1))
+    );
+    assert_eq!(
+        scheduled(&*store, v2.id).await,
+        Some(scheduled_task(&v2, at(200), 4))
+    );
+    apply(&*store, &[set(&tasks[2], Some((at(300), 1)))]).await;
+    assert_eq!(
+        scheduled(&*store, tasks[2].id).await,
+        None,
+        "the tombstone held"
+    );
+    assert_eq!(next_due(&*store).await, Some(at(100)));
+
+    let read = InboxItem {
+        read: true,
+        ..item.clone()
+    };
+    assert_eq!(inbox(&*store, &alice, None, 100).await, [other, read]);
+    assert_eq!(unread(&*store, &alice).await, 1);
+    let replay = delivery(
+        occurrence,
+        &alice,
+        Channel::InApp,
+        Some(inbox_item(&alice, occurrence, 70)),
+    );
+    assert!(record(&*store, &[replay]).await.is_empty());
+
+    assert_eq!(
+        history(&*store, &alice, tasks[0].id, None, 10).await,
+        [entry(&fired, vec![state.status])]
+    );
+    assert_eq!(outbox(&*store).await, events[1..]);
+}
+
+// ----------------------------------------------------------------------------------------
+// Helpers
+// ----------------------------------------------------------------------------------------
+
+/// 2030-01-01T00:00:00Z: the origin of every instant in the suite.
+const ORIGIN: i64 = 1_893_456_000;
+
+/// The instant `secs` seconds after [`ORIGIN`].
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(ORIGIN + secs).expect("a valid instant")
+}
+
+fn user(name: &str) -> UserId {
+    UserId::parse(name).expect("a valid user id")
+}
+
+/// A realistic task body in the API shape, as the definition role stores it.
+fn body(name: &str) -> serde_json::Value {
+    TaskSpec::parse(&json!({
+        "name": name,
+        "description": "Fill the green can — the one by the door.",
+        "startDate": "2030-01-07 09:00:00.00+0100",
+        "timeZone": "Europe/Berlin",
+        "repeats": { "frequency": 1, "period": "week", "on": "monday, thursday", "ends": 10 },
+        "notify": { "email": "alice@example.com", "inApp": true },
+        "missed": { "policy": "skip", "limitSeconds": 3600 },
+    }))
+    .expect("a valid task body")
+    .to_json()
+}
+
+/// A new task at version 1.
+fn task(owner: &UserId, name: &str) -> TaskRecord {
+    TaskRecord {
+        id: TaskId::new(),
+        user_id: owner.clone(),
+        version: 1,
+        body: body(name),
+        created_at: at(0),
+        modified_at: at(0),
+    }
+}
+
+/// `task` at its next version, renamed, modified `secs` after the origin.
+fn edited(task: &TaskRecord, name: &str, secs: i64) -> TaskRecord {
+    TaskRecord {
+        version: task.version + 1,
+        body: body(name),
+        modified_at: at(secs),
+        ..task.clone()
+    }
+}
+
+fn task_changed(task: &TaskRecord) -> TaskChanged {
+    TaskChanged {
+        task_id: task.id,
+        user_id: task.user_id.clone(),
+        version: task.version,
+        task: task.body.clone(),
+        at: task.modified_at,
+    }
+}
+
+fn created_event(task: &TaskRecord) -> OutboxEvent {
+    OutboxEvent::from(&Event::TaskCreated(task_changed(task)))
+}
+
+fn updated_event(task: &TaskRecord) -> OutboxEvent {
+    OutboxEvent::from(&Event::TaskUpdated(task_changed(task)))
+}
+
+fn deleted_event(task: &TaskRecord, version: u64) -> OutboxEvent {
+    OutboxEvent::from(&Event::TaskDeleted(TaskDeleted {
+        task_id: task.id,
+        user_id: task.user_id.clone(),
+        version,
+        at: task.modified_at,
+    }))
+}
+
+async fn create(store: &dyn Store, task: &TaskRecord) {
+    store
+        .create_task(task, created_event(task))
+        .await
+        .expect("create_task");
+}
+
+/// Creates `n` tasks for `owner`, in id order.
+async fn create_many(store: &dyn Store, owner: &UserId, n: usize) -> Vec<TaskRecord> {
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let task = task(owner, &format!("Task {i}"));
+        create(store, &task).await;
+        tasks.push(task);
+    }
+    tasks
+}
+
+async fn update(store: &dyn Store, task: &TaskRecord) -> crate::Result<bool> {
+    store.update_task(task, updated_event(task)).await
+}
+
+async fn get(store: &dyn Store, owner: &UserId, id: TaskId) -> Option<TaskRecord> {
+    store.get_task(owner, id).await.expect("get_task")
+}
+
+async fn list(
+    store: &dyn Store,
+    owner: &UserId,
+    after: Option<TaskId>,
+    limit: usize,
+) -> Vec<TaskRecord> {
+    store
+        .list_tasks(owner, after, limit)
+        .await
+        .expect("list_tasks")
+}
+
+/// Every event in the outbox (the suite never writes more than this).
+async fn outbox(store: &dyn Store) -> Vec<OutboxRow> {
+    store.outbox_batch(10_000).await.expect("outbox_batch")
+}
+
+async fn ack(store: &dyn Store, seq: i64) {
+    store.outbox_ack(seq).await.expect("outbox_ack");
+}
+
+/// Every event in the outbox, without seqs.
+async fn outbox_events(store: &dyn Store) -> Vec<OutboxEvent> {
+    outbox(store).await.iter().map(as_event).collect()
+}
+
+fn as_event(row: &OutboxRow) -> OutboxEvent {
+    let topic = chime_core::event::Topic::from_name(&row.topic)
+        .unwrap_or_else(|| panic!("an outbox row on an unknown topic `{}`", row.topic));
+    OutboxEvent {
+        topic: topic.name(),
+        key: row.key.clone(),
+        payload: row.payload.clone(),
+    }
+}
+
+fn assert_seqs_increase(rows: &[OutboxRow]) {
+    for pair in rows.windows(2) {
+        assert!(
+            pair[0].seq < pair[1].seq,
+            "outbox seqs increase: {} then {}",
+            pair[0].seq,
+            pair[1].seq
+        );
+    }
+}
+
+/// Runs `write` with a waiter already registered on `signal`, then waits (under [`GUARD`])
+/// for the signal: a relay that started waiting before a commit must wake after it.
+async fn signalled<T>(signal: &Notify, what: &str, write: impl Future<Output = T>) -> T {
+    let notified = signal.notified();
+    tokio::pin!(notified);
+    notified.as_mut().enable();
+    let value = write.await;
+    tokio::time::timeout(GUARD, notified)
+        .await
+        .unwrap_or_else(|_| panic!("the outbox signal is notified after {what}"));
+    value
+}
+
+fn set(task: &TaskRecord, next: Option<(Timestamp, u32)>) -> ScheduleChange {
+    ScheduleChange::Set {
+        task_id: task.id,
+        user_id: task.user_id.clone(),
+        version: task.version,
+        body: task.body.clone(),
+        next,
+    }
+}
+
+fn scheduled_task(task: &TaskRecord, due_at: Timestamp, seq: u32) -> ScheduledTask {
+    ScheduledTask {
+        task_id: task.id,
+        user_id: task.user_id.clone(),
+        version: task.version,
+        body: task.body.clone(),
+        due_at,
+        seq,
+    }
+}
+
+async fn apply(store: &dyn Store, changes: &[ScheduleChange]) {
+    store
+        .apply_schedule_changes(changes)
+        .await
+        .expect("apply_schedule_changes");
+}
+
+async fn scheduled(store: &dyn Store, id: TaskId) -> Option<ScheduledTask> {
+    store.scheduled(id).await.expect("scheduled")
+}
+
+async fn next_due(store: &dyn Store) -> Option<Timestamp> {
+    store.next_due().await.expect("next_due")
+}
+
+async fn fire_due(store: &dyn Store, now: Timestamp, max: usize, fire: FireFn) -> usize {
+    let fired = store.fire_due(now, max, fire).await.expect("fire_due");
+    assert!(fired <= max, "fire_due({max}) fired {fired}");
+    fired
+}
+
+/// The `execute_task` a fire of `row` publishes.
+fn execute_task(row: &ScheduledTask) -> OutboxEvent {
+    OutboxEvent::from(&Event::ExecuteTask(ExecuteTask {
+        occurrence: OccurrenceKey {
+            task_id: row.task_id,
+            due_at: row.due_at,
+        },
+        user_id: row.user_id.clone(),
+        seq: row.seq,
+        fired_at: row.due_at,
+        late: false,
+        coalesced: 0,
+        skipped: false,
+        task_version: row.version,
+        task: row.body.clone(),
+    }))
+}
+
+type Seen = Arc<Mutex<Vec<ScheduledTask>>>;
+
+/// A [`FireFn`] that publishes each row's `execute_task`, moves it to `next(row)`, and
+/// records the rows it was given in call order.
+fn recording_fire(
+    next: impl Fn(&ScheduledTask) -> Option<(Timestamp, u32)> + Send + Sync + 'static,
+) -> (FireFn, Seen) {
+    let seen = Seen::default();
+    let log = seen.clone();
+    let fire: FireFn = Arc::new(move |row: &ScheduledTask| {
+        log.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(row.clone());
+        Fire {
+            events: vec![execute_task(row)],
+            next: next(row),
+        }
+    });
+    (fire, seen)
+}
+
+/// The rows fired since the last call.
+fn taken(seen: &Seen) -> Vec<ScheduledTask> {
+    std::mem::take(&mut *seen.lock().unwrap_or_else(PoisonError::into_inner))
+}
+
+/// Schedules many due rows, then races one `fire_due` loop per store (`max` small, so the
+/// loops interleave) until neither finds anything; every row must fire exactly once.
+async fn race_fire_due(stores: [Arc<dyn Store>; 2]) {
+    const ROWS: usize = 120;
+    let alice = user("alice");
+    let tasks: Vec<TaskRecord> = (0..ROWS)
+        .map(|i| task(&alice, &format!("Task {i}")))
+        .collect();
+    let changes: Vec<ScheduleChange> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| set(t, Some((at(i as i64), 1))))
+        .collect();
+    apply(&*stores[0], &changes).await;
+
+    let counts: Arc<Mutex<HashMap<TaskId, usize>>> = Arc::default();
+    let fire: FireFn = {
+        let counts = counts.clone();
+        Arc::new(move |row: &ScheduledTask| {
+            *counts
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(row.task_id)
+                .or_default() += 1;
+            Fire {
+                events: vec![execute_task(row)],
+                next: None,
+            }
+        })
+    };
+    let now = at(ROWS as i64);
+    let start = Arc::new(tokio::sync::Barrier::new(stores.len()));
+    let racers: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let (store, fire, start) = (store.clone(), fire.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut total = 0;
+                loop {
+                    match store
+                        .fire_due(now, 7, fire.clone())
+                        .await
+                        .expect("fire_due")
+                    {
+                        0 => break total,
+                        n => total += n,
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for racer in racers {
+        total += tokio::time::timeout(GUARD, racer)
+            .await
+            .expect("a fire_due loop finishes")
+            .expect("a fire_due loop");
+    }
+
+    let counts = counts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "rows fired more than once: {twice:?}");
+    assert_eq!(counts.len(), ROWS, "every due row fired");
+    assert_eq!(total, ROWS, "fire_due counts every row it fired, once");
+    assert_eq!(next_due(&*stores[0]).await, None);
+    assert_eq!(outbox(&*stores[1]).await.len(), ROWS);
+}
+
+fn occurrence_of(task_id: TaskId, due: i64) -> OccurrenceKey {
+    OccurrenceKey {
+        task_id,
+        due_at: at(due),
+    }
+}
+
+/// An unread inbox item for `occurrence`, created `secs` after the origin.
+fn inbox_item(owner: &UserId, occurrence: OccurrenceKey, secs: i64) -> InboxItem {
+    InboxItem {
+        id: NotificationId::new(),
+        user_id: owner.clone(),
+        task_id: occurrence.task_id,
+        task_name: "Water the plants".to_owned(),
+        due_at: occurrence.due_at,
+        created_at: at(secs),
+        read: false,
+    }
+}
+
+/// A sent delivery on `channel`, with its `notification_sent`.
+fn delivery(
+    occurrence: OccurrenceKey,
+    owner: &UserId,
+    channel: Channel,
+    inbox: Option<InboxItem>,
+) -> DeliveryWrite {
+    let status = DeliveryStatus {
+        channel,
+        outcome: DeliveryOutcome::Sent,
+        attempts: 1,
+        at: occurrence.due_at,
+        detail: None,
+    };
+    let event = OutboxEvent::from(&Event::NotificationSent(NotificationSent {
+        occurrence,
+        user_id: owner.clone(),
+        channel,
+        outcome: status.outcome,
+        attempts: status.attempts,
+        at: status.at,
+        detail: None,
+        notification_id: inbox.as_ref().map(|i| i.id),
+    }));
+    DeliveryWrite {
+        occurrence,
+        user_id: owner.clone(),
+        status,
+        inbox,
+        event,
+    }
+}
+
+async fn record(store: &dyn Store, writes: &[DeliveryWrite]) -> Vec<usize> {
+    store
+        .record_deliveries(writes)
+        .await
+        .expect("record_deliveries")
+}
+
+/// Records a new in-app delivery of `occurrence` and returns its inbox item.
+async fn in_app(store: &dyn Store, owner: &UserId, occurrence: OccurrenceKey) -> InboxItem {
+    let item = inbox_item(
+        owner,
+        occurrence,
+        occurrence.due_at.as_second() - ORIGIN + 1,
+    );
+    let write = delivery(occurrence, owner, Channel::InApp, Some(item.clone()));
+    assert_eq!(record(store, &[write]).await, [0]);
+    item
+}
+
+async fn inbox(
+    store: &dyn Store,
+    owner: &UserId,
+    before: Option<NotificationId>,
+    limit: usize,
+) -> Vec<InboxItem> {
+    store.inbox(owner, before, limit).await.expect("inbox")
+}
+
+async fn unread(store: &dyn Store, owner: &UserId) -> u64 {
+    store.unread_count(owner).await.expect("unread_count")
+}
+
+/// Occurrence `seq` of a task, fired on time `fired` seconds after the origin.
+fn fired(occurrence: OccurrenceKey, owner: &UserId, seq: u32, fired: i64) -> FiredOccurrence {
+    FiredOccurrence {
+        occurrence,
+        user_id: owner.clone(),
+        seq,
+        fired_at: at(fired),
+        late: false,
+        skipped: false,
+        coalesced: 0,
+    }
+}
+
+fn delivery_state(
+    occurrence: OccurrenceKey,
+    channel: Channel,
+    attempts: u32,
+    secs: i64,
+) -> DeliveryState {
+    DeliveryState {
+        occurrence,
+        status: DeliveryStatus {
+            channel,
+            outcome: DeliveryOutcome::Sent,
+            attempts,
+            at: at(secs),
+            detail: None,
+        },
+    }
+}
+
+/// The history entry of `fired` with `deliveries`, in channel order as [`history`] sorts
+/// them.
+fn entry(fired: &FiredOccurrence, mut deliveries: Vec<DeliveryStatus>) -> HistoryEntry {
+    deliveries.sort_by_key(|d| d.channel);
+    HistoryEntry {
+        due_at: fired.occurrence.due_at,
+        seq: fired.seq,
+        fired_at: fired.fired_at,
+        late: fired.late,
+        skipped: fired.skipped,
+        coalesced: fired.coalesced,
+        deliveries,
+    }
+}
+
+/// `user`'s history of `task_id`, with each entry's deliveries in channel order (the port
+/// does not promise an order among one occurrence's deliveries).
+async fn history(
+    store: &dyn Store,
+    owner: &UserId,
+    task_id: TaskId,
+    before: Option<Timestamp>,
+    limit: usize,
+) -> Vec<HistoryEntry> {
+    let mut entries = store
+        .history(owner, task_id, before, limit)
+        .await
+        .expect("history");
+    for entry in &mut entries {
+        entry.deliveries.sort_by_key(|d| d.channel);
+    }
+    entries
+}

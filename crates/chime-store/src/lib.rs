@@ -11,7 +11,8 @@
 //!
 //! Every state change that publishes an event takes its [`OutboxEvent`]s as an argument and
 //! writes them in the same transaction: no lost or phantom events when a process dies between
-//! two writes. Task bodies are kept as JSON documents (the API shape), so a document store
+//! two writes. Instants are kept to the microsecond (callers truncate before writing, so what
+//! they write is what they read back). Task bodies are kept as JSON documents (the API shape), so a document store
 //! can implement the port as easily as SQL. Adapters: [`sqlite`] (embedded default).
 //! [`contract`] is the suite every adapter passes.
 
@@ -276,6 +277,11 @@ pub trait OutboxStore: Send + Sync + 'static {
     async fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxRow>>;
 
     /// Removes relayed events up to and including `seq`.
+    ///
+    /// This relies on `seq` order being commit order: no event with a lower `seq` may commit
+    /// after a batch holding a higher one was read. SQLite has one writer, so it holds; an
+    /// adapter whose sequences are assigned before commit (PostgreSQL) must serialise outbox
+    /// writes or ack explicit ids instead.
     async fn outbox_ack(&self, seq: i64) -> Result<()>;
 
     /// Notified after every commit that wrote to the outbox, so the relay wakes at once.

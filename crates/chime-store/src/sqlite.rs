@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chime_core::event::{Channel, DeliveryOutcome};
@@ -182,14 +183,17 @@ impl SqliteStore {
         .map_err(|e| Error::Storage(Box::new(e)))?
     }
 
-    /// Like [`write`](Self::write), then wakes the relay.
-    async fn write_with_events<T, F>(&self, f: F) -> Result<T>
+    /// Like [`write`](Self::write), then wakes the relay if `wrote_events` says the
+    /// transaction's result put anything in the outbox.
+    async fn write_with_events<T, F>(&self, wrote_events: fn(&T) -> bool, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
         let value = self.write(f).await?;
-        self.inner.outbox_signal.notify_one();
+        if wrote_events(&value) {
+            self.inner.outbox_signal.notify_one();
+        }
         Ok(value)
     }
 
@@ -217,10 +221,10 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
         Synchronous::Normal => "NORMAL",
         Synchronous::Full => "FULL",
     };
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    enable_wal(&conn)?;
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = {synchronous};
-         PRAGMA busy_timeout = 5000;
+        "PRAGMA synchronous = {synchronous};
          PRAGMA foreign_keys = ON;"
     ))
     .map_err(map_err)?;
@@ -228,8 +232,35 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
     Ok(conn)
 }
 
+/// How long a connection waits for another's lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Switches the file to WAL (a no-op once it is). SQLite does not apply the busy timeout to
+/// this switch: a second process opening a new file at the same moment gets "database is
+/// locked" at once, so retry for as long as the busy timeout would have waited.
+fn enable_wal(conn: &Connection) -> Result<()> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(map_err(e)),
+        }
+    }
+}
+
 fn migrate(conn: &mut Connection) -> Result<()> {
-    let current: usize = conn
+    // One IMMEDIATE transaction, the version read inside it: two processes opening a new file
+    // at once migrate one after the other instead of both creating the tables.
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let current: usize = tx
         .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
         .map_err(map_err)?
         .try_into()
@@ -242,13 +273,11 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-        let tx = conn.transaction().map_err(map_err)?;
         tx.execute_batch(sql).map_err(map_err)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)
             .map_err(map_err)?;
-        tx.commit().map_err(map_err)?;
     }
-    Ok(())
+    tx.commit().map_err(map_err)
 }
 
 fn map_err(e: rusqlite::Error) -> Error {
@@ -343,56 +372,62 @@ fn task_from_row((id, user, version, body, created, modified): TaskRow) -> Resul
 impl TaskStore for SqliteStore {
     async fn create_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<()> {
         let task = task.clone();
-        self.write_with_events(move |tx| {
-            tx.prepare_cached(
-                "INSERT INTO tasks (id, user_id, version, body, created_at, modified_at)
+        self.write_with_events(
+            |_| true,
+            move |tx| {
+                tx.prepare_cached(
+                    "INSERT INTO tasks (id, user_id, version, body, created_at, modified_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
-                    task.id.to_string(),
-                    task.user_id.as_str(),
-                    task.version as i64,
-                    task.body.to_string(),
-                    micros(task.created_at),
-                    micros(task.modified_at),
-                ])
-            })
-            .map_err(map_err)?;
-            insert_outbox(tx, &[event])
-        })
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        task.id.to_string(),
+                        task.user_id.as_str(),
+                        task.version as i64,
+                        task.body.to_string(),
+                        micros(task.created_at),
+                        micros(task.modified_at),
+                    ])
+                })
+                .map_err(map_err)?;
+                insert_outbox(tx, &[event])
+            },
+        )
         .await
     }
 
     async fn update_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<bool> {
         let task = task.clone();
-        self.write_with_events(move |tx| {
-            let stored: Option<i64> = tx
-                .query_row(
-                    "SELECT version FROM tasks WHERE id = ?1 AND user_id = ?2",
-                    params![task.id.to_string(), task.user_id.as_str()],
-                    |r| r.get(0),
+        self.write_with_events(
+            |updated| *updated,
+            move |tx| {
+                let stored: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM tasks WHERE id = ?1 AND user_id = ?2",
+                        params![task.id.to_string(), task.user_id.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                match stored {
+                    None => return Ok(false),
+                    Some(v) if v as u64 + 1 != task.version => return Err(Error::Conflict),
+                    Some(_) => {}
+                }
+                tx.execute(
+                    "UPDATE tasks SET version = ?2, body = ?3, modified_at = ?4 WHERE id = ?1",
+                    params![
+                        task.id.to_string(),
+                        task.version as i64,
+                        task.body.to_string(),
+                        micros(task.modified_at),
+                    ],
                 )
-                .optional()
                 .map_err(map_err)?;
-            match stored {
-                None => return Ok(false),
-                Some(v) if v as u64 + 1 != task.version => return Err(Error::Conflict),
-                Some(_) => {}
-            }
-            tx.execute(
-                "UPDATE tasks SET version = ?2, body = ?3, modified_at = ?4 WHERE id = ?1",
-                params![
-                    task.id.to_string(),
-                    task.version as i64,
-                    task.body.to_string(),
-                    micros(task.modified_at),
-                ],
-            )
-            .map_err(map_err)?;
-            insert_outbox(tx, &[event])?;
-            Ok(true)
-        })
+                insert_outbox(tx, &[event])?;
+                Ok(true)
+            },
+        )
         .await
     }
 
@@ -404,25 +439,28 @@ impl TaskStore for SqliteStore {
         event: OutboxEvent,
     ) -> Result<bool> {
         let user = user.clone();
-        self.write_with_events(move |tx| {
-            let stored: Option<i64> = tx
-                .query_row(
-                    "SELECT version FROM tasks WHERE id = ?1 AND user_id = ?2",
-                    params![id.to_string(), user.as_str()],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(map_err)?;
-            match stored {
-                None => return Ok(false),
-                Some(v) if v as u64 != version => return Err(Error::Conflict),
-                Some(_) => {}
-            }
-            tx.execute("DELETE FROM tasks WHERE id = ?1", params![id.to_string()])
-                .map_err(map_err)?;
-            insert_outbox(tx, &[event])?;
-            Ok(true)
-        })
+        self.write_with_events(
+            |deleted| *deleted,
+            move |tx| {
+                let stored: Option<i64> = tx
+                    .query_row(
+                        "SELECT version FROM tasks WHERE id = ?1 AND user_id = ?2",
+                        params![id.to_string(), user.as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                match stored {
+                    None => return Ok(false),
+                    Some(v) if v as u64 != version => return Err(Error::Conflict),
+                    Some(_) => {}
+                }
+                tx.execute("DELETE FROM tasks WHERE id = ?1", params![id.to_string()])
+                    .map_err(map_err)?;
+                insert_outbox(tx, &[event])?;
+                Ok(true)
+            },
+        )
         .await
     }
 
@@ -680,57 +718,62 @@ impl ScheduleStore for SqliteStore {
     }
 
     async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> Result<usize> {
-        self.write_with_events(move |tx| {
-            let due = {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "SELECT task_id, user_id, version, body, due_at, seq FROM schedule
+        self.write_with_events(
+            |fired| *fired > 0,
+            move |tx| {
+                let due = {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT task_id, user_id, version, body, due_at, seq FROM schedule
                          WHERE due_at IS NOT NULL AND due_at <= ?1
                          ORDER BY due_at LIMIT ?2",
+                        )
+                        .map_err(map_err)?;
+                    let rows = stmt
+                        .query_map(params![micros(now), max as i64], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, i64>(2)?,
+                                r.get::<_, String>(3)?,
+                                r.get::<_, i64>(4)?,
+                                r.get::<_, u32>(5)?,
+                            ))
+                        })
+                        .map_err(map_err)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map_err(map_err)?;
+                    rows
+                };
+                let mut advance = tx
+                    .prepare_cached("UPDATE schedule SET due_at = ?2, seq = ?3 WHERE task_id = ?1")
+                    .map_err(map_err)?;
+                let mut finish = tx
+                    .prepare_cached(
+                        "UPDATE schedule SET due_at = NULL, body = NULL WHERE task_id = ?1",
                     )
                     .map_err(map_err)?;
-                let rows = stmt
-                    .query_map(params![micros(now), max as i64], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, i64>(4)?,
-                            r.get::<_, u32>(5)?,
-                        ))
-                    })
-                    .map_err(map_err)?
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                let fired = due.len();
+                for (task_id, user_id, version, body, due_at, seq) in due {
+                    let row = ScheduledTask {
+                        task_id: parse_id(&task_id)?,
+                        user_id: parse_user(&user_id)?,
+                        version: version as u64,
+                        body: parse_json(&body)?,
+                        due_at: instant(due_at)?,
+                        seq,
+                    };
+                    let decision = fire(&row);
+                    insert_outbox(tx, &decision.events)?;
+                    match decision.next {
+                        Some((at, seq)) => advance.execute(params![task_id, micros(at), seq]),
+                        None => finish.execute(params![task_id]),
+                    }
                     .map_err(map_err)?;
-                rows
-            };
-            let mut advance = tx
-                .prepare_cached("UPDATE schedule SET due_at = ?2, seq = ?3 WHERE task_id = ?1")
-                .map_err(map_err)?;
-            let mut finish = tx
-                .prepare_cached("UPDATE schedule SET due_at = NULL, body = NULL WHERE task_id = ?1")
-                .map_err(map_err)?;
-            let fired = due.len();
-            for (task_id, user_id, version, body, due_at, seq) in due {
-                let row = ScheduledTask {
-                    task_id: parse_id(&task_id)?,
-                    user_id: parse_user(&user_id)?,
-                    version: version as u64,
-                    body: parse_json(&body)?,
-                    due_at: instant(due_at)?,
-                    seq,
-                };
-                let decision = fire(&row);
-                insert_outbox(tx, &decision.events)?;
-                match decision.next {
-                    Some((at, seq)) => advance.execute(params![task_id, micros(at), seq]),
-                    None => finish.execute(params![task_id]),
                 }
-                .map_err(map_err)?;
-            }
-            Ok(fired)
-        })
+                Ok(fired)
+            },
+        )
         .await
     }
 
@@ -787,55 +830,58 @@ fn inbox_from_row((id, user, task, name, due, created, read): InboxRow) -> Resul
 impl DeliveryStore for SqliteStore {
     async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>> {
         let writes = writes.to_vec();
-        self.write_with_events(move |tx| {
-            let mut insert = tx
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO deliveries
+        self.write_with_events(
+            |new: &Vec<usize>| !new.is_empty(),
+            move |tx| {
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO deliveries
                      (task_id, due_at, channel, user_id, outcome, attempts, at, detail)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                )
-                .map_err(map_err)?;
-            let mut inbox = tx
+                    )
+                    .map_err(map_err)?;
+                let mut inbox = tx
                 .prepare_cached(
                     "INSERT INTO inbox (id, user_id, task_id, task_name, due_at, created_at, read)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(map_err)?;
-            let mut new = Vec::new();
-            for (i, w) in writes.iter().enumerate() {
-                let inserted = insert
-                    .execute(params![
-                        w.occurrence.task_id.to_string(),
-                        micros(w.occurrence.due_at),
-                        w.status.channel.as_str(),
-                        w.user_id.as_str(),
-                        outcome_str(w.status.outcome),
-                        w.status.attempts,
-                        micros(w.status.at),
-                        w.status.detail,
-                    ])
-                    .map_err(map_err)?;
-                if inserted == 0 {
-                    continue;
-                }
-                if let Some(item) = &w.inbox {
-                    inbox
+                let mut new = Vec::new();
+                for (i, w) in writes.iter().enumerate() {
+                    let inserted = insert
                         .execute(params![
-                            item.id.to_string(),
-                            item.user_id.as_str(),
-                            item.task_id.to_string(),
-                            item.task_name,
-                            micros(item.due_at),
-                            micros(item.created_at),
-                            item.read,
+                            w.occurrence.task_id.to_string(),
+                            micros(w.occurrence.due_at),
+                            w.status.channel.as_str(),
+                            w.user_id.as_str(),
+                            outcome_str(w.status.outcome),
+                            w.status.attempts,
+                            micros(w.status.at),
+                            w.status.detail,
                         ])
                         .map_err(map_err)?;
+                    if inserted == 0 {
+                        continue;
+                    }
+                    if let Some(item) = &w.inbox {
+                        inbox
+                            .execute(params![
+                                item.id.to_string(),
+                                item.user_id.as_str(),
+                                item.task_id.to_string(),
+                                item.task_name,
+                                micros(item.due_at),
+                                micros(item.created_at),
+                                item.read,
+                            ])
+                            .map_err(map_err)?;
+                    }
+                    insert_outbox(tx, std::slice::from_ref(&w.event))?;
+                    new.push(i);
                 }
-                insert_outbox(tx, std::slice::from_ref(&w.event))?;
-                new.push(i);
-            }
-            Ok(new)
-        })
+                Ok(new)
+            },
+        )
         .await
     }
 

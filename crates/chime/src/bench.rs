@@ -29,7 +29,42 @@ pub struct BenchArgs {
     pub concurrency: usize,
 }
 
+/// What one run measured.
+#[derive(Debug)]
+pub struct Report {
+    pub reminders: usize,
+    pub window_secs: f64,
+    pub create_rate: f64,
+    /// Due instant to `execute_task`, one per occurrence, sorted.
+    pub fire_lateness: Vec<SignedDuration>,
+    /// Due instant to the in-app delivery's commit, one per occurrence, sorted.
+    pub delivery_lateness: Vec<SignedDuration>,
+    /// The last due instant to the last delivery.
+    pub drain: SignedDuration,
+}
+
+impl Report {
+    pub fn print(&self) {
+        println!("| reminders | window | create rate (HTTP) | fire lateness p50 / p99 / max | delivery lateness p50 / p99 / max | last due to last delivery |");
+        println!("|---|---|---|---|---|---|");
+        println!(
+            "| {} | {:.1} s | {:.0}/s | {} | {} | {} |",
+            self.reminders,
+            self.window_secs,
+            self.create_rate,
+            summary(&self.fire_lateness),
+            summary(&self.delivery_lateness),
+            ms(self.drain),
+        );
+    }
+}
+
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    measure(args).await?.print();
+    Ok(())
+}
+
+pub async fn measure(args: BenchArgs) -> anyhow::Result<Report> {
     if args.reminders == 0 || args.over <= 0.0 || args.lead <= 0.0 {
         bail!("--reminders, --over and --lead must be positive");
     }
@@ -45,14 +80,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .bus
         .subscribe("bench", &[Topic::ExecuteTask.name()])
         .await?;
+    let n = args.reminders;
     let mut delivered = running.feed.subscribe();
+    // Collected while firing goes on, so that the in-process feed never lags.
+    let deliveries = tokio::spawn(async move {
+        let mut lateness = Vec::new();
+        let mut last = Timestamp::UNIX_EPOCH;
+        while lateness.len() < n {
+            let Ok(item) = delivered.recv().await else {
+                break;
+            };
+            lateness.push(item.due_at.duration_until(item.created_at));
+            last = last.max(item.created_at);
+        }
+        (lateness, last)
+    });
 
     let token = running
         .issuer
         .sign(&UserId::parse("bench")?, Duration::from_secs(3600))?;
     let url = format!("http://{}/api/v1/tasks", running.addr);
     let client = reqwest::Client::new();
-    let n = args.reminders;
     let first_due = Timestamp::now() + SignedDuration::try_from_secs_f64(args.lead)?;
     let step = SignedDuration::try_from_secs_f64(args.over / n as f64)?;
     let due_at = |i: usize| first_due + step * i as i32;
@@ -100,34 +148,31 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let mut delivery_lateness = Vec::with_capacity(n);
-    let mut last_delivery = Timestamp::UNIX_EPOCH;
-    while delivery_lateness.len() < n {
-        let item = tokio::time::timeout_at(deadline, delivered.recv())
-            .await
-            .context("timed out waiting for deliveries")?
-            .context("the delivery feed lagged: the benchmark missed notifications")?;
-        delivery_lateness.push(item.due_at.duration_until(item.created_at));
-        last_delivery = last_delivery.max(item.created_at);
-    }
+    let (mut delivery_lateness, last_delivery) = tokio::time::timeout_at(deadline, deliveries)
+        .await
+        .context("timed out waiting for deliveries")??;
     running.stop().await?;
+    if delivery_lateness.len() != n {
+        bail!(
+            "expected {n} in-app deliveries, saw {} (the feed lagged)",
+            delivery_lateness.len()
+        );
+    }
 
-    let last_due = due_at(n - 1);
-    println!("| reminders | window | create rate (HTTP) | fire lateness p50 / p99 / max | delivery lateness p50 / p99 / max | last due to last delivery |");
-    println!("|---|---|---|---|---|---|");
-    println!(
-        "| {n} | {:.1} s | {:.0}/s | {} | {} | {} |",
-        args.over,
-        n as f64 / create_secs,
-        summary(&mut fire_lateness),
-        summary(&mut delivery_lateness),
-        ms(last_due.duration_until(last_delivery)),
-    );
-    Ok(())
+    fire_lateness.sort();
+    delivery_lateness.sort();
+    Ok(Report {
+        reminders: n,
+        window_secs: args.over,
+        create_rate: n as f64 / create_secs,
+        fire_lateness,
+        delivery_lateness,
+        drain: due_at(n - 1).duration_until(last_delivery),
+    })
 }
 
-fn summary(samples: &mut [SignedDuration]) -> String {
-    samples.sort();
+/// p50 / p99 / max of sorted samples.
+fn summary(samples: &[SignedDuration]) -> String {
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
     format!(
         "{} / {} / {}",

@@ -195,3 +195,19 @@ async fn a_deleted_task_does_not_fire_and_an_updated_one_fires_at_its_new_time()
     assert_eq!(item["dueAt"], updated["startDate"]);
     app.running.stop().await.expect("stop");
 }
+
+#[tokio::test]
+async fn the_benchmark_harness_measures_every_occurrence() {
+    let report = chime::bench::measure(chime::bench::BenchArgs {
+        reminders: 40,
+        over: 0.5,
+        lead: 2.0,
+        concurrency: 4,
+    })
+    .await
+    .expect("bench");
+    assert_eq!(report.fire_lateness.len(), 40);
+    assert_eq!(report.delivery_lateness.len(), 40);
+    assert!(report.fire_lateness.iter().all(|l| !l.is_negative()));
+    assert!(report.create_rate > 0.0);
+}
