@@ -72,22 +72,30 @@ pub enum Channel {
     Email,
     Sms,
     Push,
+    Webhook,
 }
 
 impl Channel {
+    pub const ALL: [Channel; 5] = [
+        Channel::InApp,
+        Channel::Email,
+        Channel::Sms,
+        Channel::Push,
+        Channel::Webhook,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::InApp => "inApp",
             Channel::Email => "email",
             Channel::Sms => "sms",
             Channel::Push => "push",
+            Channel::Webhook => "webhook",
         }
     }
 
     pub fn parse(s: &str) -> Option<Channel> {
-        [Channel::InApp, Channel::Email, Channel::Sms, Channel::Push]
-            .into_iter()
-            .find(|c| c.as_str() == s)
+        Channel::ALL.into_iter().find(|c| c.as_str() == s)
     }
 }
 
@@ -96,6 +104,9 @@ impl Channel {
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DeliveryOutcome {
+    /// Not final yet: waiting for its first or next attempt. Shown in history, never carried
+    /// by `notification_sent`, which reports final states only.
+    Pending,
     /// Handed to the provider (or written to the inbox).
     Sent,
     /// Not attempted, for a recorded reason (channel not configured, occurrence skipped).
@@ -107,6 +118,7 @@ pub enum DeliveryOutcome {
 impl DeliveryOutcome {
     pub fn as_str(self) -> &'static str {
         match self {
+            DeliveryOutcome::Pending => "pending",
             DeliveryOutcome::Sent => "sent",
             DeliveryOutcome::Skipped => "skipped",
             DeliveryOutcome::DeadLettered => "deadLettered",
@@ -179,6 +191,12 @@ pub struct NotificationSent {
     pub detail: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notification_id: Option<NotificationId>,
+    /// Which recipient of the channel (a push subscription id); empty when the channel has one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target: String,
+    /// The provider's id for the message, when it gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
 }
 
 /// Every event, tagged by the design's name.

@@ -20,10 +20,19 @@
 //!   finished tasks so that replays cannot revive them, and `fire_due` claims due rows
 //!   earliest first, at most `max`, atomically with their events, never the same row twice
 //!   (also from two concurrent callers or two store instances on the same storage).
-//! - Deliveries happen once per (occurrence, channel): a replay writes no second inbox item or
-//!   event. Inboxes are private, newest first, paginated by item id.
-//! - History ignores replayed firings, keeps the delivery state with the most attempts, and
-//!   shows delivery states whichever of the two events arrived first.
+//! - Deliveries happen once per (occurrence, channel, target): a replay writes no second inbox
+//!   item or event, and does not revive a delivery whatever its state. Inboxes are private,
+//!   newest first, paginated by item id.
+//! - A pending delivery publishes nothing until it is final. It is claimed on its channel once
+//!   its next attempt is due, earliest first, at most `max`, under a lease that keeps every
+//!   other claim (also from another store instance) away until it ends. An attempt counts,
+//!   and either schedules the next one with its error, or makes the delivery final and
+//!   publishes its event in the same transaction; an attempt on a delivery no longer pending
+//!   changes and publishes nothing. Only its owner can put a dead letter back to pending.
+//! - Push subscriptions and webhook endpoints are per user; a known push endpoint keeps its id.
+//! - History ignores replayed firings, keeps the delivery state with the most attempts per
+//!   (channel, target) with its provider id, and shows delivery states whichever of the two
+//!   events arrived first.
 //! - Everything above survives a restart.
 //!
 //! Rules the checks follow, so they hold on every adapter:
@@ -55,9 +64,9 @@ use serde_json::json;
 use tokio::sync::Notify;
 
 use crate::{
-    DeliveryState, DeliveryStatus, DeliveryWrite, Error, Fire, FireFn, FiredOccurrence,
-    HistoryEntry, InboxItem, OutboxEvent, OutboxRow, ScheduleChange, ScheduledTask, Store,
-    TaskRecord,
+    AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryWrite,
+    Error, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
+    PushSubscriptionRecord, ScheduleChange, ScheduledTask, Store, TaskRecord, WebhookEndpoint,
 };
 
 /// Opens the adapter under test.
@@ -112,11 +121,30 @@ macro_rules! store_contract_tests {
             each_channel_of_an_occurrence_is_recorded_independently,
             the_inbox_is_per_user_newest_first_and_paginates_with_before,
             mark_read_changes_only_the_owners_unread_items_and_counts_them,
+            a_pending_delivery_publishes_nothing_and_is_claimed_on_its_channel_once_due,
+            a_claimed_delivery_is_leased_until_its_lease_ends_then_claimed_again,
+            claim_deliveries_returns_at_most_max_earliest_next_attempt_first,
+            next_delivery_at_is_the_earliest_next_attempt_or_lease_end_of_the_channel,
+            a_sent_attempt_is_final_published_and_no_longer_pending,
+            a_retry_attempt_stays_pending_until_its_next_attempt_with_its_error,
+            a_dead_lettered_attempt_is_final_and_published,
+            an_attempt_on_a_delivery_no_longer_pending_changes_nothing_and_publishes_nothing,
+            an_attempt_under_a_lease_that_ran_out_does_not_disturb_the_new_claim,
+            retry_dead_letter_by_the_owner_makes_the_delivery_due_again_now,
+            retry_dead_letter_of_another_users_or_a_sent_delivery_returns_false,
+            each_target_of_a_channel_is_a_separate_delivery_recorded_once,
+            pending_deliveries_are_per_user_and_per_task,
+            two_stores_claiming_at_once_never_claim_the_same_delivery_twice,
             record_fired_ignores_replays,
             record_delivery_states_keeps_the_state_with_the_most_attempts,
             history_is_per_user_and_task_newest_first_with_before_and_limit,
             delivery_states_recorded_before_their_firing_show_once_it_is_recorded,
+            history_keeps_each_targets_delivery_state_with_its_provider_id,
+            push_subscriptions_are_per_user_and_a_known_endpoint_keeps_its_id,
+            removing_a_push_subscription_honours_its_owner_when_given,
+            a_users_webhook_is_put_replaced_and_removed_per_user,
             everything_written_before_a_restart_is_there_after,
+            pending_deliveries_leases_and_recipients_survive_a_restart,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {
@@ -134,7 +162,8 @@ macro_rules! store_contract_tests {
 // Tasks
 // ----------------------------------------------------------------------------------------
 
-/// A new store has no tasks, schedule, inbox, history or outbox.
+/// A new store has no tasks, schedule, inbox, history, pending deliveries, recipients or
+/// outbox.
 pub async fn a_new_store_is_empty(f: &dyn StoreFactory) {
     let store = f.open().await;
     let alice = user("alice");
@@ -146,6 +175,13 @@ pub async fn a_new_store_is_empty(f: &dyn StoreFactory) {
     assert!(history(&*store, &alice, TaskId::new(), None, 100)
         .await
         .is_empty());
+    for channel in Channel::ALL {
+        assert_eq!(next_delivery(&*store, channel).await, None);
+        assert!(claim(&*store, channel, at(0), at(60), 10).await.is_empty());
+    }
+    assert!(pending_of(&*store, &alice, TaskId::new()).await.is_empty());
+    assert!(subscriptions(&*store, &alice).await.is_empty());
+    assert_eq!(webhook(&*store, &alice).await, None);
 }
 
 /// `get_task` returns the task exactly as created: id, owner, version, body and instants.
@@ -424,7 +460,7 @@ pub async fn every_write_puts_its_events_in_the_outbox_in_commit_order_intact(
         delivery(occurrence, &alice, Channel::Email, None),
     ];
     assert_eq!(record(&*store, &writes).await, [0, 1]);
-    expected.extend(writes.iter().map(|w| w.event.clone()));
+    expected.extend(writes.iter().filter_map(|w| w.event.clone()));
 
     let event = deleted_event(&v2, 2);
     assert!(store
@@ -560,7 +596,7 @@ pub async fn outbox_sequence_numbers_are_never_reused_even_after_a_restart(f: &d
 }
 
 /// A relay waiting on `outbox_signal` wakes after each write that published: create, update,
-/// delete, fire_due and record_deliveries.
+/// delete, fire_due, record_deliveries and record_attempt.
 pub async fn the_outbox_signal_wakes_a_waiting_relay_after_every_write_with_events(
     f: &dyn StoreFactory,
 ) {
@@ -602,6 +638,23 @@ pub async fn the_outbox_signal_wakes_a_waiting_relay_after_every_write_with_even
     .expect("record_deliveries");
     assert_eq!(new, [0]);
 
+    let push = pending(occurrence, &alice, Channel::Push, "sub_phone", 100);
+    record(&*store, std::slice::from_ref(&push)).await;
+    assert_eq!(
+        claim(&*store, Channel::Push, at(100), at(160), 10)
+            .await
+            .len(),
+        1
+    );
+    let event = final_event(&push, DeliveryOutcome::Sent, 1, at(101), None, None);
+    signalled(
+        &signal,
+        "record_attempt",
+        store.record_attempt(&key(&push), at(160), at(101), sent(None), Some(event)),
+    )
+    .await
+    .expect("record_attempt");
+
     assert!(signalled(
         &signal,
         "delete_task",
@@ -609,7 +662,7 @@ pub async fn the_outbox_signal_wakes_a_waiting_relay_after_every_write_with_even
     )
     .await
     .expect("delete"));
-    assert_eq!(outbox(&*store).await.len(), 5);
+    assert_eq!(outbox(&*store).await.len(), 6);
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1041,7 +1094,7 @@ pub async fn record_deliveries_returns_the_indexes_of_new_deliveries_only(f: &dy
 
     let expected: Vec<OutboxEvent> = [&first[0], &first[1], &second[1], &second[3]]
         .iter()
-        .map(|w| w.event.clone())
+        .filter_map(|w| w.event.clone())
         .collect();
     assert_eq!(outbox_events(&*store).await, expected);
 }
@@ -1216,6 +1269,818 @@ pub async fn mark_read_changes_only_the_owners_unread_items_and_counts_them(f: &
 }
 
 // ----------------------------------------------------------------------------------------
+// Pending deliveries: claims, attempts and dead letters
+// ----------------------------------------------------------------------------------------
+
+/// A delivery recorded pending (no event, a message for the worker) publishes nothing and
+/// writes no inbox item. It is claimable on its own channel once its first attempt is due
+/// (`status.at`), not before, with no attempts yet, its message intact, its retry window
+/// opened at `status.at`, and its key (occurrence, channel, target).
+pub async fn a_pending_delivery_publishes_nothing_and_is_claimed_on_its_channel_once_due(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    // Due a little after the occurrence, so its retry window is not mistaken for `due_at`.
+    let write = pending(occurrence, &alice, Channel::Push, "sub_phone", 105);
+    assert_eq!(record(&*store, std::slice::from_ref(&write)).await, [0]);
+
+    assert!(
+        outbox(&*store).await.is_empty(),
+        "pending publishes nothing"
+    );
+    assert!(inbox(&*store, &alice, None, 100).await.is_empty());
+    assert_eq!(unread(&*store, &alice).await, 0);
+    assert_eq!(
+        pending_of(&*store, &alice, occurrence.task_id).await,
+        [(occurrence, write.status.clone())]
+    );
+
+    assert!(claim(&*store, Channel::Push, at(104), at(164), 10)
+        .await
+        .is_empty());
+    for other in Channel::ALL.into_iter().filter(|c| *c != Channel::Push) {
+        assert!(
+            claim(&*store, other, at(1_000), at(1_060), 10)
+                .await
+                .is_empty(),
+            "a push delivery is not claimed for {other:?}"
+        );
+    }
+    let claims = claim(&*store, Channel::Push, at(105), at(165), 10).await;
+    assert_eq!(claims, [claimed(&write, 0, at(105))]);
+    assert_eq!(
+        claims[0].key,
+        DeliveryKey {
+            occurrence,
+            channel: Channel::Push,
+            target: "sub_phone".to_owned(),
+        }
+    );
+    assert!(
+        outbox(&*store).await.is_empty(),
+        "claiming publishes nothing"
+    );
+}
+
+/// A claim leases the delivery until `lease_until`: claims before then return nothing; once
+/// the lease has ended (its worker died mid-attempt) it is claimed again, still with no
+/// attempts counted.
+pub async fn a_claimed_delivery_is_leased_until_its_lease_ends_then_claimed_again(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let write = pending(
+        occurrence_of(TaskId::new(), 100),
+        &alice,
+        Channel::Email,
+        "",
+        100,
+    );
+    record(&*store, std::slice::from_ref(&write)).await;
+
+    let first = claim(&*store, Channel::Email, at(100), at(160), 10).await;
+    assert_eq!(first, [claimed(&write, 0, at(100))]);
+    for now in [100, 130, 159] {
+        assert!(
+            claim(&*store, Channel::Email, at(now), at(now + 60), 10)
+                .await
+                .is_empty(),
+            "claimed again at {now} while leased until 160"
+        );
+    }
+    let again = claim(&*store, Channel::Email, at(160), at(220), 10).await;
+    assert_eq!(again, first, "claimable again once the lease has ended");
+    assert!(claim(&*store, Channel::Email, at(200), at(260), 10)
+        .await
+        .is_empty());
+    assert!(outbox(&*store).await.is_empty());
+}
+
+/// `claim_deliveries` returns at most `max` deliveries, earliest next attempt first, and
+/// leaves those not yet due alone.
+pub async fn claim_deliveries_returns_at_most_max_earliest_next_attempt_first(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let task_id = TaskId::new();
+    let writes: Vec<DeliveryWrite> = [30, 10, 20, 40]
+        .into_iter()
+        .map(|secs| pending(occurrence_of(task_id, secs), &alice, Channel::Sms, "", secs))
+        .collect();
+    assert_eq!(record(&*store, &writes).await, [0, 1, 2, 3]);
+
+    assert_eq!(
+        claim(&*store, Channel::Sms, at(35), at(95), 2).await,
+        [
+            claimed(&writes[1], 0, at(10)),
+            claimed(&writes[2], 0, at(20))
+        ]
+    );
+    assert_eq!(
+        claim(&*store, Channel::Sms, at(35), at(95), 2).await,
+        [claimed(&writes[0], 0, at(30))]
+    );
+    assert!(claim(&*store, Channel::Sms, at(35), at(95), 2)
+        .await
+        .is_empty());
+    assert!(claim(&*store, Channel::Sms, at(40), at(100), 0)
+        .await
+        .is_empty());
+    assert_eq!(
+        claim(&*store, Channel::Sms, at(40), at(100), 2).await,
+        [claimed(&writes[3], 0, at(40))]
+    );
+}
+
+/// `next_delivery_at` is the earliest instant a pending delivery of the channel may be
+/// attempted: its next attempt, or while it is leased the lease's end; `None` when the
+/// channel has nothing pending.
+pub async fn next_delivery_at_is_the_earliest_next_attempt_or_lease_end_of_the_channel(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let task_id = TaskId::new();
+    assert_eq!(next_delivery(&*store, Channel::Email).await, None);
+
+    let late = pending(occurrence_of(task_id, 300), &alice, Channel::Email, "", 300);
+    let early = pending(occurrence_of(task_id, 200), &alice, Channel::Email, "", 200);
+    let sms = pending(occurrence_of(task_id, 100), &alice, Channel::Sms, "", 100);
+    record(&*store, &[late.clone(), early.clone(), sms]).await;
+    // A final delivery is never attempted, however early.
+    record(
+        &*store,
+        &[delivery(
+            occurrence_of(task_id, 50),
+            &alice,
+            Channel::Email,
+            None,
+        )],
+    )
+    .await;
+    assert_eq!(next_delivery(&*store, Channel::Email).await, Some(at(200)));
+    assert_eq!(next_delivery(&*store, Channel::Sms).await, Some(at(100)));
+    assert_eq!(next_delivery(&*store, Channel::Push).await, None);
+
+    assert_eq!(
+        claim(&*store, Channel::Email, at(200), at(260), 10).await,
+        [claimed(&early, 0, at(200))]
+    );
+    assert_eq!(next_delivery(&*store, Channel::Email).await, Some(at(260)));
+
+    attempt(&*store, &key(&early), at(260), at(201), sent(None), None).await;
+    assert_eq!(next_delivery(&*store, Channel::Email).await, Some(at(300)));
+    assert_eq!(
+        claim(&*store, Channel::Email, at(300), at(360), 10).await,
+        [claimed(&late, 0, at(300))]
+    );
+    attempt(
+        &*store,
+        &key(&late),
+        at(360),
+        at(301),
+        retry(500, "timed out"),
+        None,
+    )
+    .await;
+    assert_eq!(next_delivery(&*store, Channel::Email).await, Some(at(500)));
+    assert_eq!(
+        claim(&*store, Channel::Email, at(500), at(560), 10)
+            .await
+            .len(),
+        1
+    );
+    attempt(&*store, &key(&late), at(560), at(501), sent(None), None).await;
+    assert_eq!(next_delivery(&*store, Channel::Email).await, None);
+    assert_eq!(next_delivery(&*store, Channel::Sms).await, Some(at(100)));
+}
+
+/// A `Sent` attempt is final: it publishes its event, the delivery is claimed no more and is
+/// no longer pending; a replayed `execute_task` does not make it pending again.
+pub async fn a_sent_attempt_is_final_published_and_no_longer_pending(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let write = pending(occurrence, &alice, Channel::Email, "", 100);
+    record(&*store, std::slice::from_ref(&write)).await;
+    assert_eq!(
+        claim(&*store, Channel::Email, at(100), at(160), 10)
+            .await
+            .len(),
+        1
+    );
+
+    let event = final_event(
+        &write,
+        DeliveryOutcome::Sent,
+        1,
+        at(102),
+        None,
+        Some("ses-0001"),
+    );
+    attempt(
+        &*store,
+        &key(&write),
+        at(160),
+        at(102),
+        sent(Some("ses-0001")),
+        Some(event.clone()),
+    )
+    .await;
+
+    assert_eq!(outbox_events(&*store).await, [event]);
+    assert!(claim(&*store, Channel::Email, at(10_000), at(10_060), 10)
+        .await
+        .is_empty());
+    assert!(pending_of(&*store, &alice, occurrence.task_id)
+        .await
+        .is_empty());
+    assert_eq!(next_delivery(&*store, Channel::Email).await, None);
+    assert!(record(&*store, std::slice::from_ref(&write))
+        .await
+        .is_empty());
+    assert!(claim(&*store, Channel::Email, at(10_000), at(10_060), 10)
+        .await
+        .is_empty());
+}
+
+/// A `Retry` attempt keeps the delivery pending with one more attempt and the error as its
+/// detail, publishes nothing, and makes it claimable at `next_attempt_at` and not before,
+/// with its message and its retry window's start unchanged.
+pub async fn a_retry_attempt_stays_pending_until_its_next_attempt_with_its_error(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let write = pending(occurrence, &alice, Channel::Webhook, "", 100);
+    record(&*store, std::slice::from_ref(&write)).await;
+    claim(&*store, Channel::Webhook, at(100), at(160), 10).await;
+
+    attempt(
+        &*store,
+        &key(&write),
+        at(160),
+        at(101),
+        retry(200, "HTTP 503 from the endpoint"),
+        None,
+    )
+    .await;
+    let retrying = DeliveryStatus {
+        attempts: 1,
+        at: at(101),
+        detail: Some("HTTP 503 from the endpoint".to_owned()),
+        ..write.status.clone()
+    };
+    assert_eq!(
+        pending_of(&*store, &alice, occurrence.task_id).await,
+        [(occurrence, retrying)]
+    );
+    assert!(
+        outbox(&*store).await.is_empty(),
+        "a retry publishes nothing"
+    );
+    assert_eq!(
+        next_delivery(&*store, Channel::Webhook).await,
+        Some(at(200))
+    );
+    // Past the first lease's end, but not yet due again.
+    assert!(claim(&*store, Channel::Webhook, at(199), at(259), 10)
+        .await
+        .is_empty());
+    assert_eq!(
+        claim(&*store, Channel::Webhook, at(200), at(260), 10).await,
+        [claimed(&write, 1, at(100))]
+    );
+
+    attempt(
+        &*store,
+        &key(&write),
+        at(260),
+        at(201),
+        retry(400, "connection refused"),
+        None,
+    )
+    .await;
+    let (_, status) = pending_of(&*store, &alice, occurrence.task_id)
+        .await
+        .pop()
+        .expect("still pending");
+    assert_eq!(
+        (status.attempts, status.detail.as_deref()),
+        (2, Some("connection refused"))
+    );
+    assert_eq!(
+        claim(&*store, Channel::Webhook, at(400), at(460), 10).await,
+        [claimed(&write, 2, at(100))]
+    );
+}
+
+/// A `DeadLettered` attempt is final: it publishes its event, the delivery is claimed no
+/// more and is no longer pending.
+pub async fn a_dead_lettered_attempt_is_final_and_published(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let write = pending(occurrence, &alice, Channel::Sms, "", 100);
+    record(&*store, std::slice::from_ref(&write)).await;
+    claim(&*store, Channel::Sms, at(100), at(160), 10).await;
+
+    let event = final_event(
+        &write,
+        DeliveryOutcome::DeadLettered,
+        1,
+        at(101),
+        Some("the number does not exist"),
+        None,
+    );
+    attempt(
+        &*store,
+        &key(&write),
+        at(160),
+        at(101),
+        dead_lettered("the number does not exist"),
+        Some(event.clone()),
+    )
+    .await;
+
+    assert_eq!(outbox_events(&*store).await, [event]);
+    assert!(claim(&*store, Channel::Sms, at(10_000), at(10_060), 10)
+        .await
+        .is_empty());
+    assert!(pending_of(&*store, &alice, occurrence.task_id)
+        .await
+        .is_empty());
+    assert_eq!(next_delivery(&*store, Channel::Sms).await, None);
+}
+
+/// A worker whose lease ran out, and whose delivery another worker claimed meanwhile, records
+/// nothing: its late result neither clears the new claim's lease nor changes the delivery.
+pub async fn an_attempt_under_a_lease_that_ran_out_does_not_disturb_the_new_claim(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let write = pending(occurrence, &alice, Channel::Email, "", 100);
+    record(&*store, std::slice::from_ref(&write)).await;
+    assert_eq!(
+        claim(&*store, Channel::Email, at(100), at(160), 10)
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        claim(&*store, Channel::Email, at(160), at(220), 10)
+            .await
+            .len(),
+        1
+    );
+    // The first worker comes back late with a retry.
+    attempt(
+        &*store,
+        &key(&write),
+        at(160),
+        at(170),
+        retry(171, "timed out"),
+        None,
+    )
+    .await;
+    // The second claim still holds it: nobody else may claim it before its lease ends.
+    assert!(claim(&*store, Channel::Email, at(200), at(260), 10)
+        .await
+        .is_empty());
+    assert_eq!(next_delivery(&*store, Channel::Email).await, Some(at(220)));
+    let event = final_event(&write, DeliveryOutcome::Sent, 2, at(180), None, Some("b"));
+    attempt(
+        &*store,
+        &key(&write),
+        at(220),
+        at(180),
+        sent(Some("b")),
+        Some(event.clone()),
+    )
+    .await;
+    assert_eq!(
+        outbox(&*store)
+            .await
+            .iter()
+            .map(as_event)
+            .collect::<Vec<_>>(),
+        [event]
+    );
+}
+
+/// An attempt recorded for a delivery that is no longer pending (a worker whose lease ran
+/// out reporting after another worker finished it), or that does not exist, changes nothing
+/// and publishes nothing.
+pub async fn an_attempt_on_a_delivery_no_longer_pending_changes_nothing_and_publishes_nothing(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let write = pending(occurrence, &alice, Channel::Email, "", 100);
+    record(&*store, std::slice::from_ref(&write)).await;
+    claim(&*store, Channel::Email, at(100), at(160), 10).await;
+    let event = final_event(&write, DeliveryOutcome::Sent, 1, at(170), None, Some("b"));
+    // The first worker's lease ran out; a second claimed it and sent it.
+    assert_eq!(
+        claim(&*store, Channel::Email, at(160), at(220), 10)
+            .await
+            .len(),
+        1
+    );
+    attempt(
+        &*store,
+        &key(&write),
+        at(220),
+        at(170),
+        sent(Some("b")),
+        Some(event.clone()),
+    )
+    .await;
+    let events = outbox(&*store).await;
+    assert_eq!(events.iter().map(as_event).collect::<Vec<_>>(), [event]);
+
+    let late_sent = final_event(&write, DeliveryOutcome::Sent, 2, at(180), None, Some("a"));
+    attempt(
+        &*store,
+        &key(&write),
+        at(160),
+        at(180),
+        sent(Some("a")),
+        Some(late_sent),
+    )
+    .await;
+    attempt(
+        &*store,
+        &key(&write),
+        at(160),
+        at(181),
+        retry(300, "timed out"),
+        None,
+    )
+    .await;
+    let late_dead = final_event(
+        &write,
+        DeliveryOutcome::DeadLettered,
+        2,
+        at(182),
+        Some("gave up"),
+        None,
+    );
+    attempt(
+        &*store,
+        &key(&write),
+        at(160),
+        at(182),
+        dead_lettered("gave up"),
+        Some(late_dead),
+    )
+    .await;
+
+    assert_eq!(
+        outbox(&*store).await,
+        events,
+        "late attempts publish nothing"
+    );
+    assert!(pending_of(&*store, &alice, occurrence.task_id)
+        .await
+        .is_empty());
+    assert!(claim(&*store, Channel::Email, at(10_000), at(10_060), 10)
+        .await
+        .is_empty());
+    assert!(
+        !retry_dead_letter(&*store, &alice, &key(&write), at(400)).await,
+        "a late dead-letter report does not overwrite the sent state"
+    );
+
+    let missing = DeliveryKey {
+        target: "nobody".to_owned(),
+        ..key(&write)
+    };
+    let ghost = final_event(&write, DeliveryOutcome::Sent, 1, at(190), None, None);
+    attempt(&*store, &missing, at(220), at(190), sent(None), Some(ghost)).await;
+    assert_eq!(
+        outbox(&*store).await,
+        events,
+        "an unknown delivery publishes nothing"
+    );
+    assert!(claim(&*store, Channel::Email, at(10_000), at(10_060), 10)
+        .await
+        .is_empty());
+}
+
+/// The owner's `retry_dead_letter` puts a dead-lettered delivery back to pending, due at
+/// `now` with a new retry window, its message and attempts so far kept; it publishes
+/// nothing, and a second retry of the now pending delivery returns false.
+pub async fn retry_dead_letter_by_the_owner_makes_the_delivery_due_again_now(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let write = pending(occurrence, &alice, Channel::Push, "sub_laptop", 100);
+    record(&*store, std::slice::from_ref(&write)).await;
+    claim(&*store, Channel::Push, at(100), at(160), 10).await;
+    attempt(
+        &*store,
+        &key(&write),
+        at(160),
+        at(101),
+        retry(150, "HTTP 500"),
+        None,
+    )
+    .await;
+    claim(&*store, Channel::Push, at(150), at(210), 10).await;
+    let event = final_event(
+        &write,
+        DeliveryOutcome::DeadLettered,
+        2,
+        at(151),
+        Some("HTTP 500"),
+        None,
+    );
+    attempt(
+        &*store,
+        &key(&write),
+        at(210),
+        at(151),
+        dead_lettered("HTTP 500"),
+        Some(event.clone()),
+    )
+    .await;
+    assert_eq!(next_delivery(&*store, Channel::Push).await, None);
+
+    assert!(retry_dead_letter(&*store, &alice, &key(&write), at(500)).await);
+    assert_eq!(next_delivery(&*store, Channel::Push).await, Some(at(500)));
+    let (occ, status) = pending_of(&*store, &alice, occurrence.task_id)
+        .await
+        .pop()
+        .expect("pending again");
+    assert_eq!(
+        (occ, status.outcome, status.channel, status.target.as_str()),
+        (
+            occurrence,
+            DeliveryOutcome::Pending,
+            Channel::Push,
+            "sub_laptop"
+        )
+    );
+    assert!(claim(&*store, Channel::Push, at(499), at(559), 10)
+        .await
+        .is_empty());
+    assert_eq!(
+        claim(&*store, Channel::Push, at(500), at(560), 10).await,
+        [claimed(&write, 2, at(500))]
+    );
+    assert!(
+        !retry_dead_letter(&*store, &alice, &key(&write), at(600)).await,
+        "a pending delivery is not dead-lettered"
+    );
+    assert_eq!(
+        outbox_events(&*store).await,
+        [event],
+        "a retry publishes nothing"
+    );
+}
+
+/// `retry_dead_letter` returns false and changes nothing for another user's dead letter, a
+/// sent delivery, a pending one, or one that does not exist.
+pub async fn retry_dead_letter_of_another_users_or_a_sent_delivery_returns_false(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let dead = pending(occurrence, &alice, Channel::Email, "", 100);
+    let done = pending(occurrence, &alice, Channel::Sms, "", 100);
+    let waiting = pending(occurrence, &alice, Channel::Webhook, "", 100);
+    record(&*store, &[dead.clone(), done.clone(), waiting.clone()]).await;
+    claim(&*store, Channel::Email, at(100), at(160), 10).await;
+    claim(&*store, Channel::Sms, at(100), at(160), 10).await;
+    attempt(
+        &*store,
+        &key(&dead),
+        at(160),
+        at(101),
+        dead_lettered("bounced"),
+        None,
+    )
+    .await;
+    attempt(&*store, &key(&done), at(160), at(101), sent(None), None).await;
+
+    assert!(!retry_dead_letter(&*store, &bob, &key(&dead), at(200)).await);
+    assert!(!retry_dead_letter(&*store, &alice, &key(&done), at(200)).await);
+    assert!(!retry_dead_letter(&*store, &alice, &key(&waiting), at(200)).await);
+    let missing = DeliveryKey {
+        channel: Channel::Push,
+        ..key(&dead)
+    };
+    assert!(!retry_dead_letter(&*store, &alice, &missing, at(200)).await);
+
+    for channel in [Channel::Email, Channel::Sms] {
+        assert!(claim(&*store, channel, at(10_000), at(10_060), 10)
+            .await
+            .is_empty());
+        assert_eq!(next_delivery(&*store, channel).await, None);
+    }
+    assert_eq!(
+        pending_of(&*store, &alice, occurrence.task_id).await,
+        [(occurrence, waiting.status.clone())]
+    );
+    // Still dead-lettered: its owner can retry it.
+    assert!(retry_dead_letter(&*store, &alice, &key(&dead), at(200)).await);
+    assert!(outbox(&*store).await.is_empty());
+}
+
+/// Deliveries to different targets of one (occurrence, channel) (one push delivery per
+/// subscription) are separate: each is recorded once, claimed and attempted on its own.
+pub async fn each_target_of_a_channel_is_a_separate_delivery_recorded_once(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let to = |target| pending(occurrence, &alice, Channel::Push, target, 100);
+    let (phone, laptop, tablet) = (to("sub_phone"), to("sub_laptop"), to("sub_tablet"));
+
+    assert_eq!(
+        record(&*store, &[phone.clone(), laptop.clone()]).await,
+        [0, 1]
+    );
+    assert_eq!(
+        record(
+            &*store,
+            &[
+                laptop.clone(),
+                tablet.clone(),
+                tablet.clone(),
+                phone.clone()
+            ]
+        )
+        .await,
+        [1],
+        "a known (occurrence, channel, target) is ignored, also twice in one batch"
+    );
+
+    let mut claims = claim(&*store, Channel::Push, at(100), at(160), 10).await;
+    claims.sort_by(|a, b| a.key.target.cmp(&b.key.target));
+    assert_eq!(
+        claims,
+        [
+            claimed(&laptop, 0, at(100)),
+            claimed(&phone, 0, at(100)),
+            claimed(&tablet, 0, at(100))
+        ]
+    );
+
+    attempt(
+        &*store,
+        &key(&phone),
+        at(160),
+        at(101),
+        sent(Some("fcm-1")),
+        None,
+    )
+    .await;
+    attempt(
+        &*store,
+        &key(&laptop),
+        at(160),
+        at(101),
+        retry(300, "HTTP 429"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        claim(&*store, Channel::Push, at(160), at(220), 10).await,
+        [claimed(&tablet, 0, at(100))],
+        "one target's attempts leave the others alone"
+    );
+    let targets: Vec<(String, u32)> = pending_of(&*store, &alice, occurrence.task_id)
+        .await
+        .into_iter()
+        .map(|(_, s)| (s.target, s.attempts))
+        .collect();
+    assert_eq!(
+        targets,
+        [("sub_laptop".to_owned(), 1), ("sub_tablet".to_owned(), 0)]
+    );
+
+    // A replayed `execute_task` revives no target, whatever its state: sent, waiting for its
+    // next attempt (at 300), or leased (until 220).
+    assert!(
+        record(&*store, &[phone.clone(), laptop.clone(), tablet.clone()])
+            .await
+            .is_empty()
+    );
+    assert!(claim(&*store, Channel::Push, at(219), at(279), 10)
+        .await
+        .is_empty());
+    assert_eq!(
+        claim(&*store, Channel::Push, at(300), at(360), 10)
+            .await
+            .len(),
+        2,
+        "the retried and the leased target, and not the sent one"
+    );
+}
+
+/// `pending_deliveries(user, task)` lists the not-yet-final deliveries of that user's task
+/// only: not another task's, not another user's, not final ones.
+pub async fn pending_deliveries_are_per_user_and_per_task(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (plants, mum) = (TaskId::new(), TaskId::new());
+    let monday = occurrence_of(plants, 100);
+    let thursday = occurrence_of(plants, 400);
+    let writes = [
+        pending(thursday, &alice, Channel::Email, "", 400),
+        pending(monday, &alice, Channel::Push, "sub_phone", 100),
+        pending(monday, &alice, Channel::Email, "", 100),
+        pending(occurrence_of(mum, 100), &alice, Channel::Email, "", 100),
+        pending(
+            occurrence_of(TaskId::new(), 100),
+            &bob,
+            Channel::Email,
+            "",
+            100,
+        ),
+        delivery(monday, &alice, Channel::Sms, None),
+    ];
+    assert_eq!(record(&*store, &writes).await.len(), writes.len());
+
+    assert_eq!(
+        pending_of(&*store, &alice, plants).await,
+        [
+            (monday, writes[2].status.clone()),
+            (monday, writes[1].status.clone()),
+            (thursday, writes[0].status.clone()),
+        ]
+    );
+    assert_eq!(
+        pending_of(&*store, &alice, mum).await,
+        [(writes[3].occurrence, writes[3].status.clone())]
+    );
+    assert!(pending_of(&*store, &bob, plants).await.is_empty());
+    assert!(pending_of(&*store, &alice, writes[4].occurrence.task_id)
+        .await
+        .is_empty());
+    assert!(pending_of(&*store, &alice, TaskId::new()).await.is_empty());
+}
+
+/// Two store instances (two processes) claiming the same channel at once never claim the
+/// same delivery twice under a lease, and between them claim every due delivery.
+pub async fn two_stores_claiming_at_once_never_claim_the_same_delivery_twice(f: &dyn StoreFactory) {
+    const DELIVERIES: usize = 60;
+    let stores = [f.open().await, f.open().await];
+    let alice = user("alice");
+    let task_id = TaskId::new();
+    let writes: Vec<DeliveryWrite> = (0..DELIVERIES as i64)
+        .map(|i| pending(occurrence_of(task_id, i), &alice, Channel::Email, "", i))
+        .collect();
+    assert_eq!(record(&*stores[0], &writes).await.len(), DELIVERIES);
+
+    let now = at(DELIVERIES as i64);
+    let start = Arc::new(tokio::sync::Barrier::new(stores.len()));
+    let racers: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut keys = Vec::new();
+                loop {
+                    let claims = store
+                        .claim_deliveries(Channel::Email, now, at(10_000), 4)
+                        .await
+                        .expect("claim_deliveries");
+                    if claims.is_empty() {
+                        break keys;
+                    }
+                    keys.extend(claims.into_iter().map(|c| c.key));
+                }
+            })
+        })
+        .collect();
+    let mut counts: HashMap<DeliveryKey, usize> = HashMap::new();
+    for racer in racers {
+        let keys = tokio::time::timeout(GUARD, racer)
+            .await
+            .expect("a claim loop finishes")
+            .expect("a claim loop");
+        for key in keys {
+            *counts.entry(key).or_default() += 1;
+        }
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "deliveries claimed twice: {twice:?}");
+    assert_eq!(counts.len(), DELIVERIES, "every due delivery was claimed");
+}
+
+// ----------------------------------------------------------------------------------------
 // History
 // ----------------------------------------------------------------------------------------
 
@@ -1267,6 +2132,8 @@ pub async fn record_delivery_states_keeps_the_state_with_the_most_attempts(f: &d
             attempts: 3,
             at: at(160),
             detail: Some("the provider refused the address".to_owned()),
+            target: String::new(),
+            provider_id: None,
         },
     };
     let in_app = delivery_state(occurrence, Channel::InApp, 1, 102);
@@ -1382,6 +2249,220 @@ pub async fn delivery_states_recorded_before_their_firing_show_once_it_is_record
     );
 }
 
+/// History keeps a delivery state's target and provider id, and the states of two targets of
+/// one channel are two separate rows, each keeping its own latest state.
+pub async fn history_keeps_each_targets_delivery_state_with_its_provider_id(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let occurrence = occurrence_of(TaskId::new(), 100);
+    let fired = fired(occurrence, &alice, 1, 101);
+    store
+        .record_fired(std::slice::from_ref(&fired))
+        .await
+        .expect("record_fired");
+
+    let to =
+        |target: &str, outcome, attempts, secs, detail: Option<&str>, provider: Option<&str>| {
+            DeliveryState {
+                occurrence,
+                status: DeliveryStatus {
+                    channel: Channel::Push,
+                    target: target.to_owned(),
+                    outcome,
+                    attempts,
+                    at: at(secs),
+                    detail: detail.map(str::to_owned),
+                    provider_id: provider.map(str::to_owned),
+                },
+            }
+        };
+    let phone = to(
+        "sub_phone",
+        DeliveryOutcome::Sent,
+        1,
+        102,
+        None,
+        Some("fcm-1"),
+    );
+    let laptop = to(
+        "sub_laptop",
+        DeliveryOutcome::DeadLettered,
+        3,
+        160,
+        Some("HTTP 410: the subscription is gone"),
+        None,
+    );
+    let email = DeliveryState {
+        status: DeliveryStatus {
+            provider_id: Some("ses-0001".to_owned()),
+            ..delivery_state(occurrence, Channel::Email, 2, 130).status
+        },
+        ..delivery_state(occurrence, Channel::Email, 2, 130)
+    };
+    store
+        .record_delivery_states(&[phone.clone(), laptop.clone(), email.clone()])
+        .await
+        .expect("record_delivery_states");
+    assert_eq!(
+        history(&*store, &alice, occurrence.task_id, None, 10).await,
+        [entry(
+            &fired,
+            vec![
+                phone.status.clone(),
+                laptop.status.clone(),
+                email.status.clone()
+            ]
+        )]
+    );
+
+    // A later state of one target replaces that target's row only.
+    let phone_again = to(
+        "sub_phone",
+        DeliveryOutcome::Sent,
+        2,
+        170,
+        None,
+        Some("fcm-2"),
+    );
+    store
+        .record_delivery_states(std::slice::from_ref(&phone_again))
+        .await
+        .expect("record a later state");
+    assert_eq!(
+        history(&*store, &alice, occurrence.task_id, None, 10).await,
+        [entry(
+            &fired,
+            vec![phone_again.status, laptop.status, email.status]
+        )]
+    );
+}
+
+// ----------------------------------------------------------------------------------------
+// Recipients
+// ----------------------------------------------------------------------------------------
+
+/// Push subscriptions are listed per user. Putting a known endpoint again (the browser
+/// renewed its keys) keeps the stored id and creation instant, refreshes the keys, and
+/// returns the stored record; the endpoint moves to whoever put it last.
+pub async fn push_subscriptions_are_per_user_and_a_known_endpoint_keeps_its_id(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    assert!(subscriptions(&*store, &alice).await.is_empty());
+
+    let phone = subscription(&alice, "sub_alice_phone", "https://push.example/phone", 10);
+    let laptop = subscription(
+        &alice,
+        "sub_alice_laptop",
+        "https://push.example/laptop",
+        20,
+    );
+    let bobs = subscription(&bob, "sub_bob_phone", "https://push.example/bob", 30);
+    for sub in [&phone, &laptop, &bobs] {
+        assert_eq!(&put_subscription(&*store, sub).await, sub);
+    }
+    assert_eq!(
+        subscriptions(&*store, &alice).await,
+        [laptop.clone(), phone.clone()]
+    );
+    assert_eq!(
+        subscriptions(&*store, &bob).await,
+        std::slice::from_ref(&bobs)
+    );
+
+    let renewed = PushSubscriptionRecord {
+        id: "sub_alice_phone_2".to_owned(),
+        p256dh: "BNewKeyOfThePhone".to_owned(),
+        auth: "new-auth-secret".to_owned(),
+        created_at: at(500),
+        ..phone.clone()
+    };
+    let stored = PushSubscriptionRecord {
+        id: phone.id.clone(),
+        created_at: phone.created_at,
+        ..renewed.clone()
+    };
+    assert_eq!(put_subscription(&*store, &renewed).await, stored);
+    assert_eq!(
+        subscriptions(&*store, &alice).await,
+        [laptop.clone(), stored.clone()]
+    );
+
+    // Bob signs in on alice's laptop: the browser's one subscription is now his.
+    let moved = PushSubscriptionRecord {
+        user_id: bob.clone(),
+        id: "sub_bob_laptop".to_owned(),
+        created_at: at(600),
+        ..laptop.clone()
+    };
+    let moved_stored = PushSubscriptionRecord {
+        id: laptop.id.clone(),
+        created_at: laptop.created_at,
+        ..moved.clone()
+    };
+    assert_eq!(put_subscription(&*store, &moved).await, moved_stored);
+    assert_eq!(subscriptions(&*store, &alice).await, [stored]);
+    assert_eq!(subscriptions(&*store, &bob).await, [moved_stored, bobs]);
+    assert!(outbox(&*store).await.is_empty());
+}
+
+/// Removing a push subscription for a user removes only that user's (false for another's or
+/// a missing one); removing it for no user (the push service said it is gone) removes it
+/// whoever owns it.
+pub async fn removing_a_push_subscription_honours_its_owner_when_given(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let alices = subscription(&alice, "sub_alice_phone", "https://push.example/alice", 10);
+    let bobs = subscription(&bob, "sub_bob_phone", "https://push.example/bob", 20);
+    put_subscription(&*store, &alices).await;
+    put_subscription(&*store, &bobs).await;
+
+    assert!(!remove_subscription(&*store, Some(&bob), &alices.id).await);
+    assert_eq!(
+        subscriptions(&*store, &alice).await,
+        std::slice::from_ref(&alices)
+    );
+    assert!(remove_subscription(&*store, Some(&alice), &alices.id).await);
+    assert!(subscriptions(&*store, &alice).await.is_empty());
+    assert!(!remove_subscription(&*store, Some(&alice), &alices.id).await);
+
+    assert!(remove_subscription(&*store, None, &bobs.id).await);
+    assert!(subscriptions(&*store, &bob).await.is_empty());
+    assert!(!remove_subscription(&*store, None, &bobs.id).await);
+    assert!(!remove_subscription(&*store, None, "sub_never_stored").await);
+}
+
+/// Each user has at most one webhook endpoint: put, read back as written, replaced by a new
+/// put, removed (false when there was none), never visible to another user.
+pub async fn a_users_webhook_is_put_replaced_and_removed_per_user(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    assert_eq!(webhook(&*store, &alice).await, None);
+
+    let first = webhook_endpoint(&alice, "https://hooks.example/alice", 10);
+    put_webhook(&*store, &first).await;
+    assert_eq!(webhook(&*store, &alice).await, Some(first.clone()));
+    assert_eq!(webhook(&*store, &bob).await, None);
+
+    let replaced = WebhookEndpoint {
+        url: "https://hooks.example/alice/v2".to_owned(),
+        secret: "whsec_rotated".to_owned(),
+        created_at: at(50),
+        ..first
+    };
+    put_webhook(&*store, &replaced).await;
+    assert_eq!(webhook(&*store, &alice).await, Some(replaced.clone()));
+    let bobs = webhook_endpoint(&bob, "https://hooks.example/bob", 20);
+    put_webhook(&*store, &bobs).await;
+
+    assert!(store.remove_webhook(&alice).await.expect("remove_webhook"));
+    assert_eq!(webhook(&*store, &alice).await, None);
+    assert!(!store.remove_webhook(&alice).await.expect("remove_webhook"));
+    assert_eq!(webhook(&*store, &bob).await, Some(bobs));
+    assert!(outbox(&*store).await.is_empty());
+}
+
 // ----------------------------------------------------------------------------------------
 // Durability
 // ----------------------------------------------------------------------------------------
@@ -1475,6 +2556,65 @@ pub async fn everything_written_before_a_restart_is_there_after(f: &dyn StoreFac
         [entry(&fired, vec![state.status])]
     );
     assert_eq!(outbox(&*store).await, events[1..]);
+}
+
+/// Pending deliveries (with their messages, attempts, errors and leases) and recipients are
+/// all there after a restart.
+pub async fn pending_deliveries_leases_and_recipients_survive_a_restart(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let task_id = TaskId::new();
+    let leased = pending(occurrence_of(task_id, 100), &alice, Channel::Email, "", 100);
+    let retrying = pending(
+        occurrence_of(task_id, 100),
+        &alice,
+        Channel::Push,
+        "sub_phone",
+        100,
+    );
+    record(&*store, &[leased.clone(), retrying.clone()]).await;
+    assert_eq!(
+        claim(&*store, Channel::Email, at(100), at(160), 10)
+            .await
+            .len(),
+        1
+    );
+    claim(&*store, Channel::Push, at(100), at(160), 10).await;
+    attempt(
+        &*store,
+        &key(&retrying),
+        at(160),
+        at(101),
+        retry(300, "HTTP 503"),
+        None,
+    )
+    .await;
+    let phone = subscription(&alice, "sub_phone", "https://push.example/phone", 10);
+    put_subscription(&*store, &phone).await;
+    let hook = webhook_endpoint(&alice, "https://hooks.example/alice", 10);
+    put_webhook(&*store, &hook).await;
+    let before = pending_of(&*store, &alice, task_id).await;
+    drop(store);
+
+    let store = f.open().await;
+    assert_eq!(pending_of(&*store, &alice, task_id).await, before);
+    assert!(
+        claim(&*store, Channel::Email, at(159), at(219), 10)
+            .await
+            .is_empty(),
+        "the lease held"
+    );
+    assert_eq!(
+        claim(&*store, Channel::Email, at(160), at(220), 10).await,
+        [claimed(&leased, 0, at(100))]
+    );
+    assert_eq!(next_delivery(&*store, Channel::Push).await, Some(at(300)));
+    assert_eq!(
+        claim(&*store, Channel::Push, at(300), at(360), 10).await,
+        [claimed(&retrying, 1, at(100))]
+    );
+    assert_eq!(subscriptions(&*store, &alice).await, [phone]);
+    assert_eq!(webhook(&*store, &alice).await, Some(hook));
 }
 
 // ----------------------------------------------------------------------------------------
@@ -1830,10 +2970,12 @@ fn delivery(
 ) -> DeliveryWrite {
     let status = DeliveryStatus {
         channel,
+        target: String::new(),
         outcome: DeliveryOutcome::Sent,
         attempts: 1,
         at: occurrence.due_at,
         detail: None,
+        provider_id: None,
     };
     let event = OutboxEvent::from(&Event::NotificationSent(NotificationSent {
         occurrence,
@@ -1844,13 +2986,16 @@ fn delivery(
         at: status.at,
         detail: None,
         notification_id: inbox.as_ref().map(|i| i.id),
+        target: String::new(),
+        provider_id: None,
     }));
     DeliveryWrite {
         occurrence,
         user_id: owner.clone(),
         status,
         inbox,
-        event,
+        message: None,
+        event: Some(event),
     }
 }
 
@@ -1909,18 +3054,19 @@ fn delivery_state(
         occurrence,
         status: DeliveryStatus {
             channel,
+            target: String::new(),
             outcome: DeliveryOutcome::Sent,
             attempts,
             at: at(secs),
             detail: None,
+            provider_id: None,
         },
     }
 }
 
-/// The history entry of `fired` with `deliveries`, in channel order as [`history`] sorts
-/// them.
+/// The history entry of `fired` with `deliveries`, in the order [`history`] sorts them.
 fn entry(fired: &FiredOccurrence, mut deliveries: Vec<DeliveryStatus>) -> HistoryEntry {
-    deliveries.sort_by_key(|d| d.channel);
+    sort_deliveries(&mut deliveries);
     HistoryEntry {
         due_at: fired.occurrence.due_at,
         seq: fired.seq,
@@ -1932,8 +3078,8 @@ fn entry(fired: &FiredOccurrence, mut deliveries: Vec<DeliveryStatus>) -> Histor
     }
 }
 
-/// `user`'s history of `task_id`, with each entry's deliveries in channel order (the port
-/// does not promise an order among one occurrence's deliveries).
+/// `user`'s history of `task_id`, with each entry's deliveries by channel and target (the
+/// port does not promise an order among one occurrence's deliveries).
 async fn history(
     store: &dyn Store,
     owner: &UserId,
@@ -1946,7 +3092,253 @@ async fn history(
         .await
         .expect("history");
     for entry in &mut entries {
-        entry.deliveries.sort_by_key(|d| d.channel);
+        sort_deliveries(&mut entry.deliveries);
     }
     entries
+}
+
+fn sort_deliveries(deliveries: &mut [DeliveryStatus]) {
+    deliveries.sort_by(|a, b| (a.channel, &a.target).cmp(&(b.channel, &b.target)));
+}
+
+/// What a worker needs to attempt a delivery: opaque to the store, so any JSON document,
+/// here one with nesting and non-ASCII text that must come back intact.
+fn message(occurrence: OccurrenceKey, channel: Channel, target: &str) -> serde_json::Value {
+    json!({
+        "channel": channel.as_str(),
+        "target": target,
+        "idempotencyKey": occurrence.to_string(),
+        "subject": "Water the plants",
+        "body": { "lines": ["Fill the green can — the one by the door."], "late": false },
+    })
+}
+
+/// A pending delivery on `channel` to `target`, its first attempt due `secs` after the
+/// origin: no attempts yet, a message for the worker, no event.
+fn pending(
+    occurrence: OccurrenceKey,
+    owner: &UserId,
+    channel: Channel,
+    target: &str,
+    secs: i64,
+) -> DeliveryWrite {
+    DeliveryWrite {
+        occurrence,
+        user_id: owner.clone(),
+        status: DeliveryStatus {
+            channel,
+            target: target.to_owned(),
+            outcome: DeliveryOutcome::Pending,
+            attempts: 0,
+            at: at(secs),
+            detail: None,
+            provider_id: None,
+        },
+        inbox: None,
+        message: Some(message(occurrence, channel, target)),
+        event: None,
+    }
+}
+
+fn key(write: &DeliveryWrite) -> DeliveryKey {
+    DeliveryKey {
+        occurrence: write.occurrence,
+        channel: write.status.channel,
+        target: write.status.target.clone(),
+    }
+}
+
+/// What claiming `write` returns after `attempts` attempts, its retry window opened at
+/// `first`.
+fn claimed(write: &DeliveryWrite, attempts: u32, first: Timestamp) -> ClaimedDelivery {
+    ClaimedDelivery {
+        key: key(write),
+        user_id: write.user_id.clone(),
+        attempts,
+        first_attempt_at: first,
+        message: write
+            .message
+            .clone()
+            .expect("a pending write has a message"),
+        // `claim` checks the lease and blanks it.
+        lease_until: Timestamp::UNIX_EPOCH,
+    }
+}
+
+/// The `notification_sent` of `write` reaching a final state.
+fn final_event(
+    write: &DeliveryWrite,
+    outcome: DeliveryOutcome,
+    attempts: u32,
+    at: Timestamp,
+    detail: Option<&str>,
+    provider_id: Option<&str>,
+) -> OutboxEvent {
+    OutboxEvent::from(&Event::NotificationSent(NotificationSent {
+        occurrence: write.occurrence,
+        user_id: write.user_id.clone(),
+        channel: write.status.channel,
+        outcome,
+        attempts,
+        at,
+        detail: detail.map(str::to_owned),
+        notification_id: None,
+        target: write.status.target.clone(),
+        provider_id: provider_id.map(str::to_owned),
+    }))
+}
+
+fn sent(provider_id: Option<&str>) -> AttemptResult {
+    AttemptResult::Sent {
+        provider_id: provider_id.map(str::to_owned),
+    }
+}
+
+fn retry(secs: i64, error: &str) -> AttemptResult {
+    AttemptResult::Retry {
+        next_attempt_at: at(secs),
+        error: error.to_owned(),
+    }
+}
+
+fn dead_lettered(error: &str) -> AttemptResult {
+    AttemptResult::DeadLettered {
+        error: error.to_owned(),
+    }
+}
+
+async fn claim(
+    store: &dyn Store,
+    channel: Channel,
+    now: Timestamp,
+    lease_until: Timestamp,
+    max: usize,
+) -> Vec<ClaimedDelivery> {
+    let claims = store
+        .claim_deliveries(channel, now, lease_until, max)
+        .await
+        .expect("claim_deliveries");
+    assert!(
+        claims.len() <= max,
+        "claim_deliveries({max}) claimed {}",
+        claims.len()
+    );
+    // Every claim holds the lease asked for; expectations built by `claimed` then compare
+    // everything else.
+    for c in &claims {
+        assert_eq!(c.lease_until, lease_until, "the claim's lease");
+    }
+    claims
+        .into_iter()
+        .map(|c| ClaimedDelivery {
+            lease_until: Timestamp::UNIX_EPOCH,
+            ..c
+        })
+        .collect()
+}
+
+async fn next_delivery(store: &dyn Store, channel: Channel) -> Option<Timestamp> {
+    store
+        .next_delivery_at(channel)
+        .await
+        .expect("next_delivery_at")
+}
+
+async fn attempt(
+    store: &dyn Store,
+    key: &DeliveryKey,
+    lease: Timestamp,
+    at: Timestamp,
+    result: AttemptResult,
+    event: Option<OutboxEvent>,
+) {
+    store
+        .record_attempt(key, lease, at, result, event)
+        .await
+        .expect("record_attempt");
+}
+
+async fn retry_dead_letter(
+    store: &dyn Store,
+    owner: &UserId,
+    key: &DeliveryKey,
+    now: Timestamp,
+) -> bool {
+    store
+        .retry_dead_letter(owner, key, now)
+        .await
+        .expect("retry_dead_letter")
+}
+
+/// `user`'s pending deliveries of `task_id`, by occurrence, channel and target (the port
+/// does not promise an order).
+async fn pending_of(
+    store: &dyn Store,
+    owner: &UserId,
+    task_id: TaskId,
+) -> Vec<(OccurrenceKey, DeliveryStatus)> {
+    let mut pending = store
+        .pending_deliveries(owner, task_id)
+        .await
+        .expect("pending_deliveries");
+    pending.sort_by(|(a, s), (b, t)| {
+        (a.due_at, s.channel, &s.target).cmp(&(b.due_at, t.channel, &t.target))
+    });
+    pending
+}
+
+/// `owner`'s push subscription `id` on `endpoint`, created `secs` after the origin.
+fn subscription(owner: &UserId, id: &str, endpoint: &str, secs: i64) -> PushSubscriptionRecord {
+    PushSubscriptionRecord {
+        id: id.to_owned(),
+        user_id: owner.clone(),
+        endpoint: endpoint.to_owned(),
+        p256dh: format!("BPublicKeyOf{id}"),
+        auth: format!("auth-of-{id}"),
+        created_at: at(secs),
+    }
+}
+
+async fn put_subscription(
+    store: &dyn Store,
+    sub: &PushSubscriptionRecord,
+) -> PushSubscriptionRecord {
+    store
+        .put_push_subscription(sub)
+        .await
+        .expect("put_push_subscription")
+}
+
+/// `owner`'s push subscriptions by id (the port does not promise an order).
+async fn subscriptions(store: &dyn Store, owner: &UserId) -> Vec<PushSubscriptionRecord> {
+    let mut subs = store
+        .push_subscriptions(owner)
+        .await
+        .expect("push_subscriptions");
+    subs.sort_by(|a, b| a.id.cmp(&b.id));
+    subs
+}
+
+async fn remove_subscription(store: &dyn Store, owner: Option<&UserId>, id: &str) -> bool {
+    store
+        .remove_push_subscription(owner, id)
+        .await
+        .expect("remove_push_subscription")
+}
+
+fn webhook_endpoint(owner: &UserId, url: &str, secs: i64) -> WebhookEndpoint {
+    WebhookEndpoint {
+        user_id: owner.clone(),
+        url: url.to_owned(),
+        secret: format!("whsec_{}", owner.as_str()),
+        created_at: at(secs),
+    }
+}
+
+async fn put_webhook(store: &dyn Store, endpoint: &WebhookEndpoint) {
+    store.put_webhook(endpoint).await.expect("put_webhook");
+}
+
+async fn webhook(store: &dyn Store, owner: &UserId) -> Option<WebhookEndpoint> {
+    store.webhook(owner).await.expect("webhook")
 }

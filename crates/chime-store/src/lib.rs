@@ -5,7 +5,7 @@
 //! - [`TaskStore`]: the definition role's tasks and the history it builds from events.
 //! - [`ScheduleStore`]: the execution role's next due instant per task, claimed and advanced
 //!   in the same transaction that writes `execute_task` to the outbox.
-//! - [`DeliveryStore`]: the notification role's deliveries, unique per (occurrence, channel),
+//! - [`DeliveryStore`]: the notification role's deliveries, unique per (occurrence, channel, target),
 //!   and the in-app inbox.
 //! - [`OutboxStore`]: the transactional outbox the relay drains to the bus.
 //!
@@ -99,10 +99,16 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryStatus {
     pub channel: Channel,
+    /// Which recipient of the channel (a push subscription id); empty when it has one.
+    pub target: String,
     pub outcome: DeliveryOutcome,
     pub attempts: u32,
+    /// When it reached this state (sent, dead-lettered, skipped, or last attempted).
     pub at: Timestamp,
+    /// Why it was skipped or dead-lettered, or the last error of a pending one.
     pub detail: Option<String>,
+    /// The provider's id for the message.
+    pub provider_id: Option<String>,
 }
 
 #[async_trait]
@@ -234,8 +240,70 @@ pub struct DeliveryWrite {
     pub status: DeliveryStatus,
     /// For the in-app channel: the inbox item this delivery writes.
     pub inbox: Option<InboxItem>,
-    /// `notification_sent`.
-    pub event: OutboxEvent,
+    /// For a pending delivery: what a worker needs to attempt it (opaque to the store).
+    pub message: Option<serde_json::Value>,
+    /// `notification_sent`, for a delivery recorded in its final state.
+    pub event: Option<OutboxEvent>,
+}
+
+/// Identifies one delivery: one occurrence, one channel, one recipient of that channel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeliveryKey {
+    pub occurrence: OccurrenceKey,
+    pub channel: Channel,
+    pub target: String,
+}
+
+/// A pending delivery claimed by a worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    pub key: DeliveryKey,
+    pub user_id: UserId,
+    /// Attempts made so far (0 before the first).
+    pub attempts: u32,
+    /// When its first attempt was made or due (the retry window counts from here).
+    pub first_attempt_at: Timestamp,
+    pub message: serde_json::Value,
+    /// The lease this claim holds; [`DeliveryStore::record_attempt`] takes it back, so a
+    /// worker whose lease ran out (and whose delivery another worker claimed) records nothing.
+    pub lease_until: Timestamp,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptResult {
+    Sent {
+        provider_id: Option<String>,
+    },
+    /// Try again at `next_attempt_at`.
+    Retry {
+        next_attempt_at: Timestamp,
+        error: String,
+    },
+    /// No more attempts.
+    DeadLettered {
+        error: String,
+    },
+}
+
+/// A browser's push subscription, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSubscriptionRecord {
+    pub id: String,
+    pub user_id: UserId,
+    pub endpoint: String,
+    pub p256dh: String,
+    pub auth: String,
+    pub created_at: Timestamp,
+}
+
+/// A user's webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    pub user_id: UserId,
+    pub url: String,
+    pub secret: String,
+    pub created_at: Timestamp,
 }
 
 /// An in-app notification.
@@ -269,6 +337,71 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn mark_read(&self, user: &UserId, ids: &[NotificationId]) -> Result<u64>;
 
     async fn unread_count(&self, user: &UserId) -> Result<u64>;
+
+    /// Claims up to `max` pending deliveries of `channel` whose next attempt is due at `now`,
+    /// leasing them until `lease_until` so no other worker attempts them meanwhile (a worker
+    /// that dies mid-attempt leaves the lease to expire, and the delivery is attempted again).
+    async fn claim_deliveries(
+        &self,
+        channel: Channel,
+        now: Timestamp,
+        lease_until: Timestamp,
+        max: usize,
+    ) -> Result<Vec<ClaimedDelivery>>;
+
+    /// The earliest instant a pending delivery of `channel` may be attempted (its next attempt,
+    /// or its lease's end).
+    async fn next_delivery_at(&self, channel: Channel) -> Result<Option<Timestamp>>;
+
+    /// Records an attempt's result and its event (for final states) in one transaction, if the
+    /// delivery is still pending under the lease `lease_until` of the claim that attempted it;
+    /// otherwise (the lease ran out and another claim holds it) changes nothing.
+    async fn record_attempt(
+        &self,
+        key: &DeliveryKey,
+        lease_until: Timestamp,
+        at: Timestamp,
+        result: AttemptResult,
+        event: Option<OutboxEvent>,
+    ) -> Result<()>;
+
+    /// Puts a dead-lettered delivery of `user`'s back to pending, due at `now`, with a new
+    /// retry window. `Ok(false)` when there is no such dead-lettered delivery.
+    async fn retry_dead_letter(
+        &self,
+        user: &UserId,
+        key: &DeliveryKey,
+        now: Timestamp,
+    ) -> Result<bool>;
+
+    /// Deliveries of `user`'s task that are not final yet, by occurrence (for history).
+    async fn pending_deliveries(
+        &self,
+        user: &UserId,
+        task: TaskId,
+    ) -> Result<Vec<(OccurrenceKey, DeliveryStatus)>>;
+}
+
+/// Where the notification role finds a user's recipients for per-user channels.
+#[async_trait]
+pub trait RecipientStore: Send + Sync + 'static {
+    /// Adds (or, for a known endpoint, refreshes) a push subscription of `sub.user_id`.
+    /// Returns the stored record (an existing endpoint keeps its id).
+    async fn put_push_subscription(
+        &self,
+        sub: &PushSubscriptionRecord,
+    ) -> Result<PushSubscriptionRecord>;
+
+    async fn push_subscriptions(&self, user: &UserId) -> Result<Vec<PushSubscriptionRecord>>;
+
+    /// Removes a subscription (of `user` when given); `Ok(false)` when there was none.
+    async fn remove_push_subscription(&self, user: Option<&UserId>, id: &str) -> Result<bool>;
+
+    async fn put_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()>;
+
+    async fn webhook(&self, user: &UserId) -> Result<Option<WebhookEndpoint>>;
+
+    async fn remove_webhook(&self, user: &UserId) -> Result<bool>;
 }
 
 #[async_trait]
@@ -289,5 +422,5 @@ pub trait OutboxStore: Send + Sync + 'static {
 }
 
 /// Everything one adapter provides.
-pub trait Store: TaskStore + ScheduleStore + DeliveryStore + OutboxStore {}
-impl<T: TaskStore + ScheduleStore + DeliveryStore + OutboxStore> Store for T {}
+pub trait Store: TaskStore + ScheduleStore + DeliveryStore + OutboxStore + RecipientStore {}
+impl<T: TaskStore + ScheduleStore + DeliveryStore + OutboxStore + RecipientStore> Store for T {}

@@ -14,16 +14,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use chime_core::event::{Channel, DeliveryOutcome};
+use chime_core::event::{Channel, DeliveryOutcome, OccurrenceKey};
 use chime_core::{NotificationId, TaskId, UserId};
 use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tokio::sync::Notify;
 
 use crate::{
-    DeliveryState, DeliveryStatus, DeliveryStore, DeliveryWrite, Error, FireFn, FiredOccurrence,
-    HistoryEntry, InboxItem, OutboxEvent, OutboxRow, OutboxStore, Result, ScheduleChange,
-    ScheduleStore, ScheduledTask, TaskRecord, TaskStore,
+    AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
+    DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
+    OutboxStore, PushSubscriptionRecord, RecipientStore, Result, ScheduleChange, ScheduleStore,
+    ScheduledTask, TaskRecord, TaskStore, WebhookEndpoint,
 };
 
 /// How hard SQLite works to make a commit durable.
@@ -66,7 +67,8 @@ struct Inner {
     outbox_signal: Arc<Notify>,
 }
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE tasks (
     id          TEXT PRIMARY KEY,
     user_id     TEXT NOT NULL,
@@ -143,7 +145,69 @@ CREATE TABLE outbox (
     key     TEXT NOT NULL,
     payload BLOB NOT NULL
 );
-"#];
+"#,
+    r#"
+-- Deliveries gain a target (one push delivery per subscription), a pending state with retry
+-- bookkeeping and a lease, and the provider's message id.
+CREATE TABLE deliveries_v2 (
+    task_id          TEXT NOT NULL,
+    due_at           INTEGER NOT NULL,
+    channel          TEXT NOT NULL,
+    target           TEXT NOT NULL,
+    user_id          TEXT NOT NULL,
+    outcome          TEXT NOT NULL,
+    attempts         INTEGER NOT NULL,
+    at               INTEGER NOT NULL,
+    detail           TEXT,
+    provider_id      TEXT,
+    message          TEXT,
+    first_attempt_at INTEGER,
+    next_attempt_at  INTEGER,
+    leased_until     INTEGER,
+    PRIMARY KEY (task_id, due_at, channel, target)
+) WITHOUT ROWID;
+INSERT INTO deliveries_v2 (task_id, due_at, channel, target, user_id, outcome, attempts, at, detail)
+    SELECT task_id, due_at, channel, '', user_id, outcome, attempts, at, detail FROM deliveries;
+DROP TABLE deliveries;
+ALTER TABLE deliveries_v2 RENAME TO deliveries;
+CREATE INDEX deliveries_due ON deliveries (channel, next_attempt_at) WHERE outcome = 'pending';
+CREATE INDEX deliveries_pending_by_task ON deliveries (user_id, task_id) WHERE outcome = 'pending';
+
+CREATE TABLE history_deliveries_v2 (
+    task_id     TEXT NOT NULL,
+    due_at      INTEGER NOT NULL,
+    channel     TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    attempts    INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    detail      TEXT,
+    provider_id TEXT,
+    PRIMARY KEY (task_id, due_at, channel, target)
+) WITHOUT ROWID;
+INSERT INTO history_deliveries_v2 (task_id, due_at, channel, target, outcome, attempts, at, detail)
+    SELECT task_id, due_at, channel, '', outcome, attempts, at, detail FROM history_deliveries;
+DROP TABLE history_deliveries;
+ALTER TABLE history_deliveries_v2 RENAME TO history_deliveries;
+
+CREATE TABLE push_subscriptions (
+    id         TEXT PRIMARY KEY,
+    user_id    TEXT NOT NULL,
+    endpoint   TEXT NOT NULL UNIQUE,
+    p256dh     TEXT NOT NULL,
+    auth       TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX push_subscriptions_by_user ON push_subscriptions (user_id);
+
+CREATE TABLE webhooks (
+    user_id    TEXT PRIMARY KEY,
+    url        TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+];
 
 impl SqliteStore {
     /// Opens (creating and migrating when needed) the store at `path`.
@@ -317,6 +381,7 @@ fn outcome_str(o: DeliveryOutcome) -> &'static str {
 
 fn parse_outcome(s: &str) -> Result<DeliveryOutcome> {
     [
+        DeliveryOutcome::Pending,
         DeliveryOutcome::Sent,
         DeliveryOutcome::Skipped,
         DeliveryOutcome::DeadLettered,
@@ -540,11 +605,12 @@ impl TaskStore for SqliteStore {
             let mut stmt = tx
                 .prepare_cached(
                     "INSERT INTO history_deliveries
-                     (task_id, due_at, channel, outcome, attempts, at, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                     ON CONFLICT (task_id, due_at, channel) DO UPDATE SET
+                     (task_id, due_at, channel, target, outcome, attempts, at, detail, provider_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (task_id, due_at, channel, target) DO UPDATE SET
                        outcome = excluded.outcome, attempts = excluded.attempts,
-                       at = excluded.at, detail = excluded.detail
+                       at = excluded.at, detail = excluded.detail,
+                       provider_id = excluded.provider_id
                      WHERE excluded.attempts >= history_deliveries.attempts",
                 )
                 .map_err(map_err)?;
@@ -553,10 +619,12 @@ impl TaskStore for SqliteStore {
                     s.occurrence.task_id.to_string(),
                     micros(s.occurrence.due_at),
                     s.status.channel.as_str(),
+                    s.status.target,
                     outcome_str(s.status.outcome),
                     s.status.attempts,
                     micros(s.status.at),
                     s.status.detail,
+                    s.status.provider_id,
                 ])
                 .map_err(map_err)?;
             }
@@ -599,35 +667,20 @@ impl TaskStore for SqliteStore {
                 .map_err(map_err)?;
             let mut deliveries = conn
                 .prepare_cached(
-                    "SELECT channel, outcome, attempts, at, detail FROM history_deliveries
-                     WHERE task_id = ?1 AND due_at = ?2 ORDER BY channel",
+                    "SELECT channel, target, outcome, attempts, at, detail, provider_id
+                     FROM history_deliveries
+                     WHERE task_id = ?1 AND due_at = ?2 ORDER BY channel, target",
                 )
                 .map_err(map_err)?;
             let mut out = Vec::with_capacity(rows.len());
             for (due, seq, fired, late, skipped, coalesced) in rows {
                 let statuses = deliveries
-                    .query_map(params![id, due], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, u32>(2)?,
-                            r.get::<_, i64>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                        ))
-                    })
+                    .query_map(params![id, due], status_row)
                     .map_err(map_err)?
                     .collect::<rusqlite::Result<Vec<_>>>()
                     .map_err(map_err)?
                     .into_iter()
-                    .map(|(channel, outcome, attempts, at, detail)| {
-                        Ok(DeliveryStatus {
-                            channel: parse_channel(&channel)?,
-                            outcome: parse_outcome(&outcome)?,
-                            attempts,
-                            at: instant(at)?,
-                            detail,
-                        })
-                    })
+                    .map(status_from_row)
                     .collect::<Result<Vec<_>>>()?;
                 out.push(HistoryEntry {
                     due_at: instant(due)?,
@@ -812,6 +865,43 @@ impl ScheduleStore for SqliteStore {
     }
 }
 
+/// `channel, target, outcome, attempts, at, detail, provider_id`.
+type StatusRow = (
+    String,
+    String,
+    String,
+    u32,
+    i64,
+    Option<String>,
+    Option<String>,
+);
+
+fn status_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StatusRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+fn status_from_row(
+    (channel, target, outcome, attempts, at, detail, provider_id): StatusRow,
+) -> Result<DeliveryStatus> {
+    Ok(DeliveryStatus {
+        channel: parse_channel(&channel)?,
+        target,
+        outcome: parse_outcome(&outcome)?,
+        attempts,
+        at: instant(at)?,
+        detail,
+        provider_id,
+    })
+}
+
 type InboxRow = (String, String, String, String, i64, i64, bool);
 
 fn inbox_from_row((id, user, task, name, due, created, read): InboxRow) -> Result<InboxItem> {
@@ -836,8 +926,9 @@ impl DeliveryStore for SqliteStore {
                 let mut insert = tx
                     .prepare_cached(
                         "INSERT OR IGNORE INTO deliveries
-                     (task_id, due_at, channel, user_id, outcome, attempts, at, detail)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                     (task_id, due_at, channel, target, user_id, outcome, attempts, at, detail,
+                      provider_id, message, first_attempt_at, next_attempt_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
                     )
                     .map_err(map_err)?;
                 let mut inbox = tx
@@ -848,16 +939,21 @@ impl DeliveryStore for SqliteStore {
                 .map_err(map_err)?;
                 let mut new = Vec::new();
                 for (i, w) in writes.iter().enumerate() {
+                    let pending = w.status.outcome == DeliveryOutcome::Pending;
                     let inserted = insert
                         .execute(params![
                             w.occurrence.task_id.to_string(),
                             micros(w.occurrence.due_at),
                             w.status.channel.as_str(),
+                            w.status.target,
                             w.user_id.as_str(),
                             outcome_str(w.status.outcome),
                             w.status.attempts,
                             micros(w.status.at),
                             w.status.detail,
+                            w.status.provider_id,
+                            w.message.as_ref().map(ToString::to_string),
+                            pending.then(|| micros(w.status.at)),
                         ])
                         .map_err(map_err)?;
                     if inserted == 0 {
@@ -876,7 +972,9 @@ impl DeliveryStore for SqliteStore {
                             ])
                             .map_err(map_err)?;
                     }
-                    insert_outbox(tx, std::slice::from_ref(&w.event))?;
+                    if let Some(event) = &w.event {
+                        insert_outbox(tx, std::slice::from_ref(event))?;
+                    }
                     new.push(i);
                 }
                 Ok(new)
@@ -952,6 +1050,235 @@ impl DeliveryStore for SqliteStore {
         })
         .await
     }
+
+    async fn claim_deliveries(
+        &self,
+        channel: Channel,
+        now: Timestamp,
+        lease_until: Timestamp,
+        max: usize,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        self.write(move |tx| {
+            let rows = tx
+                .prepare_cached(
+                    "SELECT task_id, due_at, target, user_id, attempts, first_attempt_at, message
+                     FROM deliveries
+                     WHERE outcome = 'pending' AND channel = ?1 AND next_attempt_at <= ?2
+                       AND (leased_until IS NULL OR leased_until <= ?2)
+                     ORDER BY next_attempt_at LIMIT ?3",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![channel.as_str(), micros(now), max as i64], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, u32>(4)?,
+                            r.get::<_, Option<i64>>(5)?,
+                            r.get::<_, Option<String>>(6)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(map_err)?;
+            let mut lease = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET leased_until = ?5
+                     WHERE task_id = ?1 AND due_at = ?2 AND channel = ?3 AND target = ?4",
+                )
+                .map_err(map_err)?;
+            let mut claimed = Vec::with_capacity(rows.len());
+            for (task_id, due_at, target, user, attempts, first, message) in rows {
+                lease
+                    .execute(params![
+                        task_id,
+                        due_at,
+                        channel.as_str(),
+                        target,
+                        micros(lease_until)
+                    ])
+                    .map_err(map_err)?;
+                claimed.push(ClaimedDelivery {
+                    key: DeliveryKey {
+                        occurrence: OccurrenceKey {
+                            task_id: parse_id(&task_id)?,
+                            due_at: instant(due_at)?,
+                        },
+                        channel,
+                        target,
+                    },
+                    user_id: parse_user(&user)?,
+                    attempts,
+                    first_attempt_at: instant(first.unwrap_or(due_at))?,
+                    message: parse_json(message.as_deref().unwrap_or("null"))?,
+                    lease_until,
+                });
+            }
+            Ok(claimed)
+        })
+        .await
+    }
+
+    async fn next_delivery_at(&self, channel: Channel) -> Result<Option<Timestamp>> {
+        self.read(move |conn| {
+            let at: Option<i64> = conn
+                .query_row(
+                    "SELECT MIN(MAX(next_attempt_at, COALESCE(leased_until, 0))) FROM deliveries
+                     WHERE outcome = 'pending' AND channel = ?1",
+                    params![channel.as_str()],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            at.map(instant).transpose()
+        })
+        .await
+    }
+
+    async fn record_attempt(
+        &self,
+        key: &DeliveryKey,
+        lease_until: Timestamp,
+        at: Timestamp,
+        result: AttemptResult,
+        event: Option<OutboxEvent>,
+    ) -> Result<()> {
+        let key = key.clone();
+        let has_event = event.is_some();
+        let signal = self.inner.outbox_signal.clone();
+        self.write(move |tx| {
+            let (outcome, detail, provider_id, next, keep_message) = match result {
+                AttemptResult::Sent { provider_id } => ("sent", None, provider_id, None, false),
+                AttemptResult::Retry {
+                    next_attempt_at,
+                    error,
+                } => (
+                    "pending",
+                    Some(error),
+                    None,
+                    Some(micros(next_attempt_at)),
+                    true,
+                ),
+                AttemptResult::DeadLettered { error } => {
+                    ("deadLettered", Some(error), None, None, true)
+                }
+            };
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE deliveries SET
+                       outcome = ?5, attempts = attempts + 1, at = ?6, detail = ?7,
+                       provider_id = ?8, next_attempt_at = ?9, leased_until = NULL,
+                       message = CASE WHEN ?10 THEN message ELSE NULL END
+                     WHERE task_id = ?1 AND due_at = ?2 AND channel = ?3 AND target = ?4
+                       AND outcome = 'pending' AND leased_until = ?11",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        key.occurrence.task_id.to_string(),
+                        micros(key.occurrence.due_at),
+                        key.channel.as_str(),
+                        key.target,
+                        outcome,
+                        micros(at),
+                        detail,
+                        provider_id,
+                        next,
+                        keep_message,
+                        micros(lease_until),
+                    ])
+                })
+                .map_err(map_err)?;
+            // A delivery no longer pending, or claimed again by another worker after this
+            // claim's lease ran out, keeps its state and publishes nothing more.
+            if changed == 1 {
+                if let Some(event) = &event {
+                    insert_outbox(tx, std::slice::from_ref(event))?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        if has_event {
+            signal.notify_one();
+        }
+        Ok(())
+    }
+
+    async fn retry_dead_letter(
+        &self,
+        user: &UserId,
+        key: &DeliveryKey,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let (user, key) = (user.clone(), key.clone());
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE deliveries SET outcome = 'pending', next_attempt_at = ?6,
+                       first_attempt_at = ?6, leased_until = NULL
+                     WHERE task_id = ?1 AND due_at = ?2 AND channel = ?3 AND target = ?4
+                       AND user_id = ?5 AND outcome = 'deadLettered' AND message IS NOT NULL",
+                    params![
+                        key.occurrence.task_id.to_string(),
+                        micros(key.occurrence.due_at),
+                        key.channel.as_str(),
+                        key.target,
+                        user.as_str(),
+                        micros(now),
+                    ],
+                )
+                .map_err(map_err)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn pending_deliveries(
+        &self,
+        user: &UserId,
+        task: TaskId,
+    ) -> Result<Vec<(OccurrenceKey, DeliveryStatus)>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT due_at, channel, target, outcome, attempts, at, detail, provider_id
+                     FROM deliveries
+                     WHERE user_id = ?1 AND task_id = ?2 AND outcome = 'pending'
+                     ORDER BY due_at, channel, target",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![user.as_str(), task.to_string()], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            (
+                                r.get(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                                r.get(4)?,
+                                r.get(5)?,
+                                r.get(6)?,
+                                r.get(7)?,
+                            ),
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<(i64, StatusRow)>>>()
+                })
+                .map_err(map_err)?;
+            rows.into_iter()
+                .map(|(due, status)| {
+                    Ok((
+                        OccurrenceKey {
+                            task_id: task,
+                            due_at: instant(due)?,
+                        },
+                        status_from_row(status)?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -989,5 +1316,160 @@ impl OutboxStore for SqliteStore {
 
     fn outbox_signal(&self) -> Arc<Notify> {
         self.inner.outbox_signal.clone()
+    }
+}
+
+#[async_trait]
+impl RecipientStore for SqliteStore {
+    async fn put_push_subscription(
+        &self,
+        sub: &PushSubscriptionRecord,
+    ) -> Result<PushSubscriptionRecord> {
+        let sub = sub.clone();
+        self.write(move |tx| {
+            // A known endpoint keeps its id; its keys and owner are refreshed (a browser that
+            // re-subscribes after sign-in as another user moves to that user).
+            tx.execute(
+                "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (endpoint) DO UPDATE SET
+                   user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth",
+                params![
+                    sub.id,
+                    sub.user_id.as_str(),
+                    sub.endpoint,
+                    sub.p256dh,
+                    sub.auth,
+                    micros(sub.created_at)
+                ],
+            )
+            .map_err(map_err)?;
+            let (id, created): (String, i64) = tx
+                .query_row(
+                    "SELECT id, created_at FROM push_subscriptions WHERE endpoint = ?1",
+                    params![sub.endpoint],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(map_err)?;
+            Ok(PushSubscriptionRecord {
+                id,
+                created_at: instant(created)?,
+                ..sub
+            })
+        })
+        .await
+    }
+
+    async fn push_subscriptions(&self, user: &UserId) -> Result<Vec<PushSubscriptionRecord>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT id, endpoint, p256dh, auth, created_at FROM push_subscriptions
+                     WHERE user_id = ?1 ORDER BY created_at, id",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![user.as_str()], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(map_err)?;
+            rows.into_iter()
+                .map(|(id, endpoint, p256dh, auth, created)| {
+                    Ok(PushSubscriptionRecord {
+                        id,
+                        user_id: user.clone(),
+                        endpoint,
+                        p256dh,
+                        auth,
+                        created_at: instant(created)?,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn remove_push_subscription(&self, user: Option<&UserId>, id: &str) -> Result<bool> {
+        let user = user.cloned();
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let changed = match &user {
+                Some(user) => tx.execute(
+                    "DELETE FROM push_subscriptions WHERE id = ?1 AND user_id = ?2",
+                    params![id, user.as_str()],
+                ),
+                None => tx.execute("DELETE FROM push_subscriptions WHERE id = ?1", params![id]),
+            }
+            .map_err(map_err)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn put_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        let e = endpoint.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO webhooks (user_id, url, secret, created_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (user_id) DO UPDATE SET
+                   url = excluded.url, secret = excluded.secret, created_at = excluded.created_at",
+                params![e.user_id.as_str(), e.url, e.secret, micros(e.created_at)],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn webhook(&self, user: &UserId) -> Result<Option<WebhookEndpoint>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT url, secret, created_at FROM webhooks WHERE user_id = ?1",
+                    params![user.as_str()],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(map_err)?;
+            row.map(|(url, secret, created)| {
+                Ok(WebhookEndpoint {
+                    user_id: user.clone(),
+                    url,
+                    secret,
+                    created_at: instant(created)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn remove_webhook(&self, user: &UserId) -> Result<bool> {
+        let user = user.clone();
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "DELETE FROM webhooks WHERE user_id = ?1",
+                    params![user.as_str()],
+                )
+                .map_err(map_err)?;
+            Ok(changed == 1)
+        })
+        .await
     }
 }
