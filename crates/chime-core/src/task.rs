@@ -33,8 +33,13 @@
 //!     after that many occurrences; a date `2025-01-31`: on that local date, inclusive; a date
 //!     and time (as `startDate`): at that instant, inclusive.
 //! - `notify`: which channels deliver each occurrence. `email`: an address (one `@`, a domain
-//!   with a dot, no spaces); `sms`: a phone number as a string or number, spaces, dashes, dots
-//!   and parentheses removed, an optional leading `+`, then 7 to 15 digits; `push`: a boolean,
+//!   with a dot, no spaces); `sms`: a phone number as a string or number (digits; spaces,
+//!   dashes, dots and parentheses ignored; an optional leading `+`), valid in its country's
+//!   numbering plan (libphonenumber's metadata) and kept in E.164 (`+14075551212`). With `+` it
+//!   carries its country code; without, it is read as a national number of the default
+//!   region ([`ParseOptions`], US unless configured: `4075551212` is `+14075551212`), or as
+//!   international after that region's international prefix (`011` in the US); `webhook`: a
+//!   boolean, default `false` (the owner's configured endpoint); `push`: a boolean,
 //!   default `false`; `inApp`: a boolean, default `true`. An empty `email` or `sms` is absent.
 //! - `missed`: what to do with occurrences missed while Chime was down. `policy`:
 //!   `fireOnceLate` (the default, also when `policy` is absent), `fireAll` or `skip`;
@@ -108,6 +113,8 @@ pub struct Notify {
     pub push: bool,
     /// The owner's in-app inbox; on unless the body says `"inApp": false`.
     pub in_app: bool,
+    /// The owner's webhook endpoint (configured per user); off unless `"webhook": true`.
+    pub webhook: bool,
 }
 
 impl Default for Notify {
@@ -118,6 +125,7 @@ impl Default for Notify {
             sms: None,
             push: false,
             in_app: true,
+            webhook: false,
         }
     }
 }
@@ -163,30 +171,172 @@ impl EmailAddress {
     }
 }
 
+/// A phone number in E.164: `+`, the country calling code and the national number, at most 15
+/// digits (`+14075551212`). Only [`PhoneNumber::parse_with`] makes one, so it is always a
+/// number valid in its country's numbering plan, in the one form SMS providers take.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhoneNumber(String);
 
 impl PhoneNumber {
-    /// Removes spaces, dashes, dots and parentheses, then expects an optional `+` and 7 to 15
-    /// digits. The cleaned form is kept; E.164 normalisation is the SMS adapter's.
+    /// Longer input is refused before the numbering plan is consulted: a number written with
+    /// every separator allowed and an international prefix still fits.
+    const MAX_INPUT_CHARS: usize = 40;
+
+    /// [`PhoneNumber::parse_with`] with the default options (region US).
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        let cleaned: String = s
-            .chars()
-            .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-            .collect();
-        let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
-        if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(InvalidValue(
-                "expected a phone number: an optional `+` and 7 to 15 digits (spaces, dashes, \
-                 dots and parentheses are ignored)"
-                    .into(),
-            ));
-        }
-        Ok(Self(cleaned))
+        Self::parse_with(s, &ParseOptions::default())
     }
 
+    /// Reads `s`: digits, spaces, dashes, dots and parentheses (ignored), an optional leading
+    /// `+`. With the `+`, the digits are the country code and national number, and the region is
+    /// not used. Without it, a number that starts with the region's international prefix
+    /// (`011` in the US, `00` in most of the world) is read as international; any other as a
+    /// national number of the region (`4075551212` in the US is `+14075551212`, `020 7946 0958`
+    /// in GB is `+442079460958`). The number must be valid in its country's numbering plan.
+    pub fn parse_with(s: &str, options: &ParseOptions) -> Result<Self, InvalidValue> {
+        let s = s.trim();
+        if s.chars().count() > Self::MAX_INPUT_CHARS {
+            return Err(InvalidValue(format!(
+                "a phone number is at most {} characters long, this one has {}",
+                Self::MAX_INPUT_CHARS,
+                s.chars().count()
+            )));
+        }
+        let (plus, rest) = match s.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let mut digits = String::with_capacity(rest.len());
+        for c in rest.chars() {
+            match c {
+                '0'..='9' => digits.push(c),
+                ' ' | '-' | '.' | '(' | ')' => {}
+                _ => {
+                    return Err(InvalidValue(format!(
+                        "`{s}` is not a phone number: expected digits with an optional leading \
+                         `+` (spaces, dashes, dots and parentheses are ignored), such as \
+                         `+14075551212`"
+                    )))
+                }
+            }
+        }
+        if digits.is_empty() {
+            return Err(InvalidValue(format!(
+                "`{s}` is not a phone number: it has no digits (expected one such as \
+                 `+14075551212`)"
+            )));
+        }
+
+        let region = options.region();
+        // The port of libphonenumber strips the *default region's* national prefix from an
+        // international number (with region US, `+49 151 23456789` loses the `1` after `49`).
+        // So it is only given a region for national numbers; international ones (a `+`, or the
+        // region's international prefix, which libphonenumber would otherwise apply itself)
+        // are handed over as `+` and digits, read by their own country's plan.
+        let international = if plus {
+            Some(digits.as_str())
+        } else {
+            region.and_then(|id| strip_idd(id, &digits))
+        };
+        let parsed = match (international, region) {
+            (Some(number), _) => phonenumber::parse(None, format!("+{number}")),
+            (None, Some(region)) => phonenumber::parse(Some(region), &digits),
+            (None, None) => {
+                return Err(InvalidValue(format!(
+                    "`{s}` has no country code, and the configured default region `{}` is not a \
+                     region code; write the number with `+` and its country code, such as \
+                     `+14075551212`",
+                    options.default_region
+                )))
+            }
+        };
+        let valid = parsed
+            .ok()
+            .filter(|n| phonenumber::is_valid(n) && n.extension().is_none());
+        let Some(parsed) = valid else {
+            return Err(InvalidValue(match (international, region) {
+                (None, Some(region)) => format!(
+                    "`{s}` is not a valid phone number in the default region {} (a number \
+                     without `+` and a country code is read as a national number of that \
+                     region); write it with its country code, such as `+14075551212`",
+                    region.as_ref()
+                ),
+                _ => format!(
+                    "`{s}` is not a valid phone number: it matches no country's numbering plan \
+                     (an international number is `+`, the country code, then the national \
+                     number, such as `+14075551212`)"
+                ),
+            }));
+        };
+        let e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
+        // E.164 allows 15 digits; the library's own output is trusted only as far as that.
+        if e164.len() > 16 || !e164.starts_with('+') {
+            return Err(InvalidValue(format!(
+                "`{s}` is not a valid phone number: it has more than the 15 digits E.164 allows"
+            )));
+        }
+        Ok(Self(e164))
+    }
+
+    /// E.164, such as `+14075551212`.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// `digits` without the region's international (IDD) prefix, when it starts with one followed
+/// by a country code (which never starts with `0`), as libphonenumber itself decides.
+fn strip_idd(region: phonenumber::country::Id, digits: &str) -> Option<&str> {
+    let idd = phonenumber::metadata::DATABASE
+        .by_id(region.as_ref())?
+        .international_prefix()?;
+    let found = idd.find(digits).filter(|m| m.start() == 0)?;
+    let rest = &digits[found.end()..];
+    (!rest.is_empty() && !rest.starts_with('0')).then_some(rest)
+}
+
+/// What [`TaskSpec::parse_with`] needs from the deployment to read a body: today, the region
+/// a phone number without a country code belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// ISO 3166 alpha-2 (`US`, `GB`): whose numbering plan reads a phone number written
+    /// without `+` and a country code. [`ParseOptions::new`] checks it; a value set by hand
+    /// that is not a region leaves such numbers refused (numbers with `+` still parse).
+    pub default_region: String,
+}
+
+impl ParseOptions {
+    /// The region when none is configured: the design's example number, `4075551212`, is
+    /// American.
+    pub const DEFAULT_REGION: &'static str = "US";
+
+    /// Options with `region` as the default region: an ISO 3166 alpha-2 code that has a
+    /// numbering plan, in any case (`gb` is `GB`).
+    pub fn new(region: &str) -> Result<Self, InvalidValue> {
+        let default_region = region.trim().to_ascii_uppercase();
+        let options = Self { default_region };
+        if options.region().is_none() {
+            return Err(InvalidValue(format!(
+                "`{region}` is not a region with a telephone numbering plan: expected an ISO \
+                 3166 alpha-2 code such as `US` or `GB`"
+            )));
+        }
+        Ok(options)
+    }
+
+    fn region(&self) -> Option<phonenumber::country::Id> {
+        let id: phonenumber::country::Id = self.default_region.parse().ok()?;
+        phonenumber::metadata::DATABASE
+            .by_id(id.as_ref())
+            .map(|_| id)
+    }
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self {
+            default_region: Self::DEFAULT_REGION.to_owned(),
+        }
     }
 }
 
@@ -222,8 +372,17 @@ const WEEKDAYS: [(Weekday, &str); 7] = [
 ];
 
 impl TaskSpec {
-    /// Parses the design's POST body (see the module doc). Collects every refused field.
+    /// Parses the design's POST body (see the module doc) with the default
+    /// [`ParseOptions`] (phone numbers without a country code are American). Collects every
+    /// refused field.
     pub fn parse(body: &Value) -> Result<TaskSpec, FieldErrors> {
+        Self::parse_with(body, &ParseOptions::default())
+    }
+
+    /// Parses the design's POST body (see the module doc), reading what it leaves to context
+    /// with `options`. Collects every refused field. The canonical shape ([`TaskSpec::to_json`])
+    /// parses back to an equal task whatever the options.
+    pub fn parse_with(body: &Value, options: &ParseOptions) -> Result<TaskSpec, FieldErrors> {
         let Some(obj) = body.as_object() else {
             return Err(FieldErrors::one(
                 "",
@@ -237,7 +396,7 @@ impl TaskSpec {
         let start = parse_start(obj.get("startDate"), &mut errs);
         let zone = parse_zone(obj.get("timeZone"), &mut errs);
         let repeats = parse_repeats(obj.get("repeats"), &mut errs);
-        let notify = parse_notify(obj.get("notify"), &mut errs);
+        let notify = parse_notify(obj.get("notify"), options, &mut errs);
         let missed = parse_missed(obj.get("missed"), &mut errs);
 
         if !errs.0.is_empty() {
@@ -347,6 +506,7 @@ impl TaskSpec {
                 "sms": self.notify.sms.as_ref().map(PhoneNumber::as_str),
                 "push": self.notify.push,
                 "inApp": self.notify.in_app,
+                "webhook": self.notify.webhook,
             },
             "missed": missed,
         })
@@ -775,7 +935,11 @@ fn count(value: &Value) -> Option<Ends> {
         .map(Ends::AfterCount)
 }
 
-fn parse_notify(value: Option<&Value>, errs: &mut Errors) -> Option<Notify> {
+fn parse_notify(
+    value: Option<&Value>,
+    options: &ParseOptions,
+    errs: &mut Errors,
+) -> Option<Notify> {
     let obj = match present(value) {
         None => return Some(Notify::default()),
         Some(Value::Object(obj)) => obj,
@@ -783,7 +947,7 @@ fn parse_notify(value: Option<&Value>, errs: &mut Errors) -> Option<Notify> {
             errs.push(
                 "/notify",
                 value,
-                "`notify` is an object with optional `email`, `sms`, `push` and `inApp`",
+                "`notify` is an object with optional `email`, `sms`, `push`, `inApp` and `webhook`",
             );
             return None;
         }
@@ -820,7 +984,7 @@ fn parse_notify(value: Option<&Value>, errs: &mut Errors) -> Option<Notify> {
     };
     let sms = match sms_text {
         None => None,
-        Some(Ok(s)) => match PhoneNumber::parse(&s) {
+        Some(Ok(s)) => match PhoneNumber::parse_with(&s, options) {
             Ok(phone) => Some(phone),
             Err(e) => {
                 errs.push("/notify/sms", sms_value, e.0);
@@ -849,12 +1013,14 @@ fn parse_notify(value: Option<&Value>, errs: &mut Errors) -> Option<Notify> {
     };
     let push = flag("push", "/notify/push", false);
     let in_app = flag("inApp", "/notify/inApp", true);
+    let webhook = flag("webhook", "/notify/webhook", false);
 
     (errs.0.len() == before).then_some(Notify {
         email,
         sms,
         push,
         in_app,
+        webhook,
     })
 }
 
@@ -1138,8 +1304,10 @@ pub struct NotifyBodySchema {
     /// An email address; empty for none.
     #[schema(example = "someone@example.com")]
     email: Option<String>,
-    /// A phone number (string or number): optional `+`, 7 to 15 digits; spaces, dashes, dots
-    /// and parentheses ignored. Example: `"+1 (407) 555-1212"`.
+    /// A phone number (string or number), stored in E.164. With a leading `+` and country
+    /// code, or national (read in the server's default region, US unless configured);
+    /// spaces, dashes, dots and parentheses ignored. Examples: `"+1 (407) 555-1212"`,
+    /// `4075551212`, `"+44 20 7946 0958"`.
     sms: Option<Value>,
     /// Default false.
     #[schema(example = true)]
@@ -1147,6 +1315,9 @@ pub struct NotifyBodySchema {
     /// The owner's in-app inbox. Default true.
     #[schema(example = true)]
     in_app: Option<bool>,
+    /// POST to the owner's configured webhook endpoint. Default false.
+    #[schema(example = false)]
+    webhook: Option<bool>,
 }
 
 #[cfg(feature = "openapi")]

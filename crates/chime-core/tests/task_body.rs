@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failed test.
 
 use chime_core::recurrence::{Ends, On, Period, Repeats};
-use chime_core::task::TaskSpec;
+use chime_core::task::{ParseOptions, PhoneNumber, TaskSpec};
 use chime_core::{FieldError, FieldErrors, MissedPolicy};
 use jiff::civil::{date, Weekday};
 use jiff::{SignedDuration, Timestamp};
@@ -111,7 +111,7 @@ fn the_designs_example_body_is_accepted() {
         })
     );
     assert_eq!(spec.notify.email.unwrap().as_str(), "someone@example.com");
-    assert_eq!(spec.notify.sms.unwrap().as_str(), "4075551212");
+    assert_eq!(spec.notify.sms.unwrap().as_str(), "+14075551212");
     assert!(spec.notify.push);
     assert!(spec.notify.in_app);
     assert_eq!(spec.missed, MissedPolicy::FireOnceLate);
@@ -127,7 +127,7 @@ fn the_designs_example_serializes_to_the_api_shape() {
             "startDate": "2024-08-12T11:24:53Z",
             "timeZone": "+00:00",
             "repeats": {"frequency": 1, "period": "week", "on": ["monday", "tuesday"], "ends": 12},
-            "notify": {"email": "someone@example.com", "sms": "4075551212", "push": true, "inApp": true},
+            "notify": {"email": "someone@example.com", "sms": "+14075551212", "push": true, "inApp": true, "webhook": false},
             "missed": {"policy": "fireOnceLate"}
         })
     );
@@ -147,7 +147,7 @@ fn a_minimal_body_is_a_one_time_in_app_task() {
         json!({
             "name": "x", "description": null, "startDate": "2024-08-12T11:24:53Z",
             "timeZone": "+00:00", "repeats": null,
-            "notify": {"email": null, "sms": null, "push": false, "inApp": true},
+            "notify": {"email": null, "sms": null, "push": false, "inApp": true, "webhook": false},
             "missed": {"policy": "fireOnceLate"}
         })
     );
@@ -579,32 +579,175 @@ fn an_email_is_trimmed_and_must_look_like_an_address() {
     }
 }
 
+fn sms_in(region: &str, v: Value) -> Result<String, FieldError> {
+    let options = ParseOptions::new(region).unwrap();
+    match TaskSpec::parse_with(&with("/notify/sms", v), &options) {
+        Ok(spec) => Ok(spec.notify.sms.unwrap().as_str().to_owned()),
+        Err(FieldErrors(errors)) => {
+            assert_eq!(errors.len(), 1, "{errors:#?}");
+            assert_eq!(errors[0].pointer, "/notify/sms", "{errors:#?}");
+            Err(errors[0].clone())
+        }
+    }
+}
+
 #[test]
-fn an_sms_number_is_cleaned_of_punctuation_and_must_have_7_to_15_digits() {
-    let sms = |v: Value| {
-        parse(&with("/notify/sms", v))
-            .notify
-            .sms
-            .map(|p| p.as_str().to_owned())
-    };
-    assert_eq!(sms(json!("(407) 555-1212")).as_deref(), Some("4075551212"));
+fn the_designs_example_number_takes_the_default_region_us_and_becomes_e164() {
+    let sms = |v: Value| parse(&with("/notify/sms", v)).notify.sms.unwrap();
+    for given in [
+        json!("4075551212"),
+        json!("(407) 555-1212"),
+        json!("407.555.1212"),
+        json!(" 1 407 555 1212 "),
+        json!("+1 (407) 555-1212"),
+        json!("011 1 407 555 1212"),
+        json!(4_075_551_212u64),
+        json!(14_075_551_212u64),
+    ] {
+        assert_eq!(sms(given.clone()).as_str(), "+14075551212", "{given}");
+    }
+    assert_eq!(ParseOptions::default().default_region, "US");
     assert_eq!(
-        sms(json!("+44 20.7946.0958")).as_deref(),
-        Some("+442079460958")
+        TaskSpec::parse(&design_body()),
+        TaskSpec::parse_with(&design_body(), &ParseOptions::default())
     );
-    assert_eq!(sms(json!(4_075_551_212u64)).as_deref(), Some("4075551212"));
+}
+
+#[test]
+fn a_national_number_is_read_in_the_configured_region() {
+    assert_eq!(
+        sms_in("GB", json!("020 7946 0958")).unwrap(),
+        "+442079460958"
+    );
+    assert_eq!(
+        sms_in("gb", json!("07911 123456")).unwrap(),
+        "+447911123456"
+    );
+    assert_eq!(
+        sms_in("GB", json!("00 1 407 555 1212")).unwrap(),
+        "+14075551212"
+    );
+    assert_eq!(
+        sms_in("DE", json!("0151 23456789")).unwrap(),
+        "+4915123456789"
+    );
+    // The same digits are a different number, or none, elsewhere.
+    assert!(sms_in("US", json!("020 7946 0958")).is_err());
+}
+
+#[test]
+fn a_number_with_a_plus_keeps_its_own_country_whatever_the_region() {
+    for region in ["US", "GB", "DE", "FR", "JP"] {
+        assert_eq!(
+            sms_in(region, json!("+44 20 7946 0958")).unwrap(),
+            "+442079460958"
+        );
+        assert_eq!(
+            sms_in(region, json!("+14075551212")).unwrap(),
+            "+14075551212"
+        );
+        // A national number after the country code that starts with the region's national
+        // prefix (`1` in the US) keeps it.
+        assert_eq!(
+            sms_in(region, json!("+49 151 23456789")).unwrap(),
+            "+4915123456789"
+        );
+        assert_eq!(
+            sms_in(region, json!("+33 1 23 45 67 89")).unwrap(),
+            "+33123456789"
+        );
+    }
+}
+
+#[test]
+fn an_international_prefix_reads_the_number_in_its_own_country() {
+    assert_eq!(
+        sms_in("US", json!("011 44 20 7946 0958")).unwrap(),
+        "+442079460958"
+    );
+    assert_eq!(
+        sms_in("US", json!("011 49 151 23456789")).unwrap(),
+        "+4915123456789"
+    );
+    assert_eq!(
+        sms_in("GB", json!("0049 151 23456789")).unwrap(),
+        "+4915123456789"
+    );
+}
+
+#[test]
+fn an_empty_sms_number_is_absent() {
+    let sms = |v: Value| parse(&with("/notify/sms", v)).notify.sms;
     assert_eq!(sms(json!("")), None);
+    assert_eq!(sms(json!("  ")), None);
+    assert_eq!(sms(json!(null)), None);
+}
+
+#[test]
+fn an_invalid_sms_number_is_refused_at_notify_sms_naming_the_value() {
     for bad in [
-        json!("123"),
-        json!("1234567890123456"),
-        json!("407555121x"),
-        json!("++4075551212"),
+        "123",
+        "1234567",
+        "5551234567",
+        "1234567890123456",
+        "407555121x",
+        "4075551212 ext 12",
+        "1-800-FLOWERS",
+        "++4075551212",
+        "+999 123 456 789",
+        "+44 20 7946",
+        "tel:+14075551212",
+        "()",
+    ] {
+        let e = error_at(&with("/notify/sms", json!(bad)), "/notify/sms");
+        assert_eq!(e.value, Some(json!(bad)));
+        assert!(
+            e.detail.contains(&format!("`{bad}`")),
+            "{bad}: {}",
+            e.detail
+        );
+        assert!(e.detail.contains("+14075551212"), "{bad}: {}", e.detail);
+    }
+    let e = error_at(&with("/notify/sms", json!("5551234567")), "/notify/sms");
+    assert!(e.detail.contains("default region US"), "{}", e.detail);
+    let e = error_at(&with("/notify/sms", json!("+999123456789")), "/notify/sms");
+    assert!(!e.detail.contains("region US"), "{}", e.detail);
+    for bad in [
         json!(40.5),
+        json!(-4_075_551_212i64),
         json!(true),
+        json!(["4075551212"]),
     ] {
         let e = error_at(&with("/notify/sms", bad.clone()), "/notify/sms");
         assert_eq!(e.value, Some(bad));
+        assert!(e.detail.contains("4075551212"), "{}", e.detail);
     }
+    let long = "1".repeat(41);
+    let e = error_at(&with("/notify/sms", json!(long)), "/notify/sms");
+    assert_eq!(e.value, Some(json!(long)));
+}
+
+#[test]
+fn a_default_region_must_be_a_region_with_a_numbering_plan() {
+    assert_eq!(ParseOptions::new(" gb ").unwrap().default_region, "GB");
+    for bad in ["", "XX", "UK", "USA", "001", "us-east"] {
+        let e = ParseOptions::new(bad).unwrap_err();
+        assert!(e.0.contains("ISO 3166"), "{bad}: {e}");
+    }
+    // Set by hand to a non-region, it refuses national numbers instead of guessing.
+    let options = ParseOptions {
+        default_region: "XX".into(),
+    };
+    assert!(PhoneNumber::parse_with("4075551212", &options)
+        .unwrap_err()
+        .0
+        .contains("`XX`"));
+    assert_eq!(
+        PhoneNumber::parse_with("+14075551212", &options)
+            .unwrap()
+            .as_str(),
+        "+14075551212"
+    );
 }
 
 #[test]
@@ -763,6 +906,20 @@ const ZONES: [&str; 6] = [
     "-09:30",
 ];
 
+/// Valid in the default region (US), in the forms people write.
+const SMS_NUMBERS: [&str; 10] = [
+    "4075551212",
+    "(407) 555-1212",
+    "1 201.555.0123",
+    "+1 212 555 0100",
+    "011 44 20 7946 0958",
+    "+44 7911 123456",
+    "+49 151 23456789",
+    "+33 1 23 45 67 89",
+    "+39 06 1234 5678",
+    "+81 3-1234-5678",
+];
+
 fn arb_start() -> impl Strategy<Value = String> {
     (
         0i64..4_102_444_800,
@@ -844,7 +1001,7 @@ fn arb_body() -> impl Strategy<Value = Value> {
         proptest::option::of(arb_repeats()),
         (
             proptest::option::of("[a-z0-9.+_-]{1,12}@[a-z0-9-]{1,12}\\.[a-z]{2,6}"),
-            proptest::option::of("\\+?[0-9]{7,15}"),
+            proptest::option::of(proptest::sample::select(&SMS_NUMBERS[..])),
             any::<bool>(),
             any::<bool>(),
         ),
@@ -885,10 +1042,45 @@ proptest! {
     }
 
     #[test]
+    fn the_canonical_shape_parses_back_to_the_same_task_whatever_the_region(
+        body in arb_body(),
+        region in proptest::sample::select(vec!["US", "GB", "DE", "IT", "JP", "BR"]),
+    ) {
+        let spec = parse(&body);
+        let json = spec.to_json();
+        let options = ParseOptions::new(region).unwrap();
+        prop_assert_eq!(TaskSpec::parse_with(&json, &options), Ok(spec), "{}", json);
+    }
+
+    #[test]
     fn parsing_arbitrary_json_never_panics(body in arb_json()) {
         let _ = TaskSpec::parse(&body);
         let _ = TaskSpec::parse(&json!({"name": "x", "startDate": "2024-01-01T00:00:00Z", "repeats": body.clone()}));
         let _ = TaskSpec::parse(&json!({"name": "x", "startDate": body.clone(), "notify": body.clone(), "missed": body}));
+    }
+}
+
+proptest! {
+    // Each case consults the numbering plan up to eight times; slow in debug builds.
+    #![proptest_config(ProptestConfig { cases: 64, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_accepted_phone_number_is_e164_and_parses_back_to_itself_in_any_region(
+        digits in "[1-9][0-9]{5,14}",
+        region in proptest::sample::select(vec!["US", "GB", "DE", "IT", "JP", "BR", "IN", "AU"]),
+    ) {
+        let options = ParseOptions::new(region).unwrap();
+        for given in [format!("+{digits}"), digits.clone()] {
+            if let Ok(phone) = PhoneNumber::parse_with(&given, &options) {
+                let e164 = phone.as_str();
+                prop_assert!(e164.starts_with('+') && e164.len() <= 16, "{}", e164);
+                prop_assert!(e164[1..].bytes().all(|b| b.is_ascii_digit()), "{}", e164);
+                for other in ["US", "GB", "IT"] {
+                    let again = PhoneNumber::parse_with(e164, &ParseOptions::new(other).unwrap());
+                    prop_assert_eq!(again.as_ref(), Ok(&phone), "{} from {} in {}", e164, given, other);
+                }
+            }
+        }
     }
 }
 

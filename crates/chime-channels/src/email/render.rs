@@ -1,0 +1,157 @@
+//! What the person reads: subject, plain-text and HTML bodies, and the headers that make a
+//! resend recognisable.
+//!
+//! Both bodies say the same things in the same order (task name, late note, description, due
+//! time in the task's own zone, link), so a reader gets the whole reminder whichever part
+//! their client shows. Every string a user wrote is HTML-escaped in the HTML part; the HTML
+//! uses inline styles only, since many clients drop `<style>` blocks.
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use crate::{local_due_time, Message};
+
+/// The subject and the two bodies of one reminder.
+pub(crate) struct Rendered {
+    pub(crate) subject: String,
+    pub(crate) text: String,
+    pub(crate) html: String,
+}
+
+const LATE_NOTE: &str = "This reminder is late: Chime could not send it at the due time.";
+const FOOTER: &str = "An automatic reminder from Chime.";
+
+pub(crate) fn render(message: &Message, app_base_url: Option<&str>) -> Rendered {
+    let name = message.task.name.as_str();
+    let description = message.task.description.as_deref();
+    let due = local_due_time(message);
+    let link = app_base_url.map(|base| format!("{base}/tasks/{}", message.occurrence.task_id));
+    let prefix = if message.late {
+        "Late reminder"
+    } else {
+        "Reminder"
+    };
+    let subject = format!("{prefix}: {name}");
+
+    // `write!` into a `String` cannot fail.
+    let mut text = format!("{subject}\n\n");
+    if message.late {
+        let _ = write!(text, "{LATE_NOTE}\n\n");
+    }
+    if let Some(description) = description {
+        let _ = write!(text, "{description}\n\n");
+    }
+    let _ = writeln!(text, "Due: {due}");
+    if let Some(link) = &link {
+        let _ = write!(text, "\nOpen the task: {link}\n");
+    }
+    let _ = write!(text, "\n-- \n{FOOTER}\n");
+
+    let mut html = format!(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\"><title>{}</title></head>\n\
+         <body style=\"margin:0;padding:24px;font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;\
+         color:#1f2328;line-height:1.5;\">\n<div style=\"max-width:560px;margin:0 auto;\">\n\
+         <p style=\"margin:0 0 4px;font-size:14px;color:#59636e;\">{prefix}</p>\n\
+         <h1 style=\"margin:0 0 16px;font-size:22px;\">{}</h1>\n",
+        escape_html(&subject),
+        escape_html(name),
+    );
+    if message.late {
+        let _ = writeln!(
+            html,
+            "<p style=\"margin:0 0 16px;padding:8px 12px;background:#fff8c5;\
+             border-left:4px solid #d4a72c;\">{LATE_NOTE}</p>"
+        );
+    }
+    if let Some(description) = description {
+        let _ = writeln!(
+            html,
+            "<p style=\"margin:0 0 16px;\">{}</p>",
+            escape_html(description).replace('\n', "<br>\n")
+        );
+    }
+    let _ = writeln!(
+        html,
+        "<p style=\"margin:0 0 16px;\"><strong>Due:</strong> {}</p>",
+        escape_html(&due)
+    );
+    if let Some(link) = &link {
+        let _ = writeln!(
+            html,
+            "<p style=\"margin:24px 0;\"><a href=\"{}\" style=\"display:inline-block;\
+             padding:8px 16px;background:#1f6feb;color:#ffffff;border-radius:6px;\
+             text-decoration:none;\">Open the task</a></p>",
+            escape_html(link)
+        );
+    }
+    let _ = write!(
+        html,
+        "<p style=\"margin:32px 0 0;font-size:12px;color:#59636e;\">{FOOTER}</p>\n\
+         </div>\n</body></html>\n"
+    );
+
+    Rendered {
+        subject,
+        text,
+        html,
+    }
+}
+
+/// `<{32 hex digits of SHA-256(key)}@chime>`: the same for every attempt of one delivery, so a
+/// receiver that already has the message can drop a resend.
+pub(crate) fn message_id(idempotency_key: &str) -> String {
+    let digest = Sha256::digest(idempotency_key.as_bytes());
+    let mut id = String::with_capacity(45);
+    id.push('<');
+    for byte in &digest[..16] {
+        let _ = write!(id, "{byte:02x}");
+    }
+    id.push_str("@chime>");
+    id
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub(crate) fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_html_escapes_the_five_special_characters() {
+        assert_eq!(
+            escape_html(r#"<b>&"it's"</b>"#),
+            "&lt;b&gt;&amp;&quot;it&#39;s&quot;&lt;/b&gt;"
+        );
+        assert_eq!(escape_html("plain é"), "plain é");
+    }
+
+    #[test]
+    fn the_message_id_is_a_stable_hash_of_the_key() {
+        let id = message_id("tsk_1@2026-12-07T08:00:00Z/email");
+        assert_eq!(id, message_id("tsk_1@2026-12-07T08:00:00Z/email"));
+        assert_ne!(id, message_id("tsk_1@2026-12-08T08:00:00Z/email"));
+        assert_eq!(id.len(), 1 + 32 + "@chime>".len());
+        assert!(id.starts_with('<') && id.ends_with("@chime>"));
+        // SHA-256("abc") starts with ba7816bf8f01cfea414140de5dae2223.
+        assert_eq!(
+            message_id("abc"),
+            "<ba7816bf8f01cfea414140de5dae2223@chime>"
+        );
+    }
+}
