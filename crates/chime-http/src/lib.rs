@@ -14,15 +14,16 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use chime_roles::definition::Definition;
-use chime_roles::notification::InboxFeed;
+use chime_roles::notification::{DeliveryWake, InboxFeed};
 use chime_roles::Metrics;
-use chime_store::DeliveryStore;
+use chime_store::{DeliveryStore, RecipientStore};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 pub mod auth;
 pub mod error;
 mod notifications;
+mod recipients;
 mod tasks;
 
 pub use auth::{AuthUser, Authenticator, KeySource, LocalIssuer};
@@ -36,6 +37,13 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     pub definition: Definition,
     pub deliveries: Arc<dyn DeliveryStore>,
+    pub recipients: Arc<dyn RecipientStore>,
+    /// Wakes this process's delivery workers (a dead letter retried through the API).
+    pub delivery_wake: DeliveryWake,
+    /// The VAPID public key, when web push is configured.
+    pub push_public_key: Option<String>,
+    /// Whether webhook endpoints may be on private addresses (config).
+    pub webhook_allow_private: bool,
     pub feed: InboxFeed,
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
@@ -61,9 +69,17 @@ pub struct AppState {
         tasks::occurrences,
         tasks::preview,
         tasks::history,
+        tasks::retry_delivery,
         notifications::list,
         notifications::mark_read,
         notifications::stream,
+        recipients::public_key,
+        recipients::add_push_subscription,
+        recipients::list_push_subscriptions,
+        recipients::remove_push_subscription,
+        recipients::get_webhook,
+        recipients::put_webhook,
+        recipients::remove_webhook,
     ),
     components(schemas(
         chime_core::task::TaskBodySchema,
@@ -73,6 +89,14 @@ pub struct AppState {
         tasks::HistoryPage,
         tasks::HistoryItem,
         tasks::DeliveryItem,
+        tasks::RetryBody,
+        tasks::Retried,
+        recipients::PublicKey,
+        recipients::PushSubscriptionItem,
+        recipients::PushSubscriptions,
+        recipients::PushSubscriptionBody,
+        recipients::Webhook,
+        recipients::WebhookBody,
         notifications::NotificationItem,
         notifications::NotificationPage,
         notifications::MarkRead,
@@ -122,6 +146,22 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tasks/{id}/occurrences", get(tasks::occurrences))
         .route("/tasks/{id}/history", get(tasks::history))
+        .route("/tasks/{id}/deliveries/retry", post(tasks::retry_delivery))
+        .route("/push/public-key", get(recipients::public_key))
+        .route(
+            "/push/subscriptions",
+            post(recipients::add_push_subscription).get(recipients::list_push_subscriptions),
+        )
+        .route(
+            "/push/subscriptions/{id}",
+            axum::routing::delete(recipients::remove_push_subscription),
+        )
+        .route(
+            "/webhook",
+            get(recipients::get_webhook)
+                .put(recipients::put_webhook)
+                .delete(recipients::remove_webhook),
+        )
         .route("/notifications", get(notifications::list))
         .route("/notifications/read", post(notifications::mark_read))
         .route("/notifications/stream", get(notifications::stream))

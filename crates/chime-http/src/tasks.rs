@@ -71,12 +71,53 @@ pub struct Occurrences {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryItem {
     channel: chime_core::event::Channel,
+    /// Which recipient of the channel (a push subscription id); absent when it has one.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    target: String,
+    /// `pending` until it is sent, skipped or dead-lettered.
     outcome: chime_core::event::DeliveryOutcome,
     attempts: u32,
+    /// When it was sent, skipped or dead-lettered (last attempted while pending).
     #[schema(value_type = String)]
     at: Timestamp,
+    /// Why it was skipped or dead-lettered, or the last error of a pending one.
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    /// The provider's message id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_id: Option<String>,
+}
+
+impl From<chime_store::DeliveryStatus> for DeliveryItem {
+    fn from(d: chime_store::DeliveryStatus) -> Self {
+        Self {
+            channel: d.channel,
+            target: d.target,
+            outcome: d.outcome,
+            attempts: d.attempts,
+            at: d.at,
+            detail: d.detail,
+            provider_id: d.provider_id,
+        }
+    }
+}
+
+/// Which dead-lettered delivery to try again.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct RetryBody {
+    /// The occurrence's due instant, as in history.
+    due_at: String,
+    channel: chime_core::event::Channel,
+    /// The push subscription id, for push.
+    target: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Retried {
+    /// Always `pending`: the delivery is queued for an attempt now.
+    outcome: chime_core::event::DeliveryOutcome,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -340,10 +381,10 @@ pub async fn history(
 ) -> ApiResult<Json<HistoryPage>> {
     let limit = count_param(&query, "limit", DEFAULT_PAGE, MAX_PAGE)?;
     let before = instant_param(&query, "before")?;
-    let entries = state
-        .definition
-        .history(&user, task_id(&id)?, before, limit)
-        .await?;
+    let id = task_id(&id)?;
+    let entries = state.definition.history(&user, id, before, limit).await?;
+    // Deliveries still being attempted are not in history's events yet: show them as pending.
+    let mut pending = state.deliveries.pending_deliveries(&user, id).await?;
     let next_before = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.due_at.to_string()))
         .flatten();
@@ -356,21 +397,119 @@ pub async fn history(
             late: e.late,
             skipped: e.skipped,
             coalesced: e.coalesced,
-            deliveries: e
-                .deliveries
-                .into_iter()
-                .map(|d| DeliveryItem {
-                    channel: d.channel,
-                    outcome: d.outcome,
-                    attempts: d.attempts,
-                    at: d.at,
-                    detail: d.detail,
-                })
-                .collect(),
+            deliveries: {
+                let mut items: Vec<DeliveryItem> =
+                    e.deliveries.into_iter().map(Into::into).collect();
+                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut pending)
+                    .into_iter()
+                    .partition(|(o, _)| o.due_at == e.due_at);
+                pending = rest;
+                for (_, status) in mine {
+                    // A final state recorded already wins over a stale pending row.
+                    if !items
+                        .iter()
+                        .any(|i| i.channel == status.channel && i.target == status.target)
+                    {
+                        items.push(status.into());
+                    }
+                }
+                items
+            },
         })
         .collect();
     Ok(Json(HistoryPage {
         history,
         next_before,
     }))
+}
+
+/// Try a dead-lettered delivery again, now, with a new retry window.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/deliveries/retry", tag = "tasks",
+    params(("id" = String, Path)),
+    request_body = RetryBody,
+    responses(
+        (status = 202, description = "Queued", body = Retried),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such dead-lettered delivery", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn retry_delivery(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<(StatusCode, Json<Retried>)> {
+    let id = task_id(&id)?;
+    let mut errors = Vec::new();
+    let due_at = match body
+        .get("dueAt")
+        .and_then(Value::as_str)
+        .map(str::parse::<Timestamp>)
+    {
+        Some(Ok(t)) => Some(t),
+        _ => {
+            errors.push(chime_core::FieldError::new(
+                "/dueAt",
+                body.get("dueAt").cloned(),
+                "the occurrence's due instant (RFC 3339), as history shows it",
+            ));
+            None
+        }
+    };
+    let channel = match body
+        .get("channel")
+        .and_then(Value::as_str)
+        .and_then(chime_core::event::Channel::parse)
+    {
+        Some(c) if c != chime_core::event::Channel::InApp => Some(c),
+        _ => {
+            errors.push(chime_core::FieldError::new(
+                "/channel",
+                body.get("channel").cloned(),
+                "one of email, sms, push, webhook",
+            ));
+            None
+        }
+    };
+    let target = match body.get("target") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(t)) => t.clone(),
+        Some(other) => {
+            errors.push(chime_core::FieldError::new(
+                "/target",
+                Some(other.clone()),
+                "the push subscription id, as history shows it",
+            ));
+            String::new()
+        }
+    };
+    let (Some(due_at), Some(channel)) = (due_at, channel) else {
+        return Err(ApiError::Invalid(chime_core::FieldErrors(errors)));
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(chime_core::FieldErrors(errors)));
+    }
+    let key = chime_store::DeliveryKey {
+        occurrence: chime_core::event::OccurrenceKey {
+            task_id: id,
+            due_at,
+        },
+        channel,
+        target,
+    };
+    if !state
+        .deliveries
+        .retry_dead_letter(&user, &key, Timestamp::now())
+        .await?
+    {
+        return Err(ApiError::NotFound);
+    }
+    state.delivery_wake.wake(channel);
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Retried {
+            outcome: chime_core::event::DeliveryOutcome::Pending,
+        }),
+    ))
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chime_bus::Bus;
 use chime_core::event::{Event, TaskChanged, TaskDeleted, Topic};
+use chime_core::task::ParseOptions;
 use chime_core::{FieldErrors, TaskId, TaskSpec, UserId};
 use chime_store::{
     DeliveryState, DeliveryStatus, FiredOccurrence, HistoryEntry, TaskRecord, TaskStore,
@@ -95,16 +96,22 @@ impl TaskView {
 pub struct Definition {
     store: Arc<dyn TaskStore>,
     ctx: Context,
+    /// How bodies are read (the default phone region).
+    options: ParseOptions,
 }
 
 impl Definition {
-    pub fn new(store: Arc<dyn TaskStore>, ctx: Context) -> Self {
-        Self { store, ctx }
+    pub fn new(store: Arc<dyn TaskStore>, ctx: Context, options: ParseOptions) -> Self {
+        Self {
+            store,
+            ctx,
+            options,
+        }
     }
 
     #[tracing::instrument(skip_all)]
     pub async fn create(&self, user: &UserId, body: &Value) -> Result<TaskView> {
-        let spec = TaskSpec::parse(body)?;
+        let spec = TaskSpec::parse_with(body, &self.options)?;
         let now = self.now();
         spec.require_future(now)?;
         let record = TaskRecord {
@@ -146,7 +153,7 @@ impl Definition {
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
     pub async fn replace(&self, user: &UserId, id: TaskId, body: &Value) -> Result<TaskView> {
-        let spec = TaskSpec::parse(body)?;
+        let spec = TaskSpec::parse_with(body, &self.options)?;
         for _ in 0..CONFLICT_RETRIES {
             let current = self.record(user, id).await?;
             let now = self.now();
@@ -214,7 +221,7 @@ impl Definition {
 
     /// The next `count` due instants of a body that is not saved.
     pub fn preview(&self, body: &Value, count: usize) -> Result<Vec<Timestamp>> {
-        let spec = TaskSpec::parse(body)?;
+        let spec = TaskSpec::parse_with(body, &self.options)?;
         Ok(spec.schedule.upcoming(self.now(), count))
     }
 
@@ -285,10 +292,12 @@ pub async fn run_history(
                             occurrence: e.occurrence,
                             status: DeliveryStatus {
                                 channel: e.channel,
+                                target: e.target,
                                 outcome: e.outcome,
                                 attempts: e.attempts,
                                 at: e.at,
                                 detail: e.detail,
+                                provider_id: e.provider_id,
                             },
                         }),
                         _ => {}

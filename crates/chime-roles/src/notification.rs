@@ -1,76 +1,195 @@
 //! The notification role: delivers each `execute_task` occurrence on each channel its task
-//! asks for, exactly once per (occurrence, channel), and publishes `notification_sent`.
+//! asks for, exactly once per (occurrence, channel, recipient), and publishes
+//! `notification_sent` for each delivery's final state.
 //!
-//! The in-app channel is part of Chime: its inbox item, its delivery row and its event are
-//! written in one transaction, so a replayed `execute_task` finds the delivery recorded and
-//! writes nothing again. Other channels go through a [`Notifier`] (the channel port); a channel
-//! a task asks for but this server has no notifier for is recorded as skipped, with the reason,
-//! never silently dropped. New inbox items are also announced on the in-process [`InboxFeed`]
-//! for live (SSE) clients.
+//! Two kinds of workers:
+//! - the **consumer** turns each `execute_task` into delivery records, all in one transaction:
+//!   the in-app one final at once (inbox item, delivery, event together, so a replayed
+//!   `execute_task` finds it recorded and writes nothing again); one pending record per
+//!   external recipient (one per push subscription), holding what the attempt needs; a
+//!   skipped record, with the reason, for a channel the server or the user has not set up;
+//! - one **delivery worker per configured channel** claims due pending records under a lease
+//!   and attempts them concurrently (bounded per channel, every call under a timeout), so a
+//!   slow or dead provider delays only its own channel. Transient failures are retried with
+//!   exponential backoff and full jitter, honouring the provider's `Retry-After`, within a
+//!   retry window (about a day by default); permanent failures and exhausted windows are
+//!   dead-lettered, visible in history and retryable through the API.
+//!
+//! A worker that dies mid-attempt leaves its lease to expire and the delivery is attempted
+//! again: delivery to providers is at-least-once, and every attempt carries the same
+//! idempotency key so providers that honour one deduplicate.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
 use chime_bus::Bus;
-use chime_core::event::{
-    Channel, DeliveryOutcome, Event, ExecuteTask, NotificationSent, OccurrenceKey, Topic,
-};
+use chime_channels::{Channel as ChannelAdapter, Message, Recipient, SendError, Sent};
+use chime_core::event::{Channel, DeliveryOutcome, Event, ExecuteTask, NotificationSent, Topic};
 use chime_core::{NotificationId, TaskSpec, UserId};
-use chime_store::{DeliveryStatus, DeliveryStore, DeliveryWrite, InboxItem, OutboxEvent};
-use jiff::Timestamp;
-use tokio::sync::broadcast;
+use chime_store::{
+    AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryStatus, DeliveryStore, DeliveryWrite,
+    InboxItem, OutboxEvent, RecipientStore,
+};
+use jiff::{SignedDuration, Timestamp};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, Notify, Semaphore};
 
 use crate::metrics::{lateness_seconds, DeliveryLabels};
 use crate::{consumer, Context, Result};
 
-/// One occurrence to deliver on one external channel.
-#[derive(Debug, Clone)]
-pub struct Outgoing {
-    pub occurrence: OccurrenceKey,
-    pub user_id: UserId,
-    pub task: TaskSpec,
-    pub late: bool,
-}
-
-/// Why a send failed.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SendError(pub String);
-
-/// The channel port: one adapter per external channel (email, SMS, push).
-#[async_trait]
-pub trait Notifier: Send + Sync + 'static {
-    async fn send(&self, outgoing: &Outgoing) -> std::result::Result<(), SendError>;
-}
-
 /// New in-app notifications, as they are committed, for live subscribers in this process.
 pub type InboxFeed = broadcast::Sender<InboxItem>;
 
+/// When failed attempts are tried again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    /// The cap of the first retry's delay; each further retry doubles it.
+    pub base: Duration,
+    /// No delay is longer than this.
+    pub max_delay: Duration,
+    /// Retries stop (dead letter) once the next attempt would fall later than this after the
+    /// first attempt.
+    pub window: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            base: Duration::from_secs(10),
+            max_delay: Duration::from_secs(3600),
+            window: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before attempt `attempts + 1`, after `attempts` failed ones: exponential
+    /// backoff with full jitter (uniform in `0..=min(max_delay, base * 2^(attempts-1))`), but
+    /// never sooner than the provider's `retry_after`.
+    pub fn delay(
+        &self,
+        attempts: u32,
+        retry_after: Option<Duration>,
+        rng: &mut impl Rng,
+    ) -> Duration {
+        let exponent = attempts.saturating_sub(1).min(30);
+        let cap = self
+            .base
+            .saturating_mul(1u32 << exponent)
+            .min(self.max_delay);
+        let jittered = Duration::from_secs_f64(rng.gen_range(0.0..=cap.as_secs_f64()));
+        jittered.max(retry_after.unwrap_or_default())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct NotificationConfig {
+    pub retry: RetryPolicy,
+    /// Attempts in flight at once, per channel.
+    pub concurrency: usize,
+    /// How long a claimed delivery is reserved for its attempt; longer than any adapter's
+    /// timeout, so only a dead worker's deliveries are attempted again.
+    pub lease: Duration,
+    /// The longest a delivery worker sleeps without looking at its queue (a safety net for
+    /// retries requested from another process; in-process requests wake it at once).
+    pub idle: Duration,
+}
+
+impl Default for NotificationConfig {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            concurrency: 16,
+            lease: Duration::from_secs(120),
+            idle: Duration::from_secs(5),
+        }
+    }
+}
+
+/// A channel's recipients of one user, each with its target (empty when the channel has one
+/// recipient), or why there are none (the user has not set the channel up).
+type Recipients = std::result::Result<Vec<(String, Recipient)>, String>;
+
+/// What a pending delivery keeps for its attempts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    late: bool,
+    /// The task's fields in the API shape, as of the occurrence.
+    task: serde_json::Value,
+    recipient: Recipient,
+}
+
+/// Wakes a channel's delivery worker when work arrives for it.
+#[derive(Clone, Default)]
+pub struct DeliveryWake(Arc<HashMap<Channel, Notify>>);
+
+impl DeliveryWake {
+    pub fn new() -> Self {
+        Self(Arc::new(
+            Channel::ALL
+                .into_iter()
+                .map(|c| (c, Notify::new()))
+                .collect(),
+        ))
+    }
+
+    pub fn wake(&self, channel: Channel) {
+        if let Some(n) = self.0.get(&channel) {
+            n.notify_one();
+        }
+    }
+
+    async fn notified(&self, channel: Channel) {
+        match self.0.get(&channel) {
+            Some(n) => n.notified().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct Notification {
-    store: Arc<dyn DeliveryStore>,
-    notifiers: Arc<HashMap<Channel, Arc<dyn Notifier>>>,
+    deliveries: Arc<dyn DeliveryStore>,
+    recipients: Arc<dyn RecipientStore>,
+    channels: Arc<HashMap<Channel, Arc<dyn ChannelAdapter>>>,
     feed: InboxFeed,
+    wake: DeliveryWake,
     ctx: Context,
+    config: NotificationConfig,
 }
 
 impl Notification {
     pub fn new(
-        store: Arc<dyn DeliveryStore>,
-        notifiers: HashMap<Channel, Arc<dyn Notifier>>,
+        deliveries: Arc<dyn DeliveryStore>,
+        recipients: Arc<dyn RecipientStore>,
+        channels: Vec<Arc<dyn ChannelAdapter>>,
         feed: InboxFeed,
+        wake: DeliveryWake,
         ctx: Context,
+        config: NotificationConfig,
     ) -> Self {
         Self {
-            store,
-            notifiers: Arc::new(notifiers),
+            deliveries,
+            recipients,
+            channels: Arc::new(channels.into_iter().map(|c| (c.kind(), c)).collect()),
             feed,
+            wake,
             ctx,
+            config,
         }
     }
 
-    pub async fn run(&self, bus: Arc<dyn Bus>) -> Result<()> {
+    /// The external channels this server has a provider for.
+    pub fn configured_channels(&self) -> Vec<Channel> {
+        let mut channels: Vec<Channel> = self.channels.keys().copied().collect();
+        channels.sort();
+        channels
+    }
+
+    /// The consumer of `execute-task`.
+    pub async fn run_consumer(&self, bus: Arc<dyn Bus>) -> Result<()> {
         consumer::run(
             bus,
             "notification",
@@ -80,7 +199,7 @@ impl Notification {
                 let mut writes = Vec::new();
                 for event in events {
                     if let Event::ExecuteTask(e) = event {
-                        writes.extend(self.deliveries(&e).await);
+                        writes.extend(self.deliveries_of(&e).await?);
                     }
                 }
                 self.record(writes).await
@@ -89,90 +208,113 @@ impl Notification {
         .await
     }
 
-    /// The deliveries one occurrence makes, one per channel it asks for.
-    async fn deliveries(&self, e: &ExecuteTask) -> Vec<DeliveryWrite> {
+    /// The deliveries one occurrence makes: one per channel, one per recipient of it.
+    async fn deliveries_of(&self, e: &ExecuteTask) -> Result<Vec<DeliveryWrite>> {
         if e.skipped {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let task = match TaskSpec::parse(&e.task) {
             Ok(task) => task,
             Err(error) => {
                 tracing::error!(occurrence = %e.occurrence, %error, "execute_task body does not parse");
-                return Vec::new();
+                return Ok(Vec::new());
             }
         };
-        let mut channels = Vec::new();
+        let now = self.ctx.clock.now();
+        let d = Deliveries { e, now };
+        let mut writes = Vec::new();
         if task.notify.in_app {
-            channels.push(Channel::InApp);
+            writes.push(d.in_app(&task));
         }
-        if task.notify.email.is_some() {
-            channels.push(Channel::Email);
+        let mut external: Vec<(Channel, Recipients)> = Vec::new();
+        if let Some(email) = &task.notify.email {
+            external.push((
+                Channel::Email,
+                Ok(vec![(String::new(), Recipient::email(email))]),
+            ));
         }
-        if task.notify.sms.is_some() {
-            channels.push(Channel::Sms);
+        if let Some(sms) = &task.notify.sms {
+            external.push((Channel::Sms, Ok(vec![(String::new(), Recipient::sms(sms))])));
         }
         if task.notify.push {
-            channels.push(Channel::Push);
+            external.push((Channel::Push, self.push_recipients(&e.user_id).await?));
         }
-        let outgoing = Outgoing {
-            occurrence: e.occurrence,
-            user_id: e.user_id.clone(),
-            task,
-            late: e.late,
-        };
-        let mut writes = Vec::with_capacity(channels.len());
-        for channel in channels {
-            let now = self.ctx.clock.now();
-            let (outcome, detail, inbox) = match channel {
-                Channel::InApp => {
-                    let item = InboxItem {
-                        id: NotificationId::new(),
-                        user_id: e.user_id.clone(),
-                        task_id: e.occurrence.task_id,
-                        task_name: outgoing.task.name.as_str().to_owned(),
-                        due_at: e.occurrence.due_at,
-                        created_at: now,
-                        read: false,
-                    };
-                    (DeliveryOutcome::Sent, None, Some(item))
+        if task.notify.webhook {
+            external.push((Channel::Webhook, self.webhook_recipient(&e.user_id).await?));
+        }
+        for (channel, recipients) in external {
+            if !self.channels.contains_key(&channel) {
+                let reason = format!(
+                    "channel {} is not configured on this server",
+                    channel.as_str()
+                );
+                writes.push(d.skipped(channel, reason));
+                continue;
+            }
+            match recipients {
+                Err(reason) => writes.push(d.skipped(channel, reason)),
+                Ok(recipients) => {
+                    for (target, recipient) in recipients {
+                        writes.push(d.pending(channel, target, recipient));
+                    }
                 }
-                external => match self.notifiers.get(&external) {
-                    None => (
-                        DeliveryOutcome::Skipped,
-                        Some(format!(
-                            "channel {} is not configured on this server",
-                            external.as_str()
-                        )),
-                        None,
-                    ),
-                    Some(notifier) => match notifier.send(&outgoing).await {
-                        Ok(()) => (DeliveryOutcome::Sent, None, None),
-                        Err(error) => (DeliveryOutcome::DeadLettered, Some(error.0), None),
-                    },
-                },
-            };
-            writes.push(delivery(e, channel, outcome, detail, inbox, now));
+            }
         }
-        writes
+        Ok(writes)
+    }
+
+    async fn push_recipients(&self, user: &UserId) -> Result<Recipients> {
+        let subs = self.recipients.push_subscriptions(user).await?;
+        if subs.is_empty() {
+            return Ok(Err(
+                "no push subscription is registered for this user".to_owned()
+            ));
+        }
+        Ok(Ok(subs
+            .into_iter()
+            .map(|s| {
+                let recipient = Recipient::Push {
+                    subscription: chime_channels::PushSubscription {
+                        id: s.id.clone(),
+                        endpoint: s.endpoint,
+                        p256dh: s.p256dh,
+                        auth: s.auth,
+                    },
+                };
+                (s.id, recipient)
+            })
+            .collect()))
+    }
+
+    async fn webhook_recipient(&self, user: &UserId) -> Result<Recipients> {
+        Ok(match self.recipients.webhook(user).await? {
+            None => Err("no webhook endpoint is configured for this user".to_owned()),
+            Some(w) => Ok(vec![(
+                String::new(),
+                Recipient::Webhook {
+                    url: w.url,
+                    secret: w.secret,
+                },
+            )]),
+        })
     }
 
     async fn record(&self, writes: Vec<DeliveryWrite>) -> Result<()> {
         if writes.is_empty() {
             return Ok(());
         }
-        let new = self.store.record_deliveries(&writes).await?;
-        let metrics = &self.ctx.metrics;
+        let new = self.deliveries.record_deliveries(&writes).await?;
         for i in new {
             let w = &writes[i];
-            metrics
-                .deliveries
-                .get_or_create(&DeliveryLabels {
-                    channel: w.status.channel.as_str(),
-                    outcome: w.status.outcome.as_str(),
-                })
-                .inc();
-            if w.status.outcome == DeliveryOutcome::Sent {
-                metrics
+            let outcome = w.status.outcome;
+            if outcome == DeliveryOutcome::Pending {
+                self.wake.wake(w.status.channel);
+                continue;
+            }
+            self.count(w.status.channel, outcome.as_str());
+            if outcome == DeliveryOutcome::Sent {
+                self.ctx
+                    .metrics
                     .delivery_lateness
                     .observe(lateness_seconds(w.occurrence.due_at, w.status.at));
             }
@@ -180,41 +322,317 @@ impl Notification {
                 // No live subscriber is not an error: the inbox has it.
                 let _ = self.feed.send(item.clone());
             }
-            tracing::debug!(occurrence = %w.occurrence, channel = w.status.channel.as_str(), outcome = w.status.outcome.as_str(), "delivered");
+        }
+        Ok(())
+    }
+
+    fn count(&self, channel: Channel, outcome: &'static str) {
+        self.ctx
+            .metrics
+            .deliveries
+            .get_or_create(&DeliveryLabels {
+                channel: channel.as_str(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// The delivery worker of one channel: attempts due deliveries, at most
+    /// `concurrency` at once, until shutdown.
+    pub async fn run_worker(&self, channel: Channel) -> Result<()> {
+        let Some(adapter) = self.channels.get(&channel).cloned() else {
+            return Ok(());
+        };
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let shutdown = self.ctx.shutdown.clone();
+        loop {
+            let first = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => return Ok(()),
+                },
+            };
+            let mut held = vec![first];
+            while let Ok(p) = permits.clone().try_acquire_owned() {
+                held.push(p);
+            }
+            let now = self.ctx.clock.now();
+            let lease_until = now
+                + SignedDuration::try_from(self.config.lease)
+                    .unwrap_or(SignedDuration::from_secs(120));
+            let claimed = self
+                .deliveries
+                .claim_deliveries(channel, now, lease_until, held.len())
+                .await?;
+            if claimed.is_empty() {
+                drop(held);
+                let sleep = match self.deliveries.next_delivery_at(channel).await? {
+                    Some(at) => Duration::try_from(now.duration_until(at)).unwrap_or_default(),
+                    None => self.config.idle,
+                }
+                .min(self.config.idle);
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = self.wake.notified(channel) => {}
+                    () = tokio::time::sleep(sleep) => {}
+                }
+                continue;
+            }
+            for delivery in claimed {
+                let Some(permit) = held.pop() else { break };
+                let (this, adapter) = (self.clone(), adapter.clone());
+                tokio::spawn(async move {
+                    if let Err(error) = this.attempt(adapter.as_ref(), delivery).await {
+                        // The lease expires and the delivery is attempted again.
+                        tracing::error!(%error, "recording a delivery attempt failed");
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+
+    /// One attempt of one claimed delivery, and its recorded result.
+    #[tracing::instrument(skip_all, fields(occurrence = %delivery.key.occurrence, channel = delivery.key.channel.as_str()))]
+    async fn attempt(&self, adapter: &dyn ChannelAdapter, delivery: ClaimedDelivery) -> Result<()> {
+        let attempts = delivery.attempts + 1;
+        let key = &delivery.key;
+        let outcome = match serde_json::from_value::<Pending>(delivery.message.clone())
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                TaskSpec::parse(&p.task)
+                    .map(|t| (p, t))
+                    .map_err(|e| e.to_string())
+            }) {
+            Err(error) => Err(SendError::permanent(format!(
+                "the delivery record is corrupt: {error}"
+            ))),
+            Ok((pending, task)) => {
+                let message = Message {
+                    idempotency_key: idempotency_key(key),
+                    occurrence: key.occurrence,
+                    user_id: delivery.user_id.clone(),
+                    task,
+                    late: pending.late,
+                    attempt: attempts,
+                    recipient: pending.recipient,
+                };
+                // Adapters time their own calls out; this bounds one that does not.
+                let limit = self
+                    .config
+                    .lease
+                    .saturating_sub(Duration::from_secs(5))
+                    .max(Duration::from_secs(1));
+                match tokio::time::timeout(limit, adapter.send(&message)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(SendError::transient(format!(
+                        "no answer within {} s",
+                        limit.as_secs()
+                    ))),
+                }
+            }
+        };
+        let now = self.ctx.clock.now();
+        let (result, final_state) = match outcome {
+            Ok(Sent { provider_id }) => {
+                self.ctx
+                    .metrics
+                    .delivery_lateness
+                    .observe(lateness_seconds(key.occurrence.due_at, now));
+                tracing::info!(attempts, "delivered");
+                (
+                    AttemptResult::Sent {
+                        provider_id: provider_id.clone(),
+                    },
+                    Some((DeliveryOutcome::Sent, None, provider_id)),
+                )
+            }
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+            }) => {
+                let delay = self
+                    .config
+                    .retry
+                    .delay(attempts, retry_after, &mut rand::thread_rng());
+                let next = now + SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX);
+                let deadline = delivery.first_attempt_at
+                    + SignedDuration::try_from(self.config.retry.window)
+                        .unwrap_or(SignedDuration::MAX);
+                if next > deadline {
+                    let error = format!("gave up after {attempts} attempts: {reason}");
+                    tracing::warn!(attempts, "dead-lettered after its retry window");
+                    (
+                        AttemptResult::DeadLettered {
+                            error: error.clone(),
+                        },
+                        Some((DeliveryOutcome::DeadLettered, Some(error), None)),
+                    )
+                } else {
+                    tracing::info!(attempts, retry_in_ms = delay.as_millis() as u64, %reason, "attempt failed; will retry");
+                    self.count(key.channel, "retried");
+                    (
+                        AttemptResult::Retry {
+                            next_attempt_at: next,
+                            error: reason,
+                        },
+                        None,
+                    )
+                }
+            }
+            Err(SendError::Permanent { reason }) => {
+                tracing::warn!(attempts, %reason, "dead-lettered: permanent failure");
+                (
+                    AttemptResult::DeadLettered {
+                        error: reason.clone(),
+                    },
+                    Some((DeliveryOutcome::DeadLettered, Some(reason), None)),
+                )
+            }
+            Err(SendError::Gone { reason }) => {
+                if key.channel == Channel::Push {
+                    self.recipients
+                        .remove_push_subscription(None, &key.target)
+                        .await?;
+                }
+                let error = format!("{reason}; the subscription was removed");
+                (
+                    AttemptResult::DeadLettered {
+                        error: error.clone(),
+                    },
+                    Some((DeliveryOutcome::DeadLettered, Some(error), None)),
+                )
+            }
+        };
+        let event = final_state.as_ref().map(|(outcome, detail, provider_id)| {
+            OutboxEvent::from(&Event::NotificationSent(NotificationSent {
+                occurrence: key.occurrence,
+                user_id: delivery.user_id.clone(),
+                channel: key.channel,
+                outcome: *outcome,
+                attempts,
+                at: now,
+                detail: detail.clone(),
+                notification_id: None,
+                target: key.target.clone(),
+                provider_id: provider_id.clone(),
+            }))
+        });
+        self.deliveries
+            .record_attempt(key, delivery.lease_until, now, result, event)
+            .await?;
+        if let Some((outcome, _, _)) = final_state {
+            self.count(key.channel, outcome.as_str());
         }
         Ok(())
     }
 }
 
-fn delivery(
-    e: &ExecuteTask,
-    channel: Channel,
-    outcome: DeliveryOutcome,
-    detail: Option<String>,
-    inbox: Option<InboxItem>,
-    at: Timestamp,
-) -> DeliveryWrite {
-    let event = Event::NotificationSent(NotificationSent {
-        occurrence: e.occurrence,
-        user_id: e.user_id.clone(),
-        channel,
-        outcome,
-        attempts: u32::from(outcome != DeliveryOutcome::Skipped),
-        at,
-        detail: detail.clone(),
-        notification_id: inbox.as_ref().map(|i| i.id),
-    });
-    DeliveryWrite {
-        occurrence: e.occurrence,
-        user_id: e.user_id.clone(),
-        status: DeliveryStatus {
+/// `tsk_…@<due>/<channel>[/<target>]`: the same for every attempt of one delivery.
+pub fn idempotency_key(key: &DeliveryKey) -> String {
+    if key.target.is_empty() {
+        format!("{}/{}", key.occurrence, key.channel.as_str())
+    } else {
+        format!("{}/{}/{}", key.occurrence, key.channel.as_str(), key.target)
+    }
+}
+
+/// Builds the delivery records of one occurrence.
+struct Deliveries<'a> {
+    e: &'a ExecuteTask,
+    now: Timestamp,
+}
+
+impl Deliveries<'_> {
+    fn status(
+        &self,
+        channel: Channel,
+        target: String,
+        outcome: DeliveryOutcome,
+        detail: Option<String>,
+    ) -> DeliveryStatus {
+        DeliveryStatus {
             channel,
+            target,
             outcome,
-            attempts: u32::from(outcome != DeliveryOutcome::Skipped),
-            at,
+            attempts: u32::from(outcome == DeliveryOutcome::Sent),
+            at: self.now,
             detail,
-        },
-        inbox,
-        event: OutboxEvent::from(&event),
+            provider_id: None,
+        }
+    }
+
+    fn event(
+        &self,
+        status: &DeliveryStatus,
+        notification_id: Option<NotificationId>,
+    ) -> OutboxEvent {
+        OutboxEvent::from(&Event::NotificationSent(NotificationSent {
+            occurrence: self.e.occurrence,
+            user_id: self.e.user_id.clone(),
+            channel: status.channel,
+            outcome: status.outcome,
+            attempts: status.attempts,
+            at: status.at,
+            detail: status.detail.clone(),
+            notification_id,
+            target: status.target.clone(),
+            provider_id: None,
+        }))
+    }
+
+    fn in_app(&self, task: &TaskSpec) -> DeliveryWrite {
+        let item = InboxItem {
+            id: NotificationId::new(),
+            user_id: self.e.user_id.clone(),
+            task_id: self.e.occurrence.task_id,
+            task_name: task.name.as_str().to_owned(),
+            due_at: self.e.occurrence.due_at,
+            created_at: self.now,
+            read: false,
+        };
+        let status = self.status(Channel::InApp, String::new(), DeliveryOutcome::Sent, None);
+        DeliveryWrite {
+            occurrence: self.e.occurrence,
+            user_id: self.e.user_id.clone(),
+            event: Some(self.event(&status, Some(item.id))),
+            status,
+            inbox: Some(item),
+            message: None,
+        }
+    }
+
+    fn skipped(&self, channel: Channel, reason: String) -> DeliveryWrite {
+        let status = self.status(
+            channel,
+            String::new(),
+            DeliveryOutcome::Skipped,
+            Some(reason),
+        );
+        DeliveryWrite {
+            occurrence: self.e.occurrence,
+            user_id: self.e.user_id.clone(),
+            event: Some(self.event(&status, None)),
+            status,
+            inbox: None,
+            message: None,
+        }
+    }
+
+    fn pending(&self, channel: Channel, target: String, recipient: Recipient) -> DeliveryWrite {
+        let pending = Pending {
+            late: self.e.late,
+            task: self.e.task.clone(),
+            recipient,
+        };
+        DeliveryWrite {
+            occurrence: self.e.occurrence,
+            user_id: self.e.user_id.clone(),
+            status: self.status(channel, target, DeliveryOutcome::Pending, None),
+            inbox: None,
+            message: serde_json::to_value(&pending).ok(),
+            event: None,
+        }
     }
 }

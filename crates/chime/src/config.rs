@@ -29,6 +29,60 @@ pub struct Config {
     pub sqlite_synchronous: Synchronous,
     /// `text` (human-readable) or `json` logs.
     pub log_format: LogFormat,
+    /// Region (ISO 3166 alpha-2) of phone numbers given without a country code.
+    pub default_phone_region: String,
+    /// Delivery workers: concurrency and the retry schedule.
+    pub delivery: DeliveryConfig,
+    /// External channels' providers; a channel without a section is not configured, and
+    /// deliveries on it are recorded as skipped. Secrets here are never logged.
+    #[serde(skip_serializing, default)]
+    pub channels: ChannelsConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Attempts in flight at once, per channel.
+    pub concurrency: usize,
+    /// The first retry waits up to this long; each further one up to twice as long.
+    pub retry_base_seconds: f64,
+    /// No retry waits longer than this.
+    pub retry_max_delay_seconds: f64,
+    /// After this long since the first attempt, a failing delivery is dead-lettered.
+    pub retry_window_seconds: f64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 16,
+            retry_base_seconds: 10.0,
+            retry_max_delay_seconds: 3600.0,
+            retry_window_seconds: 86_400.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChannelsConfig {
+    pub email: Option<chime_channels::email::EmailConfig>,
+    pub sms: Option<chime_channels::sms::SmsConfig>,
+    pub push: Option<chime_channels::push::PushConfig>,
+    /// On by default (it needs no provider); `[channels.webhook] enabled = false` is not a
+    /// thing: leave per-user endpoints unset instead.
+    pub webhook: Option<chime_channels::webhook::WebhookConfig>,
+}
+
+impl Default for ChannelsConfig {
+    fn default() -> Self {
+        Self {
+            email: None,
+            sms: None,
+            push: None,
+            webhook: Some(chime_channels::webhook::WebhookConfig::default()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +101,9 @@ impl Default for Config {
             late_after_seconds: 10.0,
             sqlite_synchronous: Synchronous::Normal,
             log_format: LogFormat::Text,
+            default_phone_region: "US".to_owned(),
+            delivery: DeliveryConfig::default(),
+            channels: ChannelsConfig::default(),
         }
     }
 }
@@ -76,14 +133,7 @@ impl Config {
             None => figment.merge(Toml::file("chime.toml")),
         };
         let config: Config = figment
-            .merge(Env::prefixed("CHIME_").only(&[
-                "data_dir",
-                "listen",
-                "roles",
-                "late_after_seconds",
-                "sqlite_synchronous",
-                "log_format",
-            ]))
+            .merge(Env::prefixed("CHIME_").filter_map(env_key))
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("invalid configuration")?;
@@ -93,6 +143,27 @@ impl Config {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         self.roles()?;
+        for (name, value) in [
+            (
+                "delivery.retry_base_seconds",
+                self.delivery.retry_base_seconds,
+            ),
+            (
+                "delivery.retry_max_delay_seconds",
+                self.delivery.retry_max_delay_seconds,
+            ),
+            (
+                "delivery.retry_window_seconds",
+                self.delivery.retry_window_seconds,
+            ),
+        ] {
+            if !(value.is_finite() && value > 0.0 && value < 1e9) {
+                bail!("{name} must be a positive number of seconds, not {value}");
+            }
+        }
+        if self.delivery.concurrency == 0 {
+            bail!("delivery.concurrency must be at least 1");
+        }
         if !(self.late_after_seconds.is_finite() && self.late_after_seconds >= 0.0) {
             bail!(
                 "late_after_seconds must be a number of seconds >= 0, not {}",
@@ -137,4 +208,100 @@ fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
             .filter(|s| !s.is_empty())
             .collect(),
     })
+}
+
+/// Which `CHIME_*` variables are configuration, and where they go: `CHIME_DATA_DIR` is
+/// `data_dir`, `CHIME_DELIVERY__CONCURRENCY` is `delivery.concurrency`,
+/// `CHIME_CHANNELS__SMS__AUTH_TOKEN` is `channels.sms.auth_token`, and the conventional
+/// `CHIME_SMTP_URL` / `CHIME_SMTP_FROM` are `channels.email.smtp_url` / `from`. Others
+/// (`CHIME_LOG`, `CHIME_CONFIG`) are not configuration keys.
+fn env_key(key: &uncased::UncasedStr) -> Option<uncased::Uncased<'_>> {
+    const TOP: [&str; 9] = [
+        "data_dir",
+        "listen",
+        "roles",
+        "late_after_seconds",
+        "sqlite_synchronous",
+        "log_format",
+        "default_phone_region",
+        "delivery",
+        "channels",
+    ];
+    let key = key.as_str().to_ascii_lowercase();
+    let mapped = match key.as_str() {
+        "smtp_url" => "channels.email.smtp_url".to_owned(),
+        "smtp_from" => "channels.email.from".to_owned(),
+        other => other.replace("__", "."),
+    };
+    let top = mapped.split('.').next().unwrap_or_default();
+    TOP.contains(&top).then(|| mapped.into())
+}
+
+#[cfg(test)]
+// figment's Jail closures return its (large) error type by design.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    fn load() -> Result<Config, figment::Error> {
+        Config::load(None, &Overrides::default())
+            .map_err(|e| figment::Error::from(format!("{e:#}")))
+    }
+
+    #[test]
+    fn the_conventional_smtp_variables_and_nested_keys_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CHIME_SMTP_URL", "smtp://127.0.0.1:2525");
+            jail.set_env("CHIME_SMTP_FROM", "Chime <reminders@example.com>");
+            jail.set_env("CHIME_DELIVERY__CONCURRENCY", "4");
+            jail.set_env("CHIME_ROLES", "execution, notification");
+            // Not configuration keys: ignored, not refused.
+            jail.set_env("CHIME_LOG", "debug");
+            jail.set_env("CHIME_CONFIG", "elsewhere.toml");
+            let config = load()?;
+            let email = config.channels.email.expect("email is configured");
+            assert_eq!(email.smtp_url, "smtp://127.0.0.1:2525");
+            assert_eq!(email.from, "Chime <reminders@example.com>");
+            assert_eq!(config.delivery.concurrency, 4);
+            assert_eq!(config.roles, ["execution", "notification"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn flags_override_the_environment_which_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "chime.toml",
+                "listen = \"127.0.0.1:1111\"\ndata_dir = \"from-file\"\n\n[channels.sms]\naccount_sid = \"AC1\"\nauth_token = \"t\"\nfrom = \"+14075550000\"\n",
+            )?;
+            jail.set_env("CHIME_LISTEN", "127.0.0.1:2222");
+            let config = Config::load(
+                None,
+                &Overrides {
+                    data_dir: Some("from-flag".into()),
+                    ..Overrides::default()
+                },
+            )
+            .map_err(|e| figment::Error::from(e.to_string()))?;
+            assert_eq!(config.listen.port(), 2222);
+            assert_eq!(config.data_dir, PathBuf::from("from-flag"));
+            assert_eq!(config.channels.sms.expect("sms").account_sid, "AC1");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_role_or_key_is_refused_with_its_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CHIME_ROLES", "execution,cron");
+            let error = load().expect_err("unknown role");
+            assert!(error.to_string().contains("cron"), "{error}");
+            jail.set_env("CHIME_ROLES", "execution");
+            jail.create_file("chime.toml", "lisen = \"127.0.0.1:1\"\n")?;
+            let error = load().expect_err("unknown key");
+            assert!(error.to_string().contains("lisen"), "{error}");
+            Ok(())
+        });
+    }
 }

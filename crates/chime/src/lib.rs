@@ -2,7 +2,6 @@
 //! adapters (SQLite store, durable log bus) behind one HTTP listener. `main` is thin; tests
 //! and the benchmark start a real server with [`start`] on port 0.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -10,10 +9,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use chime_bus::log::{LogBus, LogBusOptions};
 use chime_bus::Bus;
+use chime_core::task::ParseOptions;
 use chime_http::{AppState, Authenticator, LocalIssuer};
 use chime_roles::definition::{self, Definition};
 use chime_roles::execution::{Execution, ExecutionConfig};
-use chime_roles::notification::{InboxFeed, Notification};
+use chime_roles::notification::{DeliveryWake, InboxFeed, Notification};
 use chime_roles::{relay, supervisor, tick, Clock, Context, Metrics, Role, SystemClock};
 use chime_store::sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
@@ -21,6 +21,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub mod bench;
+mod channels;
 pub mod config;
 
 pub use config::Config;
@@ -68,6 +69,8 @@ pub async fn start_with_clock(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let roles = config.roles()?;
+    let parse_options = ParseOptions::new(&config.default_phone_region)
+        .map_err(|e| anyhow::anyhow!("default_phone_region: {}", e.0))?;
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
@@ -151,18 +154,39 @@ pub async fn start_with_clock(
             },
         ));
     }
+    let delivery_wake = DeliveryWake::new();
+    let channels = channels::build(&config.channels, dir)?;
     if roles.contains(&Role::Notification) {
-        let notification =
-            Notification::new(store.clone(), HashMap::new(), feed.clone(), ctx.clone());
+        let notification = Notification::new(
+            store.clone(),
+            store.clone(),
+            channels.adapters,
+            feed.clone(),
+            delivery_wake.clone(),
+            ctx.clone(),
+            channels::notification_config(&config.delivery),
+        );
         let bus = bus.clone();
+        let consumer = notification.clone();
         workers.push(supervisor::spawn(
-            "notification",
+            "notification-consumer",
             shutdown.clone(),
             move || {
-                let (notification, bus) = (notification.clone(), bus.clone());
-                async move { notification.run(bus).await }
+                let (consumer, bus) = (consumer.clone(), bus.clone());
+                async move { consumer.run_consumer(bus).await }
             },
         ));
+        for channel in notification.configured_channels() {
+            let worker = notification.clone();
+            workers.push(supervisor::spawn(
+                channel.as_str(),
+                shutdown.clone(),
+                move || {
+                    let worker = worker.clone();
+                    async move { worker.run_worker(channel).await }
+                },
+            ));
+        }
     }
     if roles.contains(&Role::Tick) {
         let (bus, ctx) = (bus.clone(), ctx.clone());
@@ -173,8 +197,16 @@ pub async fn start_with_clock(
 
     let ready = Arc::new(AtomicBool::new(true));
     let state = AppState {
-        definition: Definition::new(store.clone(), ctx.clone()),
+        definition: Definition::new(store.clone(), ctx.clone(), parse_options),
         deliveries: store.clone(),
+        recipients: store.clone(),
+        delivery_wake,
+        push_public_key: channels.push_public_key,
+        webhook_allow_private: config
+            .channels
+            .webhook
+            .as_ref()
+            .is_some_and(|w| w.allow_private),
         feed: feed.clone(),
         auth: Arc::new(Authenticator::new(
             issuer.clone(),

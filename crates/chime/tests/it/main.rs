@@ -2,6 +2,7 @@
 //! (in-process through `chime::start`, or the real binary where a test kills the process).
 
 mod api;
+mod channels;
 mod flow;
 mod helpers;
 mod restart;
