@@ -62,6 +62,7 @@ macro_rules! bus_contract_tests {
             a_batch_of_ten_thousand_messages_round_trips_intact,
             commit_never_moves_a_group_backwards,
             retention_never_deletes_records_a_group_has_not_committed,
+            lag_counts_the_records_a_group_has_not_committed_yet,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {
@@ -364,6 +365,53 @@ pub async fn retention_never_deletes_records_a_group_has_not_committed(f: &dyn B
     );
 }
 
+/// `lag`, where an adapter reports one, is what the subscription's group has not committed
+/// on its topics: polling does not lower it, committing does, another group's commits and
+/// other topics do not count. An adapter that reports `None` passes (the method is optional).
+pub async fn lag_counts_the_records_a_group_has_not_committed_yet(f: &dyn BusFactory) {
+    let names = Names::new("lag");
+    let (a, b, other) = (names.topic("a"), names.topic("b"), names.topic("other"));
+    let bus = f.open().await;
+    let mut sub = subscribe(&*bus, &names.group("g"), &[&a, &b]).await;
+    let mut neighbour = subscribe(&*bus, &names.group("n"), &[&a]).await;
+    if lag(&mut *sub).await.is_none() {
+        return;
+    }
+    assert_eq!(lag(&mut *sub).await, Some(0), "nothing published yet");
+
+    publish(&*bus, numbered(&a, 0..5)).await;
+    publish(&*bus, numbered(&b, 0..3)).await;
+    publish(&*bus, numbered(&other, 0..7)).await;
+    assert_eq!(
+        lag(&mut *sub).await,
+        Some(8),
+        "both topics count, others do not"
+    );
+
+    let records = poll_exactly(&mut *sub, 8, 8).await;
+    assert_eq!(lag(&mut *sub).await, Some(8), "polling is not committing");
+
+    let theirs = poll_exactly(&mut *neighbour, 5, 5).await;
+    commit(&mut *neighbour, &theirs).await;
+    assert_eq!(lag(&mut *neighbour).await, Some(0));
+    assert_eq!(
+        lag(&mut *sub).await,
+        Some(8),
+        "another group's commit does not count"
+    );
+
+    let first_of_a: Vec<Record> = records
+        .iter()
+        .filter(|r| r.topic == a)
+        .take(2)
+        .cloned()
+        .collect();
+    commit(&mut *sub, &first_of_a).await;
+    assert_eq!(lag(&mut *sub).await, Some(6));
+    commit(&mut *sub, &records).await;
+    assert_eq!(lag(&mut *sub).await, Some(0));
+}
+
 /// Topic and group names unique to one test in one run.
 struct Names {
     prefix: String,
@@ -458,6 +506,13 @@ async fn commit(sub: &mut dyn Subscription, records: &[Record]) {
         .await
         .expect("commit finishes")
         .expect("commit");
+}
+
+async fn lag(sub: &mut dyn Subscription) -> Option<u64> {
+    tokio::time::timeout(GUARD, sub.lag())
+        .await
+        .expect("lag finishes")
+        .expect("lag")
 }
 
 /// One poll, which must return between 1 and `max` records within [`GUARD`].

@@ -9,6 +9,7 @@
 //!   resumes after the group's committed position; records polled but not committed are
 //!   delivered again after a restart. Handlers are therefore idempotent.
 //! - `poll` waits for records (it is cancel-safe, so it can sit in a `select!` with shutdown).
+//! - `lag` (optional) counts what a group has still to commit, for monitoring.
 //!
 //! Adapters: [`log`] (embedded: a durable log in SQLite with in-process wake-ups); Kafka comes
 //! with the distributed mode.
@@ -69,4 +70,13 @@ pub trait Subscription: Send {
     /// Records that the group has handled `records` (and everything before them on their
     /// partitions): a later subscription of the group resumes after them.
     async fn commit(&mut self, records: &[Record]) -> Result<()>;
+
+    /// How many records of this subscription's topics are published but not yet committed by
+    /// its group (the `chime_bus_consumer_lag` gauge): for each topic (partition), its end
+    /// offset minus the group's committed offset, summed. A Kafka adapter answers from the
+    /// high watermarks of its assigned partitions. `None` when the adapter cannot tell; the
+    /// default. Meant to be cheap enough to call about once a second.
+    async fn lag(&mut self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }

@@ -1,6 +1,11 @@
-//! The embedded bus: a durable log in its own SQLite file, with in-process wake-ups.
+//! The embedded bus: a durable log in SQLite, with in-process wake-ups.
 //!
 //! Why it is built this way:
+//! - **In the store's file.** The embedded default keeps the log in the same SQLite file as
+//!   the store (its tables are prefixed `bus_`, its schema version is in `bus_meta`), so one
+//!   online backup of that file is a consistent picture of both: no event can be in the
+//!   store's outbox and the log at once, or in neither, and consumer offsets never run ahead
+//!   of the effects they stand for. It works on a file of its own just as well.
 //! - **Durable before it returns.** `publish` appends a whole batch in one transaction (WAL
 //!   mode) and returns after the commit, so a message that `publish` acknowledged survives a
 //!   process crash (with [`Synchronous::Full`], also a power loss).
@@ -26,7 +31,7 @@
 //!   them from the beginning); a group that subscribes to a topic for the first time starts at
 //!   the oldest record still kept; and a group that stops committing (for example a group name
 //!   that is no longer used) holds back retention on its topics until its row in
-//!   `group_offsets` is removed.
+//!   `bus_group_offsets` is removed.
 
 mod sql;
 
@@ -40,6 +45,10 @@ use rusqlite::Connection;
 use tokio::sync::Notify;
 
 use crate::{Bus, Error, Message, Record, Result, Subscription};
+
+/// The log's schema version, kept in `bus_meta` (`key = 'schema_version'`); `chime restore`
+/// and `chime doctor` check backups against it.
+pub const SCHEMA_VERSION: i64 = sql::SCHEMA_VERSION;
 
 /// How hard SQLite works to make a commit durable.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -322,6 +331,20 @@ impl Subscription for LogSubscription {
         })
         .await
     }
+
+    /// Per topic, its next offset minus the group's committed one (or the oldest record
+    /// still kept, when retention removed what lies between): a few indexed lookups.
+    async fn lag(&mut self) -> Result<Option<u64>> {
+        let inner = Arc::clone(&self.membership.inner);
+        let group = self.membership.group.clone();
+        let topics: Vec<String> = self.positions.iter().map(|(t, _)| t.clone()).collect();
+        blocking(move || {
+            sql::lag(&lock(&inner.reader), &group, &topics)
+                .map(Some)
+                .map_err(sql::storage)
+        })
+        .await
+    }
 }
 
 impl LogSubscription {
@@ -425,7 +448,7 @@ mod tests {
     fn stored(dir: &tempfile::TempDir) -> i64 {
         Connection::open(dir.path().join("bus.sqlite"))
             .unwrap()
-            .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .query_row("SELECT count(*) FROM bus_records", [], |r| r.get(0))
             .unwrap()
     }
 
@@ -528,6 +551,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_log_reports_a_groups_lag_even_one_that_joins_after_retention() {
+        let dir = tempfile::tempdir().unwrap();
+        let bus = open(&dir, Duration::ZERO).await;
+        let mut first = bus.subscribe("first", &["t"]).await.unwrap();
+        assert_eq!(first.lag().await.unwrap(), Some(0));
+        bus.publish((0..5).map(|i| message("t", &i.to_string())).collect())
+            .await
+            .unwrap();
+        assert_eq!(first.lag().await.unwrap(), Some(5));
+        let records = first.poll(10).await.unwrap();
+        first.commit(&records[..3]).await.unwrap();
+        assert_eq!(stored(&dir), 2);
+        // A newcomer starts at the oldest record kept, not at the deleted ones.
+        let mut late = bus.subscribe("late", &["t"]).await.unwrap();
+        assert_eq!(late.lag().await.unwrap(), Some(2));
+    }
+
+    #[tokio::test]
     async fn retention_runs_at_most_once_per_interval() {
         let dir = tempfile::tempdir().unwrap();
         let bus = open(&dir, Duration::from_secs(3600)).await;
@@ -568,7 +609,7 @@ mod tests {
     async fn the_reader_connection_refuses_writes() {
         let dir = tempfile::tempdir().unwrap();
         let bus = open(&dir, Duration::ZERO).await;
-        let written = lock(&bus.inner.reader).execute("DELETE FROM records", []);
+        let written = lock(&bus.inner.reader).execute("DELETE FROM bus_records", []);
         assert!(written.is_err());
     }
 }

@@ -76,7 +76,9 @@ pub struct SmsConfig {
     /// The account's secret. Never printed: `Debug` shows `<redacted>`.
     pub auth_token: String,
     /// The sender: an E.164 number the account owns (`+14075551212`), or a messaging service
-    /// sid (`MG…`), sent as `MessagingServiceSid`.
+    /// sid (`MG…`), sent as `MessagingServiceSid`. Also read from a number, because an
+    /// environment variable `CHIME_CHANNELS__SMS__FROM=+14075551212` arrives as one.
+    #[serde(deserialize_with = "string_or_number")]
     pub from: String,
     /// Where the API is: `https://`, or `http://` to a loopback address (a local fake).
     /// A path is kept, for providers that serve the same API under a prefix.
@@ -85,6 +87,20 @@ pub struct SmsConfig {
     /// Limit for one attempt, connection to last byte of the answer; 1 to 300.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+}
+
+/// A string, or a number written back as `+<digits>` (E.164 read by a config layer as an integer).
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::Text(s) => s,
+        Raw::Number(n) => format!("+{n}"),
+    })
 }
 
 fn default_base_url() -> String {
@@ -301,7 +317,8 @@ impl Channel for SmsChannel {
         };
         match &result {
             Ok(sent) => tracing::debug!(sid = ?sent.provider_id, "SMS handed to the provider"),
-            Err(e) => tracing::info!(error = %e, "SMS not sent"),
+            // The reason may quote the number; it is kept on the delivery, not logged.
+            Err(_) => tracing::info!("SMS not sent"),
         }
         result
     }

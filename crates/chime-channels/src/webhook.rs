@@ -182,7 +182,8 @@ impl Channel for WebhookChannel {
             };
         match &result {
             Ok(_) => tracing::debug!("webhook delivered"),
-            Err(e) => tracing::info!(error = %e, "webhook not delivered"),
+            // The reason names the user's endpoint; it is kept on the delivery, not logged.
+            Err(_) => tracing::info!("webhook not delivered"),
         }
         result
     }

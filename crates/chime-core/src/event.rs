@@ -174,6 +174,12 @@ pub struct ExecuteTask {
     pub task_version: u64,
     /// The task's fields in the API shape, as of `task_version`.
     pub task: serde_json::Value,
+    /// The W3C trace context (`traceparent`) of the claim that fired this occurrence, so that
+    /// its deliveries join the claim's trace. It travels in the event, not in a bus header,
+    /// because the event waits in the store's outbox before the relay publishes it; absent
+    /// when tracing is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// `notification_sent`: the final state of one delivery of one occurrence on one channel.

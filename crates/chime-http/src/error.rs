@@ -37,6 +37,15 @@ pub enum ApiError {
     NotFound,
     #[error("conflict")]
     Conflict,
+    /// The caller already has the most tasks allowed.
+    #[error("task limit reached")]
+    TaskLimit { limit: usize },
+    /// The caller's write rate is over its limit.
+    #[error("too many requests")]
+    TooManyRequests { retry_after: std::time::Duration },
+    /// Every request slot is taken; nothing was done.
+    #[error("overloaded")]
+    Overloaded { retry_after: std::time::Duration },
     #[error("unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("internal error")]
@@ -102,6 +111,34 @@ impl ApiError {
                 "the resource kept changing while this request ran; try again".to_owned(),
                 Vec::new(),
             ),
+            ApiError::TaskLimit { limit } => (
+                StatusCode::CONFLICT,
+                "task-limit",
+                "Too many tasks",
+                format!("you have {limit} tasks, the most allowed; delete one to create another"),
+                Vec::new(),
+            ),
+            ApiError::TooManyRequests { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!(
+                    "too many changes in a short time; try again in {} s",
+                    retry_after_seconds(*retry_after)
+                ),
+                Vec::new(),
+            ),
+            ApiError::Overloaded { retry_after } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                "Server busy",
+                format!(
+                    "the server is at its limit of concurrent requests; nothing was done; try \
+                     again in {} s",
+                    retry_after_seconds(*retry_after)
+                ),
+                Vec::new(),
+            ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
@@ -135,12 +172,23 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %cause, source = ?cause.source(), "request failed");
         }
         let (status, problem) = self.problem();
+        let retry_after = match &self {
+            ApiError::TooManyRequests { retry_after } | ApiError::Overloaded { retry_after } => {
+                Some(retry_after_seconds(*retry_after))
+            }
+            _ => None,
+        };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
@@ -156,6 +204,7 @@ impl From<DefinitionError> for ApiError {
             DefinitionError::Invalid(errors) => ApiError::Invalid(errors),
             DefinitionError::NotFound => ApiError::NotFound,
             DefinitionError::Conflict => ApiError::Conflict,
+            DefinitionError::TaskLimit { limit } => ApiError::TaskLimit { limit },
             DefinitionError::Store(e) => e.into(),
         }
     }
@@ -172,3 +221,9 @@ impl From<chime_store::Error> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `Retry-After` is whole seconds: rounded up, and at least 1 so that clients do wait.
+fn retry_after_seconds(wait: std::time::Duration) -> u64 {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    seconds.max(1)
+}

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,16 +20,20 @@ use chime_store::{DeliveryStore, RecipientStore};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
+mod admin;
 pub mod auth;
 pub mod error;
+pub mod guard;
 mod notifications;
+mod observe;
 mod recipients;
 mod tasks;
 
-pub use auth::{AuthUser, Authenticator, KeySource, LocalIssuer};
+pub use auth::{AdminUser, AuthUser, Authenticator, KeySource, LocalIssuer, OidcKeys};
 pub use error::{ApiError, ApiResult, Problem};
 
-/// Largest request body accepted; a task body is a few hundred bytes.
+/// Largest request body accepted by default (`[limits] body_bytes`); a task body is a few
+/// hundred bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// What the handlers need: ports and shared services, no concrete adapter.
@@ -46,11 +50,16 @@ pub struct AppState {
     pub webhook_allow_private: bool,
     pub feed: InboxFeed,
     pub auth: Arc<Authenticator>,
+    /// The local issuer, whose discovery document and JWKS are served under `/.well-known`
+    /// (`None` when an external issuer is configured).
+    pub local_issuer: Option<Arc<LocalIssuer>>,
     pub metrics: Arc<Metrics>,
     /// Set once every role of this process is running.
     pub ready: Arc<AtomicBool>,
     /// Ends long-lived responses (SSE) so a graceful shutdown completes.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Abuse limits and protective headers (see [`guard`]).
+    pub guard: Arc<guard::Guard>,
 }
 
 #[derive(OpenApi)]
@@ -80,6 +89,7 @@ pub struct AppState {
         recipients::get_webhook,
         recipients::put_webhook,
         recipients::remove_webhook,
+        admin::get_task,
     ),
     components(schemas(
         chime_core::task::TaskBodySchema,
@@ -165,18 +175,26 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications", get(notifications::list))
         .route("/notifications/read", post(notifications::mark_read))
         .route("/notifications/stream", get(notifications::stream))
+        .route("/admin/tasks/{id}", get(admin::get_task))
         .fallback(|| async { ApiError::NotFound });
-    Router::new()
+    let app = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route(LocalIssuer::DISCOVERY_PATH, get(auth::local_discovery))
+        .route(LocalIssuer::JWKS_PATH, get(auth::local_jwks))
         .route(
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }),
-        )
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
+        );
+    guard::apply(app, &state)
+        .layer(TraceLayer::new_for_http().make_span_with(guard::request_span))
+        // Outermost, so requests the guard refuses are counted too.
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            observe::track,
+        ))
         .with_state(state)
 }
 
@@ -208,9 +226,13 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let limit = req
+            .extensions()
+            .get::<guard::BodyLimit>()
+            .map_or(BODY_LIMIT, |l| l.0);
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::TooLarge { limit: BODY_LIMIT }
+                ApiError::TooLarge { limit }
             } else {
                 ApiError::Malformed {
                     pointer: String::new(),

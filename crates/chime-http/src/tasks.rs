@@ -198,8 +198,10 @@ fn instant_param(query: &HashMap<String, String>, name: &str) -> ApiResult<Optio
         (status = 201, description = "Created", body = TaskSchema),
         (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The caller has the most tasks allowed (`[limits] tasks_per_user`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over the limit (64 KiB by default)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Over the caller's write rate; see `Retry-After`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create(
     State(state): State<AppState>,

@@ -27,6 +27,9 @@ pub enum DefinitionError {
     NotFound,
     #[error("the task keeps changing concurrently; try again")]
     Conflict,
+    /// The user already has `limit` tasks.
+    #[error("the user already has {limit} tasks, the most allowed")]
+    TaskLimit { limit: usize },
     #[error(transparent)]
     Store(chime_store::Error),
 }
@@ -98,6 +101,8 @@ pub struct Definition {
     ctx: Context,
     /// How bodies are read (the default phone region).
     options: ParseOptions,
+    /// Most tasks one user may have.
+    task_limit: usize,
 }
 
 impl Definition {
@@ -106,7 +111,16 @@ impl Definition {
             store,
             ctx,
             options,
+            task_limit: usize::MAX,
         }
+    }
+
+    /// Refuses a create when the user already has `limit` tasks. The count and the insert are
+    /// not one transaction, so racing creates of one user can overshoot by the creates in
+    /// flight at once, which the per-user write rate bounds.
+    pub fn with_task_limit(mut self, limit: usize) -> Self {
+        self.task_limit = limit;
+        self
     }
 
     #[tracing::instrument(skip_all)]
@@ -114,6 +128,14 @@ impl Definition {
         let spec = TaskSpec::parse_with(body, &self.options)?;
         let now = self.now();
         spec.require_future(now)?;
+        if self.task_limit != usize::MAX {
+            let count = self.store.count_tasks(user).await?;
+            if count >= u64::try_from(self.task_limit).unwrap_or(u64::MAX) {
+                return Err(DefinitionError::TaskLimit {
+                    limit: self.task_limit,
+                });
+            }
+        }
         let record = TaskRecord {
             id: TaskId::new(),
             user_id: user.clone(),
@@ -131,6 +153,16 @@ impl Definition {
 
     pub async fn get(&self, user: &UserId, id: TaskId) -> Result<TaskView> {
         let record = self.record(user, id).await?;
+        TaskView::new(record, self.now())
+    }
+
+    /// Any user's task, for an admin's support read (the caller audits it).
+    pub async fn get_any(&self, id: TaskId) -> Result<TaskView> {
+        let record = self
+            .store
+            .task_by_id(id)
+            .await?
+            .ok_or(DefinitionError::NotFound)?;
         TaskView::new(record, self.now())
     }
 
@@ -271,7 +303,7 @@ pub async fn run_history(
         bus,
         "definition",
         &[Topic::ExecuteTask, Topic::NotificationSent],
-        ctx.shutdown.clone(),
+        &ctx,
         |events| {
             let store = store.clone();
             async move {

@@ -20,7 +20,7 @@ use chime_store::{Fire, FireFn, OutboxEvent, ScheduleChange, ScheduleStore, Sche
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
-use crate::metrics::lateness_seconds;
+use crate::metrics::{lateness_seconds, MissedLabels};
 use crate::{consumer, Context, Result};
 
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +65,7 @@ impl Execution {
             bus,
             "execution",
             &[Topic::TaskEvents, Topic::ScheduleTicks],
-            self.ctx.shutdown.clone(),
+            &self.ctx,
             |events| async move {
                 let changes: Vec<ScheduleChange> =
                     events.iter().filter_map(schedule_change).collect();
@@ -82,6 +82,11 @@ impl Execution {
 
     /// The timer: fire what is due, sleep until the next due instant or a wake-up.
     pub async fn run_timer(&self) -> Result<()> {
+        let result = self.timer_loop().await;
+        self.ctx.metrics.count_error("execution", result)
+    }
+
+    async fn timer_loop(&self) -> Result<()> {
         let shutdown = self.ctx.shutdown.clone();
         loop {
             let fired = self.fire_due().await?;
@@ -109,10 +114,32 @@ impl Execution {
         let late_after = self.config.late_after;
         let metrics = self.ctx.metrics.clone();
         let fire: FireFn = Arc::new(move |row: &ScheduledTask| {
+            // Each occurrence is a trace of its own, rooted here: `decide` carries this span's
+            // context in the `execute_task` (see `crate::trace`).
+            let claim = tracing::info_span!(
+                parent: None,
+                "claim",
+                task_id = %row.task_id,
+                occurrence = %OccurrenceKey { task_id: row.task_id, due_at: row.due_at },
+            );
+            let _claim = claim.enter();
             let (fire, fired) = decide(row, now, late_after);
             if let Some(fired) = fired {
+                if fired.coalesced > 0 {
+                    metrics
+                        .executions_missed
+                        .get_or_create(&MissedLabels {
+                            policy: "fireOnceLate",
+                        })
+                        .inc_by(u64::from(fired.coalesced));
+                }
                 if fired.skipped {
                     metrics.executions_skipped.inc();
+                    metrics
+                        .executions_missed
+                        .get_or_create(&MissedLabels { policy: "skip" })
+                        .inc();
+                    tracing::info!(task_id = %row.task_id, occurrence = %fired.occurrence, "missed occurrence skipped by its task's policy");
                 } else {
                     metrics.executions.inc();
                     if fired.late {
@@ -121,6 +148,7 @@ impl Execution {
                     metrics
                         .execution_lateness
                         .observe(lateness_seconds(row.due_at, now));
+                    tracing::debug!(task_id = %row.task_id, occurrence = %fired.occurrence, late = fired.late, coalesced = fired.coalesced, "occurrence fired");
                 }
             }
             fire
@@ -175,7 +203,7 @@ pub fn decide(
     let spec = match TaskSpec::parse(&row.body) {
         Ok(spec) => spec,
         Err(error) => {
-            tracing::error!(task_id = %row.task_id, %error, "scheduled task does not parse; unscheduling");
+            tracing::error!(task_id = %row.task_id, occurrence = %OccurrenceKey { task_id: row.task_id, due_at: row.due_at }, %error, "scheduled task does not parse; unscheduling");
             let fire = Fire {
                 events: Vec::new(),
                 next: None,
@@ -203,11 +231,12 @@ pub fn decide(
         MissedPolicy::Skip { limit } => skipped = lateness > limit,
     }
     let late = lateness > late_after;
+    let occurrence = OccurrenceKey {
+        task_id: row.task_id,
+        due_at: row.due_at,
+    };
     let event = Event::ExecuteTask(ExecuteTask {
-        occurrence: OccurrenceKey {
-            task_id: row.task_id,
-            due_at: row.due_at,
-        },
+        occurrence,
         user_id: row.user_id.clone(),
         seq: row.seq,
         fired_at: now,
@@ -216,19 +245,30 @@ pub fn decide(
         skipped,
         task_version: row.version,
         task: row.body.clone(),
+        // The caller's `claim` span, when traced.
+        traceparent: crate::trace::current_traceparent(),
     });
     let fire = Fire {
         events: vec![OutboxEvent::from(&event)],
         next: next.map(|o| (o.at, o.seq)),
     };
-    (fire, Some(Fired { late, skipped }))
+    let fired = Fired {
+        occurrence,
+        late,
+        skipped,
+        coalesced,
+    };
+    (fire, Some(fired))
 }
 
 /// What [`decide`] did with a row's occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fired {
+    pub occurrence: OccurrenceKey,
     pub late: bool,
     pub skipped: bool,
+    /// Further missed occurrences folded into this one (`fireOnceLate`).
+    pub coalesced: u32,
 }
 
 #[cfg(test)]
@@ -282,8 +322,10 @@ mod tests {
         assert_eq!(
             summary,
             Some(Fired {
+                occurrence: e.occurrence,
                 late: false,
-                skipped: false
+                skipped: false,
+                coalesced: 0,
             })
         );
     }
@@ -292,8 +334,9 @@ mod tests {
     fn fire_once_late_fires_the_first_missed_occurrence_and_folds_in_the_rest() {
         let row = row(json!({"policy": "fireOnceLate"}), "2030-01-01T09:00:00Z", 1);
         // Down for three days: the 1st, 2nd, 3rd and 4th are due at 10:00 on the 4th.
-        let (fire, _) = decide(&row, ts("2030-01-04T10:00:00Z"), LATE);
+        let (fire, summary) = decide(&row, ts("2030-01-04T10:00:00Z"), LATE);
         let e = fired(&fire);
+        assert_eq!(summary.map(|s| s.coalesced), Some(3));
         assert!(e.late);
         assert!(!e.skipped);
         assert_eq!(e.occurrence.due_at, ts("2030-01-01T09:00:00Z"));
@@ -325,8 +368,10 @@ mod tests {
         assert_eq!(
             summary,
             Some(Fired {
+                occurrence: e.occurrence,
                 late: true,
-                skipped: true
+                skipped: true,
+                coalesced: 0,
             })
         );
         assert_eq!(fire.next, Some((ts("2030-01-02T09:00:00Z"), 2)));

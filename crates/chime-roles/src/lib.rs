@@ -22,6 +22,7 @@ pub mod notification;
 pub mod relay;
 pub mod supervisor;
 pub mod tick;
+pub mod trace;
 
 pub use clock::{Clock, SystemClock};
 pub use metrics::Metrics;

@@ -35,8 +35,9 @@ use jiff::{SignedDuration, Timestamp};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Notify, Semaphore};
+use tracing::Instrument as _;
 
-use crate::metrics::{lateness_seconds, DeliveryLabels};
+use crate::metrics::{lateness_seconds, DeliveryLabels, ProviderErrorLabels};
 use crate::{consumer, Context, Result};
 
 /// New in-app notifications, as they are committed, for live subscribers in this process.
@@ -119,6 +120,9 @@ struct Pending {
     /// The task's fields in the API shape, as of the occurrence.
     task: serde_json::Value,
     recipient: Recipient,
+    /// The `deliver` span's trace context: every attempt, retries included, joins its trace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    traceparent: Option<String>,
 }
 
 /// Wakes a channel's delivery worker when work arrives for it.
@@ -194,15 +198,28 @@ impl Notification {
             bus,
             "notification",
             &[Topic::ExecuteTask],
-            self.ctx.shutdown.clone(),
+            &self.ctx,
             |events| async move {
                 let mut writes = Vec::new();
+                // One `deliver` span per occurrence, a child of its claim; each stays open
+                // until the batch's records are committed.
+                let mut spans = Vec::new();
                 for event in events {
                     if let Event::ExecuteTask(e) = event {
-                        writes.extend(self.deliveries_of(&e).await?);
+                        let span = tracing::info_span!(
+                            parent: None,
+                            "deliver",
+                            task_id = %e.occurrence.task_id,
+                            occurrence = %e.occurrence,
+                        );
+                        crate::trace::set_parent(&span, e.traceparent.as_deref());
+                        writes.extend(self.deliveries_of(&e).instrument(span.clone()).await?);
+                        spans.push(span);
                     }
                 }
-                self.record(writes).await
+                let recorded = self.record(writes).await;
+                drop(spans);
+                recorded
             },
         )
         .await
@@ -216,7 +233,7 @@ impl Notification {
         let task = match TaskSpec::parse(&e.task) {
             Ok(task) => task,
             Err(error) => {
-                tracing::error!(occurrence = %e.occurrence, %error, "execute_task body does not parse");
+                tracing::error!(task_id = %e.occurrence.task_id, occurrence = %e.occurrence, %error, "execute_task body does not parse");
                 return Ok(Vec::new());
             }
         };
@@ -337,9 +354,30 @@ impl Notification {
             .inc();
     }
 
+    fn count_provider_error(&self, channel: Channel, error: &SendError) {
+        let kind = match error {
+            SendError::Transient { .. } => "transient",
+            SendError::Permanent { .. } => "permanent",
+            SendError::Gone { .. } => "gone",
+        };
+        self.ctx
+            .metrics
+            .provider_errors
+            .get_or_create(&ProviderErrorLabels {
+                channel: channel.as_str(),
+                kind,
+            })
+            .inc();
+    }
+
     /// The delivery worker of one channel: attempts due deliveries, at most
     /// `concurrency` at once, until shutdown.
     pub async fn run_worker(&self, channel: Channel) -> Result<()> {
+        let result = self.deliver(channel).await;
+        self.ctx.metrics.count_error("notification", result)
+    }
+
+    async fn deliver(&self, channel: Channel) -> Result<()> {
         let Some(adapter) = self.channels.get(&channel).cloned() else {
             return Ok(());
         };
@@ -382,19 +420,34 @@ impl Notification {
             for delivery in claimed {
                 let Some(permit) = held.pop() else { break };
                 let (this, adapter) = (self.clone(), adapter.clone());
-                tokio::spawn(async move {
+                let occurrence = delivery.key.occurrence;
+                let span = tracing::info_span!(
+                    parent: None,
+                    "attempt",
+                    task_id = %occurrence.task_id,
+                    %occurrence,
+                    channel = channel.as_str(),
+                    attempt = delivery.attempts + 1,
+                );
+                crate::trace::set_parent(
+                    &span,
+                    delivery.message.get("traceparent").and_then(|v| v.as_str()),
+                );
+                let attempt = async move {
                     if let Err(error) = this.attempt(adapter.as_ref(), delivery).await {
                         // The lease expires and the delivery is attempted again.
-                        tracing::error!(%error, "recording a delivery attempt failed");
+                        this.ctx.metrics.worker_error("notification", &error);
+                        tracing::error!(task_id = %occurrence.task_id, %occurrence, channel = channel.as_str(), %error, "recording a delivery attempt failed");
                     }
                     drop(permit);
-                });
+                };
+                tokio::spawn(attempt.instrument(span));
             }
         }
     }
 
-    /// One attempt of one claimed delivery, and its recorded result.
-    #[tracing::instrument(skip_all, fields(occurrence = %delivery.key.occurrence, channel = delivery.key.channel.as_str()))]
+    /// One attempt of one claimed delivery, and its recorded result (in the caller's
+    /// `attempt` span).
     async fn attempt(&self, adapter: &dyn ChannelAdapter, delivery: ClaimedDelivery) -> Result<()> {
         let attempts = delivery.attempts + 1;
         let key = &delivery.key;
@@ -424,16 +477,22 @@ impl Notification {
                     .lease
                     .saturating_sub(Duration::from_secs(5))
                     .max(Duration::from_secs(1));
-                match tokio::time::timeout(limit, adapter.send(&message)).await {
+                let sent = match tokio::time::timeout(limit, adapter.send(&message)).await {
                     Ok(result) => result,
                     Err(_) => Err(SendError::transient(format!(
                         "no answer within {} s",
                         limit.as_secs()
                     ))),
+                };
+                if let Err(error) = &sent {
+                    self.count_provider_error(key.channel, error);
                 }
+                sent
             }
         };
         let now = self.ctx.clock.now();
+        // Failure reasons are kept on the delivery (history), not logged: a provider's answer
+        // may quote the recipient's address, number or endpoint.
         let (result, final_state) = match outcome {
             Ok(Sent { provider_id }) => {
                 self.ctx
@@ -470,7 +529,11 @@ impl Notification {
                         Some((DeliveryOutcome::DeadLettered, Some(error), None)),
                     )
                 } else {
-                    tracing::info!(attempts, retry_in_ms = delay.as_millis() as u64, %reason, "attempt failed; will retry");
+                    tracing::info!(
+                        attempts,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "attempt failed; will retry"
+                    );
                     self.count(key.channel, "retried");
                     (
                         AttemptResult::Retry {
@@ -482,7 +545,7 @@ impl Notification {
                 }
             }
             Err(SendError::Permanent { reason }) => {
-                tracing::warn!(attempts, %reason, "dead-lettered: permanent failure");
+                tracing::warn!(attempts, "dead-lettered: permanent failure");
                 (
                     AttemptResult::DeadLettered {
                         error: reason.clone(),
@@ -496,6 +559,7 @@ impl Notification {
                         .remove_push_subscription(None, &key.target)
                         .await?;
                 }
+                tracing::warn!(attempts, "dead-lettered: the recipient is gone");
                 let error = format!("{reason}; the subscription was removed");
                 (
                     AttemptResult::DeadLettered {
@@ -625,6 +689,8 @@ impl Deliveries<'_> {
             late: self.e.late,
             task: self.e.task.clone(),
             recipient,
+            // Built inside the occurrence's `deliver` span.
+            traceparent: crate::trace::current_traceparent(),
         };
         DeliveryWrite {
             occurrence: self.e.occurrence,

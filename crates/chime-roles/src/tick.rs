@@ -13,6 +13,11 @@ use crate::{Context, Result};
 pub const PERIOD: Duration = Duration::from_secs(1);
 
 pub async fn run(bus: Arc<dyn Bus>, ctx: Context) -> Result<()> {
+    let result = tick(bus, &ctx).await;
+    ctx.metrics.count_error("tick", result)
+}
+
+async fn tick(bus: Arc<dyn Bus>, ctx: &Context) -> Result<()> {
     let mut interval = tokio::time::interval(PERIOD);
     // After a stall, one tick is enough: missed ticks carry no information.
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);

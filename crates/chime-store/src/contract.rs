@@ -91,6 +91,7 @@ macro_rules! store_contract_tests {
             a_new_store_is_empty,
             a_created_task_is_returned_by_get_as_written,
             a_task_is_invisible_to_another_user,
+            task_by_id_finds_any_users_task_for_the_admin_read,
             list_tasks_returns_only_the_users_tasks_in_id_order_and_paginates,
             an_update_at_the_next_version_replaces_the_task_and_bumps_its_version,
             an_update_at_a_stale_version_is_a_conflict_and_changes_nothing,
@@ -102,6 +103,7 @@ macro_rules! store_contract_tests {
             writes_that_publish_nothing_leave_the_outbox_alone,
             outbox_batch_returns_at_most_max_of_the_oldest_events,
             outbox_ack_removes_events_up_to_the_given_seq_only,
+            outbox_len_counts_the_events_not_yet_acknowledged,
             outbox_sequence_numbers_are_never_reused_even_after_a_restart,
             the_outbox_signal_wakes_a_waiting_relay_after_every_write_with_events,
             a_set_change_is_returned_by_scheduled,
@@ -206,9 +208,26 @@ pub async fn a_task_is_invisible_to_another_user(f: &dyn StoreFactory) {
     assert!(list(&*store, &bob, None, 100).await.is_empty());
 }
 
+/// `task_by_id` (the audited admin read) finds a task whoever owns it, and nothing else.
+pub async fn task_by_id_finds_any_users_task_for_the_admin_read(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let task = task(&alice, "Water the plants");
+    create(&*store, &task).await;
+
+    assert_eq!(
+        store.task_by_id(task.id).await.expect("task_by_id"),
+        Some(task.clone())
+    );
+    assert_eq!(
+        store.task_by_id(TaskId::new()).await.expect("task_by_id"),
+        None
+    );
+}
+
 /// `list_tasks` returns the user's tasks only, in id order whatever the order they were
 /// created in, `limit` at a time after the cursor `after`, also when the cursor's task has
-/// since been deleted.
+/// since been deleted; `count_tasks` counts the user's tasks only.
 pub async fn list_tasks_returns_only_the_users_tasks_in_id_order_and_paginates(
     f: &dyn StoreFactory,
 ) {
@@ -230,6 +249,9 @@ pub async fn list_tasks_returns_only_the_users_tasks_in_id_order_and_paginates(
 
     assert_eq!(list(&*store, &alice, None, 100).await, alices);
     assert_eq!(list(&*store, &bob, None, 100).await, bobs);
+    assert_eq!(store.count_tasks(&alice).await.expect("count"), 5);
+    assert_eq!(store.count_tasks(&bob).await.expect("count"), 3);
+    assert_eq!(store.count_tasks(&user("carol")).await.expect("count"), 0);
 
     assert_eq!(list(&*store, &alice, None, 2).await, alices[0..2]);
     assert_eq!(
@@ -254,6 +276,7 @@ pub async fn list_tasks_returns_only_the_users_tasks_in_id_order_and_paginates(
         list(&*store, &alice, Some(deleted.id), 10).await,
         alices[3..]
     );
+    assert_eq!(store.count_tasks(&alice).await.expect("count"), 4);
 }
 
 /// An update at the stored version + 1 replaces body and modification instant, keeps the
@@ -564,6 +587,21 @@ pub async fn outbox_ack_removes_events_up_to_the_given_seq_only(f: &dyn StoreFac
 
     ack(&*store, now[2].seq).await;
     assert!(outbox(&*store).await.is_empty());
+}
+
+/// `outbox_len` is the number of events a relay has still to publish: writes add to it, acks
+/// take away what they acknowledge, reading a batch changes nothing.
+pub async fn outbox_len_counts_the_events_not_yet_acknowledged(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    assert_eq!(store.outbox_len().await.expect("outbox_len"), 0);
+    create_many(&*store, &user("alice"), 4).await;
+    assert_eq!(store.outbox_len().await.expect("outbox_len"), 4);
+    let rows = store.outbox_batch(3).await.expect("outbox_batch");
+    assert_eq!(store.outbox_len().await.expect("outbox_len"), 4);
+    ack(&*store, rows[2].seq).await;
+    assert_eq!(store.outbox_len().await.expect("outbox_len"), 1);
+    ack(&*store, i64::MAX).await;
+    assert_eq!(store.outbox_len().await.expect("outbox_len"), 0);
 }
 
 /// Once every event is acknowledged, new events still get higher seqs than any before, also
@@ -2840,6 +2878,7 @@ fn execute_task(row: &ScheduledTask) -> OutboxEvent {
         skipped: false,
         task_version: row.version,
         task: row.body.clone(),
+        traceparent: None,
     }))
 }
 

@@ -14,6 +14,8 @@
 //! two writes. Instants are kept to the microsecond (callers truncate before writing, so what
 //! they write is what they read back). Task bodies are kept as JSON documents (the API shape), so a document store
 //! can implement the port as easily as SQL. Adapters: [`sqlite`] (embedded default).
+//! [`reencrypt`] is the small capability key rotation needs (personal data is encrypted
+//! above the port, by a decorator, so adapters never see keys).
 //! [`contract`] is the suite every adapter passes.
 
 use std::sync::Arc;
@@ -24,8 +26,11 @@ use chime_core::{NotificationId, TaskId, UserId};
 use jiff::Timestamp;
 
 pub mod contract;
+pub mod reencrypt;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+
+pub use reencrypt::{PiiColumn, PiiTable, Reencrypt, ReencryptBatch, RewriteFn};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -132,6 +137,10 @@ pub trait TaskStore: Send + Sync + 'static {
     /// The task if it exists and belongs to `user`.
     async fn get_task(&self, user: &UserId, id: TaskId) -> Result<Option<TaskRecord>>;
 
+    /// The task whoever owns it. Only for the admin support read, which the HTTP layer
+    /// audits; every user-facing path goes through [`TaskStore::get_task`].
+    async fn task_by_id(&self, id: TaskId) -> Result<Option<TaskRecord>>;
+
     /// `user`'s tasks in id (creation) order, after `after`, at most `limit`.
     async fn list_tasks(
         &self,
@@ -139,6 +148,22 @@ pub trait TaskStore: Send + Sync + 'static {
         after: Option<TaskId>,
         limit: usize,
     ) -> Result<Vec<TaskRecord>>;
+
+    /// How many tasks `user` has. The default pages through [`TaskStore::list_tasks`];
+    /// adapters (and decorators) should answer it directly, from an index.
+    async fn count_tasks(&self, user: &UserId) -> Result<u64> {
+        const PAGE: usize = 1000;
+        let mut count = 0u64;
+        let mut after = None;
+        loop {
+            let page = self.list_tasks(user, after, PAGE).await?;
+            count += page.len() as u64;
+            match page.last() {
+                Some(last) if page.len() == PAGE => after = Some(last.id),
+                _ => return Ok(count),
+            }
+        }
+    }
 
     /// Records fired occurrences (from `execute_task`); replays are ignored.
     async fn record_fired(&self, fired: &[FiredOccurrence]) -> Result<()>;
@@ -416,6 +441,10 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// adapter whose sequences are assigned before commit (PostgreSQL) must serialise outbox
     /// writes or ack explicit ids instead.
     async fn outbox_ack(&self, seq: i64) -> Result<()>;
+
+    /// How many events are waiting to be relayed (the `chime_outbox_backlog` gauge). The
+    /// relay asks at most about once a second, so a count over the outbox is cheap enough.
+    async fn outbox_len(&self) -> Result<u64>;
 
     /// Notified after every commit that wrote to the outbox, so the relay wakes at once.
     fn outbox_signal(&self) -> Arc<tokio::sync::Notify>;

@@ -20,6 +20,8 @@ use jiff::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use tokio::sync::Notify;
 
+mod reencrypt;
+
 use crate::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
     DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
@@ -208,6 +210,10 @@ CREATE TABLE webhooks (
 ) WITHOUT ROWID;
 "#,
 ];
+
+/// The schema version (`PRAGMA user_version`) this build migrates a store file to; a file with
+/// a newer one is refused. `chime restore` and `chime doctor` check backups against it.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 impl SqliteStore {
     /// Opens (creating and migrating when needed) the store at `path`.
@@ -546,6 +552,17 @@ impl TaskStore for SqliteStore {
         .await
     }
 
+    async fn task_by_id(&self, id: TaskId) -> Result<Option<TaskRecord>> {
+        self.read(move |conn| {
+            let row = conn
+                .prepare_cached(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"))
+                .and_then(|mut s| s.query_row(params![id.to_string()], task_row).optional())
+                .map_err(map_err)?;
+            row.map(task_from_row).transpose()
+        })
+        .await
+    }
+
     async fn list_tasks(
         &self,
         user: &UserId,
@@ -567,6 +584,19 @@ impl TaskStore for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_err)?;
             rows.into_iter().map(task_from_row).collect()
+        })
+        .await
+    }
+
+    async fn count_tasks(&self, user: &UserId) -> Result<u64> {
+        let user = user.clone();
+        self.read(move |conn| {
+            // Answered from the `tasks_by_user` index alone.
+            let count: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM tasks WHERE user_id = ?1")
+                .and_then(|mut stmt| stmt.query_row(params![user.as_str()], |row| row.get(0)))
+                .map_err(map_err)?;
+            Ok(u64::try_from(count).unwrap_or(0))
         })
         .await
     }
@@ -1310,6 +1340,16 @@ impl OutboxStore for SqliteStore {
             tx.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])
                 .map_err(map_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn outbox_len(&self) -> Result<u64> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT count(*) FROM outbox")
+                .and_then(|mut stmt| stmt.query_row([], |r| r.get::<_, i64>(0)))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(map_err)
         })
         .await
     }

@@ -72,6 +72,14 @@ pub async fn measure(args: BenchArgs) -> anyhow::Result<Report> {
     let config = Config {
         data_dir: dir.path().to_path_buf(),
         listen: "127.0.0.1:0".parse()?,
+        // It measures the scheduler, not the abuse limits: one user creates every reminder.
+        limits: crate::limits::LimitsConfig {
+            writes_per_second: 1e9,
+            write_burst: u32::MAX,
+            tasks_per_user: usize::MAX,
+            concurrent_requests: args.concurrency.max(512),
+            ..crate::limits::LimitsConfig::default()
+        },
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;

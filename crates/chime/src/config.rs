@@ -1,6 +1,6 @@
-//! Configuration, layered: built-in defaults < `chime.toml` (in the working directory, or the
-//! file `--config`/`CHIME_CONFIG` names) < `CHIME_*` environment variables < command-line
-//! flags; validated before anything starts.
+//! Configuration, layered: built-in defaults < the `--profile` file (see [`crate::profile`])
+//! < `chime.toml` (in the working directory, or the file `--config`/`CHIME_CONFIG` names) <
+//! `CHIME_*` environment variables < command-line flags; validated before anything starts.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,10 +33,40 @@ pub struct Config {
     pub default_phone_region: String,
     /// Delivery workers: concurrency and the retry schedule.
     pub delivery: DeliveryConfig,
+    /// HTTPS on the listener (`[tls] cert_file`, `key_file`); plain HTTP when unset.
+    #[serde(default)]
+    pub tls: crate::tls::TlsConfig,
+    /// Abuse limits (`[limits]`): body size, write rate, concurrency, tasks per user.
+    #[serde(default)]
+    pub limits: crate::limits::LimitsConfig,
+    /// Sign-in (`[auth]`): the external OIDC issuer and audience, the user and admin claims;
+    /// without an issuer, the local issuer of `chime token`.
+    #[serde(default)]
+    pub auth: chime_http::auth::AuthConfig,
+    /// Traces over OTLP/HTTP (`[telemetry] otlp_endpoint`, `service_name`); off when no
+    /// endpoint is set here or in `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    #[serde(default)]
+    pub telemetry: crate::telemetry::TelemetryConfig,
     /// External channels' providers; a channel without a section is not configured, and
     /// deliveries on it are recorded as skipped. Secrets here are never logged.
     #[serde(skip_serializing, default)]
     pub channels: ChannelsConfig,
+    /// Keys that encrypt personal data at rest (`[encryption] keys = ["id:<base64>", …]`,
+    /// newest last); never serialised or logged.
+    #[serde(skip_serializing, default)]
+    pub encryption: crate::encryption::EncryptionConfig,
+    /// Which environment this is (`development`, `internal_integration`, `production`; a
+    /// `--profile` sets it); `production` refuses to start without TLS, configured encryption
+    /// keys and an OIDC issuer.
+    #[serde(default)]
+    pub environment: crate::profile::Environment,
+    /// Plain HTTP on the listener is intended: a gateway in front terminates TLS. Production
+    /// needs either this or `[tls]`.
+    #[serde(default)]
+    pub behind_tls_gateway: bool,
+    /// Scheduled online backups of the embedded default (`[backup]`).
+    #[serde(default)]
+    pub backup: crate::backup::BackupConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,7 +133,15 @@ impl Default for Config {
             log_format: LogFormat::Text,
             default_phone_region: "US".to_owned(),
             delivery: DeliveryConfig::default(),
+            tls: crate::tls::TlsConfig::default(),
+            limits: crate::limits::LimitsConfig::default(),
+            auth: chime_http::auth::AuthConfig::default(),
+            telemetry: crate::telemetry::TelemetryConfig::default(),
             channels: ChannelsConfig::default(),
+            encryption: crate::encryption::EncryptionConfig::default(),
+            environment: crate::profile::Environment::default(),
+            behind_tls_gateway: false,
+            backup: crate::backup::BackupConfig::default(),
         }
     }
 }
@@ -117,12 +155,26 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
+    /// `--profile`: the environment's file, a layer between the defaults and `chime.toml`.
+    #[serde(skip)]
+    pub profile: Option<String>,
 }
 
 impl Config {
     /// Loads every layer. `file` is the `--config` path, if given (it must then exist).
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let config = Self::load_unvalidated(file, overrides)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Every layer, parsed but not [validated](Self::validate): `chime doctor` reports what
+    /// validation finds instead of stopping at it.
+    pub fn load_unvalidated(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(profile) = &overrides.profile {
+            figment = figment.merge(Toml::string(crate::profile::source(profile)?));
+        }
         figment = match file {
             Some(path) => {
                 if !path.exists() {
@@ -137,12 +189,19 @@ impl Config {
             .merge(Serialized::defaults(overrides))
             .extract()
             .context("invalid configuration")?;
-        config.validate()?;
         Ok(config)
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
+        // First, so that every reason production refuses is named at once.
+        crate::profile::check(self)?;
+        self.backup.validate()?;
         self.roles()?;
+        self.tls.validate()?;
+        self.limits.validate()?;
+        self.auth.validate()?;
+        self.telemetry.validate()?;
+        self.encryption.validate()?;
         for (name, value) in [
             (
                 "delivery.retry_base_seconds",
@@ -216,7 +275,7 @@ fn list_or_comma_separated<'de, D: serde::Deserializer<'de>>(
 /// `CHIME_SMTP_URL` / `CHIME_SMTP_FROM` are `channels.email.smtp_url` / `from`. Others
 /// (`CHIME_LOG`, `CHIME_CONFIG`) are not configuration keys.
 fn env_key(key: &uncased::UncasedStr) -> Option<uncased::Uncased<'_>> {
-    const TOP: [&str; 9] = [
+    const TOP: &[&str] = &[
         "data_dir",
         "listen",
         "roles",
@@ -226,6 +285,14 @@ fn env_key(key: &uncased::UncasedStr) -> Option<uncased::Uncased<'_>> {
         "default_phone_region",
         "delivery",
         "channels",
+        "tls",
+        "limits",
+        "auth",
+        "telemetry",
+        "encryption",
+        "environment",
+        "behind_tls_gateway",
+        "backup",
     ];
     let key = key.as_str().to_ascii_lowercase();
     let mapped = match key.as_str() {
@@ -269,6 +336,18 @@ mod tests {
     }
 
     #[test]
+    fn an_sms_sender_number_from_the_environment_stays_a_phone_number() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("CHIME_CHANNELS__SMS__ACCOUNT_SID", "AC1");
+            jail.set_env("CHIME_CHANNELS__SMS__AUTH_TOKEN", "t");
+            jail.set_env("CHIME_CHANNELS__SMS__FROM", "+14075550000");
+            let config = load()?;
+            assert_eq!(config.channels.sms.expect("sms").from, "+14075550000");
+            Ok(())
+        });
+    }
+
+    #[test]
     fn flags_override_the_environment_which_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -301,6 +380,38 @@ mod tests {
             jail.create_file("chime.toml", "lisen = \"127.0.0.1:1\"\n")?;
             let error = load().expect_err("unknown key");
             assert!(error.to_string().contains("lisen"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_auth_section_comes_from_the_file_and_the_environment_and_is_validated() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(load()?.auth, chime_http::auth::AuthConfig::default());
+            jail.create_file(
+                "chime.toml",
+                "[auth]\nissuer = \"https://idp.example.com/realms/x\"\nuser_claim = \"email\"\n",
+            )?;
+            jail.set_env("CHIME_AUTH__AUDIENCE", "chime-api");
+            jail.set_env("CHIME_AUTH__JWKS_REFRESH_SECONDS", "60");
+            let auth = load()?.auth;
+            assert_eq!(
+                auth.issuer.as_deref(),
+                Some("https://idp.example.com/realms/x")
+            );
+            assert_eq!(auth.audience, "chime-api");
+            assert_eq!(auth.user_claim, "email");
+            assert_eq!(auth.jwks_refresh_seconds, 60);
+            // Keys over plain HTTP from anywhere but loopback could be swapped in transit.
+            jail.set_env("CHIME_AUTH__ISSUER", "http://idp.example.com");
+            let error = load().expect_err("plain http issuer");
+            assert!(error.to_string().contains("auth.issuer"), "{error}");
+            jail.set_env("CHIME_AUTH__ISSUER", "http://127.0.0.1:8081");
+            jail.set_env("CHIME_AUTH__ADMIN_CLAIM", "roles");
+            let error = load().expect_err("admin_claim without admin_value");
+            assert!(error.to_string().contains("admin_value"), "{error}");
+            jail.set_env("CHIME_AUTH__ADMIN_VALUE", "chime-admin");
+            assert_eq!(load()?.auth.admin_value.as_deref(), Some("chime-admin"));
             Ok(())
         });
     }

@@ -10,7 +10,8 @@ use anyhow::Context as _;
 use chime_bus::log::{LogBus, LogBusOptions};
 use chime_bus::Bus;
 use chime_core::task::ParseOptions;
-use chime_http::{AppState, Authenticator, LocalIssuer};
+use chime_crypto::{EncryptedBus, EncryptedStore};
+use chime_http::{AppState, LocalIssuer};
 use chime_roles::definition::{self, Definition};
 use chime_roles::execution::{Execution, ExecutionConfig};
 use chime_roles::notification::{DeliveryWake, InboxFeed, Notification};
@@ -20,9 +21,18 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+mod auth;
+pub mod backup;
 pub mod bench;
 mod channels;
 pub mod config;
+pub mod doctor;
+pub mod encryption;
+pub mod limits;
+pub mod lock;
+pub mod profile;
+pub mod telemetry;
+pub mod tls;
 
 pub use config::Config;
 
@@ -39,6 +49,8 @@ pub struct Running {
     pub issuer: Arc<LocalIssuer>,
     server: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
+    /// Held until the server has stopped: one server per data directory.
+    _lock: lock::DataDirLock,
 }
 
 impl Running {
@@ -69,11 +81,17 @@ pub async fn start_with_clock(
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Running> {
     let roles = config.roles()?;
+    // Also here, not only in `Config::load`: a production configuration built in code is held
+    // to the same requirements.
+    profile::check(config)?;
+    // Before anything is opened: a bad certificate stops start-up with nothing to undo.
+    let tls = config.tls.load()?;
     let parse_options = ParseOptions::new(&config.default_phone_region)
         .map_err(|e| anyhow::anyhow!("default_phone_region: {}", e.0))?;
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    let lock = lock::DataDirLock::acquire(dir)?;
     let store = Arc::new(
         SqliteStore::open(
             &dir.join("chime.sqlite"),
@@ -86,7 +104,8 @@ pub async fn start_with_clock(
     );
     let bus: Arc<dyn Bus> = Arc::new(
         LogBus::open_with(
-            &dir.join("bus.sqlite"),
+            // The log lives in the store's file: one backup is a consistent copy of both.
+            &dir.join("chime.sqlite"),
             LogBusOptions {
                 synchronous: match config.sqlite_synchronous {
                     chime_store::sqlite::Synchronous::Normal => chime_bus::log::Synchronous::Normal,
@@ -98,9 +117,24 @@ pub async fn start_with_clock(
         .await
         .context("cannot open the bus log")?,
     );
+    // Personal data is encrypted at the ports: neither adapter ever holds it in clear.
+    let keys = encryption::keyring(config).context("cannot load the encryption keys")?;
+    let store = Arc::new(EncryptedStore::new(store, keys.clone()));
+    let bus: Arc<dyn Bus> = Arc::new(EncryptedBus::new(bus, keys));
     let issuer = Arc::new(
-        LocalIssuer::load_or_create(dir).context("cannot load the local token issuer's key")?,
+        LocalIssuer::load_or_create(
+            dir,
+            &config
+                .auth
+                .local_issuer_url(listener.local_addr()?, tls.is_some()),
+            &config.auth.audience,
+        )
+        .context("cannot load the local token issuer's key")?,
     );
+    if let Err(error) = issuer.remember_url(dir) {
+        tracing::warn!(%error, "cannot record the local issuer's URL for `chime token`");
+    }
+    let auth = auth::build(&config.auth, &issuer)?;
     let metrics = Arc::new(Metrics::new());
     let shutdown = CancellationToken::new();
     let ctx = Context {
@@ -111,6 +145,14 @@ pub async fn start_with_clock(
     let feed: InboxFeed = tokio::sync::broadcast::channel(FEED_CAPACITY).0;
 
     let mut workers = Vec::new();
+    if config.backup.enabled() {
+        // Online (`VACUUM INTO` on a connection of its own): scheduling goes on meanwhile.
+        workers.push(tokio::spawn(backup::run_scheduler(
+            dir.clone(),
+            config.backup.clone(),
+            shutdown.clone(),
+        )));
+    }
     {
         let (store, bus, ctx) = (store.clone(), bus.clone(), ctx.clone());
         workers.push(supervisor::spawn("relay", shutdown.clone(), move || {
@@ -197,7 +239,8 @@ pub async fn start_with_clock(
 
     let ready = Arc::new(AtomicBool::new(true));
     let state = AppState {
-        definition: Definition::new(store.clone(), ctx.clone(), parse_options),
+        definition: Definition::new(store.clone(), ctx.clone(), parse_options)
+            .with_task_limit(config.limits.tasks_per_user),
         deliveries: store.clone(),
         recipients: store.clone(),
         delivery_wake,
@@ -208,21 +251,20 @@ pub async fn start_with_clock(
             .as_ref()
             .is_some_and(|w| w.allow_private),
         feed: feed.clone(),
-        auth: Arc::new(Authenticator::new(
-            issuer.clone(),
-            LocalIssuer::ISSUER,
-            LocalIssuer::AUDIENCE,
-        )),
+        auth: auth.authenticator,
+        local_issuer: auth.local_issuer,
         metrics: metrics.clone(),
         ready,
         shutdown: shutdown.clone(),
+        guard: Arc::new(chime_http::guard::Guard::new(
+            config.limits.guard(tls.is_some()),
+        )),
     };
     let addr = listener.local_addr()?;
     let app = chime_http::router(state);
-    let serve =
-        axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
-    let server = tokio::spawn(async move { serve.await });
-    tracing::info!(%addr, roles = ?config.roles, data_dir = %dir.display(), "chime is serving");
+    let https = tls.is_some();
+    let server = tls::serve(listener, app, tls, shutdown.clone())?;
+    tracing::info!(%addr, https, roles = ?config.roles, data_dir = %dir.display(), "chime is serving");
     Ok(Running {
         addr,
         shutdown,
@@ -232,5 +274,6 @@ pub async fn start_with_clock(
         issuer,
         server,
         workers,
+        _lock: lock,
     })
 }

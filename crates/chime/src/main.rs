@@ -19,6 +19,10 @@ struct Cli {
     /// A TOML config file (default: ./chime.toml when it exists).
     #[arg(long, global = true, env = "CHIME_CONFIG")]
     config: Option<PathBuf>,
+    /// An environment's configuration, layered between the defaults and the config file:
+    /// internal_integration or production (deploy/config/NAME.toml, compiled in).
+    #[arg(long, global = true, env = "CHIME_PROFILE")]
+    profile: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +46,11 @@ enum Command {
         /// Data directory [default: ./chime-data; env: CHIME_DATA_DIR]
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The server's listen address, whose `http://{listen}` is the token's issuer unless
+        /// `auth.public_base_url` is set [default: the address the server on this data
+        /// directory last used, else 127.0.0.1:8080; env: CHIME_LISTEN]
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
         /// The user (the token's `sub`).
         #[arg(long)]
         user: String,
@@ -53,6 +62,58 @@ enum Command {
     Openapi,
     /// Measure fire lateness: start Chime on a fresh data directory and schedule reminders.
     Bench(chime::bench::BenchArgs),
+    /// Manage the keys that encrypt personal data at rest.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Take an online backup of the store (and bus log) now, beside a running `chime serve`
+    /// or not. It holds no keys: see `--with-keys` and docs/backups.md.
+    Backup {
+        /// The backup file to write (must not exist).
+        #[arg(long)]
+        to: PathBuf,
+        /// Data directory [default: ./chime-data; env: CHIME_DATA_DIR]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Also copy the data directory's key files (issuer, VAPID, encryption.key) into
+        /// FILE.keys/, which `chime restore` puts back. Keep that directory as safe as the keys.
+        #[arg(long)]
+        with_keys: bool,
+    },
+    /// Restore a backup into a data directory (verified first; never under a running server).
+    Restore {
+        /// The backup file.
+        #[arg(long)]
+        from: PathBuf,
+        /// The data directory to restore into.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Replace an existing store (it is moved aside, not deleted) and differing key files.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the configuration, the store, the bus, every configured provider and the issuer,
+    /// and say what is wrong and how to fix it. Exits non-zero when a check fails.
+    Doctor {
+        /// Data directory [default: ./chime-data; env: CHIME_DATA_DIR]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Re-encrypt every personal-data field to the newest key of `encryption.keys`: online
+    /// (beside a running `chime serve`), in batches, and safe to run again.
+    Rotate {
+        /// Data directory [default: ./chime-data; env: CHIME_DATA_DIR]
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = chime::encryption::DEFAULT_ROTATE_BATCH)]
+        batch: usize,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -84,9 +145,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir,
                     listen,
                     roles,
+                    profile: cli.profile.clone(),
                 },
             )?;
-            init_logging(config.log_format);
+            let telemetry = chime::telemetry::Telemetry::init(&config.telemetry)?;
+            init_logging_with(config.log_format, telemetry.as_ref());
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -97,10 +160,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 tracing::info!("shutting down");
                 shutdown.cancel();
             });
-            running.wait().await
+            let served = running.wait().await;
+            // After every worker has stopped: their last spans are queued by now.
+            if let Some(telemetry) = telemetry {
+                if let Err(error) = telemetry.shutdown().await {
+                    tracing::warn!(error = %format!("{error:#}"), "traces may be incomplete");
+                }
+            }
+            served
         }
         Command::Token {
             data_dir,
+            listen,
             user,
             ttl_hours,
         } => {
@@ -108,9 +179,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cli.config.as_deref(),
                 &Overrides {
                     data_dir,
+                    listen,
+                    profile: cli.profile.clone(),
                     ..Overrides::default()
                 },
             )?;
+            if let Some(issuer) = &config.auth.issuer {
+                anyhow::bail!(
+                    "auth.issuer is set ({issuer}): the server accepts that issuer's tokens only, \
+                     not the local issuer's"
+                );
+            }
             let user = UserId::parse(&user).context("--user")?;
             std::fs::create_dir_all(&config.data_dir).with_context(|| {
                 format!(
@@ -118,11 +197,57 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     config.data_dir.display()
                 )
             })?;
-            let issuer = LocalIssuer::load_or_create(&config.data_dir)
+            // The server's `iss`: its public base URL when configured, else that of the
+            // listen address given here, else the one the server on this data directory
+            // recorded, else that of the configured listen address.
+            let remembered = LocalIssuer::remembered_url(&config.data_dir)
+                .filter(|_| listen.is_none() && config.auth.public_base_url.is_none());
+            let url = remembered.unwrap_or_else(|| {
+                config
+                    .auth
+                    .local_issuer_url(config.listen, config.tls.cert_file.is_some())
+            });
+            let issuer = LocalIssuer::load_or_create(&config.data_dir, &url, &config.auth.audience)
                 .context("cannot load the local token issuer's key")?;
             let token = issuer.sign(&user, Duration::from_secs(ttl_hours.saturating_mul(3600)))?;
             println!("{token}");
             Ok(())
+        }
+        Command::Backup {
+            to,
+            data_dir,
+            with_keys,
+        } => {
+            let config = Config::load(
+                cli.config.as_deref(),
+                &Overrides {
+                    data_dir,
+                    profile: cli.profile.clone(),
+                    ..Overrides::default()
+                },
+            )?;
+            chime::backup::command(&config, &to, with_keys).await
+        }
+        Command::Restore {
+            from,
+            data_dir,
+            force,
+        } => chime::backup::restore_command(&from, &data_dir, force).await,
+        Command::Doctor { data_dir } => {
+            let healthy = chime::doctor::run(
+                cli.config.as_deref(),
+                &Overrides {
+                    data_dir,
+                    profile: cli.profile.clone(),
+                    ..Overrides::default()
+                },
+            )
+            .await;
+            if healthy {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("some checks failed (see above)"))
+            }
         }
         Command::Openapi => {
             println!("{}", chime_http::openapi_json());
@@ -132,17 +257,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging(LogFormat::Text);
             chime::bench::run(args).await
         }
+        Command::Keys {
+            command: KeysCommand::Rotate { data_dir, batch },
+        } => {
+            let config = Config::load(
+                cli.config.as_deref(),
+                &Overrides {
+                    data_dir,
+                    profile: cli.profile.clone(),
+                    ..Overrides::default()
+                },
+            )?;
+            init_logging(config.log_format);
+            let summary = chime::encryption::rotate(&config, batch, |p| {
+                println!(
+                    "{}: {} rows scanned, {} re-encrypted, {} duplicates removed{}",
+                    p.table.name(),
+                    p.scanned,
+                    p.rewritten,
+                    p.removed,
+                    if p.done { " (done)" } else { "" }
+                );
+            })
+            .await?;
+            println!(
+                "{} rows moved to the newest key; run again to check: it rewrites nothing once \
+                 every field is on it",
+                summary.rewritten()
+            );
+            Ok(())
+        }
     }
 }
 
 fn init_logging(format: LogFormat) {
+    init_logging_with(format, None);
+}
+
+/// Logs to stdout, filtered by `CHIME_LOG`; with `telemetry`, spans also go to its exporter
+/// under a filter of their own, so that `CHIME_LOG=warn` quiets the log, not the traces.
+fn init_logging_with(format: LogFormat, telemetry: Option<&chime::telemetry::Telemetry>) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+
     let filter = tracing_subscriber::EnvFilter::try_from_env("CHIME_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+    let log = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_filter(filter).boxed(),
     };
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(telemetry.map(|t| t.layer()))
+        .try_init();
 }
 
 async fn shutdown_signal() {

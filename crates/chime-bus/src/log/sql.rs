@@ -6,13 +6,13 @@
 //! and polls prepares each statement once per connection.
 //!
 //! Schema:
-//! - `records`: one row per message. `seq` (the rowid) is a global publish order across
+//! - `bus_records`: one row per message. `seq` (the rowid) is a global publish order across
 //!   topics, used to interleave the topics of one subscription fairly (oldest first). The
 //!   logical key is `(topic, offset)` (a `UNIQUE` index, which is also what polls scan); it is
 //!   not the SQL primary key only because a rowid table appends cheaply and gives `seq` for free.
-//! - `topics`: each topic's next offset. Kept apart from `records` so offsets never restart
+//! - `bus_topics`: each topic's next offset. Kept apart from `records` so offsets never restart
 //!   when retention has deleted every record of a topic.
-//! - `group_offsets`: each group's committed next offset per topic. A row is created (at 0)
+//! - `bus_group_offsets`: each group's committed next offset per topic. A row is created (at 0)
 //!   when a group first subscribes, so retention also waits for groups that have subscribed but
 //!   not committed yet.
 
@@ -25,11 +25,16 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::Synchronous;
 use crate::Message;
 
-/// Bumped when the schema changes; checked against `PRAGMA user_version` on open.
-const SCHEMA_VERSION: i64 = 1;
+/// Bumped when the schema changes; kept in `bus_meta` (not `PRAGMA user_version`, which the
+/// store that shares the file owns).
+pub(super) const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS records (
+CREATE TABLE IF NOT EXISTS bus_meta (
+    key   TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bus_records (
     seq     INTEGER PRIMARY KEY,
     topic   TEXT    NOT NULL,
     offset  INTEGER NOT NULL,
@@ -37,11 +42,11 @@ CREATE TABLE IF NOT EXISTS records (
     payload BLOB    NOT NULL,
     UNIQUE (topic, offset)
 );
-CREATE TABLE IF NOT EXISTS topics (
+CREATE TABLE IF NOT EXISTS bus_topics (
     topic       TEXT    PRIMARY KEY,
     next_offset INTEGER NOT NULL
 ) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS group_offsets (
+CREATE TABLE IF NOT EXISTS bus_group_offsets (
     group_name  TEXT    NOT NULL,
     topic       TEXT    NOT NULL,
     next_offset INTEGER NOT NULL,
@@ -101,14 +106,34 @@ pub(super) fn open(
 }
 
 fn migrate(conn: &Connection) -> crate::Result<()> {
-    let version: i64 = conn
-        .pragma_query_value(None, "user_version", |row| row.get(0))
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'bus_meta')",
+            [],
+            |row| row.get(0),
+        )
         .map_err(storage)?;
+    let version: i64 = if has_meta {
+        conn.query_row(
+            "SELECT value FROM bus_meta WHERE key = 'schema_version'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(storage)?
+        .unwrap_or(0)
+    } else {
+        0
+    };
     match version {
         0 => {
             conn.execute_batch(SCHEMA).map_err(storage)?;
-            conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(storage)
+            conn.execute(
+                "INSERT OR REPLACE INTO bus_meta (key, value) VALUES ('schema_version', ?1)",
+                params![SCHEMA_VERSION],
+            )
+            .map(|_| ())
+            .map_err(storage)
         }
         SCHEMA_VERSION => Ok(()),
         found => Err(crate::Error::Storage(Box::new(UnknownSchema { found }))),
@@ -123,9 +148,10 @@ pub(super) fn append(conn: &mut Connection, messages: &[Message]) -> rusqlite::R
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut next: HashMap<&str, u64> = HashMap::new();
     {
-        let mut read_next = tx.prepare_cached("SELECT next_offset FROM topics WHERE topic = ?1")?;
+        let mut read_next =
+            tx.prepare_cached("SELECT next_offset FROM bus_topics WHERE topic = ?1")?;
         let mut insert = tx.prepare_cached(
-            "INSERT INTO records (topic, offset, key, payload) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO bus_records (topic, offset, key, payload) VALUES (?1, ?2, ?3, ?4)",
         )?;
         for message in messages {
             let topic = message.topic.as_str();
@@ -141,7 +167,7 @@ pub(super) fn append(conn: &mut Connection, messages: &[Message]) -> rusqlite::R
             *offset += 1;
         }
         let mut write_next = tx.prepare_cached(
-            "INSERT INTO topics (topic, next_offset) VALUES (?1, ?2)
+            "INSERT INTO bus_topics (topic, next_offset) VALUES (?1, ?2)
              ON CONFLICT (topic) DO UPDATE SET next_offset = excluded.next_offset",
         )?;
         for (topic, offset) in &next {
@@ -160,7 +186,7 @@ pub(super) fn fetch(
     max: usize,
 ) -> rusqlite::Result<Vec<Row>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT seq, offset, key, payload FROM records
+        "SELECT seq, offset, key, payload FROM bus_records
          WHERE topic = ?1 AND offset >= ?2 ORDER BY offset LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![topic, from, max], |row| {
@@ -185,11 +211,11 @@ pub(super) fn join(
     let mut next = Vec::with_capacity(topics.len());
     {
         let mut register = tx.prepare_cached(
-            "INSERT INTO group_offsets (group_name, topic, next_offset) VALUES (?1, ?2, 0)
+            "INSERT INTO bus_group_offsets (group_name, topic, next_offset) VALUES (?1, ?2, 0)
              ON CONFLICT (group_name, topic) DO NOTHING",
         )?;
         let mut read = tx.prepare_cached(
-            "SELECT next_offset FROM group_offsets WHERE group_name = ?1 AND topic = ?2",
+            "SELECT next_offset FROM bus_group_offsets WHERE group_name = ?1 AND topic = ?2",
         )?;
         for topic in topics {
             register.execute(params![group, topic])?;
@@ -209,7 +235,7 @@ pub(super) fn commit(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     {
         let mut upsert = tx.prepare_cached(
-            "INSERT INTO group_offsets (group_name, topic, next_offset) VALUES (?1, ?2, ?3)
+            "INSERT INTO bus_group_offsets (group_name, topic, next_offset) VALUES (?1, ?2, ?3)
              ON CONFLICT (group_name, topic)
              DO UPDATE SET next_offset = max(next_offset, excluded.next_offset)",
         )?;
@@ -220,6 +246,28 @@ pub(super) fn commit(
     tx.commit()
 }
 
+/// How many records of `topics` are published and not yet committed by `group`, summed:
+/// per topic, its next offset minus the later of the group's committed offset and the oldest
+/// record still kept (a group that has never committed counts from what retention left).
+pub(super) fn lag(conn: &Connection, group: &str, topics: &[String]) -> rusqlite::Result<u64> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT max(0, t.next_offset - max(
+                    coalesce((SELECT g.next_offset FROM bus_group_offsets g
+                              WHERE g.group_name = ?1 AND g.topic = t.topic), 0),
+                    coalesce((SELECT min(r.offset) FROM bus_records r WHERE r.topic = t.topic),
+                             t.next_offset)))
+         FROM bus_topics t WHERE t.topic = ?2",
+    )?;
+    let mut lag = 0u64;
+    for topic in topics {
+        let topic_lag: Option<u64> = stmt
+            .query_row(params![group, topic], |row| row.get(0))
+            .optional()?;
+        lag = lag.saturating_add(topic_lag.unwrap_or(0));
+    }
+    Ok(lag)
+}
+
 /// Deletes, on every topic some group has joined, the records every such group has
 /// committed. Topics no group has joined keep everything. Returns the number deleted.
 pub(super) fn retain(conn: &mut Connection) -> rusqlite::Result<usize> {
@@ -227,11 +275,11 @@ pub(super) fn retain(conn: &mut Connection) -> rusqlite::Result<usize> {
     let mut deleted = 0;
     {
         let floors: Vec<(String, u64)> = tx
-            .prepare_cached("SELECT topic, min(next_offset) FROM group_offsets GROUP BY topic")?
+            .prepare_cached("SELECT topic, min(next_offset) FROM bus_group_offsets GROUP BY topic")?
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
             .collect::<rusqlite::Result<_>>()?;
         let mut delete =
-            tx.prepare_cached("DELETE FROM records WHERE topic = ?1 AND offset < ?2")?;
+            tx.prepare_cached("DELETE FROM bus_records WHERE topic = ?1 AND offset < ?2")?;
         for (topic, floor) in floors {
             deleted += delete.execute(params![topic, floor])?;
         }
@@ -272,7 +320,7 @@ mod tests {
 
     fn count(conn: &Connection, topic: &str) -> i64 {
         conn.query_row(
-            "SELECT count(*) FROM records WHERE topic = ?1",
+            "SELECT count(*) FROM bus_records WHERE topic = ?1",
             [topic],
             |r| r.get(0),
         )
@@ -393,7 +441,11 @@ mod tests {
         let path = dir.path().join("bus.sqlite");
         Connection::open(&path)
             .unwrap()
-            .pragma_update(None, "user_version", SCHEMA_VERSION + 1)
+            .execute_batch(&format!(
+                "CREATE TABLE bus_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                 INSERT INTO bus_meta VALUES ('schema_version', {});",
+                SCHEMA_VERSION + 1
+            ))
             .unwrap();
         let err = open(&path, Synchronous::Full, Duration::from_secs(1), true).unwrap_err();
         assert!(matches!(err, crate::Error::Storage(_)), "{err:?}");

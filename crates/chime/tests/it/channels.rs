@@ -373,6 +373,8 @@ async fn every_email_arrives_exactly_once_across_an_smtp_outage() {
     let app = spawn_app_with(|c| {
         fast_retries(c);
         c.delivery.retry_max_delay_seconds = 5.0;
+        // One user creates 1,000 reminders at once: above the default write burst.
+        c.limits.write_burst = 2_000;
         c.channels.email = Some(chime_channels::email::EmailConfig::new(
             format!("smtp://127.0.0.1:{port}"),
             "Chime <reminders@example.com>",

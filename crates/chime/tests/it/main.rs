@@ -2,7 +2,16 @@
 //! (in-process through `chime::start`, or the real binary where a test kills the process).
 
 mod api;
+mod backup;
 mod channels;
+mod doctor;
 mod flow;
 mod helpers;
+mod isolation;
+mod logs;
+mod oidc;
+mod ops;
+mod pii;
 mod restart;
+mod security;
+mod traces;

@@ -47,10 +47,12 @@ async fn start(dir: &Path, port: u16) -> Process {
     Process { child, base }
 }
 
-fn token(dir: &Path, user: &str) -> String {
+/// A token of the local issuer, whose `iss` is the server's `http://{listen}`.
+fn token(dir: &Path, port: u16, user: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_chime"))
         .args(["token", "--user", user, "--data-dir"])
         .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
         .output()
         .expect("chime token");
     assert!(
@@ -70,7 +72,7 @@ async fn every_occurrence_is_delivered_exactly_once_after_a_kill_and_restart() {
     let port = free_port();
     let client = reqwest::Client::new();
     let mut server = start(dir.path(), port).await;
-    let token = token(dir.path(), "alice");
+    let token = token(dir.path(), port, "alice");
 
     // Due 1.5 s from now: created, then the process is killed before they fall due.
     let due = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 2).expect("due");

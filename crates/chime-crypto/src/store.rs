@@ -1,0 +1,435 @@
+//! [`EncryptedStore`]: the store port, decorated. Personal data is encrypted on every write
+//! and decrypted on every read, so the adapter underneath (SQLite now, PostgreSQL later) only
+//! ever holds ciphertext, and the roles above only ever see plaintext.
+//!
+//! Two places need more than "encrypt in, decrypt out":
+//! - **`fire_due`** runs the role's [`FireFn`] inside the adapter's transaction, on the row as
+//!   stored. The decorator wraps it: the row's body is decrypted before the role's function
+//!   sees it, and the events it returns are encrypted before the adapter writes them to the
+//!   outbox. A row that fails to decrypt (a key missing from the config) is left exactly as it
+//!   was, publishes nothing, and `fire_due` reports the error after the others committed.
+//! - **Push endpoints are unique** (a browser's endpoint keeps its id, and moves to whoever
+//!   put it last). The endpoint is encrypted deterministically ([`Keyring::encrypt_deterministic`]),
+//!   so the adapter's unique index still matches equal endpoints. After a new key is added and
+//!   before `chime keys rotate` has run, a stored endpoint is still on the old key; a put of the
+//!   same endpoint by the same user then reuses the stored ciphertext, so the subscription keeps
+//!   its id (a put by another user in that window adds a second row, which the rotation
+//!   resolves in favour of the later put).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use chime_core::event::{Channel, OccurrenceKey};
+use chime_core::{NotificationId, TaskId, UserId};
+use chime_store::{
+    AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
+    DeliveryWrite, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
+    OutboxStore, PushSubscriptionRecord, RecipientStore, ScheduleChange, ScheduleStore,
+    ScheduledTask, Store, TaskRecord, TaskStore, WebhookEndpoint,
+};
+use jiff::Timestamp;
+
+use crate::fields::{
+    EVENT_PAYLOAD, MESSAGE, PUSH_AUTH, PUSH_ENDPOINT, PUSH_P256DH, SCHEDULE, TASK, WEBHOOK_SECRET,
+    WEBHOOK_URL,
+};
+use crate::Keyring;
+
+type Result<T> = chime_store::Result<T>;
+
+fn store_error(e: crate::Error) -> chime_store::Error {
+    chime_store::Error::Storage(Box::new(e))
+}
+
+/// A [`Store`] that encrypts personal data before it reaches `inner`.
+#[derive(Clone)]
+pub struct EncryptedStore {
+    inner: Arc<dyn Store>,
+    keys: Arc<Keyring>,
+}
+
+impl std::fmt::Debug for EncryptedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptedStore")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EncryptedStore {
+    pub fn new(inner: Arc<dyn Store>, keys: Arc<Keyring>) -> Self {
+        Self { inner, keys }
+    }
+
+    fn seal_event(&self, mut event: OutboxEvent) -> Result<OutboxEvent> {
+        event.payload = EVENT_PAYLOAD
+            .encrypt_bytes(&self.keys, std::mem::take(&mut event.payload))
+            .map_err(store_error)?;
+        Ok(event)
+    }
+
+    fn seal_task(&self, task: &TaskRecord) -> Result<TaskRecord> {
+        let mut task = task.clone();
+        TASK.encrypt_value(&self.keys, &mut task.body)
+            .map_err(store_error)?;
+        Ok(task)
+    }
+
+    fn open_task(&self, mut task: TaskRecord) -> Result<TaskRecord> {
+        TASK.decrypt_value(&self.keys, &mut task.body)
+            .map_err(store_error)?;
+        Ok(task)
+    }
+
+    fn open_scheduled(&self, mut row: ScheduledTask) -> Result<ScheduledTask> {
+        SCHEDULE
+            .decrypt_value(&self.keys, &mut row.body)
+            .map_err(store_error)?;
+        Ok(row)
+    }
+
+    fn seal(&self, value: &str, context: &str) -> Result<String> {
+        self.keys.encrypt(value, context).map_err(store_error)
+    }
+
+    fn open(&self, value: &str, context: &str) -> Result<String> {
+        self.keys.decrypt(value, context).map_err(store_error)
+    }
+
+    fn open_subscription(&self, mut sub: PushSubscriptionRecord) -> Result<PushSubscriptionRecord> {
+        sub.endpoint = self.open(&sub.endpoint, PUSH_ENDPOINT)?;
+        sub.p256dh = self.open(&sub.p256dh, PUSH_P256DH)?;
+        sub.auth = self.open(&sub.auth, PUSH_AUTH)?;
+        Ok(sub)
+    }
+}
+
+#[async_trait]
+impl TaskStore for EncryptedStore {
+    async fn create_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<()> {
+        let task = self.seal_task(task)?;
+        self.inner.create_task(&task, self.seal_event(event)?).await
+    }
+
+    async fn update_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<bool> {
+        let task = self.seal_task(task)?;
+        self.inner.update_task(&task, self.seal_event(event)?).await
+    }
+
+    async fn delete_task(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        version: u64,
+        event: OutboxEvent,
+    ) -> Result<bool> {
+        let event = self.seal_event(event)?;
+        self.inner.delete_task(user, id, version, event).await
+    }
+
+    async fn get_task(&self, user: &UserId, id: TaskId) -> Result<Option<TaskRecord>> {
+        self.inner
+            .get_task(user, id)
+            .await?
+            .map(|t| self.open_task(t))
+            .transpose()
+    }
+
+    async fn task_by_id(&self, id: TaskId) -> Result<Option<TaskRecord>> {
+        self.inner
+            .task_by_id(id)
+            .await?
+            .map(|t| self.open_task(t))
+            .transpose()
+    }
+
+    async fn count_tasks(&self, user: &UserId) -> Result<u64> {
+        self.inner.count_tasks(user).await
+    }
+
+    async fn list_tasks(
+        &self,
+        user: &UserId,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        self.inner
+            .list_tasks(user, after, limit)
+            .await?
+            .into_iter()
+            .map(|t| self.open_task(t))
+            .collect()
+    }
+
+    async fn record_fired(&self, fired: &[FiredOccurrence]) -> Result<()> {
+        self.inner.record_fired(fired).await
+    }
+
+    async fn record_delivery_states(&self, states: &[DeliveryState]) -> Result<()> {
+        self.inner.record_delivery_states(states).await
+    }
+
+    async fn history(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        before: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>> {
+        self.inner.history(user, id, before, limit).await
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for EncryptedStore {
+    async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> Result<()> {
+        let mut changes = changes.to_vec();
+        for change in &mut changes {
+            if let ScheduleChange::Set { body, .. } = change {
+                SCHEDULE
+                    .encrypt_value(&self.keys, body)
+                    .map_err(store_error)?;
+            }
+        }
+        self.inner.apply_schedule_changes(&changes).await
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>> {
+        self.inner.next_due().await
+    }
+
+    async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> Result<usize> {
+        let keys = self.keys.clone();
+        let failure: Arc<Mutex<Option<crate::Error>>> = Arc::default();
+        let failed = failure.clone();
+        let wrapped: FireFn = Arc::new(move |row: &ScheduledTask| {
+            let mut plain = row.clone();
+            let decision = SCHEDULE
+                .decrypt_value(&keys, &mut plain.body)
+                .and_then(|()| {
+                    let mut decision = fire(&plain);
+                    for event in &mut decision.events {
+                        event.payload = EVENT_PAYLOAD
+                            .encrypt_bytes(&keys, std::mem::take(&mut event.payload))?;
+                    }
+                    Ok(decision)
+                });
+            match decision {
+                Ok(decision) => decision,
+                Err(error) => {
+                    tracing::error!(task_id = %row.task_id, %error, "a due task cannot be decrypted; it stays due");
+                    *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                    // Unchanged: still due at the same occurrence, nothing published.
+                    Fire {
+                        events: Vec::new(),
+                        next: Some((row.due_at, row.seq)),
+                    }
+                }
+            }
+        });
+        let fired = self.inner.fire_due(now, max, wrapped).await?;
+        let error = failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match error {
+            Some(error) => Err(store_error(error)),
+            None => Ok(fired),
+        }
+    }
+
+    async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {
+        self.inner
+            .scheduled(task_id)
+            .await?
+            .map(|r| self.open_scheduled(r))
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl DeliveryStore for EncryptedStore {
+    async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>> {
+        let mut writes = writes.to_vec();
+        for write in &mut writes {
+            if let Some(message) = &mut write.message {
+                MESSAGE
+                    .encrypt_value(&self.keys, message)
+                    .map_err(store_error)?;
+            }
+            if let Some(event) = write.event.take() {
+                write.event = Some(self.seal_event(event)?);
+            }
+        }
+        self.inner.record_deliveries(&writes).await
+    }
+
+    async fn inbox(
+        &self,
+        user: &UserId,
+        before: Option<NotificationId>,
+        limit: usize,
+    ) -> Result<Vec<InboxItem>> {
+        self.inner.inbox(user, before, limit).await
+    }
+
+    async fn mark_read(&self, user: &UserId, ids: &[NotificationId]) -> Result<u64> {
+        self.inner.mark_read(user, ids).await
+    }
+
+    async fn unread_count(&self, user: &UserId) -> Result<u64> {
+        self.inner.unread_count(user).await
+    }
+
+    async fn claim_deliveries(
+        &self,
+        channel: Channel,
+        now: Timestamp,
+        lease_until: Timestamp,
+        max: usize,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let mut claimed = self
+            .inner
+            .claim_deliveries(channel, now, lease_until, max)
+            .await?;
+        for delivery in &mut claimed {
+            MESSAGE
+                .decrypt_value(&self.keys, &mut delivery.message)
+                .map_err(store_error)?;
+        }
+        Ok(claimed)
+    }
+
+    async fn next_delivery_at(&self, channel: Channel) -> Result<Option<Timestamp>> {
+        self.inner.next_delivery_at(channel).await
+    }
+
+    async fn record_attempt(
+        &self,
+        key: &DeliveryKey,
+        lease_until: Timestamp,
+        at: Timestamp,
+        result: AttemptResult,
+        event: Option<OutboxEvent>,
+    ) -> Result<()> {
+        let event = event.map(|e| self.seal_event(e)).transpose()?;
+        self.inner
+            .record_attempt(key, lease_until, at, result, event)
+            .await
+    }
+
+    async fn retry_dead_letter(
+        &self,
+        user: &UserId,
+        key: &DeliveryKey,
+        now: Timestamp,
+    ) -> Result<bool> {
+        self.inner.retry_dead_letter(user, key, now).await
+    }
+
+    async fn pending_deliveries(
+        &self,
+        user: &UserId,
+        task: TaskId,
+    ) -> Result<Vec<(OccurrenceKey, DeliveryStatus)>> {
+        self.inner.pending_deliveries(user, task).await
+    }
+}
+
+#[async_trait]
+impl OutboxStore for EncryptedStore {
+    async fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxRow>> {
+        let mut rows = self.inner.outbox_batch(max).await?;
+        for row in &mut rows {
+            row.payload = EVENT_PAYLOAD
+                .decrypt_bytes(&self.keys, std::mem::take(&mut row.payload))
+                .map_err(store_error)?;
+        }
+        Ok(rows)
+    }
+
+    async fn outbox_ack(&self, seq: i64) -> Result<()> {
+        self.inner.outbox_ack(seq).await
+    }
+
+    async fn outbox_len(&self) -> Result<u64> {
+        self.inner.outbox_len().await
+    }
+
+    fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.outbox_signal()
+    }
+}
+
+#[async_trait]
+impl RecipientStore for EncryptedStore {
+    async fn put_push_subscription(
+        &self,
+        sub: &PushSubscriptionRecord,
+    ) -> Result<PushSubscriptionRecord> {
+        // The user's own subscription to this endpoint, stored under an older key (or as
+        // plaintext from before encryption): reuse its stored value, so the store matches it.
+        let mut endpoint = None;
+        for stored in self.inner.push_subscriptions(&sub.user_id).await? {
+            if !self.keys.is_current(&stored.endpoint)
+                && self.open(&stored.endpoint, PUSH_ENDPOINT)? == sub.endpoint
+            {
+                endpoint = Some(stored.endpoint);
+                break;
+            }
+        }
+        let endpoint = match endpoint {
+            Some(stored) => stored,
+            None => self
+                .keys
+                .encrypt_deterministic(&sub.endpoint, PUSH_ENDPOINT)
+                .map_err(store_error)?,
+        };
+        let sealed = PushSubscriptionRecord {
+            endpoint,
+            p256dh: self.seal(&sub.p256dh, PUSH_P256DH)?,
+            auth: self.seal(&sub.auth, PUSH_AUTH)?,
+            ..sub.clone()
+        };
+        let stored = self.inner.put_push_subscription(&sealed).await?;
+        self.open_subscription(stored)
+    }
+
+    async fn push_subscriptions(&self, user: &UserId) -> Result<Vec<PushSubscriptionRecord>> {
+        self.inner
+            .push_subscriptions(user)
+            .await?
+            .into_iter()
+            .map(|s| self.open_subscription(s))
+            .collect()
+    }
+
+    async fn remove_push_subscription(&self, user: Option<&UserId>, id: &str) -> Result<bool> {
+        self.inner.remove_push_subscription(user, id).await
+    }
+
+    async fn put_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        let sealed = WebhookEndpoint {
+            url: self.seal(&endpoint.url, WEBHOOK_URL)?,
+            secret: self.seal(&endpoint.secret, WEBHOOK_SECRET)?,
+            ..endpoint.clone()
+        };
+        self.inner.put_webhook(&sealed).await
+    }
+
+    async fn webhook(&self, user: &UserId) -> Result<Option<WebhookEndpoint>> {
+        self.inner
+            .webhook(user)
+            .await?
+            .map(|mut w| {
+                w.url = self.open(&w.url, WEBHOOK_URL)?;
+                w.secret = self.open(&w.secret, WEBHOOK_SECRET)?;
+                Ok(w)
+            })
+            .transpose()
+    }
+
+    async fn remove_webhook(&self, user: &UserId) -> Result<bool> {
+        self.inner.remove_webhook(user).await
+    }
+}

@@ -1,0 +1,426 @@
+//! Backups and restore with the real binary: a backup taken with `chime backup` while
+//! reminders are being created, restored with `chime restore` into a new data directory,
+//! fires every reminder that was scheduled when the backup started, exactly once; the
+//! scheduler inside `chime serve` keeps the newest N; restore refuses what it must.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, spawn_app_with};
+
+pub struct Process {
+    pub child: Child,
+    pub base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `chime ARGS` to completion, with no `CHIME_*` configuration from the test's environment.
+pub fn chime(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chime"));
+    command.args(args).current_dir(cwd);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CHIME_") {
+            command.env_remove(key);
+        }
+    }
+    command.envs(env.iter().copied());
+    command.output().expect("run chime")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// `chime serve` on `dir` at `port`, ready; writes are not rate-limited, and scheduled
+/// backups are off unless `env` says otherwise.
+async fn serve(dir: &Path, port: u16, env: &[(&str, &str)]) -> Process {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_chime"));
+    command
+        .args(["serve", "--data-dir"])
+        .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("CHIME_LIMITS__WRITES_PER_SECOND", "1000000")
+        .env("CHIME_LIMITS__WRITE_BURST", "1000000")
+        .env("CHIME_BACKUP__INTERVAL_SECONDS", "0")
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = command.spawn().expect("spawn chime");
+    let process = Process {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let client = reqwest::Client::new();
+    eventually("the server to be ready", || {
+        let (client, url) = (client.clone(), format!("{}/readyz", process.base));
+        async move {
+            let r = client.get(url).send().await.ok()?;
+            r.status().is_success().then_some(())
+        }
+    })
+    .await;
+    process
+}
+
+fn token(dir: &Path, port: u16, user: &str) -> String {
+    let out = chime(
+        &[
+            "token",
+            "--user",
+            user,
+            "--data-dir",
+            dir.to_str().expect("utf8"),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+        dir,
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
+}
+
+/// A create that completed: the task's id and when its 201 arrived.
+struct Created {
+    id: String,
+    at: Instant,
+}
+
+#[tokio::test]
+async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every_scheduled_reminder_once(
+) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (old_dir, new_dir) = (root.path().join("old"), root.path().join("new"));
+    let backup = root.path().join("backups").join("under-load.sqlite");
+    let port = free_port();
+    let server = serve(&old_dir, port, &[]).await;
+    let old_token = token(&old_dir, port, "alice");
+
+    // Due far enough ahead that none fires before the backup is taken; a third recur daily.
+    let due = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 10).expect("due");
+    let created: Arc<Mutex<Vec<Created>>> = Arc::default();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let client = reqwest::Client::new();
+    let mut creators = Vec::new();
+    for worker in 0..8 {
+        let (client, created, stop, token) = (
+            client.clone(),
+            created.clone(),
+            stop.clone(),
+            old_token.clone(),
+        );
+        let url = format!("{}/api/v1/tasks", server.base);
+        creators.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.is_cancelled() {
+                let repeats = if i % 3 == 0 {
+                    json!({"period": "day"})
+                } else {
+                    Value::Null
+                };
+                let response = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&json!({
+                        "name": format!("load {worker}.{i}"),
+                        "startDate": due.to_string(),
+                        "repeats": repeats,
+                    }))
+                    .send()
+                    .await
+                    .expect("create");
+                assert_eq!(response.status(), 201);
+                let task: Value = response.json().await.expect("json");
+                let at = Instant::now();
+                created.lock().expect("lock").push(Created {
+                    id: task["id"].as_str().expect("id").to_owned(),
+                    at,
+                });
+                i += 1;
+            }
+        }));
+    }
+    eventually("a first hundred reminders", || {
+        let n = created.lock().expect("lock").len();
+        async move { (n >= 100).then_some(()) }
+    })
+    .await;
+
+    // The backup, while the creators keep going.
+    let backup_started = Instant::now();
+    let out = {
+        let (old_dir, backup) = (old_dir.clone(), backup.clone());
+        tokio::task::spawn_blocking(move || {
+            chime(
+                &[
+                    "backup",
+                    "--to",
+                    backup.to_str().expect("utf8"),
+                    "--data-dir",
+                    old_dir.to_str().expect("utf8"),
+                    "--with-keys",
+                ],
+                &old_dir,
+                &[],
+            )
+        })
+        .await
+        .expect("backup task")
+    };
+    let backup_ended = Instant::now();
+    assert!(out.status.success(), "chime backup failed: {}", text(&out));
+    assert!(text(&out).contains("backup written"), "{}", text(&out));
+    // Writes kept flowing: creates completed while `chime backup` ran, and a few after it.
+    let before_end = created.lock().expect("lock").len();
+    eventually("creates after the backup", || {
+        let n = created.lock().expect("lock").len();
+        async move { (n >= before_end + 20).then_some(()) }
+    })
+    .await;
+    stop.cancel();
+    for creator in creators {
+        creator.await.expect("creator");
+    }
+    let created = std::mem::take(&mut *created.lock().expect("lock"));
+    let during = created
+        .iter()
+        .filter(|c| c.at > backup_started && c.at < backup_ended)
+        .count();
+    let expected: Vec<&str> = created
+        .iter()
+        .filter(|c| c.at < backup_started)
+        .map(|c| c.id.as_str())
+        .collect();
+    eprintln!(
+        "{} reminders created in all, {} before the backup started, {during} while `chime \
+         backup` ran ({} ms)",
+        created.len(),
+        expected.len(),
+        (backup_ended - backup_started).as_millis()
+    );
+    assert!(during > 0, "no create completed while the backup ran");
+    assert!(expected.len() >= 100);
+    drop(server);
+
+    // Restore into a new directory (the key files come from the backup's .keys directory).
+    let out = chime(
+        &[
+            "restore",
+            "--from",
+            backup.to_str().expect("utf8"),
+            "--data-dir",
+            new_dir.to_str().expect("utf8"),
+        ],
+        root.path(),
+        &[],
+    );
+    assert!(out.status.success(), "chime restore failed: {}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("integrity ok"), "{report}");
+    assert!(report.contains("encryption.key"), "{report}");
+
+    let port = free_port();
+    let server = serve(&new_dir, port, &[]).await;
+    let new_token = token(&new_dir, port, "alice");
+    let url = format!("{}/api/v1/notifications?limit=1000", server.base);
+    let inbox = eventually("a notification for every reminder in the backup", || {
+        let (client, url, token) = (client.clone(), url.clone(), new_token.clone());
+        let expected = &expected;
+        async move {
+            let inbox: Value = client
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let items = inbox["notifications"].as_array()?;
+            expected
+                .iter()
+                .all(|id| items.iter().any(|n| n["taskId"] == *id))
+                .then_some(inbox)
+        }
+    })
+    .await;
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for item in inbox["notifications"].as_array().expect("list") {
+        *counts
+            .entry(item["taskId"].as_str().expect("taskId"))
+            .or_default() += 1;
+    }
+    for id in &expected {
+        assert_eq!(counts.get(id), Some(&1), "task {id} fired {counts:?}");
+    }
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "every notification is for a distinct occurrence: {counts:?}"
+    );
+    let known: Vec<&str> = created.iter().map(|c| c.id.as_str()).collect();
+    assert!(counts.keys().all(|id| known.contains(id)));
+}
+
+/// The scheduled backups in `dir`, oldest first.
+fn scheduled(dir: &Path) -> Vec<PathBuf> {
+    chime::backup::list(dir)
+        .expect("list")
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_scheduler_takes_a_backup_every_interval_and_keeps_the_newest_n() {
+    let app = spawn_app_with(|c| {
+        c.backup.interval_seconds = 1;
+        c.backup.keep = 2;
+    })
+    .await;
+    app.create(
+        "alice",
+        &json!({"name": "kept", "startDate": crate::helpers::in_ms(3_600_000)}),
+    )
+    .await;
+    let dir = app._dir.path().join("backups");
+    let first = eventually("a first scheduled backup", || {
+        let found = scheduled(&dir);
+        async move { found.into_iter().next() }
+    })
+    .await;
+    // Two more later, the first has been deleted and exactly two are left.
+    let left = eventually("the oldest backup to be pruned", || {
+        let found = scheduled(&dir);
+        let first = first.clone();
+        async move { (found.len() == 2 && !found.contains(&first)).then_some(found) }
+    })
+    .await;
+    for path in &left {
+        let verified = chime::backup::verify(path).expect("a scheduled backup verifies");
+        assert_eq!(verified.tasks, 1);
+    }
+    let no_partials = std::fs::read_dir(&dir)
+        .expect("dir")
+        .flatten()
+        .all(|e| !e.file_name().to_string_lossy().ends_with(".partial"));
+    assert!(no_partials);
+    app.running.stop().await.expect("stop");
+}
+
+#[tokio::test]
+async fn restore_refuses_a_running_server_an_existing_store_and_a_damaged_file() {
+    let app = spawn_app_with(|c| c.backup.interval_seconds = 0).await;
+    app.create(
+        "alice",
+        &json!({"name": "one", "startDate": crate::helpers::in_ms(3_600_000)}),
+    )
+    .await;
+    let data_dir = app._dir.path().to_path_buf();
+    let other = tempfile::tempdir().expect("tempdir");
+    let file = other.path().join("b.sqlite");
+    chime::backup::take(&data_dir.join("chime.sqlite"), &file).expect("backup");
+    assert!(
+        chime::backup::take(&data_dir.join("chime.sqlite"), &file).is_err(),
+        "a backup is never overwritten"
+    );
+
+    // The server holds the data directory.
+    let error = format!(
+        "{:#}",
+        chime::backup::restore(&file, &data_dir, true).expect_err("server running")
+    );
+    assert!(error.contains("refusing to restore"), "{error}");
+    app.running.stop().await.expect("stop");
+
+    // A store is there: only with --force, and the old one is kept aside.
+    let error = format!(
+        "{:#}",
+        chime::backup::restore(&file, &data_dir, false).expect_err("existing store")
+    );
+    assert!(error.contains("--force"), "{error}");
+    let restored = chime::backup::restore(&file, &data_dir, true).expect("forced restore");
+    let aside = restored.replaced.expect("moved aside");
+    assert!(aside.exists());
+    assert!(!data_dir.join("chime.sqlite-wal").exists());
+    assert_eq!(restored.verified.tasks, 1);
+
+    // A damaged file is refused before anything is touched.
+    let damaged = other.path().join("damaged.sqlite");
+    let mut bytes = std::fs::read(&file).expect("read");
+    let len = bytes.len();
+    for b in &mut bytes[len / 2..] {
+        *b = 0x5a;
+    }
+    std::fs::write(&damaged, bytes).expect("write");
+    let fresh = other.path().join("fresh");
+    assert!(chime::backup::restore(&damaged, &fresh, false).is_err());
+    assert!(!fresh.join("chime.sqlite").exists());
+}
+
+/// How long the real binary may take to refuse to start.
+const EXIT_PATIENCE: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn serve_with_the_production_profile_and_nothing_configured_exits_naming_all_three_reasons() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let data = root.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chime"))
+        .args(["serve", "--profile", "production", "--data-dir"])
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0"])
+        .current_dir(root.path())
+        .env_remove("CHIME_ENCRYPTION__KEYS")
+        .env_remove("CHIME_AUTH__ISSUER")
+        .env_remove("CHIME_TLS__CERT_FILE")
+        .env_remove("CHIME_BEHIND_TLS_GATEWAY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn chime");
+    let deadline = Instant::now() + EXIT_PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "chime serve did not exit");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    let out = child.wait_with_output().expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!status.success(), "{stderr}");
+    for reason in [
+        "the production environment refuses to start",
+        "TLS: production serves HTTPS only",
+        "encryption keys: production needs external key material",
+        "sign-in: production needs an OpenID Connect issuer",
+    ] {
+        assert!(stderr.contains(reason), "{reason:?} missing from: {stderr}");
+    }
+    assert!(!data.exists(), "nothing was created before refusing");
+}

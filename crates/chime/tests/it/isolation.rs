@@ -1,0 +1,291 @@
+//! Per-user isolation, as a matrix: user A creates one of everything (a task that has fired,
+//! so a notification and history, a push subscription, a webhook), then user B calls EVERY
+//! operation of the served OpenAPI document (so an endpoint added later is covered without
+//! touching this test). Each operation on one of A's resources answers 404 (never 403, which
+//! would confirm it exists); no answer to B carries any of A's data; and A's resources are
+//! unchanged afterwards.
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, in_ms, spawn_app_with, TestApp};
+
+const A: &str = "alice";
+const B: &str = "bob";
+
+/// Everything of A's that B must never see, and the ids B will aim at.
+struct Secrets {
+    task_id: String,
+    due_at: String,
+    notification_id: String,
+    subscription_id: String,
+    /// Strings that must not appear in any answer to B.
+    needles: Vec<String>,
+}
+
+fn subscription_body(endpoint: &str) -> Value {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let browser = p256::SecretKey::random(&mut rand::thread_rng());
+    json!({
+        "endpoint": endpoint,
+        "keys": {
+            "p256dh": b64.encode(p256::EncodedPoint::from(browser.public_key()).as_bytes()),
+            "auth": b64.encode([9u8; 16]),
+        }
+    })
+}
+
+async fn json_of(response: reqwest::Response, status: u16) -> Value {
+    let got = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(got, status, "{text}");
+    serde_json::from_str(&text).expect("json")
+}
+
+async fn create_as_a(app: &TestApp) -> Secrets {
+    let task_name = "alice-private-task-name";
+    let description = "alice-private-description";
+    let task = app
+        .create(
+            A,
+            &json!({
+                "name": task_name,
+                "description": description,
+                "startDate": in_ms(300),
+                "repeats": {"frequency": 1, "period": "day"},
+                "notify": {"email": "alice.private@example.com", "inApp": true},
+            }),
+        )
+        .await;
+    let task_id = task["id"].as_str().expect("id").to_owned();
+
+    let (notification_id, due_at) = eventually("A's in-app notification", || async {
+        let page: Value = app
+            .get(A, "/api/v1/notifications")
+            .await
+            .json()
+            .await
+            .ok()?;
+        let item = page["notifications"].as_array()?.first()?.clone();
+        Some((
+            item["id"].as_str()?.to_owned(),
+            item["dueAt"].as_str()?.to_owned(),
+        ))
+    })
+    .await;
+    eventually("A's history", || async {
+        let history: Value = app
+            .get(A, &format!("/api/v1/tasks/{task_id}/history"))
+            .await
+            .json()
+            .await
+            .ok()?;
+        (!history["history"].as_array()?.is_empty()).then_some(())
+    })
+    .await;
+
+    let endpoint = "http://127.0.0.1:9/alice-private-endpoint";
+    let subscription = json_of(
+        app.post(
+            A,
+            "/api/v1/push/subscriptions",
+            &subscription_body(endpoint),
+        )
+        .await,
+        201,
+    )
+    .await;
+    let subscription_id = subscription["id"].as_str().expect("id").to_owned();
+
+    let hook = "http://127.0.0.1:9/alice-private-hook";
+    let webhook = json_of(
+        app.put(A, "/api/v1/webhook", &json!({"url": hook})).await,
+        200,
+    )
+    .await;
+    let hook_secret = webhook["secret"].as_str().expect("secret").to_owned();
+
+    Secrets {
+        needles: vec![
+            task_id.clone(),
+            task_name.to_owned(),
+            description.to_owned(),
+            "alice.private@example.com".to_owned(),
+            notification_id.clone(),
+            subscription_id.clone(),
+            endpoint.to_owned(),
+            hook.to_owned(),
+            hook_secret,
+            "\"alice\"".to_owned(),
+        ],
+        task_id,
+        due_at,
+        notification_id,
+        subscription_id,
+    }
+}
+
+/// Which of A's resources a templated path addresses.
+fn fill(path: &str, a: &Secrets) -> String {
+    let id =
+        if path.starts_with("/api/v1/tasks/{id}") || path.starts_with("/api/v1/admin/tasks/{id}") {
+            &a.task_id
+        } else if path.starts_with("/api/v1/push/subscriptions/{id}") {
+            &a.subscription_id
+        } else {
+            panic!(
+                "{path} takes a path parameter this matrix does not know: add which of A's \
+             resources it addresses to `fill`"
+            )
+        };
+    path.replace("{id}", id)
+}
+
+/// A request body B would send: valid, so that only ownership can refuse it.
+fn body_for(method: &str, path: &str, a: &Secrets) -> Option<Value> {
+    let task = json!({"name": "bob's own", "startDate": in_ms(3_600_000)});
+    match (method, path) {
+        ("post", "/api/v1/tasks") | ("post", "/api/v1/tasks/preview") => Some(task),
+        ("put", "/api/v1/tasks/{id}") => Some(task),
+        ("post", "/api/v1/tasks/{id}/deliveries/retry") => {
+            Some(json!({"dueAt": a.due_at, "channel": "email"}))
+        }
+        ("post", "/api/v1/notifications/read") => Some(json!({"ids": [a.notification_id]})),
+        ("post", "/api/v1/push/subscriptions") => {
+            Some(subscription_body("http://127.0.0.1:9/bob-own-endpoint"))
+        }
+        ("put", "/api/v1/webhook") => Some(json!({"url": "http://127.0.0.1:9/bob-own-hook"})),
+        (_, _) => None,
+    }
+}
+
+#[tokio::test]
+async fn another_user_gets_a_404_for_every_endpoint_on_a_users_resources_and_sees_none_of_them() {
+    let app = spawn_app_with(|c| {
+        c.channels.push = Some(
+            serde_json::from_value(json!({"subject": "mailto:ops@example.com"})).expect("push"),
+        );
+        c.channels.webhook =
+            Some(serde_json::from_value(json!({"allow_private": true})).expect("webhook"));
+    })
+    .await;
+    let a = create_as_a(&app).await;
+    let unread_before = app
+        .get(A, "/api/v1/notifications")
+        .await
+        .json::<Value>()
+        .await
+        .expect("json")["unread"]
+        .clone();
+
+    let doc: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("openapi")
+        .json()
+        .await
+        .expect("json");
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut tried = 0;
+    for (template, operations) in paths {
+        for (method, _) in operations.as_object().expect("operations") {
+            let owned_by_a = template.contains('{');
+            let path = if owned_by_a {
+                fill(template, &a)
+            } else {
+                template.clone()
+            };
+            let url = app.url(&path);
+            let http_method: reqwest::Method = method.to_uppercase().parse().expect("method");
+
+            // Without a token: 401, whatever the resource.
+            let anonymous = app
+                .client
+                .request(http_method.clone(), &url)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(anonymous.status(), 401, "{method} {path} without a token");
+
+            let mut request = app
+                .client
+                .request(http_method, &url)
+                .bearer_auth(app.token(B));
+            if let Some(body) = body_for(method, template, &a) {
+                request = request.json(&body);
+            }
+            let response = request.send().await.expect("request");
+            let status = response.status().as_u16();
+            let event_stream = response
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+            if owned_by_a {
+                assert_eq!(
+                    status, 404,
+                    "{method} {path} as B: A's resource must be a 404"
+                );
+            } else {
+                assert_ne!(status, 403, "{method} {path}: a 403 confirms existence");
+                assert!(status < 500, "{method} {path} as B: {status}");
+            }
+            // An event stream never ends by itself; B's stream is B's own by construction.
+            if !event_stream {
+                let text = response.text().await.expect("body");
+                for needle in &a.needles {
+                    assert!(
+                        !text.contains(needle.as_str()),
+                        "{method} {path} as B leaks A's {needle}: {text}"
+                    );
+                }
+            }
+            tried += 1;
+        }
+    }
+    assert!(
+        tried >= 20,
+        "only {tried} operations in the OpenAPI document"
+    );
+
+    // A's resources are as A left them.
+    let task = json_of(
+        app.get(A, &format!("/api/v1/tasks/{}", a.task_id)).await,
+        200,
+    )
+    .await;
+    assert_eq!(task["version"], 1);
+    assert_eq!(task["name"], "alice-private-task-name");
+    let inbox: Value = app
+        .get(A, "/api/v1/notifications")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(inbox["unread"], unread_before);
+    assert_eq!(inbox["notifications"][0]["id"], a.notification_id);
+    assert_eq!(inbox["notifications"][0]["read"], false);
+    let subs: Value = app
+        .get(A, "/api/v1/push/subscriptions")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(subs["subscriptions"][0]["id"], a.subscription_id);
+    let hook: Value = app
+        .get(A, "/api/v1/webhook")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(hook["url"], "http://127.0.0.1:9/alice-private-hook");
+    let history: Value = app
+        .get(A, &format!("/api/v1/tasks/{}/history", a.task_id))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(history["history"].as_array().expect("history").len(), 1);
+}

@@ -1,0 +1,260 @@
+//! Secrets and personal data never reach the log: the real binary, at `CHIME_LOG=debug` with
+//! JSON logs, runs with distinctive secrets (SMS auth token, SMTP password, webhook secret,
+//! bearer tokens) and personal data (email address, phone number, webhook URL) through
+//! deliveries that fail (an SMS provider that echoes the number in its 400, an SMTP relay
+//! that is down, a webhook receiver answering 500) and validation errors whose bodies echo
+//! the refused values back to their caller; then its whole output is searched for them.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::post;
+use axum::Router;
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, in_ms};
+
+const SMS_AUTH_TOKEN: &str = "smsAuthTok3n-QX7vR";
+const SMTP_PASSWORD: &str = "smtpPassw0rd-ZK9wq";
+const EMAIL: &str = "ada.lovelace.4417@example.org";
+const PHONE_DIGITS: &str = "4075550199";
+const WEBHOOK_PATH: &str = "/hook-private-8c1e";
+const BAD_EMAIL: &str = "bad-address-9f2b@@nowhere";
+const BAD_PHONE: &str = "call-me-5e7d-maybe";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A Twilio-shaped provider that refuses every message, quoting the number as Twilio does,
+/// and a webhook receiver that fails; both on one loopback server.
+async fn failing_providers() -> String {
+    let app = Router::new()
+        .route(
+            "/2010-04-01/Accounts/ACleak/Messages.json",
+            post(|body: String| async move {
+                let to = body
+                    .split('&')
+                    .find_map(|field| field.strip_prefix("To="))
+                    .unwrap_or_default()
+                    .replace("%2B", "+");
+                (
+                    StatusCode::BAD_REQUEST,
+                    axum::Json(json!({
+                        "code": 21211,
+                        "message": format!("The 'To' number {to} is not a valid phone number."),
+                        "status": 400
+                    })),
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            WEBHOOK_PATH,
+            post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "receiver down") }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+fn token(dir: &Path, user: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_chime"))
+        .args(["token", "--user", user, "--data-dir"])
+        .arg(dir)
+        .output()
+        .expect("chime token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_personal_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let providers = failing_providers().await;
+    let (port, smtp_port) = (free_port(), free_port());
+    let (stdout, stderr) = (dir.path().join("stdout.log"), dir.path().join("stderr.log"));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chime"))
+        .args(["serve", "--data-dir"])
+        .arg(&data)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("CHIME_LOG", "debug")
+        .env("CHIME_LOG_FORMAT", "json")
+        .env("CHIME_CHANNELS__SMS__ACCOUNT_SID", "ACleak")
+        .env("CHIME_CHANNELS__SMS__AUTH_TOKEN", SMS_AUTH_TOKEN)
+        // (A messaging service: figment would read `+1407…` from the environment as a number.)
+        .env("CHIME_CHANNELS__SMS__FROM", "MGleaktest")
+        .env("CHIME_CHANNELS__SMS__BASE_URL", &providers)
+        .env(
+            "CHIME_SMTP_URL",
+            format!("smtp://chime:{SMTP_PASSWORD}@127.0.0.1:{smtp_port}"),
+        )
+        .env("CHIME_SMTP_FROM", "Chime <reminders@example.com>")
+        .env("CHIME_CHANNELS__WEBHOOK__ALLOW_PRIVATE", "true")
+        .env("CHIME_DELIVERY__RETRY_BASE_SECONDS", "0.1")
+        .env("CHIME_DELIVERY__RETRY_MAX_DELAY_SECONDS", "0.2")
+        .env("CHIME_DELIVERY__RETRY_WINDOW_SECONDS", "1")
+        .stdout(Stdio::from(
+            std::fs::File::create(&stdout).expect("stdout file"),
+        ))
+        .stderr(Stdio::from(
+            std::fs::File::create(&stderr).expect("stderr file"),
+        ))
+        .spawn()
+        .expect("spawn chime");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    eventually("the server to be ready", || {
+        let (client, url) = (client.clone(), format!("{base}/readyz"));
+        async move {
+            let r = client.get(url).send().await.ok()?;
+            r.status().is_success().then_some(())
+        }
+    })
+    .await;
+    let alice = token(&data, "alice");
+    let mallory = token(&data, "mallory");
+
+    let webhook: Value = client
+        .put(format!("{base}/api/v1/webhook"))
+        .bearer_auth(&alice)
+        .json(&json!({"url": format!("{providers}{WEBHOOK_PATH}")}))
+        .send()
+        .await
+        .expect("put webhook")
+        .json()
+        .await
+        .expect("json");
+    let webhook_secret = webhook["secret"].as_str().expect("secret").to_owned();
+
+    let response = client
+        .post(format!("{base}/api/v1/tasks"))
+        .bearer_auth(&alice)
+        .json(&json!({
+            "name": "Dentist",
+            "startDate": in_ms(300),
+            "notify": {"email": EMAIL, "sms": "407 555 0199", "webhook": true}
+        }))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(response.status(), 201);
+    let task: Value = response.json().await.expect("json");
+    let id = task["id"].as_str().expect("id").to_owned();
+
+    // Refused values are echoed to their own caller, and only to them.
+    let response = client
+        .post(format!("{base}/api/v1/tasks"))
+        .bearer_auth(&alice)
+        .json(&json!({"name": "x", "startDate": in_ms(60_000),
+            "notify": {"email": BAD_EMAIL, "sms": BAD_PHONE}}))
+        .send()
+        .await
+        .expect("invalid create");
+    assert_eq!(response.status(), 422);
+    let refused = response.text().await.expect("body");
+    assert!(
+        refused.contains(BAD_EMAIL) && refused.contains(BAD_PHONE),
+        "{refused}"
+    );
+    // Another user, a forged token, a token in the query string.
+    let mallory_sees = client
+        .get(format!("{base}/api/v1/tasks/{id}?access_token={mallory}"))
+        .bearer_auth(&mallory)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(mallory_sees.status(), 404);
+    let forged = format!("{alice}x");
+    let response = client
+        .get(format!("{base}/api/v1/tasks"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(response.status(), 401);
+
+    let deliveries = eventually("every delivery to be final", || {
+        let (client, url, alice) = (
+            client.clone(),
+            format!("{base}/api/v1/tasks/{id}/history"),
+            alice.clone(),
+        );
+        async move {
+            let history: Value = client
+                .get(url)
+                .bearer_auth(alice)
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let deliveries = history["history"][0]["deliveries"].as_array()?.clone();
+            let final_ = |channel: &str| {
+                deliveries
+                    .iter()
+                    .any(|d| d["channel"] == channel && d["outcome"] == "deadLettered")
+            };
+            (final_("sms") && final_("email") && final_("webhook")).then_some(deliveries)
+        }
+    })
+    .await;
+    // The reasons shown to the owner do not quote the number either.
+    let reasons = serde_json::to_string(&deliveries).expect("json");
+    assert!(!reasons.contains(PHONE_DIGITS), "{reasons}");
+    assert!(
+        reasons.contains("21211"),
+        "the provider's refusal is shown: {reasons}"
+    );
+
+    child.kill().expect("kill");
+    child.wait().expect("reap");
+    let log = std::fs::read_to_string(&stdout).expect("stdout")
+        + &std::fs::read_to_string(&stderr).expect("stderr");
+    // The capture is real: debug lines, the failures, the requests.
+    assert!(
+        log.contains("\"level\":\"DEBUG\""),
+        "no debug lines:\n{log}"
+    );
+    assert!(log.contains("task created"), "{log}");
+    assert!(log.contains("dead-lettered"), "{log}");
+    let mut secrets = vec![
+        SMS_AUTH_TOKEN,
+        SMTP_PASSWORD,
+        EMAIL,
+        PHONE_DIGITS,
+        WEBHOOK_PATH,
+        BAD_EMAIL,
+        BAD_PHONE,
+        &webhook_secret,
+        &alice,
+        &mallory,
+        &forged,
+    ];
+    // A token's signature alone is as good as the token.
+    let signatures: Vec<String> = [&alice, &mallory]
+        .iter()
+        .map(|t| t.rsplit('.').next().expect("signature").to_owned())
+        .collect();
+    secrets.extend(signatures.iter().map(String::as_str));
+    let leaks: Vec<&str> = secrets.into_iter().filter(|s| log.contains(s)).collect();
+    assert!(leaks.is_empty(), "the log holds {leaks:?}:\n{log}");
+}

@@ -1,0 +1,501 @@
+//! Transport security and abuse limits through the real server: HTTPS with HSTS and clear
+//! start-up errors for bad certificates, protective headers on every response, and each
+//! limit answered with its status and a problem+json body (413, 429 with Retry-After, 503
+//! with Retry-After, 409 for the task cap); recurrence rules that cannot make it spin.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use chime::tls::TlsConfig;
+use chime::Config;
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, spawn_app, spawn_app_with, SseReader, TestApp};
+
+async fn problem(response: reqwest::Response, status: u16) -> (reqwest::header::HeaderMap, Value) {
+    assert_eq!(response.status(), status);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "application/problem+json");
+    (headers, response.json().await.expect("json"))
+}
+
+fn task(name: &str) -> Value {
+    json!({"name": name, "startDate": "2031-01-01T09:00:00Z"})
+}
+
+// --- HTTPS ----------------------------------------------------------------------------------
+
+/// A self-signed certificate for localhost, as PEM files in `dir`, and the certificate's PEM.
+fn self_signed(dir: &Path) -> (PathBuf, PathBuf, String) {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).expect("write cert");
+    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("write key");
+    (cert, key, generated.cert.pem())
+}
+
+async fn start_error(tls: TlsConfig) -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        tls,
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    match chime::start(&config, listener).await {
+        Ok(_) => panic!("started with a bad certificate"),
+        Err(e) => format!("{e:#}"),
+    }
+}
+
+#[tokio::test]
+async fn with_a_certificate_configured_the_api_is_served_over_https_with_hsts() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (cert_file, key_file, pem) = self_signed(certs.path());
+    let app = spawn_app_with(|c| {
+        c.tls = TlsConfig {
+            cert_file: Some(cert_file),
+            key_file: Some(key_file),
+        }
+    })
+    .await;
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).expect("cert"))
+        .resolve("localhost", app.running.addr)
+        .build()
+        .expect("client");
+    let base = format!("https://localhost:{}", app.running.addr.port());
+
+    let response = client
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .expect("https request");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    assert_eq!(response.text().await.expect("body"), "ok");
+
+    // Errors too, and the API itself, with a token.
+    let response = client
+        .get(format!("{base}/api/v1/tasks"))
+        .send()
+        .await
+        .expect("https request");
+    assert_eq!(response.status(), 401);
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let response = client
+        .post(format!("{base}/api/v1/tasks"))
+        .bearer_auth(app.token("alice"))
+        .json(&task("over TLS"))
+        .send()
+        .await
+        .expect("https request");
+    assert_eq!(response.status(), 201);
+
+    // Plain HTTP on the TLS port gets no answer.
+    let plain = app.client.get(app.url("/healthz")).send().await;
+    assert!(plain.is_err() || !plain.expect("response").status().is_success());
+    app.running
+        .stop()
+        .await
+        .expect("graceful shutdown over TLS");
+}
+
+#[tokio::test]
+async fn a_garbage_missing_or_mismatched_certificate_stops_start_up_naming_the_file() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let (cert_file, key_file, _) = self_signed(certs.path());
+    let garbage = certs.path().join("garbage.pem");
+    std::fs::write(&garbage, "this is not a certificate\n").expect("write");
+
+    let error = start_error(TlsConfig {
+        cert_file: Some(garbage.clone()),
+        key_file: Some(key_file.clone()),
+    })
+    .await;
+    assert!(error.contains("tls.cert_file"), "{error}");
+    assert!(error.contains(&garbage.display().to_string()), "{error}");
+    assert!(error.contains("no certificate"), "{error}");
+
+    let error = start_error(TlsConfig {
+        cert_file: Some(cert_file.clone()),
+        key_file: Some(garbage.clone()),
+    })
+    .await;
+    assert!(error.contains("tls.key_file"), "{error}");
+    assert!(error.contains("no private key"), "{error}");
+
+    let truncated = certs.path().join("truncated.pem");
+    let pem = std::fs::read_to_string(&cert_file).expect("read");
+    std::fs::write(&truncated, &pem[..pem.len() / 2]).expect("write");
+    let error = start_error(TlsConfig {
+        cert_file: Some(truncated.clone()),
+        key_file: Some(key_file.clone()),
+    })
+    .await;
+    assert!(error.contains(&truncated.display().to_string()), "{error}");
+    assert!(error.contains("not valid PEM"), "{error}");
+
+    let missing = certs.path().join("missing.pem");
+    let error = start_error(TlsConfig {
+        cert_file: Some(missing.clone()),
+        key_file: Some(key_file.clone()),
+    })
+    .await;
+    assert!(error.contains(&missing.display().to_string()), "{error}");
+    assert!(error.contains("cannot read it"), "{error}");
+
+    let other = tempfile::tempdir().expect("tempdir");
+    let (_, other_key, _) = self_signed(other.path());
+    let error = start_error(TlsConfig {
+        cert_file: Some(cert_file.clone()),
+        key_file: Some(other_key),
+    })
+    .await;
+    assert!(
+        error.contains("is not the key of the certificate"),
+        "{error}"
+    );
+
+    let error = start_error(TlsConfig {
+        cert_file: Some(cert_file),
+        key_file: None,
+    })
+    .await;
+    assert!(error.contains("tls.key_file is not"), "{error}");
+}
+
+// --- Headers --------------------------------------------------------------------------------
+
+fn assert_protective_headers(response: &reqwest::Response) {
+    let headers = response.headers();
+    let what = format!("{} {}", response.status(), response.url().path());
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+        "{what}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff", "{what}");
+    assert_eq!(headers["referrer-policy"], "no-referrer", "{what}");
+    assert_eq!(headers["x-frame-options"], "DENY", "{what}");
+    // Plain HTTP: HSTS would be ignored, and wrong behind a gateway that owns it.
+    assert!(headers.get("strict-transport-security").is_none(), "{what}");
+}
+
+#[tokio::test]
+async fn every_response_carries_the_protective_headers_errors_included() {
+    let app = spawn_app().await;
+    let created = app.post("alice", "/api/v1/tasks", &task("headers")).await;
+    assert_eq!(created.status(), 201);
+    assert_protective_headers(&created);
+    for response in [
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .expect("get"),
+        app.client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .expect("get"),
+        app.client
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .expect("get"),
+        app.client
+            .get(app.url("/api/v1/tasks"))
+            .send()
+            .await
+            .expect("get"),
+        app.get("alice", "/api/v1/tasks").await,
+        app.get("alice", "/api/v1/tasks/tsk_nope").await,
+        app.get("alice", "/api/v1/no-such-route").await,
+        app.post("alice", "/api/v1/tasks", &json!({"name": ""}))
+            .await,
+        app.client
+            .get(app.url("/nowhere"))
+            .send()
+            .await
+            .expect("get"),
+    ] {
+        assert_protective_headers(&response);
+    }
+}
+
+// --- Limits ---------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_body_over_the_configured_limit_is_a_413_problem_naming_the_limit() {
+    let app = spawn_app_with(|c| c.limits.body_bytes = 1024).await;
+    let big = json!({"name": "x".repeat(2000), "startDate": "2031-01-01T09:00:00Z"});
+    let (headers, body) = problem(app.post("alice", "/api/v1/tasks", &big).await, 413).await;
+    assert_eq!(body["type"], "https://chime.dev/problems/too-large");
+    assert!(
+        body["detail"].as_str().expect("detail").contains("1024"),
+        "{body}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    // A chunked body without a length is cut off at the limit just the same.
+    let chunks: Vec<Result<Bytes, std::io::Error>> =
+        (0..4).map(|_| Ok(Bytes::from(vec![b' '; 512]))).collect();
+    let response = app
+        .client
+        .post(app.url("/api/v1/tasks"))
+        .bearer_auth(app.token("alice"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .expect("request");
+    problem(response, 413).await;
+    // Under the limit is fine.
+    assert_eq!(
+        app.post("alice", "/api/v1/tasks", &task("small"))
+            .await
+            .status(),
+        201
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_writes_over_the_users_rate_is_a_429_with_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.limits.writes_per_second = 0.5;
+        c.limits.write_burst = 3;
+    })
+    .await;
+    let preview = json!({"name": "daily", "startDate": "2031-01-01T09:00:00Z",
+        "repeats": {"period": "day"}});
+    for _ in 0..3 {
+        let response = app.post("alice", "/api/v1/tasks/preview", &preview).await;
+        assert_eq!(response.status(), 200);
+    }
+    let (headers, body) = problem(
+        app.post("alice", "/api/v1/tasks/preview", &preview).await,
+        429,
+    )
+    .await;
+    assert_eq!(body["type"], "https://chime.dev/problems/rate-limited");
+    let retry_after: u64 = headers["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("whole seconds");
+    assert_eq!(retry_after, 2, "one token at 0.5/s is 2 s away");
+    // Every write method counts, reads do not, and other users have their own bucket.
+    problem(app.delete("alice", "/api/v1/webhook").await, 429).await;
+    assert_eq!(app.get("alice", "/api/v1/tasks").await.status(), 200);
+    assert_eq!(
+        app.post("bob", "/api/v1/tasks/preview", &preview)
+            .await
+            .status(),
+        200
+    );
+    // Calls without a valid token are not counted against anyone: they are a 401.
+    let response = app
+        .client
+        .post(app.url("/api/v1/tasks/preview"))
+        .json(&preview)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn past_the_concurrency_cap_requests_are_shed_with_a_503_and_retry_after() {
+    let app = spawn_app_with(|c| {
+        c.limits.concurrent_requests = 1;
+        c.limits.event_streams = 1;
+    })
+    .await;
+    // An open event stream takes no request slot.
+    let _stream = SseReader::open(
+        &app.client,
+        &app.url("/api/v1/notifications/stream"),
+        &app.token("alice"),
+    )
+    .await;
+    assert_eq!(app.get("alice", "/api/v1/tasks").await.status(), 200);
+    // But the streams have their own cap.
+    let (headers, body) = problem(app.get("bob", "/api/v1/notifications/stream").await, 503).await;
+    assert_eq!(body["type"], "https://chime.dev/problems/overloaded");
+    assert_eq!(headers["retry-after"], "1");
+
+    // A create whose body is still arriving holds the only request slot.
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Bytes, std::io::Error>>();
+    tx.unbounded_send(Ok(Bytes::from_static(b"{\"name\": \"slow\", ")))
+        .expect("send");
+    let held = {
+        let request = app
+            .client
+            .post(app.url("/api/v1/tasks"))
+            .bearer_auth(app.token("alice"))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(rx));
+        tokio::spawn(async move { request.send().await })
+    };
+    let (headers, body) = eventually("the slow request to hold the slot", || async {
+        let response = app.get("bob", "/api/v1/tasks").await;
+        if response.status() != 503 {
+            return None;
+        }
+        let headers = response.headers().clone();
+        Some((headers, response.json::<Value>().await.expect("json")))
+    })
+    .await;
+    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(headers["content-type"], "application/problem+json");
+    assert_eq!(body["status"], 503);
+    // Health, readiness and metrics stay answerable.
+    for path in ["/healthz", "/readyz", "/metrics"] {
+        let response = app.client.get(app.url(path)).send().await.expect("get");
+        assert_eq!(response.status(), 200, "{path}");
+    }
+
+    tx.unbounded_send(Ok(Bytes::from_static(
+        b"\"startDate\": \"2031-01-01T09:00:00Z\"}",
+    )))
+    .expect("send");
+    drop(tx);
+    let created = held.await.expect("join").expect("slow request");
+    assert_eq!(created.status(), 201);
+    assert_eq!(app.get("bob", "/api/v1/tasks").await.status(), 200);
+}
+
+#[tokio::test]
+async fn a_user_at_the_task_limit_gets_a_409_problem_naming_it_until_one_is_deleted() {
+    let app = spawn_app_with(|c| c.limits.tasks_per_user = 2).await;
+    let first = app.create("alice", &task("one")).await;
+    app.create("alice", &task("two")).await;
+    let (_, body) = problem(
+        app.post("alice", "/api/v1/tasks", &task("three")).await,
+        409,
+    )
+    .await;
+    assert_eq!(body["type"], "https://chime.dev/problems/task-limit");
+    assert!(
+        body["detail"].as_str().expect("detail").contains('2'),
+        "{body}"
+    );
+    // Still two; another user is not affected.
+    let page: Value = app
+        .get("alice", "/api/v1/tasks")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(page["tasks"].as_array().expect("tasks").len(), 2);
+    app.create("bob", &task("bob's")).await;
+    // Replacing a task is not creating one.
+    let id = first["id"].as_str().expect("id");
+    let path = format!("/api/v1/tasks/{id}");
+    assert_eq!(
+        app.put("alice", &path, &task("one, again")).await.status(),
+        200
+    );
+    assert_eq!(app.delete("alice", &path).await.status(), 204);
+    app.create("alice", &task("three")).await;
+}
+
+// --- Recurrence -----------------------------------------------------------------------------
+
+async fn preview(app: &TestApp, body: &Value) -> Vec<String> {
+    let response = app
+        .post("alice", "/api/v1/tasks/preview?count=1000", body)
+        .await;
+    assert_eq!(response.status(), 200);
+    let json: Value = response.json().await.expect("json");
+    json["occurrences"]
+        .as_array()
+        .expect("occurrences")
+        .iter()
+        .map(|o| o.as_str().expect("instant").to_owned())
+        .collect()
+}
+
+fn strictly_increasing(instants: &[String]) {
+    let parsed: Vec<jiff::Timestamp> = instants
+        .iter()
+        .map(|s| s.parse().expect("RFC 3339"))
+        .collect();
+    assert!(parsed.windows(2).all(|w| w[0] < w[1]));
+}
+
+#[tokio::test]
+async fn pathological_recurrence_rules_answer_with_bounded_work_and_the_right_shape() {
+    let app = spawn_app().await;
+
+    // The 31st every 12 months from February: never. Bounded by the 400-year calendar cycle.
+    let never = json!({"name": "never", "startDate": "2031-02-10T09:00:00Z",
+        "repeats": {"period": "month", "frequency": 12, "on": [31]}});
+    assert!(preview(&app, &never).await.is_empty());
+    let (_, body) = problem(app.post("alice", "/api/v1/tasks", &never).await, 422).await;
+    assert_eq!(body["errors"][0]["pointer"], "/startDate");
+
+    // The 31st of every month, 1000 of them: only months that have one, about 140 years.
+    let thirty_firsts = json!({"name": "31st", "startDate": "2031-01-31T09:00:00Z",
+        "repeats": {"period": "month", "on": "31"}});
+    let occurrences = preview(&app, &thirty_firsts).await;
+    assert_eq!(occurrences.len(), 1000);
+    assert!(
+        occurrences.iter().all(|o| o[8..10] == *"31"),
+        "{occurrences:?}"
+    );
+    strictly_increasing(&occurrences);
+
+    // February 29 every year: leap years only, 1000 of them run past year 6000.
+    let leap = json!({"name": "leap", "startDate": "2032-02-29T09:00:00Z",
+        "repeats": {"period": "year", "ends": 100000}});
+    let occurrences = preview(&app, &leap).await;
+    assert_eq!(occurrences.len(), 1000);
+    assert!(occurrences.iter().all(|o| o[4..10] == *"-02-29"));
+    assert!(!occurrences.iter().any(|o| o.starts_with("2100-")));
+    strictly_increasing(&occurrences);
+
+    // Daily until the end of the calendar: a stored task's occurrences stop at the cap.
+    let daily = app
+        .create(
+            "alice",
+            &json!({"name": "daily", "startDate": "2031-01-01T09:00:00Z",
+                "repeats": {"period": "day", "ends": "9999-12-31"}}),
+        )
+        .await;
+    let response = app
+        .get(
+            "alice",
+            &format!(
+                "/api/v1/tasks/{}/occurrences?count=1000",
+                daily["id"].as_str().expect("id")
+            ),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let json: Value = response.json().await.expect("json");
+    let occurrences: Vec<String> = json["occurrences"]
+        .as_array()
+        .expect("occurrences")
+        .iter()
+        .map(|o| o.as_str().expect("instant").to_owned())
+        .collect();
+    assert_eq!(occurrences.len(), 1000);
+    strictly_increasing(&occurrences);
+
+    // More than the cap is refused, not computed.
+    let response = app
+        .post("alice", "/api/v1/tasks/preview?count=1001", &thirty_firsts)
+        .await;
+    let (_, body) = problem(response, 422).await;
+    assert_eq!(body["errors"][0]["pointer"], "?count");
+}
