@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, spawn_app_with};
+use crate::helpers::{eventually, free_port, spawn_app_with};
 
 pub struct Process {
     pub child: Child,
@@ -23,14 +23,6 @@ impl Drop for Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 /// `chime ARGS` to completion, with no `CHIME_*` configuration from the test's environment.

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use crate::backup::{chime, free_port};
-use crate::helpers::{in_ms, spawn_app_with};
+use crate::backup::chime;
+use crate::helpers::{free_port, in_ms, spawn_app_with};
 
 fn report(output: &std::process::Output) -> String {
     format!(

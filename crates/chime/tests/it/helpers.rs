@@ -204,3 +204,34 @@ pub fn in_ms(ms: i64) -> String {
         .expect("in range")
         .to_string()
 }
+
+/// A port that was free a moment ago, for a server process that must be told its port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// `chime token --user USER --data-dir DIR [--listen 127.0.0.1:PORT]` from the real binary: a
+/// token of the local issuer, whose `iss` is the server's `http://{listen}`.
+pub fn binary_token(dir: &std::path::Path, port: Option<u16>, user: &str) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_chime"));
+    command
+        .args(["token", "--user", user, "--data-dir"])
+        .arg(dir);
+    if let Some(port) = port {
+        command.args(["--listen", &format!("127.0.0.1:{port}")]);
+    }
+    let out = command.output().expect("chime token");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_owned()
+}

@@ -5,7 +5,6 @@
 //! that is down, a webhook receiver answering 500) and validation errors whose bodies echo
 //! the refused values back to their caller; then its whole output is searched for them.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use axum::http::StatusCode;
@@ -14,7 +13,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, in_ms};
+use crate::helpers::{binary_token, eventually, free_port, in_ms};
 
 const SMS_AUTH_TOKEN: &str = "smsAuthTok3n-QX7vR";
 const SMTP_PASSWORD: &str = "smtpPassw0rd-ZK9wq";
@@ -23,14 +22,6 @@ const PHONE_DIGITS: &str = "4075550199";
 const WEBHOOK_PATH: &str = "/hook-private-8c1e";
 const BAD_EMAIL: &str = "bad-address-9f2b@@nowhere";
 const BAD_PHONE: &str = "call-me-5e7d-maybe";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
 
 /// A Twilio-shaped provider that refuses every message, quoting the number as Twilio does,
 /// and a webhook receiver that fails; both on one loopback server.
@@ -65,23 +56,6 @@ async fn failing_providers() -> String {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     base
-}
-
-fn token(dir: &Path, user: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_chime"))
-        .args(["token", "--user", user, "--data-dir"])
-        .arg(dir)
-        .output()
-        .expect("chime token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
 }
 
 #[tokio::test]
@@ -129,8 +103,8 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
         }
     })
     .await;
-    let alice = token(&data, "alice");
-    let mallory = token(&data, "mallory");
+    let alice = binary_token(&data, None, "alice");
+    let mallory = binary_token(&data, None, "mallory");
 
     let webhook: Value = client
         .put(format!("{base}/api/v1/webhook"))

@@ -8,19 +8,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::eventually;
+use crate::helpers::{binary_token, eventually, free_port};
 
 struct Process {
     child: Child,
     base: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 async fn start(dir: &Path, port: u16) -> Process {
@@ -47,32 +39,13 @@ async fn start(dir: &Path, port: u16) -> Process {
     Process { child, base }
 }
 
-/// A token of the local issuer, whose `iss` is the server's `http://{listen}`.
-fn token(dir: &Path, port: u16, user: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_chime"))
-        .args(["token", "--user", user, "--data-dir"])
-        .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .output()
-        .expect("chime token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn every_occurrence_is_delivered_exactly_once_after_a_kill_and_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
     let client = reqwest::Client::new();
     let mut server = start(dir.path(), port).await;
-    let token = token(dir.path(), port, "alice");
+    let token = binary_token(dir.path(), Some(port), "alice");
 
     // Due 1.5 s from now: created, then the process is killed before they fall due.
     let due = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 2).expect("due");

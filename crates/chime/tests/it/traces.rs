@@ -19,7 +19,7 @@ use prost::Message as _;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::helpers::{eventually, in_ms, PATIENCE};
+use crate::helpers::{binary_token, eventually, free_port, in_ms, PATIENCE};
 
 /// One exported span, as the receiver decoded it.
 #[derive(Debug, Clone)]
@@ -113,32 +113,6 @@ async fn webhook_receiver() -> (String, mpsc::UnboundedReceiver<()>) {
     (url, rx)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-async fn token(dir: &std::path::Path, user: &str) -> String {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_chime"))
-        .args(["token", "--user", user, "--data-dir"])
-        .arg(dir)
-        .output()
-        .await
-        .expect("chime token");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
-}
-
 #[tokio::test]
 async fn one_trace_follows_an_occurrence_from_its_claim_to_each_delivery() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -171,7 +145,7 @@ async fn one_trace_follows_an_occurrence_from_its_claim_to_each_delivery() {
         }
     })
     .await;
-    let alice = token(&data, "alice").await;
+    let alice = binary_token(&data, None, "alice");
 
     let response = client
         .put(format!("{base}/api/v1/webhook"))
