@@ -108,7 +108,7 @@ async fn a_webhook_reminder_is_signed_with_the_users_secret_and_history_shows_it
     let task = app
         .create(
             "alice",
-            &json!({"name": "Pay rent", "startDate": in_ms(500), "notify": {"webhook": true, "inApp": false}}),
+            &json!({"name": "Pay rent", "startDate": in_ms(1500), "notify": {"webhook": true, "inApp": false}}),
         )
         .await;
     let id = task["id"].as_str().expect("id");
@@ -168,8 +168,8 @@ async fn a_hanging_webhook_receiver_does_not_delay_another_users_delivery() {
     set_webhook(&app, "slow", &slow_url).await;
     set_webhook(&app, "fast", &fast_url).await;
     let body = |ms| json!({"name": "r", "startDate": in_ms(ms), "notify": {"webhook": true}});
-    app.create("slow", &body(400)).await;
-    let fast_task = app.create("fast", &body(800)).await;
+    app.create("slow", &body(1500)).await;
+    let fast_task = app.create("fast", &body(2500)).await;
 
     // The slow receiver has the first request and holds it (its timeout is 30 s) ...
     tokio::time::timeout(Duration::from_secs(20), slow.recv())
@@ -249,7 +249,7 @@ async fn a_dead_lettered_sms_shows_its_reason_and_is_sent_when_retried_through_t
     let task = app
         .create(
             "alice",
-            &json!({"name": "Dentist", "startDate": in_ms(400), "notify": {"sms": "4075551212"}}),
+            &json!({"name": "Dentist", "startDate": in_ms(1500), "notify": {"sms": "4075551212"}}),
         )
         .await;
     assert_eq!(task["notify"]["sms"], "+14075551212");
@@ -534,12 +534,12 @@ async fn a_push_subscription_the_push_service_says_is_gone_is_removed() {
     assert_eq!(bad.status(), 422);
 
     let body = |ms| json!({"name": "stretch", "startDate": in_ms(ms), "notify": {"push": true, "inApp": false}});
-    let first = app.create("alice", &body(300)).await;
+    let first = app.create("alice", &body(1500)).await;
     let delivered = final_delivery(&app, "alice", first["id"].as_str().expect("id"), "push").await;
     assert_eq!(delivered["outcome"], "sent");
     assert_eq!(delivered["providerId"], "/m/1");
 
-    let second = app.create("alice", &body(300)).await;
+    let second = app.create("alice", &body(1500)).await;
     let gone = final_delivery(&app, "alice", second["id"].as_str().expect("id"), "push").await;
     assert_eq!(gone["outcome"], "deadLettered");
     assert!(gone["detail"].as_str().expect("detail").contains("removed"));

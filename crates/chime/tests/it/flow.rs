@@ -137,11 +137,11 @@ async fn another_users_stream_does_not_see_the_notification() {
     .await;
     app.create(
         "alice",
-        &json!({"name": "alice's", "startDate": in_ms(300)}),
+        &json!({"name": "alice's", "startDate": in_ms(1500)}),
     )
     .await;
     let bobs = app
-        .create("bob", &json!({"name": "bob's", "startDate": in_ms(600)}))
+        .create("bob", &json!({"name": "bob's", "startDate": in_ms(2500)}))
         .await;
     // Bob's first event is his own task's, though alice's fell due first.
     let event = bob.next().await;
@@ -162,7 +162,7 @@ async fn a_deleted_task_does_not_fire_and_an_updated_one_fires_at_its_new_time()
     let deleted = app
         .create(
             "alice",
-            &json!({"name": "deleted", "startDate": in_ms(700)}),
+            &json!({"name": "deleted", "startDate": in_ms(3000)}),
         )
         .await;
     let moved = app
@@ -182,7 +182,7 @@ async fn a_deleted_task_does_not_fire_and_an_updated_one_fires_at_its_new_time()
         .put(
             "alice",
             &format!("/api/v1/tasks/{}", moved["id"].as_str().expect("id")),
-            &json!({"name": "moved", "startDate": in_ms(1200)}),
+            &json!({"name": "moved", "startDate": in_ms(4000)}),
         )
         .await;
     assert_eq!(response.status(), 200);

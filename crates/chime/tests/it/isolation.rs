@@ -51,7 +51,7 @@ async fn create_as_a(app: &TestApp) -> Secrets {
             &json!({
                 "name": task_name,
                 "description": description,
-                "startDate": in_ms(300),
+                "startDate": in_ms(1500),
                 "repeats": {"frequency": 1, "period": "day"},
                 "notify": {"email": "alice.private@example.com", "inApp": true},
             }),

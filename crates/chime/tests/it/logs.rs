@@ -123,7 +123,7 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
         .bearer_auth(&alice)
         .json(&json!({
             "name": "Dentist",
-            "startDate": in_ms(300),
+            "startDate": in_ms(1500),
             "notify": {"email": EMAIL, "sms": "407 555 0199", "webhook": true}
         }))
         .send()

@@ -199,7 +199,7 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exposed_by_metrics()
     let due = app
         .create(
             "alice",
-            &json!({"name": "Water the plants", "startDate": in_ms(500)}),
+            &json!({"name": "Water the plants", "startDate": in_ms(1500)}),
         )
         .await;
     let other = app
@@ -398,7 +398,7 @@ async fn a_failing_provider_is_counted_as_provider_errors_a_retry_and_a_dead_let
     assert!(response.status().is_success(), "{}", response.status());
     app.create(
         "alice",
-        &json!({"name": "r", "startDate": in_ms(300), "notify": {"webhook": true, "inApp": false}}),
+        &json!({"name": "r", "startDate": in_ms(1500), "notify": {"webhook": true, "inApp": false}}),
     )
     .await;
 

@@ -153,7 +153,7 @@ async fn exercise(app: &TestApp, c: &Canaries) -> (String, String, String) {
         .create(
             "alice",
             &json!({
-                "name": c.task_name, "startDate": in_ms(300),
+                "name": c.task_name, "startDate": in_ms(1500),
                 "notify": {"email": c.email, "sms": c.phone, "push": true, "webhook": true, "inApp": true}
             }),
         )
