@@ -157,6 +157,24 @@ pub fn local_due_time(message: &Message) -> String {
     )
 }
 
+/// A request error and its sources, `: `-separated, without the URL (which can hold a
+/// capability or a secret): the reason every HTTP adapter records.
+pub(crate) fn error_chain(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        // hyper and reqwest often repeat the inner message in the outer one.
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The provider's `Retry-After` (RFC 9110 §10.2.3), as delay-seconds or an HTTP-date; a date
 /// in the past means now. Every HTTP adapter honours it through this one reading.
 pub fn retry_after(headers: &reqwest::header::HeaderMap, now: jiff::Timestamp) -> Option<Duration> {

@@ -246,11 +246,10 @@ impl Channel for PushChannel {
 impl PushChannel {
     fn request_error(&self, error: reqwest::Error, origin: &str) -> SendError {
         // The URL in reqwest's message is the capability; the origin is enough to debug.
-        let error = error.without_url();
         if error.is_builder() {
             return SendError::permanent(format!(
                 "could not build the request to {origin}: {}",
-                chain(&error)
+                crate::error_chain(error)
             ));
         }
         if error.is_timeout() {
@@ -259,7 +258,10 @@ impl PushChannel {
                 self.timeout.as_secs()
             ));
         }
-        SendError::transient(format!("could not reach {origin}: {}", chain(&error)))
+        SendError::transient(format!(
+            "could not reach {origin}: {}",
+            crate::error_chain(error)
+        ))
     }
 }
 
@@ -359,18 +361,6 @@ async fn body_excerpt(mut response: reqwest::Response) -> String {
         .take(REASON_EXCERPT)
         .collect();
     text.trim().to_owned()
-}
-
-/// An error and its sources, `: `-joined (reqwest's own message alone says little).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        source = e.source();
-    }
-    text
 }
 
 #[cfg(test)]

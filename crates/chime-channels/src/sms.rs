@@ -525,36 +525,19 @@ fn request_error(error: reqwest::Error, timeout: Duration) -> SendError {
     } else if error.is_builder() {
         SendError::permanent(format!(
             "could not build the request to the SMS provider: {}",
-            chain(error)
+            crate::error_chain(error)
         ))
     } else if error.is_connect() {
         SendError::transient(format!(
             "could not connect to the SMS provider: {}",
-            chain(error)
+            crate::error_chain(error)
         ))
     } else {
         SendError::transient(format!(
             "the request to the SMS provider failed: {}",
-            chain(error)
+            crate::error_chain(error)
         ))
     }
-}
-
-/// The error and its sources, `: `-separated, without the URL.
-fn chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        // hyper and reqwest often repeat the inner message in the outer one.
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

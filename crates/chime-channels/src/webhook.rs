@@ -137,7 +137,10 @@ impl WebhookChannel {
             .sign(&id, now.as_second(), &body)
             .map_err(|e| SendError::permanent(e.to_string()))?;
         let client = target.client(self.timeout, &self.user_agent).map_err(|e| {
-            SendError::transient(format!("could not set up the HTTP client: {}", chain(e)))
+            SendError::transient(format!(
+                "could not set up the HTTP client: {}",
+                crate::error_chain(e)
+            ))
         })?;
 
         let response = client
@@ -292,30 +295,19 @@ fn request_error(error: reqwest::Error, target: &Target, timeout: Duration) -> S
     } else if error.is_builder() {
         SendError::permanent(format!(
             "could not build the request to {host}: {}",
-            chain(error)
+            crate::error_chain(error)
         ))
     } else if error.is_connect() {
-        SendError::transient(format!("could not connect to {host}: {}", chain(error)))
+        SendError::transient(format!(
+            "could not connect to {host}: {}",
+            crate::error_chain(error)
+        ))
     } else {
-        SendError::transient(format!("the request to {host} failed: {}", chain(error)))
+        SendError::transient(format!(
+            "the request to {host} failed: {}",
+            crate::error_chain(error)
+        ))
     }
-}
-
-/// The error and its sources, `: `-separated, without the URL.
-fn chain(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(&error);
-    while let Some(cause) = source {
-        let next = cause.to_string();
-        // hyper and reqwest often repeat the inner message in the outer one.
-        if !text.contains(&next) {
-            text.push_str(": ");
-            text.push_str(&next);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
