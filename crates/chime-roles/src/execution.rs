@@ -10,6 +10,19 @@
 //!
 //! Missed occurrences (found due long after their instant, e.g. after downtime) follow the
 //! task's policy; see [`decide`].
+//!
+//! Wall-clock jumps (an NTP step, a VM resumed) are read through [`crate::Clock`] like any
+//! other instant; the rows hold absolute due instants and the timer re-reads the clock on
+//! every wake-up (a change, or the 1 s `schedule_tick` at the latest):
+//! - **forward**: every occurrence that became due in the skipped span fires at once, flagged
+//!   `late`, by its task's missed policy (`fireOnceLate` folds a task's several missed
+//!   occurrences into one, `skip` records those past its limit as skipped); each row is
+//!   claimed and advanced in one transaction, so none fires twice and none is lost;
+//! - **back**: rows have already moved past what fired, so nothing fires again; the timer
+//!   simply waits the extra span. An occurrence fires when the clock reads its instant, even
+//!   if the clock read later than that once before.
+//!
+//! Tested on a real server with an injected clock in `crates/chime/tests/it/clock.rs`.
 
 use std::sync::Arc;
 
@@ -112,7 +125,10 @@ impl Execution {
     pub async fn fire_due(&self) -> Result<usize> {
         let now = self.ctx.clock.now();
         let late_after = self.config.late_after;
-        let metrics = self.ctx.metrics.clone();
+        // Counted only once the claim has committed: a claim that fails (a full disk) and is
+        // retried must not count its occurrences again.
+        let decided: Arc<std::sync::Mutex<Vec<(Fired, Timestamp)>>> = Arc::default();
+        let record = decided.clone();
         let fire: FireFn = Arc::new(move |row: &ScheduledTask| {
             // Each occurrence is a trace of its own, rooted here: `decide` carries this span's
             // context in the `execute_task` (see `crate::trace`).
@@ -125,35 +141,51 @@ impl Execution {
             let _claim = claim.enter();
             let (fire, fired) = decide(row, now, late_after);
             if let Some(fired) = fired {
-                if fired.coalesced > 0 {
-                    metrics
-                        .executions_missed
-                        .get_or_create(&MissedLabels {
-                            policy: "fireOnceLate",
-                        })
-                        .inc_by(u64::from(fired.coalesced));
-                }
                 if fired.skipped {
-                    metrics.executions_skipped.inc();
-                    metrics
-                        .executions_missed
-                        .get_or_create(&MissedLabels { policy: "skip" })
-                        .inc();
                     tracing::info!(task_id = %row.task_id, occurrence = %fired.occurrence, "missed occurrence skipped by its task's policy");
                 } else {
-                    metrics.executions.inc();
-                    if fired.late {
-                        metrics.executions_late.inc();
-                    }
-                    metrics
-                        .execution_lateness
-                        .observe(lateness_seconds(row.due_at, now));
                     tracing::debug!(task_id = %row.task_id, occurrence = %fired.occurrence, late = fired.late, coalesced = fired.coalesced, "occurrence fired");
                 }
+                record
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push((fired, row.due_at));
             }
             fire
         });
-        Ok(self.store.fire_due(now, self.config.batch, fire).await?)
+        let count = self.store.fire_due(now, self.config.batch, fire).await?;
+        let decided = std::mem::take(
+            &mut *decided
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let metrics = &self.ctx.metrics;
+        for (fired, due_at) in decided {
+            if fired.coalesced > 0 {
+                metrics
+                    .executions_missed
+                    .get_or_create(&MissedLabels {
+                        policy: "fireOnceLate",
+                    })
+                    .inc_by(u64::from(fired.coalesced));
+            }
+            if fired.skipped {
+                metrics.executions_skipped.inc();
+                metrics
+                    .executions_missed
+                    .get_or_create(&MissedLabels { policy: "skip" })
+                    .inc();
+            } else {
+                metrics.executions.inc();
+                if fired.late {
+                    metrics.executions_late.inc();
+                }
+                metrics
+                    .execution_lateness
+                    .observe(lateness_seconds(due_at, now));
+            }
+        }
+        Ok(count)
     }
 }
 

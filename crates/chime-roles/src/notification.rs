@@ -103,7 +103,10 @@ impl Default for NotificationConfig {
         Self {
             retry: RetryPolicy::default(),
             concurrency: 16,
-            lease: Duration::from_secs(120),
+            // Longer than every adapter's own timeout (email 30 s, the others 10-15 s), and short
+            // enough that a delivery claimed by a process that died is attempted again within
+            // a minute.
+            lease: Duration::from_secs(45),
             idle: Duration::from_secs(5),
         }
     }

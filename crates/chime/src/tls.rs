@@ -4,8 +4,9 @@
 //! starts, and every problem names the file and what is wrong with it. Connections are
 //! served by `axum-server` with rustls (the `ring` provider, TLS 1.2 and 1.3, ALPN `h2` and
 //! `http/1.1`); a handshake that does not finish within 10 s is dropped. Without `[tls]`,
-//! plain HTTP is served by `axum::serve` (behind a TLS-terminating gateway, say). Either
-//! way shutdown is graceful: the listener stops accepting, requests in flight finish.
+//! plain HTTP is served by `axum-server` too (behind a TLS-terminating gateway, say). Either
+//! way a request head must arrive within [`HEADER_READ_TIMEOUT`] (slow-loris), and shutdown
+//! is graceful: the listener stops accepting, requests in flight finish.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use axum::Router;
+use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde::{Deserialize, Serialize};
@@ -20,9 +22,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-/// How long requests in flight may take to finish once shutdown is asked for, over HTTPS.
+/// How long requests in flight may take to finish once shutdown is asked for.
 /// (Event streams end on the shutdown token at once.)
 const GRACE: Duration = Duration::from_secs(30);
+
+/// How long a client may take to send a request's head (request line and headers).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `[tls]`: both or neither.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,13 +153,9 @@ pub fn serve(
     tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<JoinHandle<std::io::Result<()>>> {
-    let Some(tls) = tls else {
-        let serve = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
-        return Ok(tokio::spawn(async move { serve.await }));
-    };
     let listener = listener
         .into_std()
-        .context("cannot hand the listener to the HTTPS server")?;
+        .context("cannot hand the listener to the HTTP server")?;
     let handle = axum_server::Handle::new();
     {
         let handle = handle.clone();
@@ -163,12 +164,33 @@ pub fn serve(
             handle.graceful_shutdown(Some(GRACE));
         });
     }
-    let server = axum_server::from_tcp_rustls(
+    let Some(tls) = tls else {
+        let mut server = axum_server::from_tcp(listener).handle(handle);
+        limit_header_reads(server.http_builder());
+        return Ok(tokio::spawn(async move {
+            server.serve(app.into_make_service()).await
+        }));
+    };
+    let mut server = axum_server::from_tcp_rustls(
         listener,
         axum_server::tls_rustls::RustlsConfig::from_config(tls),
     )
     .handle(handle);
+    limit_header_reads(server.http_builder());
     Ok(tokio::spawn(async move {
         server.serve(app.into_make_service()).await
     }))
+}
+
+/// Gives hyper a timer, without which its HTTP/1 header-read timeout is off: a slow-loris
+/// client (a request head sent a byte at a time, or never finished) would hold its
+/// connection for as long as it liked. With it, a head not complete within
+/// [`HEADER_READ_TIMEOUT`] (also the idle time allowed between keep-alive requests) closes
+/// the connection. `axum::serve` sets no timer and has no way to, hence `axum-server` for
+/// plain HTTP too.
+fn limit_header_reads(builder: &mut hyper_util::server::conn::auto::Builder<TokioExecutor>) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
 }

@@ -383,7 +383,7 @@ async fn every_email_arrives_exactly_once_across_an_smtp_outage() {
     .await;
 
     // 1,000 reminders due over one second, starting a few seconds from now.
-    let first_due = 8_000;
+    let first_due = 20_000;
     let bodies: Vec<Value> = (0..REMINDERS)
         .map(|i| {
             json!({"name": format!("r{i}"), "startDate": in_ms(first_due + i as i64),

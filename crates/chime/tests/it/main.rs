@@ -4,9 +4,13 @@
 mod api;
 mod backup;
 mod channels;
+mod clock;
+mod crashloop;
 mod doctor;
 mod flow;
+mod full_disk;
 mod helpers;
+mod hostile;
 mod isolation;
 mod logs;
 mod oidc;

@@ -1,0 +1,185 @@
+//! Wall-clock jumps on a real server, through an injected clock whose offset the test moves:
+//! forward an hour, occurrences that fell due in the skipped hour fire at once, late, by
+//! their missed policy, once each; back a minute, nothing fires again and nothing is lost.
+//! The behaviour is documented in `chime_roles::execution`.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use chime::Config;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, TestApp};
+
+/// The system clock plus an offset (milliseconds) the test sets, as an NTP step would.
+#[derive(Default)]
+struct ManualClock {
+    offset_ms: AtomicI64,
+}
+
+impl ManualClock {
+    fn jump(&self, by: SignedDuration) {
+        let ms = i64::try_from(by.as_millis()).expect("jump in range");
+        self.offset_ms.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl chime_roles::Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now() + SignedDuration::from_millis(self.offset_ms.load(Ordering::SeqCst))
+    }
+}
+
+async fn spawn_app_with_clock(clock: Arc<ManualClock>) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("bind");
+    let running = chime::start_with_clock(&config, listener, clock)
+        .await
+        .expect("start");
+    TestApp {
+        base: format!("http://{}", running.addr),
+        running,
+        client: reqwest::Client::new(),
+        _dir: dir,
+    }
+}
+
+/// `at`, to the second, in RFC 3339.
+fn rfc3339(at: Timestamp) -> String {
+    Timestamp::from_second(at.as_second())
+        .expect("in range")
+        .to_string()
+}
+
+async fn history(app: &TestApp, id: &str) -> Vec<Value> {
+    let body: Value = app
+        .get("alice", &format!("/api/v1/tasks/{id}/history"))
+        .await
+        .json()
+        .await
+        .expect("history json");
+    body["history"].as_array().expect("history").clone()
+}
+
+async fn counter(app: &TestApp, name: &str) -> u64 {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
+async fn create_at(app: &TestApp, name: &str, at: Timestamp, extra: Value) -> String {
+    let mut body = json!({"name": name, "startDate": rfc3339(at)});
+    if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        body.extend(extra);
+    }
+    app.create("alice", &body).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_clock_jump_forward_fires_what_fell_due_once_late_and_a_jump_back_fires_nothing_again() {
+    let clock = Arc::new(ManualClock::default());
+    let app = spawn_app_with_clock(clock.clone()).await;
+    let now = chime_roles::Clock::now(&*clock);
+    let minutes = |m: i64| now + SignedDuration::from_mins(m);
+
+    let once = create_at(&app, "once", minutes(10), json!({})).await;
+    let daily = create_at(
+        &app,
+        "daily",
+        minutes(30),
+        json!({"repeats": {"period": "day"}}),
+    )
+    .await;
+    let skipper = create_at(
+        &app,
+        "skip when 10 min late",
+        minutes(20),
+        json!({"repeats": {"period": "day"}, "missed": {"policy": "skip", "limitSeconds": 600}}),
+    )
+    .await;
+    let later = create_at(&app, "in two hours", minutes(120), json!({})).await;
+
+    // Forward an hour: three occurrences are now 30 to 50 minutes overdue. The next tick (1 s)
+    // wakes the timer, which was asleep until the first of them by the old reading.
+    clock.jump(SignedDuration::from_hours(1));
+    let mut fired = Vec::new();
+    for id in [&once, &daily, &skipper] {
+        let entries = eventually("the overdue occurrence to be recorded", || async {
+            let h = history(&app, id).await;
+            (!h.is_empty()).then_some(h)
+        })
+        .await;
+        fired.push(entries);
+    }
+    for entries in &fired {
+        assert_eq!(entries.len(), 1, "fired once: {entries:?}");
+        assert_eq!(entries[0]["late"], true, "{entries:?}");
+        assert_eq!(entries[0]["coalesced"], 0, "{entries:?}");
+    }
+    assert_eq!(fired[0][0]["skipped"], false);
+    assert_eq!(fired[1][0]["skipped"], false);
+    // 40 minutes late, past its 10-minute limit: recorded as skipped, nobody notified.
+    assert_eq!(fired[2][0]["skipped"], true);
+    assert!(history(&app, &later).await.is_empty());
+    assert_eq!(counter(&app, "chime_executions_total").await, 2);
+
+    // Back a minute: the rows already moved past what fired, so nothing is due again; the
+    // timer just sleeps a minute longer. A sentinel due two seconds after the jump-back, on
+    // the new reading, is the later event that proves the timer ran through the window.
+    clock.jump(SignedDuration::from_mins(-1));
+    let sentinel = create_at(
+        &app,
+        "sentinel",
+        chime_roles::Clock::now(&*clock) + SignedDuration::from_secs(2),
+        json!({}),
+    )
+    .await;
+    let entries = eventually("the sentinel to fire", || async {
+        let h = history(&app, &sentinel).await;
+        (!h.is_empty()).then_some(h)
+    })
+    .await;
+    assert_eq!(entries[0]["late"], false, "{entries:?}");
+    for id in [&once, &daily, &skipper] {
+        assert_eq!(history(&app, id).await.len(), 1, "{id} fired again");
+    }
+    assert!(history(&app, &later).await.is_empty());
+    assert_eq!(counter(&app, "chime_executions_total").await, 3);
+    // Nothing was lost either: the daily task and the later one are still scheduled.
+    for (id, due) in [(&daily, minutes(30 + 24 * 60)), (&later, minutes(120))] {
+        let task: Value = app
+            .get("alice", &format!("/api/v1/tasks/{id}"))
+            .await
+            .json()
+            .await
+            .expect("task json");
+        let next: Timestamp = task["nextExecutionDate"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no next execution: {task}"));
+        assert_eq!(next.as_second(), due.as_second(), "{task}");
+    }
+
+    app.running.stop().await.expect("stop");
+}
