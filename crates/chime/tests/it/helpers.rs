@@ -235,3 +235,16 @@ pub fn binary_token(dir: &std::path::Path, port: Option<u16>, user: &str) -> Str
         .trim()
         .to_owned()
 }
+
+/// Waits until the server at `base` answers `/readyz` (a process just started).
+pub async fn await_ready(base: &str) {
+    let client = reqwest::Client::new();
+    eventually("the server to be ready", || {
+        let (client, url) = (client.clone(), format!("{base}/readyz"));
+        async move {
+            let r = client.get(url).send().await.ok()?;
+            r.status().is_success().then_some(())
+        }
+    })
+    .await;
+}

@@ -13,7 +13,7 @@ use axum::routing::post;
 use axum::Router;
 use serde_json::{json, Value};
 
-use crate::helpers::{binary_token, eventually, free_port, in_ms};
+use crate::helpers::{await_ready, binary_token, eventually, free_port, in_ms};
 
 const SMS_AUTH_TOKEN: &str = "smsAuthTok3n-QX7vR";
 const SMTP_PASSWORD: &str = "smtpPassw0rd-ZK9wq";
@@ -94,15 +94,8 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
         .spawn()
         .expect("spawn chime");
     let base = format!("http://127.0.0.1:{port}");
+    await_ready(&base).await;
     let client = reqwest::Client::new();
-    eventually("the server to be ready", || {
-        let (client, url) = (client.clone(), format!("{base}/readyz"));
-        async move {
-            let r = client.get(url).send().await.ok()?;
-            r.status().is_success().then_some(())
-        }
-    })
-    .await;
     let alice = binary_token(&data, None, "alice");
     let mallory = binary_token(&data, None, "mallory");
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{binary_token, eventually, free_port};
+use crate::helpers::{await_ready, binary_token, eventually, free_port};
 
 struct Process {
     child: Child,
@@ -27,15 +27,7 @@ async fn start(dir: &Path, port: u16) -> Process {
         .spawn()
         .expect("spawn chime");
     let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    eventually("the server to be ready", || {
-        let (client, url) = (client.clone(), format!("{base}/readyz"));
-        async move {
-            let r = client.get(url).send().await.ok()?;
-            r.status().is_success().then_some(())
-        }
-    })
-    .await;
+    await_ready(&base).await;
     Process { child, base }
 }
 

@@ -19,7 +19,7 @@ use prost::Message as _;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::helpers::{binary_token, eventually, free_port, in_ms, PATIENCE};
+use crate::helpers::{await_ready, binary_token, eventually, free_port, in_ms, PATIENCE};
 
 /// One exported span, as the receiver decoded it.
 #[derive(Debug, Clone)]
@@ -136,15 +136,8 @@ async fn one_trace_follows_an_occurrence_from_its_claim_to_each_delivery() {
         .spawn()
         .expect("spawn chime");
     let base = format!("http://127.0.0.1:{port}");
+    await_ready(&base).await;
     let client = reqwest::Client::new();
-    eventually("the server to be ready", || {
-        let (client, url) = (client.clone(), format!("{base}/readyz"));
-        async move {
-            let r = client.get(url).send().await.ok()?;
-            r.status().is_success().then_some(())
-        }
-    })
-    .await;
     let alice = binary_token(&data, None, "alice");
 
     let response = client
