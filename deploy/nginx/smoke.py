@@ -211,10 +211,12 @@ def run_checks(gw, http_port, prefix):
             instances.add(json.loads(body)["instance"])
         expect(instances == {"definition-a", "definition-b"}, instances)
 
-    @check("the upstream gets the token, the original host and scheme, and the request id")
+    @check("the upstream gets the token, host, scheme, request id, and the real client address")
     def _():
-        response, body = gw.request("GET", "/api/v1/tasks", headers={"Authorization": "Bearer t"})
+        response, body = gw.request("GET", "/api/v1/tasks",
+                                    headers={"Authorization": "Bearer t", "X-Forwarded-For": "192.0.2.1"})
         seen_headers = json.loads(body)["headers"]
+        expect(seen_headers.get("x-forwarded-for") == "127.0.0.1", seen_headers)
         expect(seen_headers.get("authorization") == "Bearer t", seen_headers)
         expect(seen_headers.get("x-forwarded-proto") == "https", seen_headers)
         expect(seen_headers.get("host") == "127.0.0.1", seen_headers)
