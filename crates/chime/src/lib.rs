@@ -47,6 +47,8 @@ pub struct Running {
     pub feed: InboxFeed,
     pub metrics: Arc<Metrics>,
     pub issuer: Arc<LocalIssuer>,
+    /// The definition role, for in-process callers (the benchmark's bulk seeding).
+    pub definition: Definition,
     server: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
     /// Held until the server has stopped: one server per data directory.
@@ -238,9 +240,10 @@ pub async fn start_with_clock(
     }
 
     let ready = Arc::new(AtomicBool::new(true));
+    let definition = Definition::new(store.clone(), ctx.clone(), parse_options)
+        .with_task_limit(config.limits.tasks_per_user);
     let state = AppState {
-        definition: Definition::new(store.clone(), ctx.clone(), parse_options)
-            .with_task_limit(config.limits.tasks_per_user),
+        definition: definition.clone(),
         deliveries: store.clone(),
         recipients: store.clone(),
         delivery_wake,
@@ -272,6 +275,7 @@ pub async fn start_with_clock(
         feed,
         metrics,
         issuer,
+        definition,
         server,
         workers,
         _lock: lock,
