@@ -84,6 +84,12 @@ pub enum Scenario {
     },
     /// Every scenario at a small size: what the test command runs so the harness cannot rot.
     Smoke,
+    /// The machine's own limit: bare SQLite commits per second, and rows per second in
+    /// batches, on a table shaped like the schedule (no Chime code involved).
+    Sqlite {
+        #[arg(long, default_value_t = 200_000)]
+        rows: usize,
+    },
 }
 
 /// One run's figures: one row of the table.
@@ -127,6 +133,9 @@ impl Report {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Scenario::Sqlite { rows } = args.scenario {
+        return tokio::task::spawn_blocking(move || sqlite_limits(rows)).await?;
+    }
     let reports = match args.scenario {
         Scenario::Smoke => smoke().await?,
         scenario => vec![measure(scenario, args.concurrency).await?],
@@ -179,7 +188,7 @@ pub async fn measure(scenario: Scenario, concurrency: usize) -> anyhow::Result<R
             rounds,
             over,
         } => recurring(&harness, tasks, rounds, over).await,
-        Scenario::Smoke => bail!("smoke is a set of scenarios"),
+        Scenario::Smoke | Scenario::Sqlite { .. } => bail!("not a scenario of the harness"),
     };
     harness.running.stop().await?;
     result
@@ -331,6 +340,58 @@ async fn recurring(h: &Harness, tasks: usize, rounds: usize, over: f64) -> anyho
     })
 }
 
+/// Bare SQLite on this disk, WAL and `synchronous=NORMAL` like the store: one-row
+/// transactions per second, then rows per second committed in batches of several sizes.
+fn sqlite_limits(rows: usize) -> anyhow::Result<()> {
+    positive("--rows", rows)?;
+    let dir = tempfile::tempdir()?;
+    let conn = rusqlite::Connection::open(dir.path().join("limits.sqlite"))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+         CREATE TABLE schedule (task_id TEXT PRIMARY KEY, user_id TEXT NOT NULL,
+             version INTEGER NOT NULL, body TEXT, due_at INTEGER, seq INTEGER NOT NULL)
+             WITHOUT ROWID;
+         CREATE INDEX schedule_by_due ON schedule (due_at) WHERE due_at IS NOT NULL;",
+    )?;
+    let body = r#"{"name":"bench","startDate":"2026-12-01T09:00:00Z","timeZone":"UTC","notify":{"inApp":true}}"#;
+    let mut next = 0usize;
+    let mut insert = |conn: &rusqlite::Connection, n: usize| -> anyhow::Result<()> {
+        let tx = conn.unchecked_transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                 VALUES (?1, 'bench', 1, ?2, ?3, 0)",
+            )?;
+            for _ in 0..n {
+                next += 1;
+                stmt.execute(rusqlite::params![
+                    chime_core::TaskId::new().to_string(),
+                    body,
+                    next as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    };
+    println!("| rows per commit | commits/s | rows/s |");
+    println!("|---|---|---|");
+    for per_commit in [1usize, 10, 100, 1000, 10_000] {
+        let commits = (rows / per_commit).max(1);
+        let started = Instant::now();
+        for _ in 0..commits {
+            insert(&conn, per_commit)?;
+        }
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "| {per_commit} | {:.0} | {:.0} |",
+            commits as f64 / secs,
+            (commits * per_commit) as f64 / secs
+        );
+    }
+    Ok(())
+}
+
 fn positive(name: &str, n: usize) -> anyhow::Result<()> {
     if n == 0 {
         bail!("{name} must be positive");
@@ -347,6 +408,7 @@ pub struct BenchClock {
 impl BenchClock {
     /// Moves the clock forward so that it reads `at` now.
     fn jump_to(&self, at: Timestamp) {
+        eprintln!("scheduled; moving the server's clock to {at}");
         let offset = Timestamp::now().duration_until(at).as_micros() as i64;
         self.offset_us.fetch_max(offset, Ordering::SeqCst);
     }
@@ -431,6 +493,7 @@ impl Harness {
         n: usize,
         body: impl Fn(usize) -> Value,
     ) -> anyhow::Result<f64> {
+        eprintln!("creating {n} reminders over HTTP");
         let started = Instant::now();
         let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..n)
             .map(|i| {

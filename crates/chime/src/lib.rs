@@ -122,6 +122,10 @@ pub async fn start_with_clock(
     // Personal data is encrypted at the ports: neither adapter ever holds it in clear.
     let keys = encryption::keyring(config).context("cannot load the encryption keys")?;
     let store = Arc::new(EncryptedStore::new(store, keys.clone()));
+    // The relay publishes what the encrypted store already sealed in the outbox: through the
+    // encrypting decorator it would only parse and re-serialise every event to find nothing
+    // left to encrypt.
+    let sealed_bus = bus.clone();
     let bus: Arc<dyn Bus> = Arc::new(EncryptedBus::new(bus, keys));
     let issuer = Arc::new(
         LocalIssuer::load_or_create(
@@ -156,7 +160,7 @@ pub async fn start_with_clock(
         )));
     }
     {
-        let (store, bus, ctx) = (store.clone(), bus.clone(), ctx.clone());
+        let (store, bus, ctx) = (store.clone(), sealed_bus, ctx.clone());
         workers.push(supervisor::spawn("relay", shutdown.clone(), move || {
             relay::run(store.clone(), bus.clone(), ctx.clone())
         }));
