@@ -93,6 +93,9 @@ impl Doc {
     /// [`encrypt_value`](Self::encrypt_value) on JSON bytes; bytes that are not JSON, or hold
     /// nothing to encrypt, come back unchanged.
     pub fn encrypt_bytes(&self, keys: &Keyring, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        if !self.may_hold_fields(&bytes) {
+            return Ok(bytes);
+        }
         Ok(map_bytes(&bytes, self.pointers, &mut |p, s| {
             encrypt_changed(keys, s, &self.context_of(p))
         })?
@@ -102,6 +105,10 @@ impl Doc {
     /// [`decrypt_value`](Self::decrypt_value) on JSON bytes; the inverse of
     /// [`encrypt_bytes`](Self::encrypt_bytes), byte for byte, for documents serde_json wrote.
     pub fn decrypt_bytes(&self, keys: &Keyring, bytes: Vec<u8>) -> Result<Vec<u8>> {
+        // Every ciphertext starts with the prefix: without it there is nothing to open.
+        if !contains(&bytes, crate::keyring::PREFIX.as_bytes()) {
+            return Ok(bytes);
+        }
         Ok(map_bytes(&bytes, self.pointers, &mut |p, s| {
             decrypt_changed(keys, s, &self.context_of(p))
         })?
@@ -115,6 +122,45 @@ impl Doc {
             reencrypt_changed(keys, s, &self.context_of(p), false)
         })
     }
+}
+
+impl Doc {
+    /// Whether `bytes` may hold one of the document's fields with a string value: one's name
+    /// (its pointer's last token, as a JSON key) followed by a string appears in them, or a
+    /// `\u` escape could spell one. Most events carry no personal data at all (an in-app
+    /// reminder's has `"email":null`), and this check spares them a JSON parse and
+    /// re-serialisation on every hop.
+    fn may_hold_fields(&self, bytes: &[u8]) -> bool {
+        find(bytes, b"\\u").is_some()
+            || self.pointers.iter().any(|pointer| {
+                let name = pointer.rsplit('/').next().unwrap_or(pointer);
+                key_with_string_value(bytes, format!("\"{name}\"").as_bytes())
+            })
+    }
+}
+
+/// Whether `key` (quoted) appears followed by `:` and a string, whitespace allowed between.
+fn key_with_string_value(bytes: &[u8], key: &[u8]) -> bool {
+    let mut rest = bytes;
+    while let Some(at) = find(rest, key) {
+        rest = &rest[at + key.len()..];
+        let mut after = rest.iter().copied().skip_while(u8::is_ascii_whitespace);
+        if after.next() == Some(b':') && after.find(|b| !b.is_ascii_whitespace()) == Some(b'"') {
+            return true;
+        }
+    }
+    false
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle).is_some()
 }
 
 fn encrypt_changed(keys: &Keyring, value: &str, context: &str) -> Result<Option<String>> {
@@ -181,4 +227,55 @@ pub fn reencrypt_column(
         }
     };
     doc.reencrypt_bytes(keys, value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> Keyring {
+        Keyring::new(vec![("k1".to_owned(), [7; 32])]).expect("keyring")
+    }
+
+    fn event(notify: &str) -> Vec<u8> {
+        format!(r#"{{"type":"execute_task","task":{{"name":"Tea","notify":{notify}}}}}"#)
+            .into_bytes()
+    }
+
+    #[test]
+    fn an_event_without_personal_data_passes_through_byte_for_byte() {
+        let keys = keys();
+        let plain = event(r#"{"email":null,"sms":null,"inApp":true}"#);
+        let sealed = EVENT_PAYLOAD
+            .encrypt_bytes(&keys, plain.clone())
+            .expect("seal");
+        assert_eq!(sealed, plain);
+        assert_eq!(
+            EVENT_PAYLOAD.decrypt_bytes(&keys, sealed).expect("open"),
+            plain
+        );
+    }
+
+    #[test]
+    fn an_email_is_encrypted_however_the_json_is_spaced_or_escaped() {
+        let keys = keys();
+        for notify in [
+            r#"{"email":"ada@example.com","sms":null}"#,
+            r#"{"email" :  "ada@example.com"}"#,
+            r#"{"em\u0061il":"ada@example.com"}"#,
+        ] {
+            let plain = event(notify);
+            let sealed = EVENT_PAYLOAD
+                .encrypt_bytes(&keys, plain.clone())
+                .expect("seal");
+            let text = String::from_utf8(sealed.clone()).expect("utf-8");
+            assert!(!text.contains("ada@example.com"), "{notify}: {text}");
+            let opened = EVENT_PAYLOAD.decrypt_bytes(&keys, sealed).expect("open");
+            let opened: serde_json::Value = serde_json::from_slice(&opened).expect("json");
+            assert_eq!(
+                opened["task"]["notify"]["email"], "ada@example.com",
+                "{notify}"
+            );
+        }
+    }
 }

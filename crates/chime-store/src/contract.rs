@@ -147,6 +147,7 @@ macro_rules! store_contract_tests {
             a_users_webhook_is_put_replaced_and_removed_per_user,
             everything_written_before_a_restart_is_there_after,
             pending_deliveries_leases_and_recipients_survive_a_restart,
+            concurrent_writes_commit_independently_when_some_fail,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {
@@ -163,6 +164,52 @@ macro_rules! store_contract_tests {
 // ----------------------------------------------------------------------------------------
 // Tasks
 // ----------------------------------------------------------------------------------------
+
+/// Many writes at once, some of which fail (an update at a stale version), each keep their own
+/// outcome: an adapter that commits concurrent writes together (SQLite's group commit) must
+/// neither lose the good ones nor keep anything of the failed ones.
+pub async fn concurrent_writes_commit_independently_when_some_fail(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let existing = task(&alice, "Existing");
+    create(&*store, &existing).await;
+    if let Some(last) = outbox(&*store).await.last() {
+        ack(&*store, last.seq).await;
+    }
+
+    let mut writes = Vec::new();
+    for i in 0..64 {
+        let store = store.clone();
+        let new = task(&alice, &format!("Task {i}"));
+        let mut stale = existing.clone();
+        stale.version = 5;
+        writes.push(tokio::spawn(async move {
+            let created = store.create_task(&new, created_event(&new)).await;
+            let conflicted = store.update_task(&stale, updated_event(&stale)).await;
+            (new, created, conflicted)
+        }));
+    }
+    let mut created = Vec::new();
+    for write in writes {
+        let (task, result, conflicted) = write.await.expect("write task");
+        result.expect("a good write succeeds whatever its neighbours do");
+        assert!(
+            matches!(conflicted, Err(crate::Error::Conflict)),
+            "{conflicted:?}"
+        );
+        created.push(task);
+    }
+    for task in &created {
+        assert_eq!(get(&*store, &alice, task.id).await.as_ref(), Some(task));
+    }
+    assert_eq!(get(&*store, &alice, existing.id).await, Some(existing));
+    let events = outbox_events(&*store).await;
+    assert_eq!(
+        events.len(),
+        created.len(),
+        "one event per create, none for a conflict"
+    );
+}
 
 /// A new store has no tasks, schedule, inbox, history, pending deliveries, recipients or
 /// outbox.

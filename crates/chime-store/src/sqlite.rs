@@ -21,6 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use tokio::sync::Notify;
 
 mod reencrypt;
+mod writer;
 
 use crate::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
@@ -63,7 +64,7 @@ pub struct SqliteStore {
 }
 
 struct Inner {
-    writer: Mutex<Connection>,
+    writer: writer::Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     outbox_signal: Arc<Notify>,
@@ -220,12 +221,13 @@ impl SqliteStore {
     pub fn open(path: &Path, options: &SqliteOptions) -> Result<Self> {
         let mut writer = connect(path, options)?;
         migrate(&mut writer)?;
+        let writer = writer::Writer::spawn(writer)?;
         let readers = (0..options.readers.max(1))
             .map(|_| connect(path, options).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
-                writer: Mutex::new(writer),
+                writer,
                 readers,
                 next_reader: AtomicUsize::new(0),
                 outbox_signal: Arc::new(Notify::new()),
@@ -233,24 +235,14 @@ impl SqliteStore {
         })
     }
 
-    /// Runs `f` in one IMMEDIATE transaction on the writer and commits it.
+    /// Runs `f` in an IMMEDIATE transaction on the writer and commits it (with whatever
+    /// other writes queued meanwhile: see [`writer`]).
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
-            let value = f(&tx)?;
-            tx.commit().map_err(map_err)?;
-            Ok(value)
-        })
-        .await
-        .map_err(|e| Error::Storage(Box::new(e)))?
+        self.inner.writer.write(f).await
     }
 
     /// Like [`write`](Self::write), then wakes the relay if `wrote_events` says the
@@ -299,6 +291,10 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
     ))
     .map_err(map_err)?;
     conn.set_prepared_statement_cache_capacity(64);
+    // Checkpoint every 32 MiB of WAL instead of 4: a burst rewrites the same pages many times,
+    // and each checkpoint copies a page once however often it changed.
+    conn.pragma_update(None, "wal_autocheckpoint", 8192)
+        .map_err(map_err)?;
     Ok(conn)
 }
 

@@ -47,6 +47,8 @@ pub struct Running {
     pub feed: InboxFeed,
     pub metrics: Arc<Metrics>,
     pub issuer: Arc<LocalIssuer>,
+    /// The definition role, for in-process callers (the benchmark's bulk seeding).
+    pub definition: Definition,
     server: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
     /// Held until the server has stopped: one server per data directory.
@@ -120,6 +122,10 @@ pub async fn start_with_clock(
     // Personal data is encrypted at the ports: neither adapter ever holds it in clear.
     let keys = encryption::keyring(config).context("cannot load the encryption keys")?;
     let store = Arc::new(EncryptedStore::new(store, keys.clone()));
+    // The relay publishes what the encrypted store already sealed in the outbox: through the
+    // encrypting decorator it would only parse and re-serialise every event to find nothing
+    // left to encrypt.
+    let sealed_bus = bus.clone();
     let bus: Arc<dyn Bus> = Arc::new(EncryptedBus::new(bus, keys));
     let issuer = Arc::new(
         LocalIssuer::load_or_create(
@@ -154,7 +160,7 @@ pub async fn start_with_clock(
         )));
     }
     {
-        let (store, bus, ctx) = (store.clone(), bus.clone(), ctx.clone());
+        let (store, bus, ctx) = (store.clone(), sealed_bus, ctx.clone());
         workers.push(supervisor::spawn("relay", shutdown.clone(), move || {
             relay::run(store.clone(), bus.clone(), ctx.clone())
         }));
@@ -238,9 +244,10 @@ pub async fn start_with_clock(
     }
 
     let ready = Arc::new(AtomicBool::new(true));
+    let definition = Definition::new(store.clone(), ctx.clone(), parse_options)
+        .with_task_limit(config.limits.tasks_per_user);
     let state = AppState {
-        definition: Definition::new(store.clone(), ctx.clone(), parse_options)
-            .with_task_limit(config.limits.tasks_per_user),
+        definition: definition.clone(),
         deliveries: store.clone(),
         recipients: store.clone(),
         delivery_wake,
@@ -272,6 +279,7 @@ pub async fn start_with_clock(
         feed,
         metrics,
         issuer,
+        definition,
         server,
         workers,
         _lock: lock,

@@ -197,17 +197,25 @@ async fn a_deleted_task_does_not_fire_and_an_updated_one_fires_at_its_new_time()
 }
 
 #[tokio::test]
-async fn the_benchmark_harness_measures_every_occurrence() {
-    let report = chime::bench::measure(chime::bench::BenchArgs {
-        reminders: 40,
-        over: 0.5,
-        lead: 2.0,
-        concurrency: 4,
-    })
-    .await
-    .expect("bench");
-    assert_eq!(report.fire_lateness.len(), 40);
-    assert_eq!(report.delivery_lateness.len(), 40);
-    assert!(report.fire_lateness.iter().all(|l| !l.is_negative()));
-    assert!(report.create_rate > 0.0);
+async fn the_benchmark_harness_measures_every_occurrence_of_every_scenario() {
+    let reports = chime::bench::smoke().await.expect("bench smoke");
+    let by_name = |prefix: &str| {
+        reports
+            .iter()
+            .find(|r| r.scenario.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} row"))
+    };
+    // Every occurrence was delivered and measured, none before its due instant.
+    for (name, occurrences) in [("burst", 200), ("steady", 200), ("recurring", 200)] {
+        let report = by_name(name);
+        assert_eq!(report.reminders, occurrences, "{name}");
+        assert_eq!(report.lateness.len(), occurrences, "{name}");
+        assert!(report.lateness.iter().all(|l| !l.is_negative()), "{name}");
+        assert!(report.drain.is_some_and(|d| !d.is_negative()), "{name}");
+    }
+    assert_eq!(by_name("steady").pending, 500);
+    assert!(by_name("steady").disk_per_pending.is_some_and(|b| b > 0.0));
+    let create = by_name("create");
+    assert!(create.reminders > 0 && create.schedule_rate > 0.0);
+    assert!(reports.iter().all(|r| r.peak_rss_bytes > 0));
 }
