@@ -13,7 +13,8 @@
 //! writes them in the same transaction: no lost or phantom events when a process dies between
 //! two writes. Instants are kept to the microsecond (callers truncate before writing, so what
 //! they write is what they read back). Task bodies are kept as JSON documents (the API shape), so a document store
-//! can implement the port as easily as SQL. Adapters: [`sqlite`] (embedded default).
+//! can implement the port as easily as SQL. Adapters: `sqlite` (embedded default) and `postgres`
+//! (distributed; feature `postgres`).
 //! [`reencrypt`] is the small capability key rotation needs (personal data is encrypted
 //! above the port, by a decorator, so adapters never see keys).
 //! [`contract`] is the suite every adapter passes.
@@ -26,6 +27,8 @@ use chime_core::{NotificationId, TaskId, UserId};
 use jiff::Timestamp;
 
 pub mod contract;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod reencrypt;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
