@@ -19,6 +19,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +28,8 @@ use chime_core::event::{Channel, DeliveryOutcome, OccurrenceKey};
 use chime_core::{NotificationId, TaskId, UserId};
 use jiff::Timestamp;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
-use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
-use sqlx::{Postgres, Row};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions as _, Connection as _, Postgres, Row};
 use tokio::sync::Notify;
 
 mod reencrypt;
@@ -97,10 +98,20 @@ impl PgStore {
     /// Connects a pool of at most `pool_size` connections to `url`
     /// (`postgres://user@host:port/database`). Does not migrate: see [`PgStore::migrate`].
     pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(map_err)?;
+        // One plain connection first: a pool that cannot connect only says it timed out, and
+        // the reason (refused, authentication, no such database) is what an operator needs.
+        options
+            .connect()
+            .await
+            .map_err(map_err)?
+            .close()
+            .await
+            .map_err(map_err)?;
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
-            .connect(url)
+            .connect_with(options)
             .await
             .map_err(map_err)?;
         Ok(Self::from_pool(pool))
