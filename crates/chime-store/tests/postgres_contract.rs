@@ -419,65 +419,87 @@ async fn reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints()
     );
 }
 
-/// Not a check: measures `fire_due` on 10,000 due rows in batches of 500 (one worker, then
-/// two pools with two workers each) and prints rows per second. Run with
+/// Not a check: measures `fire_due` on 10,000 due rows in batches of 500 and prints rows per
+/// second: PostgreSQL with one worker, then with four workers on two pools, and SQLite with
+/// one worker for comparison (its writes are serialised anyway). Run with
 /// `cargo test -p chime-store --release --test postgres_contract -- --ignored --nocapture
 /// fire_due_throughput`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement, not a check"]
 async fn fire_due_throughput() {
+    for workers in [1usize, 4] {
+        let factory = PgFactory::new();
+        let stores: Vec<Arc<dyn Store>> =
+            vec![Arc::new(factory.pg().await), Arc::new(factory.pg().await)];
+        measure_fire_due(
+            &format!("PostgreSQL, {workers} worker(s) on 2 pools"),
+            &stores,
+            workers,
+        )
+        .await;
+    }
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sqlite = chime_store::sqlite::SqliteStore::open(
+        &dir.path().join("chime.sqlite"),
+        &chime_store::sqlite::SqliteOptions::default(),
+    )
+    .expect("open SQLite");
+    measure_fire_due("SQLite, 1 worker", &[Arc::new(sqlite)], 1).await;
+}
+
+async fn measure_fire_due(what: &str, stores: &[Arc<dyn Store>], workers: usize) {
     const ROWS: usize = 10_000;
     const BATCH: usize = 500;
-    for workers in [1usize, 4] {
-        let factory = PgFactory::with_pool_size(4);
-        let stores = [factory.pg().await, factory.pg().await];
-        let tasks: Vec<TaskRecord> = (0..ROWS).map(task).collect();
-        for chunk in tasks.chunks(1_000) {
-            let changes: Vec<ScheduleChange> = chunk.iter().map(|t| set(t, at(1))).collect();
-            stores[0]
-                .apply_schedule_changes(&changes)
-                .await
-                .expect("apply");
-        }
-        let fire: FireFn = Arc::new(|row: &ScheduledTask| Fire {
-            events: vec![chime_store::OutboxEvent {
-                topic: "execute-task",
-                key: row.task_id.to_string(),
-                payload: serde_json::to_vec(&json!({
-                    "taskId": row.task_id.to_string(),
-                    "task": row.body,
-                }))
-                .unwrap_or_default(),
-            }],
-            next: Some((at(86_400), row.seq + 1)),
-        });
-        let started = Instant::now();
-        let handles: Vec<_> = (0..workers)
-            .map(|i| {
-                let (store, fire) = (stores[i % 2].clone(), fire.clone());
-                tokio::spawn(async move {
-                    let mut n = 0;
-                    loop {
-                        match store.fire_due(at(2), BATCH, fire.clone()).await {
-                            Ok(0) => break n,
-                            Ok(k) => n += k,
-                            Err(e) => panic!("fire_due: {e:?}"),
-                        }
-                    }
-                })
-            })
-            .collect();
-        let mut total = 0;
-        for h in handles {
-            total += h.await.expect("a worker");
-        }
-        let elapsed = started.elapsed();
-        assert_eq!(total, ROWS);
-        println!(
-            "fire_due: {ROWS} rows, batches of {BATCH}, {workers} worker(s) on 2 pools: \
-             {:.0} ms, {:.0} rows/s",
-            elapsed.as_secs_f64() * 1e3,
-            ROWS as f64 / elapsed.as_secs_f64()
-        );
+    let tasks: Vec<TaskRecord> = (0..ROWS).map(task).collect();
+    for chunk in tasks.chunks(1_000) {
+        let changes: Vec<ScheduleChange> = chunk.iter().map(|t| set(t, at(1))).collect();
+        stores[0]
+            .apply_schedule_changes(&changes)
+            .await
+            .expect("apply");
     }
+    // Roughly what the execution role does per row: serialise an event holding the body.
+    let fire: FireFn = Arc::new(|row: &ScheduledTask| Fire {
+        events: vec![chime_store::OutboxEvent {
+            topic: "execute-task",
+            key: row.task_id.to_string(),
+            payload: serde_json::to_vec(&json!({
+                "taskId": row.task_id.to_string(),
+                "task": row.body,
+            }))
+            .unwrap_or_default(),
+        }],
+        next: Some((at(86_400), row.seq + 1)),
+    });
+    let started = Instant::now();
+    let handles: Vec<_> = (0..workers)
+        .map(|i| {
+            let (store, fire) = (stores[i % stores.len()].clone(), fire.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                loop {
+                    match store.fire_due(at(2), BATCH, fire.clone()).await {
+                        Ok(0) => break n,
+                        Ok(k) => n += k,
+                        Err(e) => panic!("fire_due: {e:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for h in handles {
+        total += h.await.expect("a worker");
+    }
+    let elapsed = started.elapsed();
+    assert_eq!(total, ROWS);
+    assert_eq!(
+        stores[0].outbox_len().await.expect("outbox_len"),
+        ROWS as u64
+    );
+    println!(
+        "fire_due, {ROWS} rows in batches of {BATCH}, {what}: {:.0} ms, {:.0} rows/s",
+        elapsed.as_secs_f64() * 1e3,
+        ROWS as f64 / elapsed.as_secs_f64()
+    );
 }
