@@ -180,6 +180,12 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
     }
 }
 
+/// Free text from outside (a provider's error or message id) as PostgreSQL can store it: its
+/// text types refuse NUL, which would make the write fail on every retry; SQLite keeps it.
+fn text(s: Option<&str>) -> Option<String> {
+    s.map(|s| s.replace('\0', "\u{FFFD}"))
+}
+
 fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
 }
@@ -453,8 +459,8 @@ impl TaskStore for PgStore {
             .bind(s.status.outcome.as_str())
             .bind(i64::from(s.status.attempts))
             .bind(micros(s.status.at))
-            .bind(&s.status.detail)
-            .bind(&s.status.provider_id)
+            .bind(text(s.status.detail.as_deref()))
+            .bind(text(s.status.provider_id.as_deref()))
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -721,8 +727,8 @@ impl DeliveryStore for PgStore {
             .bind(w.status.outcome.as_str())
             .bind(i64::from(w.status.attempts))
             .bind(micros(w.status.at))
-            .bind(&w.status.detail)
-            .bind(&w.status.provider_id)
+            .bind(text(w.status.detail.as_deref()))
+            .bind(text(w.status.provider_id.as_deref()))
             .bind(w.message.as_ref().map(ToString::to_string))
             .bind(pending.then(|| micros(w.status.at)))
             .execute(&mut *tx)
@@ -918,8 +924,8 @@ impl DeliveryStore for PgStore {
         .bind(&key.target)
         .bind(outcome)
         .bind(micros(at))
-        .bind(detail)
-        .bind(provider_id)
+        .bind(text(detail.as_deref()))
+        .bind(text(provider_id.as_deref()))
         .bind(next)
         .bind(keep_message)
         .bind(micros(lease_until))

@@ -419,6 +419,69 @@ async fn reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints()
     );
 }
 
+/// PostgreSQL's text types refuse NUL: an attempt whose error text holds one (a provider's
+/// answer) is still recorded, the NUL shown as U+FFFD, rather than failing on every retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_text_with_a_nul_is_recorded_with_a_replacement_character() {
+    use chime_core::event::{Channel, DeliveryOutcome, OccurrenceKey};
+    use chime_store::{AttemptResult, DeliveryKey, DeliveryStatus, DeliveryStore, DeliveryWrite};
+    let factory = PgFactory::new();
+    let store = factory.pg().await;
+    let alice = UserId::parse("alice").expect("a user id");
+    let occurrence = OccurrenceKey {
+        task_id: TaskId::new(),
+        due_at: at(10),
+    };
+    let write = DeliveryWrite {
+        occurrence,
+        user_id: alice.clone(),
+        status: DeliveryStatus {
+            channel: Channel::Webhook,
+            target: String::new(),
+            outcome: DeliveryOutcome::Pending,
+            attempts: 0,
+            at: at(10),
+            detail: None,
+            provider_id: None,
+        },
+        inbox: None,
+        message: Some(json!({ "to": "somewhere" })),
+        event: None,
+    };
+    assert_eq!(
+        store.record_deliveries(&[write]).await.expect("record"),
+        [0]
+    );
+    let claimed = store
+        .claim_deliveries(Channel::Webhook, at(10), at(70), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let key = DeliveryKey {
+        occurrence,
+        channel: Channel::Webhook,
+        target: String::new(),
+    };
+    let retry = AttemptResult::Retry {
+        next_attempt_at: at(20),
+        error: "HTTP 500: \0oops".into(),
+    };
+    store
+        .record_attempt(&key, at(70), at(11), retry, None)
+        .await
+        .expect("an error text with a NUL is recorded");
+    let pending = store
+        .pending_deliveries(&alice, occurrence.task_id)
+        .await
+        .expect("pending");
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].1.attempts, 1);
+    assert_eq!(
+        pending[0].1.detail.as_deref(),
+        Some("HTTP 500: \u{FFFD}oops")
+    );
+}
+
 /// Not a check: measures `fire_due` on 10,000 due rows in batches of 500 and prints rows per
 /// second: PostgreSQL with one worker, then with four workers on two pools, and SQLite with
 /// one worker for comparison (its writes are serialised anyway). Run with
