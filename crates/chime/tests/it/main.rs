@@ -19,3 +19,4 @@ mod pii;
 mod restart;
 mod security;
 mod traces;
+mod web;
