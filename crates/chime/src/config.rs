@@ -298,6 +298,7 @@ fn env_key(key: &uncased::UncasedStr) -> Option<uncased::Uncased<'_>> {
         "environment",
         "behind_tls_gateway",
         "backup",
+        "web",
     ];
     let key = key.as_str().to_ascii_lowercase();
     let mapped = match key.as_str() {

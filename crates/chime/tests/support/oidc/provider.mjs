@@ -89,16 +89,6 @@ function makeProvider(issuer, signingKeys) {
     ],
     findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
-    loadExistingGrant: async (ctx) => {
-      const grantId = ctx.oidc.result?.consent?.grantId || ctx.oidc.session.grantIdFor(ctx.oidc.client.clientId);
-      if (grantId) return ctx.oidc.provider.Grant.find(grantId);
-      if (ctx.oidc.client.clientId !== 'chime-web') return undefined;
-      const grant = new ctx.oidc.provider.Grant({ clientId: 'chime-web', accountId: ctx.oidc.session.accountId });
-      grant.addOIDCScope('openid');
-      for (const alg of algs) grant.addResourceScope(`urn:chime:${alg.toLowerCase()}`, 'tasks');
-      await grant.save();
-      return grant;
-    },
     jwks: { keys: signingKeys.map((k) => k.jwk) },
     features: {
       devInteractions: { enabled: false },
@@ -205,6 +195,22 @@ async function interaction(req, res, url) {
   const [, , uid, action] = url.pathname.split('/');
   if (req.method === 'GET' && !action) {
     const details = await active.provider.interactionDetails(req, res);
+    if (details.prompt.name === 'consent') {
+      // First-party client: grant what it asked for without a page.
+      const { Grant } = active.provider;
+      const grant = details.grantId
+        ? await Grant.find(details.grantId)
+        : new Grant({ accountId: details.session.accountId, clientId: details.params.client_id });
+      const missing = details.prompt.details;
+      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+        grant.addResourceScope(indicator, scopes.join(' '));
+      }
+      const grantId = await grant.save();
+      await active.provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end(`<!doctype html><html lang="en"><head><title>Test provider sign-in</title></head><body>
 <main><h1>Test provider</h1><form method="post" action="/interaction/${escapeHtml(details.uid)}/login">
