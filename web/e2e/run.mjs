@@ -63,6 +63,7 @@ async function test(name, fn) {
     console.log(`FAIL ${name}\n${error?.stack ?? error}`);
     // What the page looked like, for the log reader.
     for (const [i, page] of browser.contexts().flatMap((c) => c.pages()).entries()) {
+      console.log(`  page ${i} was at ${page.url()}`);
       await page.screenshot({ path: join(SHOTS, `failure-${failures}-${i}.png`) }).catch(() => undefined);
     }
   }
@@ -300,6 +301,17 @@ await test('every screen at phone size is accessible', async () => {
   await phone.goto('/');
   await shot(phone, 'signin-phone');
   await signInLocal(phone, 'alice');
+  // Something to show: a task made through the BFF as the app would (session + CSRF token).
+  const made = await phone.evaluate(async (start) => {
+    const { csrfToken } = await (await fetch('/bff/session')).json();
+    const r = await fetch('/bff/tasks', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken },
+      body: JSON.stringify({ name: 'Water the plants', startDate: start, timeZone: 'Europe/Berlin', repeats: { frequency: 2, period: 'day' } }),
+    });
+    return r.status;
+  }, nextMonday());
+  check(made === 201, `creating through the BFF: ${made}`);
   const screens = [
     ['upcoming', '/', 'Upcoming'],
     ['tasks', '/tasks', 'Tasks'],
@@ -338,6 +350,11 @@ await test('the keyboard reaches the navigation through the skip link order', as
 if (OIDC_BASE) {
   await test('OIDC sign-in: authorization code with PKCE against the real provider, tokens kept server-side', async () => {
     const carol = await newPage(OIDC_BASE);
+    // The redirects of the flow, for the log if it fails.
+    const hops = [];
+    carol.on('framenavigated', (f) => f === carol.mainFrame() && hops.push(f.url()));
+    carol.on('requestfailed', (r) => hops.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
+    try {
     await carol.goto('/');
     await axe(carol, 'OIDC sign-in');
     await carol.getByRole('link', { name: 'Sign in with your organisation' }).click();
@@ -360,6 +377,10 @@ if (OIDC_BASE) {
     await carol.getByRole('heading', { name: 'Carol’s reminder', level: 1 }).waitFor();
     await carol.getByRole('button', { name: 'Sign out' }).click();
     await carol.getByRole('link', { name: 'Sign in with your organisation' }).waitFor();
+    } catch (error) {
+      console.log(`  navigations: ${hops.map((h) => h.replace(/(code|state|nonce|code_challenge)=[^&]+/g, '$1=…')).join('\n    ')}`);
+      throw error;
+    }
     await carol.context().close();
   });
 } else {

@@ -991,3 +991,46 @@ async fn proxy(
     .await;
     result.unwrap_or_else(|r| r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_return_path_is_only_ever_a_path_of_this_app() {
+        assert_eq!(safe_return(Some("/tasks/tsk_1".into())), "/tasks/tsk_1");
+        for hostile in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "tasks",
+        ] {
+            assert_eq!(safe_return(Some(hostile.into())), "/", "{hostile}");
+        }
+        assert_eq!(safe_return(None), "/");
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("_session=x; chime_session=abc; other=1"),
+        );
+        assert_eq!(cookie_value(&headers).as_deref(), Some("abc"));
+        assert_eq!(cookie_value(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn every_telemetry_label_value_is_a_short_identifier() {
+        for (feature, variants) in FEATURES {
+            for value in std::iter::once(feature).chain(variants.iter()) {
+                assert!(
+                    value.len() < 32
+                        && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                    "{value}"
+                );
+            }
+        }
+    }
+}

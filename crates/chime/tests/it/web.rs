@@ -107,3 +107,237 @@ async fn the_web_app_passes_its_end_to_end_tests_in_headless_chromium() {
     println!("{}", String::from_utf8_lossy(&output.stdout));
     assert_success("the end-to-end suite (web/e2e/run.mjs)", &output);
 }
+
+/// A browser's view of the BFF: its session cookie and CSRF token.
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+    cookie: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn open(base: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let response = http
+            .get(format!("{base}/bff/session"))
+            .send()
+            .await
+            .expect("session");
+        let cookie = session_cookie(&response).expect("a session cookie");
+        let body: serde_json::Value = response.json().await.expect("json");
+        Browser {
+            base: base.to_owned(),
+            http,
+            cookie,
+            csrf: body["csrfToken"].as_str().expect("csrf").to_owned(),
+        }
+    }
+
+    async fn sign_in(&mut self, user: &str) -> reqwest::Response {
+        let response = self
+            .post("/bff/auth/local", &serde_json::json!({ "user": user }))
+            .await;
+        if let Some(cookie) = session_cookie(&response) {
+            self.cookie = cookie;
+        }
+        response
+    }
+
+    fn cookie_header(&self) -> String {
+        let value = self.cookie.split(';').next().unwrap_or_default();
+        value.to_owned()
+    }
+
+    async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("x-csrf-token", &self.csrf)
+            .json(body)
+            .send()
+            .await
+            .expect("post")
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("get")
+    }
+}
+
+/// The whole `Set-Cookie` of the session cookie, attributes included.
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("chime_session="))
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn local_sign_in_gives_a_new_httponly_secure_samesite_session_and_a_new_csrf_token() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(browser.cookie.contains(attribute), "{}", browser.cookie);
+    }
+    let anonymous = browser.cookie_header();
+    let response = browser.sign_in("alice").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    // No session fixation: signing in replaces the id; the old one is dead.
+    assert_ne!(browser.cookie_header(), anonymous);
+    assert_ne!(body["csrfToken"], browser.csrf.as_str());
+    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    let session: serde_json::Value = browser
+        .get("/bff/session")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["signedIn"], true);
+    assert_eq!(session["user"], "alice");
+}
+
+#[tokio::test]
+async fn a_state_changing_bff_call_without_the_sessions_csrf_token_is_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    browser.sign_in("alice").await;
+    let forged = browser
+        .http
+        .post(format!("{}/bff/tasks", app.base))
+        .header("cookie", browser.cookie_header())
+        .header("x-csrf-token", "guessed")
+        .json(&serde_json::json!({"name": "x", "startDate": "2030-01-01T09:00:00Z"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), 403);
+    assert_eq!(forged.headers()["content-type"], "application/problem+json");
+    // Nothing was created.
+    let list: serde_json::Value = app
+        .get("alice", "/api/v1/tasks")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["tasks"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test]
+async fn the_bff_passes_the_task_apis_validation_problem_through_naming_the_field() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
+    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    let response = browser
+        .post(
+            "/bff/tasks",
+            &serde_json::json!({
+                "name": "Stand-up",
+                "startDate": "2030-01-07T09:00",
+                "timeZone": "Europe/Berlin",
+                "repeats": {"frequency": "0", "period": "week"}
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let problem: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(problem["errors"][0]["pointer"], "/repeats/frequency");
+    // And a local start in the chosen zone is resolved by the BFF.
+    let created = browser
+        .post(
+            "/bff/tasks",
+            &serde_json::json!({"name": "Stand-up", "startDate": "2030-01-07T09:00", "timeZone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let task: serde_json::Value = created.json().await.expect("json");
+    assert_eq!(task["startDate"], "2030-01-07T08:00:00Z");
+}
+
+#[tokio::test]
+async fn feature_telemetry_counts_known_features_only_and_nothing_about_the_user() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
+    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    let known = browser
+        .post(
+            "/bff/telemetry",
+            &serde_json::json!({"feature": "task_created", "variant": "repeating_month"}),
+        )
+        .await;
+    assert_eq!(known.status(), 204);
+    let unknown = browser
+        .post(
+            "/bff/telemetry",
+            &serde_json::json!({"feature": "task_created", "variant": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(unknown.status(), 422);
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            "chime_web_features_used_total{feature=\"task_created\",variant=\"repeating_month\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("alice"));
+}
+
+#[tokio::test]
+async fn the_task_api_over_http_answers_as_the_api_itself_for_roles_run_apart() {
+    use chime_http::bff::{OverHttp, TaskApi};
+    let app = spawn_app_with(|_| {}).await;
+    let api = OverHttp::new(reqwest::Url::parse(&format!("{}/", app.base)).expect("url"));
+    let request = |body: serde_json::Value| {
+        axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/v1/tasks")
+            .header("authorization", format!("Bearer {}", app.token("alice")))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request")
+    };
+    let created = api
+        .send(request(
+            serde_json::json!({"name": "Over HTTP", "startDate": "2030-01-01T09:00:00Z"}),
+        ))
+        .await;
+    assert_eq!(created.status(), 201);
+    assert!(created.headers().contains_key("location"));
+    let refused = api
+        .send(request(serde_json::json!({"startDate": "soon"})))
+        .await;
+    assert_eq!(refused.status(), 422);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let bytes = axum::body::to_bytes(refused.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    assert!(problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .any(|e| e["pointer"] == "/name"));
+}

@@ -33,6 +33,12 @@ import * as http from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
 
+// Stdout carries only the `ready` line, and the test stops reading after it: the library's own
+// notices (it logs some with console.log during interactions) go to stderr, where a write can
+// never fail with EPIPE and take the provider down mid-sign-in.
+console.log = console.info = (...values) => console.error(...values);
+process.stdout.on('error', () => undefined);
+
 const args = process.argv.slice(2);
 const algsArg = args.includes('--algs') ? args[args.indexOf('--algs') + 1] : 'RS256,ES256,EdDSA';
 const algs = algsArg.split(',').filter(Boolean);
