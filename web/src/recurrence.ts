@@ -237,8 +237,7 @@ export function channelsChosen(form: TaskForm): string[] {
 export function describe(form: TaskForm): string {
   if (!form.repeat) return 'Once';
   const n = Number(form.frequency) || 1;
-  const unit = n === 1 ? form.period : `${n} ${form.period}s`;
-  let text = n === 1 ? `Every ${unit}` : `Every ${unit}`;
+  let text = n === 1 ? `Every ${form.period}` : `Every ${n} ${form.period}s`;
   if (form.period === 'week' && form.weekdays.length > 0) {
     const names = WEEKDAYS.filter((d) => form.weekdays.includes(d)).map((d) => d[0]!.toUpperCase() + d.slice(1));
     text += ` on ${names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0]}`;

@@ -954,7 +954,9 @@ async fn proxy(
 ) -> Response {
     let result: Result<Response, Response> = async {
         let who = bff.user(request.method(), request.headers())?;
-        if path.starts_with("admin") || path.contains("..") {
+        // The path arrives percent-decoded: `%2e%2e` and `%61dmin` are caught here too.
+        let path = path.trim_start_matches('/');
+        if path.starts_with("admin") || path.contains("..") || path.contains('?') {
             return Err(problem(StatusCode::NOT_FOUND, "not-found", "no such call"));
         }
         let query = request

@@ -7,6 +7,7 @@ import { Link, useRouter } from '../router';
 import { useApp, useAsync } from '../state';
 import { track } from '../telemetry';
 import { dateTime } from '../time';
+import { describe, fromTask } from '../recurrence';
 import { ErrorMessage } from './common';
 
 interface TaskPage {
@@ -102,13 +103,7 @@ export function TaskScreen({ id }: { id: string }) {
           {dateTime(task.startDate, task.timeZone)} ({task.timeZone})
         </dd>
         <dt>Repeats</dt>
-        <dd>
-          {task.repeats
-            ? `Every ${task.repeats.frequency} ${task.repeats.period}${task.repeats.frequency === 1 ? '' : 's'}${
-                task.repeats.on && task.repeats.on.length ? ` on ${task.repeats.on.join(', ')}` : ''
-              }${task.repeats.ends !== null ? `, ends ${task.repeats.ends}` : ''}`
-            : 'No'}
-        </dd>
+        <dd>{task.repeats ? describe(fromTask(task, {})) : 'No'}</dd>
         <dt>Channels</dt>
         <dd>
           {[

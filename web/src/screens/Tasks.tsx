@@ -6,6 +6,7 @@ import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { track } from '../telemetry';
 import { dateTime } from '../time';
+import { describe, fromTask } from '../recurrence';
 import { ErrorMessage } from './common';
 
 export function TasksScreen() {
@@ -55,7 +56,7 @@ export function TasksScreen() {
                 <Link to={`/tasks/${task.id}`}>{task.name}</Link>
               </h2>
               <p className="subtle">
-                {task.repeats ? `Every ${task.repeats.frequency === 1 ? '' : `${task.repeats.frequency} `}${task.repeats.period}${task.repeats.frequency === 1 ? '' : 's'}` : 'Once'}
+                {describe(fromTask(task, {}))}
                 {' · '}
                 {task.nextExecutionDate ? `next ${dateTime(task.nextExecutionDate, settings.timeZone)}` : 'no more occurrences'}
               </p>
