@@ -129,7 +129,7 @@ export interface Task {
 export interface Delivery {
   channel: 'email' | 'sms' | 'push' | 'inApp' | 'webhook';
   target?: string;
-  outcome: 'sent' | 'retried' | 'deadLettered' | 'skipped';
+  outcome: 'pending' | 'sent' | 'deadLettered' | 'skipped';
   attempts: number;
   at: string;
   detail?: string;

@@ -1,7 +1,7 @@
 // A task's page: details, next occurrences, and history with each channel's delivery status;
 // a dead-lettered delivery can be retried. Edit and delete from here.
 
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { bff, ProblemError, type Delivery, type HistoryItem, type Task } from '../api';
 import { Link, useRouter } from '../router';
 import { useApp, useAsync } from '../state';
@@ -26,7 +26,7 @@ const CHANNEL: Record<Delivery['channel'], string> = {
 
 const OUTCOME: Record<Delivery['outcome'], string> = {
   sent: 'Sent',
-  retried: 'Retrying',
+  pending: 'Pending',
   deadLettered: 'Failed',
   skipped: 'Skipped',
 };
@@ -38,6 +38,15 @@ export function TaskScreen({ id }: { id: string }) {
   const [confirming, setConfirming] = useState(false);
   const [actionError, setActionError] = useState<string>();
   const zone = settings.timeZone;
+
+  // While a delivery is being retried, its outcome will change: look again every few seconds.
+  const pending = data?.history.some((h) => h.deliveries.some((d) => d.outcome === 'pending')) ?? false;
+  useEffect(() => {
+    if (!pending) return;
+    const timer = setTimeout(reload, 3000);
+    return () => clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [pending, data]);
 
   const remove = async () => {
     try {

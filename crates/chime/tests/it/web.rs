@@ -79,7 +79,17 @@ async fn the_web_app_passes_its_end_to_end_tests_in_headless_chromium() {
 
     let local = {
         let dist = dist.clone();
-        spawn_app_with(move |c| c.web.static_dir = dist).await
+        spawn_app_with(move |c| {
+            c.web.static_dir = dist;
+            // So that a failing webhook is dead-lettered within the run (and may go to loopback).
+            c.delivery.retry_base_seconds = 0.2;
+            c.delivery.retry_window_seconds = 1.0;
+            c.channels.webhook = Some(chime_channels::webhook::WebhookConfig {
+                allow_private: true,
+                ..Default::default()
+            });
+        })
+        .await
     };
     let provider = Provider::start().await;
     let oidc = {
