@@ -209,7 +209,7 @@ await test('a task due in a few seconds arrives in the inbox live, with the unre
   await alice.goto('/tasks/new');
   await alice.getByLabel('Name', { exact: true }).fill('Tea is ready');
   await alice.getByLabel('Time zone').selectOption('Europe/Berlin');
-  await alice.getByLabel('Date and time').fill(berlinIn(4));
+  await alice.getByLabel('Date and time').fill(berlinIn(6));
   await alice.getByRole('button', { name: 'Create task' }).click();
   await alice.getByRole('heading', { name: 'Tea is ready', level: 1 }).waitFor();
   // Client-side navigation: the event stream opened at sign-in stays open.
@@ -233,7 +233,7 @@ await test('a webhook that keeps failing is dead-lettered, shown as failed, and 
   await alice.goto('/tasks/new');
   await alice.getByLabel('Name', { exact: true }).fill('Call the plumber');
   await alice.getByLabel('Time zone').selectOption('Europe/Berlin');
-  await alice.getByLabel('Date and time').fill(berlinIn(3));
+  await alice.getByLabel('Date and time').fill(berlinIn(6));
   await alice.getByRole('checkbox', { name: 'Webhook' }).check();
   await alice.getByRole('button', { name: 'Create task' }).click();
   await alice.getByRole('heading', { name: 'Call the plumber', level: 1 }).waitFor();
