@@ -26,6 +26,15 @@ pub fn routes(
         // The API's own router, with the same state: the BFF's calls are function calls.
         None => Arc::new(InProcess(chime_http::router(state.clone()))),
     };
+    let plain_http = config.tls.cert_file.is_none() && !config.behind_tls_gateway;
+    if config.web.secure_cookies
+        && plain_http
+        && !public_base.contains("://127.0.0.1")
+        && !public_base.contains("://localhost")
+        && !public_base.contains("://[::1]")
+    {
+        tracing::warn!(%public_base, "browsers drop the web app's Secure session cookie over plain HTTP on a non-loopback address: serve HTTPS (or behind_tls_gateway), or set web.secure_cookies = false for a trial");
+    }
     let sign_in = match &config.auth.issuer {
         Some(oidc_issuer) => SignIn::Oidc(Box::new(Bff::oidc_client(
             &config.web,
