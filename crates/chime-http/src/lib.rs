@@ -22,6 +22,7 @@ use utoipa::OpenApi;
 
 mod admin;
 pub mod auth;
+pub mod bff;
 pub mod error;
 pub mod guard;
 mod notifications;
@@ -147,6 +148,12 @@ pub fn openapi_json() -> String {
 }
 
 pub fn router(state: AppState) -> Router {
+    router_with(state, None)
+}
+
+/// The task API, and the `web` role's BFF and static files when `web` is given: both behind
+/// the same guard (limits, protective headers) and request metrics.
+pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
     let api = Router::new()
         .route("/tasks", post(tasks::create).get(tasks::list))
         .route("/tasks/preview", post(tasks::preview))
@@ -188,6 +195,12 @@ pub fn router(state: AppState) -> Router {
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }),
         );
+    let app = match web {
+        Some(web) => app
+            .nest_service("/bff", web.bff)
+            .fallback_service(web.files),
+        None => app,
+    };
     guard::apply(app, &state)
         .layer(TraceLayer::new_for_http().make_span_with(guard::request_span))
         // Outermost, so requests the guard refuses are counted too.

@@ -5,6 +5,8 @@
 //! - [`notification`]: delivers each occurrence once per channel; publishes `notification_sent`.
 //! - [`tick`]: the design's CRON service, one `schedule_tick` a second (heartbeat, safety net).
 //! - [`relay`]: drains the transactional outbox to the bus.
+//! - `web`: the web app's BFF and static files; it has no workers here (it is HTTP only,
+//!   in `chime-http`), but it is a role so that `--roles` can run it apart.
 //!
 //! Roles know ports, never adapters: the binary wires them. Every worker is a loop that ends
 //! when its shutdown token is cancelled and returns an error to the [`supervisor`], which
@@ -45,14 +47,16 @@ pub enum Role {
     Execution,
     Notification,
     Tick,
+    Web,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Role::Definition,
         Role::Execution,
         Role::Notification,
         Role::Tick,
+        Role::Web,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Role {
             Role::Execution => "execution",
             Role::Notification => "notification",
             Role::Tick => "tick",
+            Role::Web => "web",
         }
     }
 

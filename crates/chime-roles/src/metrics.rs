@@ -59,6 +59,15 @@ pub struct HttpLabels {
     pub status: u16,
 }
 
+/// A feature of the web app used once (`feature`, `variant` from the BFF's allowlist, e.g.
+/// `task_created` / `repeating_week`): the design's Pendo dashboards, with no third party and
+/// nothing about who used it.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FeatureLabels {
+    pub feature: &'static str,
+    pub variant: &'static str,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpRouteLabels {
     pub method: String,
@@ -114,6 +123,7 @@ pub struct Metrics {
     pub provider_errors: Family<ProviderErrorLabels, Counter>,
     pub http_requests: Family<HttpLabels, Counter>,
     pub http_duration: HistogramFamily<HttpRouteLabels>,
+    pub web_features: Family<FeatureLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -144,6 +154,7 @@ impl Metrics {
             provider_errors: Family::default(),
             http_requests: Family::default(),
             http_duration: Family::new_with_constructor(|| Histogram::new(HTTP_BUCKETS)),
+            web_features: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -236,6 +247,11 @@ impl Metrics {
             "chime_http_request_duration_seconds",
             "HTTP request latency by method and route template, until the response head",
             m.http_duration.clone(),
+        );
+        registry.register(
+            "chime_web_features_used",
+            "Web app features used, by feature and variant (reported by the app; users may opt out)",
+            m.web_features.clone(),
         );
         m.create_known_series();
         Metrics { registry, ..m }

@@ -19,7 +19,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The HTTP listener.
     pub listen: SocketAddr,
-    /// Roles this process runs (`definition,execution,notification,tick`; all by default),
+    /// Roles this process runs (`definition,execution,notification,tick,web`; all by default),
     /// as a list or a comma-separated string (`CHIME_ROLES=execution,notification`).
     #[serde(deserialize_with = "list_or_comma_separated")]
     pub roles: Vec<String>,
@@ -67,6 +67,9 @@ pub struct Config {
     /// Scheduled online backups of the embedded default (`[backup]`).
     #[serde(default)]
     pub backup: crate::backup::BackupConfig,
+    /// The web app and its BFF (`[web]`: static files, OIDC client, task API URL).
+    #[serde(default)]
+    pub web: chime_http::bff::WebConfig,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +145,7 @@ impl Default for Config {
             environment: crate::profile::Environment::default(),
             behind_tls_gateway: false,
             backup: crate::backup::BackupConfig::default(),
+            web: chime_http::bff::WebConfig::default(),
         }
     }
 }
@@ -198,6 +202,7 @@ impl Config {
         self.backup.validate()?;
         self.roles()?;
         self.tls.validate()?;
+        self.web.validate().map_err(anyhow::Error::msg)?;
         self.limits.validate()?;
         self.auth.validate()?;
         self.telemetry.validate()?;
@@ -234,7 +239,7 @@ impl Config {
 
     pub fn roles(&self) -> anyhow::Result<Vec<Role>> {
         if self.roles.is_empty() {
-            bail!("roles: name at least one of definition, execution, notification, tick");
+            bail!("roles: name at least one of definition, execution, notification, tick, web");
         }
         self.roles
             .iter()
@@ -242,7 +247,7 @@ impl Config {
                 Role::parse(name.trim()).with_context(|| {
                     format!(
                         "roles: unknown role `{name}`: expected definition, execution, \
-                         notification or tick"
+                         notification, tick or web"
                     )
                 })
             })
@@ -293,6 +298,7 @@ fn env_key(key: &uncased::UncasedStr) -> Option<uncased::Uncased<'_>> {
         "environment",
         "behind_tls_gateway",
         "backup",
+        "web",
     ];
     let key = key.as_str().to_ascii_lowercase();
     let mapped = match key.as_str() {

@@ -1,5 +1,5 @@
 //! The `chime` binary's library: configuration, and wiring every role to the embedded
-//! adapters (SQLite store, durable log bus) behind one HTTP listener. `main` is thin; tests
+//! adapters (SQLite store, durable log bus) and the web app's BFF behind one HTTP listener. `main` is thin; tests
 //! and the benchmark start a real server with [`start`] on port 0.
 
 use std::net::SocketAddr;
@@ -33,6 +33,7 @@ pub mod lock;
 pub mod profile;
 pub mod telemetry;
 pub mod tls;
+mod web;
 
 pub use config::Config;
 
@@ -268,7 +269,13 @@ pub async fn start_with_clock(
         )),
     };
     let addr = listener.local_addr()?;
-    let app = chime_http::router(state);
+    let web = if roles.contains(&Role::Web) {
+        let public_base = config.auth.local_issuer_url(addr, tls.is_some());
+        Some(web::routes(config, &state, &issuer, &public_base)?)
+    } else {
+        None
+    };
+    let app = chime_http::router_with(state, web);
     let https = tls.is_some();
     let server = tls::serve(listener, app, tls, shutdown.clone())?;
     tracing::info!(%addr, https, roles = ?config.roles, data_dir = %dir.display(), "chime is serving");

@@ -37,7 +37,7 @@ enum Command {
         /// Listen address [default: 127.0.0.1:8080; env: CHIME_LISTEN]
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
-        /// Comma-separated roles: definition,execution,notification,tick [default: all]
+        /// Comma-separated roles: definition,execution,notification,tick,web [default: all]
         #[arg(long, value_delimiter = ',')]
         roles: Option<Vec<String>>,
     },

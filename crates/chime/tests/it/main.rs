@@ -21,3 +21,4 @@ mod pii;
 mod restart;
 mod security;
 mod traces;
+mod web;

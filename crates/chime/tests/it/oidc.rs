@@ -16,15 +16,16 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{in_ms, spawn_app, spawn_app_with, TestApp, PATIENCE};
 
-/// One `oidc-provider` process; killed when dropped.
-struct Provider {
+/// One `oidc-provider` process; killed when dropped. (The web app's end-to-end tests sign
+/// in through it too: `web.rs`.)
+pub(crate) struct Provider {
     _child: tokio::process::Child,
-    issuer: String,
+    pub(crate) issuer: String,
     http: reqwest::Client,
 }
 
 impl Provider {
-    async fn start() -> Provider {
+    pub(crate) async fn start() -> Provider {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/oidc");
         assert!(
             std::path::Path::new(dir).join("node_modules").exists(),

@@ -21,11 +21,23 @@
 //                               the current key of `alg` (kid overridable through `header`),
 //                               for tokens the provider would never issue (expired, wrong iss)
 //   GET  /test/public-pem?alg=  the current public key of `alg` as SPKI PEM
+//
+// Interactive sign-in, for the web app's end-to-end tests (the BFF's authorization code +
+// PKCE flow): client `chime-web` (secret `secret`, a native-type client so that its loopback
+// redirect URI `http://127.0.0.1/bff/auth/callback` matches on any port, RFC 8252 7.3). The
+// login page (`/interaction/<uid>`) asks for a user name and signs in whoever is named: the
+// access token's `sub`. Consent is granted without a page (first-party client).
 
 import * as crypto from 'node:crypto';
 import * as http from 'node:http';
 
 import Provider, { errors } from 'oidc-provider';
+
+// Stdout carries only the `ready` line, and the test stops reading after it: the library's own
+// notices (it logs some with console.log during interactions) go to stderr, where a write can
+// never fail with EPIPE and take the provider down mid-sign-in.
+console.log = console.info = (...values) => console.error(...values);
+process.stdout.on('error', () => undefined);
 
 const args = process.argv.slice(2);
 const algsArg = args.includes('--algs') ? args[args.indexOf('--algs') + 1] : 'RS256,ES256,EdDSA';
@@ -62,14 +74,27 @@ const ALG = { rs256: 'RS256', es256: 'ES256', eddsa: 'EdDSA' };
 
 function makeProvider(issuer, signingKeys) {
   const provider = new Provider(issuer, {
-    clients: ['alice', 'bob', 'support'].map((id) => ({
-      client_id: id,
-      client_secret: 'secret',
-      grant_types: ['client_credentials'],
-      response_types: [],
-      redirect_uris: [],
-      token_endpoint_auth_method: 'client_secret_post',
-    })),
+    clients: [
+      ...['alice', 'bob', 'support'].map((id) => ({
+        client_id: id,
+        client_secret: 'secret',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+        token_endpoint_auth_method: 'client_secret_post',
+      })),
+      {
+        client_id: 'chime-web',
+        client_secret: 'secret',
+        application_type: 'native',
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        redirect_uris: ['http://127.0.0.1/bff/auth/callback'],
+        token_endpoint_auth_method: 'client_secret_post',
+      },
+    ],
+    findAccount: (_ctx, id) => ({ accountId: id, claims: () => ({ sub: id }) }),
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     jwks: { keys: signingKeys.map((k) => k.jwk) },
     features: {
       devInteractions: { enabled: false },
@@ -167,8 +192,55 @@ async function testRoute(req, res, url) {
   return reply(res, 404, { error: 'not found' });
 }
 
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+// The login page of an interaction, and its form's answer.
+async function interaction(req, res, url) {
+  const [, , uid, action] = url.pathname.split('/');
+  if (req.method === 'GET' && !action) {
+    const details = await active.provider.interactionDetails(req, res);
+    if (details.prompt.name === 'consent') {
+      // First-party client: grant what it asked for without a page.
+      const { Grant } = active.provider;
+      const grant = details.grantId
+        ? await Grant.find(details.grantId)
+        : new Grant({ accountId: details.session.accountId, clientId: details.params.client_id });
+      const missing = details.prompt.details;
+      if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+      if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+      for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+        grant.addResourceScope(indicator, scopes.join(' '));
+      }
+      const grantId = await grant.save();
+      await active.provider.interactionFinished(req, res, { consent: { grantId } }, { mergeWithLastSubmission: true });
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+    res.end(`<!doctype html><html lang="en"><head><title>Test provider sign-in</title></head><body>
+<main><h1>Test provider</h1><form method="post" action="/interaction/${escapeHtml(details.uid)}/login">
+<label for="login">Username</label> <input id="login" name="login" autocomplete="username" required>
+<button type="submit">Continue</button></form></main></body></html>`);
+    return;
+  }
+  if (req.method === 'POST' && action === 'login' && uid) {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const login = new URLSearchParams(Buffer.concat(chunks).toString('utf8')).get('login');
+    if (!login) return reply(res, 400, { error: 'login required' });
+    await active.provider.interactionFinished(req, res, { login: { accountId: login } }, { mergeWithLastSubmission: false });
+    return;
+  }
+  return reply(res, 404, { error: 'not found' });
+}
+
 const server = http.createServer((req, res) => {
   const url = new URL(req.url, issuer);
+  if (url.pathname.startsWith('/interaction/')) {
+    interaction(req, res, url).catch((error) => reply(res, 500, { error: String(error) }));
+    return;
+  }
   if (url.pathname.startsWith('/test/')) {
     testRoute(req, res, url).catch((error) => reply(res, 500, { error: String(error) }));
     return;

@@ -1,0 +1,226 @@
+//! The task form's helpers: a start date typed as a wall-clock time in the chosen zone, and
+//! the notes on a preview where the calendar moves or skips an occurrence.
+//!
+//! The app sends `startDate` as `2026-03-29T02:30` (what a `datetime-local` field gives) with
+//! a `timeZone`; the BFF resolves it in that zone (a time inside a DST gap moves forward by the
+//! gap, as RFC 5545 and the recurrence engine do) before the task API sees it, so the browser
+//! never computes offsets. A value that is not such a local time is passed on untouched, and
+//! the task API names `/startDate` if it is wrong.
+
+use jiff::civil::{Date, DateTime};
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+/// Rewrites a local `startDate` to an instant with its offset. Returns the wall-clock time
+/// the user asked for.
+pub fn resolve_local_start(body: &mut Value) -> Option<DateTime> {
+    let zone = TimeZone::get(body.get("timeZone")?.as_str()?).ok()?;
+    let raw = body.get("startDate")?.as_str()?;
+    if raw.parse::<Timestamp>().is_ok() {
+        return None;
+    }
+    let local: DateTime = raw.trim().parse().ok()?;
+    let zoned = zone.to_ambiguous_zoned(local).compatible().ok()?;
+    body["startDate"] = Value::String(zoned.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string());
+    Some(local)
+}
+
+fn zone_of(body: &Value) -> TimeZone {
+    body.get("timeZone")
+        .and_then(Value::as_str)
+        .and_then(|name| TimeZone::get(name).ok())
+        .unwrap_or(TimeZone::UTC)
+}
+
+/// The wall-clock start the user asked for, after [`resolve_local_start`] ran on `body`.
+fn wanted_start(body: &Value, zone: &TimeZone) -> Option<DateTime> {
+    let raw = body.get("startDate")?.as_str()?;
+    let instant: Timestamp = raw.parse().ok().or_else(|| {
+        jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S%.f%z", raw)
+            .ok()?
+            .to_timestamp()
+            .ok()
+    })?;
+    Some(instant.to_zoned(zone.clone()).datetime())
+}
+
+fn frequency(body: &Value) -> i32 {
+    let f = &body["repeats"]["frequency"];
+    f.as_i64()
+        .or_else(|| f.as_str().and_then(|s| s.trim().parse().ok()))
+        .and_then(|n| i32::try_from(n).ok())
+        .filter(|n| *n >= 1)
+        .unwrap_or(1)
+}
+
+/// Days of the month a monthly or yearly task asks for that some months lack (29 to 31).
+fn fragile_days(body: &Value, start: DateTime) -> Vec<i8> {
+    let period = body["repeats"]["period"].as_str().unwrap_or("");
+    let on = &body["repeats"]["on"];
+    let mut days: Vec<i8> = match (period, on) {
+        ("month", Value::Array(items)) => items.iter().filter_map(day_number).collect(),
+        ("month", Value::String(s)) if !s.trim().is_empty() => s
+            .split([',', ' '])
+            .filter_map(|p| p.trim().parse::<i8>().ok())
+            .collect(),
+        ("month", Value::Number(n)) => n
+            .as_i64()
+            .and_then(|n| i8::try_from(n).ok())
+            .into_iter()
+            .collect(),
+        ("month" | "year", _) => vec![start.day()],
+        _ => Vec::new(),
+    };
+    days.retain(|d| *d >= 29);
+    days.sort_unstable();
+    days.dedup();
+    days
+}
+
+fn day_number(v: &Value) -> Option<i8> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+        .and_then(|n| i8::try_from(n).ok())
+}
+
+/// `{"occurrences": [{"at", "local", "note"?}]}`: each due instant, its wall-clock time in the
+/// task's zone, and why it is not where the pattern alone would put it.
+pub fn annotate(body: &Value, occurrences: &Value) -> Value {
+    let zone = zone_of(body);
+    let instants: Vec<Timestamp> = occurrences
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str()?.parse().ok())
+        .collect();
+    let Some(wanted) = wanted_start(body, &zone) else {
+        return json!({"occurrences": instants.iter().map(|t| json!({"at": t.to_string()})).collect::<Vec<_>>()});
+    };
+    let mut notes: Vec<Vec<String>> = vec![Vec::new(); instants.len()];
+    let locals: Vec<DateTime> = instants
+        .iter()
+        .map(|t| t.to_zoned(zone.clone()).datetime())
+        .collect();
+    for (i, local) in locals.iter().enumerate() {
+        if local.time() != wanted.time() {
+            notes[i].push(format!(
+                "{} does not exist on {} (the clocks go forward): it fires at {}",
+                wanted.time().strftime("%H:%M"),
+                local.date().strftime("%-d %B"),
+                local.time().strftime("%H:%M"),
+            ));
+        } else if zone.to_ambiguous_zoned(*local).is_ambiguous() {
+            notes[i].push(format!(
+                "{} happens twice on {} (the clocks go back): it fires once, at the first",
+                local.time().strftime("%H:%M"),
+                local.date().strftime("%-d %B"),
+            ));
+        }
+    }
+    let period = body["repeats"]["period"].as_str().unwrap_or("");
+    let step = match period {
+        "month" => frequency(body),
+        "year" => 12 * frequency(body),
+        _ => 0,
+    };
+    if let (true, Some(last)) = (step > 0, locals.last()) {
+        let days = fragile_days(body, wanted);
+        let mut month = wanted.date().first_of_month();
+        while month <= last.date() && !days.is_empty() {
+            for &day in &days {
+                if day > month.days_in_month() {
+                    let end = month.last_of_month();
+                    if let Some(i) = locals.iter().position(|l| l.date() > end) {
+                        notes[i].push(skipped(month, day));
+                    }
+                }
+            }
+            match month.checked_add(jiff::Span::new().months(step)) {
+                Ok(next) => month = next,
+                Err(_) => break,
+            }
+        }
+    }
+    let items: Vec<Value> = instants
+        .iter()
+        .zip(&locals)
+        .zip(notes)
+        .map(|((at, local), notes)| {
+            let mut item = json!({
+                "at": at.to_string(),
+                "local": local.strftime("%Y-%m-%dT%H:%M").to_string(),
+            });
+            if !notes.is_empty() {
+                item["note"] = Value::String(notes.join("; "));
+            }
+            item
+        })
+        .collect();
+    json!({"occurrences": items})
+}
+
+fn skipped(month: Date, day: i8) -> String {
+    format!(
+        "{} has no day {day}: that occurrence is skipped",
+        month.strftime("%B %Y")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn preview(body: &mut Value, instants: &[&str]) -> Value {
+        resolve_local_start(body);
+        annotate(body, &json!(instants))
+    }
+
+    #[test]
+    fn a_local_start_is_resolved_in_its_time_zone() {
+        let mut body = json!({"startDate": "2026-07-01T09:00", "timeZone": "Europe/Berlin"});
+        resolve_local_start(&mut body);
+        assert_eq!(body["startDate"], "2026-07-01T09:00:00+02:00");
+    }
+
+    #[test]
+    fn a_start_with_an_offset_is_left_alone() {
+        let mut body = json!({"startDate": "2026-07-01T09:00:00Z", "timeZone": "Europe/Berlin"});
+        assert!(resolve_local_start(&mut body).is_none());
+        assert_eq!(body["startDate"], "2026-07-01T09:00:00Z");
+    }
+
+    #[test]
+    fn an_occurrence_in_a_dst_gap_is_noted_as_moved() {
+        let mut body = json!({
+            "startDate": "2026-03-28T02:30", "timeZone": "Europe/Berlin",
+            "repeats": {"frequency": 1, "period": "day"}
+        });
+        // 28 March 02:30 CET, then 29 March: 02:30 does not exist, it fires at 03:30 CEST.
+        let out = preview(&mut body, &["2026-03-28T01:30:00Z", "2026-03-29T01:30:00Z"]);
+        assert!(out["occurrences"][0].get("note").is_none());
+        let note = out["occurrences"][1]["note"].as_str().expect("a note");
+        assert!(note.contains("02:30 does not exist on 29 March"), "{note}");
+        assert_eq!(out["occurrences"][1]["local"], "2026-03-29T03:30");
+    }
+
+    #[test]
+    fn a_month_without_the_day_is_noted_as_skipped() {
+        let mut body = json!({
+            "startDate": "2027-01-31T09:00", "timeZone": "UTC",
+            "repeats": {"frequency": 1, "period": "month", "on": "31"}
+        });
+        let out = preview(
+            &mut body,
+            &[
+                "2027-01-31T09:00:00Z",
+                "2027-03-31T09:00:00Z",
+                "2027-05-31T09:00:00Z",
+            ],
+        );
+        let second = out["occurrences"][1]["note"].as_str().expect("a note");
+        assert!(second.contains("February 2027 has no day 31"), "{second}");
+        let third = out["occurrences"][2]["note"].as_str().expect("a note");
+        assert!(third.contains("April 2027 has no day 31"), "{third}");
+    }
+}

@@ -1,0 +1,353 @@
+//! The web app's own test suites, run by `cargo test` so that the README's one test command
+//! covers them: the Vitest unit tests, and the end-to-end tests (`web/e2e/run.mjs`) in
+//! headless Chromium against two real servers started here on port 0: one on the embedded
+//! default (local sign-in), one signing in through the real OIDC provider of `oidc.rs`
+//! (authorization code + PKCE). Both serve the app freshly built from `web/`.
+//!
+//! They need `npm ci` in `web/` and Debian's `chromium`; `.ci/run` provides both, and a
+//! missing one fails here with the command that fixes it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::helpers::spawn_app_with;
+use crate::oidc::Provider;
+
+/// The whole browser run; it takes about 30 s on a quiet machine.
+const E2E_PATIENCE: Duration = Duration::from_secs(600);
+
+fn web_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web")
+}
+
+fn require_node_modules(web: &Path) {
+    assert!(
+        web.join("node_modules/.bin/vitest").exists(),
+        "the web app's dependencies are not installed: run `npm ci` in {} (.ci/run does)",
+        web.display()
+    );
+}
+
+async fn npm(web: &Path, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let mut command = tokio::process::Command::new("npm");
+    command
+        .args(args)
+        .current_dir(web)
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    tokio::time::timeout(E2E_PATIENCE, command.output())
+        .await
+        .unwrap_or_else(|_| panic!("`npm {}` did not finish in time", args.join(" ")))
+        .expect("run npm (Node.js 20 or later is needed)")
+}
+
+fn assert_success(what: &str, output: &std::process::Output) {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn the_web_apps_unit_tests_pass_in_vitest() {
+    let web = web_dir();
+    require_node_modules(&web);
+    let output = npm(&web, &["test", "--", "--reporter=dot"], &[]).await;
+    assert_success("the Vitest suite (`npm test` in web/)", &output);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_app_passes_its_end_to_end_tests_in_headless_chromium() {
+    let web = web_dir();
+    require_node_modules(&web);
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    assert!(
+        Path::new(&chromium).exists(),
+        "no Chromium at {chromium}: `apt-get install -y chromium` (.ci/run does), or set CHROMIUM"
+    );
+    // The servers serve what this checkout builds, never a stale bundle.
+    let build = npm(&web, &["run", "build"], &[]).await;
+    assert_success("building the web app (`npm run build` in web/)", &build);
+    let dist = web.join("dist");
+
+    let local = {
+        let dist = dist.clone();
+        spawn_app_with(move |c| {
+            c.web.static_dir = dist;
+            // So that a failing webhook is dead-lettered within the run (and may go to loopback).
+            c.delivery.retry_base_seconds = 0.2;
+            c.delivery.retry_window_seconds = 1.0;
+            c.channels.webhook = Some(chime_channels::webhook::WebhookConfig {
+                allow_private: true,
+                ..Default::default()
+            });
+        })
+        .await
+    };
+    let provider = Provider::start().await;
+    let oidc = {
+        let (dist, issuer) = (dist.clone(), provider.issuer.clone());
+        spawn_app_with(move |c| {
+            c.auth.issuer = Some(issuer);
+            c.web.static_dir = dist;
+            c.web.client_id = "chime-web".to_owned();
+            c.web.client_secret = Some("secret".to_owned());
+            // The provider gives access tokens the task API's audience for this resource.
+            c.web.resource = Some("urn:chime:rs256".to_owned());
+        })
+        .await
+    };
+    let output = npm(
+        &web,
+        &["run", "e2e"],
+        &[
+            ("CHIME_URL", local.base.clone()),
+            ("CHIME_OIDC_URL", oidc.base.clone()),
+            ("CHROMIUM", chromium),
+        ],
+    )
+    .await;
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    assert_success("the end-to-end suite (web/e2e/run.mjs)", &output);
+}
+
+/// A browser's view of the BFF: its session cookie and CSRF token.
+struct Browser {
+    base: String,
+    http: reqwest::Client,
+    cookie: String,
+    csrf: String,
+}
+
+impl Browser {
+    async fn open(base: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let response = http
+            .get(format!("{base}/bff/session"))
+            .send()
+            .await
+            .expect("session");
+        let cookie = session_cookie(&response).expect("a session cookie");
+        let body: serde_json::Value = response.json().await.expect("json");
+        Browser {
+            base: base.to_owned(),
+            http,
+            cookie,
+            csrf: body["csrfToken"].as_str().expect("csrf").to_owned(),
+        }
+    }
+
+    async fn sign_in(&mut self, user: &str) -> reqwest::Response {
+        let response = self
+            .post("/bff/auth/local", &serde_json::json!({ "user": user }))
+            .await;
+        if let Some(cookie) = session_cookie(&response) {
+            self.cookie = cookie;
+        }
+        response
+    }
+
+    fn cookie_header(&self) -> String {
+        let value = self.cookie.split(';').next().unwrap_or_default();
+        value.to_owned()
+    }
+
+    async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .header("x-csrf-token", &self.csrf)
+            .json(body)
+            .send()
+            .await
+            .expect("post")
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("get")
+    }
+}
+
+/// The whole `Set-Cookie` of the session cookie, attributes included.
+fn session_cookie(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("chime_session="))
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn local_sign_in_gives_a_new_httponly_secure_samesite_session_and_a_new_csrf_token() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(browser.cookie.contains(attribute), "{}", browser.cookie);
+    }
+    let anonymous = browser.cookie_header();
+    let response = browser.sign_in("alice").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.expect("json");
+    // No session fixation: signing in replaces the id; the old one is dead.
+    assert_ne!(browser.cookie_header(), anonymous);
+    assert_ne!(body["csrfToken"], browser.csrf.as_str());
+    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    let session: serde_json::Value = browser
+        .get("/bff/session")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["signedIn"], true);
+    assert_eq!(session["user"], "alice");
+}
+
+#[tokio::test]
+async fn a_state_changing_bff_call_without_the_sessions_csrf_token_is_refused() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    browser.sign_in("alice").await;
+    let forged = browser
+        .http
+        .post(format!("{}/bff/tasks", app.base))
+        .header("cookie", browser.cookie_header())
+        .header("x-csrf-token", "guessed")
+        .json(&serde_json::json!({"name": "x", "startDate": "2030-01-01T09:00:00Z"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(forged.status(), 403);
+    assert_eq!(forged.headers()["content-type"], "application/problem+json");
+    // Nothing was created.
+    let list: serde_json::Value = app
+        .get("alice", "/api/v1/tasks")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(list["tasks"].as_array().map(Vec::len), Some(0));
+}
+
+#[tokio::test]
+async fn the_bff_passes_the_task_apis_validation_problem_through_naming_the_field() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
+    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    let response = browser
+        .post(
+            "/bff/tasks",
+            &serde_json::json!({
+                "name": "Stand-up",
+                "startDate": "2030-01-07T09:00",
+                "timeZone": "Europe/Berlin",
+                "repeats": {"frequency": "0", "period": "week"}
+            }),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let problem: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(problem["errors"][0]["pointer"], "/repeats/frequency");
+    // And a local start in the chosen zone is resolved by the BFF.
+    let created = browser
+        .post(
+            "/bff/tasks",
+            &serde_json::json!({"name": "Stand-up", "startDate": "2030-01-07T09:00", "timeZone": "Europe/Berlin"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let task: serde_json::Value = created.json().await.expect("json");
+    assert_eq!(task["startDate"], "2030-01-07T08:00:00Z");
+}
+
+#[tokio::test]
+async fn feature_telemetry_counts_known_features_only_and_nothing_about_the_user() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
+    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    let known = browser
+        .post(
+            "/bff/telemetry",
+            &serde_json::json!({"feature": "task_created", "variant": "repeating_month"}),
+        )
+        .await;
+    assert_eq!(known.status(), 204);
+    let unknown = browser
+        .post(
+            "/bff/telemetry",
+            &serde_json::json!({"feature": "task_created", "variant": "alice@example.com"}),
+        )
+        .await;
+    assert_eq!(unknown.status(), 422);
+    let metrics = reqwest::get(app.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(
+            "chime_web_features_used_total{feature=\"task_created\",variant=\"repeating_month\"} 1"
+        ),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("alice"));
+}
+
+#[tokio::test]
+async fn the_task_api_over_http_answers_as_the_api_itself_for_roles_run_apart() {
+    use chime_http::bff::{OverHttp, TaskApi};
+    let app = spawn_app_with(|_| {}).await;
+    let api = OverHttp::new(reqwest::Url::parse(&format!("{}/", app.base)).expect("url"));
+    let request = |body: serde_json::Value| {
+        axum::http::Request::builder()
+            .method("POST")
+            .uri("/api/v1/tasks")
+            .header("authorization", format!("Bearer {}", app.token("alice")))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .expect("request")
+    };
+    let created = api
+        .send(request(
+            serde_json::json!({"name": "Over HTTP", "startDate": "2030-01-01T09:00:00Z"}),
+        ))
+        .await;
+    assert_eq!(created.status(), 201);
+    assert!(created.headers().contains_key("location"));
+    let refused = api
+        .send(request(serde_json::json!({"startDate": "soon"})))
+        .await;
+    assert_eq!(refused.status(), 422);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let bytes = axum::body::to_bytes(refused.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    assert!(problem["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .any(|e| e["pointer"] == "/name"));
+}

@@ -1,0 +1,416 @@
+// End-to-end tests of the web app in headless Chromium (Debian's `chromium`, driven by
+// playwright-core; no browser download), against running Chime servers:
+//
+//   CHIME_URL        a `chime serve` on the embedded default (local sign-in)
+//   CHIME_OIDC_URL   a `chime serve` whose [auth] issuer is the test OIDC provider
+//                    (crates/chime/tests/support/oidc), with the `chime-web` client
+//   CHROMIUM         the browser (default /usr/bin/chromium)
+//   SCREENSHOTS      where screenshots go (default e2e/out); UPDATE_SCREENSHOTS=1 writes the
+//                    README's copies under docs/screenshots/web instead
+//
+// `cargo test` starts both servers and runs this (crates/chime/tests/it/web.rs). Every wait is
+// on an event or an element (Playwright's auto-waiting), never a fixed sleep. Each screen is
+// checked with axe-core: any serious or critical violation fails the run.
+
+import { mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const BASE = process.env.CHIME_URL;
+const OIDC_BASE = process.env.CHIME_OIDC_URL;
+if (!BASE) {
+  console.error('CHIME_URL is not set: start `chime serve` and point CHIME_URL at it');
+  process.exit(2);
+}
+const SHOTS = process.env.UPDATE_SCREENSHOTS
+  ? join(here, '..', '..', 'docs', 'screenshots', 'web')
+  : (process.env.SCREENSHOTS ?? join(here, 'out'));
+mkdirSync(SHOTS, { recursive: true });
+
+const TIMEOUT = Number(process.env.E2E_TIMEOUT ?? 30_000);
+const DESKTOP = { width: 1280, height: 860 };
+const PHONE = { width: 390, height: 844 };
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+
+let failures = 0;
+const started = Date.now();
+async function test(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+    console.log(`ok   ${name} (${Date.now() - t0} ms)`);
+  } catch (error) {
+    failures += 1;
+    console.log(`FAIL ${name}\n${error?.stack ?? error}`);
+    // What the page looked like, for the log reader.
+    for (const [i, page] of browser.contexts().flatMap((c) => c.pages()).entries()) {
+      console.log(`  page ${i} was at ${page.url()}`);
+      await page.screenshot({ path: join(SHOTS, `failure-${failures}-${i}.png`) }).catch(() => undefined);
+    }
+  }
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function newPage(base, viewport = DESKTOP) {
+  // A fresh context: its own cookies, like a separate browser profile.
+  const context = await browser.newContext({
+    baseURL: base,
+    viewport,
+    locale: 'en-GB',
+    timezoneId: 'Europe/Berlin',
+    isMobile: viewport === PHONE,
+    hasTouch: viewport === PHONE,
+  });
+  context.setDefaultTimeout(TIMEOUT);
+  const page = await context.newPage();
+  page.on('pageerror', (error) => console.log(`page error: ${error.message}`));
+  return page;
+}
+
+/** axe-core on the page as it is: serious and critical violations fail. */
+async function axe(page, screen) {
+  await page.evaluate(axeSource);
+  const results = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
+  });
+  const serious = results.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  check(serious.length === 0, `axe on ${screen}: ${JSON.stringify(serious, null, 2)}`);
+  return results.length;
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signInLocal(page, user) {
+  await page.goto('/');
+  await page.getByLabel('Your name').fill(user);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+}
+
+/** The wall clock in Berlin `seconds` from now, as a datetime-local value with seconds. */
+function berlinIn(seconds) {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone: 'Europe/Berlin', year: 'numeric', month: '2-digit', day: '2-digit',
+    hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23',
+  }).formatToParts(new Date(Date.now() + seconds * 1000));
+  const get = (t) => parts.find((p) => p.type === t).value;
+  return `${get('year')}-${get('month')}-${get('day')}T${get('hour')}:${get('minute')}:${get('second')}`;
+}
+
+function nextMonday() {
+  const d = new Date();
+  d.setUTCDate(d.getUTCDate() + ((8 - d.getUTCDay()) % 7 || 7));
+  return `${d.toISOString().slice(0, 10)}T09:00`;
+}
+
+function berlinWeekdayAndTime(instant) {
+  return new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', weekday: 'long', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(instant));
+}
+
+const alice = await newPage(BASE);
+let weeklyUrl = '';
+
+await test('the sign-in screen is accessible and a name signs in through a session cookie', async () => {
+  await alice.goto('/');
+  await alice.getByRole('heading', { name: /Chime/ }).waitFor();
+  await axe(alice, 'sign-in');
+  await shot(alice, 'signin-desktop');
+  await signInLocal(alice, 'alice');
+  const cookies = await alice.context().cookies();
+  const session = cookies.find((c) => c.name === 'chime_session');
+  check(session, 'no session cookie');
+  check(session.httpOnly && session.secure && session.sameSite === 'Lax', `cookie flags: ${JSON.stringify(session)}`);
+  // The page cannot read it.
+  check(!(await alice.evaluate(() => document.cookie)).includes('chime_session'), 'session cookie readable by script');
+});
+
+await test('a state-changing call without the CSRF token is refused', async () => {
+  const status = await alice.evaluate(async () => {
+    const r = await fetch('/bff/tasks', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name":"x"}' });
+    return r.status;
+  });
+  check(status === 403, `expected 403, got ${status}`);
+});
+
+await test('a weekly task shows its next 10 occurrences in the live preview, and a short month is noted', async () => {
+  await alice.getByRole('link', { name: 'New task' }).click();
+  await alice.getByRole('heading', { name: 'New task', level: 1 }).waitFor();
+  await alice.getByLabel('Name', { exact: true }).fill('Stand-up');
+  await alice.getByLabel('Date and time').fill(nextMonday());
+  await alice.getByLabel('Time zone').selectOption('Europe/Berlin');
+  await alice.getByLabel('Repeating').check();
+  await alice.getByLabel('Every', { exact: true }).fill('1');
+  await alice.getByRole('checkbox', { name: /^mon/ }).check();
+  await alice.getByRole('checkbox', { name: /^wed/ }).check();
+  const preview = alice.locator('.preview ol.occurrences > li');
+  await alice.waitForFunction(() => document.querySelectorAll('.preview ol.occurrences > li').length === 10);
+  const instants = await preview.locator('time').evaluateAll((els) => els.map((e) => e.getAttribute('datetime')));
+  for (const at of instants) {
+    const text = berlinWeekdayAndTime(at);
+    check(/^(Monday|Wednesday) 09:00$/.test(text), `occurrence ${at} is ${text}, not Monday or Wednesday 09:00 in Berlin`);
+  }
+  check(new Set(instants).size === 10, 'occurrences repeat');
+  await axe(alice, 'task form');
+  await shot(alice, 'task-form-desktop');
+  // Monthly on the 31st: the preview says which months are skipped.
+  await alice.getByLabel('Period').selectOption('month');
+  await alice.getByLabel('Days').fill('31');
+  await alice.locator('.preview .note', { hasText: 'has no day 31' }).first().waitFor();
+  await alice.getByLabel('Period').selectOption('week');
+  await alice.waitForFunction(() => document.querySelectorAll('.preview ol.occurrences > li').length === 10 && !document.querySelector('.preview .note'));
+  await alice.getByRole('button', { name: 'Create task' }).click();
+  await alice.getByRole('heading', { name: 'Stand-up', level: 1 }).waitFor();
+  weeklyUrl = new URL(alice.url()).pathname;
+  await alice.getByRole('heading', { name: 'Next occurrences' }).waitFor();
+});
+
+await test('the server’s validation errors appear next to the field they name', async () => {
+  await alice.goto('/tasks/new');
+  await alice.getByLabel('Repeating').check();
+  await alice.getByLabel('Every', { exact: true }).fill('0');
+  await alice.getByRole('button', { name: 'Create task' }).click();
+  const name = alice.getByLabel('Name', { exact: true });
+  await alice.locator('#name[aria-invalid="true"]').waitFor();
+  await alice.locator('#frequency[aria-invalid="true"]').waitFor();
+  const described = await name.getAttribute('aria-describedby');
+  check(described === 'name-error', `name is described by ${described}`);
+  check((await alice.locator('#name-error').textContent()).length > 0, 'no message for name');
+  await axe(alice, 'task form with errors');
+  await shot(alice, 'task-form-errors-desktop');
+});
+
+await test('a task due in a few seconds arrives in the inbox live, with the unread badge', async () => {
+  await alice.goto('/tasks/new');
+  await alice.getByLabel('Name', { exact: true }).fill('Tea is ready');
+  await alice.getByLabel('Time zone').selectOption('Europe/Berlin');
+  await alice.getByLabel('Date and time').fill(berlinIn(6));
+  await alice.getByRole('button', { name: 'Create task' }).click();
+  await alice.getByRole('heading', { name: 'Tea is ready', level: 1 }).waitFor();
+  // Client-side navigation: the event stream opened at sign-in stays open.
+  await alice.getByRole('link', { name: /^Inbox/ }).click();
+  await alice.getByRole('heading', { name: 'Inbox', level: 1 }).waitFor();
+  await alice.getByRole('list', { name: 'Notifications' }).getByRole('link', { name: 'Tea is ready' }).waitFor();
+  await alice.getByRole('link', { name: /Inbox\s*1 unread/ }).waitFor();
+  await axe(alice, 'inbox');
+  await shot(alice, 'inbox-desktop');
+  await alice.getByRole('list', { name: 'Notifications' }).getByRole('button', { name: /^Mark read/ }).click();
+  await alice.getByText('All caught up.').waitFor();
+});
+
+await test('a webhook that keeps failing is dead-lettered, shown as failed, and can be retried from the task page', async () => {
+  // The server under test dead-letters after a one-second retry window and lets webhooks go to
+  // loopback; nothing listens on port 9.
+  await alice.getByRole('link', { name: 'Settings' }).click();
+  await alice.getByLabel('Endpoint URL').fill('http://127.0.0.1:9/hook');
+  await alice.getByRole('button', { name: 'Save webhook' }).click();
+  await alice.getByText(/Signing secret/).waitFor();
+  await alice.goto('/tasks/new');
+  await alice.getByLabel('Name', { exact: true }).fill('Call the plumber');
+  await alice.getByLabel('Time zone').selectOption('Europe/Berlin');
+  await alice.getByLabel('Date and time').fill(berlinIn(6));
+  await alice.getByRole('checkbox', { name: 'Webhook' }).check();
+  await alice.getByRole('button', { name: 'Create task' }).click();
+  await alice.getByRole('heading', { name: 'Call the plumber', level: 1 }).waitFor();
+  // The page follows the delivery (in-app arrival, then its own refresh while retrying).
+  const retry = alice.getByRole('button', { name: 'Retry Webhook delivery' });
+  await retry.waitFor();
+  await axe(alice, 'task page with a dead letter');
+  await shot(alice, 'task-dead-letter-desktop');
+  await retry.click();
+  await alice.getByRole('status').filter({ hasText: 'Delivery retried' }).waitFor();
+});
+
+await test('editing renames the task, and search finds it', async () => {
+  await alice.goto(weeklyUrl);
+  await alice.getByRole('link', { name: 'Edit' }).click();
+  await alice.getByRole('heading', { name: 'Edit task', level: 1 }).waitFor();
+  const name = alice.getByLabel('Name', { exact: true });
+  check((await name.inputValue()) === 'Stand-up', 'the form is not filled with the task');
+  check(await alice.getByRole('checkbox', { name: /^wed/ }).isChecked(), 'weekdays not read back');
+  await name.fill('Team stand-up');
+  await alice.getByRole('button', { name: 'Save changes' }).click();
+  await alice.getByRole('heading', { name: 'Team stand-up', level: 1 }).waitFor();
+  await axe(alice, 'task page');
+  await shot(alice, 'task-desktop');
+  await alice.getByRole('link', { name: 'Tasks', exact: true }).click();
+  await alice.getByLabel('Search tasks').fill('team');
+  await alice.getByRole('status').filter({ hasText: '1 task matching “team”' }).waitFor();
+  await axe(alice, 'tasks');
+  await shot(alice, 'tasks-desktop');
+});
+
+await test('the upcoming screen groups occurrences by day', async () => {
+  await alice.getByRole('link', { name: 'Upcoming' }).click();
+  await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  await alice.getByRole('link', { name: 'Team stand-up' }).first().waitFor();
+  check((await alice.locator('section.day h2').count()) >= 2, 'occurrences are not grouped by day');
+  await axe(alice, 'upcoming');
+  await shot(alice, 'upcoming-desktop');
+});
+
+await test('settings are accessible, and feature use was counted without personal data', async () => {
+  await alice.getByRole('link', { name: 'Settings' }).click();
+  await alice.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+  await alice.getByRole('heading', { name: 'Webhook' }).waitFor();
+  await axe(alice, 'settings');
+  await shot(alice, 'settings-desktop');
+  const metrics = await (await fetch(`${BASE}/metrics`)).text();
+  check(/chime_web_features_used_total\{feature="task_created",variant="repeating_week"\} 1/.test(metrics), 'task_created{repeating_week} not counted');
+  check(/chime_web_features_used_total\{feature="preview_opened",variant="any"\} [1-9]/.test(metrics), 'preview_opened not counted');
+  check(!/alice|Stand-up|Tea is ready/.test(metrics), 'personal data in metrics');
+});
+
+await test('opting out of telemetry stops the reports', async () => {
+  await alice.getByLabel(/Share anonymous feature usage/).uncheck();
+  await alice.getByRole('button', { name: 'Save settings' }).click();
+  await alice.getByText('Saved.').waitFor();
+  let reported = false;
+  alice.on('request', (r) => {
+    if (r.url().endsWith('/bff/telemetry')) reported = true;
+  });
+  await alice.getByRole('link', { name: 'Tasks', exact: true }).click();
+  await alice.getByLabel('Search tasks').fill('tea');
+  await alice.getByRole('status').filter({ hasText: 'matching “tea”' }).waitFor();
+  check(!reported, 'a telemetry report was sent after opting out');
+});
+
+await test('a second user sees none of the first user’s tasks', async () => {
+  const bob = await newPage(BASE);
+  await signInLocal(bob, 'bob');
+  await bob.getByRole('link', { name: 'Tasks', exact: true }).click();
+  await bob.getByRole('status').filter({ hasText: '0 tasks' }).waitFor();
+  await bob.goto(weeklyUrl);
+  await bob.getByRole('alert').filter({ hasText: 'Not found' }).waitFor();
+  await bob.context().close();
+});
+
+await test('deleting a task removes it', async () => {
+  await alice.goto(weeklyUrl);
+  await alice.getByRole('button', { name: 'Delete' }).click();
+  await alice.getByRole('button', { name: 'Delete for good' }).click();
+  await alice.getByRole('heading', { name: 'Tasks', level: 1 }).waitFor();
+  // The list has loaded (another task is on it), without the deleted one.
+  await alice.getByRole('link', { name: 'Tea is ready' }).waitFor();
+  check((await alice.getByRole('link', { name: 'Team stand-up' }).count()) === 0, 'the deleted task is still listed');
+});
+
+await test('every screen at phone size is accessible', async () => {
+  const phone = await newPage(BASE, PHONE);
+  await phone.goto('/');
+  await shot(phone, 'signin-phone');
+  await signInLocal(phone, 'alice');
+  // Something to show: a task made through the BFF as the app would (session + CSRF token).
+  const made = await phone.evaluate(async (start) => {
+    const { csrfToken } = await (await fetch('/bff/session')).json();
+    const r = await fetch('/bff/tasks', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken },
+      body: JSON.stringify({ name: 'Water the plants', startDate: start, timeZone: 'Europe/Berlin', repeats: { frequency: 2, period: 'day' } }),
+    });
+    return r.status;
+  }, nextMonday());
+  check(made === 201, `creating through the BFF: ${made}`);
+  const screens = [
+    ['upcoming', '/', 'Upcoming'],
+    ['tasks', '/tasks', 'Tasks'],
+    ['task-form', '/tasks/new', 'New task'],
+    ['inbox', '/inbox', 'Inbox'],
+    ['settings', '/settings', 'Settings'],
+  ];
+  for (const [name, path, heading] of screens) {
+    await phone.goto(path);
+    await phone.getByRole('heading', { name: heading, level: 1 }).waitFor();
+    if (name === 'task-form') await phone.waitForFunction(() => document.querySelectorAll('.preview ol.occurrences > li').length > 0);
+    if (name === 'tasks') await phone.getByRole('status').first().waitFor();
+    await axe(phone, `${name} (phone)`);
+    await shot(phone, `${name}-phone`);
+  }
+  const task = await phone.evaluate(async () => (await (await fetch('/bff/tasks')).json()).tasks[0].id);
+  await phone.goto(`/tasks/${task}`);
+  await phone.getByRole('heading', { name: 'History' }).waitFor();
+  await axe(phone, 'task (phone)');
+  await shot(phone, 'task-phone');
+  // No horizontal scrolling at phone width.
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `the page is ${overflow}px wider than the phone`);
+  await phone.context().close();
+});
+
+await test('the keyboard reaches the navigation through the skip link order', async () => {
+  await alice.goto('/');
+  await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  await alice.keyboard.press('Tab');
+  check((await alice.evaluate(() => document.activeElement?.textContent)) === 'Skip to content', 'the first tab stop is not the skip link');
+  await alice.keyboard.press('Enter');
+  check((await alice.evaluate(() => document.activeElement?.id)) === 'main', 'the skip link does not move focus to the content');
+});
+
+if (OIDC_BASE) {
+  await test('OIDC sign-in: authorization code with PKCE against the real provider, tokens kept server-side', async () => {
+    const carol = await newPage(OIDC_BASE);
+    // The redirects of the flow, for the log if it fails.
+    const hops = [];
+    carol.on('framenavigated', (f) => f === carol.mainFrame() && hops.push(f.url()));
+    carol.on('requestfailed', (r) => hops.push(`failed ${r.url()}: ${r.failure()?.errorText}`));
+    try {
+    await carol.goto('/');
+    await axe(carol, 'OIDC sign-in');
+    await carol.getByRole('link', { name: 'Sign in with your organisation' }).click();
+    await carol.getByLabel('Username').fill('carol');
+    await carol.getByRole('button', { name: 'Continue' }).click();
+    await carol.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+    await carol.getByText('carol', { exact: true }).waitFor();
+    await carol.getByText('No reminders yet.').waitFor();
+    // (Cookies ignore ports: the provider's own, on the same loopback host, are here too.)
+    const cookies = await carol.context().cookies(OIDC_BASE);
+    const session = cookies.find((c) => c.name === 'chime_session');
+    check(session?.httpOnly && session.secure && session.sameSite === 'Lax', `session cookie: ${JSON.stringify(session)}`);
+    check(!cookies.some((c) => /^ey[\w-]+\.[\w-]+\./.test(c.value)), 'a token in a cookie');
+    const storage = await carol.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }));
+    check(!storage.includes('ey'), 'a token in web storage');
+    // The session works for writes, through the provider's access token.
+    await carol.goto('/tasks/new');
+    await carol.getByLabel('Name', { exact: true }).fill('Carol’s reminder');
+    await carol.getByRole('button', { name: 'Create task' }).click();
+    await carol.getByRole('heading', { name: 'Carol’s reminder', level: 1 }).waitFor();
+    await carol.getByRole('button', { name: 'Sign out' }).click();
+    await carol.getByRole('link', { name: 'Sign in with your organisation' }).waitFor();
+    } catch (error) {
+      console.log(`  navigations: ${hops.map((h) => h.replace(/(code|state|nonce|code_challenge)=[^&]+/g, '$1=…')).join('\n    ')}`);
+      throw error;
+    }
+    await carol.context().close();
+  });
+} else {
+  console.log('skip OIDC sign-in (CHIME_OIDC_URL not set)');
+}
+
+await browser.close();
+console.log(`${failures === 0 ? 'passed' : `${failures} failed`} in ${((Date.now() - started) / 1000).toFixed(1)} s; screenshots in ${SHOTS}`);
+process.exit(failures === 0 ? 0 : 1);

@@ -1,0 +1,135 @@
+// The app's shell: sign-in when there is no session, else the navigation and the current
+// screen. On every navigation, focus moves to the screen's heading so that a screen reader
+// announces where the user is, and the skip link leads past the navigation.
+
+import { useEffect, useRef, useState } from 'react';
+import { loadSession, SIGNED_OUT_EVENT, signOut, type SessionInfo } from './api';
+import { Bell } from './components/Bell';
+import { Link, match, RouterProvider, useRouter } from './router';
+import { AppProvider, useApp } from './state';
+import { SignIn } from './screens/SignIn';
+import { UpcomingScreen } from './screens/Upcoming';
+import { TasksScreen } from './screens/Tasks';
+import { TaskFormScreen } from './screens/TaskForm';
+import { TaskScreen } from './screens/Task';
+import { InboxScreen } from './screens/Inbox';
+import { SettingsScreen } from './screens/Settings';
+
+export function App() {
+  const [session, setSession] = useState<SessionInfo | null>(null);
+  const [failed, setFailed] = useState(false);
+  const reload = () =>
+    loadSession().then(
+      (s) => {
+        setFailed(false);
+        setSession(s);
+      },
+      () => setFailed(true),
+    );
+  useEffect(() => {
+    void reload();
+    const onSignedOut = () => void reload();
+    window.addEventListener(SIGNED_OUT_EVENT, onSignedOut);
+    return () => window.removeEventListener(SIGNED_OUT_EVENT, onSignedOut);
+  }, []);
+  if (failed) {
+    return (
+      <main className="centered">
+        <h1>Chime</h1>
+        <p role="alert">The server cannot be reached.</p>
+        <button type="button" onClick={() => void reload()}>
+          Try again
+        </button>
+      </main>
+    );
+  }
+  if (!session) return <p className="centered" aria-busy="true">Loading…</p>;
+  if (!session.signedIn || !session.user) return <SignIn session={session} onSignedIn={() => void reload()} />;
+  return (
+    <RouterProvider>
+      <AppProvider user={session.user} serverTelemetry={session.telemetry}>
+        <Shell user={session.user} onSignedOut={() => void reload()} />
+      </AppProvider>
+    </RouterProvider>
+  );
+}
+
+function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void }) {
+  const { path } = useRouter();
+  const { unread, announcement } = useApp();
+  const route = match(path);
+  const main = useRef<HTMLElement>(null);
+  const first = useRef(true);
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    main.current?.querySelector('h1')?.focus();
+  }, [path]);
+
+  const nav: Array<{ to: string; label: string; active: boolean; badge?: number }> = [
+    { to: '/', label: 'Upcoming', active: route.name === 'upcoming' },
+    { to: '/tasks', label: 'Tasks', active: ['tasks', 'task', 'edit'].includes(route.name) },
+    { to: '/tasks/new', label: 'New task', active: route.name === 'new' },
+    { to: '/inbox', label: 'Inbox', active: route.name === 'inbox', badge: unread },
+    { to: '/settings', label: 'Settings', active: route.name === 'settings' },
+  ];
+  return (
+    <>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <header className="top">
+        <Link to="/" className="brand">
+          <Bell /> Chime
+        </Link>
+        <nav aria-label="Main">
+          <ul>
+            {nav.map((item) => (
+              <li key={item.to}>
+                <Link to={item.to} aria-current={item.active ? 'page' : undefined}>
+                  {item.label}
+                  {item.badge ? (
+                    <span className="badge">
+                      {item.badge}
+                      <span className="visually-hidden"> unread</span>
+                    </span>
+                  ) : null}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <div className="account">
+          <span className="user" title="Signed in as">
+            {user}
+          </span>
+          <button type="button" className="link-button" onClick={() => void signOut().finally(onSignedOut)}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main id="main" ref={main} tabIndex={-1}>
+        {route.name === 'upcoming' && <UpcomingScreen />}
+        {route.name === 'tasks' && <TasksScreen />}
+        {route.name === 'new' && <TaskFormScreen />}
+        {route.name === 'edit' && <TaskFormScreen id={route.id} />}
+        {route.name === 'task' && <TaskScreen id={route.id} />}
+        {route.name === 'inbox' && <InboxScreen />}
+        {route.name === 'settings' && <SettingsScreen />}
+        {route.name === 'notFound' && (
+          <>
+            <h1 tabIndex={-1}>Not found</h1>
+            <p>
+              There is nothing here. <Link to="/">Go to upcoming reminders</Link>.
+            </p>
+          </>
+        )}
+      </main>
+      <div className="visually-hidden" role="status" aria-live="polite">
+        {announcement}
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,168 @@
+// The app's only way to the server: the BFF under /bff, with the session cookie (sent by the
+// browser, never readable here) and the session's CSRF token on every state-changing call.
+// Errors arrive as RFC 9457 problem+json; a refused field is named by its JSON pointer.
+
+export interface FieldError {
+  pointer: string;
+  detail: string;
+  value?: unknown;
+}
+
+export interface Problem {
+  type?: string;
+  title?: string;
+  status: number;
+  detail?: string;
+  errors?: FieldError[];
+}
+
+export class ProblemError extends Error {
+  readonly problem: Problem;
+  constructor(problem: Problem) {
+    super(problem.detail || problem.title || `HTTP ${problem.status}`);
+    this.problem = problem;
+  }
+  get status(): number {
+    return this.problem.status;
+  }
+  /** Field messages by JSON pointer (`/repeats/on`). */
+  byPointer(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const e of this.problem.errors ?? []) {
+      if (e.pointer && !(e.pointer in out)) out[e.pointer] = e.detail;
+    }
+    return out;
+  }
+}
+
+export interface SessionInfo {
+  signedIn: boolean;
+  user?: string;
+  csrfToken: string;
+  signIn: 'local' | 'oidc';
+  telemetry: boolean;
+}
+
+let csrfToken = '';
+
+/** Tells the app the session ended (expired, or signed out in another tab). */
+export const SIGNED_OUT_EVENT = 'chime:signed-out';
+
+export function setCsrfToken(token: string): void {
+  csrfToken = token;
+}
+
+async function readProblem(response: Response): Promise<Problem> {
+  try {
+    const body = (await response.json()) as Problem;
+    return { ...body, status: response.status };
+  } catch {
+    return { status: response.status, title: response.statusText };
+  }
+}
+
+export async function bff<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  const method = init.method ?? 'GET';
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (method !== 'GET') headers['x-csrf-token'] = csrfToken;
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  let response: Response;
+  try {
+    response = await fetch(`/bff${path}`, {
+      method,
+      headers,
+      credentials: 'same-origin',
+      body: init.body === undefined ? undefined : JSON.stringify(init.body),
+    });
+  } catch {
+    throw new ProblemError({ status: 0, title: 'Offline', detail: 'The server cannot be reached. Check your connection and try again.' });
+  }
+  if (!response.ok) {
+    const problem = await readProblem(response);
+    if (response.status === 401) window.dispatchEvent(new Event(SIGNED_OUT_EVENT));
+    throw new ProblemError(problem);
+  }
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+export async function loadSession(): Promise<SessionInfo> {
+  const session = await bff<SessionInfo>('/session');
+  setCsrfToken(session.csrfToken);
+  return session;
+}
+
+export async function signInLocal(user: string): Promise<void> {
+  const result = await bff<{ csrfToken: string }>('/auth/local', { method: 'POST', body: { user } });
+  setCsrfToken(result.csrfToken);
+}
+
+export async function signOut(): Promise<void> {
+  await bff<void>('/auth/logout', { method: 'POST' });
+  setCsrfToken('');
+}
+
+// Shapes of the task API, as the BFF passes them on.
+
+export interface Repeats {
+  frequency: number;
+  period: 'day' | 'week' | 'month' | 'year';
+  on: Array<string | number> | null;
+  ends: number | string | null;
+}
+
+export interface Task {
+  id: string;
+  name: string;
+  description: string | null;
+  startDate: string;
+  timeZone: string;
+  repeats: Repeats | null;
+  notify: { email: string | null; sms: string | null; push: boolean; inApp: boolean; webhook: boolean };
+  missed: { policy: 'fireOnceLate' | 'fireAll' | 'skip'; limitSeconds?: number };
+  nextExecutionDate: string | null;
+  createdAt: string;
+  modifiedAt: string;
+}
+
+export interface Delivery {
+  channel: 'email' | 'sms' | 'push' | 'inApp' | 'webhook';
+  target?: string;
+  outcome: 'pending' | 'sent' | 'deadLettered' | 'skipped';
+  attempts: number;
+  at: string;
+  detail?: string;
+}
+
+export interface HistoryItem {
+  dueAt: string;
+  firedAt: string;
+  late: boolean;
+  skipped: boolean;
+  coalesced: number;
+  deliveries: Delivery[];
+}
+
+export interface Upcoming {
+  at: string;
+  taskId: string;
+  taskName: string;
+  timeZone: string;
+  repeats: boolean;
+}
+
+export interface Notification {
+  id: string;
+  taskId: string;
+  taskName: string;
+  dueAt: string;
+  createdAt: string;
+  read: boolean;
+}
+
+export interface PreviewItem {
+  at: string;
+  local?: string;
+  note?: string;
+}

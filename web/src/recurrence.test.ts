@@ -1,0 +1,80 @@
+import { describe as suite, expect, it } from 'vitest';
+import type { Task } from './api';
+import { describe, emptyForm, errorsByField, fieldOf, fromTask, taskVariant, toBody, wallClock } from './recurrence';
+
+const base = () => ({ ...emptyForm({ timeZone: 'Europe/Berlin', now: new Date('2026-12-01T08:30:00Z') }), name: 'Stand-up' });
+
+suite('the recurrence form', () => {
+  it('starts at the next whole hour on the wall clock of the chosen zone', () => {
+    expect(base().start).toBe('2026-12-01T10:00');
+  });
+
+  it('makes a one-time body without repeats', () => {
+    const body = toBody({ ...base(), start: '2026-12-07T09:00' });
+    expect(body).toMatchObject({ name: 'Stand-up', startDate: '2026-12-07T09:00', timeZone: 'Europe/Berlin' });
+    expect(body).not.toHaveProperty('repeats');
+    expect(body.notify).toEqual({ email: '', sms: '', push: false, inApp: true, webhook: false });
+  });
+
+  it('makes the design’s weekly body with weekdays in calendar order and a count', () => {
+    const body = toBody({ ...base(), repeat: true, period: 'week', frequency: '2', weekdays: ['wednesday', 'monday'], endsMode: 'after', endsCount: '12' });
+    expect(body.repeats).toEqual({ frequency: '2', period: 'week', on: 'monday, wednesday', ends: '12' });
+  });
+
+  it('says last for the last day of the month and passes an end date through', () => {
+    const body = toBody({ ...base(), repeat: true, period: 'month', monthMode: 'last', endsMode: 'on', endsDate: '2027-06-30' });
+    expect(body.repeats).toEqual({ frequency: '1', period: 'month', on: 'last', ends: '2027-06-30' });
+  });
+
+  it('sends an address only for a ticked channel', () => {
+    const body = toBody({ ...base(), email: 'a@example.com', sms: '+14075551212', smsOn: true });
+    expect(body.notify).toMatchObject({ email: '', sms: '+14075551212' });
+  });
+
+  it('turns the skip limit into seconds', () => {
+    expect(toBody({ ...base(), missed: 'skip', skipLimitMinutes: '90' }).missed).toEqual({ policy: 'skip', limitSeconds: 5400 });
+    expect(toBody({ ...base(), missed: 'fireAll' }).missed).toEqual({ policy: 'fireAll' });
+  });
+
+  it('maps server pointers to the field they name, by the period and end mode in use', () => {
+    expect(fieldOf('/startDate', base())).toBe('start');
+    expect(fieldOf('/repeats/on', { period: 'week', endsMode: 'never' })).toBe('weekdays');
+    expect(fieldOf('/repeats/on/1', { period: 'month', endsMode: 'never' })).toBe('monthDay');
+    expect(fieldOf('/repeats/ends', { period: 'week', endsMode: 'on' })).toBe('endsDate');
+    expect(fieldOf('/repeats/ends', { period: 'week', endsMode: 'after' })).toBe('endsCount');
+    expect(fieldOf('/something/else', base())).toBe('form');
+    expect(errorsByField({ '/name': 'empty', '/notify/email': 'bad' }, base())).toEqual({ name: 'empty', email: 'bad' });
+  });
+
+  it('reads a saved task back into the form on its own wall clock', () => {
+    const task: Task = {
+      id: 'tsk_1',
+      name: 'Rent',
+      description: null,
+      startDate: '2027-01-31T08:00:00Z',
+      timeZone: 'Europe/Berlin',
+      repeats: { frequency: 1, period: 'month', on: [-1], ends: 12 },
+      notify: { email: 'me@example.com', sms: null, push: false, inApp: true, webhook: false },
+      missed: { policy: 'skip', limitSeconds: 3600 },
+      nextExecutionDate: null,
+      createdAt: '',
+      modifiedAt: '',
+    };
+    const form = fromTask(task, {});
+    expect(form.start).toBe('2027-01-31T09:00');
+    expect(form).toMatchObject({ repeat: true, period: 'month', monthMode: 'last', endsMode: 'after', endsCount: '12', emailOn: true, missed: 'skip', skipLimitMinutes: '60' });
+    expect(toBody(form).repeats).toEqual({ frequency: '1', period: 'month', on: 'last', ends: '12' });
+  });
+
+  it('describes the pattern in words and reports only its kind to telemetry', () => {
+    const form = { ...base(), repeat: true, period: 'week' as const, frequency: '2', weekdays: ['monday' as const, 'friday' as const], endsMode: 'after' as const, endsCount: '5' };
+    expect(describe(form)).toBe('Every 2 weeks on Monday and Friday, 5 times');
+    expect(taskVariant(form)).toBe('repeating_week');
+    expect(taskVariant(base())).toBe('once');
+  });
+
+  it('shows an instant on the wall clock across DST', () => {
+    expect(wallClock('2026-03-29T01:30:00Z', 'Europe/Berlin')).toBe('2026-03-29T03:30');
+    expect(wallClock('2026-03-28T01:30:00Z', 'Europe/Berlin')).toBe('2026-03-28T02:30');
+  });
+});

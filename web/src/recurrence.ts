@@ -1,0 +1,252 @@
+// The task form's model: what the fields hold, the design's body they make, and which field a
+// server error's JSON pointer belongs to. Pure functions, unit-tested without a browser.
+
+import type { Task } from './api';
+
+export type Period = 'day' | 'week' | 'month' | 'year';
+export type EndsMode = 'never' | 'after' | 'on';
+export type MissedPolicy = 'fireOnceLate' | 'fireAll' | 'skip';
+
+export const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
+export type Weekday = (typeof WEEKDAYS)[number];
+
+export interface TaskForm {
+  name: string;
+  description: string;
+  /** Wall-clock start in `timeZone`, as a datetime-local field holds it: `2026-12-07T09:00`. */
+  start: string;
+  timeZone: string;
+  repeat: boolean;
+  frequency: string;
+  period: Period;
+  weekdays: Weekday[];
+  monthMode: 'day' | 'last';
+  monthDay: string;
+  endsMode: EndsMode;
+  endsCount: string;
+  endsDate: string;
+  emailOn: boolean;
+  email: string;
+  smsOn: boolean;
+  sms: string;
+  push: boolean;
+  inApp: boolean;
+  webhook: boolean;
+  missed: MissedPolicy;
+  skipLimitMinutes: string;
+}
+
+/** The field ids of the form, which the JSON pointers of server errors map to. */
+export type FieldId =
+  | 'name'
+  | 'description'
+  | 'start'
+  | 'timeZone'
+  | 'frequency'
+  | 'period'
+  | 'weekdays'
+  | 'monthDay'
+  | 'endsCount'
+  | 'endsDate'
+  | 'email'
+  | 'sms'
+  | 'push'
+  | 'webhook'
+  | 'missed'
+  | 'skipLimitMinutes'
+  | 'form';
+
+export function emptyForm(defaults: { timeZone: string; email?: string; sms?: string; now?: Date }): TaskForm {
+  const now = defaults.now ?? new Date();
+  // The next whole hour, in the chosen zone.
+  const next = new Date(now.getTime() + 3600_000);
+  next.setUTCMinutes(0, 0, 0);
+  return {
+    name: '',
+    description: '',
+    start: wallClock(next.toISOString(), defaults.timeZone),
+    timeZone: defaults.timeZone,
+    repeat: false,
+    frequency: '1',
+    period: 'week',
+    weekdays: [],
+    monthMode: 'day',
+    monthDay: '',
+    endsMode: 'never',
+    endsCount: '10',
+    endsDate: '',
+    emailOn: false,
+    email: defaults.email ?? '',
+    smsOn: false,
+    sms: defaults.sms ?? '',
+    push: false,
+    inApp: true,
+    webhook: false,
+    missed: 'fireOnceLate',
+    skipLimitMinutes: '60',
+  };
+}
+
+/** `2026-12-07T09:00` for an instant, on the wall clock of `timeZone`. */
+export function wallClock(instant: string, timeZone: string): string {
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(new Date(instant));
+  const get = (type: string) => parts.find((p) => p.type === type)?.value ?? '00';
+  return `${get('year')}-${get('month')}-${get('day')}T${get('hour')}:${get('minute')}`;
+}
+
+/** The design's body for the task API (the BFF resolves the local `startDate` in `timeZone`). */
+export function toBody(form: TaskForm): Record<string, unknown> {
+  const body: Record<string, unknown> = {
+    name: form.name,
+    startDate: form.start,
+    timeZone: form.timeZone,
+    notify: {
+      email: form.emailOn ? form.email : '',
+      sms: form.smsOn ? form.sms : '',
+      push: form.push,
+      inApp: form.inApp,
+      webhook: form.webhook,
+    },
+    missed:
+      form.missed === 'skip'
+        ? { policy: 'skip', limitSeconds: minutesToSeconds(form.skipLimitMinutes) }
+        : { policy: form.missed },
+  };
+  if (form.description.trim()) body.description = form.description;
+  if (form.repeat) {
+    const repeats: Record<string, unknown> = { frequency: form.frequency, period: form.period };
+    if (form.period === 'week' && form.weekdays.length > 0) {
+      repeats.on = WEEKDAYS.filter((d) => form.weekdays.includes(d)).join(', ');
+    }
+    if (form.period === 'month') {
+      if (form.monthMode === 'last') repeats.on = 'last';
+      else if (form.monthDay.trim()) repeats.on = form.monthDay.trim();
+    }
+    if (form.endsMode === 'after') repeats.ends = form.endsCount;
+    if (form.endsMode === 'on') repeats.ends = form.endsDate;
+    body.repeats = repeats;
+  }
+  return body;
+}
+
+function minutesToSeconds(minutes: string): number | string {
+  const n = Number(minutes);
+  return Number.isFinite(n) && minutes.trim() !== '' ? Math.round(n * 60) : minutes;
+}
+
+/** The form for an existing task. */
+export function fromTask(task: Task, defaults: { email?: string; sms?: string }): TaskForm {
+  const form = emptyForm({ timeZone: task.timeZone, ...defaults });
+  form.name = task.name;
+  form.description = task.description ?? '';
+  form.start = wallClock(task.startDate, task.timeZone);
+  form.emailOn = Boolean(task.notify.email);
+  form.email = task.notify.email ?? defaults.email ?? '';
+  form.smsOn = Boolean(task.notify.sms);
+  form.sms = task.notify.sms ?? defaults.sms ?? '';
+  form.push = task.notify.push;
+  form.inApp = task.notify.inApp;
+  form.webhook = task.notify.webhook;
+  form.missed = task.missed.policy;
+  if (task.missed.limitSeconds !== undefined) form.skipLimitMinutes = String(task.missed.limitSeconds / 60);
+  const r = task.repeats;
+  if (r) {
+    form.repeat = true;
+    form.frequency = String(r.frequency);
+    form.period = r.period;
+    if (r.period === 'week' && r.on) form.weekdays = r.on.map(String).filter(isWeekday);
+    if (r.period === 'month' && r.on && r.on.length > 0) {
+      if (r.on.length === 1 && Number(r.on[0]) === -1) form.monthMode = 'last';
+      else form.monthDay = r.on.join(', ');
+    }
+    if (typeof r.ends === 'number') {
+      form.endsMode = 'after';
+      form.endsCount = String(r.ends);
+    } else if (typeof r.ends === 'string' && r.ends) {
+      form.endsMode = 'on';
+      form.endsDate = r.ends.slice(0, 10);
+    }
+  }
+  return form;
+}
+
+function isWeekday(s: string): s is Weekday {
+  return (WEEKDAYS as readonly string[]).includes(s);
+}
+
+/** The form field a server error's JSON pointer names. */
+export function fieldOf(pointer: string, form: Pick<TaskForm, 'period' | 'endsMode'>): FieldId {
+  const exact: Record<string, FieldId> = {
+    '/name': 'name',
+    '/description': 'description',
+    '/startDate': 'start',
+    '/timeZone': 'timeZone',
+    '/repeats/frequency': 'frequency',
+    '/repeats/period': 'period',
+    '/notify/email': 'email',
+    '/notify/sms': 'sms',
+    '/notify/push': 'push',
+    '/notify/webhook': 'webhook',
+    '/missed/policy': 'missed',
+    '/missed/limitSeconds': 'skipLimitMinutes',
+  };
+  if (pointer in exact) return exact[pointer]!;
+  if (pointer.startsWith('/repeats/on')) return form.period === 'week' ? 'weekdays' : 'monthDay';
+  if (pointer.startsWith('/repeats/ends')) return form.endsMode === 'on' ? 'endsDate' : 'endsCount';
+  return 'form';
+}
+
+/** Server errors by form field (the first message per field wins). */
+export function errorsByField(
+  byPointer: Record<string, string>,
+  form: Pick<TaskForm, 'period' | 'endsMode'>,
+): Partial<Record<FieldId, string>> {
+  const out: Partial<Record<FieldId, string>> = {};
+  for (const [pointer, detail] of Object.entries(byPointer)) {
+    const field = fieldOf(pointer, form);
+    if (!(field in out)) out[field] = detail;
+  }
+  return out;
+}
+
+/** What a telemetry event may say about a saved task: its kind, never its content. */
+export function taskVariant(form: TaskForm): string {
+  return form.repeat ? `repeating_${form.period}` : 'once';
+}
+
+/** Channels chosen, for telemetry (names only). */
+export function channelsChosen(form: TaskForm): string[] {
+  const out: string[] = [];
+  if (form.emailOn) out.push('email');
+  if (form.smsOn) out.push('sms');
+  if (form.push) out.push('push');
+  if (form.inApp) out.push('inApp');
+  if (form.webhook) out.push('webhook');
+  return out;
+}
+
+/** A sentence for the pattern: "Every 2 weeks on Monday and Wednesday, 10 times". */
+export function describe(form: TaskForm): string {
+  if (!form.repeat) return 'Once';
+  const n = Number(form.frequency) || 1;
+  let text = n === 1 ? `Every ${form.period}` : `Every ${n} ${form.period}s`;
+  if (form.period === 'week' && form.weekdays.length > 0) {
+    const names = WEEKDAYS.filter((d) => form.weekdays.includes(d)).map((d) => d[0]!.toUpperCase() + d.slice(1));
+    text += ` on ${names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0]}`;
+  }
+  if (form.period === 'month') {
+    if (form.monthMode === 'last') text += ' on the last day';
+    else if (form.monthDay.trim()) text += ` on day ${form.monthDay.trim()}`;
+  }
+  if (form.endsMode === 'after') text += `, ${form.endsCount} times`;
+  if (form.endsMode === 'on' && form.endsDate) text += `, until ${form.endsDate}`;
+  return text;
+}

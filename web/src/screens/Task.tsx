@@ -1,0 +1,194 @@
+// A task's page: details, next occurrences, and history with each channel's delivery status;
+// a dead-lettered delivery can be retried. Edit and delete from here.
+
+import { useEffect, useState } from 'react';
+import { bff, ProblemError, type Delivery, type HistoryItem, type Task } from '../api';
+import { Link, useRouter } from '../router';
+import { useApp, useAsync } from '../state';
+import { track } from '../telemetry';
+import { dateTime } from '../time';
+import { describe, fromTask } from '../recurrence';
+import { ErrorMessage } from './common';
+
+interface TaskPage {
+  task: Task;
+  occurrences: string[];
+  history: HistoryItem[];
+}
+
+const CHANNEL: Record<Delivery['channel'], string> = {
+  email: 'Email',
+  sms: 'SMS',
+  push: 'Web push',
+  inApp: 'In-app',
+  webhook: 'Webhook',
+};
+
+const OUTCOME: Record<Delivery['outcome'], string> = {
+  sent: 'Sent',
+  pending: 'Pending',
+  deadLettered: 'Failed',
+  skipped: 'Skipped',
+};
+
+export function TaskScreen({ id }: { id: string }) {
+  const { settings, arrived, announce } = useApp();
+  const { navigate } = useRouter();
+  const { data, error, loading, reload } = useAsync(() => bff<TaskPage>(`/tasks/${id}`), [id, arrived.length]);
+  const [confirming, setConfirming] = useState(false);
+  const [actionError, setActionError] = useState<string>();
+  const zone = settings.timeZone;
+
+  // While a delivery is being retried, its outcome will change: look again every few seconds.
+  const pending = data?.history.some((h) => h.deliveries.some((d) => d.outcome === 'pending')) ?? false;
+  useEffect(() => {
+    if (!pending) return;
+    const timer = setTimeout(reload, 3000);
+    return () => clearTimeout(timer);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [pending, data]);
+
+  const remove = async () => {
+    try {
+      await bff<void>(`/api/tasks/${id}`, { method: 'DELETE' });
+      track('task_deleted');
+      announce('Task deleted');
+      navigate('/tasks');
+    } catch (err) {
+      setActionError(err instanceof Error ? err.message : 'Deleting failed.');
+    }
+  };
+
+  const retry = async (item: HistoryItem, delivery: Delivery) => {
+    try {
+      await bff(`/api/tasks/${id}/deliveries/retry`, {
+        method: 'POST',
+        body: { dueAt: item.dueAt, channel: delivery.channel, ...(delivery.target ? { target: delivery.target } : {}) },
+      });
+      track('dead_letter_retried');
+      announce('Delivery retried');
+      reload();
+    } catch (err) {
+      setActionError(err instanceof ProblemError ? err.message : 'Retrying failed.');
+    }
+  };
+
+  if (error) return <><h1 tabIndex={-1}>Task</h1><ErrorMessage error={error} /></>;
+  if (!data) return <p aria-busy={loading}>Loading…</p>;
+  const { task } = data;
+  return (
+    <>
+      <div className="heading-row">
+        <h1 tabIndex={-1}>{task.name}</h1>
+        <div className="actions">
+          <Link to={`/tasks/${id}/edit`} className="button">
+            Edit
+          </Link>
+          <button type="button" className="danger" onClick={() => setConfirming(true)}>
+            Delete
+          </button>
+        </div>
+      </div>
+      {confirming && (
+        <div className="banner" role="alertdialog" aria-labelledby="confirm-text">
+          <p id="confirm-text">Delete “{task.name}”? Its history goes too.</p>
+          <button type="button" className="danger" onClick={() => void remove()} autoFocus>
+            Delete for good
+          </button>
+          <button type="button" onClick={() => setConfirming(false)}>
+            Keep it
+          </button>
+        </div>
+      )}
+      {actionError && (
+        <div className="banner banner-error" role="alert">
+          {actionError}
+        </div>
+      )}
+      {task.description && <p>{task.description}</p>}
+      <dl className="details">
+        <dt>Starts</dt>
+        <dd>
+          {dateTime(task.startDate, task.timeZone)} ({task.timeZone})
+        </dd>
+        <dt>Repeats</dt>
+        <dd>{task.repeats ? describe(fromTask(task, {})) : 'No'}</dd>
+        <dt>Channels</dt>
+        <dd>
+          {[
+            task.notify.inApp && 'in-app',
+            task.notify.email && 'email',
+            task.notify.sms && 'SMS',
+            task.notify.push && 'web push',
+            task.notify.webhook && 'webhook',
+          ]
+            .filter(Boolean)
+            .join(', ') || 'none'}
+        </dd>
+        <dt>If missed</dt>
+        <dd>{{ fireOnceLate: 'notify once, late', fireAll: 'notify for each', skip: 'skip when too late' }[task.missed.policy]}</dd>
+      </dl>
+
+      <section aria-labelledby="next-heading">
+        <h2 id="next-heading">Next occurrences</h2>
+        {data.occurrences.length === 0 ? (
+          <p>None: every occurrence is in the past.</p>
+        ) : (
+          <ol className="occurrences">
+            {data.occurrences.map((at) => (
+              <li key={at}>
+                <time dateTime={at}>{dateTime(at, zone)}</time>
+              </li>
+            ))}
+          </ol>
+        )}
+      </section>
+
+      <section aria-labelledby="history-heading">
+        <h2 id="history-heading">History</h2>
+        {data.history.length === 0 ? (
+          <p>Nothing has fired yet.</p>
+        ) : (
+          <div className="table-scroll">
+            <table>
+              <caption className="visually-hidden">Each occurrence and its deliveries</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Due</th>
+                  <th scope="col">Deliveries</th>
+                </tr>
+              </thead>
+              <tbody>
+                {data.history.map((item) => (
+                  <tr key={item.dueAt}>
+                    <td>
+                      <time dateTime={item.dueAt}>{dateTime(item.dueAt, zone)}</time>
+                      {item.late && <span className="tag warn">late</span>}
+                      {item.skipped && <span className="tag">skipped</span>}
+                    </td>
+                    <td>
+                      <ul className="deliveries">
+                        {item.deliveries.map((d) => (
+                          <li key={`${d.channel}-${d.target ?? ''}`}>
+                            <span className={`status status-${d.outcome}`}>{OUTCOME[d.outcome]}</span> {CHANNEL[d.channel]}
+                            {d.attempts > 1 ? ` · ${d.attempts} attempts` : ''}
+                            {d.detail ? <span className="subtle"> · {d.detail}</span> : null}
+                            {d.outcome === 'deadLettered' && (
+                              <button type="button" className="small" onClick={() => void retry(item, d)}>
+                                Retry<span className="visually-hidden"> {CHANNEL[d.channel]} delivery</span>
+                              </button>
+                            )}
+                          </li>
+                        ))}
+                      </ul>
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </section>
+    </>
+  );
+}

@@ -1,0 +1,110 @@
+import { act, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { afterEach, beforeEach, expect, it, vi } from 'vitest';
+import { emptyForm } from '../recurrence';
+import { RouterProvider } from '../router';
+import { AppProvider } from '../state';
+import { TaskFormView } from './TaskForm';
+
+type Handler = (path: string, init: RequestInit) => { status: number; body?: unknown };
+
+function mockFetch(handler: Handler) {
+  const calls: Array<{ path: string; init: RequestInit }> = [];
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (input: string, init: RequestInit = {}) => {
+      calls.push({ path: input, init });
+      const { status, body } = handler(input, init);
+      return new Response(body === undefined ? null : JSON.stringify(body), {
+        status,
+        headers: { 'content-type': status >= 400 ? 'application/problem+json' : 'application/json' },
+      });
+    }),
+  );
+  return calls;
+}
+
+function renderForm() {
+  const initial = { ...emptyForm({ timeZone: 'Europe/Berlin', now: new Date('2026-12-01T08:30:00Z') }), name: 'Stand-up' };
+  return render(
+    <RouterProvider>
+      <AppProvider user="alice" serverTelemetry={false}>
+        <TaskFormView initial={initial} />
+      </AppProvider>
+    </RouterProvider>,
+  );
+}
+
+beforeEach(() => {
+  vi.stubGlobal('EventSource', undefined);
+  vi.stubGlobal('requestAnimationFrame', (f: () => void) => setTimeout(f, 0));
+});
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
+
+const ok = (path: string): { status: number; body?: unknown } => {
+  if (path.startsWith('/bff/api/notifications')) return { status: 200, body: { notifications: [], unread: 0 } };
+  if (path === '/bff/preview')
+    return {
+      status: 200,
+      body: { occurrences: [{ at: '2026-12-07T08:00:00Z', local: '2026-12-07T09:00' }, { at: '2027-03-29T07:00:00Z', note: '02:30 does not exist on 29 March' }] },
+    };
+  return { status: 404, body: { status: 404 } };
+};
+
+it('shows the live preview with its DST note', async () => {
+  mockFetch(ok);
+  renderForm();
+  expect(await screen.findByText(/does not exist on 29 March/)).toBeTruthy();
+  expect(screen.getByRole('heading', { name: 'Next occurrences' })).toBeTruthy();
+});
+
+it('offers weekdays, day of month and end choices as the period changes', async () => {
+  mockFetch(ok);
+  renderForm();
+  fireEvent.click(screen.getByLabelText('Repeating'));
+  expect(screen.getByRole('group', { name: 'On' })).toBeTruthy();
+  expect(screen.getByLabelText(/mon/i)).toBeTruthy();
+  fireEvent.change(screen.getByLabelText('Period'), { target: { value: 'month' } });
+  expect(screen.getByLabelText('The last day')).toBeTruthy();
+  expect(screen.getByLabelText('Days')).toBeTruthy();
+  fireEvent.click(screen.getByLabelText('After a number of times'));
+  expect(screen.getByLabelText('Number of times')).toBeTruthy();
+});
+
+it('shows each server validation error next to its field and focuses the first', async () => {
+  const calls = mockFetch((path, init) => {
+    if (path === '/bff/tasks' && init.method === 'POST')
+      return {
+        status: 422,
+        body: {
+          type: 'https://chime.dev/problems/validation',
+          title: 'The request has invalid fields',
+          status: 422,
+          errors: [
+            { pointer: '/repeats/frequency', detail: 'frequency is a whole number from 1 to 1000' },
+            { pointer: '/notify/email', detail: 'not an email address' },
+          ],
+        },
+      };
+    return ok(path);
+  });
+  renderForm();
+  fireEvent.click(screen.getByLabelText('Repeating'));
+  fireEvent.change(screen.getByLabelText('Every'), { target: { value: '0' } });
+  fireEvent.click(screen.getByLabelText('Email'));
+  fireEvent.change(screen.getByLabelText('Email address'), { target: { value: 'nope' } });
+  await act(async () => {
+    fireEvent.click(screen.getByRole('button', { name: 'Create task' }));
+  });
+  const every = screen.getByLabelText('Every');
+  await waitFor(() => expect(every.getAttribute('aria-invalid')).toBe('true'));
+  expect(document.getElementById(every.getAttribute('aria-describedby')!)?.textContent).toMatch(/whole number/);
+  const email = screen.getByLabelText('Email address');
+  expect(document.getElementById(email.getAttribute('aria-describedby')!)?.textContent).toBe('not an email address');
+  await waitFor(() => expect(document.activeElement).toBe(every));
+  const post = calls.find((c) => c.path === '/bff/tasks');
+  expect(post?.init.headers).toMatchObject({ 'x-csrf-token': expect.any(String) });
+  expect(JSON.parse(String(post?.init.body))).toMatchObject({ repeats: { frequency: '0' }, notify: { email: 'nope' } });
+});

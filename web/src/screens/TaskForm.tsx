@@ -1,0 +1,368 @@
+// The task form: create or edit. As the user types, a live preview shows the next 10
+// occurrences (from the server's own recurrence engine, through the BFF, which notes where
+// DST or a short month moves or skips one). Server validation errors are shown next to the
+// field their JSON pointer names; the first invalid field gets focus.
+
+import { useEffect, useRef, useState, type FormEvent } from 'react';
+import { bff, ProblemError, type PreviewItem, type Task } from '../api';
+import { Field, FormError } from '../components/Field';
+import { useRouter } from '../router';
+import { useApp } from '../state';
+import { timeZones } from '../settings';
+import { track } from '../telemetry';
+import { dateTime } from '../time';
+import {
+  channelsChosen,
+  describe,
+  emptyForm,
+  errorsByField,
+  fromTask,
+  taskVariant,
+  toBody,
+  WEEKDAYS,
+  type FieldId,
+  type TaskForm,
+} from '../recurrence';
+
+export function TaskFormScreen({ id }: { id?: string }) {
+  const { settings } = useApp();
+  const [form, setForm] = useState<TaskForm | null>(() =>
+    id ? null : emptyForm({ timeZone: settings.timeZone, email: settings.email, sms: settings.phone }),
+  );
+  const [loadError, setLoadError] = useState<Error>();
+  useEffect(() => {
+    if (!id) return;
+    bff<{ task: Task }>(`/tasks/${id}`).then(
+      (page) => setForm(fromTask(page.task, { email: settings.email, sms: settings.phone })),
+      (e: Error) => setLoadError(e),
+    );
+  }, [id, settings.email, settings.phone]);
+  if (loadError) {
+    return (
+      <>
+        <h1 tabIndex={-1}>Edit task</h1>
+        <div className="banner banner-error" role="alert">
+          {loadError.message}
+        </div>
+      </>
+    );
+  }
+  if (!form) return <p aria-busy="true">Loading…</p>;
+  return <TaskFormView id={id} initial={form} />;
+}
+
+export function TaskFormView({ id, initial }: { id?: string | undefined; initial: TaskForm }) {
+  const { navigate } = useRouter();
+  const [form, setForm] = useState(initial);
+  const [errors, setErrors] = useState<Partial<Record<FieldId, string>>>({});
+  const [saving, setSaving] = useState(false);
+  const formRef = useRef<HTMLFormElement>(null);
+  const zones = useRef(timeZones());
+
+  const set = <K extends keyof TaskForm>(key: K, value: TaskForm[K]) => {
+    setForm((f) => ({ ...f, [key]: value }));
+    if (key === 'timeZone') track('time_zone_changed');
+  };
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setSaving(true);
+    setErrors({});
+    try {
+      const body = toBody(form);
+      const saved = id
+        ? await bff<Task>(`/tasks/${id}`, { method: 'PUT', body })
+        : await bff<Task>('/tasks', { method: 'POST', body });
+      if (id) track('task_updated', form.repeat ? 'repeating' : 'once');
+      else {
+        track('task_created', taskVariant(form));
+        for (const channel of channelsChosen(form)) track('channel_chosen', channel);
+        track('missed_policy', form.missed);
+      }
+      navigate(`/tasks/${saved.id}`);
+    } catch (err) {
+      if (err instanceof ProblemError) {
+        const byField = errorsByField(err.byPointer(), form);
+        if (Object.keys(byField).length === 0) byField.form = err.message;
+        setErrors(byField);
+        // Focus the first invalid field, so keyboard and screen reader users land on it.
+        requestAnimationFrame(() => {
+          const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
+          (invalid ?? formRef.current?.querySelector<HTMLElement>('[role="alert"]'))?.focus();
+        });
+      } else {
+        setErrors({ form: 'Saving failed. Try again.' });
+      }
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  return (
+    <>
+      <h1 tabIndex={-1}>{id ? 'Edit task' : 'New task'}</h1>
+      <div className="form-layout">
+        <form ref={formRef} onSubmit={submit} noValidate aria-describedby={errors.form ? 'form-error' : undefined}>
+          <div id="form-error" tabIndex={-1}>
+            <FormError message={errors.form} />
+          </div>
+          <Field id="name" label="Name" error={errors.name}>
+            {(p) => <input {...p} value={form.name} onChange={(e) => set('name', e.target.value)} required />}
+          </Field>
+          <Field id="description" label="Description (optional)" error={errors.description}>
+            {(p) => <textarea {...p} rows={2} value={form.description} onChange={(e) => set('description', e.target.value)} />}
+          </Field>
+          <div className="two">
+            <Field id="start" label="Date and time" error={errors.start}>
+              {(p) => <input {...p} type="datetime-local" value={form.start} onChange={(e) => set('start', e.target.value)} required />}
+            </Field>
+            <Field id="timeZone" label="Time zone" error={errors.timeZone}>
+              {(p) => (
+                <select {...p} value={form.timeZone} onChange={(e) => set('timeZone', e.target.value)}>
+                  {(zones.current.includes(form.timeZone) ? zones.current : [form.timeZone, ...zones.current]).map((z) => (
+                    <option key={z} value={z}>
+                      {z}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+          </div>
+
+          <fieldset>
+            <legend>Repeats</legend>
+            <div className="radios">
+              <label>
+                <input type="radio" name="repeat" checked={!form.repeat} onChange={() => set('repeat', false)} /> Once
+              </label>
+              <label>
+                <input type="radio" name="repeat" checked={form.repeat} onChange={() => set('repeat', true)} /> Repeating
+              </label>
+            </div>
+            {form.repeat && <RepeatFields form={form} set={set} errors={errors} />}
+          </fieldset>
+
+          <fieldset>
+            <legend>Notify me by</legend>
+            <label className="check">
+              <input type="checkbox" checked={form.inApp} onChange={(e) => set('inApp', e.target.checked)} /> In-app inbox
+            </label>
+            <label className="check">
+              <input type="checkbox" checked={form.emailOn} onChange={(e) => set('emailOn', e.target.checked)} /> Email
+            </label>
+            {form.emailOn && (
+              <Field id="email" label="Email address" error={errors.email}>
+                {(p) => <input {...p} type="email" autoComplete="email" value={form.email} onChange={(e) => set('email', e.target.value)} />}
+              </Field>
+            )}
+            <label className="check">
+              <input type="checkbox" checked={form.smsOn} onChange={(e) => set('smsOn', e.target.checked)} /> SMS
+            </label>
+            {form.smsOn && (
+              <Field id="sms" label="Phone number" error={errors.sms}>
+                {(p) => <input {...p} type="tel" autoComplete="tel" value={form.sms} onChange={(e) => set('sms', e.target.value)} />}
+              </Field>
+            )}
+            <label className="check">
+              <input type="checkbox" checked={form.push} onChange={(e) => set('push', e.target.checked)} /> Web push (browsers you
+              turned it on in)
+            </label>
+            <label className="check">
+              <input type="checkbox" checked={form.webhook} onChange={(e) => set('webhook', e.target.checked)} /> Webhook
+            </label>
+            {errors.push && <p className="error">{errors.push}</p>}
+            {errors.webhook && <p className="error">{errors.webhook}</p>}
+          </fieldset>
+
+          <fieldset>
+            <legend>If Chime was down when it was due</legend>
+            <div className="radios vertical">
+              {(
+                [
+                  ['fireOnceLate', 'Notify once, late'],
+                  ['fireAll', 'Notify for every missed occurrence'],
+                  ['skip', 'Skip it if too late'],
+                ] as const
+              ).map(([value, label]) => (
+                <label key={value}>
+                  <input type="radio" name="missed" checked={form.missed === value} onChange={() => set('missed', value)} /> {label}
+                </label>
+              ))}
+            </div>
+            {form.missed === 'skip' && (
+              <Field id="skipLimitMinutes" label="Too late after (minutes)" error={errors.skipLimitMinutes}>
+                {(p) => (
+                  <input {...p} inputMode="numeric" value={form.skipLimitMinutes} onChange={(e) => set('skipLimitMinutes', e.target.value)} />
+                )}
+              </Field>
+            )}
+          </fieldset>
+
+          <div className="actions">
+            <button type="submit" className="primary" disabled={saving}>
+              {id ? 'Save changes' : 'Create task'}
+            </button>
+            <button type="button" onClick={() => (id ? navigate(`/tasks/${id}`) : navigate('/tasks'))}>
+              Cancel
+            </button>
+          </div>
+        </form>
+        <Preview form={form} />
+      </div>
+    </>
+  );
+}
+
+function RepeatFields({
+  form,
+  set,
+  errors,
+}: {
+  form: TaskForm;
+  set: <K extends keyof TaskForm>(key: K, value: TaskForm[K]) => void;
+  errors: Partial<Record<FieldId, string>>;
+}) {
+  return (
+    <div className="repeat">
+      <div className="two">
+        <Field id="frequency" label="Every" error={errors.frequency}>
+          {(p) => <input {...p} inputMode="numeric" value={form.frequency} onChange={(e) => set('frequency', e.target.value)} />}
+        </Field>
+        <Field id="period" label="Period" error={errors.period}>
+          {(p) => (
+            <select {...p} value={form.period} onChange={(e) => set('period', e.target.value as TaskForm['period'])}>
+              <option value="day">day(s)</option>
+              <option value="week">week(s)</option>
+              <option value="month">month(s)</option>
+              <option value="year">year(s)</option>
+            </select>
+          )}
+        </Field>
+      </div>
+      {form.period === 'week' && (
+        <fieldset className="weekdays" aria-describedby={errors.weekdays ? 'weekdays-error' : undefined}>
+          <legend>On</legend>
+          {WEEKDAYS.map((day) => (
+            <label key={day} className="chip">
+              <input
+                type="checkbox"
+                aria-invalid={Boolean(errors.weekdays)}
+                checked={form.weekdays.includes(day)}
+                onChange={(e) => set('weekdays', e.target.checked ? [...form.weekdays, day] : form.weekdays.filter((d) => d !== day))}
+              />
+              <span>{day.slice(0, 3)}</span>
+              <span className="visually-hidden">{day.slice(3)}</span>
+            </label>
+          ))}
+          {errors.weekdays && (
+            <p className="error" id="weekdays-error">
+              {errors.weekdays}
+            </p>
+          )}
+          <p className="hint">None ticked: the start date’s weekday.</p>
+        </fieldset>
+      )}
+      {form.period === 'month' && (
+        <fieldset>
+          <legend>On</legend>
+          <div className="radios">
+            <label>
+              <input type="radio" name="monthMode" checked={form.monthMode === 'day'} onChange={() => set('monthMode', 'day')} /> Day(s) of
+              the month
+            </label>
+            <label>
+              <input type="radio" name="monthMode" checked={form.monthMode === 'last'} onChange={() => set('monthMode', 'last')} /> The last
+              day
+            </label>
+          </div>
+          {form.monthMode === 'day' && (
+            <Field id="monthDay" label="Days" hint="For example 1, 15 or 31. Empty: the start date’s day." error={errors.monthDay}>
+              {(p) => <input {...p} value={form.monthDay} onChange={(e) => set('monthDay', e.target.value)} />}
+            </Field>
+          )}
+        </fieldset>
+      )}
+      <fieldset>
+        <legend>Ends</legend>
+        <div className="radios">
+          {(
+            [
+              ['never', 'Never'],
+              ['after', 'After a number of times'],
+              ['on', 'On a date'],
+            ] as const
+          ).map(([value, label]) => (
+            <label key={value}>
+              <input type="radio" name="ends" checked={form.endsMode === value} onChange={() => set('endsMode', value)} /> {label}
+            </label>
+          ))}
+        </div>
+        {form.endsMode === 'after' && (
+          <Field id="endsCount" label="Number of times" error={errors.endsCount}>
+            {(p) => <input {...p} inputMode="numeric" value={form.endsCount} onChange={(e) => set('endsCount', e.target.value)} />}
+          </Field>
+        )}
+        {form.endsMode === 'on' && (
+          <Field id="endsDate" label="Last date" error={errors.endsDate}>
+            {(p) => <input {...p} type="date" value={form.endsDate} onChange={(e) => set('endsDate', e.target.value)} />}
+          </Field>
+        )}
+      </fieldset>
+    </div>
+  );
+}
+
+/** The next 10 occurrences of the form as it is now. */
+function Preview({ form }: { form: TaskForm }) {
+  const [items, setItems] = useState<PreviewItem[]>();
+  const [problem, setProblem] = useState<string>();
+  const opened = useRef(false);
+  useEffect(() => {
+    let live = true;
+    const timer = setTimeout(async () => {
+      try {
+        const answer = await bff<{ occurrences: PreviewItem[] }>('/preview', { method: 'POST', body: toBody({ ...form, name: form.name || 'Preview' }) });
+        if (!live) return;
+        setItems(answer.occurrences);
+        setProblem(undefined);
+        if (!opened.current) {
+          opened.current = true;
+          track('preview_opened');
+        }
+      } catch (err) {
+        if (!live) return;
+        setItems(undefined);
+        setProblem(err instanceof ProblemError ? (err.problem.errors?.[0]?.detail ?? err.message) : 'No preview.');
+      }
+    }, 300);
+    return () => {
+      live = false;
+      clearTimeout(timer);
+    };
+  }, [form]);
+  return (
+    <aside className="preview" aria-labelledby="preview-heading">
+      <h2 id="preview-heading">Next occurrences</h2>
+      <p className="subtle">
+        {describe(form)} · {form.timeZone}
+      </p>
+      {problem && <p className="subtle">{problem}</p>}
+      {items && items.length === 0 && <p>No occurrence is still to come.</p>}
+      {items && items.length > 0 && (
+        <ol className="occurrences" aria-live="polite">
+          {items.map((item) => (
+            <li key={item.at}>
+              <time dateTime={item.at}>{dateTime(item.at, form.timeZone)}</time>
+              {item.note && (
+                <span className="note">
+                  <span aria-hidden="true">⚠ </span>
+                  {item.note}
+                </span>
+              )}
+            </li>
+          ))}
+        </ol>
+      )}
+    </aside>
+  );
+}

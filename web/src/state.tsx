@@ -1,0 +1,98 @@
+// What every screen shares: the signed-in user, their settings, and the live inbox (unread
+// count and newest notifications, fed by the BFF's event stream).
+
+import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+import { bff, type Notification } from './api';
+import { loadSettings, saveSettings, type Settings } from './settings';
+import { setTelemetry } from './telemetry';
+
+interface AppValue {
+  user: string;
+  settings: Settings;
+  updateSettings: (s: Settings) => void;
+  unread: number;
+  /** Notifications that arrived live since the app loaded, newest first. */
+  arrived: Notification[];
+  refreshUnread: () => void;
+  /** Live announcements for screen readers. */
+  announce: (message: string) => void;
+  announcement: string;
+}
+
+const AppContext = createContext<AppValue | null>(null);
+
+export function useApp(): AppValue {
+  const value = useContext(AppContext);
+  if (!value) throw new Error('useApp outside AppProvider');
+  return value;
+}
+
+export function AppProvider({ user, serverTelemetry, children }: { user: string; serverTelemetry: boolean; children: ReactNode }) {
+  const [settings, setSettings] = useState(() => loadSettings(user));
+  const [unread, setUnread] = useState(0);
+  const [arrived, setArrived] = useState<Notification[]>([]);
+  const [announcement, setAnnouncement] = useState('');
+  const settingsRef = useRef(settings);
+  settingsRef.current = settings;
+
+  useEffect(() => setTelemetry(serverTelemetry && settings.telemetry), [serverTelemetry, settings.telemetry]);
+
+  const updateSettings = useCallback(
+    (s: Settings) => {
+      saveSettings(user, s);
+      setSettings(s);
+    },
+    [user],
+  );
+
+  const refreshUnread = useCallback(() => {
+    bff<{ unread: number }>('/api/notifications?limit=1')
+      .then((page) => setUnread(page.unread))
+      .catch(() => undefined);
+  }, []);
+
+  const announce = useCallback((message: string) => setAnnouncement(message), []);
+
+  useEffect(() => {
+    refreshUnread();
+    if (typeof EventSource === 'undefined') return;
+    const source = new EventSource('/bff/api/notifications/stream');
+    source.addEventListener('notification', (event) => {
+      const item = JSON.parse((event as MessageEvent<string>).data) as Notification;
+      setArrived((list) => [item, ...list.filter((n) => n.id !== item.id)]);
+      setUnread((n) => n + 1);
+      setAnnouncement(`Reminder: ${item.taskName}`);
+      if (document.hidden && 'Notification' in window && window.Notification.permission === 'granted') {
+        new window.Notification(item.taskName, { body: 'Chime reminder', tag: item.id, icon: '/favicon.svg' });
+      }
+    });
+    source.addEventListener('lagged', () => refreshUnread());
+    return () => source.close();
+  }, [refreshUnread]);
+
+  return (
+    <AppContext.Provider
+      value={{ user, settings, updateSettings, unread, arrived, refreshUnread, announce, announcement, }}
+    >
+      {children}
+    </AppContext.Provider>
+  );
+}
+
+export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): { data?: T; error?: Error; loading: boolean; reload: () => void } {
+  const [state, setState] = useState<{ data?: T; error?: Error; loading: boolean }>({ loading: true });
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    let live = true;
+    setState((s) => ({ ...s, loading: true }));
+    load().then(
+      (data) => live && setState({ data, loading: false }),
+      (error: Error) => live && setState({ error, loading: false }),
+    );
+    return () => {
+      live = false;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [...deps, tick]);
+  return { ...state, reload: () => setTick((t) => t + 1) };
+}

@@ -1,0 +1,28 @@
+import { expect, it } from 'vitest';
+import { dayLabel, groupByDay } from './time';
+import { match } from './router';
+
+it('groups occurrences by their day in the user’s time zone', () => {
+  const items = ['2026-12-01T22:30:00Z', '2026-12-01T23:30:00Z', '2026-12-02T08:00:00Z'];
+  // In Berlin, 23:30Z is already 2 December.
+  expect(groupByDay(items, (x) => x, 'Europe/Berlin').map((g) => [g.day, g.items.length])).toEqual([
+    ['2026-12-01', 1],
+    ['2026-12-02', 2],
+  ]);
+  expect(groupByDay(items, (x) => x, 'UTC').map((g) => g.items.length)).toEqual([2, 1]);
+});
+
+it('names today and tomorrow', () => {
+  const now = new Date('2026-12-01T12:00:00Z');
+  expect(dayLabel('2026-12-01', 'UTC', now)).toBe('Today');
+  expect(dayLabel('2026-12-02', 'UTC', now)).toBe('Tomorrow');
+  expect(dayLabel('2026-12-09', 'UTC', now)).toMatch(/2026/);
+});
+
+it('routes paths to screens', () => {
+  expect(match('/')).toEqual({ name: 'upcoming' });
+  expect(match('/tasks/new')).toEqual({ name: 'new' });
+  expect(match('/tasks/tsk_abc/edit')).toEqual({ name: 'edit', id: 'tsk_abc' });
+  expect(match('/tasks/tsk_abc?x=1')).toEqual({ name: 'task', id: 'tsk_abc' });
+  expect(match('/tasks/../etc')).toEqual({ name: 'notFound' });
+});
