@@ -175,7 +175,7 @@ pub async fn concurrent_writes_commit_independently_when_some_fail(f: &dyn Store
     let existing = task(&alice, "Existing");
     create(&*store, &existing).await;
     if let Some(last) = outbox(&*store).await.last() {
-        ack(&*store, last.seq).await;
+        ack(&*store, &[last.seq]).await;
     }
 
     let mut writes = Vec::new();
