@@ -70,6 +70,12 @@ pub struct KafkaOptions {
     pub request_timeout: Duration,
     /// How long librdkafka keeps retrying a message before `publish` fails.
     pub message_timeout: Duration,
+    /// `fetch.wait.max.ms`: how long the broker may hold a fetch that found nothing. Kafka
+    /// answers a held fetch as soon as a record arrives, so there this only bounds idle
+    /// requests; a broker that does not (tansu 0.6.0) delivers a record up to this late.
+    /// Default: 100 ms (librdkafka's is 500 ms), about ten small requests a second per idle
+    /// consumer and broker.
+    pub fetch_wait: Duration,
     /// Longest wait in `subscribe` for the group to assign this member its partitions. A
     /// group whose previous member died waits for it up to the broker's session timeout.
     pub join_timeout: Duration,
@@ -88,6 +94,7 @@ impl Default for KafkaOptions {
             create_topics_on_use: false,
             request_timeout: Duration::from_secs(10),
             message_timeout: Duration::from_secs(30),
+            fetch_wait: Duration::from_millis(100),
             join_timeout: Duration::from_secs(60),
             settings: Vec::new(),
         }
@@ -368,6 +375,10 @@ impl Bus for KafkaBus {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("enable.partition.eof", "false")
+            .set(
+                "fetch.wait.max.ms",
+                millis(self.options.fetch_wait).to_string(),
+            )
             .create_with_context(context)
             .map_err(|e| failed(format!("cannot create a consumer for group `{group}`"), e))?;
         consumer
