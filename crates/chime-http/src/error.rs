@@ -31,6 +31,9 @@ pub enum ApiError {
     Malformed { pointer: String, detail: String },
     #[error("body too large")]
     TooLarge { limit: usize },
+    /// The body did not arrive whole within the body-read timeout (a slow or stalled client).
+    #[error("body read timed out")]
+    BodyTimeout { after: std::time::Duration },
     #[error("unauthorized: {0}")]
     Unauthorized(String),
     #[error("not found")]
@@ -89,6 +92,20 @@ impl ApiError {
                 "The request body is too large",
                 format!("the body is over the limit of {limit} bytes"),
                 vec![FieldError::new("", None, format!("at most {limit} bytes"))],
+            ),
+            ApiError::BodyTimeout { after } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "The request body arrived too slowly",
+                format!(
+                    "the body did not arrive within {} s; send it at once",
+                    after.as_secs_f64()
+                ),
+                vec![FieldError::new(
+                    "",
+                    None,
+                    format!("must arrive within {} s", after.as_secs_f64()),
+                )],
             ),
             ApiError::Unauthorized(why) => (
                 StatusCode::UNAUTHORIZED,

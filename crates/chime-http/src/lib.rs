@@ -36,6 +36,9 @@ pub use error::{ApiError, ApiResult, Problem};
 /// hundred bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// How long a request body may take to arrive by default (`[limits] body_read_seconds`).
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the handlers need: ports and shared services, no concrete adapter.
 #[derive(Clone)]
 pub struct AppState {
@@ -218,8 +221,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// A JSON body read as a `serde_json::Value`, so that every type error is reported by the
-/// domain parser with its field's pointer; syntax errors and oversized bodies become
-/// problem+json here.
+/// domain parser with its field's pointer; syntax errors, oversized bodies and bodies that
+/// do not arrive within the body-read timeout become problem+json here.
 pub struct JsonBody(pub serde_json::Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -230,7 +233,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .extensions()
             .get::<guard::BodyLimit>()
             .map_or(BODY_LIMIT, |l| l.0);
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let timeout = req
+            .extensions()
+            .get::<guard::BodyReadTimeout>()
+            .map_or(BODY_READ_TIMEOUT, |t| t.0);
+        let read = tokio::time::timeout(timeout, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| ApiError::BodyTimeout { after: timeout })?;
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::TooLarge { limit }
             } else {
