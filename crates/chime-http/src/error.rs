@@ -38,6 +38,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("not found")]
     NotFound,
+    /// The path exists, the method does not (axum adds `Allow`).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("conflict")]
     Conflict,
     /// The caller already has the most tasks allowed.
@@ -119,6 +122,13 @@ impl ApiError {
                 "not-found",
                 "Not found",
                 "no such resource for this user".to_owned(),
+                Vec::new(),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this resource does not support this method; see `Allow`".to_owned(),
                 Vec::new(),
             ),
             ApiError::Conflict => (

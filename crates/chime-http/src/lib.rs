@@ -179,6 +179,7 @@ pub fn router(state: AppState) -> Router {
         .route("/notifications/read", post(notifications::mark_read))
         .route("/notifications/stream", get(notifications::stream))
         .route("/admin/tasks/{id}", get(admin::get_task))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound });
     let app = Router::new()
         .nest("/api/v1", api)
@@ -190,7 +191,9 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }),
-        );
+        )
+        // Every 4xx is problem+json, a wrong method too (axum still sets `Allow`).
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     guard::apply(app, &state)
         .layer(TraceLayer::new_for_http().make_span_with(guard::request_span))
         // Outermost, so requests the guard refuses are counted too.

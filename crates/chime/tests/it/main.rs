@@ -17,5 +17,6 @@ mod oidc;
 mod ops;
 mod pii;
 mod restart;
+mod schemathesis;
 mod security;
 mod traces;
