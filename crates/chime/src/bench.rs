@@ -13,8 +13,13 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::config::Config;
 
+pub mod load;
+
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: Option<BenchCommand>,
     /// Reminders to schedule (one-time, due evenly over the window).
     #[arg(long, default_value_t = 5000)]
     pub reminders: usize,
@@ -27,6 +32,14 @@ pub struct BenchArgs {
     /// Concurrent HTTP clients creating reminders.
     #[arg(long, default_value_t = 32)]
     pub concurrency: usize,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Many SSE inbox clients and writers at once against a `chime serve` process: errors,
+    /// notifications received by every client, the server's peak RSS and the latency from
+    /// due instant to client.
+    Load(load::LoadArgs),
 }
 
 /// What one run measured.
@@ -60,6 +73,9 @@ impl Report {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchCommand::Load(load)) = args.command {
+        return load::run(load).await;
+    }
     measure(args).await?.print();
     Ok(())
 }

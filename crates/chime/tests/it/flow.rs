@@ -199,6 +199,7 @@ async fn a_deleted_task_does_not_fire_and_an_updated_one_fires_at_its_new_time()
 #[tokio::test]
 async fn the_benchmark_harness_measures_every_occurrence() {
     let report = chime::bench::measure(chime::bench::BenchArgs {
+        command: None,
         reminders: 40,
         over: 0.5,
         lead: 2.0,

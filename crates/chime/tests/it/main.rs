@@ -12,6 +12,7 @@ mod full_disk;
 mod helpers;
 mod hostile;
 mod isolation;
+mod load;
 mod logs;
 mod oidc;
 mod ops;
