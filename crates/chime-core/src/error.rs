@@ -11,7 +11,8 @@ pub struct FieldError {
     pub pointer: String,
     /// The value that was refused, as received (absent when the field was missing).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    // Any JSON value (a string, number, array…), not only an object.
+    #[cfg_attr(feature = "openapi", schema(value_type = serde_json::Value))]
     pub value: Option<serde_json::Value>,
     /// What is wrong, for a person.
     pub detail: String,

@@ -1251,10 +1251,10 @@ fn parse_date_time(s: &str) -> Result<(Timestamp, Offset), String> {
 #[allow(dead_code)]
 pub struct TaskBodySchema {
     /// 1 to 200 characters after trimming; no control characters.
-    #[schema(example = "Task Name")]
+    #[schema(example = "Task Name", min_length = 1)]
     name: String,
     /// At most 4000 characters; null or blank for none.
-    #[schema(example = "Memorable description")]
+    #[schema(example = "Memorable description", max_length = 4000)]
     description: Option<String>,
     /// A date and time with an offset: `2024-08-12 11:24:53.00+0000` (space or `T`; seconds,
     /// fraction optional; offset `+0000`, `+00:00`, `+00` or `Z`) or RFC 3339.
@@ -1280,19 +1280,133 @@ pub struct TaskBodySchema {
 pub struct RepeatsBodySchema {
     /// Every N periods: a whole number 1 to 1000, as a number or numeric string (`2`, `"2"`).
     /// Default 1.
-    frequency: Option<Value>,
+    frequency: Option<FrequencySchema>,
     /// `day`, `week`, `month` or `year` (any case; plurals and `daily`, `weekly`, … accepted).
     #[schema(example = "week")]
-    period: String,
+    period: PeriodSchema,
     /// For `week`: weekdays (`monday`, `mon`, `mo`; one typing slip in a name of 5 or more
     /// letters is forgiven). For `month`: days 1..31, -1..-31 from the end, or `last`. A
     /// comma-separated string or an array. Default: the start's weekday or day. Not used with
     /// `day` or `year`. Examples: `"monday, tuesday"`, `["mon", "fri"]`, `[15, "last"]`.
-    on: Option<Value>,
+    on: Option<OnSchema>,
     /// Empty or null: never. A number 1..100000 (or numeric string): after that many
     /// occurrences. `YYYY-MM-DD`: last local date, inclusive. A date and time with offset:
     /// last instant, inclusive. Examples: `12`, `"2025-01-31"`, `"2025-01-31T10:00:00Z"`.
-    ends: Option<Value>,
+    ends: Option<EndsSchema>,
+}
+
+/// A whole number of periods, as a number or a numeric string.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodyFrequency)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum FrequencySchema {
+    Number(FrequencyNumberSchema),
+    Text(NumericTextSchema),
+}
+
+/// A whole number within bounds, for the schema only (utoipa takes no bounds on a newtype).
+#[cfg(feature = "openapi")]
+macro_rules! bounded_integer_schema {
+    ($name:ident, $as:literal, $min:literal, $max:literal) => {
+        #[allow(dead_code)]
+        pub struct $name(u32);
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Integer)
+                    .minimum(Some($min))
+                    .maximum(Some($max))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {
+            fn name() -> std::borrow::Cow<'static, str> {
+                std::borrow::Cow::Borrowed($as)
+            }
+        }
+    };
+}
+
+#[cfg(feature = "openapi")]
+bounded_integer_schema!(FrequencyNumberSchema, "TaskBodyFrequencyNumber", 1, 1000);
+
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodyNumericText, pattern = "^[0-9]+$")]
+#[allow(dead_code)]
+pub struct NumericTextSchema(String);
+
+#[cfg(feature = "openapi")]
+bounded_integer_schema!(EndsCountSchema, "TaskBodyEndsCount", 1, 100000);
+
+/// Weekdays or days of the month: a comma-separated string, one day number, or an array.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodyOn)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum OnSchema {
+    Text(String),
+    Day(i32),
+    List(Vec<OnItemSchema>),
+}
+
+/// A weekday name or a day of the month (1..31, -1..-31, `last`).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodyOnItem)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum OnItemSchema {
+    Text(String),
+    Day(i32),
+}
+
+/// A number of occurrences, or a last date or instant (a string).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodyEnds)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum EndsSchema {
+    Count(EndsCountSchema),
+    Text(String),
+}
+
+/// A phone number: a string, or a whole number.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodySms)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum SmsSchema {
+    Text(String),
+    Number(u64),
+}
+
+/// The spellings of a period the parser accepts (in any case: the schema lists lower case).
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(as = TaskBodyPeriod)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum PeriodSchema {
+    Day,
+    Days,
+    Daily,
+    Week,
+    Weeks,
+    Weekly,
+    Month,
+    Months,
+    Monthly,
+    Year,
+    Years,
+    Yearly,
 }
 
 #[cfg(feature = "openapi")]
@@ -1308,7 +1422,7 @@ pub struct NotifyBodySchema {
     /// code, or national (read in the server's default region, US unless configured);
     /// spaces, dashes, dots and parentheses ignored. Examples: `"+1 (407) 555-1212"`,
     /// `4075551212`, `"+44 20 7946 0958"`.
-    sms: Option<Value>,
+    sms: Option<SmsSchema>,
     /// Default false.
     #[schema(example = true)]
     push: Option<bool>,
@@ -1326,11 +1440,14 @@ pub struct NotifyBodySchema {
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
 pub struct MissedBodySchema {
-    /// `fireOnceLate` (default), `fireAll` or `skip`.
-    #[schema(example = "skip")]
+    /// `fireOnceLate` (default), `fireAll` or `skip` (any case).
+    #[schema(
+        example = "skip",
+        pattern = "^([fF][iI][rR][eE][oO][nN][cC][eE][lL][aA][tT][eE]|[fF][iI][rR][eE][aA][lL][lL]|[sS][kK][iI][pP])$"
+    )]
     policy: Option<String>,
     /// Required with `skip`, refused otherwise: 1 to 31536000.
-    #[schema(example = 3600)]
+    #[schema(example = 3600, minimum = 1, maximum = 31536000)]
     limit_seconds: Option<i64>,
 }
 

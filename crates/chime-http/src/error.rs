@@ -31,10 +31,16 @@ pub enum ApiError {
     Malformed { pointer: String, detail: String },
     #[error("body too large")]
     TooLarge { limit: usize },
+    /// The body did not arrive whole within the body-read timeout (a slow or stalled client).
+    #[error("body read timed out")]
+    BodyTimeout { after: std::time::Duration },
     #[error("unauthorized: {0}")]
     Unauthorized(String),
     #[error("not found")]
     NotFound,
+    /// The path exists, the method does not (axum adds `Allow`).
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("conflict")]
     Conflict,
     /// The caller already has the most tasks allowed.
@@ -90,6 +96,20 @@ impl ApiError {
                 format!("the body is over the limit of {limit} bytes"),
                 vec![FieldError::new("", None, format!("at most {limit} bytes"))],
             ),
+            ApiError::BodyTimeout { after } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "The request body arrived too slowly",
+                format!(
+                    "the body did not arrive within {} s; send it at once",
+                    after.as_secs_f64()
+                ),
+                vec![FieldError::new(
+                    "",
+                    None,
+                    format!("must arrive within {} s", after.as_secs_f64()),
+                )],
+            ),
             ApiError::Unauthorized(why) => (
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
@@ -102,6 +122,13 @@ impl ApiError {
                 "not-found",
                 "Not found",
                 "no such resource for this user".to_owned(),
+                Vec::new(),
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this resource does not support this method; see `Allow`".to_owned(),
                 Vec::new(),
             ),
             ApiError::Conflict => (

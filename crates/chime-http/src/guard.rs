@@ -2,6 +2,11 @@
 //!
 //! - **Body size**: bodies over [`GuardConfig::body_limit_bytes`] are a 413 problem (the
 //!   limit travels to [`crate::JsonBody`] as a request extension, so the problem names it).
+//! - **Body read time**: a body must arrive whole within [`GuardConfig::body_read_timeout`]
+//!   of the handler starting to read it, or the request is a 408 problem and the connection
+//!   is closed. hyper's header-read timeout covers the request head only: without this a
+//!   client that declares a body and sends a byte now and then holds its connection, and a
+//!   request permit, for as long as it likes (slow-loris on the body).
 //! - **Writes per user**: `POST`, `PUT`, `PATCH` and `DELETE` under `/api/v1` spend a token of
 //!   the caller's bucket ([`RateLimiter`]); an empty bucket is a 429 with `Retry-After`.
 //!   The bucket is keyed by the verified token's user, so the extractor's verification runs
@@ -61,6 +66,8 @@ const TRACKED_USERS: usize = 100_000;
 #[derive(Debug, Clone)]
 pub struct GuardConfig {
     pub body_limit_bytes: usize,
+    /// How long a request body may take to arrive whole, from when the handler reads it.
+    pub body_read_timeout: Duration,
     /// Requests in progress at once (event streams apart).
     pub max_concurrent_requests: usize,
     /// Open event streams at once.
@@ -77,6 +84,7 @@ impl Default for GuardConfig {
     fn default() -> Self {
         Self {
             body_limit_bytes: crate::BODY_LIMIT,
+            body_read_timeout: crate::BODY_READ_TIMEOUT,
             max_concurrent_requests: 512,
             max_event_streams: 1024,
             writes_per_second: 20.0,
@@ -119,6 +127,10 @@ impl Default for Guard {
 #[derive(Debug, Clone, Copy)]
 pub struct BodyLimit(pub usize);
 
+/// The body-read timeout in force, for [`crate::JsonBody`].
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub Duration);
+
 /// Wraps `router` in every limit and header of `state.guard`.
 pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let guard = state.guard.clone();
@@ -126,6 +138,7 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let router = router
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .layer(Extension(BodyLimit(limit)))
+        .layer(Extension(BodyReadTimeout(guard.config.body_read_timeout)))
         .layer(middleware::from_fn_with_state(state.clone(), limit_writes))
         .layer(middleware::from_fn_with_state(
             guard.clone(),

@@ -37,6 +37,9 @@ pub use error::{ApiError, ApiResult, Problem};
 /// hundred bytes.
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// How long a request body may take to arrive by default (`[limits] body_read_seconds`).
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the handlers need: ports and shared services, no concrete adapter.
 #[derive(Clone)]
 pub struct AppState {
@@ -183,6 +186,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
         .route("/notifications/read", post(notifications::mark_read))
         .route("/notifications/stream", get(notifications::stream))
         .route("/admin/tasks/{id}", get(admin::get_task))
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .fallback(|| async { ApiError::NotFound });
     let app = Router::new()
         .nest("/api/v1", api)
@@ -194,7 +198,9 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
         .route(
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], openapi_json()) }),
-        );
+        )
+        // Every 4xx is problem+json, a wrong method too (axum still sets `Allow`).
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let app = match web {
         Some(web) => app
             .nest_service("/bff", web.bff)
@@ -231,8 +237,8 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// A JSON body read as a `serde_json::Value`, so that every type error is reported by the
-/// domain parser with its field's pointer; syntax errors and oversized bodies become
-/// problem+json here.
+/// domain parser with its field's pointer; syntax errors, oversized bodies and bodies that
+/// do not arrive within the body-read timeout become problem+json here.
 pub struct JsonBody(pub serde_json::Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -243,7 +249,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .extensions()
             .get::<guard::BodyLimit>()
             .map_or(BODY_LIMIT, |l| l.0);
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        let timeout = req
+            .extensions()
+            .get::<guard::BodyReadTimeout>()
+            .map_or(BODY_READ_TIMEOUT, |t| t.0);
+        let read = tokio::time::timeout(timeout, Bytes::from_request(req, state))
+            .await
+            .map_err(|_| ApiError::BodyTimeout { after: timeout })?;
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::TooLarge { limit }
             } else {

@@ -66,8 +66,15 @@ pub struct NotificationPage {
 pub struct MarkRead {
     /// Notification ids to mark read (at most 1000).
     #[allow(dead_code)]
-    ids: Vec<String>,
+    #[schema(max_items = 1000)]
+    ids: Vec<NotificationIdSchema>,
 }
+
+/// A notification id, as listed.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = NotificationId, value_type = String, pattern = "^ntf_[0-9a-fA-F]{32}$")]
+#[allow(dead_code)]
+pub struct NotificationIdSchema(String);
 
 #[derive(Serialize, ToSchema)]
 pub struct Marked {
@@ -80,8 +87,8 @@ const MAX_MARK: usize = 1000;
 /// The caller's in-app notifications, newest first.
 #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
     params(
-        ("limit" = Option<usize>, Query, description = "1..=1000, default 50"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 50"),
+        ("cursor" = Option<String>, Query, pattern = "^ntf_[0-9a-fA-F]{32}$", description = "`nextCursor` of the previous page"),
     ),
     responses(
         (status = 200, body = NotificationPage),

@@ -51,10 +51,23 @@ pub struct PushSubscriptions {
 #[allow(dead_code)]
 pub struct PushSubscriptionBody {
     /// The push service URL (https).
+    #[schema(pattern = "^https://[^/?#@]+", max_length = 2048)]
     endpoint: String,
-    /// `{"p256dh": base64url, "auth": base64url}`.
-    #[schema(value_type = Object)]
-    keys: Value,
+    keys: PushKeysSchema,
+}
+
+/// The subscription's keys, base64url without padding (so the last character carries only
+/// the key's last bits, the rest zero).
+#[derive(ToSchema)]
+#[schema(as = PushSubscriptionKeys)]
+#[allow(dead_code)]
+pub struct PushKeysSchema {
+    /// The browser's P-256 public key (65 bytes, uncompressed).
+    #[schema(pattern = "^[A-Za-z0-9_-]{86}[AEIMQUYcgkosw048]$")]
+    p256dh: String,
+    /// The 16-byte auth secret.
+    #[schema(pattern = "^[A-Za-z0-9_-]{21}[AQgw]$")]
+    auth: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -82,6 +95,7 @@ impl From<WebhookEndpoint> for Webhook {
 #[allow(dead_code)]
 pub struct WebhookBody {
     /// An http(s) URL on a public address.
+    #[schema(pattern = "^[hH][tT][tT][pP][sS]?://[^/?#@]+", max_length = 2048)]
     url: String,
 }
 

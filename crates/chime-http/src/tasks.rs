@@ -108,7 +108,10 @@ impl From<chime_store::DeliveryStatus> for DeliveryItem {
 #[allow(dead_code)]
 pub struct RetryBody {
     /// The occurrence's due instant, as in history.
+    #[schema(format = DateTime)]
     due_at: String,
+    /// One of `email`, `sms`, `push`, `webhook`: in-app deliveries are never dead-lettered.
+    #[schema(value_type = String, pattern = "^(email|sms|push|webhook)$")]
     channel: chime_core::event::Channel,
     /// The push subscription id, for push.
     target: Option<String>,
@@ -221,8 +224,8 @@ pub async fn create(
 /// The caller's tasks, oldest first, cursor-paginated.
 #[utoipa::path(get, path = "/api/v1/tasks", tag = "tasks",
     params(
-        ("limit" = Option<usize>, Query, description = "1..=1000, default 50"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 50"),
+        ("cursor" = Option<String>, Query, pattern = "^tsk_[0-9a-fA-F]{32}$", description = "`nextCursor` of the previous page"),
     ),
     responses(
         (status = 200, body = TaskPage),
@@ -319,7 +322,7 @@ pub async fn delete(
 
 /// The task's next due instants from now.
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/occurrences", tag = "tasks",
-    params(("id" = String, Path), ("count" = Option<usize>, Query, description = "1..=1000, default 10")),
+    params(("id" = String, Path), ("count" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10")),
     responses(
         (status = 200, body = Occurrences),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -342,7 +345,7 @@ pub async fn occurrences(
 
 /// The next due instants of a body, without saving it.
 #[utoipa::path(post, path = "/api/v1/tasks/preview", tag = "tasks",
-    params(("count" = Option<usize>, Query, description = "1..=1000, default 10")),
+    params(("count" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10")),
     request_body = chime_core::task::TaskBodySchema,
     responses(
         (status = 200, body = Occurrences),
@@ -366,8 +369,8 @@ pub async fn preview(
 #[utoipa::path(get, path = "/api/v1/tasks/{id}/history", tag = "tasks",
     params(
         ("id" = String, Path),
-        ("limit" = Option<usize>, Query, description = "1..=1000, default 50"),
-        ("before" = Option<String>, Query, description = "RFC 3339: only occurrences due before it"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 50"),
+        ("before" = Option<String>, Query, format = DateTime, description = "RFC 3339: only occurrences due before it"),
     ),
     responses(
         (status = 200, body = HistoryPage),

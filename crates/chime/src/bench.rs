@@ -39,6 +39,8 @@ use tokio::sync::Notify;
 
 use crate::config::Config;
 
+pub mod load;
+
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
     #[command(subcommand)]
@@ -84,6 +86,10 @@ pub enum Scenario {
     },
     /// Every scenario at a small size: what the test command runs so the harness cannot rot.
     Smoke,
+    /// Many SSE inbox clients and writers at once against a `chime serve` process: errors,
+    /// notifications received by every client, the server's peak RSS and the latency from
+    /// due instant to client.
+    Load(load::LoadArgs),
     /// The machine's own limit: bare SQLite commits per second, and rows per second in
     /// batches, on a table shaped like the schedule (no Chime code involved).
     Sqlite {
@@ -133,8 +139,12 @@ impl Report {
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if let Scenario::Sqlite { rows } = args.scenario {
-        return tokio::task::spawn_blocking(move || sqlite_limits(rows)).await?;
+    match args.scenario {
+        Scenario::Sqlite { rows } => {
+            return tokio::task::spawn_blocking(move || sqlite_limits(rows)).await?
+        }
+        Scenario::Load(load) => return load::run(load).await,
+        _ => {}
     }
     let reports = match args.scenario {
         Scenario::Smoke => smoke().await?,
@@ -188,7 +198,9 @@ pub async fn measure(scenario: Scenario, concurrency: usize) -> anyhow::Result<R
             rounds,
             over,
         } => recurring(&harness, tasks, rounds, over).await,
-        Scenario::Smoke | Scenario::Sqlite { .. } => bail!("not a scenario of the harness"),
+        Scenario::Smoke | Scenario::Sqlite { .. } | Scenario::Load(_) => {
+            bail!("not a scenario of the harness")
+        }
     };
     harness.running.stop().await?;
     result

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 pub struct LimitsConfig {
     /// Largest request body, in bytes.
     pub body_bytes: usize,
+    /// Seconds a request body may take to arrive whole (over: 408, connection closed).
+    pub body_read_seconds: f64,
     /// Requests in progress at once; more are answered 503 at once, not queued.
     pub concurrent_requests: usize,
     /// Open notification streams (SSE) at once; they do not count as requests.
@@ -26,6 +28,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             body_bytes: chime_http::BODY_LIMIT,
+            body_read_seconds: chime_http::BODY_READ_TIMEOUT.as_secs_f64(),
             concurrent_requests: 512,
             event_streams: 1024,
             writes_per_second: 20.0,
@@ -52,6 +55,15 @@ impl LimitsConfig {
         if self.concurrent_requests > 1 << 24 || self.event_streams > 1 << 24 {
             bail!("limits.concurrent_requests and limits.event_streams must be at most 16777216");
         }
+        if !(self.body_read_seconds.is_finite()
+            && self.body_read_seconds > 0.0
+            && self.body_read_seconds <= 86_400.0)
+        {
+            bail!(
+                "limits.body_read_seconds must be more than 0 and at most 86400, not {}",
+                self.body_read_seconds
+            );
+        }
         if !(self.writes_per_second.is_finite() && self.writes_per_second > 0.0) {
             bail!(
                 "limits.writes_per_second must be a positive number, not {}",
@@ -65,6 +77,8 @@ impl LimitsConfig {
     pub fn guard(&self, hsts: bool) -> chime_http::guard::GuardConfig {
         chime_http::guard::GuardConfig {
             body_limit_bytes: self.body_bytes,
+            // Validated: finite, positive and at most a day.
+            body_read_timeout: std::time::Duration::from_secs_f64(self.body_read_seconds),
             max_concurrent_requests: self.concurrent_requests,
             max_event_streams: self.event_streams,
             writes_per_second: self.writes_per_second,

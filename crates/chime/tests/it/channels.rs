@@ -1,6 +1,8 @@
 //! External channels through the whole server: webhook signatures, SMS dead letters retried
-//! through the API, email across an SMTP outage (a real SMTP server, aiosmtpd), and a hanging
-//! receiver that must not delay anyone else.
+//! through the API, email across an SMTP outage (a real SMTP server, aiosmtpd), a hanging
+//! webhook receiver that must not delay anyone else, and hanging email and SMS providers
+//! (a silent SMTP server, an SMS API that never answers) that must not delay any other
+//! channel or user.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -552,4 +554,148 @@ async fn a_push_subscription_the_push_service_says_is_gone_is_removed() {
         .expect("json");
     assert_eq!(subs["subscriptions"], json!([]));
     app.running.stop().await.expect("stop");
+}
+
+/// An SMTP server that accepts connections and never says a word (not even its greeting),
+/// holding each one open: the client waits until its own timeout.
+async fn silent_smtp() -> (u16, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (port, accepted)
+}
+
+/// A Twilio-shaped SMS API that takes each request and never answers it.
+async fn silent_sms_api() -> (String, Arc<AtomicUsize>) {
+    let requests = Arc::new(AtomicUsize::new(0));
+    let app = Router::new()
+        .route(
+            "/2010-04-01/Accounts/ACtest/Messages.json",
+            post(|State(n): State<Arc<AtomicUsize>>| async move {
+                n.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<()>().await;
+            }),
+        )
+        .with_state(requests.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, requests)
+}
+
+/// How late a delivery may be and still be on time here: far below the 30 s provider timeout
+/// that a delivery queued behind a hanging provider would wait, and generous for a loaded
+/// machine (deliveries take milliseconds).
+const ON_TIME: jiff::SignedDuration = jiff::SignedDuration::from_secs(5);
+
+#[tokio::test]
+async fn hanging_email_and_sms_providers_delay_no_other_channel_and_no_other_user() {
+    const USERS: [&str; 3] = ["ann", "bob", "cat"];
+    // More reminders than attempts in flight per channel (16), so that the hanging channels'
+    // every slot is held and more wait behind them.
+    const PER_USER: usize = 8;
+    let (smtp_port, smtp_connections) = silent_smtp().await;
+    let (sms_base, sms_requests) = silent_sms_api().await;
+    let app = spawn_app_with(|c| {
+        fast_retries(c);
+        c.channels.email = Some(chime_channels::email::EmailConfig::new(
+            format!("smtp://127.0.0.1:{smtp_port}"),
+            "Chime <reminders@example.com>",
+        ));
+        c.channels.sms = Some(chime_channels::sms::SmsConfig {
+            account_sid: "ACtest".into(),
+            auth_token: "secret-token".into(),
+            from: "+14075550000".into(),
+            base_url: sms_base,
+            timeout_seconds: 30,
+        });
+    })
+    .await;
+    let (hook_url, mut hooks) = receiver(false).await;
+    let mut inboxes = Vec::new();
+    for user in USERS {
+        set_webhook(&app, user, &hook_url).await;
+        inboxes.push(
+            crate::helpers::SseReader::open(
+                &app.client,
+                &app.url("/api/v1/notifications/stream"),
+                &app.token(user),
+            )
+            .await,
+        );
+    }
+    for i in 0..PER_USER {
+        for user in USERS {
+            app.create(
+                user,
+                &json!({"name": format!("{user} {i}"), "startDate": in_ms(2000 + 40 * i as i64),
+                        "notify": {"email": format!("{user}@example.com"), "sms": "+14075551212",
+                                   "inApp": true, "webhook": true}}),
+            )
+            .await;
+        }
+    }
+
+    let lateness = |due: &Value| {
+        let due: jiff::Timestamp = due.as_str().expect("dueAt").parse().expect("instant");
+        due.duration_until(jiff::Timestamp::now())
+    };
+    // Every webhook (each user's) and every in-app notification, on time.
+    for _ in 0..USERS.len() * PER_USER {
+        let hit = tokio::time::timeout(Duration::from_secs(20), hooks.recv())
+            .await
+            .expect("a webhook was not delivered")
+            .expect("receiver");
+        let payload: Value = serde_json::from_slice(&hit.body).expect("json");
+        let late = lateness(&payload["data"]["dueAt"]);
+        assert!(late < ON_TIME, "a webhook was {late:?} late");
+    }
+    for inbox in &mut inboxes {
+        for _ in 0..PER_USER {
+            let event = inbox.next().await;
+            assert_eq!(event.event, "notification");
+            let item: Value = serde_json::from_str(&event.data).expect("json");
+            let late = lateness(&item["dueAt"]);
+            assert!(late < ON_TIME, "an in-app notification was {late:?} late");
+        }
+    }
+    // Meanwhile the hanging providers did get the other channels' attempts, and sent nothing.
+    assert!(
+        smtp_connections.load(Ordering::SeqCst) >= 1,
+        "no SMTP attempt"
+    );
+    assert!(sms_requests.load(Ordering::SeqCst) >= 1, "no SMS attempt");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for channel in ["email", "sms"] {
+        let sent = counter(
+            &metrics,
+            &format!(r#"chime_deliveries_total{{channel="{channel}",outcome="sent"}}"#),
+        );
+        assert_eq!(
+            sent, 0,
+            "{channel} was sent through a provider that never answers"
+        );
+    }
+    // Attempts are stuck in the hanging providers until their 30 s timeout: no graceful wait.
+    app.running.shutdown.cancel();
 }

@@ -7,10 +7,8 @@
 //! tasks must be exactly what they were (bad input changes nothing), and the process's
 //! resident memory must not have grown by more than [`MEMORY_BOUND`]: a bound, not a timing.
 //!
-//! Known gap: a request head must arrive within `chime::tls::HEADER_READ_TIMEOUT`, but a body
-//! has no read timeout: a client that declares a `Content-Length` and sends less holds its
-//! connection (one idle task, no buffer past the body limit) until it goes. The gateway's
-//! timeouts cover that today.
+//! Slow clients: a request head must arrive within `chime::tls::HEADER_READ_TIMEOUT`, and a
+//! body within `[limits] body_read_seconds` (a 408 problem, then the connection is closed).
 
 use std::time::Duration;
 
@@ -18,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{spawn_app, TestApp, PATIENCE};
+use crate::helpers::{spawn_app, spawn_app_with, TestApp, PATIENCE};
 
 /// Growth of the test process's resident memory a hostile request may cause. Other tests run
 /// in the same process at the same time, so this is generous; an unbounded buffer of a
@@ -168,7 +166,7 @@ async fn a_body_over_the_limit_is_a_413_problem_whether_declared_or_chunked() {
 
     // Declared far larger than is ever sent: refused once the limit's worth has arrived, so
     // the declared size is neither waited for nor allocated. (Fewer bytes than the limit
-    // would hold the connection: there is no body-read timeout, see the module's note.)
+    // would wait for the body-read timeout: see the slow body test.)
     let head = post_head(&app, "Content-Length: 9999999999\r\n");
     problem_of(&raw(&app, head, big[..100 * 1024].to_vec()).await, 413);
 
@@ -391,5 +389,57 @@ async fn many_concurrent_connections_are_answered_or_shed_never_failed() {
         // 503 is the concurrency guard shedding load, which is a clear answer too.
         assert!(matches!(status, 200 | 503), "status {status}");
     }
+    still_well(&app, &tasks, rss).await;
+}
+
+#[tokio::test]
+async fn a_body_sent_a_byte_at_a_time_is_cut_off_with_a_408_problem_and_the_connection_closed() {
+    let app = spawn_app_with(|c| c.limits.body_read_seconds = 1.0).await;
+    let tasks = list(&app).await;
+    let rss = resident_bytes();
+    // A byte every 300 ms: never idle for as long as the timeout, so only a deadline on the
+    // whole body (not a per-read idle timeout) stops it. 200 bytes would take a minute.
+    let body = format!(
+        r#"{{"name": "{}", "startDate": "2031-01-01T09:00:00Z"}}"#,
+        "s".repeat(150)
+    );
+    let stream = TcpStream::connect(app.running.addr).await.expect("connect");
+    let (mut reader, mut writer) = stream.into_split();
+    let head = post_head(&app, &format!("Content-Length: {}\r\n", body.len()))
+        .replace("Connection: close\r\n", "");
+    let started = tokio::time::Instant::now();
+    let dribble = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await.expect("head");
+        for byte in body.bytes() {
+            if writer.write_all(&[byte]).await.is_err() {
+                return; // closed by the server
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        panic!("the whole body was accepted a byte at a time");
+    });
+    // The answer, and then the close: awaited, not slept for.
+    let answer = tokio::time::timeout(PATIENCE, read_response(&mut reader))
+        .await
+        .expect("no answer to a slow body");
+    let problem = problem_of(&answer, 408);
+    assert_eq!(problem["errors"][0]["pointer"], "", "{problem}");
+    assert!(
+        problem["detail"].as_str().expect("detail").contains("1 s"),
+        "{problem}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    let mut rest = [0u8; 1024];
+    tokio::time::timeout(PATIENCE, async {
+        loop {
+            match reader.read(&mut rest).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the connection stayed open after the 408");
+    dribble.abort();
     still_well(&app, &tasks, rss).await;
 }

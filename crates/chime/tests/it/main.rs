@@ -12,6 +12,7 @@ mod full_disk;
 mod helpers;
 mod hostile;
 mod isolation;
+mod load;
 mod logs;
 #[cfg(feature = "postgres")]
 mod migrate;
@@ -19,6 +20,7 @@ mod oidc;
 mod ops;
 mod pii;
 mod restart;
+mod schemathesis;
 mod security;
 mod traces;
 mod web;

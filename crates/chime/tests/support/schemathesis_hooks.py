@@ -1,0 +1,153 @@
+"""Chime's own check and data hooks for schemathesis, loaded through SCHEMATHESIS_HOOKS by
+crates/chime/tests/it/schemathesis.rs beside the built-in checks.
+
+The check: every 4xx must be RFC 9457 application/problem+json with the status in the body,
+and a refused request (400, 413, 422) must name what it refused: at least one entry in
+`errors` with a JSON `pointer` (the empty pointer "" is the whole body) and a `detail`.
+
+The hooks: some rules of a request body are not expressible in JSON Schema (a start in the
+future, a time zone that exists, weekday names, a public webhook address, a P-256 point).
+Where a generated body holds a value the schema allows in such a field, the hook puts a
+value there that also keeps those rules, so that "schema-valid is accepted" is tested on the
+rest of the body instead of failing on them. It only ever swaps a schema-valid value for
+another schema-valid value: a body the schema refuses stays refused, so the negative checks
+are untouched. The parsers of those fields have their own property tests.
+"""
+
+import json
+import os
+import re
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+TASK_BODIES = {
+    ("POST", "/api/v1/tasks"),
+    ("PUT", "/api/v1/tasks/{id}"),
+    ("POST", "/api/v1/tasks/preview"),
+}
+ZONES = ["Europe/Berlin", "America/New_York", "UTC", "+05:30"]
+ON_BY_PERIOD = {"week": "monday, friday", "month": [15, "last"]}
+
+
+PERIODS = {
+    spelling: period
+    for period, spellings in {
+        "day": ("day", "days", "daily"),
+        "week": ("week", "weeks", "weekly"),
+        "month": ("month", "months", "monthly"),
+        "year": ("year", "years", "yearly"),
+    }.items()
+    for spelling in spellings
+}
+
+
+def _period(value):
+    return PERIODS.get(value.strip().lower()) if isinstance(value, str) else None
+
+
+def _future():
+    at = datetime.now(timezone.utc) + timedelta(days=400)
+    return at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _task_body(body):
+    if isinstance(body.get("name"), str) and body["name"] and (
+        not body["name"].strip() or re.search(r"[\x00-\x1f\x7f-\x9f]", body["name"])
+    ):
+        body["name"] = "Water the plants"
+    if isinstance(body.get("description"), str) and len(body["description"]) <= 4000:
+        body["description"] = "Memorable description"
+    if isinstance(body.get("startDate"), str):
+        body["startDate"] = _future()
+    if isinstance(body.get("timeZone"), str):
+        body["timeZone"] = ZONES[len(body["timeZone"]) % len(ZONES)]
+    repeats = body.get("repeats")
+    if isinstance(repeats, dict):
+        if isinstance(repeats.get("frequency"), str) and re.fullmatch(r"[0-9]+", repeats["frequency"]):
+            repeats["frequency"] = "2"
+        period = _period(repeats.get("period"))
+        if "on" in repeats and isinstance(repeats["on"], (str, int, list)) and not isinstance(repeats["on"], bool):
+            if period in ON_BY_PERIOD and (
+                not isinstance(repeats["on"], list)
+                or all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in repeats["on"])
+            ):
+                repeats["on"] = ON_BY_PERIOD[period]
+            elif period in ("day", "year"):
+                repeats["on"] = None
+        if isinstance(repeats.get("ends"), str):
+            repeats["ends"] = "2031-01-31"
+    notify = body.get("notify")
+    if isinstance(notify, dict):
+        if isinstance(notify.get("email"), str):
+            notify["email"] = "someone@example.com"
+        if isinstance(notify.get("sms"), (str, int, float)) and not isinstance(notify["sms"], bool):
+            notify["sms"] = "+14075551212"
+    missed = body.get("missed")
+    if isinstance(missed, dict):
+        policy = missed.get("policy")
+        limit = missed.get("limitSeconds")
+        # `limitSeconds` goes with `skip` only: a rule between two fields.
+        if isinstance(policy, str) and policy.lower() == "skip" and limit is None:
+            missed["limitSeconds"] = 3600
+        elif (policy is None or isinstance(policy, str) and policy.lower() != "skip") and _number(limit):
+            missed.pop("limitSeconds")
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@schemathesis.hook
+def before_call(ctx, case, kwargs):
+    # Before every call of every phase (coverage cases are not drawn through `map_body`).
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    key = (case.operation.method.upper(), case.operation.path)
+    if key in TASK_BODIES:
+        _task_body(body)
+    elif key == ("PUT", "/api/v1/webhook"):
+        url = body.get("url")
+        if isinstance(url, str) and len(url) <= 2048 and re.match(r"^[hH][tT][tT][pP][sS]?://[^/?#@]+", url):
+            body["url"] = "https://1.1.1.1/chime"  # public, and no DNS lookup
+    elif key == ("POST", "/api/v1/push/subscriptions"):
+        endpoint = body.get("endpoint")
+        if isinstance(endpoint, str) and len(endpoint) <= 2048 and re.match(r"^https://[^/?#@]+", endpoint):
+            body["endpoint"] = "https://1.1.1.1/push/abc"  # public, and no DNS lookup
+        keys = body.get("keys")
+        if isinstance(keys, dict):
+            if isinstance(keys.get("p256dh"), str) and re.fullmatch(r"[A-Za-z0-9_-]{86}[AEIMQUYcgkosw048]", keys["p256dh"]):
+                keys["p256dh"] = os.environ["CHIME_ST_P256DH"]
+            if isinstance(keys.get("auth"), str) and re.fullmatch(r"[A-Za-z0-9_-]{21}[AQgw]", keys["auth"]):
+                keys["auth"] = os.environ["CHIME_ST_AUTH"]
+
+FIELD_STATUSES = {400, 413, 422}
+
+
+@schemathesis.check
+def problem_json_names_the_field(ctx, response, case):
+    """Every 4xx is problem+json; 400, 413 and 422 name the refused field."""
+    status = response.status_code
+    if not 400 <= status < 500:
+        return None
+    content_type = ";".join(response.headers.get("content-type", []))
+    if not content_type.startswith("application/problem+json"):
+        raise AssertionError(f"a {status} is {content_type!r}, not application/problem+json")
+    try:
+        problem = json.loads(response.content)
+    except ValueError as e:
+        raise AssertionError(f"a {status} problem is not JSON: {e}") from None
+    if not isinstance(problem, dict) or problem.get("status") != status:
+        raise AssertionError(f"a {status} problem does not carry its status: {problem!r}")
+    for member in ("type", "title", "detail"):
+        if not isinstance(problem.get(member), str):
+            raise AssertionError(f"a {status} problem has no {member!r}: {problem!r}")
+    if status in FIELD_STATUSES:
+        errors = problem.get("errors")
+        if not errors or not all(
+            isinstance(e, dict) and isinstance(e.get("pointer"), str) and e.get("detail")
+            for e in errors
+        ):
+            raise AssertionError(f"a {status} problem names no field: {problem!r}")
+    return None
