@@ -43,6 +43,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("conflict")]
     Conflict,
+    /// The task exists, but has no dead-lettered delivery there to retry.
+    #[error("not dead-lettered")]
+    NotDeadLettered,
     /// The caller already has the most tasks allowed.
     #[error("task limit reached")]
     TaskLimit { limit: usize },
@@ -136,6 +139,15 @@ impl ApiError {
                 "conflict",
                 "Concurrent change",
                 "the resource kept changing while this request ran; try again".to_owned(),
+                Vec::new(),
+            ),
+            ApiError::NotDeadLettered => (
+                StatusCode::CONFLICT,
+                "not-dead-lettered",
+                "Nothing to retry",
+                "this task has no dead-lettered delivery at `dueAt` on `channel` (and `target`): \
+                 it was sent, is still being tried, or never existed"
+                    .to_owned(),
                 Vec::new(),
             ),
             ApiError::TaskLimit { limit } => (

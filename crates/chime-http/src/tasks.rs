@@ -436,7 +436,8 @@ pub async fn history(
         (status = 202, description = "Queued", body = Retried),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such dead-lettered delivery", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such task for this user", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The task has no such dead-lettered delivery", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn retry_delivery(
@@ -508,7 +509,10 @@ pub async fn retry_delivery(
         .retry_dead_letter(&user, &key, Timestamp::now())
         .await?
     {
-        return Err(ApiError::NotFound);
+        // 404 is for a task the caller does not have; a task that is there but has nothing
+        // dead-lettered at that occurrence and channel is a conflict with its state.
+        state.definition.get(&user, id).await?;
+        return Err(ApiError::NotDeadLettered);
     }
     state.delivery_wake.wake(channel);
     Ok((

@@ -17,6 +17,7 @@ use chime_roles::execution::{Execution, ExecutionConfig};
 use chime_roles::notification::{DeliveryWake, InboxFeed, Notification};
 use chime_roles::{relay, supervisor, tick, Clock, Context, Metrics, Role, SystemClock};
 use chime_store::sqlite::{SqliteOptions, SqliteStore};
+use chime_store::OutboxStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -122,11 +123,11 @@ pub async fn start_with_clock(
     );
     // Personal data is encrypted at the ports: neither adapter ever holds it in clear.
     let keys = encryption::keyring(config).context("cannot load the encryption keys")?;
-    let store = Arc::new(EncryptedStore::new(store, keys.clone()));
-    // The relay publishes what the encrypted store already sealed in the outbox: through the
-    // encrypting decorator it would only parse and re-serialise every event to find nothing
-    // left to encrypt.
+    // The relay moves outbox rows to the bus as they are stored, sealed by the encrypted
+    // store's writes: through the decorators it would open every event only to seal it again.
+    let sealed_outbox: Arc<dyn OutboxStore> = store.clone();
     let sealed_bus = bus.clone();
+    let store = Arc::new(EncryptedStore::new(store, keys.clone()));
     let bus: Arc<dyn Bus> = Arc::new(EncryptedBus::new(bus, keys));
     let issuer = Arc::new(
         LocalIssuer::load_or_create(
@@ -161,7 +162,7 @@ pub async fn start_with_clock(
         )));
     }
     {
-        let (store, bus, ctx) = (store.clone(), sealed_bus, ctx.clone());
+        let (store, bus, ctx) = (sealed_outbox, sealed_bus, ctx.clone());
         workers.push(supervisor::spawn("relay", shutdown.clone(), move || {
             relay::run(store.clone(), bus.clone(), ctx.clone())
         }));

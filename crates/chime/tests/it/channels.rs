@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-use crate::helpers::{eventually, in_ms, spawn_app_with, TestApp};
+use crate::helpers::{eventually, in_ms, spawn_app_with, TestApp, PATIENCE};
 
 /// Fast retries, so that outages in tests last seconds.
 fn fast_retries(config: &mut Config) {
@@ -292,7 +292,8 @@ async fn a_dead_lettered_sms_shows_its_reason_and_is_sent_when_retried_through_t
     .await;
     assert_eq!(sent["attempts"], 2);
     assert_eq!(sent["providerId"], format!("SM{:032}", 2));
-    // Retrying what is not dead-lettered is a 404.
+    // Retrying what is not dead-lettered is a conflict with the task's state, and nothing is
+    // retried; another user's (or a missing) task is a 404.
     let again = app
         .post(
             "alice",
@@ -300,7 +301,21 @@ async fn a_dead_lettered_sms_shows_its_reason_and_is_sent_when_retried_through_t
             &json!({"dueAt": task["startDate"], "channel": "sms"}),
         )
         .await;
-    assert_eq!(again.status(), 404);
+    assert_eq!(again.status(), 409);
+    let problem: Value = again.json().await.expect("problem");
+    assert_eq!(
+        problem["type"],
+        "https://chime.dev/problems/not-dead-lettered"
+    );
+    let stranger = app
+        .post(
+            "bob",
+            &format!("/api/v1/tasks/{id}/deliveries/retry"),
+            &json!({"dueAt": task["startDate"], "channel": "sms"}),
+        )
+        .await;
+    assert_eq!(stranger.status(), 404);
+    assert_eq!(provider.requests.load(Ordering::SeqCst), 2);
     app.running.stop().await.expect("stop");
 }
 
@@ -385,7 +400,9 @@ async fn every_email_arrives_exactly_once_across_an_smtp_outage() {
     .await;
 
     // 1,000 reminders due over one second, starting a few seconds from now.
-    let first_due = 20_000;
+    // Far enough that a loaded machine (tests run in parallel) finishes creating first.
+    let first_due = 45_000;
+    let due_from = tokio::time::Instant::now() + Duration::from_millis(first_due as u64);
     let bodies: Vec<Value> = (0..REMINDERS)
         .map(|i| {
             json!({"name": format!("r{i}"), "startDate": in_ms(first_due + i as i64),
@@ -407,15 +424,23 @@ async fn every_email_arrives_exactly_once_across_an_smtp_outage() {
         let client = app.client.clone();
         async move { client.get(url).send().await.ok()?.text().await.ok() }
     };
-    eventually("every email to have failed at least once", || async {
-        let text = metrics(&app).await?;
+    // They fall due from `due_from` on; each fails once the workers reach it.
+    let deadline = due_from + PATIENCE;
+    loop {
+        let text = metrics(&app).await.unwrap_or_default();
         let retried = counter(
             &text,
             r#"chime_deliveries_total{channel="email",outcome="retried"}"#,
         );
-        (retried >= REMINDERS as u64).then_some(())
-    })
-    .await;
+        if retried >= REMINDERS as u64 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {retried} of {REMINDERS} emails failed once by {PATIENCE:?} after they fell due"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     tokio::time::sleep(outage).await;
     let _smtp = start_smtp(mail.path(), port).await;
 

@@ -4,13 +4,14 @@
 //! with Retry-After, 409 for the task cap); recurrence rules that cannot make it spin.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chime::tls::TlsConfig;
 use chime::Config;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, spawn_app, spawn_app_with, SseReader, TestApp};
+use crate::helpers::{spawn_app, spawn_app_with, SseReader, TestApp, PATIENCE};
 
 async fn problem(response: reqwest::Response, status: u16) -> (reqwest::header::HeaderMap, Value) {
     assert_eq!(response.status(), status);
@@ -333,28 +334,36 @@ async fn past_the_concurrency_cap_requests_are_shed_with_a_503_and_retry_after()
     assert_eq!(body["type"], "https://chime.dev/problems/overloaded");
     assert_eq!(headers["retry-after"], "1");
 
-    // A create whose body is still arriving holds the only request slot.
-    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Bytes, std::io::Error>>();
-    tx.unbounded_send(Ok(Bytes::from_static(b"{\"name\": \"slow\", ")))
-        .expect("send");
-    let held = {
-        let request = app
-            .client
-            .post(app.url("/api/v1/tasks"))
-            .bearer_auth(app.token("alice"))
-            .header("content-type", "application/json")
-            .body(reqwest::Body::wrap_stream(rx));
-        tokio::spawn(async move { request.send().await })
-    };
-    let (headers, body) = eventually("the slow request to hold the slot", || async {
-        let response = app.get("bob", "/api/v1/tasks").await;
-        if response.status() != 503 {
-            return None;
+    // A create whose body is still arriving holds the only request slot. A probe of bob's
+    // may hold the slot at the moment it arrives, and then it is the one shed: start another.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let (headers, body, tx, held) = 'attempt: loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for the slow request to hold the slot"
+        );
+        let (tx, rx) = futures::channel::mpsc::unbounded::<Result<Bytes, std::io::Error>>();
+        tx.unbounded_send(Ok(Bytes::from_static(b"{\"name\": \"slow\", ")))
+            .expect("send");
+        let held = {
+            let request = app
+                .client
+                .post(app.url("/api/v1/tasks"))
+                .bearer_auth(app.token("alice"))
+                .header("content-type", "application/json")
+                .body(reqwest::Body::wrap_stream(rx));
+            tokio::spawn(async move { request.send().await })
+        };
+        while !held.is_finished() && tokio::time::Instant::now() < deadline {
+            let response = app.get("bob", "/api/v1/tasks").await;
+            if response.status() == 503 {
+                let headers = response.headers().clone();
+                let body = response.json::<Value>().await.expect("json");
+                break 'attempt (headers, body, tx, held);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let headers = response.headers().clone();
-        Some((headers, response.json::<Value>().await.expect("json")))
-    })
-    .await;
+    };
     assert_eq!(headers["retry-after"], "1");
     assert_eq!(headers["content-type"], "application/problem+json");
     assert_eq!(body["status"], 503);

@@ -67,10 +67,10 @@ def _task_body(body):
         if isinstance(repeats.get("frequency"), str) and re.fullmatch(r"[0-9]+", repeats["frequency"]):
             repeats["frequency"] = "2"
         period = _period(repeats.get("period"))
-        if "on" in repeats and isinstance(repeats["on"], (str, int, list)) and not isinstance(repeats["on"], bool):
+        if "on" in repeats and isinstance(repeats["on"], (str, int, float, list)) and not isinstance(repeats["on"], bool):
             if period in ON_BY_PERIOD and (
                 not isinstance(repeats["on"], list)
-                or all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in repeats["on"])
+                or all(isinstance(i, (str, int, float)) and not isinstance(i, bool) for i in repeats["on"])
             ):
                 repeats["on"] = ON_BY_PERIOD[period]
             elif period in ("day", "year"):
