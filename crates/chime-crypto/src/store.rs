@@ -348,8 +348,8 @@ impl OutboxStore for EncryptedStore {
         Ok(rows)
     }
 
-    async fn outbox_ack(&self, seq: i64) -> Result<()> {
-        self.inner.outbox_ack(seq).await
+    async fn outbox_ack(&self, seqs: &[i64]) -> Result<()> {
+        self.inner.outbox_ack(seqs).await
     }
 
     async fn outbox_len(&self) -> Result<u64> {

@@ -1,6 +1,6 @@
-//! The outbox relay: publishes what roles wrote to the outbox, in commit order, then removes
-//! it. A crash between publish and removal publishes again (at-least-once); consumers are
-//! idempotent.
+//! The outbox relay: publishes what roles wrote to the outbox, oldest first, then removes
+//! exactly what it published. A crash between publish and removal publishes again
+//! (at-least-once); consumers are idempotent.
 //!
 //! It keeps the `chime_outbox_backlog` gauge: zero when a read finds the outbox empty, and
 //! otherwise a count from the store at most once a [`BACKLOG_EVERY`] (and at once after a
@@ -32,13 +32,13 @@ async fn relay(store: Arc<dyn OutboxStore>, bus: Arc<dyn Bus>, ctx: &Context) ->
     let mut counted_at: Option<Instant> = None;
     loop {
         let rows = store.outbox_batch(BATCH).await?;
-        let Some(last) = rows.last().map(|r| r.seq) else {
+        if rows.is_empty() {
             ctx.metrics.outbox_backlog.set(0);
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 () = signal.notified() => continue,
             }
-        };
+        }
         if counted_at.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {
             counted_at = Some(Instant::now());
             let backlog = store.outbox_len().await?;
@@ -47,6 +47,8 @@ async fn relay(store: Arc<dyn OutboxStore>, bus: Arc<dyn Bus>, ctx: &Context) ->
                 .set(i64::try_from(backlog).unwrap_or(i64::MAX));
         }
         let count = rows.len() as u64;
+        // Exactly these seqs, not "up to the last": see `OutboxStore::outbox_ack`.
+        let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
         let messages = rows
             .into_iter()
             .map(|r| Message {
@@ -56,7 +58,7 @@ async fn relay(store: Arc<dyn OutboxStore>, bus: Arc<dyn Bus>, ctx: &Context) ->
             })
             .collect();
         bus.publish(messages).await?;
-        store.outbox_ack(last).await?;
+        store.outbox_ack(&seqs).await?;
         ctx.metrics.outbox_relayed.inc_by(count);
     }
 }

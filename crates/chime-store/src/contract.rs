@@ -1,5 +1,5 @@
-//! The contract every store adapter passes: one suite, run against each adapter (SQLite now,
-//! PostgreSQL later), in the manner of garage's `test_suite(db)`.
+//! The contract every store adapter passes: one suite, run against each adapter (SQLite and
+//! PostgreSQL), in the manner of garage's `test_suite(db)`.
 //!
 //! Each check is a public async function taking a [`StoreFactory`]; [`store_contract_tests!`]
 //! expands to one `#[tokio::test]` per check, so an adapter's test file is a few lines:
@@ -14,8 +14,9 @@
 //!   nothing; a missing task (or another user's) is `Ok(false)`.
 //! - Every write that publishes puts its events in the outbox in the same transaction, in
 //!   commit order, byte for byte; a failed write publishes nothing; acknowledging removes
-//!   exactly the events up to a sequence number, and sequence numbers are never reused; the
-//!   outbox signal wakes a waiting relay after each such write.
+//!   exactly the acknowledged events (never an unread one with a lower sequence number, which
+//!   on PostgreSQL may commit late), and sequence numbers are never reused; the outbox signal
+//!   wakes a waiting relay after each such write.
 //! - The schedule applies task events idempotently by version, remembers deletions and
 //!   finished tasks so that replays cannot revive them, and `fire_due` claims due rows
 //!   earliest first, at most `max`, atomically with their events, never the same row twice
@@ -102,7 +103,7 @@ macro_rules! store_contract_tests {
             every_write_puts_its_events_in_the_outbox_in_commit_order_intact,
             writes_that_publish_nothing_leave_the_outbox_alone,
             outbox_batch_returns_at_most_max_of_the_oldest_events,
-            outbox_ack_removes_events_up_to_the_given_seq_only,
+            outbox_ack_removes_exactly_the_acknowledged_events_and_never_an_unread_lower_one,
             outbox_len_counts_the_events_not_yet_acknowledged,
             outbox_sequence_numbers_are_never_reused_even_after_a_restart,
             the_outbox_signal_wakes_a_waiting_relay_after_every_write_with_events,
@@ -561,31 +562,43 @@ pub async fn outbox_batch_returns_at_most_max_of_the_oldest_events(f: &dyn Store
     assert_eq!(all[..2], two);
 }
 
-/// `outbox_ack(seq)` removes the events up to and including `seq` and no others; acking the
-/// same or an older seq again changes nothing.
-pub async fn outbox_ack_removes_events_up_to_the_given_seq_only(f: &dyn StoreFactory) {
+/// `outbox_ack(seqs)` removes exactly those events: not an unacknowledged one with a lower seq
+/// (on PostgreSQL, an event that committed after a batch with higher seqs was read and
+/// relayed: an ack "up to" the batch's last seq would delete it unpublished). Acking the same
+/// or an unknown seq again changes nothing.
+pub async fn outbox_ack_removes_exactly_the_acknowledged_events_and_never_an_unread_lower_one(
+    f: &dyn StoreFactory,
+) {
     let store = f.open().await;
     create_many(&*store, &user("alice"), 5).await;
     let rows = outbox(&*store).await;
     assert_eq!(rows.len(), 5);
 
-    ack(&*store, rows[2].seq).await;
-    assert_eq!(outbox(&*store).await, rows[3..]);
-    ack(&*store, rows[2].seq).await;
-    ack(&*store, rows[0].seq).await;
+    // A relay that read rows 1 and 3 only (0, 2 and 4 were not visible yet) acks those.
+    ack(&*store, &[rows[1].seq, rows[3].seq]).await;
+    let left = [rows[0].clone(), rows[2].clone(), rows[4].clone()];
     assert_eq!(
         outbox(&*store).await,
-        rows[3..],
+        left,
+        "events with lower seqs than an acknowledged one stay until they are acknowledged"
+    );
+    ack(&*store, &[rows[1].seq, rows[3].seq]).await;
+    ack(&*store, &[]).await;
+    let unknown = rows[4].seq + 1_000;
+    ack(&*store, &[unknown]).await;
+    assert_eq!(
+        outbox(&*store).await,
+        left,
         "a repeated ack changes nothing"
     );
 
     let later = create_many(&*store, &user("bob"), 1).await;
     let now = outbox(&*store).await;
-    assert_eq!(now[..2], rows[3..]);
-    assert_eq!(now.get(2).map(as_event), Some(created_event(&later[0])));
+    assert_eq!(now[..3], left);
+    assert_eq!(now.get(3).map(as_event), Some(created_event(&later[0])));
     assert_seqs_increase(&now);
 
-    ack(&*store, now[2].seq).await;
+    ack(&*store, &seqs(&now)).await;
     assert!(outbox(&*store).await.is_empty());
 }
 
@@ -598,26 +611,26 @@ pub async fn outbox_len_counts_the_events_not_yet_acknowledged(f: &dyn StoreFact
     assert_eq!(store.outbox_len().await.expect("outbox_len"), 4);
     let rows = store.outbox_batch(3).await.expect("outbox_batch");
     assert_eq!(store.outbox_len().await.expect("outbox_len"), 4);
-    ack(&*store, rows[2].seq).await;
+    ack(&*store, &seqs(&rows)).await;
     assert_eq!(store.outbox_len().await.expect("outbox_len"), 1);
-    ack(&*store, i64::MAX).await;
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
     assert_eq!(store.outbox_len().await.expect("outbox_len"), 0);
 }
 
 /// Once every event is acknowledged, new events still get higher seqs than any before, also
-/// after a restart: a relay that remembers the last seq it relayed never skips one.
+/// after a restart, so a seq names one event for good.
 pub async fn outbox_sequence_numbers_are_never_reused_even_after_a_restart(f: &dyn StoreFactory) {
     let store = f.open().await;
     create_many(&*store, &user("alice"), 3).await;
     let first = outbox(&*store).await;
     let highest = first.last().expect("three events").seq;
-    ack(&*store, highest).await;
+    ack(&*store, &seqs(&first)).await;
 
     create_many(&*store, &user("alice"), 1).await;
     let second = outbox(&*store).await;
     assert_eq!(second.len(), 1);
     assert!(second[0].seq > highest, "{} after {highest}", second[0].seq);
-    ack(&*store, second[0].seq).await;
+    ack(&*store, &[second[0].seq]).await;
     drop(store);
 
     let store = f.open().await;
@@ -2551,7 +2564,7 @@ pub async fn everything_written_before_a_restart_is_there_after(f: &dyn StoreFac
         .expect("record_delivery_states");
 
     let events = outbox(&*store).await;
-    ack(&*store, events[0].seq).await;
+    ack(&*store, &[events[0].seq]).await;
     drop(store);
 
     let store = f.open().await;
@@ -2778,8 +2791,12 @@ async fn outbox(store: &dyn Store) -> Vec<OutboxRow> {
     store.outbox_batch(10_000).await.expect("outbox_batch")
 }
 
-async fn ack(store: &dyn Store, seq: i64) {
-    store.outbox_ack(seq).await.expect("outbox_ack");
+async fn ack(store: &dyn Store, seqs: &[i64]) {
+    store.outbox_ack(seqs).await.expect("outbox_ack");
+}
+
+fn seqs(rows: &[OutboxRow]) -> Vec<i64> {
+    rows.iter().map(|r| r.seq).collect()
 }
 
 /// Every event in the outbox, without seqs.

@@ -13,7 +13,8 @@
 //! writes them in the same transaction: no lost or phantom events when a process dies between
 //! two writes. Instants are kept to the microsecond (callers truncate before writing, so what
 //! they write is what they read back). Task bodies are kept as JSON documents (the API shape), so a document store
-//! can implement the port as easily as SQL. Adapters: [`sqlite`] (embedded default).
+//! can implement the port as easily as SQL. Adapters: `sqlite` (embedded default) and `postgres`
+//! (distributed; feature `postgres`).
 //! [`reencrypt`] is the small capability key rotation needs (personal data is encrypted
 //! above the port, by a decorator, so adapters never see keys).
 //! [`contract`] is the suite every adapter passes.
@@ -26,6 +27,8 @@ use chime_core::{NotificationId, TaskId, UserId};
 use jiff::Timestamp;
 
 pub mod contract;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod reencrypt;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
@@ -431,16 +434,24 @@ pub trait RecipientStore: Send + Sync + 'static {
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync + 'static {
-    /// The oldest events not yet relayed, in commit order, at most `max`.
+    /// The oldest events not yet relayed, by seq, at most `max`.
+    ///
+    /// Seq order is commit order for the events of one task on one topic (an adapter takes
+    /// the task's lock before it writes them), but not across tasks when several processes
+    /// write: PostgreSQL takes a sequence value before commit, so an event with a lower seq
+    /// may become visible after a batch holding a higher one was read. It is then returned
+    /// by a later batch.
     async fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxRow>>;
 
-    /// Removes relayed events up to and including `seq`.
+    /// Removes exactly the relayed events with these seqs (unknown ones are ignored).
     ///
-    /// This relies on `seq` order being commit order: no event with a lower `seq` may commit
-    /// after a batch holding a higher one was read. SQLite has one writer, so it holds; an
-    /// adapter whose sequences are assigned before commit (PostgreSQL) must serialise outbox
-    /// writes or ack explicit ids instead.
-    async fn outbox_ack(&self, seq: i64) -> Result<()>;
+    /// Not "everything up to a seq": an event that committed late with a lower seq than the
+    /// last relayed one (see [`OutboxStore::outbox_batch`]) was never read, and acknowledging
+    /// by range would delete it unpublished. Hiding rows newer than the oldest open
+    /// transaction (PostgreSQL's snapshot `xmin`) would also keep ranges safe, but any long
+    /// transaction in the cluster would then stall the relay, and a document store has no
+    /// such horizon; ids work on every store.
+    async fn outbox_ack(&self, seqs: &[i64]) -> Result<()>;
 
     /// How many events are waiting to be relayed (the `chime_outbox_backlog` gauge). The
     /// relay asks at most about once a second, so a count over the outbox is cheap enough.

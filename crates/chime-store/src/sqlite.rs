@@ -1335,10 +1335,15 @@ impl OutboxStore for SqliteStore {
         .await
     }
 
-    async fn outbox_ack(&self, seq: i64) -> Result<()> {
+    async fn outbox_ack(&self, seqs: &[i64]) -> Result<()> {
+        let seqs = seqs.to_vec();
         self.write(move |tx| {
-            tx.execute("DELETE FROM outbox WHERE seq <= ?1", params![seq])
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM outbox WHERE seq = ?1")
                 .map_err(map_err)?;
+            for seq in seqs {
+                stmt.execute(params![seq]).map_err(map_err)?;
+            }
             Ok(())
         })
         .await

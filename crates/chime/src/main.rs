@@ -93,6 +93,14 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Create or upgrade the schema of a PostgreSQL store: safe to run again, and from several
+    /// hosts at once (one migrates, the others wait). The SQLite store migrates when opened.
+    #[cfg(feature = "postgres")]
+    Migrate {
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+        #[arg(long, env = "CHIME_STORE_URL", hide_env_values = true)]
+        store_url: String,
+    },
     /// Check the configuration, the store, the bus, every configured provider and the issuer,
     /// and say what is wrong and how to fix it. Exits non-zero when a check fails.
     Doctor {
@@ -249,6 +257,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Err(anyhow::anyhow!("some checks failed (see above)"))
             }
         }
+        #[cfg(feature = "postgres")]
+        Command::Migrate { store_url } => migrate(&store_url).await,
         Command::Openapi => {
             println!("{}", chime_http::openapi_json());
             Ok(())
@@ -288,6 +298,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+#[cfg(feature = "postgres")]
+async fn migrate(store_url: &str) -> anyhow::Result<()> {
+    use chime_store::postgres::{PgStore, SCHEMA_VERSION};
+    if !(store_url.starts_with("postgres://") || store_url.starts_with("postgresql://")) {
+        anyhow::bail!(
+            "--store-url must be a postgres:// URL (the SQLite store migrates itself when opened)"
+        );
+    }
+    let store = PgStore::connect(store_url, 1)
+        .await
+        .context("cannot connect to the PostgreSQL store")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the PostgreSQL store")?;
+    println!("the store is at schema version {SCHEMA_VERSION}");
+    Ok(())
 }
 
 fn init_logging(format: LogFormat) {

@@ -1,0 +1,1161 @@
+//! The PostgreSQL adapter: the distributed store, shared by every instance of every role.
+//!
+//! Same tables and semantics as the SQLite adapter (instants as BIGINT microseconds, JSON as
+//! text), on a sqlx pool. What PostgreSQL changes:
+//! - Several processes write at once. Due schedule rows and pending deliveries are claimed
+//!   with `FOR UPDATE SKIP LOCKED`, so two execution (or notification) instances never take
+//!   the same row, and neither waits for the other; `fire_due` advances the rows and writes
+//!   their events in the claiming transaction.
+//! - Rows whose version decides a write (`update_task`, `delete_task`) are locked first, so
+//!   two writers of one task take turns and its events get seqs in commit order. Across
+//!   different rows, outbox seqs are *not* in commit order (a sequence value is taken before
+//!   commit); the relay acknowledges exactly the seqs it published, never "up to" one.
+//! - The outbox signal wakes only this process's relay; other processes' relays wake on their
+//!   own writes (every relay publishes the whole outbox, so nothing waits for long).
+//! - Migrations are embedded, versioned, and run by [`PgStore::migrate`] (sqlx's migrator,
+//!   under its advisory lock, so instances starting together migrate once), never implicitly.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chime_core::event::{Channel, DeliveryOutcome, OccurrenceKey};
+use chime_core::{NotificationId, TaskId, UserId};
+use jiff::Timestamp;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions as _, Connection as _, Postgres, Row};
+use tokio::sync::Notify;
+
+mod reencrypt;
+
+use crate::{
+    AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
+    DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
+    OutboxStore, PushSubscriptionRecord, RecipientStore, Result, ScheduleChange, ScheduleStore,
+    ScheduledTask, TaskRecord, TaskStore, WebhookEndpoint,
+};
+
+/// The embedded migrations, in order: `(version, description, sql)`. Append only: sqlx keeps a
+/// checksum of each applied one and refuses a database whose applied migrations changed.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "initial",
+    include_str!("postgres/migrations/0001_initial.sql"),
+)];
+
+/// The schema version this build migrates a database to.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The embedded migrations as a sqlx migration source (sqlx's `migrate!` needs its proc
+/// macros, which nothing else here uses).
+#[derive(Debug)]
+struct Embedded;
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(
+        self,
+    ) -> Pin<
+        Box<
+            dyn Future<Output = std::result::Result<Vec<Migration>, sqlx::error::BoxDynError>>
+                + Send,
+        >,
+    > {
+        Box::pin(async {
+            Ok(MIGRATIONS
+                .iter()
+                .map(|(version, description, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*description),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// How long a caller waits for a pooled connection before the store reports itself
+/// unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The store on one PostgreSQL database.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+    outbox_signal: Arc<Notify>,
+}
+
+impl PgStore {
+    /// Connects a pool of at most `pool_size` connections to `url`
+    /// (`postgres://user@host:port/database`). Does not migrate: see [`PgStore::migrate`].
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self> {
+        let options = PgConnectOptions::from_str(url).map_err(map_err)?;
+        // One plain connection first: a pool that cannot connect only says it timed out, and
+        // the reason (refused, authentication, no such database) is what an operator needs.
+        options
+            .connect()
+            .await
+            .map_err(map_err)?
+            .close()
+            .await
+            .map_err(map_err)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size.max(1))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        Ok(Self::from_pool(pool))
+    }
+
+    /// The store on an existing pool.
+    pub fn from_pool(pool: PgPool) -> Self {
+        Self {
+            pool,
+            outbox_signal: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Applies the migrations this build has and the database lacks. Several instances may
+    /// call it at once (sqlx takes an advisory lock). A database migrated by a newer build,
+    /// or whose applied migrations differ from this build's, is refused.
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = Migrator::new(Embedded)
+            .await
+            .map_err(|e| Error::Storage(Box::new(e)))?;
+        migrator.run(&self.pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => map_err(e),
+            sqlx::migrate::MigrateError::VersionMissing(v) => Error::Corrupt(format!(
+                "the database has migration {v}, which this build does not know: upgrade chime"
+            )),
+            e => Error::Storage(Box::new(e)),
+        })
+    }
+
+    /// The pool, for the adapter's own tests and tools.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn signal_if(&self, wrote_events: bool) {
+        if wrote_events {
+            self.outbox_signal.notify_one();
+        }
+    }
+}
+
+pub(crate) fn map_err(e: sqlx::Error) -> Error {
+    let retryable = match &e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // Connection exceptions, insufficient resources (disk full), operator
+            // intervention (shutdown), read-only transactions, serialization failures and
+            // deadlocks: the database may take the same write later.
+            code.starts_with("08")
+                || code.starts_with("53")
+                || code.starts_with("57")
+                || code == "25006"
+                || code == "40001"
+                || code == "40P01"
+        }),
+        _ => false,
+    };
+    if retryable {
+        Error::Unavailable(Box::new(e))
+    } else {
+        Error::Storage(Box::new(e))
+    }
+}
+
+/// Free text from outside (a provider's error or message id) as PostgreSQL can store it: its
+/// text types refuse NUL, which would make the write fail on every retry; SQLite keeps it.
+fn text(s: Option<&str>) -> Option<String> {
+    s.map(|s| s.replace('\0', "\u{FFFD}"))
+}
+
+fn micros(t: Timestamp) -> i64 {
+    t.as_microsecond()
+}
+
+fn instant(us: i64) -> Result<Timestamp> {
+    Timestamp::from_microsecond(us).map_err(|e| Error::Corrupt(format!("instant {us}: {e}")))
+}
+
+fn count(n: i64, what: &str) -> Result<u32> {
+    u32::try_from(n).map_err(|_| Error::Corrupt(format!("stored {what} {n}")))
+}
+
+fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
+    s.parse()
+        .map_err(|_| Error::Corrupt(format!("stored id `{s}` is not valid")))
+}
+
+fn parse_user(s: &str) -> Result<UserId> {
+    UserId::parse(s).map_err(|_| Error::Corrupt("stored user id is not valid".into()))
+}
+
+fn parse_json(s: &str) -> Result<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("stored JSON: {e}")))
+}
+
+fn parse_outcome(s: &str) -> Result<DeliveryOutcome> {
+    [
+        DeliveryOutcome::Pending,
+        DeliveryOutcome::Sent,
+        DeliveryOutcome::Skipped,
+        DeliveryOutcome::DeadLettered,
+    ]
+    .into_iter()
+    .find(|o| o.as_str() == s)
+    .ok_or_else(|| Error::Corrupt(format!("stored outcome `{s}`")))
+}
+
+fn parse_channel(s: &str) -> Result<Channel> {
+    Channel::parse(s).ok_or_else(|| Error::Corrupt(format!("stored channel `{s}`")))
+}
+
+/// Column `i` of `row`, a decoding failure reported as corrupt data.
+fn col<'r, T>(row: &'r PgRow, i: usize) -> Result<T>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(i).map_err(map_err)
+}
+
+type Tx = sqlx::Transaction<'static, Postgres>;
+
+/// Appends `events` to the outbox, in order, in one statement.
+async fn insert_outbox(tx: &mut Tx, events: &[OutboxEvent]) -> Result<()> {
+    match events {
+        [] => Ok(()),
+        [e] => {
+            sqlx::query("INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)")
+                .bind(e.topic)
+                .bind(&e.key)
+                .bind(&e.payload)
+                .execute(&mut **tx)
+                .await
+                .map_err(map_err)?;
+            Ok(())
+        }
+        _ => {
+            let topics: Vec<&str> = events.iter().map(|e| e.topic).collect();
+            let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
+            let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
+            sqlx::query(
+                "INSERT INTO outbox (topic, key, payload)
+                 SELECT topic, key, payload
+                 FROM UNNEST($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY
+                   AS e (topic, key, payload, n)
+                 ORDER BY n",
+            )
+            .bind(topics)
+            .bind(keys)
+            .bind(payloads)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
+            Ok(())
+        }
+    }
+}
+
+const TASK_COLUMNS: &str = "id, user_id, version, body, created_at, modified_at";
+
+fn task_from_row(row: &PgRow) -> Result<TaskRecord> {
+    Ok(TaskRecord {
+        id: parse_id(&col::<String>(row, 0)?)?,
+        user_id: parse_user(&col::<String>(row, 1)?)?,
+        version: col::<i64>(row, 2)? as u64,
+        body: parse_json(&col::<String>(row, 3)?)?,
+        created_at: instant(col(row, 4)?)?,
+        modified_at: instant(col(row, 5)?)?,
+    })
+}
+
+/// The stored version of `user`'s task `id`, locked until the transaction ends.
+async fn lock_task_version(tx: &mut Tx, user: &UserId, id: TaskId) -> Result<Option<u64>> {
+    let version: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM tasks WHERE id = $1 AND user_id = $2 FOR UPDATE")
+            .bind(id.to_string())
+            .bind(user.as_str())
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(map_err)?;
+    Ok(version.map(|v| v as u64))
+}
+
+#[async_trait]
+impl TaskStore for PgStore {
+    async fn create_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO tasks (id, user_id, version, body, created_at, modified_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(task.id.to_string())
+        .bind(task.user_id.as_str())
+        .bind(task.version as i64)
+        .bind(task.body.to_string())
+        .bind(micros(task.created_at))
+        .bind(micros(task.modified_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        insert_outbox(&mut tx, &[event]).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(true);
+        Ok(())
+    }
+
+    async fn update_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        match lock_task_version(&mut tx, &task.user_id, task.id).await? {
+            None => return Ok(false),
+            Some(v) if v + 1 != task.version => return Err(Error::Conflict),
+            Some(_) => {}
+        }
+        sqlx::query("UPDATE tasks SET version = $2, body = $3, modified_at = $4 WHERE id = $1")
+            .bind(task.id.to_string())
+            .bind(task.version as i64)
+            .bind(task.body.to_string())
+            .bind(micros(task.modified_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        insert_outbox(&mut tx, &[event]).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(true);
+        Ok(true)
+    }
+
+    async fn delete_task(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        version: u64,
+        event: OutboxEvent,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        match lock_task_version(&mut tx, user, id).await? {
+            None => return Ok(false),
+            Some(v) if v != version => return Err(Error::Conflict),
+            Some(_) => {}
+        }
+        sqlx::query("DELETE FROM tasks WHERE id = $1")
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        insert_outbox(&mut tx, &[event]).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(true);
+        Ok(true)
+    }
+
+    async fn get_task(&self, user: &UserId, id: TaskId) -> Result<Option<TaskRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND user_id = $2"
+        ))
+        .bind(id.to_string())
+        .bind(user.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn task_by_id(&self, id: TaskId) -> Result<Option<TaskRecord>> {
+        let row = sqlx::query(&format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1"))
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.as_ref().map(task_from_row).transpose()
+    }
+
+    async fn list_tasks(
+        &self,
+        user: &UserId,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TASK_COLUMNS} FROM tasks WHERE user_id = $1 AND id > $2
+             ORDER BY id LIMIT $3"
+        ))
+        .bind(user.as_str())
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(task_from_row).collect()
+    }
+
+    async fn count_tasks(&self, user: &UserId) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE user_id = $1")
+            .bind(user.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn record_fired(&self, fired: &[FiredOccurrence]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for f in fired {
+            sqlx::query(
+                "INSERT INTO history
+                 (task_id, due_at, user_id, seq, fired_at, late, skipped, coalesced)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (task_id, due_at) DO NOTHING",
+            )
+            .bind(f.occurrence.task_id.to_string())
+            .bind(micros(f.occurrence.due_at))
+            .bind(f.user_id.as_str())
+            .bind(i64::from(f.seq))
+            .bind(micros(f.fired_at))
+            .bind(f.late)
+            .bind(f.skipped)
+            .bind(i64::from(f.coalesced))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn record_delivery_states(&self, states: &[DeliveryState]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for s in states {
+            sqlx::query(
+                "INSERT INTO history_deliveries
+                 (task_id, due_at, channel, target, outcome, attempts, at, detail, provider_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (task_id, due_at, channel, target) DO UPDATE SET
+                   outcome = excluded.outcome, attempts = excluded.attempts,
+                   at = excluded.at, detail = excluded.detail,
+                   provider_id = excluded.provider_id
+                 WHERE excluded.attempts >= history_deliveries.attempts",
+            )
+            .bind(s.occurrence.task_id.to_string())
+            .bind(micros(s.occurrence.due_at))
+            .bind(s.status.channel.as_str())
+            .bind(&s.status.target)
+            .bind(s.status.outcome.as_str())
+            .bind(i64::from(s.status.attempts))
+            .bind(micros(s.status.at))
+            .bind(text(s.status.detail.as_deref()))
+            .bind(text(s.status.provider_id.as_deref()))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn history(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        before: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>> {
+        let id = id.to_string();
+        // One snapshot for both reads, so deliveries match the firings they belong to.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let rows = sqlx::query(
+            "SELECT due_at, seq, fired_at, late, skipped, coalesced FROM history
+             WHERE task_id = $1 AND user_id = $2 AND due_at < $3
+             ORDER BY due_at DESC LIMIT $4",
+        )
+        .bind(&id)
+        .bind(user.as_str())
+        .bind(before.map(micros).unwrap_or(i64::MAX))
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let dues: Vec<i64> = rows
+            .iter()
+            .map(|r| col::<i64>(r, 0))
+            .collect::<Result<_>>()?;
+        let statuses = sqlx::query(
+            "SELECT due_at, channel, target, outcome, attempts, at, detail, provider_id
+             FROM history_deliveries
+             WHERE task_id = $1 AND due_at = ANY($2) ORDER BY due_at, channel, target",
+        )
+        .bind(&id)
+        .bind(&dues)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        let mut by_due: std::collections::HashMap<i64, Vec<DeliveryStatus>> = Default::default();
+        for s in &statuses {
+            by_due
+                .entry(col(s, 0)?)
+                .or_default()
+                .push(status_from_row(s, 1)?);
+        }
+        rows.iter()
+            .map(|r| {
+                let due: i64 = col(r, 0)?;
+                Ok(HistoryEntry {
+                    due_at: instant(due)?,
+                    seq: count(col(r, 1)?, "seq")?,
+                    fired_at: instant(col(r, 2)?)?,
+                    late: col(r, 3)?,
+                    skipped: col(r, 4)?,
+                    coalesced: count(col(r, 5)?, "coalesced")?,
+                    deliveries: by_due.remove(&due).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `channel, target, outcome, attempts, at, detail, provider_id` from column `from` on.
+fn status_from_row(row: &PgRow, from: usize) -> Result<DeliveryStatus> {
+    Ok(DeliveryStatus {
+        channel: parse_channel(&col::<String>(row, from)?)?,
+        target: col(row, from + 1)?,
+        outcome: parse_outcome(&col::<String>(row, from + 2)?)?,
+        attempts: count(col(row, from + 3)?, "attempts")?,
+        at: instant(col(row, from + 4)?)?,
+        detail: col(row, from + 5)?,
+        provider_id: col(row, from + 6)?,
+    })
+}
+
+fn scheduled_from_row(row: &PgRow) -> Result<ScheduledTask> {
+    Ok(ScheduledTask {
+        task_id: parse_id(&col::<String>(row, 0)?)?,
+        user_id: parse_user(&col::<String>(row, 1)?)?,
+        version: col::<i64>(row, 2)? as u64,
+        body: parse_json(&col::<String>(row, 3)?)?,
+        due_at: instant(col(row, 4)?)?,
+        seq: count(col(row, 5)?, "seq")?,
+    })
+}
+
+#[async_trait]
+impl ScheduleStore for PgStore {
+    async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for change in changes {
+            match change {
+                ScheduleChange::Set {
+                    task_id,
+                    user_id,
+                    version,
+                    body,
+                    next,
+                } => {
+                    let (due, seq) = match next {
+                        Some((at, seq)) => (Some(micros(*at)), *seq),
+                        None => (None, 0),
+                    };
+                    sqlx::query(
+                        "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                         VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (task_id) DO UPDATE SET
+                           user_id = excluded.user_id, version = excluded.version,
+                           body = excluded.body, due_at = excluded.due_at, seq = excluded.seq
+                         WHERE excluded.version > schedule.version",
+                    )
+                    .bind(task_id.to_string())
+                    .bind(user_id.as_str())
+                    .bind(*version as i64)
+                    .bind(due.map(|_| body.to_string()))
+                    .bind(due)
+                    .bind(i64::from(seq))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                ScheduleChange::Delete { task_id, version } => {
+                    // A tombstone: keeps the version, drops the body and due instant.
+                    sqlx::query(
+                        "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                         VALUES ($1, '', $2, NULL, NULL, 0)
+                         ON CONFLICT (task_id) DO UPDATE SET
+                           version = excluded.version, body = NULL, due_at = NULL
+                         WHERE excluded.version > schedule.version",
+                    )
+                    .bind(task_id.to_string())
+                    .bind(*version as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+            }
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>> {
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(due_at) FROM schedule WHERE due_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        due.map(instant).transpose()
+    }
+
+    async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> Result<usize> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // SKIP LOCKED: rows another instance is firing right now are not ours to fire, and
+        // waiting for them would only serialise the instances. A row it advanced and
+        // committed meanwhile is re-checked against `due_at <= now` before it is locked.
+        let due = sqlx::query(
+            "SELECT task_id, user_id, version, body, due_at, seq FROM schedule
+             WHERE due_at IS NOT NULL AND due_at <= $1
+             ORDER BY due_at LIMIT $2
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(micros(now))
+        .bind(max as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut events = Vec::with_capacity(due.len());
+        let mut ids = Vec::with_capacity(due.len());
+        let mut next_due = Vec::with_capacity(due.len());
+        let mut next_seq = Vec::with_capacity(due.len());
+        for row in &due {
+            let task = scheduled_from_row(row)?;
+            // A panicking FireFn (a bug in recurrence code) fails this call and commits
+            // nothing, as on SQLite, instead of unwinding through the caller's worker.
+            let decision = catch_unwind(AssertUnwindSafe(|| fire(&task))).map_err(|_| {
+                Error::Storage(format!("firing task {} panicked", task.task_id).into())
+            })?;
+            events.extend(decision.events);
+            ids.push(task.task_id.to_string());
+            next_due.push(decision.next.map(|(at, _)| micros(at)));
+            next_seq.push(decision.next.map(|(_, seq)| i64::from(seq)));
+        }
+        insert_outbox(&mut tx, &events).await?;
+        // A finished row becomes a tombstone (no due instant, no body), keeping its version.
+        sqlx::query(
+            "UPDATE schedule AS s SET
+               due_at = n.due_at,
+               seq = COALESCE(n.seq, s.seq),
+               body = CASE WHEN n.due_at IS NULL THEN NULL ELSE s.body END
+             FROM UNNEST($1::text[], $2::int8[], $3::int8[]) AS n (task_id, due_at, seq)
+             WHERE s.task_id = n.task_id",
+        )
+        .bind(&ids)
+        .bind(&next_due)
+        .bind(&next_seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(true);
+        Ok(due.len())
+    }
+
+    async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {
+        let row = sqlx::query(
+            "SELECT task_id, user_id, version, body, due_at, seq FROM schedule
+             WHERE task_id = $1 AND due_at IS NOT NULL",
+        )
+        .bind(task_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(scheduled_from_row).transpose()
+    }
+}
+
+fn inbox_from_row(row: &PgRow) -> Result<InboxItem> {
+    Ok(InboxItem {
+        id: parse_id(&col::<String>(row, 0)?)?,
+        user_id: parse_user(&col::<String>(row, 1)?)?,
+        task_id: parse_id(&col::<String>(row, 2)?)?,
+        task_name: col(row, 3)?,
+        due_at: instant(col(row, 4)?)?,
+        created_at: instant(col(row, 5)?)?,
+        read: col(row, 6)?,
+    })
+}
+
+#[async_trait]
+impl DeliveryStore for PgStore {
+    async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut new = Vec::new();
+        let mut events = Vec::new();
+        for (i, w) in writes.iter().enumerate() {
+            let pending = w.status.outcome == DeliveryOutcome::Pending;
+            // A concurrent writer of the same key makes this wait for its commit, then do
+            // nothing: one delivery per key, whichever instance got there first.
+            let inserted = sqlx::query(
+                "INSERT INTO deliveries
+                 (task_id, due_at, channel, target, user_id, outcome, attempts, at, detail,
+                  provider_id, message, first_attempt_at, next_attempt_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+                 ON CONFLICT (task_id, due_at, channel, target) DO NOTHING",
+            )
+            .bind(w.occurrence.task_id.to_string())
+            .bind(micros(w.occurrence.due_at))
+            .bind(w.status.channel.as_str())
+            .bind(&w.status.target)
+            .bind(w.user_id.as_str())
+            .bind(w.status.outcome.as_str())
+            .bind(i64::from(w.status.attempts))
+            .bind(micros(w.status.at))
+            .bind(text(w.status.detail.as_deref()))
+            .bind(text(w.status.provider_id.as_deref()))
+            .bind(w.message.as_ref().map(ToString::to_string))
+            .bind(pending.then(|| micros(w.status.at)))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+            if inserted == 0 {
+                continue;
+            }
+            if let Some(item) = &w.inbox {
+                sqlx::query(
+                    "INSERT INTO inbox (id, user_id, task_id, task_name, due_at, created_at, read)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(item.id.to_string())
+                .bind(item.user_id.as_str())
+                .bind(item.task_id.to_string())
+                .bind(&item.task_name)
+                .bind(micros(item.due_at))
+                .bind(micros(item.created_at))
+                .bind(item.read)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            if let Some(event) = &w.event {
+                events.push(event.clone());
+            }
+            new.push(i);
+        }
+        insert_outbox(&mut tx, &events).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(!events.is_empty());
+        Ok(new)
+    }
+
+    async fn inbox(
+        &self,
+        user: &UserId,
+        before: Option<NotificationId>,
+        limit: usize,
+    ) -> Result<Vec<InboxItem>> {
+        // Ids are time-ordered; "ntf_g" sorts after every "ntf_<hex>" (byte order: COLLATE "C").
+        let before = before.map_or_else(|| "ntf_g".to_owned(), |b| b.to_string());
+        let rows = sqlx::query(
+            "SELECT id, user_id, task_id, task_name, due_at, created_at, read FROM inbox
+             WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
+        )
+        .bind(user.as_str())
+        .bind(before)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(inbox_from_row).collect()
+    }
+
+    async fn mark_read(&self, user: &UserId, ids: &[NotificationId]) -> Result<u64> {
+        let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+        let changed = sqlx::query(
+            "UPDATE inbox SET read = TRUE WHERE user_id = $1 AND NOT read AND id = ANY($2)",
+        )
+        .bind(user.as_str())
+        .bind(&ids)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        Ok(changed)
+    }
+
+    async fn unread_count(&self, user: &UserId) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE user_id = $1 AND NOT read")
+                .bind(user.as_str())
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn claim_deliveries(
+        &self,
+        channel: Channel,
+        now: Timestamp,
+        lease_until: Timestamp,
+        max: usize,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        // One statement: pick the due rows no other claim holds (SKIP LOCKED), lease them.
+        let rows = sqlx::query(
+            "UPDATE deliveries AS d SET leased_until = $3
+             FROM (
+               SELECT task_id, due_at, channel, target FROM deliveries
+               WHERE outcome = 'pending' AND channel = $1 AND next_attempt_at <= $2
+                 AND (leased_until IS NULL OR leased_until <= $2)
+               ORDER BY next_attempt_at LIMIT $4
+               FOR UPDATE SKIP LOCKED
+             ) AS c
+             WHERE d.task_id = c.task_id AND d.due_at = c.due_at
+               AND d.channel = c.channel AND d.target = c.target
+             RETURNING d.task_id, d.due_at, d.target, d.user_id, d.attempts,
+               d.first_attempt_at, d.message, d.next_attempt_at",
+        )
+        .bind(channel.as_str())
+        .bind(micros(now))
+        .bind(micros(lease_until))
+        .bind(max as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let due_at: i64 = col(row, 1)?;
+            let next: i64 = col(row, 7)?;
+            let message: Option<String> = col(row, 6)?;
+            claimed.push((
+                next,
+                ClaimedDelivery {
+                    key: DeliveryKey {
+                        occurrence: OccurrenceKey {
+                            task_id: parse_id(&col::<String>(row, 0)?)?,
+                            due_at: instant(due_at)?,
+                        },
+                        channel,
+                        target: col(row, 2)?,
+                    },
+                    user_id: parse_user(&col::<String>(row, 3)?)?,
+                    attempts: count(col(row, 4)?, "attempts")?,
+                    first_attempt_at: instant(col::<Option<i64>>(row, 5)?.unwrap_or(due_at))?,
+                    message: parse_json(message.as_deref().unwrap_or("null"))?,
+                    lease_until,
+                },
+            ));
+        }
+        // RETURNING keeps no order: earliest next attempt first, as claimed.
+        claimed.sort_by(|(a, x), (b, y)| {
+            a.cmp(b)
+                .then_with(|| x.key.occurrence.task_id.cmp(&y.key.occurrence.task_id))
+                .then_with(|| x.key.occurrence.due_at.cmp(&y.key.occurrence.due_at))
+                .then_with(|| x.key.target.cmp(&y.key.target))
+        });
+        Ok(claimed.into_iter().map(|(_, c)| c).collect())
+    }
+
+    async fn next_delivery_at(&self, channel: Channel) -> Result<Option<Timestamp>> {
+        let at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(GREATEST(next_attempt_at, COALESCE(leased_until, 0))) FROM deliveries
+             WHERE outcome = 'pending' AND channel = $1",
+        )
+        .bind(channel.as_str())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        at.map(instant).transpose()
+    }
+
+    async fn record_attempt(
+        &self,
+        key: &DeliveryKey,
+        lease_until: Timestamp,
+        at: Timestamp,
+        result: AttemptResult,
+        event: Option<OutboxEvent>,
+    ) -> Result<()> {
+        let (outcome, detail, provider_id, next, keep_message) = match result {
+            AttemptResult::Sent { provider_id } => ("sent", None, provider_id, None, false),
+            AttemptResult::Retry {
+                next_attempt_at,
+                error,
+            } => (
+                "pending",
+                Some(error),
+                None,
+                Some(micros(next_attempt_at)),
+                true,
+            ),
+            AttemptResult::DeadLettered { error } => {
+                ("deadLettered", Some(error), None, None, true)
+            }
+        };
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let changed = sqlx::query(
+            "UPDATE deliveries SET
+               outcome = $5, attempts = attempts + 1, at = $6, detail = $7,
+               provider_id = $8, next_attempt_at = $9, leased_until = NULL,
+               message = CASE WHEN $10 THEN message ELSE NULL END
+             WHERE task_id = $1 AND due_at = $2 AND channel = $3 AND target = $4
+               AND outcome = 'pending' AND leased_until = $11",
+        )
+        .bind(key.occurrence.task_id.to_string())
+        .bind(micros(key.occurrence.due_at))
+        .bind(key.channel.as_str())
+        .bind(&key.target)
+        .bind(outcome)
+        .bind(micros(at))
+        .bind(text(detail.as_deref()))
+        .bind(text(provider_id.as_deref()))
+        .bind(next)
+        .bind(keep_message)
+        .bind(micros(lease_until))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        // A delivery no longer pending, or claimed again by another worker after this
+        // claim's lease ran out, keeps its state and publishes nothing more.
+        let publish = changed == 1 && event.is_some();
+        if publish {
+            insert_outbox(&mut tx, event.as_slice()).await?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(publish);
+        Ok(())
+    }
+
+    async fn retry_dead_letter(
+        &self,
+        user: &UserId,
+        key: &DeliveryKey,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let changed = sqlx::query(
+            "UPDATE deliveries SET outcome = 'pending', next_attempt_at = $6,
+               first_attempt_at = $6, leased_until = NULL
+             WHERE task_id = $1 AND due_at = $2 AND channel = $3 AND target = $4
+               AND user_id = $5 AND outcome = 'deadLettered' AND message IS NOT NULL",
+        )
+        .bind(key.occurrence.task_id.to_string())
+        .bind(micros(key.occurrence.due_at))
+        .bind(key.channel.as_str())
+        .bind(&key.target)
+        .bind(user.as_str())
+        .bind(micros(now))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn pending_deliveries(
+        &self,
+        user: &UserId,
+        task: TaskId,
+    ) -> Result<Vec<(OccurrenceKey, DeliveryStatus)>> {
+        let rows = sqlx::query(
+            "SELECT due_at, channel, target, outcome, attempts, at, detail, provider_id
+             FROM deliveries
+             WHERE user_id = $1 AND task_id = $2 AND outcome = 'pending'
+             ORDER BY due_at, channel, target",
+        )
+        .bind(user.as_str())
+        .bind(task.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    OccurrenceKey {
+                        task_id: task,
+                        due_at: instant(col(r, 0)?)?,
+                    },
+                    status_from_row(r, 1)?,
+                ))
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl OutboxStore for PgStore {
+    async fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxRow>> {
+        let rows = sqlx::query("SELECT seq, topic, key, payload FROM outbox ORDER BY seq LIMIT $1")
+            .bind(max as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    seq: col(r, 0)?,
+                    topic: col(r, 1)?,
+                    key: col(r, 2)?,
+                    payload: col(r, 3)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_ack(&self, seqs: &[i64]) -> Result<()> {
+        sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
+            .bind(seqs)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn outbox_len(&self) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn outbox_signal(&self) -> Arc<Notify> {
+        self.outbox_signal.clone()
+    }
+}
+
+#[async_trait]
+impl RecipientStore for PgStore {
+    async fn put_push_subscription(
+        &self,
+        sub: &PushSubscriptionRecord,
+    ) -> Result<PushSubscriptionRecord> {
+        // A known endpoint keeps its id; its keys and owner are refreshed (a browser that
+        // re-subscribes after sign-in as another user moves to that user).
+        let row = sqlx::query(
+            "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (endpoint) DO UPDATE SET
+               user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth
+             RETURNING id, created_at",
+        )
+        .bind(&sub.id)
+        .bind(sub.user_id.as_str())
+        .bind(&sub.endpoint)
+        .bind(&sub.p256dh)
+        .bind(&sub.auth)
+        .bind(micros(sub.created_at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(PushSubscriptionRecord {
+            id: col(&row, 0)?,
+            created_at: instant(col(&row, 1)?)?,
+            ..sub.clone()
+        })
+    }
+
+    async fn push_subscriptions(&self, user: &UserId) -> Result<Vec<PushSubscriptionRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, endpoint, p256dh, auth, created_at FROM push_subscriptions
+             WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(PushSubscriptionRecord {
+                    id: col(r, 0)?,
+                    user_id: user.clone(),
+                    endpoint: col(r, 1)?,
+                    p256dh: col(r, 2)?,
+                    auth: col(r, 3)?,
+                    created_at: instant(col(r, 4)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_push_subscription(&self, user: Option<&UserId>, id: &str) -> Result<bool> {
+        let changed = match user {
+            Some(user) => {
+                sqlx::query("DELETE FROM push_subscriptions WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user.as_str())
+                    .execute(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("DELETE FROM push_subscriptions WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+            }
+        }
+        .map_err(map_err)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn put_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO webhooks (user_id, url, secret, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id) DO UPDATE SET
+               url = excluded.url, secret = excluded.secret, created_at = excluded.created_at",
+        )
+        .bind(endpoint.user_id.as_str())
+        .bind(&endpoint.url)
+        .bind(&endpoint.secret)
+        .bind(micros(endpoint.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn webhook(&self, user: &UserId) -> Result<Option<WebhookEndpoint>> {
+        let row = sqlx::query("SELECT url, secret, created_at FROM webhooks WHERE user_id = $1")
+            .bind(user.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok(WebhookEndpoint {
+                user_id: user.clone(),
+                url: col(&r, 0)?,
+                secret: col(&r, 1)?,
+                created_at: instant(col(&r, 2)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn remove_webhook(&self, user: &UserId) -> Result<bool> {
+        let changed = sqlx::query("DELETE FROM webhooks WHERE user_id = $1")
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+}
