@@ -11,12 +11,14 @@
 //! - `poll` waits for records (it is cancel-safe, so it can sit in a `select!` with shutdown).
 //! - `lag` (optional) counts what a group has still to commit, for monitoring.
 //!
-//! Adapters: [`log`] (embedded: a durable log in SQLite with in-process wake-ups); Kafka comes
-//! with the distributed mode.
+//! Adapters: [`log`] (embedded: a durable log in SQLite with in-process wake-ups) and, behind
+//! the `kafka` feature, `kafka` (any Kafka-protocol broker, for the distributed mode).
 
 use async_trait::async_trait;
 
 pub mod contract;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 #[cfg(feature = "log")]
 pub mod log;
 
