@@ -282,6 +282,20 @@ impl KafkaBus {
         .await
     }
 
+    /// One metadata request: whether a broker answers, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        let producer = self.producer.clone();
+        let timeout = self.options.request_timeout;
+        blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, timeout)
+                .map(|_| ())
+                .map_err(|e| failed("no broker answers a metadata request", e))
+        })
+        .await
+    }
+
     async fn ensure_topics(&self, topics: &[&str]) -> Result<()> {
         if !self.options.create_topics_on_use {
             return Ok(());
@@ -356,6 +370,24 @@ impl Bus for KafkaBus {
     }
 
     async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>> {
+        self.join(group, topics, "earliest").await
+    }
+
+    /// A group with no committed offset starts at the end (`auto.offset.reset=latest`); its
+    /// caller never commits, so it always does.
+    async fn subscribe_live(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>> {
+        self.join(group, topics, "latest").await
+    }
+}
+
+impl KafkaBus {
+    /// Joins `group` on `topics`; `reset` is where a partition with no committed offset starts.
+    async fn join(
+        &self,
+        group: &str,
+        topics: &[&str],
+        reset: &str,
+    ) -> Result<Box<dyn Subscription>> {
         let topics = distinct(topics);
         if topics.is_empty() {
             return Err(failed_because(format!(
@@ -373,7 +405,7 @@ impl Bus for KafkaBus {
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            .set("auto.offset.reset", reset)
             .set("enable.partition.eof", "false")
             .set(
                 "fetch.wait.max.ms",

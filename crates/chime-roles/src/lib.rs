@@ -5,6 +5,7 @@
 //! - [`notification`]: delivers each occurrence once per channel; publishes `notification_sent`.
 //! - [`tick`]: the design's CRON service, one `schedule_tick` a second (heartbeat, safety net).
 //! - [`relay`]: drains the transactional outbox to the bus.
+//! - [`inbox_feed`]: the live inbox feed of an API process apart from `notification`.
 //!
 //! Roles know ports, never adapters: the binary wires them. Every worker is a loop that ends
 //! when its shutdown token is cancelled and returns an error to the [`supervisor`], which
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod consumer;
 pub mod definition;
 pub mod execution;
+pub mod inbox_feed;
 pub mod metrics;
 pub mod notification;
 pub mod relay;
