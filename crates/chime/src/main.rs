@@ -97,9 +97,10 @@ enum Command {
     /// hosts at once (one migrates, the others wait). The SQLite store migrates when opened.
     #[cfg(feature = "postgres")]
     Migrate {
-        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE [default: `[store] url` of the
+        /// configuration, as `chime serve` uses it (env CHIME_STORE__URL)]
         #[arg(long, env = "CHIME_STORE_URL", hide_env_values = true)]
-        store_url: String,
+        store_url: Option<String>,
     },
     /// Check the configuration, the store, the bus, every configured provider and the issuer,
     /// and say what is wrong and how to fix it. Exits non-zero when a check fails.
@@ -264,7 +265,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         #[cfg(feature = "postgres")]
-        Command::Migrate { store_url } => migrate(&store_url).await,
+        Command::Migrate { store_url } => {
+            let url = match store_url {
+                Some(url) => url,
+                None => Config::load(
+                    cli.config.as_deref(),
+                    &Overrides {
+                        profile: cli.profile.clone(),
+                        ..Overrides::default()
+                    },
+                )?
+                .store
+                .url
+                .context(
+                    "no PostgreSQL store to migrate: give --store-url, or set [store] url \
+                     (CHIME_STORE__URL)",
+                )?,
+            };
+            migrate(&url).await
+        }
         Command::Openapi => {
             println!("{}", chime_http::openapi_json());
             Ok(())

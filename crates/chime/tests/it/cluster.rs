@@ -402,7 +402,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
 ) {
     let reminders: usize = param("CHIME_CLUSTER_REMINDERS", 2_000);
     let window: f64 = param("CHIME_CLUSTER_WINDOW_SECONDS", 10.0);
-    let lead: f64 = param("CHIME_CLUSTER_LEAD_SECONDS", 5.0 + reminders as f64 / 250.0);
+    let lead: f64 = param("CHIME_CLUSTER_LEAD_SECONDS", 5.0 + reminders as f64 / 50.0);
     let settle: f64 = param("CHIME_CLUSTER_SETTLE_SECONDS", 120.0);
     let started = Instant::now();
 
