@@ -14,6 +14,8 @@ mod helpers;
 mod hostile;
 mod isolation;
 mod logs;
+#[cfg(feature = "postgres")]
+mod migrate;
 mod oidc;
 mod ops;
 mod pii;

@@ -1,0 +1,128 @@
+//! `chime migrate` on the real PostgreSQL the store tests use (`CHIME_TEST_POSTGRES_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/postgres`), in a database of its own that is
+//! dropped when the test ends, also when it fails.
+
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions as _, Executor as _};
+
+use crate::backup::chime;
+
+fn admin() -> PgConnectOptions {
+    let url = std::env::var("CHIME_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    PgConnectOptions::from_str(&url).expect("CHIME_TEST_POSTGRES_URL is a PostgreSQL URL")
+}
+
+/// A new empty database, dropped (with its connections) on drop.
+struct Database {
+    name: String,
+}
+
+impl Database {
+    async fn create() -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let name = format!("chime_test_migrate_{}_{nanos}", std::process::id());
+        let options = admin();
+        let mut conn = options.connect().await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {}:{}: {e} (see README: the tests need one)",
+                options.get_host(),
+                options.get_port()
+            )
+        });
+        conn.execute(format!("CREATE DATABASE \"{name}\"").as_str())
+            .await
+            .expect("create the test database");
+        Self { name }
+    }
+
+    /// Its URL (the test server trusts local connections: no password to hide).
+    fn url(&self) -> String {
+        let options = admin();
+        format!(
+            "postgres://{}@{}:{}/{}",
+            options.get_username(),
+            options.get_host(),
+            options.get_port(),
+            self.name
+        )
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            rt.block_on(async {
+                if let Ok(mut conn) = admin().connect().await {
+                    let _ = conn
+                        .execute(
+                            format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)").as_str(),
+                        )
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+#[tokio::test]
+async fn migrate_creates_the_postgres_schema_and_running_it_again_changes_nothing() {
+    let db = Database::create().await;
+    let dir = tempfile::tempdir().expect("a directory");
+    for run in ["first", "second"] {
+        let out = chime(&["migrate", "--store-url", &db.url()], dir.path(), &[]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{run} run: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout.trim(),
+            format!(
+                "the store is at schema version {}",
+                chime_store::postgres::SCHEMA_VERSION
+            )
+        );
+    }
+    let store = chime_store::postgres::PgStore::connect(&db.url(), 1)
+        .await
+        .expect("connect");
+    let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(store.pool())
+        .await
+        .expect("the migrations table");
+    assert_eq!(applied, chime_store::postgres::SCHEMA_VERSION);
+    let outbox: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM outbox")
+        .fetch_one(store.pool())
+        .await
+        .expect("the store's tables exist");
+    assert_eq!(outbox, 0);
+}
+
+#[test]
+fn migrate_refuses_a_url_that_is_not_postgres() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let out = chime(
+        &["migrate", "--store-url", "sqlite:///tmp/chime.sqlite"],
+        dir.path(),
+        &[],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("must be a postgres:// URL"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
