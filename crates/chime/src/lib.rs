@@ -143,6 +143,12 @@ pub async fn start_with_clock(
             shutdown.clone(),
         )));
     }
+    // Only roles that write the outbox need a relay (tick publishes straight to the bus). With
+    // a shared store every relay drains the whole outbox, so a needless one only publishes
+    // events again.
+    if roles
+        .iter()
+        .any(|r| matches!(r, Role::Definition | Role::Execution | Role::Notification))
     {
         let (store, bus, ctx) = (store.clone(), bus.clone(), ctx.clone());
         workers.push(supervisor::spawn("relay", shutdown.clone(), move || {
