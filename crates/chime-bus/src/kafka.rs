@@ -76,6 +76,9 @@ pub struct KafkaOptions {
     /// Default: 100 ms (librdkafka's is 500 ms), about ten small requests a second per idle
     /// consumer and broker.
     pub fetch_wait: Duration,
+    /// `session.timeout.ms` of consumers: how long the group waits for a member that went
+    /// silent before moving its partitions to the others; `None` keeps librdkafka's (45 s).
+    pub session_timeout: Option<Duration>,
     /// Longest wait in `subscribe` for the group to assign this member its partitions. A
     /// group whose previous member died waits for it up to the broker's session timeout.
     pub join_timeout: Duration,
@@ -95,6 +98,7 @@ impl Default for KafkaOptions {
             request_timeout: Duration::from_secs(10),
             message_timeout: Duration::from_secs(30),
             fetch_wait: Duration::from_millis(100),
+            session_timeout: None,
             join_timeout: Duration::from_secs(60),
             settings: Vec::new(),
         }
@@ -401,7 +405,11 @@ impl KafkaBus {
             membership: Mutex::new(Membership::default()),
             changes: changes_tx,
         };
-        let consumer: StreamConsumer<GroupContext> = client_config(&self.options)
+        let mut config = client_config(&self.options);
+        if let Some(timeout) = self.options.session_timeout {
+            config.set("session.timeout.ms", millis(timeout).to_string());
+        }
+        let consumer: StreamConsumer<GroupContext> = config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

@@ -194,18 +194,13 @@ pub async fn open(config: &Config, dir: &Path) -> anyhow::Result<Backends> {
                 bootstrap_servers: bootstrap.clone(),
                 partitions: config.bus.partitions,
                 replication_factor: config.bus.replication_factor,
-                settings: std::iter::once((
-                    "session.timeout.ms".to_owned(),
-                    format!("{:.0}", config.bus.session_timeout_seconds * 1000.0),
-                ))
-                .chain(
-                    config
-                        .bus
-                        .kafka_settings
-                        .iter()
-                        .map(|(k, v)| (k.clone(), v.clone())),
-                )
-                .collect(),
+                session_timeout: Some(Duration::from_secs_f64(config.bus.session_timeout_seconds)),
+                settings: config
+                    .bus
+                    .kafka_settings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 ..KafkaOptions::default()
             })
             .context("cannot create the Kafka clients")?;
