@@ -76,6 +76,9 @@ pub struct KafkaOptions {
     /// Default: 100 ms (librdkafka's is 500 ms), about ten small requests a second per idle
     /// consumer and broker.
     pub fetch_wait: Duration,
+    /// `session.timeout.ms` of consumers: how long the group waits for a member that went
+    /// silent before moving its partitions to the others; `None` keeps librdkafka's (45 s).
+    pub session_timeout: Option<Duration>,
     /// Longest wait in `subscribe` for the group to assign this member its partitions. A
     /// group whose previous member died waits for it up to the broker's session timeout.
     pub join_timeout: Duration,
@@ -95,6 +98,7 @@ impl Default for KafkaOptions {
             request_timeout: Duration::from_secs(10),
             message_timeout: Duration::from_secs(30),
             fetch_wait: Duration::from_millis(100),
+            session_timeout: None,
             join_timeout: Duration::from_secs(60),
             settings: Vec::new(),
         }
@@ -282,6 +286,20 @@ impl KafkaBus {
         .await
     }
 
+    /// One metadata request: whether a broker answers, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        let producer = self.producer.clone();
+        let timeout = self.options.request_timeout;
+        blocking(move || {
+            producer
+                .client()
+                .fetch_metadata(None, timeout)
+                .map(|_| ())
+                .map_err(|e| failed("no broker answers a metadata request", e))
+        })
+        .await
+    }
+
     async fn ensure_topics(&self, topics: &[&str]) -> Result<()> {
         if !self.options.create_topics_on_use {
             return Ok(());
@@ -356,6 +374,24 @@ impl Bus for KafkaBus {
     }
 
     async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>> {
+        self.join(group, topics, "earliest").await
+    }
+
+    /// A group with no committed offset starts at the end (`auto.offset.reset=latest`); its
+    /// caller never commits, so it always does.
+    async fn subscribe_live(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>> {
+        self.join(group, topics, "latest").await
+    }
+}
+
+impl KafkaBus {
+    /// Joins `group` on `topics`; `reset` is where a partition with no committed offset starts.
+    async fn join(
+        &self,
+        group: &str,
+        topics: &[&str],
+        reset: &str,
+    ) -> Result<Box<dyn Subscription>> {
         let topics = distinct(topics);
         if topics.is_empty() {
             return Err(failed_because(format!(
@@ -369,11 +405,15 @@ impl Bus for KafkaBus {
             membership: Mutex::new(Membership::default()),
             changes: changes_tx,
         };
-        let consumer: StreamConsumer<GroupContext> = client_config(&self.options)
+        let mut config = client_config(&self.options);
+        if let Some(timeout) = self.options.session_timeout {
+            config.set("session.timeout.ms", millis(timeout).to_string());
+        }
+        let consumer: StreamConsumer<GroupContext> = config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("auto.offset.reset", "earliest")
+            .set("auto.offset.reset", reset)
             .set("enable.partition.eof", "false")
             .set(
                 "fetch.wait.max.ms",

@@ -61,6 +61,19 @@ pub trait Bus: Send + Sync + 'static {
     /// Joins `group` on `topics`, positioned after the group's committed offsets (at the
     /// beginning of each topic when the group has committed nothing).
     async fn subscribe(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>>;
+
+    /// Joins `group`, a group of this one subscriber (a unique name), on `topics`, positioned
+    /// at their end: for a process that follows what happens from now on (a live feed) and
+    /// never commits. What was published before it returns is not delivered.
+    ///
+    /// The default refuses: an adapter whose whole log is in one process (the embedded one)
+    /// has in-process ways to follow it, and a new group there starts at the beginning.
+    async fn subscribe_live(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>> {
+        let _ = topics;
+        Err(Error::Storage(
+            format!("group `{group}`: this bus cannot start a subscription at the end").into(),
+        ))
+    }
 }
 
 #[async_trait]

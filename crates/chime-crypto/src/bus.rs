@@ -59,6 +59,14 @@ impl Bus for EncryptedBus {
             keys: self.keys.clone(),
         }))
     }
+
+    async fn subscribe_live(&self, group: &str, topics: &[&str]) -> Result<Box<dyn Subscription>> {
+        let inner = self.inner.subscribe_live(group, topics).await?;
+        Ok(Box::new(DecryptingSubscription {
+            inner,
+            keys: self.keys.clone(),
+        }))
+    }
 }
 
 struct DecryptingSubscription {

@@ -356,8 +356,14 @@ impl LocalIssuer {
                 let rng = ring::rand::SystemRandom::new();
                 let doc = Ed25519KeyPair::generate_pkcs8(&rng)
                     .map_err(|_| std::io::Error::other("could not generate an Ed25519 key"))?;
-                write_private(&path, doc.as_ref())?;
-                doc.as_ref().to_vec()
+                match write_private(&path, doc.as_ref()) {
+                    Ok(()) => doc.as_ref().to_vec(),
+                    // Another instance sharing the keys directory created it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        std::fs::read(&path)?
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             Err(e) => return Err(e),
         };

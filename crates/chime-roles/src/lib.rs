@@ -7,6 +7,7 @@
 //! - [`relay`]: drains the transactional outbox to the bus.
 //! - `web`: the web app's BFF and static files; it has no workers here (it is HTTP only,
 //!   in `chime-http`), but it is a role so that `--roles` can run it apart.
+//! - [`inbox_feed`]: the live inbox feed of an API process apart from `notification`.
 //!
 //! Roles know ports, never adapters: the binary wires them. Every worker is a loop that ends
 //! when its shutdown token is cancelled and returns an error to the [`supervisor`], which
@@ -19,6 +20,7 @@ pub mod clock;
 pub mod consumer;
 pub mod definition;
 pub mod execution;
+pub mod inbox_feed;
 pub mod metrics;
 pub mod notification;
 pub mod relay;

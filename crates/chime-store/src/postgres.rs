@@ -141,6 +141,15 @@ impl PgStore {
         })
     }
 
+    /// One round trip (`SELECT 1`): whether the database answers, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
     /// The pool, for the adapter's own tests and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool

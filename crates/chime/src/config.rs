@@ -70,6 +70,18 @@ pub struct Config {
     /// The web app and its BFF (`[web]`: static files, OIDC client, task API URL).
     #[serde(default)]
     pub web: chime_http::bff::WebConfig,
+    /// The store (`[store] url = "postgres://…"`); embedded SQLite in `data_dir` when unset.
+    #[serde(default, skip_serializing)]
+    pub store: crate::backends::StoreConfig,
+    /// The bus (`[bus] kafka_bootstrap = "host:port,…"`); the embedded log when unset.
+    #[serde(default)]
+    pub bus: crate::backends::BusConfig,
+    /// Where the local token issuer's key and the VAPID key of web push are read (and created
+    /// on first use): `data_dir` when unset. Instances apart point it at one shared copy (a
+    /// mounted Secret), so that every instance verifies the same tokens and signs push
+    /// messages with the key browsers subscribed to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -146,6 +158,9 @@ impl Default for Config {
             behind_tls_gateway: false,
             backup: crate::backup::BackupConfig::default(),
             web: chime_http::bff::WebConfig::default(),
+            store: crate::backends::StoreConfig::default(),
+            bus: crate::backends::BusConfig::default(),
+            keys_dir: None,
         }
     }
 }
@@ -207,6 +222,8 @@ impl Config {
         self.auth.validate()?;
         self.telemetry.validate()?;
         self.encryption.validate()?;
+        self.store.validate()?;
+        self.bus.validate()?;
         for (name, value) in [
             (
                 "delivery.retry_base_seconds",
@@ -235,6 +252,11 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Where the issuer and VAPID keys live: `keys_dir`, else `data_dir`.
+    pub fn keys_dir(&self) -> &Path {
+        self.keys_dir.as_deref().unwrap_or(&self.data_dir)
     }
 
     pub fn roles(&self) -> anyhow::Result<Vec<Role>> {
@@ -299,6 +321,9 @@ fn env_key(key: &uncased::UncasedStr) -> Option<uncased::Uncased<'_>> {
         "behind_tls_gateway",
         "backup",
         "web",
+        "store",
+        "bus",
+        "keys_dir",
     ];
     let key = key.as_str().to_ascii_lowercase();
     let mapped = match key.as_str() {
@@ -386,6 +411,32 @@ mod tests {
             jail.create_file("chime.toml", "lisen = \"127.0.0.1:1\"\n")?;
             let error = load().expect_err("unknown key");
             assert!(error.to_string().contains("lisen"), "{error}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn backends_and_the_keys_directory_come_from_the_environment() {
+        figment::Jail::expect_with(|jail| {
+            let config = load()?;
+            assert!(config.store.url.is_none() && config.bus.kafka_bootstrap.is_none());
+            jail.set_env("CHIME_STORE__URL", "postgres://chime:s3cret@db:5432/chime");
+            jail.set_env("CHIME_BUS__KAFKA_BOOTSTRAP", "k1:9092,k2:9092");
+            jail.set_env("CHIME_KEYS_DIR", "/etc/chime/keys");
+            let config = load()?;
+            assert_eq!(
+                config.store.url.as_deref(),
+                Some("postgres://chime:s3cret@db:5432/chime")
+            );
+            assert!(!format!("{config:?}").contains("s3cret"), "{config:?}");
+            assert_eq!(
+                config.bus.kafka_bootstrap.as_deref(),
+                Some("k1:9092,k2:9092")
+            );
+            assert_eq!(config.keys_dir(), Path::new("/etc/chime/keys"));
+            jail.set_env("CHIME_STORE__URL", "mysql://db/chime");
+            let error = load().expect_err("not postgres");
+            assert!(error.to_string().contains("store.url"), "{error}");
             Ok(())
         });
     }

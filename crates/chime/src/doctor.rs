@@ -482,9 +482,11 @@ async fn provider_checks(config: &Config) -> Vec<Check> {
             "not configured (deliveries skipped)",
         )),
         Some(_) => {
-            let file = config.data_dir.join(chime_channels::push::VapidKeys::FILE);
+            let file = config
+                .keys_dir()
+                .join(chime_channels::push::VapidKeys::FILE);
             out.push(if file.is_file() {
-                match chime_channels::push::VapidKeys::load_or_create(&config.data_dir) {
+                match chime_channels::push::VapidKeys::load_or_create(config.keys_dir()) {
                     Ok(keys) => check(
                         Status::Ok,
                         "push",
@@ -590,7 +592,7 @@ async fn issuer_check(config: &Config) -> Check {
             }
         }
         None => {
-            let file = config.data_dir.join(backup::KEY_FILES[0]);
+            let file = config.keys_dir().join(backup::KEY_FILES[0]);
             if !file.is_file() {
                 return check(
                     Status::Warn,
@@ -603,7 +605,7 @@ async fn issuer_check(config: &Config) -> Check {
                 );
             }
             match chime_http::LocalIssuer::load_or_create(
-                &config.data_dir,
+                config.keys_dir(),
                 "http://doctor.invalid",
                 &config.auth.audience,
             ) {

@@ -1,5 +1,6 @@
-//! The `chime` binary's library: configuration, and wiring every role to the embedded
-//! adapters (SQLite store, durable log bus) and the web app's BFF behind one HTTP listener. `main` is thin; tests
+//! The `chime` binary's library: configuration, and wiring the configured roles to the
+//! configured adapters (embedded SQLite and log bus, or PostgreSQL and Kafka: see
+//! [`backends`]) and the web app's BFF behind one HTTP listener. `main` is thin; tests
 //! and the benchmark start a real server with [`start`] on port 0.
 
 use std::net::SocketAddr;
@@ -7,7 +8,6 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use chime_bus::log::{LogBus, LogBusOptions};
 use chime_bus::Bus;
 use chime_core::task::ParseOptions;
 use chime_crypto::{EncryptedBus, EncryptedStore};
@@ -15,14 +15,16 @@ use chime_http::{AppState, LocalIssuer};
 use chime_roles::definition::{self, Definition};
 use chime_roles::execution::{Execution, ExecutionConfig};
 use chime_roles::notification::{DeliveryWake, InboxFeed, Notification};
-use chime_roles::{relay, supervisor, tick, Clock, Context, Metrics, Role, SystemClock};
-use chime_store::sqlite::{SqliteOptions, SqliteStore};
+use chime_roles::{
+    inbox_feed, relay, supervisor, tick, Clock, Context, Metrics, Role, SystemClock,
+};
 use chime_store::OutboxStore;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 mod auth;
+pub mod backends;
 pub mod backup;
 pub mod bench;
 mod channels;
@@ -40,6 +42,13 @@ pub use config::Config;
 
 /// In-app notifications buffered for slow SSE clients before they are told they lagged.
 const FEED_CAPACITY: usize = 4096;
+
+/// The listener's port, for names that say which instance made them.
+fn addr_label(listener: &TcpListener) -> String {
+    listener
+        .local_addr()
+        .map_or_else(|_| "unknown".to_owned(), |a| a.port().to_string())
+}
 
 /// A started server.
 pub struct Running {
@@ -96,31 +105,8 @@ pub async fn start_with_clock(
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     let lock = lock::DataDirLock::acquire(dir)?;
-    let store = Arc::new(
-        SqliteStore::open(
-            &dir.join("chime.sqlite"),
-            &SqliteOptions {
-                synchronous: config.sqlite_synchronous,
-                ..SqliteOptions::default()
-            },
-        )
-        .context("cannot open the SQLite store")?,
-    );
-    let bus: Arc<dyn Bus> = Arc::new(
-        LogBus::open_with(
-            // The log lives in the store's file: one backup is a consistent copy of both.
-            &dir.join("chime.sqlite"),
-            LogBusOptions {
-                synchronous: match config.sqlite_synchronous {
-                    chime_store::sqlite::Synchronous::Normal => chime_bus::log::Synchronous::Normal,
-                    chime_store::sqlite::Synchronous::Full => chime_bus::log::Synchronous::Full,
-                },
-                ..LogBusOptions::default()
-            },
-        )
-        .await
-        .context("cannot open the bus log")?,
-    );
+    let backends = backends::open(config, dir).await?;
+    let (store, bus) = (backends.store, backends.bus);
     // Personal data is encrypted at the ports: neither adapter ever holds it in clear.
     let keys = encryption::keyring(config).context("cannot load the encryption keys")?;
     // The relay moves outbox rows to the bus as they are stored, sealed by the encrypted
@@ -128,10 +114,13 @@ pub async fn start_with_clock(
     let sealed_outbox: Arc<dyn OutboxStore> = store.clone();
     let sealed_bus = bus.clone();
     let store = Arc::new(EncryptedStore::new(store, keys.clone()));
+    let keys_dir = config.keys_dir();
+    std::fs::create_dir_all(keys_dir)
+        .with_context(|| format!("cannot create the keys directory {}", keys_dir.display()))?;
     let bus: Arc<dyn Bus> = Arc::new(EncryptedBus::new(bus, keys));
     let issuer = Arc::new(
         LocalIssuer::load_or_create(
-            dir,
+            keys_dir,
             &config
                 .auth
                 .local_issuer_url(listener.local_addr()?, tls.is_some()),
@@ -153,7 +142,8 @@ pub async fn start_with_clock(
     let feed: InboxFeed = tokio::sync::broadcast::channel(FEED_CAPACITY).0;
 
     let mut workers = Vec::new();
-    if config.backup.enabled() {
+    // Backups copy the embedded store's file; a PostgreSQL store has the database's own.
+    if config.backup.enabled() && config.store.url.is_none() {
         // Online (`VACUUM INTO` on a connection of its own): scheduling goes on meanwhile.
         workers.push(tokio::spawn(backup::run_scheduler(
             dir.clone(),
@@ -161,7 +151,11 @@ pub async fn start_with_clock(
             shutdown.clone(),
         )));
     }
-    {
+    // Only roles that write the outbox need a relay (tick publishes straight to the bus; web
+    // writes through the in-process task API). With
+    // a shared store every relay drains the whole outbox, so a needless one only publishes
+    // events again.
+    if roles.iter().any(|r| !matches!(r, Role::Tick)) {
         let (store, bus, ctx) = (sealed_outbox, sealed_bus, ctx.clone());
         workers.push(supervisor::spawn("relay", shutdown.clone(), move || {
             relay::run(store.clone(), bus.clone(), ctx.clone())
@@ -205,7 +199,7 @@ pub async fn start_with_clock(
         ));
     }
     let delivery_wake = DeliveryWake::new();
-    let channels = channels::build(&config.channels, dir)?;
+    let channels = channels::build(&config.channels, keys_dir)?;
     if roles.contains(&Role::Notification) {
         let notification = Notification::new(
             store.clone(),
@@ -238,6 +232,35 @@ pub async fn start_with_clock(
             ));
         }
     }
+    if roles.contains(&Role::Definition)
+        && !roles.contains(&Role::Notification)
+        && backends.shared_bus
+    {
+        // The notification role runs elsewhere: live in-app items come over the bus. A group
+        // per process (each must see every event), named so an operator can tell whose.
+        let group = format!(
+            "inbox-feed-{}-{:016x}",
+            addr_label(&listener),
+            rand::random::<u64>()
+        );
+        let (store, bus, feed, ctx) = (store.clone(), bus.clone(), feed.clone(), ctx.clone());
+        workers.push(supervisor::spawn(
+            "inbox-feed",
+            shutdown.clone(),
+            move || {
+                inbox_feed::run(
+                    bus.clone(),
+                    store.clone(),
+                    feed.clone(),
+                    group.clone(),
+                    ctx.clone(),
+                )
+            },
+        ));
+    }
+    // Several tick instances are harmless: a tick carries no state and only wakes execution's
+    // timer, which claims due rows under a lock (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so
+    // an extra tick is an extra look at the schedule, never an extra firing.
     if roles.contains(&Role::Tick) {
         let (bus, ctx) = (bus.clone(), ctx.clone());
         workers.push(supervisor::spawn("tick", shutdown.clone(), move || {
@@ -246,6 +269,11 @@ pub async fn start_with_clock(
     }
 
     let ready = Arc::new(AtomicBool::new(true));
+    if !backends.probe.is_empty() {
+        workers.push(tokio::spawn(
+            backends.probe.run(ready.clone(), shutdown.clone()),
+        ));
+    }
     let definition = Definition::new(store.clone(), ctx.clone(), parse_options)
         .with_task_limit(config.limits.tasks_per_user);
     let state = AppState {

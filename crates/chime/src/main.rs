@@ -97,9 +97,10 @@ enum Command {
     /// hosts at once (one migrates, the others wait). The SQLite store migrates when opened.
     #[cfg(feature = "postgres")]
     Migrate {
-        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE [default: `[store] url` of the
+        /// configuration, as `chime serve` uses it (env CHIME_STORE__URL)]
         #[arg(long, env = "CHIME_STORE_URL", hide_env_values = true)]
-        store_url: String,
+        store_url: Option<String>,
     },
     /// Check the configuration, the store, the bus, every configured provider and the issuer,
     /// and say what is wrong and how to fix it. Exits non-zero when a check fails.
@@ -112,6 +113,13 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
+    /// Create the local token issuer's key and the VAPID key of web push in DIR (those
+    /// missing), for instances that share them through `keys_dir` (a mounted Secret).
+    Init {
+        /// The directory [default: `keys_dir`, else the data directory; env: CHIME_KEYS_DIR]
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
     /// Re-encrypt every personal-data field to the newest key of `encryption.keys`: online
     /// (beside a running `chime serve`), in batches, and safe to run again.
     Rotate {
@@ -199,12 +207,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             let user = UserId::parse(&user).context("--user")?;
-            std::fs::create_dir_all(&config.data_dir).with_context(|| {
-                format!(
-                    "cannot create the data directory {}",
-                    config.data_dir.display()
-                )
-            })?;
+            for dir in [&config.data_dir, config.keys_dir()] {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+            }
             // The server's `iss`: its public base URL when configured, else that of the
             // listen address given here, else the one the server on this data directory
             // recorded, else that of the configured listen address.
@@ -215,8 +221,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .auth
                     .local_issuer_url(config.listen, config.tls.cert_file.is_some())
             });
-            let issuer = LocalIssuer::load_or_create(&config.data_dir, &url, &config.auth.audience)
-                .context("cannot load the local token issuer's key")?;
+            let issuer =
+                LocalIssuer::load_or_create(config.keys_dir(), &url, &config.auth.audience)
+                    .context("cannot load the local token issuer's key")?;
             let token = issuer.sign(&user, Duration::from_secs(ttl_hours.saturating_mul(3600)))?;
             println!("{token}");
             Ok(())
@@ -258,7 +265,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         #[cfg(feature = "postgres")]
-        Command::Migrate { store_url } => migrate(&store_url).await,
+        Command::Migrate { store_url } => {
+            let url = match store_url {
+                Some(url) => url,
+                None => Config::load(
+                    cli.config.as_deref(),
+                    &Overrides {
+                        profile: cli.profile.clone(),
+                        ..Overrides::default()
+                    },
+                )?
+                .store
+                .url
+                .context(
+                    "no PostgreSQL store to migrate: give --store-url, or set [store] url \
+                     (CHIME_STORE__URL)",
+                )?,
+            };
+            migrate(&url).await
+        }
         Command::Openapi => {
             println!("{}", chime_http::openapi_json());
             Ok(())
@@ -266,6 +291,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => {
             init_logging(LogFormat::Text);
             chime::bench::run(args).await
+        }
+        Command::Keys {
+            command: KeysCommand::Init { dir },
+        } => {
+            let config = Config::load(
+                cli.config.as_deref(),
+                &Overrides {
+                    profile: cli.profile.clone(),
+                    ..Overrides::default()
+                },
+            )?;
+            let dir = dir.unwrap_or_else(|| config.keys_dir().to_owned());
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let issuer = LocalIssuer::load_or_create(&dir, "http://unused", "unused")
+                .context("cannot create the local token issuer's key")?;
+            chime_channels::push::VapidKeys::load_or_create(&dir)
+                .context("cannot create the VAPID key")?;
+            println!(
+                "{}: the issuer key (kid {}) and the VAPID key are there",
+                dir.display(),
+                issuer.kid()
+            );
+            Ok(())
         }
         Command::Keys {
             command: KeysCommand::Rotate { data_dir, batch },

@@ -164,7 +164,17 @@ impl SseReader {
             .expect("timed out waiting for an SSE event")
     }
 
+    /// The next event's name (comments and keep-alives skipped), or `None` once the stream
+    /// ends; with no time limit, for a reader that runs beside the test.
+    pub async fn next_until_closed(&mut self) -> Option<String> {
+        self.next_or_end().await.map(|e| e.event)
+    }
+
     async fn next_inner(&mut self) -> SseEvent {
+        self.next_or_end().await.expect("the SSE stream ended")
+    }
+
+    async fn next_or_end(&mut self) -> Option<SseEvent> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
@@ -182,16 +192,14 @@ impl SseReader {
                     }
                 }
                 if has_data {
-                    return event;
+                    return Some(event);
                 }
                 continue;
             }
-            let chunk = self
-                .stream
-                .next()
-                .await
-                .expect("the SSE stream ended")
-                .expect("SSE read");
+            let chunk = match self.stream.next().await? {
+                Ok(chunk) => chunk,
+                Err(_) => return None,
+            };
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
     }

@@ -5,6 +5,7 @@ mod api;
 mod backup;
 mod channels;
 mod clock;
+mod cluster;
 mod crashloop;
 mod doctor;
 mod flow;

@@ -1,0 +1,306 @@
+//! Which adapters the store and bus ports get: the embedded default (SQLite store and the
+//! durable log, both in one file in the data directory) or the distributed ones (PostgreSQL,
+//! a Kafka-protocol broker), chosen by configuration alone (`[store] url`,
+//! `[bus] kafka_bootstrap`), so that the same binary and the same roles run in both shapes.
+//! Only this module names concrete adapters; the encryption decorators go on top in `start`.
+//!
+//! It also keeps readiness honest for the distributed backends: a cheap round trip to each
+//! (`SELECT 1`, a metadata request) every few seconds, so a load balancer stops sending to
+//! an instance that has lost its database or broker.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use chime_bus::kafka::{KafkaBus, KafkaOptions};
+use chime_bus::log::{LogBus, LogBusOptions};
+use chime_bus::Bus;
+use chime_core::event::Topic;
+use chime_store::postgres::PgStore;
+use chime_store::sqlite::{SqliteOptions, SqliteStore};
+use chime_store::Store;
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::Config;
+
+/// How often readiness asks the distributed backends.
+const PROBE_EVERY: Duration = Duration::from_secs(5);
+
+/// `[store]`: the PostgreSQL store, or (no `url`) the embedded SQLite one.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (`CHIME_STORE__URL`). A secret: it is
+    /// never logged or serialised.
+    pub url: Option<String>,
+    /// Connections this instance keeps to PostgreSQL at most.
+    pub pool_size: u32,
+    /// Apply missing migrations at start-up (safe from several instances at once). Off, a
+    /// database `chime migrate` has not prepared stops start-up.
+    pub migrate: bool,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            pool_size: 16,
+            migrate: true,
+        }
+    }
+}
+
+impl fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &self.url.as_deref().map(redact))
+            .field("pool_size", &self.pool_size)
+            .field("migrate", &self.migrate)
+            .finish()
+    }
+}
+
+/// A database URL without its credentials.
+fn redact(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
+        _ => url.to_owned(),
+    }
+}
+
+impl StoreConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(url) = &self.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                bail!(
+                    "store.url: `{}` is not a postgres:// URL (the only distributed store)",
+                    redact(url)
+                );
+            }
+        }
+        if self.pool_size == 0 {
+            bail!("store.pool_size must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// `[bus]`: a Kafka-protocol broker, or (no `kafka_bootstrap`) the embedded log.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `host:port[,host:port…]` (`CHIME_BUS__KAFKA_BOOTSTRAP`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kafka_bootstrap: Option<String>,
+    /// Partitions of each topic created at start-up: the most instances of one role that
+    /// share its work.
+    pub partitions: i32,
+    /// Replication factor of each topic created at start-up; -1 is the broker's default.
+    pub replication_factor: i32,
+    /// How long the broker waits for a silent consumer before it hands the consumer's
+    /// partitions to the others (`session.timeout.ms`): after an instance dies, its share of
+    /// a role's events waits this long. Lower is faster failover, but an instance paused
+    /// longer (a long GC-free stall, a CPU-starved pod) is taken for dead and rebalanced.
+    pub session_timeout_seconds: f64,
+    /// Further librdkafka properties (`security.protocol`, `sasl.*`, `ssl.*`).
+    #[serde(skip_serializing)]
+    pub kafka_settings: std::collections::BTreeMap<String, String>,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            kafka_bootstrap: None,
+            partitions: 12,
+            replication_factor: -1,
+            // librdkafka's default.
+            session_timeout_seconds: 45.0,
+            kafka_settings: Default::default(),
+        }
+    }
+}
+
+impl BusConfig {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self
+            .kafka_bootstrap
+            .as_deref()
+            .is_some_and(|b| b.trim().is_empty())
+        {
+            bail!("bus.kafka_bootstrap is empty: name at least one host:port, or leave it unset");
+        }
+        if !(1.0..=3600.0).contains(&self.session_timeout_seconds) {
+            bail!("bus.session_timeout_seconds must be between 1 and 3600");
+        }
+        if self.partitions < 1 {
+            bail!("bus.partitions must be at least 1");
+        }
+        if self.replication_factor == 0 || self.replication_factor < -1 {
+            bail!("bus.replication_factor must be -1 (the broker's default) or at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// The adapters, before the encryption decorators.
+pub struct Backends {
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    /// The bus is shared with other processes: live feeds must follow it (see
+    /// `chime_roles::inbox_feed`), not only this process's roles.
+    pub shared_bus: bool,
+    pub probe: Probe,
+}
+
+/// Opens the configured adapters. The distributed ones are reached now, so an unreachable
+/// database or broker stops start-up with its reason; Kafka topics are created (idempotent).
+pub async fn open(config: &Config, dir: &Path) -> anyhow::Result<Backends> {
+    let mut probe = Probe::default();
+    let store: Arc<dyn Store> = match &config.store.url {
+        Some(url) => {
+            let store = PgStore::connect(url, config.store.pool_size)
+                .await
+                .with_context(|| {
+                    format!("cannot connect to the PostgreSQL store {}", redact(url))
+                })?;
+            if config.store.migrate {
+                store
+                    .migrate()
+                    .await
+                    .context("cannot migrate the PostgreSQL store")?;
+            }
+            let store = Arc::new(store);
+            probe.store = Some(store.clone());
+            store
+        }
+        None => Arc::new(
+            SqliteStore::open(
+                &dir.join("chime.sqlite"),
+                &SqliteOptions {
+                    synchronous: config.sqlite_synchronous,
+                    ..SqliteOptions::default()
+                },
+            )
+            .context("cannot open the SQLite store")?,
+        ),
+    };
+    let (bus, shared_bus): (Arc<dyn Bus>, bool) = match &config.bus.kafka_bootstrap {
+        Some(bootstrap) => {
+            let bus = KafkaBus::connect(KafkaOptions {
+                bootstrap_servers: bootstrap.clone(),
+                partitions: config.bus.partitions,
+                replication_factor: config.bus.replication_factor,
+                session_timeout: Some(Duration::from_secs_f64(config.bus.session_timeout_seconds)),
+                settings: config
+                    .bus
+                    .kafka_settings
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                ..KafkaOptions::default()
+            })
+            .context("cannot create the Kafka clients")?;
+            let topics: Vec<&str> = Topic::ALL.iter().map(|t| t.name()).collect();
+            bus.create_topics(&topics)
+                .await
+                .with_context(|| format!("cannot create the topics on the broker {bootstrap}"))?;
+            let bus = Arc::new(bus);
+            probe.bus = Some(bus.clone());
+            (bus, true)
+        }
+        None => (
+            Arc::new(
+                LogBus::open_with(
+                    // The log lives in the store's file: one backup is a consistent copy of
+                    // both. (With a PostgreSQL store it is alone in that file.)
+                    &dir.join("chime.sqlite"),
+                    LogBusOptions {
+                        synchronous: match config.sqlite_synchronous {
+                            chime_store::sqlite::Synchronous::Normal => {
+                                chime_bus::log::Synchronous::Normal
+                            }
+                            chime_store::sqlite::Synchronous::Full => {
+                                chime_bus::log::Synchronous::Full
+                            }
+                        },
+                        ..LogBusOptions::default()
+                    },
+                )
+                .await
+                .context("cannot open the bus log")?,
+            ),
+            false,
+        ),
+    };
+    Ok(Backends {
+        store,
+        bus,
+        shared_bus,
+        probe,
+    })
+}
+
+/// The distributed adapters readiness asks; the embedded ones are in this process.
+#[derive(Default, Clone)]
+pub struct Probe {
+    store: Option<Arc<PgStore>>,
+    bus: Option<Arc<KafkaBus>>,
+}
+
+impl Probe {
+    pub fn is_empty(&self) -> bool {
+        self.store.is_none() && self.bus.is_none()
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        if let Some(store) = &self.store {
+            store.ping().await.map_err(|e| format!("PostgreSQL: {e}"))?;
+        }
+        if let Some(bus) = &self.bus {
+            bus.ping().await.map_err(|e| format!("Kafka: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Sets `ready` from a round trip to each backend every [`PROBE_EVERY`] until shutdown.
+    pub async fn run(self, ready: Arc<AtomicBool>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(PROBE_EVERY) => {}
+            }
+            let ok = match tokio::time::timeout(PROBE_EVERY, self.check()).await {
+                Ok(Ok(())) => true,
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "a backend does not answer: not ready");
+                    false
+                }
+                Err(_) => {
+                    tracing::warn!("a backend did not answer within {PROBE_EVERY:?}: not ready");
+                    false
+                }
+            };
+            if ready.swap(ok, Ordering::AcqRel) != ok && ok {
+                tracing::info!("the backends answer again: ready");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_is_shown_without_its_credentials() {
+        assert_eq!(
+            redact("postgres://chime:s3cret@db:5432/chime"),
+            "postgres://***@db:5432/chime"
+        );
+        assert_eq!(redact("postgres://db/chime"), "postgres://db/chime");
+    }
+}

@@ -1,0 +1,728 @@
+//! The distributed shape on loopback, end to end, with the real binary: a fresh PostgreSQL
+//! database, a tansu broker (Kafka protocol), `chime migrate`, two instances each of
+//! definition, execution and notification, one tick, and nginx in front (rendered by
+//! `deploy/nginx/render`, TLS with a certificate made here). Through the gateway, with tokens
+//! of the shared local issuer: reminders (a third of them daily) due over a window; during it,
+//! one execution and one notification instance are SIGKILLed and replacements started, as
+//! Kubernetes would. At the end, counted at a webhook receiver: every occurrence delivered,
+//! under one `webhook-id`; lateness p50, p99 and max printed. The live inbox stream of one user,
+//! held open through the gateway on a definition instance, must see each of that user's in-app
+//! notifications, which a notification instance in another process wrote.
+//!
+//! Webhook delivery is at-least-once with a stable `webhook-id` (as in the crash loop): a
+//! notification instance killed between its POST and recording it leaves the delivery to be
+//! attempted again when its lease (45 s) expires. So "none twice" is one `webhook-id` per
+//! occurrence, what a receiver deduplicating by id sees; raw repeated POSTs are printed.
+//!
+//! Needs PostgreSQL (`CHIME_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/postgres`, a user that may create databases, and `psql`),
+//! tansu 0.6.0 (`CHIME_TANSU` or on the PATH or in ~/.cargo/bin) and nginx (`CHIME_NGINX`,
+//! default `nginx` on the PATH or /usr/sbin/nginx). A missing one fails the test saying how to
+//! install it.
+//!
+//! Sized by environment variables; the defaults are the short run of the test command:
+//! `CHIME_CLUSTER_REMINDERS` (2000), `CHIME_CLUSTER_WINDOW_SECONDS` (10: due instants spread
+//! over it), `CHIME_CLUSTER_LEAD_SECONDS` (5 + reminders/50: time allowed for creating them),
+//! `CHIME_CLUSTER_SETTLE_SECONDS` (120: how long after the window delivery may take).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+use crate::helpers::{eventually, free_port, SseReader};
+
+#[path = "../../../chime-bus/tests/tansu/mod.rs"]
+mod tansu;
+
+/// Tasks per user, under the per-user cap (raised anyway below).
+const PER_USER: usize = 5_000;
+/// Creates in flight at once, through the gateway.
+const CREATE_CONCURRENCY: usize = 32;
+/// The consumers' session timeout: how long a killed instance's partitions wait.
+const SESSION_TIMEOUT_SECONDS: f64 = 10.0;
+const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn param<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a valid value")),
+        Err(_) => default,
+    }
+}
+
+/// One occurrence: task id and due instant as the API writes it.
+type Occurrence = (String, String);
+
+/// Every POST the receiver saw: `webhook-id`, the occurrence its payload names, and when.
+#[derive(Clone, Default)]
+struct Hits(Arc<Mutex<Vec<(String, Occurrence, jiff::Timestamp)>>>);
+
+impl Hits {
+    fn distinct_ids(&self) -> usize {
+        let hits = self.0.lock().expect("lock");
+        hits.iter().map(|(id, ..)| id).collect::<HashSet<_>>().len()
+    }
+}
+
+async fn counting_receiver(hits: Hits) -> String {
+    let app = Router::new()
+        .route(
+            "/hook",
+            post(
+                |State(hits): State<Hits>, headers: HeaderMap, body: axum::body::Bytes| async move {
+                    let at = jiff::Timestamp::now();
+                    let id = headers
+                        .get("webhook-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    let payload: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    let occurrence = (
+                        payload["data"]["taskId"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        payload["data"]["dueAt"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_owned(),
+                    );
+                    hits.0.lock().expect("lock").push((id, occurrence, at));
+                    StatusCode::NO_CONTENT
+                },
+            ),
+        )
+        .with_state(hits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// A database of its own on the PostgreSQL server, dropped (with its connections) on drop.
+struct Database {
+    admin_url: String,
+    name: String,
+}
+
+impl Database {
+    fn create() -> Self {
+        let admin_url =
+            std::env::var("CHIME_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let name = format!("chime_cluster_{}_{nanos}", std::process::id());
+        let db = Self { admin_url, name };
+        db.psql(&format!("CREATE DATABASE \"{}\"", db.name));
+        db
+    }
+
+    /// The database's URL: the admin URL with its database replaced.
+    fn url(&self) -> String {
+        let base = match self.admin_url.rsplit_once('/') {
+            Some((base, _)) if base.contains("://") && base != "postgres:" => base.to_owned(),
+            _ => self.admin_url.clone(),
+        };
+        format!("{base}/{}", self.name)
+    }
+
+    fn psql(&self, sql: &str) {
+        let out = Command::new("psql")
+            .args([&self.admin_url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run psql ({e}): the cluster test needs PostgreSQL and its client \
+                     (`apt-get install postgresql postgresql-client`), reachable at \
+                     CHIME_TEST_POSTGRES_URL (default {DEFAULT_POSTGRES}, trust auth)"
+                )
+            });
+        assert!(
+            out.status.success(),
+            "PostgreSQL refused `{sql}` (is it running at CHIME_TEST_POSTGRES_URL, default \
+             {DEFAULT_POSTGRES}, with a user that may create databases?): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if std::thread::panicking() && std::env::var_os("CHIME_CLUSTER_KEEP_DATABASE").is_some() {
+            eprintln!("cluster: database {} kept", self.name);
+            return;
+        }
+        let _ = Command::new("psql")
+            .args([
+                &self.admin_url,
+                "-qAtc",
+                &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
+            ])
+            .output();
+    }
+}
+
+/// The test's directory (instances' data directories and logs, the gateway's prefix): removed
+/// when the test passes, kept and named when it fails, for the logs.
+struct KeptOnFailure(Option<tempfile::TempDir>);
+
+impl KeptOnFailure {
+    fn path(&self) -> &Path {
+        self.0.as_ref().expect("present until dropped").path()
+    }
+}
+
+impl Drop for KeptOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            if let Some(dir) = self.0.take() {
+                eprintln!("cluster: logs kept in {}", dir.keep().display());
+            }
+        }
+    }
+}
+
+/// A child process killed (and reaped) on drop.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// What every instance shares: the backends, the keys, the gateway's public URL.
+struct Cluster {
+    dir: PathBuf,
+    env: Vec<(&'static str, String)>,
+    started: usize,
+}
+
+/// One running `chime serve --roles …`.
+struct Instance {
+    name: String,
+    port: u16,
+    process: Process,
+}
+
+impl Cluster {
+    fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_chime"));
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
+        command
+    }
+
+    /// Starts an instance of `roles` on a fresh port and data directory (a new pod).
+    fn spawn(&mut self, roles: &str) -> Instance {
+        self.started += 1;
+        let name = format!("{}-{}", roles.replace(',', "+"), self.started);
+        let port = free_port();
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).expect("log");
+        let child = self
+            .command()
+            .args(["serve", "--roles", roles, "--data-dir"])
+            .arg(self.dir.join(&name))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn chime");
+        Instance {
+            name,
+            port,
+            process: Process(child),
+        }
+    }
+
+    fn log(&self, instance: &Instance) -> String {
+        let text = std::fs::read_to_string(self.dir.join(format!("{}.log", instance.name)))
+            .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    async fn ready(&self, instance: &mut Instance) {
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{}/readyz", instance.port);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(r) = client.get(&url).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            if let Some(status) = instance.process.0.try_wait().expect("status") {
+                panic!(
+                    "{} exited before it was ready ({status}):\n{}",
+                    instance.name,
+                    self.log(instance)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} was not ready within 60 s:\n{}",
+                instance.name,
+                self.log(instance)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn token(&self, user: &str) -> String {
+        let out = self
+            .command()
+            .args(["token", "--user", user, "--data-dir"])
+            .arg(self.dir.join("token"))
+            .output()
+            .expect("chime token");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout)
+            .expect("utf8")
+            .trim()
+            .to_owned()
+    }
+}
+
+fn nginx_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("CHIME_NGINX") {
+        return PathBuf::from(path);
+    }
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|dir| dir.join("nginx"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "the cluster test needs nginx for its gateway and it is not installed: \
+                 `apt-get install nginx` (deploy/check does), or set CHIME_NGINX to its path"
+            )
+        })
+}
+
+/// Renders the gateway with `deploy/nginx/render` and starts nginx in the foreground.
+fn gateway(dir: &Path, port: u16, definitions: &[u16]) -> (Process, String) {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
+    let (cert, key) = (dir.join("gateway.crt"), dir.join("gateway.key"));
+    std::fs::write(&cert, generated.cert.pem()).expect("write cert");
+    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("write key");
+    let prefix = dir.join("gateway");
+    let render = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nginx/render");
+    let mut command = Command::new(&render);
+    command
+        .arg("--out")
+        .arg(&prefix)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .args(["--exempt", "127.0.0.0/8"]);
+    for p in definitions {
+        command.args(["--definition", &format!("127.0.0.1:{p}")]);
+    }
+    // No web role yet: the BFF upstream points at a definition instance; nothing uses it here.
+    command.args(["--web", &format!("127.0.0.1:{}", definitions[0])]);
+    let out = command.output().expect("deploy/nginx/render");
+    assert!(
+        out.status.success(),
+        "render: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let conf = prefix.join("nginx.conf");
+    let log = std::fs::File::create(dir.join("nginx.log")).expect("log");
+    let child = Command::new(nginx_binary())
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf)
+        .args(["-e", "stderr", "-g", "daemon off;"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start nginx");
+    (Process(child), generated.cert.pem())
+}
+
+/// Every page of a cursor-paginated list under `key`.
+async fn all_pages(client: &reqwest::Client, url: &str, token: &str, key: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = client
+            .get(url)
+            .bearer_auth(token)
+            .query(&[("limit", "1000")]);
+        if let Some(c) = &cursor {
+            request = request.query(&[("cursor", c)]);
+        }
+        let response = request.send().await.expect("list");
+        assert_eq!(response.status(), 200, "GET {url}");
+        let page: Value = response.json().await.expect("json");
+        items.extend(page[key].as_array().expect("list").iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notification_instance_are_killed(
+) {
+    let reminders: usize = param("CHIME_CLUSTER_REMINDERS", 2_000);
+    let window: f64 = param("CHIME_CLUSTER_WINDOW_SECONDS", 10.0);
+    let lead: f64 = param("CHIME_CLUSTER_LEAD_SECONDS", 5.0 + reminders as f64 / 50.0);
+    let settle: f64 = param("CHIME_CLUSTER_SETTLE_SECONDS", 120.0);
+    let started = Instant::now();
+
+    // The backends: a database of our own (migrated by `chime migrate`) and a broker.
+    // Before anything starts: a missing gateway fails at once, saying how to install it.
+    nginx_binary();
+    let db = Database::create();
+    let broker = tansu::Tansu::start().await;
+    let bootstrap = broker.options().bootstrap_servers;
+    let dir = KeptOnFailure(Some(tempfile::tempdir().expect("tempdir")));
+    let gateway_port = free_port();
+    let public = format!("https://127.0.0.1:{gateway_port}");
+    let key = {
+        use base64::Engine as _;
+        let bytes: [u8; 32] = rand::random();
+        format!(
+            "k1:{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    };
+    let mut cluster = Cluster {
+        dir: dir.path().to_owned(),
+        env: vec![
+            (
+                "CHIME_LOG",
+                "info,tower_http=warn,chime_bus=debug,rdkafka=info".into(),
+            ),
+            ("CHIME_STORE__URL", db.url()),
+            ("CHIME_STORE__MIGRATE", "false".into()),
+            ("CHIME_STORE__POOL_SIZE", "8".into()),
+            ("CHIME_BUS__KAFKA_BOOTSTRAP", bootstrap),
+            ("CHIME_BUS__PARTITIONS", "6".into()),
+            ("CHIME_BUS__REPLICATION_FACTOR", "1".into()),
+            // A killed instance's partitions move after this (librdkafka's default is 45 s).
+            (
+                "CHIME_BUS__SESSION_TIMEOUT_SECONDS",
+                SESSION_TIMEOUT_SECONDS.to_string(),
+            ),
+            (
+                "CHIME_KEYS_DIR",
+                dir.path().join("keys").display().to_string(),
+            ),
+            ("CHIME_AUTH__PUBLIC_BASE_URL", public.clone()),
+            ("CHIME_ENCRYPTION__KEYS", key),
+            ("CHIME_CHANNELS__WEBHOOK__ALLOW_PRIVATE", "true".into()),
+            ("CHIME_DELIVERY__RETRY_BASE_SECONDS", "0.2".into()),
+            ("CHIME_DELIVERY__RETRY_MAX_DELAY_SECONDS", "2".into()),
+            ("CHIME_LIMITS__WRITES_PER_SECOND", "1000000".into()),
+            ("CHIME_LIMITS__WRITE_BURST", "1000000".into()),
+            ("CHIME_LIMITS__TASKS_PER_USER", "1000000".into()),
+        ],
+        started: 0,
+    };
+    let migrate = cluster
+        .command()
+        .args(["migrate", "--store-url", &db.url()])
+        .output()
+        .expect("chime migrate");
+    assert!(
+        migrate.status.success(),
+        "chime migrate: {}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    // Tokens first: this creates the shared issuer key every instance then loads.
+    let users: Vec<String> = (0..reminders.div_ceil(PER_USER).max(1))
+        .map(|i| format!("cluster{i}"))
+        .collect();
+    let tokens: Vec<String> = users.iter().map(|u| cluster.token(u)).collect();
+
+    let mut instances: Vec<Instance> = ["definition", "definition", "execution", "execution"]
+        .into_iter()
+        .chain(["notification", "notification", "tick"])
+        .map(|roles| cluster.spawn(roles))
+        .collect();
+    for instance in &mut instances {
+        cluster.ready(instance).await;
+    }
+    let definitions: Vec<u16> = instances[..2].iter().map(|i| i.port).collect();
+    let (_nginx, cert) = gateway(dir.path(), gateway_port, &definitions);
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).expect("cert"))
+        .build()
+        .expect("client");
+    eventually("the gateway to answer", || {
+        let (client, url) = (client.clone(), format!("{public}/_gateway/healthz"));
+        async move {
+            let r = client.get(url).send().await.ok()?;
+            r.status().is_success().then_some(())
+        }
+    })
+    .await;
+
+    let hits = Hits::default();
+    let hook = counting_receiver(hits.clone()).await;
+    for token in &tokens {
+        let r = client
+            .put(format!("{public}/api/v1/webhook"))
+            .bearer_auth(token)
+            .json(&json!({ "url": hook }))
+            .send()
+            .await
+            .expect("put webhook");
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    }
+    // The live inbox of the first user, on whichever definition instance the gateway picks:
+    // never the process that writes the items.
+    let mut sse = SseReader::open(
+        &client,
+        &format!("{public}/api/v1/notifications/stream"),
+        &tokens[0],
+    )
+    .await;
+    let streamed = Arc::new(Mutex::new((0usize, 0usize)));
+    let sse_task = {
+        let streamed = streamed.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = sse.next_until_closed().await;
+                let mut s = streamed.lock().expect("lock");
+                match event.as_deref() {
+                    Some("notification") => s.0 += 1,
+                    Some(_) => s.1 += 1,
+                    None => return,
+                }
+            }
+        })
+    };
+
+    // Due instants spread evenly over the window after the lead; every third task is daily
+    // (its first occurrence in the window), every tenth of the first user's also in-app.
+    let window_start = jiff::Timestamp::now() + jiff::SignedDuration::from_secs_f64(lead);
+    let window_start_instant = Instant::now() + Duration::from_secs_f64(lead);
+    let mut in_app_expected = 0;
+    let bodies: Vec<(usize, Value)> = (0..reminders)
+        .map(|i| {
+            let offset = window * i as f64 / reminders as f64;
+            let due = window_start + jiff::SignedDuration::from_secs_f64(offset);
+            let due = jiff::Timestamp::from_millisecond(due.as_millisecond()).expect("due");
+            let user = i % users.len();
+            let repeats = if i % 3 == 0 {
+                json!({"period": "day"})
+            } else {
+                Value::Null
+            };
+            let in_app = user == 0 && i % 10 == 0;
+            in_app_expected += usize::from(in_app);
+            let body = json!({
+                "name": format!("cluster {i}"),
+                "startDate": due.to_string(),
+                "repeats": repeats,
+                "notify": {"inApp": in_app, "webhook": true},
+            });
+            (user, body)
+        })
+        .collect();
+    let created: Vec<Occurrence> = futures::stream::iter(bodies)
+        .map(|(user, body)| {
+            let (client, url, token) = (
+                client.clone(),
+                format!("{public}/api/v1/tasks"),
+                tokens[user].clone(),
+            );
+            async move {
+                let r = client
+                    .post(url)
+                    .bearer_auth(token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .expect("create");
+                let status = r.status();
+                let text = r.text().await.expect("body");
+                assert_eq!(status, 201, "create failed: {text}");
+                let task: Value = serde_json::from_str(&text).expect("json");
+                (
+                    task["id"].as_str().expect("id").to_owned(),
+                    task["startDate"].as_str().expect("startDate").to_owned(),
+                )
+            }
+        })
+        .buffer_unordered(CREATE_CONCURRENCY)
+        .collect()
+        .await;
+    let created_in = started.elapsed();
+    if Instant::now() > window_start_instant {
+        eprintln!(
+            "cluster: creating took until past the {lead} s lead; the first reminders fell \
+             due before the kills"
+        );
+    }
+
+    // The kills, inside the window, then a replacement of each (a new pod: new port, new
+    // data directory), as a Deployment would start one. The replacements join once the
+    // session timeout has passed since the kills: Kafka's coordinator expires a silent member
+    // on its own at that timeout and moves its partitions; tansu 0.6.0 checks for expired
+    // members only when some member joins, so a join *after* the timeout is what makes it
+    // do what Kafka does by itself. (A join before it would leave the dead member in the new
+    // generation, holding its partitions, until a later join.) So the killed instances'
+    // share of events waits about the session timeout on either broker: the lateness max.
+    let kill_at = window_start_instant + Duration::from_secs_f64(window * 0.4);
+    tokio::time::sleep_until(kill_at.into()).await;
+    let mut kills = Vec::new();
+    for role in ["execution", "notification"] {
+        let index = instances
+            .iter()
+            .position(|i| i.name.starts_with(role))
+            .expect("an instance of the role");
+        let mut victim = instances.remove(index);
+        victim.process.0.kill().expect("SIGKILL");
+        victim.process.0.wait().expect("reap");
+        kills.push(victim.name.clone());
+    }
+    let expired = Instant::now() + Duration::from_secs_f64(SESSION_TIMEOUT_SECONDS + 1.0);
+    tokio::time::sleep_until(expired.into()).await;
+    for role in ["execution", "notification"] {
+        let mut replacement = cluster.spawn(role);
+        cluster.ready(&mut replacement).await;
+        instances.push(replacement);
+    }
+
+    let expected: HashSet<Occurrence> = created.iter().cloned().collect();
+    assert_eq!(expected.len(), reminders);
+    let mut listed = HashSet::new();
+    for token in &tokens {
+        for task in all_pages(&client, &format!("{public}/api/v1/tasks"), token, "tasks").await {
+            listed.insert(task["id"].as_str().expect("id").to_owned());
+        }
+    }
+    let acknowledged: HashSet<String> = created.iter().map(|(id, _)| id.clone()).collect();
+    assert_eq!(
+        listed, acknowledged,
+        "GET /api/v1/tasks differs from the creates"
+    );
+
+    // Settle: until every occurrence has arrived (and the stream has seen the in-app ones),
+    // or the deadline.
+    let deadline = window_start_instant + Duration::from_secs_f64(window + settle);
+    loop {
+        let done =
+            hits.distinct_ids() >= reminders && streamed.lock().expect("lock").0 >= in_app_expected;
+        if done || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let total = started.elapsed();
+    let (sse_notifications, sse_other) = *streamed.lock().expect("lock");
+    sse_task.abort();
+    let inbox = all_pages(
+        &client,
+        &format!("{public}/api/v1/notifications"),
+        &tokens[0],
+        "notifications",
+    )
+    .await
+    .len();
+
+    let hits = hits.0.lock().expect("lock").clone();
+    let raw_posts = hits.len();
+    let mut ids_per_occurrence: HashMap<&Occurrence, HashSet<&str>> = HashMap::new();
+    let mut first_arrival: HashMap<&Occurrence, jiff::Timestamp> = HashMap::new();
+    let mut posts_per_id: HashMap<&str, usize> = HashMap::new();
+    for (id, occurrence, at) in &hits {
+        ids_per_occurrence
+            .entry(occurrence)
+            .or_default()
+            .insert(id.as_str());
+        *posts_per_id.entry(id.as_str()).or_default() += 1;
+        first_arrival
+            .entry(occurrence)
+            .and_modify(|first| *first = (*first).min(*at))
+            .or_insert(*at);
+    }
+    let distinct_ids = posts_per_id.len();
+    let ids_posted_twice = posts_per_id.values().filter(|&&n| n > 1).count();
+    let occurrences_with_two_ids = ids_per_occurrence.values().filter(|s| s.len() > 1).count();
+    let not_delivered = expected
+        .iter()
+        .filter(|o| !ids_per_occurrence.contains_key(o))
+        .count();
+    let unexpected = ids_per_occurrence
+        .keys()
+        .filter(|o| !expected.contains(*o))
+        .count();
+    let mut lateness: Vec<f64> = first_arrival
+        .iter()
+        .filter_map(|((_, due), at)| {
+            let due: jiff::Timestamp = due.parse().ok()?;
+            Some(at.duration_since(due).as_secs_f64())
+        })
+        .collect();
+    lateness.sort_by(f64::total_cmp);
+
+    eprintln!(
+        "cluster: {reminders} reminders ({} users, a third daily) due over {window} s, created \
+         through the gateway in {created_in:?}; SIGKILLed {kills:?} and started replacements; \
+         total {total:?}\n  webhook: {raw_posts} raw POSTs, {distinct_ids} distinct \
+         webhook-ids, {ids_posted_twice} ids POSTed more than once, {occurrences_with_two_ids} \
+         occurrences with two ids, {not_delivered} missing, {unexpected} unexpected\n  \
+         lateness (due -> first POST received): p50 {:.3} s, p99 {:.3} s, max {:.3} s\n  \
+         in-app (user 0): {in_app_expected} expected, {inbox} in the inbox, {sse_notifications} \
+         on the live stream through the gateway, {sse_other} other stream events\n  logs: {}",
+        users.len(),
+        percentile(&lateness, 50.0),
+        percentile(&lateness, 99.0),
+        lateness.last().copied().unwrap_or(f64::NAN),
+        dir.path().display(),
+    );
+    assert_eq!(not_delivered, 0, "webhook deliveries lost");
+    assert_eq!(
+        occurrences_with_two_ids, 0,
+        "an occurrence sent under two ids"
+    );
+    assert_eq!(unexpected, 0, "webhooks for no occurrence");
+    assert_eq!(distinct_ids, reminders);
+    assert_eq!(inbox, in_app_expected, "in-app notifications in the inbox");
+    assert_eq!(
+        sse_notifications, in_app_expected,
+        "in-app notifications on the live stream of another process ({sse_other} other events)"
+    );
+    drop(instances);
+    drop(broker);
+}
