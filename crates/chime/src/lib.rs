@@ -152,9 +152,8 @@ pub async fn start_with_clock(
         )));
     }
     // Only roles that write the outbox need a relay (tick publishes straight to the bus; web
-    // writes through the in-process task API). With
-    // a shared store every relay drains the whole outbox, so a needless one only publishes
-    // events again.
+    // writes through the in-process task API). With a shared store every relay drains the
+    // whole outbox, so a needless one only publishes events again.
     if roles.iter().any(|r| !matches!(r, Role::Tick)) {
         let (store, bus, ctx) = (sealed_outbox, sealed_bus, ctx.clone());
         workers.push(supervisor::spawn("relay", shutdown.clone(), move || {
