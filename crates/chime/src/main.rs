@@ -60,7 +60,7 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Measure fire lateness: start Chime on a fresh data directory and schedule reminders.
+    /// Benchmarks: burst, steady, create, recurring, load, sqlite, smoke (see BENCHMARKS.md).
     Bench(chime::bench::BenchArgs),
     /// Manage the keys that encrypt personal data at rest.
     Keys {
