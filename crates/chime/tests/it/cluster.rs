@@ -358,7 +358,8 @@ fn gateway(dir: &Path, port: u16, definitions: &[u16]) -> (Process, String) {
         .arg(&prefix)
         .arg("-c")
         .arg(&conf)
-        .args(["-e", "stderr", "-g", "daemon off;"])
+        // One process: killing it on drop leaves no orphaned worker behind.
+        .args(["-e", "stderr", "-g", "daemon off; master_process off;"])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
