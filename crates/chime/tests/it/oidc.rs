@@ -42,7 +42,9 @@ impl Provider {
             .expect("start node (the test OIDC provider needs Node.js 20.19 or later)");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let port: u16 = tokio::time::timeout(PATIENCE, lines.next_line())
+        // Node starting oidc-provider takes seconds, many more while Chromium, Vitest and
+        // schemathesis run beside it on two cores: a start-up wait, not a speed check.
+        let port: u16 = tokio::time::timeout(PATIENCE * 4, lines.next_line())
             .await
             .expect("the OIDC provider did not start in time")
             .expect("read the provider's stdout")
