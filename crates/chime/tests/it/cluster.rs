@@ -38,7 +38,7 @@ use axum::Router;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, free_port, SseReader};
+use crate::helpers::{all_pages, eventually, free_port, param, SseReader};
 
 #[path = "../../../chime-bus/tests/tansu/mod.rs"]
 mod tansu;
@@ -50,15 +50,6 @@ const CREATE_CONCURRENCY: usize = 32;
 /// The consumers' session timeout: how long a killed instance's partitions wait.
 const SESSION_TIMEOUT_SECONDS: f64 = 10.0;
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-fn param<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a valid value")),
-        Err(_) => default,
-    }
-}
 
 /// One occurrence: task id and due instant as the API writes it.
 type Occurrence = (String, String);
@@ -365,29 +356,6 @@ fn gateway(dir: &Path, port: u16, definitions: &[u16]) -> (Process, String) {
         .spawn()
         .expect("start nginx");
     (Process(child), generated.cert.pem())
-}
-
-/// Every page of a cursor-paginated list under `key`.
-async fn all_pages(client: &reqwest::Client, url: &str, token: &str, key: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut request = client
-            .get(url)
-            .bearer_auth(token)
-            .query(&[("limit", "1000")]);
-        if let Some(c) = &cursor {
-            request = request.query(&[("cursor", c)]);
-        }
-        let response = request.send().await.expect("list");
-        assert_eq!(response.status(), 200, "GET {url}");
-        let page: Value = response.json().await.expect("json");
-        items.extend(page[key].as_array().expect("list").iter().cloned());
-        match page["nextCursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return items,
-        }
-    }
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -31,7 +31,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::helpers::{binary_token, eventually, free_port};
+use crate::helpers::{all_pages, binary_token, eventually, free_port, param};
 
 /// Tasks per user: under the default cap of 10,000, raised anyway below.
 const PER_USER: usize = 5_000;
@@ -40,15 +40,6 @@ const CREATE_CONCURRENCY: usize = 32;
 /// How long after the last kill delivery may take: more than the notification role's
 /// 120 s delivery lease, after which a delivery claimed by a killed process is claimed again.
 const SETTLE_SECONDS: f64 = 150.0;
-
-fn param<T: std::str::FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("{name}={v} is not a valid value")),
-        Err(_) => default,
-    }
-}
 
 /// One occurrence: task id and due instant as the API writes it.
 type Occurrence = (String, String);
@@ -119,29 +110,6 @@ async fn ready(client: &reqwest::Client, base: &str) {
         }
     })
     .await;
-}
-
-/// Every page of a cursor-paginated list under `key`.
-async fn all_pages(client: &reqwest::Client, url: &str, token: &str, key: &str) -> Vec<Value> {
-    let mut items = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut request = client
-            .get(url)
-            .bearer_auth(token)
-            .query(&[("limit", "1000")]);
-        if let Some(c) = &cursor {
-            request = request.query(&[("cursor", c)]);
-        }
-        let response = request.send().await.expect("list");
-        assert_eq!(response.status(), 200, "GET {url}");
-        let page: Value = response.json().await.expect("json");
-        items.extend(page[key].as_array().expect("list").iter().cloned());
-        match page["nextCursor"].as_str() {
-            Some(c) => cursor = Some(c.to_owned()),
-            None => return items,
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -256,3 +256,36 @@ pub async fn await_ready(base: &str) {
     })
     .await;
 }
+
+/// A test parameter from the environment (`CHIME_…`), or `default`; a bad value fails loudly.
+pub fn param<T: std::str::FromStr>(name: &str, default: T) -> T {
+    match std::env::var(name) {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}={v} is not a valid value")),
+        Err(_) => default,
+    }
+}
+
+/// Every page of a cursor-paginated list under `key`.
+pub async fn all_pages(client: &reqwest::Client, url: &str, token: &str, key: &str) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = client
+            .get(url)
+            .bearer_auth(token)
+            .query(&[("limit", "1000")]);
+        if let Some(c) = &cursor {
+            request = request.query(&[("cursor", c)]);
+        }
+        let response = request.send().await.expect("list");
+        assert_eq!(response.status(), 200, "GET {url}");
+        let page: Value = response.json().await.expect("json");
+        items.extend(page[key].as_array().expect("list").iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return items,
+        }
+    }
+}
