@@ -81,6 +81,15 @@ impl EncryptedStore {
         Ok(task)
     }
 
+    fn open_rows(&self, mut rows: Vec<OutboxRow>) -> Result<Vec<OutboxRow>> {
+        for row in &mut rows {
+            row.payload = EVENT_PAYLOAD
+                .decrypt_bytes(&self.keys, std::mem::take(&mut row.payload))
+                .map_err(store_error)?;
+        }
+        Ok(rows)
+    }
+
     fn open_scheduled(&self, mut row: ScheduledTask) -> Result<ScheduledTask> {
         SCHEDULE
             .decrypt_value(&self.keys, &mut row.body)
@@ -339,13 +348,13 @@ impl DeliveryStore for EncryptedStore {
 #[async_trait]
 impl OutboxStore for EncryptedStore {
     async fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxRow>> {
-        let mut rows = self.inner.outbox_batch(max).await?;
-        for row in &mut rows {
-            row.payload = EVENT_PAYLOAD
-                .decrypt_bytes(&self.keys, std::mem::take(&mut row.payload))
-                .map_err(store_error)?;
-        }
-        Ok(rows)
+        let rows = self.inner.outbox_batch(max).await?;
+        self.open_rows(rows)
+    }
+
+    async fn outbox_claim(&self, max: usize) -> Result<Vec<OutboxRow>> {
+        let rows = self.inner.outbox_claim(max).await?;
+        self.open_rows(rows)
     }
 
     async fn outbox_ack(&self, seqs: &[i64]) -> Result<()> {

@@ -1,6 +1,9 @@
 //! The outbox relay: publishes what roles wrote to the outbox, oldest first, then removes
 //! exactly what it published. A crash between publish and removal publishes again
-//! (at-least-once); consumers are idempotent.
+//! (at-least-once); consumers are idempotent. Where several processes share the outbox, each
+//! relay claims its batch ([`OutboxStore::outbox_claim`]), so they share the work rather than
+//! each publishing everything, and it also looks every [`RECHECK`] when idle: another
+//! relay's claims may have run out (it died), and a missed wake-up costs at most that.
 //!
 //! It keeps the `chime_outbox_backlog` gauge: zero when a read finds the outbox empty, and
 //! otherwise a count from the store at most once a [`BACKLOG_EVERY`] (and at once after a
@@ -21,6 +24,9 @@ const BATCH: usize = 1000;
 /// How often, at most, the backlog is counted while there is something to relay.
 pub const BACKLOG_EVERY: Duration = Duration::from_secs(1);
 
+/// How often an idle relay looks at the outbox without being woken.
+pub const RECHECK: Duration = Duration::from_secs(1);
+
 pub async fn run(store: Arc<dyn OutboxStore>, bus: Arc<dyn Bus>, ctx: Context) -> Result<()> {
     let result = relay(store, bus, &ctx).await;
     ctx.metrics.count_error("relay", result)
@@ -31,12 +37,14 @@ async fn relay(store: Arc<dyn OutboxStore>, bus: Arc<dyn Bus>, ctx: &Context) ->
     let shutdown: CancellationToken = ctx.shutdown.clone();
     let mut counted_at: Option<Instant> = None;
     loop {
-        let rows = store.outbox_batch(BATCH).await?;
+        let rows = store.outbox_claim(BATCH).await?;
         if rows.is_empty() {
+            // Nothing this relay may publish (other relays may hold claims: theirs count it).
             ctx.metrics.outbox_backlog.set(0);
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 () = signal.notified() => continue,
+                () = tokio::time::sleep(RECHECK) => continue,
             }
         }
         if counted_at.is_none_or(|at| at.elapsed() >= BACKLOG_EVERY) {

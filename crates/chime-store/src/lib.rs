@@ -443,6 +443,22 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// by a later batch.
     async fn outbox_batch(&self, max: usize) -> Result<Vec<OutboxRow>>;
 
+    /// What a relay publishes next: like [`OutboxStore::outbox_batch`], but when several
+    /// processes' relays drain one outbox, each event goes to one of them at a time.
+    ///
+    /// The events are claimed for this store instance for a lease (the relay acknowledges
+    /// them well within it); another instance's claim skips them until the lease runs out,
+    /// so a relay that died mid-batch delays its events by at most the lease and never loses
+    /// them. An event is not claimed while an older event with the same key is claimed by
+    /// another instance, so one task's events reach the bus in order whichever relay
+    /// publishes them. Claiming again from the same instance returns its own claimed events
+    /// too (a relay that failed to publish retries them at once).
+    ///
+    /// The default, for a store one process owns (one relay), is `outbox_batch`.
+    async fn outbox_claim(&self, max: usize) -> Result<Vec<OutboxRow>> {
+        self.outbox_batch(max).await
+    }
+
     /// Removes exactly the relayed events with these seqs (unknown ones are ignored).
     ///
     /// Not "everything up to a seq": an event that committed late with a lower seq than the
@@ -457,7 +473,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// relay asks at most about once a second, so a count over the outbox is cheap enough.
     async fn outbox_len(&self) -> Result<u64>;
 
-    /// Notified after every commit that wrote to the outbox, so the relay wakes at once.
+    /// Notified after every commit that wrote to the outbox, so the relay wakes at once. An
+    /// adapter shared by several processes also notifies on the others' commits.
     fn outbox_signal(&self) -> Arc<tokio::sync::Notify>;
 }
 

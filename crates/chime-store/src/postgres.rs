@@ -10,8 +10,13 @@
 //!   two writers of one task take turns and its events get seqs in commit order. Across
 //!   different rows, outbox seqs are *not* in commit order (a sequence value is taken before
 //!   commit); the relay acknowledges exactly the seqs it published, never "up to" one.
-//! - The outbox signal wakes only this process's relay; other processes' relays wake on their
-//!   own writes (every relay publishes the whole outbox, so nothing waits for long).
+//! - Every instance's relay drains the one outbox. A relay claims its batch for a lease
+//!   ([`OUTBOX_LEASE`]) under a transaction-scoped advisory lock, so claims never overlap,
+//!   an event waits while an older event of its key is claimed elsewhere (one task's events
+//!   reach the bus in order), and a dead relay's claims run out rather than being lost.
+//! - Every transaction that writes to the outbox also sends `NOTIFY chime_outbox` (delivered at
+//!   commit), and each store listens once its relay asks for the outbox signal, so a relay
+//!   wakes on any instance's write, not only its own process's.
 //! - Migrations are embedded, versioned, and run by [`PgStore::migrate`] (sqlx's migrator,
 //!   under its advisory lock, so instances starting together migrate once), never implicitly.
 
@@ -20,7 +25,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -30,7 +35,7 @@ use jiff::Timestamp;
 use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions as _, Connection as _, Postgres, Row};
-use tokio::sync::Notify;
+use tokio::sync::{oneshot, Notify};
 
 mod reencrypt;
 
@@ -43,11 +48,18 @@ use crate::{
 
 /// The embedded migrations, in order: `(version, description, sql)`. Append only: sqlx keeps a
 /// checksum of each applied one and refuses a database whose applied migrations changed.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("postgres/migrations/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("postgres/migrations/0001_initial.sql"),
+    ),
+    (
+        2,
+        "outbox claims",
+        include_str!("postgres/migrations/0002_outbox_claims.sql"),
+    ),
+];
 
 /// The schema version this build migrates a database to.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -87,11 +99,30 @@ impl MigrationSource<'static> for Embedded {
 /// unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a relay's claim on an outbox batch lasts: the most a relay that died delays the
+/// events it claimed. Publishing a batch takes milliseconds; a relay slower than this has its
+/// events published again by another (harmless: consumers are idempotent).
+pub const OUTBOX_LEASE: Duration = Duration::from_secs(5);
+
+/// The channel every outbox write notifies at commit.
+const OUTBOX_CHANNEL: &str = "chime_outbox";
+
+/// The transaction-scoped advisory lock claims take turns under ("chime" in ASCII, distinct
+/// from sqlx's migration lock).
+const OUTBOX_CLAIM_LOCK: i64 = 0x63_68_69_6d_65;
+
+/// How long the outbox listener waits before connecting again after a failure.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
 /// The store on one PostgreSQL database.
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
     outbox_signal: Arc<Notify>,
+    /// Who this instance's outbox claims belong to (unique per store, so per process).
+    claimer: Arc<str>,
+    /// Set once the outbox listener runs; dropping the last clone of the store stops it.
+    listening: Arc<OnceLock<oneshot::Sender<()>>>,
 }
 
 impl PgStore {
@@ -122,6 +153,8 @@ impl PgStore {
         Self {
             pool,
             outbox_signal: Arc::new(Notify::new()),
+            claimer: uuid::Uuid::now_v7().to_string().into(),
+            listening: Arc::new(OnceLock::new()),
         }
     }
 
@@ -195,6 +228,10 @@ fn text(s: Option<&str>) -> Option<String> {
     s.map(|s| s.replace('\0', "\u{FFFD}"))
 }
 
+fn micros_of(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
 fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
 }
@@ -246,18 +283,24 @@ where
 
 type Tx = sqlx::Transaction<'static, Postgres>;
 
-/// Appends `events` to the outbox, in order, in one statement.
+/// Appends `events` to the outbox, in order, and notifies `chime_outbox` (at commit), in one
+/// statement. (A data-modifying `WITH` runs whether or not the query reads it.)
 async fn insert_outbox(tx: &mut Tx, events: &[OutboxEvent]) -> Result<()> {
     match events {
         [] => Ok(()),
         [e] => {
-            sqlx::query("INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)")
-                .bind(e.topic)
-                .bind(&e.key)
-                .bind(&e.payload)
-                .execute(&mut **tx)
-                .await
-                .map_err(map_err)?;
+            sqlx::query(
+                "WITH inserted AS (
+                   INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)
+                 )
+                 SELECT pg_notify('chime_outbox', '')",
+            )
+            .bind(e.topic)
+            .bind(&e.key)
+            .bind(&e.payload)
+            .execute(&mut **tx)
+            .await
+            .map_err(map_err)?;
             Ok(())
         }
         _ => {
@@ -265,11 +308,14 @@ async fn insert_outbox(tx: &mut Tx, events: &[OutboxEvent]) -> Result<()> {
             let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
             let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
             sqlx::query(
-                "INSERT INTO outbox (topic, key, payload)
-                 SELECT topic, key, payload
-                 FROM UNNEST($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY
-                   AS e (topic, key, payload, n)
-                 ORDER BY n",
+                "WITH inserted AS (
+                   INSERT INTO outbox (topic, key, payload)
+                   SELECT topic, key, payload
+                   FROM UNNEST($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY
+                     AS e (topic, key, payload, n)
+                   ORDER BY n
+                 )
+                 SELECT pg_notify('chime_outbox', '')",
             )
             .bind(topics)
             .bind(keys)
@@ -1028,6 +1074,60 @@ impl OutboxStore for PgStore {
             .collect()
     }
 
+    async fn outbox_claim(&self, max: usize) -> Result<Vec<OutboxRow>> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(OUTBOX_CLAIM_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        // Claimable: unclaimed, claimed by this instance, or a lease that ran out; and no
+        // older event of the same key under another instance's live lease. The clock is the
+        // database's, read after the lock.
+        let rows = sqlx::query(
+            "WITH now AS MATERIALIZED (
+               SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS us
+             ),
+             claimable AS (
+               SELECT o.seq FROM outbox o, now
+               WHERE (o.claimed_by IS NULL OR o.claimed_by = $1 OR o.claimed_until < now.us)
+                 AND NOT EXISTS (
+                   SELECT 1 FROM outbox e
+                   WHERE e.key = o.key AND e.seq < o.seq
+                     AND e.claimed_by <> $1 AND e.claimed_until >= now.us
+                 )
+               ORDER BY o.seq
+               LIMIT $2
+               FOR UPDATE OF o SKIP LOCKED
+             )
+             UPDATE outbox SET claimed_by = $1, claimed_until = now.us + $3
+             FROM claimable, now
+             WHERE outbox.seq = claimable.seq
+             RETURNING outbox.seq, outbox.topic, outbox.key, outbox.payload",
+        )
+        .bind(&*self.claimer)
+        .bind(max as i64)
+        .bind(micros_of(OUTBOX_LEASE))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        let mut rows = rows
+            .iter()
+            .map(|r| {
+                Ok(OutboxRow {
+                    seq: col(r, 0)?,
+                    topic: col(r, 1)?,
+                    key: col(r, 2)?,
+                    payload: col(r, 3)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING has no order.
+        rows.sort_unstable_by_key(|r| r.seq);
+        Ok(rows)
+    }
+
     async fn outbox_ack(&self, seqs: &[i64]) -> Result<()> {
         sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
             .bind(seqs)
@@ -1046,6 +1146,23 @@ impl OutboxStore for PgStore {
     }
 
     fn outbox_signal(&self) -> Arc<Notify> {
+        self.listening.get_or_init(|| {
+            let (stop, stopped) = oneshot::channel();
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(listen_for_outbox(
+                        self.pool.clone(),
+                        Arc::downgrade(&self.outbox_signal),
+                        stopped,
+                    ));
+                }
+                Err(_) => tracing::warn!(
+                    "the outbox signal was asked for outside a Tokio runtime: other \
+                     processes' outbox writes will not wake this relay"
+                ),
+            }
+            stop
+        });
         self.outbox_signal.clone()
     }
 }
@@ -1166,5 +1283,63 @@ impl RecipientStore for PgStore {
             .map_err(map_err)?
             .rows_affected();
         Ok(changed == 1)
+    }
+}
+
+/// Listens on `chime_outbox` and wakes the relay on every notification, and once after each
+/// (re)connection (whatever was committed while it was not listening), until the store is
+/// dropped or its pool closed.
+async fn listen_for_outbox(pool: PgPool, signal: Weak<Notify>, mut stop: oneshot::Receiver<()>) {
+    let wake = |signal: &Weak<Notify>| match signal.upgrade() {
+        Some(signal) => {
+            signal.notify_one();
+            true
+        }
+        None => false,
+    };
+    loop {
+        let listening = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen(OUTBOX_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let listener = tokio::select! {
+            _ = &mut stop => return,
+            listener = listening => listener,
+        };
+        let mut listener = match listener {
+            Ok(listener) => listener,
+            Err(e) => {
+                if pool.is_closed() {
+                    return;
+                }
+                tracing::warn!(error = %e, "cannot listen for outbox writes; retrying");
+                tokio::select! {
+                    _ = &mut stop => return,
+                    () = tokio::time::sleep(LISTEN_RETRY) => continue,
+                }
+            }
+        };
+        loop {
+            if !wake(&signal) {
+                return;
+            }
+            let received = tokio::select! {
+                _ = &mut stop => return,
+                received = listener.try_recv() => received,
+            };
+            match received {
+                // A notification, or the connection was lost and `try_recv` reconnects next
+                // time: either way the relay looks (it may have missed some).
+                Ok(_) => {}
+                Err(e) => {
+                    if pool.is_closed() {
+                        return;
+                    }
+                    tracing::warn!(error = %e, "lost the outbox listener; reconnecting");
+                    break;
+                }
+            }
+        }
     }
 }

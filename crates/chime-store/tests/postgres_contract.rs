@@ -228,6 +228,143 @@ async fn an_event_that_commits_after_a_higher_seq_was_relayed_is_still_relayed()
     );
 }
 
+/// Two processes' relays (two pools) drain one outbox of 600 events at once, claiming 50 at a
+/// time and acknowledging what they claimed: together they publish every event, and no event
+/// is handed to both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_of_two_processes_share_the_outbox_and_no_event_goes_to_both() {
+    const EVENTS: usize = 600;
+    let factory = PgFactory::new();
+    let stores = [factory.pg().await, factory.pg().await];
+    for n in 0..EVENTS {
+        let t = task(n);
+        stores[n % 2]
+            .create_task(&t, event(&t))
+            .await
+            .expect("create");
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let relays: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut relayed = Vec::new();
+                loop {
+                    let batch = store.outbox_claim(50).await.expect("outbox_claim");
+                    if batch.is_empty() {
+                        break relayed;
+                    }
+                    let seqs: Vec<i64> = batch.iter().map(|r| r.seq).collect();
+                    store.outbox_ack(&seqs).await.expect("outbox_ack");
+                    relayed.extend(seqs);
+                }
+            })
+        })
+        .collect();
+    let mut per_relay = Vec::new();
+    for relay in relays {
+        per_relay.push(
+            tokio::time::timeout(chime_store::contract::GUARD * 3, relay)
+                .await
+                .expect("a relay finishes")
+                .expect("a relay"),
+        );
+    }
+    let mut all: Vec<i64> = per_relay.concat();
+    let claimed = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(claimed, all.len(), "an event was claimed by both relays");
+    assert_eq!(all.len(), EVENTS, "every event was relayed");
+    assert_eq!(stores[0].outbox_len().await.expect("outbox_len"), 0);
+}
+
+/// A claim holds one task's later events back from other relays (so the task's events reach
+/// the bus in order), is returned again to the relay that holds it, and once its lease has
+/// run out (the relay died) another relay takes the events over: delayed, never lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_out() {
+    let factory = PgFactory::new();
+    let (a, b) = (factory.pg().await, factory.pg().await);
+    let first = task(1);
+    a.create_task(&first, event(&first)).await.expect("create");
+    let mut edited = first.clone();
+    edited.version = 2;
+    assert!(a
+        .update_task(&edited, event(&edited))
+        .await
+        .expect("update"));
+    let other = task(2);
+    a.create_task(&other, event(&other)).await.expect("create");
+    let all = a.outbox_batch(10).await.expect("outbox_batch");
+    let seqs: Vec<i64> = all.iter().map(|r| r.seq).collect();
+    assert_eq!(all.len(), 3);
+
+    let held = a.outbox_claim(1).await.expect("outbox_claim");
+    assert_eq!(held.iter().map(|r| r.seq).collect::<Vec<_>>(), [seqs[0]]);
+    let again = a.outbox_claim(1).await.expect("outbox_claim");
+    assert_eq!(again, held, "a relay gets its own claim again");
+    let elsewhere = b.outbox_claim(10).await.expect("outbox_claim");
+    assert_eq!(
+        elsewhere.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [seqs[2]],
+        "the claimed event and its task's later event are held back; the other task's is not"
+    );
+
+    let lease: i64 = sqlx::query_scalar(
+        "SELECT claimed_until - (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+         FROM outbox WHERE seq = $1",
+    )
+    .bind(seqs[0])
+    .fetch_one(a.pool())
+    .await
+    .expect("the claim's lease");
+    let expected = i64::try_from(chime_store::postgres::OUTBOX_LEASE.as_micros()).expect("micros");
+    assert!(
+        (expected - 1_000_000..=expected).contains(&lease),
+        "the lease has {lease} µs left"
+    );
+    // As if the lease had run out with relay `a` dead.
+    sqlx::query("UPDATE outbox SET claimed_until = claimed_until - $1 WHERE seq = $2")
+        .bind(expected)
+        .bind(seqs[0])
+        .execute(a.pool())
+        .await
+        .expect("age the claim");
+    let taken_over = b.outbox_claim(10).await.expect("outbox_claim");
+    assert_eq!(
+        taken_over.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        seqs,
+        "every event, in seq order, once the dead relay's lease ran out"
+    );
+    assert!(
+        a.outbox_claim(10).await.expect("outbox_claim").is_empty(),
+        "the events are now the other relay's"
+    );
+}
+
+/// A relay waiting on one process's outbox signal wakes when another process writes an event
+/// (`NOTIFY` at commit), not only on its own process's writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_write_in_another_process_wakes_this_processs_relay() {
+    let factory = PgFactory::new();
+    let (writer, relay) = (factory.pg().await, factory.pg().await);
+    let signal = relay.outbox_signal();
+    // The listener wakes the relay once it listens (for anything written before).
+    tokio::time::timeout(chime_store::contract::GUARD, signal.notified())
+        .await
+        .expect("the listener starts and wakes the relay once");
+    let t = task(1);
+    let woken = signal.notified();
+    writer.create_task(&t, event(&t)).await.expect("create");
+    tokio::time::timeout(chime_store::contract::GUARD, woken)
+        .await
+        .expect("the other process's write wakes the relay");
+    assert_eq!(relay.outbox_claim(10).await.expect("outbox_claim").len(), 1);
+}
+
 /// Two `chime` processes (two pools), each with two execution workers, fire 2,000 due
 /// recurring rows in batches: every row fires exactly once, is advanced once, and publishes
 /// exactly one event.
