@@ -1,13 +1,15 @@
 //! The distributed shape on loopback, end to end, with the real binary: a fresh PostgreSQL
 //! database, a tansu broker (Kafka protocol), `chime migrate`, two instances each of
-//! definition, execution and notification, one tick, and nginx in front (rendered by
+//! definition, execution and notification, one tick, one web (its BFF calling the task API
+//! over HTTP, as `deploy/k8s` configures it), and nginx in front (rendered by
 //! `deploy/nginx/render`, TLS with a certificate made here). Through the gateway, with tokens
 //! of the shared local issuer: reminders (a third of them daily) due over a window; during it,
 //! one execution and one notification instance are SIGKILLed and replacements started, as
 //! Kubernetes would. At the end, counted at a webhook receiver: every occurrence delivered,
 //! under one `webhook-id`; lateness p50, p99 and max printed. The live inbox stream of one user,
 //! held open through the gateway on a definition instance, must see each of that user's in-app
-//! notifications, which a notification instance in another process wrote.
+//! notifications, which a notification instance in another process wrote. A browser's session
+//! on the web role, through the gateway, sees its user's task and not another user's.
 //!
 //! Webhook delivery is at-least-once with a stable `webhook-id` (as in the crash loop): a
 //! notification instance killed between its POST and recording it leaves the delivery to be
@@ -23,7 +25,11 @@
 //! Sized by environment variables; the defaults are the short run of the test command:
 //! `CHIME_CLUSTER_REMINDERS` (2000), `CHIME_CLUSTER_WINDOW_SECONDS` (10: due instants spread
 //! over it), `CHIME_CLUSTER_LEAD_SECONDS` (5 + reminders/50: time allowed for creating them),
-//! `CHIME_CLUSTER_SETTLE_SECONDS` (120: how long after the window delivery may take).
+//! `CHIME_CLUSTER_SETTLE_SECONDS` (120: how long after the window delivery may take),
+//! `CHIME_CLUSTER_KILLS` (1; 0 runs without kills, for figures of the undisturbed cluster),
+//! `CHIME_CLUSTER_BIN` (the `chime` binary to run, default the one cargo built for the test:
+//! point it at `target/release/chime` for release figures). A window of 0 is a burst: every
+//! reminder due at one instant.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -132,8 +138,17 @@ impl Database {
     }
 
     fn psql(&self, sql: &str) {
+        self.psql_on(&self.admin_url, sql);
+    }
+
+    /// What a query on the test's database prints (`psql -At`).
+    fn query(&self, sql: &str) -> String {
+        self.psql_on(&self.url(), sql)
+    }
+
+    fn psql_on(&self, url: &str, sql: &str) -> String {
         let out = Command::new("psql")
-            .args([&self.admin_url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
+            .args([url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql])
             .output()
             .unwrap_or_else(|e| {
                 panic!(
@@ -148,6 +163,7 @@ impl Database {
              {DEFAULT_POSTGRES}, with a user that may create databases?): {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 }
 
@@ -213,13 +229,20 @@ struct Instance {
 
 impl Cluster {
     fn command(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_chime"));
+        let binary = std::env::var_os("CHIME_CLUSTER_BIN")
+            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_chime")), PathBuf::from);
+        let mut command = Command::new(binary);
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
 
     /// Starts an instance of `roles` on a fresh port and data directory (a new pod).
     fn spawn(&mut self, roles: &str) -> Instance {
+        self.spawn_with(roles, &[])
+    }
+
+    /// [`Cluster::spawn`] with settings of its own on top of the shared ones.
+    fn spawn_with(&mut self, roles: &str, env: &[(&str, String)]) -> Instance {
         self.started += 1;
         let name = format!("{}-{}", roles.replace(',', "+"), self.started);
         let port = free_port();
@@ -229,6 +252,7 @@ impl Cluster {
             .args(["serve", "--roles", roles, "--data-dir"])
             .arg(self.dir.join(&name))
             .args(["--listen", &format!("127.0.0.1:{port}")])
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -313,7 +337,7 @@ fn nginx_binary() -> PathBuf {
 }
 
 /// Renders the gateway with `deploy/nginx/render` and starts nginx in the foreground.
-fn gateway(dir: &Path, port: u16, definitions: &[u16]) -> (Process, String) {
+fn gateway(dir: &Path, port: u16, definitions: &[u16], web: u16) -> (Process, String) {
     let generated =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
     let (cert, key) = (dir.join("gateway.crt"), dir.join("gateway.key"));
@@ -334,8 +358,7 @@ fn gateway(dir: &Path, port: u16, definitions: &[u16]) -> (Process, String) {
     for p in definitions {
         command.args(["--definition", &format!("127.0.0.1:{p}")]);
     }
-    // No web role yet: the BFF upstream points at a definition instance; nothing uses it here.
-    command.args(["--web", &format!("127.0.0.1:{}", definitions[0])]);
+    command.args(["--web", &format!("127.0.0.1:{web}")]);
     let out = command.output().expect("deploy/nginx/render");
     assert!(
         out.status.success(),
@@ -373,6 +396,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     let window: f64 = param("CHIME_CLUSTER_WINDOW_SECONDS", 10.0);
     let lead: f64 = param("CHIME_CLUSTER_LEAD_SECONDS", 5.0 + reminders as f64 / 50.0);
     let settle: f64 = param("CHIME_CLUSTER_SETTLE_SECONDS", 120.0);
+    let kills: u8 = param("CHIME_CLUSTER_KILLS", 1);
     let started = Instant::now();
 
     // The backends: a database of our own (migrated by `chime migrate`) and a broker.
@@ -446,11 +470,20 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         .chain(["notification", "notification", "tick"])
         .map(|roles| cluster.spawn(roles))
         .collect();
+    let definitions: Vec<u16> = instances[..2].iter().map(|i| i.port).collect();
+    // The web role's BFF calls the task API over HTTP (in Kubernetes, the definition Service).
+    instances.push(cluster.spawn_with(
+        "web",
+        &[(
+            "CHIME_WEB__API_URL",
+            format!("http://127.0.0.1:{}", definitions[0]),
+        )],
+    ));
     for instance in &mut instances {
         cluster.ready(instance).await;
     }
-    let definitions: Vec<u16> = instances[..2].iter().map(|i| i.port).collect();
-    let (_nginx, cert) = gateway(dir.path(), gateway_port, &definitions);
+    let web = instances.last().expect("the web instance").port;
+    let (_nginx, cert) = gateway(dir.path(), gateway_port, &definitions, web);
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).expect("cert"))
         .build()
@@ -527,7 +560,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
             (user, body)
         })
         .collect();
-    let created: Vec<Occurrence> = futures::stream::iter(bodies)
+    let created_by: Vec<(usize, Occurrence)> = futures::stream::iter(bodies)
         .map(|(user, body)| {
             let (client, url, token) = (
                 client.clone(),
@@ -546,15 +579,20 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
                 let text = r.text().await.expect("body");
                 assert_eq!(status, 201, "create failed: {text}");
                 let task: Value = serde_json::from_str(&text).expect("json");
+                let id = task["id"].as_str().expect("id").to_owned();
                 (
-                    task["id"].as_str().expect("id").to_owned(),
-                    task["startDate"].as_str().expect("startDate").to_owned(),
+                    user,
+                    (
+                        id,
+                        task["startDate"].as_str().expect("startDate").to_owned(),
+                    ),
                 )
             }
         })
         .buffer_unordered(CREATE_CONCURRENCY)
         .collect()
         .await;
+    let created: Vec<Occurrence> = created_by.iter().map(|(_, o)| o.clone()).collect();
     let created_in = started.elapsed();
     if Instant::now() > window_start_instant {
         eprintln!(
@@ -572,9 +610,14 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     // generation, holding its partitions, until a later join.) So the killed instances'
     // share of events waits about the session timeout on either broker: the lateness max.
     let kill_at = window_start_instant + Duration::from_secs_f64(window * 0.4);
-    tokio::time::sleep_until(kill_at.into()).await;
-    let mut kills = Vec::new();
-    for role in ["execution", "notification"] {
+    let mut killed = Vec::new();
+    if kills != 0 {
+        tokio::time::sleep_until(kill_at.into()).await;
+    }
+    for role in ["execution", "notification"]
+        .into_iter()
+        .filter(|_| kills != 0)
+    {
         let index = instances
             .iter()
             .position(|i| i.name.starts_with(role))
@@ -582,11 +625,16 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         let mut victim = instances.remove(index);
         victim.process.0.kill().expect("SIGKILL");
         victim.process.0.wait().expect("reap");
-        kills.push(victim.name.clone());
+        killed.push(victim.name.clone());
     }
     let expired = Instant::now() + Duration::from_secs_f64(SESSION_TIMEOUT_SECONDS + 1.0);
-    tokio::time::sleep_until(expired.into()).await;
-    for role in ["execution", "notification"] {
+    if kills != 0 {
+        tokio::time::sleep_until(expired.into()).await;
+    }
+    for role in ["execution", "notification"]
+        .into_iter()
+        .filter(|_| kills != 0)
+    {
         let mut replacement = cluster.spawn(role);
         cluster.ready(&mut replacement).await;
         instances.push(replacement);
@@ -605,6 +653,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         listed, acknowledged,
         "GET /api/v1/tasks differs from the creates"
     );
+    web_sessions_see_their_own_tasks(&public, &cert, &users, &created_by).await;
 
     // Settle: until every occurrence has arrived (and the stream has seen the in-app ones),
     // or the deadline.
@@ -667,17 +716,19 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
 
     eprintln!(
         "cluster: {reminders} reminders ({} users, a third daily) due over {window} s, created \
-         through the gateway in {created_in:?}; SIGKILLed {kills:?} and started replacements; \
+         through the gateway in {created_in:?}; SIGKILLed {killed:?} and started replacements; \
          total {total:?}\n  webhook: {raw_posts} raw POSTs, {distinct_ids} distinct \
          webhook-ids, {ids_posted_twice} ids POSTed more than once, {occurrences_with_two_ids} \
          occurrences with two ids, {not_delivered} missing, {unexpected} unexpected\n  \
          lateness (due -> first POST received): p50 {:.3} s, p99 {:.3} s, max {:.3} s\n  \
+         stages (p50 / p99 / max, s): {}\n  \
          in-app (user 0): {in_app_expected} expected, {inbox} in the inbox, {sse_notifications} \
          on the live stream through the gateway, {sse_other} other stream events\n  logs: {}",
         users.len(),
         percentile(&lateness, 50.0),
         percentile(&lateness, 99.0),
         lateness.last().copied().unwrap_or(f64::NAN),
+        stages(&db),
         dir.path().display(),
     );
     assert_eq!(not_delivered, 0, "webhook deliveries lost");
@@ -694,4 +745,92 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     );
     drop(instances);
     drop(broker);
+}
+
+/// A browser signs in on the web role through the gateway (local sign-in: the cluster has no
+/// OIDC provider) and opens one of its user's tasks; signed in as someone else, the same task
+/// is not found. The web role holds no task: each page is its BFF calling a definition
+/// instance over HTTP.
+async fn web_sessions_see_their_own_tasks(
+    public: &str,
+    cert: &str,
+    users: &[String],
+    created_by: &[(usize, Occurrence)],
+) {
+    let http = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).expect("cert"))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let own = created_by
+        .iter()
+        .find(|(user, _)| *user == 0)
+        .map(|(_, (id, _))| id.clone())
+        .expect("a task of user 0");
+    for (user, expected) in [(users[0].as_str(), 200), ("someone-else", 404)] {
+        let cookie = web_sign_in(&http, public, user).await;
+        let response = http
+            .get(format!("{public}/bff/tasks/{own}"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("GET /bff/tasks/{id}");
+        assert_eq!(response.status(), expected, "{user} opens user 0's task");
+        if expected == 200 {
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["task"]["id"], own.as_str(), "{body}");
+        }
+    }
+}
+
+/// A new session on the web role, signed in as `user`: its `Cookie` header.
+async fn web_sign_in(http: &reqwest::Client, public: &str, user: &str) -> String {
+    let session = |r: &reqwest::Response| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| v.strip_prefix("chime_session="))
+            .and_then(|v| v.split(';').next())
+            .map(|v| format!("chime_session={v}"))
+    };
+    let anonymous = http
+        .get(format!("{public}/bff/session"))
+        .send()
+        .await
+        .expect("GET /bff/session");
+    let cookie = session(&anonymous).expect("a session cookie");
+    let csrf: Value = anonymous.json().await.expect("json");
+    let signed_in = http
+        .post(format!("{public}/bff/auth/local"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", csrf["csrfToken"].as_str().expect("csrf"))
+        .json(&json!({ "user": user }))
+        .send()
+        .await
+        .expect("sign in");
+    assert_eq!(signed_in.status(), 200, "sign-in on the web role as {user}");
+    session(&signed_in).expect("a new session cookie")
+}
+
+/// Where the lateness comes from, from the store's own instants (microseconds, each stage's
+/// clock its instance's): due to fired (execution), fired to the pending webhook delivery's
+/// record (relay, broker, notification consumer), record to sent (the channel worker and the
+/// POST).
+fn stages(db: &Database) -> String {
+    let stats = |expr: &str| {
+        format!(
+            "round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {expr}) / 1e6)::numeric, 3) \
+             || ' / ' || round((percentile_cont(0.99) WITHIN GROUP (ORDER BY {expr}) / 1e6)::numeric, 3) \
+             || ' / ' || round((max({expr}) / 1e6)::numeric, 3)"
+        )
+    };
+    db.query(&format!(
+        "SELECT 'fired ' || {} || '; recorded ' || {} || '; sent ' || {}
+         FROM history h JOIN deliveries d USING (task_id, due_at)
+         WHERE d.channel = 'webhook' AND d.outcome = 'sent'",
+        stats("h.fired_at - h.due_at"),
+        stats("d.first_attempt_at - h.fired_at"),
+        stats("d.at - d.first_attempt_at"),
+    ))
 }
