@@ -174,6 +174,22 @@ impl PgStore {
         })
     }
 
+    /// The newest migration applied to the database (0 before the first), without changing
+    /// anything: what `chime doctor` compares with [`SCHEMA_VERSION`].
+    pub async fn applied_schema_version(&self) -> Result<i64> {
+        let applied = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT max(version) FROM _sqlx_migrations WHERE success",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        match applied {
+            Ok(version) => Ok(version.unwrap_or(0)),
+            // No table of migrations yet (undefined_table).
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Ok(0),
+            Err(e) => Err(map_err(e)),
+        }
+    }
+
     /// One round trip (`SELECT 1`): whether the database answers, for readiness.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")

@@ -65,7 +65,7 @@ impl fmt::Debug for StoreConfig {
 }
 
 /// A database URL without its credentials.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.split_once("://"), url.rsplit_once('@')) {
         (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
         _ => url.to_owned(),

@@ -674,6 +674,13 @@ fn plan_keys(
 
 /// `chime backup --to FILE [--with-keys]`: takes one now and says what it needs to restore.
 pub async fn command(config: &crate::Config, to: &Path, with_keys: bool) -> anyhow::Result<()> {
+    if let Some(url) = &config.store.url {
+        anyhow::bail!(
+            "the store is PostgreSQL ({}): back it up with PostgreSQL's own tools (pg_dump, or \
+             base backups with WAL archiving); `chime backup` copies the embedded SQLite store",
+            crate::backends::redact(url)
+        );
+    }
     let db = store_path(&config.data_dir);
     let (written, copied) = {
         let (db, to, data_dir) = (db, to.to_path_buf(), config.data_dir.clone());

@@ -1,8 +1,9 @@
 //! `chime doctor`: checks a deployment before (or while) it runs, and says what is wrong and
 //! how to fix it, one line per check.
 //!
-//! It changes nothing: the store is opened read-only, no key file is created, no message is
-//! sent (SMTP: connect, EHLO, NOOP, QUIT; SMS: one GET of the gateway's base URL). A check
+//! It changes nothing: the store is opened read-only (PostgreSQL: one connection that reads
+//! the applied schema version; the broker: one metadata request), no key file is created, no
+//! message is sent (SMTP: connect, EHLO, NOOP, QUIT; SMS: one GET of the gateway's base URL). A check
 //! that cannot run because an earlier one failed (no configuration) is not printed. `warn`
 //! lines are worth reading but do not fail the run; any `FAIL` makes it exit non-zero.
 
@@ -83,16 +84,26 @@ pub async fn checks(file: Option<&Path>, overrides: &Overrides) -> Vec<Check> {
     config_checks(&config, overrides, &mut out);
     out.push(tls_check(&config));
     out.push(server_check(&config.data_dir));
-    {
+    // The embedded store and log share one file; a distributed backend replaces its half.
+    let (pg, kafka) = (config.store.url.clone(), config.bus.kafka_bootstrap.clone());
+    if pg.is_none() || kafka.is_none() {
         let data_dir = config.data_dir.clone();
         match tokio::task::spawn_blocking(move || store_checks(&data_dir)).await {
-            Ok(checks) => out.extend(checks),
+            Ok(checks) => out.extend(checks.into_iter().filter(|c| {
+                (c.name == "store" && pg.is_none()) || (c.name == "bus" && kafka.is_none())
+            })),
             Err(e) => out.push(check(
                 Status::Fail,
                 "store",
                 format!("the check panicked: {e}"),
             )),
         }
+    }
+    if let Some(url) = &config.store.url {
+        out.push(postgres_check(url, config.store.migrate).await);
+    }
+    if let Some(bootstrap) = &config.bus.kafka_bootstrap {
+        out.push(kafka_check(&config.bus, bootstrap).await);
     }
     out.push(keys_check(&config));
     out.push(backups_check(&config));
@@ -173,6 +184,103 @@ fn server_check(data_dir: &Path) -> Check {
         Ok(false) => check(Status::Ok, "server", "no chime serve is running on it"),
         Err(e) => check(Status::Warn, "server", format!("cannot tell: {e:#}")),
     }
+}
+
+/// The PostgreSQL store: reachable, and migrated to this build's schema.
+async fn postgres_check(url: &str, migrates: bool) -> Check {
+    use chime_store::postgres::{PgStore, SCHEMA_VERSION};
+    let shown = crate::backends::redact(url);
+    let inner = async {
+        let store = PgStore::connect(url, 1).await?;
+        store.applied_schema_version().await
+    };
+    match tokio::time::timeout(Duration::from_secs(15), inner).await {
+        Err(_) => check(
+            Status::Fail,
+            "store",
+            format!("PostgreSQL at {shown} did not answer within 15 s"),
+        ),
+        Ok(Err(e)) => check(
+            Status::Fail,
+            "store",
+            format!(
+                "PostgreSQL at {shown}: {}: check store.url, the server and its pg_hba.conf",
+                causes(&e)
+            ),
+        ),
+        Ok(Ok(applied)) if applied == SCHEMA_VERSION => check(
+            Status::Ok,
+            "store",
+            format!("PostgreSQL at {shown}, schema version {applied}"),
+        ),
+        Ok(Ok(applied)) if applied > SCHEMA_VERSION => check(
+            Status::Fail,
+            "store",
+            format!(
+                "PostgreSQL at {shown} has schema version {applied}, newer than this build's \
+                 {SCHEMA_VERSION}: upgrade chime"
+            ),
+        ),
+        Ok(Ok(applied)) => check(
+            if migrates { Status::Warn } else { Status::Fail },
+            "store",
+            format!(
+                "PostgreSQL at {shown} has schema version {applied} of {SCHEMA_VERSION}: run \
+                 `chime migrate`{}",
+                if migrates {
+                    " (or `chime serve` does it, since store.migrate is on)"
+                } else {
+                    " (store.migrate is off)"
+                }
+            ),
+        ),
+    }
+}
+
+/// The Kafka-protocol broker: one metadata request.
+async fn kafka_check(bus: &crate::backends::BusConfig, bootstrap: &str) -> Check {
+    let options = chime_bus::kafka::KafkaOptions {
+        bootstrap_servers: bootstrap.to_owned(),
+        settings: bus
+            .kafka_settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..chime_bus::kafka::KafkaOptions::default()
+    };
+    let pinged = match chime_bus::kafka::KafkaBus::connect(options) {
+        Ok(kafka) => tokio::time::timeout(Duration::from_secs(15), kafka.ping())
+            .await
+            .map_err(|_| "no answer within 15 s".to_owned())
+            .and_then(|r| r.map_err(|e| causes(&e))),
+        Err(e) => Err(causes(&e)),
+    };
+    match pinged {
+        Ok(()) => check(
+            Status::Ok,
+            "bus",
+            format!("Kafka broker at {bootstrap} answers"),
+        ),
+        Err(e) => check(
+            Status::Fail,
+            "bus",
+            format!("Kafka broker at {bootstrap}: {e}: check bus.kafka_bootstrap and the broker"),
+        ),
+    }
+}
+
+/// An error and its sources, each once: drivers often repeat their source in their own text.
+fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let next = e.to_string();
+        if !text.contains(&next) {
+            text = format!("{text}: {next}");
+        }
+        source = e.source();
+    }
+    text
 }
 
 fn store_checks(data_dir: &Path) -> Vec<Check> {

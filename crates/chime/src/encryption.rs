@@ -166,11 +166,26 @@ pub async fn rotate(
     batch: usize,
     progress: impl FnMut(&Progress),
 ) -> anyhow::Result<chime_crypto::rotate::Summary> {
+    let keys = keyring(config)?;
+    if let Some(url) = &config.store.url {
+        // Every instance must already hold the new key (see `[encryption] keys`): rows move
+        // to it while the cluster runs.
+        let store = chime_store::postgres::PgStore::connect(url, 2)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot connect to the PostgreSQL store {}",
+                    crate::backends::redact(url)
+                )
+            })?;
+        return chime_crypto::rotate::rotate(&store, keys, batch.max(1), progress)
+            .await
+            .context("re-encryption failed");
+    }
     let path = store_path(config);
     if !path.exists() {
         bail!("there is no store at {}", path.display());
     }
-    let keys = keyring(config)?;
     let store = SqliteStore::open(
         &path,
         &SqliteOptions {

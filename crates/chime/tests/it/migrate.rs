@@ -126,3 +126,81 @@ fn migrate_refuses_a_url_that_is_not_postgres() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The commands that look at the store follow `[store] url`: `chime doctor` checks the
+/// PostgreSQL store's schema (and the broker) instead of a SQLite file, `chime backup` refuses
+/// and names PostgreSQL's own tools, and `chime keys rotate` re-encrypts the PostgreSQL rows.
+#[tokio::test]
+async fn doctor_backup_and_key_rotation_follow_the_postgres_store() {
+    let db = Database::create().await;
+    let dir = tempfile::tempdir().expect("a directory");
+    let url = db.url();
+    let closed = format!("127.0.0.1:{}", crate::helpers::free_port());
+    let key = format!("k1:{}", "A".repeat(43) + "=");
+    let env = [
+        ("CHIME_STORE__URL", url.as_str()),
+        ("CHIME_STORE__MIGRATE", "false"),
+        ("CHIME_BUS__KAFKA_BOOTSTRAP", closed.as_str()),
+        ("CHIME_ENCRYPTION__KEYS", key.as_str()),
+    ];
+    let data_dir = dir.path().to_str().expect("utf8");
+    // As the doctor shows it: without its credentials.
+    let shown = url.replacen("://postgres@", "://***@", 1);
+    let doctor = || {
+        let out = chime(&["doctor", "--data-dir", data_dir], dir.path(), &env);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+
+    let (passed, text) = doctor();
+    assert!(!passed, "{text}");
+    let version = chime_store::postgres::SCHEMA_VERSION;
+    for line in [
+        format!("FAIL  store: PostgreSQL at {shown} has schema version 0 of {version}: run `chime migrate` (store.migrate is off)"),
+        format!("FAIL  bus: Kafka broker at {closed}: "),
+    ] {
+        assert!(text.contains(&line), "{line:?} missing from:\n{text}");
+    }
+    assert!(
+        !text.contains("no store at"),
+        "no SQLite file is looked for:\n{text}"
+    );
+
+    let migrated = chime(&["migrate", "--store-url", &url], dir.path(), &[]);
+    assert!(migrated.status.success());
+    let (_, text) = doctor();
+    let line = format!("ok    store: PostgreSQL at {shown}, schema version {version}");
+    assert!(text.contains(&line), "{line:?} missing from:\n{text}");
+
+    let backup = chime(
+        &["backup", "--to", data_dir, "--data-dir", data_dir],
+        dir.path(),
+        &env,
+    );
+    assert!(!backup.status.success());
+    let stderr = String::from_utf8_lossy(&backup.stderr);
+    assert!(
+        stderr.contains("back it up with PostgreSQL's own tools"),
+        "{stderr}"
+    );
+
+    let rotated = chime(
+        &["keys", "rotate", "--data-dir", data_dir],
+        dir.path(),
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&rotated.stdout);
+    assert!(
+        rotated.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(
+        stdout.contains("0 rows moved to the newest key"),
+        "{stdout}"
+    );
+}
