@@ -776,60 +776,117 @@ fn inbox_from_row(row: &PgRow) -> Result<InboxItem> {
 #[async_trait]
 impl DeliveryStore for PgStore {
     async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let mut new = Vec::new();
-        let mut events = Vec::new();
-        for (i, w) in writes.iter().enumerate() {
-            let pending = w.status.outcome == DeliveryOutcome::Pending;
-            // A concurrent writer of the same key makes this wait for its commit, then do
-            // nothing: one delivery per key, whichever instance got there first.
-            let inserted = sqlx::query(
-                "INSERT INTO deliveries
-                 (task_id, due_at, channel, target, user_id, outcome, attempts, at, detail,
-                  provider_id, message, first_attempt_at, next_attempt_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
-                 ON CONFLICT (task_id, due_at, channel, target) DO NOTHING",
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement for the whole batch (a round trip per delivery was most of a
+        // notification batch's time), in key order, so two instances writing overlapping
+        // batches (a replay after a rebalance) take the rows' locks in the same order and
+        // never deadlock. A concurrent writer of the same key makes this wait for its commit,
+        // then do nothing: one delivery per key, whichever instance got there first.
+        let mut order: Vec<usize> = (0..writes.len()).collect();
+        let key = |w: &DeliveryWrite| {
+            (
+                w.occurrence.task_id.to_string(),
+                micros(w.occurrence.due_at),
+                w.status.channel.as_str(),
+                w.status.target.clone(),
             )
-            .bind(w.occurrence.task_id.to_string())
-            .bind(micros(w.occurrence.due_at))
-            .bind(w.status.channel.as_str())
-            .bind(&w.status.target)
-            .bind(w.user_id.as_str())
-            .bind(w.status.outcome.as_str())
-            .bind(i64::from(w.status.attempts))
-            .bind(micros(w.status.at))
-            .bind(text(w.status.detail.as_deref()))
-            .bind(text(w.status.provider_id.as_deref()))
-            .bind(w.message.as_ref().map(ToString::to_string))
-            .bind(pending.then(|| micros(w.status.at)))
+        };
+        order.sort_by_cached_key(|&i| key(&writes[i]));
+        let column = |f: &dyn Fn(&DeliveryWrite) -> Option<String>| -> Vec<Option<String>> {
+            order.iter().map(|&i| f(&writes[i])).collect()
+        };
+        let number = |f: &dyn Fn(&DeliveryWrite) -> Option<i64>| -> Vec<Option<i64>> {
+            order.iter().map(|&i| f(&writes[i])).collect()
+        };
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let inserted = sqlx::query(
+            "INSERT INTO deliveries
+             (task_id, due_at, channel, target, user_id, outcome, attempts, at, detail,
+              provider_id, message, first_attempt_at, next_attempt_at)
+             SELECT task_id, due_at, channel, target, user_id, outcome, attempts, at, detail,
+                    provider_id, message, first_attempt_at, first_attempt_at
+             FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[],
+                         $11::text[], $12::bigint[]) WITH ORDINALITY
+               AS w (task_id, due_at, channel, target, user_id, outcome, attempts, at, detail,
+                     provider_id, message, first_attempt_at, n)
+             ORDER BY n
+             ON CONFLICT (task_id, due_at, channel, target) DO NOTHING
+             RETURNING task_id, due_at, channel, target",
+        )
+        .bind(column(&|w| Some(w.occurrence.task_id.to_string())))
+        .bind(number(&|w| Some(micros(w.occurrence.due_at))))
+        .bind(column(&|w| Some(w.status.channel.as_str().to_owned())))
+        .bind(column(&|w| Some(w.status.target.clone())))
+        .bind(column(&|w| Some(w.user_id.as_str().to_owned())))
+        .bind(column(&|w| Some(w.status.outcome.as_str().to_owned())))
+        .bind(number(&|w| Some(i64::from(w.status.attempts))))
+        .bind(number(&|w| Some(micros(w.status.at))))
+        .bind(column(&|w| text(w.status.detail.as_deref())))
+        .bind(column(&|w| text(w.status.provider_id.as_deref())))
+        .bind(column(&|w| w.message.as_ref().map(ToString::to_string)))
+        .bind(number(&|w| {
+            (w.status.outcome == DeliveryOutcome::Pending).then(|| micros(w.status.at))
+        }))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let inserted: std::collections::HashSet<(String, i64, String, String)> = inserted
+            .iter()
+            .map(|r| Ok((col(r, 0)?, col(r, 1)?, col(r, 2)?, col(r, 3)?)))
+            .collect::<Result<_>>()?;
+        // The first write of each inserted key (a batch may repeat one: a replayed event).
+        let mut new = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (i, w) in writes.iter().enumerate() {
+            let (task, due, channel, target) = key(w);
+            let k = (task, due, channel.to_owned(), target);
+            if inserted.contains(&k) && seen.insert(k) {
+                new.push(i);
+            }
+        }
+        let inbox: Vec<&InboxItem> = new
+            .iter()
+            .filter_map(|&i| writes[i].inbox.as_ref())
+            .collect();
+        if !inbox.is_empty() {
+            sqlx::query(
+                "INSERT INTO inbox (id, user_id, task_id, task_name, due_at, created_at, read)
+                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
+                                      $5::bigint[], $6::bigint[], $7::boolean[])",
+            )
+            .bind(inbox.iter().map(|i| i.id.to_string()).collect::<Vec<_>>())
+            .bind(inbox.iter().map(|i| i.user_id.as_str()).collect::<Vec<_>>())
+            .bind(
+                inbox
+                    .iter()
+                    .map(|i| i.task_id.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                inbox
+                    .iter()
+                    .map(|i| i.task_name.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .bind(inbox.iter().map(|i| micros(i.due_at)).collect::<Vec<_>>())
+            .bind(
+                inbox
+                    .iter()
+                    .map(|i| micros(i.created_at))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(inbox.iter().map(|i| i.read).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
-            .map_err(map_err)?
-            .rows_affected();
-            if inserted == 0 {
-                continue;
-            }
-            if let Some(item) = &w.inbox {
-                sqlx::query(
-                    "INSERT INTO inbox (id, user_id, task_id, task_name, due_at, created_at, read)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(item.id.to_string())
-                .bind(item.user_id.as_str())
-                .bind(item.task_id.to_string())
-                .bind(&item.task_name)
-                .bind(micros(item.due_at))
-                .bind(micros(item.created_at))
-                .bind(item.read)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            }
-            if let Some(event) = &w.event {
-                events.push(event.clone());
-            }
-            new.push(i);
+            .map_err(map_err)?;
         }
+        let events: Vec<OutboxEvent> = new
+            .iter()
+            .filter_map(|&i| writes[i].event.clone())
+            .collect();
         insert_outbox(&mut tx, &events).await?;
         tx.commit().await.map_err(map_err)?;
         self.signal_if(!events.is_empty());
