@@ -116,6 +116,31 @@ impl Default for NotificationConfig {
 /// recipient), or why there are none (the user has not set the channel up).
 type Recipients = std::result::Result<Vec<(String, Recipient)>, String>;
 
+/// `user`'s entry of `known`, looked up the first time only.
+async fn once_per_user<Fut>(
+    known: &mut HashMap<UserId, Recipients>,
+    user: &UserId,
+    look_up: impl FnOnce() -> Fut,
+) -> Result<Recipients>
+where
+    Fut: std::future::Future<Output = Result<Recipients>>,
+{
+    if let Some(recipients) = known.get(user) {
+        return Ok(recipients.clone());
+    }
+    let recipients = look_up().await?;
+    known.insert(user.clone(), recipients.clone());
+    Ok(recipients)
+}
+
+/// One batch's recipients, looked up once per user and channel: a batch often holds many
+/// occurrences of one user, and each lookup is a store round trip.
+#[derive(Default)]
+struct BatchRecipients {
+    push: HashMap<UserId, Recipients>,
+    webhook: HashMap<UserId, Recipients>,
+}
+
 /// What a pending delivery keeps for its attempts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
@@ -207,6 +232,7 @@ impl Notification {
                 // One `deliver` span per occurrence, a child of its claim; each stays open
                 // until the batch's records are committed.
                 let mut spans = Vec::new();
+                let mut recipients = BatchRecipients::default();
                 for event in events {
                     if let Event::ExecuteTask(e) = event {
                         let span = tracing::info_span!(
@@ -216,7 +242,11 @@ impl Notification {
                             occurrence = %e.occurrence,
                         );
                         crate::trace::set_parent(&span, e.traceparent.as_deref());
-                        writes.extend(self.deliveries_of(&e).instrument(span.clone()).await?);
+                        writes.extend(
+                            self.deliveries_of(&e, &mut recipients)
+                                .instrument(span.clone())
+                                .await?,
+                        );
                         spans.push(span);
                     }
                 }
@@ -229,7 +259,11 @@ impl Notification {
     }
 
     /// The deliveries one occurrence makes: one per channel, one per recipient of it.
-    async fn deliveries_of(&self, e: &ExecuteTask) -> Result<Vec<DeliveryWrite>> {
+    async fn deliveries_of(
+        &self,
+        e: &ExecuteTask,
+        recipients: &mut BatchRecipients,
+    ) -> Result<Vec<DeliveryWrite>> {
         if e.skipped {
             return Ok(Vec::new());
         }
@@ -257,10 +291,16 @@ impl Notification {
             external.push((Channel::Sms, Ok(vec![(String::new(), Recipient::sms(sms))])));
         }
         if task.notify.push {
-            external.push((Channel::Push, self.push_recipients(&e.user_id).await?));
+            let push = once_per_user(&mut recipients.push, &e.user_id, || {
+                self.push_recipients(&e.user_id)
+            });
+            external.push((Channel::Push, push.await?));
         }
         if task.notify.webhook {
-            external.push((Channel::Webhook, self.webhook_recipient(&e.user_id).await?));
+            let webhook = once_per_user(&mut recipients.webhook, &e.user_id, || {
+                self.webhook_recipient(&e.user_id)
+            });
+            external.push((Channel::Webhook, webhook.await?));
         }
         for (channel, recipients) in external {
             if !self.channels.contains_key(&channel) {
