@@ -3,11 +3,13 @@
 //! idempotent).
 //!
 //! It also keeps the group's `chime_bus_consumer_lag` gauge: the adapter is asked for the
-//! lag right after subscribing, after a poll when the last reading is more than
-//! [`LAG_EVERY`] old (so a handler that keeps failing, and the restarts that follow, still
-//! show a growing lag), and after a commit that caught up (a batch smaller than [`BATCH`]) or
-//! whose reading is due. Under load that is one cheap query a second; when idle the gauge
-//! reads what the last commit left.
+//! lag right after subscribing, then at most once every [`LAG_EVERY`]: after a poll whose
+//! reading is due (so a handler that keeps failing, and the restarts that follow, still show a
+//! growing lag), after a commit whose reading is due, and, when batches were consumed since
+//! the last reading and none follows, once the interval has passed (so an idle group's gauge
+//! ends at what the last commit left). A reading is a broker round trip per partition on
+//! Kafka (seconds on a slow broker), so it is never taken per batch: reading after every
+//! small batch held each one back by that long.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,8 +24,8 @@ use crate::{Context, Result};
 /// Most records handled in one batch (one store transaction).
 pub const BATCH: usize = 512;
 
-/// How often, at most, the lag is read while batches keep coming.
-pub const LAG_EVERY: Duration = Duration::from_secs(1);
+/// How often, at most, the lag is read (the alert on it looks at minutes).
+pub const LAG_EVERY: Duration = Duration::from_secs(5);
 
 /// Consumes `topics` as `group` until shutdown, calling `handle` with each decoded batch.
 /// A record that does not decode is logged and skipped: one bad message must not stop a role.
@@ -62,9 +64,18 @@ where
         read_at: None,
     };
     lag.read(&mut *subscription).await;
+    // Batches were committed since the last reading.
+    let mut owed = false;
     loop {
+        let reading = lag.next_at().filter(|_| owed);
         let records = tokio::select! {
             () = ctx.shutdown.cancelled() => return Ok(()),
+            // Idle with a reading owed: take it (`poll` is cancel-safe).
+            () = sleep_until(reading) => {
+                lag.read(&mut *subscription).await;
+                owed = false;
+                continue;
+            }
             records = subscription.poll(BATCH) => records?,
         };
         if lag.due() {
@@ -80,11 +91,24 @@ where
                 }
             })
             .collect();
+        let started = Instant::now();
         handle(events).await?;
+        let handled = started.elapsed();
         subscription.commit(&records).await?;
-        if records.len() < BATCH || lag.due() {
+        let committed = started.elapsed() - handled;
+        owed = true;
+        if lag.due() {
             lag.read(&mut *subscription).await;
+            owed = false;
         }
+        tracing::debug!(
+            group,
+            records = records.len(),
+            handle_ms = handled.as_millis() as u64,
+            commit_ms = committed.as_millis() as u64,
+            lag_ms = (started.elapsed() - handled - committed).as_millis() as u64,
+            "batch consumed"
+        );
     }
 }
 
@@ -100,6 +124,11 @@ impl Lag<'_> {
         self.read_at.is_none_or(|at| at.elapsed() >= LAG_EVERY)
     }
 
+    /// When the next reading may be taken.
+    fn next_at(&self) -> Option<Instant> {
+        self.read_at.map(|at| at + LAG_EVERY)
+    }
+
     /// Reads the lag from the adapter. A failed reading only leaves the gauge as it was: the
     /// poll and commit around it report a failing bus.
     async fn read(&mut self, subscription: &mut dyn Subscription) {
@@ -111,5 +140,13 @@ impl Lag<'_> {
                 tracing::warn!(group = self.group, %error, "cannot read the consumer lag")
             }
         }
+    }
+}
+
+/// Sleeps until `at`; never returns without one.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
