@@ -27,6 +27,8 @@
 //! over it), `CHIME_CLUSTER_LEAD_SECONDS` (5 + reminders/50: time allowed for creating them),
 //! `CHIME_CLUSTER_SETTLE_SECONDS` (120: how long after the window delivery may take),
 //! `CHIME_CLUSTER_KILLS` (1; 0 runs without kills, for figures of the undisturbed cluster),
+//! `CHIME_CLUSTER_KEEP` (keep the logs, and with `CHIME_CLUSTER_KEEP_DATABASE` the database,
+//! also when the test passes; without it, both are kept only when it fails),
 //! `CHIME_CLUSTER_BIN` (the `chime` binary to run, default the one cargo built for the test:
 //! point it at `target/release/chime` for release figures). A window of 0 is a burst: every
 //! reminder due at one instant.
@@ -169,7 +171,8 @@ impl Database {
 
 impl Drop for Database {
     fn drop(&mut self) {
-        if std::thread::panicking() && std::env::var_os("CHIME_CLUSTER_KEEP_DATABASE").is_some() {
+        let keep = std::env::var_os("CHIME_CLUSTER_KEEP_DATABASE").is_some();
+        if keep && (std::thread::panicking() || std::env::var_os("CHIME_CLUSTER_KEEP").is_some()) {
             eprintln!("cluster: database {} kept", self.name);
             return;
         }
@@ -195,7 +198,7 @@ impl KeptOnFailure {
 
 impl Drop for KeptOnFailure {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if std::thread::panicking() || std::env::var_os("CHIME_CLUSTER_KEEP").is_some() {
             if let Some(dir) = self.0.take() {
                 eprintln!("cluster: logs kept in {}", dir.keep().display());
             }
@@ -421,7 +424,8 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         env: vec![
             (
                 "CHIME_LOG",
-                "info,tower_http=warn,chime_bus=debug,rdkafka=info".into(),
+                "info,tower_http=warn,chime_bus=debug,chime_roles::consumer=debug,rdkafka=info"
+                    .into(),
             ),
             ("CHIME_STORE__URL", db.url()),
             ("CHIME_STORE__MIGRATE", "false".into()),
