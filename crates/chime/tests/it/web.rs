@@ -425,3 +425,60 @@ async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_d
     assert_eq!(found["tasks"].as_array().map(Vec::len), Some(2), "{found}");
     running.stop().await.expect("stop");
 }
+
+/// Two servers on one PostgreSQL store (as `web` instances behind the gateway are) share their
+/// sessions: a browser signed in on one is signed in on the other with the same CSRF token,
+/// and signing out on either signs it out on both. No sticky sessions needed.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_store_share_their_web_sessions() {
+    let db = crate::migrate::Database::create().await;
+    // One configured key for both, as a deployment's Secret gives every instance.
+    let shared = |url: String| {
+        move |c: &mut chime::Config| {
+            c.store.url = Some(url);
+            c.encryption.keys = vec!["k1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".to_owned()];
+            c.encryption.data_dir_key = false;
+        }
+    };
+    let one = spawn_app_with(shared(db.url())).await;
+    let two = spawn_app_with(shared(db.url())).await;
+
+    let mut browser = Browser::open(&one.base).await;
+    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
+    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+
+    browser.base = two.base.clone();
+    let session: serde_json::Value = browser
+        .get("/bff/session")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["signedIn"], true, "{session}");
+    assert_eq!(session["user"], "alice");
+    assert_eq!(session["csrfToken"], browser.csrf.as_str());
+    let created = browser
+        .post(
+            "/bff/tasks",
+            &serde_json::json!({"name": "On the other instance", "startDate": "2030-01-01T09:00:00Z"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+
+    let signed_out = browser
+        .post("/bff/auth/logout", &serde_json::json!({}))
+        .await;
+    assert_eq!(signed_out.status(), 204);
+    browser.base = one.base.clone();
+    let session: serde_json::Value = browser
+        .get("/bff/session")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["signedIn"], false, "{session}");
+
+    one.running.stop().await.expect("stop");
+    two.running.stop().await.expect("stop");
+}
