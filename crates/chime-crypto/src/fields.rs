@@ -9,6 +9,7 @@
 //! | event payload (outbox and bus) | `/task/notify/email`, `/task/notify/sms` (`task_*`, `execute_task`) | `event<pointer>` |
 //! | push subscription | endpoint (deterministic), p256dh, auth | `push.endpoint`, … |
 //! | webhook endpoint | url, secret | `webhook.url`, `webhook.secret` |
+//! | browser session | access token, PKCE verifier | `sessions.access_token`, `sessions.verifier` |
 //!
 //! Not encrypted, deliberately: ids, instants, task names and descriptions (the reminder's
 //! text: not contact data, and the inbox must list it), and delivery details (`detail`,
@@ -68,6 +69,10 @@ pub const PUSH_P256DH: &str = "push.p256dh";
 pub const PUSH_AUTH: &str = "push.auth";
 pub const WEBHOOK_URL: &str = "webhook.url";
 pub const WEBHOOK_SECRET: &str = "webhook.secret";
+/// A browser session's OIDC access token, and its pending sign-in's PKCE verifier. Not in a
+/// key rotation: sessions live hours, and one sealed with a retired key reads as signed out.
+pub const SESSION_ACCESS_TOKEN: &str = "sessions.access_token";
+pub const SESSION_VERIFIER: &str = "sessions.verifier";
 
 impl Doc {
     fn context_of(&self, pointer: &str) -> String {

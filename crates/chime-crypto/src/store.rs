@@ -15,6 +15,10 @@
 //!   same endpoint by the same user then reuses the stored ciphertext, so the subscription keeps
 //!   its id (a put by another user in that window adds a second row, which the rotation
 //!   resolves in favour of the later put).
+//! - **Browser sessions** keep their access token and PKCE verifier sealed. They are not part
+//!   of a key rotation (they live hours at most), so a session sealed with a key since removed
+//!   from the config reads as absent, with a warning: its user signs in again, instead of
+//!   every request of that browser failing until the session expires.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -24,14 +28,15 @@ use chime_core::{NotificationId, TaskId, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
     DeliveryWrite, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
-    OutboxStore, PushSubscriptionRecord, RecipientStore, ScheduleChange, ScheduleStore,
-    ScheduledTask, Store, TaskRecord, TaskStore, WebhookEndpoint,
+    OutboxStore, PendingSignIn, PushSubscriptionRecord, RecipientStore, ScheduleChange,
+    ScheduleStore, ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord, TaskStore,
+    WebhookEndpoint,
 };
 use jiff::Timestamp;
 
 use crate::fields::{
-    EVENT_PAYLOAD, MESSAGE, PUSH_AUTH, PUSH_ENDPOINT, PUSH_P256DH, SCHEDULE, TASK, WEBHOOK_SECRET,
-    WEBHOOK_URL,
+    EVENT_PAYLOAD, MESSAGE, PUSH_AUTH, PUSH_ENDPOINT, PUSH_P256DH, SCHEDULE, SESSION_ACCESS_TOKEN,
+    SESSION_VERIFIER, TASK, WEBHOOK_SECRET, WEBHOOK_URL,
 };
 use crate::Keyring;
 
@@ -103,6 +108,60 @@ impl EncryptedStore {
 
     fn open(&self, value: &str, context: &str) -> Result<String> {
         self.keys.decrypt(value, context).map_err(store_error)
+    }
+
+    fn seal_pending(&self, pending: &PendingSignIn) -> Result<PendingSignIn> {
+        Ok(PendingSignIn {
+            verifier: self.seal(&pending.verifier, SESSION_VERIFIER)?,
+            ..pending.clone()
+        })
+    }
+
+    fn seal_session(&self, session: &SessionRecord) -> Result<SessionRecord> {
+        Ok(SessionRecord {
+            access_token: session
+                .access_token
+                .as_deref()
+                .map(|t| self.seal(t, SESSION_ACCESS_TOKEN))
+                .transpose()?,
+            pending: session
+                .pending
+                .as_ref()
+                .map(|p| self.seal_pending(p))
+                .transpose()?,
+            ..session.clone()
+        })
+    }
+
+    /// The pending sign-in opened; `None` (with a warning) when no configured key opens it.
+    fn open_pending(&self, mut pending: PendingSignIn) -> Option<PendingSignIn> {
+        match self.keys.decrypt(&pending.verifier, SESSION_VERIFIER) {
+            Ok(verifier) => {
+                pending.verifier = verifier;
+                Some(pending)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a pending sign-in does not decrypt; it is dropped");
+                None
+            }
+        }
+    }
+
+    /// The session opened; `None` (with a warning) when no configured key opens its secrets.
+    fn open_session(&self, mut session: SessionRecord) -> Option<SessionRecord> {
+        if let Some(token) = &session.access_token {
+            match self.keys.decrypt(token, SESSION_ACCESS_TOKEN) {
+                Ok(token) => session.access_token = Some(token),
+                Err(error) => {
+                    tracing::warn!(%error, "a session's access token does not decrypt; the session reads as signed out");
+                    return None;
+                }
+            }
+        }
+        if let Some(pending) = session.pending.take() {
+            session.pending = Some(self.open_pending(pending)?);
+        }
+        Some(session)
     }
 
     fn open_subscription(&self, mut sub: PushSubscriptionRecord) -> Result<PushSubscriptionRecord> {
@@ -440,5 +499,157 @@ impl RecipientStore for EncryptedStore {
 
     async fn remove_webhook(&self, user: &UserId) -> Result<bool> {
         self.inner.remove_webhook(user).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for EncryptedStore {
+    async fn put_session(&self, session: &SessionRecord) -> Result<()> {
+        let sealed = self.seal_session(session)?;
+        self.inner.put_session(&sealed).await
+    }
+
+    async fn session(&self, id_hash: &str, now: Timestamp) -> Result<Option<SessionRecord>> {
+        Ok(self
+            .inner
+            .session(id_hash, now)
+            .await?
+            .and_then(|s| self.open_session(s)))
+    }
+
+    async fn set_pending(
+        &self,
+        id_hash: &str,
+        pending: &PendingSignIn,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let sealed = self.seal_pending(pending)?;
+        self.inner.set_pending(id_hash, &sealed, now).await
+    }
+
+    async fn take_pending(&self, id_hash: &str, now: Timestamp) -> Result<Option<PendingSignIn>> {
+        Ok(self
+            .inner
+            .take_pending(id_hash, now)
+            .await?
+            .and_then(|p| self.open_pending(p)))
+    }
+
+    async fn replace_session(&self, old: Option<&str>, new: &SessionRecord) -> Result<()> {
+        let sealed = self.seal_session(new)?;
+        self.inner.replace_session(old, &sealed).await
+    }
+
+    async fn remove_session(&self, id_hash: &str) -> Result<bool> {
+        self.inner.remove_session(id_hash).await
+    }
+
+    async fn purge_sessions(&self, now: Timestamp) -> Result<u64> {
+        self.inner.purge_sessions(now).await
+    }
+
+    async fn count_sessions(&self, now: Timestamp) -> Result<u64> {
+        self.inner.count_sessions(now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(list: &[(&str, u8)]) -> Arc<Keyring> {
+        Arc::new(
+            Keyring::new(
+                list.iter()
+                    .map(|(id, b)| ((*id).to_owned(), [*b; 32]))
+                    .collect(),
+            )
+            .expect("a valid keyring"),
+        )
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_893_456_000 + secs).expect("a valid instant")
+    }
+
+    fn signed_in_with_pending() -> SessionRecord {
+        SessionRecord {
+            id_hash: "hash".to_owned(),
+            csrf: "csrf".to_owned(),
+            user: Some(UserId::parse("alice").expect("user")),
+            access_token: Some("raw-access-token-canary".to_owned()),
+            access_expires_at: Some(at(300)),
+            pending: Some(PendingSignIn {
+                state: "state".to_owned(),
+                nonce: "nonce".to_owned(),
+                verifier: "raw-pkce-verifier-canary".to_owned(),
+                return_to: "/".to_owned(),
+            }),
+            expires_at: at(600),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sessions_access_token_and_verifier_are_sealed_in_the_inner_store_and_open_on_read() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let inner = Arc::new(
+            chime_store::sqlite::SqliteStore::open(
+                &dir.path().join("chime.sqlite"),
+                &chime_store::sqlite::SqliteOptions::default(),
+            )
+            .expect("open the SQLite store"),
+        );
+        let store = EncryptedStore::new(inner.clone(), keys(&[("k1", 1)]));
+        let session = signed_in_with_pending();
+        store.put_session(&session).await.expect("put");
+
+        let raw = inner
+            .session("hash", at(0))
+            .await
+            .expect("session")
+            .expect("stored");
+        let token = raw.access_token.clone().expect("a token");
+        let verifier = raw.pending.clone().expect("pending").verifier;
+        assert!(!token.contains("raw-access-token-canary"), "{token}");
+        assert!(!verifier.contains("raw-pkce-verifier-canary"), "{verifier}");
+        assert!(token.starts_with("enc:"), "{token}");
+
+        assert_eq!(
+            store.session("hash", at(0)).await.expect("session"),
+            Some(session.clone())
+        );
+        assert_eq!(
+            store.take_pending("hash", at(0)).await.expect("take"),
+            session.pending.clone()
+        );
+
+        // A new pending sign-in and a sign-in are sealed too.
+        let pending = session.pending.clone().expect("pending");
+        assert!(store
+            .set_pending("hash", &pending, at(0))
+            .await
+            .expect("set_pending"));
+        let raw = inner.session("hash", at(0)).await.expect("session");
+        let verifier = raw.and_then(|r| r.pending).expect("pending").verifier;
+        assert!(!verifier.contains("raw-pkce-verifier-canary"), "{verifier}");
+        let renewed = SessionRecord {
+            id_hash: "new-hash".to_owned(),
+            pending: None,
+            ..session.clone()
+        };
+        store
+            .replace_session(Some("hash"), &renewed)
+            .await
+            .expect("replace");
+        let raw = inner.session("new-hash", at(0)).await.expect("session");
+        let token = raw.and_then(|r| r.access_token).expect("token");
+        assert!(!token.contains("raw-access-token-canary"), "{token}");
+
+        // Sealed with a key no longer configured: absent (sign in again), not an error.
+        let rekeyed = EncryptedStore::new(inner, keys(&[("k2", 2)]));
+        assert_eq!(
+            rekeyed.session("new-hash", at(0)).await.expect("session"),
+            None
+        );
     }
 }

@@ -2,9 +2,10 @@
 //! files.
 //!
 //! - **Sessions** ([`session`]): an opaque id in an `HttpOnly`, `SameSite=Lax`, `Secure`
-//!   cookie; tokens stay here. Every state-changing call carries the session's CSRF token in
-//!   `X-CSRF-Token` (the app reads it from `GET /bff/session`); a cross-site form or script can
-//!   neither read it nor, thanks to `SameSite`, ride the cookie.
+//!   cookie; tokens stay on the server, in the store every `web` instance shares. Every
+//!   state-changing call carries the session's CSRF token in `X-CSRF-Token` (the app reads it
+//!   from `GET /bff/session`); a cross-site form or script can neither read it nor, thanks to
+//!   `SameSite`, ride the cookie.
 //! - **Sign-in**: with `[auth] issuer` set, authorization code + PKCE against it ([`oidc`]);
 //!   on the embedded default, `POST /bff/auth/local` signs in by name through the same
 //!   session, and the local issuer signs a short-lived token for each call.
@@ -24,7 +25,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
@@ -34,7 +35,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use chime_core::UserId;
-use chime_roles::Metrics;
+use chime_roles::{Clock, Metrics};
+use chime_store::SessionStore;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -130,18 +132,26 @@ pub struct Bff {
 }
 
 impl Bff {
+    /// The BFF, keeping its sessions in `sessions` (the process's store, so that every
+    /// instance on it shares them) and expiring them by `clock`.
     pub fn new(
         config: &WebConfig,
         sign_in: SignIn,
         auth: Arc<Authenticator>,
         api: Arc<dyn TaskApi>,
         metrics: Arc<Metrics>,
+        sessions: Arc<dyn SessionStore>,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             sign_in,
             auth,
             api,
-            sessions: Sessions::new(Duration::from_secs(config.session_minutes * 60)),
+            sessions: Sessions::new(
+                sessions,
+                clock,
+                Duration::from_secs(config.session_minutes.saturating_mul(60)),
+            ),
             metrics,
             secure_cookies: config.secure_cookies,
             telemetry: config.telemetry,
@@ -267,22 +277,25 @@ impl Bff {
         HeaderValue::from_str(&cookie).unwrap_or(HeaderValue::from_static(""))
     }
 
-    fn session(&self, headers: &HeaderMap) -> Option<(String, Session)> {
-        let id = cookie_value(headers)?;
-        let session = self.sessions.get(&id)?;
-        Some((id, session))
+    /// The live session of this request's cookie, if any.
+    async fn session(&self, headers: &HeaderMap) -> Result<Option<(String, Session)>, Response> {
+        let Some(id) = cookie_value(headers) else {
+            return Ok(None);
+        };
+        let session = self.sessions.get(&id).await.map_err(sessions_failed)?;
+        Ok(session.map(|s| (id, s)))
     }
 
     /// The signed-in user of this request; for state-changing methods, only with the session's
     /// CSRF token.
-    fn user(&self, method: &Method, headers: &HeaderMap) -> Result<SignedIn, Response> {
-        let Some((_, session)) = self.session(headers) else {
+    async fn user(&self, method: &Method, headers: &HeaderMap) -> Result<SignedIn, Response> {
+        let Some((_, session)) = self.session(headers).await? else {
             return Err(signed_out());
         };
         check_csrf(method, headers, &session)?;
         let who = session.signed_in.ok_or_else(signed_out)?;
         if let Some((_, expires)) = &who.access_token {
-            if *expires <= Instant::now() {
+            if *expires <= self.sessions.now() {
                 return Err(signed_out());
             }
         }
@@ -356,6 +369,25 @@ impl Bff {
     }
 }
 
+/// The answer when sessions cannot be read or written: the cause is logged, never sent.
+fn sessions_failed(error: session::Error) -> Response {
+    match error {
+        session::Error::Full => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many sessions; try again later",
+        ),
+        session::Error::Store(error) => {
+            tracing::error!(%error, source = ?std::error::Error::source(&error), "the session store failed");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "sessions are unavailable now; try again later",
+            )
+        }
+    }
+}
+
 fn signed_out() -> Response {
     problem(
         StatusCode::UNAUTHORIZED,
@@ -397,17 +429,15 @@ struct SessionInfo {
 
 /// `GET /bff/session`: who is signed in, and the CSRF token; starts a session if none.
 async fn session_info(State(bff): State<Arc<Bff>>, headers: HeaderMap) -> Response {
-    let (id, session, fresh) = match bff.session(&headers) {
+    let existing = match bff.session(&headers).await {
+        Ok(existing) => existing,
+        Err(response) => return response,
+    };
+    let (id, session, fresh) = match existing {
         Some((id, session)) => (id, session, false),
-        None => match bff.sessions.create() {
+        None => match bff.sessions.create().await {
             Ok((id, session)) => (id, session, true),
-            Err(_) => {
-                return problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    "too many sessions; try again later",
-                )
-            }
+            Err(error) => return sessions_failed(error),
         },
     };
     let info = SessionInfo {
@@ -427,7 +457,7 @@ async fn session_info(State(bff): State<Arc<Bff>>, headers: HeaderMap) -> Respon
     if fresh {
         response.headers_mut().insert(
             header::SET_COOKIE,
-            bff.set_cookie(&id, Some(Duration::from_secs(3600))),
+            bff.set_cookie(&id, Some(session::ANONYMOUS_TTL)),
         );
     }
     response
@@ -451,8 +481,10 @@ async fn sign_in_local(
             "sign in with the organisation's provider",
         );
     }
-    let Some((old, session)) = bff.session(&headers) else {
-        return signed_out();
+    let (old, session) = match bff.session(&headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return signed_out(),
+        Err(response) => return response,
     };
     if let Err(refused) = check_csrf(&Method::POST, &headers, &session) {
         return refused;
@@ -484,13 +516,20 @@ async fn sign_in_local(
                 .into_response();
         }
     };
-    let (id, session) = bff.sessions.sign_in(
-        Some(&old),
-        SignedIn {
-            user,
-            access_token: None,
-        },
-    );
+    let signed_in = bff
+        .sessions
+        .sign_in(
+            Some(&old),
+            SignedIn {
+                user,
+                access_token: None,
+            },
+        )
+        .await;
+    let (id, session) = match signed_in {
+        Ok(signed_in) => signed_in,
+        Err(error) => return sessions_failed(error),
+    };
     let mut response = Json(json!({"signedIn": true, "csrfToken": session.csrf})).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -528,17 +567,15 @@ async fn login(
     let SignIn::Oidc(client) = &bff.sign_in else {
         return Redirect::to("/").into_response();
     };
-    let (id, fresh) = match bff.session(&headers) {
+    let existing = match bff.session(&headers).await {
+        Ok(existing) => existing,
+        Err(response) => return response,
+    };
+    let (id, fresh) = match existing {
         Some((id, _)) => (id, false),
-        None => match bff.sessions.create() {
+        None => match bff.sessions.create().await {
             Ok((id, _)) => (id, true),
-            Err(_) => {
-                return problem(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "overloaded",
-                    "try again later",
-                )
-            }
+            Err(error) => return sessions_failed(error),
         },
     };
     let authorization = match client.authorize().await {
@@ -552,20 +589,23 @@ async fn login(
             );
         }
     };
-    bff.sessions.set_pending(
-        &id,
-        Pending {
-            state: authorization.state,
-            nonce: authorization.nonce,
-            verifier: authorization.verifier,
-            return_to: safe_return(query.return_to),
-        },
-    );
+    let pending = Pending {
+        state: authorization.state,
+        nonce: authorization.nonce,
+        verifier: authorization.verifier,
+        return_to: safe_return(query.return_to),
+    };
+    match bff.sessions.set_pending(&id, pending).await {
+        Ok(true) => {}
+        // Gone meanwhile (signed out elsewhere, or expired): the callback would fail anyway.
+        Ok(false) => return Redirect::to("/?signInError=session").into_response(),
+        Err(error) => return sessions_failed(error),
+    }
     let mut response = Redirect::to(&authorization.url).into_response();
     if fresh {
         response.headers_mut().insert(
             header::SET_COOKIE,
-            bff.set_cookie(&id, Some(Duration::from_secs(3600))),
+            bff.set_cookie(&id, Some(session::ANONYMOUS_TTL)),
         );
     }
     response
@@ -588,11 +628,15 @@ async fn callback(
         return Redirect::to("/").into_response();
     };
     let failed = |why: &str| Redirect::to(&format!("/?signInError={why}")).into_response();
-    let Some((old, _)) = bff.session(&headers) else {
-        return failed("session");
+    let (old, _) = match bff.session(&headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return failed("session"),
+        Err(response) => return response,
     };
-    let Some(pending) = bff.sessions.take_pending(&old) else {
-        return failed("state");
+    let pending = match bff.sessions.take_pending(&old).await {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return failed("state"),
+        Err(error) => return sessions_failed(error),
     };
     if query.error.is_some() {
         return failed("refused");
@@ -621,13 +665,25 @@ async fn callback(
         }
     };
     let lifetime = Duration::from_secs(tokens.expires_in.unwrap_or(300));
-    let (id, _) = bff.sessions.sign_in(
-        Some(&old),
-        SignedIn {
-            user: principal.user,
-            access_token: Some((tokens.access_token, Instant::now() + lifetime)),
-        },
-    );
+    let token_expires = bff
+        .sessions
+        .now()
+        .checked_add(lifetime)
+        .unwrap_or(jiff::Timestamp::MAX);
+    let signed_in = bff
+        .sessions
+        .sign_in(
+            Some(&old),
+            SignedIn {
+                user: principal.user,
+                access_token: Some((tokens.access_token, token_expires)),
+            },
+        )
+        .await;
+    let (id, _) = match signed_in {
+        Ok(signed_in) => signed_in,
+        Err(error) => return sessions_failed(error),
+    };
     let mut response = Redirect::to(&pending.return_to).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -638,11 +694,17 @@ async fn callback(
 
 /// `POST /bff/auth/logout`.
 async fn logout(State(bff): State<Arc<Bff>>, headers: HeaderMap) -> Response {
-    if let Some((id, session)) = bff.session(&headers) {
+    let existing = match bff.session(&headers).await {
+        Ok(existing) => existing,
+        Err(response) => return response,
+    };
+    if let Some((id, session)) = existing {
         if let Err(refused) = check_csrf(&Method::POST, &headers, &session) {
             return refused;
         }
-        bff.sessions.remove(&id);
+        if let Err(error) = bff.sessions.remove(&id).await {
+            return sessions_failed(error);
+        }
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response
@@ -679,7 +741,7 @@ async fn all_tasks(bff: &Bff, who: &SignedIn) -> Result<Vec<Value>, Response> {
 /// `GET /bff/home`: the next occurrences across every task, soonest first, and the unread count.
 async fn home(State(bff): State<Arc<Bff>>, method: Method, headers: HeaderMap) -> Response {
     let result: Result<Value, Response> = async {
-        let who = bff.user(&method, &headers)?;
+        let who = bff.user(&method, &headers).await?;
         let tasks = all_tasks(&bff, &who).await?;
         let mut upcoming = Vec::new();
         for task in tasks.iter().filter(|t| !t["nextExecutionDate"].is_null()) {
@@ -730,7 +792,7 @@ async fn search_tasks(
     headers: HeaderMap,
     Query(query): Query<SearchQuery>,
 ) -> Response {
-    let who = match bff.user(&method, &headers) {
+    let who = match bff.user(&method, &headers).await {
         Ok(w) => w,
         Err(r) => return r,
     };
@@ -761,7 +823,7 @@ async fn task_page(
     Path(id): Path<String>,
 ) -> Response {
     let result: Result<Value, Response> = async {
-        let who = bff.user(&method, &headers)?;
+        let who = bff.user(&method, &headers).await?;
         if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(problem(StatusCode::NOT_FOUND, "not-found", "no such task"));
         }
@@ -815,7 +877,7 @@ async fn create_task(
     body: axum::body::Bytes,
 ) -> Response {
     let result: Result<Response, Response> = async {
-        let who = bff.user(&method, &headers)?;
+        let who = bff.user(&method, &headers).await?;
         let mut body = read_json(&body)?;
         preview::resolve_local_start(&mut body);
         bff.call(&who, Method::POST, "/tasks", Some(&body)).await
@@ -833,7 +895,7 @@ async fn replace_task(
     body: axum::body::Bytes,
 ) -> Response {
     let result: Result<Response, Response> = async {
-        let who = bff.user(&method, &headers)?;
+        let who = bff.user(&method, &headers).await?;
         if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             return Err(problem(StatusCode::NOT_FOUND, "not-found", "no such task"));
         }
@@ -855,7 +917,7 @@ async fn preview_handler(
     body: axum::body::Bytes,
 ) -> Response {
     let result: Result<Value, Response> = async {
-        let who = bff.user(&method, &headers)?;
+        let who = bff.user(&method, &headers).await?;
         let mut body = read_json(&body)?;
         preview::resolve_local_start(&mut body);
         let answer = bff
@@ -914,7 +976,7 @@ async fn telemetry(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = bff.user(&method, &headers) {
+    if let Err(r) = bff.user(&method, &headers).await {
         return r;
     }
     if !bff.telemetry {
@@ -953,7 +1015,7 @@ async fn proxy(
     request: Request,
 ) -> Response {
     let result: Result<Response, Response> = async {
-        let who = bff.user(request.method(), request.headers())?;
+        let who = bff.user(request.method(), request.headers()).await?;
         // The path arrives percent-decoded: `%2e%2e` and `%61dmin` are caught here too.
         let path = path.trim_start_matches('/');
         if path.starts_with("admin") || path.contains("..") || path.contains('?') {
@@ -1010,6 +1072,25 @@ mod tests {
             assert_eq!(safe_return(Some(hostile.into())), "/", "{hostile}");
         }
         assert_eq!(safe_return(None), "/");
+    }
+
+    #[tokio::test]
+    async fn a_failing_session_store_answers_503_problem_json_without_the_cause() {
+        let cause = std::io::Error::other("disk on fire at /var/lib/chime");
+        let response = sessions_failed(session::Error::Store(chime_store::Error::Unavailable(
+            Box::new(cause),
+        )));
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("disk on fire"), "{body}");
+        assert!(body.contains("/problems/unavailable"), "{body}");
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! - [`DeliveryStore`]: the notification role's deliveries, unique per (occurrence, channel, target),
 //!   and the in-app inbox.
 //! - [`OutboxStore`]: the transactional outbox the relay drains to the bus.
+//! - [`SessionStore`]: the web role's browser sessions, shared by every `web` instance on the
+//!   store (and kept across restarts).
 //!
 //! Every state change that publishes an event takes its [`OutboxEvent`]s as an argument and
 //! writes them in the same transaction: no lost or phantom events when a process dies between
@@ -478,6 +480,105 @@ pub trait OutboxStore: Send + Sync + 'static {
     fn outbox_signal(&self) -> Arc<tokio::sync::Notify>;
 }
 
+/// A browser session of the web role (its BFF), as the store keeps it.
+///
+/// Keyed by a hash of the session id, never the id itself: whoever reads the store cannot
+/// present a session's cookie. The access token and the PKCE verifier are secrets; the store
+/// keeps what it is given (the encrypting decorator seals them above the port).
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The SHA-256 of the session id (the caller's encoding).
+    pub id_hash: String,
+    /// The CSRF token every state-changing call of this session must carry.
+    pub csrf: String,
+    /// Who signed in; `None` for an anonymous session.
+    pub user: Option<UserId>,
+    /// The OIDC access token the BFF forwards for this user (none with the local issuer).
+    pub access_token: Option<String>,
+    pub access_expires_at: Option<Timestamp>,
+    /// An OIDC sign-in under way.
+    pub pending: Option<PendingSignIn>,
+    /// When the session stops being returned.
+    pub expires_at: Timestamp,
+}
+
+/// An OIDC sign-in under way: what its callback must check and where it returns.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingSignIn {
+    pub state: String,
+    pub nonce: String,
+    /// The PKCE code verifier (a secret).
+    pub verifier: String,
+    pub return_to: String,
+}
+
+// By hand: secrets never reach a log through `{:?}`.
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("id_hash", &self.id_hash)
+            .field("user", &self.user)
+            .field("access_token", &self.access_token.as_ref().map(|_| ".."))
+            .field("access_expires_at", &self.access_expires_at)
+            .field("pending", &self.pending)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PendingSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingSignIn")
+            .field("return_to", &self.return_to)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Browser sessions, shared by every instance on the store. A session is live while its
+/// `expires_at` is after the caller's `now`; an expired one is never returned nor changed,
+/// and lingers only until [`SessionStore::purge_sessions`].
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Inserts the session, or replaces the one with its `id_hash`.
+    async fn put_session(&self, session: &SessionRecord) -> Result<()>;
+
+    /// The live session `id_hash`; `None` when there is none or it expired at `now`.
+    async fn session(&self, id_hash: &str, now: Timestamp) -> Result<Option<SessionRecord>>;
+
+    /// Sets the pending sign-in of the live session `id_hash` (replacing any); `Ok(false)`
+    /// when there is no such live session. Nothing else of the session changes.
+    async fn set_pending(
+        &self,
+        id_hash: &str,
+        pending: &PendingSignIn,
+        now: Timestamp,
+    ) -> Result<bool>;
+
+    /// Clears and returns the pending sign-in of the live session `id_hash`, atomically: of
+    /// any number of concurrent callers (on any instance), at most one gets it.
+    async fn take_pending(&self, id_hash: &str, now: Timestamp) -> Result<Option<PendingSignIn>>;
+
+    /// Removes the session `old` (when given, whether or not it exists) and puts `new`, in
+    /// one transaction: a sign-in never leaves both, or neither.
+    async fn replace_session(&self, old: Option<&str>, new: &SessionRecord) -> Result<()>;
+
+    /// Removes the session; `Ok(false)` when there was none.
+    async fn remove_session(&self, id_hash: &str) -> Result<bool>;
+
+    /// Removes every session expired at `now`; returns how many.
+    async fn purge_sessions(&self, now: Timestamp) -> Result<u64>;
+
+    /// How many sessions are live at `now`.
+    async fn count_sessions(&self, now: Timestamp) -> Result<u64>;
+}
+
 /// Everything one adapter provides.
-pub trait Store: TaskStore + ScheduleStore + DeliveryStore + OutboxStore + RecipientStore {}
-impl<T: TaskStore + ScheduleStore + DeliveryStore + OutboxStore + RecipientStore> Store for T {}
+pub trait Store:
+    TaskStore + ScheduleStore + DeliveryStore + OutboxStore + RecipientStore + SessionStore
+{
+}
+impl<
+        T: TaskStore + ScheduleStore + DeliveryStore + OutboxStore + RecipientStore + SessionStore,
+    > Store for T
+{
+}

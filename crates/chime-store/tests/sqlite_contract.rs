@@ -281,7 +281,10 @@ async fn a_database_at_schema_version_1_opens_and_its_rows_read_through_the_new_
     }
 
     let store = open(&path);
-    assert_eq!(schema_version(&path), 2);
+    assert_eq!(
+        schema_version(&path),
+        chime_store::sqlite::SCHEMA_VERSION as i64
+    );
     let email = status(Channel::Email, DeliveryOutcome::Sent, 2, 130, None);
     let sms = status(
         Channel::Sms,
@@ -369,7 +372,10 @@ async fn a_database_at_schema_version_1_opens_and_its_rows_read_through_the_new_
     );
     drop(store);
     let store = open(&path);
-    assert_eq!(schema_version(&path), 2);
+    assert_eq!(
+        schema_version(&path),
+        chime_store::sqlite::SCHEMA_VERSION as i64
+    );
     assert_eq!(
         history(&store, &alice, task_id).await,
         [entry(vec![email_later, sms])]

@@ -299,7 +299,15 @@ pub async fn start_with_clock(
     let addr = listener.local_addr()?;
     let web = if roles.contains(&Role::Web) {
         let public_base = config.auth.local_issuer_url(addr, tls.is_some());
-        Some(web::routes(config, &state, &issuer, &public_base)?)
+        // The encrypted store: session tokens are sealed like every other secret.
+        Some(web::routes(
+            config,
+            &state,
+            &issuer,
+            &public_base,
+            store.clone(),
+            ctx.clock.clone(),
+        )?)
     } else {
         None
     };

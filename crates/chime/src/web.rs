@@ -1,12 +1,15 @@
 //! Wires the `web` role: how its BFF reaches the task API (in-process unless `[web] api_url`
 //! says the `definition` role runs elsewhere) and how users sign in (the configured OIDC
-//! issuer, else the local issuer by name).
+//! issuer, else the local issuer by name). Its sessions live in the process's store, so every
+//! `web` instance on a shared store serves every signed-in browser.
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use chime_http::bff::{self, Bff, InProcess, OverHttp, SignIn, TaskApi, WebRoutes};
 use chime_http::{AppState, LocalIssuer};
+use chime_roles::Clock;
+use chime_store::SessionStore;
 
 use crate::Config;
 
@@ -15,6 +18,8 @@ pub fn routes(
     state: &AppState,
     issuer: &Arc<LocalIssuer>,
     public_base: &str,
+    sessions: Arc<dyn SessionStore>,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<WebRoutes> {
     let api: Arc<dyn TaskApi> = match &config.web.api_url {
         Some(url) => {
@@ -49,6 +54,8 @@ pub fn routes(
         state.auth.clone(),
         api,
         state.metrics.clone(),
+        sessions,
+        clock,
     );
     Ok(bff::routes(Arc::new(bff), &config.web.static_dir))
 }

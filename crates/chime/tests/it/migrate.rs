@@ -16,12 +16,12 @@ fn admin() -> PgConnectOptions {
 }
 
 /// A new empty database, dropped (with its connections) on drop.
-struct Database {
+pub(crate) struct Database {
     name: String,
 }
 
 impl Database {
-    async fn create() -> Self {
+    pub(crate) async fn create() -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -42,7 +42,7 @@ impl Database {
     }
 
     /// Its URL (the test server trusts local connections: no password to hide).
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         let options = admin();
         format!(
             "postgres://{}@{}:{}/{}",

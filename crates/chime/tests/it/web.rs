@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::helpers::spawn_app_with;
+use crate::helpers::{spawn_app_with, TestApp};
 use crate::oidc::Provider;
 
 /// The whole browser run; it takes about 30 s on a quiet machine.
@@ -350,4 +350,135 @@ async fn the_task_api_over_http_answers_as_the_api_itself_for_roles_run_apart() 
         .expect("errors")
         .iter()
         .any(|e| e["pointer"] == "/name"));
+}
+
+/// Sessions live in the store, not in the process: a browser signed in before a restart on the
+/// same data directory is still signed in after it, with the same cookie and CSRF token, and
+/// the session id itself is nowhere in the data directory (the store keeps a hash of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_directory() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
+    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    let before = browser
+        .post(
+            "/bff/tasks",
+            &serde_json::json!({"name": "Before the restart", "startDate": "2030-01-01T09:00:00Z"}),
+        )
+        .await;
+    assert_eq!(before.status(), 201);
+
+    let TestApp { running, _dir, .. } = app;
+    running.stop().await.expect("stop");
+    let id = browser
+        .cookie_header()
+        .trim_start_matches("chime_session=")
+        .to_owned();
+    assert!(!id.is_empty());
+    for entry in std::fs::read_dir(_dir.path()).expect("the data directory") {
+        let path = entry.expect("an entry").path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).expect("read a data file");
+            assert!(
+                !bytes.windows(id.len()).any(|w| w == id.as_bytes()),
+                "the session id is stored in {}",
+                path.display()
+            );
+        }
+    }
+
+    let config = chime::Config {
+        data_dir: _dir.path().to_path_buf(),
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        ..chime::Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .expect("bind");
+    let running = chime::start(&config, listener).await.expect("restart");
+    browser.base = format!("http://{}", running.addr);
+
+    let session: serde_json::Value = browser
+        .get("/bff/session")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["signedIn"], true, "{session}");
+    assert_eq!(session["user"], "alice");
+    assert_eq!(session["csrfToken"], browser.csrf.as_str());
+    // State-changing calls go on with the same CSRF token.
+    let after = browser
+        .post(
+            "/bff/tasks",
+            &serde_json::json!({"name": "After the restart", "startDate": "2030-01-02T09:00:00Z"}),
+        )
+        .await;
+    assert_eq!(after.status(), 201);
+    let found: serde_json::Value = browser
+        .get("/bff/tasks?q=restart")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(found["tasks"].as_array().map(Vec::len), Some(2), "{found}");
+    running.stop().await.expect("stop");
+}
+
+/// Two servers on one PostgreSQL store (as `web` instances behind the gateway are) share their
+/// sessions: a browser signed in on one is signed in on the other with the same CSRF token,
+/// and signing out on either signs it out on both. No sticky sessions needed.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgres_store_share_their_web_sessions() {
+    let db = crate::migrate::Database::create().await;
+    // One configured key for both, as a deployment's Secret gives every instance.
+    let shared = |url: String| {
+        move |c: &mut chime::Config| {
+            c.store.url = Some(url);
+            c.encryption.keys = vec!["k1:BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=".to_owned()];
+            c.encryption.data_dir_key = false;
+        }
+    };
+    let one = spawn_app_with(shared(db.url())).await;
+    let two = spawn_app_with(shared(db.url())).await;
+
+    let mut browser = Browser::open(&one.base).await;
+    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
+    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+
+    browser.base = two.base.clone();
+    let session: serde_json::Value = browser
+        .get("/bff/session")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["signedIn"], true, "{session}");
+    assert_eq!(session["user"], "alice");
+    assert_eq!(session["csrfToken"], browser.csrf.as_str());
+    let created = browser
+        .post(
+            "/bff/tasks",
+            &serde_json::json!({"name": "On the other instance", "startDate": "2030-01-01T09:00:00Z"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+
+    let signed_out = browser
+        .post("/bff/auth/logout", &serde_json::json!({}))
+        .await;
+    assert_eq!(signed_out.status(), 204);
+    browser.base = one.base.clone();
+    let session: serde_json::Value = browser
+        .get("/bff/session")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["signedIn"], false, "{session}");
+
+    one.running.stop().await.expect("stop");
+    two.running.stop().await.expect("stop");
 }
