@@ -1,15 +1,16 @@
 //! The distributed shape on loopback, end to end, with the real binary: a fresh PostgreSQL
 //! database, a tansu broker (Kafka protocol), `chime migrate`, two instances each of
-//! definition, execution and notification, one tick, one web (its BFF calling the task API
-//! over HTTP, as `deploy/k8s` configures it), and nginx in front (rendered by
+//! definition, execution, notification and web (the BFF calling the task API over HTTP, as
+//! `deploy/k8s` configures it; sessions in the shared store), one tick, and nginx in front (rendered by
 //! `deploy/nginx/render`, TLS with a certificate made here). Through the gateway, with tokens
 //! of the shared local issuer: reminders (a third of them daily) due over a window; during it,
 //! one execution and one notification instance are SIGKILLed and replacements started, as
 //! Kubernetes would. At the end, counted at a webhook receiver: every occurrence delivered,
 //! under one `webhook-id`; lateness p50, p99 and max printed. The live inbox stream of one user,
 //! held open through the gateway on a definition instance, must see each of that user's in-app
-//! notifications, which a notification instance in another process wrote. A browser's session
-//! on the web role, through the gateway, sees its user's task and not another user's.
+//! notifications, which a notification instance in another process wrote. A browser signed
+//! in through the gateway sees its user's task on both web instances, and another user does
+//! not.
 //!
 //! Webhook delivery is at-least-once with a stable `webhook-id` (as in the crash loop): a
 //! notification instance killed between its POST and recording it leaves the delivery to be
@@ -340,7 +341,7 @@ fn nginx_binary() -> PathBuf {
 }
 
 /// Renders the gateway with `deploy/nginx/render` and starts nginx in the foreground.
-fn gateway(dir: &Path, port: u16, definitions: &[u16], web: u16) -> (Process, String) {
+fn gateway(dir: &Path, port: u16, definitions: &[u16], webs: &[u16]) -> (Process, String) {
     let generated =
         rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).expect("certificate");
     let (cert, key) = (dir.join("gateway.crt"), dir.join("gateway.key"));
@@ -361,7 +362,9 @@ fn gateway(dir: &Path, port: u16, definitions: &[u16], web: u16) -> (Process, St
     for p in definitions {
         command.args(["--definition", &format!("127.0.0.1:{p}")]);
     }
-    command.args(["--web", &format!("127.0.0.1:{web}")]);
+    for p in webs {
+        command.args(["--web", &format!("127.0.0.1:{p}")]);
+    }
     let out = command.output().expect("deploy/nginx/render");
     assert!(
         out.status.success(),
@@ -475,19 +478,25 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         .map(|roles| cluster.spawn(roles))
         .collect();
     let definitions: Vec<u16> = instances[..2].iter().map(|i| i.port).collect();
-    // The web role's BFF calls the task API over HTTP (in Kubernetes, the definition Service).
-    instances.push(cluster.spawn_with(
-        "web",
-        &[(
-            "CHIME_WEB__API_URL",
-            format!("http://127.0.0.1:{}", definitions[0]),
-        )],
-    ));
+    // Two web instances: their BFFs call the task API over HTTP (in Kubernetes, the
+    // definition Service) and share browser sessions through the store.
+    for _ in 0..2 {
+        instances.push(cluster.spawn_with(
+            "web",
+            &[(
+                "CHIME_WEB__API_URL",
+                format!("http://127.0.0.1:{}", definitions[0]),
+            )],
+        ));
+    }
     for instance in &mut instances {
         cluster.ready(instance).await;
     }
-    let web = instances.last().expect("the web instance").port;
-    let (_nginx, cert) = gateway(dir.path(), gateway_port, &definitions, web);
+    let webs: Vec<u16> = instances[instances.len() - 2..]
+        .iter()
+        .map(|i| i.port)
+        .collect();
+    let (_nginx, cert) = gateway(dir.path(), gateway_port, &definitions, &webs);
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).expect("cert"))
         .build()
@@ -657,7 +666,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         listed, acknowledged,
         "GET /api/v1/tasks differs from the creates"
     );
-    web_sessions_see_their_own_tasks(&public, &cert, &users, &created_by).await;
+    web_sessions_see_their_own_tasks(&public, &cert, &webs, &users, &created_by).await;
 
     // Settle: until every occurrence has arrived (and the stream has seen the in-app ones),
     // or the deadline.
@@ -751,13 +760,15 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     drop(broker);
 }
 
-/// A browser signs in on the web role through the gateway (local sign-in: the cluster has no
-/// OIDC provider) and opens one of its user's tasks; signed in as someone else, the same task
-/// is not found. The web role holds no task: each page is its BFF calling a definition
-/// instance over HTTP.
+/// A browser signs in through the gateway (local sign-in: the cluster has no OIDC provider)
+/// and opens one of its user's tasks on each web instance (the session is in the shared
+/// store, so whichever instance the gateway picks knows it); signed in as someone else, the
+/// same task is not found. The web role holds no task: each page is its BFF calling a
+/// definition instance over HTTP.
 async fn web_sessions_see_their_own_tasks(
     public: &str,
     cert: &str,
+    webs: &[u16],
     users: &[String],
     created_by: &[(usize, Occurrence)],
 ) {
@@ -773,16 +784,22 @@ async fn web_sessions_see_their_own_tasks(
         .expect("a task of user 0");
     for (user, expected) in [(users[0].as_str(), 200), ("someone-else", 404)] {
         let cookie = web_sign_in(&http, public, user).await;
-        let response = http
-            .get(format!("{public}/bff/tasks/{own}"))
-            .header("cookie", &cookie)
-            .send()
-            .await
-            .expect("GET /bff/tasks/{id}");
-        assert_eq!(response.status(), expected, "{user} opens user 0's task");
-        if expected == 200 {
+        for web in webs {
+            let response = http
+                .get(format!("http://127.0.0.1:{web}/bff/tasks/{own}"))
+                .header("cookie", &cookie)
+                .send()
+                .await
+                .expect("GET /bff/tasks/{id}");
+            let status = response.status();
             let body: Value = response.json().await.expect("json");
-            assert_eq!(body["task"]["id"], own.as_str(), "{body}");
+            assert_eq!(
+                status, expected,
+                "{user} opens user 0's task on :{web}: {body}"
+            );
+            if expected == 200 {
+                assert_eq!(body["task"]["id"], own.as_str(), "{body}");
+            }
         }
     }
 }
