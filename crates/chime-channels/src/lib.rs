@@ -142,6 +142,10 @@ pub trait Channel: Send + Sync + 'static {
     /// One attempt. Must return within the adapter's own timeout (every network call has
     /// one), so a hanging provider never holds a delivery worker for long.
     async fn send(&self, message: &Message) -> Result<Sent, SendError>;
+
+    /// The longest one [`Channel::send`] takes: the notification role leases a claimed
+    /// delivery for a little longer, so a dead worker's delivery is attempted again soon after.
+    fn timeout(&self) -> std::time::Duration;
 }
 
 /// The due instant in the task's time zone, for people: `Monday 7 December 2026, 09:00 (Europe/Berlin)`.

@@ -158,6 +158,10 @@ impl PushChannel {
 
 #[async_trait]
 impl Channel for PushChannel {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn kind(&self) -> chime_core::event::Channel {
         chime_core::event::Channel::Push
     }

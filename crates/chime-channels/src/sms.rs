@@ -277,6 +277,10 @@ fn messages_url(base_url: &str, account_sid: &str) -> Result<Url, SmsConfigError
 
 #[async_trait]
 impl Channel for SmsChannel {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn kind(&self) -> chime_core::event::Channel {
         chime_core::event::Channel::Sms
     }

@@ -159,6 +159,10 @@ impl WebhookChannel {
 
 #[async_trait]
 impl Channel for WebhookChannel {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn kind(&self) -> chime_core::event::Channel {
         chime_core::event::Channel::Webhook
     }

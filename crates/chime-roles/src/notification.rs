@@ -85,13 +85,24 @@ impl RetryPolicy {
     }
 }
 
+/// How much longer than its adapter's timeout a claimed delivery is leased: time to record
+/// the attempt's result, with room to spare.
+pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
+
+/// A channel's lease: its adapter's timeout plus [`LEASE_MARGIN`], at most `most`.
+fn lease_for(timeout: Duration, most: Duration) -> Duration {
+    timeout.saturating_add(LEASE_MARGIN).min(most)
+}
+
 #[derive(Debug, Clone, Copy)]
 pub struct NotificationConfig {
     pub retry: RetryPolicy,
     /// Attempts in flight at once, per channel.
     pub concurrency: usize,
-    /// How long a claimed delivery is reserved for its attempt; longer than any adapter's
-    /// timeout, so only a dead worker's deliveries are attempted again.
+    /// The longest a claimed delivery is reserved for its attempt. Each channel's lease is
+    /// its adapter's timeout plus [`LEASE_MARGIN`], up to this: longer than any attempt, so
+    /// only a dead worker's deliveries are attempted again, and no longer than needed, since
+    /// that is how late a dead worker's deliveries go out.
     pub lease: Duration,
     /// The longest a delivery worker sleeps without looking at its queue (a safety net for
     /// retries requested from another process; in-process requests wake it at once).
@@ -413,6 +424,11 @@ impl Notification {
             .inc();
     }
 
+    /// How long a delivery claimed for `adapter` is reserved.
+    fn lease(&self, adapter: &dyn ChannelAdapter) -> Duration {
+        lease_for(adapter.timeout(), self.config.lease)
+    }
+
     /// The delivery worker of one channel: attempts due deliveries, at most
     /// `concurrency` at once, until shutdown.
     pub async fn run_worker(&self, channel: Channel) -> Result<()> {
@@ -440,7 +456,7 @@ impl Notification {
             }
             let now = self.ctx.clock.now();
             let lease_until = now
-                + SignedDuration::try_from(self.config.lease)
+                + SignedDuration::try_from(self.lease(adapter.as_ref()))
                     .unwrap_or(SignedDuration::from_secs(120));
             let claimed = self
                 .deliveries
@@ -516,9 +532,8 @@ impl Notification {
                 };
                 // Adapters time their own calls out; this bounds one that does not.
                 let limit = self
-                    .config
-                    .lease
-                    .saturating_sub(Duration::from_secs(5))
+                    .lease(adapter)
+                    .saturating_sub(LEASE_MARGIN / 2)
                     .max(Duration::from_secs(1));
                 let sent = match tokio::time::timeout(limit, adapter.send(&message)).await {
                     Ok(result) => result,
@@ -743,5 +758,27 @@ impl Deliveries<'_> {
             message: serde_json::to_value(&pending).ok(),
             event: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_channels_lease_is_its_timeout_and_a_margin_within_the_configured_most() {
+        let most = NotificationConfig::default().lease;
+        // Webhook (10 s) and email (30 s) defaults.
+        assert_eq!(
+            lease_for(Duration::from_secs(10), most),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            lease_for(Duration::from_secs(30), most),
+            Duration::from_secs(40)
+        );
+        // A slower adapter than the configured most gets the most.
+        assert_eq!(lease_for(Duration::from_secs(600), most), most);
+        assert_eq!(lease_for(Duration::MAX, most), most);
     }
 }

@@ -157,6 +157,10 @@ impl EmailChannel {
 
 #[async_trait]
 impl Channel for EmailChannel {
+    fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     fn kind(&self) -> chime_core::event::Channel {
         chime_core::event::Channel::Email
     }
