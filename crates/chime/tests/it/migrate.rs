@@ -204,3 +204,20 @@ async fn doctor_backup_and_key_rotation_follow_the_postgres_store() {
         "{stdout}"
     );
 }
+
+/// A `store.url` asking for TLS (`sslmode=require`) gets an encrypted connection to the
+/// PostgreSQL server (the machine's server has TLS on, as Debian configures it).
+#[tokio::test]
+async fn a_store_url_with_sslmode_require_connects_over_tls() {
+    let db = Database::create().await;
+    let url = format!("{}?sslmode=require", db.url());
+    let store = chime_store::postgres::PgStore::connect(&url, 1)
+        .await
+        .expect("connect with sslmode=require");
+    let encrypted: bool =
+        sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(store.pool())
+            .await
+            .expect("pg_stat_ssl");
+    assert!(encrypted, "the connection is not encrypted");
+}
