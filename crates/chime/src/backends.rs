@@ -117,8 +117,11 @@ impl Default for BusConfig {
             kafka_bootstrap: None,
             partitions: 12,
             replication_factor: -1,
-            // librdkafka's default.
-            session_timeout_seconds: 45.0,
+            // Within the 10 s delivery target, rather than librdkafka's 45 s: heartbeats come
+            // from librdkafka's own thread every 3 s, so only a process that is gone (or
+            // frozen) misses three, and a needless rebalance only delivers some events again.
+            // Kafka's default floor (group.min.session.timeout.ms) is 6 s.
+            session_timeout_seconds: 10.0,
             kafka_settings: Default::default(),
         }
     }
