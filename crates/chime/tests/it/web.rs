@@ -183,6 +183,27 @@ impl Browser {
     }
 }
 
+/// The browser's session is signed in as `user` with the CSRF token it holds, and a
+/// state-changing call with that token creates a task.
+async fn still_signed_in(browser: &Browser, user: &str, task: &str, start: &str) {
+    let session: serde_json::Value = browser
+        .get("/bff/session")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(session["signedIn"], true, "{session}");
+    assert_eq!(session["user"], user);
+    assert_eq!(session["csrfToken"], browser.csrf.as_str());
+    let created = browser
+        .post(
+            "/bff/tasks",
+            &serde_json::json!({"name": task, "startDate": start}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+}
+
 /// The whole `Set-Cookie` of the session cookie, attributes included.
 fn session_cookie(response: &reqwest::Response) -> Option<String> {
     response
@@ -399,23 +420,13 @@ async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_d
     let running = chime::start(&config, listener).await.expect("restart");
     browser.base = format!("http://{}", running.addr);
 
-    let session: serde_json::Value = browser
-        .get("/bff/session")
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(session["signedIn"], true, "{session}");
-    assert_eq!(session["user"], "alice");
-    assert_eq!(session["csrfToken"], browser.csrf.as_str());
-    // State-changing calls go on with the same CSRF token.
-    let after = browser
-        .post(
-            "/bff/tasks",
-            &serde_json::json!({"name": "After the restart", "startDate": "2030-01-02T09:00:00Z"}),
-        )
-        .await;
-    assert_eq!(after.status(), 201);
+    still_signed_in(
+        &browser,
+        "alice",
+        "After the restart",
+        "2030-01-02T09:00:00Z",
+    )
+    .await;
     let found: serde_json::Value = browser
         .get("/bff/tasks?q=restart")
         .await
@@ -449,22 +460,13 @@ async fn two_servers_on_one_postgres_store_share_their_web_sessions() {
     browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
 
     browser.base = two.base.clone();
-    let session: serde_json::Value = browser
-        .get("/bff/session")
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(session["signedIn"], true, "{session}");
-    assert_eq!(session["user"], "alice");
-    assert_eq!(session["csrfToken"], browser.csrf.as_str());
-    let created = browser
-        .post(
-            "/bff/tasks",
-            &serde_json::json!({"name": "On the other instance", "startDate": "2030-01-01T09:00:00Z"}),
-        )
-        .await;
-    assert_eq!(created.status(), 201);
+    still_signed_in(
+        &browser,
+        "alice",
+        "On the other instance",
+        "2030-01-01T09:00:00Z",
+    )
+    .await;
 
     let signed_out = browser
         .post("/bff/auth/logout", &serde_json::json!({}))
