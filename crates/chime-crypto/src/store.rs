@@ -386,6 +386,10 @@ impl DeliveryStore for EncryptedStore {
             .await
     }
 
+    fn delivery_signal(&self, channel: Channel) -> Option<Arc<tokio::sync::Notify>> {
+        self.inner.delivery_signal(channel)
+    }
+
     async fn retry_dead_letter(
         &self,
         user: &UserId,

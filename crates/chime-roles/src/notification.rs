@@ -104,8 +104,9 @@ pub struct NotificationConfig {
     /// only a dead worker's deliveries are attempted again, and no longer than needed, since
     /// that is how late a dead worker's deliveries go out.
     pub lease: Duration,
-    /// The longest a delivery worker sleeps without looking at its queue (a safety net for
-    /// retries requested from another process; in-process requests wake it at once).
+    /// The longest a delivery worker sleeps without looking at its queue (a safety net: a
+    /// retry requested in this process wakes it at once, and one requested in another process
+    /// too where the store signals it).
     pub idle: Duration,
 }
 
@@ -126,6 +127,14 @@ impl Default for NotificationConfig {
 /// A channel's recipients of one user, each with its target (empty when the channel has one
 /// recipient), or why there are none (the user has not set the channel up).
 type Recipients = std::result::Result<Vec<(String, Recipient)>, String>;
+
+/// Waits for `signal`; forever without one.
+async fn notified(signal: Option<&Notify>) {
+    match signal {
+        Some(signal) => signal.notified().await,
+        None => std::future::pending().await,
+    }
+}
 
 /// `user`'s entry of `known`, looked up the first time only.
 async fn once_per_user<Fut>(
@@ -442,6 +451,8 @@ impl Notification {
         };
         let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
         let shutdown = self.ctx.shutdown.clone();
+        // Retries requested in another process (a shared store says so).
+        let elsewhere = self.deliveries.delivery_signal(channel);
         loop {
             let first = tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
@@ -472,6 +483,7 @@ impl Notification {
                 tokio::select! {
                     () = shutdown.cancelled() => return Ok(()),
                     () = self.wake.notified(channel) => {}
+                    () = notified(elsewhere.as_deref()) => {}
                     () = tokio::time::sleep(sleep) => {}
                 }
                 continue;

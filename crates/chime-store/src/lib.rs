@@ -395,6 +395,15 @@ pub trait DeliveryStore: Send + Sync + 'static {
         event: Option<OutboxEvent>,
     ) -> Result<()>;
 
+    /// Notified when a delivery of `channel` became due through another process (a dead
+    /// letter retried through the API there), so this process's worker for the channel looks
+    /// at once instead of at its next idle check. `None`, the default, where every writer is
+    /// in this process and its own wake-ups suffice.
+    fn delivery_signal(&self, channel: Channel) -> Option<Arc<tokio::sync::Notify>> {
+        let _ = channel;
+        None
+    }
+
     /// Puts a dead-lettered delivery of `user`'s back to pending, due at `now`, with a new
     /// retry window. `Ok(false)` when there is no such dead-lettered delivery.
     async fn retry_dead_letter(

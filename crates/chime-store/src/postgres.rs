@@ -16,11 +16,14 @@
 //!   reach the bus in order), and a dead relay's claims run out rather than being lost.
 //! - Every transaction that writes to the outbox also sends `NOTIFY chime_outbox` (delivered at
 //!   commit), and each store listens once its relay asks for the outbox signal, so a relay
-//!   wakes on any instance's write, not only its own process's.
+//!   wakes on any instance's write, not only its own process's. A retried dead letter sends
+//!   `NOTIFY chime_deliveries` with its channel, which wakes that channel's delivery workers
+//!   in every process.
 //! - Migrations are embedded, versioned, and run by [`PgStore::migrate`] (sqlx's migrator,
 //!   under its advisory lock, so instances starting together migrate once), never implicitly.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -113,6 +116,9 @@ pub const OUTBOX_LEASE: Duration = Duration::from_secs(5);
 /// The channel every outbox write notifies at commit.
 const OUTBOX_CHANNEL: &str = "chime_outbox";
 
+/// The channel a retried dead letter notifies, with the delivery channel's name as payload.
+const DELIVERY_CHANNEL: &str = "chime_deliveries";
+
 /// The transaction-scoped advisory lock claims take turns under ("chime" in ASCII, distinct
 /// from sqlx's migration lock).
 const OUTBOX_CLAIM_LOCK: i64 = 0x63_68_69_6d_65;
@@ -127,7 +133,9 @@ pub struct PgStore {
     outbox_signal: Arc<Notify>,
     /// Who this instance's outbox claims belong to (unique per store, so per process).
     claimer: Arc<str>,
-    /// Set once the outbox listener runs; dropping the last clone of the store stops it.
+    /// Per delivery channel: woken when another process made one of its deliveries due.
+    delivery_signals: Arc<HashMap<Channel, Arc<Notify>>>,
+    /// Set once the listener runs; dropping the last clone of the store stops it.
     listening: Arc<OnceLock<oneshot::Sender<()>>>,
 }
 
@@ -160,6 +168,12 @@ impl PgStore {
             pool,
             outbox_signal: Arc::new(Notify::new()),
             claimer: uuid::Uuid::now_v7().to_string().into(),
+            delivery_signals: Arc::new(
+                Channel::ALL
+                    .into_iter()
+                    .map(|c| (c, Arc::new(Notify::new())))
+                    .collect(),
+            ),
             listening: Arc::new(OnceLock::new()),
         }
     }
@@ -208,6 +222,30 @@ impl PgStore {
     /// The pool, for the adapter's own tests and tools.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Starts the listener for other processes' writes, once (it needs a Tokio runtime).
+    fn listen(&self) {
+        self.listening.get_or_init(|| {
+            let (stop, stopped) = oneshot::channel();
+            match tokio::runtime::Handle::try_current() {
+                Ok(rt) => {
+                    rt.spawn(listen_for_others(
+                        self.pool.clone(),
+                        Signals {
+                            outbox: Arc::downgrade(&self.outbox_signal),
+                            deliveries: Arc::downgrade(&self.delivery_signals),
+                        },
+                        stopped,
+                    ));
+                }
+                Err(_) => tracing::warn!(
+                    "the store's signals were asked for outside a Tokio runtime: other \
+                     processes' writes will not wake this one"
+                ),
+            }
+            stop
+        });
     }
 
     fn signal_if(&self, wrote_events: bool) {
@@ -1100,7 +1138,20 @@ impl DeliveryStore for PgStore {
         .await
         .map_err(map_err)?
         .rows_affected();
+        if changed == 1 {
+            // Due now: wake the channel's workers in every process, not only this one's.
+            sqlx::query("SELECT pg_notify('chime_deliveries', $1)")
+                .bind(key.channel.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?;
+        }
         Ok(changed == 1)
+    }
+
+    fn delivery_signal(&self, channel: Channel) -> Option<Arc<Notify>> {
+        self.listen();
+        self.delivery_signals.get(&channel).cloned()
     }
 
     async fn pending_deliveries(
@@ -1225,23 +1276,7 @@ impl OutboxStore for PgStore {
     }
 
     fn outbox_signal(&self) -> Arc<Notify> {
-        self.listening.get_or_init(|| {
-            let (stop, stopped) = oneshot::channel();
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn(listen_for_outbox(
-                        self.pool.clone(),
-                        Arc::downgrade(&self.outbox_signal),
-                        stopped,
-                    ));
-                }
-                Err(_) => tracing::warn!(
-                    "the outbox signal was asked for outside a Tokio runtime: other \
-                     processes' outbox writes will not wake this relay"
-                ),
-            }
-            stop
-        });
+        self.listen();
         self.outbox_signal.clone()
     }
 }
@@ -1543,21 +1578,48 @@ impl SessionStore for PgStore {
     }
 }
 
-/// Listens on `chime_outbox` and wakes the relay on every notification, and once after each
-/// (re)connection (whatever was committed while it was not listening), until the store is
-/// dropped or its pool closed.
-async fn listen_for_outbox(pool: PgPool, signal: Weak<Notify>, mut stop: oneshot::Receiver<()>) {
-    let wake = |signal: &Weak<Notify>| match signal.upgrade() {
-        Some(signal) => {
-            signal.notify_one();
-            true
+/// What the listener wakes; weak, so that it stops with the store.
+struct Signals {
+    outbox: Weak<Notify>,
+    deliveries: Weak<HashMap<Channel, Arc<Notify>>>,
+}
+
+impl Signals {
+    /// Wakes what `notification` is about (everything for `None`: whatever was committed
+    /// while not listening). False once the store is gone.
+    fn wake(&self, notification: Option<&sqlx::postgres::PgNotification>) -> bool {
+        let (Some(outbox), Some(deliveries)) = (self.outbox.upgrade(), self.deliveries.upgrade())
+        else {
+            return false;
+        };
+        match notification {
+            Some(n) if n.channel() == OUTBOX_CHANNEL => outbox.notify_one(),
+            Some(n) => {
+                if let Some(signal) = Channel::parse(n.payload()).and_then(|c| deliveries.get(&c)) {
+                    signal.notify_one();
+                }
+            }
+            None => {
+                outbox.notify_one();
+                deliveries.values().for_each(|d| d.notify_one());
+            }
         }
-        None => false,
-    };
+        true
+    }
+}
+
+/// Listens on `chime_outbox` and `chime_deliveries` and wakes the relay or the channel's
+/// delivery workers on every notification, and all of them once after each (re)connection
+/// (whatever was committed while it was not listening), until the store is dropped or its
+/// pool closed.
+async fn listen_for_others(pool: PgPool, signals: Signals, mut stop: oneshot::Receiver<()>) {
+    let mut missed = true;
     loop {
         let listening = async {
             let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen(OUTBOX_CHANNEL).await?;
+            listener
+                .listen_all([OUTBOX_CHANNEL, DELIVERY_CHANNEL])
+                .await?;
             Ok::<_, sqlx::Error>(listener)
         };
         let listener = tokio::select! {
@@ -1570,7 +1632,7 @@ async fn listen_for_outbox(pool: PgPool, signal: Weak<Notify>, mut stop: oneshot
                 if pool.is_closed() {
                     return;
                 }
-                tracing::warn!(error = %e, "cannot listen for outbox writes; retrying");
+                tracing::warn!(error = %e, "cannot listen for other processes' writes; retrying");
                 tokio::select! {
                     _ = &mut stop => return,
                     () = tokio::time::sleep(LISTEN_RETRY) => continue,
@@ -1578,22 +1640,31 @@ async fn listen_for_outbox(pool: PgPool, signal: Weak<Notify>, mut stop: oneshot
             }
         };
         loop {
-            if !wake(&signal) {
-                return;
+            if missed {
+                if !signals.wake(None) {
+                    return;
+                }
+                missed = false;
             }
             let received = tokio::select! {
                 _ = &mut stop => return,
                 received = listener.try_recv() => received,
             };
             match received {
-                // A notification, or the connection was lost and `try_recv` reconnects next
-                // time: either way the relay looks (it may have missed some).
-                Ok(_) => {}
+                Ok(Some(notification)) => {
+                    if !signals.wake(Some(&notification)) {
+                        return;
+                    }
+                }
+                // The connection was lost; `try_recv` reconnects next time, and whatever
+                // was notified meanwhile is lost: wake everything once.
+                Ok(None) => missed = true,
                 Err(e) => {
                     if pool.is_closed() {
                         return;
                     }
-                    tracing::warn!(error = %e, "lost the outbox listener; reconnecting");
+                    tracing::warn!(error = %e, "lost the listener for other processes' writes; reconnecting");
+                    missed = true;
                     break;
                 }
             }
