@@ -286,6 +286,32 @@ impl Bff {
         Ok(session.map(|s| (id, s)))
     }
 
+    /// This request's session, or a new anonymous one (`true` when new: the response must
+    /// set its cookie, see [`Bff::cookie_if_new`]).
+    async fn session_or_new(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<(String, Session, bool), Response> {
+        match self.session(headers).await? {
+            Some((id, session)) => Ok((id, session, false)),
+            None => {
+                let (id, session) = self.sessions.create().await.map_err(sessions_failed)?;
+                Ok((id, session, true))
+            }
+        }
+    }
+
+    /// `response` with the cookie of a session [`Bff::session_or_new`] just created.
+    fn cookie_if_new(&self, mut response: Response, id: &str, new: bool) -> Response {
+        if new {
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                self.set_cookie(id, Some(session::ANONYMOUS_TTL)),
+            );
+        }
+        response
+    }
+
     /// The signed-in user of this request; for state-changing methods, only with the session's
     /// CSRF token.
     async fn user(&self, method: &Method, headers: &HeaderMap) -> Result<SignedIn, Response> {
@@ -429,16 +455,9 @@ struct SessionInfo {
 
 /// `GET /bff/session`: who is signed in, and the CSRF token; starts a session if none.
 async fn session_info(State(bff): State<Arc<Bff>>, headers: HeaderMap) -> Response {
-    let existing = match bff.session(&headers).await {
-        Ok(existing) => existing,
+    let (id, session, fresh) = match bff.session_or_new(&headers).await {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let (id, session, fresh) = match existing {
-        Some((id, session)) => (id, session, false),
-        None => match bff.sessions.create().await {
-            Ok((id, session)) => (id, session, true),
-            Err(error) => return sessions_failed(error),
-        },
     };
     let info = SessionInfo {
         signed_in: session.signed_in.is_some(),
@@ -453,14 +472,7 @@ async fn session_info(State(bff): State<Arc<Bff>>, headers: HeaderMap) -> Respon
         },
         telemetry: bff.telemetry,
     };
-    let mut response = Json(info).into_response();
-    if fresh {
-        response.headers_mut().insert(
-            header::SET_COOKIE,
-            bff.set_cookie(&id, Some(session::ANONYMOUS_TTL)),
-        );
-    }
-    response
+    bff.cookie_if_new(Json(info).into_response(), &id, fresh)
 }
 
 #[derive(Deserialize)]
@@ -567,16 +579,9 @@ async fn login(
     let SignIn::Oidc(client) = &bff.sign_in else {
         return Redirect::to("/").into_response();
     };
-    let existing = match bff.session(&headers).await {
-        Ok(existing) => existing,
+    let (id, _, fresh) = match bff.session_or_new(&headers).await {
+        Ok(found) => found,
         Err(response) => return response,
-    };
-    let (id, fresh) = match existing {
-        Some((id, _)) => (id, false),
-        None => match bff.sessions.create().await {
-            Ok((id, _)) => (id, true),
-            Err(error) => return sessions_failed(error),
-        },
     };
     let authorization = match client.authorize().await {
         Ok(a) => a,
@@ -601,14 +606,7 @@ async fn login(
         Ok(false) => return Redirect::to("/?signInError=session").into_response(),
         Err(error) => return sessions_failed(error),
     }
-    let mut response = Redirect::to(&authorization.url).into_response();
-    if fresh {
-        response.headers_mut().insert(
-            header::SET_COOKIE,
-            bff.set_cookie(&id, Some(session::ANONYMOUS_TTL)),
-        );
-    }
-    response
+    bff.cookie_if_new(Redirect::to(&authorization.url).into_response(), &id, fresh)
 }
 
 #[derive(Deserialize)]
