@@ -157,6 +157,14 @@ impl Browser {
         response
     }
 
+    /// Signs in as `user` and takes the new session's CSRF token.
+    async fn signed_in_as(&mut self, user: &str) {
+        let response = self.sign_in(user).await;
+        assert_eq!(response.status(), 200, "sign-in as {user}");
+        let body: serde_json::Value = response.json().await.expect("json");
+        self.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    }
+
     fn cookie_header(&self) -> String {
         let value = self.cookie.split(';').next().unwrap_or_default();
         value.to_owned()
@@ -270,8 +278,7 @@ async fn a_state_changing_bff_call_without_the_sessions_csrf_token_is_refused() 
 async fn the_bff_passes_the_task_apis_validation_problem_through_naming_the_field() {
     let app = spawn_app_with(|_| {}).await;
     let mut browser = Browser::open(&app.base).await;
-    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
-    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    browser.signed_in_as("alice").await;
     let response = browser
         .post(
             "/bff/tasks",
@@ -302,8 +309,7 @@ async fn the_bff_passes_the_task_apis_validation_problem_through_naming_the_fiel
 async fn feature_telemetry_counts_known_features_only_and_nothing_about_the_user() {
     let app = spawn_app_with(|_| {}).await;
     let mut browser = Browser::open(&app.base).await;
-    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
-    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    browser.signed_in_as("alice").await;
     let known = browser
         .post(
             "/bff/telemetry",
@@ -380,8 +386,7 @@ async fn the_task_api_over_http_answers_as_the_api_itself_for_roles_run_apart() 
 async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_directory() {
     let app = spawn_app_with(|_| {}).await;
     let mut browser = Browser::open(&app.base).await;
-    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
-    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    browser.signed_in_as("alice").await;
     let before = browser
         .post(
             "/bff/tasks",
@@ -456,8 +461,7 @@ async fn two_servers_on_one_postgres_store_share_their_web_sessions() {
     let two = spawn_app_with(shared(db.url())).await;
 
     let mut browser = Browser::open(&one.base).await;
-    let body: serde_json::Value = browser.sign_in("alice").await.json().await.expect("json");
-    browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
+    browser.signed_in_as("alice").await;
 
     browser.base = two.base.clone();
     still_signed_in(
