@@ -20,7 +20,8 @@
 //! - The schedule applies task events idempotently by version, remembers deletions and
 //!   finished tasks so that replays cannot revive them, and `fire_due` claims due rows
 //!   earliest first, at most `max`, atomically with their events, never the same row twice
-//!   (also from two concurrent callers or two store instances on the same storage).
+//!   (also from two concurrent callers or two store instances on the same storage), and
+//!   never a row whose task was deleted or changed after the row was written (the fence).
 //! - Deliveries happen once per (occurrence, channel, target): a replay writes no second inbox
 //!   item or event, and does not revive a delivery whatever its state. Inboxes are private,
 //!   newest first, paginated by item id.
@@ -119,6 +120,8 @@ macro_rules! store_contract_tests {
             fire_due_fires_only_rows_due_at_or_before_now_earliest_first_and_at_most_max,
             fire_due_advances_or_finishes_each_row_and_publishes_its_events,
             a_finished_row_is_not_fired_again_nor_revived_by_a_replay,
+            a_row_whose_task_was_deleted_is_not_fired_before_the_delete_reaches_the_schedule,
+            a_row_whose_task_changed_is_not_fired_until_the_change_reaches_the_schedule,
             fire_due_state_survives_a_restart,
             a_fire_due_that_fails_part_way_changes_nothing,
             concurrent_fire_due_calls_never_fire_the_same_row_twice,
@@ -1062,6 +1065,83 @@ pub async fn a_finished_row_is_not_fired_again_nor_revived_by_a_replay(f: &dyn S
         scheduled(&*store, once.id).await,
         Some(scheduled_task(&v2, at(500), 1))
     );
+}
+
+/// The fence: once a task's delete has committed, `fire_due` does not fire its row, even
+/// though the `task_deleted` event has not reached the schedule yet (the relay and the bus
+/// are between the two). The row is dropped from the schedule, and neither the delete's
+/// event nor a replay of the task's creation brings it back.
+pub async fn a_row_whose_task_was_deleted_is_not_fired_before_the_delete_reaches_the_schedule(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let once = task(&alice, "Call mum");
+    let kept = task(&alice, "Water the plants");
+    apply(
+        &*store,
+        &[
+            set(&once, Some((at(100), 1))),
+            set(&kept, Some((at(100), 1))),
+        ],
+    )
+    .await;
+    assert!(store
+        .delete_task(&alice, once.id, 1, deleted_event(&once, 2))
+        .await
+        .expect("delete"));
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
+
+    let (fire, seen) = recording_fire(|_| None);
+    assert_eq!(fire_due(&*store, at(100), 10, fire.clone()).await, 1);
+    assert_eq!(taken(&seen), [scheduled_task(&kept, at(100), 1)]);
+    assert_eq!(
+        outbox_events(&*store).await,
+        [execute_task(&scheduled_task(&kept, at(100), 1))],
+        "only the task that still exists fired"
+    );
+    assert_eq!(scheduled(&*store, once.id).await, None);
+    assert_eq!(next_due(&*store).await, None);
+
+    apply_only(
+        &*store,
+        &[
+            ScheduleChange::Delete {
+                task_id: once.id,
+                version: 2,
+            },
+            set(&once, Some((at(100), 1))),
+        ],
+    )
+    .await;
+    assert_eq!(scheduled(&*store, once.id).await, None);
+    assert_eq!(fire_due(&*store, at(10_000), 10, fire).await, 0);
+    assert!(taken(&seen).is_empty());
+}
+
+/// The fence: once a task's update has committed, `fire_due` does not fire the row of its
+/// previous version, even though `task_updated` has not reached the schedule yet. When the
+/// change arrives the task is scheduled as it now is, and fires as such.
+pub async fn a_row_whose_task_changed_is_not_fired_until_the_change_reaches_the_schedule(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let v1 = task(&alice, "Call mum");
+    apply(&*store, &[set(&v1, Some((at(100), 1)))]).await;
+    let v2 = edited(&v1, "Call dad", 90);
+    assert!(update(&*store, &v2).await.expect("update"));
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
+
+    let (fire, seen) = recording_fire(|_| None);
+    assert_eq!(fire_due(&*store, at(100), 10, fire.clone()).await, 0);
+    assert!(taken(&seen).is_empty(), "the previous version did not fire");
+    assert!(outbox(&*store).await.is_empty());
+    assert_eq!(scheduled(&*store, v1.id).await, None);
+
+    apply(&*store, &[set(&v2, Some((at(100), 1)))]).await;
+    assert_eq!(fire_due(&*store, at(101), 10, fire).await, 1);
+    assert_eq!(taken(&seen), [scheduled_task(&v2, at(100), 1)]);
 }
 
 /// What `fire_due` advanced and finished is still so after a restart; a replay after the
@@ -2775,7 +2855,7 @@ pub async fn everything_written_before_a_restart_is_there_after(f: &dyn StoreFac
         .await
         .expect("delete"));
 
-    apply(
+    apply_only(
         &*store,
         &[
             set(&tasks[0], Some((at(100), 1))),
@@ -2824,7 +2904,7 @@ pub async fn everything_written_before_a_restart_is_there_after(f: &dyn StoreFac
         scheduled(&*store, v2.id).await,
         Some(scheduled_task(&v2, at(200), 4))
     );
-    apply(&*store, &[set(&tasks[2], Some((at(300), 1)))]).await;
+    apply_only(&*store, &[set(&tasks[2], Some((at(300), 1)))]).await;
     assert_eq!(
         scheduled(&*store, tasks[2].id).await,
         None,
@@ -3103,11 +3183,61 @@ fn scheduled_task(task: &TaskRecord, due_at: Timestamp, seq: u32) -> ScheduledTa
     }
 }
 
+/// Applies `changes` to the schedule as the execution role would after the definition role
+/// wrote them: each `Set`'s task is first put in the task store at that version (see
+/// [`ensure_tasks`]), since `fire_due` fires only rows whose task is still at their version.
 async fn apply(store: &dyn Store, changes: &[ScheduleChange]) {
+    ensure_tasks(store, changes).await;
+    apply_only(store, changes).await;
+}
+
+/// Applies `changes` to the schedule alone, for checks that keep the task store themselves
+/// (a deleted task must stay deleted).
+async fn apply_only(store: &dyn Store, changes: &[ScheduleChange]) {
     store
         .apply_schedule_changes(changes)
         .await
         .expect("apply_schedule_changes");
+}
+
+/// Puts the task of every `Set` in `changes` in the task store at the change's version
+/// (created, or updated from the version before), as the definition role had done before the
+/// schedule heard of it, and acknowledges exactly the outbox events this wrote, so that checks
+/// of the schedule see only their own events. A task already at or past the version is left.
+pub async fn ensure_tasks(store: &dyn Store, changes: &[ScheduleChange]) {
+    let before: std::collections::HashSet<i64> = seqs(&outbox(store).await).into_iter().collect();
+    for change in changes {
+        let ScheduleChange::Set {
+            task_id,
+            user_id,
+            version,
+            body,
+            ..
+        } = change
+        else {
+            continue;
+        };
+        let record = TaskRecord {
+            id: *task_id,
+            user_id: user_id.clone(),
+            version: *version,
+            body: body.clone(),
+            created_at: at(0),
+            modified_at: at(0),
+        };
+        match store.task_by_id(*task_id).await.expect("task_by_id") {
+            None => create(store, &record).await,
+            Some(stored) if stored.version + 1 == *version => {
+                assert!(update(store, &record).await.expect("update_task"));
+            }
+            Some(_) => {}
+        }
+    }
+    let written: Vec<i64> = seqs(&outbox(store).await)
+        .into_iter()
+        .filter(|seq| !before.contains(seq))
+        .collect();
+    ack(store, &written).await;
 }
 
 async fn scheduled(store: &dyn Store, id: TaskId) -> Option<ScheduledTask> {

@@ -256,6 +256,14 @@ pub trait ScheduleStore: Send + Sync + 'static {
     /// Claims up to `max` rows due at or before `now` (earliest first), applies `fire` to each
     /// and commits the outbox events and new row states in one transaction. Two instances
     /// never claim the same row. Returns how many rows were fired.
+    ///
+    /// The fence ("what the API answered is what happens"): in the same transaction, a claimed
+    /// row is fired only if its task is still in the [`TaskStore`] at the row's version. A row
+    /// whose task was deleted or updated since (its event not applied to the schedule yet) is
+    /// not fired: it becomes a tombstone at its version, and the change's own event brings
+    /// the task's current state. So once a delete or an update has committed, no occurrence
+    /// of the task's previous state is claimed; one claimed before it committed still goes out.
+    /// This needs the tasks and the schedule in one database, as every adapter keeps them.
     async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> Result<usize>;
 
     /// The task's scheduled row, if any (for tests and diagnostics).

@@ -741,11 +741,17 @@ impl ScheduleStore for PgStore {
         // SKIP LOCKED: rows another instance is firing right now are not ours to fire, and
         // waiting for them would only serialise the instances. A row it advanced and
         // committed meanwhile is re-checked against `due_at <= now` before it is locked.
+        //
+        // The fence: each row comes with its task's current version (NULL once the task is
+        // deleted) as of this statement's snapshot, taken after `now`: a change that
+        // committed before the due instant is seen even if its event has not reached the
+        // schedule yet. Only the schedule row is locked, never the task (`OF s`).
         let due = sqlx::query(
-            "SELECT task_id, user_id, version, body, due_at, seq FROM schedule
-             WHERE due_at IS NOT NULL AND due_at <= $1
-             ORDER BY due_at LIMIT $2
-             FOR UPDATE SKIP LOCKED",
+            "SELECT s.task_id, s.user_id, s.version, s.body, s.due_at, s.seq, t.version
+             FROM schedule s LEFT JOIN tasks t ON t.id = s.task_id
+             WHERE s.due_at IS NOT NULL AND s.due_at <= $1
+             ORDER BY s.due_at LIMIT $2
+             FOR UPDATE OF s SKIP LOCKED",
         )
         .bind(micros(now))
         .bind(max as i64)
@@ -759,8 +765,19 @@ impl ScheduleStore for PgStore {
         let mut ids = Vec::with_capacity(due.len());
         let mut next_due = Vec::with_capacity(due.len());
         let mut next_seq = Vec::with_capacity(due.len());
+        let mut fired = 0;
         for row in &due {
             let task = scheduled_from_row(row)?;
+            if col::<Option<i64>>(row, 6)? != Some(task.version as i64) {
+                // Stale: the task was deleted or changed after this row was written. The row
+                // becomes a tombstone at its version; the change's own event brings the
+                // task's current state (if any) when it arrives.
+                ids.push(task.task_id.to_string());
+                next_due.push(None);
+                next_seq.push(None);
+                continue;
+            }
+            fired += 1;
             // A panicking FireFn (a bug in recurrence code) fails this call and commits
             // nothing, as on SQLite, instead of unwinding through the caller's worker.
             let decision = catch_unwind(AssertUnwindSafe(|| fire(&task))).map_err(|_| {
@@ -788,8 +805,8 @@ impl ScheduleStore for PgStore {
         .await
         .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
-        self.signal_if(true);
-        Ok(due.len())
+        self.signal_if(!events.is_empty());
+        Ok(fired)
     }
 
     async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {

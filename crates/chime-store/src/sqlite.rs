@@ -817,12 +817,17 @@ impl ScheduleStore for SqliteStore {
         self.write_with_events(
             |fired| *fired > 0,
             move |tx| {
+                // The fence: each row comes with its task's current version (NULL once the
+                // task is deleted), read in this transaction, so a change that committed before
+                // the claim is seen even if its event has not reached the schedule yet.
                 let due = {
                     let mut stmt = tx
                         .prepare_cached(
-                            "SELECT task_id, user_id, version, body, due_at, seq FROM schedule
-                         WHERE due_at IS NOT NULL AND due_at <= ?1
-                         ORDER BY due_at LIMIT ?2",
+                            "SELECT s.task_id, s.user_id, s.version, s.body, s.due_at, s.seq,
+                                    t.version
+                             FROM schedule s LEFT JOIN tasks t ON t.id = s.task_id
+                             WHERE s.due_at IS NOT NULL AND s.due_at <= ?1
+                             ORDER BY s.due_at LIMIT ?2",
                         )
                         .map_err(map_err)?;
                     let rows = stmt
@@ -834,6 +839,7 @@ impl ScheduleStore for SqliteStore {
                                 r.get::<_, String>(3)?,
                                 r.get::<_, i64>(4)?,
                                 r.get::<_, u32>(5)?,
+                                r.get::<_, Option<i64>>(6)?,
                             ))
                         })
                         .map_err(map_err)?
@@ -849,8 +855,16 @@ impl ScheduleStore for SqliteStore {
                         "UPDATE schedule SET due_at = NULL, body = NULL WHERE task_id = ?1",
                     )
                     .map_err(map_err)?;
-                let fired = due.len();
-                for (task_id, user_id, version, body, due_at, seq) in due {
+                let mut fired = 0;
+                for (task_id, user_id, version, body, due_at, seq, current) in due {
+                    if current != Some(version) {
+                        // Stale: the task was deleted or changed after this row was written.
+                        // The row becomes a tombstone at its version; the change's own event
+                        // brings the task's current state (if any) when it arrives.
+                        finish.execute(params![task_id]).map_err(map_err)?;
+                        continue;
+                    }
+                    fired += 1;
                     let row = ScheduledTask {
                         task_id: parse_id(&task_id)?,
                         user_id: parse_user(&user_id)?,

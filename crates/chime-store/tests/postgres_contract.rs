@@ -446,6 +446,8 @@ async fn four_workers_on_two_pools_fire_every_due_row_exactly_once() {
         .enumerate()
         .map(|(i, t)| set(t, at(i as i64 % 100)))
         .collect();
+    // Rows fire only while their task is in the store at their version (the fence).
+    chime_store::contract::ensure_tasks(&stores[0], &changes).await;
     stores[0]
         .apply_schedule_changes(&changes)
         .await
@@ -720,6 +722,7 @@ async fn measure_fire_due(what: &str, stores: &[Arc<dyn Store>], workers: usize)
     let tasks: Vec<TaskRecord> = (0..ROWS).map(task).collect();
     for chunk in tasks.chunks(1_000) {
         let changes: Vec<ScheduleChange> = chunk.iter().map(|t| set(t, at(1))).collect();
+        chime_store::contract::ensure_tasks(&*stores[0], &changes).await;
         stores[0]
             .apply_schedule_changes(&changes)
             .await
