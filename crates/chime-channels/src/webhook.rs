@@ -52,7 +52,7 @@ use serde_json::json;
 
 use crate::{Channel, Message, Recipient, SendError, Sent};
 
-pub use address::{check_url, is_public};
+pub use address::{check_url, check_url_as, is_public};
 pub use signature::{
     generate_secret, message_id, sign, verify, SignatureError, SigningKey, MIN_KEY_BYTES,
     SECRET_PREFIX, TIMESTAMP_TOLERANCE_SECONDS,
@@ -122,7 +122,7 @@ impl WebhookChannel {
         url: &str,
         key: &SigningKey,
     ) -> Result<Sent, SendError> {
-        let target = address::resolve(url, self.allow_private)
+        let target = address::resolve(url, self.allow_private, "the webhook URL")
             .await
             .map_err(|e| match e {
                 TargetError::Unresolved(r) => SendError::transient(r),

@@ -292,6 +292,39 @@ async fn user_text_is_html_escaped_in_the_html_part_and_verbatim_in_the_text_par
 }
 
 #[tokio::test]
+async fn a_name_that_is_itself_an_encoded_word_shows_as_typed_not_decoded() {
+    let server = SmtpServer::start(&[]).await;
+    let name = "=?utf-8?q?Bcc=3A_x=40evil.example?= and a long tail ü to fold over lines";
+    let message = message_for(name, None);
+
+    channel(&config(server.url()))
+        .send(&message)
+        .await
+        .expect("sent");
+
+    let received = server.only_message();
+    let parsed = MessageParser::default()
+        .parse(&received.raw)
+        .expect("a MIME message");
+    assert_eq!(parsed.subject(), Some(format!("Reminder: {name}").as_str()));
+    let raw = String::from_utf8_lossy(&received.raw);
+    assert!(
+        !raw.contains("Bcc=3A"),
+        "the name went into a header raw:\n{raw}"
+    );
+    let subject_lines = raw
+        .split("\r\n")
+        .skip_while(|l| !l.starts_with("Subject:"))
+        .take_while(|l| l.starts_with("Subject:") || l.starts_with(' '))
+        .collect::<Vec<_>>();
+    assert!(subject_lines.len() > 1, "{subject_lines:?}");
+    assert!(
+        subject_lines.iter().all(|l| l.len() <= 78),
+        "{subject_lines:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_late_reminder_says_so_in_the_subject_and_both_parts() {
     let server = SmtpServer::start(&[]).await;
     let mut message = message();

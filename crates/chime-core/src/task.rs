@@ -573,7 +573,18 @@ fn parse_description(value: Option<&Value>, errs: &mut Errors) -> Option<Option<
         Some(Value::String(s)) => {
             let s = s.trim();
             let len = s.chars().count();
-            if len > MAX_DESCRIPTION_CHARS {
+            if let Some(bad) = description_control(s) {
+                errs.push(
+                    P,
+                    value,
+                    format!(
+                        "a description must not contain control characters other than line \
+                         breaks (LF or CRLF) and tabs; it contains U+{:04X}",
+                        u32::from(bad)
+                    ),
+                );
+                None
+            } else if len > MAX_DESCRIPTION_CHARS {
                 errs.push(
                     P,
                     value,
@@ -592,6 +603,22 @@ fn parse_description(value: Option<&Value>, errs: &mut Errors) -> Option<Option<
             None
         }
     }
+}
+
+/// The first character a description may not hold: a control character other than a tab,
+/// a line feed, or a carriage return that starts a CRLF. (A NUL or a lone CR would reach an
+/// email's 7-bit text part raw, which RFC 2045 forbids.)
+fn description_control(s: &str) -> Option<char> {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' | '\n' => {}
+            '\r' if chars.peek() == Some(&'\n') => {}
+            c if c.is_control() => return Some(c),
+            _ => {}
+        }
+    }
+    None
 }
 
 fn parse_start(value: Option<&Value>, errs: &mut Errors) -> Option<(Timestamp, Offset)> {
@@ -690,7 +717,12 @@ fn parse_frequency(value: Option<&Value>, errs: &mut Errors) -> Option<u32> {
     let Some(v) = present(value) else {
         return Some(1);
     };
-    match integer(v).filter(|n| (1..=MAX_FREQUENCY).contains(n)) {
+    // As the schema says (`^[0-9]+$`): digits only, no sign, no blanks around them.
+    let strict = match v {
+        Value::String(s) => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+        _ => true,
+    };
+    match integer(v).filter(|n| strict && (1..=MAX_FREQUENCY).contains(n)) {
         Some(n) => u32::try_from(n).ok(),
         None => {
             errs.push(
@@ -1236,7 +1268,13 @@ fn parse_date_time(s: &str) -> Result<(Timestamp, Offset), String> {
     let offset = Offset::from_seconds(offset_seconds).map_err(|_| bad())?;
     let at = offset
         .to_timestamp(DateTime::from_parts(date, time))
-        .map_err(|_| bad())?;
+        .map_err(|_| {
+            format!(
+                "`{s}` is out of range: instants from {} to {} are supported",
+                Timestamp::MIN,
+                Timestamp::MAX
+            )
+        })?;
     Ok((at, offset))
 }
 
@@ -1253,7 +1291,8 @@ pub struct TaskBodySchema {
     /// 1 to 200 characters after trimming; no control characters.
     #[schema(example = "Task Name", min_length = 1)]
     name: String,
-    /// At most 4000 characters; null or blank for none.
+    /// At most 4000 characters; null or blank for none. No control characters but tabs and
+    /// line breaks (LF or CRLF).
     #[schema(example = "Memorable description", max_length = 4000)]
     description: Option<String>,
     /// A date and time with an offset: `2024-08-12 11:24:53.00+0000` (space or `T`; seconds,

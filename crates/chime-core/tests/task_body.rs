@@ -332,6 +332,29 @@ fn a_description_is_optional_trimmed_and_at_most_4000_characters() {
 }
 
 #[test]
+fn a_description_keeps_tabs_and_line_breaks_and_refuses_other_control_characters() {
+    assert_eq!(
+        parse(&with("/description", json!("Bring:\tcake\r\nand\ncandles")))
+            .description
+            .as_deref(),
+        Some("Bring:\tcake\r\nand\ncandles")
+    );
+    for bad in ["a\u{0}b", "lone\rreturn", "bell\u{7}", "esc\u{1b}[31m"] {
+        let e = error_at(&with("/description", json!(bad)), "/description");
+        assert!(e.detail.contains("control characters"), "{e:?}");
+    }
+}
+
+#[test]
+fn a_start_date_past_the_supported_range_says_so() {
+    let e = error_at(
+        &with("/startDate", json!("9999-12-31T23:59:59Z")),
+        "/startDate",
+    );
+    assert!(e.detail.contains("out of range"), "{e:?}");
+}
+
+#[test]
 fn a_time_zone_is_an_iana_name_or_an_offset() {
     let zone = |v: Value| parse(&with("/timeZone", v)).schedule.zone.name().to_owned();
     assert_eq!(zone(json!("Europe/Berlin")), "Europe/Berlin");
@@ -351,12 +374,17 @@ fn a_time_zone_is_an_iana_name_or_an_offset() {
 fn a_frequency_is_a_whole_number_from_1_to_1000() {
     let frequency = |v: Value| repeats(&with("/repeats/frequency", v)).frequency;
     assert_eq!(frequency(json!(3)), 3);
-    assert_eq!(frequency(json!(" 7 ")), 7);
+    assert_eq!(frequency(json!("7")), 7);
     assert_eq!(frequency(json!(1000)), 1000);
     assert_eq!(frequency(json!(null)), 1);
     assert_eq!(repeats(&without("/repeats/frequency")).frequency, 1);
     for bad in [
         json!("0"),
+        // As the schema says, `^[0-9]+$`: no blanks, no sign.
+        json!(" 2"),
+        json!("2 "),
+        json!("+2"),
+        json!(""),
         json!(0),
         json!(-1),
         json!(1.5),

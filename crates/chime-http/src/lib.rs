@@ -25,6 +25,7 @@ pub mod auth;
 pub mod bff;
 pub mod error;
 pub mod guard;
+pub mod json;
 mod notifications;
 mod observe;
 mod recipients;
@@ -237,8 +238,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// A JSON body read as a `serde_json::Value`, so that every type error is reported by the
-/// domain parser with its field's pointer; syntax errors, oversized bodies and bodies that
-/// do not arrive within the body-read timeout become problem+json here.
+/// domain parser with its field's pointer; syntax errors, duplicate keys (see [`json`]),
+/// oversized bodies and bodies that do not arrive within the body-read timeout become
+/// problem+json here.
 pub struct JsonBody(pub serde_json::Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -266,11 +268,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 }
             }
         })?;
-        serde_json::from_slice(&bytes)
+        json::parse(&bytes)
             .map(JsonBody)
-            .map_err(|e| ApiError::Malformed {
-                pointer: String::new(),
-                detail: format!("the body is not valid JSON: {e}"),
+            .map_err(|refused| ApiError::Malformed {
+                pointer: refused.pointer,
+                detail: refused.detail,
             })
     }
 }

@@ -14,6 +14,23 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::{AppState, AuthUser, JsonBody};
 
+/// The longest URL Chime stores for a recipient (a webhook, a push endpoint), as the schema
+/// says: push services' endpoints are a few hundred characters.
+const MAX_URL_LEN: usize = 2048;
+
+/// The length rule of the schema's `maxLength`, as a field error.
+fn check_length(pointer: &str, url: &str) -> Result<(), ApiError> {
+    let len = url.chars().count();
+    if len > MAX_URL_LEN {
+        return Err(ApiError::Invalid(FieldErrors::one(
+            pointer,
+            Some(Value::String(url.to_owned())),
+            format!("a URL is at most {MAX_URL_LEN} characters, this one has {len}"),
+        )));
+    }
+    Ok(())
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PublicKey {
@@ -50,7 +67,9 @@ pub struct PushSubscriptions {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct PushSubscriptionBody {
-    /// The push service URL (https).
+    /// The push service URL: https, on a public address. (A server whose
+    /// `channels.webhook.allow_private` is on, for development, also takes http and private
+    /// addresses.)
     #[schema(pattern = "^https://[^/?#@]+", max_length = 2048)]
     endpoint: String,
     keys: PushKeysSchema,
@@ -128,10 +147,14 @@ pub async fn add_push_subscription(
     AuthUser(user): AuthUser,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<PushSubscriptionItem>)> {
-    let (endpoint, p256dh, auth) = parse_subscription(&body)?;
+    let (endpoint, p256dh, auth) = parse_subscription(&body, state.webhook_allow_private)?;
     // Chime will POST to this URL: the same address rules as webhooks (no SSRF).
-    if let Err(why) =
-        chime_channels::webhook::check_url(&endpoint, state.webhook_allow_private).await
+    if let Err(why) = chime_channels::webhook::check_url_as(
+        &endpoint,
+        state.webhook_allow_private,
+        "the push endpoint",
+    )
+    .await
     {
         return Err(ApiError::invalid_param(
             "/endpoint",
@@ -240,6 +263,7 @@ pub async fn put_webhook(
             )))
         }
     };
+    check_length("/url", &url)?;
     if let Err(why) = chime_channels::webhook::check_url(&url, state.webhook_allow_private).await {
         return Err(ApiError::invalid_param("/url", Value::String(url), why));
     }
@@ -271,16 +295,31 @@ pub async fn remove_webhook(
     }
 }
 
-/// `{endpoint, keys: {p256dh, auth}}`, checked: an http(s) endpoint, a 65-byte uncompressed
-/// P-256 point, a 16-byte auth secret.
-fn parse_subscription(body: &Value) -> ApiResult<(String, String, String)> {
+/// `{endpoint, keys: {p256dh, auth}}`, checked: an https endpoint (http too when
+/// `allow_http`, for a local push service in development) of at most [`MAX_URL_LEN`]
+/// characters, a 65-byte uncompressed P-256 point, a 16-byte auth secret.
+fn parse_subscription(body: &Value, allow_http: bool) -> ApiResult<(String, String, String)> {
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut errors = Vec::new();
     let endpoint = match body.get("endpoint") {
+        Some(Value::String(e)) if e.chars().count() > MAX_URL_LEN => {
+            errors.push(FieldError::new(
+                "/endpoint",
+                Some(Value::String(e.clone())),
+                format!(
+                    "a push endpoint is at most {MAX_URL_LEN} characters, this one has {}",
+                    e.chars().count()
+                ),
+            ));
+            None
+        }
         Some(Value::String(e))
             if url::Url::parse(e)
-                .map(|u| matches!(u.scheme(), "https" | "http") && u.host().is_some())
+                .map(|u| {
+                    (u.scheme() == "https" || (allow_http && u.scheme() == "http"))
+                        && u.host().is_some()
+                })
                 .unwrap_or(false) =>
         {
             Some(e.clone())

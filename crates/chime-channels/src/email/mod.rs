@@ -130,10 +130,15 @@ impl EmailChannel {
 
     fn compose(&self, message: &Message, to: Address) -> Result<lettre::Message, SendError> {
         let rendered = render::render(message, self.app_base_url.as_deref());
-        lettre::Message::builder()
+        let builder = lettre::Message::builder()
             .from(self.from.clone())
-            .to(Mailbox::new(None, to))
-            .subject(rendered.subject)
+            .to(Mailbox::new(None, to));
+        let builder = if render::has_encoded_word(&rendered.subject) {
+            builder.raw_header(render::encoded_subject(&rendered.subject))
+        } else {
+            builder.subject(rendered.subject)
+        };
+        builder
             .message_id(Some(render::message_id(&message.idempotency_key)))
             .raw_header(HeaderValue::new(
                 HeaderName::new_from_ascii_str("X-Chime-Occurrence"),

@@ -128,6 +128,43 @@ pub(crate) fn escape_html(s: &str) -> String {
     out
 }
 
+/// Whether `text` holds what a mail client would decode as an RFC 2047 encoded word
+/// (`=?charset?encoding?text?=`). Written raw into a header (lettre encodes only words with
+/// characters outside printable ASCII), a task named `=?utf-8?q?Bcc=3A_x=40evil.example?=`
+/// would show as `Bcc: x@evil.example` instead of as typed.
+pub(crate) fn has_encoded_word(text: &str) -> bool {
+    text.contains("=?")
+}
+
+/// The Subject header with all of `subject` in base64 encoded words (RFC 2047), at most 42
+/// bytes of UTF-8 each (whole characters) so that each folded line stays within 78
+/// characters; a mail client decodes them back to exactly `subject`.
+pub(crate) fn encoded_subject(subject: &str) -> lettre::message::header::HeaderValue {
+    use base64::Engine as _;
+    use lettre::message::header::{HeaderName, HeaderValue};
+    const CHUNK: usize = 42;
+    let mut words = Vec::new();
+    let mut start = 0;
+    while start < subject.len() {
+        let mut end = (start + CHUNK).min(subject.len());
+        while !subject.is_char_boundary(end) {
+            end -= 1;
+        }
+        let chunk = &subject.as_bytes()[start..end];
+        words.push(format!(
+            "=?utf-8?b?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(chunk)
+        ));
+        start = end;
+    }
+    // Only base64 and the encoded-word markers, folded: nothing a header could be injected by.
+    HeaderValue::dangerous_new_pre_encoded(
+        HeaderName::new_from_ascii_str("Subject"),
+        subject.to_owned(),
+        words.join("\r\n "),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,25 +60,28 @@ impl TargetError {
 }
 
 /// Parses the URL and applies the rules of points 1 and 2 above.
-pub(crate) async fn resolve(url: &str, allow_private: bool) -> Result<Target, TargetError> {
+pub(crate) async fn resolve(
+    url: &str,
+    allow_private: bool,
+    noun: &str,
+) -> Result<Target, TargetError> {
     let url = Url::parse(url)
-        .map_err(|e| TargetError::Invalid(format!("the webhook URL is not a valid URL: {e}")))?;
+        .map_err(|e| TargetError::Invalid(format!("{noun} is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(TargetError::Invalid(format!(
-            "the webhook URL must use http or https, not `{}`",
+            "{noun} must use http or https, not `{}`",
             url.scheme()
         )));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(TargetError::Invalid(
-            "the webhook URL must not contain a user name or password; receivers authenticate \
-             Chime by the `webhook-signature` header"
-                .to_owned(),
-        ));
+        return Err(TargetError::Invalid(format!(
+            "{noun} must not contain a user name or password; receivers authenticate Chime by \
+             the `webhook-signature` header"
+        )));
     }
     let port = url
         .port_or_known_default()
-        .ok_or_else(|| TargetError::Invalid("the webhook URL has no port".to_owned()))?;
+        .ok_or_else(|| TargetError::Invalid(format!("{noun} has no port")))?;
     let (host, pinned, addrs) = match url.host() {
         Some(Host::Ipv4(ip)) => (ip.to_string(), None, vec![IpAddr::V4(ip)]),
         Some(Host::Ipv6(ip)) => (ip.to_string(), None, vec![IpAddr::V6(ip)]),
@@ -95,11 +98,7 @@ pub(crate) async fn resolve(url: &str, allow_private: bool) -> Result<Target, Ta
             let ips = resolved.iter().map(SocketAddr::ip).collect();
             (name.to_owned(), Some((name.to_owned(), resolved)), ips)
         }
-        None => {
-            return Err(TargetError::Invalid(
-                "the webhook URL has no host".to_owned(),
-            ))
-        }
+        None => return Err(TargetError::Invalid(format!("{noun} has no host"))),
     };
     if !allow_private {
         for ip in &addrs {
@@ -121,7 +120,13 @@ pub(crate) async fn resolve(url: &str, allow_private: bool) -> Result<Target, Ta
 /// For the API when a user configures an endpoint: `Err` says, for people, why Chime would
 /// refuse to deliver there (bad URL, non-public address, or a host that does not resolve).
 pub async fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
-    resolve(url, allow_private)
+    check_url_as(url, allow_private, "the webhook URL").await
+}
+
+/// [`check_url`] for another URL Chime will call (a push endpoint): `noun` names it in the
+/// reason.
+pub async fn check_url_as(url: &str, allow_private: bool, noun: &str) -> Result<(), String> {
+    resolve(url, allow_private, noun)
         .await
         .map(|_| ())
         .map_err(TargetError::into_reason)
