@@ -373,6 +373,7 @@ fn occurrence_header(raw: &str) -> Option<String> {
 
 #[tokio::test]
 async fn every_email_arrives_exactly_once_across_an_smtp_outage() {
+    let _heavy = crate::helpers::HEAVY.lock().await;
     const REMINDERS: usize = 1000;
     let outage = Duration::from_secs(
         std::env::var("CHIME_TEST_OUTAGE_SECONDS")

@@ -31,7 +31,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::helpers::{all_pages, binary_token, eventually, free_port, param};
+use crate::helpers::{all_pages, binary_token, eventually, free_port, param, post_task};
 
 /// Tasks per user: under the default cap of 10,000, raised anyway below.
 const PER_USER: usize = 5_000;
@@ -84,7 +84,18 @@ async fn counting_receiver(hits: Hits) -> String {
     url
 }
 
-fn spawn(dir: &Path, port: u16) -> Child {
+/// A server process, killed (and reaped) on drop: a failing assertion must not leave it
+/// running (and loading the machine) for the rest of the test run.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(dir: &Path, port: u16) -> Server {
     Command::new(env!("CARGO_BIN_EXE_chime"))
         .args(["serve", "--data-dir"])
         .arg(dir)
@@ -98,6 +109,7 @@ fn spawn(dir: &Path, port: u16) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(Server)
         .expect("spawn chime")
 }
 
@@ -114,6 +126,7 @@ async fn ready(client: &reqwest::Client, base: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_sigkills() {
+    let _heavy = crate::helpers::HEAVY.lock().await;
     let reminders: usize = param("CHIME_CRASHLOOP_REMINDERS", 2_000);
     let kills: usize = param("CHIME_CRASHLOOP_KILLS", 20);
     let window: f64 = param("CHIME_CRASHLOOP_WINDOW_SECONDS", 60.0);
@@ -177,22 +190,9 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
         .collect();
     let created: Vec<Occurrence> = futures::stream::iter(bodies)
         .map(|(user, body)| {
-            let (client, url, token) = (
-                client.clone(),
-                format!("{base}/api/v1/tasks"),
-                tokens[user].clone(),
-            );
+            let (client, base, token) = (client.clone(), base.clone(), tokens[user].clone());
             async move {
-                let r = client
-                    .post(url)
-                    .bearer_auth(token)
-                    .json(&body)
-                    .send()
-                    .await
-                    .expect("create");
-                let status = r.status();
-                let task: Value = r.json().await.expect("json");
-                assert_eq!(status, 201, "create failed: {task}");
+                let task = post_task(&client, &base, &token, &body).await;
                 (
                     task["id"].as_str().expect("id").to_owned(),
                     task["startDate"].as_str().expect("startDate").to_owned(),
@@ -218,8 +218,8 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
     for at in moments {
         let when = window_start_instant + Duration::from_secs_f64(at);
         tokio::time::sleep_until(when.into()).await;
-        child.kill().expect("SIGKILL");
-        child.wait().expect("reap");
+        child.0.kill().expect("SIGKILL");
+        child.0.wait().expect("reap");
         killed += 1;
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..300))).await;
         child = spawn(dir.path(), port);
@@ -270,8 +270,8 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    child.kill().expect("kill");
-    child.wait().expect("reap");
+    child.0.kill().expect("kill");
+    child.0.wait().expect("reap");
 
     let mut per_occurrence: HashMap<&Occurrence, usize> = HashMap::new();
     for o in &inbox {

@@ -12,6 +12,13 @@ use tempfile::TempDir;
 /// How long a test waits for something that should happen in milliseconds, before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
 
+/// Held for their whole run by the tests that load the machine for long and measure time
+/// against a deadline (thousands of reminders, SIGKILL loops, the cluster, races against the
+/// timer), so that two of them never share the two cores: each one's deadlines are sized for
+/// the machine, not for half of it. A tokio mutex: it works across the tests' runtimes and is
+/// not poisoned by a failing test.
+pub static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 pub struct TestApp {
     pub running: Running,
     pub base: String,
@@ -106,6 +113,22 @@ impl TestApp {
     }
 }
 
+/// Creates a task at the API on `base` (a server, or a gateway in front of several) and
+/// returns it; panics unless 201.
+pub async fn post_task(client: &reqwest::Client, base: &str, token: &str, body: &Value) -> Value {
+    let response = client
+        .post(format!("{base}/api/v1/tasks"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .expect("create");
+    let status = response.status();
+    let text = response.text().await.expect("body");
+    assert_eq!(status, 201, "create failed: {text}");
+    serde_json::from_str(&text).expect("json")
+}
+
 /// Polls `check` until it returns `Some`, failing the test after [`PATIENCE`]. For state
 /// that changes through background work with no event the test can subscribe to.
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
@@ -174,7 +197,7 @@ impl SseReader {
         self.next_or_end().await.expect("the SSE stream ended")
     }
 
-    async fn next_or_end(&mut self) -> Option<SseEvent> {
+    pub async fn next_or_end(&mut self) -> Option<SseEvent> {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();

@@ -13,6 +13,7 @@ const PEAK_RSS_BOUND: u64 = 256 * 1024 * 1024;
 
 #[tokio::test]
 async fn a_hundred_sse_clients_and_twenty_writers_get_every_notification_with_no_error() {
+    let _heavy = crate::helpers::HEAVY.lock().await;
     let args = LoadArgs {
         clients: 100,
         writers: 20,

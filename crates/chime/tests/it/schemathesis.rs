@@ -59,6 +59,12 @@ async fn schemathesis_finds_no_server_error_and_no_response_the_api_document_doe
         .arg(app.url("/openapi.json"))
         .args(["--header", &format!("Authorization: Bearer {token}")])
         .args(["--checks", "all"])
+        // Both halves of the contract: schema-valid input is accepted (positive), and input
+        // that breaks the schema (a URL over `maxLength`, a pattern broken, a wrong type) is
+        // refused with a 4xx problem naming the field (negative, `negative_data_rejection`
+        // and the hooks' check), in every phase, the coverage phase's boundary cases included.
+        .args(["--mode", "all"])
+        .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args([
             "--max-examples",
             &env_or("CHIME_SCHEMATHESIS_EXAMPLES", "25"),
