@@ -15,9 +15,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
+#[cfg(feature = "kafka")]
 use chime_bus::kafka::{KafkaBus, KafkaOptions};
 use chime_bus::log::{LogBus, LogBusOptions};
 use chime_bus::Bus;
+#[cfg(feature = "kafka")]
 use chime_core::event::Topic;
 use chime_store::postgres::PgStore;
 use chime_store::sqlite::{SqliteOptions, SqliteStore};
@@ -136,6 +138,10 @@ impl BusConfig {
         {
             bail!("bus.kafka_bootstrap is empty: name at least one host:port, or leave it unset");
         }
+        #[cfg(not(feature = "kafka"))]
+        if self.kafka_bootstrap.is_some() {
+            bail!(NO_KAFKA);
+        }
         if !(1.0..=3600.0).contains(&self.session_timeout_seconds) {
             bail!("bus.session_timeout_seconds must be between 1 and 3600");
         }
@@ -192,29 +198,7 @@ pub async fn open(config: &Config, dir: &Path) -> anyhow::Result<Backends> {
         ),
     };
     let (bus, shared_bus): (Arc<dyn Bus>, bool) = match &config.bus.kafka_bootstrap {
-        Some(bootstrap) => {
-            let bus = KafkaBus::connect(KafkaOptions {
-                bootstrap_servers: bootstrap.clone(),
-                partitions: config.bus.partitions,
-                replication_factor: config.bus.replication_factor,
-                session_timeout: Some(Duration::from_secs_f64(config.bus.session_timeout_seconds)),
-                settings: config
-                    .bus
-                    .kafka_settings
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-                ..KafkaOptions::default()
-            })
-            .context("cannot create the Kafka clients")?;
-            let topics: Vec<&str> = Topic::ALL.iter().map(|t| t.name()).collect();
-            bus.create_topics(&topics)
-                .await
-                .with_context(|| format!("cannot create the topics on the broker {bootstrap}"))?;
-            let bus = Arc::new(bus);
-            probe.bus = Some(bus.clone());
-            (bus, true)
-        }
+        Some(bootstrap) => (open_kafka(config, bootstrap, &mut probe).await?, true),
         None => (
             Arc::new(
                 LogBus::open_with(
@@ -247,22 +231,74 @@ pub async fn open(config: &Config, dir: &Path) -> anyhow::Result<Backends> {
     })
 }
 
+/// The Kafka-protocol bus, its topics created.
+#[cfg(feature = "kafka")]
+async fn open_kafka(
+    config: &Config,
+    bootstrap: &str,
+    probe: &mut Probe,
+) -> anyhow::Result<Arc<dyn Bus>> {
+    let bus = KafkaBus::connect(KafkaOptions {
+        bootstrap_servers: bootstrap.to_owned(),
+        partitions: config.bus.partitions,
+        replication_factor: config.bus.replication_factor,
+        session_timeout: Some(Duration::from_secs_f64(config.bus.session_timeout_seconds)),
+        settings: config
+            .bus
+            .kafka_settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..KafkaOptions::default()
+    })
+    .context("cannot create the Kafka clients")?;
+    let topics: Vec<&str> = Topic::ALL.iter().map(|t| t.name()).collect();
+    bus.create_topics(&topics)
+        .await
+        .with_context(|| format!("cannot create the topics on the broker {bootstrap}"))?;
+    let bus = Arc::new(bus);
+    probe.bus = Some(bus.clone());
+    Ok(bus)
+}
+
+/// Without the `kafka` feature there is no Kafka adapter; [`BusConfig::validate`] has
+/// already refused the configuration, this says so again for a caller that skipped it.
+#[cfg(not(feature = "kafka"))]
+async fn open_kafka(
+    _config: &Config,
+    _bootstrap: &str,
+    _probe: &mut Probe,
+) -> anyhow::Result<Arc<dyn Bus>> {
+    bail!(NO_KAFKA)
+}
+
+/// Why a build without the `kafka` feature refuses `bus.kafka_bootstrap`.
+#[cfg(not(feature = "kafka"))]
+pub const NO_KAFKA: &str = "bus.kafka_bootstrap is set, but this chime was built without the \
+Kafka adapter: build it with `cargo build --release -p chime --features kafka` (needs cmake)";
+
 /// The distributed adapters readiness asks; the embedded ones are in this process.
 #[derive(Default, Clone)]
 pub struct Probe {
     store: Option<Arc<PgStore>>,
+    #[cfg(feature = "kafka")]
     bus: Option<Arc<KafkaBus>>,
 }
 
 impl Probe {
     pub fn is_empty(&self) -> bool {
-        self.store.is_none() && self.bus.is_none()
+        #[cfg(feature = "kafka")]
+        let no_bus = self.bus.is_none();
+        #[cfg(not(feature = "kafka"))]
+        let no_bus = true;
+        self.store.is_none() && no_bus
     }
 
     async fn check(&self) -> Result<(), String> {
         if let Some(store) = &self.store {
             store.ping().await.map_err(|e| format!("PostgreSQL: {e}"))?;
         }
+        #[cfg(feature = "kafka")]
         if let Some(bus) = &self.bus {
             bus.ping().await.map_err(|e| format!("Kafka: {e}"))?;
         }

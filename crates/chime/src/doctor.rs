@@ -237,7 +237,14 @@ async fn postgres_check(url: &str, migrates: bool) -> Check {
     }
 }
 
+/// The Kafka-protocol broker, in a build without the adapter: it cannot be reached.
+#[cfg(not(feature = "kafka"))]
+async fn kafka_check(_bus: &crate::backends::BusConfig, _bootstrap: &str) -> Check {
+    check(Status::Fail, "bus", crate::backends::NO_KAFKA.to_owned())
+}
+
 /// The Kafka-protocol broker: one metadata request.
+#[cfg(feature = "kafka")]
 async fn kafka_check(bus: &crate::backends::BusConfig, bootstrap: &str) -> Check {
     let options = chime_bus::kafka::KafkaOptions {
         bootstrap_servers: bootstrap.to_owned(),
