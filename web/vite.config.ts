@@ -21,5 +21,9 @@ export default defineConfig({
     environment: 'jsdom',
     include: ['src/**/*.test.{ts,tsx}'],
     setupFiles: ['src/test-setup.ts'],
+    // A deadline for a hang, not a speed check: beside the Rust suite's cluster and load tests
+    // on a 2-core CI machine, a test that renders and waits can take seconds. Above the
+    // 10 s `asyncUtilTimeout` (test-setup.ts), so a slow `findBy` fails with its own message.
+    testTimeout: 30_000,
   },
 });

@@ -402,7 +402,11 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     let _heavy = crate::helpers::HEAVY.lock().await;
     let reminders: usize = param("CHIME_CLUSTER_REMINDERS", 10_000);
     let window: f64 = param("CHIME_CLUSTER_WINDOW_SECONDS", 20.0);
-    let lead: f64 = param("CHIME_CLUSTER_LEAD_SECONDS", 5.0 + reminders as f64 / 100.0);
+    // The lead (creates -> first due) is measured, not guessed: see `calibrate_lead`.
+    let lead_override: Option<f64> = std::env::var("CHIME_CLUSTER_LEAD_SECONDS").ok().map(|v| {
+        v.parse()
+            .expect("CHIME_CLUSTER_LEAD_SECONDS is a number of seconds")
+    });
     let settle: f64 = param("CHIME_CLUSTER_SETTLE_SECONDS", 120.0);
     let kills: u8 = param("CHIME_CLUSTER_KILLS", 1);
     let started = Instant::now();
@@ -548,6 +552,11 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         })
     };
 
+    let (lead, probes) = match lead_override {
+        Some(lead) => (lead, HashSet::new()),
+        None => calibrate_lead(&client, &public, &tokens[0], reminders).await,
+    };
+
     // Due instants spread evenly over the window after the lead; every third task is daily
     // (its first occurrence in the window), every tenth of the first user's also in-app.
     let window_start = jiff::Timestamp::now() + jiff::SignedDuration::from_secs_f64(lead);
@@ -649,6 +658,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
             listed.insert(task["id"].as_str().expect("id").to_owned());
         }
     }
+    listed.retain(|id| !probes.contains(id));
     let acknowledged: HashSet<String> = created.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(
         listed, acknowledged,
@@ -758,6 +768,38 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     .assert_none_fired_after_a_timely_success("cluster: PostgreSQL and Kafka, roles apart");
     drop(instances);
     drop(broker);
+}
+
+/// How long creating `reminders` tasks through the gateway will take, and so the lead to give
+/// the first due instant: a one-time reminder whose due instant has passed by the time its
+/// create arrives is refused (422), so a guessed lead fails the run whenever the machine is
+/// busier than the guess (CI runs other suites beside this one). Creates a probe of far-future
+/// tasks at the same concurrency, measures their rate, and allows twice the time it predicts.
+/// Returns the lead and the probes' ids (they are the first user's, and never fire in the run).
+async fn calibrate_lead(
+    client: &reqwest::Client,
+    public: &str,
+    token: &str,
+    reminders: usize,
+) -> (f64, HashSet<String>) {
+    let probes = (reminders / 50).clamp(CREATE_CONCURRENCY, 400);
+    let due = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
+    let started = Instant::now();
+    let ids: HashSet<String> = futures::stream::iter(0..probes)
+        .map(|i| {
+            let body = json!({"name": format!("probe {i}"), "startDate": due});
+            async move {
+                let task = post_task(client, public, token, &body).await;
+                task["id"].as_str().expect("id").to_owned()
+            }
+        })
+        .buffer_unordered(CREATE_CONCURRENCY)
+        .collect()
+        .await;
+    let rate = probes as f64 / started.elapsed().as_secs_f64();
+    let lead = 5.0 + 2.0 * reminders as f64 / rate;
+    eprintln!("cluster: {probes} probe creates at {rate:.0}/s; lead {lead:.1} s");
+    (lead, ids)
 }
 
 /// A browser signs in through the gateway (local sign-in: the cluster has no OIDC provider)

@@ -28,6 +28,9 @@ fn env_or(name: &str, default: &str) -> String {
 
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_and_no_response_the_api_document_does_not_declare() {
+    // Thousands of requests as fast as the server answers: a load on two cores that would
+    // make the timing-bound tests beside it (cluster, fence) miss their deadlines.
+    let _heavy = crate::helpers::HEAVY.lock().await;
     let app = spawn_app_with(|c| {
         // It tests the API's contract, not the abuse limits: thousands of writes by one user.
         c.limits.writes_per_second = 1e6;

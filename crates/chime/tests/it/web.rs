@@ -29,20 +29,47 @@ fn require_node_modules(web: &Path) {
     );
 }
 
+/// Runs `npm ARGS` in `web`. A spawn that fails for want of a resource (EAGAIN, ENOMEM: the
+/// cluster test beside it runs a dozen processes on two cores) is tried twice more; any other
+/// failure, or the third, fails the test with the error, so CI's log says which it was.
 async fn npm(web: &Path, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
-    let mut command = tokio::process::Command::new("npm");
-    command
-        .args(args)
-        .current_dir(web)
-        .stdin(Stdio::null())
-        .kill_on_drop(true);
-    for (key, value) in env {
-        command.env(key, value);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut command = tokio::process::Command::new("npm");
+        command
+            .args(args)
+            .current_dir(web)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let output = tokio::time::timeout(E2E_PATIENCE, command.output())
+            .await
+            .unwrap_or_else(|_| panic!("`npm {}` did not finish in time", args.join(" ")));
+        match output {
+            Ok(output) => return output,
+            Err(e) if attempt < 3 && is_transient(&e) => {
+                eprintln!("`npm {}` did not start ({e}); trying again", args.join(" "));
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => panic!(
+                "could not run `npm {}` (Node.js 20 or later is needed; PATH={}): {e}",
+                args.join(" "),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        }
     }
-    tokio::time::timeout(E2E_PATIENCE, command.output())
-        .await
-        .unwrap_or_else(|_| panic!("`npm {}` did not finish in time", args.join(" ")))
-        .expect("run npm (Node.js 20 or later is needed)")
+}
+
+fn is_transient(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::OutOfMemory
+            | std::io::ErrorKind::Interrupted
+    ) || matches!(e.raw_os_error(), Some(11 | 12))
 }
 
 fn assert_success(what: &str, output: &std::process::Output) {
@@ -57,6 +84,8 @@ fn assert_success(what: &str, output: &std::process::Output) {
 
 #[tokio::test]
 async fn the_web_apps_unit_tests_pass_in_vitest() {
+    // Not beside the cluster or load tests: on two cores, jsdom's renders then take seconds.
+    let _heavy = crate::helpers::HEAVY.lock().await;
     let web = web_dir();
     require_node_modules(&web);
     let output = npm(&web, &["test", "--", "--reporter=dot"], &[]).await;
