@@ -1,5 +1,5 @@
 //! The contract every bus adapter passes: one suite, run against each adapter (the embedded
-//! log now, Kafka later), in the manner of garage's `test_suite(db)`.
+//! log and Kafka), in the manner of garage's `test_suite(db)`.
 //!
 //! Each check is a public async function taking a [`BusFactory`]; [`bus_contract_tests!`]
 //! expands to one `#[tokio::test]` per check, so an adapter's test file is a few lines:

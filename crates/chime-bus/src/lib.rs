@@ -16,6 +16,9 @@
 
 use async_trait::async_trait;
 
+/// The suite every adapter passes: test code, compiled only for tests and for crates that
+/// ask for it with the `contract` feature, never into the `chime` binary.
+#[cfg(any(test, feature = "contract"))]
 pub mod contract;
 #[cfg(feature = "kafka")]
 pub mod kafka;

@@ -1,5 +1,5 @@
 //! Field-level encryption of personal data, at the ports: whatever adapter stores or carries
-//! Chime's data (SQLite and the embedded log now, PostgreSQL and Kafka later) only ever holds
+//! Chime's data (SQLite and the embedded log, or PostgreSQL and Kafka) only ever holds
 //! ciphertext of email addresses, phone numbers, push subscriptions and webhook endpoints.
 //!
 //! How it is built, and why:

@@ -1,5 +1,5 @@
 //! [`EncryptedStore`]: the store port, decorated. Personal data is encrypted on every write
-//! and decrypted on every read, so the adapter underneath (SQLite now, PostgreSQL later) only
+//! and decrypted on every read, so the adapter underneath (SQLite or PostgreSQL) only
 //! ever holds ciphertext, and the roles above only ever see plaintext.
 //!
 //! Two places need more than "encrypt in, decrypt out":

@@ -19,7 +19,9 @@
 //! (distributed; feature `postgres`).
 //! [`reencrypt`] is the small capability key rotation needs (personal data is encrypted
 //! above the port, by a decorator, so adapters never see keys).
-//! [`contract`] is the suite every adapter passes.
+//! `contract` is the suite every adapter passes: test code, compiled only for this crate's
+//! tests and for crates that ask for it with the `contract` feature (a decorator's tests), never
+//! into the `chime` binary.
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ use chime_core::event::{Channel, DeliveryOutcome, Event, OccurrenceKey};
 use chime_core::{NotificationId, TaskId, UserId};
 use jiff::Timestamp;
 
+#[cfg(any(test, feature = "contract"))]
 pub mod contract;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -4,7 +4,7 @@
 //!
 //! Why: with SQLite a commit costs far more than a row (the WAL append of every page it
 //! touched, and with `synchronous=FULL` an fsync). Concurrent callers (HTTP creates, the roles'
-//! batches, the relay) used to queue for a mutex and commit one by one; now a burst of N
+//! batches, the relay) queued for a mutex would commit one by one; grouped, a burst of N
 //! writes costs a few commits instead of N, and nobody waits longer than one group. No write
 //! is delayed to wait for company: a group is whatever queued during the previous commit.
 //!
