@@ -116,6 +116,18 @@ pub enum DeliveryOutcome {
 }
 
 impl DeliveryOutcome {
+    pub const ALL: [DeliveryOutcome; 4] = [
+        DeliveryOutcome::Pending,
+        DeliveryOutcome::Sent,
+        DeliveryOutcome::Skipped,
+        DeliveryOutcome::DeadLettered,
+    ];
+
+    /// The outcome whose [`as_str`](Self::as_str) is `s`.
+    pub fn parse(s: &str) -> Option<DeliveryOutcome> {
+        DeliveryOutcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryOutcome::Pending => "pending",
@@ -258,5 +270,22 @@ impl Event {
 
     pub fn from_bytes(bytes: &[u8]) -> Result<Event, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::DeliveryOutcome;
+
+    #[test]
+    fn every_outcome_parses_back_from_its_stored_string_which_is_its_json_name() {
+        for outcome in DeliveryOutcome::ALL {
+            assert_eq!(DeliveryOutcome::parse(outcome.as_str()), Some(outcome));
+            assert_eq!(
+                serde_json::to_value(outcome).expect("serialize"),
+                serde_json::Value::String(outcome.as_str().to_owned())
+            );
+        }
+        assert_eq!(DeliveryOutcome::parse("Sent"), None);
     }
 }

@@ -35,6 +35,8 @@ pub mod contract;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod reencrypt;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -42,6 +42,9 @@ use tokio::sync::{oneshot, Notify};
 
 mod reencrypt;
 
+use crate::rows::{
+    instant, micros, parse_channel, parse_id, parse_json, parse_outcome, parse_user, AttemptColumns,
+};
 use crate::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
     DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
@@ -292,45 +295,8 @@ fn micros_of(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }
 
-fn micros(t: Timestamp) -> i64 {
-    t.as_microsecond()
-}
-
-fn instant(us: i64) -> Result<Timestamp> {
-    Timestamp::from_microsecond(us).map_err(|e| Error::Corrupt(format!("instant {us}: {e}")))
-}
-
 fn count(n: i64, what: &str) -> Result<u32> {
     u32::try_from(n).map_err(|_| Error::Corrupt(format!("stored {what} {n}")))
-}
-
-fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
-    s.parse()
-        .map_err(|_| Error::Corrupt(format!("stored id `{s}` is not valid")))
-}
-
-fn parse_user(s: &str) -> Result<UserId> {
-    UserId::parse(s).map_err(|_| Error::Corrupt("stored user id is not valid".into()))
-}
-
-fn parse_json(s: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("stored JSON: {e}")))
-}
-
-fn parse_outcome(s: &str) -> Result<DeliveryOutcome> {
-    [
-        DeliveryOutcome::Pending,
-        DeliveryOutcome::Sent,
-        DeliveryOutcome::Skipped,
-        DeliveryOutcome::DeadLettered,
-    ]
-    .into_iter()
-    .find(|o| o.as_str() == s)
-    .ok_or_else(|| Error::Corrupt(format!("stored outcome `{s}`")))
-}
-
-fn parse_channel(s: &str) -> Result<Channel> {
-    Channel::parse(s).ok_or_else(|| Error::Corrupt(format!("stored channel `{s}`")))
 }
 
 /// Column `i` of `row`, a decoding failure reported as corrupt data.
@@ -1082,22 +1048,7 @@ impl DeliveryStore for PgStore {
         result: AttemptResult,
         event: Option<OutboxEvent>,
     ) -> Result<()> {
-        let (outcome, detail, provider_id, next, keep_message) = match result {
-            AttemptResult::Sent { provider_id } => ("sent", None, provider_id, None, false),
-            AttemptResult::Retry {
-                next_attempt_at,
-                error,
-            } => (
-                "pending",
-                Some(error),
-                None,
-                Some(micros(next_attempt_at)),
-                true,
-            ),
-            AttemptResult::DeadLettered { error } => {
-                ("deadLettered", Some(error), None, None, true)
-            }
-        };
+        let columns = AttemptColumns::from(result);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let changed = sqlx::query(
             "UPDATE deliveries SET
@@ -1111,12 +1062,12 @@ impl DeliveryStore for PgStore {
         .bind(micros(key.occurrence.due_at))
         .bind(key.channel.as_str())
         .bind(&key.target)
-        .bind(outcome)
+        .bind(columns.outcome)
         .bind(micros(at))
-        .bind(text(detail.as_deref()))
-        .bind(text(provider_id.as_deref()))
-        .bind(next)
-        .bind(keep_message)
+        .bind(text(columns.detail.as_deref()))
+        .bind(text(columns.provider_id.as_deref()))
+        .bind(columns.next_attempt_at)
+        .bind(columns.keep_message)
         .bind(micros(lease_until))
         .execute(&mut *tx)
         .await

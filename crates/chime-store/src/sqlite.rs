@@ -23,6 +23,9 @@ use tokio::sync::Notify;
 mod reencrypt;
 mod writer;
 
+use crate::rows::{
+    instant, micros, parse_channel, parse_id, parse_json, parse_outcome, parse_user, AttemptColumns,
+};
 use crate::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
     DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
@@ -373,47 +376,6 @@ fn map_err(e: rusqlite::Error) -> Error {
     }
 }
 
-fn micros(t: Timestamp) -> i64 {
-    t.as_microsecond()
-}
-
-fn instant(us: i64) -> Result<Timestamp> {
-    Timestamp::from_microsecond(us).map_err(|e| Error::Corrupt(format!("instant {us}: {e}")))
-}
-
-fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
-    s.parse()
-        .map_err(|_| Error::Corrupt(format!("stored id `{s}` is not valid")))
-}
-
-fn parse_user(s: &str) -> Result<UserId> {
-    UserId::parse(s).map_err(|_| Error::Corrupt("stored user id is not valid".into()))
-}
-
-fn parse_json(s: &str) -> Result<serde_json::Value> {
-    serde_json::from_str(s).map_err(|e| Error::Corrupt(format!("stored JSON: {e}")))
-}
-
-fn outcome_str(o: DeliveryOutcome) -> &'static str {
-    o.as_str()
-}
-
-fn parse_outcome(s: &str) -> Result<DeliveryOutcome> {
-    [
-        DeliveryOutcome::Pending,
-        DeliveryOutcome::Sent,
-        DeliveryOutcome::Skipped,
-        DeliveryOutcome::DeadLettered,
-    ]
-    .into_iter()
-    .find(|o| o.as_str() == s)
-    .ok_or_else(|| Error::Corrupt(format!("stored outcome `{s}`")))
-}
-
-fn parse_channel(s: &str) -> Result<Channel> {
-    Channel::parse(s).ok_or_else(|| Error::Corrupt(format!("stored channel `{s}`")))
-}
-
 fn insert_outbox(tx: &Transaction<'_>, events: &[OutboxEvent]) -> Result<()> {
     let mut stmt = tx
         .prepare_cached("INSERT INTO outbox (topic, key, payload) VALUES (?1, ?2, ?3)")
@@ -663,7 +625,7 @@ impl TaskStore for SqliteStore {
                     micros(s.occurrence.due_at),
                     s.status.channel.as_str(),
                     s.status.target,
-                    outcome_str(s.status.outcome),
+                    s.status.outcome.as_str(),
                     s.status.attempts,
                     micros(s.status.at),
                     s.status.detail,
@@ -1004,7 +966,7 @@ impl DeliveryStore for SqliteStore {
                             w.status.channel.as_str(),
                             w.status.target,
                             w.user_id.as_str(),
-                            outcome_str(w.status.outcome),
+                            w.status.outcome.as_str(),
                             w.status.attempts,
                             micros(w.status.at),
                             w.status.detail,
@@ -1204,22 +1166,7 @@ impl DeliveryStore for SqliteStore {
         let has_event = event.is_some();
         let signal = self.inner.outbox_signal.clone();
         self.write(move |tx| {
-            let (outcome, detail, provider_id, next, keep_message) = match result {
-                AttemptResult::Sent { provider_id } => ("sent", None, provider_id, None, false),
-                AttemptResult::Retry {
-                    next_attempt_at,
-                    error,
-                } => (
-                    "pending",
-                    Some(error),
-                    None,
-                    Some(micros(next_attempt_at)),
-                    true,
-                ),
-                AttemptResult::DeadLettered { error } => {
-                    ("deadLettered", Some(error), None, None, true)
-                }
-            };
+            let columns = AttemptColumns::from(result);
             let changed = tx
                 .prepare_cached(
                     "UPDATE deliveries SET
@@ -1235,12 +1182,12 @@ impl DeliveryStore for SqliteStore {
                         micros(key.occurrence.due_at),
                         key.channel.as_str(),
                         key.target,
-                        outcome,
+                        columns.outcome,
                         micros(at),
-                        detail,
-                        provider_id,
-                        next,
-                        keep_message,
+                        columns.detail,
+                        columns.provider_id,
+                        columns.next_attempt_at,
+                        columns.keep_message,
                         micros(lease_until),
                     ])
                 })
