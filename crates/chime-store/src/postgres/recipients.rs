@@ -1,0 +1,123 @@
+//! Recipients on PostgreSQL: push subscriptions and webhook endpoints (encrypted above the
+//! port).
+
+use super::*;
+
+#[async_trait]
+impl RecipientStore for PgStore {
+    async fn put_push_subscription(
+        &self,
+        sub: &PushSubscriptionRecord,
+    ) -> Result<PushSubscriptionRecord> {
+        // A known endpoint keeps its id; its keys and owner are refreshed (a browser that
+        // re-subscribes after sign-in as another user moves to that user).
+        let row = sqlx::query(
+            "INSERT INTO push_subscriptions (id, user_id, endpoint, p256dh, auth, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (endpoint) DO UPDATE SET
+               user_id = excluded.user_id, p256dh = excluded.p256dh, auth = excluded.auth
+             RETURNING id, created_at",
+        )
+        .bind(&sub.id)
+        .bind(sub.user_id.as_str())
+        .bind(&sub.endpoint)
+        .bind(&sub.p256dh)
+        .bind(&sub.auth)
+        .bind(micros(sub.created_at))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(PushSubscriptionRecord {
+            id: col(&row, 0)?,
+            created_at: instant(col(&row, 1)?)?,
+            ..sub.clone()
+        })
+    }
+
+    async fn push_subscriptions(&self, user: &UserId) -> Result<Vec<PushSubscriptionRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, endpoint, p256dh, auth, created_at FROM push_subscriptions
+             WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(PushSubscriptionRecord {
+                    id: col(r, 0)?,
+                    user_id: user.clone(),
+                    endpoint: col(r, 1)?,
+                    p256dh: col(r, 2)?,
+                    auth: col(r, 3)?,
+                    created_at: instant(col(r, 4)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn remove_push_subscription(&self, user: Option<&UserId>, id: &str) -> Result<bool> {
+        let changed = match user {
+            Some(user) => {
+                sqlx::query("DELETE FROM push_subscriptions WHERE id = $1 AND user_id = $2")
+                    .bind(id)
+                    .bind(user.as_str())
+                    .execute(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("DELETE FROM push_subscriptions WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+            }
+        }
+        .map_err(map_err)?
+        .rows_affected();
+        Ok(changed == 1)
+    }
+
+    async fn put_webhook(&self, endpoint: &WebhookEndpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO webhooks (user_id, url, secret, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (user_id) DO UPDATE SET
+               url = excluded.url, secret = excluded.secret, created_at = excluded.created_at",
+        )
+        .bind(endpoint.user_id.as_str())
+        .bind(&endpoint.url)
+        .bind(&endpoint.secret)
+        .bind(micros(endpoint.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn webhook(&self, user: &UserId) -> Result<Option<WebhookEndpoint>> {
+        let row = sqlx::query("SELECT url, secret, created_at FROM webhooks WHERE user_id = $1")
+            .bind(user.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok(WebhookEndpoint {
+                user_id: user.clone(),
+                url: col(&r, 0)?,
+                secret: col(&r, 1)?,
+                created_at: instant(col(&r, 2)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn remove_webhook(&self, user: &UserId) -> Result<bool> {
+        let changed = sqlx::query("DELETE FROM webhooks WHERE user_id = $1")
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        Ok(changed == 1)
+    }
+}

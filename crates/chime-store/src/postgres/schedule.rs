@@ -1,0 +1,179 @@
+//! The schedule on PostgreSQL: applying the execution role's changes and claiming what is
+//! due with `FOR UPDATE OF s SKIP LOCKED`, fenced by the task's current version (see
+//! `ScheduleStore::fire_due`).
+
+use super::*;
+
+/// `channel, target, outcome, attempts, at, detail, provider_id` from column `from` on.
+pub(super) fn status_from_row(row: &PgRow, from: usize) -> Result<DeliveryStatus> {
+    Ok(DeliveryStatus {
+        channel: parse_channel(&col::<String>(row, from)?)?,
+        target: col(row, from + 1)?,
+        outcome: parse_outcome(&col::<String>(row, from + 2)?)?,
+        attempts: count(col(row, from + 3)?, "attempts")?,
+        at: instant(col(row, from + 4)?)?,
+        detail: col(row, from + 5)?,
+        provider_id: col(row, from + 6)?,
+    })
+}
+
+pub(super) fn scheduled_from_row(row: &PgRow) -> Result<ScheduledTask> {
+    Ok(ScheduledTask {
+        task_id: parse_id(&col::<String>(row, 0)?)?,
+        user_id: parse_user(&col::<String>(row, 1)?)?,
+        version: col::<i64>(row, 2)? as u64,
+        body: parse_json(&col::<String>(row, 3)?)?,
+        due_at: instant(col(row, 4)?)?,
+        seq: count(col(row, 5)?, "seq")?,
+    })
+}
+
+#[async_trait]
+impl ScheduleStore for PgStore {
+    async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for change in changes {
+            match change {
+                ScheduleChange::Set {
+                    task_id,
+                    user_id,
+                    version,
+                    body,
+                    next,
+                } => {
+                    let (due, seq) = match next {
+                        Some((at, seq)) => (Some(micros(*at)), *seq),
+                        None => (None, 0),
+                    };
+                    sqlx::query(
+                        "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                         VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (task_id) DO UPDATE SET
+                           user_id = excluded.user_id, version = excluded.version,
+                           body = excluded.body, due_at = excluded.due_at, seq = excluded.seq
+                         WHERE excluded.version > schedule.version",
+                    )
+                    .bind(task_id.to_string())
+                    .bind(user_id.as_str())
+                    .bind(*version as i64)
+                    .bind(due.map(|_| body.to_string()))
+                    .bind(due)
+                    .bind(i64::from(seq))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+                ScheduleChange::Delete { task_id, version } => {
+                    // A tombstone: keeps the version, drops the body and due instant.
+                    sqlx::query(
+                        "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                         VALUES ($1, '', $2, NULL, NULL, 0)
+                         ON CONFLICT (task_id) DO UPDATE SET
+                           version = excluded.version, body = NULL, due_at = NULL
+                         WHERE excluded.version > schedule.version",
+                    )
+                    .bind(task_id.to_string())
+                    .bind(*version as i64)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                }
+            }
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>> {
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(due_at) FROM schedule WHERE due_at IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+        due.map(instant).transpose()
+    }
+
+    async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> Result<usize> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // SKIP LOCKED: rows another instance is firing right now are not ours to fire, and
+        // waiting for them would only serialise the instances. A row it advanced and
+        // committed meanwhile is re-checked against `due_at <= now` before it is locked.
+        //
+        // The fence: each row comes with its task's current version (NULL once the task is
+        // deleted) as of this statement's snapshot, taken after `now`: a change that
+        // committed before the due instant is seen even if its event has not reached the
+        // schedule yet. Only the schedule row is locked, never the task (`OF s`).
+        let due = sqlx::query(
+            "SELECT s.task_id, s.user_id, s.version, s.body, s.due_at, s.seq, t.version
+             FROM schedule s LEFT JOIN tasks t ON t.id = s.task_id
+             WHERE s.due_at IS NOT NULL AND s.due_at <= $1
+             ORDER BY s.due_at LIMIT $2
+             FOR UPDATE OF s SKIP LOCKED",
+        )
+        .bind(micros(now))
+        .bind(max as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut events = Vec::with_capacity(due.len());
+        let mut ids = Vec::with_capacity(due.len());
+        let mut next_due = Vec::with_capacity(due.len());
+        let mut next_seq = Vec::with_capacity(due.len());
+        let mut fired = 0;
+        for row in &due {
+            let task = scheduled_from_row(row)?;
+            if col::<Option<i64>>(row, 6)? != Some(task.version as i64) {
+                // Stale: the task was deleted or changed after this row was written. The row
+                // becomes a tombstone at its version; the change's own event brings the
+                // task's current state (if any) when it arrives.
+                ids.push(task.task_id.to_string());
+                next_due.push(None);
+                next_seq.push(None);
+                continue;
+            }
+            fired += 1;
+            // A panicking FireFn (a bug in recurrence code) fails this call and commits
+            // nothing, as on SQLite, instead of unwinding through the caller's worker.
+            let decision = catch_unwind(AssertUnwindSafe(|| fire(&task))).map_err(|_| {
+                Error::Storage(format!("firing task {} panicked", task.task_id).into())
+            })?;
+            events.extend(decision.events);
+            ids.push(task.task_id.to_string());
+            next_due.push(decision.next.map(|(at, _)| micros(at)));
+            next_seq.push(decision.next.map(|(_, seq)| i64::from(seq)));
+        }
+        insert_outbox(&mut tx, &events).await?;
+        // A finished row becomes a tombstone (no due instant, no body), keeping its version.
+        sqlx::query(
+            "UPDATE schedule AS s SET
+               due_at = n.due_at,
+               seq = COALESCE(n.seq, s.seq),
+               body = CASE WHEN n.due_at IS NULL THEN NULL ELSE s.body END
+             FROM UNNEST($1::text[], $2::int8[], $3::int8[]) AS n (task_id, due_at, seq)
+             WHERE s.task_id = n.task_id",
+        )
+        .bind(&ids)
+        .bind(&next_due)
+        .bind(&next_seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(!events.is_empty());
+        Ok(fired)
+    }
+
+    async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {
+        let row = sqlx::query(
+            "SELECT task_id, user_id, version, body, due_at, seq FROM schedule
+             WHERE task_id = $1 AND due_at IS NOT NULL",
+        )
+        .bind(task_id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(scheduled_from_row).transpose()
+    }
+}

@@ -1,0 +1,185 @@
+//! The schedule on SQLite: applying the execution role's changes and claiming what is due,
+//! fenced by the task's current version (see `ScheduleStore::fire_due`).
+
+use super::*;
+
+#[async_trait]
+impl ScheduleStore for SqliteStore {
+    async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> Result<()> {
+        let changes = changes.to_vec();
+        self.write(move |tx| {
+            let mut set = tx
+                .prepare_cached(
+                    "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (task_id) DO UPDATE SET
+                       user_id = excluded.user_id, version = excluded.version,
+                       body = excluded.body, due_at = excluded.due_at, seq = excluded.seq
+                     WHERE excluded.version > schedule.version",
+                )
+                .map_err(map_err)?;
+            for change in &changes {
+                match change {
+                    ScheduleChange::Set {
+                        task_id,
+                        user_id,
+                        version,
+                        body,
+                        next,
+                    } => {
+                        let (due, seq) = match next {
+                            Some((at, seq)) => (Some(micros(*at)), *seq),
+                            None => (None, 0),
+                        };
+                        let body = due.map(|_| body.to_string());
+                        set.execute(params![
+                            task_id.to_string(),
+                            user_id.as_str(),
+                            *version as i64,
+                            body,
+                            due,
+                            seq
+                        ])
+                        .map_err(map_err)?;
+                    }
+                    ScheduleChange::Delete { task_id, version } => {
+                        // A tombstone: keeps the version, drops the body and due instant.
+                        tx.execute(
+                            "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                             VALUES (?1, '', ?2, NULL, NULL, 0)
+                             ON CONFLICT (task_id) DO UPDATE SET
+                               version = excluded.version, body = NULL, due_at = NULL
+                             WHERE excluded.version > schedule.version",
+                            params![task_id.to_string(), *version as i64],
+                        )
+                        .map_err(map_err)?;
+                    }
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>> {
+        self.read(|conn| {
+            let due: Option<i64> = conn
+                .query_row(
+                    "SELECT MIN(due_at) FROM schedule WHERE due_at IS NOT NULL",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            due.map(instant).transpose()
+        })
+        .await
+    }
+
+    async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> Result<usize> {
+        self.write_with_events(
+            |fired| *fired > 0,
+            move |tx| {
+                // The fence: each row comes with its task's current version (NULL once the
+                // task is deleted), read in this transaction, so a change that committed before
+                // the claim is seen even if its event has not reached the schedule yet.
+                let due = {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT s.task_id, s.user_id, s.version, s.body, s.due_at, s.seq,
+                                    t.version
+                             FROM schedule s LEFT JOIN tasks t ON t.id = s.task_id
+                             WHERE s.due_at IS NOT NULL AND s.due_at <= ?1
+                             ORDER BY s.due_at LIMIT ?2",
+                        )
+                        .map_err(map_err)?;
+                    let rows = stmt
+                        .query_map(params![micros(now), max as i64], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, i64>(2)?,
+                                r.get::<_, String>(3)?,
+                                r.get::<_, i64>(4)?,
+                                r.get::<_, u32>(5)?,
+                                r.get::<_, Option<i64>>(6)?,
+                            ))
+                        })
+                        .map_err(map_err)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map_err(map_err)?;
+                    rows
+                };
+                let mut advance = tx
+                    .prepare_cached("UPDATE schedule SET due_at = ?2, seq = ?3 WHERE task_id = ?1")
+                    .map_err(map_err)?;
+                let mut finish = tx
+                    .prepare_cached(
+                        "UPDATE schedule SET due_at = NULL, body = NULL WHERE task_id = ?1",
+                    )
+                    .map_err(map_err)?;
+                let mut fired = 0;
+                for (task_id, user_id, version, body, due_at, seq, current) in due {
+                    if current != Some(version) {
+                        // Stale: the task was deleted or changed after this row was written.
+                        // The row becomes a tombstone at its version; the change's own event
+                        // brings the task's current state (if any) when it arrives.
+                        finish.execute(params![task_id]).map_err(map_err)?;
+                        continue;
+                    }
+                    fired += 1;
+                    let row = ScheduledTask {
+                        task_id: parse_id(&task_id)?,
+                        user_id: parse_user(&user_id)?,
+                        version: version as u64,
+                        body: parse_json(&body)?,
+                        due_at: instant(due_at)?,
+                        seq,
+                    };
+                    let decision = fire(&row);
+                    insert_outbox(tx, &decision.events)?;
+                    match decision.next {
+                        Some((at, seq)) => advance.execute(params![task_id, micros(at), seq]),
+                        None => finish.execute(params![task_id]),
+                    }
+                    .map_err(map_err)?;
+                }
+                Ok(fired)
+            },
+        )
+        .await
+    }
+
+    async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT user_id, version, body, due_at, seq FROM schedule
+                     WHERE task_id = ?1 AND due_at IS NOT NULL",
+                    params![task_id.to_string()],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                            r.get::<_, u32>(4)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(map_err)?;
+            row.map(|(user, version, body, due, seq)| {
+                Ok(ScheduledTask {
+                    task_id,
+                    user_id: parse_user(&user)?,
+                    version: version as u64,
+                    body: parse_json(&body)?,
+                    due_at: instant(due)?,
+                    seq,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+}
