@@ -1,0 +1,125 @@
+//! Recipients: push subscriptions and webhook endpoints, per user.
+
+use super::*;
+
+/// Push subscriptions are listed per user. Putting a known endpoint again (the browser
+/// renewed its keys) keeps the stored id and creation instant, refreshes the keys, and
+/// returns the stored record; the endpoint moves to whoever put it last.
+pub async fn push_subscriptions_are_per_user_and_a_known_endpoint_keeps_its_id(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    assert!(subscriptions(&*store, &alice).await.is_empty());
+
+    let phone = subscription(&alice, "sub_alice_phone", "https://push.example/phone", 10);
+    let laptop = subscription(
+        &alice,
+        "sub_alice_laptop",
+        "https://push.example/laptop",
+        20,
+    );
+    let bobs = subscription(&bob, "sub_bob_phone", "https://push.example/bob", 30);
+    for sub in [&phone, &laptop, &bobs] {
+        assert_eq!(&put_subscription(&*store, sub).await, sub);
+    }
+    assert_eq!(
+        subscriptions(&*store, &alice).await,
+        [laptop.clone(), phone.clone()]
+    );
+    assert_eq!(
+        subscriptions(&*store, &bob).await,
+        std::slice::from_ref(&bobs)
+    );
+
+    let renewed = PushSubscriptionRecord {
+        id: "sub_alice_phone_2".to_owned(),
+        p256dh: "BNewKeyOfThePhone".to_owned(),
+        auth: "new-auth-secret".to_owned(),
+        created_at: at(500),
+        ..phone.clone()
+    };
+    let stored = PushSubscriptionRecord {
+        id: phone.id.clone(),
+        created_at: phone.created_at,
+        ..renewed.clone()
+    };
+    assert_eq!(put_subscription(&*store, &renewed).await, stored);
+    assert_eq!(
+        subscriptions(&*store, &alice).await,
+        [laptop.clone(), stored.clone()]
+    );
+
+    // Bob signs in on alice's laptop: the browser's one subscription is now his.
+    let moved = PushSubscriptionRecord {
+        user_id: bob.clone(),
+        id: "sub_bob_laptop".to_owned(),
+        created_at: at(600),
+        ..laptop.clone()
+    };
+    let moved_stored = PushSubscriptionRecord {
+        id: laptop.id.clone(),
+        created_at: laptop.created_at,
+        ..moved.clone()
+    };
+    assert_eq!(put_subscription(&*store, &moved).await, moved_stored);
+    assert_eq!(subscriptions(&*store, &alice).await, [stored]);
+    assert_eq!(subscriptions(&*store, &bob).await, [moved_stored, bobs]);
+    assert!(outbox(&*store).await.is_empty());
+}
+
+/// Removing a push subscription for a user removes only that user's (false for another's or
+/// a missing one); removing it for no user (the push service said it is gone) removes it
+/// whoever owns it.
+pub async fn removing_a_push_subscription_honours_its_owner_when_given(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let alices = subscription(&alice, "sub_alice_phone", "https://push.example/alice", 10);
+    let bobs = subscription(&bob, "sub_bob_phone", "https://push.example/bob", 20);
+    put_subscription(&*store, &alices).await;
+    put_subscription(&*store, &bobs).await;
+
+    assert!(!remove_subscription(&*store, Some(&bob), &alices.id).await);
+    assert_eq!(
+        subscriptions(&*store, &alice).await,
+        std::slice::from_ref(&alices)
+    );
+    assert!(remove_subscription(&*store, Some(&alice), &alices.id).await);
+    assert!(subscriptions(&*store, &alice).await.is_empty());
+    assert!(!remove_subscription(&*store, Some(&alice), &alices.id).await);
+
+    assert!(remove_subscription(&*store, None, &bobs.id).await);
+    assert!(subscriptions(&*store, &bob).await.is_empty());
+    assert!(!remove_subscription(&*store, None, &bobs.id).await);
+    assert!(!remove_subscription(&*store, None, "sub_never_stored").await);
+}
+
+/// Each user has at most one webhook endpoint: put, read back as written, replaced by a new
+/// put, removed (false when there was none), never visible to another user.
+pub async fn a_users_webhook_is_put_replaced_and_removed_per_user(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    assert_eq!(webhook(&*store, &alice).await, None);
+
+    let first = webhook_endpoint(&alice, "https://hooks.example/alice", 10);
+    put_webhook(&*store, &first).await;
+    assert_eq!(webhook(&*store, &alice).await, Some(first.clone()));
+    assert_eq!(webhook(&*store, &bob).await, None);
+
+    let replaced = WebhookEndpoint {
+        url: "https://hooks.example/alice/v2".to_owned(),
+        secret: "whsec_rotated".to_owned(),
+        created_at: at(50),
+        ..first
+    };
+    put_webhook(&*store, &replaced).await;
+    assert_eq!(webhook(&*store, &alice).await, Some(replaced.clone()));
+    let bobs = webhook_endpoint(&bob, "https://hooks.example/bob", 20);
+    put_webhook(&*store, &bobs).await;
+
+    assert!(store.remove_webhook(&alice).await.expect("remove_webhook"));
+    assert_eq!(webhook(&*store, &alice).await, None);
+    assert!(!store.remove_webhook(&alice).await.expect("remove_webhook"));
+    assert_eq!(webhook(&*store, &bob).await, Some(bobs));
+    assert!(outbox(&*store).await.is_empty());
+}
