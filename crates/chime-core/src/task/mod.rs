@@ -1,0 +1,327 @@
+//! A task: its fields as types that cannot hold a bad value, read once from the API's body.
+//!
+//! A task has two JSON forms, kept apart on purpose:
+//! - **Input** ([`TaskSpec::parse`], module `input`): the design's POST body, read leniently,
+//!   once, at the HTTP edge. It turns the body into a [`TaskSpec`] whose every field is valid,
+//!   or into [`FieldErrors`] listing every refused field (not only the first) by JSON pointer,
+//!   with the value as received. It accepts the design's body and a few extensions; fields it
+//!   does not know are ignored, so older servers accept newer clients' bodies.
+//! - **Stored** ([`TaskSpec::to_stored`], [`TaskSpec::from_stored`], module `stored`): what
+//!   task records, schedule rows, events and pending deliveries carry. Strict and versioned, so
+//!   that tightening the input rules never makes a stored task unreadable. The API's output
+//!   ([`TaskSpec::to_json`]) is the stored form without its version.
+//!
+//! What the input accepts:
+//!
+//! - `name` (required): a string, trimmed, 1 to 200 characters, no control characters.
+//! - `description`: a string of at most 4000 characters, trimmed; `null`, absent or blank is
+//!   none.
+//! - `startDate` (required): a date and time with an offset. The design's form
+//!   `2024-08-12 11:24:53.00+0000` (a space or `T` between date and time; seconds and up to
+//!   nine fractional digits optional, kept to the microsecond; offset `+0000`, `+00:00`, `+00` or `Z`) and RFC 3339
+//!   (`2024-08-12T13:24:53+02:00`). A time without an offset is refused: the instant would be
+//!   a guess.
+//! - `timeZone`: an IANA name (`Europe/Berlin`) or an offset `±HH:MM`; the wall clock the
+//!   rule follows (see [`crate::recurrence`]). Absent or `null`: the fixed offset `startDate`
+//!   was written with.
+//! - `repeats`: absent or `null` for a one-time task, else an object:
+//!   - `frequency`: a whole number 1 to 1000, as a number or a numeric string; absent is 1.
+//!   - `period` (required): `day`, `week`, `month` or `year`, in any case; the plurals
+//!     (`weeks`) and adverbs (`weekly`) are accepted too.
+//!   - `on`: a comma- or space-separated string (`"monday, tuesday"`) or an array. For `week`,
+//!     weekdays by full name, three letters (`mon`) or two (`mo`, as in RFC 5545), in any
+//!     case. As a leniency for typing slips (the design's own example says `mmonday`), a token
+//!     of at least five letters that is one edit (an insertion, deletion, substitution or swap
+//!     of neighbours) away from exactly one full weekday name is read as that weekday. For
+//!     `month`, days 1 to 31, -1 to -31 counted from the end, or `last` (-1), as numbers or
+//!     numeric strings. Duplicates are dropped and the days sorted (weekdays Monday first).
+//!     Absent, `null`, `""` or `[]`: the start's weekday or day of month. `day` and `year`
+//!     take no `on`.
+//!   - `ends`: absent, `null` or `""`: never; a whole number 1 to 100000 (or a numeric string):
+//!     after that many occurrences; a date `2025-01-31`: on that local date, inclusive; a date
+//!     and time (as `startDate`): at that instant, inclusive.
+//! - `notify`: which channels deliver each occurrence. `email`: an address (one `@`, a domain
+//!   with a dot, no spaces); `sms`: a phone number as a string or number (digits; spaces,
+//!   dashes, dots and parentheses ignored; an optional leading `+`), valid in its country's
+//!   numbering plan (libphonenumber's metadata) and kept in E.164 (`+14075551212`). With `+` it
+//!   carries its country code; without, it is read as a national number of the default
+//!   region ([`ParseOptions`], US unless configured: `4075551212` is `+14075551212`), or as
+//!   international after that region's international prefix (`011` in the US); `webhook`: a
+//!   boolean, default `false` (the owner's configured endpoint); `push`: a boolean,
+//!   default `false`; `inApp`: a boolean, default `true`. An empty `email` or `sms` is absent.
+//! - `missed`: what to do with occurrences missed while Chime was down. `policy`:
+//!   `fireOnceLate` (the default, also when `policy` is absent), `fireAll` or `skip`;
+//!   `limitSeconds` (1 to 31536000) is required with `skip` and refused otherwise.
+//!
+//! [`TaskSpec::to_json`] writes the API's canonical shape of the same fields, which parses back
+//! to an equal `TaskSpec`.
+
+use jiff::civil::Weekday;
+use jiff::Timestamp;
+use serde_json::Value;
+
+use crate::error::FieldErrors;
+use crate::recurrence::{Ends, Repeats, Schedule};
+
+mod datetime;
+mod input;
+mod phone;
+#[cfg(feature = "openapi")]
+mod schema;
+mod stored;
+
+pub use phone::PhoneNumber;
+#[cfg(feature = "openapi")]
+pub use schema::*;
+pub use stored::{StoredTaskError, STORED_VERSION};
+
+/// A task, every field valid. Serializes to the API's camelCase shape; that output parses
+/// back to an equal `TaskSpec`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSpec {
+    pub name: TaskName,
+    pub description: Option<String>,
+    pub schedule: Schedule,
+    pub notify: Notify,
+    pub missed: MissedPolicy,
+}
+
+/// A value refused by one of this module's `parse` constructors, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidValue(pub String);
+
+/// 1 to 200 characters after trimming; no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskName(String);
+
+impl TaskName {
+    pub const MAX_CHARS: usize = 200;
+
+    /// Trims `s` and checks it.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let s = s.trim();
+        let len = s.chars().count();
+        if len == 0 {
+            return Err(InvalidValue("a task name must not be empty".into()));
+        }
+        if len > Self::MAX_CHARS {
+            return Err(InvalidValue(format!(
+                "a task name is at most {} characters, this one has {len}",
+                Self::MAX_CHARS
+            )));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(InvalidValue(
+                "a task name must not contain control characters (such as line breaks)".into(),
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Which channels an occurrence is delivered on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify {
+    pub email: Option<EmailAddress>,
+    pub sms: Option<PhoneNumber>,
+    pub push: bool,
+    /// The owner's in-app inbox; on unless the body says `"inApp": false`.
+    pub in_app: bool,
+    /// The owner's webhook endpoint (configured per user); off unless `"webhook": true`.
+    pub webhook: bool,
+}
+
+impl Default for Notify {
+    /// In-app only.
+    fn default() -> Self {
+        Self {
+            email: None,
+            sms: None,
+            push: false,
+            in_app: true,
+            webhook: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress(String);
+
+impl EmailAddress {
+    pub const MAX_LEN: usize = 254;
+
+    /// Trims `s` and checks that it looks like an address: exactly one `@`, something before
+    /// it, a domain with a dot after it, no whitespace. Deliverability is the provider's
+    /// business.
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let s = s.trim();
+        let refuse = || {
+            Err(InvalidValue(
+                "expected an email address such as `someone@example.com` (one `@`, a domain with a \
+                 dot, no spaces, at most 254 characters)"
+                    .into(),
+            ))
+        };
+        if s.len() > Self::MAX_LEN || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return refuse();
+        }
+        let mut parts = s.split('@');
+        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+            return refuse();
+        };
+        if local.is_empty()
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+            || domain.contains("..")
+        {
+            return refuse();
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What [`TaskSpec::parse_with`] needs from the deployment to read a body: today, the region
+/// a phone number without a country code belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// ISO 3166 alpha-2 (`US`, `GB`): whose numbering plan reads a phone number written
+    /// without `+` and a country code. [`ParseOptions::new`] checks it; a value set by hand
+    /// that is not a region leaves such numbers refused (numbers with `+` still parse).
+    pub default_region: String,
+}
+
+impl ParseOptions {
+    /// The region when none is configured: the design's example number, `4075551212`, is
+    /// American.
+    pub const DEFAULT_REGION: &'static str = "US";
+
+    /// Options with `region` as the default region: an ISO 3166 alpha-2 code that has a
+    /// numbering plan, in any case (`gb` is `GB`).
+    pub fn new(region: &str) -> Result<Self, InvalidValue> {
+        let default_region = region.trim().to_ascii_uppercase();
+        let options = Self { default_region };
+        if options.region().is_none() {
+            return Err(InvalidValue(format!(
+                "`{region}` is not a region with a telephone numbering plan: expected an ISO \
+                 3166 alpha-2 code such as `US` or `GB`"
+            )));
+        }
+        Ok(options)
+    }
+
+    fn region(&self) -> Option<phonenumber::country::Id> {
+        let id: phonenumber::country::Id = self.default_region.parse().ok()?;
+        phonenumber::metadata::DATABASE
+            .by_id(id.as_ref())
+            .map(|_| id)
+    }
+}
+
+impl Default for ParseOptions {
+    fn default() -> Self {
+        Self {
+            default_region: Self::DEFAULT_REGION.to_owned(),
+        }
+    }
+}
+
+/// What happens to occurrences that fell due while Chime could not fire them (downtime).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissedPolicy {
+    /// Fire the earliest missed occurrence once, flagged late; the others it stands for are
+    /// counted in `coalesced`, and the schedule moves on to the next future occurrence.
+    #[default]
+    FireOnceLate,
+    /// Fire every missed occurrence, each flagged late.
+    FireAll,
+    /// Fire an occurrence only if it is at most `limit` late; otherwise record it as skipped.
+    Skip { limit: jiff::SignedDuration },
+}
+
+impl MissedPolicy {
+    /// Longest `limitSeconds` accepted: a year.
+    pub const MAX_LIMIT_SECONDS: i64 = 31_536_000;
+}
+
+pub(super) const WEEKDAYS: [(Weekday, &str); 7] = [
+    (Weekday::Monday, "monday"),
+    (Weekday::Tuesday, "tuesday"),
+    (Weekday::Wednesday, "wednesday"),
+    (Weekday::Thursday, "thursday"),
+    (Weekday::Friday, "friday"),
+    (Weekday::Saturday, "saturday"),
+    (Weekday::Sunday, "sunday"),
+];
+
+impl TaskSpec {
+    /// Parses the design's POST body (see the module doc) with the default
+    /// [`ParseOptions`] (phone numbers without a country code are American). Collects every
+    /// refused field.
+    pub fn parse(body: &Value) -> Result<TaskSpec, FieldErrors> {
+        Self::parse_with(body, &ParseOptions::default())
+    }
+
+    /// Parses the design's POST body (see the module doc), reading what it leaves to context
+    /// with `options`. Collects every refused field. The canonical shape ([`TaskSpec::to_json`])
+    /// parses back to an equal task whatever the options.
+    pub fn parse_with(body: &Value, options: &ParseOptions) -> Result<TaskSpec, FieldErrors> {
+        input::parse(body, options)
+    }
+
+    /// Refuses a task none of whose occurrences is at or after `now`, naming the field that
+    /// makes it so (`/repeats/ends` when an end cuts it, else `/startDate`).
+    pub fn require_future(&self, now: Timestamp) -> Result<(), FieldErrors> {
+        let schedule = &self.schedule;
+        if schedule.first_at_or_after(now).is_some() {
+            return Ok(());
+        }
+        if let Some(repeats) = &schedule.repeats {
+            if repeats.ends != Ends::Never {
+                let endless = Schedule {
+                    repeats: Some(Repeats {
+                        ends: Ends::Never,
+                        ..repeats.clone()
+                    }),
+                    ..schedule.clone()
+                };
+                if endless.first_at_or_after(now).is_some() {
+                    return Err(FieldErrors::one(
+                        "/repeats/ends",
+                        Some(ends_json(&repeats.ends)),
+                        format!(
+                            "no occurrence of this task is at or after now ({now}): the task \
+                             ends before then, so every occurrence is in the past"
+                        ),
+                    ));
+                }
+            }
+        }
+        Err(FieldErrors::one(
+            "/startDate",
+            Some(Value::String(schedule.start.to_string())),
+            format!(
+                "no occurrence of this task is at or after now ({now}): every occurrence is in \
+                 the past"
+            ),
+        ))
+    }
+}
+
+/// `repeats.ends` as the API writes it.
+fn ends_json(ends: &Ends) -> Value {
+    match ends {
+        Ends::Never => Value::Null,
+        ends => serde_json::to_value(stored::EndsShape::from(ends)).unwrap_or(Value::Null),
+    }
+}
+

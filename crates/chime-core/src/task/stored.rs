@@ -1,0 +1,510 @@
+//! The stored form of a task: what task records, schedule rows, events and pending deliveries
+//! carry. Strict and versioned, unlike the API's lenient input ([`super::input`]), which runs
+//! once, at the HTTP edge:
+//!
+//! - Only [`TaskSpec::to_stored`] writes it, from a task that is already valid, so reading it
+//!   checks shape and types, not the input rules: a later release that tightens what the API
+//!   accepts still reads every task an earlier one stored.
+//! - Fields it does not know are refused (`deny_unknown_fields`): a reader never silently drops
+//!   what a newer writer meant.
+//! - `v` names the shape. Version 1 is the API's canonical shape ([`TaskSpec::to_json`]) plus
+//!   `"v": 1`. Without `v` (version 0) is what releases before it stored: the same shape, without
+//!   `notify.webhook` in the first release. A version above [`STORED_VERSION`] is refused as
+//!   [`StoredTaskError::Newer`], which callers treat as "not mine to read yet" (a rolling
+//!   upgrade has a newer instance that reads it), never as corrupt.
+//!
+//! The API's output ([`TaskSpec::to_json`]) is this same shape without `v`: one mapping serves
+//! both, so what the API shows and what is stored cannot drift apart.
+
+use jiff::civil::{Date, Weekday};
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{EmailAddress, MissedPolicy, Notify, PhoneNumber, TaskName, TaskSpec, WEEKDAYS};
+use crate::recurrence::{Ends, On, Period, Repeats, Schedule, TaskZone};
+
+/// The newest stored shape this release writes and reads.
+pub const STORED_VERSION: u32 = 1;
+
+/// Why a stored task could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoredTaskError {
+    /// Written by a newer release: leave it for an instance that reads it.
+    #[error(
+        "the stored task has shape version {found}, newer than this release reads (up to \
+         {STORED_VERSION}): a newer release wrote it"
+    )]
+    Newer { found: u64 },
+    /// Not a shape any release wrote.
+    #[error("the stored task is not in a shape this release reads: {0}")]
+    Corrupt(String),
+}
+
+impl TaskSpec {
+    /// The stored form (see the module doc), version [`STORED_VERSION`].
+    pub fn to_stored(&self) -> Value {
+        self.shape(STORED_VERSION).into_value()
+    }
+
+    /// Reads a task written by [`TaskSpec::to_stored`] of this release or an earlier one.
+    pub fn from_stored(value: &Value) -> Result<TaskSpec, StoredTaskError> {
+        match value.get("v") {
+            None => {}
+            Some(v) => match v.as_u64() {
+                Some(found) if found > u64::from(STORED_VERSION) => {
+                    return Err(StoredTaskError::Newer { found })
+                }
+                Some(_) => {}
+                None => return Err(StoredTaskError::Corrupt(format!("`v` is {v}"))),
+            },
+        }
+        Shape::deserialize(value)
+            .map_err(|e| StoredTaskError::Corrupt(e.to_string()))?
+            .into_spec()
+            .map_err(StoredTaskError::Corrupt)
+    }
+
+    /// The API's camelCase JSON shape of this task's fields (without id, owner or dates): the
+    /// stored form without its version.
+    pub fn to_json(&self) -> Value {
+        self.shape(0).into_value()
+    }
+
+    fn shape(&self, v: u32) -> Shape {
+        let schedule = &self.schedule;
+        Shape {
+            v,
+            name: self.name.as_str().to_owned(),
+            description: self.description.clone(),
+            start_date: schedule.start.to_string(),
+            time_zone: schedule.zone.name().to_owned(),
+            repeats: schedule.repeats.as_ref().map(|r| RepeatsShape {
+                frequency: r.frequency,
+                period: r.period.into(),
+                on: match &r.on {
+                    On::Start => None,
+                    On::Weekdays(days) => Some(OnShape::Weekdays(
+                        days.iter().map(|d| weekday_name(*d).to_owned()).collect(),
+                    )),
+                    On::MonthDays(days) => Some(OnShape::MonthDays(days.clone())),
+                },
+                ends: match r.ends {
+                    Ends::Never => None,
+                    ref ends => Some(EndsShape::from(ends)),
+                },
+            }),
+            notify: NotifyShape {
+                email: self.notify.email.as_ref().map(|e| e.as_str().to_owned()),
+                sms: self.notify.sms.as_ref().map(|p| p.as_str().to_owned()),
+                push: self.notify.push,
+                in_app: self.notify.in_app,
+                webhook: Some(self.notify.webhook),
+            },
+            missed: match self.missed {
+                MissedPolicy::FireOnceLate => MissedShape::FireOnceLate,
+                MissedPolicy::FireAll => MissedShape::FireAll,
+                MissedPolicy::Skip { limit } => MissedShape::Skip {
+                    limit_seconds: limit.as_secs(),
+                },
+            },
+        }
+    }
+}
+
+/// The weekday's name in the API (`monday`).
+fn weekday_name(day: Weekday) -> &'static str {
+    WEEKDAYS
+        .iter()
+        .find(|(d, _)| *d == day)
+        .map_or("monday", |(_, name)| name)
+}
+
+/// A task's fields as stored; `v` 0 (absent) or 1.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Shape {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    v: u32,
+    name: String,
+    description: Option<String>,
+    start_date: String,
+    time_zone: String,
+    repeats: Option<RepeatsShape>,
+    notify: NotifyShape,
+    missed: MissedShape,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepeatsShape {
+    frequency: u32,
+    period: PeriodShape,
+    on: Option<OnShape>,
+    ends: Option<EndsShape>,
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum PeriodShape {
+    Day,
+    Week,
+    Month,
+    Year,
+}
+
+impl From<Period> for PeriodShape {
+    fn from(p: Period) -> Self {
+        match p {
+            Period::Day => PeriodShape::Day,
+            Period::Week => PeriodShape::Week,
+            Period::Month => PeriodShape::Month,
+            Period::Year => PeriodShape::Year,
+        }
+    }
+}
+
+impl From<PeriodShape> for Period {
+    fn from(p: PeriodShape) -> Self {
+        match p {
+            PeriodShape::Day => Period::Day,
+            PeriodShape::Week => Period::Week,
+            PeriodShape::Month => Period::Month,
+            PeriodShape::Year => Period::Year,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum OnShape {
+    MonthDays(Vec<i8>),
+    Weekdays(Vec<String>),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+pub(super) enum EndsShape {
+    Count(u32),
+    /// A local date (`2025-01-31`) or an instant (RFC 3339).
+    Text(String),
+}
+
+impl From<&Ends> for EndsShape {
+    fn from(ends: &Ends) -> Self {
+        match ends {
+            Ends::AfterCount(n) => EndsShape::Count(*n),
+            Ends::OnDate(date) => EndsShape::Text(date.to_string()),
+            Ends::AtInstant(at) => EndsShape::Text(at.to_string()),
+            // Written as `null`; never reaches here.
+            Ends::Never => EndsShape::Count(0),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NotifyShape {
+    email: Option<String>,
+    sms: Option<String>,
+    push: bool,
+    in_app: bool,
+    /// Absent in what the first release stored (it had no webhooks): off.
+    #[serde(default)]
+    webhook: Option<bool>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(
+    tag = "policy",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase",
+    deny_unknown_fields
+)]
+enum MissedShape {
+    FireOnceLate,
+    FireAll,
+    Skip { limit_seconds: i64 },
+}
+
+impl Shape {
+    fn into_value(self) -> Value {
+        // A struct of strings, numbers and options always serializes.
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+
+    /// The task, checking what the types cannot: the invariants every release kept (so a
+    /// hand-edited or damaged row is refused), not the API's input rules.
+    fn into_spec(self) -> Result<TaskSpec, String> {
+        let name = (!self.name.trim().is_empty())
+            .then_some(TaskName(self.name))
+            .ok_or("`name` is empty")?;
+        let start: Timestamp = self
+            .start_date
+            .parse()
+            .map_err(|e| format!("`startDate` {:?}: {e}", self.start_date))?;
+        let zone = TaskZone::parse(&self.time_zone).map_err(|e| format!("`timeZone`: {e}"))?;
+        let repeats = self.repeats.map(RepeatsShape::into_repeats).transpose()?;
+        let notify = self.notify.into_notify()?;
+        let missed = match self.missed {
+            MissedShape::FireOnceLate => MissedPolicy::FireOnceLate,
+            MissedShape::FireAll => MissedPolicy::FireAll,
+            MissedShape::Skip { limit_seconds } if limit_seconds > 0 => MissedPolicy::Skip {
+                limit: SignedDuration::from_secs(limit_seconds),
+            },
+            MissedShape::Skip { limit_seconds } => {
+                return Err(format!("`missed.limitSeconds` is {limit_seconds}"))
+            }
+        };
+        Ok(TaskSpec {
+            name,
+            description: self.description,
+            schedule: Schedule {
+                start,
+                zone,
+                repeats,
+            },
+            notify,
+            missed,
+        })
+    }
+}
+
+impl RepeatsShape {
+    fn into_repeats(self) -> Result<Repeats, String> {
+        if self.frequency == 0 {
+            return Err("`repeats.frequency` is 0".into());
+        }
+        let period = Period::from(self.period);
+        let on = match (period, self.on) {
+            (_, None) => On::Start,
+            (Period::Week, Some(OnShape::Weekdays(names))) if !names.is_empty() => On::Weekdays(
+                names
+                    .iter()
+                    .map(|name| {
+                        WEEKDAYS
+                            .iter()
+                            .find(|(_, n)| n == name)
+                            .map(|(d, _)| *d)
+                            .ok_or_else(|| format!("`repeats.on` holds {name:?}"))
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+            (Period::Month, Some(OnShape::MonthDays(days)))
+                if !days.is_empty() && days.iter().all(|d| (1..=31).contains(&d.abs())) =>
+            {
+                On::MonthDays(days)
+            }
+            (period, Some(_)) => {
+                return Err(format!(
+                    "`repeats.on` does not hold days of a {}",
+                    period.as_str()
+                ))
+            }
+        };
+        let ends = match self.ends {
+            None => Ends::Never,
+            Some(EndsShape::Count(0)) => return Err("`repeats.ends` is 0".into()),
+            Some(EndsShape::Count(n)) => Ends::AfterCount(n),
+            Some(EndsShape::Text(text)) => match text.parse::<Date>() {
+                Ok(date) if text.len() == 10 => Ends::OnDate(date),
+                _ => Ends::AtInstant(
+                    text.parse()
+                        .map_err(|e| format!("`repeats.ends` {text:?}: {e}"))?,
+                ),
+            },
+        };
+        Ok(Repeats {
+            frequency: self.frequency,
+            period,
+            on,
+            ends,
+        })
+    }
+}
+
+impl NotifyShape {
+    fn into_notify(self) -> Result<Notify, String> {
+        let email = match self.email {
+            Some(e) if e.contains('@') => Some(EmailAddress(e)),
+            Some(e) => return Err(format!("`notify.email` {:?} has no `@`", e.len())),
+            None => None,
+        };
+        let sms = self
+            .sms
+            .map(|s| PhoneNumber::from_stored(s).ok_or("`notify.sms` is not in E.164"))
+            .transpose()?;
+        Ok(Notify {
+            email,
+            sms,
+            push: self.push,
+            in_app: self.in_app,
+            webhook: self.webhook.unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failed test.
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// What each release stored, exactly (from its `to_json`): the first release (no webhook),
+    /// then every release until the stored form got its version, then version 1.
+    fn fixtures() -> Vec<(&'static str, Value)> {
+        vec![
+            (
+                "v0, first release: no notify.webhook",
+                json!({
+                    "name": "Stand-up",
+                    "description": null,
+                    "startDate": "2026-01-05T09:00:00Z",
+                    "timeZone": "Europe/Berlin",
+                    "repeats": {"frequency": 1, "period": "week", "on": ["monday", "friday"], "ends": null},
+                    "notify": {"email": "ada@example.com", "sms": "+14075551212", "push": false, "inApp": true},
+                    "missed": {"policy": "fireOnceLate"}
+                }),
+            ),
+            (
+                "v0, with notify.webhook",
+                json!({
+                    "name": "Rent",
+                    "description": "Pay it",
+                    "startDate": "2026-01-01T08:30:00.5Z",
+                    "timeZone": "+02:00",
+                    "repeats": {"frequency": 2, "period": "month", "on": [-1, 1], "ends": "2027-01-31"},
+                    "notify": {"email": null, "sms": null, "push": true, "inApp": false, "webhook": true},
+                    "missed": {"policy": "skip", "limitSeconds": 3600}
+                }),
+            ),
+            (
+                "v1",
+                json!({
+                    "v": 1,
+                    "name": "Birthday",
+                    "description": null,
+                    "startDate": "2026-03-01T00:00:00Z",
+                    "timeZone": "UTC",
+                    "repeats": {"frequency": 1, "period": "year", "on": null, "ends": 10},
+                    "notify": {"email": null, "sms": null, "push": false, "inApp": true, "webhook": false},
+                    "missed": {"policy": "fireAll"}
+                }),
+            ),
+            (
+                "v1, one-time, ends at an instant elsewhere",
+                json!({
+                    "v": 1,
+                    "name": "Dentist",
+                    "description": "Line one\nline two",
+                    "startDate": "2026-02-10T14:15:00Z",
+                    "timeZone": "America/New_York",
+                    "repeats": null,
+                    "notify": {"email": null, "sms": null, "push": false, "inApp": true, "webhook": false},
+                    "missed": {"policy": "fireOnceLate"}
+                }),
+            ),
+        ]
+    }
+
+    #[test]
+    fn every_shape_a_release_stored_is_read_as_the_task_the_api_parses_from_it() {
+        for (what, stored) in fixtures() {
+            let read = TaskSpec::from_stored(&stored).unwrap_or_else(|e| panic!("{what}: {e}"));
+            // The lenient parser reads every stored shape too; both agree on every field.
+            let parsed = TaskSpec::parse(&stored).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(read, parsed, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_stored_form_round_trips_and_carries_its_version() {
+        for (what, stored) in fixtures() {
+            let spec = TaskSpec::from_stored(&stored).unwrap();
+            let written = spec.to_stored();
+            assert_eq!(written["v"], json!(STORED_VERSION), "{what}");
+            assert_eq!(TaskSpec::from_stored(&written).unwrap(), spec, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_api_shape_is_the_stored_form_without_its_version() {
+        for (what, stored) in fixtures() {
+            let spec = TaskSpec::from_stored(&stored).unwrap();
+            let mut written = spec.to_stored();
+            written.as_object_mut().unwrap().remove("v");
+            assert_eq!(spec.to_json(), written, "{what}");
+            assert!(spec.to_json().get("v").is_none());
+        }
+    }
+
+    #[test]
+    fn a_newer_version_is_refused_as_newer_not_as_corrupt() {
+        let mut stored = fixtures()[2].1.clone();
+        stored["v"] = json!(2);
+        stored["rrule"] = json!("FREQ=MONTHLY;BYDAY=2TU");
+        assert_eq!(
+            TaskSpec::from_stored(&stored),
+            Err(StoredTaskError::Newer { found: 2 })
+        );
+    }
+
+    #[test]
+    fn unknown_fields_missing_fields_and_wrong_types_are_corrupt() {
+        let base = fixtures()[2].1.clone();
+        let mut cases = Vec::new();
+        let mut extra = base.clone();
+        extra["colour"] = json!("red");
+        cases.push(("an unknown field", extra));
+        let mut extra_nested = base.clone();
+        extra_nested["notify"]["fax"] = json!(true);
+        cases.push(("an unknown nested field", extra_nested));
+        let mut missing = base.clone();
+        missing.as_object_mut().unwrap().remove("startDate");
+        cases.push(("no startDate", missing));
+        let mut lenient = base.clone();
+        lenient["repeats"]["frequency"] = json!("2");
+        cases.push(("a frequency as a string (the API's leniency)", lenient));
+        let mut spelled = base.clone();
+        spelled["repeats"]["period"] = json!("Yearly");
+        cases.push(("a period spelled as the API allows", spelled));
+        let mut weekdays_on_month = base.clone();
+        weekdays_on_month["repeats"] = json!({"frequency": 1, "period": "month", "on": ["monday"], "ends": null});
+        cases.push(("weekdays for a month", weekdays_on_month));
+        let mut bad_phone = base.clone();
+        bad_phone["notify"]["sms"] = json!("4075551212");
+        cases.push(("a national phone number", bad_phone));
+        let mut bad_v = base;
+        bad_v["v"] = json!("1");
+        cases.push(("a version as a string", bad_v));
+        for (what, stored) in cases {
+            assert!(
+                matches!(
+                    TaskSpec::from_stored(&stored),
+                    Err(StoredTaskError::Corrupt(_))
+                ),
+                "{what}: {:?}",
+                TaskSpec::from_stored(&stored)
+            );
+        }
+    }
+
+    #[test]
+    fn a_task_the_api_accepts_is_stored_and_read_back_equal() {
+        let bodies = [
+            json!({"name": "a", "startDate": "2026-01-01 09:00:00.00+0000"}),
+            json!({"name": " b ", "startDate": "2026-01-01T09:00:00+02:00", "repeats": {"frequency": "3", "period": "Weekly", "on": "mo, fri", "ends": "2026-06-30"}, "notify": {"email": " x@example.com ", "sms": 4075551212_u64, "webhook": true}}),
+            json!({"name": "c", "startDate": "2026-01-31T23:59:59.123456789Z", "timeZone": "Asia/Kolkata", "repeats": {"period": "months", "on": [31, "last", 15], "ends": 12}, "missed": {"policy": "SKIP", "limitSeconds": 60}}),
+            json!({"name": "d", "startDate": "2026-01-31T10:00:00-05:00", "repeats": {"period": "day", "ends": "2026-02-28T10:00:00-05:00"}, "notify": {"inApp": false, "push": true}, "missed": {"policy": "fireAll"}}),
+        ];
+        for body in bodies {
+            let spec = TaskSpec::parse(&body).unwrap();
+            assert_eq!(TaskSpec::from_stored(&spec.to_stored()).unwrap(), spec, "{body}");
+        }
+    }
+}
