@@ -1070,6 +1070,19 @@ proptest! {
     }
 
     #[test]
+    fn every_valid_task_is_stored_and_read_back_as_the_same_task(body in arb_body()) {
+        let spec = parse(&body);
+        let stored = spec.to_stored();
+        prop_assert_eq!(TaskSpec::from_stored(&stored), Ok(spec), "{}", stored);
+    }
+
+    #[test]
+    fn reading_arbitrary_json_as_a_stored_task_never_panics(body in arb_json()) {
+        let _ = TaskSpec::from_stored(&body);
+        let _ = TaskSpec::from_stored(&json!({"v": 1, "name": "x", "startDate": "2024-01-01T00:00:00Z", "timeZone": "UTC", "repeats": body.clone(), "notify": body.clone(), "missed": body}));
+    }
+
+    #[test]
     fn the_canonical_shape_parses_back_to_the_same_task_whatever_the_region(
         body in arb_body(),
         region in proptest::sample::select(vec!["US", "GB", "DE", "IT", "JP", "BR"]),

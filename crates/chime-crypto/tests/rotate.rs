@@ -44,7 +44,7 @@ fn body(email: &str, sms: &str) -> serde_json::Value {
         "notify": { "email": email, "sms": sms, "inApp": true },
     }))
     .expect("a valid task body")
-    .to_json()
+    .to_stored()
 }
 
 fn task(owner: &UserId, i: usize) -> TaskRecord {

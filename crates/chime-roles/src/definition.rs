@@ -55,24 +55,30 @@ pub struct TaskView {
 }
 
 impl TaskView {
-    fn new(record: TaskRecord, now: Timestamp) -> Result<Self> {
-        let spec = TaskSpec::parse(&record.body).map_err(|e| {
-            DefinitionError::Store(chime_store::Error::Corrupt(format!(
-                "stored task {} does not parse: {e}",
-                record.id
-            )))
-        })?;
+    /// A task whose `spec` was just parsed from the request: nothing is read back.
+    fn new(record: TaskRecord, spec: TaskSpec, now: Timestamp) -> Self {
         let next_execution = spec.schedule.first_at_or_after(now).map(|o| o.at);
-        Ok(Self {
+        Self {
             record,
             spec,
             next_execution,
-        })
+        }
+    }
+
+    /// A task as stored.
+    fn load(record: TaskRecord, now: Timestamp) -> Result<Self> {
+        let spec = TaskSpec::from_stored(&record.body).map_err(|e| {
+            DefinitionError::Store(chime_store::Error::Corrupt(format!(
+                "stored task {}: {e}",
+                record.id
+            )))
+        })?;
+        Ok(Self::new(record, spec, now))
     }
 
     /// The API's JSON shape: the task's fields plus id, owner, version and dates.
     pub fn to_json(&self) -> Value {
-        let mut json = self.record.body.clone();
+        let mut json = self.spec.to_json();
         if let Value::Object(map) = &mut json {
             map.insert("id".into(), self.record.id.to_string().into());
             map.insert("userId".into(), self.record.user_id.as_str().into());
@@ -140,7 +146,7 @@ impl Definition {
             id: TaskId::new(),
             user_id: user.clone(),
             version: 1,
-            body: spec.to_json(),
+            body: spec.to_stored(),
             created_at: now,
             modified_at: now,
         };
@@ -148,12 +154,12 @@ impl Definition {
         self.store.create_task(&record, (&event).into()).await?;
         self.ctx.metrics.tasks_created.inc();
         tracing::info!(task_id = %record.id, "task created");
-        TaskView::new(record, now)
+        Ok(TaskView::new(record, spec, now))
     }
 
     pub async fn get(&self, user: &UserId, id: TaskId) -> Result<TaskView> {
         let record = self.record(user, id).await?;
-        TaskView::new(record, self.now())
+        TaskView::load(record, self.now())
     }
 
     /// Any user's task, for an admin's support read (the caller audits it).
@@ -163,7 +169,7 @@ impl Definition {
             .task_by_id(id)
             .await?
             .ok_or(DefinitionError::NotFound)?;
-        TaskView::new(record, self.now())
+        TaskView::load(record, self.now())
     }
 
     /// `user`'s tasks after `after`, at most `limit`; the cursor of the next page is the last
@@ -179,7 +185,7 @@ impl Definition {
             .list_tasks(user, after, limit)
             .await?
             .into_iter()
-            .map(|r| TaskView::new(r, now))
+            .map(|r| TaskView::load(r, now))
             .collect()
     }
 
@@ -192,7 +198,7 @@ impl Definition {
             spec.require_future(now)?;
             let record = TaskRecord {
                 version: current.version + 1,
-                body: spec.to_json(),
+                body: spec.to_stored(),
                 modified_at: now,
                 ..current
             };
@@ -201,7 +207,7 @@ impl Definition {
                 Ok(true) => {
                     self.ctx.metrics.tasks_updated.inc();
                     tracing::info!(version = record.version, "task updated");
-                    return TaskView::new(record, now);
+                    return Ok(TaskView::new(record, spec, now));
                 }
                 Ok(false) => return Err(DefinitionError::NotFound),
                 Err(chime_store::Error::Conflict) => continue,

@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use chime_bus::Bus;
 use chime_core::event::{Event, ExecuteTask, OccurrenceKey, Topic};
+use chime_core::task::StoredTaskError;
 use chime_core::{MissedPolicy, Occurrence, TaskSpec};
 use chime_store::{Fire, FireFn, OutboxEvent, ScheduleChange, ScheduleStore, ScheduledTask};
 use jiff::{SignedDuration, Timestamp};
@@ -80,8 +81,10 @@ impl Execution {
             &[Topic::TaskEvents, Topic::ScheduleTicks],
             &self.ctx,
             |events| async move {
-                let changes: Vec<ScheduleChange> =
-                    events.iter().filter_map(schedule_change).collect();
+                let changes: Vec<ScheduleChange> = events
+                    .iter()
+                    .filter_map(|e| schedule_change(e).transpose())
+                    .collect::<Result<_, _>>()?;
                 if !changes.is_empty() {
                     self.store.apply_schedule_changes(&changes).await?;
                 }
@@ -129,6 +132,10 @@ impl Execution {
         // retried must not count its occurrences again.
         let decided: Arc<std::sync::Mutex<Vec<(Fired, Timestamp)>>> = Arc::default();
         let record = decided.clone();
+        // A row this release cannot read yet; reported once the others have committed, so
+        // the supervisor backs off instead of this loop claiming it again at once.
+        let held: Arc<std::sync::Mutex<Option<StoredTaskError>>> = Arc::default();
+        let newer = held.clone();
         let fire: FireFn = Arc::new(move |row: &ScheduledTask| {
             // Each occurrence is a trace of its own, rooted here: `decide` carries this span's
             // context in the `execute_task` (see `crate::trace`).
@@ -139,7 +146,21 @@ impl Execution {
                 occurrence = %OccurrenceKey { task_id: row.task_id, due_at: row.due_at },
             );
             let _claim = claim.enter();
-            let (fire, fired) = decide(row, now, late_after);
+            let (fire, fired) = match decide(row, now, late_after) {
+                Ok(decided) => decided,
+                Err(error) => {
+                    tracing::error!(task_id = %row.task_id, %error, "a due task was written by a newer release; it stays due for an instance that reads it");
+                    *newer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+                    // Unchanged: still due at the same occurrence, nothing published.
+                    let unchanged = Fire {
+                        events: Vec::new(),
+                        next: Some((row.due_at, row.seq)),
+                    };
+                    return unchanged;
+                }
+            };
             if let Some(fired) = fired {
                 if fired.skipped {
                     tracing::info!(task_id = %row.task_id, occurrence = %fired.occurrence, "missed occurrence skipped by its task's policy");
@@ -185,37 +206,50 @@ impl Execution {
                     .observe(lateness_seconds(due_at, now));
             }
         }
-        Ok(count)
+        let held = held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match held {
+            Some(error) => Err(error.into()),
+            None => Ok(count),
+        }
     }
 }
 
 /// How a `task_*` event changes the schedule. The first occurrence is taken at or after the
 /// instant the task was saved, not when the event is consumed, so an occurrence that fell due
 /// while this role was down still fires (late) instead of being skipped.
-fn schedule_change(event: &Event) -> Option<ScheduleChange> {
-    match event {
+///
+/// A task written by a newer release (a rolling upgrade) is an error: the batch is not
+/// committed, and is redelivered until an instance that reads it consumes it. A task that is
+/// not in any shape a release wrote is unscheduled, loudly.
+fn schedule_change(event: &Event) -> Result<Option<ScheduleChange>> {
+    let change = match event {
         Event::TaskCreated(e) | Event::TaskUpdated(e) => {
-            let next = match TaskSpec::parse(&e.task) {
+            let next = match TaskSpec::from_stored(&e.task) {
                 Ok(spec) => spec.schedule.first_at_or_after(e.at).map(|o| (o.at, o.seq)),
+                Err(error @ StoredTaskError::Newer { .. }) => return Err(error.into()),
                 Err(error) => {
-                    tracing::error!(task_id = %e.task_id, %error, "task event body does not parse; unscheduling");
+                    tracing::error!(task_id = %e.task_id, %error, "task event body is corrupt; unscheduling");
                     None
                 }
             };
-            Some(ScheduleChange::Set {
+            ScheduleChange::Set {
                 task_id: e.task_id,
                 user_id: e.user_id.clone(),
                 version: e.version,
                 body: e.task.clone(),
                 next,
-            })
+            }
         }
-        Event::TaskDeleted(e) => Some(ScheduleChange::Delete {
+        Event::TaskDeleted(e) => ScheduleChange::Delete {
             task_id: e.task_id,
             version: e.version,
-        }),
-        _ => None,
-    }
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(change))
 }
 
 /// What firing `row` at `now` does, by the task's missed-occurrence policy:
@@ -227,20 +261,24 @@ fn schedule_change(event: &Event) -> Option<ScheduleChange> {
 /// - `fireAll`: the row moves to the next occurrence, which fires at once if already due;
 /// - `skip`: an occurrence more than `limit` late is recorded as skipped (history shows it,
 ///   nobody is notified); the row moves to the next occurrence.
+///
+/// A row whose task is corrupt is unscheduled. The error is for a task written by a newer
+/// release only: the caller leaves that row due, untouched.
 pub fn decide(
     row: &ScheduledTask,
     now: Timestamp,
     late_after: SignedDuration,
-) -> (Fire, Option<Fired>) {
-    let spec = match TaskSpec::parse(&row.body) {
+) -> Result<(Fire, Option<Fired>), StoredTaskError> {
+    let spec = match TaskSpec::from_stored(&row.body) {
         Ok(spec) => spec,
+        Err(error @ StoredTaskError::Newer { .. }) => return Err(error),
         Err(error) => {
-            tracing::error!(task_id = %row.task_id, occurrence = %OccurrenceKey { task_id: row.task_id, due_at: row.due_at }, %error, "scheduled task does not parse; unscheduling");
+            tracing::error!(task_id = %row.task_id, occurrence = %OccurrenceKey { task_id: row.task_id, due_at: row.due_at }, %error, "scheduled task is corrupt; unscheduling");
             let fire = Fire {
                 events: Vec::new(),
                 next: None,
             };
-            return (fire, None);
+            return Ok((fire, None));
         }
     };
     let schedule = &spec.schedule;
@@ -290,7 +328,7 @@ pub fn decide(
         skipped,
         coalesced,
     };
-    (fire, Some(fired))
+    Ok((fire, Some(fired)))
 }
 
 /// What [`decide`] did with a row's occurrence.
@@ -305,6 +343,7 @@ pub struct Fired {
 
 #[cfg(test)]
 mod tests {
+    use chime_core::task::STORED_VERSION;
     use chime_core::{TaskId, UserId};
     use serde_json::json;
 
@@ -326,7 +365,7 @@ mod tests {
             task_id: TaskId::new(),
             user_id: UserId::parse("alice").unwrap(),
             version: 1,
-            body: TaskSpec::parse(&body).unwrap().to_json(),
+            body: TaskSpec::parse(&body).unwrap().to_stored(),
             due_at: ts(due),
             seq,
         }
@@ -344,7 +383,7 @@ mod tests {
     #[test]
     fn an_occurrence_fired_on_time_advances_to_the_next_one() {
         let row = row(json!(null), "2030-01-01T09:00:00Z", 1);
-        let (fire, summary) = decide(&row, ts("2030-01-01T09:00:00.003Z"), LATE);
+        let (fire, summary) = decide(&row, ts("2030-01-01T09:00:00.003Z"), LATE).unwrap();
         let e = fired(&fire);
         assert_eq!(e.occurrence.due_at, row.due_at);
         assert_eq!(e.seq, 1);
@@ -366,7 +405,7 @@ mod tests {
     fn fire_once_late_fires_the_first_missed_occurrence_and_folds_in_the_rest() {
         let row = row(json!({"policy": "fireOnceLate"}), "2030-01-01T09:00:00Z", 1);
         // Down for three days: the 1st, 2nd, 3rd and 4th are due at 10:00 on the 4th.
-        let (fire, summary) = decide(&row, ts("2030-01-04T10:00:00Z"), LATE);
+        let (fire, summary) = decide(&row, ts("2030-01-04T10:00:00Z"), LATE).unwrap();
         let e = fired(&fire);
         assert_eq!(summary.map(|s| s.coalesced), Some(3));
         assert!(e.late);
@@ -379,7 +418,7 @@ mod tests {
     #[test]
     fn fire_all_fires_each_missed_occurrence_in_turn() {
         let row = row(json!({"policy": "fireAll"}), "2030-01-01T09:00:00Z", 1);
-        let (fire, _) = decide(&row, ts("2030-01-04T10:00:00Z"), LATE);
+        let (fire, _) = decide(&row, ts("2030-01-04T10:00:00Z"), LATE).unwrap();
         let e = fired(&fire);
         assert!(e.late);
         assert_eq!(e.coalesced, 0);
@@ -394,7 +433,7 @@ mod tests {
             "2030-01-01T09:00:00Z",
             1,
         );
-        let (fire, summary) = decide(&row, ts("2030-01-01T11:00:00Z"), LATE);
+        let (fire, summary) = decide(&row, ts("2030-01-01T11:00:00Z"), LATE).unwrap();
         let e = fired(&fire);
         assert!(e.skipped);
         assert_eq!(
@@ -408,7 +447,7 @@ mod tests {
         );
         assert_eq!(fire.next, Some((ts("2030-01-02T09:00:00Z"), 2)));
         // Within the limit it fires, flagged late.
-        let (fire, _) = decide(&row, ts("2030-01-01T09:30:00Z"), LATE);
+        let (fire, _) = decide(&row, ts("2030-01-01T09:30:00Z"), LATE).unwrap();
         let e = fired(&fire);
         assert!(!e.skipped);
         assert!(e.late);
@@ -421,11 +460,11 @@ mod tests {
             task_id: TaskId::new(),
             user_id: UserId::parse("alice").unwrap(),
             version: 1,
-            body: TaskSpec::parse(&body).unwrap().to_json(),
+            body: TaskSpec::parse(&body).unwrap().to_stored(),
             due_at: ts("2030-01-01T09:00:00Z"),
             seq: 1,
         };
-        let (fire, _) = decide(&row, ts("2030-01-01T09:00:01Z"), LATE);
+        let (fire, _) = decide(&row, ts("2030-01-01T09:00:01Z"), LATE).unwrap();
         assert_eq!(fire.events.len(), 1);
         assert_eq!(fire.next, None);
     }
@@ -434,7 +473,7 @@ mod tests {
     fn a_task_event_schedules_from_the_instant_it_was_saved_not_when_consumed() {
         let body = TaskSpec::parse(&json!({"name": "t", "startDate": "2030-01-01T09:00:00Z"}))
             .unwrap()
-            .to_json();
+            .to_stored();
         let event = Event::TaskCreated(chime_core::event::TaskChanged {
             task_id: TaskId::new(),
             user_id: UserId::parse("alice").unwrap(),
@@ -442,12 +481,56 @@ mod tests {
             task: body,
             at: ts("2030-01-01T08:00:00Z"),
         });
-        match schedule_change(&event) {
+        match schedule_change(&event).unwrap() {
             Some(ScheduleChange::Set { next, .. }) => {
                 assert_eq!(next, Some((ts("2030-01-01T09:00:00Z"), 1)));
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    fn task_event(task: serde_json::Value) -> Event {
+        Event::TaskUpdated(chime_core::event::TaskChanged {
+            task_id: TaskId::new(),
+            user_id: UserId::parse("alice").unwrap(),
+            version: 2,
+            task,
+            at: ts("2030-01-01T08:00:00Z"),
+        })
+    }
+
+    #[test]
+    fn a_task_event_from_a_newer_release_is_an_error_so_its_batch_is_redelivered() {
+        let mut body = row(json!(null), "2030-01-01T09:00:00Z", 1).body;
+        body["v"] = json!(STORED_VERSION + 1);
+        assert!(matches!(
+            schedule_change(&task_event(body)),
+            Err(crate::Error::Task(StoredTaskError::Newer { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_corrupt_task_event_unschedules_the_task() {
+        let mut body = row(json!(null), "2030-01-01T09:00:00Z", 1).body;
+        body["repeats"]["period"] = json!("fortnight");
+        match schedule_change(&task_event(body)).unwrap() {
+            Some(ScheduleChange::Set { next, .. }) => assert_eq!(next, None),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_due_row_from_a_newer_release_is_not_decided_and_a_corrupt_one_is_unscheduled() {
+        let mut newer = row(json!(null), "2030-01-01T09:00:00Z", 1);
+        newer.body["v"] = json!(STORED_VERSION + 1);
+        assert!(decide(&newer, ts("2030-01-01T09:00:00Z"), LATE).is_err());
+
+        let mut corrupt = row(json!(null), "2030-01-01T09:00:00Z", 1);
+        corrupt.body["startDate"] = json!("yesterday");
+        let (fire, fired) = decide(&corrupt, ts("2030-01-01T09:00:00Z"), LATE).unwrap();
+        assert!(fire.events.is_empty());
+        assert_eq!(fire.next, None);
+        assert_eq!(fired, None);
     }
 }
 
@@ -461,6 +544,7 @@ mod timer_tests {
     use std::time::Duration;
 
     use async_trait::async_trait;
+    use chime_core::task::STORED_VERSION;
     use chime_core::{TaskId, UserId};
     use chime_store::Result as StoreResult;
     use serde_json::json;
@@ -558,7 +642,7 @@ mod timer_tests {
     async fn schedule_one_time(store: &MemorySchedule, due: &str) {
         let body = TaskSpec::parse(&json!({"name": "t", "startDate": due}))
             .unwrap()
-            .to_json();
+            .to_stored();
         store
             .apply_schedule_changes(&[ScheduleChange::Set {
                 task_id: TaskId::new(),
@@ -593,6 +677,37 @@ mod timer_tests {
 
         ctx.shutdown.cancel();
         timer.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_due_task_from_a_newer_release_stays_due_and_the_others_still_fire() {
+        let (execution, store, _ctx) = execution_at("2030-01-01T09:00:00Z");
+        schedule_one_time(&store, "2030-01-01T09:00:00Z").await;
+        let mut body = TaskSpec::parse(&json!({"name": "t", "startDate": "2030-01-01T08:59:00Z"}))
+            .unwrap()
+            .to_stored();
+        body["v"] = json!(STORED_VERSION + 1);
+        let newer = TaskId::new();
+        store
+            .apply_schedule_changes(&[ScheduleChange::Set {
+                task_id: newer,
+                user_id: UserId::parse("alice").unwrap(),
+                version: 1,
+                body,
+                next: Some(("2030-01-01T08:59:00Z".parse().unwrap(), 1)),
+            }])
+            .await
+            .unwrap();
+
+        assert!(matches!(
+            execution.fire_due().await,
+            Err(crate::Error::Task(StoredTaskError::Newer { .. }))
+        ));
+        let fired = store.fired.lock().unwrap().clone();
+        assert_eq!(fired.len(), 1, "the readable task fired");
+        assert_ne!(fired[0].occurrence.task_id, newer);
+        let held = store.scheduled(newer).await.unwrap().unwrap();
+        assert_eq!(held.due_at, "2030-01-01T08:59:00Z".parse().unwrap());
     }
 
     #[tokio::test(start_paused = true)]

@@ -40,6 +40,9 @@ pub enum Error {
     Store(#[from] chime_store::Error),
     #[error(transparent)]
     Bus(#[from] chime_bus::Error),
+    /// A task written by a newer release (a rolling upgrade): left for an instance that reads it.
+    #[error(transparent)]
+    Task(#[from] chime_core::task::StoredTaskError),
 }
 
 /// The role names `--roles` accepts.

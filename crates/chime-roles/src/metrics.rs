@@ -291,13 +291,16 @@ impl Metrics {
         }
     }
 
-    /// Counts a worker's failure by its cause (store or bus).
+    /// Counts a worker's failure by its cause (store or bus). A stored task this release cannot
+    /// read yet counts as the store's.
     pub fn worker_error(&self, role: &str, error: &crate::Error) {
         let labels = RoleLabels {
             role: role.to_owned(),
         };
         match error {
-            crate::Error::Store(_) => self.store_errors.get_or_create(&labels).inc(),
+            crate::Error::Store(_) | crate::Error::Task(_) => {
+                self.store_errors.get_or_create(&labels).inc()
+            }
             crate::Error::Bus(_) => self.bus_errors.get_or_create(&labels).inc(),
         };
     }

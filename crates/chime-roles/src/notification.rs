@@ -26,6 +26,7 @@ use std::time::Duration;
 use chime_bus::Bus;
 use chime_channels::{Channel as ChannelAdapter, Message, Recipient, SendError, Sent};
 use chime_core::event::{Channel, DeliveryOutcome, Event, ExecuteTask, NotificationSent, Topic};
+use chime_core::task::StoredTaskError;
 use chime_core::{NotificationId, TaskSpec, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryStatus, DeliveryStore, DeliveryWrite,
@@ -165,7 +166,7 @@ struct BatchRecipients {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Pending {
     late: bool,
-    /// The task's fields in the API shape, as of the occurrence.
+    /// The task's stored form ([`TaskSpec::to_stored`]), as of the occurrence.
     task: serde_json::Value,
     recipient: Recipient,
     /// The `deliver` span's trace context: every attempt, retries included, joins its trace.
@@ -287,10 +288,12 @@ impl Notification {
         if e.skipped {
             return Ok(Vec::new());
         }
-        let task = match TaskSpec::parse(&e.task) {
+        let task = match TaskSpec::from_stored(&e.task) {
             Ok(task) => task,
+            // Not committed: redelivered until an instance that reads it consumes it.
+            Err(error @ StoredTaskError::Newer { .. }) => return Err(error.into()),
             Err(error) => {
-                tracing::error!(task_id = %e.occurrence.task_id, occurrence = %e.occurrence, %error, "execute_task body does not parse");
+                tracing::error!(task_id = %e.occurrence.task_id, occurrence = %e.occurrence, %error, "execute_task body is corrupt");
                 return Ok(Vec::new());
             }
         };
@@ -523,12 +526,13 @@ impl Notification {
         let attempts = delivery.attempts + 1;
         let key = &delivery.key;
         let outcome = match serde_json::from_value::<Pending>(delivery.message.clone())
-            .map_err(|e| e.to_string())
-            .and_then(|p| {
-                TaskSpec::parse(&p.task)
-                    .map(|t| (p, t))
-                    .map_err(|e| e.to_string())
-            }) {
+            .map_err(|e| StoredTaskError::Corrupt(e.to_string()))
+            .and_then(|p| TaskSpec::from_stored(&p.task).map(|t| (p, t)))
+        {
+            // Left for a worker of the newer release that wrote it.
+            Err(error @ StoredTaskError::Newer { .. }) => {
+                Err(SendError::transient(error.to_string()))
+            }
             Err(error) => Err(SendError::permanent(format!(
                 "the delivery record is corrupt: {error}"
             ))),

@@ -156,4 +156,3 @@ pub(super) fn parse_date_time(s: &str) -> Result<(Timestamp, Offset), String> {
         })?;
     Ok((at, offset))
 }
-

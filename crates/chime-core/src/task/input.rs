@@ -9,8 +9,7 @@ use serde_json::{Map, Value};
 
 use super::datetime::{parse_date, parse_date_time, EXPECTED_DATE_TIME, MISSING_OFFSET};
 use super::{
-    EmailAddress, MissedPolicy, Notify, ParseOptions, PhoneNumber, TaskName,
-    TaskSpec, WEEKDAYS,
+    EmailAddress, MissedPolicy, Notify, ParseOptions, PhoneNumber, TaskName, TaskSpec, WEEKDAYS,
 };
 use crate::error::{FieldError, FieldErrors};
 use crate::recurrence::{Ends, On, Period, Repeats, Schedule, TaskZone};
@@ -665,4 +664,3 @@ fn parse_missed(value: Option<&Value>, errs: &mut Errors) -> Option<MissedPolicy
     }
     policy
 }
-

@@ -324,4 +324,3 @@ fn ends_json(ends: &Ends) -> Value {
         ends => serde_json::to_value(stored::EndsShape::from(ends)).unwrap_or(Value::Null),
     }
 }
-

@@ -2,7 +2,6 @@
 
 use super::{InvalidValue, ParseOptions};
 
-
 /// A phone number in E.164: `+`, the country calling code and the national number, at most 15
 /// digits (`+14075551212`). Only [`PhoneNumber::parse_with`] makes one, so it is always a
 /// number valid in its country's numbering plan, in the one form SMS providers take.

@@ -474,7 +474,8 @@ mod tests {
         spelled["repeats"]["period"] = json!("Yearly");
         cases.push(("a period spelled as the API allows", spelled));
         let mut weekdays_on_month = base.clone();
-        weekdays_on_month["repeats"] = json!({"frequency": 1, "period": "month", "on": ["monday"], "ends": null});
+        weekdays_on_month["repeats"] =
+            json!({"frequency": 1, "period": "month", "on": ["monday"], "ends": null});
         cases.push(("weekdays for a month", weekdays_on_month));
         let mut bad_phone = base.clone();
         bad_phone["notify"]["sms"] = json!("4075551212");
@@ -504,7 +505,11 @@ mod tests {
         ];
         for body in bodies {
             let spec = TaskSpec::parse(&body).unwrap();
-            assert_eq!(TaskSpec::from_stored(&spec.to_stored()).unwrap(), spec, "{body}");
+            assert_eq!(
+                TaskSpec::from_stored(&spec.to_stored()).unwrap(),
+                spec,
+                "{body}"
+            );
         }
     }
 }

@@ -14,7 +14,7 @@ pub(super) fn user(name: &str) -> UserId {
     UserId::parse(name).expect("a valid user id")
 }
 
-/// A realistic task body in the API shape, as the definition role stores it.
+/// A realistic task body in its stored form, as the definition role stores it.
 pub(super) fn body(name: &str) -> serde_json::Value {
     TaskSpec::parse(&json!({
         "name": name,
@@ -26,7 +26,7 @@ pub(super) fn body(name: &str) -> serde_json::Value {
         "missed": { "policy": "skip", "limitSeconds": 3600 },
     }))
     .expect("a valid task body")
-    .to_json()
+    .to_stored()
 }
 
 /// A new task at version 1.
