@@ -1,6 +1,6 @@
 //! The channel port: how one occurrence reaches a person through one external provider.
 //!
-//! A [`Channel`] adapter sends one [`Message`] to one [`Recipient`] and says how it went:
+//! A [`ChannelAdapter`] sends one [`Reminder`] to one [`Recipient`] and says how it went:
 //! [`Sent`] (with the provider's message id when it gives one), or a [`SendError`] that tells
 //! the notification role what to do next: retry later (transient: timeouts, 5xx, 429, honouring
 //! the provider's `Retry-After`), stop (permanent: invalid address, other 4xx), or forget the
@@ -29,7 +29,7 @@ pub mod webhook;
 
 /// One occurrence of one task, to be delivered to one recipient.
 #[derive(Debug, Clone)]
-pub struct Message {
+pub struct Reminder {
     /// Stable across retries and replays: `tsk_…@<due>/<channel>[/<target>]`. Providers that
     /// accept an idempotency key get this.
     pub idempotency_key: String,
@@ -133,23 +133,23 @@ impl SendError {
     }
 }
 
-/// One external channel.
+/// One external channel's adapter (the channel itself is [`chime_core::event::Channel`]).
 #[async_trait]
-pub trait Channel: Send + Sync + 'static {
+pub trait ChannelAdapter: Send + Sync + 'static {
     /// Which channel this adapter serves.
     fn kind(&self) -> chime_core::event::Channel;
 
     /// One attempt. Must return within the adapter's own timeout (every network call has
     /// one), so a hanging provider never holds a delivery worker for long.
-    async fn send(&self, message: &Message) -> Result<Sent, SendError>;
+    async fn send(&self, message: &Reminder) -> Result<Sent, SendError>;
 
-    /// The longest one [`Channel::send`] takes: the notification role leases a claimed
+    /// The longest one [`ChannelAdapter::send`] takes: the notification role leases a claimed
     /// delivery for a little longer, so a dead worker's delivery is attempted again soon after.
     fn timeout(&self) -> std::time::Duration;
 }
 
 /// The due instant in the task's time zone, for people: `Monday 7 December 2026, 09:00 (Europe/Berlin)`.
-pub fn local_due_time(message: &Message) -> String {
+pub fn local_due_time(message: &Reminder) -> String {
     let zoned = message
         .occurrence
         .due_at

@@ -35,7 +35,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::{local_due_time, Channel, Message, Recipient, SendError, Sent};
+use crate::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
 
 pub mod ece;
 pub mod vapid;
@@ -157,7 +157,7 @@ impl PushChannel {
 }
 
 #[async_trait]
-impl Channel for PushChannel {
+impl ChannelAdapter for PushChannel {
     fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -170,7 +170,7 @@ impl Channel for PushChannel {
         skip_all,
         fields(key = %message.idempotency_key, origin = tracing::field::Empty)
     )]
-    async fn send(&self, message: &Message) -> Result<Sent, SendError> {
+    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
         let Recipient::Push { subscription } = &message.recipient else {
             return Err(SendError::permanent(
                 "the push channel got a non-push recipient",
@@ -292,7 +292,7 @@ fn classify(
 }
 
 /// The JSON the service worker receives.
-fn payload(message: &Message) -> Vec<u8> {
+fn payload(message: &Reminder) -> Vec<u8> {
     let title = if message.late {
         format!("Late reminder: {}", message.task.name.as_str())
     } else {

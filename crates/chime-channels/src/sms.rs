@@ -49,7 +49,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use url::Url;
 
-use crate::{local_due_time, Channel, Message, Recipient, SendError, Sent};
+use crate::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
 
 /// Twilio's API.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
@@ -173,7 +173,7 @@ impl Sender {
     }
 }
 
-/// The SMS [`Channel`].
+/// The SMS [`ChannelAdapter`].
 #[derive(Clone)]
 pub struct SmsChannel {
     client: reqwest::Client,
@@ -276,7 +276,7 @@ fn messages_url(base_url: &str, account_sid: &str) -> Result<Url, SmsConfigError
 }
 
 #[async_trait]
-impl Channel for SmsChannel {
+impl ChannelAdapter for SmsChannel {
     fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -290,7 +290,7 @@ impl Channel for SmsChannel {
         skip_all,
         fields(occurrence = %message.occurrence, attempt = message.attempt),
     )]
-    async fn send(&self, message: &Message) -> Result<Sent, SendError> {
+    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
         let Recipient::Sms { number } = &message.recipient else {
             return Err(SendError::permanent(
                 "the SMS channel was given a recipient that is not a phone number",
@@ -329,7 +329,7 @@ impl Channel for SmsChannel {
 }
 
 /// The text of the message (see the module doc).
-fn text(message: &Message) -> String {
+fn text(message: &Reminder) -> String {
     let prefix = if message.late {
         "Late reminder"
     } else {

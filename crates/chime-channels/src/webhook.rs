@@ -50,7 +50,7 @@ use reqwest::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::{Channel, Message, Recipient, SendError, Sent};
+use crate::{ChannelAdapter, Recipient, Reminder, SendError, Sent};
 
 pub use address::{check_url, check_url_as, is_public};
 pub use signature::{
@@ -96,7 +96,7 @@ pub enum WebhookConfigError {
     Timeout(u64),
 }
 
-/// The webhook [`Channel`].
+/// The webhook [`ChannelAdapter`].
 #[derive(Debug, Clone)]
 pub struct WebhookChannel {
     allow_private: bool,
@@ -118,7 +118,7 @@ impl WebhookChannel {
 
     async fn attempt(
         &self,
-        message: &Message,
+        message: &Reminder,
         url: &str,
         key: &SigningKey,
     ) -> Result<Sent, SendError> {
@@ -158,7 +158,7 @@ impl WebhookChannel {
 }
 
 #[async_trait]
-impl Channel for WebhookChannel {
+impl ChannelAdapter for WebhookChannel {
     fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -172,7 +172,7 @@ impl Channel for WebhookChannel {
         skip_all,
         fields(occurrence = %message.occurrence, attempt = message.attempt, host = tracing::field::Empty),
     )]
-    async fn send(&self, message: &Message) -> Result<Sent, SendError> {
+    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
         let Recipient::Webhook { url, secret } = &message.recipient else {
             return Err(SendError::permanent(
                 "the webhook channel was given a recipient that is not a webhook",
@@ -197,7 +197,7 @@ impl Channel for WebhookChannel {
 }
 
 /// The JSON body, serialized once: the bytes signed are the bytes sent.
-fn payload(message: &Message, now: Timestamp) -> Vec<u8> {
+fn payload(message: &Reminder, now: Timestamp) -> Vec<u8> {
     let task = &message.task;
     json!({
         "type": EVENT_TYPE,

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chime_channels::email::{EmailChannel, EmailConfig};
-use chime_channels::{local_due_time, Channel, Message, Recipient, SendError};
+use chime_channels::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError};
 use chime_core::event::OccurrenceKey;
 use chime_core::{TaskId, TaskSpec, UserId};
 use mail_parser::{MessageParser, PartType};
@@ -103,7 +103,7 @@ impl SmtpServer {
 // --- messages ---------------------------------------------------------------------------
 
 /// A one-time task in Europe/Berlin due Monday 7 December 2026 at 09:00 local (08:00 UTC).
-fn message_for(name: &str, description: Option<&str>) -> Message {
+fn message_for(name: &str, description: Option<&str>) -> Reminder {
     let task = TaskSpec::parse(&json!({
         "name": name,
         "description": description,
@@ -116,7 +116,7 @@ fn message_for(name: &str, description: Option<&str>) -> Message {
         task_id: TaskId::new(),
         due_at: "2026-12-07T08:00:00Z".parse().expect("timestamp"),
     };
-    Message {
+    Reminder {
         idempotency_key: format!("{occurrence}/email"),
         occurrence,
         user_id: UserId::parse("alice").expect("user id"),
@@ -129,7 +129,7 @@ fn message_for(name: &str, description: Option<&str>) -> Message {
     }
 }
 
-fn message() -> Message {
+fn message() -> Reminder {
     message_for("Water the plants", Some("The ficus too.\nAnd the basil."))
 }
 

@@ -19,7 +19,7 @@ use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chime_channels::push::{encrypt_with, PushChannel, PushConfig, VapidKeys};
-use chime_channels::{Channel, Message, PushSubscription, Recipient, SendError};
+use chime_channels::{ChannelAdapter, PushSubscription, Recipient, Reminder, SendError};
 use chime_core::event::OccurrenceKey;
 use chime_core::{TaskId, TaskSpec, UserId};
 use hkdf::Hkdf;
@@ -350,7 +350,7 @@ fn channel(keys: VapidKeys) -> PushChannel {
         .allow_http_endpoints()
 }
 
-fn message(subscription: PushSubscription, description: Option<&str>, late: bool) -> Message {
+fn message(subscription: PushSubscription, description: Option<&str>, late: bool) -> Reminder {
     let mut body = json!({
         "name": "Water the plants",
         "startDate": "2026-12-07T08:00:00Z",
@@ -364,7 +364,7 @@ fn message(subscription: PushSubscription, description: Option<&str>, late: bool
         task_id: TaskId::new(),
         due_at: "2026-12-07T08:00:00Z".parse().expect("timestamp"),
     };
-    Message {
+    Reminder {
         idempotency_key: format!("{occurrence}/push/{}", subscription.id),
         occurrence,
         user_id: UserId::parse("alice").expect("user"),

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Router;
 use base64::Engine;
 use chime_channels::sms::{SmsChannel, SmsConfig, SmsConfigError, DEFAULT_BASE_URL};
-use chime_channels::{Channel, Message, Recipient, SendError, Sent};
+use chime_channels::{ChannelAdapter, Recipient, Reminder, SendError, Sent};
 use chime_core::event::OccurrenceKey;
 use chime_core::{TaskId, TaskSpec, UserId};
 use serde_json::{json, Value};
@@ -133,7 +133,7 @@ fn channel(base_url: &str) -> SmsChannel {
 }
 
 /// An on-time occurrence of "Call mum", Monday 7 December 2026 at 09:00 in Berlin, by SMS.
-fn message() -> Message {
+fn message() -> Reminder {
     let task = TaskSpec::parse(&json!({
         "name": "Call mum",
         "startDate": "2026-12-07T09:00:00+01:00",
@@ -146,7 +146,7 @@ fn message() -> Message {
         due_at: task.schedule.start,
     };
     let recipient = Recipient::sms(task.notify.sms.as_ref().unwrap());
-    Message {
+    Reminder {
         idempotency_key: format!("{occurrence}/sms"),
         occurrence,
         user_id: UserId::parse("alice").unwrap(),
@@ -241,7 +241,7 @@ async fn a_reminder_is_posted_as_twilio_expects_and_its_sid_is_the_provider_id()
 #[tokio::test]
 async fn a_late_reminder_says_so() {
     let (provider, base_url) = spawn_provider(created()).await;
-    let message = Message {
+    let message = Reminder {
         late: true,
         attempt: 3,
         ..message()
@@ -510,7 +510,7 @@ async fn a_recipient_that_is_not_a_phone_number_is_permanent_and_nothing_is_sent
             number: "4075551212".into(),
         },
     ] {
-        let message = Message {
+        let message = Reminder {
             recipient,
             ..message()
         };

@@ -18,7 +18,7 @@ use chime_channels::webhook::{
     check_url, generate_secret, is_public, sign, verify, SignatureError, WebhookChannel,
     WebhookConfig,
 };
-use chime_channels::{local_due_time, Channel, Message, Recipient, SendError, Sent};
+use chime_channels::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
 use chime_core::event::OccurrenceKey;
 use chime_core::{TaskId, TaskSpec, UserId};
 use serde_json::{json, Value};
@@ -113,7 +113,7 @@ fn occurrence(due: &str) -> OccurrenceKey {
     }
 }
 
-fn message(url: &str, secret: &str, occurrence: OccurrenceKey) -> Message {
+fn message(url: &str, secret: &str, occurrence: OccurrenceKey) -> Reminder {
     let task = TaskSpec::parse(&json!({
         "name": "Water the plants",
         "description": "The ferns too",
@@ -121,7 +121,7 @@ fn message(url: &str, secret: &str, occurrence: OccurrenceKey) -> Message {
         "timeZone": "Europe/Berlin",
     }))
     .expect("task");
-    Message {
+    Reminder {
         idempotency_key: format!("{occurrence}/webhook"),
         occurrence,
         user_id: UserId::parse("alice").expect("user"),
@@ -224,7 +224,7 @@ async fn the_webhook_id_is_kept_across_attempts_and_differs_between_occurrences(
     let url = format!("{base}/hook");
     let secret = generate_secret();
     let first = message(&url, &secret, occurrence("2026-12-07T08:00:00Z"));
-    let retry = Message {
+    let retry = Reminder {
         attempt: 2,
         ..first.clone()
     };

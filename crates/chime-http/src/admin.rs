@@ -8,17 +8,16 @@
 use axum::extract::{Path, State};
 use axum::Json;
 use chime_core::TaskId;
-use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::tasks::TaskSchema;
+use crate::tasks::TaskOut;
 use crate::{AdminUser, AppState};
 
 /// Any user's task, for support (admins only; audited).
 #[utoipa::path(get, path = "/api/v1/admin/tasks/{id}", tag = "admin",
     params(("id" = String, Path)),
     responses(
-        (status = 200, body = TaskSchema),
+        (status = 200, body = TaskOut),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such task, or the caller is not an admin", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -26,7 +25,7 @@ pub async fn get_task(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskOut>> {
     let Ok(task_id) = id.parse::<TaskId>() else {
         tracing::info!(target: "audit", admin = %admin, task_id = %id, found = false, "admin read of a task");
         return Err(ApiError::NotFound);
@@ -49,5 +48,5 @@ pub async fn get_task(
             "admin read of a task"
         ),
     }
-    Ok(Json(result?.to_json()))
+    Ok(Json(TaskOut::from(&result?)))
 }

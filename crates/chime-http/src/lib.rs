@@ -98,7 +98,7 @@ pub struct AppState {
     ),
     components(schemas(
         chime_core::task::TaskBodySchema,
-        tasks::TaskSchema,
+        tasks::TaskOut,
         tasks::TaskPage,
         tasks::Occurrences,
         tasks::HistoryPage,

@@ -6,7 +6,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use chime_core::TaskId;
+use chime_core::task::TaskFields;
+use chime_core::{TaskId, UserId};
+use chime_roles::definition::TaskView;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
@@ -15,46 +17,50 @@ use utoipa::ToSchema;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::{AppState, AuthUser, JsonBody};
 
+// The task's own fields are `TaskFields`, the type that also writes the stored form: what is
+// answered and what is documented are one type.
 /// A stored task: every field of the body as understood, plus what Chime adds.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(as = Task)]
-#[allow(dead_code)]
-pub struct TaskSchema {
-    #[schema(example = "tsk_0192f0c4a1b27c3e8d4f5a6b7c8d9e0f")]
-    id: String,
+pub struct TaskOut {
+    #[schema(value_type = String, example = "tsk_0192f0c4a1b27c3e8d4f5a6b7c8d9e0f")]
+    id: TaskId,
     /// The owner (the token's subject).
-    user_id: String,
+    #[schema(value_type = String)]
+    user_id: UserId,
     /// 1 on creation, +1 on every replace.
     version: u64,
-    name: String,
-    description: Option<String>,
+    #[serde(flatten)]
+    fields: TaskFields,
     /// RFC 3339, UTC.
-    #[schema(example = "2026-12-01T09:00:00Z")]
-    start_date: String,
-    /// IANA name, or the fixed offset `startDate` was written with.
-    #[schema(example = "Europe/Berlin")]
-    time_zone: String,
-    /// `null` for a one-time task, else `{frequency, period, on, ends}`.
-    #[schema(value_type = Option<Object>)]
-    repeats: Option<Value>,
-    /// `{email, sms, push, inApp}`.
-    #[schema(value_type = Object)]
-    notify: Value,
-    /// `{policy, limitSeconds?}`.
-    #[schema(value_type = Object)]
-    missed: Value,
-    created_at: String,
-    modified_at: String,
+    #[schema(value_type = String)]
+    created_at: Timestamp,
+    #[schema(value_type = String)]
+    modified_at: Timestamp,
     /// The next due instant at or after now (RFC 3339 UTC), `null` when none is left.
-    next_execution_date: Option<String>,
+    #[schema(value_type = Option<String>)]
+    next_execution_date: Option<Timestamp>,
+}
+
+impl From<&TaskView> for TaskOut {
+    fn from(view: &TaskView) -> Self {
+        Self {
+            id: view.record.id,
+            user_id: view.record.user_id.clone(),
+            version: view.record.version,
+            fields: view.spec.fields(),
+            created_at: view.record.created_at,
+            modified_at: view.record.modified_at,
+            next_execution_date: view.next_execution,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskPage {
-    #[schema(value_type = Vec<TaskSchema>)]
-    tasks: Vec<Value>,
+    tasks: Vec<TaskOut>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     next_cursor: Option<String>,
@@ -198,7 +204,7 @@ fn instant_param(query: &HashMap<String, String>, name: &str) -> ApiResult<Optio
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks",
     request_body = chime_core::task::TaskBodySchema,
     responses(
-        (status = 201, description = "Created", body = TaskSchema),
+        (status = 201, description = "Created", body = TaskOut),
         (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The caller has the most tasks allowed (`[limits] tasks_per_user`)", body = Problem, content_type = "application/problem+json"),
@@ -216,7 +222,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, location)],
-        Json(view.to_json()),
+        Json(TaskOut::from(&view)),
     )
         .into_response())
 }
@@ -255,7 +261,7 @@ pub async fn list(
         .then(|| views.last().map(|v| v.record.id.to_string()))
         .flatten();
     Ok(Json(TaskPage {
-        tasks: views.iter().map(|v| v.to_json()).collect(),
+        tasks: views.iter().map(TaskOut::from).collect(),
         next_cursor,
     }))
 }
@@ -264,7 +270,7 @@ pub async fn list(
 #[utoipa::path(get, path = "/api/v1/tasks/{id}", tag = "tasks",
     params(("id" = String, Path)),
     responses(
-        (status = 200, body = TaskSchema),
+        (status = 200, body = TaskOut),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
     ))]
@@ -272,9 +278,9 @@ pub async fn get(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskOut>> {
     let view = state.definition.get(&user, task_id(&id)?).await?;
-    Ok(Json(view.to_json()))
+    Ok(Json(TaskOut::from(&view)))
 }
 
 /// Replace a task; its schedule is recomputed from the new body.
@@ -282,7 +288,7 @@ pub async fn get(
     params(("id" = String, Path)),
     request_body = chime_core::task::TaskBodySchema,
     responses(
-        (status = 200, body = TaskSchema),
+        (status = 200, body = TaskOut),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
@@ -295,12 +301,12 @@ pub async fn replace(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TaskOut>> {
     let view = state
         .definition
         .replace(&user, task_id(&id)?, &body)
         .await?;
-    Ok(Json(view.to_json()))
+    Ok(Json(TaskOut::from(&view)))
 }
 
 /// Delete a task: it will not fire again.

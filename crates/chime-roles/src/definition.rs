@@ -75,30 +75,6 @@ impl TaskView {
         })?;
         Ok(Self::new(record, spec, now))
     }
-
-    /// The API's JSON shape: the task's fields plus id, owner, version and dates.
-    pub fn to_json(&self) -> Value {
-        let mut json = self.spec.to_json();
-        if let Value::Object(map) = &mut json {
-            map.insert("id".into(), self.record.id.to_string().into());
-            map.insert("userId".into(), self.record.user_id.as_str().into());
-            map.insert("version".into(), self.record.version.into());
-            map.insert(
-                "createdAt".into(),
-                self.record.created_at.to_string().into(),
-            );
-            map.insert(
-                "modifiedAt".into(),
-                self.record.modified_at.to_string().into(),
-            );
-            map.insert(
-                "nextExecutionDate".into(),
-                self.next_execution
-                    .map_or(Value::Null, |t| t.to_string().into()),
-            );
-        }
-        json
-    }
 }
 
 #[derive(Clone)]

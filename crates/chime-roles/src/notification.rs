@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chime_bus::Bus;
-use chime_channels::{Channel as ChannelAdapter, Message, Recipient, SendError, Sent};
+use chime_channels::{ChannelAdapter, Recipient, Reminder, SendError, Sent};
 use chime_core::event::{Channel, DeliveryOutcome, Event, ExecuteTask, NotificationSent, Topic};
 use chime_core::task::StoredTaskError;
 use chime_core::{NotificationId, TaskSpec, UserId};
@@ -537,7 +537,7 @@ impl Notification {
                 "the delivery record is corrupt: {error}"
             ))),
             Ok((pending, task)) => {
-                let message = Message {
+                let message = Reminder {
                     idempotency_key: idempotency_key(key),
                     occurrence: key.occurrence,
                     user_id: delivery.user_id.clone(),

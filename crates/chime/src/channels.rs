@@ -9,20 +9,20 @@ use chime_channels::email::EmailChannel;
 use chime_channels::push::{PushChannel, VapidKeys};
 use chime_channels::sms::SmsChannel;
 use chime_channels::webhook::WebhookChannel;
-use chime_channels::Channel;
+use chime_channels::ChannelAdapter;
 use chime_roles::notification::{NotificationConfig, RetryPolicy};
 
 use crate::config::{ChannelsConfig, DeliveryConfig};
 
 pub struct Channels {
-    pub adapters: Vec<Arc<dyn Channel>>,
+    pub adapters: Vec<Arc<dyn ChannelAdapter>>,
     /// The VAPID public key browsers subscribe with, when push is configured.
     pub push_public_key: Option<String>,
 }
 
 /// Every configured adapter, validated; a bad provider setting stops start-up with its reason.
 pub fn build(config: &ChannelsConfig, data_dir: &Path) -> anyhow::Result<Channels> {
-    let mut adapters: Vec<Arc<dyn Channel>> = Vec::new();
+    let mut adapters: Vec<Arc<dyn ChannelAdapter>> = Vec::new();
     let mut push_public_key = None;
     if let Some(email) = &config.email {
         adapters.push(Arc::new(

@@ -48,11 +48,11 @@ use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 pub use config::{EmailConfig, EmailConfigError};
 
-use crate::{Channel, Message, Recipient, SendError, Sent};
+use crate::{ChannelAdapter, Recipient, Reminder, SendError, Sent};
 
 type Transport = AsyncSmtpTransport<Tokio1Executor>;
 
-/// Sends reminders by SMTP. Cheap to share: hold it in an `Arc<dyn Channel>`.
+/// Sends reminders by SMTP. Cheap to share: hold it in an `Arc<dyn ChannelAdapter>`.
 pub struct EmailChannel {
     builder: AsyncSmtpTransportBuilder,
     /// The current pool, built on first use and replaced after a timeout.
@@ -128,7 +128,7 @@ impl EmailChannel {
         }
     }
 
-    fn compose(&self, message: &Message, to: Address) -> Result<lettre::Message, SendError> {
+    fn compose(&self, message: &Reminder, to: Address) -> Result<lettre::Message, SendError> {
         let rendered = render::render(message, self.app_base_url.as_deref());
         let builder = lettre::Message::builder()
             .from(self.from.clone())
@@ -161,7 +161,7 @@ impl EmailChannel {
 }
 
 #[async_trait]
-impl Channel for EmailChannel {
+impl ChannelAdapter for EmailChannel {
     fn timeout(&self) -> Duration {
         self.timeout
     }
@@ -179,7 +179,7 @@ impl Channel for EmailChannel {
             attempt = message.attempt,
         )
     )]
-    async fn send(&self, message: &Message) -> Result<Sent, SendError> {
+    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
         let Recipient::Email { address } = &message.recipient else {
             return Err(SendError::permanent(
                 "the email channel was given a recipient that is not an email address",

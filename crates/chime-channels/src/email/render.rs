@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::{local_due_time, Message};
+use crate::{local_due_time, Reminder};
 
 /// The subject and the two bodies of one reminder.
 pub(crate) struct Rendered {
@@ -22,7 +22,7 @@ pub(crate) struct Rendered {
 const LATE_NOTE: &str = "This reminder is late: Chime could not send it at the due time.";
 const FOOTER: &str = "An automatic reminder from Chime.";
 
-pub(crate) fn render(message: &Message, app_base_url: Option<&str>) -> Rendered {
+pub(crate) fn render(message: &Reminder, app_base_url: Option<&str>) -> Rendered {
     let name = message.task.name.as_str();
     let description = message.task.description.as_deref();
     let due = local_due_time(message);

@@ -73,7 +73,8 @@ mod stored;
 pub use phone::PhoneNumber;
 #[cfg(feature = "openapi")]
 pub use schema::*;
-pub use stored::{StoredTaskError, STORED_VERSION};
+use stored::EndsShape;
+pub use stored::{StoredTaskError, TaskFields, STORED_VERSION};
 
 /// A task, every field valid. Serializes to the API's camelCase shape; that output parses
 /// back to an equal `TaskSpec`.
@@ -321,6 +322,6 @@ impl TaskSpec {
 fn ends_json(ends: &Ends) -> Value {
     match ends {
         Ends::Never => Value::Null,
-        ends => serde_json::to_value(stored::EndsShape::from(ends)).unwrap_or(Value::Null),
+        ends => serde_json::to_value(EndsShape::from(ends)).unwrap_or(Value::Null),
     }
 }

@@ -59,7 +59,15 @@ impl TaskSpec {
                 None => return Err(StoredTaskError::Corrupt(format!("`v` is {v}"))),
             },
         }
-        Shape::deserialize(value)
+        if let Some(unknown) = value
+            .as_object()
+            .and_then(|fields| fields.keys().find(|k| !FIELDS.contains(&k.as_str())))
+        {
+            return Err(StoredTaskError::Corrupt(format!(
+                "unknown field `{unknown}`"
+            )));
+        }
+        TaskFields::deserialize(value)
             .map_err(|e| StoredTaskError::Corrupt(e.to_string()))?
             .into_spec()
             .map_err(StoredTaskError::Corrupt)
@@ -71,9 +79,15 @@ impl TaskSpec {
         self.shape(0).into_value()
     }
 
-    fn shape(&self, v: u32) -> Shape {
+    /// The task's fields as the API answers them (the type that writes them also documents
+    /// them in the OpenAPI document).
+    pub fn fields(&self) -> TaskFields {
+        self.shape(0)
+    }
+
+    fn shape(&self, v: u32) -> TaskFields {
         let schedule = &self.schedule;
-        Shape {
+        TaskFields {
             v,
             name: self.name.as_str().to_owned(),
             description: self.description.clone(),
@@ -120,37 +134,70 @@ fn weekday_name(day: Weekday) -> &'static str {
         .map_or("monday", |(_, name)| name)
 }
 
-/// A task's fields as stored; `v` 0 (absent) or 1.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Shape {
+// The canonical form: stored with `v` (0, absent, or 1), answered by the API without it. Doc
+// comments (`///`) here are the OpenAPI document's descriptions, written for API users. Unknown
+// fields are refused by `from_stored` ([`FIELDS`]), not by serde: `deny_unknown_fields` would
+// document `additionalProperties: false`, which the API's task (these fields and its id) breaks.
+/// A task's fields as Chime understood them: the canonical form of the body.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TaskFields {
     #[serde(default, skip_serializing_if = "is_zero")]
+    #[cfg_attr(feature = "openapi", schema(ignore))]
     v: u32,
+    /// 1 to 200 characters.
+    #[cfg_attr(feature = "openapi", schema(example = "Task Name"))]
     name: String,
+    /// `null` for none.
     description: Option<String>,
+    /// The first occurrence, RFC 3339 in UTC.
+    #[cfg_attr(feature = "openapi", schema(example = "2026-12-01T09:00:00Z"))]
     start_date: String,
+    /// An IANA name, or the fixed offset `startDate` was written with (`+02:00`).
+    #[cfg_attr(feature = "openapi", schema(example = "Europe/Berlin"))]
     time_zone: String,
+    /// `null` for a one-time task.
     repeats: Option<RepeatsShape>,
     notify: NotifyShape,
     missed: MissedShape,
 }
 
+/// Every field of [`TaskFields`] as stored.
+const FIELDS: [&str; 8] = [
+    "v",
+    "name",
+    "description",
+    "startDate",
+    "timeZone",
+    "repeats",
+    "notify",
+    "missed",
+];
+
 fn is_zero(v: &u32) -> bool {
     *v == 0
 }
 
-#[derive(Serialize, Deserialize)]
+/// How a task repeats.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskRepeats))]
 #[serde(deny_unknown_fields)]
-struct RepeatsShape {
+pub struct RepeatsShape {
+    /// Every N periods, 1 to 1000.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     frequency: u32,
     period: PeriodShape,
+    /// `null`: the start's weekday (week) or day of the month (month).
     on: Option<OnShape>,
+    /// `null`: never.
     ends: Option<EndsShape>,
 }
 
-#[derive(Clone, Copy, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskPeriod))]
 #[serde(rename_all = "lowercase")]
-enum PeriodShape {
+pub enum PeriodShape {
     Day,
     Week,
     Month,
@@ -179,18 +226,23 @@ impl From<PeriodShape> for Period {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// Days of the month (1 to 31, or -1 to -31 from the end), sorted; or weekdays (`monday`),
+/// Monday first.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskOn))]
 #[serde(untagged)]
-enum OnShape {
+pub enum OnShape {
     MonthDays(Vec<i8>),
     Weekdays(Vec<String>),
 }
 
-#[derive(Serialize, Deserialize)]
+/// After a number of occurrences, or on a last local date (`2025-01-31`) or instant.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskEnds))]
 #[serde(untagged)]
-pub(super) enum EndsShape {
+pub enum EndsShape {
     Count(u32),
-    /// A local date (`2025-01-31`) or an instant (RFC 3339).
+    // A local date (`2025-01-31`) or an instant (RFC 3339).
     Text(String),
 }
 
@@ -206,32 +258,37 @@ impl From<&Ends> for EndsShape {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// The channels each occurrence is delivered on.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskNotify))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct NotifyShape {
+pub struct NotifyShape {
     email: Option<String>,
+    /// E.164.
     sms: Option<String>,
     push: bool,
     in_app: bool,
-    /// Absent in what the first release stored (it had no webhooks): off.
+    /// Delivered to the owner's webhook endpoint.
+    // Absent in what the first release stored (it had no webhooks): off.
     #[serde(default)]
     webhook: Option<bool>,
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(
-    tag = "policy",
-    rename_all = "camelCase",
-    rename_all_fields = "camelCase",
-    deny_unknown_fields
-)]
-enum MissedShape {
+/// What happens to occurrences missed during downtime.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskMissed))]
+#[serde(tag = "policy", rename_all = "camelCase", deny_unknown_fields)]
+pub enum MissedShape {
     FireOnceLate,
     FireAll,
-    Skip { limit_seconds: i64 },
+    Skip {
+        // utoipa does not read `rename_all_fields`.
+        #[serde(rename = "limitSeconds")]
+        limit_seconds: i64,
+    },
 }
 
-impl Shape {
+impl TaskFields {
     fn into_value(self) -> Value {
         // A struct of strings, numbers and options always serializes.
         serde_json::to_value(self).unwrap_or(Value::Null)
