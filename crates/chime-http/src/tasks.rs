@@ -140,6 +140,20 @@ pub struct HistoryItem {
     deliveries: Vec<DeliveryItem>,
 }
 
+impl From<chime_store::HistoryEntry> for HistoryItem {
+    fn from(e: chime_store::HistoryEntry) -> Self {
+        Self {
+            due_at: e.due_at,
+            seq: e.seq,
+            fired_at: e.fired_at,
+            late: e.late,
+            skipped: e.skipped,
+            coalesced: e.coalesced,
+            deliveries: e.deliveries.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryPage {
@@ -386,44 +400,15 @@ pub async fn history(
 ) -> ApiResult<Json<HistoryPage>> {
     let limit = count_param(&query, "limit", DEFAULT_PAGE, MAX_PAGE)?;
     let before = instant_param(&query, "before")?;
-    let id = task_id(&id)?;
-    let entries = state.definition.history(&user, id, before, limit).await?;
-    // Deliveries still being attempted are not in history's events yet: show them as pending.
-    let mut pending = state.deliveries.pending_deliveries(&user, id).await?;
+    let entries = state
+        .deliveries
+        .history(&user, task_id(&id)?, before, limit)
+        .await?;
     let next_before = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.due_at.to_string()))
         .flatten();
-    let history = entries
-        .into_iter()
-        .map(|e| HistoryItem {
-            due_at: e.due_at,
-            seq: e.seq,
-            fired_at: e.fired_at,
-            late: e.late,
-            skipped: e.skipped,
-            coalesced: e.coalesced,
-            deliveries: {
-                let mut items: Vec<DeliveryItem> =
-                    e.deliveries.into_iter().map(Into::into).collect();
-                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut pending)
-                    .into_iter()
-                    .partition(|(o, _)| o.due_at == e.due_at);
-                pending = rest;
-                for (_, status) in mine {
-                    // A final state recorded already wins over a stale pending row.
-                    if !items
-                        .iter()
-                        .any(|i| i.channel == status.channel && i.target == status.target)
-                    {
-                        items.push(status.into());
-                    }
-                }
-                items
-            },
-        })
-        .collect();
     Ok(Json(HistoryPage {
-        history,
+        history: entries.into_iter().map(Into::into).collect(),
         next_before,
     }))
 }
@@ -504,17 +489,9 @@ pub async fn retry_delivery(
         channel,
         target,
     };
-    if !state
-        .deliveries
-        .retry_dead_letter(&user, &key, Timestamp::now())
-        .await?
-    {
-        // 404 is for a task the caller does not have; a task that is there but has nothing
-        // dead-lettered at that occurrence and channel is a conflict with its state.
-        state.definition.get(&user, id).await?;
-        return Err(ApiError::NotDeadLettered);
-    }
-    state.delivery_wake.wake(channel);
+    // 404 is for a task the caller does not have; a task that is there but has nothing
+    // dead-lettered at that occurrence and channel is a 409, a conflict with its state.
+    state.deliveries.retry(&user, &key).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Retried {
