@@ -84,6 +84,7 @@ pub struct AppState {
         tasks::replace,
         tasks::delete,
         tasks::occurrences,
+        tasks::upcoming,
         tasks::preview,
         tasks::history,
         tasks::retry_delivery,
@@ -104,6 +105,8 @@ pub struct AppState {
         tasks::TaskSchema,
         tasks::TaskPage,
         tasks::Occurrences,
+        tasks::UpcomingPage,
+        tasks::UpcomingItem,
         tasks::HistoryPage,
         tasks::HistoryItem,
         tasks::DeliveryItem,
@@ -169,6 +172,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
             get(tasks::get).put(tasks::replace).delete(tasks::delete),
         )
         .route("/tasks/{id}/occurrences", get(tasks::occurrences))
+        .route("/occurrences", get(tasks::upcoming))
         .route("/tasks/{id}/history", get(tasks::history))
         .route("/tasks/{id}/deliveries/retry", post(tasks::retry_delivery))
         .route("/push/public-key", get(recipients::public_key))

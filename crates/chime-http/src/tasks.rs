@@ -1,4 +1,5 @@
-//! The task API: CRUD, occurrences, preview and history, scoped to the caller.
+//! The task API: CRUD, occurrences (of a task, and across the caller's tasks), preview and
+//! history, scoped to the caller.
 
 use std::collections::HashMap;
 
@@ -7,6 +8,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chime_core::TaskId;
+use chime_roles::definition::Upcoming;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
@@ -65,6 +67,41 @@ pub struct Occurrences {
     /// Due instants, RFC 3339 UTC, strictly increasing.
     #[schema(value_type = Vec<String>, example = json!(["2026-12-07T08:00:00Z"]))]
     occurrences: Vec<Timestamp>,
+}
+
+/// One occurrence among all of the caller's tasks, and its task.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpcomingItem {
+    /// The due instant, RFC 3339 UTC.
+    #[schema(value_type = String, example = "2026-12-07T08:00:00Z")]
+    at: Timestamp,
+    #[schema(value_type = String, example = "tsk_0192f0c4a1b27c3e8d4f5a6b7c8d9e0f")]
+    task_id: TaskId,
+    task_name: String,
+    /// The task's `timeZone`.
+    #[schema(example = "Europe/Berlin")]
+    time_zone: String,
+    /// Whether the task repeats.
+    repeats: bool,
+}
+
+impl From<Upcoming> for UpcomingItem {
+    fn from(u: Upcoming) -> Self {
+        Self {
+            at: u.at,
+            task_id: u.task_id,
+            task_name: u.task_name,
+            time_zone: u.time_zone,
+            repeats: u.repeats,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UpcomingPage {
+    /// Soonest first; instants that tie are in the order of the task list.
+    occurrences: Vec<UpcomingItem>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -355,6 +392,26 @@ pub async fn occurrences(
         .occurrences(&user, task_id(&id)?, count)
         .await?;
     Ok(Json(Occurrences { occurrences }))
+}
+
+/// The next due instants across all of the caller's tasks, soonest first.
+#[utoipa::path(get, path = "/api/v1/occurrences", tag = "tasks",
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10")),
+    responses(
+        (status = 200, body = UpcomingPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upcoming(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<UpcomingPage>> {
+    let limit = count_param(&query, "limit", DEFAULT_OCCURRENCES, MAX_OCCURRENCES)?;
+    let upcoming = state.definition.upcoming(&user, limit).await?;
+    Ok(Json(UpcomingPage {
+        occurrences: upcoming.into_iter().map(Into::into).collect(),
+    }))
 }
 
 /// The next due instants of a body, without saving it.
