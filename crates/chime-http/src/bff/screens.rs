@@ -15,8 +15,7 @@ use serde_json::{json, Value};
 use super::session::SignedIn;
 use super::{preview, problem, Bff};
 
-/// Occurrences per task the home screen asks for, and the tasks it looks at.
-const HOME_PER_TASK: usize = 10;
+/// The tasks the home screen and search look at, and the occurrences the home screen shows.
 const HOME_TASKS: usize = 1000;
 const HOME_ITEMS: usize = 60;
 
@@ -48,33 +47,21 @@ pub(super) async fn home(
 ) -> Response {
     let result: Result<Value, Response> = async {
         let who = bff.user(&method, &headers).await?;
+        let upcoming = bff
+            .json(
+                &who,
+                Method::GET,
+                &format!("/occurrences?limit={HOME_ITEMS}"),
+                None,
+            )
+            .await?;
+        // The app tells "no reminders yet" from "nothing coming up" by the count.
         let tasks = all_tasks(&bff, &who).await?;
-        let mut upcoming = Vec::new();
-        for task in tasks.iter().filter(|t| !t["nextExecutionDate"].is_null()) {
-            let Some(id) = task["id"].as_str() else {
-                continue;
-            };
-            let path = format!("/tasks/{id}/occurrences?count={HOME_PER_TASK}");
-            let Ok(occurrences) = bff.json(&who, Method::GET, &path, None).await else {
-                continue; // deleted meanwhile
-            };
-            for at in occurrences["occurrences"].as_array().into_iter().flatten() {
-                upcoming.push(json!({
-                    "at": at,
-                    "taskId": id,
-                    "taskName": task["name"],
-                    "timeZone": task["timeZone"],
-                    "repeats": !task["repeats"].is_null(),
-                }));
-            }
-        }
-        upcoming.sort_by(|a, b| a["at"].as_str().cmp(&b["at"].as_str()));
-        upcoming.truncate(HOME_ITEMS);
         let inbox = bff
             .json(&who, Method::GET, "/notifications?limit=1", None)
             .await?;
         Ok(json!({
-            "upcoming": upcoming,
+            "upcoming": upcoming["occurrences"],
             "unread": inbox["unread"],
             "taskCount": tasks.len(),
         }))
