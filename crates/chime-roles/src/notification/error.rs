@@ -1,6 +1,7 @@
 //! What the notification role's request-facing services ([`super::inbox::Inbox`],
-//! [`super::recipients::Recipients`], [`super::deliveries::TaskDeliveries`]) refuse, as one enum the HTTP layer maps
-//! to its problems: each variant is a different answer to the caller, never a cause to show.
+//! [`super::recipients::Recipients`], [`super::deliveries::TaskDeliveries`]) refuse, as one
+//! enum the HTTP layer maps to its problems: each variant is a different answer to the
+//! caller, never a cause to show.
 
 use chime_core::FieldErrors;
 
