@@ -6,6 +6,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chime_core::{FieldError, FieldErrors};
 use chime_roles::definition::DefinitionError;
+use chime_roles::notification::NotificationError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -245,6 +246,18 @@ impl From<DefinitionError> for ApiError {
             DefinitionError::Conflict => ApiError::Conflict,
             DefinitionError::TaskLimit { limit } => ApiError::TaskLimit { limit },
             DefinitionError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<NotificationError> for ApiError {
+    fn from(e: NotificationError) -> Self {
+        match e {
+            NotificationError::Invalid(errors) => ApiError::Invalid(errors),
+            NotificationError::NotFound => ApiError::NotFound,
+            NotificationError::NotDeadLettered => ApiError::NotDeadLettered,
+            NotificationError::Definition(e) => e.into(),
+            NotificationError::Store(e) => e.into(),
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Chime's HTTP surface (axum): the task API under `/api/v1`, the in-app inbox and its SSE
 //! stream, health, Prometheus metrics and the OpenAPI document generated from this code.
 //!
-//! [`router`] builds the whole app from an [`AppState`] of ports (trait objects), so tests
-//! drive it with `oneshot` or a real listener alike; the binary decides the adapters.
+//! [`router`] builds the whole app from an [`AppState`] of role services over ports (trait
+//! objects), so tests drive it with `oneshot` or a real listener alike; the binary decides the
+//! adapters. A handler parses the request, calls one service method and maps the result.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,9 +15,11 @@ use axum::routing::{get, post};
 use axum::Router;
 use bytes::Bytes;
 use chime_roles::definition::Definition;
-use chime_roles::notification::{DeliveryWake, InboxFeed};
+use chime_roles::notification::deliveries::TaskDeliveries;
+use chime_roles::notification::inbox::Inbox;
+use chime_roles::notification::recipients::Recipients;
+use chime_roles::notification::InboxFeed;
 use chime_roles::Metrics;
-use chime_store::{DeliveryStore, RecipientStore};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
@@ -41,18 +44,18 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// How long a request body may take to arrive by default (`[limits] body_read_seconds`).
 pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// What the handlers need: ports and shared services, no concrete adapter.
+/// What the handlers need: the roles' services, and the HTTP surface's own parts. No store:
+/// every use case is a service method.
 #[derive(Clone)]
 pub struct AppState {
+    /// Tasks: CRUD, occurrences, previews.
     pub definition: Definition,
-    pub deliveries: Arc<dyn DeliveryStore>,
-    pub recipients: Arc<dyn RecipientStore>,
-    /// Wakes this process's delivery workers (a dead letter retried through the API).
-    pub delivery_wake: DeliveryWake,
-    /// The VAPID public key, when web push is configured.
-    pub push_public_key: Option<String>,
-    /// Whether webhook endpoints may be on private addresses (config).
-    pub webhook_allow_private: bool,
+    /// A task's history with its deliveries, and retrying dead letters.
+    pub deliveries: TaskDeliveries,
+    /// Push subscriptions, the webhook endpoint, the VAPID public key.
+    pub recipients: Recipients,
+    /// The in-app inbox.
+    pub inbox: Inbox,
     pub feed: InboxFeed,
     pub auth: Arc<Authenticator>,
     /// The local issuer, whose discovery document and JWKS are served under `/.well-known`
@@ -81,6 +84,7 @@ pub struct AppState {
         tasks::replace,
         tasks::delete,
         tasks::occurrences,
+        tasks::upcoming,
         tasks::preview,
         tasks::history,
         tasks::retry_delivery,
@@ -101,6 +105,8 @@ pub struct AppState {
         tasks::TaskOut,
         tasks::TaskPage,
         tasks::Occurrences,
+        tasks::UpcomingPage,
+        tasks::UpcomingItem,
         tasks::HistoryPage,
         tasks::HistoryItem,
         tasks::DeliveryItem,
@@ -166,6 +172,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
             get(tasks::get).put(tasks::replace).delete(tasks::delete),
         )
         .route("/tasks/{id}/occurrences", get(tasks::occurrences))
+        .route("/occurrences", get(tasks::upcoming))
         .route("/tasks/{id}/history", get(tasks::history))
         .route("/tasks/{id}/deliveries/retry", post(tasks::retry_delivery))
         .route("/push/public-key", get(recipients::public_key))

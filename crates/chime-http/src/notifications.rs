@@ -113,14 +113,13 @@ pub async fn list(
             })
         })
         .transpose()?;
-    let items = state.deliveries.inbox(&user, before, limit).await?;
-    let unread = state.deliveries.unread_count(&user).await?;
-    let next_cursor = (items.len() == limit)
-        .then(|| items.last().map(|i| i.id.to_string()))
+    let page = state.inbox.page(&user, before, limit).await?;
+    let next_cursor = (page.items.len() == limit)
+        .then(|| page.items.last().map(|i| i.id.to_string()))
         .flatten();
     Ok(Json(NotificationPage {
-        notifications: items.into_iter().map(Into::into).collect(),
-        unread,
+        notifications: page.items.into_iter().map(Into::into).collect(),
+        unread: page.unread,
         next_cursor,
     }))
 }
@@ -140,7 +139,7 @@ pub async fn mark_read(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Marked>> {
     let ids = parse_ids(&body)?;
-    let marked = state.deliveries.mark_read(&user, &ids).await?;
+    let marked = state.inbox.mark_read(&user, &ids).await?;
     Ok(Json(Marked { marked }))
 }
 

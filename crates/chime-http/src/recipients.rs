@@ -4,32 +4,13 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use chime_core::{FieldError, FieldErrors};
 use chime_store::{PushSubscriptionRecord, WebhookEndpoint};
 use jiff::Timestamp;
 use serde::Serialize;
-use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::{AppState, AuthUser, JsonBody};
-
-/// The longest URL Chime stores for a recipient (a webhook, a push endpoint), as the schema
-/// says: push services' endpoints are a few hundred characters.
-const MAX_URL_LEN: usize = 2048;
-
-/// The length rule of the schema's `maxLength`, as a field error.
-fn check_length(pointer: &str, url: &str) -> Result<(), ApiError> {
-    let len = url.chars().count();
-    if len > MAX_URL_LEN {
-        return Err(ApiError::Invalid(FieldErrors::one(
-            pointer,
-            Some(Value::String(url.to_owned())),
-            format!("a URL is at most {MAX_URL_LEN} characters, this one has {len}"),
-        )));
-    }
-    Ok(())
-}
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -129,8 +110,13 @@ pub async fn public_key(
     State(state): State<AppState>,
     AuthUser(_user): AuthUser,
 ) -> ApiResult<Json<PublicKey>> {
-    let public_key = state.push_public_key.clone().ok_or(ApiError::NotFound)?;
-    Ok(Json(PublicKey { public_key }))
+    let public_key = state
+        .recipients
+        .push_public_key()
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(PublicKey {
+        public_key: public_key.to_owned(),
+    }))
 }
 
 /// Register a browser's push subscription (re-registering an endpoint refreshes its keys).
@@ -147,32 +133,7 @@ pub async fn add_push_subscription(
     AuthUser(user): AuthUser,
     JsonBody(body): JsonBody,
 ) -> ApiResult<(StatusCode, Json<PushSubscriptionItem>)> {
-    let (endpoint, p256dh, auth) = parse_subscription(&body, state.webhook_allow_private)?;
-    // Chime will POST to this URL: the same address rules as webhooks (no SSRF).
-    if let Err(why) = chime_channels::webhook::check_url_as(
-        &endpoint,
-        state.webhook_allow_private,
-        "the push endpoint",
-    )
-    .await
-    {
-        return Err(ApiError::invalid_param(
-            "/endpoint",
-            Value::String(endpoint),
-            why,
-        ));
-    }
-    let record = state
-        .recipients
-        .put_push_subscription(&PushSubscriptionRecord {
-            id: format!("psb_{}", uuid_simple()),
-            user_id: user,
-            endpoint,
-            p256dh,
-            auth,
-            created_at: now(),
-        })
-        .await?;
+    let record = state.recipients.add_push_subscription(user, &body).await?;
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
@@ -209,15 +170,11 @@ pub async fn remove_push_subscription(
     AuthUser(user): AuthUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    if state
+    state
         .recipients
-        .remove_push_subscription(Some(&user), &id)
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound)
-    }
+        .remove_push_subscription(&user, &id)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// The caller's webhook endpoint.
@@ -231,11 +188,7 @@ pub async fn get_webhook(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> ApiResult<Json<Webhook>> {
-    let webhook = state
-        .recipients
-        .webhook(&user)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let webhook = state.recipients.webhook(&user).await?;
     Ok(Json(webhook.into()))
 }
 
@@ -253,27 +206,7 @@ pub async fn put_webhook(
     AuthUser(user): AuthUser,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Webhook>> {
-    let url = match body.get("url") {
-        Some(Value::String(url)) if !url.trim().is_empty() => url.trim().to_owned(),
-        other => {
-            return Err(ApiError::Invalid(FieldErrors::one(
-                "/url",
-                other.cloned(),
-                "`url` is the http(s) URL to POST reminders to",
-            )))
-        }
-    };
-    check_length("/url", &url)?;
-    if let Err(why) = chime_channels::webhook::check_url(&url, state.webhook_allow_private).await {
-        return Err(ApiError::invalid_param("/url", Value::String(url), why));
-    }
-    let endpoint = WebhookEndpoint {
-        user_id: user,
-        url,
-        secret: chime_channels::webhook::generate_secret(),
-        created_at: now(),
-    };
-    state.recipients.put_webhook(&endpoint).await?;
+    let endpoint = state.recipients.set_webhook(user, &body).await?;
     Ok(Json(endpoint.into()))
 }
 
@@ -288,92 +221,6 @@ pub async fn remove_webhook(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> ApiResult<StatusCode> {
-    if state.recipients.remove_webhook(&user).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound)
-    }
-}
-
-/// `{endpoint, keys: {p256dh, auth}}`, checked: an https endpoint (http too when
-/// `allow_http`, for a local push service in development) of at most [`MAX_URL_LEN`]
-/// characters, a 65-byte uncompressed P-256 point, a 16-byte auth secret.
-fn parse_subscription(body: &Value, allow_http: bool) -> ApiResult<(String, String, String)> {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let mut errors = Vec::new();
-    let endpoint = match body.get("endpoint") {
-        Some(Value::String(e)) if e.chars().count() > MAX_URL_LEN => {
-            errors.push(FieldError::new(
-                "/endpoint",
-                Some(Value::String(e.clone())),
-                format!(
-                    "a push endpoint is at most {MAX_URL_LEN} characters, this one has {}",
-                    e.chars().count()
-                ),
-            ));
-            None
-        }
-        Some(Value::String(e))
-            if url::Url::parse(e)
-                .map(|u| {
-                    (u.scheme() == "https" || (allow_http && u.scheme() == "http"))
-                        && u.host().is_some()
-                })
-                .unwrap_or(false) =>
-        {
-            Some(e.clone())
-        }
-        other => {
-            errors.push(FieldError::new(
-                "/endpoint",
-                other.cloned(),
-                "the push service's https URL",
-            ));
-            None
-        }
-    };
-    let mut key = |name: &str, len: usize, what: &str| {
-        let value = body.get("keys").and_then(|k| k.get(name));
-        match value.and_then(Value::as_str) {
-            Some(s)
-                if b64
-                    .decode(s.trim_end_matches('='))
-                    .map(|b| b.len() == len)
-                    .unwrap_or(false) =>
-            {
-                Some(s.trim_end_matches('=').to_owned())
-            }
-            _ => {
-                errors.push(FieldError::new(
-                    format!("/keys/{name}"),
-                    value.cloned(),
-                    what,
-                ));
-                None
-            }
-        }
-    };
-    let p256dh = key(
-        "p256dh",
-        65,
-        "the browser's P-256 public key: 65 bytes, base64url",
-    );
-    let auth = key("auth", 16, "the 16-byte auth secret, base64url");
-    match (endpoint, p256dh, auth) {
-        (Some(e), Some(p), Some(a)) if errors.is_empty() => Ok((e, p, a)),
-        _ => Err(ApiError::Invalid(FieldErrors(errors))),
-    }
-}
-
-fn now() -> Timestamp {
-    let now = Timestamp::now();
-    Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
-}
-
-fn uuid_simple() -> String {
-    chime_core::NotificationId::new()
-        .as_uuid()
-        .simple()
-        .to_string()
+    state.recipients.remove_webhook(&user).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,4 +1,5 @@
-//! The task API: CRUD, occurrences, preview and history, scoped to the caller.
+//! The task API: CRUD, occurrences (of a task, and across the caller's tasks), preview and
+//! history, scoped to the caller.
 
 use std::collections::HashMap;
 
@@ -8,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chime_core::task::TaskFields;
 use chime_core::{TaskId, UserId};
-use chime_roles::definition::TaskView;
+use chime_roles::definition::{TaskView, Upcoming};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
@@ -71,6 +72,41 @@ pub struct Occurrences {
     /// Due instants, RFC 3339 UTC, strictly increasing.
     #[schema(value_type = Vec<String>, example = json!(["2026-12-07T08:00:00Z"]))]
     occurrences: Vec<Timestamp>,
+}
+
+/// One occurrence among all of the caller's tasks, and its task.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpcomingItem {
+    /// The due instant, RFC 3339 UTC.
+    #[schema(value_type = String, example = "2026-12-07T08:00:00Z")]
+    at: Timestamp,
+    #[schema(value_type = String, example = "tsk_0192f0c4a1b27c3e8d4f5a6b7c8d9e0f")]
+    task_id: TaskId,
+    task_name: String,
+    /// The task's `timeZone`.
+    #[schema(example = "Europe/Berlin")]
+    time_zone: String,
+    /// Whether the task repeats.
+    repeats: bool,
+}
+
+impl From<Upcoming> for UpcomingItem {
+    fn from(u: Upcoming) -> Self {
+        Self {
+            at: u.at,
+            task_id: u.task_id,
+            task_name: u.task_name,
+            time_zone: u.time_zone,
+            repeats: u.repeats,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UpcomingPage {
+    /// Soonest first; instants that tie are in the order of the task list.
+    occurrences: Vec<UpcomingItem>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -144,6 +180,20 @@ pub struct HistoryItem {
     /// Further missed occurrences this one stands for (policy `fireOnceLate`).
     coalesced: u32,
     deliveries: Vec<DeliveryItem>,
+}
+
+impl From<chime_store::HistoryEntry> for HistoryItem {
+    fn from(e: chime_store::HistoryEntry) -> Self {
+        Self {
+            due_at: e.due_at,
+            seq: e.seq,
+            fired_at: e.fired_at,
+            late: e.late,
+            skipped: e.skipped,
+            coalesced: e.coalesced,
+            deliveries: e.deliveries.into_iter().map(Into::into).collect(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -349,6 +399,26 @@ pub async fn occurrences(
     Ok(Json(Occurrences { occurrences }))
 }
 
+/// The next due instants across all of the caller's tasks, soonest first.
+#[utoipa::path(get, path = "/api/v1/occurrences", tag = "tasks",
+    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10")),
+    responses(
+        (status = 200, body = UpcomingPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn upcoming(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<UpcomingPage>> {
+    let limit = count_param(&query, "limit", DEFAULT_OCCURRENCES, MAX_OCCURRENCES)?;
+    let upcoming = state.definition.upcoming(&user, limit).await?;
+    Ok(Json(UpcomingPage {
+        occurrences: upcoming.into_iter().map(Into::into).collect(),
+    }))
+}
+
 /// The next due instants of a body, without saving it.
 #[utoipa::path(post, path = "/api/v1/tasks/preview", tag = "tasks",
     params(("count" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10")),
@@ -392,44 +462,15 @@ pub async fn history(
 ) -> ApiResult<Json<HistoryPage>> {
     let limit = count_param(&query, "limit", DEFAULT_PAGE, MAX_PAGE)?;
     let before = instant_param(&query, "before")?;
-    let id = task_id(&id)?;
-    let entries = state.definition.history(&user, id, before, limit).await?;
-    // Deliveries still being attempted are not in history's events yet: show them as pending.
-    let mut pending = state.deliveries.pending_deliveries(&user, id).await?;
+    let entries = state
+        .deliveries
+        .history(&user, task_id(&id)?, before, limit)
+        .await?;
     let next_before = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.due_at.to_string()))
         .flatten();
-    let history = entries
-        .into_iter()
-        .map(|e| HistoryItem {
-            due_at: e.due_at,
-            seq: e.seq,
-            fired_at: e.fired_at,
-            late: e.late,
-            skipped: e.skipped,
-            coalesced: e.coalesced,
-            deliveries: {
-                let mut items: Vec<DeliveryItem> =
-                    e.deliveries.into_iter().map(Into::into).collect();
-                let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut pending)
-                    .into_iter()
-                    .partition(|(o, _)| o.due_at == e.due_at);
-                pending = rest;
-                for (_, status) in mine {
-                    // A final state recorded already wins over a stale pending row.
-                    if !items
-                        .iter()
-                        .any(|i| i.channel == status.channel && i.target == status.target)
-                    {
-                        items.push(status.into());
-                    }
-                }
-                items
-            },
-        })
-        .collect();
     Ok(Json(HistoryPage {
-        history,
+        history: entries.into_iter().map(Into::into).collect(),
         next_before,
     }))
 }
@@ -510,17 +551,9 @@ pub async fn retry_delivery(
         channel,
         target,
     };
-    if !state
-        .deliveries
-        .retry_dead_letter(&user, &key, Timestamp::now())
-        .await?
-    {
-        // 404 is for a task the caller does not have; a task that is there but has nothing
-        // dead-lettered at that occurrence and channel is a conflict with its state.
-        state.definition.get(&user, id).await?;
-        return Err(ApiError::NotDeadLettered);
-    }
-    state.delivery_wake.wake(channel);
+    // 404 is for a task the caller does not have; a task that is there but has nothing
+    // dead-lettered at that occurrence and channel is a 409, a conflict with its state.
+    state.deliveries.retry(&user, &key).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Retried {

@@ -43,3 +43,10 @@ impl Clock for TokioClock {
             .unwrap_or(self.anchor)
     }
 }
+
+/// `clock`'s now to the microsecond: the precision every store keeps, so that what a write
+/// returns is exactly what a later read returns.
+pub fn now_micros(clock: &dyn Clock) -> Timestamp {
+    let now = clock.now();
+    Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
+}

@@ -2,6 +2,9 @@
 //! bodies before anything is stored) and the task history it builds from `execute_task` and
 //! `notification_sent`.
 
+mod upcoming;
+pub use upcoming::Upcoming;
+
 use std::sync::Arc;
 
 use chime_bus::Bus;

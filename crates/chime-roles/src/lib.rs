@@ -25,6 +25,8 @@ pub mod metrics;
 pub mod notification;
 pub mod relay;
 pub mod supervisor;
+#[cfg(test)]
+mod testing;
 pub mod tick;
 pub mod trace;
 

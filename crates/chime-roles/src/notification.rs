@@ -18,6 +18,17 @@
 //! A worker that dies mid-attempt leaves its lease to expire and the delivery is attempted
 //! again: delivery to providers is at-least-once, and every attempt carries the same
 //! idempotency key so providers that honour one deduplicate.
+//!
+//! What the API asks of this role is in its request-facing services, each in its own module
+//! beside this file: [`inbox::Inbox`], [`recipients::Recipients`] and
+//! [`deliveries::TaskDeliveries`].
+
+pub mod deliveries;
+mod error;
+pub mod inbox;
+pub mod recipients;
+
+pub use error::NotificationError;
 
 use std::collections::HashMap;
 use std::sync::Arc;

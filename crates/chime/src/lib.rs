@@ -14,6 +14,9 @@ use chime_crypto::{EncryptedBus, EncryptedStore};
 use chime_http::{AppState, LocalIssuer};
 use chime_roles::definition::{self, Definition};
 use chime_roles::execution::{Execution, ExecutionConfig};
+use chime_roles::notification::deliveries::TaskDeliveries;
+use chime_roles::notification::inbox::Inbox;
+use chime_roles::notification::recipients::Recipients;
 use chime_roles::notification::{DeliveryWake, InboxFeed, Notification};
 use chime_roles::{
     inbox_feed, relay, supervisor, tick, Clock, Context, Metrics, Role, SystemClock,
@@ -277,15 +280,22 @@ pub async fn start_with_clock(
         .with_task_limit(config.limits.tasks_per_user);
     let state = AppState {
         definition: definition.clone(),
-        deliveries: store.clone(),
-        recipients: store.clone(),
-        delivery_wake,
-        push_public_key: channels.push_public_key,
-        webhook_allow_private: config
-            .channels
-            .webhook
-            .as_ref()
-            .is_some_and(|w| w.allow_private),
+        deliveries: TaskDeliveries::new(
+            definition.clone(),
+            store.clone(),
+            delivery_wake,
+            ctx.clone(),
+        ),
+        recipients: Recipients::new(store.clone(), ctx.clone())
+            .with_push_public_key(channels.push_public_key)
+            .allowing_private_addresses(
+                config
+                    .channels
+                    .webhook
+                    .as_ref()
+                    .is_some_and(|w| w.allow_private),
+            ),
+        inbox: Inbox::new(store.clone()),
         feed: feed.clone(),
         auth: auth.authenticator,
         local_issuer: auth.local_issuer,

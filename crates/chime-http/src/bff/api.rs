@@ -8,13 +8,22 @@
 //! [`OverHttp`] sends it to `web.api_url` (roles apart, behind the gateway). Going through the
 //! router rather than calling `Definition` directly keeps one code path for validation and
 //! errors, so the UI sees exactly what the public API says.
+//!
+//! [`Bff`]'s own calls (the screens') go through the same [`TaskApi`], as the session's user.
+
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
-use axum::http::{header, HeaderName, Request, Response, StatusCode};
+use axum::http::{header, HeaderName, Method, Request, Response, StatusCode};
 use axum::Router;
 use futures::TryStreamExt;
+use serde_json::Value;
 use tower::ServiceExt;
+
+use super::session::SignedIn;
+use super::sign_in::signed_out;
+use super::{problem, Bff, SignIn};
 
 /// Sends one task API request.
 #[async_trait]
@@ -79,10 +88,10 @@ impl TaskApi for OverHttp {
             .map_or("/", |p| p.as_str())
             .trim_start_matches('/');
         let Ok(url) = self.base.join(path) else {
-            return super::problem(StatusCode::BAD_GATEWAY, "bad-gateway", "bad task API URL");
+            return problem(StatusCode::BAD_GATEWAY, "bad-gateway", "bad task API URL");
         };
         let Ok(bytes) = axum::body::to_bytes(body, crate::BODY_LIMIT).await else {
-            return super::problem(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "body too large");
+            return problem(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "body too large");
         };
         let mut outgoing = self.client.request(parts.method, url).body(bytes);
         for name in FORWARDED {
@@ -105,12 +114,80 @@ impl TaskApi for OverHttp {
             }
             Err(error) => {
                 tracing::warn!(%error, "the task API did not answer");
-                super::problem(
+                problem(
                     StatusCode::BAD_GATEWAY,
                     "bad-gateway",
                     "the task API did not answer; try again",
                 )
             }
         }
+    }
+}
+
+impl Bff {
+    /// The bearer token the task API gets for this user.
+    pub(super) fn bearer(&self, who: &SignedIn) -> Result<String, Response<Body>> {
+        match (&who.access_token, &self.sign_in) {
+            (Some((token, _)), _) => Ok(token.0.clone()),
+            (None, SignIn::Local(issuer)) => issuer
+                .sign(&who.user, Duration::from_secs(300))
+                .map_err(|e| {
+                    tracing::error!(error = %e, "the local issuer cannot sign");
+                    problem(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "cannot sign in",
+                    )
+                }),
+            (None, SignIn::Oidc(_)) => Err(signed_out()),
+        }
+    }
+
+    pub(super) async fn call(
+        &self,
+        who: &SignedIn,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<Response<Body>, Response<Body>> {
+        let bearer = self.bearer(who)?;
+        let mut request = axum::http::Request::builder()
+            .method(method)
+            .uri(format!("/api/v1{path_and_query}"))
+            .header(header::AUTHORIZATION, format!("Bearer {bearer}"));
+        let body = match body {
+            Some(value) => {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(value).unwrap_or_default())
+            }
+            None => Body::empty(),
+        };
+        let request = request.body(body).map_err(|_| {
+            problem(
+                StatusCode::BAD_REQUEST,
+                "malformed",
+                "not a valid request path",
+            )
+        })?;
+        Ok(self.api.send(request).await)
+    }
+
+    /// A JSON answer of the task API; anything but a success is returned as it came.
+    pub(super) async fn json(
+        &self,
+        who: &SignedIn,
+        method: Method,
+        path_and_query: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, Response<Body>> {
+        let response = self.call(who, method, path_and_query, body).await?;
+        if !response.status().is_success() {
+            return Err(response);
+        }
+        let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+            .await
+            .map_err(|_| problem(StatusCode::BAD_GATEWAY, "bad-gateway", "truncated answer"))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|_| problem(StatusCode::BAD_GATEWAY, "bad-gateway", "not JSON"))
     }
 }

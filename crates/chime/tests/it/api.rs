@@ -24,6 +24,16 @@ fn design_body(start: &str) -> Value {
     })
 }
 
+/// Mondays 09:00 in Berlin from 2030-03-25, a week before summer time starts.
+fn weekly_in_berlin() -> Value {
+    json!({
+        "name": "Stand-up",
+        "startDate": "2030-03-25T09:00:00+01:00",
+        "timeZone": "Europe/Berlin",
+        "repeats": {"period": "week", "frequency": 1, "on": ["monday"]}
+    })
+}
+
 async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status(), status);
     assert_eq!(
@@ -120,12 +130,7 @@ async fn preview_computes_occurrences_in_the_tasks_time_zone_without_saving() {
         .post(
             "alice",
             "/api/v1/tasks/preview?count=3",
-            &json!({
-                "name": "Stand-up",
-                "startDate": "2030-03-25T09:00:00+01:00",
-                "timeZone": "Europe/Berlin",
-                "repeats": {"period": "week", "frequency": 1, "on": ["monday"]}
-            }),
+            &weekly_in_berlin(),
         )
         .await;
     assert_eq!(response.status(), 200);
@@ -370,4 +375,46 @@ async fn the_served_openapi_document_is_the_committed_one() {
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} is documented");
     }
+}
+
+#[tokio::test]
+async fn upcoming_occurrences_merge_every_task_of_the_caller_soonest_first() {
+    let app = spawn_app().await;
+    let weekly = app.create("alice", &weekly_in_berlin()).await;
+    let once = app
+        .create(
+            "alice",
+            &json!({"name": "Dentist", "startDate": "2030-03-27T12:00:00Z"}),
+        )
+        .await;
+    app.create(
+        "bob",
+        &json!({"name": "not alice's", "startDate": "2030-03-26T00:00:00Z"}),
+    )
+    .await;
+
+    let response = app.get("alice", "/api/v1/occurrences?limit=3").await;
+    assert_eq!(response.status(), 200);
+    let page: Value = response.json().await.expect("json");
+    assert_eq!(
+        page["occurrences"],
+        json!([
+            {"at": "2030-03-25T08:00:00Z", "taskId": weekly["id"], "taskName": "Stand-up",
+             "timeZone": "Europe/Berlin", "repeats": true},
+            {"at": "2030-03-27T12:00:00Z", "taskId": once["id"], "taskName": "Dentist",
+             "timeZone": "+00:00", "repeats": false},
+            {"at": "2030-04-01T07:00:00Z", "taskId": weekly["id"], "taskName": "Stand-up",
+             "timeZone": "Europe/Berlin", "repeats": true},
+        ])
+    );
+
+    let refused = problem(app.get("alice", "/api/v1/occurrences?limit=0").await, 422).await;
+    assert_eq!(refused["errors"][0]["pointer"], "?limit");
+    let nothing: Value = app
+        .get("carol", "/api/v1/occurrences")
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(nothing["occurrences"], json!([]));
 }

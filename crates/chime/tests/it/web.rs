@@ -368,6 +368,63 @@ async fn feature_telemetry_counts_known_features_only_and_nothing_about_the_user
     assert!(!metrics.contains("alice"));
 }
 
+/// `GET /bff/home`, a success.
+async fn home(browser: &Browser) -> serde_json::Value {
+    let response = browser.get("/bff/home").await;
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("json")
+}
+
+#[tokio::test]
+async fn the_home_screen_shows_what_is_next_across_every_task_soonest_first() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    browser.signed_in_as("alice").await;
+    let empty = home(&browser).await;
+    assert_eq!(
+        empty,
+        serde_json::json!({"upcoming": [], "unread": 0, "taskCount": 0})
+    );
+
+    for body in [
+        serde_json::json!({"name": "Daily", "startDate": "2030-01-01T09:00:00Z",
+                           "repeats": {"period": "day", "frequency": 1}}),
+        serde_json::json!({"name": "Once", "startDate": "2030-01-01T12:00:00+01:00",
+                           "timeZone": "Europe/Paris"}),
+    ] {
+        assert_eq!(browser.post("/bff/tasks", &body).await.status(), 201);
+    }
+    let home = home(&browser).await;
+    assert_eq!(home["taskCount"], 2);
+    assert_eq!(home["unread"], 0);
+    let upcoming = home["upcoming"].as_array().expect("upcoming");
+    // The 60 soonest across both tasks.
+    assert_eq!(upcoming.len(), 60);
+    let first: Vec<(&str, &str, &str, bool)> = upcoming[..3]
+        .iter()
+        .map(|u| {
+            (
+                u["at"].as_str().expect("at"),
+                u["taskName"].as_str().expect("name"),
+                u["timeZone"].as_str().expect("zone"),
+                u["repeats"].as_bool().expect("repeats"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        first,
+        [
+            ("2030-01-01T09:00:00Z", "Daily", "+00:00", true),
+            ("2030-01-01T11:00:00Z", "Once", "Europe/Paris", false),
+            ("2030-01-02T09:00:00Z", "Daily", "+00:00", true),
+        ]
+    );
+    assert!(upcoming[0]["taskId"]
+        .as_str()
+        .expect("id")
+        .starts_with("tsk_"));
+}
+
 #[tokio::test]
 async fn the_task_api_over_http_answers_as_the_api_itself_for_roles_run_apart() {
     use chime_http::bff::{OverHttp, TaskApi};
