@@ -1,0 +1,261 @@
+//! The notification role's delivery workers: one per configured channel claims due pending
+//! deliveries under a lease, attempts them concurrently (bounded per channel, every call under
+//! a timeout) and records each attempt's result: sent, retried with backoff, or
+//! dead-lettered. See the role's module doc for the guarantees.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chime_channels::{ChannelAdapter, Reminder, SendError, Sent};
+use chime_core::event::{Channel, DeliveryOutcome, Event, NotificationSent};
+use chime_core::task::StoredTaskError;
+use chime_core::TaskSpec;
+use chime_store::{AttemptResult, ClaimedDelivery, DeliveryKey, OutboxEvent};
+use jiff::SignedDuration;
+use tokio::sync::Semaphore;
+use tracing::Instrument as _;
+
+use super::{lease_for, notified, Notification, Pending, LEASE_MARGIN};
+use crate::metrics::lateness_seconds;
+use crate::Result;
+
+impl Notification {
+    /// How long a delivery claimed for `adapter` is reserved.
+    pub(super) fn lease(&self, adapter: &dyn ChannelAdapter) -> Duration {
+        lease_for(adapter.timeout(), self.config.lease)
+    }
+
+    /// The delivery worker of one channel: attempts due deliveries, at most
+    /// `concurrency` at once, until shutdown.
+    pub async fn run_worker(&self, channel: Channel) -> Result<()> {
+        let result = self.deliver(channel).await;
+        self.ctx.metrics.count_error("notification", result)
+    }
+
+    async fn deliver(&self, channel: Channel) -> Result<()> {
+        let Some(adapter) = self.channels.get(&channel).cloned() else {
+            return Ok(());
+        };
+        let permits = Arc::new(Semaphore::new(self.config.concurrency.max(1)));
+        let shutdown = self.ctx.shutdown.clone();
+        // Retries requested in another process (a shared store says so).
+        let elsewhere = self.deliveries.delivery_signal(channel);
+        loop {
+            let first = tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                permit = permits.clone().acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => return Ok(()),
+                },
+            };
+            let mut held = vec![first];
+            while let Ok(p) = permits.clone().try_acquire_owned() {
+                held.push(p);
+            }
+            let now = self.ctx.clock.now();
+            let lease_until = now
+                + SignedDuration::try_from(self.lease(adapter.as_ref()))
+                    .unwrap_or(SignedDuration::from_secs(120));
+            let claimed = self
+                .deliveries
+                .claim_deliveries(channel, now, lease_until, held.len())
+                .await?;
+            if claimed.is_empty() {
+                drop(held);
+                let sleep = match self.deliveries.next_delivery_at(channel).await? {
+                    Some(at) => Duration::try_from(now.duration_until(at)).unwrap_or_default(),
+                    None => self.config.idle,
+                }
+                .min(self.config.idle);
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = self.wake.notified(channel) => {}
+                    () = notified(elsewhere.as_deref()) => {}
+                    () = tokio::time::sleep(sleep) => {}
+                }
+                continue;
+            }
+            for delivery in claimed {
+                let Some(permit) = held.pop() else { break };
+                let (this, adapter) = (self.clone(), adapter.clone());
+                let occurrence = delivery.key.occurrence;
+                let span = tracing::info_span!(
+                    parent: None,
+                    "attempt",
+                    task_id = %occurrence.task_id,
+                    %occurrence,
+                    channel = channel.as_str(),
+                    attempt = delivery.attempts + 1,
+                );
+                crate::trace::set_parent(
+                    &span,
+                    delivery.message.get("traceparent").and_then(|v| v.as_str()),
+                );
+                let attempt = async move {
+                    if let Err(error) = this.attempt(adapter.as_ref(), delivery).await {
+                        // The lease expires and the delivery is attempted again.
+                        this.ctx.metrics.worker_error("notification", &error);
+                        tracing::error!(task_id = %occurrence.task_id, %occurrence, channel = channel.as_str(), %error, "recording a delivery attempt failed");
+                    }
+                    drop(permit);
+                };
+                tokio::spawn(attempt.instrument(span));
+            }
+        }
+    }
+
+    /// One attempt of one claimed delivery, and its recorded result (in the caller's
+    /// `attempt` span).
+    async fn attempt(&self, adapter: &dyn ChannelAdapter, delivery: ClaimedDelivery) -> Result<()> {
+        let attempts = delivery.attempts + 1;
+        let key = &delivery.key;
+        let outcome = match serde_json::from_value::<Pending>(delivery.message.clone())
+            .map_err(|e| StoredTaskError::Corrupt(e.to_string()))
+            .and_then(|p| TaskSpec::from_stored(&p.task).map(|t| (p, t)))
+        {
+            // Left for a worker of the newer release that wrote it.
+            Err(error @ StoredTaskError::Newer { .. }) => {
+                Err(SendError::transient(error.to_string()))
+            }
+            Err(error) => Err(SendError::permanent(format!(
+                "the delivery record is corrupt: {error}"
+            ))),
+            Ok((pending, task)) => {
+                let message = Reminder {
+                    idempotency_key: idempotency_key(key),
+                    occurrence: key.occurrence,
+                    user_id: delivery.user_id.clone(),
+                    task,
+                    late: pending.late,
+                    attempt: attempts,
+                    recipient: pending.recipient,
+                };
+                // Adapters time their own calls out; this bounds one that does not.
+                let limit = self
+                    .lease(adapter)
+                    .saturating_sub(LEASE_MARGIN / 2)
+                    .max(Duration::from_secs(1));
+                let sent = match tokio::time::timeout(limit, adapter.send(&message)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(SendError::transient(format!(
+                        "no answer within {} s",
+                        limit.as_secs()
+                    ))),
+                };
+                if let Err(error) = &sent {
+                    self.count_provider_error(key.channel, error);
+                }
+                sent
+            }
+        };
+        let now = self.ctx.clock.now();
+        // Failure reasons are kept on the delivery (history), not logged: a provider's answer
+        // may quote the recipient's address, number or endpoint.
+        let (result, final_state) = match outcome {
+            Ok(Sent { provider_id }) => {
+                self.ctx
+                    .metrics
+                    .delivery_lateness
+                    .observe(lateness_seconds(key.occurrence.due_at, now));
+                tracing::info!(attempts, "delivered");
+                (
+                    AttemptResult::Sent {
+                        provider_id: provider_id.clone(),
+                    },
+                    Some((DeliveryOutcome::Sent, None, provider_id)),
+                )
+            }
+            Err(SendError::Transient {
+                reason,
+                retry_after,
+            }) => {
+                let delay = self
+                    .config
+                    .retry
+                    .delay(attempts, retry_after, &mut rand::thread_rng());
+                let next = now + SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX);
+                let deadline = delivery.first_attempt_at
+                    + SignedDuration::try_from(self.config.retry.window)
+                        .unwrap_or(SignedDuration::MAX);
+                if next > deadline {
+                    let error = format!("gave up after {attempts} attempts: {reason}");
+                    tracing::warn!(attempts, "dead-lettered after its retry window");
+                    (
+                        AttemptResult::DeadLettered {
+                            error: error.clone(),
+                        },
+                        Some((DeliveryOutcome::DeadLettered, Some(error), None)),
+                    )
+                } else {
+                    tracing::info!(
+                        attempts,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "attempt failed; will retry"
+                    );
+                    self.count(key.channel, "retried");
+                    (
+                        AttemptResult::Retry {
+                            next_attempt_at: next,
+                            error: reason,
+                        },
+                        None,
+                    )
+                }
+            }
+            Err(SendError::Permanent { reason }) => {
+                tracing::warn!(attempts, "dead-lettered: permanent failure");
+                (
+                    AttemptResult::DeadLettered {
+                        error: reason.clone(),
+                    },
+                    Some((DeliveryOutcome::DeadLettered, Some(reason), None)),
+                )
+            }
+            Err(SendError::Gone { reason }) => {
+                if key.channel == Channel::Push {
+                    self.recipients
+                        .remove_push_subscription(None, &key.target)
+                        .await?;
+                }
+                tracing::warn!(attempts, "dead-lettered: the recipient is gone");
+                let error = format!("{reason}; the subscription was removed");
+                (
+                    AttemptResult::DeadLettered {
+                        error: error.clone(),
+                    },
+                    Some((DeliveryOutcome::DeadLettered, Some(error), None)),
+                )
+            }
+        };
+        let event = final_state.as_ref().map(|(outcome, detail, provider_id)| {
+            OutboxEvent::from(&Event::NotificationSent(NotificationSent {
+                occurrence: key.occurrence,
+                user_id: delivery.user_id.clone(),
+                channel: key.channel,
+                outcome: *outcome,
+                attempts,
+                at: now,
+                detail: detail.clone(),
+                notification_id: None,
+                target: key.target.clone(),
+                provider_id: provider_id.clone(),
+            }))
+        });
+        self.deliveries
+            .record_attempt(key, delivery.lease_until, now, result, event)
+            .await?;
+        if let Some((outcome, _, _)) = final_state {
+            self.count(key.channel, outcome.as_str());
+        }
+        Ok(())
+    }
+}
+
+/// `tsk_…@<due>/<channel>[/<target>]`: the same for every attempt of one delivery.
+pub fn idempotency_key(key: &DeliveryKey) -> String {
+    if key.target.is_empty() {
+        format!("{}/{}", key.occurrence, key.channel.as_str())
+    } else {
+        format!("{}/{}/{}", key.occurrence, key.channel.as_str(), key.target)
+    }
+}
