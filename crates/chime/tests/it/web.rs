@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{spawn_app_with, StatusCode, TestApp};
 use crate::oidc::Provider;
 
 /// The whole browser run; it takes about 30 s on a quiet machine.
@@ -52,6 +52,7 @@ async fn npm(web: &Path, args: &[&str], env: &[(&str, String)]) -> std::process:
             Ok(output) => return output,
             Err(e) if attempt < 3 && is_transient(&e) => {
                 eprintln!("`npm {}` did not start ({e}); trying again", args.join(" "));
+                // Backoff before a retry: the machine is short of processes or memory now.
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(e) => panic!(
@@ -294,12 +295,7 @@ async fn a_state_changing_bff_call_without_the_sessions_csrf_token_is_refused() 
     assert_eq!(forged.status(), 403);
     assert_eq!(forged.headers()["content-type"], "application/problem+json");
     // Nothing was created.
-    let list: serde_json::Value = app
-        .get("alice", "/api/v1/tasks")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: serde_json::Value = app.user("alice").get("/api/v1/tasks", StatusCode::OK).await;
     assert_eq!(list["tasks"].as_array().map(Vec::len), Some(0));
 }
 
@@ -353,12 +349,7 @@ async fn feature_telemetry_counts_known_features_only_and_nothing_about_the_user
         )
         .await;
     assert_eq!(unknown.status(), 422);
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(
             "chime_web_features_used_total{feature=\"task_created\",variant=\"repeating_month\"} 1"
@@ -424,14 +415,13 @@ async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_d
         .await;
     assert_eq!(before.status(), 201);
 
-    let TestApp { running, _dir, .. } = app;
-    running.stop().await.expect("stop");
+    let dir = app.stop().await;
     let id = browser
         .cookie_header()
         .trim_start_matches("chime_session=")
         .to_owned();
     assert!(!id.is_empty());
-    for entry in std::fs::read_dir(_dir.path()).expect("the data directory") {
+    for entry in std::fs::read_dir(dir.path()).expect("the data directory") {
         let path = entry.expect("an entry").path();
         if path.is_file() {
             let bytes = std::fs::read(&path).expect("read a data file");
@@ -443,16 +433,8 @@ async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_d
         }
     }
 
-    let config = chime::Config {
-        data_dir: _dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        ..chime::Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .expect("bind");
-    let running = chime::start(&config, listener).await.expect("restart");
-    browser.base = format!("http://{}", running.addr);
+    let app = TestApp::builder().data_dir(dir).start().await;
+    browser.base = app.base.clone();
 
     still_signed_in(
         &browser,
@@ -468,7 +450,7 @@ async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_d
         .await
         .expect("json");
     assert_eq!(found["tasks"].as_array().map(Vec::len), Some(2), "{found}");
-    running.stop().await.expect("stop");
+    app.running.stop().await.expect("stop");
 }
 
 /// Two servers on one PostgreSQL store (as `web` instances behind the gateway are) share their
