@@ -45,8 +45,8 @@ use futures::StreamExt;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    eventually, free_port, param, token_with, webhook_hits, ChimeProcess, Occurrence, Receiver,
-    Reply, Serve, TestClient,
+    eventually, free_port, param, token_with, webhook_hits, Browser, ChimeProcess, Occurrence,
+    Receiver, Reply, Serve, StatusCode, TestClient,
 };
 
 #[path = "../../../chime-bus/tests/tansu/mod.rs"]
@@ -703,56 +703,26 @@ async fn web_sessions_see_their_own_tasks(
         .find(|(user, _)| *user == 0)
         .map(|(_, (id, _))| id.clone())
         .expect("a task of user 0");
-    for (user, expected) in [(users[0].as_str(), 200), ("someone-else", 404)] {
-        let cookie = web_sign_in(&http, public, user).await;
+    for (user, expected) in [
+        (users[0].as_str(), StatusCode::OK),
+        ("someone-else", StatusCode::NOT_FOUND),
+    ] {
+        // A new session, signed in through the gateway (local sign-in: the cluster has no
+        // OIDC provider) ...
+        let mut browser = Browser::open_with(http.clone(), public).await;
+        browser.signed_in_as(user).await;
+        // ... known to each web instance.
         for web in webs {
-            let response = http
-                .get(format!("http://127.0.0.1:{web}/bff/tasks/{own}"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("GET /bff/tasks/{id}");
-            let status = response.status();
-            let body: Value = response.json().await.expect("json");
-            assert_eq!(
-                status, expected,
-                "{user} opens user 0's task on :{web}: {body}"
-            );
-            if expected == 200 {
-                assert_eq!(body["task"]["id"], own.as_str(), "{body}");
+            browser.base = format!("http://127.0.0.1:{web}");
+            let body: Value = browser
+                .client()
+                .get(&format!("/bff/tasks/{own}"), expected)
+                .await;
+            if expected == StatusCode::OK {
+                assert_eq!(body["task"]["id"], own.as_str(), "{user} on :{web}: {body}");
             }
         }
     }
-}
-
-/// A new session on the web role, signed in as `user`: its `Cookie` header.
-async fn web_sign_in(http: &reqwest::Client, public: &str, user: &str) -> String {
-    let session = |r: &reqwest::Response| {
-        r.headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix("chime_session="))
-            .and_then(|v| v.split(';').next())
-            .map(|v| format!("chime_session={v}"))
-    };
-    let anonymous = http
-        .get(format!("{public}/bff/session"))
-        .send()
-        .await
-        .expect("GET /bff/session");
-    let cookie = session(&anonymous).expect("a session cookie");
-    let csrf: Value = anonymous.json().await.expect("json");
-    let signed_in = http
-        .post(format!("{public}/bff/auth/local"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", csrf["csrfToken"].as_str().expect("csrf"))
-        .json(&json!({ "user": user }))
-        .send()
-        .await
-        .expect("sign in");
-    assert_eq!(signed_in.status(), 200, "sign-in on the web role as {user}");
-    session(&signed_in).expect("a new session cookie")
 }
 
 /// Where the lateness comes from, from the store's own instants (microseconds, each stage's

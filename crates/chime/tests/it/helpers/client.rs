@@ -20,6 +20,7 @@ pub struct TestClient {
     http: reqwest::Client,
     base: String,
     token: Option<String>,
+    headers: Vec<(String, String)>,
 }
 
 /// A decoded body and the headers that came with it.
@@ -62,6 +63,7 @@ impl TestClient {
             http,
             base: base.into(),
             token: None,
+            headers: Vec::new(),
         }
     }
 
@@ -73,6 +75,12 @@ impl TestClient {
         }
     }
 
+    /// The same, sending one more header with every request (a session cookie, say).
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> TestClient {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -80,11 +88,14 @@ impl TestClient {
     /// A request to `path`, with the token if there is one: for tests that look at the raw
     /// response.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let request = self.http.request(method, self.url(path));
-        match &self.token {
-            Some(token) => request.bearer_auth(token),
-            None => request,
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
         }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        request
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str, status: StatusCode) -> T {
@@ -159,14 +170,7 @@ impl TestClient {
         status: StatusCode,
     ) -> Reply<T> {
         let (what, headers, text) = send(request, status).await;
-        let json = if text.is_empty() { "null" } else { &text };
-        let body = serde_json::from_str(json).unwrap_or_else(|e| {
-            panic!(
-                "{what}: the body is not a {}: {e}: {text}",
-                std::any::type_name::<T>()
-            )
-        });
-        Reply { headers, body }
+        to_reply(&what, headers, &text)
     }
 
     /// Sends `request` and asserts that the answer is a problem with `status`.
@@ -224,6 +228,25 @@ impl TestClient {
     pub async fn sse(&self, path: &str) -> SseReader {
         SseReader::open(self.request(Method::GET, path)).await
     }
+}
+
+/// Asserts that `response`, already received, has `status`, and decodes it as
+/// [`TestClient::expect`] does.
+pub async fn reply_of<T: DeserializeOwned>(response: Response, status: StatusCode) -> Reply<T> {
+    let what = response.url().path().to_owned();
+    let (headers, text) = read(&what, response, status).await;
+    to_reply(&what, headers, &text)
+}
+
+fn to_reply<T: DeserializeOwned>(what: &str, headers: HeaderMap, text: &str) -> Reply<T> {
+    let json = if text.is_empty() { "null" } else { text };
+    let body = serde_json::from_str(json).unwrap_or_else(|e| {
+        panic!(
+            "{what}: the body is not a {}: {e}: {text}",
+            std::any::type_name::<T>()
+        )
+    });
+    Reply { headers, body }
 }
 
 /// Asserts that `response`, already received, is a problem with `status`.

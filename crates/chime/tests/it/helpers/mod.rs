@@ -1,6 +1,8 @@
-//! Test helpers: start a server ([`spawn`]), call it with the typed client ([`client`]), read
-//! its event stream ([`sse`]), wait for conditions with a deadline.
+//! Test helpers: start a server ([`spawn`]), call it with the typed client ([`client`]), as a
+//! browser's session ([`browser`]), read its event stream ([`sse`]), wait for conditions with
+//! a deadline.
 
+mod browser;
 mod client;
 mod spawn;
 mod sse;
@@ -8,8 +10,9 @@ mod sse;
 use std::future::Future;
 use std::time::Duration;
 
+pub use browser::Browser;
 pub use chime_testenv::receiver::{Receiver, Reply};
-pub use client::{problem_of, sample, TestClient};
+pub use client::{problem_of, reply_of, sample, TestClient};
 pub use reqwest::StatusCode;
 pub use spawn::{spawn_app, spawn_app_with, token_with, ChimeProcess, Serve, TestApp};
 
