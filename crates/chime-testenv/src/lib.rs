@@ -9,6 +9,10 @@
 //! - [`receiver`] (feature `receiver`): one loopback HTTP server that records what it is sent
 //!   and answers as the test says, for every test that stands in for a webhook receiver or a
 //!   provider. A test awaits the request it expects instead of sleeping.
+//! - [`smtp`] (feature `smtp`): a real SMTP server (aiosmtpd, the tool the feature checks for)
+//!   that saves what it accepts.
 
 #[cfg(feature = "receiver")]
 pub mod receiver;
+#[cfg(feature = "smtp")]
+pub mod smtp;

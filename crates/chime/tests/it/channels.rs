@@ -4,15 +4,14 @@
 //! (a silent SMTP server, an SMS API that never answers) that must not delay any other
 //! channel or user.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chime::Config;
+use chime_testenv::smtp::{saved_in, SmtpServer};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{
     eventually, eventually_until, free_port, in_ms, sample, spawn_app_with, Receiver, Reply,
@@ -238,49 +237,9 @@ async fn a_dead_lettered_sms_shows_its_reason_and_is_sent_when_retried_through_t
     app.running.stop().await.expect("stop");
 }
 
-/// The aiosmtpd test server of the email adapter, on a fixed port so it can be restarted.
-struct Smtp {
-    _child: tokio::process::Child,
-}
-
-fn smtp_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../chime-channels/tests/support/smtp_server.py")
-}
-
-async fn start_smtp(dir: &Path, port: u16) -> Smtp {
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let mut child = tokio::process::Command::new(python)
-        .arg(smtp_script())
-        .arg(dir)
-        .args(["--port", &port.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 with aiosmtpd (pip install aiosmtpd)");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = tokio::time::timeout(
-        Duration::from_secs(30),
-        BufReader::new(stdout).lines().next_line(),
-    )
-    .await
-    .expect("the SMTP server did not start")
-    .expect("read")
-    .expect("the SMTP server exited (pip install aiosmtpd?)");
-    assert!(line.starts_with("ready"), "{line}");
-    Smtp { _child: child }
-}
-
-fn received_messages(dir: &Path) -> Vec<String> {
-    let mut messages = Vec::new();
-    for entry in std::fs::read_dir(dir).expect("dir") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "json") {
-            let eml = path.with_extension("eml");
-            messages.push(std::fs::read_to_string(eml).expect("eml"));
-        }
-    }
-    messages
+/// The aiosmtpd test server, saving into `dir`, on a fixed port so it can be restarted.
+async fn start_smtp(dir: &Path, port: u16) -> SmtpServer {
+    SmtpServer::start(dir, &["--port", &port.to_string()]).await
 }
 
 /// The occurrence key each received message carries.
@@ -361,7 +320,10 @@ async fn every_email_arrives_exactly_once_across_an_smtp_outage() {
         || counted(email("sent")),
     )
     .await;
-    let messages = received_messages(mail.path());
+    let messages: Vec<String> = saved_in(mail.path())
+        .iter()
+        .map(|saved| String::from_utf8_lossy(&saved.raw).into_owned())
+        .collect();
     let mut keys: Vec<String> = messages
         .iter()
         .filter_map(|m| occurrence_header(m))
