@@ -137,6 +137,7 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
         tokio::time::sleep_until(when.into()).await;
         server.kill().await;
         killed += 1;
+        // A seeded down time, in real time like the kill moment.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..300))).await;
         server = serve(dir.path(), port).await;
     }
