@@ -1,9 +1,8 @@
-//! The email adapter against a real SMTP server: `tests/support/smtp_server.py` (aiosmtpd,
+//! The email adapter against a real SMTP server: `chime_testenv::smtp` (aiosmtpd,
 //! `pip install aiosmtpd`), one per test on its own port, which saves every message it accepts
 //! so the test can read back exactly what a relay would have received.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chime_channels::email::{EmailChannel, EmailConfig};
@@ -13,9 +12,7 @@ use chime_core::{TaskId, TaskSpec, UserId};
 use mail_parser::{MessageParser, PartType};
 use serde_json::{json, Value};
 use tempfile::TempDir;
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
 
 const RECIPIENT: &str = "bob@example.com";
 const FROM: &str = "Chime <reminders@chime.test>";
@@ -23,11 +20,11 @@ const APP: &str = "https://chime.example.com";
 
 // --- the server -------------------------------------------------------------------------
 
-/// A running `smtp_server.py`; killed when dropped.
+/// A running `smtp_server.py` (`chime_testenv::smtp`) saving into a directory of its own.
 struct SmtpServer {
     port: u16,
-    dir: TempDir,
-    _child: Child,
+    server: chime_testenv::smtp::SmtpServer,
+    _dir: TempDir,
 }
 
 /// One message the server accepted.
@@ -38,57 +35,30 @@ struct Received {
 }
 
 impl SmtpServer {
-    /// Starts the script with `args` and waits for its `ready <port>` line.
+    /// Starts the script with `args`; returns once it is ready.
     async fn start(args: &[&str]) -> SmtpServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
-        let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-        let mut child = Command::new(&python)
-            .arg(&script)
-            .arg(dir.path())
-            .args(args)
-            // The script stops when its stdin closes, i.e. when this handle is dropped.
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("could not start {python}: {e}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let line = tokio::time::timeout(
-            Duration::from_secs(30),
-            BufReader::new(stdout).lines().next_line(),
-        )
-        .await
-        .expect("the SMTP server did not say `ready` within 30 s")
-        .expect("reading the SMTP server's stdout")
-        .expect("the SMTP server exited before it was ready (pip install aiosmtpd?)");
-        let port = line
-            .strip_prefix("ready ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line from the SMTP server: {line:?}"));
+        let server = chime_testenv::smtp::SmtpServer::start(dir.path(), args).await;
         SmtpServer {
-            port,
-            dir,
-            _child: child,
+            port: server.port,
+            server,
+            _dir: dir,
         }
     }
 
     fn url(&self) -> String {
-        format!("smtp://127.0.0.1:{}", self.port)
+        self.server.url()
     }
 
     /// Everything accepted so far, in arrival order. The server writes each file before it
     /// answers `250`, so after a successful send the message is here.
     fn received(&self) -> Vec<Received> {
-        (1..)
-            .map(|n| self.dir.path().join(format!("{n}.json")))
-            .take_while(|path| path.exists())
-            .map(|json_path| {
-                let envelope = serde_json::from_slice(&std::fs::read(&json_path).expect("json"))
-                    .expect("envelope json");
-                let raw = std::fs::read(json_path.with_extension("eml")).expect("eml");
-                Received { envelope, raw }
+        self.server
+            .saved()
+            .into_iter()
+            .map(|saved| Received {
+                envelope: serde_json::from_str(&saved.envelope).expect("envelope json"),
+                raw: saved.raw,
             })
             .collect()
     }

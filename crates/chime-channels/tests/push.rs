@@ -1,7 +1,8 @@
 //! The Web Push adapter, checked two ways: byte for byte against the example of RFC 8291 §5,
-//! and end to end against a local push service (axum on 127.0.0.1:0) that does what a real
-//! one does with a request: checks the VAPID token against the key the subscription was made
-//! with, and hands the body to a "browser" that decrypts it with its own private key.
+//! and end to end against a local push service (`chime_testenv::receiver` on 127.0.0.1:0) that
+//! does what a real one does with a request: checks the VAPID token against the key the
+//! subscription was made with, and hands the body to a "browser" that decrypts it with its own
+//! private key.
 //!
 //! The decryption here is written from the RFCs, apart from the adapter's encryption code
 //! (HMAC for the extract steps, HKDF only for expanding), and is itself checked against the
@@ -11,17 +12,14 @@ use std::time::Duration;
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes128Gcm, Nonce};
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
+use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chime_channels::push::{encrypt_with, PushChannel, PushConfig, VapidKeys};
 use chime_channels::{ChannelAdapter, PushSubscription, Recipient, Reminder, SendError};
 use chime_core::event::OccurrenceKey;
 use chime_core::{TaskId, TaskSpec, UserId};
+use chime_testenv::receiver::{Receiver, Reply, Request};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use p256::ecdsa::signature::Verifier;
@@ -30,7 +28,6 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use p256::{PublicKey, SecretKey};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use tokio::sync::mpsc;
 
 // RFC 8291 §5, "Push Message Encryption Example" (base64url, as the RFC prints them).
 const RFC_PLAINTEXT: &str = "When I grow up, I want to be a watermelon";
@@ -191,76 +188,91 @@ struct Delivered {
     plaintext: Vec<u8>,
 }
 
+/// What the push service checks a message against: the subscription's server key, and the
+/// browser that can decrypt it.
 #[derive(Clone)]
 struct Service {
-    origin: String,
     server_key: String,
     browser_private: SecretKey,
     browser_auth: [u8; 16],
-    delivered: mpsc::UnboundedSender<Result<Delivered, String>>,
+}
+
+impl Service {
+    /// A message is accepted only if its VAPID token is good for `origin` and the browser can
+    /// decrypt it.
+    fn check(&self, request: &Request, origin: &str) -> Result<Delivered, String> {
+        check_vapid(&request.headers, self, origin)?;
+        let plaintext = decrypt(&request.body, &self.browser_private, &self.browser_auth)?;
+        Ok(Delivered {
+            headers: request.headers.clone(),
+            plaintext,
+        })
+    }
+
+    /// As a push service answers `request`: by its path, `/accept/…` (checked), `/status/CODE/…`
+    /// or `/hang/…`.
+    fn answer(&self, request: &Request) -> Reply {
+        let mut segments = request.path().trim_start_matches('/').split('/');
+        match (segments.next(), segments.next()) {
+            (Some("accept"), _) => {
+                // The origin the client addressed, as a real push service sees it.
+                let origin = format!("http://{}", request.header("host").unwrap_or_default());
+                match self.check(request, &origin) {
+                    Ok(_) => Reply::status(201).header("location", format!("{origin}/message/m1")),
+                    Err(e) => Reply::status(400).body(e),
+                }
+            }
+            (Some("status"), Some("429")) => Reply::status(429)
+                .header("retry-after", "120")
+                .body("slow down"),
+            (Some("status"), Some("400")) => {
+                Reply::status(400).body("UnauthorizedRegistration: bad header\n")
+            }
+            (Some("status"), Some(code)) => Reply::status(code.parse().expect("a status")),
+            (Some("hang"), _) => Reply::never(),
+            _ => Reply::status(404),
+        }
+    }
 }
 
 struct PushService {
     base: String,
     browser: Browser,
-    delivered: mpsc::UnboundedReceiver<Result<Delivered, String>>,
+    service: Service,
+    receiver: Receiver,
 }
 
 impl PushService {
     fn endpoint(&self, path: &str) -> String {
         format!("{}/{path}/{CAPABILITY}", self.base)
     }
-}
 
-async fn spawn_push_service(keys: &VapidKeys) -> PushService {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let browser = Browser::new();
-    let (tx, delivered) = mpsc::unbounded_channel();
-    let state = Service {
-        origin: base.clone(),
-        server_key: keys.public_key_base64url().to_owned(),
-        browser_private: browser.private.clone(),
-        browser_auth: browser.auth,
-        delivered: tx,
-    };
-    let app = Router::new()
-        .route("/accept/{token}", post(accept))
-        .route("/status/{code}/{token}", post(status))
-        .route("/hang/{token}", post(hang))
-        .with_state(state);
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    PushService {
-        base,
-        browser,
-        delivered,
+    /// The `n`th message the service received, checked as it was when it arrived.
+    async fn delivered(&self, n: usize) -> Result<Delivered, String> {
+        let request = self.receiver.nth(n).await;
+        self.service.check(&request, &self.base)
     }
 }
 
-/// Accepts a message only if its VAPID token is good and the browser can decrypt it.
-async fn accept(State(s): State<Service>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let result = check_vapid(&headers, &s).and_then(|()| {
-        decrypt(&body, &s.browser_private, &s.browser_auth).map(|plaintext| Delivered {
-            headers: headers.clone(),
-            plaintext,
-        })
-    });
-    let response = match &result {
-        Ok(_) => (
-            StatusCode::CREATED,
-            [("location", format!("{}/message/m1", s.origin))],
-        )
-            .into_response(),
-        Err(e) => (StatusCode::BAD_REQUEST, e.clone()).into_response(),
+async fn spawn_push_service(keys: &VapidKeys) -> PushService {
+    let browser = Browser::new();
+    let service = Service {
+        server_key: keys.public_key_base64url().to_owned(),
+        browser_private: browser.private.clone(),
+        browser_auth: browser.auth,
     };
-    let _ = s.delivered.send(result);
-    response
+    let answering = service.clone();
+    let receiver = Receiver::answering(move |request, _| answering.answer(request)).await;
+    PushService {
+        base: receiver.base().to_owned(),
+        browser,
+        service,
+        receiver,
+    }
 }
 
 /// RFC 8292 §2 and §3, as a push service checks them.
-fn check_vapid(headers: &HeaderMap, s: &Service) -> Result<(), String> {
+fn check_vapid(headers: &HeaderMap, s: &Service, origin: &str) -> Result<(), String> {
     let value = headers
         .get("authorization")
         .ok_or("no Authorization")?
@@ -302,8 +314,8 @@ fn check_vapid(headers: &HeaderMap, s: &Service) -> Result<(), String> {
         .map_err(|_| "bad JWT signature".to_owned())?;
 
     let claims: Value = serde_json::from_slice(&b64(claims_b64)).map_err(|e| e.to_string())?;
-    if claims["aud"] != json!(s.origin) {
-        return Err(format!("aud {} is not {}", claims["aud"], s.origin));
+    if claims["aud"] != json!(origin) {
+        return Err(format!("aud {} is not {origin}", claims["aud"]));
     }
     if claims["sub"] != json!(SUBJECT) {
         return Err(format!("sub {} is not {SUBJECT}", claims["sub"]));
@@ -314,19 +326,6 @@ fn check_vapid(headers: &HeaderMap, s: &Service) -> Result<(), String> {
         return Err(format!("exp {exp} is not within 24 hours after {now}"));
     }
     Ok(())
-}
-
-async fn status(Path((code, _token)): Path<(u16, String)>) -> Response {
-    let code = StatusCode::from_u16(code).expect("status");
-    match code.as_u16() {
-        429 => (code, [("retry-after", "120")], "slow down").into_response(),
-        400 => (code, "UnauthorizedRegistration: bad header\n").into_response(),
-        _ => code.into_response(),
-    }
-}
-
-async fn hang() -> Response {
-    std::future::pending().await
 }
 
 // --- helpers -------------------------------------------------------------------------------
@@ -392,7 +391,7 @@ async fn send_to(path: &str) -> (SendError, PushService) {
 #[tokio::test]
 async fn a_reminder_reaches_the_browser_signed_with_vapid_and_readable_only_by_it() {
     let keys = keys();
-    let mut service = spawn_push_service(&keys).await;
+    let service = spawn_push_service(&keys).await;
     let sub = service.browser.subscription(service.endpoint("accept"));
     let message = message(sub, Some("The ferns too"), false);
 
@@ -403,10 +402,8 @@ async fn a_reminder_reaches_the_browser_signed_with_vapid_and_readable_only_by_i
         Some(format!("{}/message/m1", service.base).as_str())
     );
     let delivered = service
-        .delivered
-        .recv()
+        .delivered(1)
         .await
-        .expect("a request")
         .expect("VAPID and encryption check out");
     let h = &delivered.headers;
     assert_eq!(h["content-encoding"], "aes128gcm");
@@ -433,7 +430,7 @@ async fn a_reminder_reaches_the_browser_signed_with_vapid_and_readable_only_by_i
 #[tokio::test]
 async fn a_late_occurrence_says_so_and_a_long_description_is_cut_to_fit() {
     let keys = keys();
-    let mut service = spawn_push_service(&keys).await;
+    let service = spawn_push_service(&keys).await;
     let sub = service.browser.subscription(service.endpoint("accept"));
     let description = "\"quoted\" ".repeat(440); // ~4000 characters, escaping makes it longer
 
@@ -442,12 +439,7 @@ async fn a_late_occurrence_says_so_and_a_long_description_is_cut_to_fit() {
         .await
         .expect("sent");
 
-    let delivered = service
-        .delivered
-        .recv()
-        .await
-        .expect("a request")
-        .expect("valid");
+    let delivered = service.delivered(1).await.expect("valid");
     assert!(
         delivered.plaintext.len() <= 3 * 1024,
         "{}",

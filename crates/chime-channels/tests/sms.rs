@@ -5,19 +5,15 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failed test.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::http::{HeaderMap, Method, StatusCode};
 use base64::Engine;
 use chime_channels::sms::{SmsChannel, SmsConfig, SmsConfigError, DEFAULT_BASE_URL};
 use chime_channels::{ChannelAdapter, Recipient, Reminder, SendError, Sent};
 use chime_core::event::OccurrenceKey;
 use chime_core::{TaskId, TaskSpec, UserId};
+use chime_testenv::receiver::{Receiver, Reply, Request};
 use serde_json::{json, Value};
 
 const ACCOUNT_SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -25,7 +21,7 @@ const AUTH_TOKEN: &str = "s3cret-auth-token";
 const FROM: &str = "+15005550006";
 const TO: &str = "+14075551212";
 
-/// One request as the provider saw it.
+/// One request as the provider saw it, its form decoded.
 #[derive(Debug, Clone)]
 struct Seen {
     method: Method,
@@ -35,85 +31,31 @@ struct Seen {
 }
 
 impl Seen {
+    fn of(request: &Request) -> Seen {
+        Seen {
+            method: request.method.clone(),
+            path: request.uri.to_string(),
+            headers: request.headers.clone(),
+            form: url::form_urlencoded::parse(&request.body)
+                .into_owned()
+                .collect(),
+        }
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 }
 
-/// A status, extra headers and a JSON body.
-type Reply = (StatusCode, Vec<(&'static str, String)>, Value);
-
-/// What the provider answers; `None` never answers.
-#[derive(Clone)]
-struct Answer(Option<Reply>);
-
-impl Answer {
-    fn json(status: StatusCode, body: Value) -> Self {
-        Answer(Some((status, Vec::new(), body)))
-    }
-
-    fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
-        if let Some((_, headers, _)) = &mut self.0 {
-            headers.push((name, value.into()));
-        }
-        self
-    }
-
-    fn never() -> Self {
-        Answer(None)
-    }
+/// A reply of `status` with a JSON body, as Twilio answers.
+fn answer(status: StatusCode, body: Value) -> Reply {
+    Reply::status(status.as_u16()).json(body.to_string())
 }
 
-#[derive(Clone)]
-struct Provider {
-    answer: Answer,
-    seen: Arc<Mutex<Vec<Seen>>>,
-}
-
-impl Provider {
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-async fn record_and_answer(
-    State(provider): State<Provider>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let form = url::form_urlencoded::parse(&body).into_owned().collect();
-    provider.seen.lock().unwrap().push(Seen {
-        method,
-        path: uri.to_string(),
-        headers,
-        form,
-    });
-    match provider.answer.0 {
-        None => std::future::pending().await,
-        Some((status, headers, body)) => {
-            let mut response = (status, axum::Json(body)).into_response();
-            for (name, value) in headers {
-                response.headers_mut().insert(name, value.parse().unwrap());
-            }
-            response
-        }
-    }
-}
-
-/// Starts a provider answering every request with `answer`; returns it and its base URL.
-async fn spawn_provider(answer: Answer) -> (Provider, String) {
-    let provider = Provider {
-        answer,
-        seen: Arc::default(),
-    };
-    let app = Router::new()
-        .fallback(record_and_answer)
-        .with_state(provider.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+/// Starts a provider answering every request with `reply`; returns it and its base URL.
+async fn spawn_provider(reply: Reply) -> (Receiver, String) {
+    let provider = Receiver::start(reply).await;
+    let base_url = provider.base().to_owned();
     (provider, base_url)
 }
 
@@ -157,8 +99,8 @@ fn message() -> Reminder {
     }
 }
 
-fn created() -> Answer {
-    Answer::json(
+fn created() -> Reply {
+    answer(
         StatusCode::CREATED,
         json!({
             "sid": "SM0123456789abcdef0123456789abcdef",
@@ -175,10 +117,10 @@ fn created() -> Answer {
 }
 
 /// The one request the provider saw.
-fn only(provider: &Provider) -> Seen {
-    let seen = provider.seen();
+fn only(provider: &Receiver) -> Seen {
+    let seen = provider.requests();
     assert_eq!(seen.len(), 1, "{seen:#?}");
-    seen.into_iter().next().unwrap()
+    Seen::of(&seen[0])
 }
 
 fn assert_no_secrets(error: &SendError) {
@@ -291,7 +233,7 @@ async fn a_messaging_service_is_sent_as_messaging_service_sid_instead_of_from() 
 #[tokio::test]
 async fn a_success_without_a_sid_is_still_sent_so_it_is_not_texted_twice() {
     let (_provider, base_url) =
-        spawn_provider(Answer::json(StatusCode::OK, json!({"status": "queued"}))).await;
+        spawn_provider(answer(StatusCode::OK, json!({"status": "queued"}))).await;
 
     let sent = channel(&base_url).send(&message()).await.unwrap();
 
@@ -300,11 +242,11 @@ async fn a_success_without_a_sid_is_still_sent_so_it_is_not_texted_twice() {
 
 #[tokio::test]
 async fn a_429_is_transient_and_honours_retry_after_in_seconds() {
-    let answer = Answer::json(
+    let answer = answer(
         StatusCode::TOO_MANY_REQUESTS,
         json!({"code": 20429, "message": "Too Many Requests", "status": 429}),
     )
-    .with_header("retry-after", "7");
+    .header("retry-after", "7");
     let (provider, base_url) = spawn_provider(answer).await;
 
     let error = channel(&base_url).send(&message()).await.unwrap_err();
@@ -329,8 +271,7 @@ async fn a_429_honours_retry_after_as_an_http_date() {
     let date = jiff::fmt::rfc2822::DateTimePrinter::new()
         .timestamp_to_rfc9110_string(&at)
         .unwrap();
-    let answer =
-        Answer::json(StatusCode::TOO_MANY_REQUESTS, json!({})).with_header("retry-after", date);
+    let answer = answer(StatusCode::TOO_MANY_REQUESTS, json!({})).header("retry-after", date);
     let (_provider, base_url) = spawn_provider(answer).await;
 
     let error = channel(&base_url).send(&message()).await.unwrap_err();
@@ -351,7 +292,7 @@ async fn a_429_honours_retry_after_as_an_http_date() {
 
 #[tokio::test]
 async fn a_400_with_twilio_error_21211_is_permanent_with_the_code_and_the_number_masked() {
-    let answer = Answer::json(
+    let answer = answer(
         StatusCode::BAD_REQUEST,
         json!({
             "code": 21211,
@@ -376,7 +317,7 @@ async fn a_400_with_twilio_error_21211_is_permanent_with_the_code_and_the_number
 
 #[tokio::test]
 async fn a_503_is_transient() {
-    let answer = Answer::json(
+    let answer = answer(
         StatusCode::SERVICE_UNAVAILABLE,
         json!({"code": 20503, "message": "Service Unavailable", "status": 503}),
     );
@@ -397,8 +338,7 @@ async fn a_503_is_transient() {
 
 #[tokio::test]
 async fn a_5xx_with_retry_after_passes_the_delay_on() {
-    let answer =
-        Answer::json(StatusCode::INTERNAL_SERVER_ERROR, json!({})).with_header("retry-after", "30");
+    let answer = answer(StatusCode::INTERNAL_SERVER_ERROR, json!({})).header("retry-after", "30");
     let (_provider, base_url) = spawn_provider(answer).await;
 
     let error = channel(&base_url).send(&message()).await.unwrap_err();
@@ -411,7 +351,7 @@ async fn a_5xx_with_retry_after_passes_the_delay_on() {
 
 #[tokio::test]
 async fn a_401_is_permanent_and_points_at_the_credentials() {
-    let answer = Answer::json(
+    let answer = answer(
         StatusCode::UNAUTHORIZED,
         json!({"code": 20003, "message": "Authenticate", "status": 401}),
     );
@@ -437,7 +377,7 @@ async fn other_4xx_answers_are_permanent() {
         StatusCode::FORBIDDEN,
         StatusCode::UNPROCESSABLE_ENTITY,
     ] {
-        let (_provider, base_url) = spawn_provider(Answer::json(status, json!({}))).await;
+        let (_provider, base_url) = spawn_provider(answer(status, json!({}))).await;
 
         let error = channel(&base_url).send(&message()).await.unwrap_err();
 
@@ -450,8 +390,7 @@ async fn other_4xx_answers_are_permanent() {
 
 #[tokio::test]
 async fn a_redirect_is_not_followed() {
-    let answer =
-        Answer::json(StatusCode::FOUND, json!({})).with_header("location", "http://127.0.0.1:1/");
+    let answer = answer(StatusCode::FOUND, json!({})).header("location", "http://127.0.0.1:1/");
     let (provider, base_url) = spawn_provider(answer).await;
 
     let error = channel(&base_url).send(&message()).await.unwrap_err();
@@ -462,7 +401,7 @@ async fn a_redirect_is_not_followed() {
 
 #[tokio::test]
 async fn a_provider_that_never_answers_is_transient_within_the_timeout() {
-    let (provider, base_url) = spawn_provider(Answer::never()).await;
+    let (provider, base_url) = spawn_provider(Reply::never()).await;
     let config = SmsConfig {
         timeout_seconds: 1,
         ..config(&base_url)
@@ -520,7 +459,7 @@ async fn a_recipient_that_is_not_a_phone_number_is_permanent_and_nothing_is_sent
         assert!(matches!(error, SendError::Permanent { .. }), "{error:?}");
         assert_no_secrets(&error);
     }
-    assert!(provider.seen().is_empty());
+    assert_eq!(provider.count(), 0);
 }
 
 #[test]

@@ -1,19 +1,14 @@
 //! The webhook adapter against a real HTTP receiver on `127.0.0.1:0`.
 //!
-//! The receiver records what it got and answers as each test tells it. Signatures are checked
-//! with the `standardwebhooks` crate, an implementation independent of ours. Since the
-//! receiver is on loopback, deliveries that should arrive use `allow_private: true`; the SSRF
-//! tests use `false` and check that nothing arrived.
+//! The receiver (`chime_testenv::receiver`) records what it got and answers as each test tells
+//! it. Signatures are checked with the `standardwebhooks` crate, an implementation independent
+//! of ours. Since the receiver is on loopback, deliveries that should arrive use
+//! `allow_private: true`; the SSRF tests use `false` and check that nothing arrived.
 
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
-use axum::Router;
+use axum::http::Method;
 use chime_channels::webhook::{
     check_url, generate_secret, is_public, sign, verify, SignatureError, WebhookChannel,
     WebhookConfig,
@@ -21,81 +16,11 @@ use chime_channels::webhook::{
 use chime_channels::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
 use chime_core::event::OccurrenceKey;
 use chime_core::{TaskId, TaskSpec, UserId};
+use chime_testenv::receiver::{Receiver, Reply, Request};
 use serde_json::{json, Value};
 
-/// One request as the receiver saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: Method,
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-/// How the receiver answers.
-#[derive(Clone)]
-enum Reply {
-    Status(u16, Vec<(&'static str, String)>),
-    /// Accept the request and never answer.
-    Never,
-}
-
-#[derive(Clone)]
-struct Receiver {
-    seen: Arc<Mutex<Vec<Seen>>>,
-    reply: Reply,
-}
-
-impl Receiver {
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().expect("lock").clone()
-    }
-}
-
-async fn record(
-    State(receiver): State<Receiver>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    receiver.seen.lock().expect("lock").push(Seen {
-        method,
-        path: uri.path().to_owned(),
-        headers,
-        body,
-    });
-    match receiver.reply {
-        Reply::Status(code, headers) => {
-            let mut response = StatusCode::from_u16(code).expect("status").into_response();
-            for (name, value) in headers {
-                response
-                    .headers_mut()
-                    .insert(name, value.parse().expect("header value"));
-            }
-            response
-        }
-        Reply::Never => std::future::pending::<Response>().await,
-    }
-}
-
-/// Starts a receiver; returns its base URL (`http://127.0.0.1:port`) and its record.
-async fn spawn_receiver(reply: Reply) -> (String, Receiver) {
-    let receiver = Receiver {
-        seen: Arc::default(),
-        reply,
-    };
-    let app = Router::new().fallback(record).with_state(receiver.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}"), receiver)
-}
-
 fn ok() -> Reply {
-    Reply::Status(204, vec![])
+    Reply::status(204)
 }
 
 fn channel(allow_private: bool) -> WebhookChannel {
@@ -135,18 +60,15 @@ fn message(url: &str, secret: &str, occurrence: OccurrenceKey) -> Reminder {
     }
 }
 
-fn header<'a>(seen: &'a Seen, name: &str) -> &'a str {
-    seen.headers
-        .get(name)
-        .unwrap_or_else(|| panic!("no {name} header"))
-        .to_str()
-        .expect("ascii header")
+fn header<'a>(seen: &'a Request, name: &str) -> &'a str {
+    seen.header(name)
+        .unwrap_or_else(|| panic!("no {name} header, or not ASCII"))
 }
 
 async fn send_with_reply(reply: Reply) -> (Result<Sent, SendError>, Receiver) {
-    let (base, receiver) = spawn_receiver(reply).await;
+    let receiver = Receiver::start(reply).await;
     let msg = message(
-        &format!("{base}/hook"),
+        &receiver.url("/hook"),
         &generate_secret(),
         occurrence("2026-12-07T08:00:00Z"),
     );
@@ -155,10 +77,10 @@ async fn send_with_reply(reply: Reply) -> (Result<Sent, SendError>, Receiver) {
 
 #[tokio::test]
 async fn delivers_a_signed_reminder_that_an_independent_verifier_accepts() {
-    let (base, receiver) = spawn_receiver(ok()).await;
+    let receiver = Receiver::start(ok()).await;
     let secret = generate_secret();
     let msg = message(
-        &format!("{base}/hooks/chime?source=test"),
+        &receiver.url("/hooks/chime?source=test"),
         &secret,
         occurrence("2026-12-07T08:00:00Z"),
     );
@@ -166,11 +88,11 @@ async fn delivers_a_signed_reminder_that_an_independent_verifier_accepts() {
     let sent = channel(true).send(&msg).await.expect("sent");
 
     assert_eq!(sent, Sent { provider_id: None });
-    let seen = receiver.seen();
+    let seen = receiver.requests();
     assert_eq!(seen.len(), 1);
     let req = &seen[0];
     assert_eq!(req.method, Method::POST);
-    assert_eq!(req.path, "/hooks/chime");
+    assert_eq!(req.path(), "/hooks/chime");
     assert_eq!(header(req, "content-type"), "application/json");
     assert_eq!(
         header(req, "user-agent"),
@@ -220,8 +142,8 @@ async fn delivers_a_signed_reminder_that_an_independent_verifier_accepts() {
 
 #[tokio::test]
 async fn the_webhook_id_is_kept_across_attempts_and_differs_between_occurrences() {
-    let (base, receiver) = spawn_receiver(ok()).await;
-    let url = format!("{base}/hook");
+    let receiver = Receiver::start(ok()).await;
+    let url = receiver.url("/hook");
     let secret = generate_secret();
     let first = message(&url, &secret, occurrence("2026-12-07T08:00:00Z"));
     let retry = Reminder {
@@ -236,7 +158,7 @@ async fn the_webhook_id_is_kept_across_attempts_and_differs_between_occurrences(
     }
 
     let ids: Vec<String> = receiver
-        .seen()
+        .requests()
         .iter()
         .map(|s| header(s, "webhook-id").to_owned())
         .collect();
@@ -247,9 +169,9 @@ async fn the_webhook_id_is_kept_across_attempts_and_differs_between_occurrences(
 
 #[tokio::test]
 async fn a_loopback_url_is_refused_as_permanent_when_private_addresses_are_not_allowed() {
-    let (base, receiver) = spawn_receiver(ok()).await;
+    let receiver = Receiver::start(ok()).await;
     let msg = message(
-        &format!("{base}/hook"),
+        &receiver.url("/hook"),
         &generate_secret(),
         occurrence("2026-12-07T08:00:00Z"),
     );
@@ -264,13 +186,13 @@ async fn a_loopback_url_is_refused_as_permanent_when_private_addresses_are_not_a
         "refusing to deliver to 127.0.0.1, a loopback address: webhooks go to public addresses \
          only unless `channels.webhook.allow_private = true`"
     );
-    assert!(receiver.seen().is_empty());
+    assert_eq!(receiver.count(), 0);
 }
 
 #[tokio::test]
 async fn a_host_name_that_resolves_to_loopback_is_refused_too() {
-    let (base, receiver) = spawn_receiver(ok()).await;
-    let url = format!("{}/hook", base.replace("127.0.0.1", "localhost"));
+    let receiver = Receiver::start(ok()).await;
+    let url = format!("{}/hook", receiver.base().replace("127.0.0.1", "localhost"));
     let msg = message(&url, &generate_secret(), occurrence("2026-12-07T08:00:00Z"));
 
     let err = channel(false).send(&msg).await.expect_err("refused");
@@ -283,18 +205,18 @@ async fn a_host_name_that_resolves_to_loopback_is_refused_too() {
         "{reason}"
     );
     assert!(reason.contains("a loopback address"), "{reason}");
-    assert!(receiver.seen().is_empty());
+    assert_eq!(receiver.count(), 0);
 }
 
 #[tokio::test]
 async fn a_host_name_is_delivered_to_through_the_pinned_addresses_when_allowed() {
-    let (base, receiver) = spawn_receiver(ok()).await;
-    let url = format!("{}/hook", base.replace("127.0.0.1", "localhost"));
+    let receiver = Receiver::start(ok()).await;
+    let url = format!("{}/hook", receiver.base().replace("127.0.0.1", "localhost"));
     let msg = message(&url, &generate_secret(), occurrence("2026-12-07T08:00:00Z"));
 
     channel(true).send(&msg).await.expect("sent");
 
-    assert_eq!(receiver.seen().len(), 1);
+    assert_eq!(receiver.count(), 1);
 }
 
 #[test]
@@ -324,8 +246,8 @@ fn is_public_refuses_special_addresses_and_accepts_public_ones() {
 
 #[tokio::test]
 async fn urls_with_another_scheme_or_with_userinfo_are_refused_as_permanent() {
-    let (base, receiver) = spawn_receiver(ok()).await;
-    let with_user = base.replace("http://", "http://user:pass@");
+    let receiver = Receiver::start(ok()).await;
+    let with_user = receiver.base().replace("http://", "http://user:pass@");
     let cases = [
         ("ftp://8.8.8.8/hook".to_owned(), "must use http or https"),
         ("file:///etc/passwd".to_owned(), "must use http or https"),
@@ -342,7 +264,7 @@ async fn urls_with_another_scheme_or_with_userinfo_are_refused_as_permanent() {
         let checked = check_url(&url, true).await.expect_err("refused");
         assert!(checked.contains(expected), "{url}: {checked}");
     }
-    assert!(receiver.seen().is_empty());
+    assert_eq!(receiver.count(), 0);
 }
 
 #[tokio::test]
@@ -368,8 +290,7 @@ async fn check_url_accepts_a_public_address_and_explains_a_private_one() {
 
 #[tokio::test]
 async fn a_503_with_retry_after_is_transient_with_that_delay() {
-    let (result, receiver) =
-        send_with_reply(Reply::Status(503, vec![("retry-after", "120".to_owned())])).await;
+    let (result, receiver) = send_with_reply(Reply::status(503).header("retry-after", "120")).await;
 
     match result {
         Err(SendError::Transient {
@@ -381,12 +302,12 @@ async fn a_503_with_retry_after_is_transient_with_that_delay() {
         }
         other => panic!("expected Transient, got {other:?}"),
     }
-    assert_eq!(receiver.seen().len(), 1);
+    assert_eq!(receiver.count(), 1);
 }
 
 #[tokio::test]
 async fn a_429_is_transient() {
-    let (result, _) = send_with_reply(Reply::Status(429, vec![])).await;
+    let (result, _) = send_with_reply(Reply::status(429)).await;
 
     assert!(
         matches!(
@@ -402,7 +323,7 @@ async fn a_429_is_transient() {
 
 #[tokio::test]
 async fn a_410_is_permanent_and_says_the_endpoint_is_gone() {
-    let (result, _) = send_with_reply(Reply::Status(410, vec![])).await;
+    let (result, _) = send_with_reply(Reply::status(410)).await;
 
     match result {
         Err(SendError::Permanent { reason }) => {
@@ -414,7 +335,7 @@ async fn a_410_is_permanent_and_says_the_endpoint_is_gone() {
 
 #[tokio::test]
 async fn a_400_is_permanent_and_names_the_status() {
-    let (result, _) = send_with_reply(Reply::Status(400, vec![])).await;
+    let (result, _) = send_with_reply(Reply::status(400)).await;
 
     match result {
         Err(SendError::Permanent { reason }) => {
@@ -426,14 +347,14 @@ async fn a_400_is_permanent_and_names_the_status() {
 
 #[tokio::test]
 async fn a_receiver_that_never_answers_is_transient_after_the_configured_timeout() {
-    let (base, receiver) = spawn_receiver(Reply::Never).await;
+    let receiver = Receiver::start(Reply::never()).await;
     let webhook = WebhookChannel::new(&WebhookConfig {
         allow_private: true,
         timeout_seconds: 1,
     })
     .expect("channel");
     let msg = message(
-        &format!("{base}/hook"),
+        &receiver.url("/hook"),
         &generate_secret(),
         occurrence("2026-12-07T08:00:00Z"),
     );
@@ -446,19 +367,16 @@ async fn a_receiver_that_never_answers_is_transient_after_the_configured_timeout
         "{result:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert_eq!(receiver.seen().len(), 1);
+    assert_eq!(receiver.count(), 1);
 }
 
 /// Redirects count as permanent: retrying the same URL gets the same redirect, and following
 /// it could lead inward. The reason names the host it pointed to.
 #[tokio::test]
 async fn a_redirect_is_not_followed_and_is_permanent() {
-    let (elsewhere, elsewhere_receiver) = spawn_receiver(ok()).await;
-    let (result, receiver) = send_with_reply(Reply::Status(
-        302,
-        vec![("location", format!("{elsewhere}/internal"))],
-    ))
-    .await;
+    let elsewhere = Receiver::start(ok()).await;
+    let (result, receiver) =
+        send_with_reply(Reply::status(302).header("location", elsewhere.url("/internal"))).await;
 
     match result {
         Err(SendError::Permanent { reason }) => {
@@ -467,8 +385,8 @@ async fn a_redirect_is_not_followed_and_is_permanent() {
         }
         other => panic!("expected Permanent, got {other:?}"),
     }
-    assert_eq!(receiver.seen().len(), 1);
-    assert!(elsewhere_receiver.seen().is_empty());
+    assert_eq!(receiver.count(), 1);
+    assert_eq!(elsewhere.count(), 0);
 }
 
 #[tokio::test]
@@ -500,9 +418,9 @@ async fn a_refused_connection_is_transient_and_its_reason_names_the_host_only() 
 
 #[tokio::test]
 async fn an_invalid_secret_is_permanent_and_is_not_repeated_in_the_reason() {
-    let (base, receiver) = spawn_receiver(ok()).await;
+    let receiver = Receiver::start(ok()).await;
     let msg = message(
-        &format!("{base}/hook"),
+        &receiver.url("/hook"),
         "whsec_dG9vLXNob3J0",
         occurrence("2026-12-07T08:00:00Z"),
     );
@@ -516,7 +434,7 @@ async fn an_invalid_secret_is_permanent_and_is_not_repeated_in_the_reason() {
         }
         other => panic!("expected Permanent, got {other:?}"),
     }
-    assert!(receiver.seen().is_empty());
+    assert_eq!(receiver.count(), 0);
 }
 
 #[test]

@@ -85,6 +85,7 @@ impl Tansu {
                 self.port,
                 self.log()
             );
+            // Backoff of a poll with a deadline: the broker announces nothing to await.
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

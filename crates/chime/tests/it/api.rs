@@ -1,9 +1,10 @@
 //! The task API's contract: the design's body, every field echoed, per-user isolation,
 //! problem+json errors that name the field, and nothing stored on error.
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{in_ms, spawn_app, TestApp};
+use crate::helpers::{in_ms, spawn_app, StatusCode, TestApp};
 
 fn design_body(start: &str) -> Value {
     json!({
@@ -34,41 +35,28 @@ fn weekly_in_berlin() -> Value {
     })
 }
 
-async fn problem(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    response.json().await.expect("json")
-}
-
 async fn task_count(app: &TestApp, user: &str) -> usize {
-    let page: Value = app
-        .get(user, "/api/v1/tasks")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page: Value = app.user(user).get("/api/v1/tasks", StatusCode::OK).await;
     page["tasks"].as_array().expect("tasks").len()
 }
 
 #[tokio::test]
 async fn the_designs_post_body_creates_a_task_with_every_field() {
     let app = spawn_app().await;
-    let response = app
-        .post(
-            "alice",
-            "/api/v1/tasks",
-            &design_body("2030-08-12 11:24:53.00+0000"),
+    let alice = app.user("alice");
+    let created = alice
+        .expect::<Value>(
+            alice
+                .request(Method::POST, "/api/v1/tasks")
+                .json(&design_body("2030-08-12 11:24:53.00+0000")),
+            StatusCode::CREATED,
         )
         .await;
-    assert_eq!(response.status(), 201);
-    let location = response.headers()["location"]
+    let location = created.headers["location"]
         .to_str()
         .expect("location")
         .to_owned();
-    let task: Value = response.json().await.expect("json");
+    let task = created.body;
     assert_eq!(
         location,
         format!("/api/v1/tasks/{}", task["id"].as_str().expect("id"))
@@ -91,20 +79,12 @@ async fn the_designs_post_body_creates_a_task_with_every_field() {
     // 2030-08-12 is a Monday: the first occurrence is the start itself.
     assert_eq!(task["nextExecutionDate"], "2030-08-12T11:24:53Z");
 
-    let fetched: Value = app
-        .get("alice", &location)
-        .await
-        .json()
-        .await
-        .expect("json");
+    let fetched: Value = alice.get(&location, StatusCode::OK).await;
     assert_eq!(fetched, task);
 
-    let occurrences: Value = app
-        .get("alice", &format!("{location}/occurrences?count=4"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let occurrences: Value = alice
+        .get(&format!("{location}/occurrences?count=4"), StatusCode::OK)
+        .await;
     assert_eq!(
         occurrences["occurrences"],
         json!([
@@ -114,27 +94,23 @@ async fn the_designs_post_body_creates_a_task_with_every_field() {
             "2030-08-20T11:24:53Z"
         ])
     );
-    let all: Value = app
-        .get("alice", &format!("{location}/occurrences?count=100"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let all: Value = alice
+        .get(&format!("{location}/occurrences?count=100"), StatusCode::OK)
+        .await;
     assert_eq!(all["occurrences"].as_array().expect("list").len(), 12);
 }
 
 #[tokio::test]
 async fn preview_computes_occurrences_in_the_tasks_time_zone_without_saving() {
     let app = spawn_app().await;
-    let response = app
+    let body: Value = app
+        .user("alice")
         .post(
-            "alice",
             "/api/v1/tasks/preview?count=3",
             &weekly_in_berlin(),
+            StatusCode::OK,
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.expect("json");
     // 09:00 in Berlin before and after the start of summer time (2030-03-31): 08:00Z, then
     // 07:00Z.
     assert_eq!(
@@ -158,23 +134,22 @@ async fn another_users_task_is_a_404_on_every_endpoint() {
         )
         .await;
     let path = format!("/api/v1/tasks/{}", task["id"].as_str().expect("id"));
-    problem(app.get("bob", &path).await, 404).await;
-    problem(app.get("bob", &format!("{path}/occurrences")).await, 404).await;
-    problem(app.get("bob", &format!("{path}/history")).await, 404).await;
-    problem(
-        app.put(
-            "bob",
-            &path,
-            &json!({"name": "mine", "startDate": in_ms(3_600_000)}),
-        )
-        .await,
-        404,
+    let bob = app.user("bob");
+    bob.get_problem(&path, StatusCode::NOT_FOUND).await;
+    bob.get_problem(&format!("{path}/occurrences"), StatusCode::NOT_FOUND)
+        .await;
+    bob.get_problem(&format!("{path}/history"), StatusCode::NOT_FOUND)
+        .await;
+    bob.put_problem(
+        &path,
+        &json!({"name": "mine", "startDate": in_ms(3_600_000)}),
+        StatusCode::NOT_FOUND,
     )
     .await;
-    problem(app.delete("bob", &path).await, 404).await;
+    bob.delete_problem(&path, StatusCode::NOT_FOUND).await;
     assert_eq!(task_count(&app, "bob").await, 0);
     // Still there, unchanged, for its owner.
-    let fetched: Value = app.get("alice", &path).await.json().await.expect("json");
+    let fetched: Value = app.user("alice").get(&path, StatusCode::OK).await;
     assert_eq!(fetched, task);
 }
 
@@ -203,7 +178,7 @@ async fn tasks_are_listed_per_user_with_a_cursor() {
             Some(c) => format!("/api/v1/tasks?limit=2&cursor={c}"),
             None => "/api/v1/tasks?limit=2".to_owned(),
         };
-        let page: Value = app.get("alice", &path).await.json().await.expect("json");
+        let page: Value = app.user("alice").get(&path, StatusCode::OK).await;
         for t in page["tasks"].as_array().expect("tasks") {
             seen.push(t["id"].as_str().expect("id").to_owned());
         }
@@ -251,8 +226,11 @@ async fn invalid_fields_are_a_422_naming_each_field_and_store_nothing() {
         ),
         (json!({"startDate": in_ms(60_000)}), "/name", Value::Null),
     ];
+    let alice = app.user("alice");
     for (body, pointer, value) in cases {
-        let p = problem(app.post("alice", "/api/v1/tasks", &body).await, 422).await;
+        let p = alice
+            .post_problem("/api/v1/tasks", &body, StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
         let errors = p["errors"].as_array().expect("errors");
         let error = errors
             .iter()
@@ -264,17 +242,14 @@ async fn invalid_fields_are_a_422_naming_each_field_and_store_nothing() {
         assert!(p["detail"].as_str().expect("detail").contains(pointer));
     }
     // A repeating task whose every occurrence is past names `ends`.
-    let p = problem(
-        app.post(
-            "alice",
+    let p = alice
+        .post_problem(
             "/api/v1/tasks",
             &json!({"name": "x", "startDate": "2020-01-06T10:00:00Z",
                     "repeats": {"period": "day", "ends": 3}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
         )
-        .await,
-        422,
-    )
-    .await;
+        .await;
     assert_eq!(p["errors"][0]["pointer"], "/repeats/ends");
     assert_eq!(task_count(&app, "alice").await, 0);
 }
@@ -282,25 +257,25 @@ async fn invalid_fields_are_a_422_naming_each_field_and_store_nothing() {
 #[tokio::test]
 async fn malformed_and_oversized_bodies_are_problems_too() {
     let app = spawn_app().await;
-    let response = app
-        .client
-        .post(app.url("/api/v1/tasks"))
-        .bearer_auth(app.token("alice"))
+    let alice = app.user("alice");
+    let malformed = alice
+        .request(Method::POST, "/api/v1/tasks")
         .header("content-type", "application/json")
-        .body("{\"name\": ")
-        .send()
-        .await
-        .expect("request");
-    let p = problem(response, 400).await;
+        .body("{\"name\": ");
+    let p = alice.problem(malformed, StatusCode::BAD_REQUEST).await;
     assert!(p["detail"]
         .as_str()
         .expect("detail")
         .contains("not valid JSON"));
 
     let huge = json!({"name": "x".repeat(100_000), "startDate": in_ms(60_000)});
-    problem(app.post("alice", "/api/v1/tasks", &huge).await, 413).await;
+    alice
+        .post_problem("/api/v1/tasks", &huge, StatusCode::PAYLOAD_TOO_LARGE)
+        .await;
 
-    let p = problem(app.get("alice", "/api/v1/tasks?limit=0").await, 422).await;
+    let p = alice
+        .get_problem("/api/v1/tasks?limit=0", StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
     assert_eq!(p["errors"][0]["pointer"], "?limit");
     assert_eq!(task_count(&app, "alice").await, 0);
 }
@@ -308,35 +283,28 @@ async fn malformed_and_oversized_bodies_are_problems_too() {
 #[tokio::test]
 async fn every_api_call_needs_a_valid_bearer_token() {
     let app = spawn_app().await;
-    let no_token = app
-        .client
-        .get(app.url("/api/v1/tasks"))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(no_token.headers()["www-authenticate"], "Bearer");
-    problem(no_token, 401).await;
-    let garbage = app
-        .client
-        .get(app.url("/api/v1/tasks"))
-        .bearer_auth("not.a.token")
-        .send()
-        .await
-        .expect("request");
-    problem(garbage, 401).await;
+    let anonymous = app.anonymous();
+    let no_token = anonymous
+        .get_problem("/api/v1/tasks", StatusCode::UNAUTHORIZED)
+        .await;
+    assert_eq!(no_token.headers["www-authenticate"], "Bearer");
+    anonymous
+        .bearer("not.a.token")
+        .get_problem("/api/v1/tasks", StatusCode::UNAUTHORIZED)
+        .await;
     // A token from another data directory's issuer is not ours.
     let other = spawn_app().await;
-    let foreign = app
-        .client
-        .get(app.url("/api/v1/tasks"))
-        .bearer_auth(other.token("alice"))
-        .send()
-        .await
-        .expect("request");
-    problem(foreign, 401).await;
+    anonymous
+        .bearer(other.token("alice"))
+        .get_problem("/api/v1/tasks", StatusCode::UNAUTHORIZED)
+        .await;
     // Operations endpoints need none.
     for path in ["/healthz", "/readyz", "/metrics", "/openapi.json"] {
-        let response = app.client.get(app.url(path)).send().await.expect("request");
+        let response = anonymous
+            .request(Method::GET, path)
+            .send()
+            .await
+            .expect("request");
         assert_eq!(response.status(), 200, "{path}");
     }
 }
@@ -345,8 +313,8 @@ async fn every_api_call_needs_a_valid_bearer_token() {
 async fn the_served_openapi_document_is_the_committed_one() {
     let app = spawn_app().await;
     let served = app
-        .client
-        .get(app.url("/openapi.json"))
+        .anonymous()
+        .request(Method::GET, "/openapi.json")
         .send()
         .await
         .expect("request")
@@ -380,22 +348,18 @@ async fn the_served_openapi_document_is_the_committed_one() {
 #[tokio::test]
 async fn upcoming_occurrences_merge_every_task_of_the_caller_soonest_first() {
     let app = spawn_app().await;
-    let weekly = app.create("alice", &weekly_in_berlin()).await;
-    let once = app
-        .create(
-            "alice",
-            &json!({"name": "Dentist", "startDate": "2030-03-27T12:00:00Z"}),
-        )
+    let alice = app.user("alice");
+    let weekly = alice.create_task(&weekly_in_berlin()).await;
+    let once = alice
+        .create_task(&json!({"name": "Dentist", "startDate": "2030-03-27T12:00:00Z"}))
         .await;
-    app.create(
-        "bob",
-        &json!({"name": "not alice's", "startDate": "2030-03-26T00:00:00Z"}),
-    )
-    .await;
+    app.user("bob")
+        .create_task(&json!({"name": "not alice's", "startDate": "2030-03-26T00:00:00Z"}))
+        .await;
 
-    let response = app.get("alice", "/api/v1/occurrences?limit=3").await;
-    assert_eq!(response.status(), 200);
-    let page: Value = response.json().await.expect("json");
+    let page: Value = alice
+        .get("/api/v1/occurrences?limit=3", StatusCode::OK)
+        .await;
     assert_eq!(
         page["occurrences"],
         json!([
@@ -408,13 +372,16 @@ async fn upcoming_occurrences_merge_every_task_of_the_caller_soonest_first() {
         ])
     );
 
-    let refused = problem(app.get("alice", "/api/v1/occurrences?limit=0").await, 422).await;
+    let refused = alice
+        .get_problem(
+            "/api/v1/occurrences?limit=0",
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     assert_eq!(refused["errors"][0]["pointer"], "?limit");
     let nothing: Value = app
-        .get("carol", "/api/v1/occurrences")
-        .await
-        .json()
-        .await
-        .expect("json");
+        .user("carol")
+        .get("/api/v1/occurrences", StatusCode::OK)
+        .await;
     assert_eq!(nothing["occurrences"], json!([]));
 }

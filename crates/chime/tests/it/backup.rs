@@ -5,25 +5,13 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, free_port, spawn_app_with};
-
-pub struct Process {
-    pub child: Child,
-    pub base: String,
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::helpers::{eventually, spawn_app_with, ChimeProcess, Serve, StatusCode};
 
 /// `chime ARGS` to completion, with no `CHIME_*` configuration from the test's environment.
 pub fn chime(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
@@ -46,56 +34,14 @@ fn text(output: &Output) -> String {
     )
 }
 
-/// `chime serve` on `dir` at `port`, ready; writes are not rate-limited, and scheduled
-/// backups are off unless `env` says otherwise.
-async fn serve(dir: &Path, port: u16, env: &[(&str, &str)]) -> Process {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_chime"));
-    command
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+/// `chime serve` on `dir`, ready; writes are not rate-limited, and scheduled backups are off.
+async fn serve(dir: &Path) -> ChimeProcess {
+    Serve::new(dir)
         .env("CHIME_LIMITS__WRITES_PER_SECOND", "1000000")
         .env("CHIME_LIMITS__WRITE_BURST", "1000000")
         .env("CHIME_BACKUP__INTERVAL_SECONDS", "0")
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let child = command.spawn().expect("spawn chime");
-    let process = Process {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    eventually("the server to be ready", || {
-        let (client, url) = (client.clone(), format!("{}/readyz", process.base));
-        async move {
-            let r = client.get(url).send().await.ok()?;
-            r.status().is_success().then_some(())
-        }
-    })
-    .await;
-    process
-}
-
-fn token(dir: &Path, port: u16, user: &str) -> String {
-    let out = chime(
-        &[
-            "token",
-            "--user",
-            user,
-            "--data-dir",
-            dir.to_str().expect("utf8"),
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ],
-        dir,
-        &[],
-    );
-    assert!(out.status.success(), "{}", text(&out));
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_owned()
+        .start()
+        .await
 }
 
 /// A create that completed: the task's id and when its 201 arrived.
@@ -110,24 +56,16 @@ async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every
     let root = tempfile::tempdir().expect("tempdir");
     let (old_dir, new_dir) = (root.path().join("old"), root.path().join("new"));
     let backup = root.path().join("backups").join("under-load.sqlite");
-    let port = free_port();
-    let server = serve(&old_dir, port, &[]).await;
-    let old_token = token(&old_dir, port, "alice");
+    let server = serve(&old_dir).await;
+    let alice = server.user("alice");
 
     // Due far enough ahead that none fires before the backup is taken; a third recur daily.
     let due = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 10).expect("due");
     let created: Arc<Mutex<Vec<Created>>> = Arc::default();
     let stop = tokio_util::sync::CancellationToken::new();
-    let client = reqwest::Client::new();
     let mut creators = Vec::new();
     for worker in 0..8 {
-        let (client, created, stop, token) = (
-            client.clone(),
-            created.clone(),
-            stop.clone(),
-            old_token.clone(),
-        );
-        let url = format!("{}/api/v1/tasks", server.base);
+        let (alice, created, stop) = (alice.clone(), created.clone(), stop.clone());
         creators.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.is_cancelled() {
@@ -136,19 +74,13 @@ async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every
                 } else {
                     Value::Null
                 };
-                let response = client
-                    .post(&url)
-                    .bearer_auth(&token)
-                    .json(&json!({
+                let task = alice
+                    .create_task(&json!({
                         "name": format!("load {worker}.{i}"),
                         "startDate": due.to_string(),
                         "repeats": repeats,
                     }))
-                    .send()
-                    .await
-                    .expect("create");
-                assert_eq!(response.status(), 201);
-                let task: Value = response.json().await.expect("json");
+                    .await;
                 let at = Instant::now();
                 created.lock().expect("lock").push(Created {
                     id: task["id"].as_str().expect("id").to_owned(),
@@ -237,23 +169,14 @@ async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every
     assert!(report.contains("integrity ok"), "{report}");
     assert!(report.contains("encryption.key"), "{report}");
 
-    let port = free_port();
-    let server = serve(&new_dir, port, &[]).await;
-    let new_token = token(&new_dir, port, "alice");
-    let url = format!("{}/api/v1/notifications?limit=1000", server.base);
+    let server = serve(&new_dir).await;
+    let alice = server.user("alice");
     let inbox = eventually("a notification for every reminder in the backup", || {
-        let (client, url, token) = (client.clone(), url.clone(), new_token.clone());
-        let expected = &expected;
+        let (alice, expected) = (&alice, &expected);
         async move {
-            let inbox: Value = client
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let inbox: Value = alice
+                .get("/api/v1/notifications?limit=1000", StatusCode::OK)
+                .await;
             let items = inbox["notifications"].as_array()?;
             expected
                 .iter()
@@ -300,7 +223,7 @@ async fn the_scheduler_takes_a_backup_every_interval_and_keeps_the_newest_n() {
         &json!({"name": "kept", "startDate": crate::helpers::in_ms(3_600_000)}),
     )
     .await;
-    let dir = app._dir.path().join("backups");
+    let dir = app.data_dir().join("backups");
     let first = eventually("a first scheduled backup", || {
         let found = scheduled(&dir);
         async move { found.into_iter().next() }
@@ -333,7 +256,7 @@ async fn restore_refuses_a_running_server_an_existing_store_and_a_damaged_file()
         &json!({"name": "one", "startDate": crate::helpers::in_ms(3_600_000)}),
     )
     .await;
-    let data_dir = app._dir.path().to_path_buf();
+    let data_dir = app.data_dir().to_path_buf();
     let other = tempfile::tempdir().expect("tempdir");
     let file = other.path().join("b.sqlite");
     chime::backup::take(&data_dir.join("chime.sqlite"), &file).expect("backup");
@@ -382,28 +305,18 @@ const EXIT_PATIENCE: Duration = Duration::from_secs(20);
 async fn serve_with_the_production_profile_and_nothing_configured_exits_naming_all_three_reasons() {
     let root = tempfile::tempdir().expect("tempdir");
     let data = root.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chime"))
-        .args(["serve", "--profile", "production", "--data-dir"])
-        .arg(&data)
-        .args(["--listen", "127.0.0.1:0"])
+    let out = Serve::new(&data)
+        .args(["--profile", "production"])
         .current_dir(root.path())
         .env_remove("CHIME_ENCRYPTION__KEYS")
         .env_remove("CHIME_AUTH__ISSUER")
         .env_remove("CHIME_TLS__CERT_FILE")
         .env_remove("CHIME_BEHIND_TLS_GATEWAY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .piped()
         .spawn()
-        .expect("spawn chime");
-    let deadline = Instant::now() + EXIT_PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "chime serve did not exit");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    };
-    let out = child.wait_with_output().expect("output");
+        .exit(EXIT_PATIENCE)
+        .await;
+    let status = out.status;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!status.success(), "{stderr}");
     for reason in [

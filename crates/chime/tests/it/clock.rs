@@ -6,11 +6,10 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use chime::Config;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, TestApp};
+use crate::helpers::{eventually, sample, StatusCode, TestApp};
 
 /// The system clock plus an offset (milliseconds) the test sets, as an NTP step would.
 #[derive(Default)]
@@ -31,27 +30,6 @@ impl chime_roles::Clock for ManualClock {
     }
 }
 
-async fn spawn_app_with_clock(clock: Arc<ManualClock>) -> TestApp {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        data_dir: dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .expect("bind");
-    let running = chime::start_with_clock(&config, listener, clock)
-        .await
-        .expect("start");
-    TestApp {
-        base: format!("http://{}", running.addr),
-        running,
-        client: reqwest::Client::new(),
-        _dir: dir,
-    }
-}
-
 /// `at`, to the second, in RFC 3339.
 fn rfc3339(at: Timestamp) -> String {
     Timestamp::from_second(at.as_second())
@@ -61,28 +39,15 @@ fn rfc3339(at: Timestamp) -> String {
 
 async fn history(app: &TestApp, id: &str) -> Vec<Value> {
     let body: Value = app
-        .get("alice", &format!("/api/v1/tasks/{id}/history"))
-        .await
-        .json()
-        .await
-        .expect("history json");
+        .user("alice")
+        .get(&format!("/api/v1/tasks/{id}/history"), StatusCode::OK)
+        .await;
     body["history"].as_array().expect("history").clone()
 }
 
-async fn counter(app: &TestApp, name: &str) -> u64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
+async fn counter(app: &TestApp, name: &str) -> f64 {
+    let text = app.metrics().await;
+    sample(&text, name).unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 async fn create_at(app: &TestApp, name: &str, at: Timestamp, extra: Value) -> String {
@@ -99,7 +64,7 @@ async fn create_at(app: &TestApp, name: &str, at: Timestamp, extra: Value) -> St
 #[tokio::test]
 async fn a_clock_jump_forward_fires_what_fell_due_once_late_and_a_jump_back_fires_nothing_again() {
     let clock = Arc::new(ManualClock::default());
-    let app = spawn_app_with_clock(clock.clone()).await;
+    let app = TestApp::builder().clock(clock.clone()).start().await;
     let now = chime_roles::Clock::now(&*clock);
     let minutes = |m: i64| now + SignedDuration::from_mins(m);
 
@@ -142,7 +107,7 @@ async fn a_clock_jump_forward_fires_what_fell_due_once_late_and_a_jump_back_fire
     // 40 minutes late, past its 10-minute limit: recorded as skipped, nobody notified.
     assert_eq!(fired[2][0]["skipped"], true);
     assert!(history(&app, &later).await.is_empty());
-    assert_eq!(counter(&app, "chime_executions_total").await, 2);
+    assert_eq!(counter(&app, "chime_executions_total").await, 2.0);
 
     // Back a minute: the rows already moved past what fired, so nothing is due again; the
     // timer just sleeps a minute longer. A sentinel due two seconds after the jump-back, on
@@ -165,15 +130,13 @@ async fn a_clock_jump_forward_fires_what_fell_due_once_late_and_a_jump_back_fire
         assert_eq!(history(&app, id).await.len(), 1, "{id} fired again");
     }
     assert!(history(&app, &later).await.is_empty());
-    assert_eq!(counter(&app, "chime_executions_total").await, 3);
+    assert_eq!(counter(&app, "chime_executions_total").await, 3.0);
     // Nothing was lost either: the daily task and the later one are still scheduled.
     for (id, due) in [(&daily, minutes(30 + 24 * 60)), (&later, minutes(120))] {
         let task: Value = app
-            .get("alice", &format!("/api/v1/tasks/{id}"))
-            .await
-            .json()
-            .await
-            .expect("task json");
+            .user("alice")
+            .get(&format!("/api/v1/tasks/{id}"), StatusCode::OK)
+            .await;
         let next: Timestamp = task["nextExecutionDate"]
             .as_str()
             .and_then(|s| s.parse().ok())

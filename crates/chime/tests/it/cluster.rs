@@ -41,14 +41,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use futures::StreamExt;
 use serde_json::{json, Value};
 
-use crate::helpers::{all_pages, eventually, free_port, param, post_task, SseReader};
+use crate::helpers::{
+    eventually, free_port, param, token_with, webhook_hits, Browser, ChimeProcess, Occurrence,
+    Receiver, Reply, Serve, StatusCode, TestClient,
+};
 
 #[path = "../../../chime-bus/tests/tansu/mod.rs"]
 mod tansu;
@@ -60,57 +59,6 @@ const CREATE_CONCURRENCY: usize = 32;
 /// The consumers' session timeout: how long a killed instance's partitions wait.
 const SESSION_TIMEOUT_SECONDS: f64 = 10.0;
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-/// One occurrence: task id and due instant as the API writes it.
-type Occurrence = (String, String);
-
-/// Every POST the receiver saw: `webhook-id`, the occurrence its payload names, and when.
-#[derive(Clone, Default)]
-struct Hits(Arc<Mutex<Vec<(String, Occurrence, jiff::Timestamp)>>>);
-
-impl Hits {
-    fn distinct_ids(&self) -> usize {
-        let hits = self.0.lock().expect("lock");
-        hits.iter().map(|(id, ..)| id).collect::<HashSet<_>>().len()
-    }
-}
-
-async fn counting_receiver(hits: Hits) -> String {
-    let app = Router::new()
-        .route(
-            "/hook",
-            post(
-                |State(hits): State<Hits>, headers: HeaderMap, body: axum::body::Bytes| async move {
-                    let at = jiff::Timestamp::now();
-                    let id = headers
-                        .get("webhook-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    let payload: Value = serde_json::from_slice(&body).unwrap_or_default();
-                    let occurrence = (
-                        payload["data"]["taskId"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        payload["data"]["dueAt"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
-                    hits.0.lock().expect("lock").push((id, occurrence, at));
-                    StatusCode::NO_CONTENT
-                },
-            ),
-        )
-        .with_state(hits);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
 
 /// A database of its own on the PostgreSQL server, dropped (with its connections) on drop.
 struct Database {
@@ -228,15 +176,18 @@ struct Cluster {
 /// One running `chime serve --roles …`.
 struct Instance {
     name: String,
-    port: u16,
-    process: Process,
+    process: ChimeProcess,
 }
 
 impl Cluster {
+    /// `CHIME_CLUSTER_BIN`, else the binary cargo built for the test.
+    fn binary() -> PathBuf {
+        std::env::var_os("CHIME_CLUSTER_BIN")
+            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_chime")), PathBuf::from)
+    }
+
     fn command(&self) -> Command {
-        let binary = std::env::var_os("CHIME_CLUSTER_BIN")
-            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_chime")), PathBuf::from);
-        let mut command = Command::new(binary);
+        let mut command = Command::new(Cluster::binary());
         command.envs(self.env.iter().map(|(k, v)| (k, v)));
         command
     }
@@ -250,75 +201,18 @@ impl Cluster {
     fn spawn_with(&mut self, roles: &str, env: &[(&str, String)]) -> Instance {
         self.started += 1;
         let name = format!("{}-{}", roles.replace(',', "+"), self.started);
-        let port = free_port();
-        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).expect("log");
-        let child = self
-            .command()
-            .args(["serve", "--roles", roles, "--data-dir"])
-            .arg(self.dir.join(&name))
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+        let process = Serve::new(self.dir.join(&name))
+            .binary(Cluster::binary())
+            .args(["--roles", roles])
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn chime");
-        Instance {
-            name,
-            port,
-            process: Process(child),
-        }
-    }
-
-    fn log(&self, instance: &Instance) -> String {
-        let text = std::fs::read_to_string(self.dir.join(format!("{}.log", instance.name)))
-            .unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
-    }
-
-    async fn ready(&self, instance: &mut Instance) {
-        let client = reqwest::Client::new();
-        let url = format!("http://127.0.0.1:{}/readyz", instance.port);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(r) = client.get(&url).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            if let Some(status) = instance.process.0.try_wait().expect("status") {
-                panic!(
-                    "{} exited before it was ready ({status}):\n{}",
-                    instance.name,
-                    self.log(instance)
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} was not ready within 60 s:\n{}",
-                instance.name,
-                self.log(instance)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            .log_to(self.dir.join(format!("{name}.log")))
+            .spawn();
+        Instance { name, process }
     }
 
     fn token(&self, user: &str) -> String {
-        let out = self
-            .command()
-            .args(["token", "--user", user, "--data-dir"])
-            .arg(self.dir.join("token"))
-            .output()
-            .expect("chime token");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("utf8")
-            .trim()
-            .to_owned()
+        token_with(self.command(), &self.dir.join("token"), None, user)
     }
 }
 
@@ -483,7 +377,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         .chain(["notification", "notification", "tick"])
         .map(|roles| cluster.spawn(roles))
         .collect();
-    let definitions: Vec<u16> = instances[..2].iter().map(|i| i.port).collect();
+    let definitions: Vec<u16> = instances[..2].iter().map(|i| i.process.port).collect();
     // Two web instances: their BFFs call the task API over HTTP (in Kubernetes, the
     // definition Service) and share browser sessions through the store.
     for _ in 0..2 {
@@ -496,46 +390,36 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         ));
     }
     for instance in &mut instances {
-        cluster.ready(instance).await;
+        instance.process.ready().await;
     }
     let webs: Vec<u16> = instances[instances.len() - 2..]
         .iter()
-        .map(|i| i.port)
+        .map(|i| i.process.port)
         .collect();
     let (_nginx, cert) = gateway(dir.path(), gateway_port, &definitions, &webs);
-    let client = reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).expect("cert"))
         .build()
         .expect("client");
-    eventually("the gateway to answer", || {
-        let (client, url) = (client.clone(), format!("{public}/_gateway/healthz"));
-        async move {
-            let r = client.get(url).send().await.ok()?;
-            r.status().is_success().then_some(())
-        }
+    let gateway = TestClient::with_http(http, &public);
+    eventually("the gateway to answer", || async {
+        let r = gateway
+            .request(reqwest::Method::GET, "/_gateway/healthz")
+            .send()
+            .await
+            .ok()?;
+        r.status().is_success().then_some(())
     })
     .await;
 
-    let hits = Hits::default();
-    let hook = counting_receiver(hits.clone()).await;
-    for token in &tokens {
-        let r = client
-            .put(format!("{public}/api/v1/webhook"))
-            .bearer_auth(token)
-            .json(&json!({ "url": hook }))
-            .send()
-            .await
-            .expect("put webhook");
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    let hook = Receiver::start(Reply::status(204)).await;
+    let clients: Vec<TestClient> = tokens.iter().map(|t| gateway.bearer(t)).collect();
+    for client in &clients {
+        client.set_webhook(&hook.url("/hook")).await;
     }
     // The live inbox of the first user, on whichever definition instance the gateway picks:
     // never the process that writes the items.
-    let mut sse = SseReader::open(
-        &client,
-        &format!("{public}/api/v1/notifications/stream"),
-        &tokens[0],
-    )
-    .await;
+    let mut sse = clients[0].sse("/api/v1/notifications/stream").await;
     let streamed = Arc::new(Mutex::new((0usize, 0usize)));
     let sse_task = {
         let streamed = streamed.clone();
@@ -554,7 +438,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
 
     let (lead, probes) = match lead_override {
         Some(lead) => (lead, HashSet::new()),
-        None => calibrate_lead(&client, &public, &tokens[0], reminders).await,
+        None => calibrate_lead(&clients[0], reminders).await,
     };
 
     // Due instants spread evenly over the window after the lead; every third task is daily
@@ -586,9 +470,9 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         .collect();
     let created_by: Vec<(usize, Occurrence)> = futures::stream::iter(bodies)
         .map(|(user, body)| {
-            let (client, public, token) = (client.clone(), public.clone(), tokens[user].clone());
+            let client = clients[user].clone();
             async move {
-                let task = post_task(&client, &public, &token, &body).await;
+                let task = client.create_task(&body).await;
                 let id = task["id"].as_str().expect("id").to_owned();
                 (
                     user,
@@ -633,8 +517,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
             .position(|i| i.name.starts_with(role))
             .expect("an instance of the role");
         let mut victim = instances.remove(index);
-        victim.process.0.kill().expect("SIGKILL");
-        victim.process.0.wait().expect("reap");
+        victim.process.kill().await;
         killed.push(victim.name.clone());
     }
     let expired = Instant::now() + Duration::from_secs_f64(SESSION_TIMEOUT_SECONDS + 1.0);
@@ -646,15 +529,15 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         .filter(|_| kills != 0)
     {
         let mut replacement = cluster.spawn(role);
-        cluster.ready(&mut replacement).await;
+        replacement.process.ready().await;
         instances.push(replacement);
     }
 
     let expected: HashSet<Occurrence> = created.iter().cloned().collect();
     assert_eq!(expected.len(), reminders);
     let mut listed = HashSet::new();
-    for token in &tokens {
-        for task in all_pages(&client, &format!("{public}/api/v1/tasks"), token, "tasks").await {
+    for client in &clients {
+        for task in client.all_pages("/api/v1/tasks", "tasks").await {
             listed.insert(task["id"].as_str().expect("id").to_owned());
         }
     }
@@ -670,26 +553,28 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     // or the deadline.
     let deadline = window_start_instant + Duration::from_secs_f64(window + settle);
     loop {
-        let done =
-            hits.distinct_ids() >= reminders && streamed.lock().expect("lock").0 >= in_app_expected;
+        let distinct_ids = webhook_hits(&hook)
+            .into_iter()
+            .map(|(id, ..)| id)
+            .collect::<HashSet<_>>()
+            .len();
+        let done = distinct_ids >= reminders && streamed.lock().expect("lock").0 >= in_app_expected;
         if done || Instant::now() > deadline {
             break;
         }
+        // Backoff of a poll with a deadline: two counters, one of another task's stream; the
+        // deadline ends the wait without failing (what is missing is counted below).
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let total = started.elapsed();
     let (sse_notifications, sse_other) = *streamed.lock().expect("lock");
     sse_task.abort();
-    let inbox = all_pages(
-        &client,
-        &format!("{public}/api/v1/notifications"),
-        &tokens[0],
-        "notifications",
-    )
-    .await
-    .len();
+    let inbox = clients[0]
+        .all_pages("/api/v1/notifications", "notifications")
+        .await
+        .len();
 
-    let hits = hits.0.lock().expect("lock").clone();
+    let hits = webhook_hits(&hook);
     let raw_posts = hits.len();
     let mut ids_per_occurrence: HashMap<&Occurrence, HashSet<&str>> = HashMap::new();
     let mut first_arrival: HashMap<&Occurrence, jiff::Timestamp> = HashMap::new();
@@ -759,8 +644,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     // moved just before they fall due, through the gateway, never fire once the change came
     // back in time (see `fence.rs`).
     crate::fence::race(
-        &public,
-        &client,
+        &gateway,
         |user| cluster.token(user),
         param("CHIME_CLUSTER_FENCE_REMINDERS", 80),
     )
@@ -776,12 +660,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
 /// busier than the guess (CI runs other suites beside this one). Creates a probe of far-future
 /// tasks at the same concurrency, measures their rate, and allows twice the time it predicts.
 /// Returns the lead and the probes' ids (they are the first user's, and never fire in the run).
-async fn calibrate_lead(
-    client: &reqwest::Client,
-    public: &str,
-    token: &str,
-    reminders: usize,
-) -> (f64, HashSet<String>) {
+async fn calibrate_lead(client: &TestClient, reminders: usize) -> (f64, HashSet<String>) {
     let probes = (reminders / 50).clamp(CREATE_CONCURRENCY, 400);
     let due = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24)).to_string();
     let started = Instant::now();
@@ -789,7 +668,7 @@ async fn calibrate_lead(
         .map(|i| {
             let body = json!({"name": format!("probe {i}"), "startDate": due});
             async move {
-                let task = post_task(client, public, token, &body).await;
+                let task = client.create_task(&body).await;
                 task["id"].as_str().expect("id").to_owned()
             }
         })
@@ -824,56 +703,26 @@ async fn web_sessions_see_their_own_tasks(
         .find(|(user, _)| *user == 0)
         .map(|(_, (id, _))| id.clone())
         .expect("a task of user 0");
-    for (user, expected) in [(users[0].as_str(), 200), ("someone-else", 404)] {
-        let cookie = web_sign_in(&http, public, user).await;
+    for (user, expected) in [
+        (users[0].as_str(), StatusCode::OK),
+        ("someone-else", StatusCode::NOT_FOUND),
+    ] {
+        // A new session, signed in through the gateway (local sign-in: the cluster has no
+        // OIDC provider) ...
+        let mut browser = Browser::open_with(http.clone(), public).await;
+        browser.signed_in_as(user).await;
+        // ... known to each web instance.
         for web in webs {
-            let response = http
-                .get(format!("http://127.0.0.1:{web}/bff/tasks/{own}"))
-                .header("cookie", &cookie)
-                .send()
-                .await
-                .expect("GET /bff/tasks/{id}");
-            let status = response.status();
-            let body: Value = response.json().await.expect("json");
-            assert_eq!(
-                status, expected,
-                "{user} opens user 0's task on :{web}: {body}"
-            );
-            if expected == 200 {
-                assert_eq!(body["task"]["id"], own.as_str(), "{body}");
+            browser.base = format!("http://127.0.0.1:{web}");
+            let body: Value = browser
+                .client()
+                .get(&format!("/bff/tasks/{own}"), expected)
+                .await;
+            if expected == StatusCode::OK {
+                assert_eq!(body["task"]["id"], own.as_str(), "{user} on :{web}: {body}");
             }
         }
     }
-}
-
-/// A new session on the web role, signed in as `user`: its `Cookie` header.
-async fn web_sign_in(http: &reqwest::Client, public: &str, user: &str) -> String {
-    let session = |r: &reqwest::Response| {
-        r.headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find_map(|v| v.strip_prefix("chime_session="))
-            .and_then(|v| v.split(';').next())
-            .map(|v| format!("chime_session={v}"))
-    };
-    let anonymous = http
-        .get(format!("{public}/bff/session"))
-        .send()
-        .await
-        .expect("GET /bff/session");
-    let cookie = session(&anonymous).expect("a session cookie");
-    let csrf: Value = anonymous.json().await.expect("json");
-    let signed_in = http
-        .post(format!("{public}/bff/auth/local"))
-        .header("cookie", &cookie)
-        .header("x-csrf-token", csrf["csrfToken"].as_str().expect("csrf"))
-        .json(&json!({ "user": user }))
-        .send()
-        .await
-        .expect("sign in");
-    assert_eq!(signed_in.status(), 200, "sign-in on the web role as {user}");
-    session(&signed_in).expect("a new session cookie")
 }
 
 /// Where the lateness comes from, from the store's own instants (microseconds, each stage's

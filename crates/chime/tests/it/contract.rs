@@ -2,19 +2,17 @@
 //! field and the value: a few boundary cases a generator rarely reaches (schemathesis covers
 //! the rest, see `schemathesis.rs`).
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{problem_of, spawn_app, StatusCode, TestApp};
 
-async fn refused(app: &TestApp, method: &str, path: &str, body: &str, pointer: &str) -> Value {
-    let url = app.url(path);
-    let request = match method {
-        "POST" => app.client.post(url),
-        "PUT" => app.client.put(url),
-        other => panic!("{other}"),
-    };
-    let response = request
-        .bearer_auth(app.token("alice"))
+/// Sends `body` as it is (it may not be valid JSON for serde's taste) and checks that it is
+/// refused with a problem naming `pointer`.
+async fn refused(app: &TestApp, method: Method, path: &str, body: &str, pointer: &str) -> Value {
+    let response = app
+        .user("alice")
+        .request(method.clone(), path)
         .header("content-type", "application/json")
         .body(body.to_owned())
         .send()
@@ -25,11 +23,7 @@ async fn refused(app: &TestApp, method: &str, path: &str, body: &str, pointer: &
         status.is_client_error(),
         "{method} {path} answered {status}"
     );
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let problem: Value = response.json().await.expect("json");
+    let problem = problem_of(response, status).await.body;
     let errors = problem["errors"].as_array().expect("errors");
     assert!(
         errors.iter().any(|e| e["pointer"] == pointer),
@@ -43,7 +37,7 @@ async fn refused_subscription(app: &TestApp, body: &Value) -> Value {
     let body = body.to_string();
     refused(
         app,
-        "POST",
+        Method::POST,
         "/api/v1/push/subscriptions",
         &body,
         "/endpoint",
@@ -57,13 +51,15 @@ async fn a_webhook_url_or_push_endpoint_over_2048_characters_is_refused_and_not_
     let long = format!("https://1.1.1.1/{}", "a".repeat(2048));
     refused(
         &app,
-        "PUT",
+        Method::PUT,
         "/api/v1/webhook",
         &json!({"url": long}).to_string(),
         "/url",
     )
     .await;
-    assert_eq!(app.get("alice", "/api/v1/webhook").await.status(), 404);
+    app.user("alice")
+        .get_problem("/api/v1/webhook", StatusCode::NOT_FOUND)
+        .await;
     let body = json!({"endpoint": long, "keys": {"p256dh": "x", "auth": "y"}});
     let problem = refused_subscription(&app, &body).await;
     assert!(problem.to_string().contains("2048"), "{problem}");
@@ -94,13 +90,8 @@ async fn a_body_with_a_key_twice_is_refused_naming_the_key_even_when_the_last_is
     let app = spawn_app().await;
     let body = r#"{"name": "Dentist", "startDate": "not a date",
                    "startDate": "2031-01-01T09:00:00Z"}"#;
-    let problem = refused(&app, "POST", "/api/v1/tasks", body, "/startDate").await;
+    let problem = refused(&app, Method::POST, "/api/v1/tasks", body, "/startDate").await;
     assert!(problem.to_string().contains("more than once"), "{problem}");
-    let tasks: Value = app
-        .get("alice", "/api/v1/tasks")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let tasks: Value = app.user("alice").get("/api/v1/tasks", StatusCode::OK).await;
     assert_eq!(tasks["tasks"], json!([]), "nothing was created");
 }

@@ -18,20 +18,16 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::routing::post;
-use axum::Router;
 use futures::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-use crate::helpers::{all_pages, binary_token, eventually, free_port, param, post_task};
+use crate::helpers::{
+    free_port, param, webhook_hits, ChimeProcess, Occurrence, Receiver, Reply, Serve, TestClient,
+};
 
 /// Tasks per user: under the default cap of 10,000, raised anyway below.
 const PER_USER: usize = 5_000;
@@ -41,87 +37,19 @@ const CREATE_CONCURRENCY: usize = 32;
 /// 120 s delivery lease, after which a delivery claimed by a killed process is claimed again.
 const SETTLE_SECONDS: f64 = 150.0;
 
-/// One occurrence: task id and due instant as the API writes it.
-type Occurrence = (String, String);
-
-/// Every POST the receiver saw: `webhook-id` and the occurrence its payload names.
-#[derive(Clone, Default)]
-struct Hits(Arc<Mutex<Vec<(String, Occurrence)>>>);
-
-async fn counting_receiver(hits: Hits) -> String {
-    let app = Router::new()
-        .route(
-            "/hook",
-            post(
-                |State(hits): State<Hits>, headers: HeaderMap, body: axum::body::Bytes| async move {
-                    let id = headers
-                        .get("webhook-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_owned();
-                    let payload: Value = serde_json::from_slice(&body).unwrap_or_default();
-                    let occurrence = (
-                        payload["data"]["taskId"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        payload["data"]["dueAt"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    );
-                    hits.0.lock().expect("lock").push((id, occurrence));
-                    StatusCode::NO_CONTENT
-                },
-            ),
-        )
-        .with_state(hits);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
-/// A server process, killed (and reaped) on drop: a failing assertion must not leave it
-/// running (and loading the machine) for the rest of the test run.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(dir: &Path, port: u16) -> Server {
-    Command::new(env!("CARGO_BIN_EXE_chime"))
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+/// `chime serve` on `dir` at `port`, ready: quick retries, webhooks to loopback, no write
+/// limits.
+async fn serve(dir: &Path, port: u16) -> ChimeProcess {
+    Serve::new(dir)
+        .port(port)
         .env("CHIME_CHANNELS__WEBHOOK__ALLOW_PRIVATE", "true")
         .env("CHIME_DELIVERY__RETRY_BASE_SECONDS", "0.2")
         .env("CHIME_DELIVERY__RETRY_MAX_DELAY_SECONDS", "2")
         .env("CHIME_LIMITS__WRITES_PER_SECOND", "1000000")
         .env("CHIME_LIMITS__WRITE_BURST", "1000000")
         .env("CHIME_LIMITS__TASKS_PER_USER", "1000000")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(Server)
-        .expect("spawn chime")
-}
-
-async fn ready(client: &reqwest::Client, base: &str) {
-    eventually("the server to be ready", || {
-        let (client, url) = (client.clone(), format!("{base}/readyz"));
-        async move {
-            let r = client.get(url).send().await.ok()?;
-            r.status().is_success().then_some(())
-        }
-    })
-    .await;
+        .start()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,30 +67,17 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
     let started = Instant::now();
 
     let dir = tempfile::tempdir().expect("tempdir");
+    // One port for every restart: the tokens' issuer is the server's address.
     let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let hits = Hits::default();
-    let hook = counting_receiver(hits.clone()).await;
-    let mut child = spawn(dir.path(), port);
-    ready(&client, &base).await;
+    let hook = Receiver::start(Reply::status(204)).await;
+    let mut server = serve(dir.path(), port).await;
 
     let users: Vec<String> = (0..reminders.div_ceil(PER_USER).max(1))
         .map(|i| format!("crash{i}"))
         .collect();
-    let tokens: Vec<String> = users
-        .iter()
-        .map(|u| binary_token(dir.path(), Some(port), u))
-        .collect();
-    for token in &tokens {
-        let r = client
-            .put(format!("{base}/api/v1/webhook"))
-            .bearer_auth(token)
-            .json(&json!({ "url": hook }))
-            .send()
-            .await
-            .expect("put webhook");
-        assert_eq!(r.status(), 200);
+    let clients: Vec<TestClient> = users.iter().map(|u| server.user(u)).collect();
+    for client in &clients {
+        client.set_webhook(&hook.url("/hook")).await;
     }
 
     // Due instants spread evenly over the window after the lead; every third task is daily,
@@ -190,9 +105,9 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
         .collect();
     let created: Vec<Occurrence> = futures::stream::iter(bodies)
         .map(|(user, body)| {
-            let (client, base, token) = (client.clone(), base.clone(), tokens[user].clone());
+            let client = clients[user].clone();
             async move {
-                let task = post_task(&client, &base, &token, &body).await;
+                let task = client.create_task(&body).await;
                 (
                     task["id"].as_str().expect("id").to_owned(),
                     task["startDate"].as_str().expect("startDate").to_owned(),
@@ -217,20 +132,21 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
     let mut killed = 0;
     for at in moments {
         let when = window_start_instant + Duration::from_secs_f64(at);
+        // Kill moments and down times are real time: the process is real and so is its
+        // timer, which the reminders' due instants are measured against.
         tokio::time::sleep_until(when.into()).await;
-        child.0.kill().expect("SIGKILL");
-        child.0.wait().expect("reap");
+        server.kill().await;
         killed += 1;
+        // A seeded down time, in real time like the kill moment.
         tokio::time::sleep(Duration::from_millis(rng.gen_range(0..300))).await;
-        child = spawn(dir.path(), port);
-        ready(&client, &base).await;
+        server = serve(dir.path(), port).await;
     }
     assert!(killed >= kills, "only {killed} kills of {kills}");
 
     // The expected set: what the API says exists, which must be what was acknowledged.
     let mut listed = HashSet::new();
-    for token in &tokens {
-        for task in all_pages(&client, &format!("{base}/api/v1/tasks"), token, "tasks").await {
+    for client in &clients {
+        for task in client.all_pages("/api/v1/tasks", "tasks").await {
             listed.insert(task["id"].as_str().expect("id").to_owned());
         }
     }
@@ -248,30 +164,29 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
     let mut inbox: Vec<Occurrence>;
     loop {
         inbox = Vec::new();
-        for token in &tokens {
-            let url = format!("{base}/api/v1/notifications");
-            for n in all_pages(&client, &url, token, "notifications").await {
+        for client in &clients {
+            for n in client
+                .all_pages("/api/v1/notifications", "notifications")
+                .await
+            {
                 inbox.push((
                     n["taskId"].as_str().expect("taskId").to_owned(),
                     n["dueAt"].as_str().expect("dueAt").to_owned(),
                 ));
             }
         }
-        let ids = hits
-            .0
-            .lock()
-            .expect("lock")
-            .iter()
-            .map(|(id, _)| id.clone())
+        let ids = webhook_hits(&hook)
+            .into_iter()
+            .map(|(id, ..)| id)
             .collect::<HashSet<_>>()
             .len();
         if (inbox.len() >= reminders && ids >= reminders) || Instant::now() > deadline {
             break;
         }
+        // Backoff of a poll with a deadline: the inbox is read over HTTP, with no event.
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    child.0.kill().expect("kill");
-    child.0.wait().expect("reap");
+    server.kill().await;
 
     let mut per_occurrence: HashMap<&Occurrence, usize> = HashMap::new();
     for o in &inbox {
@@ -287,11 +202,11 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
         .filter(|o| !expected.contains(*o))
         .count();
 
-    let hits = hits.0.lock().expect("lock").clone();
+    let hits = webhook_hits(&hook);
     let raw_posts = hits.len();
     let mut ids_per_occurrence: HashMap<&Occurrence, HashSet<&str>> = HashMap::new();
     let mut posts_per_id: HashMap<&str, usize> = HashMap::new();
-    for (id, occurrence) in &hits {
+    for (id, occurrence, _) in &hits {
         ids_per_occurrence
             .entry(occurrence)
             .or_default()

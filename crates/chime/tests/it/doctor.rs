@@ -23,7 +23,7 @@ async fn doctor_passes_on_a_healthy_data_directory_while_the_server_runs() {
         &json!({"name": "check me", "startDate": in_ms(3_600_000)}),
     )
     .await;
-    let dir = app._dir.path().to_path_buf();
+    let dir = app.data_dir().to_path_buf();
     let out = tokio::task::spawn_blocking(move || {
         chime(
             &["doctor", "--data-dir", dir.to_str().expect("utf8")],
@@ -56,7 +56,7 @@ async fn doctor_passes_on_a_healthy_data_directory_while_the_server_runs() {
 #[tokio::test]
 async fn doctor_fails_the_email_check_when_the_smtp_relay_cannot_be_reached() {
     let app = spawn_app_with(|c| c.backup.interval_seconds = 0).await;
-    let dir = app._dir.path().to_path_buf();
+    let dir = app.data_dir().to_path_buf();
     app.running.stop().await.expect("stop");
     // A port nothing listens on.
     let port = free_port();

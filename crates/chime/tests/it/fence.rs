@@ -15,7 +15,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
 
-use crate::helpers::{param, post_task, spawn_app_with, SseReader};
+use crate::helpers::{param, spawn_app_with, StatusCode, TestClient};
 
 /// Between two racers' due instants.
 const SPACING_MS: i64 = 12;
@@ -101,8 +101,8 @@ impl Outcome {
 }
 
 /// Creates a task; its id.
-async fn create(client: reqwest::Client, base: String, token: String, body: Value) -> String {
-    let task = post_task(&client, &base, &token, &body).await;
+async fn create(client: &TestClient, body: Value) -> String {
+    let task = client.create_task(&body).await;
     task["id"].as_str().expect("id").to_owned()
 }
 
@@ -111,24 +111,14 @@ fn reminder(name: &str, due: Timestamp) -> Value {
     json!({"name": name, "startDate": due.to_string(), "notify": {"inApp": true}})
 }
 
-/// Runs the race on `app`: `n` reminders of one user, due `SPACING_MS` apart, each deleted
+/// Runs the race on the server (or gateway) `server`, whose local issuer's tokens `token`
+/// makes: `n` reminders of one user, due `SPACING_MS` apart, each deleted
 /// (even ones) or moved an hour later (odd ones) 0..spread ms before it is due, while
 /// four other users create reminders (40 a second in all); then waits for a sentinel
 /// reminder due after the window, and returns every occurrence the user was notified of.
-pub async fn race(
-    base: &str,
-    client: &reqwest::Client,
-    token: impl Fn(&str) -> String,
-    n: usize,
-) -> Outcome {
-    let user = "racer";
-    let user_token = token(user);
-    let mut stream = SseReader::open(
-        client,
-        &format!("{base}/api/v1/notifications/stream"),
-        &user_token,
-    )
-    .await;
+pub async fn race(server: &TestClient, token: impl Fn(&str) -> String, n: usize) -> Outcome {
+    let racer = server.bearer(token("racer"));
+    let mut stream = racer.sse("/api/v1/notifications/stream").await;
     // Time to create them all before the first falls due, even on a busy debug build.
     let start = Timestamp::now() + SignedDuration::from_millis(4_000 + 20 * n as i64);
     let start = Timestamp::from_millisecond(start.as_millisecond()).expect("in range");
@@ -136,13 +126,12 @@ pub async fn race(
         .map(|i| start + SignedDuration::from_millis(SPACING_MS * i as i64))
         .collect();
     let window_end = dues.last().copied().unwrap_or(start);
-    let post = |token: String, body: Value| create(client.clone(), base.to_owned(), token, body);
     let mut ids = Vec::with_capacity(n);
     for chunk in dues.chunks(16) {
         let created = futures::future::join_all(
             chunk
                 .iter()
-                .map(|due| post(user_token.clone(), reminder("Race", *due))),
+                .map(|due| create(&racer, reminder("Race", *due))),
         )
         .await;
         ids.extend(created);
@@ -152,19 +141,14 @@ pub async fn race(
         "creating {n} reminders took past the first due instant"
     );
     let sentinel_due = window_end + SignedDuration::from_millis(1_000);
-    let sentinel = post(user_token.clone(), reminder("Sentinel", sentinel_due)).await;
+    let sentinel = create(&racer, reminder("Sentinel", sentinel_due)).await;
 
     // Other users write through the whole window.
     let stop = tokio_util::sync::CancellationToken::new();
     let load_writers: i64 = param("CHIME_FENCE_WRITERS", 4);
     let load: Vec<_> = (0..load_writers)
         .map(|k| {
-            let (client, url, stop, token) = (
-                client.clone(),
-                base.to_owned(),
-                stop.clone(),
-                token(&format!("load-{k}")),
-            );
+            let (writer, stop) = (server.bearer(token(&format!("load-{k}"))), stop.clone());
             tokio::spawn(async move {
                 // Paced (10 writes a second each): load beside the race, not a saturated
                 // server that answers every change after its due instant.
@@ -176,12 +160,13 @@ pub async fn race(
                     // Due later: the load is on the write path the changes' events share (the
                     // store's writer, the outbox, the bus, the schedule's consumer), not on the
                     // timer, whose firing of the racers stays on time.
-                    let due = Timestamp::now() + SignedDuration::from_hours(1)
+                    let due = Timestamp::now()
+                        + SignedDuration::from_hours(1)
                         + SignedDuration::from_millis(k * 1_000 + i);
                     let due = Timestamp::from_millisecond(due.as_millisecond()).expect("in range");
                     tokio::select! {
                         () = stop.cancelled() => return i,
-                        _ = create(client.clone(), url.clone(), token.clone(), reminder("Load", due)) => {}
+                        _ = create(&writer, reminder("Load", due)) => {}
                     }
                     i += 1;
                 }
@@ -191,26 +176,14 @@ pub async fn race(
 
     // What a change takes here under the load, so that the changes straddle their due
     // instants.
-    let probe = post(
-        user_token.clone(),
-        reminder("Probe", start + SignedDuration::from_hours(2)),
-    )
-    .await;
+    let probe = reminder("Probe", start + SignedDuration::from_hours(2));
+    let probe_path = format!("/api/v1/tasks/{}", create(&racer, probe.clone()).await);
     let mut took = Vec::new();
     for _ in 0..8 {
         let sent = std::time::Instant::now();
-        let response = client
-            .put(format!("{base}/api/v1/tasks/{probe}"))
-            .bearer_auth(&user_token)
-            .json(&reminder("Probe", start + SignedDuration::from_hours(2)))
-            .send()
-            .await
-            .expect("probe");
-        assert!(
-            response.status().is_success(),
-            "probe: {}",
-            response.status()
-        );
+        racer
+            .put::<Value>(&probe_path, &probe, StatusCode::OK)
+            .await;
         took.push(sent.elapsed().as_millis() as i64);
     }
     took.sort_unstable();
@@ -220,22 +193,26 @@ pub async fn race(
         .zip(&dues)
         .enumerate()
         .map(|(i, (id, due))| {
-            let (client, token, id, due) = (client.clone(), user_token.clone(), id.clone(), *due);
-            let url = format!("{base}/api/v1/tasks/{id}");
+            let (racer, id, due) = (racer.clone(), id.clone(), *due);
+            let path = format!("/api/v1/tasks/{id}");
             // Offsets spread evenly over 0..spread, shuffled (37 is prime to the usual sizes).
             let offset = (i as i64 * 37 % n as i64) * spread / n as i64;
             let at = due - SignedDuration::from_millis(offset);
             tokio::spawn(async move {
+                // The race is against the real timer of the server: the change is sent at a
+                // wall-clock instant just before the due one.
                 let wait = Timestamp::now().duration_until(at);
                 tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
                 let request = if i % 2 == 0 {
-                    client.delete(url)
+                    racer.request(reqwest::Method::DELETE, &path)
                 } else {
                     let moved = due + SignedDuration::from_hours(1);
-                    client.put(url).json(&reminder("Race, moved", moved))
+                    racer
+                        .request(reqwest::Method::PUT, &path)
+                        .json(&reminder("Race, moved", moved))
                 };
                 let sent = Timestamp::now();
-                let response = request.bearer_auth(token).send().await.expect("change");
+                let response = request.send().await.expect("change");
                 let answered = Timestamp::now();
                 Racer {
                     id,
@@ -294,8 +271,7 @@ async fn race_on_a_server(mode: &str, configure: impl FnOnce(&mut chime::Config)
     })
     .await;
     let outcome = race(
-        &app.base,
-        &app.client,
+        &app.anonymous(),
         |user| app.token(user),
         param("CHIME_FENCE_REMINDERS", 160),
     )

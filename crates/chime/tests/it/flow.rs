@@ -3,17 +3,13 @@
 
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, in_ms, spawn_app, SseReader};
+use crate::helpers::{eventually, in_ms, sample, spawn_app, StatusCode};
 
 #[tokio::test]
 async fn a_task_due_in_a_second_reaches_the_inbox_over_sse_and_shows_in_history() {
     let app = spawn_app().await;
-    let mut stream = SseReader::open(
-        &app.client,
-        &app.url("/api/v1/notifications/stream"),
-        &app.token("alice"),
-    )
-    .await;
+    let alice = app.user("alice");
+    let mut stream = alice.sse("/api/v1/notifications/stream").await;
 
     let task = app
         .create(
@@ -37,12 +33,9 @@ async fn a_task_due_in_a_second_reaches_the_inbox_over_sse_and_shows_in_history(
 
     // History is built from events after delivery: wait for both channels' states.
     let history = eventually("history with both deliveries", || async {
-        let history: Value = app
-            .get("alice", &format!("/api/v1/tasks/{id}/history"))
-            .await
-            .json()
-            .await
-            .ok()?;
+        let history: Value = alice
+            .get(&format!("/api/v1/tasks/{id}/history"), StatusCode::OK)
+            .await;
         let deliveries = history["history"][0]["deliveries"].as_array()?;
         (deliveries.len() == 2).then_some(history)
     })
@@ -70,58 +63,38 @@ async fn a_task_due_in_a_second_reaches_the_inbox_over_sse_and_shows_in_history(
         .contains("not configured"));
 
     // The one-time task fired: it keeps its definition, with nothing left to fire.
-    let after: Value = app
-        .get("alice", &format!("/api/v1/tasks/{id}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let after: Value = alice
+        .get(&format!("/api/v1/tasks/{id}"), StatusCode::OK)
+        .await;
     assert_eq!(after["nextExecutionDate"], Value::Null);
 
     // The inbox lists it; marking it read clears the unread count.
-    let inbox: Value = app
-        .get("alice", "/api/v1/notifications")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let inbox: Value = alice.get("/api/v1/notifications", StatusCode::OK).await;
     assert_eq!(inbox["unread"], 1);
     let nid = inbox["notifications"][0]["id"].clone();
     assert_eq!(nid, item["id"]);
-    let marked: Value = app
+    let marked: Value = alice
         .post(
-            "alice",
             "/api/v1/notifications/read",
             &json!({ "ids": [nid] }),
+            StatusCode::OK,
         )
-        .await
-        .json()
-        .await
-        .expect("json");
+        .await;
     assert_eq!(marked["marked"], 1);
-    let inbox: Value = app
-        .get("alice", "/api/v1/notifications")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let inbox: Value = alice.get("/api/v1/notifications", StatusCode::OK).await;
     assert_eq!(inbox["unread"], 0);
     assert_eq!(inbox["notifications"][0]["read"], true);
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(metrics.contains("chime_tasks_created_total 1"), "{metrics}");
-    assert!(metrics.contains("chime_executions_total 1"), "{metrics}");
-    assert!(metrics.contains(r#"chime_deliveries_total{channel="inApp",outcome="sent"} 1"#));
-    assert!(metrics.contains(r#"chime_deliveries_total{channel="email",outcome="skipped"} 1"#));
-    assert!(metrics.contains("chime_execution_lateness_seconds_count 1"));
+    let metrics = app.metrics().await;
+    for series in [
+        "chime_tasks_created_total",
+        "chime_executions_total",
+        r#"chime_deliveries_total{channel="inApp",outcome="sent"}"#,
+        r#"chime_deliveries_total{channel="email",outcome="skipped"}"#,
+        "chime_execution_lateness_seconds_count",
+    ] {
+        assert_eq!(sample(&metrics, series), Some(1.0), "{series} in {metrics}");
+    }
 
     app.running.stop().await.expect("stop");
 }
@@ -129,12 +102,7 @@ async fn a_task_due_in_a_second_reaches_the_inbox_over_sse_and_shows_in_history(
 #[tokio::test]
 async fn another_users_stream_does_not_see_the_notification() {
     let app = spawn_app().await;
-    let mut bob = SseReader::open(
-        &app.client,
-        &app.url("/api/v1/notifications/stream"),
-        &app.token("bob"),
-    )
-    .await;
+    let mut bob = app.user("bob").sse("/api/v1/notifications/stream").await;
     app.create(
         "alice",
         &json!({"name": "alice's", "startDate": in_ms(1500)}),
@@ -153,12 +121,8 @@ async fn another_users_stream_does_not_see_the_notification() {
 #[tokio::test]
 async fn a_deleted_task_does_not_fire_and_an_updated_one_fires_at_its_new_time() {
     let app = spawn_app().await;
-    let mut stream = SseReader::open(
-        &app.client,
-        &app.url("/api/v1/notifications/stream"),
-        &app.token("alice"),
-    )
-    .await;
+    let alice = app.user("alice");
+    let mut stream = alice.sse("/api/v1/notifications/stream").await;
     let deleted = app
         .create(
             "alice",
@@ -171,22 +135,19 @@ async fn a_deleted_task_does_not_fire_and_an_updated_one_fires_at_its_new_time()
             &json!({"name": "moved", "startDate": in_ms(600_000)}),
         )
         .await;
-    let response = app
-        .delete(
-            "alice",
+    alice
+        .delete::<()>(
             &format!("/api/v1/tasks/{}", deleted["id"].as_str().expect("id")),
+            StatusCode::NO_CONTENT,
         )
         .await;
-    assert_eq!(response.status(), 204);
-    let response = app
+    let updated: Value = alice
         .put(
-            "alice",
             &format!("/api/v1/tasks/{}", moved["id"].as_str().expect("id")),
             &json!({"name": "moved", "startDate": in_ms(4000)}),
+            StatusCode::OK,
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let updated: Value = response.json().await.expect("json");
     assert_eq!(updated["version"], 2);
     // The deleted task would have fired first; the first notification is the moved one's.
     let event = stream.next().await;

@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use chime::Config;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use crate::helpers::{eventually_until, problem_of, sample, StatusCode, TestApp};
 
 /// Recovery runs through supervised workers whose restart backoff reaches 10 s, and several
 /// of them (relay, consumers, timer, history) lie between a write and what the test reads.
@@ -67,31 +66,16 @@ fn fill(path: &Path) {
     while file.write_all(&chunk[..512]).is_ok() {}
 }
 
-async fn spawn_app_in(data_dir: PathBuf) -> TestApp {
-    spawn_app_in_with(data_dir, chime_store::sqlite::Synchronous::Normal).await
-}
-
-async fn spawn_app_in_with(
+/// A server on `data_dir`, its SQLite store synced as `sqlite_synchronous` says.
+async fn spawn_app_in(
     data_dir: PathBuf,
     sqlite_synchronous: chime_store::sqlite::Synchronous,
 ) -> TestApp {
-    let config = Config {
-        data_dir,
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        sqlite_synchronous,
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    TestApp::builder()
+        .data_dir(data_dir)
+        .config(move |c| c.sqlite_synchronous = sqlite_synchronous)
+        .start()
         .await
-        .expect("bind");
-    let running = chime::start(&config, listener).await.expect("start");
-    TestApp {
-        base: format!("http://{}", running.addr),
-        running,
-        client: reqwest::Client::new(),
-        // Unused: the data directory lives on the test's tmpfs.
-        _dir: tempfile::tempdir().expect("tempdir"),
-    }
 }
 
 fn rfc3339(at: Timestamp) -> String {
@@ -102,11 +86,9 @@ fn rfc3339(at: Timestamp) -> String {
 
 async fn history_len(app: &TestApp, id: &str) -> Option<usize> {
     let body: Value = app
-        .get("alice", &format!("/api/v1/tasks/{id}/history"))
-        .await
-        .json()
-        .await
-        .ok()?;
+        .user("alice")
+        .try_get(&format!("/api/v1/tasks/{id}/history"))
+        .await?;
     Some(body["history"].as_array()?.len())
 }
 
@@ -136,13 +118,11 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = tokio::time::Instant::now() + RECOVERY;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually_until(what, deadline, || {
+        let holds = check();
+        async move { holds.await.then_some(()) }
+    })
+    .await;
 }
 
 /// What the store's file holds beside the running server, in one snapshot: (tasks, task
@@ -177,7 +157,7 @@ async fn a_full_disk_answers_503_loses_nothing_and_scheduling_resumes_when_space
         return;
     };
     let data_dir = disk.path().join("data");
-    let app = spawn_app_in(data_dir.clone()).await;
+    let app = spawn_app_in(data_dir.clone(), chime_store::sqlite::Synchronous::Normal).await;
 
     // Due one a second over the next 5 s: the later ones fall due while the disk is full.
     let start = Timestamp::now();
@@ -197,33 +177,26 @@ async fn a_full_disk_answers_503_loses_nothing_and_scheduling_resumes_when_space
     fill(&disk.path().join("filler"));
     // SQLite may still have room in its files; create until a write needs space it can't get.
     let description = "x".repeat(4000);
+    let alice = app.user("alice");
+    let padding = json!({
+        "name": "padding",
+        "description": description,
+        "startDate": rfc3339(start + SignedDuration::from_hours(24)),
+    });
     let refused = loop {
-        let response = app
-            .post(
-                "alice",
-                "/api/v1/tasks",
-                &json!({
-                    "name": "padding",
-                    "description": description,
-                    "startDate": rfc3339(start + SignedDuration::from_hours(24)),
-                }),
-            )
-            .await;
+        let response = alice
+            .request(reqwest::Method::POST, "/api/v1/tasks")
+            .json(&padding)
+            .send()
+            .await
+            .expect("create");
         if response.status() != 201 {
             break response;
         }
         created += 1;
         assert!(created < 20_000, "the disk never filled");
     };
-    assert_eq!(refused.status(), 503);
-    assert_eq!(
-        refused.headers()["content-type"],
-        "application/problem+json",
-        "{:?}",
-        refused.headers()
-    );
-    let problem: Value = refused.json().await.expect("problem json");
-    assert_eq!(problem["status"], 503, "{problem}");
+    let problem = problem_of(refused, StatusCode::SERVICE_UNAVAILABLE).await;
     // Nothing internal leaks to the client.
     assert!(
         !problem.to_string().to_lowercase().contains("sqlite"),
@@ -237,24 +210,21 @@ async fn a_full_disk_answers_503_loses_nothing_and_scheduling_resumes_when_space
     assert_eq!(tasks_without_event, 0, "tasks with no event");
     // A few more refusals: each 503, none half-written, and reads still served.
     for _ in 0..3 {
-        let response = app
-            .post(
-                "alice",
+        alice
+            .post_problem(
                 "/api/v1/tasks",
                 &json!({"name": "refused", "startDate": rfc3339(start + SignedDuration::from_hours(24))}),
+                StatusCode::SERVICE_UNAVAILABLE,
             )
             .await;
-        assert_eq!(response.status(), 503);
     }
     assert_eq!(store_counts(&data_dir.join("chime.sqlite")), (tasks, 0, 0));
-    let listed = app.get("alice", "/api/v1/tasks").await;
-    assert_eq!(
-        listed.status(),
-        200,
-        "reads are served while the disk is full"
-    );
+    // Reads are served while the disk is full.
+    alice.get::<Value>("/api/v1/tasks", StatusCode::OK).await;
 
-    // Wait out the wall clock (nothing to await) until every one of them is due.
+    // Wait out the wall clock until every one of them is due. Real time: the server's own
+    // timer must reach them while the disk is full. (An injected clock's jump wakes the timer
+    // through the tick's bus record, which the full disk refuses too.)
     let last_due = due_soon.last().expect("tasks").1;
     let wait = Timestamp::now().duration_until(last_due + SignedDuration::from_millis(500));
     tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
@@ -294,19 +264,11 @@ async fn a_full_disk_answers_503_loses_nothing_and_scheduling_resumes_when_space
     }
 
     // Claims that failed on the full disk and were retried are not counted again.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    let executions = format!("chime_executions_total {}", ids.len() + 1);
-    assert!(
-        metrics.lines().any(|l| l == executions),
-        "want {executions}:\n{metrics}"
+    let metrics = app.metrics().await;
+    assert_eq!(
+        sample(&metrics, "chime_executions_total"),
+        Some((ids.len() + 1) as f64),
+        "{metrics}"
     );
 
     app.running.stop().await.expect("stop");
@@ -429,7 +391,7 @@ async fn a_read_only_store_answers_503_changes_nothing_and_every_due_occurrence_
     // the log at each commit. With `normal`, tasks answered 201 a few seconds before were
     // missing after the remount.
     let durable = chime_store::sqlite::Synchronous::Full;
-    let app = spawn_app_in_with(data_dir.clone(), durable).await;
+    let app = spawn_app_in(data_dir.clone(), durable).await;
 
     // Due one a second from 2 s on: they fall due while the store is read-only.
     let start = Timestamp::now();
@@ -444,50 +406,45 @@ async fn a_read_only_store_answers_503_changes_nothing_and_every_due_occurrence_
             .await;
         due_soon.push(task["id"].as_str().expect("id").to_owned());
     }
-    let listed_before = app.get("alice", "/api/v1/tasks").await;
-    let listed_before: Value = listed_before.json().await.expect("json");
+    let alice = app.user("alice");
+    let listed_before: Value = alice.get("/api/v1/tasks", StatusCode::OK).await;
 
     disk.force_read_only();
     let later = rfc3339(start + SignedDuration::from_hours(24));
     let refused = [
-        app.post(
-            "alice",
-            "/api/v1/tasks",
-            &json!({"name": "refused", "startDate": later}),
-        )
-        .await,
-        app.put(
-            "alice",
-            &format!("/api/v1/tasks/{}", due_soon[0]),
-            &json!({"name": "renamed", "startDate": later}),
-        )
-        .await,
-        app.delete("alice", &format!("/api/v1/tasks/{}", due_soon[1]))
+        alice
+            .post_problem(
+                "/api/v1/tasks",
+                &json!({"name": "refused", "startDate": later}),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+            .await,
+        alice
+            .put_problem(
+                &format!("/api/v1/tasks/{}", due_soon[0]),
+                &json!({"name": "renamed", "startDate": later}),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
+            .await,
+        alice
+            .delete_problem(
+                &format!("/api/v1/tasks/{}", due_soon[1]),
+                StatusCode::SERVICE_UNAVAILABLE,
+            )
             .await,
     ];
-    for response in refused {
-        assert_eq!(response.status(), 503);
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json"
-        );
-        let problem: Value = response.json().await.expect("problem json");
-        assert_eq!(problem["status"], 503, "{problem}");
+    for problem in refused {
         assert!(
             !problem.to_string().to_lowercase().contains("sqlite"),
             "{problem}"
         );
     }
-    // Reads are served, and show nothing of the refused writes.
-    let listed = app.get("alice", "/api/v1/tasks").await;
-    assert_eq!(
-        listed.status(),
-        200,
-        "reads are served from a read-only store"
-    );
-    assert_eq!(listed.json::<Value>().await.expect("json"), listed_before);
+    // Reads are served from a read-only store, and show nothing of the refused writes.
+    let listed: Value = alice.get("/api/v1/tasks", StatusCode::OK).await;
+    assert_eq!(listed, listed_before);
 
-    // Wait out the wall clock (nothing to await) until every one of them is due.
+    // Wait out the wall clock until every one of them is due. Real time: the server's own
+    // timer must reach them while the store is read-only (see the full-disk test).
     let last_due = start + SignedDuration::from_secs(5);
     let wait = Timestamp::now().duration_until(last_due + SignedDuration::from_millis(500));
     tokio::time::sleep(Duration::try_from(wait).unwrap_or_default()).await;
@@ -505,7 +462,7 @@ async fn a_read_only_store_answers_503_changes_nothing_and_every_due_occurrence_
         .expect("the server did not stop on a read-only store")
         .expect("stop");
     disk.repair();
-    let app = spawn_app_in_with(data_dir.clone(), durable).await;
+    let app = spawn_app_in(data_dir.clone(), durable).await;
     for id in &due_soon {
         within_recovery("every occurrence due while read-only to fire", || async {
             history_len(&app, id).await.is_some_and(|n| n >= 1)
@@ -524,12 +481,7 @@ async fn a_read_only_store_answers_503_changes_nothing_and_every_due_occurrence_
             .map(|t| (t["id"].clone(), t["name"].clone()))
             .collect()
     };
-    let listed: Value = app
-        .get("alice", "/api/v1/tasks")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let listed: Value = app.user("alice").get("/api/v1/tasks", StatusCode::OK).await;
     assert_eq!(ids(&listed), ids(&listed_before));
     let (tasks, orphan_events, tasks_without_event) = store_counts(&data_dir.join("chime.sqlite"));
     assert_eq!(tasks, due_soon.len() as i64, "tasks in the store");

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{spawn_app, spawn_app_with, TestApp, PATIENCE};
+use crate::helpers::{spawn_app, spawn_app_with, StatusCode, TestApp, PATIENCE};
 
 /// Growth of the test process's resident memory a hostile request may cause. Other tests run
 /// in the same process at the same time, so this is generous; an unbounded buffer of a
@@ -49,16 +49,14 @@ async fn seeded() -> (TestApp, Value, u64) {
 }
 
 async fn list(app: &TestApp) -> Value {
-    let response = app.get("alice", "/api/v1/tasks").await;
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("json")
+    app.user("alice").get("/api/v1/tasks", StatusCode::OK).await
 }
 
 /// The server is up, answers an authenticated GET, the tasks are unchanged and memory did not
 /// run away.
 async fn still_well(app: &TestApp, tasks: &Value, rss_before: u64) {
     let health = app
-        .client
+        .http
         .get(app.url("/healthz"))
         .send()
         .await
@@ -83,8 +81,9 @@ async fn raw(app: &TestApp, head: String, body: Vec<u8>) -> String {
         let _ = writer.write_all(head.as_bytes()).await;
         let _ = writer.write_all(&body).await;
         let _ = writer.flush().await;
-        // Keep the write half open until the read side is done (dropping it would half-close).
-        tokio::time::sleep(PATIENCE).await;
+        // Keep the write half open until the read side is done (dropping it would
+        // half-close): this task is aborted then.
+        std::future::pending::<()>().await;
     });
     let answer = tokio::time::timeout(PATIENCE, read_response(&mut reader))
         .await
@@ -218,15 +217,14 @@ async fn json_nested_past_serde_jsons_recursion_limit_is_a_400_problem_not_a_sta
 async fn huge_numbers_and_a_60_kb_name_are_422_problems_naming_the_field() {
     let (app, tasks, rss) = seeded().await;
     let name = "n".repeat(60 * 1024);
-    let response = app
-        .post(
-            "alice",
+    let problem = app
+        .user("alice")
+        .post_problem(
             "/api/v1/tasks",
             &json!({"name": name, "startDate": "2031-01-01T09:00:00Z"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
-    assert_eq!(response.status(), 422);
-    let problem: Value = response.json().await.expect("json");
     assert_eq!(problem["errors"][0]["pointer"], "/name", "{problem:.300}");
 
     for (pointer, body) in [
@@ -331,13 +329,14 @@ async fn slow_loris_connections_do_not_keep_other_clients_waiting_and_are_closed
         }
         let health = tokio::time::timeout(
             Duration::from_secs(5),
-            app.client.get(app.url("/healthz")).send(),
+            app.http.get(app.url("/healthz")).send(),
         )
         .await
         .unwrap_or_else(|_| panic!("healthz waited behind slow clients (round {round})"))
         .expect("healthz");
         assert_eq!(health.status(), 200);
         assert_eq!(&list(&app).await, &tasks);
+        // Deliberate pacing: the slow clients dribble a byte per round.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Still dribbling, they are closed once the head has taken longer than the header-read
@@ -414,6 +413,7 @@ async fn a_body_sent_a_byte_at_a_time_is_cut_off_with_a_408_problem_and_the_conn
             if writer.write_all(&[byte]).await.is_err() {
                 return; // closed by the server
             }
+            // Deliberate pacing: what is tested is a client this slow.
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         panic!("the whole body was accepted a byte at a time");

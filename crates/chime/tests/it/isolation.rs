@@ -8,7 +8,7 @@
 use base64::Engine as _;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, in_ms, spawn_app_with, TestApp};
+use crate::helpers::{eventually, in_ms, spawn_app_with, StatusCode, TestApp};
 
 const A: &str = "alice";
 const B: &str = "bob";
@@ -35,13 +35,6 @@ fn subscription_body(endpoint: &str) -> Value {
     })
 }
 
-async fn json_of(response: reqwest::Response, status: u16) -> Value {
-    let got = response.status();
-    let text = response.text().await.expect("body");
-    assert_eq!(got, status, "{text}");
-    serde_json::from_str(&text).expect("json")
-}
-
 async fn create_as_a(app: &TestApp) -> Secrets {
     let task_name = "alice-private-task-name";
     let description = "alice-private-description";
@@ -58,14 +51,10 @@ async fn create_as_a(app: &TestApp) -> Secrets {
         )
         .await;
     let task_id = task["id"].as_str().expect("id").to_owned();
+    let a = app.user(A);
 
     let (notification_id, due_at) = eventually("A's in-app notification", || async {
-        let page: Value = app
-            .get(A, "/api/v1/notifications")
-            .await
-            .json()
-            .await
-            .ok()?;
+        let page: Value = a.get("/api/v1/notifications", StatusCode::OK).await;
         let item = page["notifications"].as_array()?.first()?.clone();
         Some((
             item["id"].as_str()?.to_owned(),
@@ -74,35 +63,27 @@ async fn create_as_a(app: &TestApp) -> Secrets {
     })
     .await;
     eventually("A's history", || async {
-        let history: Value = app
-            .get(A, &format!("/api/v1/tasks/{task_id}/history"))
-            .await
-            .json()
-            .await
-            .ok()?;
+        let history: Value = a
+            .get(&format!("/api/v1/tasks/{task_id}/history"), StatusCode::OK)
+            .await;
         (!history["history"].as_array()?.is_empty()).then_some(())
     })
     .await;
 
     let endpoint = "http://127.0.0.1:9/alice-private-endpoint";
-    let subscription = json_of(
-        app.post(
-            A,
+    let subscription: Value = a
+        .post(
             "/api/v1/push/subscriptions",
             &subscription_body(endpoint),
+            StatusCode::CREATED,
         )
-        .await,
-        201,
-    )
-    .await;
+        .await;
     let subscription_id = subscription["id"].as_str().expect("id").to_owned();
 
     let hook = "http://127.0.0.1:9/alice-private-hook";
-    let webhook = json_of(
-        app.put(A, "/api/v1/webhook", &json!({"url": hook})).await,
-        200,
-    )
-    .await;
+    let webhook: Value = a
+        .put("/api/v1/webhook", &json!({"url": hook}), StatusCode::OK)
+        .await;
     let hook_secret = webhook["secret"].as_str().expect("secret").to_owned();
 
     Secrets {
@@ -170,23 +151,13 @@ async fn another_user_gets_a_404_for_every_endpoint_on_a_users_resources_and_see
     })
     .await;
     let a = create_as_a(&app).await;
-    let unread_before = app
-        .get(A, "/api/v1/notifications")
-        .await
-        .json::<Value>()
-        .await
-        .expect("json")["unread"]
+    let (as_a, as_b, anonymous) = (app.user(A), app.user(B), app.anonymous());
+    let unread_before = as_a
+        .get::<Value>("/api/v1/notifications", StatusCode::OK)
+        .await["unread"]
         .clone();
 
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .expect("openapi")
-        .json()
-        .await
-        .expect("json");
+    let doc: Value = anonymous.get("/openapi.json", StatusCode::OK).await;
     let paths = doc["paths"].as_object().expect("paths");
     let mut tried = 0;
     for (template, operations) in paths {
@@ -197,22 +168,17 @@ async fn another_user_gets_a_404_for_every_endpoint_on_a_users_resources_and_see
             } else {
                 template.clone()
             };
-            let url = app.url(&path);
             let http_method: reqwest::Method = method.to_uppercase().parse().expect("method");
 
             // Without a token: 401, whatever the resource.
-            let anonymous = app
-                .client
-                .request(http_method.clone(), &url)
+            let refused = anonymous
+                .request(http_method.clone(), &path)
                 .send()
                 .await
                 .expect("request");
-            assert_eq!(anonymous.status(), 401, "{method} {path} without a token");
+            assert_eq!(refused.status(), 401, "{method} {path} without a token");
 
-            let mut request = app
-                .client
-                .request(http_method, &url)
-                .bearer_auth(app.token(B));
+            let mut request = as_b.request(http_method, &path);
             if let Some(body) = body_for(method, template, &a) {
                 request = request.json(&body);
             }
@@ -251,41 +217,24 @@ async fn another_user_gets_a_404_for_every_endpoint_on_a_users_resources_and_see
     );
 
     // A's resources are as A left them.
-    let task = json_of(
-        app.get(A, &format!("/api/v1/tasks/{}", a.task_id)).await,
-        200,
-    )
-    .await;
+    let task: Value = as_a
+        .get(&format!("/api/v1/tasks/{}", a.task_id), StatusCode::OK)
+        .await;
     assert_eq!(task["version"], 1);
     assert_eq!(task["name"], "alice-private-task-name");
-    let inbox: Value = app
-        .get(A, "/api/v1/notifications")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let inbox: Value = as_a.get("/api/v1/notifications", StatusCode::OK).await;
     assert_eq!(inbox["unread"], unread_before);
     assert_eq!(inbox["notifications"][0]["id"], a.notification_id);
     assert_eq!(inbox["notifications"][0]["read"], false);
-    let subs: Value = app
-        .get(A, "/api/v1/push/subscriptions")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let subs: Value = as_a.get("/api/v1/push/subscriptions", StatusCode::OK).await;
     assert_eq!(subs["subscriptions"][0]["id"], a.subscription_id);
-    let hook: Value = app
-        .get(A, "/api/v1/webhook")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let hook: Value = as_a.get("/api/v1/webhook", StatusCode::OK).await;
     assert_eq!(hook["url"], "http://127.0.0.1:9/alice-private-hook");
-    let history: Value = app
-        .get(A, &format!("/api/v1/tasks/{}/history", a.task_id))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let history: Value = as_a
+        .get(
+            &format!("/api/v1/tasks/{}/history", a.task_id),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(history["history"].as_array().expect("history").len(), 1);
 }

@@ -5,15 +5,9 @@
 //! that is down, a webhook receiver answering 500) and validation errors whose bodies echo
 //! the refused values back to their caller; then its whole output is searched for them.
 
-use std::process::{Command, Stdio};
-
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::routing::post;
-use axum::Router;
 use serde_json::{json, Value};
 
-use crate::helpers::{await_ready, binary_token, eventually, free_port, in_ms};
+use crate::helpers::{eventually, free_port, in_ms, Receiver, Reply, Serve, StatusCode};
 
 const SMS_AUTH_TOKEN: &str = "smsAuthTok3n-QX7vR";
 const SMTP_PASSWORD: &str = "smtpPassw0rd-ZK9wq";
@@ -25,37 +19,27 @@ const BAD_PHONE: &str = "call-me-5e7d-maybe";
 
 /// A Twilio-shaped provider that refuses every message, quoting the number as Twilio does,
 /// and a webhook receiver that fails; both on one loopback server.
-async fn failing_providers() -> String {
-    let app = Router::new()
-        .route(
-            "/2010-04-01/Accounts/ACleak/Messages.json",
-            post(|body: String| async move {
-                let to = body
-                    .split('&')
-                    .find_map(|field| field.strip_prefix("To="))
-                    .unwrap_or_default()
-                    .replace("%2B", "+");
-                (
-                    StatusCode::BAD_REQUEST,
-                    axum::Json(json!({
-                        "code": 21211,
-                        "message": format!("The 'To' number {to} is not a valid phone number."),
-                        "status": 400
-                    })),
-                )
-                    .into_response()
-            }),
+async fn failing_providers() -> Receiver {
+    Receiver::answering(|request, _| {
+        if request.path() == WEBHOOK_PATH {
+            return Reply::status(500).body("receiver down");
+        }
+        let to = request
+            .text()
+            .split('&')
+            .find_map(|field| field.strip_prefix("To="))
+            .unwrap_or_default()
+            .replace("%2B", "+");
+        Reply::status(400).json(
+            json!({
+                "code": 21211,
+                "message": format!("The 'To' number {to} is not a valid phone number."),
+                "status": 400
+            })
+            .to_string(),
         )
-        .route(
-            WEBHOOK_PATH,
-            post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "receiver down") }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+    })
+    .await
 }
 
 #[tokio::test]
@@ -63,19 +47,16 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let providers = failing_providers().await;
-    let (port, smtp_port) = (free_port(), free_port());
+    let smtp_port = free_port();
     let (stdout, stderr) = (dir.path().join("stdout.log"), dir.path().join("stderr.log"));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_chime"))
-        .args(["serve", "--data-dir"])
-        .arg(&data)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
+    let mut server = Serve::new(&data)
         .env("CHIME_LOG", "debug")
         .env("CHIME_LOG_FORMAT", "json")
         .env("CHIME_CHANNELS__SMS__ACCOUNT_SID", "ACleak")
         .env("CHIME_CHANNELS__SMS__AUTH_TOKEN", SMS_AUTH_TOKEN)
         // (A messaging service: figment would read `+1407…` from the environment as a number.)
         .env("CHIME_CHANNELS__SMS__FROM", "MGleaktest")
-        .env("CHIME_CHANNELS__SMS__BASE_URL", &providers)
+        .env("CHIME_CHANNELS__SMS__BASE_URL", providers.base())
         .env(
             "CHIME_SMTP_URL",
             format!("smtp://chime:{SMTP_PASSWORD}@127.0.0.1:{smtp_port}"),
@@ -85,95 +66,56 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
         .env("CHIME_DELIVERY__RETRY_BASE_SECONDS", "0.1")
         .env("CHIME_DELIVERY__RETRY_MAX_DELAY_SECONDS", "0.2")
         .env("CHIME_DELIVERY__RETRY_WINDOW_SECONDS", "1")
-        .stdout(Stdio::from(
-            std::fs::File::create(&stdout).expect("stdout file"),
-        ))
-        .stderr(Stdio::from(
-            std::fs::File::create(&stderr).expect("stderr file"),
-        ))
-        .spawn()
-        .expect("spawn chime");
-    let base = format!("http://127.0.0.1:{port}");
-    await_ready(&base).await;
-    let client = reqwest::Client::new();
-    let alice = binary_token(&data, None, "alice");
-    let mallory = binary_token(&data, None, "mallory");
+        .output_to(&stdout, &stderr)
+        .start()
+        .await;
+    let (alice, mallory) = (server.token("alice"), server.token("mallory"));
+    let alice_client = server.user("alice");
 
-    let webhook: Value = client
-        .put(format!("{base}/api/v1/webhook"))
-        .bearer_auth(&alice)
-        .json(&json!({"url": format!("{providers}{WEBHOOK_PATH}")}))
-        .send()
-        .await
-        .expect("put webhook")
-        .json()
-        .await
-        .expect("json");
+    let webhook = alice_client.set_webhook(&providers.url(WEBHOOK_PATH)).await;
     let webhook_secret = webhook["secret"].as_str().expect("secret").to_owned();
 
-    let response = client
-        .post(format!("{base}/api/v1/tasks"))
-        .bearer_auth(&alice)
-        .json(&json!({
+    let task = alice_client
+        .create_task(&json!({
             "name": "Dentist",
             "startDate": in_ms(1500),
             "notify": {"email": EMAIL, "sms": "407 555 0199", "webhook": true}
         }))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(response.status(), 201);
-    let task: Value = response.json().await.expect("json");
+        .await;
     let id = task["id"].as_str().expect("id").to_owned();
 
     // Refused values are echoed to their own caller, and only to them.
-    let response = client
-        .post(format!("{base}/api/v1/tasks"))
-        .bearer_auth(&alice)
-        .json(&json!({"name": "x", "startDate": in_ms(60_000),
-            "notify": {"email": BAD_EMAIL, "sms": BAD_PHONE}}))
-        .send()
+    let refused = alice_client
+        .post_problem(
+            "/api/v1/tasks",
+            &json!({"name": "x", "startDate": in_ms(60_000),
+                "notify": {"email": BAD_EMAIL, "sms": BAD_PHONE}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
         .await
-        .expect("invalid create");
-    assert_eq!(response.status(), 422);
-    let refused = response.text().await.expect("body");
+        .to_string();
     assert!(
         refused.contains(BAD_EMAIL) && refused.contains(BAD_PHONE),
         "{refused}"
     );
     // Another user, a forged token, a token in the query string.
-    let mallory_sees = client
-        .get(format!("{base}/api/v1/tasks/{id}?access_token={mallory}"))
-        .bearer_auth(&mallory)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(mallory_sees.status(), 404);
+    server
+        .user("mallory")
+        .get_problem(
+            &format!("/api/v1/tasks/{id}?access_token={mallory}"),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
     let forged = format!("{alice}x");
-    let response = client
-        .get(format!("{base}/api/v1/tasks"))
-        .bearer_auth(&forged)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(response.status(), 401);
+    alice_client
+        .bearer(&forged)
+        .get_problem("/api/v1/tasks", StatusCode::UNAUTHORIZED)
+        .await;
 
     let deliveries = eventually("every delivery to be final", || {
-        let (client, url, alice) = (
-            client.clone(),
-            format!("{base}/api/v1/tasks/{id}/history"),
-            alice.clone(),
-        );
+        let (alice, path) = (&alice_client, format!("/api/v1/tasks/{id}/history"));
         async move {
-            let history: Value = client
-                .get(url)
-                .bearer_auth(alice)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let history: Value = alice.get(&path, StatusCode::OK).await;
             let deliveries = history["history"][0]["deliveries"].as_array()?.clone();
             let final_ = |channel: &str| {
                 deliveries
@@ -192,8 +134,7 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
         "the provider's refusal is shown: {reasons}"
     );
 
-    child.kill().expect("kill");
-    child.wait().expect("reap");
+    server.kill().await;
     let log = std::fs::read_to_string(&stdout).expect("stdout")
         + &std::fs::read_to_string(&stderr).expect("stderr");
     // The capture is real: debug lines, the failures, the requests.

@@ -14,7 +14,7 @@ use chime_http::{Authenticator, OidcKeys};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::helpers::{in_ms, spawn_app, spawn_app_with, TestApp, PATIENCE};
+use crate::helpers::{in_ms, problem_of, spawn_app, spawn_app_with, StatusCode, TestApp, PATIENCE};
 
 /// One `oidc-provider` process; killed when dropped. (The web app's end-to-end tests sign
 /// in through it too: `web.rs`.)
@@ -155,42 +155,25 @@ async fn app_for(provider: &Provider, configure: impl FnOnce(&mut chime::Config)
     .await
 }
 
-async fn call(app: &TestApp, token: &str, path: &str) -> reqwest::Response {
-    app.client
-        .get(app.url(path))
-        .bearer_auth(token)
-        .send()
-        .await
-        .expect("request")
-}
-
 async fn create_with(app: &TestApp, token: &str, name: &str) -> Value {
-    let response = app
-        .client
-        .post(app.url("/api/v1/tasks"))
-        .bearer_auth(token)
-        .json(&json!({"name": name, "startDate": in_ms(3_600_000)}))
-        .send()
+    app.anonymous()
+        .bearer(token)
+        .create_task(&json!({"name": name, "startDate": in_ms(3_600_000)}))
         .await
-        .expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.expect("json");
-    assert_eq!(status, 201, "{body}");
-    body
 }
 
 /// A 401 problem+json with a `WWW-Authenticate: Bearer` challenge.
 async fn assert_refused(app: &TestApp, token: &str, why: &str) {
-    let response = call(app, token, "/api/v1/tasks").await;
+    let response = app
+        .anonymous()
+        .bearer(token)
+        .request(reqwest::Method::GET, "/api/v1/tasks")
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), 401, "{why}: expected a 401");
-    assert_eq!(response.headers()["www-authenticate"], "Bearer", "{why}");
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json",
-        "{why}"
-    );
-    let problem: Value = response.json().await.expect("json");
-    assert_eq!(problem["status"], 401, "{why}");
+    let problem = problem_of(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(problem.headers["www-authenticate"], "Bearer", "{why}");
 }
 
 fn b64(value: &Value) -> String {
@@ -221,11 +204,11 @@ async fn a_token_from_the_provider_is_accepted_for_rs256_es256_and_eddsa_and_sub
     }
     // Each user sees their own tasks only.
     let bob = provider.token("bob", "urn:chime:es256").await;
-    let page: Value = call(&app, &bob, "/api/v1/tasks")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page: Value = app
+        .anonymous()
+        .bearer(bob)
+        .get("/api/v1/tasks", StatusCode::OK)
+        .await;
     assert_eq!(page["tasks"], json!([]));
 }
 
@@ -261,11 +244,11 @@ async fn after_a_key_rotation_at_the_provider_tokens_of_the_new_key_are_accepted
         2,
         "one refetch for the new kid"
     );
-    let page: Value = call(&app, &after, "/api/v1/tasks")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page: Value = app
+        .anonymous()
+        .bearer(&after)
+        .get("/api/v1/tasks", StatusCode::OK)
+        .await;
     assert_eq!(page["tasks"].as_array().expect("tasks").len(), 2);
     // The dropped key no longer verifies: a token it signed is refused.
     assert_refused(&app, &before, "a token of a key the provider dropped").await;
@@ -304,11 +287,16 @@ async fn unknown_kids_cause_at_most_one_jwks_fetch_per_window() {
                 .await,
         );
     }
-    let responses =
-        futures::future::join_all(bogus.iter().map(|token| call(&app, token, "/api/v1/tasks")))
-            .await;
+    let anonymous = app.anonymous();
+    let responses = futures::future::join_all(bogus.iter().map(|token| {
+        anonymous
+            .bearer(token)
+            .request(reqwest::Method::GET, "/api/v1/tasks")
+            .send()
+    }))
+    .await;
     for response in responses {
-        assert_eq!(response.status(), 401);
+        assert_eq!(response.expect("request").status(), 401);
     }
     for token in &bogus {
         assert_refused(&app, token, "a made-up kid").await;
@@ -428,28 +416,18 @@ async fn tokens_the_provider_did_not_issue_for_us_are_refused_with_a_401_problem
 async fn the_local_issuers_discovery_document_and_jwks_verify_a_chime_token_through_oidc_keys() {
     let local = spawn_app().await;
     let discovery: Value = local
-        .client
-        .get(local.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("json");
+        .anonymous()
+        .get("/.well-known/openid-configuration", StatusCode::OK)
+        .await;
     assert_eq!(discovery["issuer"], local.base);
     assert_eq!(
         discovery["jwks_uri"],
         format!("{}/.well-known/jwks.json", local.base)
     );
     let jwks: Value = local
-        .client
-        .get(local.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .expect("jwks")
-        .json()
-        .await
-        .expect("json");
+        .anonymous()
+        .get("/.well-known/jwks.json", StatusCode::OK)
+        .await;
     let key = &jwks["keys"][0];
     assert_eq!(key["kty"], "OKP");
     assert_eq!(key["crv"], "Ed25519");
@@ -474,8 +452,8 @@ async fn the_local_issuers_discovery_document_and_jwks_verify_a_chime_token_thro
     assert_eq!(task["userId"], "alice");
     // It publishes no issuer of its own.
     let none = relying
-        .client
-        .get(relying.url("/.well-known/jwks.json"))
+        .anonymous()
+        .request(reqwest::Method::GET, "/.well-known/jwks.json")
         .send()
         .await
         .expect("jwks");
@@ -519,31 +497,26 @@ async fn an_admin_may_read_any_task_and_every_such_read_is_an_audit_event() {
     let id = task["id"].as_str().expect("id");
     let path = format!("/api/v1/admin/tasks/{id}");
 
-    let support = provider.token("support", "urn:chime:es256").await;
-    let response = call(&app, &support, &path).await;
-    assert_eq!(response.status(), 200);
-    let read: Value = response.json().await.expect("json");
+    let support = app
+        .anonymous()
+        .bearer(provider.token("support", "urn:chime:es256").await);
+    let read: Value = support.get(&path, StatusCode::OK).await;
     assert_eq!(read["id"], id);
     assert_eq!(read["userId"], "alice");
     // The admin role reads through the admin endpoint only; the user API stays the admin's own.
-    assert_eq!(
-        call(&app, &support, &format!("/api/v1/tasks/{id}"))
-            .await
-            .status(),
-        404
-    );
+    support
+        .get_problem(&format!("/api/v1/tasks/{id}"), StatusCode::NOT_FOUND)
+        .await;
     // Anyone else: the endpoint does not exist, whether or not the task does.
     let bob = provider.token("bob", "urn:chime:es256").await;
     for token in [&bob, &alice] {
-        let response = call(&app, token, &path).await;
-        assert_eq!(response.status(), 404);
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json"
-        );
+        app.anonymous()
+            .bearer(token)
+            .get_problem(&path, StatusCode::NOT_FOUND)
+            .await;
     }
     let missing = "/api/v1/admin/tasks/tsk_00000000000000000000000000000000";
-    assert_eq!(call(&app, &support, missing).await.status(), 404);
+    support.get_problem(missing, StatusCode::NOT_FOUND).await;
 
     let log = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf8");
     let events: Vec<Value> = log

@@ -13,15 +13,12 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
-use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, in_ms, spawn_app, spawn_app_with};
+use crate::helpers::{
+    eventually, in_ms, sample, spawn_app, spawn_app_with, Receiver, Reply, StatusCode,
+};
 
 fn deploy() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
@@ -160,14 +157,6 @@ fn exposed_names(scrape: &str) -> BTreeSet<String> {
     names
 }
 
-/// The value of the sample `series` (name and labels exactly as exposed), if present.
-fn sample(scrape: &str, series: &str) -> Option<f64> {
-    scrape.lines().find_map(|line| {
-        let value = line.strip_prefix(series)?.strip_prefix(' ')?;
-        value.split_whitespace().next()?.parse().ok()
-    })
-}
-
 #[test]
 fn names_are_read_from_exprs_and_type_lines_as_prometheus_stores_them() {
     assert_eq!(
@@ -210,21 +199,25 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exposed_by_metrics()
         .await;
     let other_id = other["id"].as_str().expect("id").to_owned();
     let path = format!("/api/v1/tasks/{other_id}");
-    let updated = app
-        .put(
-            "alice",
+    let alice = app.user("alice");
+    alice
+        .put::<Value>(
             &path,
             &json!({"name": "Later still", "startDate": in_ms(7_200_000)}),
+            StatusCode::OK,
         )
         .await;
-    assert_eq!(updated.status(), 200);
-    assert_eq!(app.delete("alice", &path).await.status(), 204);
-    assert_eq!(app.get("alice", &path).await.status(), 404);
-    assert_eq!(app.get("alice", "/no/such/page").await.status(), 404);
+    alice.delete::<()>(&path, StatusCode::NO_CONTENT).await;
+    alice.get_problem(&path, StatusCode::NOT_FOUND).await;
+    let unmatched = alice
+        .request(reqwest::Method::GET, "/no/such/page")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(unmatched.status(), 404);
 
     let scrape = eventually("the in-app delivery in /metrics", || async {
-        let scrape = app.client.get(app.url("/metrics")).send().await.ok()?;
-        let scrape = scrape.text().await.ok()?;
+        let scrape = app.metrics().await;
         let sent = sample(
             &scrape,
             r#"chime_deliveries_total{channel="inApp",outcome="sent"}"#,
@@ -349,30 +342,6 @@ async fn every_metric_the_dashboard_and_the_alerts_query_is_exposed_by_metrics()
     }
 }
 
-/// A webhook receiver that answers 503 to the first call and 400 to every later one.
-async fn failing_receiver() -> String {
-    let calls = Arc::new(AtomicUsize::new(0));
-    let app = Router::new().route(
-        "/hook",
-        post(move || {
-            let calls = calls.clone();
-            async move {
-                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                    StatusCode::SERVICE_UNAVAILABLE
-                } else {
-                    StatusCode::BAD_REQUEST
-                }
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    url
-}
-
 /// The inputs of `ChimeProviderErrorRate` and `ChimeDeadLetters` move on a real failure: a
 /// provider that fails transiently, then permanently.
 #[tokio::test]
@@ -386,16 +355,9 @@ async fn a_failing_provider_is_counted_as_provider_errors_a_retry_and_a_dead_let
         });
     })
     .await;
-    let url = failing_receiver().await;
-    let response = app
-        .client
-        .put(app.url("/api/v1/webhook"))
-        .bearer_auth(app.token("alice"))
-        .json(&json!({"url": url}))
-        .send()
-        .await
-        .expect("put webhook");
-    assert!(response.status().is_success(), "{}", response.status());
+    // A webhook receiver that answers 503 to the first call and 400 to every later one.
+    let failing = Receiver::answering(|_, n| Reply::status(if n == 1 { 503 } else { 400 })).await;
+    app.user("alice").set_webhook(&failing.url("/hook")).await;
     app.create(
         "alice",
         &json!({"name": "r", "startDate": in_ms(1500), "notify": {"webhook": true, "inApp": false}}),
@@ -403,8 +365,7 @@ async fn a_failing_provider_is_counted_as_provider_errors_a_retry_and_a_dead_let
     .await;
 
     let scrape = eventually("the dead letter in /metrics", || async {
-        let scrape = app.client.get(app.url("/metrics")).send().await.ok()?;
-        let scrape = scrape.text().await.ok()?;
+        let scrape = app.metrics().await;
         let dead = sample(
             &scrape,
             r#"chime_deliveries_total{channel="webhook",outcome="deadLettered"}"#,

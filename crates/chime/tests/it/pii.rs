@@ -9,30 +9,23 @@
 
 use std::path::{Path, PathBuf};
 
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
-use axum::Router;
 use base64::Engine as _;
 use chime::Config;
 use chime_crypto::scan::scan_files;
 use rand::Rng as _;
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, in_ms, spawn_app_with, TestApp};
+use crate::helpers::{eventually, in_ms, spawn_app_with, Receiver, Reply, StatusCode, TestApp};
 
-/// A server on 127.0.0.1:0 answering every POST with `status` (push service, webhook
-/// receiver and SMS provider alike); its base URL.
-async fn sink(status: StatusCode, body: Value) -> String {
-    let app = Router::new().fallback(move || {
-        let body = body.clone();
-        async move { (status, [("location", "/m/1")], axum::Json(body)).into_response() }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    base
+/// A receiver answering every POST with `status` and `body` (push service, webhook receiver
+/// and SMS provider alike).
+async fn sink(status: u16, body: Value) -> Receiver {
+    Receiver::start(
+        Reply::status(status)
+            .header("location", "/m/1")
+            .json(body.to_string()),
+    )
+    .await
 }
 
 /// Every file in `dir` (the database files, their `-wal` and `-shm`, and anything else).
@@ -129,19 +122,15 @@ impl Canaries {
 /// Sets up every channel's recipients with canaries, fires tasks through them, and waits
 /// until each delivery is recorded. Returns the webhook secret and the two task ids.
 async fn exercise(app: &TestApp, c: &Canaries) -> (String, String, String) {
-    let response = app
-        .post(
-            "alice",
+    let alice = app.user("alice");
+    alice
+        .post::<Value>(
             "/api/v1/push/subscriptions",
             &json!({"endpoint": c.push_endpoint, "keys": {"p256dh": c.push_p256dh, "auth": c.push_auth}}),
+            StatusCode::CREATED,
         )
         .await;
-    assert_eq!(response.status(), 201);
-    let response = app
-        .put("alice", "/api/v1/webhook", &json!({ "url": c.webhook_url }))
-        .await;
-    assert_eq!(response.status(), 200);
-    let secret = response.json::<Value>().await.expect("json")["secret"]
+    let secret = alice.set_webhook(&c.webhook_url).await["secret"]
         .as_str()
         .expect("secret")
         .to_owned();
@@ -172,12 +161,9 @@ async fn exercise(app: &TestApp, c: &Canaries) -> (String, String, String) {
     let now_id = now["id"].as_str().expect("id").to_owned();
     for channel in ["email", "sms", "push", "webhook", "inApp"] {
         eventually(&format!("a final {channel} delivery"), || async {
-            let history: Value = app
-                .get("alice", &format!("/api/v1/tasks/{now_id}/history"))
-                .await
-                .json()
-                .await
-                .ok()?;
+            let history: Value = alice
+                .get(&format!("/api/v1/tasks/{now_id}/history"), StatusCode::OK)
+                .await;
             history["history"][0]["deliveries"]
                 .as_array()?
                 .iter()
@@ -191,28 +177,18 @@ async fn exercise(app: &TestApp, c: &Canaries) -> (String, String, String) {
 
 /// The owner reads everything back in clear: decryption works end to end.
 async fn assert_owner_reads_plaintext(app: &TestApp, c: &Canaries, secret: &str, id: &str) {
-    let task: Value = app
-        .get("alice", &format!("/api/v1/tasks/{id}"))
-        .await
-        .json()
-        .await
-        .expect("json");
+    let alice = app.user("alice");
+    let task: Value = alice
+        .get(&format!("/api/v1/tasks/{id}"), StatusCode::OK)
+        .await;
     assert_eq!(task["notify"]["email"], c.email.as_str());
     assert_eq!(task["notify"]["sms"], c.phone.as_str());
-    let hook: Value = app
-        .get("alice", "/api/v1/webhook")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let hook: Value = alice.get("/api/v1/webhook", StatusCode::OK).await;
     assert_eq!(hook["url"], c.webhook_url.as_str());
     assert_eq!(hook["secret"], secret);
-    let subs: Value = app
-        .get("alice", "/api/v1/push/subscriptions")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let subs: Value = alice
+        .get("/api/v1/push/subscriptions", StatusCode::OK)
+        .await;
     assert_eq!(
         subs["subscriptions"][0]["endpoint"],
         c.push_endpoint.as_str(),
@@ -243,20 +219,20 @@ fn with_channels(sms_base: String) -> impl FnOnce(&mut Config) {
 
 #[tokio::test]
 async fn no_personal_data_is_found_in_clear_in_the_data_directory_its_wal_or_a_backup() {
-    let push_base = sink(StatusCode::CREATED, json!({})).await;
-    let webhook_base = sink(StatusCode::NO_CONTENT, json!({})).await;
-    let sms_base = sink(
-        StatusCode::BAD_REQUEST,
+    let push = sink(201, json!({})).await;
+    let webhook = sink(204, json!({})).await;
+    let sms = sink(
+        400,
         json!({"code": 21211, "message": "The 'To' number is not a valid phone number.", "status": 400}),
     )
     .await;
-    let app = spawn_app_with(with_channels(sms_base)).await;
-    let canaries = Canaries::new(&push_base, &webhook_base);
+    let app = spawn_app_with(with_channels(sms.base().to_owned())).await;
+    let canaries = Canaries::new(push.base(), webhook.base());
     let (secret, _, later_id) = exercise(&app, &canaries).await;
     assert_owner_reads_plaintext(&app, &canaries, &secret, &later_id).await;
     let needles = canaries.secrets(&secret);
 
-    let dir = app._dir.path().to_path_buf();
+    let dir = app.data_dir().to_path_buf();
     let backup_dir = tempfile::tempdir().expect("tempdir");
     // While running: the WAL holds the latest pages; the backup is taken online.
     let mut files = files_in(&dir);
@@ -304,17 +280,13 @@ fn fields_on_key(store: &Path, id: &str) -> i64 {
 #[tokio::test]
 async fn keys_rotate_moves_the_data_directory_key_to_a_configured_one_and_a_second_run_does_nothing(
 ) {
-    let push_base = sink(StatusCode::CREATED, json!({})).await;
-    let webhook_base = sink(StatusCode::NO_CONTENT, json!({})).await;
-    let sms_base = sink(
-        StatusCode::BAD_REQUEST,
-        json!({"code": 21211, "status": 400}),
-    )
-    .await;
-    let app = spawn_app_with(with_channels(sms_base)).await;
-    let canaries = Canaries::new(&push_base, &webhook_base);
+    let push = sink(201, json!({})).await;
+    let webhook = sink(204, json!({})).await;
+    let sms = sink(400, json!({"code": 21211, "status": 400})).await;
+    let app = spawn_app_with(with_channels(sms.base().to_owned())).await;
+    let canaries = Canaries::new(push.base(), webhook.base());
     let (secret, _, later_id) = exercise(&app, &canaries).await;
-    let dir = app._dir.path().to_path_buf();
+    let dir = app.data_dir().to_path_buf();
     let store = dir.join("chime.sqlite");
     assert!(fields_on_key(&store, "local") > 0);
 
@@ -334,7 +306,7 @@ async fn keys_rotate_moves_the_data_directory_key_to_a_configured_one_and_a_seco
         .expect("rotate");
     assert!(summary.rewritten() > 0);
     assert!(batches > summary.tables.len(), "ran in several batches");
-    app.running.stop().await.expect("stop");
+    let dir = app.stop().await;
     assert_eq!(fields_on_key(&store, "local"), 0);
     assert!(fields_on_key(&store, "k2") > 0);
 
@@ -344,18 +316,11 @@ async fn keys_rotate_moves_the_data_directory_key_to_a_configured_one_and_a_seco
     assert_eq!(again.rewritten(), 0, "{again:?}");
 
     // The server restarted on the rotated directory with the new keys reads everything back.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let running = chime::start(&config, listener)
-        .await
-        .expect("restart on the rotated keys");
-    let app = TestApp {
-        base: format!("http://{}", running.addr),
-        running,
-        client: reqwest::Client::new(),
-        _dir: tempfile::tempdir().expect("tempdir"),
-    };
+    let app = TestApp::builder()
+        .data_dir(dir)
+        .config(move |c| c.encryption = config.encryption)
+        .start()
+        .await;
     assert_owner_reads_plaintext(&app, &canaries, &secret, &later_id).await;
     app.running.stop().await.expect("stop");
 }

@@ -3,41 +3,29 @@
 //! late where it fell due while the process was down.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{await_ready, binary_token, eventually, free_port};
+use crate::helpers::{eventually, free_port, ChimeProcess, Serve, StatusCode};
 
-struct Process {
-    child: Child,
-    base: String,
-}
-
-async fn start(dir: &Path, port: u16) -> Process {
-    let child = Command::new(env!("CARGO_BIN_EXE_chime"))
-        .args(["serve", "--data-dir"])
-        .arg(dir)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        // Fired more than 0.5 s after its due instant counts as late.
+/// `chime serve` on `dir` at `port`, ready; fired more than 0.5 s after its due instant
+/// counts as late.
+async fn start(dir: &Path, port: u16) -> ChimeProcess {
+    Serve::new(dir)
+        .port(port)
         .env("CHIME_LATE_AFTER_SECONDS", "0.5")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn chime");
-    let base = format!("http://127.0.0.1:{port}");
-    await_ready(&base).await;
-    Process { child, base }
+        .start()
+        .await
 }
 
 #[tokio::test]
 async fn every_occurrence_is_delivered_exactly_once_after_a_kill_and_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
+    // One port for every restart: the token's issuer is the server's address.
     let port = free_port();
-    let client = reqwest::Client::new();
     let mut server = start(dir.path(), port).await;
-    let token = binary_token(dir.path(), Some(port), "alice");
+    let alice = server.user("alice");
 
     // Due 1.5 s from now: created, then the process is killed before they fall due.
     let due = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 2).expect("due");
@@ -51,21 +39,15 @@ async fn every_occurrence_is_delivered_exactly_once_after_a_kill_and_restart() {
     .into_iter()
     .enumerate()
     {
-        let response = client
-            .post(format!("{}/api/v1/tasks", server.base))
-            .bearer_auth(&token)
-            .json(&json!({"name": format!("task {i}"), "startDate": due.to_string(), "repeats": repeats}))
-            .send()
-            .await
-            .expect("create");
-        assert_eq!(response.status(), 201);
-        let task: Value = response.json().await.expect("json");
+        let task = alice
+            .create_task(&json!({"name": format!("task {i}"), "startDate": due.to_string(), "repeats": repeats}))
+            .await;
         ids.push(task["id"].as_str().expect("id").to_owned());
     }
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().expect("reap");
+    server.kill().await;
 
-    // Stay down until they are all due and past the 0.5 s lateness threshold.
+    // Stay down until they are all due and past the 0.5 s lateness threshold: the process is
+    // real, and so is the time it must be down for.
     let until = due + jiff::SignedDuration::from_millis(1500);
     let wait = jiff::Timestamp::now().duration_until(until);
     if let Ok(wait) = Duration::try_from(wait) {
@@ -74,22 +56,9 @@ async fn every_occurrence_is_delivered_exactly_once_after_a_kill_and_restart() {
 
     let mut server = start(dir.path(), port).await;
     let inbox = eventually("one notification per task", || {
-        let (client, url, token) = (
-            client.clone(),
-            format!("{}/api/v1/notifications", server.base),
-            token.clone(),
-        );
-        let expected = ids.len();
+        let (alice, expected) = (&alice, ids.len());
         async move {
-            let inbox: Value = client
-                .get(url)
-                .bearer_auth(token)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let inbox: Value = alice.get("/api/v1/notifications", StatusCode::OK).await;
             let n = inbox["notifications"].as_array()?.len();
             (n >= expected).then_some(inbox)
         }
@@ -103,21 +72,9 @@ async fn every_occurrence_is_delivered_exactly_once_after_a_kill_and_restart() {
     }
     for id in &ids {
         let history = eventually("history of the late occurrence", || {
-            let (client, url, token) = (
-                client.clone(),
-                format!("{}/api/v1/tasks/{id}/history", server.base),
-                token.clone(),
-            );
+            let (alice, path) = (&alice, format!("/api/v1/tasks/{id}/history"));
             async move {
-                let h: Value = client
-                    .get(url)
-                    .bearer_auth(token)
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
+                let h: Value = alice.get(&path, StatusCode::OK).await;
                 (h["history"][0]["deliveries"].as_array()?.len() == 1).then_some(h)
             }
         })
@@ -129,22 +86,12 @@ async fn every_occurrence_is_delivered_exactly_once_after_a_kill_and_restart() {
     }
 
     // A second kill and restart replays nothing: still exactly one each.
-    server.child.kill().expect("SIGKILL");
-    server.child.wait().expect("reap");
+    server.kill().await;
     let mut server = start(dir.path(), port).await;
-    let inbox: Value = client
-        .get(format!("{}/api/v1/notifications", server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("inbox")
-        .json()
-        .await
-        .expect("json");
+    let inbox: Value = alice.get("/api/v1/notifications", StatusCode::OK).await;
     assert_eq!(
         inbox["notifications"].as_array().expect("list").len(),
         ids.len()
     );
-    server.child.kill().expect("kill");
-    server.child.wait().expect("reap");
+    server.kill().await;
 }

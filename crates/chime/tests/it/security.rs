@@ -8,17 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chime::tls::TlsConfig;
-use chime::Config;
+use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, spawn_app_with, SseReader, TestApp, PATIENCE};
-
-async fn problem(response: reqwest::Response, status: u16) -> (reqwest::header::HeaderMap, Value) {
-    assert_eq!(response.status(), status);
-    let headers = response.headers().clone();
-    assert_eq!(headers["content-type"], "application/problem+json");
-    (headers, response.json().await.expect("json"))
-}
+use crate::helpers::{
+    problem_of, spawn_app, spawn_app_with, StatusCode, TestApp, TestClient, PATIENCE,
+};
 
 fn task(name: &str) -> Value {
     json!({"name": name, "startDate": "2031-01-01T09:00:00Z"})
@@ -37,16 +32,7 @@ fn self_signed(dir: &Path) -> (PathBuf, PathBuf, String) {
 }
 
 async fn start_error(tls: TlsConfig) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = Config {
-        data_dir: dir.path().join("data"),
-        tls,
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    match chime::start(&config, listener).await {
+    match TestApp::builder().config(|c| c.tls = tls).try_start().await {
         Ok(_) => panic!("started with a bad certificate"),
         Err(e) => format!("{e:#}"),
     }
@@ -63,15 +49,18 @@ async fn with_a_certificate_configured_the_api_is_served_over_https_with_hsts() 
         }
     })
     .await;
-    let client = reqwest::Client::builder()
+    let http = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(pem.as_bytes()).expect("cert"))
         .resolve("localhost", app.running.addr)
         .build()
         .expect("client");
-    let base = format!("https://localhost:{}", app.running.addr.port());
+    let anonymous = TestClient::with_http(
+        http,
+        format!("https://localhost:{}", app.running.addr.port()),
+    );
 
-    let response = client
-        .get(format!("{base}/healthz"))
+    let response = anonymous
+        .request(Method::GET, "/healthz")
         .send()
         .await
         .expect("https request");
@@ -83,27 +72,20 @@ async fn with_a_certificate_configured_the_api_is_served_over_https_with_hsts() 
     assert_eq!(response.text().await.expect("body"), "ok");
 
     // Errors too, and the API itself, with a token.
-    let response = client
-        .get(format!("{base}/api/v1/tasks"))
-        .send()
-        .await
-        .expect("https request");
-    assert_eq!(response.status(), 401);
+    let refused = anonymous
+        .get_problem("/api/v1/tasks", StatusCode::UNAUTHORIZED)
+        .await;
     assert_eq!(
-        response.headers()["strict-transport-security"],
+        refused.headers["strict-transport-security"],
         "max-age=31536000"
     );
-    let response = client
-        .post(format!("{base}/api/v1/tasks"))
-        .bearer_auth(app.token("alice"))
-        .json(&task("over TLS"))
-        .send()
-        .await
-        .expect("https request");
-    assert_eq!(response.status(), 201);
+    anonymous
+        .bearer(app.token("alice"))
+        .create_task(&task("over TLS"))
+        .await;
 
     // Plain HTTP on the TLS port gets no answer.
-    let plain = app.client.get(app.url("/healthz")).send().await;
+    let plain = app.http.get(app.url("/healthz")).send().await;
     assert!(plain.is_err() || !plain.expect("response").status().is_success());
     app.running
         .stop()
@@ -195,41 +177,28 @@ fn assert_protective_headers(response: &reqwest::Response) {
 #[tokio::test]
 async fn every_response_carries_the_protective_headers_errors_included() {
     let app = spawn_app().await;
-    let created = app.post("alice", "/api/v1/tasks", &task("headers")).await;
-    assert_eq!(created.status(), 201);
-    assert_protective_headers(&created);
-    for response in [
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .expect("get"),
-        app.client
-            .get(app.url("/metrics"))
-            .send()
-            .await
-            .expect("get"),
-        app.client
-            .get(app.url("/openapi.json"))
-            .send()
-            .await
-            .expect("get"),
-        app.client
-            .get(app.url("/api/v1/tasks"))
-            .send()
-            .await
-            .expect("get"),
-        app.get("alice", "/api/v1/tasks").await,
-        app.get("alice", "/api/v1/tasks/tsk_nope").await,
-        app.get("alice", "/api/v1/no-such-route").await,
-        app.post("alice", "/api/v1/tasks", &json!({"name": ""}))
-            .await,
-        app.client
-            .get(app.url("/nowhere"))
-            .send()
-            .await
-            .expect("get"),
-    ] {
+    let (alice, anonymous) = (app.user("alice"), app.anonymous());
+    let requests = [
+        alice
+            .request(Method::POST, "/api/v1/tasks")
+            .json(&task("headers")),
+        anonymous.request(Method::GET, "/healthz"),
+        anonymous.request(Method::GET, "/metrics"),
+        anonymous.request(Method::GET, "/openapi.json"),
+        anonymous.request(Method::GET, "/api/v1/tasks"),
+        alice.request(Method::GET, "/api/v1/tasks"),
+        alice.request(Method::GET, "/api/v1/tasks/tsk_nope"),
+        alice.request(Method::GET, "/api/v1/no-such-route"),
+        alice
+            .request(Method::POST, "/api/v1/tasks")
+            .json(&json!({"name": ""})),
+        anonymous.request(Method::GET, "/nowhere"),
+    ];
+    for (i, request) in requests.into_iter().enumerate() {
+        let response = request.send().await.expect("request");
+        if i == 0 {
+            assert_eq!(response.status(), 201);
+        }
         assert_protective_headers(&response);
     }
 }
@@ -239,34 +208,27 @@ async fn every_response_carries_the_protective_headers_errors_included() {
 #[tokio::test]
 async fn a_body_over_the_configured_limit_is_a_413_problem_naming_the_limit() {
     let app = spawn_app_with(|c| c.limits.body_bytes = 1024).await;
+    let alice = app.user("alice");
     let big = json!({"name": "x".repeat(2000), "startDate": "2031-01-01T09:00:00Z"});
-    let (headers, body) = problem(app.post("alice", "/api/v1/tasks", &big).await, 413).await;
+    let body = alice
+        .post_problem("/api/v1/tasks", &big, StatusCode::PAYLOAD_TOO_LARGE)
+        .await;
     assert_eq!(body["type"], "https://chime.dev/problems/too-large");
     assert!(
         body["detail"].as_str().expect("detail").contains("1024"),
         "{body}"
     );
-    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(body.headers["x-content-type-options"], "nosniff");
     // A chunked body without a length is cut off at the limit just the same.
     let chunks: Vec<Result<Bytes, std::io::Error>> =
         (0..4).map(|_| Ok(Bytes::from(vec![b' '; 512]))).collect();
-    let response = app
-        .client
-        .post(app.url("/api/v1/tasks"))
-        .bearer_auth(app.token("alice"))
+    let chunked = alice
+        .request(Method::POST, "/api/v1/tasks")
         .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
-        .send()
-        .await
-        .expect("request");
-    problem(response, 413).await;
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)));
+    alice.problem(chunked, StatusCode::PAYLOAD_TOO_LARGE).await;
     // Under the limit is fine.
-    assert_eq!(
-        app.post("alice", "/api/v1/tasks", &task("small"))
-            .await
-            .status(),
-        201
-    );
+    alice.create_task(&task("small")).await;
 }
 
 #[tokio::test]
@@ -276,42 +238,40 @@ async fn a_burst_of_writes_over_the_users_rate_is_a_429_with_retry_after() {
         c.limits.write_burst = 3;
     })
     .await;
+    let alice = app.user("alice");
     let preview = json!({"name": "daily", "startDate": "2031-01-01T09:00:00Z",
         "repeats": {"period": "day"}});
     for _ in 0..3 {
-        let response = app.post("alice", "/api/v1/tasks/preview", &preview).await;
-        assert_eq!(response.status(), 200);
+        alice
+            .post::<Value>("/api/v1/tasks/preview", &preview, StatusCode::OK)
+            .await;
     }
-    let (headers, body) = problem(
-        app.post("alice", "/api/v1/tasks/preview", &preview).await,
-        429,
-    )
-    .await;
+    let body = alice
+        .post_problem(
+            "/api/v1/tasks/preview",
+            &preview,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
     assert_eq!(body["type"], "https://chime.dev/problems/rate-limited");
-    let retry_after: u64 = headers["retry-after"]
+    let retry_after: u64 = body.headers["retry-after"]
         .to_str()
         .expect("ascii")
         .parse()
         .expect("whole seconds");
     assert_eq!(retry_after, 2, "one token at 0.5/s is 2 s away");
     // Every write method counts, reads do not, and other users have their own bucket.
-    problem(app.delete("alice", "/api/v1/webhook").await, 429).await;
-    assert_eq!(app.get("alice", "/api/v1/tasks").await.status(), 200);
-    assert_eq!(
-        app.post("bob", "/api/v1/tasks/preview", &preview)
-            .await
-            .status(),
-        200
-    );
+    alice
+        .delete_problem("/api/v1/webhook", StatusCode::TOO_MANY_REQUESTS)
+        .await;
+    alice.get::<Value>("/api/v1/tasks", StatusCode::OK).await;
+    app.user("bob")
+        .post::<Value>("/api/v1/tasks/preview", &preview, StatusCode::OK)
+        .await;
     // Calls without a valid token are not counted against anyone: they are a 401.
-    let response = app
-        .client
-        .post(app.url("/api/v1/tasks/preview"))
-        .json(&preview)
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.status(), 401);
+    app.anonymous()
+        .post_problem("/api/v1/tasks/preview", &preview, StatusCode::UNAUTHORIZED)
+        .await;
 }
 
 #[tokio::test]
@@ -321,23 +281,24 @@ async fn past_the_concurrency_cap_requests_are_shed_with_a_503_and_retry_after()
         c.limits.event_streams = 1;
     })
     .await;
+    let (alice, bob) = (app.user("alice"), app.user("bob"));
     // An open event stream takes no request slot.
-    let _stream = SseReader::open(
-        &app.client,
-        &app.url("/api/v1/notifications/stream"),
-        &app.token("alice"),
-    )
-    .await;
-    assert_eq!(app.get("alice", "/api/v1/tasks").await.status(), 200);
+    let _stream = alice.sse("/api/v1/notifications/stream").await;
+    alice.get::<Value>("/api/v1/tasks", StatusCode::OK).await;
     // But the streams have their own cap.
-    let (headers, body) = problem(app.get("bob", "/api/v1/notifications/stream").await, 503).await;
+    let body = bob
+        .get_problem(
+            "/api/v1/notifications/stream",
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .await;
     assert_eq!(body["type"], "https://chime.dev/problems/overloaded");
-    assert_eq!(headers["retry-after"], "1");
+    assert_eq!(body.headers["retry-after"], "1");
 
     // A create whose body is still arriving holds the only request slot. A probe of bob's
     // may hold the slot at the moment it arrives, and then it is the one shed: start another.
     let deadline = tokio::time::Instant::now() + PATIENCE;
-    let (headers, body, tx, held) = 'attempt: loop {
+    let (shed, tx, held) = 'attempt: loop {
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out waiting for the slow request to hold the slot"
@@ -346,30 +307,35 @@ async fn past_the_concurrency_cap_requests_are_shed_with_a_503_and_retry_after()
         tx.unbounded_send(Ok(Bytes::from_static(b"{\"name\": \"slow\", ")))
             .expect("send");
         let held = {
-            let request = app
-                .client
-                .post(app.url("/api/v1/tasks"))
-                .bearer_auth(app.token("alice"))
+            let request = alice
+                .request(Method::POST, "/api/v1/tasks")
                 .header("content-type", "application/json")
                 .body(reqwest::Body::wrap_stream(rx));
             tokio::spawn(async move { request.send().await })
         };
         while !held.is_finished() && tokio::time::Instant::now() < deadline {
-            let response = app.get("bob", "/api/v1/tasks").await;
+            let response = bob
+                .request(Method::GET, "/api/v1/tasks")
+                .send()
+                .await
+                .expect("request");
             if response.status() == 503 {
-                let headers = response.headers().clone();
-                let body = response.json::<Value>().await.expect("json");
-                break 'attempt (headers, body, tx, held);
+                break 'attempt (response, tx, held);
             }
+            // Backoff of a poll with a deadline: nothing says when the slot is taken.
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     };
-    assert_eq!(headers["retry-after"], "1");
-    assert_eq!(headers["content-type"], "application/problem+json");
-    assert_eq!(body["status"], 503);
+    let shed = problem_of(shed, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(shed.headers["retry-after"], "1");
     // Health, readiness and metrics stay answerable.
     for path in ["/healthz", "/readyz", "/metrics"] {
-        let response = app.client.get(app.url(path)).send().await.expect("get");
+        let response = app
+            .anonymous()
+            .request(Method::GET, path)
+            .send()
+            .await
+            .expect("get");
         assert_eq!(response.status(), 200, "{path}");
     }
 
@@ -380,52 +346,44 @@ async fn past_the_concurrency_cap_requests_are_shed_with_a_503_and_retry_after()
     drop(tx);
     let created = held.await.expect("join").expect("slow request");
     assert_eq!(created.status(), 201);
-    assert_eq!(app.get("bob", "/api/v1/tasks").await.status(), 200);
+    bob.get::<Value>("/api/v1/tasks", StatusCode::OK).await;
 }
 
 #[tokio::test]
 async fn a_user_at_the_task_limit_gets_a_409_problem_naming_it_until_one_is_deleted() {
     let app = spawn_app_with(|c| c.limits.tasks_per_user = 2).await;
-    let first = app.create("alice", &task("one")).await;
-    app.create("alice", &task("two")).await;
-    let (_, body) = problem(
-        app.post("alice", "/api/v1/tasks", &task("three")).await,
-        409,
-    )
-    .await;
+    let alice = app.user("alice");
+    let first = alice.create_task(&task("one")).await;
+    alice.create_task(&task("two")).await;
+    let body = alice
+        .post_problem("/api/v1/tasks", &task("three"), StatusCode::CONFLICT)
+        .await;
     assert_eq!(body["type"], "https://chime.dev/problems/task-limit");
     assert!(
         body["detail"].as_str().expect("detail").contains('2'),
         "{body}"
     );
     // Still two; another user is not affected.
-    let page: Value = app
-        .get("alice", "/api/v1/tasks")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let page: Value = alice.get("/api/v1/tasks", StatusCode::OK).await;
     assert_eq!(page["tasks"].as_array().expect("tasks").len(), 2);
     app.create("bob", &task("bob's")).await;
     // Replacing a task is not creating one.
     let id = first["id"].as_str().expect("id");
     let path = format!("/api/v1/tasks/{id}");
-    assert_eq!(
-        app.put("alice", &path, &task("one, again")).await.status(),
-        200
-    );
-    assert_eq!(app.delete("alice", &path).await.status(), 204);
-    app.create("alice", &task("three")).await;
+    alice
+        .put::<Value>(&path, &task("one, again"), StatusCode::OK)
+        .await;
+    alice.delete::<()>(&path, StatusCode::NO_CONTENT).await;
+    alice.create_task(&task("three")).await;
 }
 
 // --- Recurrence -----------------------------------------------------------------------------
 
 async fn preview(app: &TestApp, body: &Value) -> Vec<String> {
-    let response = app
-        .post("alice", "/api/v1/tasks/preview?count=1000", body)
+    let json: Value = app
+        .user("alice")
+        .post("/api/v1/tasks/preview?count=1000", body, StatusCode::OK)
         .await;
-    assert_eq!(response.status(), 200);
-    let json: Value = response.json().await.expect("json");
     json["occurrences"]
         .as_array()
         .expect("occurrences")
@@ -450,7 +408,10 @@ async fn pathological_recurrence_rules_answer_with_bounded_work_and_the_right_sh
     let never = json!({"name": "never", "startDate": "2031-02-10T09:00:00Z",
         "repeats": {"period": "month", "frequency": 12, "on": [31]}});
     assert!(preview(&app, &never).await.is_empty());
-    let (_, body) = problem(app.post("alice", "/api/v1/tasks", &never).await, 422).await;
+    let alice = app.user("alice");
+    let body = alice
+        .post_problem("/api/v1/tasks", &never, StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
     assert_eq!(body["errors"][0]["pointer"], "/startDate");
 
     // The 31st of every month, 1000 of them: only months that have one, about 140 years.
@@ -481,17 +442,15 @@ async fn pathological_recurrence_rules_answer_with_bounded_work_and_the_right_sh
                 "repeats": {"period": "day", "ends": "9999-12-31"}}),
         )
         .await;
-    let response = app
+    let json: Value = alice
         .get(
-            "alice",
             &format!(
                 "/api/v1/tasks/{}/occurrences?count=1000",
                 daily["id"].as_str().expect("id")
             ),
+            StatusCode::OK,
         )
         .await;
-    assert_eq!(response.status(), 200);
-    let json: Value = response.json().await.expect("json");
     let occurrences: Vec<String> = json["occurrences"]
         .as_array()
         .expect("occurrences")
@@ -502,9 +461,12 @@ async fn pathological_recurrence_rules_answer_with_bounded_work_and_the_right_sh
     strictly_increasing(&occurrences);
 
     // More than the cap is refused, not computed.
-    let response = app
-        .post("alice", "/api/v1/tasks/preview?count=1001", &thirty_firsts)
+    let body = alice
+        .post_problem(
+            "/api/v1/tasks/preview?count=1001",
+            &thirty_firsts,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
         .await;
-    let (_, body) = problem(response, 422).await;
     assert_eq!(body["errors"][0]["pointer"], "?count");
 }

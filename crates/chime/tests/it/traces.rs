@@ -7,19 +7,13 @@
 //! (`traces`, not `tracing`: a module of that name would shadow the `tracing` crate.)
 
 use std::collections::HashMap;
-use std::process::Stdio;
 
-use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::post;
-use axum::Router;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, KeyValue};
 use prost::Message as _;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 
-use crate::helpers::{await_ready, binary_token, eventually, free_port, in_ms, PATIENCE};
+use crate::helpers::{eventually, in_ms, Receiver, Reply, Serve, StatusCode};
 
 /// One exported span, as the receiver decoded it.
 #[derive(Debug, Clone)]
@@ -43,147 +37,82 @@ fn strings(attributes: &[KeyValue]) -> HashMap<String, String> {
         .collect()
 }
 
-/// An OTLP/HTTP receiver on 127.0.0.1:0: `POST /v1/traces` with a protobuf body; each span
-/// it receives goes to the channel.
-async fn otlp_receiver() -> (String, mpsc::UnboundedReceiver<Span>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = Router::new()
-        .route(
-            "/v1/traces",
-            post(
-                |State(tx): State<mpsc::UnboundedSender<Span>>,
-                 headers: axum::http::HeaderMap,
-                 body: axum::body::Bytes| async move {
-                    if headers
-                        .get("content-type")
-                        .is_none_or(|t| t != "application/x-protobuf")
-                    {
-                        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, Vec::new());
-                    }
-                    let Ok(request) = ExportTraceServiceRequest::decode(body) else {
-                        return (StatusCode::BAD_REQUEST, Vec::new());
-                    };
-                    for resource in request.resource_spans {
-                        let service = resource
-                            .resource
-                            .as_ref()
-                            .and_then(|r| strings(&r.attributes).remove("service.name"));
-                        for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
-                            let _ = tx.send(Span {
-                                service: service.clone(),
-                                name: span.name,
-                                trace_id: span.trace_id,
-                                span_id: span.span_id,
-                                parent_span_id: span.parent_span_id,
-                                attributes: strings(&span.attributes),
-                            });
-                        }
-                    }
-                    // An empty `ExportTraceServiceResponse`: everything was accepted.
-                    (StatusCode::OK, Vec::new())
-                },
-            ),
-        )
-        .with_state(tx);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, rx)
+/// An OTLP/HTTP receiver on 127.0.0.1:0: `POST /v1/traces` with a protobuf body, accepted
+/// whole (an empty `ExportTraceServiceResponse`) when it decodes.
+async fn otlp_receiver() -> Receiver {
+    Receiver::answering(|request, _| {
+        if request.header("content-type") != Some("application/x-protobuf") {
+            Reply::status(415)
+        } else if ExportTraceServiceRequest::decode(request.body.clone()).is_err() {
+            Reply::status(400)
+        } else {
+            Reply::status(200)
+        }
+    })
+    .await
 }
 
-/// A webhook receiver on 127.0.0.1:0 that answers 204 and reports each call.
-async fn webhook_receiver() -> (String, mpsc::UnboundedReceiver<()>) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let app = Router::new()
-        .route(
-            "/hook",
-            post(|State(tx): State<mpsc::UnboundedSender<()>>| async move {
-                let _ = tx.send(());
-                StatusCode::NO_CONTENT
-            }),
-        )
-        .with_state(tx);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, rx)
+/// Every span the receiver was sent, decoded.
+fn spans(receiver: &Receiver) -> Vec<Span> {
+    let mut spans = Vec::new();
+    for request in receiver.requests() {
+        let Ok(export) = ExportTraceServiceRequest::decode(request.body) else {
+            continue;
+        };
+        for resource in export.resource_spans {
+            let service = resource
+                .resource
+                .as_ref()
+                .and_then(|r| strings(&r.attributes).remove("service.name"));
+            for span in resource.scope_spans.into_iter().flat_map(|s| s.spans) {
+                spans.push(Span {
+                    service: service.clone(),
+                    name: span.name,
+                    trace_id: span.trace_id,
+                    span_id: span.span_id,
+                    parent_span_id: span.parent_span_id,
+                    attributes: strings(&span.attributes),
+                });
+            }
+        }
+    }
+    spans
 }
 
 #[tokio::test]
 async fn one_trace_follows_an_occurrence_from_its_claim_to_each_delivery() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let (otlp, mut spans) = otlp_receiver().await;
-    let (hook, mut hooked) = webhook_receiver().await;
-    let port = free_port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chime"))
-        .args(["serve", "--data-dir"])
-        .arg(&data)
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .env("CHIME_TELEMETRY__OTLP_ENDPOINT", &otlp)
+    let otlp = otlp_receiver().await;
+    let hook = Receiver::start(Reply::status(204)).await;
+    let mut server = Serve::new(&data)
+        .env("CHIME_TELEMETRY__OTLP_ENDPOINT", otlp.base())
         .env("CHIME_CHANNELS__WEBHOOK__ALLOW_PRIVATE", "true")
         // Only the shutdown's flush exports: a periodic export would hide a missing flush.
         .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
         .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
         .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
         .env("CHIME_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn chime");
-    let base = format!("http://127.0.0.1:{port}");
-    await_ready(&base).await;
-    let client = reqwest::Client::new();
-    let alice = binary_token(&data, None, "alice");
+        .start()
+        .await;
+    let alice = server.user("alice");
 
-    let response = client
-        .put(format!("{base}/api/v1/webhook"))
-        .bearer_auth(&alice)
-        .json(&json!({ "url": hook }))
-        .send()
-        .await
-        .expect("put webhook");
-    assert_eq!(response.status(), 200);
-    let response = client
-        .post(format!("{base}/api/v1/tasks"))
-        .bearer_auth(&alice)
-        .json(&json!({
+    alice.set_webhook(&hook.url("/hook")).await;
+    let task = alice
+        .create_task(&json!({
             "name": "Water the plants",
             "startDate": in_ms(1000),
             "notify": {"inApp": true, "webhook": true}
         }))
-        .send()
-        .await
-        .expect("create");
-    assert_eq!(response.status(), 201);
-    let task: Value = response.json().await.expect("json");
+        .await;
     let task_id = task["id"].as_str().expect("id").to_owned();
 
-    tokio::time::timeout(PATIENCE, hooked.recv())
-        .await
-        .expect("the webhook was not called")
-        .expect("receiver");
+    hook.nth(1).await;
     // Both deliveries recorded: every span of the occurrence has ended.
     eventually("both deliveries to be recorded as sent", || {
-        let (client, url, alice) = (
-            client.clone(),
-            format!("{base}/api/v1/tasks/{task_id}/history"),
-            alice.clone(),
-        );
+        let (alice, path) = (&alice, format!("/api/v1/tasks/{task_id}/history"));
         async move {
-            let history: Value = client
-                .get(url)
-                .bearer_auth(alice)
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
+            let history: Value = alice.get(&path, StatusCode::OK).await;
             let deliveries = history["history"][0]["deliveries"].as_array()?.clone();
             let sent = |channel: &str| {
                 deliveries
@@ -195,24 +124,11 @@ async fn one_trace_follows_an_occurrence_from_its_claim_to_each_delivery() {
     })
     .await;
 
-    let pid = child.id().expect("pid").to_string();
-    let status = tokio::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .await
-        .expect("kill -TERM");
-    assert!(status.success());
-    let exit = tokio::time::timeout(PATIENCE, child.wait())
-        .await
-        .expect("the server did not stop on SIGTERM")
-        .expect("wait");
+    let exit = server.terminate().await;
     assert!(exit.success(), "{exit}");
 
     // The exporter's last request was answered before the process exited.
-    let mut received = Vec::new();
-    while let Ok(span) = spans.try_recv() {
-        received.push(span);
-    }
+    let received = spans(&otlp);
     assert!(!received.is_empty(), "no span was exported");
     assert!(
         received

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::helpers::{spawn_app_with, TestApp};
+use serde_json::{json, Value};
+
+use crate::helpers::{reply_of, spawn_app_with, Browser, StatusCode, TestApp};
 use crate::oidc::Provider;
 
 /// The whole browser run; it takes about 30 s on a quiet machine.
@@ -52,6 +54,7 @@ async fn npm(web: &Path, args: &[&str], env: &[(&str, String)]) -> std::process:
             Ok(output) => return output,
             Err(e) if attempt < 3 && is_transient(&e) => {
                 eprintln!("`npm {}` did not start ({e}); trying again", args.join(" "));
+                // Backoff before a retry: the machine is short of processes or memory now.
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(e) => panic!(
@@ -147,109 +150,21 @@ async fn the_web_app_passes_its_end_to_end_tests_in_headless_chromium() {
     assert_success("the end-to-end suite (web/e2e/run.mjs)", &output);
 }
 
-/// A browser's view of the BFF: its session cookie and CSRF token.
-struct Browser {
-    base: String,
-    http: reqwest::Client,
-    cookie: String,
-    csrf: String,
-}
-
-impl Browser {
-    async fn open(base: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        let response = http
-            .get(format!("{base}/bff/session"))
-            .send()
-            .await
-            .expect("session");
-        let cookie = session_cookie(&response).expect("a session cookie");
-        let body: serde_json::Value = response.json().await.expect("json");
-        Browser {
-            base: base.to_owned(),
-            http,
-            cookie,
-            csrf: body["csrfToken"].as_str().expect("csrf").to_owned(),
-        }
-    }
-
-    async fn sign_in(&mut self, user: &str) -> reqwest::Response {
-        let response = self
-            .post("/bff/auth/local", &serde_json::json!({ "user": user }))
-            .await;
-        if let Some(cookie) = session_cookie(&response) {
-            self.cookie = cookie;
-        }
-        response
-    }
-
-    /// Signs in as `user` and takes the new session's CSRF token.
-    async fn signed_in_as(&mut self, user: &str) {
-        let response = self.sign_in(user).await;
-        assert_eq!(response.status(), 200, "sign-in as {user}");
-        let body: serde_json::Value = response.json().await.expect("json");
-        self.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
-    }
-
-    fn cookie_header(&self) -> String {
-        let value = self.cookie.split(';').next().unwrap_or_default();
-        value.to_owned()
-    }
-
-    async fn post(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .header("x-csrf-token", &self.csrf)
-            .json(body)
-            .send()
-            .await
-            .expect("post")
-    }
-
-    async fn get(&self, path: &str) -> reqwest::Response {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", self.cookie_header())
-            .send()
-            .await
-            .expect("get")
-    }
-}
-
 /// The browser's session is signed in as `user` with the CSRF token it holds, and a
 /// state-changing call with that token creates a task.
 async fn still_signed_in(browser: &Browser, user: &str, task: &str, start: &str) {
-    let session: serde_json::Value = browser
-        .get("/bff/session")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let client = browser.client();
+    let session: Value = client.get("/bff/session", StatusCode::OK).await;
     assert_eq!(session["signedIn"], true, "{session}");
     assert_eq!(session["user"], user);
     assert_eq!(session["csrfToken"], browser.csrf.as_str());
-    let created = browser
-        .post(
+    client
+        .post::<Value>(
             "/bff/tasks",
-            &serde_json::json!({"name": task, "startDate": start}),
+            &json!({"name": task, "startDate": start}),
+            StatusCode::CREATED,
         )
         .await;
-    assert_eq!(created.status(), 201);
-}
-
-/// The whole `Set-Cookie` of the session cookie, attributes included.
-fn session_cookie(response: &reqwest::Response) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("chime_session="))
-        .map(str::to_owned)
 }
 
 #[tokio::test]
@@ -261,18 +176,12 @@ async fn local_sign_in_gives_a_new_httponly_secure_samesite_session_and_a_new_cs
     }
     let anonymous = browser.cookie_header();
     let response = browser.sign_in("alice").await;
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("json");
+    let body: Value = reply_of(response, StatusCode::OK).await.body;
     // No session fixation: signing in replaces the id; the old one is dead.
     assert_ne!(browser.cookie_header(), anonymous);
     assert_ne!(body["csrfToken"], browser.csrf.as_str());
     browser.csrf = body["csrfToken"].as_str().expect("csrf").to_owned();
-    let session: serde_json::Value = browser
-        .get("/bff/session")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let session: Value = browser.client().get("/bff/session", StatusCode::OK).await;
     assert_eq!(session["signedIn"], true);
     assert_eq!(session["user"], "alice");
 }
@@ -282,24 +191,17 @@ async fn a_state_changing_bff_call_without_the_sessions_csrf_token_is_refused() 
     let app = spawn_app_with(|_| {}).await;
     let mut browser = Browser::open(&app.base).await;
     browser.sign_in("alice").await;
-    let forged = browser
-        .http
-        .post(format!("{}/bff/tasks", app.base))
-        .header("cookie", browser.cookie_header())
-        .header("x-csrf-token", "guessed")
-        .json(&serde_json::json!({"name": "x", "startDate": "2030-01-01T09:00:00Z"}))
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(forged.status(), 403);
-    assert_eq!(forged.headers()["content-type"], "application/problem+json");
+    browser.csrf = "guessed".to_owned();
+    browser
+        .client()
+        .post_problem(
+            "/bff/tasks",
+            &json!({"name": "x", "startDate": "2030-01-01T09:00:00Z"}),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     // Nothing was created.
-    let list: serde_json::Value = app
-        .get("alice", "/api/v1/tasks")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let list: Value = app.user("alice").get("/api/v1/tasks", StatusCode::OK).await;
     assert_eq!(list["tasks"].as_array().map(Vec::len), Some(0));
 }
 
@@ -308,29 +210,28 @@ async fn the_bff_passes_the_task_apis_validation_problem_through_naming_the_fiel
     let app = spawn_app_with(|_| {}).await;
     let mut browser = Browser::open(&app.base).await;
     browser.signed_in_as("alice").await;
-    let response = browser
-        .post(
+    let client = browser.client();
+    let problem = client
+        .post_problem(
             "/bff/tasks",
-            &serde_json::json!({
+            &json!({
                 "name": "Stand-up",
                 "startDate": "2030-01-07T09:00",
                 "timeZone": "Europe/Berlin",
                 "repeats": {"frequency": "0", "period": "week"}
             }),
+            StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
-    assert_eq!(response.status(), 422);
-    let problem: serde_json::Value = response.json().await.expect("json");
     assert_eq!(problem["errors"][0]["pointer"], "/repeats/frequency");
     // And a local start in the chosen zone is resolved by the BFF.
-    let created = browser
+    let task: Value = client
         .post(
             "/bff/tasks",
-            &serde_json::json!({"name": "Stand-up", "startDate": "2030-01-07T09:00", "timeZone": "Europe/Berlin"}),
+            &json!({"name": "Stand-up", "startDate": "2030-01-07T09:00", "timeZone": "Europe/Berlin"}),
+            StatusCode::CREATED,
         )
         .await;
-    assert_eq!(created.status(), 201);
-    let task: serde_json::Value = created.json().await.expect("json");
     assert_eq!(task["startDate"], "2030-01-07T08:00:00Z");
 }
 
@@ -339,26 +240,22 @@ async fn feature_telemetry_counts_known_features_only_and_nothing_about_the_user
     let app = spawn_app_with(|_| {}).await;
     let mut browser = Browser::open(&app.base).await;
     browser.signed_in_as("alice").await;
-    let known = browser
-        .post(
+    let client = browser.client();
+    client
+        .post::<()>(
             "/bff/telemetry",
-            &serde_json::json!({"feature": "task_created", "variant": "repeating_month"}),
+            &json!({"feature": "task_created", "variant": "repeating_month"}),
+            StatusCode::NO_CONTENT,
         )
         .await;
-    assert_eq!(known.status(), 204);
-    let unknown = browser
-        .post(
-            "/bff/telemetry",
-            &serde_json::json!({"feature": "task_created", "variant": "alice@example.com"}),
-        )
-        .await;
+    let unknown = client
+        .request(reqwest::Method::POST, "/bff/telemetry")
+        .json(&json!({"feature": "task_created", "variant": "alice@example.com"}))
+        .send()
+        .await
+        .expect("POST /bff/telemetry");
     assert_eq!(unknown.status(), 422);
-    let metrics = reqwest::get(app.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(
             "chime_web_features_used_total{feature=\"task_created\",variant=\"repeating_month\"} 1"
@@ -369,10 +266,8 @@ async fn feature_telemetry_counts_known_features_only_and_nothing_about_the_user
 }
 
 /// `GET /bff/home`, a success.
-async fn home(browser: &Browser) -> serde_json::Value {
-    let response = browser.get("/bff/home").await;
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("json")
+async fn home(browser: &Browser) -> Value {
+    browser.client().get("/bff/home", StatusCode::OK).await
 }
 
 #[tokio::test]
@@ -392,7 +287,10 @@ async fn the_home_screen_shows_what_is_next_across_every_task_soonest_first() {
         serde_json::json!({"name": "Once", "startDate": "2030-01-01T12:00:00+01:00",
                            "timeZone": "Europe/Paris"}),
     ] {
-        assert_eq!(browser.post("/bff/tasks", &body).await.status(), 201);
+        let _: Value = browser
+            .client()
+            .post("/bff/tasks", &body, StatusCode::CREATED)
+            .await;
     }
     let home = home(&browser).await;
     assert_eq!(home["taskCount"], 2);
@@ -473,22 +371,22 @@ async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_d
     let app = spawn_app_with(|_| {}).await;
     let mut browser = Browser::open(&app.base).await;
     browser.signed_in_as("alice").await;
-    let before = browser
-        .post(
+    browser
+        .client()
+        .post::<Value>(
             "/bff/tasks",
-            &serde_json::json!({"name": "Before the restart", "startDate": "2030-01-01T09:00:00Z"}),
+            &json!({"name": "Before the restart", "startDate": "2030-01-01T09:00:00Z"}),
+            StatusCode::CREATED,
         )
         .await;
-    assert_eq!(before.status(), 201);
 
-    let TestApp { running, _dir, .. } = app;
-    running.stop().await.expect("stop");
+    let dir = app.stop().await;
     let id = browser
         .cookie_header()
         .trim_start_matches("chime_session=")
         .to_owned();
     assert!(!id.is_empty());
-    for entry in std::fs::read_dir(_dir.path()).expect("the data directory") {
+    for entry in std::fs::read_dir(dir.path()).expect("the data directory") {
         let path = entry.expect("an entry").path();
         if path.is_file() {
             let bytes = std::fs::read(&path).expect("read a data file");
@@ -500,16 +398,8 @@ async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_d
         }
     }
 
-    let config = chime::Config {
-        data_dir: _dir.path().to_path_buf(),
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        ..chime::Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .expect("bind");
-    let running = chime::start(&config, listener).await.expect("restart");
-    browser.base = format!("http://{}", running.addr);
+    let app = TestApp::builder().data_dir(dir).start().await;
+    browser.base = app.base.clone();
 
     still_signed_in(
         &browser,
@@ -518,14 +408,12 @@ async fn a_signed_in_session_survives_a_restart_of_the_server_on_the_same_data_d
         "2030-01-02T09:00:00Z",
     )
     .await;
-    let found: serde_json::Value = browser
-        .get("/bff/tasks?q=restart")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let found: Value = browser
+        .client()
+        .get("/bff/tasks?q=restart", StatusCode::OK)
+        .await;
     assert_eq!(found["tasks"].as_array().map(Vec::len), Some(2), "{found}");
-    running.stop().await.expect("stop");
+    app.running.stop().await.expect("stop");
 }
 
 /// Two servers on one PostgreSQL store (as `web` instances behind the gateway are) share their
@@ -558,17 +446,12 @@ async fn two_servers_on_one_postgres_store_share_their_web_sessions() {
     )
     .await;
 
-    let signed_out = browser
-        .post("/bff/auth/logout", &serde_json::json!({}))
+    browser
+        .client()
+        .post::<()>("/bff/auth/logout", &json!({}), StatusCode::NO_CONTENT)
         .await;
-    assert_eq!(signed_out.status(), 204);
     browser.base = one.base.clone();
-    let session: serde_json::Value = browser
-        .get("/bff/session")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let session: Value = browser.client().get("/bff/session", StatusCode::OK).await;
     assert_eq!(session["signedIn"], false, "{session}");
 
     one.running.stop().await.expect("stop");

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A real SMTP server for the email adapter's tests (aiosmtpd).
+"""A real SMTP server for the tests (aiosmtpd), started by `chime_testenv::smtp`.
 
 Listens on 127.0.0.1 (port 0 by default: the OS picks one), prints one line
 `ready <port>` on stdout once it accepts connections, and runs until its stdin
