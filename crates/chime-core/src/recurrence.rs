@@ -57,6 +57,10 @@
 //! requested instant and counts the occurrences of the skipped periods (exactly, month by
 //! month when months can lack some of the listed days) instead of walking every occurrence
 //! since the start.
+//!
+//! It is one file because it is one definition: the rules above, the day arithmetic they are
+//! counted in and the lookups that apply them change together, and read side by side they are
+//! what a reader checks the API's recurrence against.
 
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::{Offset, TimeZone};

@@ -1,0 +1,170 @@
+//! The harness's scenarios (`burst`, `steady`, `create`, `recurring`): each schedules its
+//! reminders, moves the server's clock to just before the first due instant and waits for
+//! every delivery, then reads its figures back as one [`Report`].
+
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+use chime_roles::Clock as _;
+use futures::StreamExt;
+use jiff::SignedDuration;
+use serde_json::json;
+
+use super::harness::Harness;
+use super::{peak_rss, positive, Report};
+
+pub(super) async fn burst(h: &Harness, n: usize) -> anyhow::Result<Report> {
+    positive("--reminders", n)?;
+    let due = h.clock.now() + SignedDuration::from_hours(1);
+    let before = h.used_bytes()?;
+    let rate = h
+        .create_over_http(
+            n,
+            |_| json!({"name": "burst", "startDate": due.to_string()}),
+        )
+        .await?;
+    h.await_scheduled(n).await?;
+    let disk = (h.used_bytes()? - before) as f64 / n as f64;
+    h.clock.jump_to(due - SignedDuration::from_secs(2));
+    let last = h.deliveries.await_count(n as u64, &h.clock).await?;
+    Ok(Report {
+        scenario: "burst".into(),
+        reminders: n,
+        pending: 0,
+        schedule_rate: rate,
+        drain: Some(due.duration_until(last)),
+        lateness: h.lateness()?,
+        peak_rss_bytes: peak_rss(),
+        disk_per_pending: Some(disk),
+    })
+}
+
+pub(super) async fn steady(
+    h: &Harness,
+    n: usize,
+    over: f64,
+    pending: usize,
+) -> anyhow::Result<Report> {
+    positive("--reminders", n)?;
+    if over <= 0.0 {
+        bail!("--over must be positive");
+    }
+    let before = h.used_bytes()?;
+    // Far in the future, spread over a year: never due during the run.
+    let far = h.clock.now() + SignedDuration::from_hours(24 * 30);
+    h.seed(pending, |i| {
+        json!({"name": "pending", "startDate": (far + SignedDuration::from_secs(i as i64 % 31_536_000)).to_string()})
+    })
+    .await?;
+    h.await_scheduled(pending).await?;
+    let disk =
+        (pending > 0).then(|| (h.used_bytes().unwrap_or(before) - before) as f64 / pending as f64);
+
+    let first = h.clock.now() + SignedDuration::from_hours(1);
+    let step = SignedDuration::try_from_secs_f64(over / n as f64)?;
+    let due_at = move |i: usize| first + step * i as i32;
+    let rate = h
+        .create_over_http(
+            n,
+            |i| json!({"name": "steady", "startDate": due_at(i).to_string()}),
+        )
+        .await?;
+    h.await_scheduled(pending + n).await?;
+    h.clock.jump_to(first - SignedDuration::from_secs(2));
+    let last = h.deliveries.await_count(n as u64, &h.clock).await?;
+    Ok(Report {
+        scenario: format!("steady over {over} s"),
+        reminders: n,
+        pending,
+        schedule_rate: rate,
+        drain: Some(due_at(n - 1).duration_until(last)),
+        lateness: h.lateness()?,
+        peak_rss_bytes: peak_rss(),
+        disk_per_pending: disk,
+    })
+}
+
+pub(super) async fn create(h: &Harness, seconds: f64) -> anyhow::Result<Report> {
+    if seconds <= 0.0 {
+        bail!("--seconds must be positive");
+    }
+    let far = h.clock.now() + SignedDuration::from_hours(24);
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let started = Instant::now();
+    let latencies: Vec<anyhow::Result<SignedDuration>> = futures::stream::iter(0..)
+        .take_while(|_| std::future::ready(Instant::now() < until))
+        .map(|i: usize| {
+            let body = json!({"name": "create", "startDate": (far + SignedDuration::from_millis(i as i64)).to_string()});
+            async move {
+                let sent = Instant::now();
+                h.post_task(&body).await?;
+                Ok(SignedDuration::try_from(sent.elapsed())?)
+            }
+        })
+        .buffer_unordered(h.concurrency)
+        .collect()
+        .await;
+    let secs = started.elapsed().as_secs_f64();
+    let mut latencies = latencies.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
+    latencies.sort();
+    let n = latencies.len();
+    h.await_scheduled(n).await?;
+    Ok(Report {
+        scenario: "create (request latency)".into(),
+        reminders: n,
+        pending: n,
+        schedule_rate: n as f64 / secs,
+        drain: None,
+        lateness: latencies,
+        peak_rss_bytes: peak_rss(),
+        disk_per_pending: None,
+    })
+}
+
+pub(super) async fn recurring(
+    h: &Harness,
+    tasks: usize,
+    rounds: usize,
+    over: f64,
+) -> anyhow::Result<Report> {
+    positive("--tasks", tasks)?;
+    positive("--rounds", rounds)?;
+    if over <= 0.0 || over >= 3600.0 {
+        bail!("--over must be between 0 and 3600 seconds");
+    }
+    let first = h.clock.now() + SignedDuration::from_hours(1);
+    let step = SignedDuration::try_from_secs_f64(over / tasks as f64)?;
+    let rate = h
+        .create_over_http(tasks, |i| {
+            json!({
+                "name": "recurring",
+                "startDate": (first + step * i as i32).to_string(),
+                "repeats": {"period": "day"},
+            })
+        })
+        .await?;
+    h.await_scheduled(tasks).await?;
+    let day = SignedDuration::from_hours(24);
+    let mut last = first;
+    for round in 0..rounds {
+        let start = first + day * round as i32;
+        // Only once every row moved on to this round's occurrence (the previous round's
+        // deliveries counted means its rows were claimed and advanced).
+        h.clock.jump_to(start - SignedDuration::from_secs(2));
+        last = h
+            .deliveries
+            .await_count((tasks * (round + 1)) as u64, &h.clock)
+            .await?;
+    }
+    let last_due = first + day * (rounds as i32 - 1) + step * (tasks as i32 - 1);
+    Ok(Report {
+        scenario: format!("recurring × {rounds} rounds over {over} s"),
+        reminders: tasks * rounds,
+        pending: 0,
+        schedule_rate: rate,
+        drain: Some(last_due.duration_until(last)),
+        lateness: h.lateness()?,
+        peak_rss_bytes: peak_rss(),
+        disk_per_pending: None,
+    })
+}
