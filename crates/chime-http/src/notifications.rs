@@ -200,6 +200,6 @@ pub async fn stream(
             .event("lagged")
             .data(format!("{{\"missed\":{n}}}")))),
     });
-    let events = futures::StreamExt::take_until(events, state.shutdown.cancelled_owned());
+    let events = futures::StreamExt::take_until(events, state.shutdown.clone().cancelled_owned());
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use chime_bus::Bus;
 use chime_core::task::ParseOptions;
 use chime_crypto::{EncryptedBus, EncryptedStore};
-use chime_http::{AppState, LocalIssuer};
+use chime_http::{AppState, LocalIssuer, Services};
 use chime_roles::definition::{self, Definition};
 use chime_roles::execution::{Execution, ExecutionConfig};
 use chime_roles::notification::deliveries::TaskDeliveries;
@@ -278,7 +278,7 @@ pub async fn start_with_clock(
     }
     let definition = Definition::new(store.clone(), ctx.clone(), parse_options)
         .with_task_limit(config.limits.tasks_per_user);
-    let state = AppState {
+    let state = AppState::new(Services {
         definition: definition.clone(),
         deliveries: TaskDeliveries::new(
             definition.clone(),
@@ -305,7 +305,7 @@ pub async fn start_with_clock(
         guard: Arc::new(chime_http::guard::Guard::new(
             config.limits.guard(tls.is_some()),
         )),
-    };
+    });
     let addr = listener.local_addr()?;
     let web = if roles.contains(&Role::Web) {
         let public_base = config.auth.local_issuer_url(addr, tls.is_some());
