@@ -93,7 +93,6 @@ async function newPage(base, viewport = DESKTOP) {
 async function axe(page, screen) {
   await page.evaluate(axeSource);
   const results = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
     const r = await window.axe.run(document, { resultTypes: ['violations'] });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 5) }));
   });

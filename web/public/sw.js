@@ -2,7 +2,7 @@
 // due time as JSON) and focuses the app when one is clicked. Nothing is cached: the app is
 // small and always fresh from the server.
 self.addEventListener('push', (event) => {
-  let data = {};
+  let data;
   try {
     data = event.data ? event.data.json() : {};
   } catch {

@@ -1,7 +1,7 @@
 // What every screen shares: the signed-in user, their settings, and the live inbox (unread
 // count and newest notifications, fed by the BFF's event stream).
 
-import { createContext, useCallback, useContext, useEffect, useRef, useState, type ReactNode } from 'react';
+import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
 import { bff, type Notification } from './api';
 import { loadSettings, saveSettings, type Settings } from './settings';
 import { setTelemetry } from './telemetry';
@@ -32,8 +32,6 @@ export function AppProvider({ user, serverTelemetry, children }: { user: string;
   const [unread, setUnread] = useState(0);
   const [arrived, setArrived] = useState<Notification[]>([]);
   const [announcement, setAnnouncement] = useState('');
-  const settingsRef = useRef(settings);
-  settingsRef.current = settings;
 
   useEffect(() => setTelemetry(serverTelemetry && settings.telemetry), [serverTelemetry, settings.telemetry]);
 
@@ -92,7 +90,8 @@ export function useAsync<T>(load: () => Promise<T>, deps: unknown[]): { data?: T
     return () => {
       live = false;
     };
-    // eslint-disable-next-line react-hooks/exhaustive-deps
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the caller's deps say when to load again, as useEffect's do; `load` is a new closure on every render
   }, [...deps, tick]);
-  return { ...state, reload: () => setTick((t) => t + 1) };
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  return { ...state, reload };
 }

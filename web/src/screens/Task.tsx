@@ -39,14 +39,14 @@ export function TaskScreen({ id }: { id: string }) {
   const [actionError, setActionError] = useState<string>();
   const zone = settings.timeZone;
 
-  // While a delivery is being retried, its outcome will change: look again every few seconds.
+  // While a delivery is being retried, its outcome will change: look again every few seconds
+  // (each answer, a new `data`, starts the next wait).
   const pending = data?.history.some((h) => h.deliveries.some((d) => d.outcome === 'pending')) ?? false;
   useEffect(() => {
     if (!pending) return;
     const timer = setTimeout(reload, 3000);
     return () => clearTimeout(timer);
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [pending, data]);
+  }, [pending, data, reload]);
 
   const remove = async () => {
     try {
