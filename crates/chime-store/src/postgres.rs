@@ -53,16 +53,7 @@ mod schedule;
 mod sessions;
 mod tasks;
 
-use crate::rows::{
-    instant, micros, parse_channel, parse_id, parse_json, parse_outcome, parse_user, AttemptColumns,
-};
-use crate::{
-    AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
-    DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
-    OutboxStore, PendingSignIn, PushSubscriptionRecord, RecipientStore, Result, ScheduleChange,
-    ScheduleStore, ScheduledTask, SessionRecord, SessionStore, TaskRecord, TaskStore,
-    WebhookEndpoint,
-};
+use crate::rows::prelude::*;
 
 /// The embedded migrations, in order: `(version, description, sql)`. Append only: sqlx keeps a
 /// checksum of each applied one and refuses a database whose applied migrations changed.

@@ -8,7 +8,7 @@ use chime_core::event::{Channel, DeliveryOutcome};
 use chime_core::UserId;
 use jiff::Timestamp;
 
-use crate::{AttemptResult, Error, Result};
+use crate::{AttemptResult, Error, Result, ScheduleChange};
 
 pub(crate) fn micros(t: Timestamp) -> i64 {
     t.as_microsecond()
@@ -78,4 +78,66 @@ impl From<AttemptResult> for AttemptColumns {
             keep_message,
         }
     }
+}
+
+/// A schedule change as the `schedule` table's columns: what both adapters write.
+pub(crate) enum ScheduleRow {
+    /// Upserted when newer.
+    Set(SetRow),
+    /// A tombstone: keeps the version, drops the body and due instant.
+    Delete { task_id: String, version: i64 },
+}
+
+/// A task's schedule row; `body` and `due_at` are NULL when nothing is left to fire.
+pub(crate) struct SetRow {
+    pub task_id: String,
+    pub user_id: String,
+    pub version: i64,
+    pub body: Option<String>,
+    pub due_at: Option<i64>,
+    pub seq: i64,
+}
+
+impl From<&ScheduleChange> for ScheduleRow {
+    fn from(change: &ScheduleChange) -> Self {
+        match change {
+            ScheduleChange::Set {
+                task_id,
+                user_id,
+                version,
+                body,
+                next,
+            } => {
+                let due_at = next.map(|(at, _)| micros(at));
+                ScheduleRow::Set(SetRow {
+                    task_id: task_id.to_string(),
+                    user_id: user_id.as_str().to_owned(),
+                    version: *version as i64,
+                    body: due_at.map(|_| body.to_string()),
+                    due_at,
+                    seq: next.map_or(0, |(_, seq)| i64::from(seq)),
+                })
+            }
+            ScheduleChange::Delete { task_id, version } => ScheduleRow::Delete {
+                task_id: task_id.to_string(),
+                version: *version as i64,
+            },
+        }
+    }
+}
+
+/// What every module of both SQL adapters names: each adapter's root imports it, its modules
+/// `use super::*`.
+pub(crate) mod prelude {
+    pub(crate) use super::{
+        instant, micros, parse_channel, parse_id, parse_json, parse_outcome, parse_user,
+        AttemptColumns, ScheduleRow,
+    };
+    pub(crate) use crate::{
+        AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
+        DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent,
+        OutboxRow, OutboxStore, PendingSignIn, PushSubscriptionRecord, RecipientStore, Result,
+        ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord, SessionStore, TaskRecord,
+        TaskStore, WebhookEndpoint,
+    };
 }

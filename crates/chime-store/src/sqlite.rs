@@ -34,16 +34,7 @@ mod sessions;
 mod tasks;
 mod writer;
 
-use crate::rows::{
-    instant, micros, parse_channel, parse_id, parse_json, parse_outcome, parse_user, AttemptColumns,
-};
-use crate::{
-    AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
-    DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
-    OutboxStore, PendingSignIn, PushSubscriptionRecord, RecipientStore, Result, ScheduleChange,
-    ScheduleStore, ScheduledTask, SessionRecord, SessionStore, TaskRecord, TaskStore,
-    WebhookEndpoint,
-};
+use crate::rows::prelude::*;
 
 /// How hard SQLite works to make a commit durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]

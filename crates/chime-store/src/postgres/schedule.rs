@@ -33,52 +33,32 @@ impl ScheduleStore for PgStore {
     async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         for change in changes {
-            match change {
-                ScheduleChange::Set {
-                    task_id,
-                    user_id,
-                    version,
-                    body,
-                    next,
-                } => {
-                    let (due, seq) = match next {
-                        Some((at, seq)) => (Some(micros(*at)), *seq),
-                        None => (None, 0),
-                    };
-                    sqlx::query(
-                        "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
-                         VALUES ($1, $2, $3, $4, $5, $6)
-                         ON CONFLICT (task_id) DO UPDATE SET
-                           user_id = excluded.user_id, version = excluded.version,
-                           body = excluded.body, due_at = excluded.due_at, seq = excluded.seq
-                         WHERE excluded.version > schedule.version",
-                    )
-                    .bind(task_id.to_string())
-                    .bind(user_id.as_str())
-                    .bind(*version as i64)
-                    .bind(due.map(|_| body.to_string()))
-                    .bind(due)
-                    .bind(i64::from(seq))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                }
-                ScheduleChange::Delete { task_id, version } => {
-                    // A tombstone: keeps the version, drops the body and due instant.
-                    sqlx::query(
-                        "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
-                         VALUES ($1, '', $2, NULL, NULL, 0)
-                         ON CONFLICT (task_id) DO UPDATE SET
-                           version = excluded.version, body = NULL, due_at = NULL
-                         WHERE excluded.version > schedule.version",
-                    )
-                    .bind(task_id.to_string())
-                    .bind(*version as i64)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-                }
-            }
+            let query = match ScheduleRow::from(change) {
+                ScheduleRow::Set(r) => sqlx::query(
+                    "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                     VALUES ($1, $2, $3, $4, $5, $6)
+                     ON CONFLICT (task_id) DO UPDATE SET
+                       user_id = excluded.user_id, version = excluded.version,
+                       body = excluded.body, due_at = excluded.due_at, seq = excluded.seq
+                     WHERE excluded.version > schedule.version",
+                )
+                .bind(r.task_id)
+                .bind(r.user_id)
+                .bind(r.version)
+                .bind(r.body)
+                .bind(r.due_at)
+                .bind(r.seq),
+                ScheduleRow::Delete { task_id, version } => sqlx::query(
+                    "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
+                     VALUES ($1, '', $2, NULL, NULL, 0)
+                     ON CONFLICT (task_id) DO UPDATE SET
+                       version = excluded.version, body = NULL, due_at = NULL
+                     WHERE excluded.version > schedule.version",
+                )
+                .bind(task_id)
+                .bind(version),
+            };
+            query.execute(&mut *tx).await.map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)
     }

@@ -19,38 +19,21 @@ impl ScheduleStore for SqliteStore {
                 )
                 .map_err(map_err)?;
             for change in &changes {
-                match change {
-                    ScheduleChange::Set {
-                        task_id,
-                        user_id,
-                        version,
-                        body,
-                        next,
-                    } => {
-                        let (due, seq) = match next {
-                            Some((at, seq)) => (Some(micros(*at)), *seq),
-                            None => (None, 0),
-                        };
-                        let body = due.map(|_| body.to_string());
+                match ScheduleRow::from(change) {
+                    ScheduleRow::Set(r) => {
                         set.execute(params![
-                            task_id.to_string(),
-                            user_id.as_str(),
-                            *version as i64,
-                            body,
-                            due,
-                            seq
+                            r.task_id, r.user_id, r.version, r.body, r.due_at, r.seq
                         ])
                         .map_err(map_err)?;
                     }
-                    ScheduleChange::Delete { task_id, version } => {
-                        // A tombstone: keeps the version, drops the body and due instant.
+                    ScheduleRow::Delete { task_id, version } => {
                         tx.execute(
                             "INSERT INTO schedule (task_id, user_id, version, body, due_at, seq)
                              VALUES (?1, '', ?2, NULL, NULL, 0)
                              ON CONFLICT (task_id) DO UPDATE SET
                                version = excluded.version, body = NULL, due_at = NULL
                              WHERE excluded.version > schedule.version",
-                            params![task_id.to_string(), *version as i64],
+                            params![task_id, version],
                         )
                         .map_err(map_err)?;
                     }
