@@ -401,7 +401,10 @@ pub async fn occurrences(
 
 /// The next due instants across all of the caller's tasks, soonest first.
 #[utoipa::path(get, path = "/api/v1/occurrences", tag = "tasks",
-    params(("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10")),
+    params(
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10"),
+        ("perTask" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "At most this many of one task (1..=1000, default `limit`), so a frequent task does not fill the list"),
+    ),
     responses(
         (status = 200, body = UpcomingPage),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -413,7 +416,8 @@ pub async fn upcoming(
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<UpcomingPage>> {
     let limit = count_param(&query, "limit", DEFAULT_OCCURRENCES, MAX_OCCURRENCES)?;
-    let upcoming = state.definition.upcoming(&user, limit).await?;
+    let per_task = count_param(&query, "perTask", limit, MAX_OCCURRENCES)?;
+    let upcoming = state.definition.upcoming(&user, limit, per_task).await?;
     Ok(Json(UpcomingPage {
         occurrences: upcoming.into_iter().map(Into::into).collect(),
     }))

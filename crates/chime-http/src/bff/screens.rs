@@ -18,6 +18,8 @@ use super::{preview, problem, Bff};
 /// The tasks the home screen and search look at, and the occurrences the home screen shows.
 const HOME_TASKS: usize = 1000;
 const HOME_ITEMS: usize = 60;
+/// At most this many of one task, so a daily reminder does not fill the home screen.
+const HOME_PER_TASK: usize = 10;
 
 /// Every task of the user (up to `HOME_TASKS`).
 async fn all_tasks(bff: &Bff, who: &SignedIn) -> Result<Vec<Value>, Response> {
@@ -51,7 +53,7 @@ pub(super) async fn home(
             .json(
                 &who,
                 Method::GET,
-                &format!("/occurrences?limit={HOME_ITEMS}"),
+                &format!("/occurrences?limit={HOME_ITEMS}&perTask={HOME_PER_TASK}"),
                 None,
             )
             .await?;

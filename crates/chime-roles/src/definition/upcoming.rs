@@ -1,7 +1,7 @@
 //! What is coming up across all of a user's tasks: one query for the app's home screen (and
 //! `GET /api/v1/occurrences`) instead of one per task.
 //!
-//! Each task's schedule is expanded from now, at most `limit` instants per task, a page of
+//! Each task's schedule is expanded from now, at most `limit` (or `per_task`) instants per task, a page of
 //! tasks at a time; after each page only the soonest `limit` are kept, so memory stays
 //! bounded by a page however many tasks the user has.
 
@@ -25,9 +25,15 @@ pub struct Upcoming {
 }
 
 impl Definition {
-    /// The next `limit` due instants from now across all of `user`'s tasks, soonest first;
-    /// instants that tie keep the order of the task list (oldest task first).
-    pub async fn upcoming(&self, user: &UserId, limit: usize) -> Result<Vec<Upcoming>> {
+    /// The next `limit` due instants from now across all of `user`'s tasks, at most
+    /// `per_task` of any one task, soonest first; instants that tie keep the order of the task
+    /// list (oldest task first).
+    pub async fn upcoming(
+        &self,
+        user: &UserId,
+        limit: usize,
+        per_task: usize,
+    ) -> Result<Vec<Upcoming>> {
         let now = self.now();
         let mut upcoming: Vec<Upcoming> = Vec::new();
         let mut after = None;
@@ -38,18 +44,15 @@ impl Definition {
             for record in page {
                 let view = TaskView::load(record, now)?;
                 let schedule = &view.spec.schedule;
-                upcoming.extend(
-                    schedule
-                        .upcoming(now, limit)
-                        .into_iter()
-                        .map(|at| Upcoming {
-                            at,
-                            task_id: view.record.id,
-                            task_name: view.spec.name.as_str().to_owned(),
-                            time_zone: schedule.zone.name().to_owned(),
-                            repeats: schedule.repeats.is_some(),
-                        }),
-                );
+                upcoming.extend(schedule.upcoming(now, limit.min(per_task)).into_iter().map(
+                    |at| Upcoming {
+                        at,
+                        task_id: view.record.id,
+                        task_name: view.spec.name.as_str().to_owned(),
+                        time_zone: schedule.zone.name().to_owned(),
+                        repeats: schedule.repeats.is_some(),
+                    },
+                ));
             }
             // Stable: ties stay in task order, across pages too.
             upcoming.sort_by_key(|u| u.at);
@@ -105,7 +108,7 @@ mod tests {
             .await
             .expect("create");
 
-        let upcoming = definition.upcoming(&alice, 5).await.expect("upcoming");
+        let upcoming = definition.upcoming(&alice, 5, 5).await.expect("upcoming");
         let seen: Vec<(String, &str)> = upcoming
             .iter()
             .map(|u| (u.at.to_string(), u.task_name.as_str()))
@@ -126,6 +129,11 @@ mod tests {
         assert_eq!(upcoming[1].time_zone, "Europe/Berlin");
         assert!(!upcoming[1].repeats);
         assert_eq!(upcoming[4].task_id, tie.record.id);
+
+        // At most two of one task: the daily one gives way to the later ones.
+        let capped = definition.upcoming(&alice, 5, 2).await.expect("upcoming");
+        let names: Vec<&str> = capped.iter().map(|u| u.task_name.as_str()).collect();
+        assert_eq!(names, ["Daily", "Once", "Daily", "Tie"]);
     }
 
     #[tokio::test]
@@ -133,7 +141,7 @@ mod tests {
         let (store, _dir) = store();
         let definition = definition(&store, &ctx_at("2030-01-01T00:00:00Z"));
         let upcoming = definition
-            .upcoming(&UserId::parse("carol").expect("user"), 10)
+            .upcoming(&UserId::parse("carol").expect("user"), 10, 10)
             .await
             .expect("upcoming");
         assert!(upcoming.is_empty());

@@ -372,6 +372,17 @@ async fn upcoming_occurrences_merge_every_task_of_the_caller_soonest_first() {
         ])
     );
 
+    let one_each: Value = alice
+        .get("/api/v1/occurrences?limit=3&perTask=1", StatusCode::OK)
+        .await;
+    let at: Vec<&str> = one_each["occurrences"]
+        .as_array()
+        .expect("occurrences")
+        .iter()
+        .map(|o| o["at"].as_str().expect("at"))
+        .collect();
+    assert_eq!(at, ["2030-03-25T08:00:00Z", "2030-03-27T12:00:00Z"]);
+
     let refused = alice
         .get_problem(
             "/api/v1/occurrences?limit=0",
