@@ -609,7 +609,7 @@ fn an_email_is_trimmed_and_must_look_like_an_address() {
 
 fn sms_in(region: &str, v: Value) -> Result<String, FieldError> {
     let options = ParseOptions::new(region).unwrap();
-    match TaskSpec::parse_with(&with("/notify/sms", v), &options) {
+    match TaskSpec::parse_with(with("/notify/sms", v), &options) {
         Ok(spec) => Ok(spec.notify.sms.unwrap().as_str().to_owned()),
         Err(FieldErrors(errors)) => {
             assert_eq!(errors.len(), 1, "{errors:#?}");
@@ -637,7 +637,7 @@ fn the_designs_example_number_takes_the_default_region_us_and_becomes_e164() {
     assert_eq!(ParseOptions::default().default_region, "US");
     assert_eq!(
         TaskSpec::parse(&design_body()),
-        TaskSpec::parse_with(&design_body(), &ParseOptions::default())
+        TaskSpec::parse_with(design_body(), &ParseOptions::default())
     );
 }
 
@@ -1090,7 +1090,7 @@ proptest! {
         let spec = parse(&body);
         let json = spec.to_json();
         let options = ParseOptions::new(region).unwrap();
-        prop_assert_eq!(TaskSpec::parse_with(&json, &options), Ok(spec), "{}", json);
+        prop_assert_eq!(TaskSpec::parse_with(json.clone(), &options), Ok(spec), "{}", json);
     }
 
     #[test]

@@ -121,7 +121,7 @@ pub struct Services {
         admin::get_task,
     ),
     components(schemas(
-        chime_core::task::TaskBodySchema,
+        chime_core::task::TaskIn,
         tasks::TaskOut,
         tasks::TaskPage,
         tasks::Occurrences,

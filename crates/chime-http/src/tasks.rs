@@ -252,7 +252,7 @@ fn instant_param(query: &HashMap<String, String>, name: &str) -> ApiResult<Optio
 
 /// Create a task from the design's POST body.
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks",
-    request_body = chime_core::task::TaskBodySchema,
+    request_body = chime_core::task::TaskIn,
     responses(
         (status = 201, description = "Created", body = TaskOut),
         (status = 400, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
@@ -267,7 +267,7 @@ pub async fn create(
     AuthUser(user): AuthUser,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let view = state.definition.create(&user, &body).await?;
+    let view = state.definition.create(&user, body).await?;
     let location = format!("/api/v1/tasks/{}", view.record.id);
     Ok((
         StatusCode::CREATED,
@@ -336,7 +336,7 @@ pub async fn get(
 /// Replace a task; its schedule is recomputed from the new body.
 #[utoipa::path(put, path = "/api/v1/tasks/{id}", tag = "tasks",
     params(("id" = String, Path)),
-    request_body = chime_core::task::TaskBodySchema,
+    request_body = chime_core::task::TaskIn,
     responses(
         (status = 200, body = TaskOut),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -352,10 +352,7 @@ pub async fn replace(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<TaskOut>> {
-    let view = state
-        .definition
-        .replace(&user, task_id(&id)?, &body)
-        .await?;
+    let view = state.definition.replace(&user, task_id(&id)?, body).await?;
     Ok(Json(TaskOut::from(&view)))
 }
 
@@ -426,7 +423,7 @@ pub async fn upcoming(
 /// The next due instants of a body, without saving it.
 #[utoipa::path(post, path = "/api/v1/tasks/preview", tag = "tasks",
     params(("count" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10")),
-    request_body = chime_core::task::TaskBodySchema,
+    request_body = chime_core::task::TaskIn,
     responses(
         (status = 200, body = Occurrences),
         (status = 400, body = Problem, content_type = "application/problem+json"),
@@ -441,7 +438,7 @@ pub async fn preview(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Occurrences>> {
     let count = count_param(&query, "count", DEFAULT_OCCURRENCES, MAX_OCCURRENCES)?;
-    let occurrences = state.definition.preview(&body, count)?;
+    let occurrences = state.definition.preview(body, count)?;
     Ok(Json(Occurrences { occurrences }))
 }
 

@@ -109,7 +109,7 @@ impl Definition {
     }
 
     #[tracing::instrument(skip_all)]
-    pub async fn create(&self, user: &UserId, body: &Value) -> Result<TaskView> {
+    pub async fn create(&self, user: &UserId, body: Value) -> Result<TaskView> {
         let spec = TaskSpec::parse_with(body, &self.options)?;
         let now = self.now();
         spec.require_future(now)?;
@@ -169,7 +169,7 @@ impl Definition {
     }
 
     #[tracing::instrument(skip_all, fields(task_id = %id))]
-    pub async fn replace(&self, user: &UserId, id: TaskId, body: &Value) -> Result<TaskView> {
+    pub async fn replace(&self, user: &UserId, id: TaskId, body: Value) -> Result<TaskView> {
         let spec = TaskSpec::parse_with(body, &self.options)?;
         for _ in 0..CONFLICT_RETRIES {
             let current = self.record(user, id).await?;
@@ -237,7 +237,7 @@ impl Definition {
     }
 
     /// The next `count` due instants of a body that is not saved.
-    pub fn preview(&self, body: &Value, count: usize) -> Result<Vec<Timestamp>> {
+    pub fn preview(&self, body: Value, count: usize) -> Result<Vec<Timestamp>> {
         let spec = TaskSpec::parse_with(body, &self.options)?;
         Ok(spec.schedule.upcoming(self.now(), count))
     }

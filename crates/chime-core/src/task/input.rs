@@ -4,8 +4,11 @@
 
 use jiff::tz::Offset;
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Map, Value};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
 
+use super::body::{MissedIn, NotifyIn, Sent, TaskIn};
 use super::datetime::{parse_date_time, EXPECTED_DATE_TIME};
 use super::{EmailAddress, MissedPolicy, Notify, ParseOptions, PhoneNumber, TaskName, TaskSpec};
 use crate::error::{FieldError, FieldErrors};
@@ -19,22 +22,25 @@ const MAX_FREQUENCY: i64 = 1000;
 const MAX_COUNT: i64 = 100_000;
 
 /// The lenient reading of a body: see the module doc of [`crate::task`].
-pub(super) fn parse(body: &Value, options: &ParseOptions) -> Result<TaskSpec, FieldErrors> {
-    let Some(obj) = body.as_object() else {
+pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, FieldErrors> {
+    if !body.is_object() {
         return Err(FieldErrors::one(
             "",
-            Some(body.clone()),
+            Some(body),
             "the body must be a JSON object",
         ));
-    };
+    }
+    let mut input = TaskIn::deserialize(body)
+        // Cannot happen for an object: every field of `TaskIn` takes any value.
+        .map_err(|e| FieldErrors::one("", None, e.to_string()))?;
     let mut errs = Errors::default();
-    let name = parse_name(obj.get("name"), &mut errs);
-    let description = parse_description(obj.get("description"), &mut errs);
-    let start = parse_start(obj.get("startDate"), &mut errs);
-    let zone = parse_zone(obj.get("timeZone"), &mut errs);
-    let repeats = parse_repeats(obj.get("repeats"), &mut errs);
-    let notify = parse_notify(obj.get("notify"), options, &mut errs);
-    let missed = parse_missed(obj.get("missed"), &mut errs);
+    let name = parse_name(input.name.get(), &mut errs);
+    let description = parse_description(input.description.get(), &mut errs);
+    let start = parse_start(input.start_date.get(), &mut errs);
+    let zone = parse_zone(input.time_zone.get(), &mut errs);
+    let repeats = parse_repeats(&mut input.repeats, &mut errs);
+    let notify = parse_notify(&mut input.notify, options, &mut errs);
+    let missed = parse_missed(&mut input.missed, &mut errs);
 
     if !errs.0.is_empty() {
         return Err(FieldErrors(errs.0));
@@ -60,11 +66,7 @@ pub(super) fn parse(body: &Value, options: &ParseOptions) -> Result<TaskSpec, Fi
             missed,
         }),
         // Every parser that returns `None` has recorded why.
-        _ => Err(FieldErrors::one(
-            "",
-            Some(body.clone()),
-            "the body could not be parsed",
-        )),
+        _ => Err(FieldErrors::one("", None, "the body could not be parsed")),
     }
 }
 
@@ -82,6 +84,31 @@ impl Errors {
 /// `None` for absent and `null`, which every optional field treats alike.
 fn present(value: Option<&Value>) -> Option<&Value> {
     value.filter(|v| !v.is_null())
+}
+
+/// A nested object read into its own `*In` type: `Some(None)` when absent or `null`, `None`
+/// (with the error recorded, `expected` saying what it should be) when not an object.
+fn nested<T: DeserializeOwned>(
+    sent: &mut Sent,
+    pointer: &str,
+    expected: &str,
+    errs: &mut Errors,
+) -> Option<Option<T>> {
+    match sent.take() {
+        None | Some(Value::Null) => Some(None),
+        Some(value @ Value::Object(_)) => match T::deserialize(value) {
+            Ok(read) => Some(Some(read)),
+            // Cannot happen: every field of an `*In` type takes any value.
+            Err(e) => {
+                errs.push(pointer, None, e.to_string());
+                None
+            }
+        },
+        Some(other) => {
+            errs.push(pointer, Some(&other), expected);
+            None
+        }
+    }
 }
 
 fn parse_name(value: Option<&Value>, errs: &mut Errors) -> Option<TaskName> {
@@ -205,25 +232,18 @@ fn parse_zone(value: Option<&Value>, errs: &mut Errors) -> Option<Option<TaskZon
     }
 }
 
-fn parse_notify(
-    value: Option<&Value>,
-    options: &ParseOptions,
-    errs: &mut Errors,
-) -> Option<Notify> {
-    let obj = match present(value) {
-        None => return Some(Notify::default()),
-        Some(Value::Object(obj)) => obj,
-        Some(_) => {
-            errs.push(
-                "/notify",
-                value,
-                "`notify` is an object with optional `email`, `sms`, `push`, `inApp` and `webhook`",
-            );
-            return None;
-        }
+fn parse_notify(sent: &mut Sent, options: &ParseOptions, errs: &mut Errors) -> Option<Notify> {
+    let notify = nested::<NotifyIn>(
+        sent,
+        "/notify",
+        "`notify` is an object with optional `email`, `sms`, `push`, `inApp` and `webhook`",
+        errs,
+    )?;
+    let Some(notify) = notify else {
+        return Some(Notify::default());
     };
     let before = errs.0.len();
-    let email_value = obj.get("email");
+    let email_value = notify.email.get();
     let email = match present(email_value) {
         None => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
@@ -244,7 +264,7 @@ fn parse_notify(
         }
     };
 
-    let sms_value = obj.get("sms");
+    let sms_value = notify.sms.get();
     let sms_text = match present(sms_value) {
         None => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
@@ -271,19 +291,23 @@ fn parse_notify(
         }
     };
 
-    let mut flag = |key: &str, pointer: &str, default: bool| -> bool {
-        match present(obj.get(key)) {
+    let mut flag = |sent: &Sent, key: &str, default: bool| -> bool {
+        match present(sent.get()) {
             None => default,
             Some(Value::Bool(b)) => *b,
             Some(_) => {
-                errs.push(pointer, obj.get(key), format!("`{key}` is true or false"));
+                errs.push(
+                    &format!("/notify/{key}"),
+                    sent.get(),
+                    format!("`{key}` is true or false"),
+                );
                 default
             }
         }
     };
-    let push = flag("push", "/notify/push", false);
-    let in_app = flag("inApp", "/notify/inApp", true);
-    let webhook = flag("webhook", "/notify/webhook", false);
+    let push = flag(&notify.push, "push", false);
+    let in_app = flag(&notify.in_app, "inApp", true);
+    let webhook = flag(&notify.webhook, "webhook", false);
 
     (errs.0.len() == before).then_some(Notify {
         email,
@@ -294,21 +318,18 @@ fn parse_notify(
     })
 }
 
-fn parse_missed(value: Option<&Value>, errs: &mut Errors) -> Option<MissedPolicy> {
-    let obj: &Map<String, Value> = match present(value) {
-        None => return Some(MissedPolicy::default()),
-        Some(Value::Object(obj)) => obj,
-        Some(_) => {
-            errs.push(
-                "/missed",
-                value,
-                "`missed` is an object with `policy` and, for `skip`, `limitSeconds`",
-            );
-            return None;
-        }
+fn parse_missed(sent: &mut Sent, errs: &mut Errors) -> Option<MissedPolicy> {
+    let missed = nested::<MissedIn>(
+        sent,
+        "/missed",
+        "`missed` is an object with `policy` and, for `skip`, `limitSeconds`",
+        errs,
+    )?;
+    let Some(missed) = missed else {
+        return Some(MissedPolicy::default());
     };
-    let policy_value = obj.get("policy");
-    let limit_value = obj.get("limitSeconds");
+    let policy_value = missed.policy.get();
+    let limit_value = missed.limit_seconds.get();
     let policy = match present(policy_value) {
         None => Some("fireoncelate".to_owned()),
         Some(Value::String(s)) => Some(s.trim().to_lowercase()),

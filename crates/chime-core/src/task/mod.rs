@@ -2,7 +2,9 @@
 //!
 //! A task has two JSON forms, kept apart on purpose:
 //! - **Input** ([`TaskSpec::parse`], module `input`): the design's POST body, read leniently,
-//!   once, at the HTTP edge. It turns the body into a [`TaskSpec`] whose every field is valid,
+//!   once, at the HTTP edge. Serde reads it into [`TaskIn`] (module `body`), the type the
+//!   OpenAPI document's `TaskBody` schema is derived from, so what is documented and what is
+//!   read cannot drift apart. It turns the body into a [`TaskSpec`] whose every field is valid,
 //!   or into [`FieldErrors`] listing every refused field (not only the first) by JSON pointer,
 //!   with the value as received. It accepts the design's body and a few extensions; fields it
 //!   does not know are ignored, so older servers accept newer clients' bodies.
@@ -63,16 +65,14 @@ use serde_json::Value;
 use crate::error::FieldErrors;
 use crate::recurrence::{Ends, Repeats, Schedule};
 
+mod body;
 mod datetime;
 mod input;
 mod phone;
-#[cfg(feature = "openapi")]
-mod schema;
 mod stored;
 
+pub use body::{MissedIn, NotifyIn, RepeatsIn, TaskIn};
 pub use phone::PhoneNumber;
-#[cfg(feature = "openapi")]
-pub use schema::*;
 use stored::EndsShape;
 pub use stored::{StoredTaskError, TaskFields, STORED_VERSION};
 
@@ -269,13 +269,14 @@ impl TaskSpec {
     /// [`ParseOptions`] (phone numbers without a country code are American). Collects every
     /// refused field.
     pub fn parse(body: &Value) -> Result<TaskSpec, FieldErrors> {
-        Self::parse_with(body, &ParseOptions::default())
+        Self::parse_with(body.clone(), &ParseOptions::default())
     }
 
     /// Parses the design's POST body (see the module doc), reading what it leaves to context
     /// with `options`. Collects every refused field. The canonical shape ([`TaskSpec::to_json`])
-    /// parses back to an equal task whatever the options.
-    pub fn parse_with(body: &Value, options: &ParseOptions) -> Result<TaskSpec, FieldErrors> {
+    /// parses back to an equal task whatever the options. Takes the body by value: its fields
+    /// move into [`TaskIn`] rather than being copied.
+    pub fn parse_with(body: Value, options: &ParseOptions) -> Result<TaskSpec, FieldErrors> {
         input::parse(body, options)
     }
 

@@ -79,7 +79,7 @@ mod tests {
         let daily = definition
             .create(
                 &alice,
-                &json!({"name": "Daily", "startDate": "2030-01-01T09:00:00Z",
+                json!({"name": "Daily", "startDate": "2030-01-01T09:00:00Z",
                         "repeats": {"period": "day", "frequency": 1}}),
             )
             .await
@@ -87,7 +87,7 @@ mod tests {
         let once = definition
             .create(
                 &alice,
-                &json!({"name": "Once", "startDate": "2030-01-02T08:00:00Z",
+                json!({"name": "Once", "startDate": "2030-01-02T08:00:00Z",
                         "timeZone": "Europe/Berlin"}),
             )
             .await
@@ -96,14 +96,14 @@ mod tests {
         let tie = definition
             .create(
                 &alice,
-                &json!({"name": "Tie", "startDate": "2030-01-03T09:00:00Z"}),
+                json!({"name": "Tie", "startDate": "2030-01-03T09:00:00Z"}),
             )
             .await
             .expect("create");
         definition
             .create(
                 &UserId::parse("bob").expect("user"),
-                &json!({"name": "Not Alice's", "startDate": "2030-01-01T08:00:00Z"}),
+                json!({"name": "Not Alice's", "startDate": "2030-01-01T08:00:00Z"}),
             )
             .await
             .expect("create");

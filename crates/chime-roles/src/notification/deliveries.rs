@@ -126,7 +126,7 @@ mod tests {
         let task = definition
             .create(
                 &alice,
-                &json!({"name": "Water the plants", "startDate": due.to_string()}),
+                json!({"name": "Water the plants", "startDate": due.to_string()}),
             )
             .await
             .expect("create")

@@ -134,7 +134,7 @@ impl Harness {
         let mut creates = futures::stream::iter(0..n)
             .map(|i| {
                 let body = body(i);
-                async move { definition.create(&self.user, &body).await }
+                async move { definition.create(&self.user, body).await }
             })
             .buffer_unordered(self.concurrency * 4);
         while let Some(created) = creates.next().await {

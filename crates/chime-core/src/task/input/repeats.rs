@@ -4,31 +4,29 @@
 use jiff::civil::Weekday;
 use serde_json::Value;
 
+use super::super::body::{RepeatsIn, Sent};
 use super::super::datetime::{parse_date, parse_date_time, MISSING_OFFSET};
 use super::super::WEEKDAYS;
-use super::{present, Errors, MAX_COUNT, MAX_FREQUENCY};
+use super::{nested, present, Errors, MAX_COUNT, MAX_FREQUENCY};
 use crate::recurrence::{Ends, On, Period, Repeats};
 
-pub(super) fn parse_repeats(value: Option<&Value>, errs: &mut Errors) -> Option<Option<Repeats>> {
-    let obj = match present(value) {
-        None => return Some(None),
-        Some(Value::Object(obj)) => obj,
-        Some(_) => {
-            errs.push(
-                "/repeats",
-                value,
-                "`repeats` is an object with `period` and optionally `frequency`, `on` and \
-                 `ends`, or null for a one-time task",
-            );
-            return None;
-        }
+pub(super) fn parse_repeats(sent: &mut Sent, errs: &mut Errors) -> Option<Option<Repeats>> {
+    let repeats = nested::<RepeatsIn>(
+        sent,
+        "/repeats",
+        "`repeats` is an object with `period` and optionally `frequency`, `on` and `ends`, or \
+         null for a one-time task",
+        errs,
+    )?;
+    let Some(repeats) = repeats else {
+        return Some(None);
     };
     let before = errs.0.len();
-    let frequency = parse_frequency(obj.get("frequency"), errs);
-    let period = parse_period(obj.get("period"), errs);
+    let frequency = parse_frequency(repeats.frequency.get(), errs);
+    let period = parse_period(repeats.period.get(), errs);
     // Which values `on` takes depends on the period; without one it cannot be judged.
-    let on = period.and_then(|period| parse_on(period, obj.get("on"), errs));
-    let ends = parse_ends(obj.get("ends"), errs);
+    let on = period.and_then(|period| parse_on(period, repeats.on.get(), errs));
+    let ends = parse_ends(repeats.ends.get(), errs);
     if errs.0.len() > before {
         return None;
     }
