@@ -8,7 +8,9 @@
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod profile;
 pub mod recurrence;
+pub mod sent;
 pub mod task;
 
 pub use error::{FieldError, FieldErrors};

@@ -3,14 +3,15 @@
 //! documents it (the OpenAPI `TaskBody` schema is derived from the same struct, its fields and
 //! their doc comments, which are written for API users).
 //!
-//! Every field is a [`Sent`]: whatever JSON value came, kept as it came. Deserializing never
+//! Every field is a [`Sent`](crate::sent::Sent): whatever JSON value came, kept as it came. Deserializing never
 //! fails on a bad field, so serde does not stop at the first one and the parser reports every
 //! refused field with its JSON pointer and value. Each field's `value_type` (beside it, on the
 //! same struct) documents the shape the parser accepts; where the parser is more lenient than
 //! that shape (numeric strings, any case), the field's description says so.
 
-use serde::{Deserialize, Deserializer};
-use serde_json::Value;
+use serde::Deserialize;
+
+use crate::sent::Sent;
 
 #[cfg(feature = "openapi")]
 use schemas::{EndsAt, Frequency, OnDays, PeriodName, Phone};
@@ -132,33 +133,6 @@ pub struct MissedIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, example = 3600, minimum = 1, maximum = 31536000))]
     #[serde(default)]
     pub(super) limit_seconds: Sent,
-}
-
-/// One field as sent: absent, or the JSON value that came (`null` included), checked later by
-/// the parser.
-#[derive(Default)]
-pub struct Sent {
-    value: Option<Value>,
-}
-
-impl Sent {
-    /// The value as sent; `None` when the field was absent.
-    pub(super) fn get(&self) -> Option<&Value> {
-        self.value.as_ref()
-    }
-
-    /// Moves the value out (for a nested object, read into its own `*In` type).
-    pub(super) fn take(&mut self) -> Option<Value> {
-        self.value.take()
-    }
-}
-
-impl<'de> Deserialize<'de> for Sent {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Ok(Self {
-            value: Some(Value::deserialize(deserializer)?),
-        })
-    }
 }
 
 #[cfg(feature = "openapi")]

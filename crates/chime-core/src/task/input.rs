@@ -8,10 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::body::{MissedIn, NotifyIn, Sent, TaskIn};
+use super::body::{MissedIn, NotifyIn, TaskIn};
 use super::datetime::{parse_date_time, EXPECTED_DATE_TIME};
 use super::{EmailAddress, MissedPolicy, Notify, ParseOptions, PhoneNumber, TaskName, TaskSpec};
 use crate::error::{FieldError, FieldErrors};
+use crate::sent::Sent;
 mod repeats;
 
 use crate::recurrence::{Schedule, TaskZone};

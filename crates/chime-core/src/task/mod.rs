@@ -254,7 +254,7 @@ impl MissedPolicy {
     pub const MAX_LIMIT_SECONDS: i64 = 31_536_000;
 }
 
-pub(super) const WEEKDAYS: [(Weekday, &str); 7] = [
+pub(crate) const WEEKDAYS: [(Weekday, &str); 7] = [
     (Weekday::Monday, "monday"),
     (Weekday::Tuesday, "tuesday"),
     (Weekday::Wednesday, "wednesday"),

@@ -4,11 +4,12 @@
 use jiff::civil::Weekday;
 use serde_json::Value;
 
-use super::super::body::{RepeatsIn, Sent};
+use super::super::body::RepeatsIn;
 use super::super::datetime::{parse_date, parse_date_time, MISSING_OFFSET};
 use super::super::WEEKDAYS;
 use super::{nested, present, Errors, MAX_COUNT, MAX_FREQUENCY};
 use crate::recurrence::{Ends, On, Period, Repeats};
+use crate::sent::Sent;
 
 pub(super) fn parse_repeats(sent: &mut Sent, errs: &mut Errors) -> Option<Option<Repeats>> {
     let repeats = nested::<RepeatsIn>(
