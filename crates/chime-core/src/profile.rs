@@ -176,17 +176,73 @@ pub struct ProfileIn {
     #[serde(default)]
     phone: Sent,
     /// Windows in which external deliveries wait (at most 28).
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<QuietWindowFields>>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<QuietWindowIn>>, max_items = 28))]
     #[serde(default)]
     quiet_hours: Sent,
     /// Which channels a new task notifies by default; absent members take their defaults.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Channels>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<ChannelsIn>))]
     #[serde(default)]
     channels: Sent,
     /// False opts out of anonymous feature-use reports. Default true.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, example = true))]
     #[serde(default)]
     telemetry: Sent,
+}
+
+/// One window of quiet hours in a `PUT /api/v1/me` body. Fields not listed are ignored.
+#[derive(Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ProfileBodyQuietWindow))]
+#[serde(rename_all = "camelCase")]
+pub struct QuietWindowIn {
+    /// The weekdays the window starts on: full names, three or two letters, any case.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Vec<String>, required = true, min_items = 1, example = json!(["sat", "sun"]))
+    )]
+    #[serde(default)]
+    days: Sent,
+    /// `HH:MM`, 00:00 to 23:59, on the profile's zone.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, required = true, example = "22:00", pattern = "^[0-2][0-9]:[0-5][0-9]$")
+    )]
+    #[serde(default)]
+    from: Sent,
+    /// `HH:MM`; on the next day when not after `from`; not equal to `from`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, required = true, example = "07:00", pattern = "^[0-2][0-9]:[0-5][0-9]$")
+    )]
+    #[serde(default)]
+    to: Sent,
+}
+
+/// The default channels in a `PUT /api/v1/me` body; absent or null members take their
+/// defaults, others are ignored.
+#[derive(Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ProfileBodyChannels))]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelsIn {
+    /// Default false.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>))]
+    #[serde(default)]
+    email: Sent,
+    /// Default false.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>))]
+    #[serde(default)]
+    sms: Sent,
+    /// Default false.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>))]
+    #[serde(default)]
+    push: Sent,
+    /// Default true.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>))]
+    #[serde(default)]
+    in_app: Sent,
+    /// Default false.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>))]
+    #[serde(default)]
+    webhook: Sent,
 }
 
 /// Why a stored profile cannot be read.
@@ -313,28 +369,30 @@ impl Profile {
         };
         let channels = match input.channels.present() {
             None => Channels::default(),
-            Some(Value::Object(members)) => {
-                let mut channels = Channels::default();
-                for (key, value) in members {
-                    let slot = match key.as_str() {
-                        "email" => &mut channels.email,
-                        "sms" => &mut channels.sms,
-                        "push" => &mut channels.push,
-                        "inApp" => &mut channels.in_app,
-                        "webhook" => &mut channels.webhook,
-                        _ => continue,
-                    };
-                    match value {
-                        Value::Bool(b) => *slot = *b,
-                        Value::Null => {}
-                        other => errs.push(FieldError::new(
-                            format!("/channels/{key}"),
-                            Some(other.clone()),
+            Some(value @ Value::Object(_)) => {
+                // Cannot fail for an object: every field of `ChannelsIn` takes any value.
+                let members = ChannelsIn::deserialize(value).unwrap_or_default();
+                let defaults = Channels::default();
+                let mut flag = |sent: &Sent, key: &str, default: bool| match sent.present() {
+                    None => default,
+                    Some(Value::Bool(b)) => *b,
+                    Some(_) => {
+                        refuse(
+                            &mut errs,
+                            &format!("/channels/{key}"),
+                            sent,
                             format!("`{key}` is true or false"),
-                        )),
+                        );
+                        default
                     }
+                };
+                Channels {
+                    email: flag(&members.email, "email", defaults.email),
+                    sms: flag(&members.sms, "sms", defaults.sms),
+                    push: flag(&members.push, "push", defaults.push),
+                    in_app: flag(&members.in_app, "inApp", defaults.in_app),
+                    webhook: flag(&members.webhook, "webhook", defaults.webhook),
                 }
-                channels
             }
             Some(_) => {
                 refuse(
@@ -464,15 +522,18 @@ fn parse_window(item: &Value, pointer: &str) -> Result<QuietWindow, FieldError> 
     let refuse = |at: &str, value: Option<&Value>, detail: String| {
         FieldError::new(format!("{pointer}{at}"), value.cloned(), detail)
     };
-    let Value::Object(obj) = item else {
-        return Err(refuse(
-            "",
-            Some(item),
-            "a window is an object with `days`, `from` and `to`".into(),
-        ));
+    let window = match item {
+        // Cannot fail for an object: every field of `QuietWindowIn` takes any value.
+        Value::Object(_) => QuietWindowIn::deserialize(item).unwrap_or_default(),
+        _ => {
+            return Err(refuse(
+                "",
+                Some(item),
+                "a window is an object with `days`, `from` and `to`".into(),
+            ))
+        }
     };
-    let days_value = obj.get("days");
-    let days = match days_value {
+    let days = match window.days.get() {
         Some(Value::Array(names)) if !names.is_empty() => names
             .iter()
             .map(|n| n.as_str().and_then(weekday))
@@ -482,25 +543,24 @@ fn parse_window(item: &Value, pointer: &str) -> Result<QuietWindow, FieldError> 
     .ok_or_else(|| {
         refuse(
             "/days",
-            days_value,
+            window.days.get(),
             "`days` is a non-empty list of weekdays such as `[\"mon\", \"tue\"]`".into(),
         )
     })?;
-    let time = |key: &str| {
-        let value = obj.get(key);
-        value
+    let time = |sent: &Sent, key: &str| {
+        sent.get()
             .and_then(Value::as_str)
             .and_then(clock_time)
             .ok_or_else(|| {
                 refuse(
                     &format!("/{key}"),
-                    value,
+                    sent.get(),
                     format!("`{key}` is a time of day `HH:MM`, 00:00 to 23:59"),
                 )
             })
     };
-    let (from, to) = (time("from")?, time("to")?);
-    QuietWindow::new(days, from, to).map_err(|e| refuse("/to", obj.get("to"), e))
+    let (from, to) = (time(&window.from, "from")?, time(&window.to, "to")?);
+    QuietWindow::new(days, from, to).map_err(|e| refuse("/to", window.to.get(), e))
 }
 
 /// A weekday by full name, three or two letters, in any case.

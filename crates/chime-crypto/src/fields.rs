@@ -69,6 +69,8 @@ pub const PUSH_P256DH: &str = "push.p256dh";
 pub const PUSH_AUTH: &str = "push.auth";
 pub const WEBHOOK_URL: &str = "webhook.url";
 pub const WEBHOOK_SECRET: &str = "webhook.secret";
+/// A profile's stored JSON, encrypted whole.
+pub const PROFILE_BODY: &str = "profile.body";
 /// A browser session's OIDC access token, and its pending sign-in's PKCE verifier. Not in a
 /// key rotation: sessions live hours, and one sealed with a retired key reads as signed out.
 pub const SESSION_ACCESS_TOKEN: &str = "sessions.access_token";
@@ -216,12 +218,14 @@ pub fn reencrypt_column(
         | PiiColumn::PushP256dh
         | PiiColumn::PushAuth
         | PiiColumn::WebhookUrl
-        | PiiColumn::WebhookSecret => {
+        | PiiColumn::WebhookSecret
+        | PiiColumn::ProfileBody => {
             let (context, deterministic) = match column {
                 PiiColumn::PushEndpoint => (PUSH_ENDPOINT, true),
                 PiiColumn::PushP256dh => (PUSH_P256DH, false),
                 PiiColumn::PushAuth => (PUSH_AUTH, false),
                 PiiColumn::WebhookUrl => (WEBHOOK_URL, false),
+                PiiColumn::ProfileBody => (PROFILE_BODY, false),
                 _ => (WEBHOOK_SECRET, false),
             };
             let text = std::str::from_utf8(value)

@@ -28,15 +28,15 @@ use chime_core::{NotificationId, TaskId, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
     DeliveryWrite, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
-    OutboxStore, PendingSignIn, PushSubscriptionRecord, RecipientStore, ScheduleChange,
-    ScheduleStore, ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord, TaskStore,
-    WebhookEndpoint,
+    OutboxStore, PendingSignIn, ProfileRecord, PushSubscriptionRecord, RecipientStore,
+    ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord,
+    TaskStore, WebhookEndpoint,
 };
 use jiff::Timestamp;
 
 use crate::fields::{
-    EVENT_PAYLOAD, MESSAGE, PUSH_AUTH, PUSH_ENDPOINT, PUSH_P256DH, SCHEDULE, SESSION_ACCESS_TOKEN,
-    SESSION_VERIFIER, TASK, WEBHOOK_SECRET, WEBHOOK_URL,
+    EVENT_PAYLOAD, MESSAGE, PROFILE_BODY, PUSH_AUTH, PUSH_ENDPOINT, PUSH_P256DH, SCHEDULE,
+    SESSION_ACCESS_TOKEN, SESSION_VERIFIER, TASK, WEBHOOK_SECRET, WEBHOOK_URL,
 };
 use crate::Keyring;
 
@@ -503,6 +503,25 @@ impl RecipientStore for EncryptedStore {
 
     async fn remove_webhook(&self, user: &UserId) -> Result<bool> {
         self.inner.remove_webhook(user).await
+    }
+
+    async fn put_profile(&self, profile: &ProfileRecord) -> Result<()> {
+        let sealed = ProfileRecord {
+            body: self.seal(&profile.body, PROFILE_BODY)?,
+            ..profile.clone()
+        };
+        self.inner.put_profile(&sealed).await
+    }
+
+    async fn profile(&self, user: &UserId) -> Result<Option<ProfileRecord>> {
+        self.inner
+            .profile(user)
+            .await?
+            .map(|mut p| {
+                p.body = self.open(&p.body, PROFILE_BODY)?;
+                Ok(p)
+            })
+            .transpose()
     }
 }
 

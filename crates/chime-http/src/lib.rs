@@ -31,6 +31,7 @@ pub mod guard;
 pub mod json;
 mod notifications;
 mod observe;
+mod profile;
 mod recipients;
 mod tasks;
 
@@ -72,7 +73,7 @@ pub struct Services {
     pub definition: Definition,
     /// A task's history with its deliveries, and retrying dead letters.
     pub deliveries: TaskDeliveries,
-    /// Push subscriptions, the webhook endpoint, the VAPID public key.
+    /// Push subscriptions, the webhook endpoint, the VAPID public key, the user's profile.
     pub recipients: Recipients,
     /// The in-app inbox.
     pub inbox: Inbox,
@@ -118,10 +119,14 @@ pub struct Services {
         recipients::get_webhook,
         recipients::put_webhook,
         recipients::remove_webhook,
+        profile::get_profile,
+        profile::put_profile,
         admin::get_task,
     ),
     components(schemas(
         chime_core::task::TaskIn,
+        chime_core::profile::ProfileIn,
+        chime_core::profile::ProfileFields,
         tasks::TaskOut,
         tasks::TaskPage,
         tasks::Occurrences,
@@ -210,6 +215,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
                 .put(recipients::put_webhook)
                 .delete(recipients::remove_webhook),
         )
+        .route("/me", get(profile::get_profile).put(profile::put_profile))
         .route("/notifications", get(notifications::list))
         .route("/notifications/read", post(notifications::mark_read))
         .route("/notifications/stream", get(notifications::stream))

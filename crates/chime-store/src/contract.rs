@@ -31,7 +31,8 @@
 //!   and either schedules the next one with its error, or makes the delivery final and
 //!   publishes its event in the same transaction; an attempt on a delivery no longer pending
 //!   changes and publishes nothing. Only its owner can put a dead letter back to pending.
-//! - Push subscriptions and webhook endpoints are per user; a known push endpoint keeps its id.
+//! - Push subscriptions, webhook endpoints and profiles are per user; a known push endpoint
+//!   keeps its id.
 //! - Browser sessions read back as put while live (never once expired), a sign-in replaces
 //!   one in a single step, a pending sign-in is taken by exactly one caller (also across
 //!   store instances), and purging removes exactly the expired ones.
@@ -74,8 +75,8 @@ use tokio::sync::Notify;
 use crate::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryWrite,
     Error, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
-    PendingSignIn, PushSubscriptionRecord, ScheduleChange, ScheduledTask, SessionRecord, Store,
-    TaskRecord, WebhookEndpoint,
+    PendingSignIn, ProfileRecord, PushSubscriptionRecord, ScheduleChange, ScheduledTask,
+    SessionRecord, Store, TaskRecord, WebhookEndpoint,
 };
 
 /// Opens the adapter under test.
@@ -156,6 +157,7 @@ macro_rules! store_contract_tests {
             push_subscriptions_are_per_user_and_a_known_endpoint_keeps_its_id,
             removing_a_push_subscription_honours_its_owner_when_given,
             a_users_webhook_is_put_replaced_and_removed_per_user,
+            a_users_profile_is_put_replaced_and_read_per_user,
             everything_written_before_a_restart_is_there_after,
             pending_deliveries_leases_and_recipients_survive_a_restart,
             concurrent_writes_commit_independently_when_some_fail,

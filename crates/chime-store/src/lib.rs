@@ -349,6 +349,15 @@ pub struct WebhookEndpoint {
     pub created_at: Timestamp,
 }
 
+/// A user's profile as stored: its stored JSON form (`chime_core::profile::Profile::to_stored`),
+/// encrypted whole above the port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileRecord {
+    pub user_id: UserId,
+    pub body: String,
+    pub updated_at: Timestamp,
+}
+
 /// An in-app notification.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboxItem {
@@ -454,6 +463,12 @@ pub trait RecipientStore: Send + Sync + 'static {
     async fn webhook(&self, user: &UserId) -> Result<Option<WebhookEndpoint>>;
 
     async fn remove_webhook(&self, user: &UserId) -> Result<bool>;
+
+    /// Stores `profile`, replacing the user's previous one.
+    async fn put_profile(&self, profile: &ProfileRecord) -> Result<()>;
+
+    /// The user's profile; `None` when they never saved one.
+    async fn profile(&self, user: &UserId) -> Result<Option<ProfileRecord>>;
 }
 
 #[async_trait]

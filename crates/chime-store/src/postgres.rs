@@ -73,6 +73,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sessions",
         include_str!("postgres/migrations/0003_sessions.sql"),
     ),
+    (
+        4,
+        "profiles",
+        include_str!("postgres/migrations/0004_profiles.sql"),
+    ),
 ];
 
 /// The schema version this build migrates a database to.

@@ -37,6 +37,8 @@ pub enum PiiColumn {
     PushAuth,
     WebhookUrl,
     WebhookSecret,
+    /// [`ProfileRecord::body`](crate::ProfileRecord::body): the stored JSON, encrypted whole.
+    ProfileBody,
 }
 
 /// A table (or collection) holding [`PiiColumn`]s.
@@ -48,17 +50,19 @@ pub enum PiiTable {
     PushSubscriptions,
     Webhooks,
     Outbox,
+    Profiles,
 }
 
 impl PiiTable {
     /// Every table, in the order a rotation visits them.
-    pub const ALL: [PiiTable; 6] = [
+    pub const ALL: [PiiTable; 7] = [
         PiiTable::Tasks,
         PiiTable::Schedule,
         PiiTable::Deliveries,
         PiiTable::PushSubscriptions,
         PiiTable::Webhooks,
         PiiTable::Outbox,
+        PiiTable::Profiles,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +73,7 @@ impl PiiTable {
             PiiTable::PushSubscriptions => "push_subscriptions",
             PiiTable::Webhooks => "webhooks",
             PiiTable::Outbox => "outbox",
+            PiiTable::Profiles => "profiles",
         }
     }
 
@@ -85,6 +90,7 @@ impl PiiTable {
             ],
             PiiTable::Webhooks => &[PiiColumn::WebhookUrl, PiiColumn::WebhookSecret],
             PiiTable::Outbox => &[PiiColumn::OutboxPayload],
+            PiiTable::Profiles => &[PiiColumn::ProfileBody],
         }
     }
 }

@@ -136,8 +136,8 @@ pub(crate) mod prelude {
     pub(crate) use crate::{
         AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
         DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent,
-        OutboxRow, OutboxStore, PendingSignIn, PushSubscriptionRecord, RecipientStore, Result,
-        ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord, SessionStore, TaskRecord,
-        TaskStore, WebhookEndpoint,
+        OutboxRow, OutboxStore, PendingSignIn, ProfileRecord, PushSubscriptionRecord,
+        RecipientStore, Result, ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord,
+        SessionStore, TaskRecord, TaskStore, WebhookEndpoint,
     };
 }

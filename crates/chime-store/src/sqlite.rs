@@ -82,6 +82,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/migrations/0001_initial.sql"),
     include_str!("sqlite/migrations/0002_delivery_targets.sql"),
     include_str!("sqlite/migrations/0003_sessions.sql"),
+    include_str!("sqlite/migrations/0004_profiles.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates a store file to; a file with

@@ -276,7 +276,7 @@ pub async fn start_with_clock(
             backends.probe.run(ready.clone(), shutdown.clone()),
         ));
     }
-    let definition = Definition::new(store.clone(), ctx.clone(), parse_options)
+    let definition = Definition::new(store.clone(), ctx.clone(), parse_options.clone())
         .with_task_limit(config.limits.tasks_per_user);
     let state = AppState::new(Services {
         definition: definition.clone(),
@@ -287,6 +287,7 @@ pub async fn start_with_clock(
             ctx.clone(),
         ),
         recipients: Recipients::new(store.clone(), ctx.clone())
+            .with_parse_options(parse_options)
             .with_push_public_key(channels.push_public_key)
             .allowing_private_addresses(
                 config

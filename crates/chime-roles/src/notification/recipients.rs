@@ -1,5 +1,6 @@
 //! Per-user recipients of per-user channels: browsers' push subscriptions (and the VAPID public
-//! key a browser needs to make one) and the user's webhook endpoint.
+//! key a browser needs to make one), the user's webhook endpoint, and the user's profile (their
+//! settings: time zone, default email and phone, quiet hours, default channels).
 //!
 //! Chime will POST to every URL stored here, so each is checked as the webhook channel checks
 //! it before a delivery: http(s), a host that resolves, and only public addresses unless the
@@ -10,8 +11,10 @@
 
 use std::sync::Arc;
 
+use chime_core::profile::{Profile, StoredProfileError};
+use chime_core::task::ParseOptions;
 use chime_core::{FieldError, FieldErrors, UserId};
-use chime_store::{PushSubscriptionRecord, RecipientStore, WebhookEndpoint};
+use chime_store::{ProfileRecord, PushSubscriptionRecord, RecipientStore, WebhookEndpoint};
 use serde_json::Value;
 
 use super::error::{NotificationError, Result};
@@ -30,6 +33,8 @@ pub struct Recipients {
     push_public_key: Option<String>,
     /// Whether endpoints may be on private addresses (and push endpoints plain http).
     allow_private: bool,
+    /// How a profile's national phone number is read.
+    options: ParseOptions,
 }
 
 impl Recipients {
@@ -40,7 +45,44 @@ impl Recipients {
             ctx,
             push_public_key: None,
             allow_private: false,
+            options: ParseOptions::default(),
         }
+    }
+
+    /// Reads a profile's phone number as tasks' are read (the server's default region).
+    pub fn with_parse_options(mut self, options: ParseOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The user's profile: the defaults when they never saved one.
+    pub async fn profile(&self, user: &UserId) -> Result<Profile> {
+        match self.store.profile(user).await? {
+            None => Ok(Profile::default()),
+            Some(record) => Profile::from_stored(&record.body).map_err(|e| match e {
+                // Written by a newer release during a rolling upgrade, or damaged: an error,
+                // never silently the defaults (a PUT from this release would lose settings).
+                StoredProfileError::Newer(_) | StoredProfileError::Corrupt(_) => {
+                    NotificationError::Store(chime_store::Error::Corrupt(format!(
+                        "the profile of a user cannot be read: {e}"
+                    )))
+                }
+            }),
+        }
+    }
+
+    /// Replaces the user's profile with the one `body` describes (absent fields take their
+    /// defaults); refused fields change nothing.
+    pub async fn put_profile(&self, user: &UserId, body: Value) -> Result<Profile> {
+        let profile = Profile::parse(body, &self.options)?;
+        self.store
+            .put_profile(&ProfileRecord {
+                user_id: user.clone(),
+                body: profile.to_stored(),
+                updated_at: self.ctx.clock.now(),
+            })
+            .await?;
+        Ok(profile)
     }
 
     /// Offers `key` to browsers (`None`: push is not configured).

@@ -1,4 +1,4 @@
-//! Recipients: push subscriptions and webhook endpoints, per user.
+//! Recipients: push subscriptions, webhook endpoints and profiles, per user.
 
 use super::*;
 
@@ -121,5 +121,37 @@ pub async fn a_users_webhook_is_put_replaced_and_removed_per_user(f: &dyn StoreF
     assert_eq!(webhook(&*store, &alice).await, None);
     assert!(!store.remove_webhook(&alice).await.expect("remove_webhook"));
     assert_eq!(webhook(&*store, &bob).await, Some(bobs));
+    assert!(outbox(&*store).await.is_empty());
+}
+
+/// Each user has at most one profile: none until put, read back as written, replaced by a new
+/// put, never visible to another user, and no event published.
+pub async fn a_users_profile_is_put_replaced_and_read_per_user(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let profile = |user: &UserId, body: &str, micros: i64| ProfileRecord {
+        user_id: user.clone(),
+        body: body.to_owned(),
+        updated_at: at(micros),
+    };
+    assert_eq!(store.profile(&alice).await.expect("profile"), None);
+
+    let first = profile(&alice, r#"{"v":1,"timeZone":"Europe/Berlin"}"#, 10);
+    store.put_profile(&first).await.expect("put_profile");
+    assert_eq!(
+        store.profile(&alice).await.expect("profile"),
+        Some(first.clone())
+    );
+    assert_eq!(store.profile(&bob).await.expect("profile"), None);
+
+    let replaced = profile(&alice, r#"{"v":1,"timeZone":null}"#, 20);
+    store.put_profile(&replaced).await.expect("put_profile");
+    let bobs = profile(&bob, r#"{"v":1}"#, 30);
+    store.put_profile(&bobs).await.expect("put_profile");
+    assert_eq!(
+        store.profile(&alice).await.expect("profile"),
+        Some(replaced)
+    );
+    assert_eq!(store.profile(&bob).await.expect("profile"), Some(bobs));
     assert!(outbox(&*store).await.is_empty());
 }

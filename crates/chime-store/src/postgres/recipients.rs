@@ -120,4 +120,35 @@ impl RecipientStore for PgStore {
             .rows_affected();
         Ok(changed == 1)
     }
+
+    async fn put_profile(&self, profile: &ProfileRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO profiles (user_id, body, updated_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET
+               body = excluded.body, updated_at = excluded.updated_at",
+        )
+        .bind(profile.user_id.as_str())
+        .bind(&profile.body)
+        .bind(micros(profile.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn profile(&self, user: &UserId) -> Result<Option<ProfileRecord>> {
+        let row = sqlx::query("SELECT body, updated_at FROM profiles WHERE user_id = $1")
+            .bind(user.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        row.map(|r| {
+            Ok(ProfileRecord {
+                user_id: user.clone(),
+                body: col(&r, 0)?,
+                updated_at: instant(col(&r, 1)?)?,
+            })
+        })
+        .transpose()
+    }
 }

@@ -61,6 +61,10 @@ fn layout(table: PiiTable) -> Layout {
             keys: &[("seq", BigInt)],
             columns: &[("payload", Bytes)],
         },
+        PiiTable::Profiles => Layout {
+            keys: &[("user_id", K)],
+            columns: &[("body", V)],
+        },
     }
 }
 

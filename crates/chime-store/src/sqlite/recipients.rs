@@ -155,4 +155,42 @@ impl RecipientStore for SqliteStore {
         })
         .await
     }
+
+    async fn put_profile(&self, profile: &ProfileRecord) -> Result<()> {
+        let p = profile.clone();
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO profiles (user_id, body, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user_id) DO UPDATE SET
+                   body = excluded.body, updated_at = excluded.updated_at",
+                params![p.user_id.as_str(), p.body, micros(p.updated_at)],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn profile(&self, user: &UserId) -> Result<Option<ProfileRecord>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT body, updated_at FROM profiles WHERE user_id = ?1",
+                    params![user.as_str()],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            row.map(|(body, updated)| {
+                Ok(ProfileRecord {
+                    user_id: user.clone(),
+                    body,
+                    updated_at: instant(updated)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
 }

@@ -18,6 +18,7 @@ fn layout(table: PiiTable) -> (&'static [&'static str], &'static [&'static str])
         PiiTable::PushSubscriptions => (&["id"], &["endpoint", "p256dh", "auth"]),
         PiiTable::Webhooks => (&["user_id"], &["url", "secret"]),
         PiiTable::Outbox => (&["seq"], &["payload"]),
+        PiiTable::Profiles => (&["user_id"], &["body"]),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Per-user isolation, as a matrix: user A creates one of everything (a task that has fired,
-//! so a notification and history, a push subscription, a webhook), then user B calls EVERY
+//! so a notification and history, a push subscription, a webhook, a profile), then user B calls EVERY
 //! operation of the served OpenAPI document (so an endpoint added later is covered without
 //! touching this test). Each operation on one of A's resources answers 404 (never 403, which
 //! would confirm it exists); no answer to B carries any of A's data; and A's resources are
@@ -85,6 +85,13 @@ async fn create_as_a(app: &TestApp) -> Secrets {
         .put("/api/v1/webhook", &json!({"url": hook}), StatusCode::OK)
         .await;
     let hook_secret = webhook["secret"].as_str().expect("secret").to_owned();
+    a.put::<Value>(
+        "/api/v1/me",
+        &json!({"email": "alice.profile@example.com", "phone": "+14075550123",
+                "timeZone": "Pacific/Chatham"}),
+        StatusCode::OK,
+    )
+    .await;
 
     Secrets {
         needles: vec![
@@ -97,6 +104,9 @@ async fn create_as_a(app: &TestApp) -> Secrets {
             endpoint.to_owned(),
             hook.to_owned(),
             hook_secret,
+            "alice.profile@example.com".to_owned(),
+            "+14075550123".to_owned(),
+            "Pacific/Chatham".to_owned(),
             "\"alice\"".to_owned(),
         ],
         task_id,
@@ -136,6 +146,7 @@ fn body_for(method: &str, path: &str, a: &Secrets) -> Option<Value> {
             Some(subscription_body("http://127.0.0.1:9/bob-own-endpoint"))
         }
         ("put", "/api/v1/webhook") => Some(json!({"url": "http://127.0.0.1:9/bob-own-hook"})),
+        ("put", "/api/v1/me") => Some(json!({"email": "bob@example.com", "timeZone": "UTC"})),
         (_, _) => None,
     }
 }
@@ -230,6 +241,9 @@ async fn another_user_gets_a_404_for_every_endpoint_on_a_users_resources_and_see
     assert_eq!(subs["subscriptions"][0]["id"], a.subscription_id);
     let hook: Value = as_a.get("/api/v1/webhook", StatusCode::OK).await;
     assert_eq!(hook["url"], "http://127.0.0.1:9/alice-private-hook");
+    let me: Value = as_a.get("/api/v1/me", StatusCode::OK).await;
+    assert_eq!(me["email"], "alice.profile@example.com");
+    assert_eq!(me["timeZone"], "Pacific/Chatham");
     let history: Value = as_a
         .get(
             &format!("/api/v1/tasks/{}/history", a.task_id),

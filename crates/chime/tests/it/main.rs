@@ -22,6 +22,7 @@ mod migrate;
 mod oidc;
 mod ops;
 mod pii;
+mod profile;
 mod restart;
 mod schemathesis;
 mod security;

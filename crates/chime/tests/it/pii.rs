@@ -130,6 +130,14 @@ async fn exercise(app: &TestApp, c: &Canaries) -> (String, String, String) {
             StatusCode::CREATED,
         )
         .await;
+    // The profile holds the same email address and phone number (as typed, national).
+    alice
+        .put::<Value>(
+            "/api/v1/me",
+            &json!({"email": c.email, "phone": c.phone_national, "timeZone": "Europe/Berlin"}),
+            StatusCode::OK,
+        )
+        .await;
     let secret = alice.set_webhook(&c.webhook_url).await["secret"]
         .as_str()
         .expect("secret")
@@ -183,6 +191,9 @@ async fn assert_owner_reads_plaintext(app: &TestApp, c: &Canaries, secret: &str,
         .await;
     assert_eq!(task["notify"]["email"], c.email.as_str());
     assert_eq!(task["notify"]["sms"], c.phone.as_str());
+    let me: Value = alice.get("/api/v1/me", StatusCode::OK).await;
+    assert_eq!(me["email"], c.email.as_str());
+    assert_eq!(me["phone"], c.phone.as_str());
     let hook: Value = alice.get("/api/v1/webhook", StatusCode::OK).await;
     assert_eq!(hook["url"], c.webhook_url.as_str());
     assert_eq!(hook["secret"], secret);

@@ -6,7 +6,8 @@ and a refused request (400, 413, 422) must name what it refused: at least one en
 `errors` with a JSON `pointer` (the empty pointer "" is the whole body) and a `detail`.
 
 The hooks: some rules of a request body are not expressible in JSON Schema (a start in the
-future, a time zone that exists, weekday names, a public webhook address, a P-256 point).
+future, a time zone that exists, weekday names, a public webhook address, a P-256 point, an
+email address or phone number that is one, a time of day that exists).
 Where a generated body holds a value the schema allows in such a field, the hook puts a
 value there that also keeps those rules, so that "schema-valid is accepted" is tested on the
 rest of the body instead of failing on them. It only ever swaps a schema-valid value for
@@ -111,6 +112,8 @@ def before_call(ctx, case, kwargs):
         url = body.get("url")
         if isinstance(url, str) and len(url) <= 2048 and re.match(r"^[hH][tT][tT][pP][sS]?://[^/?#@]+", url):
             body["url"] = "https://1.1.1.1/chime"  # public, and no DNS lookup
+    elif key == ("PUT", "/api/v1/me"):
+        _profile_body(body)
     elif key == ("POST", "/api/v1/push/subscriptions"):
         endpoint = body.get("endpoint")
         if isinstance(endpoint, str) and len(endpoint) <= 2048 and re.match(r"^https://[^/?#@]+", endpoint):
@@ -121,6 +124,27 @@ def before_call(ctx, case, kwargs):
                 keys["p256dh"] = os.environ["CHIME_ST_P256DH"]
             if isinstance(keys.get("auth"), str) and re.fullmatch(r"[A-Za-z0-9_-]{21}[AQgw]", keys["auth"]):
                 keys["auth"] = os.environ["CHIME_ST_AUTH"]
+
+def _profile_body(body):
+    if isinstance(body.get("timeZone"), str):
+        body["timeZone"] = "Europe/Berlin"
+    if isinstance(body.get("email"), str):
+        body["email"] = "someone@example.com"
+    if isinstance(body.get("phone"), str):
+        body["phone"] = "+14075551212"
+    windows = body.get("quietHours")
+    if isinstance(windows, list):
+        for window in windows:
+            if not isinstance(window, dict):
+                continue
+            days = window.get("days")
+            if isinstance(days, list) and days and all(isinstance(d, str) for d in days):
+                window["days"] = ["mon", "sat"]
+            # `from` and `to` that match the schema's pattern: a time that exists, not equal.
+            for key, value in (("from", "22:00"), ("to", "07:00")):
+                if isinstance(window.get(key), str) and re.fullmatch(r"[0-2][0-9]:[0-5][0-9]", window[key]):
+                    window[key] = value
+
 
 FIELD_STATUSES = {400, 413, 422}
 

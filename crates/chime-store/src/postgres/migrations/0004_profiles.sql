@@ -1,0 +1,7 @@
+-- A user's profile (issue 16: settings on the server). `body` is the profile's stored JSON,
+-- encrypted whole above the port (it holds an email address and a phone number).
+CREATE TABLE profiles (
+    user_id    TEXT COLLATE "C" PRIMARY KEY,
+    body       TEXT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
