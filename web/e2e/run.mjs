@@ -286,6 +286,12 @@ await test('settings are accessible, and feature use was counted without persona
 });
 
 await test('opting out of telemetry stops the reports', async () => {
+  // Saved with the rest of the profile: a default address and weekend quiet hours too.
+  await alice.getByLabel('Email address').fill('alice@example.com');
+  await alice.getByRole('button', { name: 'Add quiet hours' }).click();
+  const quiet = alice.getByRole('group', { name: 'Quiet hours 1', exact: true });
+  for (const day of ['Mon', 'Tue', 'Wed', 'Thu', 'Fri']) await quiet.getByRole('checkbox', { name: day, exact: true }).uncheck();
+  await quiet.getByLabel('to', { exact: true }).fill('09:30');
   await alice.getByLabel(/Share anonymous feature usage/).uncheck();
   await alice.getByRole('button', { name: 'Save settings' }).click();
   await alice.getByText('Saved.').waitFor();
@@ -297,6 +303,24 @@ await test('opting out of telemetry stops the reports', async () => {
   await alice.getByLabel('Search tasks').fill('tea');
   await alice.getByRole('status').filter({ hasText: 'matching “tea”' }).waitFor();
   check(!reported, 'a telemetry report was sent after opting out');
+});
+
+await test('settings follow the user to another browser', async () => {
+  const other = await newPage(BASE);
+  await signInLocal(other, 'alice');
+  await other.getByRole('link', { name: 'Settings' }).click();
+  await other.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+  const email = other.getByLabel('Email address');
+  await other.waitForFunction(() => document.querySelector('#default-email')?.value === 'alice@example.com');
+  check((await email.inputValue()) === 'alice@example.com', 'the default email did not follow');
+  const quiet = other.getByRole('group', { name: 'Quiet hours 1', exact: true });
+  check(await quiet.getByRole('checkbox', { name: 'Sat', exact: true }).isChecked(), 'quiet hours did not follow');
+  check(!(await quiet.getByRole('checkbox', { name: 'Mon', exact: true }).isChecked()), 'quiet hours days wrong');
+  check((await quiet.getByLabel('to', { exact: true }).inputValue()) === '09:30', 'quiet hours end wrong');
+  check(!(await other.getByLabel(/Share anonymous feature usage/).isChecked()), 'the telemetry opt-out did not follow');
+  await axe(other, 'settings with quiet hours');
+  await shot(other, 'settings-quiet-desktop');
+  await other.context().close();
 });
 
 await test('a second user sees none of the first user’s tasks', async () => {

@@ -56,7 +56,15 @@ export type FieldId =
   | 'skipLimitMinutes'
   | 'form';
 
-export function emptyForm(defaults: { timeZone: string; email?: string; sms?: string; now?: Date }): TaskForm {
+export function emptyForm(defaults: {
+  timeZone: string;
+  email?: string;
+  sms?: string;
+  /** The profile's default channels; in-app only when absent. */
+  channels?: { email: boolean; sms: boolean; push: boolean; inApp: boolean; webhook: boolean };
+  now?: Date;
+}): TaskForm {
+  const channels = defaults.channels ?? { email: false, sms: false, push: false, inApp: true, webhook: false };
   const now = defaults.now ?? new Date();
   // The next whole hour, in the chosen zone.
   const next = new Date(now.getTime() + 3600_000);
@@ -75,13 +83,13 @@ export function emptyForm(defaults: { timeZone: string; email?: string; sms?: st
     endsMode: 'never',
     endsCount: '10',
     endsDate: '',
-    emailOn: false,
+    emailOn: channels.email,
     email: defaults.email ?? '',
-    smsOn: false,
+    smsOn: channels.sms,
     sms: defaults.sms ?? '',
-    push: false,
-    inApp: true,
-    webhook: false,
+    push: channels.push,
+    inApp: channels.inApp,
+    webhook: channels.webhook,
     missed: 'fireOnceLate',
     skipLimitMinutes: '60',
   };

@@ -3,13 +3,14 @@
 
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
 import { bff, type Notification } from './api';
-import { loadSettings, saveSettings, type Settings } from './settings';
+import { defaultSettings, legacySettings, saveSettings, syncSettings, type Settings } from './settings';
 import { setTelemetry } from './telemetry';
 
 interface AppValue {
   user: string;
   settings: Settings;
-  updateSettings: (s: Settings) => void;
+  /** Saves to the server; rejects with its problem when a field is refused. */
+  updateSettings: (s: Settings) => Promise<Settings>;
   unread: number;
   /** Notifications that arrived live since the app loaded, newest first. */
   arrived: Notification[];
@@ -28,20 +29,30 @@ export function useApp(): AppValue {
 }
 
 export function AppProvider({ user, serverTelemetry, children }: { user: string; serverTelemetry: boolean; children: ReactNode }) {
-  const [settings, setSettings] = useState(() => loadSettings(user));
+  // Until the server answers: what this browser may still hold from before, else defaults.
+  const [settings, setSettings] = useState<Settings>(() => ({ ...defaultSettings(), ...legacySettings(user) }));
   const [unread, setUnread] = useState(0);
   const [arrived, setArrived] = useState<Notification[]>([]);
   const [announcement, setAnnouncement] = useState('');
 
   useEffect(() => setTelemetry(serverTelemetry && settings.telemetry), [serverTelemetry, settings.telemetry]);
 
-  const updateSettings = useCallback(
-    (s: Settings) => {
-      saveSettings(user, s);
-      setSettings(s);
-    },
-    [user],
-  );
+  useEffect(() => {
+    let live = true;
+    syncSettings(user).then(
+      (s) => live && setSettings(s),
+      () => undefined, // Offline or signed out: the screens keep what they have.
+    );
+    return () => {
+      live = false;
+    };
+  }, [user]);
+
+  const updateSettings = useCallback(async (s: Settings) => {
+    const saved = await saveSettings(s);
+    setSettings(saved);
+    return saved;
+  }, []);
 
   const refreshUnread = useCallback(() => {
     bff<{ unread: number }>('/api/notifications?limit=1')

@@ -24,6 +24,12 @@ pub struct DeliveryLabels {
     pub outcome: &'static str,
 }
 
+/// A delivery, by channel only.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ChannelLabels {
+    pub channel: &'static str,
+}
+
 /// A missed occurrence, by the task's missed-occurrence policy: `fireOnceLate` (folded into
 /// the occurrence that fired) or `skip` (recorded, nobody notified).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -92,6 +98,10 @@ pub const ROLES: [&str; 5] = ["definition", "execution", "notification", "relay"
 /// The missed-occurrence policies that can miss an occurrence (`fireAll` fires each one).
 pub const MISSED_POLICIES: [&str; 2] = ["fireOnceLate", "skip"];
 
+/// The channels quiet hours hold back: the ones that buzz or ring (the in-app inbox shows each
+/// reminder on time; a webhook is a machine's).
+pub const QUIET_CHANNELS: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Push];
+
 /// The kinds of provider error.
 pub const PROVIDER_ERROR_KINDS: [&str; 3] = ["transient", "permanent", "gone"];
 
@@ -111,6 +121,8 @@ pub struct Metrics {
     /// Occurrences a missed-occurrence policy did not fire on their own.
     pub executions_missed: Family<MissedLabels, Counter>,
     pub deliveries: Family<DeliveryLabels, Counter>,
+    /// External deliveries held until the end of their owner's quiet hours.
+    pub deliveries_deferred: Family<ChannelLabels, Counter>,
     pub execution_lateness: Histogram,
     pub delivery_lateness: Histogram,
     pub outbox_relayed: Counter,
@@ -144,6 +156,7 @@ impl Metrics {
             executions_skipped: Counter::default(),
             executions_missed: Family::default(),
             deliveries: Family::default(),
+            deliveries_deferred: Family::default(),
             execution_lateness: Histogram::new(LATENESS_BUCKETS),
             delivery_lateness: Histogram::new(LATENESS_BUCKETS),
             outbox_relayed: Counter::default(),
@@ -197,6 +210,11 @@ impl Metrics {
             "chime_deliveries",
             "Deliveries by channel and outcome",
             m.deliveries.clone(),
+        );
+        registry.register(
+            "chime_deliveries_deferred",
+            "External deliveries held until their owner's quiet hours end, by channel",
+            m.deliveries_deferred.clone(),
         );
         registry.register(
             "chime_execution_lateness_seconds",
@@ -265,6 +283,11 @@ impl Metrics {
                 drop(self.deliveries.get_or_create(&DeliveryLabels {
                     channel: channel.as_str(),
                     outcome,
+                }));
+            }
+            if QUIET_CHANNELS.contains(&channel) {
+                drop(self.deliveries_deferred.get_or_create(&ChannelLabels {
+                    channel: channel.as_str(),
                 }));
             }
             if channel != Channel::InApp {
@@ -360,6 +383,10 @@ mod tests {
         );
         assert!(
             text.contains(r#"chime_executions_missed_total{policy="skip"} 0"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"chime_deliveries_deferred_total{channel="sms"} 0"#),
             "{text}"
         );
         // alerts.yml counts what is past the SLO with this exact bucket label.

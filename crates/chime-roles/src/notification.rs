@@ -39,18 +39,22 @@ use std::time::Duration;
 use chime_bus::Bus;
 use chime_channels::{ChannelAdapter, Recipient, SendError};
 use chime_core::event::{Channel, DeliveryOutcome, Event, ExecuteTask, NotificationSent, Topic};
+use chime_core::profile::{Profile, QuietHours};
 use chime_core::task::StoredTaskError;
 use chime_core::{NotificationId, TaskSpec, UserId};
 use chime_store::{
     DeliveryStatus, DeliveryStore, DeliveryWrite, InboxItem, OutboxEvent, RecipientStore,
 };
+use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Notify};
 use tracing::Instrument as _;
 
-use crate::metrics::{lateness_seconds, DeliveryLabels, ProviderErrorLabels};
+use crate::metrics::{
+    lateness_seconds, ChannelLabels, DeliveryLabels, ProviderErrorLabels, QUIET_CHANNELS,
+};
 use crate::{consumer, Context, Result};
 
 /// New in-app notifications, as they are committed, for live subscribers in this process.
@@ -172,6 +176,8 @@ where
 struct BatchRecipients {
     push: HashMap<UserId, Recipients>,
     webhook: HashMap<UserId, Recipients>,
+    /// Each user's quiet hours on their zone; `None` when they have none.
+    quiet: HashMap<UserId, Option<(QuietHours, TimeZone)>>,
 }
 
 /// What a pending delivery keeps for its attempts.
@@ -310,6 +316,15 @@ impl Notification {
             }
         };
         let now = self.ctx.clock.now();
+        let quiet_until = match recipients.quiet.get(&e.user_id) {
+            Some(quiet) => quiet.clone(),
+            None => {
+                let quiet = self.quiet_hours(&e.user_id).await?;
+                recipients.quiet.insert(e.user_id.clone(), quiet.clone());
+                quiet
+            }
+        }
+        .and_then(|(quiet, tz)| quiet.until(now, &tz));
         let d = Deliveries { e, now };
         let mut writes = Vec::new();
         if task.notify.in_app {
@@ -349,13 +364,46 @@ impl Notification {
             match recipients {
                 Err(reason) => writes.push(d.skipped(channel, reason)),
                 Ok(recipients) => {
+                    // Inside the owner's quiet hours, what buzzes waits for their end.
+                    let deferred = quiet_until.filter(|_| QUIET_CHANNELS.contains(&channel));
                     for (target, recipient) in recipients {
-                        writes.push(d.pending(channel, target, recipient));
+                        if deferred.is_some() {
+                            self.ctx
+                                .metrics
+                                .deliveries_deferred
+                                .get_or_create(&ChannelLabels {
+                                    channel: channel.as_str(),
+                                })
+                                .inc();
+                        }
+                        writes.push(d.pending(channel, target, recipient, deferred));
                     }
                 }
             }
         }
         Ok(writes)
+    }
+
+    /// The user's quiet hours and the zone they are read on (UTC when the profile has none).
+    /// A profile this release cannot read defers nothing: a reminder late is worse than one
+    /// during quiet hours.
+    async fn quiet_hours(&self, user: &UserId) -> Result<Option<(QuietHours, TimeZone)>> {
+        let Some(record) = self.recipients.profile(user).await? else {
+            return Ok(None);
+        };
+        match Profile::from_stored(&record.body) {
+            Ok(profile) if profile.quiet_hours.is_empty() => Ok(None),
+            Ok(profile) => {
+                let tz = profile
+                    .time_zone
+                    .map_or(TimeZone::UTC, |zone| zone.time_zone());
+                Ok(Some((profile.quiet_hours, tz)))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "a profile cannot be read; quiet hours not applied");
+                Ok(None)
+            }
+        }
     }
 
     async fn push_recipients(&self, user: &UserId) -> Result<Recipients> {
@@ -531,7 +579,15 @@ impl Deliveries<'_> {
         }
     }
 
-    fn pending(&self, channel: Channel, target: String, recipient: Recipient) -> DeliveryWrite {
+    /// A delivery for a worker to attempt: now, or at `deferred` (the end of quiet hours),
+    /// which is also where its retry window starts.
+    fn pending(
+        &self,
+        channel: Channel,
+        target: String,
+        recipient: Recipient,
+        deferred: Option<Timestamp>,
+    ) -> DeliveryWrite {
         let pending = Pending {
             late: self.e.late,
             task: self.e.task.clone(),
@@ -542,13 +598,19 @@ impl Deliveries<'_> {
         DeliveryWrite {
             occurrence: self.e.occurrence,
             user_id: self.e.user_id.clone(),
-            status: self.status(channel, target, DeliveryOutcome::Pending, None),
+            status: DeliveryStatus {
+                at: deferred.unwrap_or(self.now),
+                ..self.status(channel, target, DeliveryOutcome::Pending, None)
+            },
             inbox: None,
             message: serde_json::to_value(&pending).ok(),
             event: None,
         }
     }
 }
+
+#[cfg(test)]
+mod quiet_tests;
 
 #[cfg(test)]
 mod tests {

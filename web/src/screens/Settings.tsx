@@ -1,37 +1,96 @@
-// Settings: defaults for new tasks (email, phone), the time zone screens use, web push for
-// this browser, the webhook endpoint, and feature-usage telemetry (on unless opted out).
+// Settings, saved to the user's profile on the server: defaults for new tasks (email, phone,
+// channels), the time zone screens use, quiet hours, and feature-usage telemetry (on unless
+// opted out); then web push for this browser and the webhook endpoint.
 
 import { useEffect, useState, type FormEvent } from 'react';
 import { bff, ProblemError } from '../api';
 import { Field } from '../components/Field';
 import { useApp } from '../state';
-import { timeZones } from '../settings';
+import { timeZones, type Channels, type QuietWindow, type Settings } from '../settings';
 import { track } from '../telemetry';
+
+const WEEKDAYS: Array<[string, string]> = [
+  ['monday', 'Mon'],
+  ['tuesday', 'Tue'],
+  ['wednesday', 'Wed'],
+  ['thursday', 'Thu'],
+  ['friday', 'Fri'],
+  ['saturday', 'Sat'],
+  ['sunday', 'Sun'],
+];
+
+const CHANNELS: Array<[keyof Channels, string]> = [
+  ['inApp', 'In-app inbox'],
+  ['email', 'Email'],
+  ['sms', 'SMS'],
+  ['push', 'Web push'],
+  ['webhook', 'Webhook'],
+];
 
 export function SettingsScreen() {
   const { settings, updateSettings, announce } = useApp();
   const [draft, setDraft] = useState(settings);
+  const [dirty, setDirty] = useState(false);
   const [saved, setSaved] = useState(false);
-  const save = (e: FormEvent) => {
-    e.preventDefault();
-    updateSettings(draft);
-    setSaved(true);
-    announce('Settings saved');
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  // The server's settings arrive after the first render: show them unless the user is editing.
+  useEffect(() => {
+    if (!dirty) setDraft(settings);
+  }, [settings, dirty]);
+  const edit = (next: Settings) => {
+    setDraft(next);
+    setDirty(true);
+    setSaved(false);
   };
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    try {
+      await updateSettings(draft);
+      setErrors({});
+      setDirty(false);
+      setSaved(true);
+      announce('Settings saved');
+    } catch (err) {
+      setErrors(err instanceof ProblemError ? err.byPointer() : { '': 'Saving failed.' });
+      announce('Settings not saved');
+    }
+  };
+  const setWindow = (i: number, window: QuietWindow) =>
+    edit({ ...draft, quietHours: draft.quietHours.map((w, j) => (j === i ? window : w)) });
+  const windowError = (i: number) =>
+    Object.entries(errors)
+      .filter(([pointer]) => pointer.startsWith(`/quietHours/${i}`))
+      .map(([, detail]) => detail)[0];
   return (
     <>
       <h1 tabIndex={-1}>Settings</h1>
-      <form onSubmit={save} className="settings" noValidate>
+      <form onSubmit={(e) => void save(e)} className="settings" noValidate>
+        <p className="hint">Saved to your account: the same in every browser and on your phone.</p>
         <h2>Defaults for new tasks</h2>
-        <Field id="default-email" label="Email address" hint="Kept in this browser only.">
-          {(p) => <input {...p} type="email" autoComplete="email" value={draft.email} onChange={(e) => setDraft({ ...draft, email: e.target.value })} />}
+        <Field id="default-email" label="Email address" error={errors['/email']}>
+          {(p) => <input {...p} type="email" autoComplete="email" value={draft.email} onChange={(e) => edit({ ...draft, email: e.target.value })} />}
         </Field>
-        <Field id="default-phone" label="Phone number" hint="With the country code, e.g. +1 407 555 1212.">
-          {(p) => <input {...p} type="tel" autoComplete="tel" value={draft.phone} onChange={(e) => setDraft({ ...draft, phone: e.target.value })} />}
+        <Field id="default-phone" label="Phone number" hint="With the country code, e.g. +1 407 555 1212." error={errors['/phone']}>
+          {(p) => <input {...p} type="tel" autoComplete="tel" value={draft.phone} onChange={(e) => edit({ ...draft, phone: e.target.value })} />}
         </Field>
-        <Field id="time-zone" label="Time zone">
+        <fieldset className="channels">
+          <legend>Notify new tasks by</legend>
+          <div className="radios">
+          {CHANNELS.map(([key, label]) => (
+            <label key={key} className="check">
+              <input
+                type="checkbox"
+                checked={draft.channels[key]}
+                onChange={(e) => edit({ ...draft, channels: { ...draft.channels, [key]: e.target.checked } })}
+              />{' '}
+              {label}
+            </label>
+          ))}
+          </div>
+        </fieldset>
+        <Field id="time-zone" label="Time zone" error={errors['/timeZone']}>
           {(p) => (
-            <select {...p} value={draft.timeZone} onChange={(e) => setDraft({ ...draft, timeZone: e.target.value })}>
+            <select {...p} value={draft.timeZone} onChange={(e) => edit({ ...draft, timeZone: e.target.value })}>
               {timeZones().map((z) => (
                 <option key={z} value={z}>
                   {z}
@@ -40,8 +99,63 @@ export function SettingsScreen() {
             </select>
           )}
         </Field>
+        <h2>Quiet hours</h2>
+        <p className="hint">
+          Email, SMS and push wait until quiet hours end, in your time zone; the in-app inbox still shows each reminder on time.
+        </p>
+        {draft.quietHours.length === 0 && <p>No quiet hours.</p>}
+        {draft.quietHours.map((window, i) => (
+          <fieldset key={i} className="quiet-window">
+            <legend>Quiet hours {i + 1}</legend>
+            <div className="weekdays" role="group" aria-label={`Days of quiet hours ${i + 1}`}>
+              {WEEKDAYS.map(([day, short]) => (
+                <label key={day} className="chip">
+                  <input
+                    type="checkbox"
+                    checked={window.days.includes(day)}
+                    onChange={(e) =>
+                      setWindow(i, {
+                        ...window,
+                        days: WEEKDAYS.map(([d]) => d).filter((d) => (d === day ? e.target.checked : window.days.includes(d))),
+                      })
+                    }
+                  />{' '}
+                  {short}
+                </label>
+              ))}
+            </div>
+            <div className="two">
+              <label className="field">
+                From
+                <input type="time" value={window.from} onChange={(e) => setWindow(i, { ...window, from: e.target.value })} />
+              </label>
+              <label className="field">
+                to
+                <input type="time" value={window.to} onChange={(e) => setWindow(i, { ...window, to: e.target.value })} />
+              </label>
+            </div>
+            <div className="actions">
+              {window.to <= window.from && <span className="hint">Ends the next day.</span>}
+              <button type="button" className="danger small" onClick={() => edit({ ...draft, quietHours: draft.quietHours.filter((_, j) => j !== i) })}>
+                Remove
+              </button>
+            </div>
+            {windowError(i) && (
+              <p className="error" role="alert">
+                {windowError(i)}
+              </p>
+            )}
+          </fieldset>
+        ))}
+        <button
+          type="button"
+          onClick={() => edit({ ...draft, quietHours: [...draft.quietHours, { days: WEEKDAYS.map(([d]) => d), from: '22:00', to: '07:00' }] })}
+        >
+          Add quiet hours
+        </button>
+        <h2>Privacy</h2>
         <label className="check">
-          <input type="checkbox" checked={draft.telemetry} onChange={(e) => setDraft({ ...draft, telemetry: e.target.checked })} /> Share
+          <input type="checkbox" checked={draft.telemetry} onChange={(e) => edit({ ...draft, telemetry: e.target.checked })} /> Share
           anonymous feature usage (which features are used, never what you write or who you are)
         </label>
         <div className="actions">
@@ -49,6 +163,7 @@ export function SettingsScreen() {
             Save settings
           </button>
           {saved && <span role="status">Saved.</span>}
+          {errors[''] && <span role="alert">{errors['']}</span>}
         </div>
       </form>
       <PushSettings />

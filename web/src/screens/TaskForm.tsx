@@ -27,7 +27,7 @@ import {
 export function TaskFormScreen({ id }: { id?: string }) {
   const { settings } = useApp();
   const [form, setForm] = useState<TaskForm | null>(() =>
-    id ? null : emptyForm({ timeZone: settings.timeZone, email: settings.email, sms: settings.phone }),
+    id ? null : emptyForm({ timeZone: settings.timeZone, email: settings.email, sms: settings.phone, channels: settings.channels }),
   );
   const [loadError, setLoadError] = useState<Error>();
   useEffect(() => {
