@@ -128,6 +128,12 @@ function nextMonday() {
   return `${d.toISOString().slice(0, 10)}T09:00`;
 }
 
+function nextSaturdayAt(time) {
+  const d = new Date();
+  d.setUTCDate(d.getUTCDate() + ((13 - d.getUTCDay()) % 7 || 7));
+  return `${d.toISOString().slice(0, 10)}T${time}`;
+}
+
 function berlinWeekdayAndTime(instant) {
   return new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', weekday: 'long', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(instant));
 }
@@ -320,6 +326,14 @@ await test('settings follow the user to another browser', async () => {
   check(!(await other.getByLabel(/Share anonymous feature usage/).isChecked()), 'the telemetry opt-out did not follow');
   await axe(other, 'settings with quiet hours');
   await shot(other, 'settings-quiet-desktop');
+  // The task form's preview says where quiet hours hold an email back.
+  await other.goto('/tasks/new');
+  await other.getByLabel('Name', { exact: true }).fill('Put the bins out');
+  await other.getByLabel('Date and time').fill(nextSaturdayAt('23:30'));
+  await other.getByRole('checkbox', { name: 'Email' }).check();
+  await other.locator('.preview .note', { hasText: 'email sent at Sun 09:30 (quiet hours)' }).first().waitFor();
+  await axe(other, 'task form with a quiet-hours note');
+  await shot(other, 'task-form-quiet-desktop');
   await other.context().close();
 });
 

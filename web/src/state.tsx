@@ -9,6 +9,8 @@ import { setTelemetry } from './telemetry';
 interface AppValue {
   user: string;
   settings: Settings;
+  /** The server's settings have arrived (or could not be read): forms may take defaults. */
+  settingsLoaded: boolean;
   /** Saves to the server; rejects with its problem when a field is refused. */
   updateSettings: (s: Settings) => Promise<Settings>;
   unread: number;
@@ -31,6 +33,7 @@ export function useApp(): AppValue {
 export function AppProvider({ user, serverTelemetry, children }: { user: string; serverTelemetry: boolean; children: ReactNode }) {
   // Until the server answers: what this browser may still hold from before, else defaults.
   const [settings, setSettings] = useState<Settings>(() => ({ ...defaultSettings(), ...legacySettings(user) }));
+  const [settingsLoaded, setSettingsLoaded] = useState(false);
   const [unread, setUnread] = useState(0);
   const [arrived, setArrived] = useState<Notification[]>([]);
   const [announcement, setAnnouncement] = useState('');
@@ -39,10 +42,12 @@ export function AppProvider({ user, serverTelemetry, children }: { user: string;
 
   useEffect(() => {
     let live = true;
-    syncSettings(user).then(
-      (s) => live && setSettings(s),
-      () => undefined, // Offline or signed out: the screens keep what they have.
-    );
+    syncSettings(user)
+      .then(
+        (s) => live && setSettings(s),
+        () => undefined, // Offline or signed out: the screens keep what they have.
+      )
+      .finally(() => live && setSettingsLoaded(true));
     return () => {
       live = false;
     };
@@ -81,7 +86,7 @@ export function AppProvider({ user, serverTelemetry, children }: { user: string;
 
   return (
     <AppContext.Provider
-      value={{ user, settings, updateSettings, unread, arrived, refreshUnread, announce, announcement, }}
+      value={{ user, settings, settingsLoaded, updateSettings, unread, arrived, refreshUnread, announce, announcement, }}
     >
       {children}
     </AppContext.Provider>

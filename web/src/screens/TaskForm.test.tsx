@@ -45,6 +45,11 @@ afterEach(() => {
 
 const ok = (path: string): { status: number; body?: unknown } => {
   if (path.startsWith('/bff/api/notifications')) return { status: 200, body: { notifications: [], unread: 0 } };
+  if (path === '/bff/api/me')
+    return {
+      status: 200,
+      body: { timeZone: null, email: null, phone: null, quietHours: [], channels: { email: false, sms: false, push: false, inApp: true, webhook: false }, telemetry: true },
+    };
   if (path === '/bff/preview')
     return {
       status: 200,

@@ -25,18 +25,21 @@ import {
 } from '../recurrence';
 
 export function TaskFormScreen({ id }: { id?: string }) {
-  const { settings } = useApp();
-  const [form, setForm] = useState<TaskForm | null>(() =>
-    id ? null : emptyForm({ timeZone: settings.timeZone, email: settings.email, sms: settings.phone, channels: settings.channels }),
-  );
+  const { settings, settingsLoaded } = useApp();
+  // A new task starts from the user's defaults, so the form waits for them.
+  const [form, setForm] = useState<TaskForm | null>(null);
   const [loadError, setLoadError] = useState<Error>();
   useEffect(() => {
-    if (!id) return;
+    if (!settingsLoaded) return;
+    if (!id) {
+      setForm((f) => f ?? emptyForm({ timeZone: settings.timeZone, email: settings.email, sms: settings.phone, channels: settings.channels }));
+      return;
+    }
     bff<{ task: Task }>(`/tasks/${id}`).then(
       (page) => setForm(fromTask(page.task, { email: settings.email, sms: settings.phone })),
       (e: Error) => setLoadError(e),
     );
-  }, [id, settings.email, settings.phone]);
+  }, [id, settingsLoaded, settings.timeZone, settings.email, settings.phone, settings.channels]);
   if (loadError) {
     return (
       <>

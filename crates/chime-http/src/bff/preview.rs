@@ -1,5 +1,6 @@
 //! The task form's helpers: a start date typed as a wall-clock time in the chosen zone, and
-//! the notes on a preview where the calendar moves or skips an occurrence.
+//! the notes on a preview where the calendar moves or skips an occurrence, or where the user's
+//! quiet hours hold its email, SMS and push back.
 //!
 //! The app sends `startDate` as `2026-03-29T02:30` (what a `datetime-local` field gives) with
 //! a `timeZone`; the BFF resolves it in that zone (a time inside a DST gap moves forward by the
@@ -7,6 +8,7 @@
 //! never computes offsets. A value that is not such a local time is passed on untouched, and
 //! the task API names `/startDate` if it is wrong.
 
+use chime_core::profile::Profile;
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -160,6 +162,61 @@ pub fn annotate(body: &Value, occurrences: &Value) -> Value {
     json!({"occurrences": items})
 }
 
+/// Adds to `preview` (what [`annotate`] made) where the user's quiet hours hold the task's
+/// email, SMS or push back: "email and SMS sent at 07:00 (quiet hours)", on the profile's zone.
+pub fn note_quiet_hours(preview: &mut Value, body: &Value, profile: &Profile) {
+    if profile.quiet_hours.is_empty() {
+        return;
+    }
+    let notify = &body["notify"];
+    let text = |v: &Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
+    let channels: Vec<&str> = [
+        (text(&notify["email"]), "email"),
+        (text(&notify["sms"]) || notify["sms"].is_number(), "SMS"),
+        (notify["push"] == Value::Bool(true), "push"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    let Some((last, first)) = channels.split_last() else {
+        return;
+    };
+    let held = if first.is_empty() {
+        (*last).to_owned()
+    } else {
+        format!("{} and {last}", first.join(", "))
+    };
+    let tz = profile
+        .time_zone
+        .as_ref()
+        .map_or(TimeZone::UTC, |z| z.time_zone());
+    let Some(items) = preview["occurrences"].as_array_mut() else {
+        return;
+    };
+    for item in items {
+        let Some(at) = item["at"]
+            .as_str()
+            .and_then(|s| s.parse::<Timestamp>().ok())
+        else {
+            continue;
+        };
+        let Some(end) = profile.quiet_hours.until(at, &tz) else {
+            continue;
+        };
+        let end_local = end.to_zoned(tz.clone());
+        let when = if end_local.date() == at.to_zoned(tz.clone()).date() {
+            end_local.strftime("%H:%M").to_string()
+        } else {
+            end_local.strftime("%a %H:%M").to_string()
+        };
+        let note = format!("{held} sent at {when} (quiet hours)");
+        item["note"] = match item["note"].as_str() {
+            Some(earlier) => Value::String(format!("{earlier}; {note}")),
+            None => Value::String(note),
+        };
+    }
+}
+
 fn skipped(month: Date, day: i8) -> String {
     format!(
         "{} has no day {day}: that occurrence is skipped",
@@ -202,6 +259,49 @@ mod tests {
         let note = out["occurrences"][1]["note"].as_str().expect("a note");
         assert!(note.contains("02:30 does not exist on 29 March"), "{note}");
         assert_eq!(out["occurrences"][1]["local"], "2026-03-29T03:30");
+    }
+
+    #[test]
+    fn quiet_hours_are_noted_where_they_hold_a_delivery_back() {
+        // Monday nights 22:00 to Tuesday 07:00, Berlin.
+        let profile = Profile::parse(
+            json!({"timeZone": "Europe/Berlin",
+                   "quietHours": [{"days": ["mo"], "from": "22:00", "to": "07:00"}]}),
+            &Default::default(),
+        )
+        .expect("profile");
+        let notify = json!({"email": "a@example.com", "sms": "+14075551212", "push": false});
+        let mut nightly = json!({
+            "startDate": "2026-12-07T23:30", "timeZone": "Europe/Berlin",
+            "repeats": {"frequency": 1, "period": "day"}, "notify": notify
+        });
+        // Monday 23:30 waits until Tuesday 07:00; Tuesday 23:30 is not quiet.
+        let mut out = preview(
+            &mut nightly,
+            &["2026-12-07T22:30:00Z", "2026-12-08T22:30:00Z"],
+        );
+        note_quiet_hours(&mut out, &nightly, &profile);
+        assert_eq!(
+            out["occurrences"][0]["note"],
+            "email and SMS sent at Tue 07:00 (quiet hours)"
+        );
+        assert!(out["occurrences"][1].get("note").is_none(), "{out}");
+
+        // Tuesday 06:30 is still Monday night's: 07:00 the same day.
+        let mut early = json!({"startDate": "2026-12-08T06:30", "timeZone": "Europe/Berlin",
+                               "notify": notify});
+        let mut out = preview(&mut early, &["2026-12-08T05:30:00Z"]);
+        note_quiet_hours(&mut out, &early, &profile);
+        assert_eq!(
+            out["occurrences"][0]["note"],
+            "email and SMS sent at 07:00 (quiet hours)"
+        );
+
+        // In-app only: nothing is held, nothing to say.
+        early["notify"] = json!({"inApp": true});
+        let mut out = preview(&mut early, &["2026-12-08T05:30:00Z"]);
+        note_quiet_hours(&mut out, &early, &profile);
+        assert!(out["occurrences"][0].get("note").is_none());
     }
 
     #[test]

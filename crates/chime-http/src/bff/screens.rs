@@ -9,6 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chime_core::profile::Profile;
+use chime_core::task::ParseOptions;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -204,7 +206,8 @@ pub(super) async fn replace_task(
 }
 
 /// `POST /bff/preview`: the next 10 occurrences of a body being typed, each with its local
-/// time and a note where DST or a short month moves or skips one.
+/// time and a note where DST or a short month moves or skips one, or quiet hours hold its
+/// email, SMS or push back.
 pub(super) async fn preview_handler(
     State(bff): State<Arc<Bff>>,
     method: Method,
@@ -218,7 +221,13 @@ pub(super) async fn preview_handler(
         let answer = bff
             .json(&who, Method::POST, "/tasks/preview?count=10", Some(&body))
             .await?;
-        Ok(preview::annotate(&body, &answer["occurrences"]))
+        let mut annotated = preview::annotate(&body, &answer["occurrences"]);
+        // Where quiet hours hold a delivery back: the profile as the API answers it.
+        let profile = bff.json(&who, Method::GET, "/me", None).await?;
+        if let Ok(profile) = Profile::parse(profile, &ParseOptions::default()) {
+            preview::note_quiet_hours(&mut annotated, &body, &profile);
+        }
+        Ok(annotated)
     }
     .await;
     match result {
