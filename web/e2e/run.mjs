@@ -330,10 +330,13 @@ await test('settings follow the user to another browser', async () => {
   await other.goto('/tasks/new');
   await other.getByLabel('Name', { exact: true }).fill('Put the bins out');
   await other.getByLabel('Date and time').fill(nextSaturdayAt('23:30'));
-  await other.getByRole('checkbox', { name: 'Email' }).check();
+  await other.getByRole('checkbox', { name: 'Email', exact: true }).check();
   await other.locator('.preview .note', { hasText: 'email sent at Sun 09:30 (quiet hours)' }).first().waitFor();
   await axe(other, 'task form with a quiet-hours note');
   await shot(other, 'task-form-quiet-desktop');
+  // Urgent: nothing waits, and the preview says nothing.
+  await other.getByRole('checkbox', { name: /^Urgent/ }).check();
+  await other.waitForFunction(() => document.querySelectorAll('.preview ol.occurrences > li').length === 1 && !document.querySelector('.preview .note'));
   await other.context().close();
 });
 

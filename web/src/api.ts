@@ -120,6 +120,8 @@ export interface Task {
   timeZone: string;
   repeats: Repeats | null;
   notify: { email: string | null; sms: string | null; push: boolean; inApp: boolean; webhook: boolean };
+  /** Absent when false. */
+  urgent?: boolean;
   missed: { policy: 'fireOnceLate' | 'fireAll' | 'skip'; limitSeconds?: number };
   nextExecutionDate: string | null;
   createdAt: string;

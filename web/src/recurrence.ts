@@ -32,6 +32,8 @@ export interface TaskForm {
   push: boolean;
   inApp: boolean;
   webhook: boolean;
+  /** Sent at once even inside the user's quiet hours. */
+  urgent: boolean;
   missed: MissedPolicy;
   skipLimitMinutes: string;
 }
@@ -52,6 +54,7 @@ export type FieldId =
   | 'sms'
   | 'push'
   | 'webhook'
+  | 'urgent'
   | 'missed'
   | 'skipLimitMinutes'
   | 'form';
@@ -90,6 +93,7 @@ export function emptyForm(defaults: {
     push: channels.push,
     inApp: channels.inApp,
     webhook: channels.webhook,
+    urgent: false,
     missed: 'fireOnceLate',
     skipLimitMinutes: '60',
   };
@@ -123,6 +127,7 @@ export function toBody(form: TaskForm): Record<string, unknown> {
       inApp: form.inApp,
       webhook: form.webhook,
     },
+    urgent: form.urgent,
     missed:
       form.missed === 'skip'
         ? { policy: 'skip', limitSeconds: minutesToSeconds(form.skipLimitMinutes) }
@@ -163,6 +168,7 @@ export function fromTask(task: Task, defaults: { email?: string; sms?: string })
   form.push = task.notify.push;
   form.inApp = task.notify.inApp;
   form.webhook = task.notify.webhook;
+  form.urgent = task.urgent ?? false;
   form.missed = task.missed.policy;
   if (task.missed.limitSeconds !== undefined) form.skipLimitMinutes = String(task.missed.limitSeconds / 60);
   const r = task.repeats;
@@ -203,6 +209,7 @@ export function fieldOf(pointer: string, form: Pick<TaskForm, 'period' | 'endsMo
     '/notify/sms': 'sms',
     '/notify/push': 'push',
     '/notify/webhook': 'webhook',
+    '/urgent': 'urgent',
     '/missed/policy': 'missed',
     '/missed/limitSeconds': 'skipLimitMinutes',
   };

@@ -316,15 +316,20 @@ impl Notification {
             }
         };
         let now = self.ctx.clock.now();
-        let quiet_until = match recipients.quiet.get(&e.user_id) {
-            Some(quiet) => quiet.clone(),
-            None => {
-                let quiet = self.quiet_hours(&e.user_id).await?;
-                recipients.quiet.insert(e.user_id.clone(), quiet.clone());
-                quiet
+        // An urgent task is not held: its owner asked for it at once, whatever the hour.
+        let quiet_until = if task.urgent {
+            None
+        } else {
+            match recipients.quiet.get(&e.user_id) {
+                Some(quiet) => quiet.clone(),
+                None => {
+                    let quiet = self.quiet_hours(&e.user_id).await?;
+                    recipients.quiet.insert(e.user_id.clone(), quiet.clone());
+                    quiet
+                }
             }
-        }
-        .and_then(|(quiet, tz)| quiet.until(now, &tz));
+            .and_then(|(quiet, tz)| quiet.until(now, &tz))
+        };
         let d = Deliveries { e, now };
         let mut writes = Vec::new();
         if task.notify.in_app {

@@ -175,6 +175,11 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
             </label>
             {errors.push && <p className="error">{errors.push}</p>}
             {errors.webhook && <p className="error">{errors.webhook}</p>}
+            <label className="check">
+              <input type="checkbox" checked={form.urgent} onChange={(e) => set('urgent', e.target.checked)} /> Urgent: email, SMS and
+              push go out at once, even during my quiet hours
+            </label>
+            {errors.urgent && <p className="error">{errors.urgent}</p>}
           </fieldset>
 
           <fieldset>

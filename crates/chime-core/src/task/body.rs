@@ -55,6 +55,10 @@ pub struct TaskIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<NotifyIn>))]
     #[serde(default)]
     pub(super) notify: Sent,
+    /// Email, SMS and push go out at once even inside the owner's quiet hours. Default false.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, example = false))]
+    #[serde(default)]
+    pub(super) urgent: Sent,
     /// What to do with occurrences missed during downtime; default `fireOnceLate`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<MissedIn>))]
     #[serde(default)]
@@ -335,7 +339,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 7 + 4 + 5 + 2);
+        assert_eq!(checked, 8 + 4 + 5 + 2);
     }
 
     /// The examples the schema gives, put together, are a body the parser accepts.

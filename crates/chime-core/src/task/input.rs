@@ -42,6 +42,14 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
     let repeats = parse_repeats(&mut input.repeats, &mut errs);
     let notify = parse_notify(&mut input.notify, options, &mut errs);
     let missed = parse_missed(&mut input.missed, &mut errs);
+    let urgent = match input.urgent.present() {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            errs.push("/urgent", input.urgent.get(), "`urgent` is true or false");
+            false
+        }
+    };
 
     if !errs.0.is_empty() {
         return Err(FieldErrors(errs.0));
@@ -65,6 +73,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
             },
             notify,
             missed,
+            urgent,
         }),
         // Every parser that returns `None` has recorded why.
         _ => Err(FieldErrors::one("", None, "the body could not be parsed")),

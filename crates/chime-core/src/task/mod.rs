@@ -54,6 +54,8 @@
 //! - `missed`: what to do with occurrences missed while Chime was down. `policy`:
 //!   `fireOnceLate` (the default, also when `policy` is absent), `fireAll` or `skip`;
 //!   `limitSeconds` (1 to 31536000) is required with `skip` and refused otherwise.
+//! - `urgent`: a boolean, default `false`; an urgent task's email, SMS and push go out at once
+//!   even inside the owner's quiet hours.
 //!
 //! [`TaskSpec::to_json`] writes the API's canonical shape of the same fields, which parses back
 //! to an equal `TaskSpec`.
@@ -85,6 +87,8 @@ pub struct TaskSpec {
     pub schedule: Schedule,
     pub notify: Notify,
     pub missed: MissedPolicy,
+    /// Delivered at once even inside the owner's quiet hours.
+    pub urgent: bool,
 }
 
 /// A value refused by one of this module's `parse` constructors, with the reason.

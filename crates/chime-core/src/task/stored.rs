@@ -9,7 +9,10 @@
 //!   what a newer writer meant.
 //! - `v` names the shape. Version 1 is the API's canonical shape ([`TaskSpec::to_json`]) plus
 //!   `"v": 1`. Without `v` (version 0) is what releases before it stored: the same shape, without
-//!   `notify.webhook` in the first release. A version above [`STORED_VERSION`] is refused as
+//!   `notify.webhook` in the first release. Version 2 adds `urgent`; it is written only for an
+//!   urgent task, every other task is still written as version 1, the lowest version that
+//!   describes it, so that releases that read only version 1 keep reading them. A version above
+//!   [`STORED_VERSION`] is refused as
 //!   [`StoredTaskError::Newer`], which callers treat as "not mine to read yet" (a rolling
 //!   upgrade has a newer instance that reads it), never as corrupt.
 //!
@@ -25,7 +28,7 @@ use super::{EmailAddress, MissedPolicy, Notify, PhoneNumber, TaskName, TaskSpec,
 use crate::recurrence::{Ends, On, Period, Repeats, Schedule, TaskZone};
 
 /// The newest stored shape this release writes and reads.
-pub const STORED_VERSION: u32 = 1;
+pub const STORED_VERSION: u32 = 2;
 
 /// Why a stored task could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,9 +45,11 @@ pub enum StoredTaskError {
 }
 
 impl TaskSpec {
-    /// The stored form (see the module doc), version [`STORED_VERSION`].
+    /// The stored form (see the module doc), in the lowest version that describes the task:
+    /// 1, or 2 for an urgent task (so that a release that knows no `urgent` holds it, as
+    /// newer, rather than reading it as corrupt).
     pub fn to_stored(&self) -> Value {
-        self.shape(STORED_VERSION).into_value()
+        self.shape(if self.urgent { 2 } else { 1 }).into_value()
     }
 
     /// Reads a task written by [`TaskSpec::to_stored`] of this release or an earlier one.
@@ -122,6 +127,7 @@ impl TaskSpec {
                     limit_seconds: limit.as_secs(),
                 },
             },
+            urgent: self.urgent,
         }
     }
 }
@@ -161,10 +167,13 @@ pub struct TaskFields {
     repeats: Option<RepeatsShape>,
     notify: NotifyShape,
     missed: MissedShape,
+    /// Delivered at once even inside the owner's quiet hours (absent: false).
+    #[serde(default, skip_serializing_if = "is_false")]
+    urgent: bool,
 }
 
 /// Every field of [`TaskFields`] as stored.
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "v",
     "name",
     "description",
@@ -173,10 +182,15 @@ const FIELDS: [&str; 8] = [
     "repeats",
     "notify",
     "missed",
+    "urgent",
 ];
 
 fn is_zero(v: &u32) -> bool {
     *v == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// How a task repeats.
@@ -327,6 +341,7 @@ impl TaskFields {
             },
             notify,
             missed,
+            urgent: self.urgent,
         })
     }
 }
@@ -454,6 +469,20 @@ mod tests {
                 }),
             ),
             (
+                "v2, urgent",
+                json!({
+                    "v": 2,
+                    "name": "Pills",
+                    "description": null,
+                    "startDate": "2026-03-01T07:00:00Z",
+                    "timeZone": "Europe/Berlin",
+                    "repeats": {"frequency": 1, "period": "day", "on": null, "ends": null},
+                    "notify": {"email": null, "sms": "+14075551212", "push": true, "inApp": true, "webhook": false},
+                    "missed": {"policy": "fireOnceLate"},
+                    "urgent": true
+                }),
+            ),
+            (
                 "v1, one-time, ends at an instant elsewhere",
                 json!({
                     "v": 1,
@@ -484,7 +513,11 @@ mod tests {
         for (what, stored) in fixtures() {
             let spec = TaskSpec::from_stored(&stored).unwrap();
             let written = spec.to_stored();
-            assert_eq!(written["v"], json!(STORED_VERSION), "{what}");
+            assert_eq!(
+                written["v"],
+                json!(if spec.urgent { 2 } else { 1 }),
+                "{what}"
+            );
             assert_eq!(TaskSpec::from_stored(&written).unwrap(), spec, "{what}");
         }
     }
@@ -503,11 +536,11 @@ mod tests {
     #[test]
     fn a_newer_version_is_refused_as_newer_not_as_corrupt() {
         let mut stored = fixtures()[2].1.clone();
-        stored["v"] = json!(2);
+        stored["v"] = json!(3);
         stored["rrule"] = json!("FREQ=MONTHLY;BYDAY=2TU");
         assert_eq!(
             TaskSpec::from_stored(&stored),
-            Err(StoredTaskError::Newer { found: 2 })
+            Err(StoredTaskError::Newer { found: 3 })
         );
     }
 

@@ -165,7 +165,7 @@ pub fn annotate(body: &Value, occurrences: &Value) -> Value {
 /// Adds to `preview` (what [`annotate`] made) where the user's quiet hours hold the task's
 /// email, SMS or push back: "email and SMS sent at 07:00 (quiet hours)", on the profile's zone.
 pub fn note_quiet_hours(preview: &mut Value, body: &Value, profile: &Profile) {
-    if profile.quiet_hours.is_empty() {
+    if profile.quiet_hours.is_empty() || body["urgent"] == Value::Bool(true) {
         return;
     }
     let notify = &body["notify"];
@@ -296,6 +296,12 @@ mod tests {
             out["occurrences"][0]["note"],
             "email and SMS sent at 07:00 (quiet hours)"
         );
+
+        // Urgent: nothing is held.
+        early["urgent"] = json!(true);
+        let mut out = preview(&mut early, &["2026-12-08T05:30:00Z"]);
+        note_quiet_hours(&mut out, &early, &profile);
+        assert!(out["occurrences"][0].get("note").is_none());
 
         // In-app only: nothing is held, nothing to say.
         early["notify"] = json!({"inApp": true});

@@ -38,6 +38,10 @@ fn at(s: &str) -> Timestamp {
 }
 
 async fn fire(now: &str, quiet_hours: serde_json::Value) -> Vec<DeliveryWrite> {
+    fire_task(now, quiet_hours, false).await
+}
+
+async fn fire_task(now: &str, quiet_hours: serde_json::Value, urgent: bool) -> Vec<DeliveryWrite> {
     let (store, _dir) = store();
     let ctx = ctx_at(now);
     let alice = UserId::parse("alice").expect("user");
@@ -65,7 +69,8 @@ async fn fire(now: &str, quiet_hours: serde_json::Value) -> Vec<DeliveryWrite> {
         .expect("put_webhook");
     let task = TaskSpec::parse(&json!({
         "name": "Take the pills", "startDate": now,
-        "notify": {"sms": "+14075551212", "inApp": true, "webhook": true}
+        "notify": {"sms": "+14075551212", "inApp": true, "webhook": true},
+        "urgent": urgent
     }))
     .expect("task");
     let channels: Vec<Arc<dyn ChannelAdapter>> = vec![
@@ -192,5 +197,17 @@ async fn outside_quiet_hours_or_without_them_nothing_waits() {
     .await;
     assert_eq!(by_channel(&writes, Channel::Sms).at, at(now));
     let writes = fire(now, json!([])).await;
+    assert_eq!(by_channel(&writes, Channel::Sms).at, at(now));
+}
+
+#[tokio::test]
+async fn an_urgent_task_is_not_held_by_quiet_hours() {
+    let now = "2026-12-07T22:30:00Z";
+    let writes = fire_task(
+        now,
+        json!([{"days": ["mo"], "from": "22:00", "to": "07:00"}]),
+        true,
+    )
+    .await;
     assert_eq!(by_channel(&writes, Channel::Sms).at, at(now));
 }
