@@ -161,6 +161,8 @@ export interface Notification {
   dueAt: string;
   createdAt: string;
   read: boolean;
+  /** Arrived during the user's quiet hours: shown without a sound or a system notification. */
+  silent?: boolean;
 }
 
 export interface PreviewItem {

@@ -76,7 +76,8 @@ export function AppProvider({ user, serverTelemetry, children }: { user: string;
       setArrived((list) => [item, ...list.filter((n) => n.id !== item.id)]);
       setUnread((n) => n + 1);
       setAnnouncement(`Reminder: ${item.taskName}`);
-      if (document.hidden && 'Notification' in window && window.Notification.permission === 'granted') {
+      // Quiet hours: the item is in the inbox, but the system does not announce it.
+      if (!item.silent && document.hidden && 'Notification' in window && window.Notification.permission === 'granted') {
         new window.Notification(item.taskName, { body: 'Chime reminder', tag: item.id, icon: '/favicon.svg' });
       }
     });

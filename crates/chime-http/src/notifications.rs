@@ -36,6 +36,9 @@ pub struct NotificationItem {
     #[schema(value_type = String)]
     created_at: Timestamp,
     read: bool,
+    /// Arrived during the owner's quiet hours: show it without a sound or a system
+    /// notification.
+    silent: bool,
 }
 
 impl From<InboxItem> for NotificationItem {
@@ -47,6 +50,7 @@ impl From<InboxItem> for NotificationItem {
             due_at: i.due_at,
             created_at: i.created_at,
             read: i.read,
+            silent: i.silent,
         }
     }
 }

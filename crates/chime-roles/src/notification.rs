@@ -333,7 +333,8 @@ impl Notification {
         let d = Deliveries { e, now };
         let mut writes = Vec::new();
         if task.notify.in_app {
-            writes.push(d.in_app(&task));
+            // Shown at once; inside quiet hours without a sound.
+            writes.push(d.in_app(&task, quiet_until.is_some()));
         }
         let mut external: Vec<(Channel, Recipients)> = Vec::new();
         if let Some(email) = &task.notify.email {
@@ -546,7 +547,7 @@ impl Deliveries<'_> {
         }))
     }
 
-    fn in_app(&self, task: &TaskSpec) -> DeliveryWrite {
+    fn in_app(&self, task: &TaskSpec, silent: bool) -> DeliveryWrite {
         let item = InboxItem {
             id: NotificationId::new(),
             user_id: self.e.user_id.clone(),
@@ -555,6 +556,7 @@ impl Deliveries<'_> {
             due_at: self.e.occurrence.due_at,
             created_at: self.now,
             read: false,
+            silent,
         };
         let status = self.status(Channel::InApp, String::new(), DeliveryOutcome::Sent, None);
         DeliveryWrite {

@@ -368,6 +368,9 @@ pub struct InboxItem {
     pub due_at: Timestamp,
     pub created_at: Timestamp,
     pub read: bool,
+    /// Arrived during the owner's quiet hours: shown, without a sound or a system
+    /// notification.
+    pub silent: bool,
 }
 
 #[async_trait]

@@ -39,7 +39,7 @@ beforeEach(() => {
 
 afterEach(() => vi.unstubAllGlobals());
 
-it('shows a notification arriving over the event stream with the unread count, and marks it read', async () => {
+function renderInbox() {
   render(
     <RouterProvider>
       <AppProvider user="alice" serverTelemetry={false}>
@@ -47,6 +47,10 @@ it('shows a notification arriving over the event stream with the unread count, a
       </AppProvider>
     </RouterProvider>,
   );
+}
+
+it('shows a notification arriving over the event stream with the unread count, and marks it read', async () => {
+  renderInbox();
   expect(await screen.findByText('No notifications yet.')).toBeTruthy();
   expect(FakeEventSource.last?.url).toBe('/bff/api/notifications/stream');
   act(() =>
@@ -64,4 +68,28 @@ it('shows a notification arriving over the event stream with the unread count, a
   fireEvent.click(screen.getByRole('button', { name: /Mark read/ }));
   expect(await screen.findByText('All caught up.')).toBeTruthy();
   expect(posted).toEqual([{ path: '/bff/api/notifications/read', body: { ids: ['ntf_1'] } }]);
+});
+
+it('announces an arriving reminder with a system notification, except during quiet hours', async () => {
+  const shown: string[] = [];
+  class FakeNotification {
+    static permission = 'granted';
+    constructor(title: string) {
+      shown.push(title);
+    }
+  }
+  vi.stubGlobal('Notification', FakeNotification);
+  Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+  try {
+    renderInbox();
+    expect(await screen.findByText('No notifications yet.')).toBeTruthy();
+    const item = { taskId: 'tsk_1', dueAt: '2026-12-01T09:00:00Z', createdAt: '2026-12-01T09:00:00Z', read: false };
+    act(() => FakeEventSource.last?.emit('notification', { ...item, id: 'ntf_1', taskName: 'Loud', silent: false }));
+    act(() => FakeEventSource.last?.emit('notification', { ...item, id: 'ntf_2', taskName: 'Quiet', silent: true }));
+    expect(screen.getByRole('link', { name: 'Quiet' })).toBeTruthy();
+    expect(screen.getByText(/arrived during quiet hours/)).toBeTruthy();
+    expect(shown).toEqual(['Loud']);
+  } finally {
+    delete (document as unknown as { hidden?: boolean }).hidden;
+  }
 });

@@ -72,6 +72,7 @@ export function InboxScreen() {
               {!n.read && <span className="visually-hidden"> (unread)</span>}
               <div className="subtle">
                 Due <time dateTime={n.dueAt}>{dateTime(n.dueAt, settings.timeZone)}</time>
+                {n.silent && ' · arrived during quiet hours'}
               </div>
             </div>
             {!n.read && (

@@ -146,6 +146,14 @@ async fn fire_task(now: &str, quiet_hours: serde_json::Value, urgent: bool) -> V
     writes
 }
 
+/// Whether the occurrence's inbox item is silent.
+fn silent(writes: &[DeliveryWrite]) -> Option<bool> {
+    writes
+        .iter()
+        .find_map(|w| w.inbox.as_ref())
+        .map(|i| i.silent)
+}
+
 fn by_channel(writes: &[DeliveryWrite], channel: Channel) -> &DeliveryStatus {
     &writes
         .iter()
@@ -166,6 +174,11 @@ async fn inside_quiet_hours_the_inbox_is_on_time_and_sms_waits_until_they_end() 
     let in_app = by_channel(&writes, Channel::InApp);
     assert_eq!(in_app.outcome, DeliveryOutcome::Sent);
     assert_eq!(in_app.at, at(now));
+    assert_eq!(
+        silent(&writes),
+        Some(true),
+        "the inbox item arrives without a sound"
+    );
     let sms = by_channel(&writes, Channel::Sms);
     assert_eq!(sms.outcome, DeliveryOutcome::Pending);
     assert_eq!(sms.at, at("2026-12-08T06:00:00Z"), "07:00 in Berlin");
@@ -196,8 +209,10 @@ async fn outside_quiet_hours_or_without_them_nothing_waits() {
     )
     .await;
     assert_eq!(by_channel(&writes, Channel::Sms).at, at(now));
+    assert_eq!(silent(&writes), Some(false));
     let writes = fire(now, json!([])).await;
     assert_eq!(by_channel(&writes, Channel::Sms).at, at(now));
+    assert_eq!(silent(&writes), Some(false));
 }
 
 #[tokio::test]
@@ -210,4 +225,5 @@ async fn an_urgent_task_is_not_held_by_quiet_hours() {
     )
     .await;
     assert_eq!(by_channel(&writes, Channel::Sms).at, at(now));
+    assert_eq!(silent(&writes), Some(false));
 }

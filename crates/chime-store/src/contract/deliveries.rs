@@ -204,3 +204,29 @@ pub async fn mark_read_changes_only_the_owners_unread_items_and_counts_them(f: &
     assert_eq!(inbox(&*store, &bob, None, 100).await, [bobs]);
     assert_eq!(unread(&*store, &user("carol")).await, 0);
 }
+
+/// An inbox item that arrived during its owner's quiet hours is read back silent; the others
+/// are not.
+pub async fn a_silent_inbox_item_is_read_back_silent(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let (loud, quiet) = (
+        occurrence_of(TaskId::new(), 100),
+        occurrence_of(TaskId::new(), 200),
+    );
+    let loud_item = inbox_item(&alice, loud, 101);
+    let quiet_item = InboxItem {
+        silent: true,
+        ..inbox_item(&alice, quiet, 201)
+    };
+    let writes = [
+        delivery(loud, &alice, Channel::InApp, Some(loud_item.clone())),
+        delivery(quiet, &alice, Channel::InApp, Some(quiet_item.clone())),
+    ];
+    assert_eq!(record(&*store, &writes).await, [0, 1]);
+    // Newest first.
+    assert_eq!(
+        inbox(&*store, &alice, None, 10).await,
+        [quiet_item, loud_item]
+    );
+}

@@ -394,6 +394,7 @@ pub(super) fn inbox_item(owner: &UserId, occurrence: OccurrenceKey, secs: i64) -
         due_at: occurrence.due_at,
         created_at: at(secs),
         read: false,
+        silent: false,
     }
 }
 

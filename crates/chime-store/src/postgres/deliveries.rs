@@ -13,6 +13,7 @@ pub(super) fn inbox_from_row(row: &PgRow) -> Result<InboxItem> {
         due_at: instant(col(row, 4)?)?,
         created_at: instant(col(row, 5)?)?,
         read: col(row, 6)?,
+        silent: col(row, 7)?,
     })
 }
 
@@ -96,9 +97,10 @@ impl DeliveryStore for PgStore {
             .collect();
         if !inbox.is_empty() {
             sqlx::query(
-                "INSERT INTO inbox (id, user_id, task_id, task_name, due_at, created_at, read)
+                "INSERT INTO inbox (id, user_id, task_id, task_name, due_at, created_at, read,
+                                    silent)
                  SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
-                                      $5::bigint[], $6::bigint[], $7::boolean[])",
+                                      $5::bigint[], $6::bigint[], $7::boolean[], $8::boolean[])",
             )
             .bind(inbox.iter().map(|i| i.id.to_string()).collect::<Vec<_>>())
             .bind(inbox.iter().map(|i| i.user_id.as_str()).collect::<Vec<_>>())
@@ -122,6 +124,7 @@ impl DeliveryStore for PgStore {
                     .collect::<Vec<_>>(),
             )
             .bind(inbox.iter().map(|i| i.read).collect::<Vec<_>>())
+            .bind(inbox.iter().map(|i| i.silent).collect::<Vec<_>>())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -145,7 +148,7 @@ impl DeliveryStore for PgStore {
         // Ids are time-ordered; "ntf_g" sorts after every "ntf_<hex>" (byte order: COLLATE "C").
         let before = before.map_or_else(|| "ntf_g".to_owned(), |b| b.to_string());
         let rows = sqlx::query(
-            "SELECT id, user_id, task_id, task_name, due_at, created_at, read FROM inbox
+            "SELECT id, user_id, task_id, task_name, due_at, created_at, read, silent FROM inbox
              WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3",
         )
         .bind(user.as_str())

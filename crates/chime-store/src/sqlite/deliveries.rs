@@ -40,10 +40,10 @@ pub(super) fn status_from_row(
     })
 }
 
-pub(super) type InboxRow = (String, String, String, String, i64, i64, bool);
+pub(super) type InboxRow = (String, String, String, String, i64, i64, bool, bool);
 
 pub(super) fn inbox_from_row(
-    (id, user, task, name, due, created, read): InboxRow,
+    (id, user, task, name, due, created, read, silent): InboxRow,
 ) -> Result<InboxItem> {
     Ok(InboxItem {
         id: parse_id(&id)?,
@@ -53,6 +53,7 @@ pub(super) fn inbox_from_row(
         due_at: instant(due)?,
         created_at: instant(created)?,
         read,
+        silent,
     })
 }
 
@@ -73,8 +74,9 @@ impl DeliveryStore for SqliteStore {
                     .map_err(map_err)?;
                 let mut inbox = tx
                 .prepare_cached(
-                    "INSERT INTO inbox (id, user_id, task_id, task_name, due_at, created_at, read)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    "INSERT INTO inbox (id, user_id, task_id, task_name, due_at, created_at, read,
+                                        silent)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )
                 .map_err(map_err)?;
                 let mut new = Vec::new();
@@ -109,6 +111,7 @@ impl DeliveryStore for SqliteStore {
                                 micros(item.due_at),
                                 micros(item.created_at),
                                 item.read,
+                                item.silent,
                             ])
                             .map_err(map_err)?;
                     }
@@ -135,8 +138,8 @@ impl DeliveryStore for SqliteStore {
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT id, user_id, task_id, task_name, due_at, created_at, read FROM inbox
-                     WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
+                    "SELECT id, user_id, task_id, task_name, due_at, created_at, read, silent
+                     FROM inbox WHERE user_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3",
                 )
                 .map_err(map_err)?;
             let rows = stmt
@@ -149,6 +152,7 @@ impl DeliveryStore for SqliteStore {
                         r.get(4)?,
                         r.get(5)?,
                         r.get(6)?,
+                        r.get(7)?,
                     ))
                 })
                 .map_err(map_err)?
