@@ -181,3 +181,67 @@ fn possible_month_days_are_kept() {
     ok("FREQ=YEARLY;BYMONTH=2,3;BYMONTHDAY=30");
     ok("FREQ=MINUTELY;INTERVAL=5");
 }
+
+mod round_trip {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn weekday() -> impl Strategy<Value = Weekday> {
+        (0usize..7).prop_map(|i| WEEKDAYS[i].1)
+    }
+
+    /// Rule texts built from parts in random order; most are valid, some are refused.
+    fn rule_text() -> impl Strategy<Value = String> {
+        let freq = prop::sample::select(vec![
+            "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY",
+        ]);
+        let day = (prop::option::of(-6i8..=6), weekday()).prop_map(|(n, d)| {
+            let code = weekday_code(d);
+            match n {
+                Some(n) if n != 0 => format!("{n}{code}"),
+                _ => code.to_owned(),
+            }
+        });
+        let list = |lo: i32, hi: i32| prop::collection::vec(lo..=hi, 1..4).prop_map(|v| join(&v));
+        let parts = (
+            1u32..30,
+            prop::option::of(1u32..50),
+            prop::option::of(prop::collection::vec(day, 1..4).prop_map(|v| v.join(","))),
+            prop::option::of(list(-31, 31)),
+            prop::option::of(list(1, 12)),
+            prop::option::of(list(0, 23)),
+            prop::option::of(list(-3, 3)),
+            prop::option::of(weekday()),
+        );
+        (freq, parts).prop_map(
+            |(freq, (interval, count, by_day, month_day, month, hour, set_pos, wkst))| {
+                let mut parts = vec![format!("FREQ={freq}"), format!("INTERVAL={interval}")];
+                let named = [
+                    ("COUNT", count.map(|c| c.to_string())),
+                    ("BYDAY", by_day),
+                    ("BYMONTHDAY", month_day),
+                    ("BYMONTH", month),
+                    ("BYHOUR", hour),
+                    ("BYSETPOS", set_pos),
+                    ("WKST", wkst.map(|d| weekday_code(d).to_owned())),
+                ];
+                parts.extend(
+                    named
+                        .into_iter()
+                        .filter_map(|(n, v)| v.map(|v| format!("{n}={v}"))),
+                );
+                parts.join(";")
+            },
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn every_accepted_rule_prints_to_a_text_that_parses_back_to_it(text in rule_text()) {
+            if let Ok(rule) = Rrule::parse(&text) {
+                let printed = rule.to_string();
+                prop_assert_eq!(Rrule::parse(&printed), Ok(rule), "{} printed as {}", text, printed);
+            }
+        }
+    }
+}
