@@ -62,6 +62,8 @@
 //! counted in and the lookups that apply them change together, and read side by side they are
 //! what a reader checks the API's recurrence against.
 
+pub mod rrule;
+
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::{Offset, TimeZone};
 use jiff::Timestamp;
