@@ -27,10 +27,10 @@ use chime_core::event::{Channel, OccurrenceKey};
 use chime_core::{NotificationId, TaskId, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
-    DeliveryWrite, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
-    OutboxStore, PendingSignIn, ProfileRecord, PushSubscriptionRecord, RecipientStore,
-    ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord,
-    TaskStore, WebhookEndpoint,
+    DeliveryWrite, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OccurrenceRecord,
+    OccurrenceStore, OutboxEvent, OutboxRow, OutboxStore, PendingSignIn, ProfileRecord,
+    PushSubscriptionRecord, RecipientStore, ScheduleChange, ScheduleStore, ScheduledTask,
+    SessionRecord, SessionStore, Store, TaskRecord, TaskStore, WebhookEndpoint,
 };
 use jiff::Timestamp;
 
@@ -522,6 +522,40 @@ impl RecipientStore for EncryptedStore {
                 Ok(p)
             })
             .transpose()
+    }
+}
+
+/// Occurrence state holds no personal data (ids, instants, a channel name): passed through.
+#[async_trait]
+impl OccurrenceStore for EncryptedStore {
+    async fn open_occurrences(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+        before: Option<&OccurrenceKey>,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>> {
+        self.inner.open_occurrences(user, now, before, limit).await
+    }
+
+    async fn occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+    ) -> Result<Option<OccurrenceRecord>> {
+        self.inner.occurrence(user, key).await
+    }
+
+    async fn acknowledge_occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+        channel: Channel,
+        at: Timestamp,
+    ) -> Result<Option<OccurrenceRecord>> {
+        self.inner
+            .acknowledge_occurrence(user, key, channel, at)
+            .await
     }
 }
 

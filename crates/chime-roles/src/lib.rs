@@ -23,6 +23,7 @@ pub mod execution;
 pub mod inbox_feed;
 pub mod metrics;
 pub mod notification;
+pub mod occurrence;
 pub mod relay;
 pub mod supervisor;
 #[cfg(test)]

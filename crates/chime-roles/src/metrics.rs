@@ -123,6 +123,10 @@ pub struct Metrics {
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// External deliveries held until the end of their owner's quiet hours.
     pub deliveries_deferred: Family<ChannelLabels, Counter>,
+    /// Occurrences acknowledged, by the channel the acknowledgement came from.
+    pub acknowledgements: Family<ChannelLabels, Counter>,
+    /// From an occurrence's due instant to its acknowledgement.
+    pub acknowledgement_delay: Histogram,
     pub execution_lateness: Histogram,
     pub delivery_lateness: Histogram,
     pub outbox_relayed: Counter,
@@ -157,6 +161,8 @@ impl Metrics {
             executions_missed: Family::default(),
             deliveries: Family::default(),
             deliveries_deferred: Family::default(),
+            acknowledgements: Family::default(),
+            acknowledgement_delay: Histogram::new(LATENESS_BUCKETS),
             execution_lateness: Histogram::new(LATENESS_BUCKETS),
             delivery_lateness: Histogram::new(LATENESS_BUCKETS),
             outbox_relayed: Counter::default(),
@@ -215,6 +221,16 @@ impl Metrics {
             "chime_deliveries_deferred",
             "External deliveries held until their owner's quiet hours end, by channel",
             m.deliveries_deferred.clone(),
+        );
+        registry.register(
+            "chime_acknowledgements",
+            "Occurrences acknowledged, by the channel the acknowledgement came from",
+            m.acknowledgements.clone(),
+        );
+        registry.register(
+            "chime_acknowledgement_delay_seconds",
+            "From an occurrence's due instant to its acknowledgement",
+            m.acknowledgement_delay.clone(),
         );
         registry.register(
             "chime_execution_lateness_seconds",
@@ -285,6 +301,9 @@ impl Metrics {
                     outcome,
                 }));
             }
+            drop(self.acknowledgements.get_or_create(&ChannelLabels {
+                channel: channel.as_str(),
+            }));
             if QUIET_CHANNELS.contains(&channel) {
                 drop(self.deliveries_deferred.get_or_create(&ChannelLabels {
                     channel: channel.as_str(),

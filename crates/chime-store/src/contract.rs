@@ -39,6 +39,10 @@
 //! - History ignores replayed firings, keeps the delivery state with the most attempts per
 //!   (channel, target) with its provider id, and shows delivery states whichever of the two
 //!   events arrived first.
+//! - `fire_due` opens each occurrence it fires in the same transaction (not one the fence
+//!   stops); it is open until acknowledged or expired (its task's next occurrence, or a day),
+//!   listed newest first per owner, and acknowledged once: a second acknowledgement answers
+//!   the first's.
 //! - Everything above survives a restart.
 //!
 //! Rules the checks follow, so they hold on every adapter:
@@ -74,8 +78,8 @@ use tokio::sync::Notify;
 
 use crate::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryWrite,
-    Error, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent, OutboxRow,
-    PendingSignIn, ProfileRecord, PushSubscriptionRecord, ScheduleChange, ScheduledTask,
+    Error, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OccurrenceRecord, OutboxEvent,
+    OutboxRow, PendingSignIn, ProfileRecord, PushSubscriptionRecord, ScheduleChange, ScheduledTask,
     SessionRecord, Store, TaskRecord, WebhookEndpoint,
 };
 
@@ -169,6 +173,9 @@ macro_rules! store_contract_tests {
             a_pending_sign_in_taken_concurrently_is_given_to_exactly_one_caller,
             purge_sessions_removes_only_the_expired_ones,
             sessions_survive_a_restart,
+            fire_due_opens_each_fired_occurrence_until_its_next_or_for_a_day,
+            open_occurrences_paginate_newest_first_with_before,
+            acknowledging_is_idempotent_per_owner_and_closes_the_occurrence,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {
@@ -185,6 +192,7 @@ macro_rules! store_contract_tests {
 mod deliveries;
 mod durability;
 mod history;
+mod occurrences;
 mod outbox;
 mod pending;
 mod recipients;
@@ -197,6 +205,7 @@ mod tasks;
 pub use deliveries::*;
 pub use durability::*;
 pub use history::*;
+pub use occurrences::*;
 pub use outbox::*;
 pub use pending::*;
 pub use recipients::*;

@@ -612,13 +612,73 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn count_sessions(&self, now: Timestamp) -> Result<u64>;
 }
 
+/// How long a one-time occurrence stays open without an acknowledgement. A recurring one stays
+/// open until its next occurrence fires (the schedule row's next due instant).
+pub const ONE_TIME_OPEN_FOR: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// A fired occurrence's state (issue 16), written by `fire_due` in the claim that fires it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OccurrenceRecord {
+    pub key: OccurrenceKey,
+    pub user_id: UserId,
+    pub fired_at: Timestamp,
+    /// Open until then; expired after, unless acknowledged.
+    pub expires_at: Timestamp,
+    /// `(when, on which channel)` once acknowledged.
+    pub acknowledged: Option<(Timestamp, Channel)>,
+}
+
+#[async_trait]
+pub trait OccurrenceStore: Send + Sync + 'static {
+    /// The user's occurrences open at `now` (not acknowledged, not expired), newest due first,
+    /// strictly before `before` (a due instant and task id, for pagination), at most `limit`.
+    async fn open_occurrences(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+        before: Option<&OccurrenceKey>,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>>;
+
+    /// The user's occurrence, in whatever state (`None`: no such occurrence, or another
+    /// user's).
+    async fn occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+    ) -> Result<Option<OccurrenceRecord>>;
+
+    /// Acknowledges the user's occurrence at `at` on `channel`, in one statement on its row.
+    /// Idempotent: an occurrence already acknowledged keeps (and returns) its first
+    /// acknowledgement. `None`: no such occurrence, or another user's.
+    async fn acknowledge_occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+        channel: Channel,
+        at: Timestamp,
+    ) -> Result<Option<OccurrenceRecord>>;
+}
+
 /// Everything one adapter provides.
 pub trait Store:
-    TaskStore + ScheduleStore + DeliveryStore + OutboxStore + RecipientStore + SessionStore
+    TaskStore
+    + ScheduleStore
+    + DeliveryStore
+    + OutboxStore
+    + RecipientStore
+    + SessionStore
+    + OccurrenceStore
 {
 }
 impl<
-        T: TaskStore + ScheduleStore + DeliveryStore + OutboxStore + RecipientStore + SessionStore,
+        T: TaskStore
+            + ScheduleStore
+            + DeliveryStore
+            + OutboxStore
+            + RecipientStore
+            + SessionStore
+            + OccurrenceStore,
     > Store for T
 {
 }

@@ -46,6 +46,7 @@ use sqlx::{ConnectOptions as _, Connection as _, Postgres, Row};
 use tokio::sync::{oneshot, Notify};
 
 mod deliveries;
+mod occurrences;
 mod outbox;
 mod recipients;
 mod reencrypt;
@@ -77,6 +78,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "profiles",
         include_str!("postgres/migrations/0004_profiles.sql"),
+    ),
+    (
+        5,
+        "occurrences",
+        include_str!("postgres/migrations/0005_occurrences.sql"),
     ),
 ];
 

@@ -128,10 +128,48 @@ impl From<&ScheduleChange> for ScheduleRow {
 
 /// What every module of both SQL adapters names: each adapter's root imports it, its modules
 /// `use super::*`.
+/// When an occurrence fired from a row due at `due_at` stops being open: when the task's next
+/// occurrence is due, or [`crate::ONE_TIME_OPEN_FOR`] after `due_at` when there is none.
+pub(crate) fn expires_at(due_at: Timestamp, next: Option<(Timestamp, u32)>) -> i64 {
+    micros(next.map_or(due_at + crate::ONE_TIME_OPEN_FOR, |(at, _)| at))
+}
+
+/// The columns [`occurrence_record`] reads, in order.
+pub(crate) const OCCURRENCE_COLUMNS: &str =
+    "task_id, due_at, user_id, fired_at, expires_at, acked_at, acked_channel";
+
+/// An occurrence row, as [`OCCURRENCE_COLUMNS`] lists its columns.
+pub(crate) fn occurrence_record(
+    (task_id, due_at, user_id, fired_at, expires, acked_at, channel): (
+        String,
+        i64,
+        String,
+        i64,
+        i64,
+        Option<i64>,
+        Option<String>,
+    ),
+) -> Result<crate::OccurrenceRecord> {
+    let acknowledged = match (acked_at, channel) {
+        (Some(at), Some(channel)) => Some((instant(at)?, parse_channel(&channel)?)),
+        _ => None,
+    };
+    Ok(crate::OccurrenceRecord {
+        key: chime_core::event::OccurrenceKey {
+            task_id: parse_id(&task_id)?,
+            due_at: instant(due_at)?,
+        },
+        user_id: parse_user(&user_id)?,
+        fired_at: instant(fired_at)?,
+        expires_at: instant(expires)?,
+        acknowledged,
+    })
+}
+
 pub(crate) mod prelude {
     pub(crate) use super::{
-        instant, micros, parse_channel, parse_id, parse_json, parse_outcome, parse_user,
-        AttemptColumns, ScheduleRow,
+        expires_at, instant, micros, occurrence_record, parse_channel, parse_id, parse_json,
+        parse_outcome, parse_user, AttemptColumns, ScheduleRow, OCCURRENCE_COLUMNS,
     };
     pub(crate) use crate::{
         AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
@@ -140,4 +178,5 @@ pub(crate) mod prelude {
         RecipientStore, Result, ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord,
         SessionStore, TaskRecord, TaskStore, WebhookEndpoint,
     };
+    pub(crate) use crate::{OccurrenceRecord, OccurrenceStore};
 }

@@ -26,6 +26,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use tokio::sync::Notify;
 
 mod deliveries;
+mod occurrences;
 mod outbox;
 mod recipients;
 mod reencrypt;
@@ -83,6 +84,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/migrations/0002_delivery_targets.sql"),
     include_str!("sqlite/migrations/0003_sessions.sql"),
     include_str!("sqlite/migrations/0004_profiles.sql"),
+    include_str!("sqlite/migrations/0005_occurrences.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates a store file to; a file with

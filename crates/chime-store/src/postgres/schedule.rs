@@ -101,6 +101,8 @@ impl ScheduleStore for PgStore {
         let mut ids = Vec::with_capacity(due.len());
         let mut next_due = Vec::with_capacity(due.len());
         let mut next_seq = Vec::with_capacity(due.len());
+        let (mut occ_tasks, mut occ_users, mut occ_due, mut occ_expires) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut fired = 0;
         for row in &due {
             let task = scheduled_from_row(row)?;
@@ -120,11 +122,31 @@ impl ScheduleStore for PgStore {
                 Error::Storage(format!("firing task {} panicked", task.task_id).into())
             })?;
             events.extend(decision.events);
+            occ_tasks.push(task.task_id.to_string());
+            occ_users.push(task.user_id.to_string());
+            occ_due.push(micros(task.due_at));
+            occ_expires.push(expires_at(task.due_at, decision.next));
             ids.push(task.task_id.to_string());
             next_due.push(decision.next.map(|(at, _)| micros(at)));
             next_seq.push(decision.next.map(|(_, seq)| i64::from(seq)));
         }
         insert_outbox(&mut tx, &events).await?;
+        // The occurrences are open from the claim that fires them (same transaction).
+        sqlx::query(
+            "INSERT INTO occurrences (task_id, user_id, due_at, expires_at, fired_at)
+             SELECT n.task_id, n.user_id, n.due_at, n.expires_at, $5
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[])
+               AS n (task_id, user_id, due_at, expires_at)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&occ_tasks)
+        .bind(&occ_users)
+        .bind(&occ_due)
+        .bind(&occ_expires)
+        .bind(micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         // A finished row becomes a tombstone (no due instant, no body), keeping its version.
         sqlx::query(
             "UPDATE schedule AS s SET

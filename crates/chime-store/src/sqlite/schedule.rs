@@ -100,6 +100,12 @@ impl ScheduleStore for SqliteStore {
                         "UPDATE schedule SET due_at = NULL, body = NULL WHERE task_id = ?1",
                     )
                     .map_err(map_err)?;
+                let mut opened = tx
+                    .prepare_cached(
+                        "INSERT INTO occurrences (task_id, due_at, user_id, fired_at, expires_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(map_err)?;
                 let mut fired = 0;
                 for (task_id, user_id, version, body, due_at, seq, current) in due {
                     if current != Some(version) {
@@ -120,6 +126,16 @@ impl ScheduleStore for SqliteStore {
                     };
                     let decision = fire(&row);
                     insert_outbox(tx, &decision.events)?;
+                    // The occurrence is open from the claim that fires it (same transaction).
+                    opened
+                        .execute(params![
+                            task_id,
+                            due_at,
+                            user_id,
+                            micros(now),
+                            expires_at(row.due_at, decision.next)
+                        ])
+                        .map_err(map_err)?;
                     match decision.next {
                         Some((at, seq)) => advance.execute(params![task_id, micros(at), seq]),
                         None => finish.execute(params![task_id]),

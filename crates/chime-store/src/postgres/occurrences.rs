@@ -1,0 +1,87 @@
+//! Occurrence state on PostgreSQL: open occurrences and acknowledgements (issue 16).
+
+use super::*;
+
+fn occurrence_from_row(row: &PgRow) -> Result<OccurrenceRecord> {
+    occurrence_record((
+        col(row, 0)?,
+        col(row, 1)?,
+        col(row, 2)?,
+        col(row, 3)?,
+        col(row, 4)?,
+        col(row, 5)?,
+        col(row, 6)?,
+    ))
+}
+
+#[async_trait]
+impl OccurrenceStore for PgStore {
+    async fn open_occurrences(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+        before: Option<&OccurrenceKey>,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>> {
+        let (before_due, before_id) = before.map_or((i64::MAX, String::new()), |k| {
+            (micros(k.due_at), k.task_id.to_string())
+        });
+        let rows = sqlx::query(&format!(
+            "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
+             WHERE user_id = $1 AND acked_at IS NULL AND expires_at > $2
+               AND (due_at < $3 OR (due_at = $3 AND task_id < $4))
+             ORDER BY due_at DESC, task_id DESC LIMIT $5"
+        ))
+        .bind(user.to_string())
+        .bind(micros(now))
+        .bind(before_due)
+        .bind(before_id)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(occurrence_from_row).collect()
+    }
+
+    async fn occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+    ) -> Result<Option<OccurrenceRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
+             WHERE task_id = $1 AND due_at = $2 AND user_id = $3"
+        ))
+        .bind(key.task_id.to_string())
+        .bind(micros(key.due_at))
+        .bind(user.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.as_ref().map(occurrence_from_row).transpose()
+    }
+
+    async fn acknowledge_occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+        channel: Channel,
+        at: Timestamp,
+    ) -> Result<Option<OccurrenceRecord>> {
+        // One statement on the row: a concurrent second acknowledgement waits for the first's
+        // row lock, then finds `acked_at` set and changes nothing.
+        sqlx::query(
+            "UPDATE occurrences SET acked_at = $4, acked_channel = $5
+             WHERE task_id = $1 AND due_at = $2 AND user_id = $3 AND acked_at IS NULL",
+        )
+        .bind(key.task_id.to_string())
+        .bind(micros(key.due_at))
+        .bind(user.to_string())
+        .bind(micros(at))
+        .bind(channel.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        self.occurrence(user, key).await
+    }
+}

@@ -1,0 +1,111 @@
+//! Occurrence state on SQLite: open occurrences and acknowledgements (issue 16).
+
+use super::*;
+
+fn occurrence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OccurrenceColumns> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
+}
+
+type OccurrenceColumns = (String, i64, String, i64, i64, Option<i64>, Option<String>);
+
+fn select_one(
+    conn: &Connection,
+    user: &str,
+    task_id: &str,
+    due_at: i64,
+) -> Result<Option<OccurrenceRecord>> {
+    conn.query_row(
+        &format!(
+            "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
+             WHERE task_id = ?1 AND due_at = ?2 AND user_id = ?3"
+        ),
+        params![task_id, due_at, user],
+        occurrence_row,
+    )
+    .optional()
+    .map_err(map_err)?
+    .map(occurrence_record)
+    .transpose()
+}
+
+#[async_trait]
+impl OccurrenceStore for SqliteStore {
+    async fn open_occurrences(
+        &self,
+        user: &UserId,
+        now: Timestamp,
+        before: Option<&OccurrenceKey>,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>> {
+        let user = user.to_string();
+        let (before_due, before_id) = before.map_or((i64::MAX, String::new()), |k| {
+            (micros(k.due_at), k.task_id.to_string())
+        });
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
+                     WHERE user_id = ?1 AND acked_at IS NULL AND expires_at > ?2
+                       AND (due_at < ?3 OR (due_at = ?3 AND task_id < ?4))
+                     ORDER BY due_at DESC, task_id DESC LIMIT ?5"
+                ))
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(
+                    params![user, micros(now), before_due, before_id, limit as i64],
+                    occurrence_row,
+                )
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            rows.into_iter().map(occurrence_record).collect()
+        })
+        .await
+    }
+
+    async fn occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+    ) -> Result<Option<OccurrenceRecord>> {
+        let (user, task_id, due_at) = (
+            user.to_string(),
+            key.task_id.to_string(),
+            micros(key.due_at),
+        );
+        self.read(move |conn| select_one(conn, &user, &task_id, due_at))
+            .await
+    }
+
+    async fn acknowledge_occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+        channel: Channel,
+        at: Timestamp,
+    ) -> Result<Option<OccurrenceRecord>> {
+        let (user, task_id, due_at) = (
+            user.to_string(),
+            key.task_id.to_string(),
+            micros(key.due_at),
+        );
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE occurrences SET acked_at = ?4, acked_channel = ?5
+                 WHERE task_id = ?1 AND due_at = ?2 AND user_id = ?3 AND acked_at IS NULL",
+                params![task_id, due_at, user, micros(at), channel.as_str()],
+            )
+            .map_err(map_err)?;
+            select_one(tx, &user, &task_id, due_at)
+        })
+        .await
+    }
+}
