@@ -43,7 +43,8 @@ use chime_core::profile::{Profile, QuietHours};
 use chime_core::task::StoredTaskError;
 use chime_core::{NotificationId, TaskSpec, UserId};
 use chime_store::{
-    DeliveryStatus, DeliveryStore, DeliveryWrite, InboxItem, OutboxEvent, RecipientStore,
+    DeliveryStatus, DeliveryStore, DeliveryWrite, InboxItem, OccurrenceStore, OutboxEvent,
+    RecipientStore,
 };
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -187,6 +188,10 @@ struct Pending {
     /// The task's stored form ([`TaskSpec::to_stored`]), as of the occurrence.
     task: serde_json::Value,
     recipient: Recipient,
+    /// Held by the owner's quiet hours: by its first attempt the occurrence may have been
+    /// acknowledged, so the worker looks first.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    held: bool,
     /// The `deliver` span's trace context: every attempt, retries included, joins its trace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     traceparent: Option<String>,
@@ -224,6 +229,7 @@ impl DeliveryWake {
 pub struct Notification {
     deliveries: Arc<dyn DeliveryStore>,
     recipients: Arc<dyn RecipientStore>,
+    occurrences: Arc<dyn OccurrenceStore>,
     channels: Arc<HashMap<Channel, Arc<dyn ChannelAdapter>>>,
     feed: InboxFeed,
     wake: DeliveryWake,
@@ -235,6 +241,7 @@ impl Notification {
     pub fn new(
         deliveries: Arc<dyn DeliveryStore>,
         recipients: Arc<dyn RecipientStore>,
+        occurrences: Arc<dyn OccurrenceStore>,
         channels: Vec<Arc<dyn ChannelAdapter>>,
         feed: InboxFeed,
         wake: DeliveryWake,
@@ -244,6 +251,7 @@ impl Notification {
         Self {
             deliveries,
             recipients,
+            occurrences,
             channels: Arc::new(channels.into_iter().map(|c| (c.kind(), c)).collect()),
             feed,
             wake,
@@ -599,6 +607,7 @@ impl Deliveries<'_> {
             late: self.e.late,
             task: self.e.task.clone(),
             recipient,
+            held: deferred.is_some(),
             // Built inside the occurrence's `deliver` span.
             traceparent: crate::trace::current_traceparent(),
         };
@@ -618,6 +627,9 @@ impl Deliveries<'_> {
 
 #[cfg(test)]
 mod quiet_tests;
+
+#[cfg(test)]
+mod withdraw_tests;
 
 #[cfg(test)]
 mod tests {

@@ -327,6 +327,11 @@ pub enum AttemptResult {
     DeadLettered {
         error: String,
     },
+    /// Not attempted, and never will be: its occurrence was acknowledged meanwhile (a retry
+    /// or a delivery held by quiet hours). Recorded as skipped, with the reason.
+    Withdrawn {
+        reason: String,
+    },
 }
 
 /// A browser's push subscription, as stored.
@@ -648,7 +653,8 @@ pub trait OccurrenceStore: Send + Sync + 'static {
         key: &OccurrenceKey,
     ) -> Result<Option<OccurrenceRecord>>;
 
-    /// Acknowledges the user's occurrence at `at` on `channel`, in one statement on its row.
+    /// Acknowledges the user's occurrence at `at` on `channel`, in one statement on its row,
+    /// and marks the occurrence's inbox items read in the same transaction (done is seen).
     /// Idempotent: an occurrence already acknowledged keeps (and returns) its first
     /// acknowledgement. `None`: no such occurrence, or another user's.
     async fn acknowledge_occurrence(

@@ -48,10 +48,13 @@ pub(crate) struct AttemptColumns {
     /// A retry or a dead letter keeps the rendered message (to send again, or to retry by
     /// hand); a sent delivery drops it.
     pub keep_message: bool,
+    /// Added to `attempts`: 1 for an attempt made, 0 for a withdrawal (none was).
+    pub attempted: i32,
 }
 
 impl From<AttemptResult> for AttemptColumns {
     fn from(result: AttemptResult) -> Self {
+        let attempted = i32::from(!matches!(result, AttemptResult::Withdrawn { .. }));
         let (outcome, detail, provider_id, next_attempt_at, keep_message) = match result {
             AttemptResult::Sent { provider_id } => {
                 (DeliveryOutcome::Sent, None, provider_id, None, false)
@@ -69,6 +72,9 @@ impl From<AttemptResult> for AttemptColumns {
             AttemptResult::DeadLettered { error } => {
                 (DeliveryOutcome::DeadLettered, Some(error), None, None, true)
             }
+            AttemptResult::Withdrawn { reason } => {
+                (DeliveryOutcome::Skipped, Some(reason), None, None, false)
+            }
         };
         AttemptColumns {
             outcome: outcome.as_str(),
@@ -76,6 +82,7 @@ impl From<AttemptResult> for AttemptColumns {
             provider_id,
             next_attempt_at,
             keep_message,
+            attempted,
         }
     }
 }

@@ -206,6 +206,7 @@ pub async fn start_with_clock(
         let notification = Notification::new(
             store.clone(),
             store.clone(),
+            store.clone(),
             channels.adapters,
             feed.clone(),
             delivery_wake.clone(),

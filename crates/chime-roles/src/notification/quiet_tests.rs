@@ -80,6 +80,7 @@ async fn fire_task(now: &str, quiet_hours: serde_json::Value, urgent: bool) -> V
     let notification = Notification::new(
         store.clone(),
         store.clone(),
+        store.clone(),
         channels,
         broadcast::channel(8).0,
         DeliveryWake::new(),

@@ -106,7 +106,14 @@ impl Notification {
 
     /// One attempt of one claimed delivery, and its recorded result (in the caller's
     /// `attempt` span).
-    async fn attempt(&self, adapter: &dyn ChannelAdapter, delivery: ClaimedDelivery) -> Result<()> {
+    pub(super) async fn attempt(
+        &self,
+        adapter: &dyn ChannelAdapter,
+        delivery: ClaimedDelivery,
+    ) -> Result<()> {
+        if let Some(reason) = self.withdrawn(&delivery).await? {
+            return self.withdraw(&delivery, reason).await;
+        }
         let attempts = delivery.attempts + 1;
         let key = &delivery.key;
         let outcome = match serde_json::from_value::<Pending>(delivery.message.clone())
@@ -247,6 +254,62 @@ impl Notification {
         if let Some((outcome, _, _)) = final_state {
             self.count(key.channel, outcome.as_str());
         }
+        Ok(())
+    }
+}
+
+impl Notification {
+    /// Why this delivery is not to be attempted at all: its occurrence was acknowledged. Only
+    /// a delivery that waited (a retry, or one held by quiet hours) is looked at; a first
+    /// attempt follows the firing by milliseconds, so an acknowledgement can hardly precede
+    /// it, and the hot path stays one claim and one record.
+    async fn withdrawn(&self, delivery: &ClaimedDelivery) -> Result<Option<String>> {
+        let waited = delivery.attempts > 0
+            || delivery
+                .message
+                .get("held")
+                .and_then(serde_json::Value::as_bool)
+                == Some(true);
+        if !waited {
+            return Ok(None);
+        }
+        let occurrence = self
+            .occurrences
+            .occurrence(&delivery.user_id, &delivery.key.occurrence)
+            .await?;
+        Ok(occurrence
+            .and_then(|o| o.acknowledged)
+            .map(|(_, channel)| format!("acknowledged on {}", channel.as_str())))
+    }
+
+    /// Records `delivery` as skipped (withdrawn, no attempt made), with its event for the
+    /// task's history.
+    async fn withdraw(&self, delivery: &ClaimedDelivery, reason: String) -> Result<()> {
+        let key = &delivery.key;
+        let now = self.ctx.clock.now();
+        tracing::info!("withdrawn: its occurrence was acknowledged");
+        let event = OutboxEvent::from(&Event::NotificationSent(NotificationSent {
+            occurrence: key.occurrence,
+            user_id: delivery.user_id.clone(),
+            channel: key.channel,
+            outcome: DeliveryOutcome::Skipped,
+            attempts: delivery.attempts,
+            at: now,
+            detail: Some(reason.clone()),
+            notification_id: None,
+            target: key.target.clone(),
+            provider_id: None,
+        }));
+        self.deliveries
+            .record_attempt(
+                key,
+                delivery.lease_until,
+                now,
+                AttemptResult::Withdrawn { reason },
+                Some(event),
+            )
+            .await?;
+        self.count(key.channel, DeliveryOutcome::Skipped.as_str());
         Ok(())
     }
 }

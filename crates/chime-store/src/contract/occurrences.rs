@@ -136,8 +136,8 @@ pub async fn open_occurrences_paginate_newest_first_with_before(f: &dyn StoreFac
 }
 
 /// Acknowledging closes the occurrence; a second acknowledgement (any channel) answers the
-/// first's; another user's acknowledgement finds nothing and changes nothing; it survives a
-/// restart.
+/// first's; another user's acknowledgement finds nothing and changes nothing; the
+/// occurrence's inbox items are marked read with it; it survives a restart.
 pub async fn acknowledging_is_idempotent_per_owner_and_closes_the_occurrence(f: &dyn StoreFactory) {
     let store = f.open().await;
     let (alice, bob) = (user("alice"), user("bob"));
@@ -146,6 +146,9 @@ pub async fn acknowledging_is_idempotent_per_owner_and_closes_the_occurrence(f: 
     let (fire, _) = recording_fire(|_| None);
     assert_eq!(fire_due(&*store, at(100), 10, fire).await, 1);
     let k = key(&once, at(100));
+    // Its in-app item, and another occurrence's, unread.
+    let item = in_app(&*store, &alice, k).await;
+    let other = in_app(&*store, &alice, key(&once, at(90))).await;
 
     let missing = key(&once, at(101));
     assert_eq!(
@@ -176,6 +179,16 @@ pub async fn acknowledging_is_idempotent_per_owner_and_closes_the_occurrence(f: 
         .expect("acknowledge");
     assert_eq!(again, Some(first.clone()));
     assert!(open(&*store, &alice, at(170)).await.is_empty());
+    // Done is seen: the acknowledged occurrence's inbox item is read, the other's is not.
+    let read: Vec<(NotificationId, bool)> = inbox(&*store, &alice, None, 10)
+        .await
+        .into_iter()
+        .map(|i| (i.id, i.read))
+        .collect();
+    assert_eq!(read.len(), 2);
+    assert!(read.contains(&(item.id, true)), "{read:?}");
+    assert!(read.contains(&(other.id, false)), "{read:?}");
+    assert_eq!(store.unread_count(&alice).await.expect("unread"), 1);
 
     drop(store);
     let store = f.open().await;

@@ -271,7 +271,7 @@ impl DeliveryStore for PgStore {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let changed = sqlx::query(
             "UPDATE deliveries SET
-               outcome = $5, attempts = attempts + 1, at = $6, detail = $7,
+               outcome = $5, attempts = attempts + $12, at = $6, detail = $7,
                provider_id = $8, next_attempt_at = $9, leased_until = NULL,
                message = CASE WHEN $10 THEN message ELSE NULL END
              WHERE task_id = $1 AND due_at = $2 AND channel = $3 AND target = $4
@@ -288,6 +288,7 @@ impl DeliveryStore for PgStore {
         .bind(columns.next_attempt_at)
         .bind(columns.keep_message)
         .bind(micros(lease_until))
+        .bind(columns.attempted)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?

@@ -69,10 +69,16 @@ impl OccurrenceStore for PgStore {
         at: Timestamp,
     ) -> Result<Option<OccurrenceRecord>> {
         // One statement on the row: a concurrent second acknowledgement waits for the first's
-        // row lock, then finds `acked_at` set and changes nothing.
+        // row lock, then finds `acked_at` set and changes nothing. The inbox items are marked
+        // in the same statement, only by the acknowledgement that took.
         sqlx::query(
-            "UPDATE occurrences SET acked_at = $4, acked_channel = $5
-             WHERE task_id = $1 AND due_at = $2 AND user_id = $3 AND acked_at IS NULL",
+            "WITH acked AS (
+                 UPDATE occurrences SET acked_at = $4, acked_channel = $5
+                 WHERE task_id = $1 AND due_at = $2 AND user_id = $3 AND acked_at IS NULL
+                 RETURNING task_id, due_at, user_id)
+             UPDATE inbox i SET read = TRUE FROM acked a
+             WHERE i.user_id = a.user_id AND i.task_id = a.task_id AND i.due_at = a.due_at
+               AND NOT i.read",
         )
         .bind(key.task_id.to_string())
         .bind(micros(key.due_at))

@@ -295,7 +295,7 @@ impl DeliveryStore for SqliteStore {
             let changed = tx
                 .prepare_cached(
                     "UPDATE deliveries SET
-                       outcome = ?5, attempts = attempts + 1, at = ?6, detail = ?7,
+                       outcome = ?5, attempts = attempts + ?12, at = ?6, detail = ?7,
                        provider_id = ?8, next_attempt_at = ?9, leased_until = NULL,
                        message = CASE WHEN ?10 THEN message ELSE NULL END
                      WHERE task_id = ?1 AND due_at = ?2 AND channel = ?3 AND target = ?4
@@ -314,6 +314,7 @@ impl DeliveryStore for SqliteStore {
                         columns.next_attempt_at,
                         columns.keep_message,
                         micros(lease_until),
+                        columns.attempted,
                     ])
                 })
                 .map_err(map_err)?;

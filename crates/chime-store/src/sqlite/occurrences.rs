@@ -98,12 +98,21 @@ impl OccurrenceStore for SqliteStore {
             micros(key.due_at),
         );
         self.write(move |tx| {
-            tx.execute(
-                "UPDATE occurrences SET acked_at = ?4, acked_channel = ?5
-                 WHERE task_id = ?1 AND due_at = ?2 AND user_id = ?3 AND acked_at IS NULL",
-                params![task_id, due_at, user, micros(at), channel.as_str()],
-            )
-            .map_err(map_err)?;
+            let acked = tx
+                .execute(
+                    "UPDATE occurrences SET acked_at = ?4, acked_channel = ?5
+                     WHERE task_id = ?1 AND due_at = ?2 AND user_id = ?3 AND acked_at IS NULL",
+                    params![task_id, due_at, user, micros(at), channel.as_str()],
+                )
+                .map_err(map_err)?;
+            if acked > 0 {
+                tx.execute(
+                    "UPDATE inbox SET read = 1
+                     WHERE user_id = ?1 AND task_id = ?2 AND due_at = ?3 AND read = 0",
+                    params![user, task_id, due_at],
+                )
+                .map_err(map_err)?;
+            }
             select_one(tx, &user, &task_id, due_at)
         })
         .await
