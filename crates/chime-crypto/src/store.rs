@@ -30,7 +30,7 @@ use chime_store::{
     DeliveryWrite, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OccurrenceRecord,
     OccurrenceStore, OutboxEvent, OutboxRow, OutboxStore, PendingSignIn, ProfileRecord,
     PushSubscriptionRecord, RecipientStore, ScheduleChange, ScheduleStore, ScheduledTask,
-    SessionRecord, SessionStore, Store, TaskRecord, TaskStore, WebhookEndpoint,
+    SessionRecord, SessionStore, Store, TaskRecord, TaskStore, Wake, WakeFn, WebhookEndpoint,
 };
 use jiff::Timestamp;
 
@@ -306,6 +306,40 @@ impl ScheduleStore for EncryptedStore {
         }
     }
 
+    async fn wake_due(&self, now: Timestamp, max: usize, wake: WakeFn) -> Result<usize> {
+        let keys = self.keys.clone();
+        let failure: Arc<Mutex<Option<crate::Error>>> = Arc::default();
+        let failed = failure.clone();
+        // The return reads the task's own row (sealed as a task body, not a schedule body).
+        let wrapped: WakeFn = Arc::new(move |w: &Wake| {
+            let mut plain = w.clone();
+            let events = TASK.decrypt_value(&keys, &mut plain.body).and_then(|()| {
+                let Some(mut events) = wake(&plain) else {
+                    return Ok(None);
+                };
+                for event in &mut events {
+                    event.payload =
+                        EVENT_PAYLOAD.encrypt_bytes(&keys, std::mem::take(&mut event.payload))?;
+                }
+                Ok(Some(events))
+            });
+            events.unwrap_or_else(|error| {
+                tracing::error!(task_id = %w.key.task_id, %error, "a snoozed task cannot be decrypted; its return stays due");
+                *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                None
+            })
+        });
+        let woke = self.inner.wake_due(now, max, wrapped).await?;
+        let error = failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match error {
+            Some(error) => Err(store_error(error)),
+            None => Ok(woke),
+        }
+    }
+
     async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {
         self.inner
             .scheduled(task_id)
@@ -556,6 +590,15 @@ impl OccurrenceStore for EncryptedStore {
         self.inner
             .acknowledge_occurrence(user, key, channel, at)
             .await
+    }
+
+    async fn snooze_occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+        until: Timestamp,
+    ) -> Result<Option<OccurrenceRecord>> {
+        self.inner.snooze_occurrence(user, key, until).await
     }
 }
 

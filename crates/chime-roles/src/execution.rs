@@ -30,7 +30,9 @@ use chime_bus::Bus;
 use chime_core::event::{Event, ExecuteTask, OccurrenceKey, Topic};
 use chime_core::task::StoredTaskError;
 use chime_core::{MissedPolicy, Occurrence, TaskSpec};
-use chime_store::{Fire, FireFn, OutboxEvent, ScheduleChange, ScheduleStore, ScheduledTask};
+use chime_store::{
+    Fire, FireFn, OutboxEvent, ScheduleChange, ScheduleStore, ScheduledTask, Wake, WakeFn,
+};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
@@ -106,7 +108,8 @@ impl Execution {
         let shutdown = self.ctx.shutdown.clone();
         loop {
             let fired = self.fire_due().await?;
-            if fired == self.config.batch {
+            let returned = self.wake_due().await?;
+            if fired == self.config.batch || returned == self.config.batch {
                 continue;
             }
             let sleep = match self.store.next_due().await? {
@@ -121,6 +124,46 @@ impl Execution {
                 () = self.wake.notified() => {}
                 () = tokio::time::sleep(sleep) => {}
             }
+        }
+    }
+
+    /// Fires one batch of snoozed occurrences whose snooze has ended, each as a new
+    /// occurrence of its task as it is now; returns how many.
+    pub async fn wake_due(&self) -> Result<usize> {
+        let now = self.ctx.clock.now();
+        let late_after = self.config.late_after;
+        let held: Arc<std::sync::Mutex<Option<StoredTaskError>>> = Arc::default();
+        let newer = held.clone();
+        let wake: WakeFn = Arc::new(move |w: &Wake| {
+            let claim = tracing::info_span!(
+                parent: None,
+                "claim",
+                task_id = %w.key.task_id,
+                occurrence = %w.key,
+            );
+            let _claim = claim.enter();
+            match returned(w, now, late_after) {
+                Ok(events) => {
+                    tracing::debug!(task_id = %w.key.task_id, occurrence = %w.key, "snoozed occurrence returned");
+                    Some(events)
+                }
+                Err(error) => {
+                    *newer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+                    None
+                }
+            }
+        });
+        let count = self.store.wake_due(now, self.config.batch, wake).await?;
+        self.ctx.metrics.snooze_returns.inc_by(count as u64);
+        let held = held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match held {
+            Some(error) => Err(error.into()),
+            None => Ok(count),
         }
     }
 
@@ -329,6 +372,37 @@ pub fn decide(
         coalesced,
     };
     Ok((fire, Some(fired)))
+}
+
+/// The `execute_task` of a snoozed occurrence's return: the task as it is now, due when the
+/// snooze ended. `Err` only for a body of a newer release (left due for it); a corrupt one
+/// returns with nothing to publish, as `decide` unschedules one.
+fn returned(
+    w: &Wake,
+    now: Timestamp,
+    late_after: SignedDuration,
+) -> Result<Vec<OutboxEvent>, StoredTaskError> {
+    match TaskSpec::from_stored(&w.body) {
+        Ok(_) => {}
+        Err(error @ StoredTaskError::Newer { .. }) => return Err(error),
+        Err(error) => {
+            tracing::error!(task_id = %w.key.task_id, occurrence = %w.key, %error, "snoozed task is corrupt; it does not return");
+            return Ok(Vec::new());
+        }
+    }
+    let event = Event::ExecuteTask(ExecuteTask {
+        occurrence: w.key,
+        user_id: w.user_id.clone(),
+        seq: w.seq,
+        fired_at: now,
+        late: w.key.due_at.duration_until(now) > late_after,
+        coalesced: 0,
+        skipped: false,
+        task_version: w.version,
+        task: w.body.clone(),
+        traceparent: crate::trace::current_traceparent(),
+    });
+    Ok(vec![OutboxEvent::from(&event)])
 }
 
 /// What [`decide`] did with a row's occurrence.

@@ -127,6 +127,10 @@ pub struct Metrics {
     pub acknowledgements: Family<ChannelLabels, Counter>,
     /// From an occurrence's due instant to its acknowledgement.
     pub acknowledgement_delay: Histogram,
+    /// Occurrences snoozed by their owner.
+    pub snoozes: Counter,
+    /// Snoozed occurrences that returned (fired again when their snooze ended).
+    pub snooze_returns: Counter,
     pub execution_lateness: Histogram,
     pub delivery_lateness: Histogram,
     pub outbox_relayed: Counter,
@@ -163,6 +167,8 @@ impl Metrics {
             deliveries_deferred: Family::default(),
             acknowledgements: Family::default(),
             acknowledgement_delay: Histogram::new(LATENESS_BUCKETS),
+            snoozes: Counter::default(),
+            snooze_returns: Counter::default(),
             execution_lateness: Histogram::new(LATENESS_BUCKETS),
             delivery_lateness: Histogram::new(LATENESS_BUCKETS),
             outbox_relayed: Counter::default(),
@@ -231,6 +237,16 @@ impl Metrics {
             "chime_acknowledgement_delay_seconds",
             "From an occurrence's due instant to its acknowledgement",
             m.acknowledgement_delay.clone(),
+        );
+        registry.register(
+            "chime_snoozes",
+            "Occurrences snoozed by their owner",
+            m.snoozes.clone(),
+        );
+        registry.register(
+            "chime_snooze_returns",
+            "Snoozed occurrences that fired again when their snooze ended",
+            m.snooze_returns.clone(),
         );
         registry.register(
             "chime_execution_lateness_seconds",

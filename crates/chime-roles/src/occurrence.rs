@@ -10,6 +10,7 @@ use std::sync::Arc;
 use chime_core::event::{Channel, OccurrenceKey};
 use chime_core::UserId;
 use chime_store::{OccurrenceRecord, OccurrenceStore};
+use jiff::{SignedDuration, Timestamp};
 
 use crate::clock::now_micros;
 use crate::metrics::ChannelLabels;
@@ -57,6 +58,51 @@ impl Occurrences {
         Ok(record)
     }
 
+    /// Snoozes the user's occurrence until `until`: it returns then, once, as a new
+    /// occurrence of its task (fired by the execution role's timer). Snoozing again before it
+    /// returns moves the return.
+    pub async fn snooze(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+        until: Timestamp,
+    ) -> Result<OccurrenceRecord, SnoozeError> {
+        let now = self.ctx.clock.now();
+        if until <= now {
+            return Err(SnoozeError::NotAhead { until, now });
+        }
+        if now.duration_until(until) > MAX_SNOOZE {
+            return Err(SnoozeError::TooFar { until });
+        }
+        let record = self
+            .store
+            .snooze_occurrence(user, key, until)
+            .await?
+            .ok_or(SnoozeError::NotFound)?;
+        if record.acknowledged.is_some() {
+            return Err(SnoozeError::Acknowledged);
+        }
+        if record.snoozed_until != Some(until) || !record.returning {
+            let back = OccurrenceKey {
+                task_id: key.task_id,
+                due_at: record.snoozed_until.unwrap_or(key.due_at),
+            };
+            return Err(SnoozeError::Returned { back });
+        }
+        self.ctx.metrics.snoozes.inc();
+        Ok(record)
+    }
+
+    /// The user's occurrence, in whatever state (`None`: no such occurrence, or another
+    /// user's).
+    pub async fn get(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+    ) -> chime_store::Result<Option<OccurrenceRecord>> {
+        self.store.occurrence(user, key).await
+    }
+
     /// The user's open occurrences, newest first, before `before`, at most `limit`.
     pub async fn open(
         &self,
@@ -67,6 +113,27 @@ impl Occurrences {
         let now = self.ctx.clock.now();
         self.store.open_occurrences(user, now, before, limit).await
     }
+}
+
+/// The furthest a snooze may reach: a year and a day.
+pub const MAX_SNOOZE: SignedDuration = SignedDuration::from_hours(366 * 24);
+
+/// Why a snooze was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SnoozeError {
+    #[error("no such occurrence")]
+    NotFound,
+    #[error("a snooze must end after now ({now}); {until} does not")]
+    NotAhead { until: Timestamp, now: Timestamp },
+    #[error("a snooze may last at most 366 days; {until} is further")]
+    TooFar { until: Timestamp },
+    #[error("the occurrence is already acknowledged")]
+    Acknowledged,
+    /// It was snoozed and has returned: its return (`back`) is the one to snooze.
+    #[error("the occurrence was snoozed and has returned as {back}; snooze that one")]
+    Returned { back: OccurrenceKey },
+    #[error(transparent)]
+    Store(#[from] chime_store::Error),
 }
 
 #[cfg(test)]
@@ -161,5 +228,127 @@ mod tests {
             text.contains("chime_acknowledgement_delay_seconds_count 1"),
             "{text}"
         );
+    }
+
+    /// Snoozed for 10 minutes, an occurrence returns through the execution role's timer as an
+    /// `execute_task` of a new occurrence due when the snooze ends (the task as it is now,
+    /// the same `seq`), once; snoozes that end now or in the past, too far ahead, of an
+    /// acknowledged or returned occurrence, or of another user's, are refused.
+    #[tokio::test]
+    async fn a_snooze_returns_once_through_the_timer_and_bad_ones_are_refused() {
+        use chime_core::event::Event;
+        use chime_store::OutboxStore;
+
+        use crate::execution::{Execution, ExecutionConfig};
+
+        let (store, _dir) = store();
+        let alice = UserId::parse("alice").unwrap();
+        let view = definition(&store, &ctx_at("2026-01-01T08:00:00Z"))
+            .create(
+                &alice,
+                serde_json::json!({
+                    "name": "Call mum",
+                    "startDate": "2026-01-01T09:00:00Z",
+                    "notify": { "inApp": true },
+                }),
+            )
+            .await
+            .expect("create");
+        let record = view.record;
+        let due: jiff::Timestamp = "2026-01-01T09:00:00Z".parse().unwrap();
+        store
+            .apply_schedule_changes(&[ScheduleChange::Set {
+                task_id: record.id,
+                user_id: alice.clone(),
+                version: record.version,
+                body: record.body.clone(),
+                next: Some((due, 1)),
+            }])
+            .await
+            .unwrap();
+        let at_due = Execution::new(
+            store.clone(),
+            ctx_at("2026-01-01T09:00:00Z"),
+            ExecutionConfig::default(),
+        );
+        assert_eq!(at_due.fire_due().await.unwrap(), 1);
+        let key = OccurrenceKey {
+            task_id: record.id,
+            due_at: due,
+        };
+
+        let ctx = ctx_at("2026-01-01T09:01:00Z");
+        let occurrences = Occurrences::new(store.clone(), ctx.clone());
+        let now = ctx.clock.now();
+        assert!(matches!(
+            occurrences.snooze(&alice, &key, now).await,
+            Err(SnoozeError::NotAhead { .. })
+        ));
+        assert!(matches!(
+            occurrences
+                .snooze(
+                    &alice,
+                    &key,
+                    now + MAX_SNOOZE + SignedDuration::from_secs(1)
+                )
+                .await,
+            Err(SnoozeError::TooFar { .. })
+        ));
+        let bob = UserId::parse("bob").unwrap();
+        let until = now + SignedDuration::from_mins(10);
+        assert!(matches!(
+            occurrences.snooze(&bob, &key, until).await,
+            Err(SnoozeError::NotFound)
+        ));
+        let snoozed = occurrences.snooze(&alice, &key, until).await.unwrap();
+        assert_eq!(snoozed.snoozed_until, Some(until));
+
+        let events_before = store.outbox_batch(100).await.unwrap().len();
+        let early = Execution::new(
+            store.clone(),
+            ctx_at("2026-01-01T09:10:59Z"),
+            ExecutionConfig::default(),
+        );
+        assert_eq!(early.wake_due().await.unwrap(), 0);
+        let on_time_ctx = ctx_at("2026-01-01T09:11:00Z");
+        let on_time = Execution::new(
+            store.clone(),
+            on_time_ctx.clone(),
+            ExecutionConfig::default(),
+        );
+        assert_eq!(on_time.wake_due().await.unwrap(), 1);
+        assert_eq!(on_time.wake_due().await.unwrap(), 0, "returned twice");
+        let rows = store.outbox_batch(100).await.unwrap();
+        assert_eq!(rows.len(), events_before + 1);
+        let last = rows.last().unwrap();
+        let Event::ExecuteTask(e) = serde_json::from_slice::<Event>(&last.payload).unwrap() else {
+            panic!("not an execute_task");
+        };
+        let back = OccurrenceKey {
+            task_id: record.id,
+            due_at: until,
+        };
+        assert_eq!((e.occurrence, e.seq, e.late), (back, 1, false));
+        assert!(on_time_ctx
+            .metrics
+            .render()
+            .contains("chime_snooze_returns_total 1"));
+
+        // The original has returned: snooze its return instead.
+        assert!(matches!(
+            occurrences.snooze(&alice, &key, until + SignedDuration::from_mins(5)).await,
+            Err(SnoozeError::Returned { back: b }) if b == back
+        ));
+        occurrences
+            .acknowledge(&alice, &back, Channel::Push)
+            .await
+            .unwrap();
+        assert!(matches!(
+            occurrences
+                .snooze(&alice, &back, until + SignedDuration::from_mins(5))
+                .await,
+            Err(SnoozeError::Acknowledged)
+        ));
+        assert!(ctx.metrics.render().contains("chime_snoozes_total 1"));
     }
 }

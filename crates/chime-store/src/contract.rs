@@ -80,7 +80,7 @@ use crate::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryWrite,
     Error, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OccurrenceRecord, OutboxEvent,
     OutboxRow, PendingSignIn, ProfileRecord, PushSubscriptionRecord, ScheduleChange, ScheduledTask,
-    SessionRecord, Store, TaskRecord, WebhookEndpoint,
+    SessionRecord, Store, TaskRecord, Wake, WakeFn, WebhookEndpoint,
 };
 
 /// Opens the adapter under test.
@@ -176,6 +176,8 @@ macro_rules! store_contract_tests {
             fire_due_opens_each_fired_occurrence_until_its_next_or_for_a_day,
             open_occurrences_paginate_newest_first_with_before,
             acknowledging_is_idempotent_per_owner_and_closes_the_occurrence,
+            a_snoozed_occurrence_returns_once_when_its_snooze_ends,
+            a_snooze_moves_is_cancelled_by_done_and_ends_with_its_task,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {

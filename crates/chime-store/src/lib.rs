@@ -248,6 +248,26 @@ pub struct Fire {
 /// Decides how to fire a claimed row; pure, runs inside the claiming transaction.
 pub type FireFn = Arc<dyn Fn(&ScheduledTask) -> Fire + Send + Sync>;
 
+/// A snoozed occurrence whose snooze has ended: it returns as a new occurrence of its task,
+/// due at the end of the snooze (`key`), fired with the task as it is now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wake {
+    /// The returning occurrence: the task, due when the snooze ends.
+    pub key: OccurrenceKey,
+    /// The snoozed occurrence's due instant.
+    pub snoozed_from: Timestamp,
+    pub user_id: UserId,
+    /// The snoozed occurrence's position in its task's sequence, which the return keeps.
+    pub seq: u32,
+    /// The task's current version and stored body.
+    pub version: u64,
+    pub body: serde_json::Value,
+}
+
+/// The events a returning occurrence publishes, or `None` to leave it due (a body this
+/// release cannot read yet); pure, runs inside the claiming transaction.
+pub type WakeFn = Arc<dyn Fn(&Wake) -> Option<Vec<OutboxEvent>> + Send + Sync>;
+
 #[async_trait]
 pub trait ScheduleStore: Send + Sync + 'static {
     /// Applies task events in order; each is ignored unless its version is newer than the
@@ -255,7 +275,7 @@ pub trait ScheduleStore: Send + Sync + 'static {
     /// replay of an older `task_updated` cannot bring it back.
     async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> Result<()>;
 
-    /// The earliest due instant in the schedule.
+    /// The earliest due instant in the schedule, or of a snoozed occurrence's return.
     async fn next_due(&self) -> Result<Option<Timestamp>>;
 
     /// Claims up to `max` rows due at or before `now` (earliest first), applies `fire` to each
@@ -270,6 +290,14 @@ pub trait ScheduleStore: Send + Sync + 'static {
     /// of the task's previous state is claimed; one claimed before it committed still goes out.
     /// This needs the tasks and the schedule in one database, as every adapter keeps them.
     async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> Result<usize>;
+
+    /// Claims up to `max` snoozed occurrences whose snooze ended at or before `now` (earliest
+    /// first) and, in one transaction, opens each one's return (a new occurrence due when
+    /// the snooze ended), publishes `wake`'s events and marks the snooze returned, so it
+    /// returns exactly once. A snooze whose task is gone ends without returning ("deleted
+    /// means it will not fire"); an acknowledged occurrence has no snooze left to return.
+    /// [`ScheduleStore::next_due`] counts pending returns. Returns how many returned.
+    async fn wake_due(&self, now: Timestamp, max: usize, wake: WakeFn) -> Result<usize>;
 
     /// The task's scheduled row, if any (for tests and diagnostics).
     async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>>;
@@ -631,6 +659,44 @@ pub struct OccurrenceRecord {
     pub expires_at: Timestamp,
     /// `(when, on which channel)` once acknowledged.
     pub acknowledged: Option<(Timestamp, Channel)>,
+    /// Its position in its task's sequence (a snoozed occurrence's return keeps its
+    /// original's; 0 for occurrences fired before this was recorded).
+    pub seq: u32,
+    /// Snoozed until then: it returns as a new occurrence due at that instant.
+    pub snoozed_until: Option<Timestamp>,
+    /// Whether that return is still to come (it has not fired yet).
+    pub returning: bool,
+    /// For a return: the due instant of the snoozed occurrence it returns.
+    pub snoozed_from: Option<Timestamp>,
+}
+
+impl OccurrenceRecord {
+    /// Its state at `now`, as the API shows it.
+    pub fn state(&self, now: Timestamp) -> OccurrenceState {
+        if self.acknowledged.is_some() {
+            OccurrenceState::Acknowledged
+        } else if self.snoozed_until.is_some() {
+            OccurrenceState::Snoozed
+        } else if self.expires_at <= now {
+            OccurrenceState::Expired
+        } else {
+            OccurrenceState::Open
+        }
+    }
+}
+
+/// Where a fired occurrence is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum OccurrenceState {
+    /// Fired, waiting for its owner.
+    Open,
+    /// Done.
+    Acknowledged,
+    /// Put off: it returns (or has returned) as a new occurrence at `snoozedUntil`.
+    Snoozed,
+    /// Neither done nor snoozed within its window.
+    Expired,
 }
 
 #[async_trait]
@@ -663,6 +729,18 @@ pub trait OccurrenceStore: Send + Sync + 'static {
         key: &OccurrenceKey,
         channel: Channel,
         at: Timestamp,
+    ) -> Result<Option<OccurrenceRecord>>;
+
+    /// Snoozes the user's occurrence until `until`: it returns then as a new occurrence
+    /// (see [`ScheduleStore::wake_due`]). Only an occurrence neither acknowledged nor already
+    /// returned from a snooze changes; snoozing again before the return moves it. Returns
+    /// the occurrence as it now is (the caller tells from it whether the snooze took);
+    /// `None`: no such occurrence, or another user's. Acknowledging cancels a pending return.
+    async fn snooze_occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+        until: Timestamp,
     ) -> Result<Option<OccurrenceRecord>>;
 }
 

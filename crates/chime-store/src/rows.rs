@@ -142,20 +142,39 @@ pub(crate) fn expires_at(due_at: Timestamp, next: Option<(Timestamp, u32)>) -> i
 }
 
 /// The columns [`occurrence_record`] reads, in order.
-pub(crate) const OCCURRENCE_COLUMNS: &str =
-    "task_id, due_at, user_id, fired_at, expires_at, acked_at, acked_channel";
+pub(crate) const OCCURRENCE_COLUMNS: &str = "task_id, due_at, user_id, fired_at, expires_at, \
+     acked_at, acked_channel, seq, snoozed_until, wake_at, snoozed_from";
+
+/// An occurrence row's values, as [`OCCURRENCE_COLUMNS`] lists them.
+pub(crate) type OccurrenceColumns = (
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
 
 /// An occurrence row, as [`OCCURRENCE_COLUMNS`] lists its columns.
 pub(crate) fn occurrence_record(
-    (task_id, due_at, user_id, fired_at, expires, acked_at, channel): (
-        String,
-        i64,
-        String,
-        i64,
-        i64,
-        Option<i64>,
-        Option<String>,
-    ),
+    (
+        task_id,
+        due_at,
+        user_id,
+        fired_at,
+        expires,
+        acked_at,
+        channel,
+        seq,
+        snoozed_until,
+        wake_at,
+        snoozed_from,
+    ): OccurrenceColumns,
 ) -> Result<crate::OccurrenceRecord> {
     let acknowledged = match (acked_at, channel) {
         (Some(at), Some(channel)) => Some((instant(at)?, parse_channel(&channel)?)),
@@ -170,20 +189,25 @@ pub(crate) fn occurrence_record(
         fired_at: instant(fired_at)?,
         expires_at: instant(expires)?,
         acknowledged,
+        seq: u32::try_from(seq).map_err(|_| Error::Corrupt(format!("stored seq {seq}")))?,
+        snoozed_until: snoozed_until.map(instant).transpose()?,
+        returning: wake_at.is_some(),
+        snoozed_from: snoozed_from.map(instant).transpose()?,
     })
 }
 
 pub(crate) mod prelude {
     pub(crate) use super::{
         expires_at, instant, micros, occurrence_record, parse_channel, parse_id, parse_json,
-        parse_outcome, parse_user, AttemptColumns, ScheduleRow, OCCURRENCE_COLUMNS,
+        parse_outcome, parse_user, AttemptColumns, OccurrenceColumns, ScheduleRow,
+        OCCURRENCE_COLUMNS,
     };
     pub(crate) use crate::{
         AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
         DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent,
         OutboxRow, OutboxStore, PendingSignIn, ProfileRecord, PushSubscriptionRecord,
         RecipientStore, Result, ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord,
-        SessionStore, TaskRecord, TaskStore, WebhookEndpoint,
+        SessionStore, TaskRecord, TaskStore, Wake, WakeFn, WebhookEndpoint,
     };
     pub(crate) use crate::{OccurrenceRecord, OccurrenceStore};
 }

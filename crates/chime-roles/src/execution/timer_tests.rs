@@ -55,6 +55,16 @@ impl ScheduleStore for MemorySchedule {
         Ok(self.rows.lock().unwrap().values().map(|r| r.due_at).min())
     }
 
+    /// No occurrence state here: nothing is ever snoozed.
+    async fn wake_due(
+        &self,
+        _now: Timestamp,
+        _max: usize,
+        _wake: chime_store::WakeFn,
+    ) -> StoreResult<usize> {
+        Ok(0)
+    }
+
     async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> StoreResult<usize> {
         let mut rows = self.rows.lock().unwrap();
         let due: Vec<TaskId> = rows

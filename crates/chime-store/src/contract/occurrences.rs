@@ -56,6 +56,10 @@ pub async fn fire_due_opens_each_fired_occurrence_until_its_next_or_for_a_day(
                 fired_at: at(120),
                 expires_at: at(110) + crate::ONE_TIME_OPEN_FOR,
                 acknowledged: None,
+                seq: 1,
+                snoozed_until: None,
+                returning: false,
+                snoozed_from: None,
             },
             OccurrenceRecord {
                 key: key(&recurring, at(100)),
@@ -63,6 +67,10 @@ pub async fn fire_due_opens_each_fired_occurrence_until_its_next_or_for_a_day(
                 fired_at: at(120),
                 expires_at: at(1_000),
                 acknowledged: None,
+                seq: 1,
+                snoozed_until: None,
+                returning: false,
+                snoozed_from: None,
             },
         ]
     );
@@ -197,4 +205,168 @@ pub async fn acknowledging_is_idempotent_per_owner_and_closes_the_occurrence(f: 
         Some(first)
     );
     assert_eq!(store.occurrence(&bob, &k).await.expect("occurrence"), None);
+}
+
+/// A [`WakeFn`] that publishes an `execute_task` for each return and records the returns it
+/// was given, in call order.
+fn recording_wake() -> (WakeFn, Arc<Mutex<Vec<Wake>>>) {
+    let seen: Arc<Mutex<Vec<Wake>>> = Arc::default();
+    let log = seen.clone();
+    let wake: WakeFn = Arc::new(move |w: &Wake| {
+        log.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(w.clone());
+        Some(vec![execute_task(&ScheduledTask {
+            task_id: w.key.task_id,
+            user_id: w.user_id.clone(),
+            version: w.version,
+            body: w.body.clone(),
+            due_at: w.key.due_at,
+            seq: w.seq,
+        })])
+    });
+    (wake, seen)
+}
+
+async fn wake_due(store: &dyn Store, now: Timestamp) -> (usize, Vec<Wake>) {
+    let (wake, seen) = recording_wake();
+    let woke = store.wake_due(now, 10, wake).await.expect("wake_due");
+    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    (woke, seen)
+}
+
+/// Fires a one-time task at 100 and returns its occurrence key, with the outbox emptied.
+async fn fired_once(store: &dyn Store, owner: &UserId, name: &str) -> (TaskRecord, OccurrenceKey) {
+    let once = task(owner, name);
+    apply(store, &[set(&once, Some((at(100), 1)))]).await;
+    let (fire, _) = recording_fire(|_| None);
+    assert_eq!(fire_due(store, at(100), 10, fire).await, 1);
+    ack(store, &seqs(&outbox(store).await)).await;
+    let k = key(&once, at(100));
+    (once, k)
+}
+
+async fn snooze(
+    store: &dyn Store,
+    owner: &UserId,
+    k: &OccurrenceKey,
+    until: i64,
+) -> Option<OccurrenceRecord> {
+    store
+        .snooze_occurrence(owner, k, at(until))
+        .await
+        .expect("snooze_occurrence")
+}
+
+/// A snoozed occurrence leaves the open list and returns exactly once, when its snooze ends,
+/// as a new open occurrence of its task (due then, same `seq`, `snoozed_from` the original),
+/// publishing its events in the same transaction; `next_due` counts the pending return, and
+/// a return claimed once is not claimed again, before or after a restart.
+pub async fn a_snoozed_occurrence_returns_once_when_its_snooze_ends(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let (once, k) = fired_once(&*store, &alice, "Call mum").await;
+    assert_eq!(next_due(&*store).await, None);
+
+    assert_eq!(snooze(&*store, &bob, &k, 700).await, None, "bob's snooze");
+    let snoozed = snooze(&*store, &alice, &k, 700).await.expect("alice's");
+    assert_eq!(snoozed.snoozed_until, Some(at(700)));
+    assert!(snoozed.returning);
+    assert_eq!(snoozed.state(at(150)), crate::OccurrenceState::Snoozed);
+    assert!(open(&*store, &alice, at(150)).await.is_empty());
+    assert_eq!(next_due(&*store).await, Some(at(700)));
+
+    assert_eq!(wake_due(&*store, at(699)).await.0, 0, "returned early");
+    assert!(outbox(&*store).await.is_empty());
+    drop(store);
+    let store = f.open().await;
+    let (woke, seen) = wake_due(&*store, at(702)).await;
+    assert_eq!(woke, 1);
+    let back = key(&once, at(700));
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].key, back);
+    assert_eq!(seen[0].snoozed_from, at(100));
+    assert_eq!((seen[0].seq, seen[0].version), (1, once.version));
+    assert_eq!(seen[0].body, once.body);
+    let events = outbox_events(&*store).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+
+    let returned = store
+        .occurrence(&alice, &back)
+        .await
+        .expect("occurrence")
+        .expect("the return is an occurrence");
+    assert_eq!(returned.fired_at, at(702));
+    assert_eq!(returned.snoozed_from, Some(at(100)));
+    assert_eq!(returned.seq, 1);
+    assert_eq!(returned.state(at(702)), crate::OccurrenceState::Open);
+    assert_eq!(open(&*store, &alice, at(702)).await, [back]);
+    let original = store.occurrence(&alice, &k).await.expect("occurrence");
+    let original = original.expect("the snoozed one stays");
+    assert_eq!(original.snoozed_until, Some(at(700)));
+    assert!(!original.returning);
+    assert_eq!(next_due(&*store).await, None);
+
+    assert_eq!(wake_due(&*store, at(800)).await.0, 0, "returned twice");
+    drop(store);
+    let store = f.open().await;
+    assert_eq!(wake_due(&*store, at(900)).await.0, 0, "returned twice");
+    // Returned: snoozing the original again changes nothing (the return is the one to snooze).
+    let again = snooze(&*store, &alice, &k, 2_000).await.expect("alice's");
+    assert_eq!(again.snoozed_until, Some(at(700)));
+    assert!(!again.returning);
+}
+
+/// Snoozing again before the return moves it; acknowledging cancels it (done means it does
+/// not come back) and an acknowledged occurrence cannot be snoozed; the snooze of a task
+/// deleted meanwhile ends without returning.
+pub async fn a_snooze_moves_is_cancelled_by_done_and_ends_with_its_task(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let (_, k) = fired_once(&*store, &alice, "Call mum").await;
+    snooze(&*store, &alice, &k, 700).await.expect("snoozed");
+    let moved = snooze(&*store, &alice, &k, 900).await.expect("snoozed");
+    assert_eq!(moved.snoozed_until, Some(at(900)));
+    assert_eq!(next_due(&*store).await, Some(at(900)));
+    assert_eq!(
+        wake_due(&*store, at(800)).await.0,
+        0,
+        "returned at the old instant"
+    );
+
+    let done = store
+        .acknowledge_occurrence(&alice, &k, Channel::InApp, at(850))
+        .await
+        .expect("acknowledge")
+        .expect("alice's");
+    assert!(!done.returning);
+    assert_eq!(done.state(at(850)), crate::OccurrenceState::Acknowledged);
+    assert_eq!(next_due(&*store).await, None);
+    assert_eq!(
+        wake_due(&*store, at(1_000)).await.0,
+        0,
+        "returned after done"
+    );
+    let refused = snooze(&*store, &alice, &k, 2_000).await.expect("alice's");
+    assert!(!refused.returning, "an acknowledged occurrence was snoozed");
+
+    let (gone, g) = fired_once(&*store, &alice, "Gone").await;
+    snooze(&*store, &alice, &g, 700).await.expect("snoozed");
+    store
+        .delete_task(&alice, gone.id, 1, deleted_event(&gone, 2))
+        .await
+        .expect("delete_task");
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
+    assert_eq!(
+        wake_due(&*store, at(700)).await.0,
+        0,
+        "a deleted task's snooze returned"
+    );
+    assert!(outbox(&*store).await.is_empty());
+    assert_eq!(next_due(&*store).await, None);
+    assert!(store
+        .occurrence(&alice, &key(&gone, at(700)))
+        .await
+        .expect("occurrence")
+        .is_none());
 }

@@ -11,6 +11,10 @@ fn occurrence_from_row(row: &PgRow) -> Result<OccurrenceRecord> {
         col(row, 4)?,
         col(row, 5)?,
         col(row, 6)?,
+        col(row, 7)?,
+        col(row, 8)?,
+        col(row, 9)?,
+        col(row, 10)?,
     ))
 }
 
@@ -28,7 +32,8 @@ impl OccurrenceStore for PgStore {
         });
         let rows = sqlx::query(&format!(
             "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
-             WHERE user_id = $1 AND acked_at IS NULL AND expires_at > $2
+             WHERE user_id = $1 AND acked_at IS NULL AND snoozed_until IS NULL
+               AND expires_at > $2
                AND (due_at < $3 OR (due_at = $3 AND task_id < $4))
              ORDER BY due_at DESC, task_id DESC LIMIT $5"
         ))
@@ -73,7 +78,7 @@ impl OccurrenceStore for PgStore {
         // in the same statement, only by the acknowledgement that took.
         sqlx::query(
             "WITH acked AS (
-                 UPDATE occurrences SET acked_at = $4, acked_channel = $5
+                 UPDATE occurrences SET acked_at = $4, acked_channel = $5, wake_at = NULL
                  WHERE task_id = $1 AND due_at = $2 AND user_id = $3 AND acked_at IS NULL
                  RETURNING task_id, due_at, user_id)
              UPDATE inbox i SET read = TRUE FROM acked a
@@ -89,5 +94,33 @@ impl OccurrenceStore for PgStore {
         .await
         .map_err(map_err)?;
         self.occurrence(user, key).await
+    }
+
+    async fn snooze_occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+        until: Timestamp,
+    ) -> Result<Option<OccurrenceRecord>> {
+        let row = sqlx::query(&format!(
+            "WITH snoozed AS (
+                 UPDATE occurrences SET snoozed_until = $4, wake_at = $4
+                 WHERE task_id = $1 AND due_at = $2 AND user_id = $3 AND acked_at IS NULL
+                   AND (snoozed_until IS NULL OR wake_at IS NOT NULL)
+                 RETURNING {OCCURRENCE_COLUMNS})
+             SELECT {OCCURRENCE_COLUMNS} FROM snoozed"
+        ))
+        .bind(key.task_id.to_string())
+        .bind(micros(key.due_at))
+        .bind(user.to_string())
+        .bind(micros(until))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        match row {
+            Some(row) => occurrence_from_row(&row).map(Some),
+            // Not changed: answer its state as it is.
+            None => self.occurrence(user, key).await,
+        }
     }
 }

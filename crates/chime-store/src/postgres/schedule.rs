@@ -64,11 +64,14 @@ impl ScheduleStore for PgStore {
     }
 
     async fn next_due(&self) -> Result<Option<Timestamp>> {
-        let due: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(due_at) FROM schedule WHERE due_at IS NOT NULL")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_err)?;
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT LEAST(
+               (SELECT MIN(due_at) FROM schedule WHERE due_at IS NOT NULL),
+               (SELECT MIN(wake_at) FROM occurrences WHERE wake_at IS NOT NULL))",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
         due.map(instant).transpose()
     }
 
@@ -101,8 +104,8 @@ impl ScheduleStore for PgStore {
         let mut ids = Vec::with_capacity(due.len());
         let mut next_due = Vec::with_capacity(due.len());
         let mut next_seq = Vec::with_capacity(due.len());
-        let (mut occ_tasks, mut occ_users, mut occ_due, mut occ_expires) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut occ_tasks, mut occ_users, mut occ_due, mut occ_expires, mut occ_seq) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut fired = 0;
         for row in &due {
             let task = scheduled_from_row(row)?;
@@ -126,6 +129,7 @@ impl ScheduleStore for PgStore {
             occ_users.push(task.user_id.to_string());
             occ_due.push(micros(task.due_at));
             occ_expires.push(expires_at(task.due_at, decision.next));
+            occ_seq.push(i64::from(task.seq));
             ids.push(task.task_id.to_string());
             next_due.push(decision.next.map(|(at, _)| micros(at)));
             next_seq.push(decision.next.map(|(_, seq)| i64::from(seq)));
@@ -133,16 +137,17 @@ impl ScheduleStore for PgStore {
         insert_outbox(&mut tx, &events).await?;
         // The occurrences are open from the claim that fires them (same transaction).
         sqlx::query(
-            "INSERT INTO occurrences (task_id, user_id, due_at, expires_at, fired_at)
-             SELECT n.task_id, n.user_id, n.due_at, n.expires_at, $5
-             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[])
-               AS n (task_id, user_id, due_at, expires_at)
+            "INSERT INTO occurrences (task_id, user_id, due_at, expires_at, seq, fired_at)
+             SELECT n.task_id, n.user_id, n.due_at, n.expires_at, n.seq, $6
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
+               AS n (task_id, user_id, due_at, expires_at, seq)
              ON CONFLICT DO NOTHING",
         )
         .bind(&occ_tasks)
         .bind(&occ_users)
         .bind(&occ_due)
         .bind(&occ_expires)
+        .bind(&occ_seq)
         .bind(micros(now))
         .execute(&mut *tx)
         .await
@@ -165,6 +170,80 @@ impl ScheduleStore for PgStore {
         tx.commit().await.map_err(map_err)?;
         self.signal_if(!events.is_empty());
         Ok(fired)
+    }
+
+    async fn wake_due(&self, now: Timestamp, max: usize, wake: WakeFn) -> Result<usize> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // As `fire_due`: SKIP LOCKED so instances split the returns, and the task's current
+        // state read in the same snapshot (a deleted task's snooze ends without returning).
+        let due = sqlx::query(
+            "SELECT o.task_id, o.due_at, o.user_id, o.seq, o.wake_at, t.version, t.body
+             FROM occurrences o LEFT JOIN tasks t ON t.id = o.task_id
+             WHERE o.wake_at IS NOT NULL AND o.wake_at <= $1
+             ORDER BY o.wake_at LIMIT $2
+             FOR UPDATE OF o SKIP LOCKED",
+        )
+        .bind(micros(now))
+        .bind(max as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut events = Vec::new();
+        let mut woke = 0;
+        for row in &due {
+            let (task_id, due_at, user_id): (String, i64, String) =
+                (col(row, 0)?, col(row, 1)?, col(row, 2)?);
+            let (seq, wake_at): (i64, i64) = (col(row, 3)?, col(row, 4)?);
+            let current: (Option<i64>, Option<String>) = (col(row, 5)?, col(row, 6)?);
+            if let (Some(version), Some(body)) = current {
+                let w = Wake {
+                    key: OccurrenceKey {
+                        task_id: parse_id(&task_id)?,
+                        due_at: instant(wake_at)?,
+                    },
+                    snoozed_from: instant(due_at)?,
+                    user_id: parse_user(&user_id)?,
+                    seq: count(seq, "seq")?,
+                    version: version as u64,
+                    body: parse_json(&body)?,
+                };
+                let decided = catch_unwind(AssertUnwindSafe(|| wake(&w))).map_err(|_| {
+                    Error::Storage(format!("waking task {task_id} panicked").into())
+                })?;
+                let Some(woken) = decided else { continue };
+                woke += 1;
+                events.extend(woken);
+                sqlx::query(
+                    "INSERT INTO occurrences
+                       (task_id, due_at, user_id, fired_at, expires_at, seq, snoozed_from)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                )
+                .bind(&task_id)
+                .bind(wake_at)
+                .bind(&user_id)
+                .bind(micros(now))
+                .bind(expires_at(w.key.due_at, None))
+                .bind(seq)
+                .bind(due_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            }
+            // Returned, or its task is gone: either way it will not return again.
+            sqlx::query("UPDATE occurrences SET wake_at = NULL WHERE task_id = $1 AND due_at = $2")
+                .bind(&task_id)
+                .bind(due_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        insert_outbox(&mut tx, &events).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(!events.is_empty());
+        Ok(woke)
     }
 
     async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {

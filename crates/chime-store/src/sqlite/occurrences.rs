@@ -11,10 +11,12 @@ fn occurrence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OccurrenceColumns> 
         r.get(4)?,
         r.get(5)?,
         r.get(6)?,
+        r.get(7)?,
+        r.get(8)?,
+        r.get(9)?,
+        r.get(10)?,
     ))
 }
-
-type OccurrenceColumns = (String, i64, String, i64, i64, Option<i64>, Option<String>);
 
 fn select_one(
     conn: &Connection,
@@ -53,7 +55,8 @@ impl OccurrenceStore for SqliteStore {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
-                     WHERE user_id = ?1 AND acked_at IS NULL AND expires_at > ?2
+                     WHERE user_id = ?1 AND acked_at IS NULL AND snoozed_until IS NULL
+                       AND expires_at > ?2
                        AND (due_at < ?3 OR (due_at = ?3 AND task_id < ?4))
                      ORDER BY due_at DESC, task_id DESC LIMIT ?5"
                 ))
@@ -100,7 +103,7 @@ impl OccurrenceStore for SqliteStore {
         self.write(move |tx| {
             let acked = tx
                 .execute(
-                    "UPDATE occurrences SET acked_at = ?4, acked_channel = ?5
+                    "UPDATE occurrences SET acked_at = ?4, acked_channel = ?5, wake_at = NULL
                      WHERE task_id = ?1 AND due_at = ?2 AND user_id = ?3 AND acked_at IS NULL",
                     params![task_id, due_at, user, micros(at), channel.as_str()],
                 )
@@ -113,6 +116,30 @@ impl OccurrenceStore for SqliteStore {
                 )
                 .map_err(map_err)?;
             }
+            select_one(tx, &user, &task_id, due_at)
+        })
+        .await
+    }
+
+    async fn snooze_occurrence(
+        &self,
+        user: &UserId,
+        key: &OccurrenceKey,
+        until: Timestamp,
+    ) -> Result<Option<OccurrenceRecord>> {
+        let (user, task_id, due_at) = (
+            user.to_string(),
+            key.task_id.to_string(),
+            micros(key.due_at),
+        );
+        self.write(move |tx| {
+            tx.execute(
+                "UPDATE occurrences SET snoozed_until = ?4, wake_at = ?4
+                 WHERE task_id = ?1 AND due_at = ?2 AND user_id = ?3 AND acked_at IS NULL
+                   AND (snoozed_until IS NULL OR wake_at IS NOT NULL)",
+                params![task_id, due_at, user, micros(until)],
+            )
+            .map_err(map_err)?;
             select_one(tx, &user, &task_id, due_at)
         })
         .await

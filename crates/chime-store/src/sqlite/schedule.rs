@@ -48,7 +48,10 @@ impl ScheduleStore for SqliteStore {
         self.read(|conn| {
             let due: Option<i64> = conn
                 .query_row(
-                    "SELECT MIN(due_at) FROM schedule WHERE due_at IS NOT NULL",
+                    "SELECT MIN(due) FROM (
+                       SELECT MIN(due_at) AS due FROM schedule WHERE due_at IS NOT NULL
+                       UNION ALL
+                       SELECT MIN(wake_at) FROM occurrences WHERE wake_at IS NOT NULL)",
                     [],
                     |r| r.get(0),
                 )
@@ -102,8 +105,8 @@ impl ScheduleStore for SqliteStore {
                     .map_err(map_err)?;
                 let mut opened = tx
                     .prepare_cached(
-                        "INSERT INTO occurrences (task_id, due_at, user_id, fired_at, expires_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+                        "INSERT INTO occurrences (task_id, due_at, user_id, fired_at, expires_at, seq)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
                     )
                     .map_err(map_err)?;
                 let mut fired = 0;
@@ -133,7 +136,8 @@ impl ScheduleStore for SqliteStore {
                             due_at,
                             user_id,
                             micros(now),
-                            expires_at(row.due_at, decision.next)
+                            expires_at(row.due_at, decision.next),
+                            seq
                         ])
                         .map_err(map_err)?;
                     match decision.next {
@@ -143,6 +147,89 @@ impl ScheduleStore for SqliteStore {
                     .map_err(map_err)?;
                 }
                 Ok(fired)
+            },
+        )
+        .await
+    }
+
+    async fn wake_due(&self, now: Timestamp, max: usize, wake: WakeFn) -> Result<usize> {
+        self.write_with_events(
+            |woke| *woke > 0,
+            move |tx| {
+                let due = {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT o.task_id, o.due_at, o.user_id, o.seq, o.wake_at,
+                                    t.version, t.body
+                             FROM occurrences o LEFT JOIN tasks t ON t.id = o.task_id
+                             WHERE o.wake_at IS NOT NULL AND o.wake_at <= ?1
+                             ORDER BY o.wake_at LIMIT ?2",
+                        )
+                        .map_err(map_err)?;
+                    let rows = stmt
+                        .query_map(params![micros(now), max as i64], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, u32>(3)?,
+                                r.get::<_, i64>(4)?,
+                                r.get::<_, Option<i64>>(5)?,
+                                r.get::<_, Option<String>>(6)?,
+                            ))
+                        })
+                        .map_err(map_err)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map_err(map_err)?;
+                    rows
+                };
+                let mut returned = tx
+                    .prepare_cached(
+                        "UPDATE occurrences SET wake_at = NULL WHERE task_id = ?1 AND due_at = ?2",
+                    )
+                    .map_err(map_err)?;
+                let mut opened = tx
+                    .prepare_cached(
+                        "INSERT INTO occurrences
+                           (task_id, due_at, user_id, fired_at, expires_at, seq, snoozed_from)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(map_err)?;
+                let mut woke = 0;
+                for (task_id, due_at, user_id, seq, wake_at, version, body) in due {
+                    if let (Some(version), Some(body)) = (version, body) {
+                        let w = Wake {
+                            key: OccurrenceKey {
+                                task_id: parse_id(&task_id)?,
+                                due_at: instant(wake_at)?,
+                            },
+                            snoozed_from: instant(due_at)?,
+                            user_id: parse_user(&user_id)?,
+                            seq,
+                            version: version as u64,
+                            body: parse_json(&body)?,
+                        };
+                        let Some(events) = wake(&w) else { continue };
+                        woke += 1;
+                        insert_outbox(tx, &events)?;
+                        opened
+                            .execute(params![
+                                task_id,
+                                wake_at,
+                                user_id,
+                                micros(now),
+                                expires_at(w.key.due_at, None),
+                                seq,
+                                due_at
+                            ])
+                            .map_err(map_err)?;
+                    }
+                    // Returned, or its task is gone: either way it will not return again.
+                    returned
+                        .execute(params![task_id, due_at])
+                        .map_err(map_err)?;
+                }
+                Ok(woke)
             },
         )
         .await

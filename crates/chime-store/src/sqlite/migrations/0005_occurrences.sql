@@ -2,6 +2,11 @@
 -- in the `fire_due` claim that fires it, so an acknowledgement can never race ahead of it.
 -- `acked_at` NULL: open until `expires_at` (then expired); otherwise acknowledged on
 -- `acked_channel`.
+--
+-- Snooze: a snoozed occurrence returns as a new occurrence of its task due when the snooze
+-- ends. `wake_at` is set while that return is still to fire and cleared by the claim that
+-- fires it (`wake_due`), so it returns exactly once; `snoozed_until` stays for the timeline.
+-- A return records `snoozed_from` (the original's due instant) and keeps the original's `seq`.
 CREATE TABLE occurrences (
     task_id       TEXT NOT NULL,
     due_at        INTEGER NOT NULL,
@@ -10,6 +15,11 @@ CREATE TABLE occurrences (
     expires_at    INTEGER NOT NULL,
     acked_at      INTEGER,
     acked_channel TEXT,
+    seq           INTEGER NOT NULL,
+    snoozed_until INTEGER,
+    wake_at       INTEGER,
+    snoozed_from  INTEGER,
     PRIMARY KEY (task_id, due_at)
 ) WITHOUT ROWID;
 CREATE INDEX occurrences_open ON occurrences (user_id, due_at) WHERE acked_at IS NULL;
+CREATE INDEX occurrences_wake ON occurrences (wake_at) WHERE wake_at IS NOT NULL;
