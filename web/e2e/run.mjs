@@ -222,9 +222,18 @@ await test('a task due in a few seconds arrives in the inbox live, with the unre
   await alice.getByRole('heading', { name: 'Inbox', level: 1 }).waitFor();
   await alice.getByRole('list', { name: 'Notifications' }).getByRole('link', { name: 'Tea is ready' }).waitFor();
   await alice.getByRole('link', { name: /Inbox\s*1 unread/ }).waitFor();
+  // It is open, with Done and Snooze at hand.
+  const open = alice.getByRole('list', { name: 'Open reminders' });
+  await open.getByRole('link', { name: 'Tea is ready' }).waitFor();
+  await open.getByRole('button', { name: 'Snooze Tea is ready for 10 minutes' }).waitFor();
   await axe(alice, 'inbox');
   await shot(alice, 'inbox-desktop');
-  await alice.getByRole('list', { name: 'Notifications' }).getByRole('button', { name: /^Mark read/ }).click();
+  // Done: it leaves the open list and its notification is read, on the server.
+  await open.getByRole('button', { name: 'Done: Tea is ready' }).click();
+  await alice.getByText('Nothing waiting for you.').waitFor();
+  await alice.getByText('All caught up.').waitFor();
+  await alice.reload();
+  await alice.getByText('Nothing waiting for you.').waitFor();
   await alice.getByText('All caught up.').waitFor();
 });
 

@@ -165,6 +165,27 @@ export interface Notification {
   silent?: boolean;
 }
 
+/** A fired occurrence and where it is in its life (`/api/v1/occurrences/open`). */
+export interface Occurrence {
+  key: string;
+  taskId: string;
+  taskName: string | null;
+  dueAt: string;
+  seq: number;
+  state: 'open' | 'acknowledged' | 'snoozed' | 'expired';
+  firedAt: string;
+  expiresAt: string;
+  acknowledgedAt?: string;
+  acknowledgedOn?: string;
+  snoozedUntil?: string;
+  snoozedFrom?: string;
+}
+
+/** The API path of an occurrence (its task and due instant). */
+export function occurrencePath(taskId: string, dueAt: string): string {
+  return `/api/tasks/${encodeURIComponent(taskId)}/occurrences/${encodeURIComponent(dueAt)}`;
+}
+
 export interface PreviewItem {
   at: string;
   local?: string;

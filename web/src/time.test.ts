@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { dayLabel, groupByDay } from './time';
+import { dayLabel, groupByDay, tomorrowAt } from './time';
 import { match } from './router';
 
 it('groups occurrences by their day in the user’s time zone', () => {
@@ -25,4 +25,16 @@ it('routes paths to screens', () => {
   expect(match('/tasks/tsk_abc/edit')).toEqual({ name: 'edit', id: 'tsk_abc' });
   expect(match('/tasks/tsk_abc?x=1')).toEqual({ name: 'task', id: 'tsk_abc' });
   expect(match('/tasks/../etc')).toEqual({ name: 'notFound' });
+});
+
+it('finds tomorrow morning on the wall clock of the user’s zone, across DST changes', () => {
+  // 23:30 in Berlin (CET): tomorrow is the 8th.
+  expect(tomorrowAt(8, 'Europe/Berlin', new Date('2026-12-07T22:30:00Z'))).toBe('2026-12-08T07:00:00Z');
+  // 00:30 in Berlin on the 8th: tomorrow is the 9th, though it is still the 7th in UTC.
+  expect(tomorrowAt(8, 'Europe/Berlin', new Date('2026-12-07T23:30:00Z'))).toBe('2026-12-09T07:00:00Z');
+  // Berlin springs forward overnight: 08:00 is CEST.
+  expect(tomorrowAt(8, 'Europe/Berlin', new Date('2026-03-28T12:00:00Z'))).toBe('2026-03-29T06:00:00Z');
+  // New York falls back overnight: 08:00 is EST.
+  expect(tomorrowAt(8, 'America/New_York', new Date('2026-10-31T15:00:00Z'))).toBe('2026-11-01T13:00:00Z');
+  expect(tomorrowAt(9, 'UTC', new Date('2026-12-31T23:59:00Z'))).toBe('2027-01-01T09:00:00Z');
 });

@@ -36,3 +36,34 @@ export function groupByDay<T>(items: T[], at: (item: T) => string, timeZone: str
   }
   return groups;
 }
+
+/** The UTC offset of `timeZone` at `instant`, in minutes east of UTC. */
+function offsetMinutes(instant: Date, timeZone: string): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  }).formatToParts(instant);
+  const n = (type: string) => Number(parts.find((p) => p.type === type)?.value);
+  const wall = Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'));
+  return Math.round((wall - Math.floor(instant.getTime() / 1000) * 1000) / 60_000);
+}
+
+/**
+ * The instant of `hour`:00 on the day after `now`'s day in `timeZone` ("tomorrow morning"),
+ * as RFC 3339 UTC. A wall time that a DST gap skips comes out an hour later, as the server's
+ * recurrence moves it.
+ */
+export function tomorrowAt(hour: number, timeZone: string, now: Date = new Date()): string {
+  const [y = 1970, m = 1, d = 1] = dayKey(now.toISOString(), timeZone).split('-').map(Number);
+  const wall = Date.UTC(y, m - 1, d + 1, hour, 0, 0);
+  // The zone's offset near that wall time; a second pass settles a DST change between.
+  let at = wall - offsetMinutes(new Date(wall), timeZone) * 60_000;
+  at = wall - offsetMinutes(new Date(at), timeZone) * 60_000;
+  return new Date(at).toISOString().replace('.000Z', 'Z');
+}

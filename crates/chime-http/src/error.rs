@@ -47,6 +47,13 @@ pub enum ApiError {
     /// The task exists, but has no dead-lettered delivery there to retry.
     #[error("not dead-lettered")]
     NotDeadLettered,
+    /// The request is well formed but the resource's state refuses it (409), said in words.
+    #[error("refused: {detail}")]
+    Refused {
+        kind: &'static str,
+        title: &'static str,
+        detail: String,
+    },
     /// The caller already has the most tasks allowed.
     #[error("task limit reached")]
     TaskLimit { limit: usize },
@@ -149,6 +156,17 @@ impl ApiError {
                 "this task has no dead-lettered delivery at `dueAt` on `channel` (and `target`): \
                  it was sent, is still being tried, or never existed"
                     .to_owned(),
+                Vec::new(),
+            ),
+            ApiError::Refused {
+                kind,
+                title,
+                detail,
+            } => (
+                StatusCode::CONFLICT,
+                *kind,
+                *title,
+                detail.clone(),
                 Vec::new(),
             ),
             ApiError::TaskLimit { limit } => (

@@ -19,6 +19,7 @@ use chime_roles::notification::deliveries::TaskDeliveries;
 use chime_roles::notification::inbox::Inbox;
 use chime_roles::notification::recipients::Recipients;
 use chime_roles::notification::InboxFeed;
+use chime_roles::occurrence::Occurrences;
 use chime_roles::Metrics;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
@@ -31,6 +32,7 @@ pub mod guard;
 pub mod json;
 mod notifications;
 mod observe;
+mod occurrences;
 mod profile;
 mod recipients;
 mod tasks;
@@ -77,6 +79,8 @@ pub struct Services {
     pub recipients: Recipients,
     /// The in-app inbox.
     pub inbox: Inbox,
+    /// Fired occurrences: the open list, acknowledge, snooze.
+    pub occurrences: Occurrences,
     pub feed: InboxFeed,
     pub auth: Arc<Authenticator>,
     /// The local issuer, whose discovery document and JWKS are served under `/.well-known`
@@ -109,6 +113,10 @@ pub struct Services {
         tasks::preview,
         tasks::history,
         tasks::retry_delivery,
+        occurrences::open,
+        occurrences::get,
+        occurrences::acknowledge,
+        occurrences::snooze,
         notifications::list,
         notifications::mark_read,
         notifications::stream,
@@ -143,6 +151,11 @@ pub struct Services {
         recipients::PushSubscriptionBody,
         recipients::Webhook,
         recipients::WebhookBody,
+        occurrences::OccurrenceItem,
+        occurrences::OpenPage,
+        occurrences::SnoozeBody,
+        occurrences::SnoozeFor,
+        occurrences::SnoozeUntil,
         notifications::NotificationItem,
         notifications::NotificationPage,
         notifications::MarkRead,
@@ -198,6 +211,16 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
         )
         .route("/tasks/{id}/occurrences", get(tasks::occurrences))
         .route("/occurrences", get(tasks::upcoming))
+        .route("/occurrences/open", get(occurrences::open))
+        .route("/tasks/{id}/occurrences/{dueAt}", get(occurrences::get))
+        .route(
+            "/tasks/{id}/occurrences/{dueAt}/acknowledge",
+            post(occurrences::acknowledge),
+        )
+        .route(
+            "/tasks/{id}/occurrences/{dueAt}/snooze",
+            post(occurrences::snooze),
+        )
         .route("/tasks/{id}/history", get(tasks::history))
         .route("/tasks/{id}/deliveries/retry", post(tasks::retry_delivery))
         .route("/push/public-key", get(recipients::public_key))

@@ -28,6 +28,11 @@ impl Occurrences {
         Self { store, ctx }
     }
 
+    /// Now, on the role's clock (what states are read against).
+    pub fn now(&self) -> Timestamp {
+        self.ctx.clock.now()
+    }
+
     /// Acknowledges the user's occurrence on `channel`, now. Idempotent: an occurrence
     /// already acknowledged answers its first acknowledgement (and counts nothing). `None`:
     /// no such occurrence, or another user's (the API answers 404 for both).

@@ -18,6 +18,7 @@ use chime_roles::notification::deliveries::TaskDeliveries;
 use chime_roles::notification::inbox::Inbox;
 use chime_roles::notification::recipients::Recipients;
 use chime_roles::notification::{DeliveryWake, InboxFeed, Notification};
+use chime_roles::occurrence::Occurrences;
 use chime_roles::{
     inbox_feed, relay, supervisor, tick, Clock, Context, Metrics, Role, SystemClock,
 };
@@ -298,6 +299,7 @@ pub async fn start_with_clock(
                     .is_some_and(|w| w.allow_private),
             ),
         inbox: Inbox::new(store.clone()),
+        occurrences: Occurrences::new(store.clone(), ctx.clone()),
         feed: feed.clone(),
         auth: auth.authenticator,
         local_issuer: auth.local_issuer,

@@ -1,4 +1,4 @@
-import { act, fireEvent, render, screen } from '@testing-library/react';
+import { act, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { RouterProvider } from '../router';
 import { AppProvider } from '../state';
@@ -92,4 +92,42 @@ it('announces an arriving reminder with a system notification, except during qui
   } finally {
     delete (document as unknown as { hidden?: boolean }).hidden;
   }
+});
+
+it('lists what is open with Done and Snooze, and settles each at once', async () => {
+  const open = [
+    { key: 'tsk_1@2026-12-01T09:00:00Z', taskId: 'tsk_1', taskName: 'Take the pills', dueAt: '2026-12-01T09:00:00Z', seq: 1, state: 'open' },
+    { key: 'tsk_2@2026-12-01T08:00:00Z', taskId: 'tsk_2', taskName: 'Water the plants', dueAt: '2026-12-01T08:00:00Z', seq: 3, state: 'open' },
+  ];
+  let settled: string[] = [];
+  vi.stubGlobal(
+    'fetch',
+    vi.fn(async (path: string, init: RequestInit = {}) => {
+      if (init.method === 'POST') {
+        const body = JSON.parse(String(init.body));
+        posted.push({ path, body });
+        const key = decodeURIComponent(path.split('/tasks/')[1] ?? '').replace('/occurrences/', '@').replace(/\/(acknowledge|snooze)$/, '');
+        settled = [...settled, key];
+        const state = path.endsWith('/acknowledge') ? 'acknowledged' : 'snoozed';
+        return new Response(JSON.stringify({ ...open.find((o) => o.key === key), state, snoozedUntil: '2026-12-01T09:10:00Z' }), { status: 200 });
+      }
+      if (path.startsWith('/bff/api/occurrences/open')) {
+        return new Response(JSON.stringify({ occurrences: open.filter((o) => !settled.includes(o.key)) }), { status: 200 });
+      }
+      return new Response(JSON.stringify({ notifications: [], unread: 0 }), { status: 200 });
+    }),
+  );
+  renderInbox();
+  const list = await screen.findByRole('list', { name: 'Open reminders' });
+  expect(await screen.findByRole('link', { name: 'Take the pills' })).toBeTruthy();
+  expect(list.querySelectorAll('li')).toHaveLength(2);
+
+  fireEvent.click(screen.getByRole('button', { name: 'Done: Take the pills' }));
+  await waitFor(() => expect(screen.queryByRole('link', { name: 'Take the pills' })).toBeNull());
+  fireEvent.click(screen.getByRole('button', { name: 'Snooze Water the plants for 10 minutes' }));
+  expect(await screen.findByText('Nothing waiting for you.')).toBeTruthy();
+  expect(posted).toEqual([
+    { path: '/bff/api/tasks/tsk_1/occurrences/2026-12-01T09%3A00%3A00Z/acknowledge', body: {} },
+    { path: '/bff/api/tasks/tsk_2/occurrences/2026-12-01T08%3A00%3A00Z/snooze', body: { minutes: 10 } },
+  ]);
 });

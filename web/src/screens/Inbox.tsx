@@ -1,9 +1,11 @@
-// Inbox: in-app notifications, newest first; new ones arrive live over the BFF's event
-// stream (see state.tsx), and a browser notification is shown when the tab is in the
-// background and the user allowed it.
+// Inbox: first what is open (fired, not done: Done and Snooze at hand), then the in-app
+// notifications, newest first; new ones arrive live over the BFF's event stream (see
+// state.tsx), and a browser notification is shown when the tab is in the background and the
+// user allowed it.
 
-import { useMemo, useState } from 'react';
-import { bff, type Notification } from '../api';
+import { useEffect, useMemo, useState } from 'react';
+import { bff, type Notification, type Occurrence } from '../api';
+import { OccurrenceActions } from '../components/OccurrenceActions';
 import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { track } from '../telemetry';
@@ -13,14 +15,30 @@ import { ErrorMessage } from './common';
 export function InboxScreen() {
   const { settings, arrived, refreshUnread, unread } = useApp();
   const { data, error, reload } = useAsync(() => bff<{ notifications: Notification[]; unread: number }>('/api/notifications?limit=100'), []);
+  const open = useAsync(() => bff<{ occurrences: Occurrence[] }>('/api/occurrences/open?limit=50'), []);
   const [readNow, setReadNow] = useState<Set<string>>(new Set());
+  // Done or snoozed here: gone from the open list at once, whatever the reload brings.
+  const [settled, setSettled] = useState<Set<string>>(new Set());
+  const reloadOpen = open.reload;
+  // A reminder that arrives is open: show it there too.
+  useEffect(() => {
+    if (arrived.length > 0) reloadOpen();
+  }, [arrived.length, reloadOpen]);
   const [permission, setPermission] = useState(() => ('Notification' in window ? window.Notification.permission : 'unsupported'));
 
   const items = useMemo(() => {
     const seen = new Set<string>();
     const all = [...arrived, ...(data?.notifications ?? [])].filter((n) => !seen.has(n.id) && seen.add(n.id));
-    return all.map((n) => (readNow.has(n.id) ? { ...n, read: true } : n));
-  }, [arrived, data, readNow]);
+    // Done marks the occurrence's items read on the server too.
+    return all.map((n) => (readNow.has(n.id) || settled.has(`${n.taskId}@${n.dueAt}`) ? { ...n, read: true } : n));
+  }, [arrived, data, readNow, settled]);
+  const openItems = (open.data?.occurrences ?? []).filter((o) => !settled.has(o.key));
+
+  const onSettled = (key: string) => (o: Occurrence) => {
+    setSettled((s) => new Set([...s, key]));
+    if (o.state === 'acknowledged') refreshUnread();
+    reloadOpen();
+  };
 
   const markRead = async (ids: string[], variant: 'one' | 'all') => {
     if (ids.length === 0) return;
@@ -56,6 +74,26 @@ export function InboxScreen() {
           </button>
         </div>
       )}
+      <section aria-labelledby="open-heading">
+        <h2 id="open-heading">Open</h2>
+        {open.error && <ErrorMessage error={open.error} />}
+        {open.data && openItems.length === 0 && <p className="subtle">Nothing waiting for you.</p>}
+        <ul className="list" aria-label="Open reminders">
+          {openItems.map((o) => (
+            <li key={o.key} className="row open">
+              <div className="grow">
+                <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
+                <div className="subtle">
+                  Due <time dateTime={o.dueAt}>{dateTime(o.dueAt, settings.timeZone)}</time>
+                  {o.snoozedFrom && ' · back from a snooze'}
+                </div>
+              </div>
+              <OccurrenceActions taskId={o.taskId} dueAt={o.dueAt} name={o.taskName ?? 'reminder'} onDone={onSettled(o.key)} />
+            </li>
+          ))}
+        </ul>
+      </section>
+      <h2>Notifications</h2>
       {error && <ErrorMessage error={error} />}
       {error && (
         <button type="button" onClick={reload}>

@@ -1,5 +1,5 @@
 //! Per-user isolation, as a matrix: user A creates one of everything (a task that has fired,
-//! so a notification and history, a push subscription, a webhook, a profile), then user B calls EVERY
+//! so an open occurrence, a notification and history, a push subscription, a webhook, a profile), then user B calls EVERY
 //! operation of the served OpenAPI document (so an endpoint added later is covered without
 //! touching this test). Each operation on one of A's resources answers 404 (never 403, which
 //! would confirm it exists); no answer to B carries any of A's data; and A's resources are
@@ -129,7 +129,7 @@ fn fill(path: &str, a: &Secrets) -> String {
              resources it addresses to `fill`"
             )
         };
-    path.replace("{id}", id)
+    path.replace("{id}", id).replace("{dueAt}", &a.due_at)
 }
 
 /// A request body B would send: valid, so that only ownership can refuse it.
@@ -147,6 +147,7 @@ fn body_for(method: &str, path: &str, a: &Secrets) -> Option<Value> {
         }
         ("put", "/api/v1/webhook") => Some(json!({"url": "http://127.0.0.1:9/bob-own-hook"})),
         ("put", "/api/v1/me") => Some(json!({"email": "bob@example.com", "timeZone": "UTC"})),
+        ("post", "/api/v1/tasks/{id}/occurrences/{dueAt}/snooze") => Some(json!({"minutes": 10})),
         (_, _) => None,
     }
 }
@@ -251,4 +252,12 @@ async fn another_user_gets_a_404_for_every_endpoint_on_a_users_resources_and_see
         )
         .await;
     assert_eq!(history["history"].as_array().expect("history").len(), 1);
+    // B's acknowledge and snooze changed nothing: A's occurrence is still open.
+    let occurrence: Value = as_a
+        .get(
+            &format!("/api/v1/tasks/{}/occurrences/{}", a.task_id, a.due_at),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(occurrence["state"], "open", "{occurrence}");
 }

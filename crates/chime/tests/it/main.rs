@@ -19,6 +19,7 @@ mod load;
 mod logs;
 #[cfg(feature = "postgres")]
 mod migrate;
+mod occurrences;
 mod oidc;
 mod ops;
 mod pii;

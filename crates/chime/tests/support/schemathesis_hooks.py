@@ -6,8 +6,9 @@ and a refused request (400, 413, 422) must name what it refused: at least one en
 `errors` with a JSON `pointer` (the empty pointer "" is the whole body) and a `detail`.
 
 The hooks: some rules of a request body are not expressible in JSON Schema (a start in the
-future, a time zone that exists, weekday names, a public webhook address, a P-256 point, an
-email address or phone number that is one, a time of day that exists).
+future, a snooze that ends after now, a time zone that exists, weekday names, a public
+webhook address, a P-256 point, an email address or phone number that is one, a time of day
+that exists).
 Where a generated body holds a value the schema allows in such a field, the hook puts a
 value there that also keeps those rules, so that "schema-valid is accepted" is tested on the
 rest of the body instead of failing on them. It only ever swaps a schema-valid value for
@@ -114,6 +115,11 @@ def before_call(ctx, case, kwargs):
             body["url"] = "https://1.1.1.1/chime"  # public, and no DNS lookup
     elif key == ("PUT", "/api/v1/me"):
         _profile_body(body)
+    elif key == ("POST", "/api/v1/tasks/{id}/occurrences/{dueAt}/snooze"):
+        # A snooze ends after now and within 366 days.
+        if isinstance(body.get("until"), str) and re.match(r"^\d{4}-\d\d-\d\dT", body["until"]):
+            at = datetime.now(timezone.utc) + timedelta(hours=1)
+            body["until"] = at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
     elif key == ("POST", "/api/v1/push/subscriptions"):
         endpoint = body.get("endpoint")
         if isinstance(endpoint, str) and len(endpoint) <= 2048 and re.match(r"^https://[^/?#@]+", endpoint):
