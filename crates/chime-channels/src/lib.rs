@@ -42,6 +42,20 @@ pub struct Reminder {
     /// 1 for the first attempt.
     pub attempt: u32,
     pub recipient: Recipient,
+    /// What the person can do from the message itself (email links, push buttons): each a
+    /// label and a capability token for `/act/{token}`. Empty where the channel has none.
+    pub actions: Vec<ReminderAction>,
+}
+
+/// One action a message offers: "Done", "Snooze 1 hour".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderAction {
+    /// `done` or `snooze` (what a service worker names its notification action).
+    pub kind: &'static str,
+    /// For people.
+    pub label: String,
+    /// The signed token that performs it (never logged).
+    pub token: String,
 }
 
 /// Where a message goes; resolved by the notification role before the first attempt and kept

@@ -311,12 +311,20 @@ fn payload(message: &Reminder) -> Vec<u8> {
             Some(d) if budget > 0 => format!("{due}\n{}", truncate(d, budget)),
             _ => due.clone(),
         };
+        // Notification actions for the service worker: each with the capability token it
+        // posts to `/act/{token}` (it has no session of its own).
+        let actions: Vec<serde_json::Value> = message
+            .actions
+            .iter()
+            .map(|a| serde_json::json!({"action": a.kind, "title": a.label, "token": a.token}))
+            .collect();
         let json = serde_json::json!({
             "title": title,
             "body": body,
             "taskId": message.occurrence.task_id.to_string(),
             "dueAt": message.occurrence.due_at.to_string(),
             "tag": message.idempotency_key,
+            "actions": actions,
         });
         let bytes = json.to_string().into_bytes();
         // Without the description the payload is small: names are at most 200 characters.

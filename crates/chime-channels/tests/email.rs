@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use chime_channels::email::{EmailChannel, EmailConfig};
-use chime_channels::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError};
+use chime_channels::{
+    local_due_time, ChannelAdapter, Recipient, Reminder, ReminderAction, SendError,
+};
 use chime_core::event::OccurrenceKey;
 use chime_core::{TaskId, TaskSpec, UserId};
 use mail_parser::{MessageParser, PartType};
@@ -96,6 +98,7 @@ fn message_for(name: &str, description: Option<&str>) -> Reminder {
         recipient: Recipient::Email {
             address: RECIPIENT.to_owned(),
         },
+        actions: Vec::new(),
     }
 }
 
@@ -317,9 +320,59 @@ async fn a_late_reminder_says_so_in_the_subject_and_both_parts() {
 }
 
 #[tokio::test]
+async fn both_parts_carry_each_action_link_in_order() {
+    let server = SmtpServer::start(&[]).await;
+    let message = Reminder {
+        actions: vec![
+            ReminderAction {
+                kind: "done",
+                label: "Done".into(),
+                token: "tok.done".into(),
+            },
+            ReminderAction {
+                kind: "snooze",
+                label: "Snooze 1 hour".into(),
+                token: "tok.snooze".into(),
+            },
+        ],
+        ..message()
+    };
+
+    channel(&config(server.url()))
+        .send(&message)
+        .await
+        .expect("sent");
+
+    let (text, html) = parts(&server.only_message().raw);
+    let text = text.replace("\r\n", "\n");
+    assert!(
+        text.contains(&format!(
+            "Done: {APP}/act/tok.done\nSnooze 1 hour: {APP}/act/tok.snooze\n"
+        )),
+        "{text}"
+    );
+    let done = html
+        .find(&format!("href=\"{APP}/act/tok.done\""))
+        .expect("the Done link");
+    let snooze = html
+        .find(&format!("href=\"{APP}/act/tok.snooze\""))
+        .expect("the Snooze link");
+    assert!(done < snooze, "{html}");
+    assert!(html.contains(">Snooze 1 hour</a>"), "{html}");
+}
+
+#[tokio::test]
 async fn without_an_app_base_url_there_is_no_link_and_no_description_is_fine() {
     let server = SmtpServer::start(&[]).await;
-    let message = message_for("Call mum", None);
+    // Actions need the app's address too.
+    let message = Reminder {
+        actions: vec![ReminderAction {
+            kind: "done",
+            label: "Done".into(),
+            token: "tok.done".into(),
+        }],
+        ..message_for("Call mum", None)
+    };
 
     channel(&EmailConfig::new(server.url(), FROM))
         .send(&message)
@@ -331,6 +384,7 @@ async fn without_an_app_base_url_there_is_no_link_and_no_description_is_fine() {
         assert!(body.contains("Call mum"), "{body}");
         assert!(!body.contains("/tasks/"), "{body}");
         assert!(!body.contains("Open the task"), "{body}");
+        assert!(!body.contains("/act/"), "{body}");
     }
     assert!(!html.contains("href"), "{html}");
 }

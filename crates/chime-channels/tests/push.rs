@@ -16,7 +16,9 @@ use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chime_channels::push::{encrypt_with, PushChannel, PushConfig, VapidKeys};
-use chime_channels::{ChannelAdapter, PushSubscription, Recipient, Reminder, SendError};
+use chime_channels::{
+    ChannelAdapter, PushSubscription, Recipient, Reminder, ReminderAction, SendError,
+};
 use chime_core::event::OccurrenceKey;
 use chime_core::{TaskId, TaskSpec, UserId};
 use chime_testenv::receiver::{Receiver, Reply, Request};
@@ -371,6 +373,7 @@ fn message(subscription: PushSubscription, description: Option<&str>, late: bool
         late,
         attempt: 1,
         recipient: Recipient::Push { subscription },
+        actions: Vec::new(),
     }
 }
 
@@ -393,7 +396,14 @@ async fn a_reminder_reaches_the_browser_signed_with_vapid_and_readable_only_by_i
     let keys = keys();
     let service = spawn_push_service(&keys).await;
     let sub = service.browser.subscription(service.endpoint("accept"));
-    let message = message(sub, Some("The ferns too"), false);
+    let message = Reminder {
+        actions: vec![ReminderAction {
+            kind: "done",
+            label: "Done".into(),
+            token: "tok.done".into(),
+        }],
+        ..message(sub, Some("The ferns too"), false)
+    };
 
     let sent = channel(keys).send(&message).await.expect("sent");
 
@@ -425,6 +435,11 @@ async fn a_reminder_reaches_the_browser_signed_with_vapid_and_readable_only_by_i
     assert_eq!(payload["taskId"], message.occurrence.task_id.to_string());
     assert_eq!(payload["dueAt"], "2026-12-07T08:00:00Z");
     assert_eq!(payload["tag"], message.idempotency_key);
+    // Buttons for the service worker, each with the token it posts to `/act/{token}`.
+    assert_eq!(
+        payload["actions"],
+        serde_json::json!([{"action": "done", "title": "Done", "token": "tok.done"}])
+    );
 }
 
 #[tokio::test]

@@ -96,6 +96,7 @@ fn message() -> Reminder {
         late: false,
         attempt: 1,
         recipient,
+        actions: Vec::new(),
     }
 }
 

@@ -57,6 +57,7 @@ fn message(url: &str, secret: &str, occurrence: OccurrenceKey) -> Reminder {
             url: url.to_owned(),
             secret: secret.to_owned(),
         },
+        actions: Vec::new(),
     }
 }
 

@@ -7,6 +7,7 @@
 
 pub mod error;
 pub mod event;
+pub mod html;
 pub mod id;
 pub mod profile;
 pub mod recurrence;

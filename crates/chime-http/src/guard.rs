@@ -174,11 +174,14 @@ pub fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
 /// The tracing span of a request: method and path only. The query string is left out (it
 /// may carry a cursor today and a token tomorrow), and so are headers (`Authorization`).
 pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
-    tracing::debug_span!(
-        "request",
-        method = %request.method(),
-        path = %request.uri().path(),
-    )
+    let path = request.uri().path();
+    // An action link's token is a capability: never in a log.
+    let path = if path.starts_with(crate::act::PREFIX) {
+        "/act/[redacted]"
+    } else {
+        path
+    };
+    tracing::debug_span!("request", method = %request.method(), path = %path)
 }
 
 fn is_write(method: &Method) -> bool {

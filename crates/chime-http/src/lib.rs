@@ -24,6 +24,7 @@ use chime_roles::Metrics;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
+mod act;
 mod admin;
 pub mod auth;
 pub mod bff;
@@ -81,6 +82,8 @@ pub struct Services {
     pub inbox: Inbox,
     /// Fired occurrences: the open list, acknowledge, snooze.
     pub occurrences: Occurrences,
+    /// Verifies the tokens of action links and push buttons (`/act/{token}`).
+    pub action_keys: chime_roles::occurrence::tokens::ActionKeys,
     pub feed: InboxFeed,
     pub auth: Arc<Authenticator>,
     /// The local issuer, whose discovery document and JWKS are served under `/.well-known`
@@ -247,6 +250,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
         .fallback(|| async { ApiError::NotFound });
     let app = Router::new()
         .nest("/api/v1", api)
+        .route("/act/{token}", get(act::confirm).post(act::act))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

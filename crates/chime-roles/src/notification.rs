@@ -56,6 +56,7 @@ use tracing::Instrument as _;
 use crate::metrics::{
     lateness_seconds, ChannelLabels, DeliveryLabels, ProviderErrorLabels, QUIET_CHANNELS,
 };
+use crate::occurrence::tokens::ActionKeys;
 use crate::{consumer, Context, Result};
 
 /// New in-app notifications, as they are committed, for live subscribers in this process.
@@ -230,6 +231,8 @@ pub struct Notification {
     deliveries: Arc<dyn DeliveryStore>,
     recipients: Arc<dyn RecipientStore>,
     occurrences: Arc<dyn OccurrenceStore>,
+    /// Signs the action links and buttons of emails and pushes (none without it).
+    action_keys: Option<ActionKeys>,
     channels: Arc<HashMap<Channel, Arc<dyn ChannelAdapter>>>,
     feed: InboxFeed,
     wake: DeliveryWake,
@@ -237,11 +240,32 @@ pub struct Notification {
     config: NotificationConfig,
 }
 
+/// The store ports the notification role works on (one store serves all three).
+#[derive(Clone)]
+pub struct NotificationStores {
+    pub deliveries: Arc<dyn DeliveryStore>,
+    pub recipients: Arc<dyn RecipientStore>,
+    pub occurrences: Arc<dyn OccurrenceStore>,
+}
+
+impl NotificationStores {
+    /// Every port from one store.
+    pub fn of<S: DeliveryStore + RecipientStore + OccurrenceStore>(store: Arc<S>) -> Self {
+        Self {
+            deliveries: store.clone(),
+            recipients: store.clone(),
+            occurrences: store,
+        }
+    }
+}
+
 impl Notification {
     pub fn new(
-        deliveries: Arc<dyn DeliveryStore>,
-        recipients: Arc<dyn RecipientStore>,
-        occurrences: Arc<dyn OccurrenceStore>,
+        NotificationStores {
+            deliveries,
+            recipients,
+            occurrences,
+        }: NotificationStores,
         channels: Vec<Arc<dyn ChannelAdapter>>,
         feed: InboxFeed,
         wake: DeliveryWake,
@@ -252,12 +276,19 @@ impl Notification {
             deliveries,
             recipients,
             occurrences,
+            action_keys: None,
             channels: Arc::new(channels.into_iter().map(|c| (c.kind(), c)).collect()),
             feed,
             wake,
             ctx,
             config,
         }
+    }
+
+    /// Emails get Done and Snooze links, pushes Done and Snooze buttons, signed with `keys`.
+    pub fn with_action_keys(mut self, keys: ActionKeys) -> Self {
+        self.action_keys = Some(keys);
+        self
     }
 
     /// The external channels this server has a provider for.

@@ -12,6 +12,8 @@ use chime_core::UserId;
 use chime_store::{OccurrenceRecord, OccurrenceStore};
 use jiff::{SignedDuration, Timestamp};
 
+pub mod tokens;
+
 use crate::clock::now_micros;
 use crate::metrics::ChannelLabels;
 use crate::Context;

@@ -56,10 +56,11 @@ pub const STORE_FILE: &str = "chime.sqlite";
 /// The key files a data directory may hold, which a backup does not contain: the local
 /// issuer's signing key (`chime_http::LocalIssuer`), the VAPID key of web push, and the
 /// encryption key of the data-directory fallback.
-pub const KEY_FILES: [&str; 3] = [
+pub const KEY_FILES: [&str; 4] = [
     "issuer-ed25519.pk8",
     chime_channels::push::VapidKeys::FILE,
     crate::encryption::KEY_FILE,
+    chime_roles::occurrence::tokens::ActionKeys::FILE,
 ];
 
 /// `[backup]`: the scheduled backups of `chime serve`.

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _};
 use chime_crypto::rotate::{Progress, DEFAULT_BATCH};
 use chime_crypto::Keyring;
+use chime_roles::occurrence::tokens::ActionKeys;
 use chime_store::sqlite::{SqliteOptions, SqliteStore};
 use serde::{Deserialize, Deserializer};
 
@@ -119,6 +120,25 @@ pub fn keyring(config: &Config) -> anyhow::Result<Arc<Keyring>> {
 }
 
 fn load_or_create_key_file(path: &Path) -> anyhow::Result<String> {
+    load_or_create_secret(path, || Ok(Keyring::generate_spec(DATA_DIR_KEY_ID)?))
+}
+
+/// The key that signs action links and push buttons (`action-token.key` in the keys
+/// directory), created on first use. Instances that share `keys_dir` share it.
+pub fn action_keys(keys_dir: &Path) -> anyhow::Result<ActionKeys> {
+    let path = keys_dir.join(ActionKeys::FILE);
+    let text = load_or_create_secret(&path, || Ok(ActionKeys::generate_encoded()))?;
+    ActionKeys::decode(&text)
+        .with_context(|| format!("{} is not a key Chime wrote", path.display()))
+}
+
+/// The trimmed content of the secret file at `path`, created private (0600) with `generate`'s
+/// text when missing; a process that creates it first at the same moment wins, the other
+/// reads it.
+pub fn load_or_create_secret(
+    path: &Path,
+    generate: impl FnOnce() -> anyhow::Result<String>,
+) -> anyhow::Result<String> {
     let read = |path: &Path| -> anyhow::Result<String> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the key file {}", path.display()))?;
@@ -131,7 +151,7 @@ fn load_or_create_key_file(path: &Path) -> anyhow::Result<String> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     }
-    let spec = Keyring::generate_spec(DATA_DIR_KEY_ID)?;
+    let spec = generate()?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

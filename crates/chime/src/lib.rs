@@ -17,7 +17,7 @@ use chime_roles::execution::{Execution, ExecutionConfig};
 use chime_roles::notification::deliveries::TaskDeliveries;
 use chime_roles::notification::inbox::Inbox;
 use chime_roles::notification::recipients::Recipients;
-use chime_roles::notification::{DeliveryWake, InboxFeed, Notification};
+use chime_roles::notification::{DeliveryWake, InboxFeed, Notification, NotificationStores};
 use chime_roles::occurrence::Occurrences;
 use chime_roles::{
     inbox_feed, relay, supervisor, tick, Clock, Context, Metrics, Role, SystemClock,
@@ -132,6 +132,8 @@ pub async fn start_with_clock(
         )
         .context("cannot load the local token issuer's key")?,
     );
+    let action_keys =
+        encryption::action_keys(keys_dir).context("cannot load the action token key")?;
     if let Err(error) = issuer.remember_url(dir) {
         tracing::warn!(%error, "cannot record the local issuer's URL for `chime token`");
     }
@@ -205,15 +207,14 @@ pub async fn start_with_clock(
     let channels = channels::build(&config.channels, keys_dir)?;
     if roles.contains(&Role::Notification) {
         let notification = Notification::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
+            NotificationStores::of(store.clone()),
             channels.adapters,
             feed.clone(),
             delivery_wake.clone(),
             ctx.clone(),
             channels::notification_config(&config.delivery),
-        );
+        )
+        .with_action_keys(action_keys.clone());
         let bus = bus.clone();
         let consumer = notification.clone();
         workers.push(supervisor::spawn(
@@ -300,6 +301,7 @@ pub async fn start_with_clock(
             ),
         inbox: Inbox::new(store.clone()),
         occurrences: Occurrences::new(store.clone(), ctx.clone()),
+        action_keys,
         feed: feed.clone(),
         auth: auth.authenticator,
         local_issuer: auth.local_issuer,

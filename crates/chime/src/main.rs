@@ -113,8 +113,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Create the local token issuer's key and the VAPID key of web push in DIR (those
-    /// missing), for instances that share them through `keys_dir` (a mounted Secret).
+    /// Create the local token issuer's key, the VAPID key of web push and the key of action
+    /// links in DIR (those missing), for instances that share them through `keys_dir` (a
+    /// mounted Secret).
     Init {
         /// The directory [default: `keys_dir`, else the data directory; env: CHIME_KEYS_DIR]
         #[arg(long)]
@@ -309,8 +310,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("cannot create the local token issuer's key")?;
             chime_channels::push::VapidKeys::load_or_create(&dir)
                 .context("cannot create the VAPID key")?;
+            chime::encryption::action_keys(&dir).context("cannot create the action token key")?;
             println!(
-                "{}: the issuer key (kid {}) and the VAPID key are there",
+                "{}: the issuer key (kid {}), the VAPID key and the action token key are there",
                 dir.display(),
                 issuer.kid()
             );

@@ -60,7 +60,7 @@ export function OccurrenceActions({
         type="button"
         className="small"
         disabled={busy}
-        aria-label={`Snooze ${name} for 10 minutes`}
+        aria-label={`Snooze ${name} for 10 min`}
         onClick={() => void act('snooze', { minutes: 10 }, '10min')}
       >
         10 min
@@ -72,13 +72,13 @@ export function OccurrenceActions({
         aria-label={`Snooze ${name} for 1 hour`}
         onClick={() => void act('snooze', { minutes: 60 }, '1h')}
       >
-        1 h
+        1 hour
       </button>
       <button
         type="button"
         className="small"
         disabled={busy}
-        aria-label={`Snooze ${name} until tomorrow ${MORNING_LABEL}`}
+        aria-label={`Snooze ${name} until Tomorrow ${MORNING_LABEL}`}
         onClick={() => void act('snooze', { until: tomorrowAt(MORNING, settings.timeZone) }, 'tomorrow')}
       >
         Tomorrow {MORNING_LABEL}

@@ -124,7 +124,7 @@ it('lists what is open with Done and Snooze, and settles each at once', async ()
 
   fireEvent.click(screen.getByRole('button', { name: 'Done: Take the pills' }));
   await waitFor(() => expect(screen.queryByRole('link', { name: 'Take the pills' })).toBeNull());
-  fireEvent.click(screen.getByRole('button', { name: 'Snooze Water the plants for 10 minutes' }));
+  fireEvent.click(screen.getByRole('button', { name: 'Snooze Water the plants for 10 min' }));
   expect(await screen.findByText('Nothing waiting for you.')).toBeTruthy();
   expect(posted).toEqual([
     { path: '/bff/api/tasks/tsk_1/occurrences/2026-12-01T09%3A00%3A00Z/acknowledge', body: {} },

@@ -78,9 +78,7 @@ async fn fire_task(now: &str, quiet_hours: serde_json::Value, urgent: bool) -> V
         Arc::new(Unreached(Channel::Webhook)),
     ];
     let notification = Notification::new(
-        store.clone(),
-        store.clone(),
-        store.clone(),
+        NotificationStores::of(store.clone()),
         channels,
         broadcast::channel(8).0,
         DeliveryWake::new(),

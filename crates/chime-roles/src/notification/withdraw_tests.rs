@@ -101,9 +101,7 @@ async fn held_sms_at_seven(acknowledge: bool) -> (u32, usize, String) {
     let adapter = Arc::new(Counting::default());
     let notification = |ctx: Context| {
         Notification::new(
-            store.clone(),
-            store.clone(),
-            store.clone(),
+            NotificationStores::of(store.clone()),
             vec![adapter.clone() as Arc<dyn ChannelAdapter>],
             broadcast::channel(8).0,
             DeliveryWake::new(),

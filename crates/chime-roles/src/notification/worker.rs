@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chime_channels::{ChannelAdapter, Reminder, SendError, Sent};
+use chime_channels::{ChannelAdapter, Reminder, ReminderAction, SendError, Sent};
 use chime_core::event::{Channel, DeliveryOutcome, Event, NotificationSent};
 use chime_core::task::StoredTaskError;
 use chime_core::TaskSpec;
@@ -17,6 +17,7 @@ use tracing::Instrument as _;
 
 use super::{lease_for, notified, Notification, Pending, LEASE_MARGIN};
 use crate::metrics::lateness_seconds;
+use crate::occurrence::tokens::{Action, TOKEN_LIFETIME};
 use crate::Result;
 
 impl Notification {
@@ -136,6 +137,7 @@ impl Notification {
                     late: pending.late,
                     attempt: attempts,
                     recipient: pending.recipient,
+                    actions: self.actions(key, &delivery.user_id),
                 };
                 // Adapters time their own calls out; this bounds one that does not.
                 let limit = self
@@ -259,6 +261,31 @@ impl Notification {
 }
 
 impl Notification {
+    /// The actions a message on `key`'s channel offers, each with its signed token: email
+    /// links (Done, Snooze 1 hour) and push buttons (Done, Snooze 10 minutes).
+    fn actions(&self, key: &DeliveryKey, user: &chime_core::UserId) -> Vec<ReminderAction> {
+        let Some(keys) = &self.action_keys else {
+            return Vec::new();
+        };
+        let snooze = match key.channel {
+            Channel::Email => 60,
+            Channel::Push => 10,
+            _ => return Vec::new(),
+        };
+        let expires = self.ctx.clock.now() + TOKEN_LIFETIME;
+        [
+            ("done", Action::Done),
+            ("snooze", Action::Snooze { minutes: snooze }),
+        ]
+        .into_iter()
+        .map(|(kind, action)| ReminderAction {
+            kind,
+            label: action.label(),
+            token: keys.mint(user, &key.occurrence, action, key.channel, expires),
+        })
+        .collect()
+    }
+
     /// Why this delivery is not to be attempted at all: its occurrence was acknowledged. Only
     /// a delivery that waited (a retry, or one held by quiet hours) is looked at; a first
     /// attempt follows the firing by milliseconds, so an acknowledgement can hardly precede

@@ -3,8 +3,10 @@
 //! bearer tokens) and personal data (email address, phone number, webhook URL) through
 //! deliveries that fail (an SMS provider that echoes the number in its 400, an SMTP relay
 //! that is down, a webhook receiver answering 500) and validation errors whose bodies echo
-//! the refused values back to their caller; then its whole output is searched for them.
+//! the refused values back to their caller, and an action link (a capability) followed; then
+//! its whole output is searched for them.
 
+use chime_roles::occurrence::tokens::{Action, ActionKeys};
 use serde_json::{json, Value};
 
 use crate::helpers::{eventually, free_port, in_ms, Receiver, Reply, Serve, StatusCode};
@@ -134,6 +136,35 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
         "the provider's refusal is shown: {reasons}"
     );
 
+    // An action link (a capability) followed, both ways, and a forged one.
+    let keys = std::fs::read_to_string(data.join(ActionKeys::FILE)).expect("the action key");
+    let keys = ActionKeys::decode(&keys).expect("a key");
+    let history: Value = alice_client
+        .get(&format!("/api/v1/tasks/{id}/history"), StatusCode::OK)
+        .await;
+    let due: jiff::Timestamp = history["history"][0]["dueAt"]
+        .as_str()
+        .expect("dueAt")
+        .parse()
+        .expect("instant");
+    let action = keys.mint(
+        &chime_core::UserId::parse("alice").expect("user"),
+        &chime_core::event::OccurrenceKey {
+            task_id: id.parse().expect("id"),
+            due_at: due,
+        },
+        Action::Done,
+        chime_core::event::Channel::Email,
+        jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1),
+    );
+    let forged_action = format!("{action}x");
+    let http = reqwest::Client::new();
+    for (token, status) in [(&action, 200), (&forged_action, 400)] {
+        let url = format!("{}/act/{token}", server.base);
+        assert_eq!(http.get(&url).send().await.expect("GET").status(), status);
+        assert_eq!(http.post(&url).send().await.expect("POST").status(), status);
+    }
+
     server.kill().await;
     let log = std::fs::read_to_string(&stdout).expect("stdout")
         + &std::fs::read_to_string(&stderr).expect("stderr");
@@ -156,9 +187,10 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
         &alice,
         &mallory,
         &forged,
+        &action,
     ];
     // A token's signature alone is as good as the token.
-    let signatures: Vec<String> = [&alice, &mallory]
+    let signatures: Vec<String> = [&alice, &mallory, &action]
         .iter()
         .map(|t| t.rsplit('.').next().expect("signature").to_owned())
         .collect();

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on `127.0.0.1:0` with a fresh data directory per test
 //! (in-process through `chime::start`, or the real binary where a test kills the process).
 
+mod act;
 mod api;
 mod backup;
 mod channels;
