@@ -235,6 +235,12 @@ await test('a task due in a few seconds arrives in the inbox live, with the unre
   await alice.reload();
   await alice.getByText('Nothing waiting for you.').waitFor();
   await alice.getByText('All caught up.').waitFor();
+  // The task's history says so.
+  await alice.getByRole('list', { name: 'Notifications' }).getByRole('link', { name: 'Tea is ready' }).click();
+  await alice.getByRole('heading', { name: 'Tea is ready', level: 1 }).waitFor();
+  await alice.locator('td', { hasText: /Done .* · In-app/ }).waitFor();
+  await axe(alice, 'task page with a done occurrence');
+  await shot(alice, 'task-done-desktop');
 });
 
 await test('a webhook that keeps failing is dead-lettered, shown as failed, and can be retried from the task page', async () => {

@@ -144,6 +144,12 @@ export interface HistoryItem {
   skipped: boolean;
   coalesced: number;
   deliveries: Delivery[];
+  /** Where the occurrence is in its life (absent for ones fired before Chime kept it). */
+  state?: Occurrence['state'];
+  acknowledgedAt?: string;
+  acknowledgedOn?: string;
+  snoozedUntil?: string;
+  snoozedFrom?: string;
 }
 
 export interface Upcoming {

@@ -572,6 +572,16 @@ impl OccurrenceStore for EncryptedStore {
         self.inner.open_occurrences(user, now, before, limit).await
     }
 
+    async fn task_occurrences(
+        &self,
+        user: &UserId,
+        task: TaskId,
+        before: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>> {
+        self.inner.task_occurrences(user, task, before, limit).await
+    }
+
     async fn occurrence(
         &self,
         user: &UserId,

@@ -14,7 +14,7 @@ use chime_core::html::escape;
 use chime_roles::definition::DefinitionError;
 use chime_roles::occurrence::tokens::{Action, ActionToken, TokenError};
 use chime_roles::occurrence::SnoozeError;
-use chime_store::{OccurrenceRecord, OccurrenceState};
+use chime_store::OccurrenceRecord;
 use jiff::SignedDuration;
 
 use crate::error::ApiError;
@@ -109,7 +109,7 @@ pub async fn act(
     if json {
         let body = serde_json::json!({
             "key": record.key.to_string(),
-            "state": state_name(record.state(now)),
+            "state": crate::occurrences::state_name(record.state(now)),
             "snoozedUntil": record.snoozed_until.map(|t| t.to_string()),
         });
         return (StatusCode::OK, axum::Json(body)).into_response();
@@ -213,15 +213,6 @@ fn settled_note(record: &OccurrenceRecord, action: Action) -> Option<String> {
 
 fn short(at: jiff::Timestamp) -> String {
     at.strftime("%Y-%m-%d %H:%M").to_string()
-}
-
-fn state_name(state: OccurrenceState) -> &'static str {
-    match state {
-        OccurrenceState::Open => "open",
-        OccurrenceState::Acknowledged => "acknowledged",
-        OccurrenceState::Snoozed => "snoozed",
-        OccurrenceState::Expired => "expired",
-    }
 }
 
 /// A small page that works under the server's CSP (no script, no inline style): the task's

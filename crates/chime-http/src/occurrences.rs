@@ -396,6 +396,16 @@ async fn task_name(state: &AppState, user: &UserId, id: TaskId) -> ApiResult<Opt
     }
 }
 
+/// A state as the API spells it.
+pub(crate) fn state_name(state: OccurrenceState) -> &'static str {
+    match state {
+        OccurrenceState::Open => "open",
+        OccurrenceState::Acknowledged => "acknowledged",
+        OccurrenceState::Snoozed => "snoozed",
+        OccurrenceState::Expired => "expired",
+    }
+}
+
 /// An occurrence's path segments; anything that names no occurrence is a 404.
 fn path_key(id: &str, due: &str) -> ApiResult<OccurrenceKey> {
     Ok(OccurrenceKey {

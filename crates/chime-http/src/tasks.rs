@@ -180,6 +180,37 @@ pub struct HistoryItem {
     /// Further missed occurrences this one stands for (policy `fireOnceLate`).
     coalesced: u32,
     deliveries: Vec<DeliveryItem>,
+    /// Where the occurrence is in its life: `open`, `acknowledged`, `snoozed` or `expired`
+    /// (absent for occurrences fired before Chime kept this).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(open|acknowledged|snoozed|expired)$")]
+    state: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    acknowledged_at: Option<Timestamp>,
+    /// The channel the acknowledgement came from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acknowledged_on: Option<chime_core::event::Channel>,
+    /// Snoozed: it returns (or returned) as a new occurrence due then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    snoozed_until: Option<Timestamp>,
+    /// A snoozed occurrence's return: the due instant of the occurrence it returns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    snoozed_from: Option<Timestamp>,
+}
+
+impl HistoryItem {
+    /// With the occurrence's state, as of `now`.
+    fn with_state(mut self, record: &chime_store::OccurrenceRecord, now: Timestamp) -> Self {
+        self.state = Some(crate::occurrences::state_name(record.state(now)));
+        self.acknowledged_at = record.acknowledged.map(|(at, _)| at);
+        self.acknowledged_on = record.acknowledged.map(|(_, channel)| channel);
+        self.snoozed_until = record.snoozed_until;
+        self.snoozed_from = record.snoozed_from;
+        self
+    }
 }
 
 impl From<chime_store::HistoryEntry> for HistoryItem {
@@ -192,6 +223,11 @@ impl From<chime_store::HistoryEntry> for HistoryItem {
             skipped: e.skipped,
             coalesced: e.coalesced,
             deliveries: e.deliveries.into_iter().map(Into::into).collect(),
+            state: None,
+            acknowledged_at: None,
+            acknowledged_on: None,
+            snoozed_until: None,
+            snoozed_from: None,
         }
     }
 }
@@ -463,15 +499,32 @@ pub async fn history(
 ) -> ApiResult<Json<HistoryPage>> {
     let limit = count_param(&query, "limit", DEFAULT_PAGE, MAX_PAGE)?;
     let before = instant_param(&query, "before")?;
-    let entries = state
-        .deliveries
-        .history(&user, task_id(&id)?, before, limit)
-        .await?;
+    let id = task_id(&id)?;
+    let entries = state.deliveries.history(&user, id, before, limit).await?;
     let next_before = (entries.len() == limit)
         .then(|| entries.last().map(|e| e.due_at.to_string()))
         .flatten();
+    // The same page of the task's occurrence states, matched by due instant.
+    let states: HashMap<Timestamp, chime_store::OccurrenceRecord> = state
+        .occurrences
+        .of_task(&user, id, before, limit)
+        .await?
+        .into_iter()
+        .map(|r| (r.key.due_at, r))
+        .collect();
+    let now = state.occurrences.now();
     Ok(Json(HistoryPage {
-        history: entries.into_iter().map(Into::into).collect(),
+        history: entries
+            .into_iter()
+            .map(|e| {
+                let record = states.get(&e.due_at);
+                let item = HistoryItem::from(e);
+                match record {
+                    Some(r) => item.with_state(r, now),
+                    None => item,
+                }
+            })
+            .collect(),
         next_before,
     }))
 }

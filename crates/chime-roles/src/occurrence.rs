@@ -110,6 +110,17 @@ impl Occurrences {
         self.store.occurrence(user, key).await
     }
 
+    /// The occurrences of the user's task, newest due first, due before `before`.
+    pub async fn of_task(
+        &self,
+        user: &UserId,
+        task: chime_core::TaskId,
+        before: Option<Timestamp>,
+        limit: usize,
+    ) -> chime_store::Result<Vec<OccurrenceRecord>> {
+        self.store.task_occurrences(user, task, before, limit).await
+    }
+
     /// The user's open occurrences, newest first, before `before`, at most `limit`.
     pub async fn open(
         &self,

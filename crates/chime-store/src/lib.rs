@@ -711,6 +711,16 @@ pub trait OccurrenceStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OccurrenceRecord>>;
 
+    /// The occurrences of the user's task, in whatever state, newest due first, due strictly
+    /// before `before`, at most `limit` (what the task's history shows beside each entry).
+    async fn task_occurrences(
+        &self,
+        user: &UserId,
+        task: TaskId,
+        before: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>>;
+
     /// The user's occurrence, in whatever state (`None`: no such occurrence, or another
     /// user's).
     async fn occurrence(

@@ -165,6 +165,7 @@ export function TaskScreen({ id }: { id: string }) {
                       <time dateTime={item.dueAt}>{dateTime(item.dueAt, zone)}</time>
                       {item.late && <span className="tag warn">late</span>}
                       {item.skipped && <span className="tag">skipped</span>}
+                      <OccurrenceState item={item} zone={zone} />
                     </td>
                     <td>
                       <ul className="deliveries">
@@ -191,4 +192,31 @@ export function TaskScreen({ id }: { id: string }) {
       </section>
     </>
   );
+}
+
+/** The occurrence's life in a line: done (when, where), snoozed (until), open, expired. */
+function OccurrenceState({ item, zone }: { item: HistoryItem; zone: string }) {
+  const from = item.snoozedFrom ? ' · back from a snooze' : '';
+  switch (item.state) {
+    case 'acknowledged':
+      return (
+        <div className="subtle">
+          Done {item.acknowledgedAt && <time dateTime={item.acknowledgedAt}>{dateTime(item.acknowledgedAt, zone)}</time>}
+          {item.acknowledgedOn && ` · ${CHANNEL[item.acknowledgedOn as keyof typeof CHANNEL] ?? item.acknowledgedOn}`}
+          {from}
+        </div>
+      );
+    case 'snoozed':
+      return (
+        <div className="subtle">
+          Snoozed until {item.snoozedUntil && <time dateTime={item.snoozedUntil}>{dateTime(item.snoozedUntil, zone)}</time>}
+        </div>
+      );
+    case 'open':
+      return <div className="subtle">Open{from}</div>;
+    case 'expired':
+      return <div className="subtle">Not marked done{from}</div>;
+    default:
+      return null;
+  }
 }

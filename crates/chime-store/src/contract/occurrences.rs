@@ -202,8 +202,22 @@ pub async fn acknowledging_is_idempotent_per_owner_and_closes_the_occurrence(f: 
     let store = f.open().await;
     assert_eq!(
         store.occurrence(&alice, &k).await.expect("occurrence"),
-        Some(first)
+        Some(first.clone())
     );
+    // The task's occurrences, newest first, for its history; another user's are not listed.
+    let of_task = |user: UserId, before: Option<Timestamp>| {
+        let store = store.clone();
+        async move {
+            store
+                .task_occurrences(&user, once.id, before, 10)
+                .await
+                .expect("task_occurrences")
+        }
+    };
+    assert_eq!(of_task(alice.clone(), None).await, [first.clone()]);
+    assert!(of_task(alice.clone(), Some(at(100))).await.is_empty());
+    assert_eq!(of_task(alice.clone(), Some(at(101))).await, [first]);
+    assert!(of_task(bob.clone(), None).await.is_empty());
     assert_eq!(store.occurrence(&bob, &k).await.expect("occurrence"), None);
 }
 

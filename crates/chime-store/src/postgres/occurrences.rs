@@ -48,6 +48,28 @@ impl OccurrenceStore for PgStore {
         rows.iter().map(occurrence_from_row).collect()
     }
 
+    async fn task_occurrences(
+        &self,
+        user: &UserId,
+        task: TaskId,
+        before: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
+             WHERE task_id = $1 AND user_id = $2 AND due_at < $3
+             ORDER BY due_at DESC LIMIT $4"
+        ))
+        .bind(task.to_string())
+        .bind(user.to_string())
+        .bind(before.map_or(i64::MAX, micros))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(occurrence_from_row).collect()
+    }
+
     async fn occurrence(
         &self,
         user: &UserId,

@@ -74,6 +74,33 @@ impl OccurrenceStore for SqliteStore {
         .await
     }
 
+    async fn task_occurrences(
+        &self,
+        user: &UserId,
+        task: TaskId,
+        before: Option<Timestamp>,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>> {
+        let (user, task) = (user.to_string(), task.to_string());
+        let before = before.map_or(i64::MAX, micros);
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
+                     WHERE task_id = ?1 AND user_id = ?2 AND due_at < ?3
+                     ORDER BY due_at DESC LIMIT ?4"
+                ))
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![task, user, before, limit as i64], occurrence_row)
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            rows.into_iter().map(occurrence_record).collect()
+        })
+        .await
+    }
+
     async fn occurrence(
         &self,
         user: &UserId,

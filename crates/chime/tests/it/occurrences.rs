@@ -1,7 +1,8 @@
 //! A fired occurrence's life through the served API: open after it fires, snoozed (bad
 //! snoozes refused, naming the field, changing nothing), returning once as a new occurrence
 //! with its own inbox item, then acknowledged: the open list empties, its inbox item is read,
-//! acknowledging again answers the first acknowledgement, and it can no longer be snoozed.
+//! acknowledging again answers the first acknowledgement, and it can no longer be snoozed;
+//! the task's history shows both occurrences' states.
 
 use serde_json::{json, Value};
 
@@ -153,6 +154,23 @@ async fn an_occurrence_is_open_snoozed_returns_once_and_is_acknowledged() {
         )
         .await;
     assert_eq!(refused["status"], 409);
+
+    // The task's history shows each occurrence's life: the original snoozed, its return done.
+    let history: Value = eventually("the return in the history", || async {
+        let history: Value = alice
+            .get(&format!("/api/v1/tasks/{task_id}/history"), StatusCode::OK)
+            .await;
+        (history["history"].as_array()?.len() == 2).then_some(history)
+    })
+    .await;
+    let entries = history["history"].as_array().expect("history");
+    assert_eq!(entries[0]["dueAt"], until.as_str());
+    assert_eq!(entries[0]["state"], "acknowledged");
+    assert_eq!(entries[0]["acknowledgedOn"], "inApp");
+    assert_eq!(entries[0]["snoozedFrom"], due.as_str());
+    assert_eq!(entries[1]["dueAt"], due.as_str());
+    assert_eq!(entries[1]["state"], "snoozed");
+    assert_eq!(entries[1]["snoozedUntil"], until.as_str());
 
     let metrics = app.metrics().await;
     assert!(metrics.contains("chime_snoozes_total 1"), "snoozes counted");
