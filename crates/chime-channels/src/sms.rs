@@ -87,6 +87,11 @@ pub struct SmsConfig {
     /// Limit for one attempt, connection to last byte of the answer; 1 to 300.
     #[serde(default = "default_timeout_seconds")]
     pub timeout_seconds: u64,
+    /// The public URL the provider posts replies to (Twilio: the number's "A message comes
+    /// in" webhook), e.g. `https://chime.example.com/sms/inbound`, exactly as configured there:
+    /// its request signature covers it. Replies are read only when it is set.
+    #[serde(default)]
+    pub inbound_url: Option<String>,
 }
 
 /// A string, or a number written back as `+<digits>` (E.164 read by a config layer as an integer).
@@ -119,6 +124,7 @@ impl fmt::Debug for SmsConfig {
             .field("from", &self.from)
             .field("base_url", &self.base_url)
             .field("timeout_seconds", &self.timeout_seconds)
+            .field("inbound_url", &self.inbound_url)
             .finish()
     }
 }
@@ -141,6 +147,8 @@ pub enum SmsConfigError {
     BaseUrl(String),
     #[error("channels.sms.timeout_seconds must be between 1 and 300, not {0}")]
     Timeout(u64),
+    #[error("channels.sms.inbound_url must be an absolute http(s) URL")]
+    InboundUrl,
     #[error("could not set up the HTTP client for the SMS channel")]
     Client(#[source] reqwest::Error),
 }
@@ -216,6 +224,13 @@ impl SmsChannel {
             return Err(SmsConfigError::Timeout(config.timeout_seconds));
         }
         let url = messages_url(&config.base_url, account_sid)?;
+        if let Some(inbound) = &config.inbound_url {
+            let ok = Url::parse(inbound)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !ok {
+                return Err(SmsConfigError::InboundUrl);
+            }
+        }
         let timeout = Duration::from_secs(config.timeout_seconds);
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -233,6 +248,36 @@ impl SmsChannel {
             timeout,
         })
     }
+}
+
+/// The `X-Twilio-Signature` of a request the provider posts to `url` with the form `params`:
+/// base64 of HMAC-SHA1, keyed with the account's auth token, over the URL followed by each
+/// parameter's name and value, sorted by name.
+pub fn request_signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    use base64::Engine as _;
+    use hmac::Mac as _;
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(url.as_bytes());
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort();
+    for (name, value) in sorted {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Whether `signature` is the provider's signature of this request (constant time).
+pub fn verify_request_signature(
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+    signature: &str,
+) -> bool {
+    let expected = request_signature(auth_token, url, params);
+    let (a, b) = (expected.as_bytes(), signature.trim().as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `{base_url}/2010-04-01/Accounts/{account_sid}/Messages.json`, after checking `base_url`.
@@ -548,6 +593,37 @@ fn request_error(error: reqwest::Error, timeout: Duration) -> SendError {
 #[allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failed test.
 mod tests {
     use super::*;
+
+    /// Twilio's published example: auth token `12345`, this URL and these parameters sign to
+    /// `0/KCTR6DLpKmkAf8muzZqo1nDgQ=`. Any change to the URL, a name or a value breaks it.
+    #[test]
+    fn the_request_signature_matches_twilios_published_example() {
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        let params: Vec<(String, String)> = [
+            ("Digits", "1234"),
+            ("To", "+18005551212"),
+            ("From", "+12349013030"),
+            ("Caller", "+12349013030"),
+            ("CallSid", "CA1234567890ABCDE"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let expected = "0/KCTR6DLpKmkAf8muzZqo1nDgQ=";
+        assert_eq!(request_signature("12345", url, &params), expected);
+        assert!(verify_request_signature("12345", url, &params, expected));
+        assert!(!verify_request_signature("12346", url, &params, expected));
+        assert!(!verify_request_signature(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=3",
+            &params,
+            expected
+        ));
+        let mut changed = params.clone();
+        changed[0].1 = "1235".to_owned();
+        assert!(!verify_request_signature("12345", url, &changed, expected));
+        assert!(!verify_request_signature("12345", url, &params, ""));
+    }
 
     #[test]
     fn a_long_task_name_is_cut_with_an_ellipsis_to_fit_320_characters() {

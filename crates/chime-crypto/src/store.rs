@@ -610,6 +610,23 @@ impl OccurrenceStore for EncryptedStore {
     ) -> Result<Option<OccurrenceRecord>> {
         self.inner.snooze_occurrence(user, key, until).await
     }
+
+    /// The number is already a keyed hash: nothing personal is stored in the clear.
+    async fn put_reply_target(
+        &self,
+        number_hash: &str,
+        user: &UserId,
+        key: &OccurrenceKey,
+        sent_at: Timestamp,
+    ) -> Result<()> {
+        self.inner
+            .put_reply_target(number_hash, user, key, sent_at)
+            .await
+    }
+
+    async fn reply_target(&self, number_hash: &str) -> Result<Option<(UserId, OccurrenceKey)>> {
+        self.inner.reply_target(number_hash).await
+    }
 }
 
 #[async_trait]

@@ -36,6 +36,7 @@ mod observe;
 mod occurrences;
 mod profile;
 mod recipients;
+pub mod sms_inbound;
 mod tasks;
 
 pub use auth::{AdminUser, AuthUser, Authenticator, KeySource, LocalIssuer, OidcKeys};
@@ -82,8 +83,11 @@ pub struct Services {
     pub inbox: Inbox,
     /// Fired occurrences: the open list, acknowledge, snooze.
     pub occurrences: Occurrences,
-    /// Verifies the tokens of action links and push buttons (`/act/{token}`).
+    /// Verifies the tokens of action links and push buttons (`/act/{token}`), and hashes the
+    /// numbers SMS replies come from.
     pub action_keys: chime_roles::occurrence::tokens::ActionKeys,
+    /// SMS replies (`/sms/inbound`), when `channels.sms.inbound_url` is set.
+    pub sms_inbound: Option<sms_inbound::SmsInbound>,
     pub feed: InboxFeed,
     pub auth: Arc<Authenticator>,
     /// The local issuer, whose discovery document and JWKS are served under `/.well-known`
@@ -251,6 +255,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
     let app = Router::new()
         .nest("/api/v1", api)
         .route("/act/{token}", get(act::confirm).post(act::act))
+        .route("/sms/inbound", post(sms_inbound::inbound))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -74,6 +74,9 @@ impl Occurrences {
         key: &OccurrenceKey,
         until: Timestamp,
     ) -> Result<OccurrenceRecord, SnoozeError> {
+        // To the microsecond, the precision every store keeps: what is answered is what a
+        // later read returns (and how this call tells its own snooze from an earlier one).
+        let until = Timestamp::from_microsecond(until.as_microsecond()).unwrap_or(until);
         let now = self.ctx.clock.now();
         if until <= now {
             return Err(SnoozeError::NotAhead { until, now });
@@ -119,6 +122,15 @@ impl Occurrences {
         limit: usize,
     ) -> chime_store::Result<Vec<OccurrenceRecord>> {
         self.store.task_occurrences(user, task, before, limit).await
+    }
+
+    /// The user and occurrence the latest SMS to the number with keyed hash `number_hash`
+    /// was about (what a reply from that number acts on).
+    pub async fn reply_target(
+        &self,
+        number_hash: &str,
+    ) -> chime_store::Result<Option<(UserId, OccurrenceKey)>> {
+        self.store.reply_target(number_hash).await
     }
 
     /// The user's open occurrences, newest first, before `before`, at most `limit`.
@@ -295,7 +307,9 @@ mod tests {
             due_at: due,
         };
 
-        let ctx = ctx_at("2026-01-01T09:01:00Z");
+        // A clock finer than the store's microseconds: the snooze is kept (and answered) to
+        // the microsecond.
+        let ctx = ctx_at("2026-01-01T09:01:00.123456789Z");
         let occurrences = Occurrences::new(store.clone(), ctx.clone());
         let now = ctx.clock.now();
         assert!(matches!(
@@ -319,16 +333,17 @@ mod tests {
             Err(SnoozeError::NotFound)
         ));
         let snoozed = occurrences.snooze(&alice, &key, until).await.unwrap();
+        let until: jiff::Timestamp = "2026-01-01T09:11:00.123456Z".parse().unwrap();
         assert_eq!(snoozed.snoozed_until, Some(until));
 
         let events_before = store.outbox_batch(100).await.unwrap().len();
         let early = Execution::new(
             store.clone(),
-            ctx_at("2026-01-01T09:10:59Z"),
+            ctx_at("2026-01-01T09:11:00.123455Z"),
             ExecutionConfig::default(),
         );
         assert_eq!(early.wake_due().await.unwrap(), 0);
-        let on_time_ctx = ctx_at("2026-01-01T09:11:00Z");
+        let on_time_ctx = ctx_at("2026-01-01T09:11:00.123456Z");
         let on_time = Execution::new(
             store.clone(),
             on_time_ctx.clone(),

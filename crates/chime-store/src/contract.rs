@@ -178,6 +178,7 @@ macro_rules! store_contract_tests {
             acknowledging_is_idempotent_per_owner_and_closes_the_occurrence,
             a_snoozed_occurrence_returns_once_when_its_snooze_ends,
             a_snooze_moves_is_cancelled_by_done_and_ends_with_its_task,
+            a_reply_target_is_the_latest_sms_to_its_number,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {

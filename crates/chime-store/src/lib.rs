@@ -752,6 +752,20 @@ pub trait OccurrenceStore: Send + Sync + 'static {
         key: &OccurrenceKey,
         until: Timestamp,
     ) -> Result<Option<OccurrenceRecord>>;
+
+    /// Remembers that an SMS about the user's occurrence went at `sent_at` to the number whose
+    /// keyed hash is `number_hash`; a later SMS to the number replaces it, an earlier one
+    /// (a slow retry) does not.
+    async fn put_reply_target(
+        &self,
+        number_hash: &str,
+        user: &UserId,
+        key: &OccurrenceKey,
+        sent_at: Timestamp,
+    ) -> Result<()>;
+
+    /// The user and occurrence the latest SMS to that number was about.
+    async fn reply_target(&self, number_hash: &str) -> Result<Option<(UserId, OccurrenceKey)>>;
 }
 
 /// Everything one adapter provides.

@@ -302,6 +302,14 @@ pub async fn start_with_clock(
         inbox: Inbox::new(store.clone()),
         occurrences: Occurrences::new(store.clone(), ctx.clone()),
         action_keys,
+        sms_inbound: config.channels.sms.as_ref().and_then(|sms| {
+            sms.inbound_url
+                .as_ref()
+                .map(|url| chime_http::sms_inbound::SmsInbound {
+                    auth_token: sms.auth_token.clone(),
+                    url: url.clone(),
+                })
+        }),
         feed: feed.clone(),
         auth: auth.authenticator,
         local_issuer: auth.local_issuer,

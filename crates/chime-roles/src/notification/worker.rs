@@ -129,6 +129,10 @@ impl Notification {
                 "the delivery record is corrupt: {error}"
             ))),
             Ok((pending, task)) => {
+                let sms_number = match &pending.recipient {
+                    chime_channels::Recipient::Sms { number } => Some(number.clone()),
+                    _ => None,
+                };
                 let message = Reminder {
                     idempotency_key: idempotency_key(key),
                     occurrence: key.occurrence,
@@ -151,8 +155,26 @@ impl Notification {
                         limit.as_secs()
                     ))),
                 };
-                if let Err(error) = &sent {
-                    self.count_provider_error(key.channel, error);
+                match &sent {
+                    Err(error) => self.count_provider_error(key.channel, error),
+                    // A reply from that number acts on this occurrence (the latest SMS wins).
+                    // Best effort: the message is out, and failing here would send it again.
+                    Ok(_) => {
+                        if let (Some(number), Some(keys)) = (sms_number, &self.action_keys) {
+                            let remembered = self
+                                .occurrences
+                                .put_reply_target(
+                                    &keys.sms_number(&number),
+                                    &delivery.user_id,
+                                    &key.occurrence,
+                                    self.ctx.clock.now(),
+                                )
+                                .await;
+                            if let Err(error) = remembered {
+                                tracing::warn!(%error, "a reply to this SMS will not find it");
+                            }
+                        }
+                    }
                 }
                 sent
             }

@@ -159,6 +159,21 @@ impl ActionKeys {
         format!("{body}.{tag}")
     }
 
+    /// A keyed hash of `value` for `purpose` (base64url HMAC-SHA256): what a store keeps
+    /// to find a phone number again without keeping the number.
+    pub fn blind(&self, purpose: &str, value: &str) -> String {
+        let mut mac = self.mac();
+        mac.update(purpose.as_bytes());
+        mac.update(b"\0");
+        mac.update(value.as_bytes());
+        B64.encode(mac.finalize().into_bytes())
+    }
+
+    /// The keyed hash an SMS recipient's number is found by (see [`ActionKeys::blind`]).
+    pub fn sms_number(&self, e164: &str) -> String {
+        self.blind("sms-reply-number", e164)
+    }
+
     /// The claims of a token this key minted, if it has not expired at `now`.
     pub fn verify(&self, token: &str, now: Timestamp) -> Result<ActionToken, TokenError> {
         let (body, tag) = token.split_once('.').ok_or(TokenError::Invalid)?;

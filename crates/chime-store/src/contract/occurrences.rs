@@ -214,7 +214,7 @@ pub async fn acknowledging_is_idempotent_per_owner_and_closes_the_occurrence(f: 
                 .expect("task_occurrences")
         }
     };
-    assert_eq!(of_task(alice.clone(), None).await, [first.clone()]);
+    assert_eq!(of_task(alice.clone(), None).await, std::slice::from_ref(&first));
     assert!(of_task(alice.clone(), Some(at(100))).await.is_empty());
     assert_eq!(of_task(alice.clone(), Some(at(101))).await, [first]);
     assert!(of_task(bob.clone(), None).await.is_empty());
@@ -383,4 +383,41 @@ pub async fn a_snooze_moves_is_cancelled_by_done_and_ends_with_its_task(f: &dyn 
         .await
         .expect("occurrence")
         .is_none());
+}
+
+/// The latest SMS to a number names the occurrence a reply from it acts on: a later one
+/// replaces it, an earlier one (a slow retry) does not; another number has its own; it
+/// survives a restart.
+pub async fn a_reply_target_is_the_latest_sms_to_its_number(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let first = occurrence_of(TaskId::new(), 100);
+    let later = occurrence_of(TaskId::new(), 200);
+    let put = |hash: &'static str, who: UserId, key: OccurrenceKey, sent: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .put_reply_target(hash, &who, &key, at(sent))
+                .await
+                .expect("put_reply_target");
+        }
+    };
+    let target = |hash: &'static str| {
+        let store = store.clone();
+        async move { store.reply_target(hash).await.expect("reply_target") }
+    };
+    assert_eq!(target("h1").await, None);
+    put("h1", alice.clone(), first, 100).await;
+    assert_eq!(target("h1").await, Some((alice.clone(), first)));
+    put("h1", alice.clone(), later, 200).await;
+    put("h1", alice.clone(), first, 150).await;
+    assert_eq!(target("h1").await, Some((alice.clone(), later)));
+    put("h2", bob.clone(), first, 300).await;
+    assert_eq!(target("h2").await, Some((bob, first)));
+    drop(store);
+    let store = f.open().await;
+    assert_eq!(
+        store.reply_target("h1").await.expect("reply_target"),
+        Some((alice, later))
+    );
 }

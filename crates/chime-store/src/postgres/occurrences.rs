@@ -145,4 +145,50 @@ impl OccurrenceStore for PgStore {
             None => self.occurrence(user, key).await,
         }
     }
+
+    async fn put_reply_target(
+        &self,
+        number_hash: &str,
+        user: &UserId,
+        key: &OccurrenceKey,
+        sent_at: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sms_reply_targets (number_hash, user_id, task_id, due_at, sent_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (number_hash) DO UPDATE SET
+               user_id = excluded.user_id, task_id = excluded.task_id,
+               due_at = excluded.due_at, sent_at = excluded.sent_at
+             WHERE excluded.sent_at >= sms_reply_targets.sent_at",
+        )
+        .bind(number_hash)
+        .bind(user.to_string())
+        .bind(key.task_id.to_string())
+        .bind(micros(key.due_at))
+        .bind(micros(sent_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn reply_target(&self, number_hash: &str) -> Result<Option<(UserId, OccurrenceKey)>> {
+        let row = sqlx::query(
+            "SELECT user_id, task_id, due_at FROM sms_reply_targets WHERE number_hash = $1",
+        )
+        .bind(number_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|row| {
+            Ok((
+                parse_user(&col::<String>(&row, 0)?)?,
+                OccurrenceKey {
+                    task_id: parse_id(&col::<String>(&row, 1)?)?,
+                    due_at: instant(col(&row, 2)?)?,
+                },
+            ))
+        })
+        .transpose()
+    }
 }

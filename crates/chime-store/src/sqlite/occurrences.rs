@@ -171,4 +171,61 @@ impl OccurrenceStore for SqliteStore {
         })
         .await
     }
+
+    async fn put_reply_target(
+        &self,
+        number_hash: &str,
+        user: &UserId,
+        key: &OccurrenceKey,
+        sent_at: Timestamp,
+    ) -> Result<()> {
+        let (hash, user) = (number_hash.to_owned(), user.to_string());
+        let (task_id, due_at) = (key.task_id.to_string(), micros(key.due_at));
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO sms_reply_targets (number_hash, user_id, task_id, due_at, sent_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (number_hash) DO UPDATE SET
+                   user_id = excluded.user_id, task_id = excluded.task_id,
+                   due_at = excluded.due_at, sent_at = excluded.sent_at
+                 WHERE excluded.sent_at >= sms_reply_targets.sent_at",
+                params![hash, user, task_id, due_at, micros(sent_at)],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn reply_target(&self, number_hash: &str) -> Result<Option<(UserId, OccurrenceKey)>> {
+        let hash = number_hash.to_owned();
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT user_id, task_id, due_at FROM sms_reply_targets
+                     WHERE number_hash = ?1",
+                    params![hash],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(map_err)?;
+            row.map(|(user, task, due)| {
+                Ok((
+                    parse_user(&user)?,
+                    OccurrenceKey {
+                        task_id: parse_id(&task)?,
+                        due_at: instant(due)?,
+                    },
+                ))
+            })
+            .transpose()
+        })
+        .await
+    }
 }

@@ -182,9 +182,11 @@ async fn the_links_of_an_email_acknowledge_and_snooze_only_when_their_button_is_
     let mum_due = mum_state["history"][0]["dueAt"].as_str().expect("dueAt");
     let mum_now: Value = alice.get(&path(1, mum_due), StatusCode::OK).await;
     assert_eq!(mum_now["state"], "snoozed");
-    assert!(app
-        .metrics()
-        .await
-        .contains(r#"chime_acknowledgements_total{channel="email"} 1"#));
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(r#"chime_acknowledgements_total{channel="email"} 1"#));
+    assert!(
+        metrics.contains("chime_snoozes_total 1"),
+        "the snooze took once"
+    );
     drop(smtp);
 }

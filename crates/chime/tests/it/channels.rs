@@ -167,6 +167,7 @@ fn sms_config(base: &str, timeout_seconds: u64) -> chime_channels::sms::SmsConfi
         from: "+14075550000".into(),
         base_url: base.to_owned(),
         timeout_seconds,
+        inbound_url: None,
     }
 }
 
@@ -520,4 +521,117 @@ async fn hanging_email_and_sms_providers_delay_no_other_channel_and_no_other_use
     }
     // Attempts are stuck in the hanging providers until their 30 s timeout: no graceful wait.
     app.running.shutdown.cancel();
+}
+
+/// A reply in Twilio's shape to `url`, signed with `auth_token` (or not, when `None`).
+async fn sms_reply(url: &str, auth_token: Option<&str>, from: &str, body: &str) -> (u16, String) {
+    let params: Vec<(String, String)> = [
+        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+        ("AccountSid", "ACtest"),
+        ("From", from),
+        ("To", "+14075550000"),
+        ("Body", body),
+        ("NumMedia", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let signature = match auth_token {
+        Some(token) => chime_channels::sms::request_signature(token, url, &params),
+        None => "bm90IHRoZSBwcm92aWRlcidz".to_owned(),
+    };
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("x-twilio-signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// Replies to a reminder SMS, as Twilio posts them: a forged signature is a 401 that changes
+/// nothing; `SNOOZE 30` snoozes the occurrence of the latest SMS to the sender's number, then
+/// `DONE` acknowledges it (counted under SMS); a number Chime never texted gets a polite no.
+#[tokio::test]
+async fn an_sms_reply_snoozes_or_acknowledges_the_latest_reminder_and_a_forged_one_nothing() {
+    let provider = sms_provider(Arc::new(AtomicBool::new(true))).await;
+    let port = free_port();
+    let inbound = format!("http://127.0.0.1:{port}/sms/inbound");
+    let mut config = sms_config(provider.base(), 5);
+    config.inbound_url = Some(inbound.clone());
+    let app = spawn_app_with(|c| {
+        c.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+        c.channels.sms = Some(config);
+    })
+    .await;
+    let alice = app.user("alice");
+    let task = app
+        .create(
+            "alice",
+            &json!({"name": "Dentist", "startDate": in_ms(800), "notify": {"sms": "4075551212"}}),
+        )
+        .await;
+    let id = task["id"].as_str().expect("id").to_owned();
+    let due = task["startDate"].as_str().expect("startDate").to_owned();
+    let path = format!("/api/v1/tasks/{id}/occurrences/{due}");
+    eventually("the SMS to be sent", || async {
+        let history: Value = alice
+            .get(&format!("/api/v1/tasks/{id}/history"), StatusCode::OK)
+            .await;
+        history["history"][0]["deliveries"]
+            .as_array()?
+            .iter()
+            .any(|d| d["channel"] == "sms" && d["outcome"] == "sent")
+            .then_some(())
+    })
+    .await;
+    let before: Value = alice.get(&path, StatusCode::OK).await;
+    assert_eq!(before["state"], "open");
+
+    let (status, _) = sms_reply(&inbound, None, "+14075551212", "DONE").await;
+    assert_eq!(status, 401, "a forged reply");
+    let (status, _) = sms_reply(&inbound, Some("another-token"), "+14075551212", "DONE").await;
+    assert_eq!(status, 401, "a reply signed with another account's token");
+    assert_eq!(alice.get::<Value>(&path, StatusCode::OK).await, before);
+
+    let (status, twiml) =
+        sms_reply(&inbound, Some("secret-token"), "+14075551212", "snooze 30").await;
+    assert_eq!(status, 200);
+    assert!(
+        twiml.contains("<Message>Snoozed 30 min: Dentist.</Message>"),
+        "{twiml}"
+    );
+    let snoozed: Value = alice.get(&path, StatusCode::OK).await;
+    assert_eq!(snoozed["state"], "snoozed");
+    let until: jiff::Timestamp = snoozed["snoozedUntil"]
+        .as_str()
+        .expect("until")
+        .parse()
+        .expect("instant");
+    let ahead = jiff::Timestamp::now().duration_until(until);
+    assert!(
+        ahead > jiff::SignedDuration::from_mins(29) && ahead <= jiff::SignedDuration::from_mins(30)
+    );
+
+    let (_, twiml) = sms_reply(&inbound, Some("secret-token"), "+14075551212", "what?").await;
+    assert!(twiml.contains("Reply DONE"), "{twiml}");
+    let (_, twiml) = sms_reply(&inbound, Some("secret-token"), "+14075551212", "Done.").await;
+    assert!(
+        twiml.contains("<Message>Done: Dentist.</Message>"),
+        "{twiml}"
+    );
+    let done: Value = alice.get(&path, StatusCode::OK).await;
+    assert_eq!(done["state"], "acknowledged");
+    assert_eq!(done["acknowledgedOn"], "sms");
+    assert!(done.get("snoozedUntil").is_some(), "{done}");
+
+    let (status, twiml) = sms_reply(&inbound, Some("secret-token"), "+14075559999", "DONE").await;
+    assert_eq!(status, 200);
+    assert!(twiml.contains("no recent reminder"), "{twiml}");
+    assert!(app
+        .metrics()
+        .await
+        .contains(r#"chime_acknowledgements_total{channel="sms"} 1"#));
 }

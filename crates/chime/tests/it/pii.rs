@@ -224,6 +224,7 @@ fn with_channels(sms_base: String) -> impl FnOnce(&mut Config) {
             from: "+14075550000".into(),
             base_url: sms_base,
             timeout_seconds: 5,
+            inbound_url: None,
         });
     }
 }

@@ -23,3 +23,14 @@ CREATE TABLE occurrences (
 ) WITHOUT ROWID;
 CREATE INDEX occurrences_open ON occurrences (user_id, due_at) WHERE acked_at IS NULL;
 CREATE INDEX occurrences_wake ON occurrences (wake_at) WHERE wake_at IS NOT NULL;
+
+-- SMS replies: which occurrence the latest SMS to a number was about, so that a reply from
+-- that number acts on it. The number is kept only as a keyed hash (HMAC with the action-token
+-- key), never in the clear.
+CREATE TABLE sms_reply_targets (
+    number_hash TEXT PRIMARY KEY,
+    user_id     TEXT NOT NULL,
+    task_id     TEXT NOT NULL,
+    due_at      INTEGER NOT NULL,
+    sent_at     INTEGER NOT NULL
+) WITHOUT ROWID;
