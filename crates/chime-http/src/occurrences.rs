@@ -139,7 +139,7 @@ pub struct SnoozeUntil {
 /// their tasks, newest due first.
 #[utoipa::path(get, path = "/api/v1/occurrences/open", tag = "occurrences",
     params(
-        ("limit" = Option<usize>, Query, minimum = 1, maximum = 200, description = "1..=200, default 50"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 50"),
         ("cursor" = Option<String>, Query, pattern = "^tsk_[0-9a-fA-F]{32}\\.-?[0-9]{1,18}$", description = "`nextCursor` of the previous page"),
     ),
     responses(
@@ -152,7 +152,7 @@ pub async fn open(
     AuthUser(user): AuthUser,
     Query(query): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<OpenPage>> {
-    let limit = count_param(&query, "limit", 50, 200)?;
+    let limit = count_param(&query, "limit", 50, 1000)?;
     let before = query
         .get("cursor")
         .map(|c| {

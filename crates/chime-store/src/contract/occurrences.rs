@@ -214,7 +214,10 @@ pub async fn acknowledging_is_idempotent_per_owner_and_closes_the_occurrence(f: 
                 .expect("task_occurrences")
         }
     };
-    assert_eq!(of_task(alice.clone(), None).await, std::slice::from_ref(&first));
+    assert_eq!(
+        of_task(alice.clone(), None).await,
+        std::slice::from_ref(&first)
+    );
     assert!(of_task(alice.clone(), Some(at(100))).await.is_empty());
     assert_eq!(of_task(alice.clone(), Some(at(101))).await, [first]);
     assert!(of_task(bob.clone(), None).await.is_empty());

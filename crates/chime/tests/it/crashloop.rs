@@ -252,3 +252,183 @@ async fn every_occurrence_is_notified_once_and_has_one_webhook_id_across_random_
     assert_eq!(unexpected_deliveries, 0, "webhooks for no occurrence");
     assert_eq!(distinct_ids, reminders);
 }
+
+/// Snoozes through a crash loop: reminders fire, each is snoozed to its own instant in a
+/// window (every fifth is then marked done), and the real binary is SIGKILLed at seeded
+/// moments while the snoozes end. Every snooze not cancelled returns exactly once (one inbox
+/// item due at its snooze instant), and none that was marked done returns.
+///
+/// `CHIME_CRASHLOOP_SNOOZES` (300), `CHIME_CRASHLOOP_SNOOZE_KILLS` (10),
+/// `CHIME_CRASHLOOP_SNOOZE_WINDOW_SECONDS` (30), `CHIME_CRASHLOOP_SEED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_snooze_returns_once_and_none_after_done_across_random_sigkills() {
+    let _heavy = crate::helpers::HEAVY.lock().await;
+    let count: usize = param("CHIME_CRASHLOOP_SNOOZES", 300);
+    let kills: usize = param("CHIME_CRASHLOOP_SNOOZE_KILLS", 10);
+    let window: f64 = param("CHIME_CRASHLOOP_SNOOZE_WINDOW_SECONDS", 30.0);
+    let seed: u64 = param("CHIME_CRASHLOOP_SEED", 9);
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut server = serve(dir.path(), port).await;
+    let client = server.user("snoozer");
+
+    // They all fire within a couple of seconds of being created.
+    let due = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3);
+    let due = jiff::Timestamp::from_millisecond(due.as_millisecond()).expect("due");
+    let ids: Vec<String> = futures::stream::iter(0..count)
+        .map(|i| {
+            let client = client.clone();
+            async move {
+                let task = client
+                    .create_task(&json!({
+                        "name": format!("snooze loop {i}"),
+                        "startDate": due.to_string(),
+                        "notify": {"inApp": true},
+                    }))
+                    .await;
+                task["id"].as_str().expect("id").to_owned()
+            }
+        })
+        .buffered(CREATE_CONCURRENCY)
+        .collect()
+        .await;
+    let fired_by = Instant::now() + Duration::from_secs(60);
+    loop {
+        let open = client
+            .all_pages("/api/v1/occurrences/open", "occurrences")
+            .await;
+        if open.len() == count {
+            break;
+        }
+        assert!(
+            Instant::now() < fired_by,
+            "only {} of {count} fired",
+            open.len()
+        );
+        // A poll with a deadline: firing is observed over HTTP, with no event to await.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // Each snoozed to its own instant in the window; every fifth then marked done.
+    let lead = 5.0;
+    let window_start = jiff::Timestamp::now() + jiff::SignedDuration::from_secs_f64(lead);
+    let window_start_instant = Instant::now() + Duration::from_secs_f64(lead);
+    let plans: Vec<(String, String, bool)> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let offset = window * i as f64 / count as f64;
+            let until = window_start + jiff::SignedDuration::from_secs_f64(offset);
+            let until = jiff::Timestamp::from_millisecond(until.as_millisecond()).expect("until");
+            (id.clone(), until.to_string(), i % 5 == 0)
+        })
+        .collect();
+    let due = due.to_string();
+    futures::stream::iter(plans.clone())
+        .map(|(id, until, done)| {
+            let (client, due) = (client.clone(), due.clone());
+            async move {
+                let path = format!("/api/v1/tasks/{id}/occurrences/{due}");
+                let snoozed: Value = client
+                    .post(
+                        &format!("{path}/snooze"),
+                        &json!({"until": until}),
+                        reqwest::StatusCode::OK,
+                    )
+                    .await;
+                assert_eq!(snoozed["state"], "snoozed");
+                if done {
+                    let acked: Value = client
+                        .post(
+                            &format!("{path}/acknowledge"),
+                            &json!({}),
+                            reqwest::StatusCode::OK,
+                        )
+                        .await;
+                    assert_eq!(acked["state"], "acknowledged");
+                }
+            }
+        })
+        .buffer_unordered(CREATE_CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+    assert!(
+        Instant::now() < window_start_instant,
+        "snoozing took past the {lead} s lead"
+    );
+
+    let span = window + 3.0;
+    let mut moments: Vec<f64> = (0..kills).map(|_| rng.gen_range(0.0..span)).collect();
+    moments.sort_by(f64::total_cmp);
+    for at in moments {
+        tokio::time::sleep_until((window_start_instant + Duration::from_secs_f64(at)).into()).await;
+        server.kill().await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..300))).await;
+        server = serve(dir.path(), port).await;
+    }
+
+    let returning: HashSet<Occurrence> = plans
+        .iter()
+        .filter(|(_, _, done)| !done)
+        .map(|(id, until, _)| (id.clone(), until.clone()))
+        .collect();
+    let cancelled: HashSet<Occurrence> = plans
+        .iter()
+        .filter(|(_, _, done)| *done)
+        .map(|(id, until, _)| (id.clone(), until.clone()))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut items: Vec<Occurrence>;
+    loop {
+        items = client
+            .all_pages("/api/v1/notifications", "notifications")
+            .await
+            .iter()
+            .map(|n| {
+                (
+                    n["taskId"].as_str().expect("taskId").to_owned(),
+                    n["dueAt"].as_str().expect("dueAt").to_owned(),
+                )
+            })
+            .collect();
+        if items.len() >= count + returning.len() || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A moment more, for a return that would come twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let items: Vec<Occurrence> = client
+        .all_pages("/api/v1/notifications", "notifications")
+        .await
+        .iter()
+        .map(|n| {
+            (
+                n["taskId"].as_str().expect("taskId").to_owned(),
+                n["dueAt"].as_str().expect("dueAt").to_owned(),
+            )
+        })
+        .collect();
+    server.kill().await;
+
+    let mut per: HashMap<&Occurrence, usize> = HashMap::new();
+    for o in &items {
+        *per.entry(o).or_default() += 1;
+    }
+    let missing = returning.iter().filter(|o| !per.contains_key(o)).count();
+    let twice = per.values().filter(|&&n| n > 1).count();
+    let after_done = cancelled.iter().filter(|o| per.contains_key(o)).count();
+    eprintln!(
+        "snooze crash loop: seed {seed}, {count} snoozed ({} then done), {kills} SIGKILLs over \
+         {window} s: {} inbox items, {missing} returns missing, {twice} twice, {after_done} \
+         after done",
+        cancelled.len(),
+        items.len(),
+    );
+    assert_eq!(missing, 0, "snoozes that never returned");
+    assert_eq!(twice, 0, "an occurrence notified twice");
+    assert_eq!(after_done, 0, "a snooze returned after it was marked done");
+    assert_eq!(items.len(), count + returning.len());
+}
