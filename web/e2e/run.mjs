@@ -417,6 +417,27 @@ await test('every screen at phone size is accessible', async () => {
   await phone.context().close();
 });
 
+await test('the app is installable: a manifest with icons, and a service worker in control', async () => {
+  await alice.goto('/');
+  await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  const manifest = await alice.evaluate(async () => {
+    const link = document.querySelector('link[rel="manifest"]')?.getAttribute('href');
+    const r = await fetch(link);
+    const body = await r.json();
+    const icons = await Promise.all(body.icons.map(async (i) => (await fetch(i.src)).headers.get('content-type')));
+    return { type: r.headers.get('content-type'), body, icons };
+  });
+  check(manifest.type?.includes('manifest+json'), `the manifest is served as ${manifest.type}`);
+  check(manifest.body.display === 'standalone' && manifest.body.start_url === '/', 'the manifest does not start the app standalone');
+  check(manifest.body.icons.some((i) => i.sizes === '512x512' && i.purpose === 'maskable'), 'no maskable icon');
+  check(manifest.icons.every((t) => t === 'image/png'), `icons are ${manifest.icons}`);
+  // The worker takes control once registered: reload and it serves the page.
+  await alice.evaluate(() => navigator.serviceWorker.ready);
+  await alice.reload();
+  await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  check(await alice.evaluate(() => Boolean(navigator.serviceWorker.controller)), 'no service worker controls the page');
+});
+
 await test('the keyboard reaches the navigation through the skip link order', async () => {
   await alice.goto('/');
   await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();

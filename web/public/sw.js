@@ -1,6 +1,10 @@
 // Chime's service worker: shows web push notifications (the server sends the task's name, due
-// time and actions as JSON), acts on their Done and Snooze buttons, and focuses the app when
-// one is clicked. Nothing is cached: the app is small and always fresh from the server.
+// time and actions as JSON), acts on their Done and Snooze buttons, focuses the app when one
+// is clicked, and keeps the app's shell so an installed app starts offline.
+//
+// Caching: the page (index.html) network-first, kept as the offline fallback; hashed assets
+// and icons cache-first (their names change with their content). Nothing personal is ever
+// cached: /bff, /api and /act go straight to the network.
 //
 // A button acts with the capability token the push carried for it (`POST /act/{token}`): the
 // worker has no session cookie or CSRF token, and needs none. src/sw.test.ts runs this file.
@@ -52,4 +56,68 @@ self.addEventListener('notificationclick', (event) => {
       return open ? open.focus() : self.clients.openWindow(path);
     }),
   );
+});
+
+const SHELL = 'chime-shell-v1';
+const PRECACHE = ['/', '/favicon.svg', '/manifest.webmanifest', '/icons/icon-192.png'];
+
+self.addEventListener('install', (event) => {
+  event.waitUntil(
+    caches
+      .open(SHELL)
+      .then((cache) => cache.addAll(PRECACHE))
+      .catch(() => undefined)
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener('activate', (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((names) => Promise.all(names.filter((n) => n !== SHELL).map((n) => caches.delete(n))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+/** Paths whose answers are personal or live: never from a cache. */
+function personal(path) {
+  return path.startsWith('/bff/') || path.startsWith('/api/') || path.startsWith('/act/') || path.startsWith('/sms/');
+}
+
+self.addEventListener('fetch', (event) => {
+  const request = event.request;
+  if (request.method !== 'GET') return;
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin || personal(url.pathname)) return;
+  if (request.mode === 'navigate') {
+    event.respondWith(
+      fetch(request)
+        .then((response) => {
+          const html = (response.headers.get('content-type') || '').startsWith('text/html');
+          if (response.ok && html) {
+            const copy = response.clone();
+            caches.open(SHELL).then((cache) => cache.put('/', copy));
+          }
+          return response;
+        })
+        .catch(() => caches.match('/').then((shell) => shell || Response.error())),
+    );
+    return;
+  }
+  if (url.pathname.startsWith('/assets/') || url.pathname.startsWith('/icons/')) {
+    event.respondWith(
+      caches.match(request).then(
+        (hit) =>
+          hit ||
+          fetch(request).then((response) => {
+            if (response.ok) {
+              const copy = response.clone();
+              caches.open(SHELL).then((cache) => cache.put(request, copy));
+            }
+            return response;
+          }),
+      ),
+    );
+  }
 });

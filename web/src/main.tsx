@@ -11,3 +11,11 @@ if (root) {
     </StrictMode>,
   );
 }
+
+// The service worker makes the app installable and starts it offline (a cached shell), and
+// shows web push; registering it asks nothing of the user.
+if ('serviceWorker' in navigator) {
+  window.addEventListener('load', () => {
+    navigator.serviceWorker.register('/sw.js').catch(() => undefined);
+  });
+}

@@ -7,11 +7,33 @@ import { expect, it, vi } from 'vitest';
 
 type Listener = (event: Record<string, unknown>) => void;
 
-function loadWorker() {
+/** A CacheStorage of one cache, keyed by path. */
+function fakeCaches() {
+  const store = new Map<string, Response>();
+  const key = (r: string | { url: string }) => (typeof r === 'string' ? r : new URL(r.url).pathname);
+  const cache = {
+    put: async (r: string | { url: string }, response: Response) => void store.set(key(r), response),
+    addAll: async (paths: string[]) => paths.forEach((p) => store.set(p, new Response(`precached ${p}`))),
+  };
+  return {
+    store,
+    api: {
+      open: async () => cache,
+      keys: async () => ['chime-shell-v1'],
+      delete: async () => true,
+      match: async (r: string | { url: string }) => store.get(key(r))?.clone(),
+    },
+  };
+}
+
+function loadWorker(online: { up: boolean } = { up: true }) {
   const listeners = new Map<string, Listener>();
   const shown: Array<{ title: string; options: Record<string, unknown> }> = [];
   const opened: string[] = [];
+  const caches = fakeCaches();
   const self = {
+    location: { origin: 'https://chime.example' },
+    skipWaiting: async () => undefined,
     addEventListener: (type: string, fn: Listener) => listeners.set(type, fn),
     registration: {
       showNotification: async (title: string, options: Record<string, unknown>) => {
@@ -23,17 +45,30 @@ function loadWorker() {
       openWindow: async (path: string) => {
         opened.push(path);
       },
+      claim: async () => undefined,
     },
   };
-  const fetch = vi.fn(async () => new Response('{}', { status: 200 }));
+  const fetch = vi.fn(async (url: string | { url: string }) => {
+    if (!online.up) throw new TypeError('offline');
+    const path = typeof url === 'string' ? url : new URL(url.url).pathname;
+    return new Response(`fresh ${path}`, { status: 200, headers: { 'content-type': 'text/html; charset=utf-8' } });
+  });
   const code = readFileSync(join(__dirname, '..', 'public', 'sw.js'), 'utf8');
-  new Function('self', 'fetch', code)(self, fetch);
+  new Function('self', 'fetch', 'caches', code)(self, fetch, caches.api);
   const dispatch = async (type: string, event: Record<string, unknown>) => {
     const waits: Promise<unknown>[] = [];
-    listeners.get(type)?.({ ...event, waitUntil: (p: Promise<unknown>) => waits.push(p) });
+    let responded: Promise<Response> | undefined;
+    listeners.get(type)?.({
+      ...event,
+      waitUntil: (p: Promise<unknown>) => waits.push(p),
+      respondWith: (p: Promise<Response>) => {
+        responded = p;
+      },
+    });
     await Promise.all(waits);
+    return responded;
   };
-  return { dispatch, shown, opened, fetch };
+  return { dispatch, shown, opened, fetch, caches: caches.store };
 }
 
 const payload = {
@@ -83,4 +118,31 @@ it('shows a push without actions as a plain notification', async () => {
   await worker.dispatch('notificationclick', { action: 'done', notification: { data: worker.shown[0]!.options.data, close: () => {} } });
   expect(worker.fetch).not.toHaveBeenCalled();
   expect(worker.opened).toEqual(['/inbox']);
+});
+
+it('starts offline from the cached shell, and never answers personal calls from a cache', async () => {
+  const online = { up: true };
+  const worker = loadWorker(online);
+  await worker.dispatch('install', {});
+  expect([...worker.caches.keys()]).toContain('/');
+  const get = (path: string, mode = 'no-cors') => ({
+    request: { method: 'GET', url: `https://chime.example${path}`, mode },
+  });
+  // Online, a page load is fresh, and kept as the shell.
+  const page = await worker.dispatch('fetch', get('/tasks/tsk_1', 'navigate'));
+  expect(await (await page)!.text()).toBe('fresh /tasks/tsk_1');
+  await new Promise((r) => setTimeout(r, 0));
+  expect(await worker.caches.get('/')!.clone().text()).toBe('fresh /tasks/tsk_1');
+  // An asset is fetched once, then from the cache.
+  await (await worker.dispatch('fetch', get('/assets/index-abc.js')))!.text();
+  await new Promise((r) => setTimeout(r, 0));
+  online.up = false;
+  expect(await (await worker.dispatch('fetch', get('/assets/index-abc.js')))!.text()).toBe('fresh /assets/index-abc.js');
+  // Offline, any page of the app starts from the shell.
+  expect(await (await worker.dispatch('fetch', get('/inbox', 'navigate')))!.text()).toBe('fresh /tasks/tsk_1');
+  // Personal or live calls are not the worker's: the browser goes to the network.
+  for (const path of ['/bff/home', '/api/v1/tasks', '/act/tok.en']) {
+    expect(await worker.dispatch('fetch', get(path, path.startsWith('/act/') ? 'navigate' : 'cors'))).toBeUndefined();
+  }
+  expect(await worker.dispatch('fetch', { request: { method: 'POST', url: 'https://chime.example/bff/tasks', mode: 'cors' } })).toBeUndefined();
 });
