@@ -196,18 +196,42 @@ pub(crate) fn occurrence_record(
     })
 }
 
+/// A due snooze row's values: its occurrence (task id, due instant), user, seq and wake
+/// instant, then its task's current version and body (`None` once the task is deleted).
+pub(crate) type WakeColumns = (String, i64, String, i64, i64, Option<i64>, Option<String>);
+
+/// The return a due snooze row fires, or `None` when its task is gone.
+pub(crate) fn wake_of(
+    (task_id, due_at, user_id, seq, wake_at, version, body): WakeColumns,
+) -> Result<Option<crate::Wake>> {
+    let (Some(version), Some(body)) = (version, body) else {
+        return Ok(None);
+    };
+    Ok(Some(crate::Wake {
+        key: chime_core::event::OccurrenceKey {
+            task_id: parse_id(&task_id)?,
+            due_at: instant(wake_at)?,
+        },
+        snoozed_from: instant(due_at)?,
+        user_id: parse_user(&user_id)?,
+        seq: u32::try_from(seq).map_err(|_| Error::Corrupt(format!("stored seq {seq}")))?,
+        version: version as u64,
+        body: parse_json(&body)?,
+    }))
+}
+
 pub(crate) mod prelude {
     pub(crate) use super::{
         expires_at, instant, micros, occurrence_record, parse_channel, parse_id, parse_json,
-        parse_outcome, parse_user, AttemptColumns, OccurrenceColumns, ScheduleRow,
-        OCCURRENCE_COLUMNS,
+        parse_outcome, parse_user, wake_of, AttemptColumns, OccurrenceColumns, ScheduleRow,
+        WakeColumns, OCCURRENCE_COLUMNS,
     };
     pub(crate) use crate::{
         AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
         DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent,
         OutboxRow, OutboxStore, PendingSignIn, ProfileRecord, PushSubscriptionRecord,
         RecipientStore, Result, ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord,
-        SessionStore, TaskRecord, TaskStore, Wake, WakeFn, WebhookEndpoint,
+        SessionStore, TaskRecord, TaskStore, WakeFn, WebhookEndpoint,
     };
     pub(crate) use crate::{OccurrenceRecord, OccurrenceStore};
 }

@@ -194,22 +194,17 @@ impl ScheduleStore for PgStore {
         let mut events = Vec::new();
         let mut woke = 0;
         for row in &due {
-            let (task_id, due_at, user_id): (String, i64, String) =
-                (col(row, 0)?, col(row, 1)?, col(row, 2)?);
-            let (seq, wake_at): (i64, i64) = (col(row, 3)?, col(row, 4)?);
-            let current: (Option<i64>, Option<String>) = (col(row, 5)?, col(row, 6)?);
-            if let (Some(version), Some(body)) = current {
-                let w = Wake {
-                    key: OccurrenceKey {
-                        task_id: parse_id(&task_id)?,
-                        due_at: instant(wake_at)?,
-                    },
-                    snoozed_from: instant(due_at)?,
-                    user_id: parse_user(&user_id)?,
-                    seq: count(seq, "seq")?,
-                    version: version as u64,
-                    body: parse_json(&body)?,
-                };
+            let (task_id, due_at): (String, i64) = (col(row, 0)?, col(row, 1)?);
+            let columns: WakeColumns = (
+                task_id.clone(),
+                due_at,
+                col(row, 2)?,
+                col(row, 3)?,
+                col(row, 4)?,
+                col(row, 5)?,
+                col(row, 6)?,
+            );
+            if let Some(w) = wake_of(columns)? {
                 let decided = catch_unwind(AssertUnwindSafe(|| wake(&w))).map_err(|_| {
                     Error::Storage(format!("waking task {task_id} panicked").into())
                 })?;
@@ -222,11 +217,11 @@ impl ScheduleStore for PgStore {
                      VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(&task_id)
-                .bind(wake_at)
-                .bind(&user_id)
+                .bind(micros(w.key.due_at))
+                .bind(w.user_id.as_str())
                 .bind(micros(now))
                 .bind(expires_at(w.key.due_at, None))
-                .bind(seq)
+                .bind(i64::from(w.seq))
                 .bind(due_at)
                 .execute(&mut *tx)
                 .await

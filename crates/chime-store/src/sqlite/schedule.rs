@@ -184,14 +184,14 @@ impl ScheduleStore for SqliteStore {
                         .map_err(map_err)?;
                     let rows = stmt
                         .query_map(params![micros(now), max as i64], |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, i64>(1)?,
-                                r.get::<_, String>(2)?,
-                                r.get::<_, u32>(3)?,
-                                r.get::<_, i64>(4)?,
-                                r.get::<_, Option<i64>>(5)?,
-                                r.get::<_, Option<String>>(6)?,
+                            Ok::<WakeColumns, _>((
+                                r.get(0)?,
+                                r.get(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                                r.get(4)?,
+                                r.get(5)?,
+                                r.get(6)?,
                             ))
                         })
                         .map_err(map_err)?
@@ -212,30 +212,20 @@ impl ScheduleStore for SqliteStore {
                     )
                     .map_err(map_err)?;
                 let mut woke = 0;
-                for (task_id, due_at, user_id, seq, wake_at, version, body) in due {
-                    if let (Some(version), Some(body)) = (version, body) {
-                        let w = Wake {
-                            key: OccurrenceKey {
-                                task_id: parse_id(&task_id)?,
-                                due_at: instant(wake_at)?,
-                            },
-                            snoozed_from: instant(due_at)?,
-                            user_id: parse_user(&user_id)?,
-                            seq,
-                            version: version as u64,
-                            body: parse_json(&body)?,
-                        };
+                for row in due {
+                    let (task_id, due_at) = (row.0.clone(), row.1);
+                    if let Some(w) = wake_of(row)? {
                         let Some(events) = wake(&w) else { continue };
                         woke += 1;
                         insert_outbox(tx, &events)?;
                         opened
                             .execute(params![
                                 task_id,
-                                wake_at,
-                                user_id,
+                                micros(w.key.due_at),
+                                w.user_id.as_str(),
                                 micros(now),
                                 expires_at(w.key.due_at, None),
-                                seq,
+                                w.seq,
                                 due_at
                             ])
                             .map_err(map_err)?;
