@@ -58,6 +58,9 @@ pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
 /// this allows a 200-character task name with the longest due time.
 pub const MAX_BODY_CHARS: usize = 320;
 
+/// Appended when replies are read (and it fits): how to answer.
+pub const REPLY_HINT: &str = " Reply DONE, or SNOOZE 30.";
+
 /// The header carrying the delivery's idempotency key.
 pub const IDEMPOTENCY_HEADER: &str = "I-Twilio-Idempotency-Token";
 
@@ -191,6 +194,8 @@ pub struct SmsChannel {
     auth_token: String,
     sender: Sender,
     timeout: Duration,
+    /// Replies are read (`inbound_url` is set): the message says how to answer.
+    replies: bool,
 }
 
 impl fmt::Debug for SmsChannel {
@@ -246,6 +251,7 @@ impl SmsChannel {
             auth_token: config.auth_token.clone(),
             sender,
             timeout,
+            replies: config.inbound_url.is_some(),
         })
     }
 }
@@ -346,7 +352,10 @@ impl ChannelAdapter for SmsChannel {
                 "the recipient's phone number is not in E.164 form (`+`, then 7 to 15 digits)",
             ));
         }
-        let body = text(message);
+        let mut body = text(message);
+        if self.replies && body.chars().count() + REPLY_HINT.len() <= MAX_BODY_CHARS {
+            body.push_str(REPLY_HINT);
+        }
         let form = [
             ("To", number.as_str()),
             self.sender.field(),

@@ -201,6 +201,35 @@ async fn a_late_reminder_says_so() {
 }
 
 #[tokio::test]
+async fn when_replies_are_read_the_message_says_how_to_answer() {
+    let (provider, base_url) = spawn_provider(created()).await;
+    let replying = SmsConfig {
+        inbound_url: Some("https://chime.example.com/sms/inbound".into()),
+        ..config(&base_url)
+    };
+
+    SmsChannel::new(&replying)
+        .unwrap()
+        .send(&message())
+        .await
+        .unwrap();
+
+    let seen = only(&provider);
+    let body = seen.form.iter().find(|(k, _)| k == "Body").unwrap();
+    assert_eq!(
+        body.1,
+        "Reminder: Call mum - Monday 7 December 2026, 09:00 (Europe/Berlin) Reply DONE, or \
+         SNOOZE 30."
+    );
+    // A URL that is not one is refused at start, not at the first reply.
+    assert!(SmsChannel::new(&SmsConfig {
+        inbound_url: Some("sms/inbound".into()),
+        ..config(&base_url)
+    })
+    .is_err());
+}
+
+#[tokio::test]
 async fn a_messaging_service_is_sent_as_messaging_service_sid_instead_of_from() {
     let (provider, base_url) = spawn_provider(created()).await;
     let config = SmsConfig {
