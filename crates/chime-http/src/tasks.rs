@@ -1,5 +1,6 @@
 //! The task API: CRUD, occurrences (of a task, and across the caller's tasks), preview and
-//! history, scoped to the caller.
+//! history, scoped to the caller. Long because each handler's OpenAPI description and response
+//! types sit beside it, so the document cannot drift from the code.
 
 use std::collections::HashMap;
 

@@ -22,6 +22,10 @@
 //! What the API asks of this role is in its request-facing services, each in its own module
 //! beside this file: [`inbox::Inbox`], [`recipients::Recipients`] and
 //! [`deliveries::TaskDeliveries`].
+//!
+//! This file, though long, is the consumer's one decision: which deliveries an occurrence makes
+//! (channels, recipients, quiet hours, urgency) and how they are recorded; the workers that
+//! attempt them are in `worker`.
 
 pub mod deliveries;
 mod error;

@@ -22,6 +22,10 @@
 //! `contract` is the suite every adapter passes: test code, compiled only for this crate's
 //! tests and for crates that ask for it with the `contract` feature (a decorator's tests), never
 //! into the `chime` binary.
+//!
+//! One file, though long: it is the store's whole interface (every port with the records it
+//! speaks), which adapters, decorators and callers read together; the implementations are cut
+//! by capability in each adapter's folder.
 
 use std::sync::Arc;
 
