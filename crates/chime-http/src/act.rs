@@ -23,6 +23,35 @@ use crate::AppState;
 /// The path prefix whose rest is a token.
 pub const PREFIX: &str = "/act/";
 
+/// The pages' stylesheet (the CSP allows no inline style): readable on a phone, where most
+/// of these links are opened, with a button big enough to tap.
+pub const STYLE_PATH: &str = "/act.css";
+
+const STYLE: &str = "\
+body{margin:0;padding:0 1rem;font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;color:#1f2328;\
+background:#f6f8fa;line-height:1.5}\
+main{max-width:28rem;margin:10vh auto;padding:1.5rem;background:#fff;border:1px solid #d1d9e0;\
+border-radius:12px}\
+.brand{margin:0 0 .25rem;color:#59636e;font-size:.9rem}\
+h1{margin:0 0 1rem;font-size:1.5rem;overflow-wrap:anywhere}\
+button{font:inherit;font-weight:600;min-height:48px;padding:.5rem 1.5rem;border-radius:8px;\
+border:1px solid #1e40af;background:#1e40af;color:#fff;cursor:pointer}\
+button:focus-visible,a:focus-visible{outline:3px solid #f59e0b;outline-offset:2px}\
+a{color:#1e40af}\
+";
+
+/// The stylesheet of the action pages.
+pub async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        STYLE,
+    )
+        .into_response()
+}
+
 /// The confirmation page.
 pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let found = match verify(&state, &token) {
@@ -139,7 +168,12 @@ impl Refusal {
 
     fn detail(&self) -> String {
         match self {
-            Refusal::Token(e) => format!("{e}; open Chime to see your reminders."),
+            Refusal::Token(TokenError::Invalid) => {
+                "This link is not one Chime made. Open Chime to see your reminders.".to_owned()
+            }
+            Refusal::Token(TokenError::Expired) => {
+                "This link has expired. Open Chime to see your reminders.".to_owned()
+            }
             Refusal::Gone => "This reminder no longer exists.".to_owned(),
             Refusal::Failed(_) => "Chime could not do this just now; try again.".to_owned(),
         }
@@ -149,7 +183,12 @@ impl Refusal {
         if let Refusal::Failed(e) = self {
             return e.into_response();
         }
-        page(self.status(), "Chime", &self.detail(), None)
+        page(
+            self.status(),
+            "This link does not work",
+            &self.detail(),
+            None,
+        )
     }
 
     fn json(self) -> Response {
@@ -227,8 +266,10 @@ fn page(status: StatusCode, name: &str, text: &str, button: Option<&str>) -> Res
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{name} · Chime</title></head>\n\
-         <body><main><h1>{name}</h1>\n<p>{text}</p>\n{form}</main></body></html>\n",
+         <meta name=\"robots\" content=\"noindex\"><title>{name} · Chime</title>\
+         <link rel=\"stylesheet\" href=\"{STYLE_PATH}\"></head>\n\
+         <body><main><p class=\"brand\">Chime reminder</p><h1>{name}</h1>\n<p>{text}</p>\n\
+         {form}<p><a href=\"/inbox\">Open Chime</a></p></main></body></html>\n",
         name = escape(name),
         text = escape(text),
     );

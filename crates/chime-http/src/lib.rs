@@ -255,6 +255,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
     let app = Router::new()
         .nest("/api/v1", api)
         .route("/act/{token}", get(act::confirm).post(act::act))
+        .route(act::STYLE_PATH, get(act::style))
         .route("/sms/inbound", post(sms_inbound::inbound))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
