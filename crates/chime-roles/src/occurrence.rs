@@ -37,7 +37,10 @@ impl Occurrences {
 
     /// Acknowledges the user's occurrence on `channel`, now. Idempotent: an occurrence
     /// already acknowledged answers its first acknowledgement (and counts nothing). `None`:
-    /// no such occurrence, or another user's (the API answers 404 for both).
+    /// no such occurrence, or another user's (the API answers 404 for both). Done is done for
+    /// the whole snooze chain: an occurrence that was snoozed and has returned has its return
+    /// (and that one's, and so on) acknowledged with it, so an old link cannot leave the
+    /// reminder open.
     pub async fn acknowledge(
         &self,
         user: &UserId,
@@ -60,6 +63,25 @@ impl Occurrences {
                     .inc();
                 m.acknowledgement_delay
                     .observe(crate::metrics::lateness_seconds(key.due_at, now));
+            }
+            let mut from = r.clone();
+            // A chain is as long as its owner snoozed it; the bound only guards the loop.
+            for _ in 0..MAX_CHAIN {
+                let (Some(until), false) = (from.snoozed_until, from.returning) else {
+                    break;
+                };
+                let back = OccurrenceKey {
+                    task_id: key.task_id,
+                    due_at: until,
+                };
+                match self
+                    .store
+                    .acknowledge_occurrence(user, &back, channel, now)
+                    .await?
+                {
+                    Some(next) => from = next,
+                    None => break,
+                }
             }
         }
         Ok(record)
@@ -144,6 +166,9 @@ impl Occurrences {
         self.store.open_occurrences(user, now, before, limit).await
     }
 }
+
+/// The most returns of one snooze chain that one acknowledgement closes.
+const MAX_CHAIN: usize = 1000;
 
 /// The furthest a snooze may reach: a year and a day.
 pub const MAX_SNOOZE: SignedDuration = SignedDuration::from_hours(366 * 24);
@@ -372,10 +397,20 @@ mod tests {
             occurrences.snooze(&alice, &key, until + SignedDuration::from_mins(5)).await,
             Err(SnoozeError::Returned { back: b }) if b == back
         ));
-        occurrences
-            .acknowledge(&alice, &back, Channel::Push)
+        // Done on the original (an old link): its return is done with it, counted once.
+        let done = occurrences
+            .acknowledge(&alice, &key, Channel::Push)
             .await
+            .unwrap()
             .unwrap();
+        assert!(done.acknowledged.is_some());
+        let back_now = occurrences.get(&alice, &back).await.unwrap().unwrap();
+        assert_eq!(back_now.acknowledged, done.acknowledged);
+        assert!(occurrences.open(&alice, None, 10).await.unwrap().is_empty());
+        assert!(ctx
+            .metrics
+            .render()
+            .contains(r#"chime_acknowledgements_total{channel="push"} 1"#));
         assert!(matches!(
             occurrences
                 .snooze(&alice, &back, until + SignedDuration::from_mins(5))
