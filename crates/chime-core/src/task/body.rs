@@ -59,6 +59,11 @@ pub struct TaskIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, example = false))]
     #[serde(default)]
     pub(super) urgent: Sent,
+    /// Send the reminder again until it is acknowledged: every `everyMinutes`, at most
+    /// `times` more times. Absent or null: once.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<NagIn>))]
+    #[serde(default)]
+    pub(super) nag: Sent,
     /// What to do with occurrences missed during downtime; default `fireOnceLate`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<MissedIn>))]
     #[serde(default)]
@@ -122,6 +127,21 @@ pub struct NotifyIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, example = false))]
     #[serde(default)]
     pub(super) webhook: Sent,
+}
+
+/// Repeat a reminder until it is acknowledged.
+#[derive(Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskBodyNag))]
+#[serde(rename_all = "camelCase")]
+pub struct NagIn {
+    /// Minutes between repeats: 1 to 1440.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, example = 10, minimum = 1, maximum = 1440))]
+    #[serde(default)]
+    pub(super) every_minutes: Sent,
+    /// Repeats at most: 1 to 20.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, example = 3, minimum = 1, maximum = 20))]
+    #[serde(default)]
+    pub(super) times: Sent,
 }
 
 /// What to do with occurrences missed while Chime was down.
@@ -273,6 +293,7 @@ mod tests {
             "repeats": {"period": "week"},
             "notify": {"push": true},
             "missed": {"policy": "fireAll"},
+            "nag": {"everyMinutes": 10, "times": 3},
         })
     }
 
@@ -286,6 +307,7 @@ mod tests {
             "TaskBodyRepeats",
             "TaskBodyNotify",
             "TaskBodyMissed",
+            "TaskBodyNag",
             "TaskBodyFrequency",
             "TaskBodyPeriod",
             "TaskBodyOn",
@@ -306,6 +328,7 @@ mod tests {
             ("TaskBodyRepeats", "/repeats"),
             ("TaskBodyNotify", "/notify"),
             ("TaskBodyMissed", "/missed"),
+            ("TaskBodyNag", "/nag"),
         ];
         let mut checked = 0;
         for (component, at) in objects {
@@ -316,7 +339,7 @@ mod tests {
                 let nested = schema
                     .to_string()
                     .contains("$ref\":\"#/components/schemas/TaskBody")
-                    && ["repeats", "notify", "missed"].contains(&property.as_str());
+                    && ["repeats", "notify", "missed", "nag"].contains(&property.as_str());
                 let bad = if nested {
                     json!([1])
                 } else {
@@ -339,7 +362,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 8 + 4 + 5 + 2);
+        assert_eq!(checked, 9 + 4 + 5 + 2 + 2);
     }
 
     /// The examples the schema gives, put together, are a body the parser accepts.
@@ -357,11 +380,19 @@ mod tests {
         let mut body = examples("TaskBody");
         body["notify"] = examples("TaskBodyNotify");
         body["missed"] = examples("TaskBodyMissed");
+        body["nag"] = examples("TaskBodyNag");
         assert_eq!(
             body["missed"],
             json!({"policy": "skip", "limitSeconds": 3600})
         );
         let spec = TaskSpec::parse(&body).unwrap();
         assert!(spec.notify.push && spec.notify.in_app && !spec.notify.webhook);
+        assert_eq!(
+            spec.nag,
+            Some(crate::task::Nag {
+                every_minutes: 10,
+                times: 3
+            })
+        );
     }
 }

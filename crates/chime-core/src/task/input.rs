@@ -8,9 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::body::{MissedIn, NotifyIn, TaskIn};
+use super::body::{MissedIn, NagIn, NotifyIn, TaskIn};
 use super::datetime::{parse_date_time, EXPECTED_DATE_TIME};
-use super::{EmailAddress, MissedPolicy, Notify, ParseOptions, PhoneNumber, TaskName, TaskSpec};
+use super::{
+    EmailAddress, MissedPolicy, Nag, Notify, ParseOptions, PhoneNumber, TaskName, TaskSpec,
+};
 use crate::error::{FieldError, FieldErrors};
 use crate::sent::Sent;
 mod repeats;
@@ -51,10 +53,12 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
         }
     };
 
+    let nag = parse_nag(&mut input.nag, &mut errs);
+
     if !errs.0.is_empty() {
         return Err(FieldErrors(errs.0));
     }
-    match (name, description, start, zone, repeats, notify, missed) {
+    match (name, description, start, zone, repeats, notify, missed, nag) {
         (
             Some(name),
             Some(description),
@@ -63,6 +67,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
             Some(repeats),
             Some(notify),
             Some(missed),
+            Some(nag),
         ) => Ok(TaskSpec {
             name,
             description,
@@ -74,6 +79,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
             notify,
             missed,
             urgent,
+            nag,
         }),
         // Every parser that returns `None` has recorded why.
         _ => Err(FieldErrors::one("", None, "the body could not be parsed")),
@@ -326,6 +332,43 @@ fn parse_notify(sent: &mut Sent, options: &ParseOptions, errs: &mut Errors) -> O
         in_app,
         webhook,
     })
+}
+
+/// `nag`: `Some(None)` when absent or null, `None` when refused (recorded).
+fn parse_nag(sent: &mut Sent, errs: &mut Errors) -> Option<Option<Nag>> {
+    let nag = nested::<NagIn>(
+        sent,
+        "/nag",
+        "`nag` is an object with `everyMinutes` and `times`",
+        errs,
+    )?;
+    let Some(nag) = nag else {
+        return Some(None);
+    };
+    let mut field = |value: Option<&Value>, pointer: &str, max: u32, what: &str| {
+        let n = present(value)
+            .and_then(integer)
+            .filter(|n| (1..=i64::from(max)).contains(n));
+        if n.is_none() {
+            errs.push(
+                pointer,
+                value,
+                format!("`{what}` is a whole number from 1 to {max}"),
+            );
+        }
+        n.map(|n| n as u32)
+    };
+    let every = field(
+        nag.every_minutes.get(),
+        "/nag/everyMinutes",
+        Nag::MAX_EVERY_MINUTES,
+        "everyMinutes",
+    );
+    let times = field(nag.times.get(), "/nag/times", Nag::MAX_TIMES, "times");
+    Some(Some(Nag {
+        every_minutes: every?,
+        times: times?,
+    }))
 }
 
 fn parse_missed(sent: &mut Sent, errs: &mut Errors) -> Option<MissedPolicy> {

@@ -56,6 +56,8 @@
 //!   `limitSeconds` (1 to 31536000) is required with `skip` and refused otherwise.
 //! - `urgent`: a boolean, default `false`; an urgent task's email, SMS and push go out at once
 //!   even inside the owner's quiet hours.
+//! - `nag`: `{"everyMinutes": 1..=1440, "times": 1..=20}` or absent/null: while an occurrence
+//!   is not acknowledged, it is sent again every `everyMinutes`, at most `times` more times.
 //!
 //! [`TaskSpec::to_json`] writes the API's canonical shape of the same fields, which parses back
 //! to an equal `TaskSpec`.
@@ -89,6 +91,27 @@ pub struct TaskSpec {
     pub missed: MissedPolicy,
     /// Delivered at once even inside the owner's quiet hours.
     pub urgent: bool,
+    /// Sent again until acknowledged.
+    pub nag: Option<Nag>,
+}
+
+/// Repeat an occurrence's notification until its owner acknowledges it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Nag {
+    /// Minutes between repeats, 1 to [`Nag::MAX_EVERY_MINUTES`].
+    pub every_minutes: u32,
+    /// Repeats at most, 1 to [`Nag::MAX_TIMES`].
+    pub times: u32,
+}
+
+impl Nag {
+    pub const MAX_EVERY_MINUTES: u32 = 1440;
+    pub const MAX_TIMES: u32 = 20;
+
+    /// The time between repeats.
+    pub fn every(self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_mins(i64::from(self.every_minutes))
+    }
 }
 
 /// A value refused by one of this module's `parse` constructors, with the reason.

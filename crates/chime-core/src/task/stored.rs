@@ -9,8 +9,8 @@
 //!   what a newer writer meant.
 //! - `v` names the shape. Version 1 is the API's canonical shape ([`TaskSpec::to_json`]) plus
 //!   `"v": 1`. Without `v` (version 0) is what releases before it stored: the same shape, without
-//!   `notify.webhook` in the first release. Version 2 adds `urgent`; it is written only for an
-//!   urgent task, every other task is still written as version 1, the lowest version that
+//!   `notify.webhook` in the first release. Version 2 adds `urgent` and `nag`; it is written
+//!   only for a task that uses one of them, every other task is still written as version 1, the lowest version that
 //!   describes it, so that releases that read only version 1 keep reading them. A version above
 //!   [`STORED_VERSION`] is refused as
 //!   [`StoredTaskError::Newer`], which callers treat as "not mine to read yet" (a rolling
@@ -46,10 +46,19 @@ pub enum StoredTaskError {
 
 impl TaskSpec {
     /// The stored form (see the module doc), in the lowest version that describes the task:
-    /// 1, or 2 for an urgent task (so that a release that knows no `urgent` holds it, as
-    /// newer, rather than reading it as corrupt).
+    /// 1, or 2 for an urgent or nagging task (so that a release that knows neither holds it,
+    /// as newer, rather than reading it as corrupt).
     pub fn to_stored(&self) -> Value {
-        self.shape(if self.urgent { 2 } else { 1 }).into_value()
+        self.shape(self.stored_version()).into_value()
+    }
+
+    /// The lowest stored version that describes this task.
+    pub fn stored_version(&self) -> u32 {
+        if self.urgent || self.nag.is_some() {
+            2
+        } else {
+            1
+        }
     }
 
     /// Reads a task written by [`TaskSpec::to_stored`] of this release or an earlier one.
@@ -128,6 +137,10 @@ impl TaskSpec {
                 },
             },
             urgent: self.urgent,
+            nag: self.nag.map(|n| NagShape {
+                every_minutes: n.every_minutes,
+                times: n.times,
+            }),
         }
     }
 }
@@ -170,10 +183,24 @@ pub struct TaskFields {
     /// Delivered at once even inside the owner's quiet hours (absent: false).
     #[serde(default, skip_serializing_if = "is_false")]
     urgent: bool,
+    /// Sent again until acknowledged (absent: once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nag: Option<NagShape>,
+}
+
+/// Repeat a reminder until it is acknowledged.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskNag))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NagShape {
+    /// Minutes between repeats.
+    every_minutes: u32,
+    /// Repeats at most.
+    times: u32,
 }
 
 /// Every field of [`TaskFields`] as stored.
-const FIELDS: [&str; 9] = [
+const FIELDS: [&str; 10] = [
     "v",
     "name",
     "description",
@@ -183,6 +210,7 @@ const FIELDS: [&str; 9] = [
     "notify",
     "missed",
     "urgent",
+    "nag",
 ];
 
 fn is_zero(v: &u32) -> bool {
@@ -342,6 +370,14 @@ impl TaskFields {
             notify,
             missed,
             urgent: self.urgent,
+            nag: match self.nag {
+                None => None,
+                Some(n) if n.every_minutes > 0 && n.times > 0 => Some(super::Nag {
+                    every_minutes: n.every_minutes,
+                    times: n.times,
+                }),
+                Some(n) => return Err(format!("`nag` is {n:?}")),
+            },
         })
     }
 }
@@ -483,6 +519,20 @@ mod tests {
                 }),
             ),
             (
+                "v2, nagging",
+                json!({
+                    "v": 2,
+                    "name": "Pills",
+                    "description": null,
+                    "startDate": "2026-03-01T07:00:00Z",
+                    "timeZone": "Europe/Berlin",
+                    "repeats": null,
+                    "notify": {"email": null, "sms": null, "push": true, "inApp": true, "webhook": false},
+                    "missed": {"policy": "fireOnceLate"},
+                    "nag": {"everyMinutes": 10, "times": 3}
+                }),
+            ),
+            (
                 "v1, one-time, ends at an instant elsewhere",
                 json!({
                     "v": 1,
@@ -515,7 +565,11 @@ mod tests {
             let written = spec.to_stored();
             assert_eq!(
                 written["v"],
-                json!(if spec.urgent { 2 } else { 1 }),
+                json!(if spec.urgent || spec.nag.is_some() {
+                    2
+                } else {
+                    1
+                }),
                 "{what}"
             );
             assert_eq!(TaskSpec::from_stored(&written).unwrap(), spec, "{what}");
