@@ -215,8 +215,14 @@ await test('a task due in a few seconds arrives in the inbox live, with the unre
   await alice.getByLabel('Name', { exact: true }).fill('Tea is ready');
   await alice.getByLabel('Time zone').selectOption('Europe/Berlin');
   await alice.getByLabel('Date and time').fill(berlinIn(6));
+  // Nag until done: every 10 minutes, at most 3 times (the defaults shown).
+  await alice.getByRole('checkbox', { name: 'Repeat until I mark it done' }).check();
+  check((await alice.getByLabel('Every (minutes)').inputValue()) === '10', 'the nag interval is not 10 minutes');
+  await axe(alice, 'task form with a nag');
+  await shot(alice, 'task-form-nag-desktop');
   await alice.getByRole('button', { name: 'Create task' }).click();
   await alice.getByRole('heading', { name: 'Tea is ready', level: 1 }).waitFor();
+  await alice.getByText('sent again every 10 min, at most 3 times').waitFor();
   // Client-side navigation: the event stream opened at sign-in stays open.
   await alice.getByRole('link', { name: /^Inbox/ }).click();
   await alice.getByRole('heading', { name: 'Inbox', level: 1 }).waitFor();

@@ -122,6 +122,8 @@ export interface Task {
   notify: { email: string | null; sms: string | null; push: boolean; inApp: boolean; webhook: boolean };
   /** Absent when false. */
   urgent?: boolean;
+  /** Sent again until marked done (absent: once). */
+  nag?: { everyMinutes: number; times: number };
   missed: { policy: 'fireOnceLate' | 'fireAll' | 'skip'; limitSeconds?: number };
   nextExecutionDate: string | null;
   createdAt: string;
@@ -178,7 +180,7 @@ export interface Occurrence {
   taskName: string | null;
   dueAt: string;
   seq: number;
-  state: 'open' | 'acknowledged' | 'snoozed' | 'expired';
+  state: 'open' | 'acknowledged' | 'snoozed' | 'repeated' | 'expired';
   firedAt: string;
   expiresAt: string;
   acknowledgedAt?: string;

@@ -78,3 +78,13 @@ suite('the recurrence form', () => {
     expect(wallClock('2026-03-28T01:30:00Z', 'Europe/Berlin')).toBe('2026-03-28T02:30');
   });
 });
+
+it('sends a nag only when asked, and reads it back from a task', () => {
+  const form = emptyForm({ timeZone: 'Europe/Berlin' });
+  expect(toBody(form).nag).toBeNull();
+  const body = toBody({ ...form, nag: true, nagEveryMinutes: '15', nagTimes: '4' });
+  expect(body.nag).toEqual({ everyMinutes: 15, times: 4 });
+  // A value the server refuses goes as typed, for it to name.
+  expect(toBody({ ...form, nag: true, nagEveryMinutes: 'soon', nagTimes: '4' }).nag).toEqual({ everyMinutes: 'soon', times: 4 });
+  expect(fieldOf('/nag/times', form)).toBe('nagTimes');
+});

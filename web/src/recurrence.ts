@@ -34,6 +34,10 @@ export interface TaskForm {
   webhook: boolean;
   /** Sent at once even inside the user's quiet hours. */
   urgent: boolean;
+  /** Sent again until marked done: every `nagEveryMinutes`, at most `nagTimes` times. */
+  nag: boolean;
+  nagEveryMinutes: string;
+  nagTimes: string;
   missed: MissedPolicy;
   skipLimitMinutes: string;
 }
@@ -55,6 +59,8 @@ export type FieldId =
   | 'push'
   | 'webhook'
   | 'urgent'
+  | 'nagEveryMinutes'
+  | 'nagTimes'
   | 'missed'
   | 'skipLimitMinutes'
   | 'form';
@@ -94,6 +100,9 @@ export function emptyForm(defaults: {
     inApp: channels.inApp,
     webhook: channels.webhook,
     urgent: false,
+    nag: false,
+    nagEveryMinutes: '10',
+    nagTimes: '3',
     missed: 'fireOnceLate',
     skipLimitMinutes: '60',
   };
@@ -128,6 +137,7 @@ export function toBody(form: TaskForm): Record<string, unknown> {
       webhook: form.webhook,
     },
     urgent: form.urgent,
+    nag: form.nag ? { everyMinutes: wholeNumber(form.nagEveryMinutes), times: wholeNumber(form.nagTimes) } : null,
     missed:
       form.missed === 'skip'
         ? { policy: 'skip', limitSeconds: minutesToSeconds(form.skipLimitMinutes) }
@@ -150,6 +160,12 @@ export function toBody(form: TaskForm): Record<string, unknown> {
   return body;
 }
 
+/** A whole number as the server reads it, or the text as typed (the server names it). */
+function wholeNumber(text: string): number | string {
+  const n = Number(text);
+  return Number.isInteger(n) && text.trim() !== '' ? n : text;
+}
+
 function minutesToSeconds(minutes: string): number | string {
   const n = Number(minutes);
   return Number.isFinite(n) && minutes.trim() !== '' ? Math.round(n * 60) : minutes;
@@ -169,6 +185,11 @@ export function fromTask(task: Task, defaults: { email?: string; sms?: string })
   form.inApp = task.notify.inApp;
   form.webhook = task.notify.webhook;
   form.urgent = task.urgent ?? false;
+  if (task.nag) {
+    form.nag = true;
+    form.nagEveryMinutes = String(task.nag.everyMinutes);
+    form.nagTimes = String(task.nag.times);
+  }
   form.missed = task.missed.policy;
   if (task.missed.limitSeconds !== undefined) form.skipLimitMinutes = String(task.missed.limitSeconds / 60);
   const r = task.repeats;
@@ -210,6 +231,9 @@ export function fieldOf(pointer: string, form: Pick<TaskForm, 'period' | 'endsMo
     '/notify/push': 'push',
     '/notify/webhook': 'webhook',
     '/urgent': 'urgent',
+    '/nag': 'nagEveryMinutes',
+    '/nag/everyMinutes': 'nagEveryMinutes',
+    '/nag/times': 'nagTimes',
     '/missed/policy': 'missed',
     '/missed/limitSeconds': 'skipLimitMinutes',
   };

@@ -294,6 +294,7 @@ impl ScheduleStore for EncryptedStore {
                     Fire {
                         events: Vec::new(),
                         next: Some((row.due_at, row.seq)),
+                        nag: None,
                     }
                 }
             }

@@ -61,8 +61,9 @@ pub struct OccurrenceItem {
     snoozed_from: Option<Timestamp>,
 }
 
-/// `open` (fired, waiting), `acknowledged` (done), `snoozed` (returns at `snoozedUntil`) or
-/// `expired` (neither within its window).
+/// `open` (fired, waiting), `acknowledged` (done), `snoozed` (returns at `snoozedUntil`),
+/// `repeated` (not done, so its nagging task sent it again at `snoozedUntil`) or `expired`
+/// (none of these within its window).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[allow(dead_code)]
@@ -70,6 +71,7 @@ enum OccurrenceStateSchema {
     Open,
     Acknowledged,
     Snoozed,
+    Repeated,
     Expired,
 }
 
@@ -85,6 +87,7 @@ impl OccurrenceItem {
                 OccurrenceState::Open => OccurrenceStateSchema::Open,
                 OccurrenceState::Acknowledged => OccurrenceStateSchema::Acknowledged,
                 OccurrenceState::Snoozed => OccurrenceStateSchema::Snoozed,
+                OccurrenceState::Repeated => OccurrenceStateSchema::Repeated,
                 OccurrenceState::Expired => OccurrenceStateSchema::Expired,
             },
             fired_at: r.fired_at,
@@ -402,6 +405,7 @@ pub(crate) fn state_name(state: OccurrenceState) -> &'static str {
         OccurrenceState::Open => "open",
         OccurrenceState::Acknowledged => "acknowledged",
         OccurrenceState::Snoozed => "snoozed",
+        OccurrenceState::Repeated => "repeated",
         OccurrenceState::Expired => "expired",
     }
 }

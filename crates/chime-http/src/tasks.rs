@@ -181,10 +181,10 @@ pub struct HistoryItem {
     /// Further missed occurrences this one stands for (policy `fireOnceLate`).
     coalesced: u32,
     deliveries: Vec<DeliveryItem>,
-    /// Where the occurrence is in its life: `open`, `acknowledged`, `snoozed` or `expired`
-    /// (absent for occurrences fired before Chime kept this).
+    /// Where the occurrence is in its life: `open`, `acknowledged`, `snoozed`, `repeated` or
+    /// `expired` (absent for occurrences fired before Chime kept this).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(pattern = "^(open|acknowledged|snoozed|expired)$")]
+    #[schema(pattern = "^(open|acknowledged|snoozed|repeated|expired)$")]
     state: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]

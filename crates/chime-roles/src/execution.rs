@@ -134,6 +134,9 @@ impl Execution {
         let late_after = self.config.late_after;
         let held: Arc<std::sync::Mutex<Option<StoredTaskError>>> = Arc::default();
         let newer = held.clone();
+        // Counted once committed, as `fire_due` does.
+        let repeats: Arc<std::sync::atomic::AtomicU64> = Arc::default();
+        let counted = repeats.clone();
         let wake: WakeFn = Arc::new(move |w: &Wake| {
             let claim = tracing::info_span!(
                 parent: None,
@@ -144,6 +147,9 @@ impl Execution {
             let _claim = claim.enter();
             match returned(w, now, late_after) {
                 Ok(events) => {
+                    if w.repeat {
+                        counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     tracing::debug!(task_id = %w.key.task_id, occurrence = %w.key, "snoozed occurrence returned");
                     Some(events)
                 }
@@ -156,7 +162,12 @@ impl Execution {
             }
         });
         let count = self.store.wake_due(now, self.config.batch, wake).await?;
-        self.ctx.metrics.snooze_returns.inc_by(count as u64);
+        let repeats = repeats.load(std::sync::atomic::Ordering::Relaxed);
+        self.ctx.metrics.nag_repeats.inc_by(repeats);
+        self.ctx
+            .metrics
+            .snooze_returns
+            .inc_by((count as u64).saturating_sub(repeats));
         let held = held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -200,6 +211,7 @@ impl Execution {
                     let unchanged = Fire {
                         events: Vec::new(),
                         next: Some((row.due_at, row.seq)),
+                        nag: None,
                     };
                     return unchanged;
                 }
@@ -320,6 +332,7 @@ pub fn decide(
             let fire = Fire {
                 events: Vec::new(),
                 next: None,
+                nag: None,
             };
             return Ok((fire, None));
         }
@@ -364,6 +377,8 @@ pub fn decide(
     let fire = Fire {
         events: vec![OutboxEvent::from(&event)],
         next: next.map(|o| (o.at, o.seq)),
+        // A skipped occurrence was not sent: nothing to repeat.
+        nag: spec.nag.filter(|_| !skipped),
     };
     let fired = Fired {
         occurrence,

@@ -131,6 +131,8 @@ pub struct Metrics {
     pub snoozes: Counter,
     /// Snoozed occurrences that returned (fired again when their snooze ended).
     pub snooze_returns: Counter,
+    /// Occurrences of nagging tasks sent again because nobody acknowledged them.
+    pub nag_repeats: Counter,
     pub execution_lateness: Histogram,
     pub delivery_lateness: Histogram,
     pub outbox_relayed: Counter,
@@ -169,6 +171,7 @@ impl Metrics {
             acknowledgement_delay: Histogram::new(LATENESS_BUCKETS),
             snoozes: Counter::default(),
             snooze_returns: Counter::default(),
+            nag_repeats: Counter::default(),
             execution_lateness: Histogram::new(LATENESS_BUCKETS),
             delivery_lateness: Histogram::new(LATENESS_BUCKETS),
             outbox_relayed: Counter::default(),
@@ -247,6 +250,11 @@ impl Metrics {
             "chime_snooze_returns",
             "Snoozed occurrences that fired again when their snooze ended",
             m.snooze_returns.clone(),
+        );
+        registry.register(
+            "chime_nag_repeats",
+            "Occurrences of nagging tasks sent again because nobody acknowledged them",
+            m.nag_repeats.clone(),
         );
         registry.register(
             "chime_execution_lateness_seconds",

@@ -236,6 +236,7 @@ mod tests {
                 Arc::new(|_| Fire {
                     events: vec![],
                     next: None,
+                    nag: None,
                 }),
             )
             .await

@@ -179,6 +179,7 @@ macro_rules! store_contract_tests {
             a_snoozed_occurrence_returns_once_when_its_snooze_ends,
             a_snooze_moves_is_cancelled_by_done_and_ends_with_its_task,
             a_reply_target_is_the_latest_sms_to_its_number,
+            a_nagging_occurrence_repeats_until_done_at_most_times,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {

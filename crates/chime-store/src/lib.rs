@@ -247,6 +247,9 @@ pub struct Fire {
     pub events: Vec<OutboxEvent>,
     /// The next occurrence to fire, or `None` to remove the task from the schedule.
     pub next: Option<(Timestamp, u32)>,
+    /// The task nags: the fired occurrence is sent again every so often until acknowledged
+    /// (durable work on its occurrence row, fired by [`ScheduleStore::wake_due`]).
+    pub nag: Option<chime_core::task::Nag>,
 }
 
 /// Decides how to fire a claimed row; pure, runs inside the claiming transaction.
@@ -266,6 +269,8 @@ pub struct Wake {
     /// The task's current version and stored body.
     pub version: u64,
     pub body: serde_json::Value,
+    /// A repeat of a nagging task (nobody acknowledged it in time), not a snooze's return.
+    pub repeat: bool,
 }
 
 /// The events a returning occurrence publishes, or `None` to leave it due (a body this
@@ -672,6 +677,10 @@ pub struct OccurrenceRecord {
     pub returning: bool,
     /// For a return: the due instant of the snoozed occurrence it returns.
     pub snoozed_from: Option<Timestamp>,
+    /// Superseded by a repeat of its nagging task (at `snoozed_until`), not snoozed by its owner.
+    pub repeated: bool,
+    /// Repeats of its nagging task still to come if it is not acknowledged.
+    pub nags_left: u32,
 }
 
 impl OccurrenceRecord {
@@ -679,6 +688,8 @@ impl OccurrenceRecord {
     pub fn state(&self, now: Timestamp) -> OccurrenceState {
         if self.acknowledged.is_some() {
             OccurrenceState::Acknowledged
+        } else if self.snoozed_until.is_some() && self.repeated {
+            OccurrenceState::Repeated
         } else if self.snoozed_until.is_some() {
             OccurrenceState::Snoozed
         } else if self.expires_at <= now {
@@ -699,6 +710,9 @@ pub enum OccurrenceState {
     Acknowledged,
     /// Put off: it returns (or has returned) as a new occurrence at `snoozedUntil`.
     Snoozed,
+    /// Not acknowledged, so its nagging task sent it again at `snoozedUntil` (a new
+    /// occurrence, open in its place).
+    Repeated,
     /// Neither done nor snoozed within its window.
     Expired,
 }

@@ -143,7 +143,7 @@ pub(crate) fn expires_at(due_at: Timestamp, next: Option<(Timestamp, u32)>) -> i
 
 /// The columns [`occurrence_record`] reads, in order.
 pub(crate) const OCCURRENCE_COLUMNS: &str = "task_id, due_at, user_id, fired_at, expires_at, \
-     acked_at, acked_channel, seq, snoozed_until, wake_at, snoozed_from";
+     acked_at, acked_channel, seq, snoozed_until, wake_at, snoozed_from, nagged, nags_left";
 
 /// An occurrence row's values, as [`OCCURRENCE_COLUMNS`] lists them.
 pub(crate) type OccurrenceColumns = (
@@ -158,6 +158,8 @@ pub(crate) type OccurrenceColumns = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
+    bool,
+    i64,
 );
 
 /// An occurrence row, as [`OCCURRENCE_COLUMNS`] lists its columns.
@@ -174,6 +176,8 @@ pub(crate) fn occurrence_record(
         snoozed_until,
         wake_at,
         snoozed_from,
+        nagged,
+        nags_left,
     ): OccurrenceColumns,
 ) -> Result<crate::OccurrenceRecord> {
     let acknowledged = match (acked_at, channel) {
@@ -193,16 +197,45 @@ pub(crate) fn occurrence_record(
         snoozed_until: snoozed_until.map(instant).transpose()?,
         returning: wake_at.is_some(),
         snoozed_from: snoozed_from.map(instant).transpose()?,
+        repeated: nagged,
+        nags_left: u32::try_from(nags_left).unwrap_or(0),
     })
 }
 
-/// A due snooze row's values: its occurrence (task id, due instant), user, seq and wake
+/// A due wake row's values: its occurrence (task id, due instant), user, seq and wake
 /// instant, then its task's current version and body (`None` once the task is deleted).
 pub(crate) type WakeColumns = (String, i64, String, i64, i64, Option<i64>, Option<String>);
 
-/// The return a due snooze row fires, or `None` when its task is gone.
+/// What the return of a row whose wake fires `now` carries: `nag_every`, the repeats left
+/// (one fewer when the wake is a repeat, i.e. no snooze was set), and its own wake.
+pub(crate) struct Follow {
+    pub nag_every: Option<i64>,
+    pub nags_left: i64,
+    pub wake_at: Option<i64>,
+}
+
+pub(crate) fn follow(
+    snoozed_until: Option<i64>,
+    nag_every: Option<i64>,
+    nags_left: i64,
+    now: Timestamp,
+) -> Follow {
+    let repeat = snoozed_until.is_none();
+    let left = if repeat { nags_left - 1 } else { nags_left }.max(0);
+    Follow {
+        nag_every,
+        nags_left: left,
+        wake_at: nag_every
+            .filter(|_| left > 0)
+            .map(|every| micros(now).saturating_add(every)),
+    }
+}
+
+/// The return a due wake row fires, or `None` when its task is gone; a repeat of a nagging
+/// task when no snooze was set (`snoozed_until`).
 pub(crate) fn wake_of(
     (task_id, due_at, user_id, seq, wake_at, version, body): WakeColumns,
+    snoozed_until: Option<i64>,
 ) -> Result<Option<crate::Wake>> {
     let (Some(version), Some(body)) = (version, body) else {
         return Ok(None);
@@ -217,14 +250,15 @@ pub(crate) fn wake_of(
         seq: u32::try_from(seq).map_err(|_| Error::Corrupt(format!("stored seq {seq}")))?,
         version: version as u64,
         body: parse_json(&body)?,
+        repeat: snoozed_until.is_none(),
     }))
 }
 
 pub(crate) mod prelude {
     pub(crate) use super::{
-        expires_at, instant, micros, occurrence_record, parse_channel, parse_id, parse_json,
-        parse_outcome, parse_user, wake_of, AttemptColumns, OccurrenceColumns, ScheduleRow,
-        WakeColumns, OCCURRENCE_COLUMNS,
+        expires_at, follow, instant, micros, occurrence_record, parse_channel, parse_id,
+        parse_json, parse_outcome, parse_user, wake_of, AttemptColumns, OccurrenceColumns,
+        ScheduleRow, WakeColumns, OCCURRENCE_COLUMNS,
     };
     pub(crate) use crate::{
         AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,

@@ -469,6 +469,7 @@ async fn four_workers_on_two_pools_fire_every_due_row_exactly_once() {
                     payload: b"{}".to_vec(),
                 }],
                 next: Some((at(10_000), row.seq + 1)),
+                nag: None,
             }
         })
     };
@@ -740,6 +741,7 @@ async fn measure_fire_due(what: &str, stores: &[Arc<dyn Store>], workers: usize)
             .unwrap_or_default(),
         }],
         next: Some((at(86_400), row.seq + 1)),
+        nag: None,
     });
     let started = Instant::now();
     let handles: Vec<_> = (0..workers)

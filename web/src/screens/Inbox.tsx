@@ -85,7 +85,7 @@ export function InboxScreen() {
                 <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
                 <div className="subtle">
                   Due <time dateTime={o.dueAt}>{dateTime(o.dueAt, settings.timeZone)}</time>
-                  {o.snoozedFrom && ' · back from a snooze'}
+                  {o.snoozedFrom && ' · sent again'}
                 </div>
               </div>
               <OccurrenceActions taskId={o.taskId} dueAt={o.dueAt} name={o.taskName ?? 'reminder'} onDone={onSettled(o.key)} />

@@ -125,6 +125,14 @@ export function TaskScreen({ id }: { id: string }) {
             .filter(Boolean)
             .join(', ') || 'none'}
         </dd>
+        {task.nag && (
+          <>
+            <dt>Until done</dt>
+            <dd>
+              sent again every {task.nag.everyMinutes} min, at most {task.nag.times} {task.nag.times === 1 ? 'time' : 'times'}
+            </dd>
+          </>
+        )}
         <dt>If missed</dt>
         <dd>{{ fireOnceLate: 'notify once, late', fireAll: 'notify for each', skip: 'skip when too late' }[task.missed.policy]}</dd>
       </dl>
@@ -210,6 +218,12 @@ function OccurrenceState({ item, zone }: { item: HistoryItem; zone: string }) {
       return (
         <div className="subtle">
           Snoozed until {item.snoozedUntil && <time dateTime={item.snoozedUntil}>{dateTime(item.snoozedUntil, zone)}</time>}
+        </div>
+      );
+    case 'repeated':
+      return (
+        <div className="subtle">
+          Not done, sent again {item.snoozedUntil && <time dateTime={item.snoozedUntil}>{dateTime(item.snoozedUntil, zone)}</time>}
         </div>
       );
     case 'open':

@@ -180,6 +180,26 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
               push go out at once, even during my quiet hours
             </label>
             {errors.urgent && <p className="error">{errors.urgent}</p>}
+            <label className="check">
+              <input type="checkbox" checked={form.nag} onChange={(e) => set('nag', e.target.checked)} /> Repeat until I mark it
+              done
+            </label>
+            {form.nag && (
+              <div className="row-fields">
+                {(
+                  [
+                    ['nagEveryMinutes', 'Every (minutes)', 1440],
+                    ['nagTimes', 'At most (times)', 20],
+                  ] as const
+                ).map(([id, label, max]) => (
+                  <Field key={id} id={id} label={label} error={errors[id]}>
+                    {(p) => (
+                      <input {...p} type="number" inputMode="numeric" min={1} max={max} value={form[id]} onChange={(e) => set(id, e.target.value)} />
+                    )}
+                  </Field>
+                ))}
+              </div>
+            )}
           </fieldset>
 
           <fieldset>

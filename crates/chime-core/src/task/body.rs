@@ -135,11 +135,11 @@ pub struct NotifyIn {
 #[serde(rename_all = "camelCase")]
 pub struct NagIn {
     /// Minutes between repeats: 1 to 1440.
-    #[cfg_attr(feature = "openapi", schema(value_type = i64, example = 10, minimum = 1, maximum = 1440))]
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, example = 10, minimum = 1, maximum = 1440, required = true))]
     #[serde(default)]
     pub(super) every_minutes: Sent,
     /// Repeats at most: 1 to 20.
-    #[cfg_attr(feature = "openapi", schema(value_type = i64, example = 3, minimum = 1, maximum = 20))]
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, example = 3, minimum = 1, maximum = 20, required = true))]
     #[serde(default)]
     pub(super) times: Sent,
 }

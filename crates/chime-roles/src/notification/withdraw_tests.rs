@@ -85,6 +85,7 @@ async fn held_sms_at_seven(acknowledge: bool) -> (u32, usize, String) {
     let no_events = Arc::new(|_: &chime_store::ScheduledTask| Fire {
         events: vec![],
         next: None,
+        nag: None,
     });
     assert_eq!(
         store

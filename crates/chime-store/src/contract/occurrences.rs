@@ -60,6 +60,8 @@ pub async fn fire_due_opens_each_fired_occurrence_until_its_next_or_for_a_day(
                 snoozed_until: None,
                 returning: false,
                 snoozed_from: None,
+                repeated: false,
+                nags_left: 0,
             },
             OccurrenceRecord {
                 key: key(&recurring, at(100)),
@@ -71,6 +73,8 @@ pub async fn fire_due_opens_each_fired_occurrence_until_its_next_or_for_a_day(
                 snoozed_until: None,
                 returning: false,
                 snoozed_from: None,
+                repeated: false,
+                nags_left: 0,
             },
         ]
     );
@@ -422,5 +426,110 @@ pub async fn a_reply_target_is_the_latest_sms_to_its_number(f: &dyn StoreFactory
     assert_eq!(
         store.reply_target("h1").await.expect("reply_target"),
         Some((alice, later))
+    );
+}
+
+/// A nagging task's occurrence is sent again every so often while nobody acknowledges it: each
+/// repeat is a new open occurrence (same seq) fired once by `wake_due`, the one before it is
+/// `repeated`, at most `times` repeats; acknowledging stops the repeats, and a snooze keeps
+/// the count for after its return.
+pub async fn a_nagging_occurrence_repeats_until_done_at_most_times(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let nagging = task(&alice, "Pills");
+    apply(&*store, &[set(&nagging, Some((at(100), 1)))]).await;
+    let nag = chime_core::task::Nag {
+        every_minutes: 1,
+        times: 2,
+    };
+    let fire: FireFn = Arc::new(move |row: &ScheduledTask| Fire {
+        events: vec![execute_task(row)],
+        next: None,
+        nag: Some(nag),
+    });
+    assert_eq!(fire_due(&*store, at(100), 10, fire).await, 1);
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
+    let first = key(&nagging, at(100));
+    let record = store
+        .occurrence(&alice, &first)
+        .await
+        .expect("occurrence")
+        .expect("fired");
+    assert_eq!(record.state(at(100)), crate::OccurrenceState::Open);
+    assert_eq!((record.nags_left, record.returning), (2, true));
+    assert_eq!(next_due(&*store).await, Some(at(160)));
+
+    assert_eq!(wake_due(&*store, at(159)).await.0, 0, "repeated early");
+    let (woke, seen) = wake_due(&*store, at(160)).await;
+    assert_eq!((woke, seen[0].key), (1, key(&nagging, at(160))));
+    let repeated = store
+        .occurrence(&alice, &first)
+        .await
+        .expect("occurrence")
+        .expect("kept");
+    assert_eq!(repeated.state(at(160)), crate::OccurrenceState::Repeated);
+    assert_eq!(repeated.snoozed_until, Some(at(160)));
+    let second = key(&nagging, at(160));
+    let record = store
+        .occurrence(&alice, &second)
+        .await
+        .expect("occurrence")
+        .expect("repeat");
+    assert_eq!(record.state(at(160)), crate::OccurrenceState::Open);
+    assert_eq!((record.nags_left, record.seq), (1, 1));
+    assert_eq!(open(&*store, &alice, at(160)).await, [second]);
+
+    // The owner snoozes the repeat; its return keeps the one repeat left.
+    snooze(&*store, &alice, &second, 200)
+        .await
+        .expect("snoozed");
+    assert_eq!(wake_due(&*store, at(200)).await.0, 1);
+    let third = key(&nagging, at(200));
+    let record = store
+        .occurrence(&alice, &third)
+        .await
+        .expect("occurrence")
+        .expect("return");
+    assert_eq!((record.nags_left, record.returning), (1, true));
+    let snoozed = store
+        .occurrence(&alice, &second)
+        .await
+        .expect("occurrence")
+        .expect("kept");
+    assert_eq!(snoozed.state(at(200)), crate::OccurrenceState::Snoozed);
+    // Its one repeat, then no more.
+    assert_eq!(wake_due(&*store, at(260)).await.0, 1);
+    let fourth = key(&nagging, at(260));
+    let record = store
+        .occurrence(&alice, &fourth)
+        .await
+        .expect("occurrence")
+        .expect("repeat");
+    assert_eq!((record.nags_left, record.returning), (0, false));
+    assert_eq!(
+        wake_due(&*store, at(10_000)).await.0,
+        0,
+        "more than `times` repeats"
+    );
+    assert_eq!(next_due(&*store).await, None);
+
+    // Done before a repeat: no repeat.
+    let other = task(&alice, "Water");
+    apply(&*store, &[set(&other, Some((at(300), 1)))]).await;
+    let fire: FireFn = Arc::new(move |row: &ScheduledTask| Fire {
+        events: vec![execute_task(row)],
+        next: None,
+        nag: Some(nag),
+    });
+    assert_eq!(fire_due(&*store, at(300), 10, fire).await, 1);
+    store
+        .acknowledge_occurrence(&alice, &key(&other, at(300)), Channel::Push, at(310))
+        .await
+        .expect("acknowledge")
+        .expect("alice's");
+    assert_eq!(
+        wake_due(&*store, at(10_000)).await.0,
+        0,
+        "repeated after done"
     );
 }

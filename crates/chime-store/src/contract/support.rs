@@ -295,6 +295,7 @@ pub(super) fn recording_fire(
         Fire {
             events: vec![execute_task(row)],
             next: next(row),
+            nag: None,
         }
     });
     (fire, seen)
@@ -332,6 +333,7 @@ pub(super) async fn race_fire_due(stores: [Arc<dyn Store>; 2]) {
             Fire {
                 events: vec![execute_task(row)],
                 next: None,
+                nag: None,
             }
         })
     };

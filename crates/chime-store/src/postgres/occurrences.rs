@@ -15,6 +15,8 @@ fn occurrence_from_row(row: &PgRow) -> Result<OccurrenceRecord> {
         col(row, 8)?,
         col(row, 9)?,
         col(row, 10)?,
+        col(row, 11)?,
+        col(row, 12)?,
     ))
 }
 

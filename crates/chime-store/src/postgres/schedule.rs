@@ -106,6 +106,10 @@ impl ScheduleStore for PgStore {
         let mut next_seq = Vec::with_capacity(due.len());
         let (mut occ_tasks, mut occ_users, mut occ_due, mut occ_expires, mut occ_seq) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        // A nagging task's occurrence also gets its repeats and the wake of the first one.
+        let mut occ_nag_every: Vec<Option<i64>> = Vec::new();
+        let mut occ_nags: Vec<i64> = Vec::new();
+        let mut occ_wake: Vec<Option<i64>> = Vec::new();
         let mut fired = 0;
         for row in &due {
             let task = scheduled_from_row(row)?;
@@ -130,6 +134,10 @@ impl ScheduleStore for PgStore {
             occ_due.push(micros(task.due_at));
             occ_expires.push(expires_at(task.due_at, decision.next));
             occ_seq.push(i64::from(task.seq));
+            let every = decision.nag.map(|n| n.every().as_micros() as i64);
+            occ_nag_every.push(every);
+            occ_nags.push(decision.nag.map_or(0, |n| i64::from(n.times)));
+            occ_wake.push(every.map(|e| micros(now).saturating_add(e)));
             ids.push(task.task_id.to_string());
             next_due.push(decision.next.map(|(at, _)| micros(at)));
             next_seq.push(decision.next.map(|(_, seq)| i64::from(seq)));
@@ -137,10 +145,13 @@ impl ScheduleStore for PgStore {
         insert_outbox(&mut tx, &events).await?;
         // The occurrences are open from the claim that fires them (same transaction).
         sqlx::query(
-            "INSERT INTO occurrences (task_id, user_id, due_at, expires_at, seq, fired_at)
-             SELECT n.task_id, n.user_id, n.due_at, n.expires_at, n.seq, $6
-             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[])
-               AS n (task_id, user_id, due_at, expires_at, seq)
+            "INSERT INTO occurrences
+               (task_id, user_id, due_at, expires_at, seq, nag_every, nags_left, wake_at, fired_at)
+             SELECT n.task_id, n.user_id, n.due_at, n.expires_at, n.seq, n.nag_every,
+                    n.nags_left, n.wake_at, $9
+             FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[],
+                         $6::int8[], $7::int8[], $8::int8[])
+               AS n (task_id, user_id, due_at, expires_at, seq, nag_every, nags_left, wake_at)
              ON CONFLICT DO NOTHING",
         )
         .bind(&occ_tasks)
@@ -148,6 +159,9 @@ impl ScheduleStore for PgStore {
         .bind(&occ_due)
         .bind(&occ_expires)
         .bind(&occ_seq)
+        .bind(&occ_nag_every)
+        .bind(&occ_nags)
+        .bind(&occ_wake)
         .bind(micros(now))
         .execute(&mut *tx)
         .await
@@ -177,7 +191,8 @@ impl ScheduleStore for PgStore {
         // As `fire_due`: SKIP LOCKED so instances split the returns, and the task's current
         // state read in the same snapshot (a deleted task's snooze ends without returning).
         let due = sqlx::query(
-            "SELECT o.task_id, o.due_at, o.user_id, o.seq, o.wake_at, t.version, t.body
+            "SELECT o.task_id, o.due_at, o.user_id, o.seq, o.wake_at, t.version, t.body,
+                    o.snoozed_until, o.nag_every, o.nags_left
              FROM occurrences o LEFT JOIN tasks t ON t.id = o.task_id
              WHERE o.wake_at IS NOT NULL AND o.wake_at <= $1
              ORDER BY o.wake_at LIMIT $2
@@ -204,36 +219,56 @@ impl ScheduleStore for PgStore {
                 col(row, 5)?,
                 col(row, 6)?,
             );
-            if let Some(w) = wake_of(columns)? {
-                let decided = catch_unwind(AssertUnwindSafe(|| wake(&w))).map_err(|_| {
-                    Error::Storage(format!("waking task {task_id} panicked").into())
-                })?;
-                let Some(woken) = decided else { continue };
-                woke += 1;
-                events.extend(woken);
+            let snoozed_until: Option<i64> = col(row, 7)?;
+            let Some(w) = wake_of(columns, snoozed_until)? else {
+                // Its task is gone: it will not return.
                 sqlx::query(
-                    "INSERT INTO occurrences
-                       (task_id, due_at, user_id, fired_at, expires_at, seq, snoozed_from)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                    "UPDATE occurrences SET wake_at = NULL WHERE task_id = $1 AND due_at = $2",
                 )
                 .bind(&task_id)
-                .bind(micros(w.key.due_at))
-                .bind(w.user_id.as_str())
-                .bind(micros(now))
-                .bind(expires_at(w.key.due_at, None))
-                .bind(i64::from(w.seq))
                 .bind(due_at)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
-            }
-            // Returned, or its task is gone: either way it will not return again.
-            sqlx::query("UPDATE occurrences SET wake_at = NULL WHERE task_id = $1 AND due_at = $2")
-                .bind(&task_id)
-                .bind(due_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+                continue;
+            };
+            let decided = catch_unwind(AssertUnwindSafe(|| wake(&w)))
+                .map_err(|_| Error::Storage(format!("waking task {task_id} panicked").into()))?;
+            let Some(woken) = decided else { continue };
+            woke += 1;
+            events.extend(woken);
+            let next = follow(snoozed_until, col(row, 8)?, col(row, 9)?, now);
+            sqlx::query(
+                "INSERT INTO occurrences
+                   (task_id, due_at, user_id, fired_at, expires_at, seq, snoozed_from,
+                    nag_every, nags_left, wake_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+            )
+            .bind(&task_id)
+            .bind(micros(w.key.due_at))
+            .bind(w.user_id.as_str())
+            .bind(micros(now))
+            .bind(expires_at(w.key.due_at, None))
+            .bind(i64::from(w.seq))
+            .bind(due_at)
+            .bind(next.nag_every)
+            .bind(next.nags_left)
+            .bind(next.wake_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            // Fired: a repeat (no snooze was set) marks the row superseded by it.
+            sqlx::query(
+                "UPDATE occurrences SET
+                   nagged = nagged OR snoozed_until IS NULL,
+                   snoozed_until = COALESCE(snoozed_until, wake_at), wake_at = NULL
+                 WHERE task_id = $1 AND due_at = $2",
+            )
+            .bind(&task_id)
+            .bind(due_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
         }
         insert_outbox(&mut tx, &events).await?;
         tx.commit().await.map_err(map_err)?;

@@ -15,6 +15,8 @@ fn occurrence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OccurrenceColumns> 
         r.get(8)?,
         r.get(9)?,
         r.get(10)?,
+        r.get(11)?,
+        r.get(12)?,
     ))
 }
 

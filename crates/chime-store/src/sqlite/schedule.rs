@@ -105,8 +105,10 @@ impl ScheduleStore for SqliteStore {
                     .map_err(map_err)?;
                 let mut opened = tx
                     .prepare_cached(
-                        "INSERT INTO occurrences (task_id, due_at, user_id, fired_at, expires_at, seq)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+                        "INSERT INTO occurrences
+                           (task_id, due_at, user_id, fired_at, expires_at, seq,
+                            nag_every, nags_left, wake_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
                     )
                     .map_err(map_err)?;
                 let mut fired = 0;
@@ -137,7 +139,12 @@ impl ScheduleStore for SqliteStore {
                             user_id,
                             micros(now),
                             expires_at(row.due_at, decision.next),
-                            seq
+                            seq,
+                            decision.nag.map(|n| n.every().as_micros() as i64),
+                            decision.nag.map_or(0, |n| i64::from(n.times)),
+                            decision
+                                .nag
+                                .map(|n| micros(now).saturating_add(n.every().as_micros() as i64))
                         ])
                         .map_err(map_err)?;
                     match decision.next {
@@ -176,7 +183,7 @@ impl ScheduleStore for SqliteStore {
                     let mut stmt = tx
                         .prepare_cached(
                             "SELECT o.task_id, o.due_at, o.user_id, o.seq, o.wake_at,
-                                    t.version, t.body
+                                    t.version, t.body, o.snoozed_until, o.nag_every, o.nags_left
                              FROM occurrences o LEFT JOIN tasks t ON t.id = o.task_id
                              WHERE o.wake_at IS NOT NULL AND o.wake_at <= ?1
                              ORDER BY o.wake_at LIMIT ?2",
@@ -184,7 +191,7 @@ impl ScheduleStore for SqliteStore {
                         .map_err(map_err)?;
                     let rows = stmt
                         .query_map(params![micros(now), max as i64], |r| {
-                            Ok::<WakeColumns, _>((
+                            let columns: WakeColumns = (
                                 r.get(0)?,
                                 r.get(1)?,
                                 r.get(2)?,
@@ -192,14 +199,26 @@ impl ScheduleStore for SqliteStore {
                                 r.get(4)?,
                                 r.get(5)?,
                                 r.get(6)?,
-                            ))
+                            );
+                            let nag: (Option<i64>, Option<i64>, i64) =
+                                (r.get(7)?, r.get(8)?, r.get(9)?);
+                            Ok((columns, nag))
                         })
                         .map_err(map_err)?
                         .collect::<rusqlite::Result<Vec<_>>>()
                         .map_err(map_err)?;
                     rows
                 };
+                // Fired: a repeat (no snooze was set) marks the row superseded by it.
                 let mut returned = tx
+                    .prepare_cached(
+                        "UPDATE occurrences SET
+                           nagged = CASE WHEN snoozed_until IS NULL THEN 1 ELSE nagged END,
+                           snoozed_until = COALESCE(snoozed_until, wake_at), wake_at = NULL
+                         WHERE task_id = ?1 AND due_at = ?2",
+                    )
+                    .map_err(map_err)?;
+                let mut ended = tx
                     .prepare_cached(
                         "UPDATE occurrences SET wake_at = NULL WHERE task_id = ?1 AND due_at = ?2",
                     )
@@ -207,30 +226,37 @@ impl ScheduleStore for SqliteStore {
                 let mut opened = tx
                     .prepare_cached(
                         "INSERT INTO occurrences
-                           (task_id, due_at, user_id, fired_at, expires_at, seq, snoozed_from)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                           (task_id, due_at, user_id, fired_at, expires_at, seq, snoozed_from,
+                            nag_every, nags_left, wake_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
                     )
                     .map_err(map_err)?;
                 let mut woke = 0;
-                for row in due {
+                for (row, (snoozed_until, nag_every, nags_left)) in due {
                     let (task_id, due_at) = (row.0.clone(), row.1);
-                    if let Some(w) = wake_of(row)? {
-                        let Some(events) = wake(&w) else { continue };
-                        woke += 1;
-                        insert_outbox(tx, &events)?;
-                        opened
-                            .execute(params![
-                                task_id,
-                                micros(w.key.due_at),
-                                w.user_id.as_str(),
-                                micros(now),
-                                expires_at(w.key.due_at, None),
-                                w.seq,
-                                due_at
-                            ])
-                            .map_err(map_err)?;
-                    }
-                    // Returned, or its task is gone: either way it will not return again.
+                    let Some(w) = wake_of(row, snoozed_until)? else {
+                        // Its task is gone: it will not return.
+                        ended.execute(params![task_id, due_at]).map_err(map_err)?;
+                        continue;
+                    };
+                    let Some(events) = wake(&w) else { continue };
+                    woke += 1;
+                    insert_outbox(tx, &events)?;
+                    let next = follow(snoozed_until, nag_every, nags_left, now);
+                    opened
+                        .execute(params![
+                            task_id,
+                            micros(w.key.due_at),
+                            w.user_id.as_str(),
+                            micros(now),
+                            expires_at(w.key.due_at, None),
+                            w.seq,
+                            due_at,
+                            next.nag_every,
+                            next.nags_left,
+                            next.wake_at
+                        ])
+                        .map_err(map_err)?;
                     returned
                         .execute(params![task_id, due_at])
                         .map_err(map_err)?;

@@ -113,18 +113,7 @@ async fn a_clock_jump_forward_fires_what_fell_due_once_late_and_a_jump_back_fire
     // timer just sleeps a minute longer. A sentinel due two seconds after the jump-back, on
     // the new reading, is the later event that proves the timer ran through the window.
     clock.jump(SignedDuration::from_mins(-1));
-    let sentinel = create_at(
-        &app,
-        "sentinel",
-        chime_roles::Clock::now(&*clock) + SignedDuration::from_secs(2),
-        json!({}),
-    )
-    .await;
-    let entries = eventually("the sentinel to fire", || async {
-        let h = history(&app, &sentinel).await;
-        (!h.is_empty()).then_some(h)
-    })
-    .await;
+    let entries = sentinel_fired(&app, &clock).await;
     assert_eq!(entries[0]["late"], false, "{entries:?}");
     for id in [&once, &daily, &skipper] {
         assert_eq!(history(&app, id).await.len(), 1, "{id} fired again");
@@ -145,4 +134,108 @@ async fn a_clock_jump_forward_fires_what_fell_due_once_late_and_a_jump_back_fire
     }
 
     app.running.stop().await.expect("stop");
+}
+
+/// A task due two seconds from the clock's reading, and its first history entry once it has
+/// fired: the later event that proves the timer ran through whatever came before.
+async fn sentinel_fired(app: &TestApp, clock: &ManualClock) -> Vec<Value> {
+    let sentinel = create_at(
+        app,
+        "sentinel",
+        chime_roles::Clock::now(clock) + SignedDuration::from_secs(2),
+        json!({}),
+    )
+    .await;
+    eventually("the sentinel to fire", || async {
+        let h = history(app, &sentinel).await;
+        (!h.is_empty()).then_some(h)
+    })
+    .await
+}
+
+async fn inbox_of(app: &TestApp, id: &str) -> Vec<Value> {
+    let page: Value = app
+        .user("alice")
+        .get("/api/v1/notifications", StatusCode::OK)
+        .await;
+    page["notifications"]
+        .as_array()
+        .expect("notifications")
+        .iter()
+        .filter(|n| n["taskId"] == id)
+        .cloned()
+        .collect()
+}
+
+/// Nag until done, on a server whose clock the test moves: a task that nags every minute at
+/// most twice is sent again a minute after it fired (a new occurrence, the first one
+/// `repeated`), and acknowledging the repeat stops the repeats; another task's second repeat
+/// shows the `times` bound. Counted in `chime_nag_repeats_total`.
+#[tokio::test]
+async fn a_nagging_reminder_repeats_every_minute_until_done_and_at_most_times() {
+    let clock = Arc::new(ManualClock::default());
+    let app = TestApp::builder().clock(clock.clone()).start().await;
+    let soon = chime_roles::Clock::now(&*clock) + SignedDuration::from_secs(2);
+    let nag = json!({"nag": {"everyMinutes": 1, "times": 2}});
+    let stopped = create_at(&app, "stopped by done", soon, nag.clone()).await;
+    let bounded = create_at(&app, "bounded by times", soon, nag).await;
+    for id in [&stopped, &bounded] {
+        eventually("the first notification", || async {
+            (inbox_of(&app, id).await.len() == 1).then_some(())
+        })
+        .await;
+    }
+
+    // A minute on: each is sent again.
+    clock.jump(SignedDuration::from_secs(61));
+    for id in [&stopped, &bounded] {
+        eventually("the first repeat", || async {
+            (inbox_of(&app, id).await.len() == 2).then_some(())
+        })
+        .await;
+    }
+    let alice = app.user("alice");
+    let items = inbox_of(&app, &stopped).await;
+    let (first, repeat) = (
+        items[1]["dueAt"].as_str().expect("dueAt").to_owned(),
+        items[0]["dueAt"].as_str().expect("dueAt").to_owned(),
+    );
+    let original: Value = alice
+        .get(
+            &format!("/api/v1/tasks/{stopped}/occurrences/{first}"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(original["state"], "repeated", "{original}");
+    assert_eq!(original["snoozedUntil"], repeat.as_str());
+    let done: Value = alice
+        .post(
+            &format!("/api/v1/tasks/{stopped}/occurrences/{repeat}/acknowledge"),
+            &json!({}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(done["state"], "acknowledged");
+
+    // Another minute: the bounded one repeats a second (and last) time; the done one does not.
+    clock.jump(SignedDuration::from_secs(61));
+    eventually("the second repeat", || async {
+        (inbox_of(&app, &bounded).await.len() == 3).then_some(())
+    })
+    .await;
+    // And another: nothing more for either.
+    clock.jump(SignedDuration::from_secs(61));
+    sentinel_fired(&app, &clock).await;
+    assert_eq!(
+        inbox_of(&app, &stopped).await.len(),
+        2,
+        "repeated after done"
+    );
+    assert_eq!(
+        inbox_of(&app, &bounded).await.len(),
+        3,
+        "more than `times` repeats"
+    );
+    assert_eq!(counter(&app, "chime_nag_repeats_total").await, 3.0);
+    assert_eq!(counter(&app, "chime_snooze_returns_total").await, 0.0);
 }

@@ -7,6 +7,10 @@
 -- ends. `wake_at` is set while that return is still to fire and cleared by the claim that
 -- fires it (`wake_due`), so it returns exactly once; `snoozed_until` stays for the timeline.
 -- A return records `snoozed_from` (the original's due instant) and keeps the original's `seq`.
+-- Nag: a nagging task's occurrence is written with `wake_at` one `nag_every` (microseconds)
+-- after it fired and `nags_left` repeats; when that wake fires with no snooze set, it is a
+-- repeat: the occurrence is marked `nagged` (superseded by its repeat, `snoozed_until` the
+-- repeat's instant) and the repeat carries `nags_left - 1`. A snooze's return keeps the count.
 CREATE TABLE occurrences (
     task_id       TEXT NOT NULL,
     due_at        INTEGER NOT NULL,
@@ -19,6 +23,9 @@ CREATE TABLE occurrences (
     snoozed_until INTEGER,
     wake_at       INTEGER,
     snoozed_from  INTEGER,
+    nag_every     INTEGER,
+    nags_left     INTEGER NOT NULL DEFAULT 0,
+    nagged        INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (task_id, due_at)
 ) WITHOUT ROWID;
 CREATE INDEX occurrences_open ON occurrences (user_id, due_at) WHERE acked_at IS NULL;
