@@ -432,3 +432,132 @@ async fn every_snooze_returns_once_and_none_after_done_across_random_sigkills() 
     assert_eq!(after_done, 0, "a snooze returned after it was marked done");
     assert_eq!(items.len(), count + returning.len());
 }
+
+/// Nagging through a crash loop: reminders that nag once a minute (one repeat) fire, every
+/// fourth is then marked done, and the real binary is SIGKILLed at seeded moments around
+/// the minute when the repeats fall due. Every reminder not done is repeated exactly once;
+/// none that was done is repeated.
+///
+/// `CHIME_CRASHLOOP_NAGS` (200), `CHIME_CRASHLOOP_NAG_KILLS` (8), `CHIME_CRASHLOOP_SEED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_nag_repeats_once_and_never_after_done_across_random_sigkills() {
+    let _heavy = crate::helpers::HEAVY.lock().await;
+    let count: usize = param("CHIME_CRASHLOOP_NAGS", 200);
+    let kills: usize = param("CHIME_CRASHLOOP_NAG_KILLS", 8);
+    let seed: u64 = param("CHIME_CRASHLOOP_SEED", 9);
+    let mut rng = StdRng::seed_from_u64(seed);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut server = serve(dir.path(), port).await;
+    let client = server.user("nagged");
+    let due = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3);
+    let due = jiff::Timestamp::from_millisecond(due.as_millisecond()).expect("due");
+    let ids: Vec<String> = futures::stream::iter(0..count)
+        .map(|i| {
+            let client = client.clone();
+            async move {
+                let task = client
+                    .create_task(&json!({
+                        "name": format!("nag loop {i}"),
+                        "startDate": due.to_string(),
+                        "notify": {"inApp": true},
+                        "nag": {"everyMinutes": 1, "times": 1},
+                    }))
+                    .await;
+                task["id"].as_str().expect("id").to_owned()
+            }
+        })
+        .buffered(CREATE_CONCURRENCY)
+        .collect()
+        .await;
+    let fired_by = Instant::now() + Duration::from_secs(40);
+    loop {
+        let open = client
+            .all_pages("/api/v1/occurrences/open", "occurrences")
+            .await;
+        if open.len() == count {
+            break;
+        }
+        assert!(
+            Instant::now() < fired_by,
+            "only {} of {count} fired",
+            open.len()
+        );
+        // A poll with a deadline: firing is observed over HTTP, with no event to await.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let fired_at = Instant::now();
+    let due = due.to_string();
+    let done: HashSet<String> = ids.iter().step_by(4).cloned().collect();
+    futures::stream::iter(done.iter().cloned())
+        .map(|id| {
+            let (client, due) = (client.clone(), due.clone());
+            async move {
+                let acked: Value = client
+                    .post(
+                        &format!("/api/v1/tasks/{id}/occurrences/{due}/acknowledge"),
+                        &json!({}),
+                        reqwest::StatusCode::OK,
+                    )
+                    .await;
+                assert_eq!(acked["state"], "acknowledged");
+            }
+        })
+        .buffer_unordered(CREATE_CONCURRENCY)
+        .collect::<Vec<()>>()
+        .await;
+
+    // Kills from 50 to 70 s after they fired: the repeats fall due a minute after.
+    let mut moments: Vec<f64> = (0..kills).map(|_| rng.gen_range(50.0..70.0)).collect();
+    moments.sort_by(f64::total_cmp);
+    for at in moments {
+        tokio::time::sleep_until((fired_at + Duration::from_secs_f64(at)).into()).await;
+        server.kill().await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(0..300))).await;
+        server = serve(dir.path(), port).await;
+    }
+
+    let expected = count + (count - done.len());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let items = |client: TestClient| async move {
+        client
+            .all_pages("/api/v1/notifications", "notifications")
+            .await
+            .iter()
+            .map(|n| n["taskId"].as_str().expect("taskId").to_owned())
+            .collect::<Vec<String>>()
+    };
+    loop {
+        if items(client.clone()).await.len() >= expected || Instant::now() > deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // A moment more, for a repeat that would come twice.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let seen = items(client.clone()).await;
+    server.kill().await;
+
+    let mut per: HashMap<&str, usize> = HashMap::new();
+    for id in &seen {
+        *per.entry(id.as_str()).or_default() += 1;
+    }
+    let wrong: Vec<(&String, usize, usize)> = ids
+        .iter()
+        .map(|id| {
+            let want = if done.contains(id) { 1 } else { 2 };
+            (id, want, per.get(id.as_str()).copied().unwrap_or(0))
+        })
+        .filter(|(_, want, got)| want != got)
+        .collect();
+    eprintln!(
+        "nag crash loop: seed {seed}, {count} nagging ({} done before the repeat), {kills} \
+         SIGKILLs: {} inbox items, {} reminders with the wrong count",
+        done.len(),
+        seen.len(),
+        wrong.len(),
+    );
+    assert!(wrong.is_empty(), "(task, expected, seen): {wrong:?}");
+    assert_eq!(seen.len(), expected);
+}
