@@ -270,6 +270,15 @@ await test('a webhook that keeps failing is dead-lettered, shown as failed, and 
   await shot(alice, 'task-dead-letter-desktop');
   await retry.click();
   await alice.getByRole('status').filter({ hasText: 'Delivery retried' }).waitFor();
+  // Snoozed from the inbox, it moves from Open to Snoozed, with when it comes back.
+  await alice.getByRole('link', { name: /^Inbox/ }).click();
+  const open = alice.getByRole('list', { name: 'Open reminders' });
+  await open.getByRole('button', { name: 'Snooze Call the plumber for 1 hour' }).click();
+  const snoozed = alice.getByRole('list', { name: 'Snoozed reminders' });
+  await snoozed.getByRole('link', { name: 'Call the plumber' }).waitFor();
+  check((await open.getByRole('link', { name: 'Call the plumber' }).count()) === 0, 'the snoozed reminder is still open');
+  await axe(alice, 'inbox with a snoozed reminder');
+  await shot(alice, 'inbox-snoozed-desktop');
 });
 
 await test('editing renames the task, and search finds it', async () => {

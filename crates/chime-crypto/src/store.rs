@@ -576,6 +576,14 @@ impl OccurrenceStore for EncryptedStore {
         self.inner.open_occurrences(user, now, before, limit).await
     }
 
+    async fn snoozed_occurrences(
+        &self,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>> {
+        self.inner.snoozed_occurrences(user, limit).await
+    }
+
     async fn task_occurrences(
         &self,
         user: &UserId,

@@ -121,6 +121,7 @@ pub struct Services {
         tasks::history,
         tasks::retry_delivery,
         occurrences::open,
+        occurrences::snoozed,
         occurrences::get,
         occurrences::acknowledge,
         occurrences::snooze,
@@ -219,6 +220,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
         .route("/tasks/{id}/occurrences", get(tasks::occurrences))
         .route("/occurrences", get(tasks::upcoming))
         .route("/occurrences/open", get(occurrences::open))
+        .route("/occurrences/snoozed", get(occurrences::snoozed))
         .route("/tasks/{id}/occurrences/{dueAt}", get(occurrences::get))
         .route(
             "/tasks/{id}/occurrences/{dueAt}/acknowledge",

@@ -175,27 +175,59 @@ pub async fn open(
     let next_cursor = (records.len() == limit)
         .then(|| records.last().map(|r| cursor(&r.key)))
         .flatten();
+    Ok(Json(OpenPage {
+        occurrences: named(&state, &user, records).await?,
+        next_cursor,
+    }))
+}
+
+/// The caller's snoozed occurrences still to return, soonest return first.
+#[utoipa::path(get, path = "/api/v1/occurrences/snoozed", tag = "occurrences",
+    params(
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 50"),
+    ),
+    responses(
+        (status = 200, body = OpenPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn snoozed(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<OpenPage>> {
+    let limit = count_param(&query, "limit", 50, 1000)?;
+    let records = state.occurrences.snoozed(&user, limit).await?;
+    Ok(Json(OpenPage {
+        occurrences: named(&state, &user, records).await?,
+        next_cursor: None,
+    }))
+}
+
+/// The records as items with their task's name, one lookup per task; a deleted task's
+/// occurrences are left out (they are not waiting for anyone any more).
+async fn named(
+    state: &AppState,
+    user: &UserId,
+    records: Vec<OccurrenceRecord>,
+) -> ApiResult<Vec<OccurrenceItem>> {
     let now = state.occurrences.now();
     let mut names: HashMap<TaskId, Option<String>> = HashMap::new();
-    let mut occurrences = Vec::with_capacity(records.len());
+    let mut items = Vec::with_capacity(records.len());
     for r in records {
         let name = match names.get(&r.key.task_id) {
             Some(name) => name.clone(),
             None => {
-                let name = task_name(&state, &user, r.key.task_id).await?;
+                let name = task_name(state, user, r.key.task_id).await?;
                 names.insert(r.key.task_id, name.clone());
                 name
             }
         };
-        // A deleted task's occurrences are not waiting for anyone any more.
         if name.is_some() {
-            occurrences.push(OccurrenceItem::new(r, name, now));
+            items.push(OccurrenceItem::new(r, name, now));
         }
     }
-    Ok(Json(OpenPage {
-        occurrences,
-        next_cursor,
-    }))
+    Ok(items)
 }
 
 /// One of the caller's fired occurrences, in whatever state.

@@ -135,6 +135,15 @@ impl Occurrences {
         self.store.occurrence(user, key).await
     }
 
+    /// The user's snoozed occurrences still to return, soonest first.
+    pub async fn snoozed(
+        &self,
+        user: &UserId,
+        limit: usize,
+    ) -> chime_store::Result<Vec<OccurrenceRecord>> {
+        self.store.snoozed_occurrences(user, limit).await
+    }
+
     /// The occurrences of the user's task, newest due first, due before `before`.
     pub async fn of_task(
         &self,

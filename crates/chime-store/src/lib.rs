@@ -729,6 +729,13 @@ pub trait OccurrenceStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<OccurrenceRecord>>;
 
+    /// The user's snoozed occurrences still to return, soonest return first, at most `limit`.
+    async fn snoozed_occurrences(
+        &self,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>>;
+
     /// The occurrences of the user's task, in whatever state, newest due first, due strictly
     /// before `before`, at most `limit` (what the task's history shows beside each entry).
     async fn task_occurrences(

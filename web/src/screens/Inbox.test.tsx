@@ -1,4 +1,4 @@
-import { act, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { RouterProvider } from '../router';
 import { AppProvider } from '../state';
@@ -114,18 +114,33 @@ it('lists what is open with Done and Snooze, and settles each at once', async ()
       if (path.startsWith('/bff/api/occurrences/open')) {
         return new Response(JSON.stringify({ occurrences: open.filter((o) => !settled.includes(o.key)) }), { status: 200 });
       }
-      return new Response(JSON.stringify({ notifications: [], unread: 0 }), { status: 200 });
+      if (path.startsWith('/bff/api/occurrences/snoozed')) {
+        const snoozed = open
+          .filter((o) => settled.includes(o.key) && o.key.startsWith('tsk_2'))
+          .map((o) => ({ ...o, state: 'snoozed', snoozedUntil: '2026-12-01T09:10:00Z' }));
+        return new Response(JSON.stringify({ occurrences: snoozed }), { status: 200 });
+      }
+      const item = (o: (typeof open)[number]) => ({ id: `ntf_${o.taskId}`, taskId: o.taskId, taskName: o.taskName, dueAt: o.dueAt, createdAt: o.dueAt, read: false });
+      return new Response(JSON.stringify({ notifications: open.map(item), unread: 2 }), { status: 200 });
     }),
   );
   renderInbox();
   const list = await screen.findByRole('list', { name: 'Open reminders' });
-  expect(await screen.findByRole('link', { name: 'Take the pills' })).toBeTruthy();
+  expect(await within(list).findByRole('link', { name: 'Take the pills' })).toBeTruthy();
   expect(list.querySelectorAll('li')).toHaveLength(2);
 
   fireEvent.click(screen.getByRole('button', { name: 'Done: Take the pills' }));
-  await waitFor(() => expect(screen.queryByRole('link', { name: 'Take the pills' })).toBeNull());
+  await waitFor(() => expect(within(list).queryByRole('link', { name: 'Take the pills' })).toBeNull());
   fireEvent.click(screen.getByRole('button', { name: 'Snooze Water the plants for 10 min' }));
   expect(await screen.findByText('Nothing waiting for you.')).toBeTruthy();
+  // The snoozed one is listed with when it comes back.
+  const snoozedList = await screen.findByRole('list', { name: 'Snoozed reminders' });
+  expect(snoozedList.textContent).toContain('Water the plants');
+  expect(snoozedList.querySelector('time')?.getAttribute('datetime')).toBe('2026-12-01T09:10:00Z');
+  // Done reads its notification; a snooze leaves it unread.
+  const notifications = screen.getByRole('list', { name: 'Notifications' });
+  const unread = [...notifications.querySelectorAll('li')].filter((li) => li.textContent?.includes('(unread)'));
+  expect(unread.map((li) => li.querySelector('a')?.textContent)).toEqual(['Water the plants']);
   expect(posted).toEqual([
     { path: '/bff/api/tasks/tsk_1/occurrences/2026-12-01T09%3A00%3A00Z/acknowledge', body: {} },
     { path: '/bff/api/tasks/tsk_2/occurrences/2026-12-01T08%3A00%3A00Z/snooze', body: { minutes: 10 } },

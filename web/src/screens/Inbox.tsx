@@ -16,28 +16,41 @@ export function InboxScreen() {
   const { settings, arrived, refreshUnread, unread } = useApp();
   const { data, error, reload } = useAsync(() => bff<{ notifications: Notification[]; unread: number }>('/api/notifications?limit=100'), []);
   const open = useAsync(() => bff<{ occurrences: Occurrence[] }>('/api/occurrences/open?limit=50'), []);
+  const snoozed = useAsync(() => bff<{ occurrences: Occurrence[] }>('/api/occurrences/snoozed?limit=50'), []);
   const [readNow, setReadNow] = useState<Set<string>>(new Set());
   // Done or snoozed here: gone from the open list at once, whatever the reload brings.
   const [settled, setSettled] = useState<Set<string>>(new Set());
+  // Done here: its notifications are read (the server marked them so).
+  const [done, setDone] = useState<Set<string>>(new Set());
   const reloadOpen = open.reload;
-  // A reminder that arrives is open: show it there too.
+  const reloadSnoozed = snoozed.reload;
+  // A reminder that arrives is open (and may be a snooze's return): show it there too.
   useEffect(() => {
-    if (arrived.length > 0) reloadOpen();
-  }, [arrived.length, reloadOpen]);
+    if (arrived.length > 0) {
+      reloadOpen();
+      reloadSnoozed();
+    }
+  }, [arrived.length, reloadOpen, reloadSnoozed]);
   const [permission, setPermission] = useState(() => ('Notification' in window ? window.Notification.permission : 'unsupported'));
 
   const items = useMemo(() => {
     const seen = new Set<string>();
     const all = [...arrived, ...(data?.notifications ?? [])].filter((n) => !seen.has(n.id) && seen.add(n.id));
     // Done marks the occurrence's items read on the server too.
-    return all.map((n) => (readNow.has(n.id) || settled.has(`${n.taskId}@${n.dueAt}`) ? { ...n, read: true } : n));
-  }, [arrived, data, readNow, settled]);
+    return all.map((n) => (readNow.has(n.id) || done.has(`${n.taskId}@${n.dueAt}`) ? { ...n, read: true } : n));
+  }, [arrived, data, readNow, done]);
   const openItems = (open.data?.occurrences ?? []).filter((o) => !settled.has(o.key));
+  // A snooze moved again is listed again, at its new instant.
+  const snoozedItems = (snoozed.data?.occurrences ?? []).filter((o) => !settled.has(`${o.key}/${o.snoozedUntil}`));
 
   const onSettled = (key: string) => (o: Occurrence) => {
     setSettled((s) => new Set([...s, key]));
-    if (o.state === 'acknowledged') refreshUnread();
+    if (o.state === 'acknowledged') {
+      setDone((s) => new Set([...s, o.key]));
+      refreshUnread();
+    }
     reloadOpen();
+    reloadSnoozed();
   };
 
   const markRead = async (ids: string[], variant: 'one' | 'all') => {
@@ -93,6 +106,29 @@ export function InboxScreen() {
           ))}
         </ul>
       </section>
+      {snoozedItems.length > 0 && (
+        <section aria-labelledby="snoozed-heading">
+          <h2 id="snoozed-heading">Snoozed</h2>
+          <ul className="list" aria-label="Snoozed reminders">
+            {snoozedItems.map((o) => (
+              <li key={o.key} className="row open">
+                <div className="grow">
+                  <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
+                  <div className="subtle">
+                    Back <time dateTime={o.snoozedUntil}>{dateTime(o.snoozedUntil ?? o.dueAt, settings.timeZone)}</time>
+                  </div>
+                </div>
+                <OccurrenceActions
+                  taskId={o.taskId}
+                  dueAt={o.dueAt}
+                  name={o.taskName ?? 'reminder'}
+                  onDone={onSettled(`${o.key}/${o.snoozedUntil}`)}
+                />
+              </li>
+            ))}
+          </ul>
+        </section>
+      )}
       <h2>Notifications</h2>
       {error && <ErrorMessage error={error} />}
       {error && (

@@ -296,6 +296,21 @@ pub async fn a_snoozed_occurrence_returns_once_when_its_snooze_ends(f: &dyn Stor
     assert_eq!(snoozed.state(at(150)), crate::OccurrenceState::Snoozed);
     assert!(open(&*store, &alice, at(150)).await.is_empty());
     assert_eq!(next_due(&*store).await, Some(at(700)));
+    // Listed as snoozed (to its owner only) until it returns.
+    let snoozed_of = |who: UserId| {
+        let store = store.clone();
+        async move {
+            store
+                .snoozed_occurrences(&who, 10)
+                .await
+                .expect("snoozed_occurrences")
+                .into_iter()
+                .map(|o| o.key)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(snoozed_of(alice.clone()).await, [k]);
+    assert!(snoozed_of(bob.clone()).await.is_empty());
 
     assert_eq!(wake_due(&*store, at(699)).await.0, 0, "returned early");
     assert!(outbox(&*store).await.is_empty());
@@ -322,6 +337,11 @@ pub async fn a_snoozed_occurrence_returns_once_when_its_snooze_ends(f: &dyn Stor
     assert_eq!(returned.seq, 1);
     assert_eq!(returned.state(at(702)), crate::OccurrenceState::Open);
     assert_eq!(open(&*store, &alice, at(702)).await, [back]);
+    assert!(store
+        .snoozed_occurrences(&alice, 10)
+        .await
+        .expect("snoozed_occurrences")
+        .is_empty());
     let original = store.occurrence(&alice, &k).await.expect("occurrence");
     let original = original.expect("the snoozed one stays");
     assert_eq!(original.snoozed_until, Some(at(700)));

@@ -50,6 +50,25 @@ impl OccurrenceStore for PgStore {
         rows.iter().map(occurrence_from_row).collect()
     }
 
+    async fn snoozed_occurrences(
+        &self,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
+             WHERE user_id = $1 AND acked_at IS NULL AND snoozed_until IS NOT NULL
+               AND wake_at IS NOT NULL
+             ORDER BY wake_at, task_id LIMIT $2"
+        ))
+        .bind(user.to_string())
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(occurrence_from_row).collect()
+    }
+
     async fn task_occurrences(
         &self,
         user: &UserId,

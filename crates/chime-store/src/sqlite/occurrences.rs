@@ -76,6 +76,31 @@ impl OccurrenceStore for SqliteStore {
         .await
     }
 
+    async fn snoozed_occurrences(
+        &self,
+        user: &UserId,
+        limit: usize,
+    ) -> Result<Vec<OccurrenceRecord>> {
+        let user = user.to_string();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {OCCURRENCE_COLUMNS} FROM occurrences
+                     WHERE user_id = ?1 AND acked_at IS NULL AND snoozed_until IS NOT NULL
+                       AND wake_at IS NOT NULL
+                     ORDER BY wake_at, task_id LIMIT ?2"
+                ))
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![user, limit as i64], occurrence_row)
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            rows.into_iter().map(occurrence_record).collect()
+        })
+        .await
+    }
+
     async fn task_occurrences(
         &self,
         user: &UserId,

@@ -104,6 +104,14 @@ async fn an_occurrence_is_open_snoozed_returns_once_and_is_acknowledged() {
     assert_eq!(items[0]["dueAt"], until.as_str(), "{items:?}");
     let original: Value = alice.get(&path, StatusCode::OK).await;
     assert_eq!(original["state"], "snoozed");
+    let listed: Value = alice
+        .get("/api/v1/occurrences/snoozed", StatusCode::OK)
+        .await;
+    assert_eq!(
+        listed["occurrences"],
+        json!([]),
+        "returned, so no longer listed"
+    );
     // It has returned: the return is the one to snooze.
     let refused = alice
         .post_problem(&snooze, &json!({"minutes": 10}), StatusCode::CONFLICT)
