@@ -1162,3 +1162,117 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+#[test]
+fn escalation_steps_parse_in_any_case_and_round_trip_through_the_stored_form() {
+    use chime_core::event::Channel;
+    let body = with(
+        "/escalate",
+        json!([{"afterMinutes": 1, "channel": "SMS"}, {"afterMinutes": "2", "channel": " email "}]),
+    );
+    let spec = parse(&body);
+    let steps: Vec<(u32, Channel)> = spec
+        .escalate
+        .iter()
+        .map(|s| (s.after_minutes, s.channel))
+        .collect();
+    assert_eq!(steps, [(1, Channel::Sms), (2, Channel::Email)]);
+    assert!(spec.escalates_to(Channel::Sms) && !spec.escalates_to(Channel::Push));
+    let fired = ts("2030-01-01T09:00:00Z");
+    assert_eq!(
+        spec.escalation_at(fired, 1),
+        Some(ts("2030-01-01T09:02:00Z"))
+    );
+    assert_eq!(spec.escalation_at(fired, 2), None);
+    let stored = spec.to_stored();
+    assert_eq!(stored["v"], 2, "an escalating task is stored as version 2");
+    assert_eq!(TaskSpec::from_stored(&stored).unwrap(), spec);
+    assert_eq!(parse(&spec.to_json()), spec);
+    // Absent, null and empty are no escalation, stored as version 1.
+    for none in [json!(null), json!([])] {
+        let spec = parse(&with("/escalate", none));
+        assert!(spec.escalate.is_empty());
+        assert_eq!(spec.to_stored().get("v"), Some(&json!(1)));
+    }
+}
+
+#[test]
+fn bad_escalation_steps_are_refused_at_their_pointer_with_their_value() {
+    let cases = [
+        (json!("sms"), "/escalate", json!("sms")),
+        (json!([1]), "/escalate/0", json!(1)),
+        (
+            json!([{"afterMinutes": 0, "channel": "sms"}]),
+            "/escalate/0/afterMinutes",
+            json!(0),
+        ),
+        (
+            json!([{"afterMinutes": 1441, "channel": "sms"}]),
+            "/escalate/0/afterMinutes",
+            json!(1441),
+        ),
+        (
+            json!([{"afterMinutes": 5, "channel": "pigeon"}]),
+            "/escalate/0/channel",
+            json!("pigeon"),
+        ),
+        (
+            json!([{"afterMinutes": 5, "channel": "inApp"}]),
+            "/escalate/0/channel",
+            json!("inApp"),
+        ),
+        // Not later than the step before.
+        (
+            json!([{"afterMinutes": 5, "channel": "sms"}, {"afterMinutes": 5, "channel": "email"}]),
+            "/escalate/1/afterMinutes",
+            json!(5),
+        ),
+        // The same channel twice.
+        (
+            json!([{"afterMinutes": 5, "channel": "sms"}, {"afterMinutes": 9, "channel": "sms"}]),
+            "/escalate/1/channel",
+            json!("sms"),
+        ),
+        // A channel the task does not notify on.
+        (
+            json!([{"afterMinutes": 5, "channel": "webhook"}]),
+            "/escalate/0/channel",
+            json!("webhook"),
+        ),
+        (
+            json!([
+                {"afterMinutes": 1, "channel": "sms"},
+                {"afterMinutes": 2, "channel": "email"},
+                {"afterMinutes": 3, "channel": "push"},
+                {"afterMinutes": 4, "channel": "webhook"},
+                {"afterMinutes": 5, "channel": "sms"}
+            ]),
+            "/escalate",
+            json!(null),
+        ),
+    ];
+    for (escalate, pointer, value) in cases {
+        let body = with("/escalate", escalate.clone());
+        let error = error_at(&body, pointer);
+        if !value.is_null() {
+            assert_eq!(error.value, Some(value), "{escalate}");
+        }
+    }
+    // No `sms` in `notify`: escalating to it is refused.
+    let mut body = without("/notify/sms");
+    body["escalate"] = json!([{"afterMinutes": 5, "channel": "sms"}]);
+    let error = error_at(&body, "/escalate/0/channel");
+    assert!(error.detail.contains("does not notify by sms"), "{error:?}");
+}
+
+#[test]
+fn a_stored_escalation_that_breaks_the_rules_is_corrupt_not_trusted() {
+    let mut stored = parse(&design_body()).to_stored();
+    stored["v"] = json!(2);
+    stored["escalate"] = json!([{"afterMinutes": 5, "channel": "inApp"}]);
+    assert!(TaskSpec::from_stored(&stored).is_err());
+    stored["escalate"] = json!([{"afterMinutes": 5, "channel": "sms", "extra": 1}]);
+    assert!(TaskSpec::from_stored(&stored).is_err());
+    stored["escalate"] = json!([{"afterMinutes": 5, "channel": "sms"}]);
+    assert!(TaskSpec::from_stored(&stored).is_ok());
+}

@@ -64,6 +64,14 @@ pub struct TaskIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<NagIn>))]
     #[serde(default)]
     pub(super) nag: Sent,
+    /// If an occurrence is still not acknowledged some minutes after it fired, send it on
+    /// another channel: steps in order, each later than the one before, each a channel the
+    /// task notifies on (held back from the first send), at most 4. Absent, null or empty:
+    /// every channel at once. Example: `[{"afterMinutes": 1, "channel": "sms"},
+    /// {"afterMinutes": 2, "channel": "email"}]`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<EscalationIn>>, max_items = 4))]
+    #[serde(default)]
+    pub(super) escalate: Sent,
     /// What to do with occurrences missed during downtime; default `fireOnceLate`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<MissedIn>))]
     #[serde(default)]
@@ -142,6 +150,21 @@ pub struct NagIn {
     #[cfg_attr(feature = "openapi", schema(value_type = i64, example = 3, minimum = 1, maximum = 20, required = true))]
     #[serde(default)]
     pub(super) times: Sent,
+}
+
+/// One escalation step.
+#[derive(Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskBodyEscalation))]
+#[serde(rename_all = "camelCase")]
+pub struct EscalationIn {
+    /// Minutes after the occurrence fired: 1 to 1440.
+    #[cfg_attr(feature = "openapi", schema(value_type = i64, example = 5, minimum = 1, maximum = 1440, required = true))]
+    #[serde(default)]
+    pub(super) after_minutes: Sent,
+    /// `email`, `sms`, `push` or `webhook` (any case): a channel the task notifies on.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "sms", pattern = "^([eE][mM][aA][iI][lL]|[sS][mM][sS]|[pP][uU][sS][hH]|[wW][eE][bB][hH][oO][oO][kK])$", required = true))]
+    #[serde(default)]
+    pub(super) channel: Sent,
 }
 
 /// What to do with occurrences missed while Chime was down.
@@ -294,6 +317,7 @@ mod tests {
             "notify": {"push": true},
             "missed": {"policy": "fireAll"},
             "nag": {"everyMinutes": 10, "times": 3},
+            "escalate": [{"afterMinutes": 5, "channel": "push"}],
         })
     }
 
@@ -308,6 +332,7 @@ mod tests {
             "TaskBodyNotify",
             "TaskBodyMissed",
             "TaskBodyNag",
+            "TaskBodyEscalation",
             "TaskBodyFrequency",
             "TaskBodyPeriod",
             "TaskBodyOn",
@@ -329,6 +354,7 @@ mod tests {
             ("TaskBodyNotify", "/notify"),
             ("TaskBodyMissed", "/missed"),
             ("TaskBodyNag", "/nag"),
+            ("TaskBodyEscalation", "/escalate/0"),
         ];
         let mut checked = 0;
         for (component, at) in objects {
@@ -362,7 +388,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 9 + 4 + 5 + 2 + 2);
+        assert_eq!(checked, 10 + 4 + 5 + 2 + 2 + 2);
     }
 
     /// The examples the schema gives, put together, are a body the parser accepts.
@@ -381,6 +407,8 @@ mod tests {
         body["notify"] = examples("TaskBodyNotify");
         body["missed"] = examples("TaskBodyMissed");
         body["nag"] = examples("TaskBodyNag");
+        body["notify"]["sms"] = json!("+14075551212");
+        body["escalate"] = json!([examples("TaskBodyEscalation")]);
         assert_eq!(
             body["missed"],
             json!({"policy": "skip", "limitSeconds": 3600})
@@ -394,5 +422,6 @@ mod tests {
                 times: 3
             })
         );
+        assert_eq!(spec.escalate.len(), 1);
     }
 }

@@ -8,10 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::body::{MissedIn, NagIn, NotifyIn, TaskIn};
+use super::body::{EscalationIn, MissedIn, NagIn, NotifyIn, TaskIn};
 use super::datetime::{parse_date_time, EXPECTED_DATE_TIME};
 use super::{
-    EmailAddress, MissedPolicy, Nag, Notify, ParseOptions, PhoneNumber, TaskName, TaskSpec,
+    EmailAddress, Escalation, MissedPolicy, Nag, Notify, ParseOptions, PhoneNumber, TaskName,
+    TaskSpec,
 };
 use crate::error::{FieldError, FieldErrors};
 use crate::sent::Sent;
@@ -54,11 +55,22 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
     };
 
     let nag = parse_nag(&mut input.nag, &mut errs);
+    let escalate = parse_escalate(&mut input.escalate, notify.as_ref(), &mut errs);
 
     if !errs.0.is_empty() {
         return Err(FieldErrors(errs.0));
     }
-    match (name, description, start, zone, repeats, notify, missed, nag) {
+    match (
+        name,
+        description,
+        start,
+        zone,
+        repeats,
+        notify,
+        missed,
+        nag,
+        escalate,
+    ) {
         (
             Some(name),
             Some(description),
@@ -68,6 +80,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
             Some(notify),
             Some(missed),
             Some(nag),
+            Some(escalate),
         ) => Ok(TaskSpec {
             name,
             description,
@@ -80,6 +93,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
             missed,
             urgent,
             nag,
+            escalate,
         }),
         // Every parser that returns `None` has recorded why.
         _ => Err(FieldErrors::one("", None, "the body could not be parsed")),
@@ -369,6 +383,98 @@ fn parse_nag(sent: &mut Sent, errs: &mut Errors) -> Option<Option<Nag>> {
         every_minutes: every?,
         times: times?,
     }))
+}
+
+/// `escalate`: empty when absent or null, `None` when refused (recorded). The channels are
+/// checked against `notify` when it was read.
+fn parse_escalate(
+    sent: &mut Sent,
+    notify: Option<&Notify>,
+    errs: &mut Errors,
+) -> Option<Vec<Escalation>> {
+    const EXPECTED: &str =
+        "`escalate` is an array of at most 4 steps, each `{\"afterMinutes\": 5, \"channel\": \"sms\"}`";
+    let items = match sent.take() {
+        None | Some(Value::Null) => return Some(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= Escalation::MAX_STEPS => items,
+        Some(other) => {
+            errs.push("/escalate", Some(&other), EXPECTED);
+            return None;
+        }
+    };
+    let before = errs.0.len();
+    let mut steps = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let at = format!("/escalate/{i}");
+        // Every field of `EscalationIn` takes any value: only a non-object is refused here.
+        let Some(step) = item
+            .is_object()
+            .then(|| EscalationIn::deserialize(item.clone()).ok())
+            .flatten()
+        else {
+            errs.push(&at, Some(&item), EXPECTED);
+            continue;
+        };
+        let after_value = step.after_minutes.get();
+        let after = present(after_value)
+            .and_then(integer)
+            .filter(|n| (1..=i64::from(Escalation::MAX_AFTER_MINUTES)).contains(n));
+        if after.is_none() {
+            errs.push(
+                &format!("{at}/afterMinutes"),
+                after_value,
+                format!(
+                    "`afterMinutes` is a whole number from 1 to {}",
+                    Escalation::MAX_AFTER_MINUTES
+                ),
+            );
+        }
+        let channel_value = step.channel.get();
+        let channel = match present(channel_value) {
+            Some(Value::String(s)) => match s.trim().to_lowercase().as_str() {
+                "email" => Some(crate::event::Channel::Email),
+                "sms" => Some(crate::event::Channel::Sms),
+                "push" => Some(crate::event::Channel::Push),
+                "webhook" => Some(crate::event::Channel::Webhook),
+                _ => None,
+            },
+            _ => None,
+        };
+        if channel.is_none() {
+            errs.push(
+                &format!("{at}/channel"),
+                channel_value,
+                "`channel` is `email`, `sms`, `push` or `webhook`",
+            );
+        }
+        if let (Some(after), Some(channel)) = (after, channel) {
+            steps.push(Escalation {
+                after_minutes: after as u32,
+                channel,
+            });
+        }
+    }
+    if errs.0.len() != before {
+        return None;
+    }
+    // The rules between steps and against `notify` (which, when refused, was reported).
+    if let Some(notify) = notify {
+        if let Err((i, field, why)) = Escalation::check(&steps, notify) {
+            let (pointer, value) = match field {
+                "afterMinutes" => (
+                    format!("/escalate/{i}/afterMinutes"),
+                    Value::from(steps[i].after_minutes),
+                ),
+                _ => (
+                    format!("/escalate/{i}/channel"),
+                    Value::from(steps[i].channel.as_str()),
+                ),
+            };
+            errs.push(&pointer, Some(&value), why);
+            return None;
+        }
+    }
+    Some(steps)
 }
 
 fn parse_missed(sent: &mut Sent, errs: &mut Errors) -> Option<MissedPolicy> {

@@ -58,6 +58,11 @@
 //!   even inside the owner's quiet hours.
 //! - `nag`: `{"everyMinutes": 1..=1440, "times": 1..=20}` or absent/null: while an occurrence
 //!   is not acknowledged, it is sent again every `everyMinutes`, at most `times` more times.
+//! - `escalate`: absent, `null` or an array of at most 4 steps `{"afterMinutes": 1..=1440,
+//!   "channel": "email" | "sms" | "push" | "webhook"}` (channel in any case), each later than
+//!   the one before, each channel once and one the task notifies on. Those channels are held
+//!   back when an occurrence fires; each step sends it on its channel if it is still not
+//!   acknowledged that many minutes after it fired.
 //!
 //! [`TaskSpec::to_json`] writes the API's canonical shape of the same fields, which parses back
 //! to an equal `TaskSpec`.
@@ -75,7 +80,7 @@ mod input;
 mod phone;
 mod stored;
 
-pub use body::{MissedIn, NotifyIn, RepeatsIn, TaskIn};
+pub use body::{EscalationIn, MissedIn, NotifyIn, RepeatsIn, TaskIn};
 pub use phone::PhoneNumber;
 use stored::EndsShape;
 pub use stored::{StoredTaskError, TaskFields, STORED_VERSION};
@@ -93,6 +98,103 @@ pub struct TaskSpec {
     pub urgent: bool,
     /// Sent again until acknowledged.
     pub nag: Option<Nag>,
+    /// Channels held back from the first send and used only if the occurrence is still not
+    /// acknowledged some minutes after it fired, in order of `after_minutes`.
+    pub escalate: Vec<Escalation>,
+}
+
+impl TaskSpec {
+    /// Whether `channel` waits for an escalation step instead of going out when an
+    /// occurrence fires.
+    pub fn escalates_to(&self, channel: crate::event::Channel) -> bool {
+        self.escalate.iter().any(|s| s.channel == channel)
+    }
+
+    /// When escalation step `step` (0-based) of an occurrence that fired at `fired` is due,
+    /// or `None` when the task has no such step.
+    pub fn escalation_at(&self, fired: jiff::Timestamp, step: usize) -> Option<jiff::Timestamp> {
+        let s = self.escalate.get(step)?;
+        Some(fired.saturating_add(s.after()).unwrap_or(fired))
+    }
+}
+
+/// One escalation step: if an occurrence is still not acknowledged `after_minutes` after it
+/// fired, it is sent on `channel` (which the first send left out).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escalation {
+    /// 1 to [`Escalation::MAX_AFTER_MINUTES`], each step later than the one before.
+    pub after_minutes: u32,
+    /// Email, SMS, push or webhook, one the task notifies on; each at most once.
+    pub channel: crate::event::Channel,
+}
+
+impl Escalation {
+    pub const MAX_AFTER_MINUTES: u32 = 1440;
+    /// One step per external channel.
+    pub const MAX_STEPS: usize = 4;
+
+    /// The time from firing to this step.
+    pub fn after(self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_mins(i64::from(self.after_minutes))
+    }
+
+    /// Why `steps` cannot be a task's escalation with `notify`, if they cannot: the rules
+    /// both the API's parser and the stored form's reader keep. `Err((index, field, why))`.
+    pub fn check(
+        steps: &[Escalation],
+        notify: &Notify,
+    ) -> Result<(), (usize, &'static str, String)> {
+        use crate::event::Channel;
+        if steps.len() > Self::MAX_STEPS {
+            return Err((
+                Self::MAX_STEPS,
+                "",
+                format!("at most {} steps", Self::MAX_STEPS),
+            ));
+        }
+        for (i, step) in steps.iter().enumerate() {
+            if !(1..=Self::MAX_AFTER_MINUTES).contains(&step.after_minutes) {
+                return Err((
+                    i,
+                    "afterMinutes",
+                    format!(
+                        "`afterMinutes` is a whole number from 1 to {}",
+                        Self::MAX_AFTER_MINUTES
+                    ),
+                ));
+            }
+            if i > 0 && step.after_minutes <= steps[i - 1].after_minutes {
+                return Err((
+                    i,
+                    "afterMinutes",
+                    "each step's `afterMinutes` is later than the one before".to_owned(),
+                ));
+            }
+            let notified = match step.channel {
+                Channel::Email => notify.email.is_some(),
+                Channel::Sms => notify.sms.is_some(),
+                Channel::Push => notify.push,
+                Channel::Webhook => notify.webhook,
+                Channel::InApp => {
+                    return Err((i, "channel", "the in-app inbox is never held back: `channel` is `email`, `sms`, `push` or `webhook`".to_owned()))
+                }
+            };
+            if !notified {
+                return Err((
+                    i,
+                    "channel",
+                    format!(
+                        "the task does not notify by {}: set it in `notify` to escalate to it",
+                        step.channel.as_str()
+                    ),
+                ));
+            }
+            if steps[..i].iter().any(|s| s.channel == step.channel) {
+                return Err((i, "channel", "each channel is one step at most".to_owned()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Repeat an occurrence's notification until its owner acknowledges it.

@@ -46,7 +46,7 @@ pub enum StoredTaskError {
 
 impl TaskSpec {
     /// The stored form (see the module doc), in the lowest version that describes the task:
-    /// 1, or 2 for an urgent or nagging task (so that a release that knows neither holds it,
+    /// 1, or 2 for an urgent, nagging or escalating task (so that a release that knows neither holds it,
     /// as newer, rather than reading it as corrupt).
     pub fn to_stored(&self) -> Value {
         self.shape(self.stored_version()).into_value()
@@ -54,7 +54,7 @@ impl TaskSpec {
 
     /// The lowest stored version that describes this task.
     pub fn stored_version(&self) -> u32 {
-        if self.urgent || self.nag.is_some() {
+        if self.urgent || self.nag.is_some() || !self.escalate.is_empty() {
             2
         } else {
             1
@@ -141,6 +141,14 @@ impl TaskSpec {
                 every_minutes: n.every_minutes,
                 times: n.times,
             }),
+            escalate: self
+                .escalate
+                .iter()
+                .map(|e| EscalationShape {
+                    after_minutes: e.after_minutes,
+                    channel: e.channel,
+                })
+                .collect(),
         }
     }
 }
@@ -186,6 +194,20 @@ pub struct TaskFields {
     /// Sent again until acknowledged (absent: once).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nag: Option<NagShape>,
+    /// Channels held back from the first send, used in order if the occurrence is still not
+    /// acknowledged that many minutes after it fired (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    escalate: Vec<EscalationShape>,
+}
+
+/// One escalation step.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskEscalation))]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EscalationShape {
+    /// Minutes after the occurrence fired.
+    after_minutes: u32,
+    channel: crate::event::Channel,
 }
 
 /// Repeat a reminder until it is acknowledged.
@@ -200,7 +222,7 @@ pub struct NagShape {
 }
 
 /// Every field of [`TaskFields`] as stored.
-const FIELDS: [&str; 10] = [
+const FIELDS: [&str; 11] = [
     "v",
     "name",
     "description",
@@ -211,6 +233,7 @@ const FIELDS: [&str; 10] = [
     "missed",
     "urgent",
     "nag",
+    "escalate",
 ];
 
 fn is_zero(v: &u32) -> bool {
@@ -349,6 +372,16 @@ impl TaskFields {
         let zone = TaskZone::parse(&self.time_zone).map_err(|e| format!("`timeZone`: {e}"))?;
         let repeats = self.repeats.map(RepeatsShape::into_repeats).transpose()?;
         let notify = self.notify.into_notify()?;
+        let escalate: Vec<super::Escalation> = self
+            .escalate
+            .iter()
+            .map(|e| super::Escalation {
+                after_minutes: e.after_minutes,
+                channel: e.channel,
+            })
+            .collect();
+        super::Escalation::check(&escalate, &notify)
+            .map_err(|(i, field, why)| format!("`escalate[{i}].{field}`: {why}"))?;
         let missed = match self.missed {
             MissedShape::FireOnceLate => MissedPolicy::FireOnceLate,
             MissedShape::FireAll => MissedPolicy::FireAll,
@@ -378,6 +411,7 @@ impl TaskFields {
                 }),
                 Some(n) => return Err(format!("`nag` is {n:?}")),
             },
+            escalate,
         })
     }
 }
@@ -533,6 +567,23 @@ mod tests {
                 }),
             ),
             (
+                "v2, escalating",
+                json!({
+                    "v": 2,
+                    "name": "Take the bins out",
+                    "description": null,
+                    "startDate": "2026-03-01T18:00:00Z",
+                    "timeZone": "Europe/London",
+                    "repeats": {"frequency": 1, "period": "week", "on": ["sunday"], "ends": null},
+                    "notify": {"email": "me@example.com", "sms": "+14075551212", "push": true, "inApp": true, "webhook": false},
+                    "missed": {"policy": "fireOnceLate"},
+                    "escalate": [
+                        {"afterMinutes": 1, "channel": "sms"},
+                        {"afterMinutes": 2, "channel": "email"}
+                    ]
+                }),
+            ),
+            (
                 "v1, one-time, ends at an instant elsewhere",
                 json!({
                     "v": 1,
@@ -565,11 +616,13 @@ mod tests {
             let written = spec.to_stored();
             assert_eq!(
                 written["v"],
-                json!(if spec.urgent || spec.nag.is_some() {
-                    2
-                } else {
-                    1
-                }),
+                json!(
+                    if spec.urgent || spec.nag.is_some() || !spec.escalate.is_empty() {
+                        2
+                    } else {
+                        1
+                    }
+                ),
                 "{what}"
             );
             assert_eq!(TaskSpec::from_stored(&written).unwrap(), spec, "{what}");
