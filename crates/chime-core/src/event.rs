@@ -192,6 +192,11 @@ pub struct ExecuteTask {
     /// when tracing is off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+    /// An escalation step of an occurrence that fired earlier and is still not acknowledged:
+    /// delivered on this channel only (absent: the occurrence firing, on every channel the
+    /// task does not hold back for a step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation: Option<Channel>,
 }
 
 /// `notification_sent`: the final state of one delivery of one occurrence on one channel.

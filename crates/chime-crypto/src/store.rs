@@ -30,10 +30,11 @@ use chime_core::event::{Channel, OccurrenceKey};
 use chime_core::{NotificationId, TaskId, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
-    DeliveryWrite, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OccurrenceRecord,
-    OccurrenceStore, OutboxEvent, OutboxRow, OutboxStore, PendingSignIn, ProfileRecord,
-    PushSubscriptionRecord, RecipientStore, ScheduleChange, ScheduleStore, ScheduledTask,
-    SessionRecord, SessionStore, Store, TaskRecord, TaskStore, Wake, WakeFn, WebhookEndpoint,
+    DeliveryWrite, Escalate, EscalateFn, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem,
+    OccurrenceRecord, OccurrenceStore, OutboxEvent, OutboxRow, OutboxStore, PendingSignIn,
+    ProfileRecord, PushSubscriptionRecord, RecipientStore, ScheduleChange, ScheduleStore,
+    ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord, TaskStore, Wake, WakeFn,
+    WebhookEndpoint,
 };
 use jiff::Timestamp;
 
@@ -251,6 +252,17 @@ impl TaskStore for EncryptedStore {
     }
 }
 
+/// Seals the payloads of events a claim publishes (they carry the task body).
+fn seal_events(
+    keys: &Keyring,
+    events: &mut [OutboxEvent],
+) -> std::result::Result<(), crate::Error> {
+    for event in events {
+        event.payload = EVENT_PAYLOAD.encrypt_bytes(keys, std::mem::take(&mut event.payload))?;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl ScheduleStore for EncryptedStore {
     async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> Result<()> {
@@ -279,10 +291,7 @@ impl ScheduleStore for EncryptedStore {
                 .decrypt_value(&keys, &mut plain.body)
                 .and_then(|()| {
                     let mut decision = fire(&plain);
-                    for event in &mut decision.events {
-                        event.payload = EVENT_PAYLOAD
-                            .encrypt_bytes(&keys, std::mem::take(&mut event.payload))?;
-                    }
+                    seal_events(&keys, &mut decision.events)?;
                     Ok(decision)
                 });
             match decision {
@@ -295,6 +304,7 @@ impl ScheduleStore for EncryptedStore {
                         events: Vec::new(),
                         next: Some((row.due_at, row.seq)),
                         nag: None,
+                        escalate_at: None,
                     }
                 }
             }
@@ -318,14 +328,11 @@ impl ScheduleStore for EncryptedStore {
         let wrapped: WakeFn = Arc::new(move |w: &Wake| {
             let mut plain = w.clone();
             let events = TASK.decrypt_value(&keys, &mut plain.body).and_then(|()| {
-                let Some(mut events) = wake(&plain) else {
+                let Some(mut woken) = wake(&plain) else {
                     return Ok(None);
                 };
-                for event in &mut events {
-                    event.payload =
-                        EVENT_PAYLOAD.encrypt_bytes(&keys, std::mem::take(&mut event.payload))?;
-                }
-                Ok(Some(events))
+                seal_events(&keys, &mut woken.events)?;
+                Ok(Some(woken))
             });
             events.unwrap_or_else(|error| {
                 tracing::error!(task_id = %w.key.task_id, %error, "a snoozed task cannot be decrypted; its return stays due");
@@ -341,6 +348,37 @@ impl ScheduleStore for EncryptedStore {
         match error {
             Some(error) => Err(store_error(error)),
             None => Ok(woke),
+        }
+    }
+
+    async fn escalate_due(&self, now: Timestamp, max: usize, step: EscalateFn) -> Result<usize> {
+        let keys = self.keys.clone();
+        let failure: Arc<Mutex<Option<crate::Error>>> = Arc::default();
+        let failed = failure.clone();
+        // As `wake_due`: the step reads the task's own row.
+        let wrapped: EscalateFn = Arc::new(move |e: &Escalate| {
+            let mut plain = e.clone();
+            let escalated = TASK.decrypt_value(&keys, &mut plain.body).and_then(|()| {
+                let Some(mut escalated) = step(&plain) else {
+                    return Ok(None);
+                };
+                seal_events(&keys, &mut escalated.events)?;
+                Ok(Some(escalated))
+            });
+            escalated.unwrap_or_else(|error| {
+                tracing::error!(task_id = %e.key.task_id, %error, "an escalating task cannot be decrypted; its step stays due");
+                *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                None
+            })
+        });
+        let fired = self.inner.escalate_due(now, max, wrapped).await?;
+        let error = failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match error {
+            Some(error) => Err(store_error(error)),
+            None => Ok(fired),
         }
     }
 

@@ -27,11 +27,12 @@
 use std::sync::Arc;
 
 use chime_bus::Bus;
-use chime_core::event::{Event, ExecuteTask, OccurrenceKey, Topic};
+use chime_core::event::{Channel, Event, ExecuteTask, OccurrenceKey, Topic};
 use chime_core::task::StoredTaskError;
 use chime_core::{MissedPolicy, Occurrence, TaskSpec};
 use chime_store::{
-    Fire, FireFn, OutboxEvent, ScheduleChange, ScheduleStore, ScheduledTask, Wake, WakeFn,
+    Escalate, EscalateFn, Escalated, Fire, FireFn, OutboxEvent, ScheduleChange, ScheduleStore,
+    ScheduledTask, Wake, WakeFn, Woken,
 };
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
@@ -109,7 +110,8 @@ impl Execution {
         loop {
             let fired = self.fire_due().await?;
             let returned = self.wake_due().await?;
-            if fired == self.config.batch || returned == self.config.batch {
+            let escalated = self.escalate_due().await?;
+            if [fired, returned, escalated].contains(&self.config.batch) {
                 continue;
             }
             let sleep = match self.store.next_due().await? {
@@ -146,12 +148,12 @@ impl Execution {
             );
             let _claim = claim.enter();
             match returned(w, now, late_after) {
-                Ok(events) => {
+                Ok(woken) => {
                     if w.repeat {
                         counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                     tracing::debug!(task_id = %w.key.task_id, occurrence = %w.key, "snoozed occurrence returned");
-                    Some(events)
+                    Some(woken)
                 }
                 Err(error) => {
                     *newer
@@ -168,6 +170,68 @@ impl Execution {
             .metrics
             .snooze_returns
             .inc_by((count as u64).saturating_sub(repeats));
+        let held = held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match held {
+            Some(error) => Err(error.into()),
+            None => Ok(count),
+        }
+    }
+
+    /// Fires one batch of due escalation steps (occurrences still not acknowledged), each on
+    /// its step's channel; returns how many.
+    pub async fn escalate_due(&self) -> Result<usize> {
+        let now = self.ctx.clock.now();
+        let held: Arc<std::sync::Mutex<Option<StoredTaskError>>> = Arc::default();
+        let newer = held.clone();
+        // Counted once committed, by channel.
+        let fired: Arc<std::sync::Mutex<Vec<Channel>>> = Arc::default();
+        let record = fired.clone();
+        let step: EscalateFn = Arc::new(move |e: &Escalate| {
+            let claim = tracing::info_span!(
+                parent: None,
+                "claim",
+                task_id = %e.key.task_id,
+                occurrence = %e.key,
+            );
+            let _claim = claim.enter();
+            match escalation(e, now) {
+                Ok((escalated, channel)) => {
+                    if let Some(channel) = channel {
+                        tracing::debug!(task_id = %e.key.task_id, occurrence = %e.key, channel = channel.as_str(), "escalated");
+                        record
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(channel);
+                    }
+                    Some(escalated)
+                }
+                Err(error) => {
+                    *newer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+                    None
+                }
+            }
+        });
+        let result = self.store.escalate_due(now, self.config.batch, step).await;
+        let fired = std::mem::take(
+            &mut *fired
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        let count = result?;
+        for channel in fired {
+            self.ctx
+                .metrics
+                .escalations
+                .get_or_create(&crate::metrics::ChannelLabels {
+                    channel: channel.as_str(),
+                })
+                .inc();
+        }
         let held = held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -212,6 +276,7 @@ impl Execution {
                         events: Vec::new(),
                         next: Some((row.due_at, row.seq)),
                         nag: None,
+                        escalate_at: None,
                     };
                     return unchanged;
                 }
@@ -333,6 +398,7 @@ pub fn decide(
                 events: Vec::new(),
                 next: None,
                 nag: None,
+                escalate_at: None,
             };
             return Ok((fire, None));
         }
@@ -373,12 +439,14 @@ pub fn decide(
         task: row.body.clone(),
         // The caller's `claim` span, when traced.
         traceparent: crate::trace::current_traceparent(),
+        escalation: None,
     });
     let fire = Fire {
         events: vec![OutboxEvent::from(&event)],
         next: next.map(|o| (o.at, o.seq)),
         // A skipped occurrence was not sent: nothing to repeat.
         nag: spec.nag.filter(|_| !skipped),
+        escalate_at: spec.escalation_at(now, 0).filter(|_| !skipped),
     };
     let fired = Fired {
         occurrence,
@@ -396,15 +464,15 @@ fn returned(
     w: &Wake,
     now: Timestamp,
     late_after: SignedDuration,
-) -> Result<Vec<OutboxEvent>, StoredTaskError> {
-    match TaskSpec::from_stored(&w.body) {
-        Ok(_) => {}
+) -> Result<Woken, StoredTaskError> {
+    let spec = match TaskSpec::from_stored(&w.body) {
+        Ok(spec) => spec,
         Err(error @ StoredTaskError::Newer { .. }) => return Err(error),
         Err(error) => {
             tracing::error!(task_id = %w.key.task_id, occurrence = %w.key, %error, "snoozed task is corrupt; it does not return");
-            return Ok(Vec::new());
+            return Ok(Woken::default());
         }
-    }
+    };
     let event = Event::ExecuteTask(ExecuteTask {
         occurrence: w.key,
         user_id: w.user_id.clone(),
@@ -416,8 +484,56 @@ fn returned(
         task_version: w.version,
         task: w.body.clone(),
         traceparent: crate::trace::current_traceparent(),
+        escalation: None,
     });
-    Ok(vec![OutboxEvent::from(&event)])
+    Ok(Woken {
+        events: vec![OutboxEvent::from(&event)],
+        // A snooze's return starts the escalation again; a repeat carries its original's on.
+        escalate_at: spec.escalation_at(now, 0).filter(|_| !w.repeat),
+    })
+}
+
+/// What escalation step `e` does at `now`: the `execute_task` on its channel (by the task as
+/// it is now) and when the next step is due, and the channel it went out on. A task that no
+/// longer has that step (edited since) ends the chain; `Err` only for a body of a newer
+/// release (left due for it), as in `returned`.
+fn escalation(
+    e: &Escalate,
+    now: Timestamp,
+) -> Result<(Escalated, Option<Channel>), StoredTaskError> {
+    let spec = match TaskSpec::from_stored(&e.body) {
+        Ok(spec) => spec,
+        Err(error @ StoredTaskError::Newer { .. }) => return Err(error),
+        Err(error) => {
+            tracing::error!(task_id = %e.key.task_id, occurrence = %e.key, %error, "escalating task is corrupt; the escalation ends");
+            return Ok((Escalated::default(), None));
+        }
+    };
+    let index = e.step as usize;
+    let Some(step) = spec.escalate.get(index) else {
+        return Ok((Escalated::default(), None));
+    };
+    // The chain's origin: where this step was due, less its delay (a repeat took the chain
+    // over from the occurrence it repeats, so its own firing is not the origin).
+    let origin = e.at.checked_sub(step.after()).unwrap_or(e.at);
+    let event = Event::ExecuteTask(ExecuteTask {
+        occurrence: e.key,
+        user_id: e.user_id.clone(),
+        seq: e.seq,
+        fired_at: now,
+        late: false,
+        coalesced: 0,
+        skipped: false,
+        task_version: e.version,
+        task: e.body.clone(),
+        traceparent: crate::trace::current_traceparent(),
+        escalation: Some(step.channel),
+    });
+    let escalated = Escalated {
+        events: vec![OutboxEvent::from(&event)],
+        next_at: spec.escalation_at(origin, index + 1),
+    };
+    Ok((escalated, Some(step.channel)))
 }
 
 /// What [`decide`] did with a row's occurrence.

@@ -133,6 +133,8 @@ pub struct Metrics {
     pub snooze_returns: Counter,
     /// Occurrences of nagging tasks sent again because nobody acknowledged them.
     pub nag_repeats: Counter,
+    /// Escalation steps fired (occurrences sent on a held-back channel), by channel.
+    pub escalations: Family<ChannelLabels, Counter>,
     pub execution_lateness: Histogram,
     pub delivery_lateness: Histogram,
     pub outbox_relayed: Counter,
@@ -172,6 +174,7 @@ impl Metrics {
             snoozes: Counter::default(),
             snooze_returns: Counter::default(),
             nag_repeats: Counter::default(),
+            escalations: Family::default(),
             execution_lateness: Histogram::new(LATENESS_BUCKETS),
             delivery_lateness: Histogram::new(LATENESS_BUCKETS),
             outbox_relayed: Counter::default(),
@@ -255,6 +258,11 @@ impl Metrics {
             "chime_nag_repeats",
             "Occurrences of nagging tasks sent again because nobody acknowledged them",
             m.nag_repeats.clone(),
+        );
+        registry.register(
+            "chime_escalations",
+            "Escalation steps fired: occurrences still not acknowledged sent on a held-back channel",
+            m.escalations.clone(),
         );
         registry.register(
             "chime_execution_lateness_seconds",

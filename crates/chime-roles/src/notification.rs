@@ -193,7 +193,8 @@ struct Pending {
     /// The task's stored form ([`TaskSpec::to_stored`]), as of the occurrence.
     task: serde_json::Value,
     recipient: Recipient,
-    /// Held by the owner's quiet hours: by its first attempt the occurrence may have been
+    /// Held by the owner's quiet hours, or an escalation step (its owner may be acting on
+    /// the first send right now): by its first attempt the occurrence may have been
     /// acknowledged, so the worker looks first.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     held: bool,
@@ -375,27 +376,33 @@ impl Notification {
         };
         let d = Deliveries { e, now };
         let mut writes = Vec::new();
-        if task.notify.in_app {
+        // The firing goes out on every channel but those held back for escalation steps; a
+        // step, on its channel only.
+        let sends = |channel: Channel| match e.escalation {
+            Some(step) => channel == step,
+            None => !task.escalates_to(channel),
+        };
+        if task.notify.in_app && sends(Channel::InApp) {
             // Shown at once; inside quiet hours without a sound.
             writes.push(d.in_app(&task, quiet_until.is_some()));
         }
         let mut external: Vec<(Channel, Recipients)> = Vec::new();
-        if let Some(email) = &task.notify.email {
+        if let Some(email) = task.notify.email.as_ref().filter(|_| sends(Channel::Email)) {
             external.push((
                 Channel::Email,
                 Ok(vec![(String::new(), Recipient::email(email))]),
             ));
         }
-        if let Some(sms) = &task.notify.sms {
+        if let Some(sms) = task.notify.sms.as_ref().filter(|_| sends(Channel::Sms)) {
             external.push((Channel::Sms, Ok(vec![(String::new(), Recipient::sms(sms))])));
         }
-        if task.notify.push {
+        if task.notify.push && sends(Channel::Push) {
             let push = once_per_user(&mut recipients.push, &e.user_id, || {
                 self.push_recipients(&e.user_id)
             });
             external.push((Channel::Push, push.await?));
         }
-        if task.notify.webhook {
+        if task.notify.webhook && sends(Channel::Webhook) {
             let webhook = once_per_user(&mut recipients.webhook, &e.user_id, || {
                 self.webhook_recipient(&e.user_id)
             });
@@ -642,7 +649,7 @@ impl Deliveries<'_> {
             late: self.e.late,
             task: self.e.task.clone(),
             recipient,
-            held: deferred.is_some(),
+            held: deferred.is_some() || self.e.escalation.is_some(),
             // Built inside the occurrence's `deliver` span.
             traceparent: crate::trace::current_traceparent(),
         };

@@ -246,6 +246,7 @@ mod tests {
                     events: vec![],
                     next: None,
                     nag: None,
+                    escalate_at: None,
                 }),
             )
             .await

@@ -250,6 +250,9 @@ pub struct Fire {
     /// The task nags: the fired occurrence is sent again every so often until acknowledged
     /// (durable work on its occurrence row, fired by [`ScheduleStore::wake_due`]).
     pub nag: Option<chime_core::task::Nag>,
+    /// The task escalates: its first step is due then, unless the occurrence is acknowledged
+    /// first (durable work on its occurrence row, fired by [`ScheduleStore::escalate_due`]).
+    pub escalate_at: Option<Timestamp>,
 }
 
 /// Decides how to fire a claimed row; pure, runs inside the claiming transaction.
@@ -273,9 +276,44 @@ pub struct Wake {
     pub repeat: bool,
 }
 
-/// The events a returning occurrence publishes, or `None` to leave it due (a body this
-/// release cannot read yet); pure, runs inside the claiming transaction.
-pub type WakeFn = Arc<dyn Fn(&Wake) -> Option<Vec<OutboxEvent>> + Send + Sync>;
+/// What a returning occurrence does: the events it publishes and, for a snooze's return of
+/// an escalating task, when its escalation starts again (a repeat carries on the chain of the
+/// occurrence it repeats instead).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Woken {
+    pub events: Vec<OutboxEvent>,
+    pub escalate_at: Option<Timestamp>,
+}
+
+/// What a returning occurrence does, or `None` to leave it due (a body this release cannot
+/// read yet); pure, runs inside the claiming transaction.
+pub type WakeFn = Arc<dyn Fn(&Wake) -> Option<Woken> + Send + Sync>;
+
+/// An occurrence still not acknowledged when its next escalation step fell due.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escalate {
+    pub key: OccurrenceKey,
+    pub user_id: UserId,
+    pub seq: u32,
+    /// The step (0-based) and the instant it was due.
+    pub step: u32,
+    pub at: Timestamp,
+    /// The task's current version and stored body.
+    pub version: u64,
+    pub body: serde_json::Value,
+}
+
+/// What a due escalation step does: the events it publishes and when the next step is due
+/// (`None`: it was the last).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Escalated {
+    pub events: Vec<OutboxEvent>,
+    pub next_at: Option<Timestamp>,
+}
+
+/// What a due escalation step does, or `None` to leave it due (a body this release cannot
+/// read yet); pure, runs inside the claiming transaction.
+pub type EscalateFn = Arc<dyn Fn(&Escalate) -> Option<Escalated> + Send + Sync>;
 
 #[async_trait]
 pub trait ScheduleStore: Send + Sync + 'static {
@@ -284,7 +322,8 @@ pub trait ScheduleStore: Send + Sync + 'static {
     /// replay of an older `task_updated` cannot bring it back.
     async fn apply_schedule_changes(&self, changes: &[ScheduleChange]) -> Result<()>;
 
-    /// The earliest due instant in the schedule, or of a snoozed occurrence's return.
+    /// The earliest due instant in the schedule, of a snoozed occurrence's return or of an
+    /// escalation step.
     async fn next_due(&self) -> Result<Option<Timestamp>>;
 
     /// Claims up to `max` rows due at or before `now` (earliest first), applies `fire` to each
@@ -307,6 +346,14 @@ pub trait ScheduleStore: Send + Sync + 'static {
     /// means it will not fire"); an acknowledged occurrence has no snooze left to return.
     /// [`ScheduleStore::next_due`] counts pending returns. Returns how many returned.
     async fn wake_due(&self, now: Timestamp, max: usize, wake: WakeFn) -> Result<usize>;
+
+    /// Claims up to `max` unacknowledged occurrences whose next escalation step is due at or
+    /// before `now` (earliest first) and, in one transaction, publishes `step`'s events and
+    /// moves the row to its next step, so each step fires exactly once. Acknowledging or
+    /// snoozing an occurrence clears its pending step in the statement that records it, so no
+    /// step is claimed after either committed; a step whose task is gone ends the chain.
+    /// [`ScheduleStore::next_due`] counts pending steps. Returns how many steps fired.
+    async fn escalate_due(&self, now: Timestamp, max: usize, step: EscalateFn) -> Result<usize>;
 
     /// The task's scheduled row, if any (for tests and diagnostics).
     async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>>;
@@ -681,6 +728,10 @@ pub struct OccurrenceRecord {
     pub repeated: bool,
     /// Repeats of its nagging task still to come if it is not acknowledged.
     pub nags_left: u32,
+    /// Escalation steps of its chain fired so far (a repeat carries its original's count).
+    pub escalated: u32,
+    /// When its next escalation step is due, if one is pending.
+    pub escalate_at: Option<Timestamp>,
 }
 
 impl OccurrenceRecord {

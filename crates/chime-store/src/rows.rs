@@ -143,7 +143,8 @@ pub(crate) fn expires_at(due_at: Timestamp, next: Option<(Timestamp, u32)>) -> i
 
 /// The columns [`occurrence_record`] reads, in order.
 pub(crate) const OCCURRENCE_COLUMNS: &str = "task_id, due_at, user_id, fired_at, expires_at, \
-     acked_at, acked_channel, seq, snoozed_until, wake_at, snoozed_from, nagged, nags_left";
+     acked_at, acked_channel, seq, snoozed_until, wake_at, snoozed_from, nagged, nags_left, \
+     escalated, escalate_at";
 
 /// An occurrence row's values, as [`OCCURRENCE_COLUMNS`] lists them.
 pub(crate) type OccurrenceColumns = (
@@ -160,6 +161,8 @@ pub(crate) type OccurrenceColumns = (
     Option<i64>,
     bool,
     i64,
+    i64,
+    Option<i64>,
 );
 
 /// An occurrence row, as [`OCCURRENCE_COLUMNS`] lists its columns.
@@ -178,6 +181,8 @@ pub(crate) fn occurrence_record(
         snoozed_from,
         nagged,
         nags_left,
+        escalated,
+        escalate_at,
     ): OccurrenceColumns,
 ) -> Result<crate::OccurrenceRecord> {
     let acknowledged = match (acked_at, channel) {
@@ -199,6 +204,8 @@ pub(crate) fn occurrence_record(
         snoozed_from: snoozed_from.map(instant).transpose()?,
         repeated: nagged,
         nags_left: u32::try_from(nags_left).unwrap_or(0),
+        escalated: u32::try_from(escalated).unwrap_or(0),
+        escalate_at: escalate_at.map(instant).transpose()?,
     })
 }
 
@@ -208,27 +215,82 @@ pub(crate) type WakeColumns = (String, i64, String, i64, i64, Option<i64>, Optio
 
 /// What the return of a row whose wake fires `now` carries: `nag_every`, the repeats left
 /// (one fewer when the wake is a repeat, i.e. no snooze was set), and its own wake.
+/// Its escalation: a repeat takes over the chain of the row it repeats (`escalated`,
+/// `escalate_at`); a snooze's return starts it again at `restart`.
 pub(crate) struct Follow {
     pub nag_every: Option<i64>,
     pub nags_left: i64,
     pub wake_at: Option<i64>,
+    pub escalated: i64,
+    pub escalate_at: Option<i64>,
 }
 
-pub(crate) fn follow(
-    snoozed_until: Option<i64>,
-    nag_every: Option<i64>,
-    nags_left: i64,
-    now: Timestamp,
-) -> Follow {
-    let repeat = snoozed_until.is_none();
-    let left = if repeat { nags_left - 1 } else { nags_left }.max(0);
+/// The nag and escalation state of the row a wake opens, from the woken row's.
+pub(crate) struct Woke {
+    pub snoozed_until: Option<i64>,
+    pub nag_every: Option<i64>,
+    pub nags_left: i64,
+    pub escalated: i64,
+    pub escalate_at: Option<i64>,
+}
+
+pub(crate) fn follow(woke: &Woke, restart: Option<Timestamp>, now: Timestamp) -> Follow {
+    let repeat = woke.snoozed_until.is_none();
+    let left = if repeat {
+        woke.nags_left - 1
+    } else {
+        woke.nags_left
+    }
+    .max(0);
+    let (escalated, escalate_at) = if repeat {
+        (woke.escalated, woke.escalate_at)
+    } else {
+        (0, restart.map(micros))
+    };
     Follow {
-        nag_every,
+        nag_every: woke.nag_every,
         nags_left: left,
-        wake_at: nag_every
+        wake_at: woke
+            .nag_every
             .filter(|_| left > 0)
             .map(|every| micros(now).saturating_add(every)),
+        escalated,
+        escalate_at,
     }
+}
+
+/// A due escalation row's values: its occurrence (task id, due instant), user, seq, the
+/// step's instant and number, then its task's current version and body (`None` once gone).
+pub(crate) type EscalateColumns = (
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+);
+
+/// The step a due escalation row fires, or `None` when its task is gone.
+pub(crate) fn escalate_of(
+    (task_id, due_at, user_id, seq, at, step, version, body): EscalateColumns,
+) -> Result<Option<crate::Escalate>> {
+    let (Some(version), Some(body)) = (version, body) else {
+        return Ok(None);
+    };
+    Ok(Some(crate::Escalate {
+        key: chime_core::event::OccurrenceKey {
+            task_id: parse_id(&task_id)?,
+            due_at: instant(due_at)?,
+        },
+        user_id: parse_user(&user_id)?,
+        seq: u32::try_from(seq).map_err(|_| Error::Corrupt(format!("stored seq {seq}")))?,
+        step: u32::try_from(step).map_err(|_| Error::Corrupt(format!("stored step {step}")))?,
+        at: instant(at)?,
+        version: version as u64,
+        body: parse_json(&body)?,
+    }))
 }
 
 /// The return a due wake row fires, or `None` when its task is gone; a repeat of a nagging
@@ -256,9 +318,9 @@ pub(crate) fn wake_of(
 
 pub(crate) mod prelude {
     pub(crate) use super::{
-        expires_at, follow, instant, micros, occurrence_record, parse_channel, parse_id,
-        parse_json, parse_outcome, parse_user, wake_of, AttemptColumns, OccurrenceColumns,
-        ScheduleRow, WakeColumns, OCCURRENCE_COLUMNS,
+        escalate_of, expires_at, follow, instant, micros, occurrence_record, parse_channel,
+        parse_id, parse_json, parse_outcome, parse_user, wake_of, AttemptColumns, EscalateColumns,
+        OccurrenceColumns, ScheduleRow, WakeColumns, Woke, OCCURRENCE_COLUMNS,
     };
     pub(crate) use crate::{
         AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
@@ -267,5 +329,6 @@ pub(crate) mod prelude {
         RecipientStore, Result, ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord,
         SessionStore, TaskRecord, TaskStore, WakeFn, WebhookEndpoint,
     };
+    pub(crate) use crate::{EscalateFn, Escalated};
     pub(crate) use crate::{OccurrenceRecord, OccurrenceStore};
 }

@@ -470,6 +470,7 @@ async fn four_workers_on_two_pools_fire_every_due_row_exactly_once() {
                 }],
                 next: Some((at(10_000), row.seq + 1)),
                 nag: None,
+                escalate_at: None,
             }
         })
     };
@@ -742,6 +743,7 @@ async fn measure_fire_due(what: &str, stores: &[Arc<dyn Store>], workers: usize)
         }],
         next: Some((at(86_400), row.seq + 1)),
         nag: None,
+        escalate_at: None,
     });
     let started = Instant::now();
     let handles: Vec<_> = (0..workers)

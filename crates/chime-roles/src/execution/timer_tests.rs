@@ -65,6 +65,15 @@ impl ScheduleStore for MemorySchedule {
         Ok(0)
     }
 
+    async fn escalate_due(
+        &self,
+        _now: Timestamp,
+        _max: usize,
+        _step: chime_store::EscalateFn,
+    ) -> StoreResult<usize> {
+        Ok(0)
+    }
+
     async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> StoreResult<usize> {
         let mut rows = self.rows.lock().unwrap();
         let due: Vec<TaskId> = rows

@@ -99,6 +99,7 @@ async fn fire_task(now: &str, quiet_hours: serde_json::Value, urgent: bool) -> V
         task_version: 1,
         task: task.to_stored(),
         traceparent: None,
+        escalation: None,
     };
     let writes = notification
         .deliveries_of(&e, &mut BatchRecipients::default())

@@ -86,6 +86,7 @@ async fn held_sms_at_seven(acknowledge: bool) -> (u32, usize, String) {
         events: vec![],
         next: None,
         nag: None,
+        escalate_at: None,
     });
     assert_eq!(
         store
@@ -123,6 +124,7 @@ async fn held_sms_at_seven(acknowledge: bool) -> (u32, usize, String) {
         task_version: record.version,
         task: task.to_stored(),
         traceparent: None,
+        escalation: None,
     };
     let writes = at_due
         .deliveries_of(&e, &mut BatchRecipients::default())

@@ -62,6 +62,8 @@ pub async fn fire_due_opens_each_fired_occurrence_until_its_next_or_for_a_day(
                 snoozed_from: None,
                 repeated: false,
                 nags_left: 0,
+                escalated: 0,
+                escalate_at: None,
             },
             OccurrenceRecord {
                 key: key(&recurring, at(100)),
@@ -75,6 +77,8 @@ pub async fn fire_due_opens_each_fired_occurrence_until_its_next_or_for_a_day(
                 snoozed_from: None,
                 repeated: false,
                 nags_left: 0,
+                escalated: 0,
+                escalate_at: None,
             },
         ]
     );
@@ -237,14 +241,17 @@ fn recording_wake() -> (WakeFn, Arc<Mutex<Vec<Wake>>>) {
         log.lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(w.clone());
-        Some(vec![execute_task(&ScheduledTask {
-            task_id: w.key.task_id,
-            user_id: w.user_id.clone(),
-            version: w.version,
-            body: w.body.clone(),
-            due_at: w.key.due_at,
-            seq: w.seq,
-        })])
+        Some(crate::Woken {
+            events: vec![execute_task(&ScheduledTask {
+                task_id: w.key.task_id,
+                user_id: w.user_id.clone(),
+                version: w.version,
+                body: w.body.clone(),
+                due_at: w.key.due_at,
+                seq: w.seq,
+            })],
+            escalate_at: None,
+        })
     });
     (wake, seen)
 }
@@ -466,6 +473,7 @@ pub async fn a_nagging_occurrence_repeats_until_done_at_most_times(f: &dyn Store
         events: vec![execute_task(row)],
         next: None,
         nag: Some(nag),
+        escalate_at: None,
     });
     assert_eq!(fire_due(&*store, at(100), 10, fire).await, 1);
     ack(&*store, &seqs(&outbox(&*store).await)).await;
@@ -540,6 +548,7 @@ pub async fn a_nagging_occurrence_repeats_until_done_at_most_times(f: &dyn Store
         events: vec![execute_task(row)],
         next: None,
         nag: Some(nag),
+        escalate_at: None,
     });
     assert_eq!(fire_due(&*store, at(300), 10, fire).await, 1);
     store
@@ -552,4 +561,218 @@ pub async fn a_nagging_occurrence_repeats_until_done_at_most_times(f: &dyn Store
         0,
         "repeated after done"
     );
+}
+
+/// Fires `task` due at `due` with its first escalation step due at `first` (and a nag, if
+/// given), the outbox emptied.
+async fn fired_escalating(
+    store: &dyn Store,
+    task: &TaskRecord,
+    due: i64,
+    first: i64,
+    nag: Option<chime_core::task::Nag>,
+) -> OccurrenceKey {
+    apply(store, &[set(task, Some((at(due), 1)))]).await;
+    let fire: FireFn = Arc::new(move |row: &ScheduledTask| Fire {
+        events: vec![execute_task(row)],
+        next: None,
+        nag,
+        escalate_at: Some(at(first)),
+    });
+    assert_eq!(fire_due(store, at(due), 10, fire).await, 1);
+    ack(store, &seqs(&outbox(store).await)).await;
+    key(task, at(due))
+}
+
+/// Runs `escalate_due` at `now` with a step that publishes an `execute_task` and puts the next
+/// step 60 s later while there is one (two steps: 0 and 1); the steps it was given.
+async fn escalate_due(store: &dyn Store, now: Timestamp) -> Vec<crate::Escalate> {
+    let seen: Arc<Mutex<Vec<crate::Escalate>>> = Arc::default();
+    let log = seen.clone();
+    let step: crate::EscalateFn = Arc::new(move |e: &crate::Escalate| {
+        log.lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(e.clone());
+        Some(crate::Escalated {
+            events: vec![execute_task(&ScheduledTask {
+                task_id: e.key.task_id,
+                user_id: e.user_id.clone(),
+                version: e.version,
+                body: e.body.clone(),
+                due_at: e.key.due_at,
+                seq: e.seq,
+            })],
+            next_at: (e.step == 0).then(|| e.at + jiff::SignedDuration::from_secs(60)),
+        })
+    });
+    let fired = store
+        .escalate_due(now, 10, step)
+        .await
+        .expect("escalate_due");
+    let seen = seen.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    assert_eq!(fired, seen.len(), "counted what it fired");
+    seen
+}
+
+/// An escalating occurrence's steps are durable work on its row: each fires once, in order,
+/// at its instant, with an event in the outbox; none after the occurrence is acknowledged or
+/// snoozed (a snooze's return starts the chain again, by what its wake decides); a repeat of
+/// a nagging task takes the pending step over; a deleted task's chain ends.
+pub async fn escalation_steps_fire_once_each_and_none_after_done(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let steps = |seen: &[crate::Escalate]| -> Vec<(OccurrenceKey, u32, Timestamp)> {
+        seen.iter().map(|e| (e.key, e.step, e.at)).collect()
+    };
+
+    // Two steps, at 160 and 220, each once.
+    let bins = task(&alice, "Bins");
+    let k = fired_escalating(&*store, &bins, 100, 160, None).await;
+    let record = store
+        .occurrence(&alice, &k)
+        .await
+        .expect("occurrence")
+        .expect("fired");
+    assert_eq!((record.escalated, record.escalate_at), (0, Some(at(160))));
+    assert_eq!(next_due(&*store).await, Some(at(160)));
+    assert!(
+        escalate_due(&*store, at(159)).await.is_empty(),
+        "escalated early"
+    );
+    assert_eq!(
+        steps(&escalate_due(&*store, at(160)).await),
+        [(k, 0, at(160))]
+    );
+    assert_eq!(outbox(&*store).await.len(), 1, "the step's event");
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
+    assert!(
+        escalate_due(&*store, at(200)).await.is_empty(),
+        "a step fired twice"
+    );
+    let record = store
+        .occurrence(&alice, &k)
+        .await
+        .expect("occurrence")
+        .expect("fired");
+    assert_eq!((record.escalated, record.escalate_at), (1, Some(at(220))));
+    assert_eq!(
+        steps(&escalate_due(&*store, at(230)).await),
+        [(k, 1, at(220))]
+    );
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
+    assert!(
+        escalate_due(&*store, at(10_000)).await.is_empty(),
+        "past the last step"
+    );
+    let record = store
+        .occurrence(&alice, &k)
+        .await
+        .expect("occurrence")
+        .expect("fired");
+    assert_eq!((record.escalated, record.escalate_at), (2, None));
+    assert_eq!(next_due(&*store).await, None);
+
+    // Done first: no step, and nothing is pending.
+    let rent = task(&alice, "Rent");
+    let k = fired_escalating(&*store, &rent, 300, 360, None).await;
+    store
+        .acknowledge_occurrence(&alice, &k, Channel::Sms, at(310))
+        .await
+        .expect("acknowledge")
+        .expect("alice's");
+    assert!(
+        escalate_due(&*store, at(10_000)).await.is_empty(),
+        "escalated after done"
+    );
+    assert!(outbox(&*store).await.is_empty());
+    assert_eq!(next_due(&*store).await, None);
+
+    // Snoozed first: no step; the return's chain starts where its wake says.
+    let call = task(&alice, "Call mum");
+    let k = fired_escalating(&*store, &call, 400, 460, None).await;
+    snooze(&*store, &alice, &k, 450).await.expect("snoozed");
+    assert!(
+        escalate_due(&*store, at(455)).await.is_empty(),
+        "escalated while snoozed"
+    );
+    let wake: WakeFn = Arc::new(move |w: &Wake| {
+        Some(crate::Woken {
+            events: Vec::new(),
+            escalate_at: Some(w.key.due_at + jiff::SignedDuration::from_secs(60)),
+        })
+    });
+    assert_eq!(
+        store.wake_due(at(450), 10, wake).await.expect("wake_due"),
+        1
+    );
+    let back = key(&call, at(450));
+    let record = store
+        .occurrence(&alice, &back)
+        .await
+        .expect("occurrence")
+        .expect("return");
+    assert_eq!((record.escalated, record.escalate_at), (0, Some(at(510))));
+    assert!(escalate_due(&*store, at(509)).await.is_empty());
+    assert_eq!(
+        steps(&escalate_due(&*store, at(510)).await),
+        [(back, 0, at(510))]
+    );
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
+    store
+        .acknowledge_occurrence(&alice, &back, Channel::Email, at(520))
+        .await
+        .expect("acknowledge")
+        .expect("alice's");
+
+    // A repeat takes over the pending step: it fires once, on the repeat.
+    let pills = task(&alice, "Pills");
+    let nag = chime_core::task::Nag {
+        every_minutes: 1,
+        times: 1,
+    };
+    let k = fired_escalating(&*store, &pills, 600, 700, Some(nag)).await;
+    assert_eq!(wake_due(&*store, at(660)).await.0, 1, "the repeat");
+    let repeat = key(&pills, at(660));
+    let original = store
+        .occurrence(&alice, &k)
+        .await
+        .expect("occurrence")
+        .expect("kept");
+    assert_eq!(original.escalate_at, None);
+    let record = store
+        .occurrence(&alice, &repeat)
+        .await
+        .expect("occurrence")
+        .expect("repeat");
+    assert_eq!(record.escalate_at, Some(at(700)));
+    assert_eq!(
+        steps(&escalate_due(&*store, at(700)).await),
+        [(repeat, 0, at(700))]
+    );
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
+    // Done on the original closes the chain: its repeat's next step (760) does not fire.
+    store
+        .acknowledge_occurrence(&alice, &repeat, Channel::InApp, at(710))
+        .await
+        .expect("acknowledge")
+        .expect("alice's");
+    assert!(
+        escalate_due(&*store, at(10_000)).await.is_empty(),
+        "escalated after done"
+    );
+
+    // Deleted: the chain ends without a step.
+    let gone = task(&alice, "Gone");
+    fired_escalating(&*store, &gone, 800, 860, None).await;
+    store
+        .delete_task(&alice, gone.id, 1, deleted_event(&gone, 2))
+        .await
+        .expect("delete_task");
+    ack(&*store, &seqs(&outbox(&*store).await)).await;
+    assert!(
+        escalate_due(&*store, at(10_000)).await.is_empty(),
+        "a deleted task escalated"
+    );
+    assert!(outbox(&*store).await.is_empty());
+    assert_eq!(next_due(&*store).await, None);
 }

@@ -429,6 +429,7 @@ pub async fn a_fire_due_that_fails_part_way_changes_nothing(f: &dyn StoreFactory
             events: vec![execute_task(row)],
             next: Some((at(1_000), row.seq + 1)),
             nag: None,
+            escalate_at: None,
         }
     });
     // Run in its own task: an adapter may report the panic as an error or let it unwind.

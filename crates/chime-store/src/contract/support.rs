@@ -276,6 +276,7 @@ pub(super) fn execute_task(row: &ScheduledTask) -> OutboxEvent {
         task_version: row.version,
         task: row.body.clone(),
         traceparent: None,
+        escalation: None,
     }))
 }
 
@@ -296,6 +297,7 @@ pub(super) fn recording_fire(
             events: vec![execute_task(row)],
             next: next(row),
             nag: None,
+            escalate_at: None,
         }
     });
     (fire, seen)
@@ -334,6 +336,7 @@ pub(super) async fn race_fire_due(stores: [Arc<dyn Store>; 2]) {
                 events: vec![execute_task(row)],
                 next: None,
                 nag: None,
+                escalate_at: None,
             }
         })
     };

@@ -17,6 +17,8 @@ fn occurrence_from_row(row: &PgRow) -> Result<OccurrenceRecord> {
         col(row, 10)?,
         col(row, 11)?,
         col(row, 12)?,
+        col(row, 13)?,
+        col(row, 14)?,
     ))
 }
 
@@ -121,7 +123,8 @@ impl OccurrenceStore for PgStore {
         // in the same statement, only by the acknowledgement that took.
         sqlx::query(
             "WITH acked AS (
-                 UPDATE occurrences SET acked_at = $4, acked_channel = $5, wake_at = NULL
+                 UPDATE occurrences SET acked_at = $4, acked_channel = $5, wake_at = NULL,
+                       escalate_at = NULL
                  WHERE task_id = $1 AND due_at = $2 AND user_id = $3 AND acked_at IS NULL
                  RETURNING task_id, due_at, user_id)
              UPDATE inbox i SET read = TRUE FROM acked a
@@ -147,7 +150,7 @@ impl OccurrenceStore for PgStore {
     ) -> Result<Option<OccurrenceRecord>> {
         let row = sqlx::query(&format!(
             "WITH snoozed AS (
-                 UPDATE occurrences SET snoozed_until = $4, wake_at = $4
+                 UPDATE occurrences SET snoozed_until = $4, wake_at = $4, escalate_at = NULL
                  WHERE task_id = $1 AND due_at = $2 AND user_id = $3 AND acked_at IS NULL
                    AND (snoozed_until IS NULL OR wake_at IS NOT NULL)
                  RETURNING {OCCURRENCE_COLUMNS})

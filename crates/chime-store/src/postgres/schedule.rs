@@ -67,7 +67,8 @@ impl ScheduleStore for PgStore {
         let due: Option<i64> = sqlx::query_scalar(
             "SELECT LEAST(
                (SELECT MIN(due_at) FROM schedule WHERE due_at IS NOT NULL),
-               (SELECT MIN(wake_at) FROM occurrences WHERE wake_at IS NOT NULL))",
+               (SELECT MIN(wake_at) FROM occurrences WHERE wake_at IS NOT NULL),
+               (SELECT MIN(escalate_at) FROM occurrences WHERE escalate_at IS NOT NULL))",
         )
         .fetch_one(&self.pool)
         .await
@@ -110,6 +111,7 @@ impl ScheduleStore for PgStore {
         let mut occ_nag_every: Vec<Option<i64>> = Vec::new();
         let mut occ_nags: Vec<i64> = Vec::new();
         let mut occ_wake: Vec<Option<i64>> = Vec::new();
+        let mut occ_escalate: Vec<Option<i64>> = Vec::new();
         let mut fired = 0;
         for row in &due {
             let task = scheduled_from_row(row)?;
@@ -138,6 +140,7 @@ impl ScheduleStore for PgStore {
             occ_nag_every.push(every);
             occ_nags.push(decision.nag.map_or(0, |n| i64::from(n.times)));
             occ_wake.push(every.map(|e| micros(now).saturating_add(e)));
+            occ_escalate.push(decision.escalate_at.map(micros));
             ids.push(task.task_id.to_string());
             next_due.push(decision.next.map(|(at, _)| micros(at)));
             next_seq.push(decision.next.map(|(_, seq)| i64::from(seq)));
@@ -146,12 +149,14 @@ impl ScheduleStore for PgStore {
         // The occurrences are open from the claim that fires them (same transaction).
         sqlx::query(
             "INSERT INTO occurrences
-               (task_id, user_id, due_at, expires_at, seq, nag_every, nags_left, wake_at, fired_at)
+               (task_id, user_id, due_at, expires_at, seq, nag_every, nags_left, wake_at,
+                escalate_at, fired_at)
              SELECT n.task_id, n.user_id, n.due_at, n.expires_at, n.seq, n.nag_every,
-                    n.nags_left, n.wake_at, $9
+                    n.nags_left, n.wake_at, n.escalate_at, $10
              FROM UNNEST($1::text[], $2::text[], $3::int8[], $4::int8[], $5::int8[],
-                         $6::int8[], $7::int8[], $8::int8[])
-               AS n (task_id, user_id, due_at, expires_at, seq, nag_every, nags_left, wake_at)
+                         $6::int8[], $7::int8[], $8::int8[], $9::int8[])
+               AS n (task_id, user_id, due_at, expires_at, seq, nag_every, nags_left, wake_at,
+                     escalate_at)
              ON CONFLICT DO NOTHING",
         )
         .bind(&occ_tasks)
@@ -162,6 +167,7 @@ impl ScheduleStore for PgStore {
         .bind(&occ_nag_every)
         .bind(&occ_nags)
         .bind(&occ_wake)
+        .bind(&occ_escalate)
         .bind(micros(now))
         .execute(&mut *tx)
         .await
@@ -192,7 +198,7 @@ impl ScheduleStore for PgStore {
         // state read in the same snapshot (a deleted task's snooze ends without returning).
         let due = sqlx::query(
             "SELECT o.task_id, o.due_at, o.user_id, o.seq, o.wake_at, t.version, t.body,
-                    o.snoozed_until, o.nag_every, o.nags_left
+                    o.snoozed_until, o.nag_every, o.nags_left, o.escalated, o.escalate_at
              FROM occurrences o LEFT JOIN tasks t ON t.id = o.task_id
              WHERE o.wake_at IS NOT NULL AND o.wake_at <= $1
              ORDER BY o.wake_at LIMIT $2
@@ -223,7 +229,8 @@ impl ScheduleStore for PgStore {
             let Some(w) = wake_of(columns, snoozed_until)? else {
                 // Its task is gone: it will not return.
                 sqlx::query(
-                    "UPDATE occurrences SET wake_at = NULL WHERE task_id = $1 AND due_at = $2",
+                    "UPDATE occurrences SET wake_at = NULL, escalate_at = NULL
+                     WHERE task_id = $1 AND due_at = $2",
                 )
                 .bind(&task_id)
                 .bind(due_at)
@@ -236,13 +243,21 @@ impl ScheduleStore for PgStore {
                 .map_err(|_| Error::Storage(format!("waking task {task_id} panicked").into()))?;
             let Some(woken) = decided else { continue };
             woke += 1;
-            events.extend(woken);
-            let next = follow(snoozed_until, col(row, 8)?, col(row, 9)?, now);
+            events.extend(woken.events);
+            let woke_row = Woke {
+                snoozed_until,
+                nag_every: col(row, 8)?,
+                nags_left: col(row, 9)?,
+                escalated: col(row, 10)?,
+                escalate_at: col(row, 11)?,
+            };
+            let next = follow(&woke_row, woken.escalate_at, now);
             sqlx::query(
                 "INSERT INTO occurrences
                    (task_id, due_at, user_id, fired_at, expires_at, seq, snoozed_from,
-                    nag_every, nags_left, wake_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                    nag_every, nags_left, wake_at, escalated, escalate_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT DO NOTHING",
             )
             .bind(&task_id)
             .bind(micros(w.key.due_at))
@@ -254,6 +269,8 @@ impl ScheduleStore for PgStore {
             .bind(next.nag_every)
             .bind(next.nags_left)
             .bind(next.wake_at)
+            .bind(next.escalated)
+            .bind(next.escalate_at)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -261,7 +278,8 @@ impl ScheduleStore for PgStore {
             sqlx::query(
                 "UPDATE occurrences SET
                    nagged = nagged OR snoozed_until IS NULL,
-                   snoozed_until = COALESCE(snoozed_until, wake_at), wake_at = NULL
+                   snoozed_until = COALESCE(snoozed_until, wake_at), wake_at = NULL,
+                   escalate_at = NULL
                  WHERE task_id = $1 AND due_at = $2",
             )
             .bind(&task_id)
@@ -274,6 +292,74 @@ impl ScheduleStore for PgStore {
         tx.commit().await.map_err(map_err)?;
         self.signal_if(!events.is_empty());
         Ok(woke)
+    }
+
+    async fn escalate_due(&self, now: Timestamp, max: usize, step: EscalateFn) -> Result<usize> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // As `wake_due`: SKIP LOCKED so instances split the steps. An acknowledgement that
+        // committed first has cleared `escalate_at`, which the locking read re-checks.
+        let due = sqlx::query(
+            "SELECT o.task_id, o.due_at, o.user_id, o.seq, o.escalate_at, o.escalated,
+                    t.version, t.body
+             FROM occurrences o LEFT JOIN tasks t ON t.id = o.task_id
+             WHERE o.escalate_at IS NOT NULL AND o.escalate_at <= $1
+             ORDER BY o.escalate_at LIMIT $2
+             FOR UPDATE OF o SKIP LOCKED",
+        )
+        .bind(micros(now))
+        .bind(max as i64)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut events = Vec::new();
+        let mut fired = 0;
+        for row in &due {
+            let (task_id, due_at): (String, i64) = (col(row, 0)?, col(row, 1)?);
+            let columns: EscalateColumns = (
+                task_id.clone(),
+                due_at,
+                col(row, 2)?,
+                col(row, 3)?,
+                col(row, 4)?,
+                col(row, 5)?,
+                col(row, 6)?,
+                col(row, 7)?,
+            );
+            let decided = match escalate_of(columns)? {
+                Some(e) => {
+                    let decided = catch_unwind(AssertUnwindSafe(|| step(&e))).map_err(|_| {
+                        Error::Storage(format!("escalating task {task_id} panicked").into())
+                    })?;
+                    match decided {
+                        Some(decided) => decided,
+                        None => continue,
+                    }
+                }
+                // Its task is gone: the chain ends.
+                None => Escalated::default(),
+            };
+            let sent = i64::from(!decided.events.is_empty());
+            fired += sent as usize;
+            events.extend(decided.events);
+            sqlx::query(
+                "UPDATE occurrences SET escalated = escalated + $3, escalate_at = $4
+                 WHERE task_id = $1 AND due_at = $2",
+            )
+            .bind(&task_id)
+            .bind(due_at)
+            .bind(sent)
+            .bind(decided.next_at.map(micros))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        insert_outbox(&mut tx, &events).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(!events.is_empty());
+        Ok(fired)
     }
 
     async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {

@@ -17,6 +17,8 @@ fn occurrence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OccurrenceColumns> 
         r.get(10)?,
         r.get(11)?,
         r.get(12)?,
+        r.get(13)?,
+        r.get(14)?,
     ))
 }
 
@@ -157,7 +159,8 @@ impl OccurrenceStore for SqliteStore {
         self.write(move |tx| {
             let acked = tx
                 .execute(
-                    "UPDATE occurrences SET acked_at = ?4, acked_channel = ?5, wake_at = NULL
+                    "UPDATE occurrences SET acked_at = ?4, acked_channel = ?5, wake_at = NULL,
+                       escalate_at = NULL
                      WHERE task_id = ?1 AND due_at = ?2 AND user_id = ?3 AND acked_at IS NULL",
                     params![task_id, due_at, user, micros(at), channel.as_str()],
                 )
@@ -188,7 +191,7 @@ impl OccurrenceStore for SqliteStore {
         );
         self.write(move |tx| {
             tx.execute(
-                "UPDATE occurrences SET snoozed_until = ?4, wake_at = ?4
+                "UPDATE occurrences SET snoozed_until = ?4, wake_at = ?4, escalate_at = NULL
                  WHERE task_id = ?1 AND due_at = ?2 AND user_id = ?3 AND acked_at IS NULL
                    AND (snoozed_until IS NULL OR wake_at IS NOT NULL)",
                 params![task_id, due_at, user, micros(until)],

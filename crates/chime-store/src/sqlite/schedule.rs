@@ -51,7 +51,9 @@ impl ScheduleStore for SqliteStore {
                     "SELECT MIN(due) FROM (
                        SELECT MIN(due_at) AS due FROM schedule WHERE due_at IS NOT NULL
                        UNION ALL
-                       SELECT MIN(wake_at) FROM occurrences WHERE wake_at IS NOT NULL)",
+                       SELECT MIN(wake_at) FROM occurrences WHERE wake_at IS NOT NULL
+                       UNION ALL
+                       SELECT MIN(escalate_at) FROM occurrences WHERE escalate_at IS NOT NULL)",
                     [],
                     |r| r.get(0),
                 )
@@ -107,8 +109,8 @@ impl ScheduleStore for SqliteStore {
                     .prepare_cached(
                         "INSERT INTO occurrences
                            (task_id, due_at, user_id, fired_at, expires_at, seq,
-                            nag_every, nags_left, wake_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+                            nag_every, nags_left, wake_at, escalate_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
                     )
                     .map_err(map_err)?;
                 let mut fired = 0;
@@ -144,7 +146,8 @@ impl ScheduleStore for SqliteStore {
                             decision.nag.map_or(0, |n| i64::from(n.times)),
                             decision
                                 .nag
-                                .map(|n| micros(now).saturating_add(n.every().as_micros() as i64))
+                                .map(|n| micros(now).saturating_add(n.every().as_micros() as i64)),
+                            decision.escalate_at.map(micros)
                         ])
                         .map_err(map_err)?;
                     match decision.next {
@@ -183,7 +186,8 @@ impl ScheduleStore for SqliteStore {
                     let mut stmt = tx
                         .prepare_cached(
                             "SELECT o.task_id, o.due_at, o.user_id, o.seq, o.wake_at,
-                                    t.version, t.body, o.snoozed_until, o.nag_every, o.nags_left
+                                    t.version, t.body, o.snoozed_until, o.nag_every, o.nags_left,
+                                    o.escalated, o.escalate_at
                              FROM occurrences o LEFT JOIN tasks t ON t.id = o.task_id
                              WHERE o.wake_at IS NOT NULL AND o.wake_at <= ?1
                              ORDER BY o.wake_at LIMIT ?2",
@@ -200,9 +204,14 @@ impl ScheduleStore for SqliteStore {
                                 r.get(5)?,
                                 r.get(6)?,
                             );
-                            let nag: (Option<i64>, Option<i64>, i64) =
-                                (r.get(7)?, r.get(8)?, r.get(9)?);
-                            Ok((columns, nag))
+                            let woke = Woke {
+                                snoozed_until: r.get(7)?,
+                                nag_every: r.get(8)?,
+                                nags_left: r.get(9)?,
+                                escalated: r.get(10)?,
+                                escalate_at: r.get(11)?,
+                            };
+                            Ok((columns, woke))
                         })
                         .map_err(map_err)?
                         .collect::<rusqlite::Result<Vec<_>>>()
@@ -214,35 +223,38 @@ impl ScheduleStore for SqliteStore {
                     .prepare_cached(
                         "UPDATE occurrences SET
                            nagged = CASE WHEN snoozed_until IS NULL THEN 1 ELSE nagged END,
-                           snoozed_until = COALESCE(snoozed_until, wake_at), wake_at = NULL
+                           snoozed_until = COALESCE(snoozed_until, wake_at), wake_at = NULL,
+                           escalate_at = NULL
                          WHERE task_id = ?1 AND due_at = ?2",
                     )
                     .map_err(map_err)?;
                 let mut ended = tx
                     .prepare_cached(
-                        "UPDATE occurrences SET wake_at = NULL WHERE task_id = ?1 AND due_at = ?2",
+                        "UPDATE occurrences SET wake_at = NULL, escalate_at = NULL
+                         WHERE task_id = ?1 AND due_at = ?2",
                     )
                     .map_err(map_err)?;
                 let mut opened = tx
                     .prepare_cached(
                         "INSERT INTO occurrences
                            (task_id, due_at, user_id, fired_at, expires_at, seq, snoozed_from,
-                            nag_every, nags_left, wake_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING",
+                            nag_every, nags_left, wake_at, escalated, escalate_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                         ON CONFLICT DO NOTHING",
                     )
                     .map_err(map_err)?;
                 let mut woke = 0;
-                for (row, (snoozed_until, nag_every, nags_left)) in due {
+                for (row, woke_row) in due {
                     let (task_id, due_at) = (row.0.clone(), row.1);
-                    let Some(w) = wake_of(row, snoozed_until)? else {
+                    let Some(w) = wake_of(row, woke_row.snoozed_until)? else {
                         // Its task is gone: it will not return.
                         ended.execute(params![task_id, due_at]).map_err(map_err)?;
                         continue;
                     };
-                    let Some(events) = wake(&w) else { continue };
+                    let Some(woken) = wake(&w) else { continue };
                     woke += 1;
-                    insert_outbox(tx, &events)?;
-                    let next = follow(snoozed_until, nag_every, nags_left, now);
+                    insert_outbox(tx, &woken.events)?;
+                    let next = follow(&woke_row, woken.escalate_at, now);
                     opened
                         .execute(params![
                             task_id,
@@ -254,7 +266,9 @@ impl ScheduleStore for SqliteStore {
                             due_at,
                             next.nag_every,
                             next.nags_left,
-                            next.wake_at
+                            next.wake_at,
+                            next.escalated,
+                            next.escalate_at
                         ])
                         .map_err(map_err)?;
                     returned
@@ -262,6 +276,83 @@ impl ScheduleStore for SqliteStore {
                         .map_err(map_err)?;
                 }
                 Ok(woke)
+            },
+        )
+        .await
+    }
+
+    async fn escalate_due(&self, now: Timestamp, max: usize, step: EscalateFn) -> Result<usize> {
+        // As `wake_due`: a read answers "nothing due" without a turn on the single writer.
+        let any = self
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT EXISTS (SELECT 1 FROM occurrences
+                                    WHERE escalate_at IS NOT NULL AND escalate_at <= ?1)",
+                    params![micros(now)],
+                    |r| r.get::<_, bool>(0),
+                )
+                .map_err(map_err)
+            })
+            .await?;
+        if !any {
+            return Ok(0);
+        }
+        self.write_with_events(
+            |fired| *fired > 0,
+            move |tx| {
+                let due = {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT o.task_id, o.due_at, o.user_id, o.seq, o.escalate_at,
+                                    o.escalated, t.version, t.body
+                             FROM occurrences o LEFT JOIN tasks t ON t.id = o.task_id
+                             WHERE o.escalate_at IS NOT NULL AND o.escalate_at <= ?1
+                             ORDER BY o.escalate_at LIMIT ?2",
+                        )
+                        .map_err(map_err)?;
+                    let rows = stmt
+                        .query_map(params![micros(now), max as i64], |r| {
+                            Ok::<EscalateColumns, _>((
+                                r.get(0)?,
+                                r.get(1)?,
+                                r.get(2)?,
+                                r.get(3)?,
+                                r.get(4)?,
+                                r.get(5)?,
+                                r.get(6)?,
+                                r.get(7)?,
+                            ))
+                        })
+                        .map_err(map_err)?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map_err(map_err)?;
+                    rows
+                };
+                let mut moved = tx
+                    .prepare_cached(
+                        "UPDATE occurrences SET escalated = escalated + ?3, escalate_at = ?4
+                         WHERE task_id = ?1 AND due_at = ?2",
+                    )
+                    .map_err(map_err)?;
+                let mut fired = 0;
+                for row in due {
+                    let (task_id, due_at) = (row.0.clone(), row.1);
+                    let decided = match escalate_of(row)? {
+                        Some(e) => match step(&e) {
+                            Some(decided) => decided,
+                            None => continue,
+                        },
+                        // Its task is gone: the chain ends.
+                        None => Escalated::default(),
+                    };
+                    let sent = i64::from(!decided.events.is_empty());
+                    fired += sent as usize;
+                    insert_outbox(tx, &decided.events)?;
+                    moved
+                        .execute(params![task_id, due_at, sent, decided.next_at.map(micros)])
+                        .map_err(map_err)?;
+                }
+                Ok(fired)
             },
         )
         .await

@@ -11,6 +11,11 @@
 -- after it fired and `nags_left` repeats; when that wake fires with no snooze set, it is a
 -- repeat: the occurrence is marked `nagged` (superseded by its repeat, `snoozed_until` the
 -- repeat's instant) and the repeat carries `nags_left - 1`. A snooze's return keeps the count.
+-- Escalation: an escalating task's occurrence is written with `escalate_at`, when its first
+-- step is due; the claim that fires a step (`escalate_due`) counts it in `escalated` and sets
+-- `escalate_at` to the next step's instant, or NULL after the last. Acknowledging or snoozing
+-- clears `escalate_at` in the same statement, so no step fires after either. A repeat takes
+-- over its original's pending step and count; a snooze's return starts the chain again.
 CREATE TABLE occurrences (
     task_id       TEXT COLLATE "C" NOT NULL,
     due_at        BIGINT NOT NULL,
@@ -26,10 +31,13 @@ CREATE TABLE occurrences (
     nag_every     BIGINT,
     nags_left     BIGINT NOT NULL DEFAULT 0,
     nagged        BOOLEAN NOT NULL DEFAULT FALSE,
+    escalate_at   BIGINT,
+    escalated     BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (task_id, due_at)
 );
 CREATE INDEX occurrences_open ON occurrences (user_id, due_at) WHERE acked_at IS NULL;
 CREATE INDEX occurrences_wake ON occurrences (wake_at) WHERE wake_at IS NOT NULL;
+CREATE INDEX occurrences_escalate ON occurrences (escalate_at) WHERE escalate_at IS NOT NULL;
 
 -- SMS replies: which occurrence the latest SMS to a number was about, so that a reply from
 -- that number acts on it. The number is kept only as a keyed hash (HMAC with the action-token
