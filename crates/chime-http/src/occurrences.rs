@@ -59,6 +59,18 @@ pub struct OccurrenceItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     snoozed_from: Option<Timestamp>,
+    /// Escalation steps sent so far (of its task's `escalate`; a repeat counts its
+    /// original's). Absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    escalated: u32,
+    /// When the next escalation step goes out unless it is acknowledged or snoozed first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    next_escalation_at: Option<Timestamp>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// `open` (fired, waiting), `acknowledged` (done), `snoozed` (returns at `snoozedUntil`),
@@ -96,6 +108,8 @@ impl OccurrenceItem {
             acknowledged_on: r.acknowledged.map(|(_, channel)| channel),
             snoozed_until: r.snoozed_until,
             snoozed_from: r.snoozed_from,
+            escalated: r.escalated,
+            next_escalation_at: r.escalate_at,
         }
     }
 }

@@ -14,8 +14,8 @@ use chime_testenv::smtp::{saved_in, SmtpServer};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    eventually, eventually_until, free_port, in_ms, sample, spawn_app_with, Receiver, Reply,
-    StatusCode, TestApp, PATIENCE,
+    eventually, eventually_until, free_port, in_ms, sample, sms_reply, spawn_app_with,
+    subscribe_push, Receiver, Reply, StatusCode, TestApp, PATIENCE,
 };
 
 /// Fast retries, so that outages in tests last seconds.
@@ -369,22 +369,9 @@ async fn a_push_subscription_the_push_service_says_is_gone_is_removed() {
     })
     .await;
     let alice = app.user("alice");
-    alice
-        .get::<Value>("/api/v1/push/public-key", StatusCode::OK)
-        .await;
-
-    // A browser's subscription: its own P-256 key and auth secret.
-    let browser = p256::SecretKey::random(&mut rand::thread_rng());
+    subscribe_push(&alice, &endpoint).await;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let p256dh = b64.encode(p256::EncodedPoint::from(browser.public_key()).as_bytes());
     let auth = b64.encode([7u8; 16]);
-    alice
-        .post::<Value>(
-            "/api/v1/push/subscriptions",
-            &json!({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}),
-            StatusCode::CREATED,
-        )
-        .await;
     alice
         .post_problem(
             "/api/v1/push/subscriptions",
@@ -521,34 +508,6 @@ async fn hanging_email_and_sms_providers_delay_no_other_channel_and_no_other_use
     }
     // Attempts are stuck in the hanging providers until their 30 s timeout: no graceful wait.
     app.running.shutdown.cancel();
-}
-
-/// A reply in Twilio's shape to `url`, signed with `auth_token` (or not, when `None`).
-async fn sms_reply(url: &str, auth_token: Option<&str>, from: &str, body: &str) -> (u16, String) {
-    let params: Vec<(String, String)> = [
-        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
-        ("AccountSid", "ACtest"),
-        ("From", from),
-        ("To", "+14075550000"),
-        ("Body", body),
-        ("NumMedia", "0"),
-    ]
-    .iter()
-    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-    .collect();
-    let signature = match auth_token {
-        Some(token) => chime_channels::sms::request_signature(token, url, &params),
-        None => "bm90IHRoZSBwcm92aWRlcidz".to_owned(),
-    };
-    let response = reqwest::Client::new()
-        .post(url)
-        .header("x-twilio-signature", signature)
-        .form(&params)
-        .send()
-        .await
-        .expect("POST");
-    let status = response.status().as_u16();
-    (status, response.text().await.expect("body"))
 }
 
 /// Replies to a reminder SMS, as Twilio posts them: a forged signature is a 401 that changes

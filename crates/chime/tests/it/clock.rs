@@ -9,7 +9,9 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{json, Value};
 
-use crate::helpers::{eventually, sample, StatusCode, TestApp};
+use crate::helpers::{
+    eventually, sample, sms_reply, subscribe_push, Receiver, Reply, StatusCode, TestApp,
+};
 
 /// The system clock plus an offset (milliseconds) the test sets, as an NTP step would.
 #[derive(Default)]
@@ -238,4 +240,184 @@ async fn a_nagging_reminder_repeats_every_minute_until_done_and_at_most_times() 
     );
     assert_eq!(counter(&app, "chime_nag_repeats_total").await, 3.0);
     assert_eq!(counter(&app, "chime_snooze_returns_total").await, 0.0);
+}
+
+/// `(channel, outcome)` of each delivery of the task's latest occurrence, sorted.
+async fn deliveries(app: &TestApp, id: &str) -> Vec<(String, String)> {
+    let history = history(app, id).await;
+    let mut found: Vec<(String, String)> = history
+        .first()
+        .and_then(|h| h["deliveries"].as_array())
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (
+                d["channel"].as_str().unwrap_or_default().to_owned(),
+                d["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn sent(channels: &[&str]) -> Vec<(String, String)> {
+    channels
+        .iter()
+        .map(|c| ((*c).to_owned(), "sent".to_owned()))
+        .collect()
+}
+
+/// Escalation on a server whose clock the test moves, through a real SMTP server (aiosmtpd), a
+/// Twilio-shaped SMS provider and a push service: three tasks notify by push at once, by SMS
+/// if not done a minute after, by email two minutes after. One acknowledged from its push
+/// notification gets no SMS and no email; one acknowledged by replying DONE to its SMS gets
+/// no email; the one nobody acknowledges gets all three, once each, and nothing more.
+#[tokio::test]
+async fn an_escalation_chain_goes_push_then_sms_then_email_and_stops_at_done_from_any_channel() {
+    let mail = tempfile::tempdir().expect("tempdir");
+    let smtp = chime_testenv::smtp::SmtpServer::start(
+        mail.path(),
+        &["--port", &crate::helpers::free_port().to_string()],
+    )
+    .await;
+    let sms = Receiver::answering(|_, n| {
+        Reply::status(201)
+            .json(json!({"sid": format!("SM{n:032}"), "status": "queued"}).to_string())
+    })
+    .await;
+    let push =
+        Receiver::answering(|_, n| Reply::status(201).header("location", format!("/m/{n}"))).await;
+    let port = crate::helpers::free_port();
+    let inbound = format!("http://127.0.0.1:{port}/sms/inbound");
+    let (smtp_url, sms_base, inbound_url) = (smtp.url(), sms.base().to_owned(), inbound.clone());
+    let clock = Arc::new(ManualClock::default());
+    let app = TestApp::builder()
+        .clock(clock.clone())
+        .config(move |c| {
+            c.listen = format!("127.0.0.1:{port}").parse().expect("addr");
+            c.channels.email = Some(chime_channels::email::EmailConfig::new(
+                smtp_url,
+                "Chime <reminders@example.com>",
+            ));
+            c.channels.sms = Some(chime_channels::sms::SmsConfig {
+                account_sid: "ACtest".into(),
+                auth_token: "secret-token".into(),
+                from: "+14075550000".into(),
+                base_url: sms_base,
+                timeout_seconds: 5,
+                inbound_url: Some(inbound_url),
+            });
+            c.channels.push = Some(
+                serde_json::from_value(json!({"subject": "mailto:ops@example.com"}))
+                    .expect("config"),
+            );
+            // Local targets (the plain-http push service here).
+            c.channels.webhook = Some(chime_channels::webhook::WebhookConfig {
+                allow_private: true,
+                timeout_seconds: 30,
+            });
+        })
+        .start()
+        .await;
+    let alice = app.user("alice");
+    subscribe_push(&alice, &push.url("/push/phone")).await;
+    let soon = chime_roles::Clock::now(&*clock) + SignedDuration::from_secs(2);
+    let chain = |phone: &str| {
+        json!({
+            "notify": {"push": true, "sms": phone, "email": "alice@example.com"},
+            "escalate": [
+                {"afterMinutes": 1, "channel": "sms"},
+                {"afterMinutes": 2, "channel": "email"}
+            ]
+        })
+    };
+    let ignored = create_at(&app, "ignored", soon, chain("+14075551212")).await;
+    let on_push = create_at(&app, "done on push", soon, chain("+14075551213")).await;
+    let on_sms = create_at(&app, "done by SMS", soon, chain("+14075551214")).await;
+
+    // Fired: in-app and push at once; SMS and email are held back for the steps.
+    for id in [&ignored, &on_push, &on_sms] {
+        eventually("the first send", || async {
+            (deliveries(&app, id).await == sent(&["inApp", "push"])).then_some(())
+        })
+        .await;
+    }
+    let due = rfc3339(soon);
+    let occurrence = |id: &str| format!("/api/v1/tasks/{id}/occurrences/{due}");
+    let state: Value = alice.get(&occurrence(&ignored), StatusCode::OK).await;
+    assert!(state.get("escalated").is_none(), "{state}");
+    let instant =
+        |field: &str| -> Timestamp { state[field].as_str().expect(field).parse().expect(field) };
+    assert_eq!(
+        instant("nextEscalationAt"),
+        instant("firedAt") + SignedDuration::from_secs(60),
+        "the first step is a minute after it fired: {state}"
+    );
+    // Done from the push notification's action (the API the service worker calls).
+    alice
+        .post::<Value>(
+            &format!("{}/acknowledge?via=push", occurrence(&on_push)),
+            &json!({}),
+            StatusCode::OK,
+        )
+        .await;
+
+    // A minute on: the SMS step, for the two not done.
+    clock.jump(SignedDuration::from_secs(61));
+    for id in [&ignored, &on_sms] {
+        eventually("the SMS step", || async {
+            (deliveries(&app, id).await == sent(&["inApp", "push", "sms"])).then_some(())
+        })
+        .await;
+    }
+    // Done by replying to that SMS, as Twilio posts a reply.
+    let (status, twiml) = sms_reply(&inbound, Some("secret-token"), "+14075551214", "DONE").await;
+    assert_eq!(status, 200, "{twiml}");
+    let done: Value = alice.get(&occurrence(&on_sms), StatusCode::OK).await;
+    assert_eq!(
+        (&done["state"], &done["acknowledgedOn"], &done["escalated"]),
+        (&json!("acknowledged"), &json!("sms"), &json!(1)),
+        "{done}"
+    );
+    assert!(done.get("nextEscalationAt").is_none(), "{done}");
+
+    // Another minute: the email step, for the one nobody acknowledged only.
+    clock.jump(SignedDuration::from_secs(61));
+    eventually("the email step", || async {
+        (deliveries(&app, &ignored).await == sent(&["email", "inApp", "push", "sms"])).then_some(())
+    })
+    .await;
+    let messages = eventually("the email", || async {
+        let saved = smtp.saved();
+        (!saved.is_empty()).then_some(saved)
+    })
+    .await;
+    assert!(String::from_utf8_lossy(&messages[0].raw).contains(&ignored));
+    let state: Value = alice.get(&occurrence(&ignored), StatusCode::OK).await;
+    assert_eq!(state["escalated"], 2, "{state}");
+    assert!(state.get("nextEscalationAt").is_none(), "{state}");
+
+    // Much later: nothing more for any of them.
+    clock.jump(SignedDuration::from_secs(600));
+    sentinel_fired(&app, &clock).await;
+    assert_eq!(deliveries(&app, &on_push).await, sent(&["inApp", "push"]));
+    assert_eq!(
+        deliveries(&app, &on_sms).await,
+        sent(&["inApp", "push", "sms"])
+    );
+    assert_eq!(smtp.saved().len(), 1, "one email in all");
+    assert_eq!(
+        sms.requests().len(),
+        2,
+        "one SMS each for the two not done in a minute"
+    );
+    assert_eq!(push.requests().len(), 3, "one push each");
+    let metrics = app.metrics().await;
+    for (series, value) in [
+        ("chime_escalations_total{channel=\"sms\"}", 2.0),
+        ("chime_escalations_total{channel=\"email\"}", 1.0),
+    ] {
+        assert_eq!(sample(&metrics, series), Some(value), "{series}");
+    }
 }

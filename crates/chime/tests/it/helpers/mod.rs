@@ -110,3 +110,56 @@ pub fn param<T: std::str::FromStr>(name: &str, default: T) -> T {
         Err(_) => default,
     }
 }
+
+/// Subscribes `client`'s user to web push at `endpoint`, as a browser does: its own P-256
+/// key and auth secret (the server's public key fetched first, as the web app does).
+pub async fn subscribe_push(client: &TestClient, endpoint: &str) {
+    use base64::Engine as _;
+    client
+        .get::<serde_json::Value>("/api/v1/push/public-key", StatusCode::OK)
+        .await;
+    let browser = p256::SecretKey::random(&mut rand::thread_rng());
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let p256dh = b64.encode(p256::EncodedPoint::from(browser.public_key()).as_bytes());
+    let auth = b64.encode([7u8; 16]);
+    client
+        .post::<serde_json::Value>(
+            "/api/v1/push/subscriptions",
+            &serde_json::json!({"endpoint": endpoint, "keys": {"p256dh": p256dh, "auth": auth}}),
+            StatusCode::CREATED,
+        )
+        .await;
+}
+
+/// A reply in Twilio's shape to `url`, signed with `auth_token` (or not, when `None`).
+pub async fn sms_reply(
+    url: &str,
+    auth_token: Option<&str>,
+    from: &str,
+    body: &str,
+) -> (u16, String) {
+    let params: Vec<(String, String)> = [
+        ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+        ("AccountSid", "ACtest"),
+        ("From", from),
+        ("To", "+14075550000"),
+        ("Body", body),
+        ("NumMedia", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let signature = match auth_token {
+        Some(token) => chime_channels::sms::request_signature(token, url, &params),
+        None => "bm90IHRoZSBwcm92aWRlcidz".to_owned(),
+    };
+    let response = reqwest::Client::new()
+        .post(url)
+        .header("x-twilio-signature", signature)
+        .form(&params)
+        .send()
+        .await
+        .expect("POST");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
