@@ -433,14 +433,16 @@ async fn every_snooze_returns_once_and_none_after_done_across_random_sigkills() 
     assert_eq!(items.len(), count + returning.len());
 }
 
-/// Nagging through a crash loop: reminders that nag once a minute (one repeat) fire, every
-/// fourth is then marked done, and the real binary is SIGKILLed at seeded moments around
-/// the minute when the repeats fall due. Every reminder not done is repeated exactly once;
-/// none that was done is repeated.
+/// Nagging and escalating through a crash loop: reminders that nag once a minute (one
+/// repeat) and escalate to a webhook a minute after they fire fire, every fourth is then
+/// marked done, and the real binary is SIGKILLed at seeded moments around the minute when
+/// the repeats and the steps fall due. Every reminder not done is repeated exactly once and
+/// escalated exactly once (one distinct `webhook-id`: delivery is at-least-once with a stable
+/// id); none that was done is repeated or escalated.
 ///
 /// `CHIME_CRASHLOOP_NAGS` (200), `CHIME_CRASHLOOP_NAG_KILLS` (8), `CHIME_CRASHLOOP_SEED`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_nag_repeats_once_and_never_after_done_across_random_sigkills() {
+async fn every_nag_and_escalation_fires_once_and_never_after_done_across_random_sigkills() {
     let _heavy = crate::helpers::HEAVY.lock().await;
     let count: usize = param("CHIME_CRASHLOOP_NAGS", 200);
     let kills: usize = param("CHIME_CRASHLOOP_NAG_KILLS", 8);
@@ -451,6 +453,8 @@ async fn every_nag_repeats_once_and_never_after_done_across_random_sigkills() {
     let port = free_port();
     let mut server = serve(dir.path(), port).await;
     let client = server.user("nagged");
+    let hook = Receiver::start(Reply::status(204)).await;
+    client.set_webhook(&hook.url("/hook")).await;
     let due = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3);
     let due = jiff::Timestamp::from_millisecond(due.as_millisecond()).expect("due");
     let ids: Vec<String> = futures::stream::iter(0..count)
@@ -461,8 +465,9 @@ async fn every_nag_repeats_once_and_never_after_done_across_random_sigkills() {
                     .create_task(&json!({
                         "name": format!("nag loop {i}"),
                         "startDate": due.to_string(),
-                        "notify": {"inApp": true},
+                        "notify": {"inApp": true, "webhook": true},
                         "nag": {"everyMinutes": 1, "times": 1},
+                        "escalate": [{"afterMinutes": 1, "channel": "webhook"}],
                     }))
                     .await;
                 task["id"].as_str().expect("id").to_owned()
@@ -528,8 +533,18 @@ async fn every_nag_repeats_once_and_never_after_done_across_random_sigkills() {
             .map(|n| n["taskId"].as_str().expect("taskId").to_owned())
             .collect::<Vec<String>>()
     };
+    let escalated = || {
+        let mut ids: HashMap<String, HashSet<String>> = HashMap::new();
+        for (id, (task, _), _) in webhook_hits(&hook) {
+            ids.entry(task).or_default().insert(id);
+        }
+        ids
+    };
     loop {
-        if items(client.clone()).await.len() >= expected || Instant::now() > deadline {
+        if (items(client.clone()).await.len() >= expected
+            && escalated().len() >= count - done.len())
+            || Instant::now() > deadline
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -537,6 +552,7 @@ async fn every_nag_repeats_once_and_never_after_done_across_random_sigkills() {
     // A moment more, for a repeat that would come twice.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let seen = items(client.clone()).await;
+    let escalated = escalated();
     server.kill().await;
 
     let mut per: HashMap<&str, usize> = HashMap::new();
@@ -551,12 +567,27 @@ async fn every_nag_repeats_once_and_never_after_done_across_random_sigkills() {
         })
         .filter(|(_, want, got)| want != got)
         .collect();
+    let wrong_steps: Vec<(&String, usize, usize)> = ids
+        .iter()
+        .map(|id| {
+            let want = usize::from(!done.contains(id));
+            (id, want, escalated.get(id).map_or(0, HashSet::len))
+        })
+        .filter(|(_, want, got)| want != got)
+        .collect();
     eprintln!(
-        "nag crash loop: seed {seed}, {count} nagging ({} done before the repeat), {kills} \
-         SIGKILLs: {} inbox items, {} reminders with the wrong count",
+        "nag crash loop: seed {seed}, {count} nagging and escalating ({} done before the \
+         repeat), {kills} SIGKILLs: {} inbox items, {} reminders with the wrong count, {} \
+         escalated, {} with the wrong number of steps",
         done.len(),
         seen.len(),
         wrong.len(),
+        escalated.len(),
+        wrong_steps.len(),
+    );
+    assert!(
+        wrong_steps.is_empty(),
+        "(task, expected steps, seen): {wrong_steps:?}"
     );
     assert!(wrong.is_empty(), "(task, expected, seen): {wrong:?}");
     assert_eq!(seen.len(), expected);
