@@ -249,6 +249,21 @@ await test('a task due in a few seconds arrives in the inbox live, with the unre
   await shot(alice, 'task-done-desktop');
 });
 
+await test('a task may hold a channel back until it is still not done (escalation)', async () => {
+  await alice.goto('/tasks/new');
+  await alice.getByLabel('Name', { exact: true }).fill('Take the bins out');
+  await alice.getByRole('checkbox', { name: 'Email', exact: true }).check();
+  await alice.getByLabel('Email address').fill('alice@example.com');
+  await alice.getByLabel('Email after (minutes)').fill('15');
+  await axe(alice, 'task form with an escalation');
+  await shot(alice, 'task-form-escalate-desktop');
+  await alice.getByRole('button', { name: 'Create task' }).click();
+  await alice.getByRole('heading', { name: 'Take the bins out', level: 1 }).waitFor();
+  await alice.getByText('email after 15 min if not done').waitFor();
+  await axe(alice, 'task page with an escalation');
+  await shot(alice, 'task-escalate-desktop');
+});
+
 await test('a webhook that keeps failing is dead-lettered, shown as failed, and can be retried from the task page', async () => {
   // The server under test dead-letters after a one-second retry window and lets webhooks go to
   // loopback; nothing listens on port 9.

@@ -124,6 +124,8 @@ export interface Task {
   urgent?: boolean;
   /** Sent again until marked done (absent: once). */
   nag?: { everyMinutes: number; times: number };
+  /** Channels held back until it is still not done that many minutes after it fired (absent: none). */
+  escalate?: Array<{ afterMinutes: number; channel: 'sms' | 'email' | 'push' | 'webhook' }>;
   missed: { policy: 'fireOnceLate' | 'fireAll' | 'skip'; limitSeconds?: number };
   nextExecutionDate: string | null;
   createdAt: string;

@@ -88,3 +88,37 @@ it('sends a nag only when asked, and reads it back from a task', () => {
   expect(toBody({ ...form, nag: true, nagEveryMinutes: 'soon', nagTimes: '4' }).nag).toEqual({ everyMinutes: 'soon', times: 4 });
   expect(fieldOf('/nag/times', form)).toBe('nagTimes');
 });
+
+it('sends escalation steps earliest first for the channels it notifies on, and reads them back', () => {
+  const form = {
+    ...emptyForm({ timeZone: 'Europe/Berlin' }),
+    smsOn: true,
+    sms: '+14075551212',
+    emailOn: true,
+    email: 'me@example.com',
+    push: true,
+  };
+  expect(toBody(form).escalate).toEqual([]);
+  const body = toBody({ ...form, escalate: { sms: '5', email: '2', push: '', webhook: '30' } });
+  // Webhook is not a channel of this task: its delay is not sent; push goes at once.
+  expect(body.escalate).toEqual([
+    { afterMinutes: 2, channel: 'email' },
+    { afterMinutes: 5, channel: 'sms' },
+  ]);
+  const task = {
+    id: 'tsk_1',
+    name: 'n',
+    description: null,
+    startDate: '2030-01-01T09:00:00Z',
+    timeZone: 'Europe/Berlin',
+    repeats: null,
+    notify: { email: 'me@example.com', sms: '+14075551212', push: true, inApp: true, webhook: false },
+    escalate: [{ afterMinutes: 1, channel: 'sms' as const }],
+    missed: { policy: 'fireOnceLate' as const },
+    nextExecutionDate: null,
+    createdAt: '2030-01-01T00:00:00Z',
+    modifiedAt: '2030-01-01T00:00:00Z',
+  };
+  expect(fromTask(task, {}).escalate).toEqual({ sms: '1', email: '', push: '', webhook: '' });
+  expect(fieldOf('/escalate/0/channel', form)).toBe('escalate');
+});

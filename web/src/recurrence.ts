@@ -38,9 +38,16 @@ export interface TaskForm {
   nag: boolean;
   nagEveryMinutes: string;
   nagTimes: string;
+  /** Channels held back until the occurrence is still not done after this many minutes
+   * (`''`: sent at once). */
+  escalate: Record<EscalationChannel, string>;
   missed: MissedPolicy;
   skipLimitMinutes: string;
 }
+
+/** The channels an escalation step may use. */
+export const ESCALATION_CHANNELS = ['sms', 'email', 'push', 'webhook'] as const;
+export type EscalationChannel = (typeof ESCALATION_CHANNELS)[number];
 
 /** The field ids of the form, which the JSON pointers of server errors map to. */
 export type FieldId =
@@ -61,6 +68,7 @@ export type FieldId =
   | 'urgent'
   | 'nagEveryMinutes'
   | 'nagTimes'
+  | 'escalate'
   | 'missed'
   | 'skipLimitMinutes'
   | 'form';
@@ -103,6 +111,7 @@ export function emptyForm(defaults: {
     nag: false,
     nagEveryMinutes: '10',
     nagTimes: '3',
+    escalate: { sms: '', email: '', push: '', webhook: '' },
     missed: 'fireOnceLate',
     skipLimitMinutes: '60',
   };
@@ -138,6 +147,7 @@ export function toBody(form: TaskForm): Record<string, unknown> {
     },
     urgent: form.urgent,
     nag: form.nag ? { everyMinutes: wholeNumber(form.nagEveryMinutes), times: wholeNumber(form.nagTimes) } : null,
+    escalate: escalationSteps(form),
     missed:
       form.missed === 'skip'
         ? { policy: 'skip', limitSeconds: minutesToSeconds(form.skipLimitMinutes) }
@@ -158,6 +168,18 @@ export function toBody(form: TaskForm): Record<string, unknown> {
     body.repeats = repeats;
   }
   return body;
+}
+
+/** Whether the form notifies on `channel`. */
+export function notifiesOn(form: TaskForm, channel: EscalationChannel): boolean {
+  return { sms: form.smsOn, email: form.emailOn, push: form.push, webhook: form.webhook }[channel];
+}
+
+/** The escalation steps of the form, earliest first: each channel it notifies on with a delay. */
+function escalationSteps(form: TaskForm): Array<{ afterMinutes: number | string; channel: EscalationChannel }> {
+  return ESCALATION_CHANNELS.filter((c) => notifiesOn(form, c) && form.escalate[c].trim() !== '')
+    .map((channel) => ({ afterMinutes: wholeNumber(form.escalate[channel]), channel }))
+    .sort((a, b) => Number(a.afterMinutes) - Number(b.afterMinutes));
 }
 
 /** A whole number as the server reads it, or the text as typed (the server names it). */
@@ -190,6 +212,7 @@ export function fromTask(task: Task, defaults: { email?: string; sms?: string })
     form.nagEveryMinutes = String(task.nag.everyMinutes);
     form.nagTimes = String(task.nag.times);
   }
+  for (const step of task.escalate ?? []) form.escalate[step.channel] = String(step.afterMinutes);
   form.missed = task.missed.policy;
   if (task.missed.limitSeconds !== undefined) form.skipLimitMinutes = String(task.missed.limitSeconds / 60);
   const r = task.repeats;
@@ -238,6 +261,7 @@ export function fieldOf(pointer: string, form: Pick<TaskForm, 'period' | 'endsMo
     '/missed/limitSeconds': 'skipLimitMinutes',
   };
   if (pointer in exact) return exact[pointer]!;
+  if (pointer.startsWith('/escalate')) return 'escalate';
   if (pointer.startsWith('/repeats/on')) return form.period === 'week' ? 'weekdays' : 'monthDay';
   if (pointer.startsWith('/repeats/ends')) return form.endsMode === 'on' ? 'endsDate' : 'endsCount';
   return 'form';

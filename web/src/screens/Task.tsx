@@ -133,6 +133,17 @@ export function TaskScreen({ id }: { id: string }) {
             </dd>
           </>
         )}
+        {task.escalate && task.escalate.length > 0 && (
+          <>
+            <dt>Escalates</dt>
+            <dd>
+              {task.escalate
+                .map((s) => `${{ sms: 'SMS', email: 'email', push: 'web push', webhook: 'webhook' }[s.channel]} after ${s.afterMinutes} min`)
+                .join(', then ')}{' '}
+              if not done
+            </dd>
+          </>
+        )}
         <dt>If missed</dt>
         <dd>{{ fireOnceLate: 'notify once, late', fireAll: 'notify for each', skip: 'skip when too late' }[task.missed.policy]}</dd>
       </dl>

@@ -16,13 +16,18 @@ import {
   describe,
   emptyForm,
   errorsByField,
+  ESCALATION_CHANNELS,
   fromTask,
+  notifiesOn,
   taskVariant,
   toBody,
   WEEKDAYS,
+  type EscalationChannel,
   type FieldId,
   type TaskForm,
 } from '../recurrence';
+
+const ESCALATION_LABELS: Record<EscalationChannel, string> = { sms: 'SMS', email: 'Email', push: 'Web push', webhook: 'Webhook' };
 
 export function TaskFormScreen({ id }: { id?: string }) {
   const { settings, settingsLoaded } = useApp();
@@ -199,6 +204,31 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
                   </Field>
                 ))}
               </div>
+            )}
+            {ESCALATION_CHANNELS.some((c) => notifiesOn(form, c)) && (
+              <fieldset>
+                <legend>Escalate: send on a channel only if still not done</legend>
+                <p className="hint">Minutes after it fires; leave empty to send at once.</p>
+                <div className="row-fields">
+                  {ESCALATION_CHANNELS.filter((c) => notifiesOn(form, c)).map((channel) => (
+                    <Field key={channel} id={`escalate-${channel}`} label={`${ESCALATION_LABELS[channel]} after (minutes)`}>
+                      {(p) => (
+                        <input
+                          {...p}
+                          type="number"
+                          inputMode="numeric"
+                          min={1}
+                          max={1440}
+                          placeholder="at once"
+                          value={form.escalate[channel]}
+                          onChange={(e) => set('escalate', { ...form.escalate, [channel]: e.target.value })}
+                        />
+                      )}
+                    </Field>
+                  ))}
+                </div>
+                {errors.escalate && <p className="error">{errors.escalate}</p>}
+              </fieldset>
             )}
           </fieldset>
 
