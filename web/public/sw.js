@@ -1,6 +1,7 @@
 // Chime's service worker: shows web push notifications (the server sends the task's name, due
-// time and actions as JSON), acts on their Done and Snooze buttons, focuses the app when one
-// is clicked, and keeps the app's shell so an installed app starts offline.
+// time and actions as JSON), closes one when the server says it was done elsewhere
+// (`{"close": tag}`), acts on their Done and Snooze buttons, focuses the app when one is
+// clicked, and keeps the app's shell so an installed app starts offline.
 //
 // Caching: the page (index.html) network-first, kept as the offline fallback; hashed assets
 // and icons cache-first (their names change with their content). Nothing personal is ever
@@ -34,6 +35,13 @@ self.addEventListener('push', (event) => {
     data = event.data ? event.data.json() : {};
   } catch {
     data = { title: event.data ? event.data.text() : 'Reminder' };
+  }
+  // Done elsewhere: the server takes its reminder back (same tag, same push `Topic`).
+  if (data && typeof data.close === 'string') {
+    event.waitUntil(
+      self.registration.getNotifications({ tag: data.close }).then((shown) => shown.forEach((n) => n.close())),
+    );
+    return;
   }
   const { title, options } = notificationOf(data || {});
   event.waitUntil(self.registration.showNotification(title, options));

@@ -39,6 +39,11 @@ function loadWorker(online: { up: boolean } = { up: true }) {
       showNotification: async (title: string, options: Record<string, unknown>) => {
         shown.push({ title, options });
       },
+      // What the browser shows, by tag; closing one takes it away.
+      getNotifications: async ({ tag }: { tag?: string } = {}) =>
+        shown
+          .filter((n) => tag === undefined || n.options.tag === tag)
+          .map((n) => ({ close: () => shown.splice(shown.indexOf(n), 1) })),
     },
     clients: {
       matchAll: async () => [],
@@ -145,4 +150,17 @@ it('starts offline from the cached shell, and never answers personal calls from 
     expect(await worker.dispatch('fetch', get(path, path.startsWith('/act/') ? 'navigate' : 'cors'))).toBeUndefined();
   }
   expect(await worker.dispatch('fetch', { request: { method: 'POST', url: 'https://chime.example/bff/tasks', mode: 'cors' } })).toBeUndefined();
+});
+
+it('closes the notification the server withdraws, and only that one', async () => {
+  const worker = loadWorker();
+  await worker.dispatch('push', { data: { json: () => payload } });
+  const other = { ...payload, title: 'Reminder: Call mum', tag: 'tsk_2@2026-12-05T08:00:00Z/push/sub_1' };
+  await worker.dispatch('push', { data: { json: () => other } });
+  expect(worker.shown).toHaveLength(2);
+  await worker.dispatch('push', { data: { json: () => ({ close: payload.tag }) } });
+  expect(worker.shown.map((n) => n.title)).toEqual(['Reminder: Call mum']);
+  // A withdrawal for what is no longer shown changes nothing, and shows nothing.
+  await worker.dispatch('push', { data: { json: () => ({ close: payload.tag }) } });
+  expect(worker.shown).toHaveLength(1);
 });

@@ -160,6 +160,15 @@ pub trait ChannelAdapter: Send + Sync + 'static {
     /// The longest one [`ChannelAdapter::send`] takes: the notification role leases a claimed
     /// delivery for a little longer, so a dead worker's delivery is attempted again soon after.
     fn timeout(&self) -> std::time::Duration;
+
+    /// Takes back a message already sent to `recipient` (`key`: its idempotency key), where
+    /// the channel can: web push sends a message with the same `Topic` that tells the service
+    /// worker to close the notification it shows (and replaces the reminder at the push
+    /// service if the device has not fetched it yet). Best effort; by default nothing (an
+    /// email or an SMS cannot be taken back).
+    async fn withdraw(&self, _recipient: &Recipient, _key: &str) -> Result<(), SendError> {
+        Ok(())
+    }
 }
 
 /// The due instant in the task's time zone, for people: `Monday 7 December 2026, 09:00 (Europe/Berlin)`.

@@ -171,7 +171,32 @@ impl ChannelAdapter for PushChannel {
         fields(key = %message.idempotency_key, origin = tracing::field::Empty)
     )]
     async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
-        let Recipient::Push { subscription } = &message.recipient else {
+        self.post(
+            &message.recipient,
+            &payload(message),
+            &message.idempotency_key,
+        )
+        .await
+    }
+
+    #[tracing::instrument(skip_all, fields(key = %key, origin = tracing::field::Empty))]
+    async fn withdraw(&self, recipient: &Recipient, key: &str) -> Result<(), SendError> {
+        let close = serde_json::json!({ "close": key }).to_string();
+        self.post(recipient, close.as_bytes(), key)
+            .await
+            .map(|_| ())
+    }
+}
+
+impl PushChannel {
+    /// Encrypts `payload` for the subscription and posts it, with the `Topic` of `key`.
+    async fn post(
+        &self,
+        recipient: &Recipient,
+        payload: &[u8],
+        key: &str,
+    ) -> Result<Sent, SendError> {
+        let Recipient::Push { subscription } = recipient else {
             return Err(SendError::permanent(
                 "the push channel got a non-push recipient",
             ));
@@ -199,8 +224,7 @@ impl ChannelAdapter for PushChannel {
         let keys = SubscriptionKeys::parse(subscription).map_err(|e| {
             SendError::permanent(format!("push subscription {}: {e}", subscription.id))
         })?;
-        let body =
-            encrypt(&payload(message), &keys).map_err(|e| SendError::permanent(e.to_string()))?;
+        let body = encrypt(payload, &keys).map_err(|e| SendError::permanent(e.to_string()))?;
 
         let now = Timestamp::now();
         let mut authorization =
@@ -216,7 +240,7 @@ impl ChannelAdapter for PushChannel {
         );
         headers.insert("ttl", HeaderValue::from(self.ttl_seconds));
         headers.insert("urgency", HeaderValue::from_static("high"));
-        if let Ok(topic) = HeaderValue::try_from(topic(&message.idempotency_key)) {
+        if let Ok(topic) = HeaderValue::try_from(topic(key)) {
             headers.insert("topic", topic);
         }
 

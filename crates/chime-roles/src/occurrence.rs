@@ -7,9 +7,10 @@
 
 use std::sync::Arc;
 
-use chime_core::event::{Channel, OccurrenceKey};
+use chime_channels::{ChannelAdapter, Recipient};
+use chime_core::event::{Channel, DeliveryOutcome, OccurrenceKey};
 use chime_core::UserId;
-use chime_store::{OccurrenceRecord, OccurrenceStore};
+use chime_store::{DeliveryKey, OccurrenceRecord, OccurrenceStore, RecipientStore, TaskStore};
 use jiff::{SignedDuration, Timestamp};
 
 pub mod tokens;
@@ -23,11 +24,22 @@ use crate::Context;
 pub struct Occurrences {
     store: Arc<dyn OccurrenceStore>,
     ctx: Context,
+    withdrawal: Option<Withdrawal>,
 }
 
 impl Occurrences {
     pub fn new(store: Arc<dyn OccurrenceStore>, ctx: Context) -> Self {
-        Self { store, ctx }
+        Self {
+            store,
+            ctx,
+            withdrawal: None,
+        }
+    }
+
+    /// Once acknowledged, what was sent and can be taken back is (a shown push closed).
+    pub fn with_withdrawal(mut self, withdrawal: Withdrawal) -> Self {
+        self.withdrawal = Some(withdrawal);
+        self
     }
 
     /// Now, on the role's clock (what states are read against).
@@ -65,6 +77,7 @@ impl Occurrences {
                     .observe(crate::metrics::lateness_seconds(key.due_at, now));
             }
             let mut from = r.clone();
+            let mut acked = vec![r.key];
             // A chain is as long as its owner snoozed it; the bound only guards the loop.
             for _ in 0..MAX_CHAIN {
                 let (Some(until), false) = (from.snoozed_until, from.returning) else {
@@ -79,9 +92,19 @@ impl Occurrences {
                     .acknowledge_occurrence(user, &back, channel, now)
                     .await?
                 {
-                    Some(next) => from = next,
+                    Some(next) => {
+                        acked.push(next.key);
+                        from = next;
+                    }
                     None => break,
                 }
+            }
+            if let (Some(withdrawal), true) =
+                (&self.withdrawal, r.acknowledged == Some((now, channel)))
+            {
+                // In the background: the answer does not wait for push services.
+                let (withdrawal, user) = (withdrawal.clone(), user.clone());
+                tokio::spawn(async move { withdrawal.withdraw(&user, &acked).await });
             }
         }
         Ok(record)
@@ -173,6 +196,94 @@ impl Occurrences {
     ) -> chime_store::Result<Vec<OccurrenceRecord>> {
         let now = self.ctx.clock.now();
         self.store.open_occurrences(user, now, before, limit).await
+    }
+}
+
+/// Takes back what was sent for acknowledged occurrences where a channel can: each push
+/// notification still shown is closed (a message with its `Topic`, see
+/// [`ChannelAdapter::withdraw`]). Best effort, after the acknowledgement committed: a failure
+/// is logged and leaves the notification shown, where its Done button does nothing more.
+#[derive(Clone)]
+pub struct Withdrawal {
+    history: Arc<dyn TaskStore>,
+    recipients: Arc<dyn RecipientStore>,
+    push: Arc<dyn ChannelAdapter>,
+}
+
+impl Withdrawal {
+    /// Over the push channel's adapter; `None` when this server has no push channel.
+    pub fn of<S: TaskStore + RecipientStore>(
+        store: Arc<S>,
+        adapters: &[Arc<dyn ChannelAdapter>],
+    ) -> Option<Self> {
+        let push = adapters.iter().find(|a| a.kind() == Channel::Push)?.clone();
+        Some(Self {
+            history: store.clone(),
+            recipients: store,
+            push,
+        })
+    }
+
+    /// Closes the push notifications of `keys` (occurrences of one task) on every
+    /// subscription their push went to.
+    pub async fn withdraw(&self, user: &UserId, keys: &[OccurrenceKey]) {
+        for key in keys {
+            if let Err(error) = self.withdraw_one(user, key).await {
+                tracing::warn!(occurrence = %key, %error, "a shown push could not be withdrawn");
+            }
+        }
+    }
+
+    async fn withdraw_one(&self, user: &UserId, key: &OccurrenceKey) -> chime_store::Result<()> {
+        // The occurrence's deliveries: its history entry (the newest due at or before it).
+        let after = key.due_at + SignedDuration::from_micros(1);
+        let entries = self
+            .history
+            .history(user, key.task_id, Some(after), 1)
+            .await?;
+        let targets: Vec<String> = entries
+            .iter()
+            .filter(|e| e.due_at == key.due_at)
+            .flat_map(|e| &e.deliveries)
+            .filter(|d| {
+                d.channel == Channel::Push
+                    && matches!(d.outcome, DeliveryOutcome::Sent | DeliveryOutcome::Pending)
+            })
+            .map(|d| d.target.clone())
+            .collect();
+        if targets.is_empty() {
+            return Ok(());
+        }
+        let subscriptions = self.recipients.push_subscriptions(user).await?;
+        for s in subscriptions
+            .into_iter()
+            .filter(|s| targets.contains(&s.id))
+        {
+            let delivery = DeliveryKey {
+                occurrence: *key,
+                channel: Channel::Push,
+                target: s.id.clone(),
+            };
+            let recipient = Recipient::Push {
+                subscription: chime_channels::PushSubscription {
+                    id: s.id,
+                    endpoint: s.endpoint,
+                    p256dh: s.p256dh,
+                    auth: s.auth,
+                },
+            };
+            match self
+                .push
+                .withdraw(&recipient, &crate::notification::idempotency_key(&delivery))
+                .await
+            {
+                Ok(()) => tracing::debug!(occurrence = %key, "shown push withdrawn"),
+                Err(error) => {
+                    tracing::warn!(occurrence = %key, error = %error, "a shown push could not be withdrawn");
+                }
+            }
+        }
+        Ok(())
     }
 }
 

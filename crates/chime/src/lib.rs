@@ -18,7 +18,7 @@ use chime_roles::notification::deliveries::TaskDeliveries;
 use chime_roles::notification::inbox::Inbox;
 use chime_roles::notification::recipients::Recipients;
 use chime_roles::notification::{DeliveryWake, InboxFeed, Notification, NotificationStores};
-use chime_roles::occurrence::Occurrences;
+use chime_roles::occurrence::{Occurrences, Withdrawal};
 use chime_roles::{
     inbox_feed, relay, supervisor, tick, Clock, Context, Metrics, Role, SystemClock,
 };
@@ -208,7 +208,7 @@ pub async fn start_with_clock(
     if roles.contains(&Role::Notification) {
         let notification = Notification::new(
             NotificationStores::of(store.clone()),
-            channels.adapters,
+            channels.adapters.clone(),
             feed.clone(),
             delivery_wake.clone(),
             ctx.clone(),
@@ -300,7 +300,12 @@ pub async fn start_with_clock(
                     .is_some_and(|w| w.allow_private),
             ),
         inbox: Inbox::new(store.clone()),
-        occurrences: Occurrences::new(store.clone(), ctx.clone()),
+        occurrences: match Withdrawal::of(store.clone(), &channels.adapters) {
+            Some(withdrawal) => {
+                Occurrences::new(store.clone(), ctx.clone()).with_withdrawal(withdrawal)
+            }
+            None => Occurrences::new(store.clone(), ctx.clone()),
+        },
         action_keys,
         sms_inbound: config.channels.sms.as_ref().and_then(|sms| {
             sms.inbound_url

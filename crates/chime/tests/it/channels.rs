@@ -346,6 +346,80 @@ async fn every_email_arrives_exactly_once_across_an_smtp_outage() {
     app.running.stop().await.expect("stop");
 }
 
+/// A server with quick retries, local targets (a plain-http push service) and web push.
+async fn push_app() -> TestApp {
+    spawn_app_with(|c| {
+        fast_retries(c);
+        c.channels.push = Some(
+            serde_json::from_value(json!({"subject": "mailto:ops@example.com"})).expect("config"),
+        );
+    })
+    .await
+}
+
+/// Done elsewhere, a shown push is taken back: acknowledging an occurrence (here in the
+/// inbox) sends its subscription a second message with the same `Topic` header, which the
+/// browser reads (decrypted here as a browser does, independently of the server's code) as
+/// `{"close": tag}` naming the reminder's tag, so its service worker closes it. Another
+/// task's push is left alone.
+#[tokio::test]
+async fn acknowledging_a_reminder_withdraws_its_shown_push_with_the_same_topic() {
+    let push =
+        Receiver::answering(|_, n| Reply::status(201).header("location", format!("/m/{n}"))).await;
+    let app = push_app().await;
+    let alice = app.user("alice");
+    let browser = subscribe_push(&alice, &push.url("/push/phone")).await;
+    let body = |name: &str| json!({"name": name, "startDate": in_ms(1200), "notify": {"push": true, "inApp": true}});
+    let done = app.create("alice", &body("Take the pills")).await;
+    let other = app.create("alice", &body("Call mum")).await;
+    for task in [&done, &other] {
+        let delivered =
+            final_delivery(&app, "alice", task["id"].as_str().expect("id"), "push").await;
+        assert_eq!(delivered["outcome"], "sent");
+    }
+    let reminders = push.requests();
+    assert_eq!(reminders.len(), 2);
+    let read = |body: &[u8]| -> Value {
+        serde_json::from_slice(&crate::helpers::decrypt_push(&browser, body)).expect("JSON")
+    };
+    let shown = reminders
+        .iter()
+        .map(|r| {
+            (
+                read(&r.body),
+                r.header("topic").expect("a topic").to_owned(),
+            )
+        })
+        .find(|(payload, _)| payload["taskId"] == done["id"])
+        .expect("the reminder's push");
+    assert_eq!(shown.0["title"], "Reminder: Take the pills");
+    let tag = shown.0["tag"].as_str().expect("tag").to_owned();
+
+    let id = done["id"].as_str().expect("id");
+    let due = done["startDate"].as_str().expect("startDate");
+    let done_path = format!("/api/v1/tasks/{id}/occurrences/{due}/acknowledge");
+    let empty = json!({});
+    let acknowledge = || alice.post::<Value>(&done_path, &empty, StatusCode::OK);
+    acknowledge().await;
+    let withdrawal = eventually("the withdrawal", || async {
+        push.requests().get(2).cloned()
+    })
+    .await;
+    assert_eq!(withdrawal.path(), "/push/phone");
+    assert_eq!(
+        withdrawal.header("topic"),
+        Some(shown.1.as_str()),
+        "the reminder's topic"
+    );
+    assert_eq!(read(&withdrawal.body), json!({"close": tag}));
+    // Done again: nothing more to take back.
+    acknowledge().await;
+    let sentinel = app.create("alice", &body("Sentinel")).await;
+    final_delivery(&app, "alice", sentinel["id"].as_str().expect("id"), "push").await;
+    assert_eq!(push.requests().len(), 4, "the sentinel only");
+    app.running.stop().await.expect("stop");
+}
+
 /// A push service on 127.0.0.1:0: accepts the first message (201), then says the
 /// subscription is gone (410).
 async fn push_service() -> Receiver {
@@ -361,17 +435,11 @@ async fn a_push_subscription_the_push_service_says_is_gone_is_removed() {
     use base64::Engine as _;
     let push = push_service().await;
     let endpoint = push.url("/push/browser-1");
-    let app = spawn_app_with(|c| {
-        fast_retries(c);
-        c.channels.push = Some(
-            serde_json::from_value(json!({"subject": "mailto:ops@example.com"})).expect("config"),
-        );
-    })
-    .await;
+    let app = push_app().await;
     let alice = app.user("alice");
     subscribe_push(&alice, &endpoint).await;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let auth = b64.encode([7u8; 16]);
+    let auth = b64.encode(crate::helpers::PUSH_AUTH);
     alice
         .post_problem(
             "/api/v1/push/subscriptions",

@@ -85,6 +85,7 @@ def _task_body(body):
             notify["email"] = "someone@example.com"
         if isinstance(notify.get("sms"), (str, int, float)) and not isinstance(notify["sms"], bool):
             notify["sms"] = "+14075551212"
+    _escalate(body)
     missed = body.get("missed")
     if isinstance(missed, dict):
         policy = missed.get("policy")
@@ -94,6 +95,45 @@ def _task_body(body):
             missed["limitSeconds"] = 3600
         elif (policy is None or isinstance(policy, str) and policy.lower() != "skip") and _number(limit):
             missed.pop("limitSeconds")
+
+
+def _escalate(body):
+    # Rules between fields JSON Schema cannot state: each step's channel is one the task
+    # notifies on, each channel once, each step later than the one before. Applied only to a
+    # list of schema-valid steps, and `notify` only filled where it is absent or null or of
+    # the right type, so an invalid request stays invalid.
+    steps = body.get("escalate")
+    if not isinstance(steps, list) or not 0 < len(steps) <= 4:
+        return
+    for step in steps:
+        if not (
+            isinstance(step, dict)
+            and _number(step.get("afterMinutes"))
+            and float(step["afterMinutes"]).is_integer()
+            and 1 <= step["afterMinutes"] <= 1440
+            and isinstance(step.get("channel"), str)
+            and re.fullmatch(r"(?i)email|sms|push|webhook", step["channel"])
+        ):
+            return
+    if body.get("notify") is None:
+        body["notify"] = {}
+    notify = body["notify"]
+    if not isinstance(notify, dict):
+        return
+    kept = []
+    for step in steps:
+        if step["channel"].lower() not in [k["channel"].lower() for k in kept]:
+            kept.append(step)
+    for i, step in enumerate(kept):
+        step["afterMinutes"] = i + 1
+    for step in kept:
+        channel = step["channel"].lower()
+        if channel in ("email", "sms"):
+            if notify.get(channel) in (None, ""):
+                notify[channel] = "someone@example.com" if channel == "email" else "+14075551212"
+        elif notify.get(channel) in (None, False):
+            notify[channel] = True
+    body["escalate"] = kept
 
 
 def _number(value):

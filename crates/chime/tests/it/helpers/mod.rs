@@ -111,9 +111,13 @@ pub fn param<T: std::str::FromStr>(name: &str, default: T) -> T {
     }
 }
 
+/// The auth secret of every test browser's push subscription.
+pub const PUSH_AUTH: [u8; 16] = [7; 16];
+
 /// Subscribes `client`'s user to web push at `endpoint`, as a browser does: its own P-256
-/// key and auth secret (the server's public key fetched first, as the web app does).
-pub async fn subscribe_push(client: &TestClient, endpoint: &str) {
+/// key and auth secret (the server's public key fetched first, as the web app does). Returns
+/// the browser's private key, to read what is pushed to it ([`decrypt_push`]).
+pub async fn subscribe_push(client: &TestClient, endpoint: &str) -> p256::SecretKey {
     use base64::Engine as _;
     client
         .get::<serde_json::Value>("/api/v1/push/public-key", StatusCode::OK)
@@ -121,7 +125,7 @@ pub async fn subscribe_push(client: &TestClient, endpoint: &str) {
     let browser = p256::SecretKey::random(&mut rand::thread_rng());
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let p256dh = b64.encode(p256::EncodedPoint::from(browser.public_key()).as_bytes());
-    let auth = b64.encode([7u8; 16]);
+    let auth = b64.encode(PUSH_AUTH);
     client
         .post::<serde_json::Value>(
             "/api/v1/push/subscriptions",
@@ -129,6 +133,45 @@ pub async fn subscribe_push(client: &TestClient, endpoint: &str) {
             StatusCode::CREATED,
         )
         .await;
+    browser
+}
+
+/// What a browser holding `browser` (subscribed with [`PUSH_AUTH`]) reads from a push
+/// message body, decrypted independently of the server's code: RFC 8291 keys over RFC 8188
+/// `aes128gcm`, one record.
+pub fn decrypt_push(browser: &p256::SecretKey, body: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::{Aead, KeyInit};
+    let (salt, rest) = body.split_at(16);
+    let record_size = u32::from_be_bytes(rest[..4].try_into().expect("rs")) as usize;
+    let id_len = usize::from(rest[4]);
+    let server_public = &rest[5..5 + id_len];
+    let ciphertext = &rest[5 + id_len..];
+    assert!(ciphertext.len() <= record_size, "one record");
+    let server_key = p256::PublicKey::from_sec1_bytes(server_public).expect("the server's key");
+    let shared = p256::ecdh::diffie_hellman(browser.to_nonzero_scalar(), server_key.as_affine());
+    let browser_public = p256::EncodedPoint::from(browser.public_key());
+    let mut info = b"WebPush: info\0".to_vec();
+    info.extend_from_slice(browser_public.as_bytes());
+    info.extend_from_slice(server_public);
+    let mut ikm = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(&PUSH_AUTH), shared.raw_secret_bytes())
+        .expand(&info, &mut ikm)
+        .expect("ikm");
+    let prk = hkdf::Hkdf::<sha2::Sha256>::new(Some(salt), &ikm);
+    let (mut key, mut nonce) = ([0u8; 16], [0u8; 12]);
+    prk.expand(b"Content-Encoding: aes128gcm\0", &mut key)
+        .expect("key");
+    prk.expand(b"Content-Encoding: nonce\0", &mut nonce)
+        .expect("nonce");
+    let mut plain = aes_gcm::Aes128Gcm::new(&key.into())
+        .decrypt(&nonce.into(), ciphertext)
+        .expect("a message the browser can read");
+    // The last record's padding: a 2 delimiter, then zeros.
+    while plain.last() == Some(&0) {
+        plain.pop();
+    }
+    assert_eq!(plain.pop(), Some(2), "the last record's delimiter");
+    plain
 }
 
 /// A reply in Twilio's shape to `url`, signed with `auth_token` (or not, when `None`).
