@@ -58,11 +58,11 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
         Ok(token) => lookup(&state, &token).await.map(|found| (token, found)),
         Err(e) => Err(e),
     };
-    let (token, (record, name)) = match found {
+    let (token, (record, name, zone)) = match found {
         Ok(found) => found,
         Err(refusal) => return refusal.page(),
     };
-    if let Some(settled) = settled_note(&record, token.action) {
+    if let Some(settled) = settled_note(&record, token.action, &zone) {
         return page(StatusCode::OK, &name, &settled, None);
     }
     let question = match token.action {
@@ -91,13 +91,13 @@ pub async fn act(
         Ok(token) => lookup(&state, &token).await.map(|found| (token, found)),
         Err(e) => Err(e),
     };
-    let (token, (record, name)) = match found {
+    let (token, (record, name, zone)) = match found {
         Ok(found) => found,
         Err(refusal) if json => return refusal.json(),
         Err(refusal) => return refusal.page(),
     };
     let now = state.occurrences.now();
-    let record = if settled_note(&record, token.action).is_some() {
+    let record = if settled_note(&record, token.action, &zone).is_some() {
         record
     } else {
         let done = match token.action {
@@ -143,7 +143,7 @@ pub async fn act(
         });
         return (StatusCode::OK, axum::Json(body)).into_response();
     }
-    let note = settled_note(&record, token.action)
+    let note = settled_note(&record, token.action, &zone)
         .unwrap_or_else(|| "Nothing changed: this reminder is no longer open.".to_owned());
     page(StatusCode::OK, &name, &note, None)
 }
@@ -214,11 +214,12 @@ fn verify(state: &AppState, token: &str) -> Result<ActionToken, Refusal> {
         .map_err(Refusal::Token)
 }
 
-/// The occurrence and its task's name, as the token's user's.
+/// The occurrence, its task's name and the zone its times are shown in (the user's profile
+/// zone, else the task's), as the token's user's.
 async fn lookup(
     state: &AppState,
     token: &ActionToken,
-) -> Result<(OccurrenceRecord, String), Refusal> {
+) -> Result<(OccurrenceRecord, String, Zone), Refusal> {
     let record = state
         .occurrences
         .get(&token.user, &token.occurrence)
@@ -230,7 +231,21 @@ async fn lookup(
         .get(&token.user, token.occurrence.task_id)
         .await
     {
-        Ok(view) => Ok((record, view.spec.name.as_str().to_owned())),
+        Ok(view) => {
+            let profile = state
+                .recipients
+                .profile(&token.user)
+                .await
+                .map_err(|e| Refusal::Failed(e.into()))?;
+            let zone = match profile.time_zone {
+                Some(zone) => (zone.time_zone(), zone.as_str().to_owned()),
+                None => {
+                    let task = &view.spec.schedule.zone;
+                    (task.time_zone().clone(), task.name().to_owned())
+                }
+            };
+            Ok((record, view.spec.name.as_str().to_owned(), zone))
+        }
         Err(DefinitionError::NotFound) => Err(Refusal::Gone),
         Err(e) => Err(Refusal::Failed(e.into())),
     }
@@ -238,20 +253,27 @@ async fn lookup(
 
 /// What to say when the action has nothing left to do: done already, or (for a snooze)
 /// snoozed already.
-fn settled_note(record: &OccurrenceRecord, action: Action) -> Option<String> {
+fn settled_note(record: &OccurrenceRecord, action: Action, zone: &Zone) -> Option<String> {
     if let Some((at, _)) = record.acknowledged {
-        return Some(format!("Done (marked at {} UTC).", short(at)));
+        return Some(format!("Done (marked at {}).", short(at, zone)));
     }
     match (action, record.snoozed_until) {
         (Action::Snooze { .. }, Some(until)) => {
-            Some(format!("Snoozed: it comes back at {} UTC.", short(until)))
+            Some(format!("Snoozed: it comes back at {}.", short(until, zone)))
         }
         _ => None,
     }
 }
 
-fn short(at: jiff::Timestamp) -> String {
-    at.strftime("%Y-%m-%d %H:%M").to_string()
+/// A time zone and its name, as people read it.
+type Zone = (jiff::tz::TimeZone, String);
+
+/// `2026-12-05 09:30 (Europe/Berlin)`.
+fn short(at: jiff::Timestamp, (tz, name): &Zone) -> String {
+    format!(
+        "{} ({name})",
+        at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M")
+    )
 }
 
 /// A small page that works under the server's CSP (no script, no inline style): the task's

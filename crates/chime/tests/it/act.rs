@@ -39,6 +39,14 @@ async fn the_links_of_an_email_acknowledge_and_snooze_only_when_their_button_is_
     })
     .await;
     let alice = app.user("alice");
+    // Times on the pages are shown in the user's zone.
+    alice
+        .put::<Value>(
+            "/api/v1/me",
+            &json!({"timeZone": "Europe/Berlin"}),
+            StatusCode::OK,
+        )
+        .await;
     let mut ids = Vec::new();
     for name in ["Take the pills", "Call mum"] {
         let task = app
@@ -113,6 +121,21 @@ async fn the_links_of_an_email_acknowledge_and_snooze_only_when_their_button_is_
     // Twice is harmless: the first acknowledgement stands.
     let again = http.post(done_url).send().await.expect("POST");
     assert_eq!(again.status(), 200);
+    let acked: jiff::Timestamp = first["acknowledgedAt"]
+        .as_str()
+        .expect("acknowledgedAt")
+        .parse()
+        .expect("instant");
+    let local = acked
+        .in_tz("Europe/Berlin")
+        .expect("zone")
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string();
+    let html = again.text().await.expect("html");
+    assert!(
+        html.contains(&format!("Done (marked at {local} (Europe/Berlin))")),
+        "{html}"
+    );
     let second: Value = alice
         .get(
             &path(0, first["dueAt"].as_str().expect("dueAt")),
