@@ -255,7 +255,7 @@ async fn lookup(
 /// snoozed already.
 fn settled_note(record: &OccurrenceRecord, action: Action, zone: &Zone) -> Option<String> {
     if let Some((at, _)) = record.acknowledged {
-        return Some(format!("Done (marked at {}).", short(at, zone)));
+        return Some(format!("Done: marked at {}.", short(at, zone)));
     }
     match (action, record.snoozed_until) {
         (Action::Snooze { .. }, Some(until)) => {
@@ -268,10 +268,10 @@ fn settled_note(record: &OccurrenceRecord, action: Action, zone: &Zone) -> Optio
 /// A time zone and its name, as people read it.
 type Zone = (jiff::tz::TimeZone, String);
 
-/// `2026-12-05 09:30 (Europe/Berlin)`.
+/// `2026-12-05 09:30, Europe/Berlin`.
 fn short(at: jiff::Timestamp, (tz, name): &Zone) -> String {
     format!(
-        "{} ({name})",
+        "{}, {name}",
         at.to_zoned(tz.clone()).strftime("%Y-%m-%d %H:%M")
     )
 }

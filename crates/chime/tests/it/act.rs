@@ -133,7 +133,7 @@ async fn the_links_of_an_email_acknowledge_and_snooze_only_when_their_button_is_
         .to_string();
     let html = again.text().await.expect("html");
     assert!(
-        html.contains(&format!("Done (marked at {local} (Europe/Berlin))")),
+        html.contains(&format!("Done: marked at {local}, Europe/Berlin.")),
         "{html}"
     );
     let second: Value = alice
