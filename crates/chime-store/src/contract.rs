@@ -181,6 +181,7 @@ macro_rules! store_contract_tests {
             a_reply_target_is_the_latest_sms_to_its_number,
             a_nagging_occurrence_repeats_until_done_at_most_times,
             escalation_steps_fire_once_each_and_none_after_done,
+            two_stores_racing_escalate_due_fire_each_step_once_and_none_after_done,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {

@@ -352,7 +352,8 @@ pub trait ScheduleStore: Send + Sync + 'static {
     /// moves the row to its next step, so each step fires exactly once. Acknowledging or
     /// snoozing an occurrence clears its pending step in the statement that records it, so no
     /// step is claimed after either committed; a step whose task is gone ends the chain.
-    /// [`ScheduleStore::next_due`] counts pending steps. Returns how many steps fired.
+    /// [`ScheduleStore::next_due`] counts pending steps. Returns how many steps were reached
+    /// (each counted in the row's `escalated`, whatever it published).
     async fn escalate_due(&self, now: Timestamp, max: usize, step: EscalateFn) -> Result<usize>;
 
     /// The task's scheduled row, if any (for tests and diagnostics).
@@ -728,7 +729,7 @@ pub struct OccurrenceRecord {
     pub repeated: bool,
     /// Repeats of its nagging task still to come if it is not acknowledged.
     pub nags_left: u32,
-    /// Escalation steps of its chain fired so far (a repeat carries its original's count).
+    /// Escalation steps of its chain reached so far (a repeat carries its original's count).
     pub escalated: u32,
     /// When its next escalation step is due, if one is pending.
     pub escalate_at: Option<Timestamp>,

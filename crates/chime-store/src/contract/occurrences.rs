@@ -776,3 +776,110 @@ pub async fn escalation_steps_fire_once_each_and_none_after_done(f: &dyn StoreFa
     assert!(outbox(&*store).await.is_empty());
     assert_eq!(next_due(&*store).await, None);
 }
+
+/// Two store instances on the same storage (two `chime` processes) racing `escalate_due` while
+/// the owner acknowledges every third occurrence: each step of an occurrence not acknowledged
+/// fires exactly once between them, and no step is claimed after its acknowledgement
+/// committed.
+pub async fn two_stores_racing_escalate_due_fire_each_step_once_and_none_after_done(
+    f: &dyn StoreFactory,
+) {
+    const ROWS: usize = 60;
+    let stores = [f.open().await, f.open().await];
+    let alice = user("alice");
+    let mut keys = Vec::new();
+    for i in 0..ROWS {
+        let t = task(&alice, &format!("Task {i}"));
+        keys.push(fired_escalating(&*stores[0], &t, 100, 160, None).await);
+    }
+    // Committed acknowledgements, each with when it committed (by a counter the steps read).
+    let acked: Arc<Mutex<HashMap<OccurrenceKey, u64>>> = Arc::default();
+    let clock = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let fired: Arc<Mutex<Vec<(OccurrenceKey, u32, u64)>>> = Arc::default();
+    let step: crate::EscalateFn = {
+        let (fired, clock) = (fired.clone(), clock.clone());
+        Arc::new(move |e: &crate::Escalate| {
+            let tick = clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            fired
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((e.key, e.step, tick));
+            Some(crate::Escalated {
+                events: Vec::new(),
+                next_at: (e.step == 0).then(|| e.at + jiff::SignedDuration::from_secs(1)),
+            })
+        })
+    };
+    let start = Arc::new(tokio::sync::Barrier::new(3));
+    let mut racers: Vec<tokio::task::JoinHandle<()>> = stores
+        .iter()
+        .map(|store| {
+            let (store, step, start) = (store.clone(), step.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                while store
+                    .escalate_due(at(1_000), 3, step.clone())
+                    .await
+                    .expect("escalate_due")
+                    > 0
+                {}
+            })
+        })
+        .collect();
+    racers.push({
+        let (store, alice, start) = (stores[1].clone(), alice.clone(), start.clone());
+        let (acked, clock) = (acked.clone(), clock.clone());
+        let done: Vec<OccurrenceKey> = keys.iter().step_by(3).copied().collect();
+        tokio::spawn(async move {
+            start.wait().await;
+            for k in done {
+                store
+                    .acknowledge_occurrence(&alice, &k, Channel::InApp, at(150))
+                    .await
+                    .expect("acknowledge")
+                    .expect("alice's");
+                let tick = clock.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                acked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(k, tick);
+            }
+        })
+    });
+    for racer in racers {
+        tokio::time::timeout(std::time::Duration::from_secs(60), racer)
+            .await
+            .expect("a racer finishes")
+            .expect("a racer");
+    }
+    // Whatever the acknowledgements left, the loops may have stopped before the last steps
+    // were due to them: one more pass finishes the chains.
+    while stores[0]
+        .escalate_due(at(1_000), 100, step.clone())
+        .await
+        .expect("escalate_due")
+        > 0
+    {}
+    let fired = fired.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let acked = acked.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let mut per: HashMap<(OccurrenceKey, u32), usize> = HashMap::new();
+    for (k, s, tick) in &fired {
+        *per.entry((*k, *s)).or_default() += 1;
+        if let Some(done) = acked.get(k) {
+            assert!(
+                tick < done,
+                "step {s} of {k} fired after its acknowledgement committed"
+            );
+        }
+    }
+    assert!(per.values().all(|n| *n == 1), "a step fired twice: {per:?}");
+    for k in &keys {
+        if !acked.contains_key(k) {
+            assert!(
+                per.contains_key(&(*k, 0)) && per.contains_key(&(*k, 1)),
+                "{k} not escalated"
+            );
+        }
+    }
+    assert_eq!(next_due(&*stores[0]).await, None);
+}

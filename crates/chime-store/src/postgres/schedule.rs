@@ -328,21 +328,21 @@ impl ScheduleStore for PgStore {
                 col(row, 6)?,
                 col(row, 7)?,
             );
-            let decided = match escalate_of(columns)? {
+            // The step is reached (counted, the next one due) whatever it published.
+            let (decided, reached) = match escalate_of(columns)? {
                 Some(e) => {
                     let decided = catch_unwind(AssertUnwindSafe(|| step(&e))).map_err(|_| {
                         Error::Storage(format!("escalating task {task_id} panicked").into())
                     })?;
                     match decided {
-                        Some(decided) => decided,
+                        Some(decided) => (decided, 1_i64),
                         None => continue,
                     }
                 }
                 // Its task is gone: the chain ends.
-                None => Escalated::default(),
+                None => (Escalated::default(), 0),
             };
-            let sent = i64::from(!decided.events.is_empty());
-            fired += sent as usize;
+            fired += reached as usize;
             events.extend(decided.events);
             sqlx::query(
                 "UPDATE occurrences SET escalated = escalated + $3, escalate_at = $4
@@ -350,7 +350,7 @@ impl ScheduleStore for PgStore {
             )
             .bind(&task_id)
             .bind(due_at)
-            .bind(sent)
+            .bind(reached)
             .bind(decided.next_at.map(micros))
             .execute(&mut *tx)
             .await

@@ -337,19 +337,24 @@ impl ScheduleStore for SqliteStore {
                 let mut fired = 0;
                 for row in due {
                     let (task_id, due_at) = (row.0.clone(), row.1);
-                    let decided = match escalate_of(row)? {
+                    // The step is reached (counted, the next one due) whatever it published.
+                    let (decided, reached) = match escalate_of(row)? {
                         Some(e) => match step(&e) {
-                            Some(decided) => decided,
+                            Some(decided) => (decided, 1),
                             None => continue,
                         },
                         // Its task is gone: the chain ends.
-                        None => Escalated::default(),
+                        None => (Escalated::default(), 0),
                     };
-                    let sent = i64::from(!decided.events.is_empty());
-                    fired += sent as usize;
+                    fired += reached as usize;
                     insert_outbox(tx, &decided.events)?;
                     moved
-                        .execute(params![task_id, due_at, sent, decided.next_at.map(micros)])
+                        .execute(params![
+                            task_id,
+                            due_at,
+                            reached,
+                            decided.next_at.map(micros)
+                        ])
                         .map_err(map_err)?;
                 }
                 Ok(fired)
