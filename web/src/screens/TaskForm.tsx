@@ -66,6 +66,16 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
   const [saving, setSaving] = useState(false);
   const formRef = useRef<HTMLFormElement>(null);
   const zones = useRef(timeZones());
+  const focusInvalid = useRef(false);
+
+  // After the server's errors are committed to the page, not before: a frame callback could
+  // run before React renders them and find nothing to focus.
+  useEffect(() => {
+    if (!focusInvalid.current) return;
+    focusInvalid.current = false;
+    const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
+    (invalid ?? formRef.current?.querySelector<HTMLElement>('[role="alert"]'))?.focus();
+  }, [errors]);
 
   const set = <K extends keyof TaskForm>(key: K, value: TaskForm[K]) => {
     setForm((f) => ({ ...f, [key]: value }));
@@ -92,12 +102,10 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
       if (err instanceof ProblemError) {
         const byField = errorsByField(err.byPointer(), form);
         if (Object.keys(byField).length === 0) byField.form = err.message;
+        // Once these errors are rendered, the first invalid field gets focus (the effect
+        // below), so keyboard and screen reader users land on it.
+        focusInvalid.current = true;
         setErrors(byField);
-        // Focus the first invalid field, so keyboard and screen reader users land on it.
-        requestAnimationFrame(() => {
-          const invalid = formRef.current?.querySelector<HTMLElement>('[aria-invalid="true"]');
-          (invalid ?? formRef.current?.querySelector<HTMLElement>('[role="alert"]'))?.focus();
-        });
       } else {
         setErrors({ form: 'Saving failed. Try again.' });
       }
