@@ -272,7 +272,8 @@ fn sent(channels: &[&str]) -> Vec<(String, String)> {
 /// Twilio-shaped SMS provider and a push service: three tasks notify by push at once, by SMS
 /// if not done a minute after, by email two minutes after. One acknowledged from its push
 /// notification gets no SMS and no email; one acknowledged by replying DONE to its SMS gets
-/// no email; the one nobody acknowledges gets all three, once each, and nothing more.
+/// no email; the one nobody acknowledges gets all three, once each, and nothing more. The
+/// two done have their shown push taken back.
 #[tokio::test]
 async fn an_escalation_chain_goes_push_then_sms_then_email_and_stops_at_done_from_any_channel() {
     let mail = tempfile::tempdir().expect("tempdir");
@@ -412,7 +413,16 @@ async fn an_escalation_chain_goes_push_then_sms_then_email_and_stops_at_done_fro
         2,
         "one SMS each for the two not done in a minute"
     );
-    assert_eq!(push.requests().len(), 3, "one push each");
+    // One reminder each, and for the two done, the message that takes it back (same topic).
+    let pushes = eventually("the withdrawals", || async {
+        let pushes = push.requests();
+        (pushes.len() >= 5).then_some(pushes)
+    })
+    .await;
+    assert_eq!(pushes.len(), 5, "one push each and two withdrawals");
+    let topics: std::collections::HashSet<&str> =
+        pushes.iter().filter_map(|r| r.header("topic")).collect();
+    assert_eq!(topics.len(), 3, "a withdrawal carries its reminder's topic");
     let metrics = app.metrics().await;
     for (series, value) in [
         ("chime_escalations_total{channel=\"sms\"}", 2.0),
