@@ -59,7 +59,7 @@ pub struct OccurrenceItem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>)]
     snoozed_from: Option<Timestamp>,
-    /// Escalation steps sent so far (of its task's `escalate`; a repeat counts its
+    /// Escalation steps reached so far (of its task's `escalate`; a repeat counts its
     /// original's). Absent when none.
     #[serde(skip_serializing_if = "is_zero")]
     escalated: u32,
