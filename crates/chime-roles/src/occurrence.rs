@@ -1,9 +1,12 @@
-//! An occurrence's life after it fires (issue 16): the acknowledge use case.
+//! An occurrence's life after it fires (issue 16): acknowledge, snooze, and taking back what
+//! was sent once it is done.
 //!
 //! `acknowledge(user, key, channel)` is the one entry point every way of acknowledging calls
-//! (the API today; email links, SMS replies and push actions later). The store acknowledges
-//! in one statement on the occurrence row that `fire_due` wrote when it fired, so a second
-//! acknowledgement answers the first's and pending steps can serialise on the same row.
+//! (the API and the inbox, email links, push buttons, SMS replies). The store acknowledges in
+//! one statement on the occurrence row that `fire_due` wrote when it fired, which also clears
+//! its pending repeat and escalation step, so a second acknowledgement answers the first's
+//! and no step is claimed after it. What was already sent is then withdrawn where a channel
+//! can ([`Withdrawal`]: a shown push closed), after the commit and best effort.
 
 use std::sync::Arc;
 
