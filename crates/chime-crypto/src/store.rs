@@ -30,11 +30,11 @@ use chime_core::event::{Channel, OccurrenceKey};
 use chime_core::{NotificationId, TaskId, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
-    DeliveryWrite, Escalate, EscalateFn, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem,
-    OccurrenceRecord, OccurrenceStore, OutboxEvent, OutboxRow, OutboxStore, PendingSignIn,
-    ProfileRecord, PushSubscriptionRecord, RecipientStore, ScheduleChange, ScheduleStore,
-    ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord, TaskStore, Wake, WakeFn,
-    WebhookEndpoint,
+    DeliveryWrite, Escalate, EscalateFn, Escalated, Fire, FireFn, FiredOccurrence, HistoryEntry,
+    InboxItem, OccurrenceRecord, OccurrenceStore, OutboxEvent, OutboxRow, OutboxStore,
+    PendingSignIn, ProfileRecord, PushSubscriptionRecord, RecipientStore, ScheduleChange,
+    ScheduleStore, ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord, TaskStore, Wake,
+    WakeFn, WebhookEndpoint, Woken,
 };
 use jiff::Timestamp;
 
@@ -252,6 +252,75 @@ impl TaskStore for EncryptedStore {
     }
 }
 
+/// A claimed row that carries its task's own body (sealed as a task, not a schedule body):
+/// a snooze's return or an escalation step.
+trait TaskRow: Clone {
+    fn body_mut(&mut self) -> &mut serde_json::Value;
+}
+
+impl TaskRow for Wake {
+    fn body_mut(&mut self) -> &mut serde_json::Value {
+        &mut self.body
+    }
+}
+
+impl TaskRow for Escalate {
+    fn body_mut(&mut self) -> &mut serde_json::Value {
+        &mut self.body
+    }
+}
+
+/// What a claim decides for such a row: the events it publishes among the rest.
+trait Publishes {
+    fn events_mut(&mut self) -> &mut Vec<OutboxEvent>;
+}
+
+impl Publishes for Woken {
+    fn events_mut(&mut self) -> &mut Vec<OutboxEvent> {
+        &mut self.events
+    }
+}
+
+impl Publishes for Escalated {
+    fn events_mut(&mut self) -> &mut Vec<OutboxEvent> {
+        &mut self.events
+    }
+}
+
+/// `decide` on `row` with its task body opened, and the events it decides sealed.
+fn opened<R: TaskRow, D: Publishes>(
+    keys: &Keyring,
+    row: &R,
+    decide: impl FnOnce(&R) -> Option<D>,
+) -> std::result::Result<Option<D>, crate::Error> {
+    let mut plain = row.clone();
+    TASK.decrypt_value(keys, plain.body_mut())?;
+    let Some(mut decided) = decide(&plain) else {
+        return Ok(None);
+    };
+    seal_events(keys, decided.events_mut())?;
+    Ok(Some(decided))
+}
+
+/// A row a claim left due because it cannot be decrypted: reported once the claim has
+/// committed the others.
+#[derive(Clone, Default)]
+struct Failure(Arc<Mutex<Option<crate::Error>>>);
+
+impl Failure {
+    fn keep(&self, error: crate::Error) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+    }
+
+    /// `count`, or the error of a row left due.
+    fn or(self, count: usize) -> Result<usize> {
+        match self.0.lock().unwrap_or_else(PoisonError::into_inner).take() {
+            Some(error) => Err(store_error(error)),
+            None => Ok(count),
+        }
+    }
+}
+
 /// Seals the payloads of events a claim publishes (they carry the task body).
 fn seal_events(
     keys: &Keyring,
@@ -282,8 +351,7 @@ impl ScheduleStore for EncryptedStore {
     }
 
     async fn fire_due(&self, now: Timestamp, max: usize, fire: FireFn) -> Result<usize> {
-        let keys = self.keys.clone();
-        let failure: Arc<Mutex<Option<crate::Error>>> = Arc::default();
+        let (keys, failure) = (self.keys.clone(), Failure::default());
         let failed = failure.clone();
         let wrapped: FireFn = Arc::new(move |row: &ScheduledTask| {
             let mut plain = row.clone();
@@ -298,7 +366,7 @@ impl ScheduleStore for EncryptedStore {
                 Ok(decision) => decision,
                 Err(error) => {
                     tracing::error!(task_id = %row.task_id, %error, "a due task cannot be decrypted; it stays due");
-                    *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                    failed.keep(error);
                     // Unchanged: still due at the same occurrence, nothing published.
                     Fire {
                         events: Vec::new(),
@@ -310,76 +378,35 @@ impl ScheduleStore for EncryptedStore {
             }
         });
         let fired = self.inner.fire_due(now, max, wrapped).await?;
-        let error = failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match error {
-            Some(error) => Err(store_error(error)),
-            None => Ok(fired),
-        }
+        failure.or(fired)
     }
 
     async fn wake_due(&self, now: Timestamp, max: usize, wake: WakeFn) -> Result<usize> {
-        let keys = self.keys.clone();
-        let failure: Arc<Mutex<Option<crate::Error>>> = Arc::default();
+        let (keys, failure) = (self.keys.clone(), Failure::default());
         let failed = failure.clone();
-        // The return reads the task's own row (sealed as a task body, not a schedule body).
         let wrapped: WakeFn = Arc::new(move |w: &Wake| {
-            let mut plain = w.clone();
-            let events = TASK.decrypt_value(&keys, &mut plain.body).and_then(|()| {
-                let Some(mut woken) = wake(&plain) else {
-                    return Ok(None);
-                };
-                seal_events(&keys, &mut woken.events)?;
-                Ok(Some(woken))
-            });
-            events.unwrap_or_else(|error| {
+            opened(&keys, w, |plain| wake(plain)).unwrap_or_else(|error| {
                 tracing::error!(task_id = %w.key.task_id, %error, "a snoozed task cannot be decrypted; its return stays due");
-                *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                failed.keep(error);
                 None
             })
         });
         let woke = self.inner.wake_due(now, max, wrapped).await?;
-        let error = failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match error {
-            Some(error) => Err(store_error(error)),
-            None => Ok(woke),
-        }
+        failure.or(woke)
     }
 
     async fn escalate_due(&self, now: Timestamp, max: usize, step: EscalateFn) -> Result<usize> {
-        let keys = self.keys.clone();
-        let failure: Arc<Mutex<Option<crate::Error>>> = Arc::default();
+        let (keys, failure) = (self.keys.clone(), Failure::default());
         let failed = failure.clone();
-        // As `wake_due`: the step reads the task's own row.
         let wrapped: EscalateFn = Arc::new(move |e: &Escalate| {
-            let mut plain = e.clone();
-            let escalated = TASK.decrypt_value(&keys, &mut plain.body).and_then(|()| {
-                let Some(mut escalated) = step(&plain) else {
-                    return Ok(None);
-                };
-                seal_events(&keys, &mut escalated.events)?;
-                Ok(Some(escalated))
-            });
-            escalated.unwrap_or_else(|error| {
+            opened(&keys, e, |plain| step(plain)).unwrap_or_else(|error| {
                 tracing::error!(task_id = %e.key.task_id, %error, "an escalating task cannot be decrypted; its step stays due");
-                *failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(error);
+                failed.keep(error);
                 None
             })
         });
         let fired = self.inner.escalate_due(now, max, wrapped).await?;
-        let error = failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match error {
-            Some(error) => Err(store_error(error)),
-            None => Ok(fired),
-        }
+        failure.or(fired)
     }
 
     async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>> {

@@ -134,18 +134,13 @@ impl Execution {
     pub async fn wake_due(&self) -> Result<usize> {
         let now = self.ctx.clock.now();
         let late_after = self.config.late_after;
-        let held: Arc<std::sync::Mutex<Option<StoredTaskError>>> = Arc::default();
+        let held = Held::default();
         let newer = held.clone();
         // Counted once committed, as `fire_due` does.
         let repeats: Arc<std::sync::atomic::AtomicU64> = Arc::default();
         let counted = repeats.clone();
         let wake: WakeFn = Arc::new(move |w: &Wake| {
-            let claim = tracing::info_span!(
-                parent: None,
-                "claim",
-                task_id = %w.key.task_id,
-                occurrence = %w.key,
-            );
+            let claim = claim_span(&w.key);
             let _claim = claim.enter();
             match returned(w, now, late_after) {
                 Ok(woken) => {
@@ -156,9 +151,7 @@ impl Execution {
                     Some(woken)
                 }
                 Err(error) => {
-                    *newer
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+                    newer.keep(error);
                     None
                 }
             }
@@ -170,32 +163,20 @@ impl Execution {
             .metrics
             .snooze_returns
             .inc_by((count as u64).saturating_sub(repeats));
-        let held = held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        match held {
-            Some(error) => Err(error.into()),
-            None => Ok(count),
-        }
+        held.or(count)
     }
 
     /// Fires one batch of due escalation steps (occurrences still not acknowledged), each on
     /// its step's channel; returns how many.
     pub async fn escalate_due(&self) -> Result<usize> {
         let now = self.ctx.clock.now();
-        let held: Arc<std::sync::Mutex<Option<StoredTaskError>>> = Arc::default();
+        let held = Held::default();
         let newer = held.clone();
         // Counted once committed, by channel.
         let fired: Arc<std::sync::Mutex<Vec<Channel>>> = Arc::default();
         let record = fired.clone();
         let step: EscalateFn = Arc::new(move |e: &Escalate| {
-            let claim = tracing::info_span!(
-                parent: None,
-                "claim",
-                task_id = %e.key.task_id,
-                occurrence = %e.key,
-            );
+            let claim = claim_span(&e.key);
             let _claim = claim.enter();
             match escalation(e, now) {
                 Ok((escalated, channel)) => {
@@ -209,9 +190,7 @@ impl Execution {
                     Some(escalated)
                 }
                 Err(error) => {
-                    *newer
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+                    newer.keep(error);
                     None
                 }
             }
@@ -232,14 +211,7 @@ impl Execution {
                 })
                 .inc();
         }
-        let held = held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        match held {
-            Some(error) => Err(error.into()),
-            None => Ok(count),
-        }
+        held.or(count)
     }
 
     /// Fires one batch of due rows; returns how many.
@@ -250,27 +222,19 @@ impl Execution {
         // retried must not count its occurrences again.
         let decided: Arc<std::sync::Mutex<Vec<(Fired, Timestamp)>>> = Arc::default();
         let record = decided.clone();
-        // A row this release cannot read yet; reported once the others have committed, so
-        // the supervisor backs off instead of this loop claiming it again at once.
-        let held: Arc<std::sync::Mutex<Option<StoredTaskError>>> = Arc::default();
+        let held = Held::default();
         let newer = held.clone();
         let fire: FireFn = Arc::new(move |row: &ScheduledTask| {
-            // Each occurrence is a trace of its own, rooted here: `decide` carries this span's
-            // context in the `execute_task` (see `crate::trace`).
-            let claim = tracing::info_span!(
-                parent: None,
-                "claim",
-                task_id = %row.task_id,
-                occurrence = %OccurrenceKey { task_id: row.task_id, due_at: row.due_at },
-            );
+            let claim = claim_span(&OccurrenceKey {
+                task_id: row.task_id,
+                due_at: row.due_at,
+            });
             let _claim = claim.enter();
             let (fire, fired) = match decide(row, now, late_after) {
                 Ok(decided) => decided,
                 Err(error) => {
                     tracing::error!(task_id = %row.task_id, %error, "a due task was written by a newer release; it stays due for an instance that reads it");
-                    *newer
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+                    newer.keep(error);
                     // Unchanged: still due at the same occurrence, nothing published.
                     let unchanged = Fire {
                         events: Vec::new(),
@@ -326,14 +290,7 @@ impl Execution {
                     .observe(lateness_seconds(due_at, now));
             }
         }
-        let held = held
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        match held {
-            Some(error) => Err(error.into()),
-            None => Ok(count),
-        }
+        held.or(count)
     }
 }
 
@@ -534,6 +491,40 @@ fn escalation(
         next_at: spec.escalation_at(origin, index + 1),
     };
     Ok((escalated, Some(step.channel)))
+}
+
+/// The claim span: each occurrence (and each return or step of it) is a trace of its own,
+/// rooted here; its `execute_task` carries the span's context (see `crate::trace`).
+fn claim_span(key: &OccurrenceKey) -> tracing::Span {
+    tracing::info_span!(parent: None, "claim", task_id = %key.task_id, occurrence = %key)
+}
+
+/// A row a claim left due because a newer release wrote its task: reported once the claim
+/// has committed the others, so the supervisor backs off instead of the timer claiming it
+/// again at once.
+#[derive(Clone, Default)]
+struct Held(Arc<std::sync::Mutex<Option<StoredTaskError>>>);
+
+impl Held {
+    fn keep(&self, error: StoredTaskError) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(error);
+    }
+
+    /// `count`, or the error of a row left due.
+    fn or(self, count: usize) -> Result<usize> {
+        let held = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        match held {
+            Some(error) => Err(error.into()),
+            None => Ok(count),
+        }
+    }
 }
 
 /// What [`decide`] did with a row's occurrence.
