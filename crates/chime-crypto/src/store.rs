@@ -31,10 +31,10 @@ use chime_core::{NotificationId, TaskId, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
     DeliveryWrite, Escalate, EscalateFn, Escalated, Fire, FireFn, FiredOccurrence, HistoryEntry,
-    InboxItem, OccurrenceRecord, OccurrenceStore, OutboxEvent, OutboxRow, OutboxStore,
-    PendingSignIn, ProfileRecord, PushSubscriptionRecord, RecipientStore, ScheduleChange,
-    ScheduleStore, ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord, TaskStore, Wake,
-    WakeFn, WebhookEndpoint, Woken,
+    InboxItem, OccurrenceRecord, OccurrenceStore, OutboxEvent, OutboxRow, OutboxStore, PastCursor,
+    PastKind, PendingSignIn, ProfileRecord, Purged, PushSubscriptionRecord, RecipientStore,
+    RetentionStore, ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord, SessionStore,
+    Store, TaskRecord, TaskStore, Wake, WakeFn, WebhookEndpoint, Woken,
 };
 use jiff::Timestamp;
 
@@ -754,6 +754,25 @@ impl SessionStore for EncryptedStore {
 
     async fn count_sessions(&self, now: Timestamp) -> Result<u64> {
         self.inner.count_sessions(now).await
+    }
+}
+
+/// Retention deletes rows without reading what is sealed in them.
+#[async_trait]
+impl RetentionStore for EncryptedStore {
+    async fn purge_past(
+        &self,
+        kind: PastKind,
+        cutoff: Timestamp,
+        now: Timestamp,
+        after: Option<&PastCursor>,
+        max: usize,
+    ) -> Result<Purged> {
+        self.inner.purge_past(kind, cutoff, now, after, max).await
+    }
+
+    async fn count_past(&self, kind: PastKind, cutoff: Timestamp, now: Timestamp) -> Result<u64> {
+        self.inner.count_past(kind, cutoff, now).await
     }
 }
 

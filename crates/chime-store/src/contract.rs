@@ -43,6 +43,9 @@
 //!   stops); it is open until acknowledged or expired (its task's next occurrence, or a day),
 //!   listed newest first per owner, and acknowledged once: a second acknowledgement answers
 //!   the first's.
+//! - Retention deletes, a window at a time, exactly what is older than its cutoff and settled:
+//!   never a task still scheduled, nor an occurrence open, snoozed or escalating, a pending
+//!   delivery or an unread inbox item.
 //! - Everything above survives a restart.
 //!
 //! Rules the checks follow, so they hold on every adapter:
@@ -182,6 +185,7 @@ macro_rules! store_contract_tests {
             a_nagging_occurrence_repeats_until_done_at_most_times,
             escalation_steps_fire_once_each_and_none_after_done,
             two_stores_racing_escalate_due_fire_each_step_once_and_none_after_done,
+            retention_deletes_only_the_settled_past_and_a_second_run_nothing,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {
@@ -202,6 +206,7 @@ mod occurrences;
 mod outbox;
 mod pending;
 mod recipients;
+mod retention;
 mod schedule;
 mod sessions;
 mod support;
@@ -215,6 +220,7 @@ pub use occurrences::*;
 pub use outbox::*;
 pub use pending::*;
 pub use recipients::*;
+pub use retention::*;
 pub use schedule::*;
 pub use sessions::*;
 use support::*;

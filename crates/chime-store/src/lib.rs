@@ -17,6 +17,7 @@
 //! they write is what they read back). Task bodies are kept as JSON documents (the API shape), so a document store
 //! can implement the port as easily as SQL. Adapters: `sqlite` (embedded default) and `postgres`
 //! (distributed; feature `postgres`).
+//! [`retention`] is what a retention policy deletes of the past, a window at a time.
 //! [`reencrypt`] is the small capability key rotation needs (personal data is encrypted
 //! above the port, by a decorator, so adapters never see keys).
 //! `contract` is the suite every adapter passes: test code, compiled only for this crate's
@@ -39,12 +40,14 @@ pub mod contract;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod reencrypt;
+pub mod retention;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 pub use reencrypt::{PiiColumn, PiiTable, Reencrypt, ReencryptBatch, RewriteFn};
+pub use retention::{PastCursor, PastKind, Purged, RetentionStore};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -854,6 +857,7 @@ pub trait Store:
     + RecipientStore
     + SessionStore
     + OccurrenceStore
+    + RetentionStore
 {
 }
 impl<
@@ -863,7 +867,8 @@ impl<
             + OutboxStore
             + RecipientStore
             + SessionStore
-            + OccurrenceStore,
+            + OccurrenceStore
+            + RetentionStore,
     > Store for T
 {
 }

@@ -50,6 +50,7 @@ mod occurrences;
 mod outbox;
 mod recipients;
 mod reencrypt;
+mod retention;
 mod schedule;
 mod sessions;
 mod tasks;

@@ -30,6 +30,7 @@ mod occurrences;
 mod outbox;
 mod recipients;
 mod reencrypt;
+pub mod retention;
 mod schedule;
 mod sessions;
 mod tasks;
