@@ -30,6 +30,12 @@ pub struct ChannelLabels {
     pub channel: &'static str,
 }
 
+/// What retention deleted, by kind (`chime_store::PastKind::name`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: &'static str,
+}
+
 /// A missed occurrence, by the task's missed-occurrence policy: `fireOnceLate` (folded into
 /// the occurrence that fired) or `skip` (recorded, nobody notified).
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -135,6 +141,10 @@ pub struct Metrics {
     pub nag_repeats: Counter,
     /// Escalation steps fired (occurrences sent on a held-back channel), by channel.
     pub escalations: Family<ChannelLabels, Counter>,
+    /// Rows retention deleted, by kind.
+    pub retention_deleted: Family<KindLabels, Counter>,
+    /// Retention runs that went through every kind.
+    pub retention_runs: Counter,
     pub execution_lateness: Histogram,
     pub delivery_lateness: Histogram,
     pub outbox_relayed: Counter,
@@ -175,6 +185,8 @@ impl Metrics {
             snooze_returns: Counter::default(),
             nag_repeats: Counter::default(),
             escalations: Family::default(),
+            retention_deleted: Family::default(),
+            retention_runs: Counter::default(),
             execution_lateness: Histogram::new(LATENESS_BUCKETS),
             delivery_lateness: Histogram::new(LATENESS_BUCKETS),
             outbox_relayed: Counter::default(),
@@ -265,6 +277,16 @@ impl Metrics {
             m.escalations.clone(),
         );
         registry.register(
+            "chime_retention_deleted",
+            "Rows the retention policy deleted, by kind (finished tasks, history, read inbox...)",
+            m.retention_deleted.clone(),
+        );
+        registry.register(
+            "chime_retention_runs",
+            "Retention runs that went through every kind of past",
+            m.retention_runs.clone(),
+        );
+        registry.register(
             "chime_execution_lateness_seconds",
             "From an occurrence's due instant to its execute_task",
             m.execution_lateness.clone(),
@@ -326,6 +348,12 @@ impl Metrics {
     /// Creates, at zero, the series alerts compute an `increase` over. (`get_or_create`
     /// returns a read guard; it is dropped at once.)
     fn create_known_series(&self) {
+        for kind in chime_store::PastKind::ALL {
+            drop(
+                self.retention_deleted
+                    .get_or_create(&KindLabels { kind: kind.name() }),
+            );
+        }
         for channel in Channel::ALL {
             for outcome in DELIVERY_OUTCOMES {
                 drop(self.deliveries.get_or_create(&DeliveryLabels {

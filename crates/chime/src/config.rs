@@ -67,6 +67,8 @@ pub struct Config {
     /// Scheduled online backups of the embedded default (`[backup]`).
     #[serde(default)]
     pub backup: crate::backup::BackupConfig,
+    /// How long the past is kept (`[retention]`).
+    pub retention: crate::retention::RetentionConfig,
     /// The web app and its BFF (`[web]`: static files, OIDC client, task API URL).
     #[serde(default)]
     pub web: chime_http::bff::WebConfig,
@@ -157,6 +159,7 @@ impl Default for Config {
             environment: crate::profile::Environment::default(),
             behind_tls_gateway: false,
             backup: crate::backup::BackupConfig::default(),
+            retention: crate::retention::RetentionConfig::default(),
             web: chime_http::bff::WebConfig::default(),
             store: crate::backends::StoreConfig::default(),
             bus: crate::backends::BusConfig::default(),
@@ -215,6 +218,7 @@ impl Config {
         // First, so that every reason production refuses is named at once.
         crate::profile::check(self)?;
         self.backup.validate()?;
+        self.retention.validate()?;
         self.roles()?;
         self.tls.validate()?;
         self.web.validate().map_err(anyhow::Error::msg)?;
@@ -320,6 +324,7 @@ fn env_key(key: &uncased::UncasedStr) -> Option<uncased::Uncased<'_>> {
         "environment",
         "behind_tls_gateway",
         "backup",
+        "retention",
         "web",
         "store",
         "bus",

@@ -19,6 +19,7 @@ mod backups;
 mod bus;
 mod keys;
 mod providers;
+mod retention;
 mod settings;
 mod store;
 
@@ -26,6 +27,7 @@ use backups::backups_check;
 use bus::kafka_check;
 use keys::{issuer_check, keys_check};
 use providers::provider_checks;
+use retention::retention_check;
 use settings::{config_checks, server_check, tls_check};
 use store::{postgres_check, store_checks};
 
@@ -118,6 +120,7 @@ pub async fn checks(file: Option<&Path>, overrides: &Overrides) -> Vec<Check> {
     }
     out.push(keys_check(&config));
     out.push(backups_check(&config));
+    out.push(retention_check(&config).await);
     out.extend(provider_checks(&config).await);
     out.push(issuer_check(&config).await);
     out

@@ -38,6 +38,7 @@ pub mod encryption;
 pub mod limits;
 pub mod lock;
 pub mod profile;
+pub mod retention;
 pub mod telemetry;
 pub mod tls;
 mod web;
@@ -165,6 +166,16 @@ pub async fn start_with_clock(
         workers.push(supervisor::spawn("relay", shutdown.clone(), move || {
             relay::run(store.clone(), bus.clone(), ctx.clone())
         }));
+    }
+    // The definition role owns tasks and their history: its instances keep the past as long
+    // as the policy says (several at once are fine: each row is deleted once).
+    if roles.contains(&Role::Definition) && config.retention.enabled() {
+        let store: Arc<dyn chime_store::RetentionStore> = store.clone();
+        workers.push(tokio::spawn(retention::run(
+            store,
+            config.retention.clone(),
+            ctx.clone(),
+        )));
     }
     if roles.contains(&Role::Definition) {
         let (store, bus, ctx) = (store.clone(), bus.clone(), ctx.clone());

@@ -15,12 +15,12 @@ use crate::helpers::{
 
 /// The system clock plus an offset (milliseconds) the test sets, as an NTP step would.
 #[derive(Default)]
-struct ManualClock {
+pub(crate) struct ManualClock {
     offset_ms: AtomicI64,
 }
 
 impl ManualClock {
-    fn jump(&self, by: SignedDuration) {
+    pub(crate) fn jump(&self, by: SignedDuration) {
         let ms = i64::try_from(by.as_millis()).expect("jump in range");
         self.offset_ms.fetch_add(ms, Ordering::SeqCst);
     }
@@ -39,7 +39,7 @@ fn rfc3339(at: Timestamp) -> String {
         .to_string()
 }
 
-async fn history(app: &TestApp, id: &str) -> Vec<Value> {
+pub(crate) async fn history(app: &TestApp, id: &str) -> Vec<Value> {
     let body: Value = app
         .user("alice")
         .get(&format!("/api/v1/tasks/{id}/history"), StatusCode::OK)
@@ -47,12 +47,12 @@ async fn history(app: &TestApp, id: &str) -> Vec<Value> {
     body["history"].as_array().expect("history").clone()
 }
 
-async fn counter(app: &TestApp, name: &str) -> f64 {
+pub(crate) async fn counter(app: &TestApp, name: &str) -> f64 {
     let text = app.metrics().await;
     sample(&text, name).unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
-async fn create_at(app: &TestApp, name: &str, at: Timestamp, extra: Value) -> String {
+pub(crate) async fn create_at(app: &TestApp, name: &str, at: Timestamp, extra: Value) -> String {
     let mut body = json!({"name": name, "startDate": rfc3339(at)});
     if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
         body.extend(extra);

@@ -1,4 +1,5 @@
-//! `chime doctor` with the real binary: a healthy data directory passes every check; an SMTP
+//! `chime doctor` with the real binary: a healthy data directory passes every check (and says
+//! what retention would delete: nothing yet); an SMTP
 //! relay that cannot be reached fails the email check with a message that says what to fix,
 //! and the exit status says so too.
 
@@ -45,6 +46,8 @@ async fn doctor_passes_on_a_healthy_data_directory_while_the_server_runs() {
         "ok    encryption keys:",
         "ok    webhook: nothing to check",
         "ok    issuer: local issuer: the signing key loads",
+        "ok    retention: every 3600 s, keeps finished tasks 365 days, history 365 days, \
+         read inbox items 365 days; would delete now: nothing",
         "all checks passed",
     ] {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");

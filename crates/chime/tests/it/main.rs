@@ -26,6 +26,7 @@ mod ops;
 mod pii;
 mod profile;
 mod restart;
+mod retention;
 mod schemathesis;
 mod security;
 mod traces;
