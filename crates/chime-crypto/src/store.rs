@@ -416,6 +416,19 @@ impl ScheduleStore for EncryptedStore {
             .map(|r| self.open_scheduled(r))
             .transpose()
     }
+
+    async fn unscheduled_tasks(
+        &self,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        self.inner
+            .unscheduled_tasks(after, limit)
+            .await?
+            .into_iter()
+            .map(|t| self.open_task(t))
+            .collect()
+    }
 }
 
 #[async_trait]

@@ -27,7 +27,7 @@
 use std::sync::Arc;
 
 use chime_bus::Bus;
-use chime_core::event::{Channel, Event, ExecuteTask, OccurrenceKey, Topic};
+use chime_core::event::{Channel, Event, ExecuteTask, OccurrenceKey, TaskChanged, Topic};
 use chime_core::task::StoredTaskError;
 use chime_core::{MissedPolicy, Occurrence, TaskSpec};
 use chime_store::{
@@ -99,10 +99,60 @@ impl Execution {
         .await
     }
 
-    /// The timer: fire what is due, sleep until the next due instant or a wake-up.
+    /// The timer: catch up with tasks the schedule missed, then fire what is due and sleep
+    /// until the next due instant or a wake-up.
     pub async fn run_timer(&self) -> Result<()> {
-        let result = self.timer_loop().await;
+        let result = match self.catch_up().await {
+            Ok(_) => self.timer_loop().await,
+            Err(e) => Err(e),
+        };
         self.ctx.metrics.count_error("execution", result)
+    }
+
+    /// Applies to the schedule every task it has not caught up with (see
+    /// [`chime_store::ScheduleStore::unscheduled_tasks`]) as its event would have: after a
+    /// restore from a backup taken while events were on their way, those events never come.
+    /// A task whose event is merely in flight is applied twice, harmlessly (by version). A
+    /// task this release cannot read is left to an instance that can. Returns how many it
+    /// applied.
+    pub async fn catch_up(&self) -> Result<usize> {
+        const PAGE: usize = 500;
+        let mut after = None;
+        let mut applied = 0;
+        loop {
+            let tasks = self.store.unscheduled_tasks(after, PAGE).await?;
+            let mut changes = Vec::with_capacity(tasks.len());
+            for task in &tasks {
+                let event = Event::TaskUpdated(TaskChanged {
+                    task_id: task.id,
+                    user_id: task.user_id.clone(),
+                    version: task.version,
+                    task: task.body.clone(),
+                    at: task.modified_at,
+                });
+                match schedule_change(&event) {
+                    Ok(change) => changes.extend(change),
+                    Err(error) => {
+                        tracing::warn!(task_id = %task.id, %error, "cannot catch up with this task here")
+                    }
+                }
+            }
+            if !changes.is_empty() {
+                self.store.apply_schedule_changes(&changes).await?;
+                applied += changes.len();
+            }
+            match tasks.last() {
+                Some(last) if tasks.len() == PAGE => after = Some(last.id),
+                _ => break,
+            }
+        }
+        if applied > 0 {
+            tracing::info!(
+                tasks = applied,
+                "the schedule caught up with tasks whose events had not reached it"
+            );
+        }
+        Ok(applied)
     }
 
     async fn timer_loop(&self) -> Result<()> {

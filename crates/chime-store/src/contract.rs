@@ -186,6 +186,7 @@ macro_rules! store_contract_tests {
             escalation_steps_fire_once_each_and_none_after_done,
             two_stores_racing_escalate_due_fire_each_step_once_and_none_after_done,
             retention_deletes_only_the_settled_past_and_a_second_run_nothing,
+            unscheduled_tasks_are_those_without_a_schedule_row_at_their_version,
         );
     };
     (@each $factory:expr; $($check:ident),+ $(,)?) => {

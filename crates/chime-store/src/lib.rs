@@ -361,7 +361,26 @@ pub trait ScheduleStore: Send + Sync + 'static {
 
     /// The task's scheduled row, if any (for tests and diagnostics).
     async fn scheduled(&self, task_id: TaskId) -> Result<Option<ScheduledTask>>;
+
+    /// Tasks the schedule has not caught up with: no row, or a row at an older version than
+    /// the task. Normally only those whose event is on its way; after a restore of the store
+    /// from a backup (or a bus that lost events) also those whose event will never come, which
+    /// the execution role then applies itself. In id order after `after`, at most `limit`.
+    async fn unscheduled_tasks(
+        &self,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>>;
 }
+
+/// The query of [`ScheduleStore::unscheduled_tasks`] on both adapters (`$1` the id after
+/// which, `$2` the limit).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) const UNSCHEDULED_TASKS: &str =
+    "SELECT t.id, t.user_id, t.version, t.body, t.created_at, t.modified_at
+     FROM tasks t LEFT JOIN schedule s ON s.task_id = t.id
+     WHERE t.id > $1 AND (s.task_id IS NULL OR s.version < t.version)
+     ORDER BY t.id LIMIT $2";
 
 /// One delivery to record, with what it publishes.
 #[derive(Debug, Clone, PartialEq)]

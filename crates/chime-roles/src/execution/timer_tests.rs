@@ -106,6 +106,15 @@ impl ScheduleStore for MemorySchedule {
     async fn scheduled(&self, task_id: TaskId) -> StoreResult<Option<ScheduledTask>> {
         Ok(self.rows.lock().unwrap().get(&task_id).cloned())
     }
+
+    /// No task store here: the schedule is all there is.
+    async fn unscheduled_tasks(
+        &self,
+        _after: Option<TaskId>,
+        _limit: usize,
+    ) -> StoreResult<Vec<chime_store::TaskRecord>> {
+        Ok(Vec::new())
+    }
 }
 
 /// An execution role on an empty in-memory schedule, its clock at `start` (paused time).

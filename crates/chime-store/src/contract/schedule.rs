@@ -472,3 +472,52 @@ pub async fn two_stores_on_the_same_storage_never_fire_the_same_row_twice(f: &dy
     let second = f.open().await;
     race_fire_due([first, second]).await;
 }
+
+/// `unscheduled_tasks` lists, in id order and by page, the tasks the schedule has not caught up
+/// with: no row yet, or a row older than the task. A row at the task's version (a finished one
+/// too) is caught up, and a deleted task is never listed.
+pub async fn unscheduled_tasks_are_those_without_a_schedule_row_at_their_version(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let tasks = create_many(&*store, &alice, 3).await;
+    let listed = |after: Option<TaskId>, limit: usize| {
+        let store = store.clone();
+        async move {
+            store
+                .unscheduled_tasks(after, limit)
+                .await
+                .expect("unscheduled_tasks")
+                .into_iter()
+                .map(|t| t.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let ids = |of: &[&TaskRecord]| of.iter().map(|t| t.id).collect::<Vec<_>>();
+    assert_eq!(
+        listed(None, 10).await,
+        ids(&[&tasks[0], &tasks[1], &tasks[2]])
+    );
+    apply_only(&*store, &[set(&tasks[0], Some((at(100), 1)))]).await;
+    assert_eq!(listed(None, 10).await, ids(&[&tasks[1], &tasks[2]]));
+    assert_eq!(listed(None, 1).await, ids(&[&tasks[1]]));
+    assert_eq!(listed(Some(tasks[1].id), 10).await, ids(&[&tasks[2]]));
+
+    // Edited: the row is older than the task again, until the edit's change is applied.
+    let renamed = edited(&tasks[0], "Renamed", 10);
+    assert!(update(&*store, &renamed).await.expect("update_task"));
+    assert_eq!(
+        listed(None, 10).await,
+        ids(&[&renamed, &tasks[1], &tasks[2]])
+    );
+    apply_only(&*store, &[set(&renamed, Some((at(100), 1)))]).await;
+    // A finished row at the task's version is caught up too.
+    apply_only(&*store, &[set(&tasks[1], None)]).await;
+    assert_eq!(listed(None, 10).await, ids(&[&tasks[2]]));
+    assert!(store
+        .delete_task(&alice, tasks[2].id, 1, deleted_event(&tasks[2], 2))
+        .await
+        .expect("delete_task"));
+    assert_eq!(listed(None, 10).await, []);
+}

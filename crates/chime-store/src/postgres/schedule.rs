@@ -373,4 +373,18 @@ impl ScheduleStore for PgStore {
         .map_err(map_err)?;
         row.as_ref().map(scheduled_from_row).transpose()
     }
+
+    async fn unscheduled_tasks(
+        &self,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        let rows = sqlx::query(crate::UNSCHEDULED_TASKS)
+            .bind(after.map(|a| a.to_string()).unwrap_or_default())
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(super::tasks::task_from_row).collect()
+    }
 }

@@ -396,4 +396,24 @@ impl ScheduleStore for SqliteStore {
         })
         .await
     }
+
+    async fn unscheduled_tasks(
+        &self,
+        after: Option<TaskId>,
+        limit: usize,
+    ) -> Result<Vec<TaskRecord>> {
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&crate::UNSCHEDULED_TASKS.replace('$', "?"))
+                .map_err(map_err)?;
+            let rows = stmt
+                .query_map(params![after, limit as i64], super::tasks::task_row)
+                .map_err(map_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            rows.into_iter().map(super::tasks::task_from_row).collect()
+        })
+        .await
+    }
 }
