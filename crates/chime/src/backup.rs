@@ -1,5 +1,6 @@
 //! Online backups of the embedded default, and restoring one: `chime backup`, `chime restore`,
-//! and the scheduler inside `chime serve` (`[backup]`).
+//! and the scheduler inside `chime serve` (`[backup]`). A PostgreSQL store is backed up with
+//! `pg_dump` and restored with `pg_restore` by the same commands (see `pg`).
 //!
 //! The store and the bus log share one SQLite file (`<data-dir>/chime.sqlite`), so one
 //! consistent copy of that file is a consistent copy of both: no event is in the outbox and
@@ -39,6 +40,7 @@ use anyhow::bail;
 use serde::{Deserialize, Serialize};
 
 mod keys;
+pub mod pg;
 mod restore;
 mod schedule;
 mod take;

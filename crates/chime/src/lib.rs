@@ -149,11 +149,13 @@ pub async fn start_with_clock(
     let feed: InboxFeed = tokio::sync::broadcast::channel(FEED_CAPACITY).0;
 
     let mut workers = Vec::new();
-    // Backups copy the embedded store's file; a PostgreSQL store has the database's own.
-    if config.backup.enabled() && config.store.url.is_none() {
-        // Online (`VACUUM INTO` on a connection of its own): scheduling goes on meanwhile.
+    // Online, so scheduling goes on meanwhile: the embedded store's file is copied with
+    // `VACUUM INTO` on a connection of its own, a PostgreSQL store dumped with `pg_dump` (one
+    // snapshot). With several instances on one database, turn it on for one of them.
+    if config.backup.enabled() {
         workers.push(tokio::spawn(backup::run_scheduler(
             dir.clone(),
+            config.store.url.clone(),
             config.backup.clone(),
             shutdown.clone(),
         )));

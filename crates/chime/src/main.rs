@@ -68,7 +68,8 @@ enum Command {
         command: KeysCommand,
     },
     /// Take an online backup of the store (and bus log) now, beside a running `chime serve`
-    /// or not. It holds no keys: see `--with-keys` and docs/backups.md.
+    /// or not: a copy of the embedded store, or a `pg_dump` of a PostgreSQL one (`[store]
+    /// url`). It holds no keys: see `--with-keys` and docs/backups.md.
     Backup {
         /// The backup file to write (must not exist).
         #[arg(long)]
@@ -89,9 +90,14 @@ enum Command {
         /// The data directory to restore into.
         #[arg(long)]
         data_dir: PathBuf,
-        /// Replace an existing store (it is moved aside, not deleted) and differing key files.
+        /// Replace an existing store (it is moved aside, not deleted; a PostgreSQL one is
+        /// replaced in one transaction) and differing key files.
         #[arg(long)]
         force: bool,
+        /// For a PostgreSQL dump: the database to restore it into [default: `[store] url`
+        /// of the config file]
+        #[arg(long)]
+        store_url: Option<String>,
     },
     /// Create or upgrade the schema of a PostgreSQL store: safe to run again, and from several
     /// hosts at once (one migrates, the others wait). The SQLite store migrates when opened.
@@ -248,7 +254,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             from,
             data_dir,
             force,
-        } => chime::backup::restore_command(&from, &data_dir, force).await,
+            store_url,
+        } => {
+            let store_url = match store_url {
+                Some(url) => Some(url),
+                // Only a dump needs one; a config file that does not load is not this
+                // command's business otherwise.
+                None if chime::backup::pg::is_dump(&from) => {
+                    Config::load(cli.config.as_deref(), &Overrides::default())?
+                        .store
+                        .url
+                }
+                None => None,
+            };
+            chime::backup::restore_command(&from, &data_dir, store_url.as_deref(), force).await
+        }
         Command::Doctor { data_dir } => {
             let healthy = chime::doctor::run(
                 cli.config.as_deref(),

@@ -98,8 +98,50 @@ pub fn restore(from: &Path, data_dir: &Path, force: bool) -> anyhow::Result<Rest
     })
 }
 
-/// `chime restore --from FILE --data-dir DIR [--force]`.
-pub async fn restore_command(from: &Path, data_dir: &Path, force: bool) -> anyhow::Result<()> {
+/// `chime restore --from FILE --data-dir DIR [--force]`: a `pg_dump` archive goes into the
+/// PostgreSQL store at `store_url` (its key files into `data_dir`).
+pub async fn restore_command(
+    from: &Path,
+    data_dir: &Path,
+    store_url: Option<&str>,
+    force: bool,
+) -> anyhow::Result<()> {
+    if super::pg::is_dump(from) {
+        let Some(url) = store_url else {
+            bail!(
+                "{} is a PostgreSQL dump: say which database to restore it into with \
+                 --store-url postgres://... (or `[store] url` in the config file)",
+                from.display()
+            );
+        };
+        let keys = plan_keys(from, data_dir, force)?;
+        let tables = super::pg::restore(from, url, force).await?;
+        println!(
+            "restored {} into {}: {tables} tables' data, in one transaction",
+            from.display(),
+            crate::backends::redact(url)
+        );
+        if !keys.is_empty() {
+            std::fs::create_dir_all(data_dir)
+                .with_context(|| format!("cannot create {}", data_dir.display()))?;
+            let mut copied = Vec::new();
+            for (name, from) in keys {
+                copy_private(&from, &data_dir.join(name))?;
+                copied.push(name);
+            }
+            sync_dir(data_dir)?;
+            println!(
+                "key files put back into {}: {}",
+                data_dir.display(),
+                copied.join(", ")
+            );
+        }
+        println!(
+            "start chime on it: the execution role applies tasks whose events were in flight at \
+             the dump; occurrences that fired after the dump fire again"
+        );
+        return Ok(());
+    }
     let restored = {
         let (from, data_dir) = (from.to_path_buf(), data_dir.to_path_buf());
         tokio::task::spawn_blocking(move || restore(&from, &data_dir, force))

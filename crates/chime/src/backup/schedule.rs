@@ -1,5 +1,6 @@
 //! Scheduled backups (`[backup]` of `chime serve`): their file names, which sort in time
-//! order, listing and pruning them, and the scheduler that takes one every interval.
+//! order, listing and pruning them, and the scheduler that takes one every interval: a copy
+//! of the embedded store (`.sqlite`), or a `pg_dump` of a PostgreSQL store (`.pgdump`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,18 +9,18 @@ use anyhow::Context as _;
 use jiff::Timestamp;
 use tokio_util::sync::CancellationToken;
 
-use super::{store_path, take_async, BackupConfig};
+use super::{pg, store_path, take_async, BackupConfig};
 
 /// When nothing has been backed up yet, the first scheduled backup waits at most this long
 /// after start (not a whole interval: a server restarted more often than that would never
 /// take one).
 const FIRST_BACKUP_AFTER: Duration = Duration::from_secs(60);
 
-/// The file name of a scheduled backup taken at `at`: `chime-20250102T030405.678Z.sqlite`,
-/// so that names sort in time order.
-pub fn scheduled_name(at: Timestamp) -> String {
+/// The file name of a scheduled backup taken at `at` with `extension` (`sqlite` or
+/// `pgdump`): `chime-20250102T030405.678Z.sqlite`, so that names sort in time order.
+pub fn scheduled_name(at: Timestamp, extension: &str) -> String {
     format!(
-        "chime-{}.{:03}Z.sqlite",
+        "chime-{}.{:03}Z.{extension}",
         at.strftime("%Y%m%dT%H%M%S"),
         at.subsec_millisecond()
     )
@@ -27,7 +28,10 @@ pub fn scheduled_name(at: Timestamp) -> String {
 
 /// When the scheduled backup called `name` was taken, if it is one.
 fn scheduled_at(name: &str) -> Option<Timestamp> {
-    let stamp = name.strip_prefix("chime-")?.strip_suffix("Z.sqlite")?;
+    let stamp = name.strip_prefix("chime-")?;
+    let stamp = stamp
+        .strip_suffix("Z.sqlite")
+        .or_else(|| stamp.strip_suffix(&format!("Z.{}", pg::EXTENSION)))?;
     let (seconds, millis) = stamp.split_once('.')?;
     let millis: i64 = millis.parse().ok().filter(|_| millis.len() == 3)?;
     let at = jiff::civil::DateTime::strptime("%Y%m%dT%H%M%S", seconds)
@@ -76,7 +80,13 @@ pub fn prune(dir: &Path, keep: usize) -> anyhow::Result<Vec<PathBuf>> {
 /// once when that is overdue; [`FIRST_BACKUP_AFTER`] after start when there is none), so
 /// restarts do not stretch the interval. A failed backup is logged and tried again at the
 /// next interval.
-pub async fn run_scheduler(data_dir: PathBuf, config: BackupConfig, shutdown: CancellationToken) {
+/// With `store_url` (a PostgreSQL store) each backup is a `pg_dump` of it instead.
+pub async fn run_scheduler(
+    data_dir: PathBuf,
+    store_url: Option<String>,
+    config: BackupConfig,
+    shutdown: CancellationToken,
+) {
     let interval = Duration::from_secs(config.interval_seconds);
     let dir = config.dir(&data_dir);
     let db = store_path(&data_dir);
@@ -103,8 +113,20 @@ pub async fn run_scheduler(data_dir: PathBuf, config: BackupConfig, shutdown: Ca
             () = tokio::time::sleep_until(next) => {}
         }
         let started = tokio::time::Instant::now();
-        let to = dir.join(scheduled_name(Timestamp::now()));
-        match take_async(db.clone(), to, &shutdown).await {
+        let taken = match &store_url {
+            Some(url) => {
+                let to = dir.join(scheduled_name(Timestamp::now(), pg::EXTENSION));
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    taken = pg::dump(url, &to) => taken,
+                }
+            }
+            None => {
+                let to = dir.join(scheduled_name(Timestamp::now(), "sqlite"));
+                take_async(db.clone(), to, &shutdown).await
+            }
+        };
+        match taken {
             Ok(written) => {
                 let pruned = prune(&dir, config.keep).unwrap_or_else(|error| {
                     tracing::warn!(error = format!("{error:#}"), "cannot delete old backups");
@@ -142,7 +164,9 @@ fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir)?.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(".chime-") && name.ends_with(".sqlite.partial") {
+        if name.starts_with(".chime-")
+            && (name.ends_with(".sqlite.partial") || name.ends_with(".pgdump.partial"))
+        {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -156,12 +180,13 @@ mod tests {
     #[test]
     fn scheduled_names_sort_in_time_order_and_parse_back() {
         let at: Timestamp = "2025-01-02T03:04:05.678Z".parse().expect("instant");
-        let name = scheduled_name(at);
+        let name = scheduled_name(at, "sqlite");
         assert_eq!(name, "chime-20250102T030405.678Z.sqlite");
         assert_eq!(scheduled_at(&name), Some(at));
+        assert_eq!(scheduled_at(&scheduled_name(at, pg::EXTENSION)), Some(at));
         assert_eq!(scheduled_at("chime-20250102T030405Z.sqlite"), None);
         assert_eq!(scheduled_at("notes.sqlite"), None);
-        let later = scheduled_name(at + jiff::SignedDuration::from_millis(1));
+        let later = scheduled_name(at + jiff::SignedDuration::from_millis(1), "sqlite");
         assert!(name < later);
     }
 
@@ -171,7 +196,7 @@ mod tests {
         let start: Timestamp = "2025-01-02T03:04:05Z".parse().expect("instant");
         for i in 0..5 {
             let at = start + jiff::SignedDuration::from_secs(i);
-            std::fs::write(dir.path().join(scheduled_name(at)), b"x").expect("write");
+            std::fs::write(dir.path().join(scheduled_name(at, "sqlite")), b"x").expect("write");
         }
         std::fs::write(dir.path().join("mine.sqlite"), b"x").expect("write");
         let removed = prune(dir.path(), 2).expect("prune");

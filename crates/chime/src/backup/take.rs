@@ -156,15 +156,16 @@ pub(super) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// `chime backup --to FILE [--with-keys]`: takes one now and says what it needs to restore.
 pub async fn command(config: &crate::Config, to: &Path, with_keys: bool) -> anyhow::Result<()> {
-    if let Some(url) = &config.store.url {
-        anyhow::bail!(
-            "the store is PostgreSQL ({}): back it up with PostgreSQL's own tools (pg_dump, or \
-             base backups with WAL archiving); `chime backup` copies the embedded SQLite store",
-            crate::backends::redact(url)
-        );
-    }
-    let db = store_path(&config.data_dir);
-    let (written, copied) = {
+    let (written, copied) = if let Some(url) = &config.store.url {
+        let written = super::pg::dump(url, to).await?;
+        let copied = if with_keys {
+            copy_keys(&config.data_dir, to)?
+        } else {
+            Vec::new()
+        };
+        (written, copied)
+    } else {
+        let db = store_path(&config.data_dir);
         let (db, to, data_dir) = (db, to.to_path_buf(), config.data_dir.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let written = take(&db, &to)?;

@@ -1,7 +1,8 @@
 //! Backups and restore with the real binary: a backup taken with `chime backup` while
-//! reminders are being created, restored with `chime restore` into a new data directory,
-//! fires every reminder that was scheduled when the backup started, exactly once; the
-//! scheduler inside `chime serve` keeps the newest N; restore refuses what it must.
+//! reminders are being created, restored with `chime restore` into a new data directory (or,
+//! with a PostgreSQL store, a new database), fires every reminder that was scheduled when the
+//! backup started, exactly once; the scheduler inside `chime serve` keeps the newest N (of
+//! either kind); restore refuses what it must.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -36,12 +37,23 @@ fn text(output: &Output) -> String {
 
 /// `chime serve` on `dir`, ready; writes are not rate-limited, and scheduled backups are off.
 async fn serve(dir: &Path) -> ChimeProcess {
-    Serve::new(dir)
+    serve_on(dir, None, None).await
+}
+
+/// [`serve`], with the store in the PostgreSQL database at `store_url` when given, and only
+/// `roles` when given.
+async fn serve_on(dir: &Path, store_url: Option<&str>, roles: Option<&str>) -> ChimeProcess {
+    let mut serve = Serve::new(dir)
         .env("CHIME_LIMITS__WRITES_PER_SECOND", "1000000")
         .env("CHIME_LIMITS__WRITE_BURST", "1000000")
-        .env("CHIME_BACKUP__INTERVAL_SECONDS", "0")
-        .start()
-        .await
+        .env("CHIME_BACKUP__INTERVAL_SECONDS", "0");
+    if let Some(url) = store_url {
+        serve = serve.env("CHIME_STORE__URL", url);
+    }
+    if let Some(roles) = roles {
+        serve = serve.args(["--roles", roles]);
+    }
+    serve.start().await
 }
 
 /// A create that completed: the task's id and when its 201 arrived.
@@ -50,15 +62,21 @@ struct Created {
     at: Instant,
 }
 
-#[tokio::test]
-async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every_scheduled_reminder_once(
-) {
-    let root = tempfile::tempdir().expect("tempdir");
-    let (old_dir, new_dir) = (root.path().join("old"), root.path().join("new"));
-    let backup = root.path().join("backups").join("under-load.sqlite");
-    let server = serve(&old_dir).await;
-    let alice = server.user("alice");
+/// What a backup taken under load must bring back: every reminder created, and those whose
+/// 201 arrived before the backup started (each must fire exactly once after a restore).
+struct UnderLoad {
+    created: Vec<Created>,
+    expected: Vec<String>,
+}
 
+/// Eight clients create reminders (due in 10 s, a third daily) on `server` while `backup`
+/// (a `chime backup` run) takes its copy, and a few more after it; checks that creates
+/// completed while it ran.
+async fn backup_under_load(
+    server: &ChimeProcess,
+    backup: impl FnOnce() -> Output + Send + 'static,
+) -> UnderLoad {
+    let alice = server.user("alice");
     // Due far enough ahead that none fires before the backup is taken; a third recur daily.
     let due = jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 10).expect("due");
     let created: Arc<Mutex<Vec<Created>>> = Arc::default();
@@ -98,25 +116,9 @@ async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every
 
     // The backup, while the creators keep going.
     let backup_started = Instant::now();
-    let out = {
-        let (old_dir, backup) = (old_dir.clone(), backup.clone());
-        tokio::task::spawn_blocking(move || {
-            chime(
-                &[
-                    "backup",
-                    "--to",
-                    backup.to_str().expect("utf8"),
-                    "--data-dir",
-                    old_dir.to_str().expect("utf8"),
-                    "--with-keys",
-                ],
-                &old_dir,
-                &[],
-            )
-        })
+    let out = tokio::task::spawn_blocking(backup)
         .await
-        .expect("backup task")
-    };
+        .expect("backup task");
     let backup_ended = Instant::now();
     assert!(out.status.success(), "chime backup failed: {}", text(&out));
     assert!(text(&out).contains("backup written"), "{}", text(&out));
@@ -136,10 +138,10 @@ async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every
         .iter()
         .filter(|c| c.at > backup_started && c.at < backup_ended)
         .count();
-    let expected: Vec<&str> = created
+    let expected: Vec<String> = created
         .iter()
         .filter(|c| c.at < backup_started)
-        .map(|c| c.id.as_str())
+        .map(|c| c.id.clone())
         .collect();
     eprintln!(
         "{} reminders created in all, {} before the backup started, {during} while `chime \
@@ -150,6 +152,73 @@ async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every
     );
     assert!(during > 0, "no create completed while the backup ran");
     assert!(expected.len() >= 100);
+    UnderLoad { created, expected }
+}
+
+/// On the restored `server`: every reminder the backup held fires, each exactly once, and
+/// nothing fires that was never created.
+async fn each_fires_once(server: &ChimeProcess, load: &UnderLoad) {
+    let alice = server.user("alice");
+    let inbox = eventually("a notification for every reminder in the backup", || {
+        let (alice, expected) = (&alice, &load.expected);
+        async move {
+            let inbox: Value = alice
+                .get("/api/v1/notifications?limit=1000", StatusCode::OK)
+                .await;
+            let items = inbox["notifications"].as_array()?;
+            expected
+                .iter()
+                .all(|id| items.iter().any(|n| n["taskId"] == *id))
+                .then_some(inbox)
+        }
+    })
+    .await;
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for item in inbox["notifications"].as_array().expect("list") {
+        *counts
+            .entry(item["taskId"].as_str().expect("taskId"))
+            .or_default() += 1;
+    }
+    for id in &load.expected {
+        assert_eq!(
+            counts.get(id.as_str()),
+            Some(&1),
+            "task {id} fired {counts:?}"
+        );
+    }
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "every notification is for a distinct occurrence: {counts:?}"
+    );
+    let known: Vec<&str> = load.created.iter().map(|c| c.id.as_str()).collect();
+    assert!(counts.keys().all(|id| known.contains(id)));
+}
+
+#[tokio::test]
+async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every_scheduled_reminder_once(
+) {
+    let root = tempfile::tempdir().expect("tempdir");
+    let (old_dir, new_dir) = (root.path().join("old"), root.path().join("new"));
+    let backup = root.path().join("backups").join("under-load.sqlite");
+    let server = serve(&old_dir).await;
+    let load = {
+        let (old_dir, backup) = (old_dir.clone(), backup.clone());
+        backup_under_load(&server, move || {
+            chime(
+                &[
+                    "backup",
+                    "--to",
+                    backup.to_str().expect("utf8"),
+                    "--data-dir",
+                    old_dir.to_str().expect("utf8"),
+                    "--with-keys",
+                ],
+                &old_dir,
+                &[],
+            )
+        })
+        .await
+    };
     drop(server);
 
     // Restore into a new directory (the key files come from the backup's .keys directory).
@@ -170,36 +239,81 @@ async fn a_backup_taken_under_load_restores_into_a_new_directory_and_fires_every
     assert!(report.contains("encryption.key"), "{report}");
 
     let server = serve(&new_dir).await;
-    let alice = server.user("alice");
-    let inbox = eventually("a notification for every reminder in the backup", || {
-        let (alice, expected) = (&alice, &expected);
-        async move {
-            let inbox: Value = alice
-                .get("/api/v1/notifications?limit=1000", StatusCode::OK)
-                .await;
-            let items = inbox["notifications"].as_array()?;
-            expected
-                .iter()
-                .all(|id| items.iter().any(|n| n["taskId"] == *id))
-                .then_some(inbox)
-        }
-    })
+    each_fires_once(&server, &load).await;
+}
+
+/// The same with a PostgreSQL store: `chime backup` runs `pg_dump` under load, `chime
+/// restore` puts the dump into a new, empty database in one transaction (and refuses one that
+/// already has Chime's tables, changing nothing), and a server on it fires every reminder the
+/// dump held exactly once. The old server runs without the execution role, so at the dump
+/// every task's event is still on its bus, never applied (events in flight, at the extreme):
+/// the restored schedule has heard of none, and only the execution role's catch-up with the
+/// tasks table makes them fire.
+#[tokio::test]
+async fn a_postgresql_dump_taken_under_load_restores_into_a_new_database_and_fires_every_reminder_once(
+) {
+    use crate::migrate::Database;
+    let (old_db, new_db) = (Database::create().await, Database::create().await);
+    let root = tempfile::tempdir().expect("tempdir");
+    let (old_dir, new_dir) = (root.path().join("old"), root.path().join("new"));
+    let dump = root.path().join("backups").join("under-load.pgdump");
+    let server = serve_on(
+        &old_dir,
+        Some(&old_db.url()),
+        Some("definition,notification,web"),
+    )
     .await;
-    let mut counts: HashMap<&str, usize> = HashMap::new();
-    for item in inbox["notifications"].as_array().expect("list") {
-        *counts
-            .entry(item["taskId"].as_str().expect("taskId"))
-            .or_default() += 1;
-    }
-    for id in &expected {
-        assert_eq!(counts.get(id), Some(&1), "task {id} fired {counts:?}");
-    }
+    let load = {
+        let (old_dir, dump, url) = (old_dir.clone(), dump.clone(), old_db.url());
+        backup_under_load(&server, move || {
+            chime(
+                &[
+                    "backup",
+                    "--to",
+                    dump.to_str().expect("utf8"),
+                    "--data-dir",
+                    old_dir.to_str().expect("utf8"),
+                    "--with-keys",
+                ],
+                &old_dir,
+                &[("CHIME_STORE__URL", url.as_str())],
+            )
+        })
+        .await
+    };
+    drop(server);
+
+    let restore = |url: &str| {
+        chime(
+            &[
+                "restore",
+                "--from",
+                dump.to_str().expect("utf8"),
+                "--data-dir",
+                new_dir.to_str().expect("utf8"),
+                "--store-url",
+                url,
+            ],
+            root.path(),
+            &[],
+        )
+    };
+    let out = restore(&new_db.url());
+    assert!(out.status.success(), "chime restore failed: {}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("in one transaction"), "{report}");
+    assert!(report.contains("encryption.key"), "{report}");
+    // Into a database that has Chime's tables: refused, and nothing changed.
+    let out = restore(&old_db.url());
     assert!(
-        counts.values().all(|n| *n == 1),
-        "every notification is for a distinct occurrence: {counts:?}"
+        !out.status.success(),
+        "restored over a store: {}",
+        text(&out)
     );
-    let known: Vec<&str> = created.iter().map(|c| c.id.as_str()).collect();
-    assert!(counts.keys().all(|id| known.contains(id)));
+    assert!(text(&out).contains("--force"), "{}", text(&out));
+
+    let server = serve_on(&new_dir, Some(&new_db.url()), None).await;
+    each_fires_once(&server, &load).await;
 }
 
 /// The scheduled backups in `dir`, oldest first.
@@ -211,13 +325,9 @@ fn scheduled(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_scheduler_takes_a_backup_every_interval_and_keeps_the_newest_n() {
-    let app = spawn_app_with(|c| {
-        c.backup.interval_seconds = 1;
-        c.backup.keep = 2;
-    })
-    .await;
+/// Waits on `app` (backups every second, keeping 2) until the first scheduled backup has been
+/// pruned and exactly two are left, with no partial file beside them; returns those two.
+async fn scheduled_backups_rotate(app: &crate::helpers::TestApp) -> Vec<PathBuf> {
     app.create(
         "alice",
         &json!({"name": "kept", "startDate": crate::helpers::in_ms(3_600_000)}),
@@ -236,15 +346,47 @@ async fn the_scheduler_takes_a_backup_every_interval_and_keeps_the_newest_n() {
         async move { (found.len() == 2 && !found.contains(&first)).then_some(found) }
     })
     .await;
-    for path in &left {
-        let verified = chime::backup::verify(path).expect("a scheduled backup verifies");
-        assert_eq!(verified.tasks, 1);
-    }
     let no_partials = std::fs::read_dir(&dir)
         .expect("dir")
         .flatten()
         .all(|e| !e.file_name().to_string_lossy().ends_with(".partial"));
     assert!(no_partials);
+    left
+}
+
+#[tokio::test]
+async fn the_scheduler_takes_a_backup_every_interval_and_keeps_the_newest_n() {
+    let app = spawn_app_with(|c| {
+        c.backup.interval_seconds = 1;
+        c.backup.keep = 2;
+    })
+    .await;
+    for path in scheduled_backups_rotate(&app).await {
+        let verified = chime::backup::verify(&path).expect("a scheduled backup verifies");
+        assert_eq!(verified.tasks, 1);
+    }
+    app.running.stop().await.expect("stop");
+}
+
+/// With a PostgreSQL store, the scheduler's backups are `pg_dump` archives, kept the same way.
+#[tokio::test]
+async fn the_scheduler_dumps_a_postgresql_store_every_interval_and_keeps_the_newest_n() {
+    let db = crate::migrate::Database::create().await;
+    let url = db.url();
+    let app = spawn_app_with(|c| {
+        c.store.url = Some(url);
+        c.backup.interval_seconds = 1;
+        c.backup.keep = 2;
+    })
+    .await;
+    for path in scheduled_backups_rotate(&app).await {
+        assert!(path.to_string_lossy().ends_with(".pgdump"), "{path:?}");
+        assert!(chime::backup::pg::is_dump(&path));
+        let tables = chime::backup::pg::verify(&path)
+            .await
+            .expect("a scheduled dump lists");
+        assert!(tables >= 10, "{tables} tables in {path:?}");
+    }
     app.running.stop().await.expect("stop");
 }
 
