@@ -37,7 +37,7 @@ mod sqlite;
 
 pub use harness::BenchClock;
 use harness::Harness;
-use scenarios::{burst, create, recurring, steady};
+use scenarios::{burst, create, recurring, retention, steady};
 use sqlite::sqlite_limits;
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +82,12 @@ pub enum Scenario {
         /// Each round's occurrences fall due evenly over this many seconds.
         #[arg(long, default_value_t = 60.0)]
         over: f64,
+    },
+    /// N reminders fire, a year passes, and a retention run deletes that past while a burst
+    /// of N/10 falls due: what the run deleted and took, and the burst's lateness meanwhile.
+    Retention {
+        #[arg(long, default_value_t = 100_000)]
+        reminders: usize,
     },
     /// Every scenario at a small size: what the test command runs so the harness cannot rot.
     Smoke,
@@ -171,6 +177,7 @@ pub async fn smoke() -> anyhow::Result<Vec<Report>> {
             rounds: 2,
             over: 1.0,
         },
+        Scenario::Retention { reminders: 200 },
     ];
     let mut reports = Vec::new();
     for scenario in scenarios {
@@ -197,6 +204,7 @@ pub async fn measure(scenario: Scenario, concurrency: usize) -> anyhow::Result<R
             rounds,
             over,
         } => recurring(&harness, tasks, rounds, over).await,
+        Scenario::Retention { reminders } => retention(&harness, reminders).await,
         Scenario::Smoke | Scenario::Sqlite { .. } | Scenario::Load(_) => {
             bail!("not a scenario of the harness")
         }

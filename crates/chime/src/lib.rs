@@ -65,6 +65,8 @@ pub struct Running {
     pub issuer: Arc<LocalIssuer>,
     /// The definition role, for in-process callers (the benchmark's bulk seeding).
     pub definition: Definition,
+    /// The store's retention port, for in-process callers (the benchmark times a run).
+    pub retention: Arc<dyn chime_store::RetentionStore>,
     server: JoinHandle<std::io::Result<()>>,
     workers: Vec<JoinHandle<()>>,
     /// Held until the server has stopped: one server per data directory.
@@ -365,6 +367,7 @@ pub async fn start_with_clock(
         metrics,
         issuer,
         definition,
+        retention: store,
         server,
         workers,
         _lock: lock,

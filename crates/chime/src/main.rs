@@ -60,7 +60,7 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
-    /// Benchmarks: burst, steady, create, recurring, load, sqlite, smoke (see BENCHMARKS.md).
+    /// Benchmarks: burst, steady, create, recurring, retention, load, sqlite, smoke (see BENCHMARKS.md).
     Bench(chime::bench::BenchArgs),
     /// Manage the keys that encrypt personal data at rest.
     Keys {

@@ -67,6 +67,11 @@ impl Harness {
                 concurrent_requests: concurrency.max(512),
                 ..crate::limits::LimitsConfig::default()
             },
+            // The `retention` scenario runs (and times) retention itself.
+            retention: crate::retention::RetentionConfig {
+                interval_seconds: 0,
+                ..crate::retention::RetentionConfig::default()
+            },
             ..Config::default()
         };
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -194,10 +199,15 @@ impl Harness {
 
     /// Due instant to in-app commit of every notification, sorted.
     pub(super) fn lateness(&self) -> anyhow::Result<Vec<SignedDuration>> {
+        self.lateness_from(Timestamp::MIN)
+    }
+
+    /// [`Harness::lateness`] of the notifications due at or after `from`.
+    pub(super) fn lateness_from(&self, from: Timestamp) -> anyhow::Result<Vec<SignedDuration>> {
         let conn = self.open_db()?;
-        let mut stmt = conn.prepare("SELECT due_at, created_at FROM inbox")?;
+        let mut stmt = conn.prepare("SELECT due_at, created_at FROM inbox WHERE due_at >= ?1")?;
         let mut lateness = stmt
-            .query_map([], |r| {
+            .query_map([from.as_microsecond()], |r| {
                 Ok(SignedDuration::from_micros(
                     r.get::<_, i64>(1)? - r.get::<_, i64>(0)?,
                 ))

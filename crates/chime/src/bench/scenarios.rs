@@ -1,6 +1,6 @@
-//! The harness's scenarios (`burst`, `steady`, `create`, `recurring`): each schedules its
-//! reminders, moves the server's clock to just before the first due instant and waits for
-//! every delivery, then reads its figures back as one [`Report`].
+//! The harness's scenarios (`burst`, `steady`, `create`, `recurring`, `retention`): each
+//! schedules its reminders, moves the server's clock to just before the first due instant and
+//! waits for every delivery, then reads its figures back as one [`Report`].
 
 use std::time::{Duration, Instant};
 
@@ -164,6 +164,83 @@ pub(super) async fn recurring(
         schedule_rate: rate,
         drain: Some(last_due.duration_until(last)),
         lateness: h.lateness()?,
+        peak_rss_bytes: peak_rss(),
+        disk_per_pending: None,
+    })
+}
+
+/// `n` reminders fire (the past), a year passes, and a retention run deletes that past while a
+/// burst of `n / 10` (at least 100) falls due: prints what the run deleted, how long it took and
+/// the store's size before and after; the report is the burst's, so its lateness says what
+/// retention costs scheduling.
+pub(super) async fn retention(h: &Harness, n: usize) -> anyhow::Result<Report> {
+    use chime_store::PastKind;
+    positive("--reminders", n)?;
+    let past = burst(h, n).await?;
+    eprintln!(
+        "{n} reminders fired (their last delivery {} after due); a year passes",
+        past.drain.map_or("–".into(), super::ms)
+    );
+    let year_later = h.clock.now() + SignedDuration::from_hours(24 * 366);
+    h.clock.jump_to(year_later);
+    let m = (n / 10).max(100);
+    let due = h.clock.now() + SignedDuration::from_hours(1);
+    let rate = h
+        .create_over_http(
+            m,
+            |_| json!({"name": "during retention", "startDate": due.to_string()}),
+        )
+        .await?;
+    h.await_scheduled(m).await?;
+    let before = h.used_bytes()?;
+
+    let config = crate::retention::RetentionConfig::default();
+    let ctx = chime_roles::Context {
+        clock: h.clock.clone(),
+        metrics: h.running.metrics.clone(),
+        shutdown: tokio_util::sync::CancellationToken::new(),
+    };
+    let store = h.running.retention.clone();
+    let now = h.clock.now();
+    let run = tokio::spawn(async move {
+        let started = Instant::now();
+        let report = crate::retention::run_once(&*store, &config, now, &ctx).await;
+        (report, started.elapsed())
+    });
+    h.clock.jump_to(due - SignedDuration::from_secs(2));
+    let last = h.deliveries.await_count((n + m) as u64, &h.clock).await?;
+    let (report, took) = run.await?;
+    let report = report?;
+    let after = h.used_bytes()?;
+    let deleted = report.total();
+    println!(
+        "retention: deleted {deleted} rows ({} finished tasks, {} history entries and {} of \
+         their delivery states, {} occurrence states, {} deliveries) in {:.2} s ({:.0} rows/s, windows of {}); store \
+         {:.1} MiB used before, {:.1} MiB after",
+        report.of(PastKind::FinishedTasks),
+        report.of(PastKind::History),
+        report.of(PastKind::HistoryDeliveries),
+        report.of(PastKind::Occurrences),
+        report.of(PastKind::Deliveries),
+        took.as_secs_f64(),
+        deleted as f64 / took.as_secs_f64(),
+        crate::retention::RetentionConfig::default().batch,
+        before as f64 / (1024.0 * 1024.0),
+        after as f64 / (1024.0 * 1024.0),
+    );
+    if report.of(PastKind::FinishedTasks) != n as u64 {
+        bail!(
+            "retention deleted {} of the {n} finished tasks",
+            report.of(PastKind::FinishedTasks)
+        );
+    }
+    Ok(Report {
+        scenario: format!("burst during retention of {n}"),
+        reminders: m,
+        pending: 0,
+        schedule_rate: rate,
+        drain: Some(due.duration_until(last)),
+        lateness: h.lateness_from(due)?,
         peak_rss_bytes: peak_rss(),
         disk_per_pending: None,
     })
