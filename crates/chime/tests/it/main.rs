@@ -10,6 +10,7 @@ mod cluster;
 mod contract;
 mod crashloop;
 mod doctor;
+mod failover;
 mod fence;
 mod flow;
 mod full_disk;
