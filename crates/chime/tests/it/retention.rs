@@ -25,6 +25,7 @@ async fn the_retention_job_deletes_a_finished_acknowledged_task_and_keeps_a_repe
                 history_days: 1,
                 read_inbox_days: 1,
                 batch: 2,
+                pause_ms: 0,
             }
         })
         .start()
