@@ -201,7 +201,8 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Temporarily unavailable",
-                "the store cannot take this request now; nothing was changed; try again later"
+                "the store cannot take this request now; try again later (a write whose \
+                 connection broke as it committed may have been saved: read before writing again)"
                     .to_owned(),
                 Vec::new(),
             ),

@@ -274,8 +274,11 @@ impl PgStore {
 
 pub(crate) fn map_err(e: sqlx::Error) -> Error {
     let retryable = match &e {
+        // A protocol error is a connection that broke or answered nonsense (a proxy that
+        // accepted with no server behind it says `unexpected response from SSLRequest`).
         sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
         | sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::WorkerCrashed => true,
