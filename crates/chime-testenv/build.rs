@@ -15,6 +15,7 @@ fn main() {
         "CHIME_SKIP_TOOL_CHECK",
         "CHIME_TANSU",
         "CHIME_NGINX",
+        "PG_BIN",
         "CHROMIUM",
         "PYTHON",
         "SCHEMATHESIS",
@@ -111,6 +112,21 @@ fn main() {
             what: "psql, the cluster test's database set-up",
             present: on_path("psql").is_some(),
             install: "apt-get install postgresql-client",
+        });
+        tools.push(Tool {
+            what: "pg_dump and pg_restore, the PostgreSQL backup tests",
+            present: on_path("pg_dump").is_some() && on_path("pg_restore").is_some(),
+            install: "apt-get install postgresql-client",
+        });
+        let pg_bin = std::env::var_os("PG_BIN")
+            .map_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"), PathBuf::from);
+        tools.push(Tool {
+            what: "PostgreSQL 15's server programs (initdb, pg_ctl, postgres in PG_BIN, default \
+                   /usr/lib/postgresql/15/bin), the failover drill's primary and standby",
+            present: ["initdb", "pg_ctl", "postgres"]
+                .iter()
+                .all(|p| pg_bin.join(p).is_file()),
+            install: "apt-get install postgresql-15",
         });
     }
     let missing: Vec<&Tool> = tools.iter().filter(|t| !t.present).collect();
