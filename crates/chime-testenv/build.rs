@@ -118,8 +118,10 @@ fn main() {
             present: on_path("pg_dump").is_some() && on_path("pg_restore").is_some(),
             install: "apt-get install postgresql-client",
         });
-        let pg_bin = std::env::var_os("PG_BIN")
-            .map_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"), PathBuf::from);
+        let pg_bin = std::env::var_os("PG_BIN").map_or_else(
+            || PathBuf::from("/usr/lib/postgresql/15/bin"),
+            PathBuf::from,
+        );
         tools.push(Tool {
             what: "PostgreSQL 15's server programs (initdb, pg_ctl, postgres in PG_BIN, default \
                    /usr/lib/postgresql/15/bin), the failover drill's primary and standby",
