@@ -62,6 +62,7 @@
 //! counted in and the lookups that apply them change together, and read side by side they are
 //! what a reader checks the API's recurrence against.
 
+pub mod expand;
 pub mod rrule;
 
 use jiff::civil::{Date, DateTime, Time, Weekday};

@@ -1,7 +1,9 @@
 //! RFC 5545 RECUR (`RRULE`) values: parsing, validation and printing.
 //!
-//! This is step one of making RRULE the one rule language inside (ARCHITECTURE.md point 10):
-//! the value type, its parser and its canonical printer. Expansion is not here yet.
+//! Making RRULE the one rule language inside (ARCHITECTURE.md point 10): the value type, its
+//! parser and its canonical printer here; its expansion on the wall clock in
+//! [`super::expand`] (RFC 5545's examples and a property test against python-dateutil).
+//! Tasks do not take a `repeats.rrule` yet.
 //!
 //! What is accepted:
 //!
