@@ -256,6 +256,59 @@ impl Schedule {
         }
     }
 
+    /// The RFC 5545 rule this schedule's repeats are, to be expanded from the start's local
+    /// date-time in the task's zone (`None` for a one-time task): `day` is `DAILY`, `week`
+    /// `WEEKLY` (`WKST=MO`) with its weekdays, `month` `MONTHLY` with its days, `year`
+    /// `YEARLY`, every `frequency` as `INTERVAL`; ends as `COUNT` or `UNTIL` (a date, or a UTC
+    /// instant). Expanded ([`rrule::Rrule::expand`]) and turned into instants as this module
+    /// does, it gives the same instants (a property test).
+    pub fn rrule(&self) -> Option<rrule::Rrule> {
+        use rrule::{End, Freq, Rrule, Until, WeekdayNum};
+        let repeats = self.repeats.as_ref()?;
+        let mut rule = Rrule {
+            freq: Freq::Daily,
+            interval: repeats.frequency.max(1),
+            end: match repeats.ends {
+                Ends::Never => None,
+                Ends::AfterCount(n) => Some(End::Count(n)),
+                Ends::OnDate(d) => Some(End::Until(Until::Date(d))),
+                Ends::AtInstant(t) => Some(End::Until(Until::Utc(t))),
+            },
+            by_minute: vec![],
+            by_hour: vec![],
+            by_day: vec![],
+            by_month_day: vec![],
+            by_year_day: vec![],
+            by_week_no: vec![],
+            by_month: vec![],
+            by_set_pos: vec![],
+            wkst: Weekday::Monday,
+        };
+        match (repeats.period, &repeats.on) {
+            (Period::Day, _) => rule.freq = Freq::Daily,
+            (Period::Week, on) => {
+                rule.freq = Freq::Weekly;
+                if let On::Weekdays(days) = on {
+                    rule.by_day = days
+                        .iter()
+                        .map(|&weekday| WeekdayNum {
+                            ordinal: None,
+                            weekday,
+                        })
+                        .collect();
+                }
+            }
+            (Period::Month, on) => {
+                rule.freq = Freq::Monthly;
+                if let On::MonthDays(days) = on {
+                    rule.by_month_day = days.clone();
+                }
+            }
+            (Period::Year, _) => rule.freq = Freq::Yearly,
+        }
+        Some(rule)
+    }
+
     /// The first occurrence at or after `t`, if any, with its correct `seq`.
     pub fn first_at_or_after(&self, t: Timestamp) -> Option<Occurrence> {
         self.upcoming_occurrences(t, 1).into_iter().next()

@@ -891,9 +891,28 @@ prop_compose! {
     }
 }
 
+/// The zones with unusual changes: a 30-minute shift (Lord Howe), a skipped day (Apia), a
+/// negative DST (Dublin), changes at midnight (Santiago), besides the usual ones.
+const UNUSUAL_ZONES: [&str; 10] = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Sydney",
+    "America/Santiago",
+    "Australia/Lord_Howe",
+    "Pacific/Apia",
+    "Europe/Dublin",
+    "Asia/Kolkata",
+    "-03:30",
+];
+
+fn arb_schedule() -> impl Strategy<Value = Schedule> {
+    arb_schedule_in(&ZONES)
+}
+
 prop_compose! {
-    fn arb_schedule()(
-        zone in proptest::sample::select(&ZONES[..]),
+    fn arb_schedule_in(zones: &'static [&'static str])(
+        zone in proptest::sample::select(zones),
         start_secs in 946_684_800i64..1_893_456_000, // 2000..2030
         // Half the starts on the hour, where transitions happen.
         on_hour in any::<bool>(),
@@ -1041,4 +1060,34 @@ fn a_day_skipped_by_its_zone_yields_one_occurrence_not_two_at_the_same_instant()
         s.first_at_or_after(ts("2011-12-31T00:00:00Z")),
         Some(all[3])
     );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// A task in the design's fields answers with its RRULE: expanded on the zone's wall clock
+    /// and turned into instants the same way (a gap shifted forward, a fold at its first
+    /// instant, a repeat dropped), it fires at the same instants, in zones with unusual DST
+    /// and from starts at month ends, leap days and transitions.
+    #[test]
+    fn the_equivalent_rrule_fires_at_the_same_instants(s in arb_schedule_in(&UNUSUAL_ZONES)) {
+        let rule = s.rrule().unwrap();
+        let printed = rule.to_string();
+        prop_assert_eq!(&chime_core::recurrence::rrule::Rrule::parse(&printed).unwrap(), &rule);
+        let tz = s.zone.time_zone();
+        let mut from_rule: Vec<Timestamp> = Vec::new();
+        for local in rule.expand(tz.to_datetime(s.start), tz).take(60) {
+            let at = tz.to_ambiguous_timestamp(local).compatible().unwrap();
+            if at >= s.start && from_rule.last().is_none_or(|last| at > *last) {
+                from_rule.push(at);
+            }
+        }
+        let from_schedule: Vec<Timestamp> = take(&s, 60).into_iter().map(|o| o.at).collect();
+        let n = from_rule.len().min(from_schedule.len()).min(40);
+        prop_assert_eq!(&from_rule[..n], &from_schedule[..n], "{}", printed);
+        if from_schedule.len() < 40 || from_rule.len() < 40 {
+            // An ending rule: both end at the same place.
+            prop_assert_eq!(from_rule.len().min(60), from_schedule.len().min(60), "{}", printed);
+        }
+    }
 }
