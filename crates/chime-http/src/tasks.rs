@@ -43,6 +43,11 @@ pub struct TaskOut {
     /// The next due instant at or after now (RFC 3339 UTC), `null` when none is left.
     #[schema(value_type = Option<String>)]
     next_execution_date: Option<Timestamp>,
+    /// `repeats` as an RFC 5545 rule (read-only), expanded from `startDate` on `timeZone`'s
+    /// wall clock to the same instants: `FREQ=WEEKLY;BYDAY=MO,TH;COUNT=10`. `null` for a
+    /// one-time task.
+    #[schema(example = "FREQ=WEEKLY;BYDAY=MO,TH")]
+    rrule: Option<String>,
 }
 
 impl From<&TaskView> for TaskOut {
@@ -55,6 +60,7 @@ impl From<&TaskView> for TaskOut {
             created_at: view.record.created_at,
             modified_at: view.record.modified_at,
             next_execution_date: view.next_execution,
+            rrule: view.spec.schedule.rrule().map(|rule| rule.to_string()),
         }
     }
 }

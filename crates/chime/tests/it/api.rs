@@ -78,6 +78,8 @@ async fn the_designs_post_body_creates_a_task_with_every_field() {
     assert_eq!(task["createdAt"], task["modifiedAt"]);
     // 2030-08-12 is a Monday: the first occurrence is the start itself.
     assert_eq!(task["nextExecutionDate"], "2030-08-12T11:24:53Z");
+    // The same rule in RFC 5545's words, for clients that speak it.
+    assert_eq!(task["rrule"], "FREQ=WEEKLY;COUNT=12;BYDAY=MO,TU");
 
     let fetched: Value = alice.get(&location, StatusCode::OK).await;
     assert_eq!(fetched, task);
