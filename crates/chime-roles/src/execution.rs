@@ -99,13 +99,23 @@ impl Execution {
         .await
     }
 
-    /// The timer: catch up with tasks the schedule missed, then fire what is due and sleep
-    /// until the next due instant or a wake-up.
+    /// The timer: fire what is due, sleep until the next due instant or a wake-up. Beside it,
+    /// once per start, the catch-up with tasks the schedule missed: a scan of every task, so it
+    /// does not hold back the first firing after a restart; it wakes the timer when it applied
+    /// anything.
     pub async fn run_timer(&self) -> Result<()> {
-        let result = match self.catch_up().await {
-            Ok(_) => self.timer_loop().await,
-            Err(e) => Err(e),
-        };
+        let catching_up = self.clone();
+        let catch_up = tokio::spawn(async move {
+            match catching_up.catch_up().await {
+                Ok(0) => {}
+                Ok(_) => catching_up.wake.notify_one(),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot catch up with the tasks now; at the next start")
+                }
+            }
+        });
+        let result = self.timer_loop().await;
+        catch_up.abort();
         self.ctx.metrics.count_error("execution", result)
     }
 
