@@ -80,6 +80,13 @@ async fn the_retention_job_deletes_a_finished_acknowledged_task_and_keeps_a_repe
         gone.then_some(())
     })
     .await;
+    // A run walks the kinds in turn (tasks first, the inbox near the end): wait for it to
+    // reach the inbox before reading what it counted.
+    eventually("the run to reach the read inbox items", || async {
+        (counter(&app, "chime_retention_deleted_total{kind=\"read_inbox\"}").await >= 1.0)
+            .then_some(())
+    })
+    .await;
     assert_eq!(
         counter(
             &app,
