@@ -128,8 +128,9 @@ fn migrate_refuses_a_url_that_is_not_postgres() {
 }
 
 /// The commands that look at the store follow `[store] url`: `chime doctor` checks the
-/// PostgreSQL store's schema (and the broker) instead of a SQLite file, `chime backup` dumps
-/// it with `pg_dump`, and `chime keys rotate` re-encrypts the PostgreSQL rows.
+/// PostgreSQL store's schema (and the broker) instead of a SQLite file and counts what
+/// retention would delete there, `chime backup` dumps it with `pg_dump`, and `chime keys
+/// rotate` re-encrypts the PostgreSQL rows.
 #[tokio::test]
 async fn doctor_backup_and_key_rotation_follow_the_postgres_store() {
     let db = Database::create().await;
@@ -175,6 +176,12 @@ async fn doctor_backup_and_key_rotation_follow_the_postgres_store() {
     let (_, text) = doctor();
     let line = format!("ok    store: PostgreSQL at {shown}, schema version {version}");
     assert!(text.contains(&line), "{line:?} missing from:\n{text}");
+    // Retention counts what it would delete in the PostgreSQL store too.
+    assert!(
+        text.contains("ok    retention: every 3600 s")
+            && text.contains("would delete now: nothing"),
+        "{text}"
+    );
 
     // `chime backup` dumps the PostgreSQL store (pg_dump), not a SQLite file.
     let dump = dir.path().join("store.pgdump");
