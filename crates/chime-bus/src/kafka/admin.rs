@@ -13,6 +13,18 @@ use rdkafka::producer::Producer as _;
 use super::{blocking, distinct, failed, failed_because, KafkaBus};
 use crate::Result;
 
+/// The topic settings Chime asks for besides partitions and replicas: with three replicas or
+/// more, `min.insync.replicas = 2`, so that a write the producer saw acknowledged (`acks=all`)
+/// is on two brokers and losing one loses no event; Apache Kafka's own default is 1. With the
+/// broker's default replication (`-1`) the broker's settings apply (set it there).
+fn topic_configs(replication_factor: i32) -> Vec<(&'static str, &'static str)> {
+    if replication_factor >= 3 {
+        vec![("min.insync.replicas", "2")]
+    } else {
+        Vec::new()
+    }
+}
+
 impl KafkaBus {
     /// Creates `topics` with [`KafkaOptions::partitions`] partitions and
     /// [`KafkaOptions::replication_factor`], unless they exist, then waits until the broker's
@@ -26,13 +38,17 @@ impl KafkaBus {
         if topics.is_empty() {
             return Ok(());
         }
+        let configs = topic_configs(self.options.replication_factor);
         let new: Vec<NewTopic<'_>> = topics
             .iter()
             .map(|t| {
-                NewTopic::new(
-                    t,
-                    self.options.partitions,
-                    TopicReplication::Fixed(self.options.replication_factor),
+                configs.iter().fold(
+                    NewTopic::new(
+                        t,
+                        self.options.partitions,
+                        TopicReplication::Fixed(self.options.replication_factor),
+                    ),
+                    |topic, (key, value)| topic.set(key, value),
                 )
             })
             .collect();
@@ -140,5 +156,19 @@ impl KafkaBus {
                 .collect()
         };
         self.create_topics(&missing).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_configs;
+
+    #[test]
+    fn three_replicas_or_more_need_two_in_sync_and_fewer_ask_nothing() {
+        assert_eq!(topic_configs(3), [("min.insync.replicas", "2")]);
+        assert_eq!(topic_configs(5), [("min.insync.replicas", "2")]);
+        assert!(topic_configs(1).is_empty());
+        assert!(topic_configs(2).is_empty());
+        assert!(topic_configs(-1).is_empty());
     }
 }
