@@ -266,7 +266,6 @@ impl Schedule {
         use rrule::{End, Freq, Rrule, Until, WeekdayNum};
         let repeats = self.repeats.as_ref()?;
         let mut rule = Rrule {
-            freq: Freq::Daily,
             interval: repeats.frequency.max(1),
             end: match repeats.ends {
                 Ends::Never => None,
@@ -274,15 +273,7 @@ impl Schedule {
                 Ends::OnDate(d) => Some(End::Until(Until::Date(d))),
                 Ends::AtInstant(t) => Some(End::Until(Until::Utc(t))),
             },
-            by_minute: vec![],
-            by_hour: vec![],
-            by_day: vec![],
-            by_month_day: vec![],
-            by_year_day: vec![],
-            by_week_no: vec![],
-            by_month: vec![],
-            by_set_pos: vec![],
-            wkst: Weekday::Monday,
+            ..Rrule::every(Freq::Daily)
         };
         match (repeats.period, &repeats.on) {
             (Period::Day, _) => rule.freq = Freq::Daily,

@@ -234,18 +234,10 @@ fn parse_until(value: &str) -> Result<Until, RruleError> {
 }
 
 impl Rrule {
-    /// Parses and validates an RFC 5545 RECUR value such as `FREQ=MONTHLY;BYDAY=2TU`.
-    pub fn parse(text: &str) -> Result<Rrule, RruleError> {
-        let text = text.trim();
-        let body = match text.get(..6) {
-            Some(prefix) if prefix.eq_ignore_ascii_case("RRULE:") => &text[6..],
-            _ => text,
-        };
-        let upper = body.to_ascii_uppercase();
-        let mut seen: Vec<&str> = Vec::new();
-        let mut freq = None;
-        let mut rule = Rrule {
-            freq: Freq::Daily,
+    /// `FREQ=freq` and nothing else: every period, no `BYxxx` part, no end, `WKST=MO`.
+    pub fn every(freq: Freq) -> Rrule {
+        Rrule {
+            freq,
             interval: 1,
             end: None,
             by_minute: vec![],
@@ -257,7 +249,20 @@ impl Rrule {
             by_month: vec![],
             by_set_pos: vec![],
             wkst: Weekday::Monday,
+        }
+    }
+
+    /// Parses and validates an RFC 5545 RECUR value such as `FREQ=MONTHLY;BYDAY=2TU`.
+    pub fn parse(text: &str) -> Result<Rrule, RruleError> {
+        let text = text.trim();
+        let body = match text.get(..6) {
+            Some(prefix) if prefix.eq_ignore_ascii_case("RRULE:") => &text[6..],
+            _ => text,
         };
+        let upper = body.to_ascii_uppercase();
+        let mut seen: Vec<&str> = Vec::new();
+        let mut freq = None;
+        let mut rule = Rrule::every(Freq::Daily);
         for item in upper.split(';').filter(|p| !p.is_empty()) {
             let (part, value) = item
                 .split_once('=')
