@@ -219,13 +219,28 @@ pub struct Repeats {
     pub ends: Ends,
 }
 
+/// How a repeating task repeats: in the design's fields, or as an RFC 5545 rule
+/// (`repeats.rrule`). Either is an RRULE ([`Schedule::rrule`]); the design's fields keep their
+/// arithmetic lookups (this module), which a property test holds equal to the rule's expansion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Recurrence {
+    Every(Repeats),
+    Rule(rrule::Rrule),
+}
+
+impl From<Repeats> for Recurrence {
+    fn from(repeats: Repeats) -> Self {
+        Recurrence::Every(repeats)
+    }
+}
+
 /// When a task is due: a start instant, the zone whose wall clock the rule follows, and the rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
     pub start: Timestamp,
     pub zone: TaskZone,
     /// `None`: one-time, due at `start`.
-    pub repeats: Option<Repeats>,
+    pub repeats: Option<Recurrence>,
 }
 
 /// One due instant and its 1-based position in the task's sequence of occurrences.
@@ -245,7 +260,8 @@ impl Schedule {
     pub fn after(&self, prev: &Occurrence) -> Option<Occurrence> {
         let plan = match &self.repeats {
             None => return None,
-            Some(repeats) => Plan::new(self, repeats)?,
+            Some(Recurrence::Rule(rule)) => return RuleWalk::after(self, rule, prev).next(),
+            Some(Recurrence::Every(repeats)) => Plan::new(self, repeats)?,
         };
         let mut cursor = plan.cursor_near(prev.at);
         loop {
@@ -264,7 +280,10 @@ impl Schedule {
     /// does, it gives the same instants (a property test).
     pub fn rrule(&self) -> Option<rrule::Rrule> {
         use rrule::{End, Freq, Rrule, Until, WeekdayNum};
-        let repeats = self.repeats.as_ref()?;
+        let repeats = match self.repeats.as_ref()? {
+            Recurrence::Rule(rule) => return Some(rule.clone()),
+            Recurrence::Every(repeats) => repeats,
+        };
         let mut rule = Rrule {
             interval: repeats.frequency.max(1),
             end: match repeats.ends {
@@ -326,7 +345,13 @@ impl Schedule {
                 }]
             }
             None => return Vec::new(),
-            Some(repeats) => match Plan::new(self, repeats) {
+            Some(Recurrence::Rule(rule)) => {
+                return RuleWalk::from_start(self, rule)
+                    .filter(|o| o.at >= t)
+                    .take(n)
+                    .collect()
+            }
+            Some(Recurrence::Every(repeats)) => match Plan::new(self, repeats) {
                 Some(plan) => plan,
                 None => return Vec::new(),
             },
@@ -341,6 +366,104 @@ impl Schedule {
             }
         }
         out
+    }
+}
+
+/// The occurrences of a task that repeats by an RFC 5545 rule: its expansion on the zone's wall
+/// clock ([`rrule::Rrule::expand`]) turned into instants as for the design's fields (a gap
+/// shifted forward, a fold at its first instant). `seq` is the position in the rule's expansion,
+/// the count that `COUNT` limits (RFC 5545); an instant before the start or not after the one
+/// before it (a fold's repeat, a skipped day) is dropped and its number not reused.
+struct RuleWalk {
+    expansion: expand::Expansion,
+    tz: TimeZone,
+    start: Timestamp,
+    /// `COUNT`, enforced here so that a walk started part way counts from a known number.
+    count: Option<u32>,
+    /// The number of the last local date-time taken from the expansion.
+    seq: u32,
+    last_at: Option<Timestamp>,
+    /// Started part way: the occurrence after this one is the first to return.
+    after: Option<Occurrence>,
+}
+
+impl RuleWalk {
+    fn count(rule: &rrule::Rrule) -> Option<u32> {
+        match rule.end {
+            Some(rrule::End::Count(n)) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// From the start: every occurrence.
+    fn from_start(schedule: &Schedule, rule: &rrule::Rrule) -> RuleWalk {
+        let tz = schedule.zone.time_zone().clone();
+        let start_local = tz.to_datetime(schedule.start);
+        RuleWalk {
+            expansion: rule.expand_near(start_local, &tz, start_local),
+            tz,
+            start: schedule.start,
+            count: Self::count(rule),
+            seq: 0,
+            last_at: None,
+            after: None,
+        }
+    }
+
+    /// The occurrences after `prev` (which this schedule produced), without walking from the
+    /// start: the expansion starts at the period holding a local date two days before `prev`'s
+    /// (no shift of a local time crosses that), and `prev` is found again as the first local
+    /// date-time whose instant is not before it: every one before it had an earlier instant,
+    /// or it would not have been due. Numbers continue from `prev.seq`.
+    fn after(schedule: &Schedule, rule: &rrule::Rrule, prev: &Occurrence) -> RuleWalk {
+        let tz = schedule.zone.time_zone().clone();
+        let start_local = tz.to_datetime(schedule.start);
+        let near = tz
+            .to_datetime(prev.at)
+            .checked_sub(jiff::Span::new().days(2))
+            .unwrap_or(start_local)
+            .max(start_local);
+        RuleWalk {
+            expansion: rule.expand_near(start_local, &tz, near),
+            tz,
+            start: schedule.start,
+            count: Self::count(rule),
+            seq: prev.seq,
+            last_at: Some(prev.at),
+            after: Some(*prev),
+        }
+    }
+}
+
+impl Iterator for RuleWalk {
+    type Item = Occurrence;
+
+    fn next(&mut self) -> Option<Occurrence> {
+        loop {
+            let local = self.expansion.next()?;
+            let at = self.tz.to_ambiguous_timestamp(local).compatible().ok()?;
+            if let Some(prev) = self.after {
+                if at < prev.at {
+                    continue;
+                }
+                self.after = None;
+                if at == prev.at {
+                    // `prev` itself: its number is known.
+                    continue;
+                }
+                // `prev` is not in this rule's expansion (it cannot be, unless the rule
+                // changed under it): the first later instant is the next one.
+            }
+            self.seq = self.seq.checked_add(1)?;
+            if self.count.is_some_and(|n| self.seq > n) {
+                return None;
+            }
+            if at < self.start || self.last_at.is_some_and(|last| at <= last) {
+                continue;
+            }
+            self.last_at = Some(at);
+            return Some(Occurrence { at, seq: self.seq });
+        }
     }
 }
 

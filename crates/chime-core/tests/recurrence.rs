@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use chime_core::recurrence::{Ends, On, Period, Repeats, Schedule, TaskZone};
+use chime_core::recurrence::{Ends, On, Period, Recurrence, Repeats, Schedule, TaskZone};
 use chime_core::Occurrence;
 use jiff::civil::{date, Date, Weekday};
 use jiff::{Timestamp, ToSpan};
@@ -26,12 +26,30 @@ fn schedule(
     Schedule {
         start: ts(start),
         zone: TaskZone::parse(zone).unwrap(),
-        repeats: Some(Repeats {
-            frequency,
-            period,
-            on,
-            ends,
-        }),
+        repeats: Some(
+            Repeats {
+                frequency,
+                period,
+                on,
+                ends,
+            }
+            .into(),
+        ),
+    }
+}
+
+/// The design's fields of a schedule built by this file.
+fn every(s: &Schedule) -> &Repeats {
+    match s.repeats.as_ref() {
+        Some(Recurrence::Every(r)) => r,
+        other => panic!("not in the design's fields: {other:?}"),
+    }
+}
+
+fn every_mut(s: &mut Schedule) -> &mut Repeats {
+    match s.repeats.as_mut() {
+        Some(Recurrence::Every(r)) => r,
+        other => panic!("not in the design's fields: {other:?}"),
     }
 }
 
@@ -839,7 +857,7 @@ fn reference_matches(r: &Repeats, sd: Date, d: Date) -> bool {
 
 /// Every occurrence up to local date `until`, by walking the calendar one day at a time.
 fn reference(s: &Schedule, until: Date) -> Vec<Occurrence> {
-    let r = s.repeats.as_ref().unwrap();
+    let r = every(s);
     let tz = s.zone.time_zone();
     let local_start = tz.to_datetime(s.start);
     let (sd, time) = (local_start.date(), local_start.time());
@@ -927,13 +945,13 @@ prop_compose! {
             2 => Ends::OnDate(zone.time_zone().to_datetime(start).date().checked_add(end_offset_days.days()).unwrap()),
             _ => Ends::AtInstant(start.checked_add(jiff::SignedDuration::from_hours(24 * end_offset_days)).unwrap()),
         };
-        Schedule { start, zone, repeats: Some(Repeats { frequency, period, on, ends }) }
+        Schedule { start, zone, repeats: Some(Repeats { frequency, period, on, ends }.into()) }
     }
 }
 
 /// How far the reference walks: enough for a few dozen occurrences of any generated rule.
 fn horizon(s: &Schedule) -> Date {
-    let r = s.repeats.as_ref().unwrap();
+    let r = every(s);
     let years = match r.period {
         Period::Day | Period::Week => 2,
         Period::Month => 3 + i16::try_from(r.frequency).unwrap(),
@@ -984,7 +1002,7 @@ proptest! {
 
     #[test]
     fn every_occurrence_matches_the_rule_and_keeps_the_local_time(s in arb_schedule()) {
-        let r = s.repeats.clone().unwrap();
+        let r = every(&s).clone();
         let tz = s.zone.time_zone();
         let local_start = tz.to_datetime(s.start);
         let all = take(&s, 60);
@@ -1020,7 +1038,8 @@ proptest! {
     ) {
         // Move the start decades into the past and look for an occurrence up to 3 years on.
         let mut s = s;
-        if let Some(r) = s.repeats.as_mut() {
+        {
+            let r = every_mut(&mut s);
             r.ends = Ends::Never;
             if r.period == Period::Year { r.frequency = r.frequency.min(3); }
         }

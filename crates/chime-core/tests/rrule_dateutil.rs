@@ -173,7 +173,7 @@ fn rule(rng: &mut Rng) -> String {
         any_by = true;
     }
     if freq != "MINUTELY" && rng.chance(25) {
-        parts.push(format!("BYMINUTE={}", rng.some(&[0, 5, 15, 30, 45, 59], 3)));
+        parts.push(format!("BYMINUTE={}", rng.some(&[0, 5, 15, 30, 45, 55], 3)));
         any_by = true;
     }
     if any_by && freq != "WEEKLY" && rng.chance(20) {
@@ -200,27 +200,30 @@ fn local(text: &str) -> DateTime {
     DateTime::strptime("%Y%m%dT%H%M%S", text).unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
-#[test]
-fn expansion_matches_python_dateutil_on_generated_rules() {
-    let seed: u64 = std::env::var("CHIME_RRULE_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5EED_2026_1205);
-    let cases: usize = std::env::var("CHIME_RRULE_CASES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000);
+/// `cases` rules the parser accepts, with their starts: the generator may combine parts the
+/// parser refuses (by design), and those are the parser's tests, not these.
+fn generate(seed: u64, cases: usize) -> Vec<(String, String, Rrule)> {
     let mut rng = Rng(seed | 1);
     let mut generated = Vec::new();
     while generated.len() < cases {
         let (start, text) = (start(&mut rng), rule(&mut rng));
-        // The generator may combine parts the parser refuses (by design): those are the
-        // parser's tests, not this one's.
         if let Ok(rule) = Rrule::parse(&text) {
             generated.push((start, text, rule));
         }
     }
+    generated
+}
 
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One answer of `tests/support/rrule_oracle.py` per line sent.
+fn ask_dateutil(lines: Vec<String>) -> Vec<String> {
+    let sent = lines.len();
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/rrule_oracle.py");
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let mut oracle = Command::new(&python)
@@ -232,10 +235,6 @@ fn expansion_matches_python_dateutil_on_generated_rules() {
             panic!("cannot run {python} {script}: {e} (the test command installs python-dateutil)")
         });
     let mut input = oracle.stdin.take().expect("stdin");
-    let lines: Vec<String> = generated
-        .iter()
-        .map(|(start, text, _)| format!("{start}\t{text}\t{OCCURRENCES}\n"))
-        .collect();
     let writer = std::thread::spawn(move || {
         for line in lines {
             input
@@ -252,7 +251,21 @@ fn expansion_matches_python_dateutil_on_generated_rules() {
         oracle.wait().expect("oracle").success(),
         "the oracle failed"
     );
-    assert_eq!(answers.len(), generated.len(), "one answer per rule");
+    assert_eq!(answers.len(), sent, "one answer per rule");
+    answers
+}
+
+#[test]
+fn expansion_matches_python_dateutil_on_generated_rules() {
+    let seed = env_number("CHIME_RRULE_SEED", 0x5EED_2026_1205);
+    let cases = env_number("CHIME_RRULE_CASES", 2000) as usize;
+    let generated = generate(seed, cases);
+
+    let lines: Vec<String> = generated
+        .iter()
+        .map(|(start, text, _)| format!("{start}\t{text}\t{OCCURRENCES}\n"))
+        .collect();
+    let answers = ask_dateutil(lines);
 
     let zone = TimeZone::UTC;
     let (mut compared, mut timeouts, mut failures) = (0usize, 0usize, Vec::new());
@@ -302,6 +315,154 @@ fn expansion_matches_python_dateutil_on_generated_rules() {
         failures
             .iter()
             .take(8)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+/// Zones whose DST is unusual: a 30-minute shift (Lord Howe), changes at midnight (Santiago), a
+/// skipped calendar day (Apia, 2011-12-30), negative DST (Dublin), and two ordinary ones.
+const ZONES: [&str; 7] = [
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "Pacific/Apia",
+    "Europe/Dublin",
+    "Australia/Sydney",
+];
+
+/// The whole schedule of a task that repeats by a rule, against dateutil with zoneinfo: the
+/// instants and their numbers, walked occurrence after occurrence as the execution role does
+/// (`first`, then `after` the previous one, which starts its expansion near it instead of at
+/// the start), in zones with unusual DST, from starts on and a few hours before the zone's
+/// transitions (a start in a gap moves to where the gap shifts it, as a task's start does).
+/// `first_at_or_after` and `upcoming_occurrences`, which walk from the start, must agree.
+#[test]
+fn schedules_by_rule_match_python_dateutil_in_unusual_zones() {
+    use chime_core::recurrence::{Occurrence, Recurrence, Schedule, TaskZone};
+
+    let seed = env_number("CHIME_RRULE_SEED", 0x2026_1205);
+    let cases = env_number("CHIME_RRULE_ZONE_CASES", 1000) as usize;
+    let mut rng = Rng(seed.rotate_left(17) | 1);
+    let mut cases_in_zones = Vec::new();
+    for (start, text, rule) in generate(seed ^ 0xA5A5, cases) {
+        let name = ZONES[rng.below(ZONES.len() as u64) as usize];
+        let zone = TaskZone::parse(name).expect("zone");
+        let tz = zone.time_zone().clone();
+        let mut local_start = local(&start);
+        if rng.chance(50) {
+            // Near the zone's first transition of that year (or of 2011 for Apia's skipped day).
+            let year = if zone.name() == "Pacific/Apia" && rng.chance(50) {
+                2011
+            } else {
+                local_start.year()
+            };
+            let from = jiff::civil::date(year, 1 + rng.below(12) as i8, 1)
+                .to_zoned(tz.clone())
+                .expect("in range")
+                .timestamp();
+            if let Some(transition) = tz.following(from).next() {
+                let back = jiff::SignedDuration::from_mins(rng.below(30 * 60) as i64 / 30 * 30);
+                let at = transition.timestamp().checked_sub(back).expect("in range");
+                local_start = tz.to_datetime(at);
+            }
+        }
+        let start_at = tz
+            .to_ambiguous_timestamp(local_start)
+            .compatible()
+            .expect("in range");
+        let schedule = Schedule {
+            start: start_at,
+            zone,
+            repeats: Some(Recurrence::Rule(rule)),
+        };
+        // What the task's expansion starts from: the start's local time after any shift.
+        let dtstart = tz
+            .to_datetime(start_at)
+            .strftime("%Y%m%dT%H%M%S")
+            .to_string();
+        cases_in_zones.push((dtstart, text, schedule));
+    }
+    let lines = cases_in_zones
+        .iter()
+        .map(|(start, text, s)| format!("{start}\t{text}\t{OCCURRENCES}\t{}\n", s.zone.name()))
+        .collect();
+    let answers = ask_dateutil(lines);
+
+    let (mut compared, mut occurrences, mut failures) = (0usize, 0usize, Vec::new());
+    for ((start, text, schedule), answer) in cases_in_zones.iter().zip(&answers) {
+        let mut words: Vec<&str> = answer.split(' ').collect();
+        let tail = words.pop().expect("a tail");
+        if tail.starts_with("ERROR:") {
+            continue;
+        }
+        let expected: Vec<Occurrence> = words
+            .iter()
+            .map(|w| {
+                let (at, seq) = w.split_once('/').expect("instant/seq");
+                let at = DateTime::strptime("%Y%m%dT%H%M%SZ", at)
+                    .and_then(|d| d.to_zoned(TimeZone::UTC))
+                    .expect("instant")
+                    .timestamp();
+                Occurrence {
+                    at,
+                    seq: seq.parse().expect("seq"),
+                }
+            })
+            .collect();
+        // dateutil expanded OCCURRENCES local date-times; some may have been dropped.
+        let mut walked = Vec::new();
+        let mut next = schedule.first();
+        while let Some(o) = next {
+            walked.push(o);
+            if walked.len() > expected.len() {
+                break;
+            }
+            next = schedule.after(&o);
+        }
+        let ours = &walked[..walked.len().min(expected.len())];
+        let mut agree = ours == expected.as_slice();
+        if tail == "END" {
+            agree &= walked.len() == expected.len();
+        }
+        if let Some(last) = expected.last() {
+            let upcoming = schedule.upcoming_occurrences(schedule.start, expected.len());
+            agree &= upcoming == expected;
+            agree &= schedule.first_at_or_after(last.at) == Some(*last);
+        }
+        compared += 1;
+        occurrences += expected.len();
+        if !agree {
+            failures.push(format!(
+                "DTSTART;TZID={}:{start} RRULE:{text}\n  dateutil: {answer}\n  chime:    {}",
+                schedule.zone.name(),
+                walked
+                    .iter()
+                    .map(|o| format!("{}/{}", o.at, o.seq))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ));
+        }
+    }
+    eprintln!(
+        "{compared} rules in {} zones compared with dateutil and zoneinfo ({occurrences} \
+         occurrences), {} disagree",
+        ZONES.len(),
+        failures.len()
+    );
+    assert!(
+        compared * 20 > cases * 19,
+        "compared only {compared} of {cases}"
+    );
+    assert!(
+        failures.is_empty(),
+        "{} of {compared} schedules disagree with dateutil; the first:\n{}",
+        failures.len(),
+        failures
+            .iter()
+            .take(6)
             .cloned()
             .collect::<Vec<_>>()
             .join("\n")

@@ -198,9 +198,10 @@ impl utoipa::Modify for BearerAuth {
 
 /// The OpenAPI document, as served at `/openapi.json` and committed as `openapi.json`.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    let mut doc = serde_json::to_value(ApiDoc::openapi())
+        .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
+    chime_core::task::refine_openapi(&mut doc);
+    serde_json::to_string_pretty(&doc).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
 pub fn router(state: AppState) -> Router {

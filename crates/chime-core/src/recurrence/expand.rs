@@ -259,7 +259,51 @@ impl Rrule {
     }
 }
 
+impl Rrule {
+    /// The rule's occurrences from `start`, beginning at the period a little before `near`
+    /// (earlier ones may be skipped, none at or after `near` is), with `COUNT` left to the
+    /// caller, who alone knows how many came before: how a schedule continues after an
+    /// occurrence without expanding from the start again.
+    pub fn expand_near(&self, start: DateTime, zone: &TimeZone, near: DateTime) -> Expansion {
+        let mut expansion = self.expand(start, zone);
+        if let Some(End::Count(_)) = expansion.end {
+            expansion.end = None;
+        }
+        if near > start {
+            expansion.period = (expansion.period_of(near) - 1).max(0);
+            expansion.last = near;
+        }
+        expansion
+    }
+}
+
 impl Expansion {
+    /// The period holding the local date-time `at` (negative before the start's).
+    fn period_of(&self, at: DateTime) -> i64 {
+        let start = self.start.date();
+        let interval = self.parts.interval;
+        match self.parts.freq {
+            Freq::Yearly => i64::from(at.year() - start.year()).div_euclid(interval),
+            Freq::Monthly => {
+                let months = |d: Date| i64::from(d.year()) * 12 + i64::from(d.month());
+                (months(at.date()) - months(start)).div_euclid(interval)
+            }
+            Freq::Weekly => {
+                let week_start =
+                    epoch_day(start) - i64::from(start.weekday().since(self.parts.wkst));
+                (epoch_day(at.date()) - week_start).div_euclid(7 * interval)
+            }
+            Freq::Daily => days_between(start, at.date()).div_euclid(interval),
+            Freq::Hourly | Freq::Minutely => {
+                let minute = epoch_day(at.date()) * 1440
+                    + i64::from(at.hour()) * 60
+                    + i64::from(at.minute());
+                let step = self.period_minute(1) - self.period_minute(0);
+                (minute - self.period_minute(0)).div_euclid(step)
+            }
+        }
+    }
+
     fn past_until(&self, at: DateTime) -> bool {
         match self.end {
             Some(End::Until(Until::Date(d))) => at.date() > d,

@@ -3,13 +3,15 @@
 //! Making RRULE the one rule language inside (ARCHITECTURE.md point 10): the value type, its
 //! parser and its canonical printer here; its expansion on the wall clock in
 //! [`super::expand`] (RFC 5545's examples and a property test against python-dateutil).
-//! Tasks do not take a `repeats.rrule` yet.
+//! A task takes one as `repeats.rrule` ([`super::Recurrence::Rule`]).
 //!
 //! What is accepted:
 //!
 //! - `FREQ` = `MINUTELY`, `HOURLY`, `DAILY`, `WEEKLY`, `MONTHLY`, `YEARLY`. `SECONDLY` is
 //!   refused: a reminder service has no use for it. `FREQ=MINUTELY` needs `INTERVAL` of at
-//!   least [`MIN_MINUTELY_INTERVAL`] so a rule cannot ask for a notification every minute.
+//!   least [`MIN_MINUTELY_INTERVAL`], and `BYMINUTE` minutes that far apart (across the turn of
+//!   the hour too, when consecutive hours can be chosen), so a rule cannot ask for a
+//!   notification every minute.
 //! - `INTERVAL` (1..), `COUNT` (1..), `UNTIL` (a `DATE`, a UTC `DATE-TIME` ending in `Z`, or a
 //!   floating `DATE-TIME` read on the task zone's wall clock); `COUNT` and `UNTIL` exclude each
 //!   other.
@@ -329,6 +331,41 @@ impl Rrule {
         Ok(rule)
     }
 
+    /// Why `BYMINUTE` would fire more often than every [`MIN_MINUTELY_INTERVAL`] minutes of the
+    /// wall clock: two of its minutes closer than that within an hour, or across the turn of
+    /// the hour when two consecutive hours can both be chosen.
+    fn minutes_too_close(&self) -> Option<String> {
+        let mut minutes = self.by_minute.clone();
+        minutes.sort_unstable();
+        minutes.dedup();
+        let gap = i8::try_from(MIN_MINUTELY_INTERVAL).unwrap_or(i8::MAX);
+        if minutes.windows(2).any(|w| w[1] - w[0] < gap) {
+            return Some(format!(
+                "minutes less than {MIN_MINUTELY_INTERVAL} apart: a rule fires at most once \
+                 every {MIN_MINUTELY_INTERVAL} minutes"
+            ));
+        }
+        let mut hours = self.by_hour.clone();
+        hours.sort_unstable();
+        hours.dedup();
+        let consecutive_hours = if hours.is_empty() {
+            self.freq <= Freq::Hourly
+        } else {
+            hours.windows(2).any(|w| w[1] - w[0] == 1)
+                || (hours.first() == Some(&0) && hours.last() == Some(&23))
+        };
+        match (minutes.first(), minutes.last()) {
+            (Some(&first), Some(&last)) if consecutive_hours && first + 60 - last < gap => {
+                Some(format!(
+                    "minute {last} and minute {first} of the next hour are less than \
+                     {MIN_MINUTELY_INTERVAL} minutes apart: a rule fires at most once every \
+                     {MIN_MINUTELY_INTERVAL} minutes"
+                ))
+            }
+            _ => None,
+        }
+    }
+
     /// The RFC 5545 constraints between parts, and statically impossible rules.
     fn validate(&self) -> Result<(), RruleError> {
         let list = |v: &[String]| v.join(",");
@@ -339,6 +376,10 @@ impl Rrule {
                 &self.interval.to_string(),
                 format!("FREQ=MINUTELY needs INTERVAL of at least {MIN_MINUTELY_INTERVAL}"),
             ));
+        }
+        if let Some(reason) = self.minutes_too_close() {
+            let v = list(&self.by_minute.iter().map(i8::to_string).collect::<Vec<_>>());
+            return Err(err("BYMINUTE", &v, reason));
         }
         let by_day = self
             .by_day

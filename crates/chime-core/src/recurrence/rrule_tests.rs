@@ -245,3 +245,22 @@ mod round_trip {
         }
     }
 }
+
+#[test]
+fn minutes_closer_than_five_apart_are_refused_across_the_hour_too() {
+    let refused = |text: &str| Rrule::parse(text).unwrap_err().part;
+    assert_eq!(refused("FREQ=HOURLY;BYMINUTE=0,4"), "BYMINUTE");
+    // 58 and the next hour's 0: two minutes apart when consecutive hours can both be chosen.
+    assert_eq!(refused("FREQ=HOURLY;BYMINUTE=0,58"), "BYMINUTE");
+    assert_eq!(refused("FREQ=DAILY;BYHOUR=9,10;BYMINUTE=0,58"), "BYMINUTE");
+    assert_eq!(refused("FREQ=DAILY;BYHOUR=0,23;BYMINUTE=0,58"), "BYMINUTE");
+    // ...and allowed when they cannot.
+    for ok in [
+        "FREQ=DAILY;BYHOUR=9,11;BYMINUTE=0,58",
+        "FREQ=DAILY;BYMINUTE=0,58",
+        "FREQ=HOURLY;BYMINUTE=0,5,10,15,20,25,30,35,40,45,50,55",
+        "FREQ=DAILY;BYHOUR=9,10;BYMINUTE=0,55",
+    ] {
+        assert!(Rrule::parse(ok).is_ok(), "{ok}");
+    }
+}

@@ -89,7 +89,8 @@ pub struct RepeatsIn {
     #[serde(default)]
     pub(super) frequency: Sent,
     /// `day`, `week`, `month` or `year` (any case; plurals and `daily`, `weekly`, … accepted).
-    #[cfg_attr(feature = "openapi", schema(value_type = PeriodName, required = true))]
+    /// Required unless `rrule` is given.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<PeriodName>))]
     #[serde(default)]
     pub(super) period: Sent,
     /// For `week`: weekdays (`monday`, `mon`, `mo`; one typing slip in a name of 5 or more
@@ -105,6 +106,15 @@ pub struct RepeatsIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<EndsAt>))]
     #[serde(default)]
     pub(super) ends: Sent,
+    /// Instead of the fields above: an RFC 5545 rule (`RRULE:` prefix optional), expanded on
+    /// the wall clock of `timeZone` from `startDate`. FREQ from MINUTELY (INTERVAL at least
+    /// 5) to YEARLY, INTERVAL, COUNT or UNTIL, BYMINUTE, BYHOUR, BYDAY with ordinals,
+    /// BYMONTHDAY, BYYEARDAY, BYWEEKNO, BYMONTH, BYSETPOS, WKST; at most one occurrence every
+    /// 5 minutes. Examples: `FREQ=MONTHLY;BYDAY=2TU`, `FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1`,
+    /// `FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,11,13,15,17`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "FREQ=MONTHLY;BYDAY=2TU"))]
+    #[serde(default)]
+    pub(super) rrule: Sent,
 }
 
 /// Which channels deliver each occurrence.
@@ -180,6 +190,34 @@ pub struct MissedIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, example = 3600, minimum = 1, maximum = 31536000))]
     #[serde(default)]
     pub(super) limit_seconds: Sent,
+}
+
+/// What the `TaskBodyRepeats` schema cannot say with its properties alone, added to the API
+/// document: either `period` (not null) and no `rrule`, or an `rrule` string and none of the
+/// design's fields (`null` counts as absent, as everywhere in the body).
+#[cfg(feature = "openapi")]
+pub fn refine_openapi(doc: &mut serde_json::Value) {
+    use serde_json::json;
+    // `json!` reads a bare `null` as JSON null: the schema of null is named `absent`.
+    let absent = json!({"type": "null"});
+    if let Some(repeats) = doc.pointer_mut("/components/schemas/TaskBodyRepeats") {
+        repeats["oneOf"] = json!([
+            {
+                "required": ["period"],
+                "properties": {"period": {"not": absent}, "rrule": absent},
+            },
+            {
+                "required": ["rrule"],
+                "properties": {
+                    "rrule": {"type": "string"},
+                    "frequency": absent,
+                    "period": absent,
+                    "on": absent,
+                    "ends": absent,
+                },
+            },
+        ]);
+    }
 }
 
 #[cfg(feature = "openapi")]
@@ -326,7 +364,7 @@ mod tests {
         let components = components();
         let body = &components["TaskBody"];
         assert_eq!(body["required"], json!(["name", "startDate"]));
-        assert_eq!(components["TaskBodyRepeats"]["required"], json!(["period"]));
+        assert!(components["TaskBodyRepeats"].get("required").is_none());
         for name in [
             "TaskBodyRepeats",
             "TaskBodyNotify",
@@ -340,6 +378,21 @@ mod tests {
             "TaskBodySms",
         ] {
             assert!(components.contains_key(name), "{name} missing");
+        }
+    }
+
+    #[test]
+    fn the_document_says_repeats_is_a_period_or_a_rule_alone() {
+        let mut doc = json!({"components": {"schemas": components()}});
+        super::refine_openapi(&mut doc);
+        let one_of = &doc["components"]["schemas"]["TaskBodyRepeats"]["oneOf"];
+        let null = json!({"type": "null"});
+        assert_eq!(one_of[0]["required"], json!(["period"]));
+        assert_eq!(one_of[0]["properties"]["period"]["not"], null);
+        assert_eq!(one_of[0]["properties"]["rrule"], null);
+        assert_eq!(one_of[1]["required"], json!(["rrule"]));
+        for field in ["frequency", "period", "on", "ends"] {
+            assert_eq!(one_of[1]["properties"][field], null, "{field}");
         }
     }
 
@@ -388,7 +441,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 10 + 4 + 5 + 2 + 2 + 2);
+        assert_eq!(checked, 10 + 5 + 5 + 2 + 2 + 2);
     }
 
     /// The examples the schema gives, put together, are a body the parser accepts.

@@ -72,7 +72,8 @@ use jiff::Timestamp;
 use serde_json::Value;
 
 use crate::error::FieldErrors;
-use crate::recurrence::{Ends, Repeats, Schedule};
+use crate::recurrence::rrule::Rrule;
+use crate::recurrence::{Ends, Recurrence, Repeats, Schedule};
 
 mod body;
 mod datetime;
@@ -80,6 +81,8 @@ mod input;
 mod phone;
 mod stored;
 
+#[cfg(feature = "openapi")]
+pub use body::refine_openapi;
 pub use body::{EscalationIn, MissedIn, NotifyIn, RepeatsIn, TaskIn};
 pub use phone::PhoneNumber;
 use stored::EndsShape;
@@ -410,31 +413,63 @@ impl TaskSpec {
     }
 
     /// Refuses a task none of whose occurrences is at or after `now`, naming the field that
-    /// makes it so (`/repeats/ends` when an end cuts it, else `/startDate`).
+    /// makes it so (`/repeats/rrule` for a rule that matches no date at all; `/repeats/ends` or
+    /// `/repeats/rrule` when an end cuts it; else `/startDate`).
     pub fn require_future(&self, now: Timestamp) -> Result<(), FieldErrors> {
         let schedule = &self.schedule;
         if schedule.first_at_or_after(now).is_some() {
             return Ok(());
         }
-        if let Some(repeats) = &schedule.repeats {
-            if repeats.ends != Ends::Never {
-                let endless = Schedule {
-                    repeats: Some(Repeats {
-                        ends: Ends::Never,
-                        ..repeats.clone()
-                    }),
-                    ..schedule.clone()
-                };
-                if endless.first_at_or_after(now).is_some() {
-                    return Err(FieldErrors::one(
-                        "/repeats/ends",
-                        Some(ends_json(&repeats.ends)),
-                        format!(
-                            "no occurrence of this task is at or after now ({now}): the task \
-                             ends before then, so every occurrence is in the past"
-                        ),
-                    ));
-                }
+        if let Some(Recurrence::Rule(rule)) = &schedule.repeats {
+            let endless = Schedule {
+                repeats: Some(Recurrence::Rule(Rrule {
+                    end: None,
+                    ..rule.clone()
+                })),
+                ..schedule.clone()
+            };
+            if endless.first().is_none() {
+                return Err(FieldErrors::one(
+                    "/repeats/rrule",
+                    Some(Value::String(rule.to_string())),
+                    "the rule matches no date at or after `startDate` (a 400-year search)",
+                ));
+            }
+        }
+        // The field that ends it, its value, and the same schedule without the end.
+        let ended = match &schedule.repeats {
+            Some(Recurrence::Every(repeats)) if repeats.ends != Ends::Never => Some((
+                "/repeats/ends",
+                ends_json(&repeats.ends),
+                Recurrence::Every(Repeats {
+                    ends: Ends::Never,
+                    ..repeats.clone()
+                }),
+            )),
+            Some(Recurrence::Rule(rule)) if rule.end.is_some() => Some((
+                "/repeats/rrule",
+                Value::String(rule.to_string()),
+                Recurrence::Rule(Rrule {
+                    end: None,
+                    ..rule.clone()
+                }),
+            )),
+            _ => None,
+        };
+        if let Some((pointer, value, endless)) = ended {
+            let endless = Schedule {
+                repeats: Some(endless),
+                ..schedule.clone()
+            };
+            if endless.first_at_or_after(now).is_some() {
+                return Err(FieldErrors::one(
+                    pointer,
+                    Some(value),
+                    format!(
+                        "no occurrence of this task is at or after now ({now}): the task ends \
+                         before then, so every occurrence is in the past"
+                    ),
+                ));
             }
         }
         Err(FieldErrors::one(

@@ -11,7 +11,8 @@
 //!   `"v": 1`. Without `v` (version 0) is what releases before it stored: the same shape, without
 //!   `notify.webhook` in the first release. Version 2 adds `urgent` and `nag`; it is written
 //!   only for a task that uses one of them, every other task is still written as version 1, the lowest version that
-//!   describes it, so that releases that read only version 1 keep reading them. A version above
+//!   describes it, so that releases that read only version 1 keep reading them. Version 3 adds
+//!   `repeats.rrule`, written only for a task that repeats by an RFC 5545 rule. A version above
 //!   [`STORED_VERSION`] is refused as
 //!   [`StoredTaskError::Newer`], which callers treat as "not mine to read yet" (a rolling
 //!   upgrade has a newer instance that reads it), never as corrupt.
@@ -25,10 +26,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{EmailAddress, MissedPolicy, Notify, PhoneNumber, TaskName, TaskSpec, WEEKDAYS};
-use crate::recurrence::{Ends, On, Period, Repeats, Schedule, TaskZone};
+use crate::recurrence::rrule::Rrule;
+use crate::recurrence::{Ends, On, Period, Recurrence, Repeats, Schedule, TaskZone};
 
 /// The newest stored shape this release writes and reads.
-pub const STORED_VERSION: u32 = 2;
+pub const STORED_VERSION: u32 = 3;
 
 /// Why a stored task could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,15 +48,18 @@ pub enum StoredTaskError {
 
 impl TaskSpec {
     /// The stored form (see the module doc), in the lowest version that describes the task:
-    /// 1, or 2 for an urgent, nagging or escalating task (so that a release that knows neither holds it,
-    /// as newer, rather than reading it as corrupt).
+    /// 1, 2 for an urgent, nagging or escalating task, 3 for one that repeats by an RFC 5545
+    /// rule (so that a release that knows none of these holds it, as newer, rather than
+    /// reading it as corrupt).
     pub fn to_stored(&self) -> Value {
         self.shape(self.stored_version()).into_value()
     }
 
     /// The lowest stored version that describes this task.
     pub fn stored_version(&self) -> u32 {
-        if self.urgent || self.nag.is_some() || !self.escalate.is_empty() {
+        if let Some(Recurrence::Rule(_)) = self.schedule.repeats {
+            3
+        } else if self.urgent || self.nag.is_some() || !self.escalate.is_empty() {
             2
         } else {
             1
@@ -107,20 +112,25 @@ impl TaskSpec {
             description: self.description.clone(),
             start_date: schedule.start.to_string(),
             time_zone: schedule.zone.name().to_owned(),
-            repeats: schedule.repeats.as_ref().map(|r| RepeatsShape {
-                frequency: r.frequency,
-                period: r.period.into(),
-                on: match &r.on {
-                    On::Start => None,
-                    On::Weekdays(days) => Some(OnShape::Weekdays(
-                        days.iter().map(|d| weekday_name(*d).to_owned()).collect(),
-                    )),
-                    On::MonthDays(days) => Some(OnShape::MonthDays(days.clone())),
-                },
-                ends: match r.ends {
-                    Ends::Never => None,
-                    ref ends => Some(EndsShape::from(ends)),
-                },
+            repeats: schedule.repeats.as_ref().map(|r| match r {
+                Recurrence::Rule(rule) => RepeatsShape::Rule(RuleShape {
+                    rrule: rule.to_string(),
+                }),
+                Recurrence::Every(r) => RepeatsShape::Every(EveryShape {
+                    frequency: r.frequency,
+                    period: r.period.into(),
+                    on: match &r.on {
+                        On::Start => None,
+                        On::Weekdays(days) => Some(OnShape::Weekdays(
+                            days.iter().map(|d| weekday_name(*d).to_owned()).collect(),
+                        )),
+                        On::MonthDays(days) => Some(OnShape::MonthDays(days.clone())),
+                    },
+                    ends: match r.ends {
+                        Ends::Never => None,
+                        ref ends => Some(EndsShape::from(ends)),
+                    },
+                }),
             }),
             notify: NotifyShape {
                 email: self.notify.email.as_ref().map(|e| e.as_str().to_owned()),
@@ -244,11 +254,31 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// How a task repeats.
+/// How a task repeats: in the design's fields, or as an RFC 5545 rule.
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskRepeats))]
+#[serde(untagged)]
+pub enum RepeatsShape {
+    Every(EveryShape),
+    Rule(RuleShape),
+}
+
+/// A task that repeats by an RFC 5545 rule.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskRepeatsRule))]
 #[serde(deny_unknown_fields)]
-pub struct RepeatsShape {
+pub struct RuleShape {
+    /// The rule in canonical form: parts in a fixed order, defaults (`INTERVAL=1`, `WKST=MO`)
+    /// left out.
+    #[cfg_attr(feature = "openapi", schema(example = "FREQ=MONTHLY;BYDAY=2TU"))]
+    rrule: String,
+}
+
+/// A task that repeats in the design's fields.
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskRepeatsEvery))]
+#[serde(deny_unknown_fields)]
+pub struct EveryShape {
     /// Every N periods, 1 to 1000.
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     frequency: u32,
@@ -370,7 +400,10 @@ impl TaskFields {
             .parse()
             .map_err(|e| format!("`startDate` {:?}: {e}", self.start_date))?;
         let zone = TaskZone::parse(&self.time_zone).map_err(|e| format!("`timeZone`: {e}"))?;
-        let repeats = self.repeats.map(RepeatsShape::into_repeats).transpose()?;
+        let repeats = self
+            .repeats
+            .map(RepeatsShape::into_recurrence)
+            .transpose()?;
         let notify = self.notify.into_notify()?;
         let escalate: Vec<super::Escalation> = self
             .escalate
@@ -417,6 +450,17 @@ impl TaskFields {
 }
 
 impl RepeatsShape {
+    fn into_recurrence(self) -> Result<Recurrence, String> {
+        match self {
+            RepeatsShape::Every(every) => every.into_repeats().map(Recurrence::Every),
+            RepeatsShape::Rule(rule) => Rrule::parse(&rule.rrule)
+                .map(Recurrence::Rule)
+                .map_err(|e| format!("`repeats.rrule`: {e}")),
+        }
+    }
+}
+
+impl EveryShape {
     fn into_repeats(self) -> Result<Repeats, String> {
         if self.frequency == 0 {
             return Err("`repeats.frequency` is 0".into());
@@ -584,6 +628,20 @@ mod tests {
                 }),
             ),
             (
+                "v3, by a rule, nagging",
+                json!({
+                    "v": 3,
+                    "name": "Book club",
+                    "description": null,
+                    "startDate": "2026-03-10T17:30:00Z",
+                    "timeZone": "Europe/Berlin",
+                    "repeats": {"rrule": "FREQ=MONTHLY;BYDAY=2TU"},
+                    "notify": {"email": null, "sms": null, "push": true, "inApp": true, "webhook": false},
+                    "missed": {"policy": "fireOnceLate"},
+                    "nag": {"everyMinutes": 10, "times": 3}
+                }),
+            ),
+            (
                 "v1, one-time, ends at an instant elsewhere",
                 json!({
                     "v": 1,
@@ -617,7 +675,9 @@ mod tests {
             assert_eq!(
                 written["v"],
                 json!(
-                    if spec.urgent || spec.nag.is_some() || !spec.escalate.is_empty() {
+                    if matches!(spec.schedule.repeats, Some(Recurrence::Rule(_))) {
+                        3
+                    } else if spec.urgent || spec.nag.is_some() || !spec.escalate.is_empty() {
                         2
                     } else {
                         1
@@ -643,11 +703,11 @@ mod tests {
     #[test]
     fn a_newer_version_is_refused_as_newer_not_as_corrupt() {
         let mut stored = fixtures()[2].1.clone();
-        stored["v"] = json!(3);
-        stored["rrule"] = json!("FREQ=MONTHLY;BYDAY=2TU");
+        stored["v"] = json!(4);
+        stored["floating"] = json!(true);
         assert_eq!(
             TaskSpec::from_stored(&stored),
-            Err(StoredTaskError::Newer { found: 3 })
+            Err(StoredTaskError::Newer { found: 4 })
         );
     }
 

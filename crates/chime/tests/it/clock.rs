@@ -33,7 +33,7 @@ impl chime_roles::Clock for ManualClock {
 }
 
 /// `at`, to the second, in RFC 3339.
-fn rfc3339(at: Timestamp) -> String {
+pub(crate) fn rfc3339(at: Timestamp) -> String {
     Timestamp::from_second(at.as_second())
         .expect("in range")
         .to_string()
@@ -140,7 +140,7 @@ async fn a_clock_jump_forward_fires_what_fell_due_once_late_and_a_jump_back_fire
 
 /// A task due two seconds from the clock's reading, and its first history entry once it has
 /// fired: the later event that proves the timer ran through whatever came before.
-async fn sentinel_fired(app: &TestApp, clock: &ManualClock) -> Vec<Value> {
+pub(crate) async fn sentinel_fired(app: &TestApp, clock: &ManualClock) -> Vec<Value> {
     let sentinel = create_at(
         app,
         "sentinel",

@@ -28,6 +28,7 @@ mod pii;
 mod profile;
 mod restart;
 mod retention;
+mod rules;
 mod schemathesis;
 mod security;
 mod traces;

@@ -434,6 +434,31 @@ async fn pathological_recurrence_rules_answer_with_bounded_work_and_the_right_sh
     assert!(!occurrences.iter().any(|o| o.starts_with("2100-")));
     strictly_increasing(&occurrences);
 
+    // The same by RFC 5545 rules: February 29 on a Monday comes every 28 years or so, so its
+    // 1000 previews end with the calendar (year 9999) after a few hundred; a rule that never
+    // matches is refused at the rule after the same bounded search.
+    let leap_mondays = json!({"name": "leap Mondays", "startDate": "2032-02-29T09:00:00Z",
+        "repeats": {"rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO"}});
+    let occurrences = preview(&app, &leap_mondays).await;
+    assert!(
+        (200..1000).contains(&occurrences.len()),
+        "{}",
+        occurrences.len()
+    );
+    assert!(occurrences.iter().all(|o| o[4..10] == *"-02-29"));
+    strictly_increasing(&occurrences);
+    let never_by_rule = json!({"name": "never", "startDate": "2031-02-10T09:00:00Z",
+        "repeats": {"rrule": "FREQ=YEARLY;BYMONTH=1;BYYEARDAY=100"}});
+    assert!(preview(&app, &never_by_rule).await.is_empty());
+    let body = alice
+        .post_problem(
+            "/api/v1/tasks",
+            &never_by_rule,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(body["errors"][0]["pointer"], "/repeats/rrule");
+
     // Daily until the end of the calendar: a stored task's occurrences stop at the cap.
     let daily = app
         .create(

@@ -8,7 +8,7 @@ and a refused request (400, 413, 422) must name what it refused: at least one en
 The hooks: some rules of a request body are not expressible in JSON Schema (a start in the
 future, a snooze that ends after now, a time zone that exists, weekday names, a public
 webhook address, a P-256 point, an email address or phone number that is one, a time of day
-that exists).
+that exists, an RFC 5545 rule).
 Where a generated body holds a value the schema allows in such a field, the hook puts a
 value there that also keeps those rules, so that "schema-valid is accepted" is tested on the
 rest of the body instead of failing on them. It only ever swaps a schema-valid value for
@@ -30,6 +30,7 @@ TASK_BODIES = {
 }
 ZONES = ["Europe/Berlin", "America/New_York", "UTC", "+05:30"]
 ON_BY_PERIOD = {"week": "monday, friday", "month": [15, "last"]}
+RULES = ["FREQ=MONTHLY;BYDAY=2TU", "RRULE:FREQ=DAILY;BYHOUR=9,17;COUNT=30", "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU"]
 
 
 PERIODS = {
@@ -79,6 +80,9 @@ def _task_body(body):
                 repeats["on"] = None
         if isinstance(repeats.get("ends"), str):
             repeats["ends"] = "2031-01-31"
+        # An RFC 5545 rule has a grammar JSON Schema does not state: any string becomes one.
+        if isinstance(repeats.get("rrule"), str):
+            repeats["rrule"] = RULES[len(repeats["rrule"]) % len(RULES)]
     notify = body.get("notify")
     if isinstance(notify, dict):
         if isinstance(notify.get("email"), str):

@@ -1,5 +1,6 @@
 //! The lenient reading of `repeats`: frequency, period, the days it falls `on` (with the
-//! weekday spellings and typing slips forgiven) and when it `ends`.
+//! weekday spellings and typing slips forgiven) and when it `ends`; or an RFC 5545 `rrule`,
+//! which is read strictly (its grammar has one spelling) and alone.
 
 use jiff::civil::Weekday;
 use serde_json::Value;
@@ -8,20 +9,24 @@ use super::super::body::RepeatsIn;
 use super::super::datetime::{parse_date, parse_date_time, MISSING_OFFSET};
 use super::super::WEEKDAYS;
 use super::{nested, present, Errors, MAX_COUNT, MAX_FREQUENCY};
-use crate::recurrence::{Ends, On, Period, Repeats};
+use crate::recurrence::rrule::Rrule;
+use crate::recurrence::{Ends, On, Period, Recurrence, Repeats};
 use crate::sent::Sent;
 
-pub(super) fn parse_repeats(sent: &mut Sent, errs: &mut Errors) -> Option<Option<Repeats>> {
+pub(super) fn parse_repeats(sent: &mut Sent, errs: &mut Errors) -> Option<Option<Recurrence>> {
     let repeats = nested::<RepeatsIn>(
         sent,
         "/repeats",
         "`repeats` is an object with `period` and optionally `frequency`, `on` and `ends`, or \
-         null for a one-time task",
+         with an RFC 5545 `rrule`, or null for a one-time task",
         errs,
     )?;
     let Some(repeats) = repeats else {
         return Some(None);
     };
+    if let Some(rrule) = present(repeats.rrule.get()) {
+        return parse_rrule(rrule, &repeats, errs).map(|rule| Some(Recurrence::Rule(rule)));
+    }
     let before = errs.0.len();
     let frequency = parse_frequency(repeats.frequency.get(), errs);
     let period = parse_period(repeats.period.get(), errs);
@@ -31,12 +36,52 @@ pub(super) fn parse_repeats(sent: &mut Sent, errs: &mut Errors) -> Option<Option
     if errs.0.len() > before {
         return None;
     }
-    Some(Some(Repeats {
+    Some(Some(Recurrence::Every(Repeats {
         frequency: frequency?,
         period: period?,
         on: on?,
         ends: ends?,
-    }))
+    })))
+}
+
+/// `repeats.rrule`: an RFC 5545 RECUR value (with or without `RRULE:`), alone in `repeats`.
+fn parse_rrule(value: &Value, repeats: &RepeatsIn, errs: &mut Errors) -> Option<Rrule> {
+    const P: &str = "/repeats/rrule";
+    let mut alone = true;
+    for (name, field) in [
+        ("frequency", &repeats.frequency),
+        ("period", &repeats.period),
+        ("on", &repeats.on),
+        ("ends", &repeats.ends),
+    ] {
+        if let Some(other) = present(field.get()) {
+            alone = false;
+            errs.push(
+                &format!("/repeats/{name}"),
+                Some(other),
+                format!(
+                    "`{name}` is not used with `rrule`: the rule says how the task repeats \
+                     (give `COUNT` or `UNTIL` in the rule for an end)"
+                ),
+            );
+        }
+    }
+    let Some(text) = value.as_str() else {
+        errs.push(
+            P,
+            Some(value),
+            "`rrule` is a string holding an RFC 5545 rule such as `FREQ=MONTHLY;BYDAY=2TU`",
+        );
+        return None;
+    };
+    match Rrule::parse(text) {
+        Ok(rule) if alone => Some(rule),
+        Ok(_) => None,
+        Err(e) => {
+            errs.push(P, Some(value), format!("not a rule Chime accepts: {e}"));
+            None
+        }
+    }
 }
 
 /// A JSON integer, or a string holding one; `None` for anything else (fractions included).
