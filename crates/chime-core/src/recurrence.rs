@@ -411,18 +411,23 @@ impl RuleWalk {
     }
 
     /// The occurrences after `prev` (which this schedule produced), without walking from the
-    /// start: the expansion starts at the period holding a local date two days before `prev`'s
-    /// (no shift of a local time crosses that), and `prev` is found again as the first local
-    /// date-time whose instant is not before it: every one before it had an earlier instant,
-    /// or it would not have been due. Numbers continue from `prev.seq`.
+    /// start: the expansion starts at the period before the one holding the earliest local
+    /// date-time `prev` can have been computed from, and `prev` is found again as the first
+    /// local date-time whose instant is not before it: every one before it had an earlier
+    /// instant, or it would not have been due. Numbers continue from `prev.seq`.
+    ///
+    /// A local time in a gap was shifted forward by the gap, so `prev`'s local date-time is
+    /// its instant read with the offset before the transition: the smaller of the offsets at
+    /// `prev` and 36 hours earlier (a gap is at most a day, Apia's 2011-12-30; no zone has
+    /// two transitions within 36 hours).
     fn after(schedule: &Schedule, rule: &rrule::Rrule, prev: &Occurrence) -> RuleWalk {
         let tz = schedule.zone.time_zone().clone();
         let start_local = tz.to_datetime(schedule.start);
-        let near = tz
-            .to_datetime(prev.at)
-            .checked_sub(jiff::Span::new().days(2))
-            .unwrap_or(start_local)
-            .max(start_local);
+        let earlier = prev.at.checked_sub(jiff::SignedDuration::from_hours(36));
+        let offset = earlier.map_or(tz.to_offset(prev.at), |t| {
+            tz.to_offset(t).min(tz.to_offset(prev.at))
+        });
+        let near = offset.to_datetime(prev.at).max(start_local);
         RuleWalk {
             expansion: rule.expand_near(start_local, &tz, near),
             tz,
