@@ -86,6 +86,62 @@ fn day_number(v: &Value) -> Option<i8> {
         .and_then(|n| i8::try_from(n).ok())
 }
 
+/// The wall-clock time each occurrence was meant at, before a DST gap moved it: the start's
+/// time of day on the occurrence's date for the design's fields; for an RFC 5545 rule, the
+/// local date-time of the rule's expansion that gave the instant (a rule's times of day
+/// differ, so only the expansion knows which were moved).
+fn intended_locals(
+    body: &Value,
+    wanted: DateTime,
+    zone: &TimeZone,
+    instants: &[Timestamp],
+    locals: &[DateTime],
+) -> Vec<DateTime> {
+    let mut intended: Vec<DateTime> = locals
+        .iter()
+        .map(|local| {
+            if local.time() == wanted.time() {
+                *local
+            } else {
+                // Moved forward by a gap from the start's time of day, on that date or (a gap
+                // across midnight) the day before.
+                let on = |date: Date| date.to_datetime(wanted.time());
+                let same_day = on(local.date());
+                if same_day < *local {
+                    same_day
+                } else {
+                    local.date().yesterday().map_or(same_day, on)
+                }
+            }
+        })
+        .collect();
+    let rule = body["repeats"]["rrule"]
+        .as_str()
+        .and_then(|text| chime_core::recurrence::rrule::Rrule::parse(text).ok());
+    if let (Some(rule), Some(first), Some(last)) = (rule, locals.first(), instants.last()) {
+        intended.clone_from_slice(locals);
+        let mut found = vec![false; instants.len()];
+        let near = first.checked_sub(jiff::Span::new().days(2)).unwrap_or(wanted);
+        for meant in rule.expand_near(wanted, zone, near).take(100_000) {
+            let Ok(at) = zone.to_ambiguous_timestamp(meant).compatible() else {
+                break;
+            };
+            if at > *last {
+                break;
+            }
+            // The first local time that gives an instant is the one that fires (the schedule
+            // drops the later ones).
+            if let Some(i) = instants.iter().position(|t| *t == at) {
+                if !found[i] {
+                    found[i] = true;
+                    intended[i] = meant;
+                }
+            }
+        }
+    }
+    intended
+}
+
 /// `{"occurrences": [{"at", "local", "note"?}]}`: each due instant, its wall-clock time in the
 /// task's zone, and why it is not where the pattern alone would put it.
 pub fn annotate(body: &Value, occurrences: &Value) -> Value {
@@ -104,12 +160,13 @@ pub fn annotate(body: &Value, occurrences: &Value) -> Value {
         .iter()
         .map(|t| t.to_zoned(zone.clone()).datetime())
         .collect();
-    for (i, local) in locals.iter().enumerate() {
-        if local.time() != wanted.time() {
+    let intended = intended_locals(body, wanted, &zone, &instants, &locals);
+    for (i, (local, meant)) in locals.iter().zip(&intended).enumerate() {
+        if local != meant {
             notes[i].push(format!(
                 "{} does not exist on {} (the clocks go forward): it fires at {}",
-                wanted.time().strftime("%H:%M"),
-                local.date().strftime("%-d %B"),
+                meant.time().strftime("%H:%M"),
+                meant.date().strftime("%-d %B"),
                 local.time().strftime("%H:%M"),
             ));
         } else if zone.to_ambiguous_zoned(*local).is_ambiguous() {
@@ -259,6 +316,34 @@ mod tests {
         let note = out["occurrences"][1]["note"].as_str().expect("a note");
         assert!(note.contains("02:30 does not exist on 29 March"), "{note}");
         assert_eq!(out["occurrences"][1]["local"], "2026-03-29T03:30");
+    }
+
+    #[test]
+    fn a_rules_times_of_day_are_not_moves_but_its_time_in_a_gap_is() {
+        // 00:00 start, then 02:30 and 09:00 each day: on 29 March only 02:30 moves.
+        let mut body = json!({
+            "startDate": "2026-03-28T00:00", "timeZone": "Europe/Berlin",
+            "repeats": {"rrule": "FREQ=DAILY;BYHOUR=2,9;BYMINUTE=30"}
+        });
+        let out = preview(
+            &mut body,
+            &[
+                "2026-03-28T01:30:00Z",
+                "2026-03-28T08:30:00Z",
+                "2026-03-29T01:30:00Z",
+                "2026-03-29T07:30:00Z",
+            ],
+        );
+        let notes: Vec<Option<&str>> = (0..4)
+            .map(|i| out["occurrences"][i]["note"].as_str())
+            .collect();
+        assert_eq!(notes[0], None, "{out}");
+        assert_eq!(notes[1], None, "{out}");
+        assert!(
+            notes[2].is_some_and(|n| n.contains("02:30 does not exist on 29 March")),
+            "{out}"
+        );
+        assert_eq!(notes[3], None, "{out}");
     }
 
     #[test]
