@@ -210,6 +210,54 @@ await test('the server’s validation errors appear next to the field they name'
   await shot(alice, 'task-form-errors-desktop');
 });
 
+await test('the second Tuesday of the month and a custom rule are written as RFC 5545 rules', async () => {
+  await alice.goto('/tasks/new');
+  await alice.getByLabel('Name', { exact: true }).fill('Book club');
+  await alice.getByLabel('Date and time').fill(nextMonday());
+  await alice.getByLabel('Time zone').selectOption('Europe/Berlin');
+  await alice.getByLabel('Repeating').check();
+  await alice.getByLabel('Period').selectOption('month');
+  await alice.getByLabel('A weekday of the month').check();
+  await alice.getByLabel('Which').selectOption('2');
+  await alice.getByLabel('Weekday', { exact: true }).selectOption('tuesday');
+  await alice.locator('.hint.rule code', { hasText: 'FREQ=MONTHLY;BYDAY=2TU' }).waitFor();
+  await alice.waitForFunction(() => document.querySelectorAll('.preview ol.occurrences > li').length === 10);
+  const days = await alice.$$eval('.preview ol.occurrences > li', (items) => items.map((li) => li.textContent));
+  // Shown as `8 Dec 2026, 09:00`: each a Tuesday from the 8th to the 14th.
+  const secondTuesday = (d) => {
+    const date = new Date(`${d.split(',')[0].replace('Sept', 'Sep')} 12:00`);
+    return date.getDay() === 2 && date.getDate() >= 8 && date.getDate() <= 14;
+  };
+  check(days.every(secondTuesday), `not all second Tuesdays: ${days.join(' | ')}`);
+  await axe(alice, 'task form with the nth weekday');
+  await shot(alice, 'task-form-rule-desktop');
+  await alice.getByRole('button', { name: 'Create task' }).click();
+  await alice.getByRole('heading', { name: 'Book club', level: 1 }).waitFor();
+  await alice.getByText('Every month on the second Tuesday').waitFor();
+  await alice.locator('dd code', { hasText: 'FREQ=MONTHLY;BYDAY=2TU' }).waitFor();
+
+  await alice.goto('/tasks/new');
+  await alice.getByLabel('Name', { exact: true }).fill('Stretch');
+  await alice.getByLabel('Time zone').selectOption('Europe/Berlin');
+  await alice.getByLabel('Custom rule').check();
+  await alice.getByLabel('Rule (RFC 5545 RRULE)').fill('FREQ=HOURLY;BYMINUTE=0,1');
+  await alice.getByRole('button', { name: 'Create task' }).click();
+  await alice.locator('#rrule[aria-invalid="true"]').waitFor();
+  check(/BYMINUTE/.test(await alice.locator('#rrule-error').textContent()), 'the error does not name the part');
+  await alice.getByLabel('Rule (RFC 5545 RRULE)').fill('FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17');
+  await alice.waitForFunction(() => document.querySelectorAll('.preview ol.occurrences > li').length === 10);
+  // A rule's several times of day are its pattern, not moves: no note.
+  const notes = await alice.locator('.preview .note').count();
+  check(notes === 0, `${notes} notes on a rule's ordinary times of day`);
+  await axe(alice, 'task form with a custom rule');
+  await shot(alice, 'task-form-custom-rule-desktop');
+  await alice.getByRole('button', { name: 'Create task' }).click();
+  await alice.getByRole('heading', { name: 'Stretch', level: 1 }).waitFor();
+  await alice.getByText('By the rule FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17').waitFor();
+  check((await alice.getByText('As a calendar rule').count()) === 0, 'a custom rule is shown twice');
+  await shot(alice, 'task-rule-desktop');
+});
+
 await test('a task due in a few seconds arrives in the inbox live, with the unread badge', async () => {
   await alice.goto('/tasks/new');
   await alice.getByLabel('Name', { exact: true }).fill('Tea is ready');

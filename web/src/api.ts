@@ -112,13 +112,18 @@ export interface Repeats {
   ends: number | string | null;
 }
 
+/** A task that repeats by an RFC 5545 rule, in the server's canonical form. */
+export interface RuleRepeats {
+  rrule: string;
+}
+
 export interface Task {
   id: string;
   name: string;
   description: string | null;
   startDate: string;
   timeZone: string;
-  repeats: Repeats | null;
+  repeats: Repeats | RuleRepeats | null;
   notify: { email: string | null; sms: string | null; push: boolean; inApp: boolean; webhook: boolean };
   /** Absent when false. */
   urgent?: boolean;
@@ -128,6 +133,8 @@ export interface Task {
   escalate?: Array<{ afterMinutes: number; channel: 'sms' | 'email' | 'push' | 'webhook' }>;
   missed: { policy: 'fireOnceLate' | 'fireAll' | 'skip'; limitSeconds?: number };
   nextExecutionDate: string | null;
+  /** `repeats` as an RFC 5545 rule (read-only); null for a one-time task. */
+  rrule?: string | null;
   createdAt: string;
   modifiedAt: string;
 }

@@ -1,6 +1,6 @@
 import { describe as suite, expect, it } from 'vitest';
 import type { Task } from './api';
-import { describe, emptyForm, errorsByField, fieldOf, fromTask, taskVariant, toBody, wallClock } from './recurrence';
+import { describe, emptyForm, errorsByField, fieldOf, fromTask, ruleOf, taskVariant, toBody, wallClock } from './recurrence';
 
 const base = () => ({ ...emptyForm({ timeZone: 'Europe/Berlin', now: new Date('2026-12-01T08:30:00Z') }), name: 'Stand-up' });
 
@@ -71,6 +71,48 @@ suite('the recurrence form', () => {
     expect(describe(form)).toBe('Every 2 weeks on Monday and Friday, 5 times');
     expect(taskVariant(form)).toBe('repeating_week');
     expect(taskVariant(base())).toBe('once');
+  });
+
+  it('sends the nth and the last weekday of the month as a rule, and reads them back', () => {
+    const second = { ...base(), repeat: true, period: 'month' as const, monthMode: 'nth' as const, nthOrdinal: '2' as const, nthWeekday: 'tuesday' as const };
+    expect(toBody(second).repeats).toEqual({ rrule: 'FREQ=MONTHLY;BYDAY=2TU' });
+    expect(describe(second)).toBe('Every month on the second Tuesday');
+    const lastWeekday = { ...base(), repeat: true, period: 'month' as const, frequency: '3', monthMode: 'lastWeekday' as const, endsMode: 'on' as const, endsDate: '2027-12-31' };
+    expect(toBody(lastWeekday).repeats).toEqual({ rrule: 'FREQ=MONTHLY;INTERVAL=3;UNTIL=20271231;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1' });
+    expect(describe(lastWeekday)).toBe('Every 3 months on the last weekday, until 2027-12-31');
+    const task = (rrule: string): Task => ({
+      id: 'tsk_1',
+      name: 'Book club',
+      description: null,
+      startDate: '2027-01-12T17:00:00Z',
+      timeZone: 'Europe/Berlin',
+      repeats: { rrule },
+      notify: { email: null, sms: null, push: false, inApp: true, webhook: false },
+      missed: { policy: 'fireOnceLate' },
+      nextExecutionDate: null,
+      createdAt: '',
+      modifiedAt: '',
+    });
+    expect(fromTask(task('FREQ=MONTHLY;COUNT=6;BYDAY=-1FR'), {})).toMatchObject({ period: 'month', monthMode: 'nth', nthOrdinal: '-1', nthWeekday: 'friday', endsMode: 'after', endsCount: '6', custom: false });
+    expect(toBody(fromTask(task('FREQ=MONTHLY;INTERVAL=3;UNTIL=20271231;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1'), {})).repeats).toEqual({
+      rrule: 'FREQ=MONTHLY;INTERVAL=3;UNTIL=20271231;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1',
+    });
+    // Any other rule is a custom one, sent back as it came.
+    const custom = fromTask(task('FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17'), {});
+    expect(custom).toMatchObject({ repeat: true, custom: true });
+    expect(toBody(custom).repeats).toEqual({ rrule: 'FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17' });
+    expect(describe(custom)).toBe('By the rule FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17');
+    expect(taskVariant(custom)).toBe('repeating_rule');
+    expect(fieldOf('/repeats/rrule', custom)).toBe('rrule');
+  });
+
+  it('shows the design’s fields as the rule the server answers with', () => {
+    const weekly = { ...base(), repeat: true, period: 'week' as const, weekdays: ['tuesday' as const, 'monday' as const], endsMode: 'after' as const, endsCount: '12' };
+    // The server's canonical form of the same task (see the API test): FREQ=WEEKLY;COUNT=12;BYDAY=MO,TU.
+    expect(ruleOf(weekly)).toBe('FREQ=WEEKLY;COUNT=12;BYDAY=MO,TU');
+    expect(ruleOf({ ...base(), repeat: true, period: 'month', monthMode: 'last', frequency: '2' })).toBe('FREQ=MONTHLY;INTERVAL=2;BYMONTHDAY=-1');
+    expect(ruleOf({ ...base(), repeat: true, period: 'month', monthDay: '1, 15' })).toBe('FREQ=MONTHLY;BYMONTHDAY=1,15');
+    expect(ruleOf(base())).toBeUndefined();
   });
 
   it('shows an instant on the wall clock across DST', () => {

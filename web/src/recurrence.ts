@@ -6,6 +6,9 @@ import type { Task } from './api';
 export type Period = 'day' | 'week' | 'month' | 'year';
 export type EndsMode = 'never' | 'after' | 'on';
 export type MissedPolicy = 'fireOnceLate' | 'fireAll' | 'skip';
+export type MonthMode = 'day' | 'last' | 'nth' | 'lastWeekday';
+export const NTH_ORDINALS = ['1', '2', '3', '4', '-1'] as const;
+export type NthOrdinal = (typeof NTH_ORDINALS)[number];
 
 export const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'] as const;
 export type Weekday = (typeof WEEKDAYS)[number];
@@ -17,11 +20,18 @@ export interface TaskForm {
   start: string;
   timeZone: string;
   repeat: boolean;
+  /** Repeats by the RFC 5545 rule typed in `rrule` instead of the fields below. */
+  custom: boolean;
+  rrule: string;
   frequency: string;
   period: Period;
   weekdays: Weekday[];
-  monthMode: 'day' | 'last';
+  /** Days of the month, the last day, the nth weekday (`nthOrdinal` `nthWeekday`: the 2nd
+   * Tuesday, the last Friday) or the last weekday (Monday to Friday) of the month. */
+  monthMode: MonthMode;
   monthDay: string;
+  nthOrdinal: NthOrdinal;
+  nthWeekday: Weekday;
   endsMode: EndsMode;
   endsCount: string;
   endsDate: string;
@@ -59,6 +69,7 @@ export type FieldId =
   | 'period'
   | 'weekdays'
   | 'monthDay'
+  | 'rrule'
   | 'endsCount'
   | 'endsDate'
   | 'email'
@@ -92,11 +103,15 @@ export function emptyForm(defaults: {
     start: wallClock(next.toISOString(), defaults.timeZone),
     timeZone: defaults.timeZone,
     repeat: false,
+    custom: false,
+    rrule: '',
     frequency: '1',
     period: 'week',
     weekdays: [],
     monthMode: 'day',
     monthDay: '',
+    nthOrdinal: '1',
+    nthWeekday: 'monday',
     endsMode: 'never',
     endsCount: '10',
     endsDate: '',
@@ -154,7 +169,10 @@ export function toBody(form: TaskForm): Record<string, unknown> {
         : { policy: form.missed },
   };
   if (form.description.trim()) body.description = form.description;
-  if (form.repeat) {
+  const rule = ruleOnly(form);
+  if (form.repeat && rule !== undefined) {
+    body.repeats = { rrule: rule };
+  } else if (form.repeat) {
     const repeats: Record<string, unknown> = { frequency: form.frequency, period: form.period };
     if (form.period === 'week' && form.weekdays.length > 0) {
       repeats.on = WEEKDAYS.filter((d) => form.weekdays.includes(d)).join(', ');
@@ -216,7 +234,10 @@ export function fromTask(task: Task, defaults: { email?: string; sms?: string })
   form.missed = task.missed.policy;
   if (task.missed.limitSeconds !== undefined) form.skipLimitMinutes = String(task.missed.limitSeconds / 60);
   const r = task.repeats;
-  if (r) {
+  if (r && 'rrule' in r) {
+    form.repeat = true;
+    readRule(form, r.rrule);
+  } else if (r) {
     form.repeat = true;
     form.frequency = String(r.frequency);
     form.period = r.period;
@@ -249,6 +270,7 @@ export function fieldOf(pointer: string, form: Pick<TaskForm, 'period' | 'endsMo
     '/timeZone': 'timeZone',
     '/repeats/frequency': 'frequency',
     '/repeats/period': 'period',
+    '/repeats/rrule': 'rrule',
     '/notify/email': 'email',
     '/notify/sms': 'sms',
     '/notify/push': 'push',
@@ -282,7 +304,8 @@ export function errorsByField(
 
 /** What a telemetry event may say about a saved task: its kind, never its content. */
 export function taskVariant(form: TaskForm): string {
-  return form.repeat ? `repeating_${form.period}` : 'once';
+  if (!form.repeat) return 'once';
+  return form.custom ? 'repeating_rule' : `repeating_${form.period}`;
 }
 
 /** Channels chosen, for telemetry (names only). */
@@ -299,17 +322,106 @@ export function channelsChosen(form: TaskForm): string[] {
 /** A sentence for the pattern: "Every 2 weeks on Monday and Wednesday, 10 times". */
 export function describe(form: TaskForm): string {
   if (!form.repeat) return 'Once';
+  if (form.custom) return `By the rule ${form.rrule.trim()}`;
   const n = Number(form.frequency) || 1;
   let text = n === 1 ? `Every ${form.period}` : `Every ${n} ${form.period}s`;
   if (form.period === 'week' && form.weekdays.length > 0) {
-    const names = WEEKDAYS.filter((d) => form.weekdays.includes(d)).map((d) => d[0]!.toUpperCase() + d.slice(1));
+    const names = WEEKDAYS.filter((d) => form.weekdays.includes(d)).map(capitalized);
     text += ` on ${names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0]}`;
   }
   if (form.period === 'month') {
     if (form.monthMode === 'last') text += ' on the last day';
+    else if (form.monthMode === 'lastWeekday') text += ' on the last weekday';
+    else if (form.monthMode === 'nth') text += ` on the ${ordinalName(form.nthOrdinal)} ${capitalized(form.nthWeekday)}`;
     else if (form.monthDay.trim()) text += ` on day ${form.monthDay.trim()}`;
   }
   if (form.endsMode === 'after') text += `, ${form.endsCount} times`;
   if (form.endsMode === 'on' && form.endsDate) text += `, until ${form.endsDate}`;
   return text;
+}
+
+function capitalized(day: Weekday): string {
+  return day[0]!.toUpperCase() + day.slice(1);
+}
+
+function ordinalName(n: NthOrdinal): string {
+  return { '1': 'first', '2': 'second', '3': 'third', '4': 'fourth', '-1': 'last' }[n];
+}
+
+const RULE_DAYS: Record<Weekday, string> = {
+  monday: 'MO',
+  tuesday: 'TU',
+  wednesday: 'WE',
+  thursday: 'TH',
+  friday: 'FR',
+  saturday: 'SA',
+  sunday: 'SU',
+};
+
+/** The rule's end: `COUNT=n` or `UNTIL=YYYYMMDD` (a last local date), as the server prints them. */
+function ruleEnd(form: TaskForm): string {
+  if (form.endsMode === 'after') return `;COUNT=${form.endsCount.trim()}`;
+  if (form.endsMode === 'on' && form.endsDate) return `;UNTIL=${form.endsDate.replaceAll('-', '')}`;
+  return '';
+}
+
+/** The rule the form sends as `repeats.rrule`, when the design's fields cannot say it: a typed
+ * rule, the nth weekday or the last weekday of the month. `undefined` for the design's fields. */
+export function ruleOnly(form: TaskForm): string | undefined {
+  if (!form.repeat) return undefined;
+  if (form.custom) return form.rrule.trim();
+  if (form.period !== 'month' || (form.monthMode !== 'nth' && form.monthMode !== 'lastWeekday')) return undefined;
+  const n = Number(form.frequency);
+  const interval = Number.isInteger(n) && n > 1 ? `;INTERVAL=${n}` : '';
+  const days = form.monthMode === 'nth' ? `BYDAY=${form.nthOrdinal}${RULE_DAYS[form.nthWeekday]}` : 'BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1';
+  return `FREQ=MONTHLY${interval}${ruleEnd(form)};${days}`;
+}
+
+/** The form's pattern as an RFC 5545 rule, in the server's canonical form (parts in its
+ * order, defaults left out), shown under the pattern so people can learn the one form that
+ * calendars share. `undefined` for a one-time task. */
+export function ruleOf(form: TaskForm): string | undefined {
+  if (!form.repeat) return undefined;
+  const only = ruleOnly(form);
+  if (only !== undefined) return only;
+  const freq = { day: 'DAILY', week: 'WEEKLY', month: 'MONTHLY', year: 'YEARLY' }[form.period];
+  const n = Number(form.frequency);
+  let rule = `FREQ=${freq}${Number.isInteger(n) && n > 1 ? `;INTERVAL=${n}` : ''}${ruleEnd(form)}`;
+  if (form.period === 'week' && form.weekdays.length > 0) {
+    rule += `;BYDAY=${WEEKDAYS.filter((d) => form.weekdays.includes(d)).map((d) => RULE_DAYS[d]).join(',')}`;
+  }
+  if (form.period === 'month' && form.monthMode === 'last') rule += ';BYMONTHDAY=-1';
+  if (form.period === 'month' && form.monthMode === 'day' && form.monthDay.trim()) {
+    const days = form.monthDay.split(/[\s,]+/).filter(Boolean).map((d) => (d.toLowerCase() === 'last' ? '-1' : d));
+    rule += `;BYMONTHDAY=${days.join(',')}`;
+  }
+  return rule;
+}
+
+/** Reads a saved task's rule into the form: the month patterns the form builds come back as
+ * those patterns, any other rule as a custom one. */
+function readRule(form: TaskForm, rule: string): void {
+  const month = /^FREQ=MONTHLY(?:;INTERVAL=(\d+))?(?:;COUNT=(\d+)|;UNTIL=(\d{4})(\d{2})(\d{2}))?;BYDAY=(?:([1-4]|-1)(MO|TU|WE|TH|FR|SA|SU)|(MO,TU,WE,TH,FR;BYSETPOS=-1))$/.exec(rule);
+  if (!month) {
+    form.custom = true;
+    form.rrule = rule;
+    return;
+  }
+  const [, interval, count, y, m, d, ordinal, day, lastWeekday] = month;
+  form.period = 'month';
+  form.frequency = interval ?? '1';
+  if (count) {
+    form.endsMode = 'after';
+    form.endsCount = count;
+  } else if (y) {
+    form.endsMode = 'on';
+    form.endsDate = `${y}-${m}-${d}`;
+  }
+  if (lastWeekday) {
+    form.monthMode = 'lastWeekday';
+  } else {
+    form.monthMode = 'nth';
+    form.nthOrdinal = ordinal as NthOrdinal;
+    form.nthWeekday = WEEKDAYS.find((w) => RULE_DAYS[w] === day) ?? 'monday';
+  }
 }

@@ -113,6 +113,14 @@ export function TaskScreen({ id }: { id: string }) {
         </dd>
         <dt>Repeats</dt>
         <dd>{task.repeats ? describe(fromTask(task, {})) : 'No'}</dd>
+        {task.rrule && !(task.repeats && 'rrule' in task.repeats && fromTask(task, {}).custom) && (
+          <>
+            <dt>As a calendar rule</dt>
+            <dd>
+              <code>{task.rrule}</code>
+            </dd>
+          </>
+        )}
         <dt>Channels</dt>
         <dd>
           {[

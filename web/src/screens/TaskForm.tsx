@@ -19,12 +19,16 @@ import {
   ESCALATION_CHANNELS,
   fromTask,
   notifiesOn,
+  NTH_ORDINALS,
+  ruleOf,
   taskVariant,
   toBody,
   WEEKDAYS,
   type EscalationChannel,
   type FieldId,
+  type NthOrdinal,
   type TaskForm,
+  type Weekday,
 } from '../recurrence';
 
 const ESCALATION_LABELS: Record<EscalationChannel, string> = { sms: 'SMS', email: 'Email', push: 'Web push', webhook: 'Webhook' };
@@ -152,7 +156,22 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
                 <input type="radio" name="repeat" checked={!form.repeat} onChange={() => set('repeat', false)} /> Once
               </label>
               <label>
-                <input type="radio" name="repeat" checked={form.repeat} onChange={() => set('repeat', true)} /> Repeating
+                <input
+                  type="radio"
+                  name="repeat"
+                  checked={form.repeat && !form.custom}
+                  onChange={() => setForm((f) => ({ ...f, repeat: true, custom: false }))}
+                />{' '}
+                Repeating
+              </label>
+              <label>
+                <input
+                  type="radio"
+                  name="repeat"
+                  checked={form.repeat && form.custom}
+                  onChange={() => setForm((f) => ({ ...f, repeat: true, custom: true, rrule: f.rrule || ruleOf({ ...f, repeat: true }) || '' }))}
+                />{' '}
+                Custom rule
               </label>
             </div>
             {form.repeat && <RepeatFields form={form} set={set} errors={errors} />}
@@ -288,6 +307,21 @@ function RepeatFields({
   set: <K extends keyof TaskForm>(key: K, value: TaskForm[K]) => void;
   errors: Partial<Record<FieldId, string>>;
 }) {
+  const rule = ruleOf(form);
+  if (form.custom) {
+    return (
+      <div className="repeat">
+        <Field
+          id="rrule"
+          label="Rule (RFC 5545 RRULE)"
+          hint="For example FREQ=MONTHLY;BYDAY=2TU (the second Tuesday) or FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17 (three times a day on weekdays). COUNT or UNTIL ends it."
+          error={errors.rrule}
+        >
+          {(p) => <input {...p} value={form.rrule} spellCheck={false} autoCapitalize="characters" onChange={(e) => set('rrule', e.target.value)} />}
+        </Field>
+      </div>
+    );
+  }
   return (
     <div className="repeat">
       <div className="two">
@@ -340,7 +374,41 @@ function RepeatFields({
               <input type="radio" name="monthMode" checked={form.monthMode === 'last'} onChange={() => set('monthMode', 'last')} /> The last
               day
             </label>
+            <label>
+              <input type="radio" name="monthMode" checked={form.monthMode === 'nth'} onChange={() => set('monthMode', 'nth')} /> A weekday
+              of the month
+            </label>
+            <label>
+              <input type="radio" name="monthMode" checked={form.monthMode === 'lastWeekday'} onChange={() => set('monthMode', 'lastWeekday')} />{' '}
+              The last weekday (Monday to Friday)
+            </label>
           </div>
+          {form.monthMode === 'nth' && (
+            <div className="two">
+              <Field id="nthOrdinal" label="Which">
+                {(p) => (
+                  <select {...p} value={form.nthOrdinal} onChange={(e) => set('nthOrdinal', e.target.value as NthOrdinal)}>
+                    {NTH_ORDINALS.map((n) => (
+                      <option key={n} value={n}>
+                        {{ '1': 'First', '2': 'Second', '3': 'Third', '4': 'Fourth', '-1': 'Last' }[n]}
+                      </option>
+                    ))}
+                  </select>
+                )}
+              </Field>
+              <Field id="nthWeekday" label="Weekday">
+                {(p) => (
+                  <select {...p} value={form.nthWeekday} onChange={(e) => set('nthWeekday', e.target.value as Weekday)}>
+                    {WEEKDAYS.map((d) => (
+                      <option key={d} value={d}>
+                        {d[0]!.toUpperCase() + d.slice(1)}
+                      </option>
+                    ))}
+                  </select>
+                )}
+              </Field>
+            </div>
+          )}
           {form.monthMode === 'day' && (
             <Field id="monthDay" label="Days" hint="For example 1, 15 or 31. Empty: the start date’s day." error={errors.monthDay}>
               {(p) => <input {...p} value={form.monthDay} onChange={(e) => set('monthDay', e.target.value)} />}
@@ -374,6 +442,11 @@ function RepeatFields({
           </Field>
         )}
       </fieldset>
+      {rule && (
+        <p className="hint rule">
+          As a calendar rule: <code>{rule}</code>
+        </p>
+      )}
     </div>
   );
 }
