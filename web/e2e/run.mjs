@@ -210,6 +210,32 @@ await test('the server’s validation errors appear next to the field they name'
   await shot(alice, 'task-form-errors-desktop');
 });
 
+await test('one occurrence is skipped from the task page and restored', async () => {
+  const page = await newPage(BASE);
+  await signInLocal(page, 'skipper');
+  await page.goto('/tasks/new');
+  await page.getByLabel('Name', { exact: true }).fill('Gym');
+  await page.getByLabel('Date and time').fill(nextMonday());
+  await page.getByLabel('Time zone').selectOption('Europe/Berlin');
+  await page.getByLabel('Repeating').check();
+  await page.getByLabel('Period').selectOption('day');
+  await page.getByRole('button', { name: 'Create task' }).click();
+  await page.getByRole('heading', { name: 'Gym', level: 1 }).waitFor();
+  const items = page.locator('section[aria-labelledby="next-heading"] ol.occurrences > li time');
+  await page.waitForFunction(() => document.querySelectorAll('section[aria-labelledby="next-heading"] ol.occurrences > li').length === 10);
+  const first = await items.first().getAttribute('datetime');
+  await page.locator('section[aria-labelledby="next-heading"] ol.occurrences > li').first().getByRole('button', { name: /^Skip/ }).click();
+  await page.getByRole('heading', { name: 'Skipped', level: 3 }).waitFor();
+  await page.waitForFunction((at) => document.querySelector('section[aria-labelledby="next-heading"] ol.occurrences > li time').getAttribute('datetime') !== at, first);
+  check((await page.locator('s time').getAttribute('datetime')) === first, 'the skipped one is not listed as skipped');
+  await axe(page, 'task page with a skipped occurrence');
+  await shot(page, 'task-skipped-desktop');
+  await page.getByRole('button', { name: /^Restore/ }).click();
+  await page.waitForFunction((at) => document.querySelector('section[aria-labelledby="next-heading"] ol.occurrences > li time').getAttribute('datetime') === at, first);
+  check((await page.getByRole('heading', { name: 'Skipped' }).count()) === 0, 'still listed as skipped');
+  await page.close();
+});
+
 await test('the second Tuesday of the month and a custom rule are written as RFC 5545 rules', async () => {
   await alice.goto('/tasks/new');
   await alice.getByLabel('Name', { exact: true }).fill('Book club');

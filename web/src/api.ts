@@ -133,6 +133,10 @@ export interface Task {
   escalate?: Array<{ afterMinutes: number; channel: 'sms' | 'email' | 'push' | 'webhook' }>;
   missed: { policy: 'fireOnceLate' | 'fireAll' | 'skip'; limitSeconds?: number };
   nextExecutionDate: string | null;
+  /** Occurrences that do not fire, by the instant the rule gives them (absent: none). */
+  skipped?: string[];
+  /** Occurrences that fire at another instant (absent: none). */
+  moved?: Array<{ from: string; to: string }>;
   /** `repeats` as an RFC 5545 rule (read-only); null for a one-time task. */
   rrule?: string | null;
   createdAt: string;

@@ -106,6 +106,28 @@ suite('the recurrence form', () => {
     expect(fieldOf('/repeats/rrule', custom)).toBe('rrule');
   });
 
+  it('carries skipped and moved occurrences through an edit', () => {
+    const task: Task = {
+      id: 'tsk_1',
+      name: 'Gym',
+      description: null,
+      startDate: '2027-01-11T17:00:00Z',
+      timeZone: 'Europe/Berlin',
+      repeats: { frequency: 1, period: 'day', on: null, ends: null },
+      notify: { email: null, sms: null, push: false, inApp: true, webhook: false },
+      missed: { policy: 'fireOnceLate' },
+      nextExecutionDate: null,
+      createdAt: '',
+      modifiedAt: '',
+      skipped: ['2027-01-12T17:00:00Z'],
+      moved: [{ from: '2027-01-13T17:00:00Z', to: '2027-01-13T19:00:00Z' }],
+    };
+    const body = toBody({ ...fromTask(task, {}), name: 'Gym, renamed' });
+    expect(body.skipped).toEqual(['2027-01-12T17:00:00Z']);
+    expect(body.moved).toEqual([{ from: '2027-01-13T17:00:00Z', to: '2027-01-13T19:00:00Z' }]);
+    expect(toBody(base())).not.toHaveProperty('skipped');
+  });
+
   it('shows the design’s fields as the rule the server answers with', () => {
     const weekly = { ...base(), repeat: true, period: 'week' as const, weekdays: ['tuesday' as const, 'monday' as const], endsMode: 'after' as const, endsCount: '12' };
     // The server's canonical form of the same task (see the API test): FREQ=WEEKLY;COUNT=12;BYDAY=MO,TU.

@@ -53,6 +53,9 @@ export interface TaskForm {
   escalate: Record<EscalationChannel, string>;
   missed: MissedPolicy;
   skipLimitMinutes: string;
+  /** Occurrences skipped or moved from the task page, carried through an edit unchanged. */
+  skipped: string[];
+  moved: Array<{ from: string; to: string }>;
 }
 
 /** The channels an escalation step may use. */
@@ -129,6 +132,8 @@ export function emptyForm(defaults: {
     escalate: { sms: '', email: '', push: '', webhook: '' },
     missed: 'fireOnceLate',
     skipLimitMinutes: '60',
+    skipped: [],
+    moved: [],
   };
 }
 
@@ -169,6 +174,8 @@ export function toBody(form: TaskForm): Record<string, unknown> {
         : { policy: form.missed },
   };
   if (form.description.trim()) body.description = form.description;
+  if (form.skipped.length > 0) body.skipped = form.skipped;
+  if (form.moved.length > 0) body.moved = form.moved;
   const rule = ruleOnly(form);
   if (form.repeat && rule !== undefined) {
     body.repeats = { rrule: rule };
@@ -231,6 +238,8 @@ export function fromTask(task: Task, defaults: { email?: string; sms?: string })
     form.nagTimes = String(task.nag.times);
   }
   for (const step of task.escalate ?? []) form.escalate[step.channel] = String(step.afterMinutes);
+  form.skipped = task.skipped ?? [];
+  form.moved = task.moved ?? [];
   form.missed = task.missed.policy;
   if (task.missed.limitSeconds !== undefined) form.skipLimitMinutes = String(task.missed.limitSeconds / 60);
   const r = task.repeats;

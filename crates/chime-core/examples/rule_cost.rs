@@ -29,6 +29,7 @@ fn main() {
             start,
             zone: TaskZone::parse("Europe/Berlin").expect("zone"),
             repeats: Some(Recurrence::Rule(Rrule::parse(rule).expect("rule"))),
+            exceptions: Default::default(),
         };
         let later = start + SignedDuration::from_hours(24 * 365 * years);
         let clock = Instant::now();

@@ -67,7 +67,7 @@ pub mod rrule;
 
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::{Offset, TimeZone};
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 /// A task's time zone: an IANA zone (`Europe/Berlin`) or, when the body names none, the fixed
 /// offset its `startDate` was written with (`+02:00`). Compared by name.
@@ -241,6 +241,58 @@ pub struct Schedule {
     pub zone: TaskZone,
     /// `None`: one-time, due at `start`.
     pub repeats: Option<Recurrence>,
+    /// Occurrences skipped or moved one at a time.
+    pub exceptions: Exceptions,
+}
+
+/// Single occurrences that differ from the rule (RFC 5545's EXDATE and RECURRENCE-ID), each
+/// named by the instant the rule gives it.
+///
+/// - A **skipped** occurrence does not fire; its number is not reused.
+/// - A **moved** occurrence fires at its new instant instead, once, keeping its number. A move
+///   stays between the occurrence's neighbours (after the one before, before the one after,
+///   as the rule gives them; [`Schedule::check_move`]), so occurrences stay in the rule's order.
+///
+/// An entry that names no occurrence of the rule has no effect.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exceptions {
+    pub skipped: std::collections::BTreeSet<Timestamp>,
+    /// The rule's instant → the instant it fires at instead.
+    pub moved: std::collections::BTreeMap<Timestamp, Timestamp>,
+}
+
+impl Exceptions {
+    pub fn is_empty(&self) -> bool {
+        self.skipped.is_empty() && self.moved.is_empty()
+    }
+
+    /// The rule's instant of the occurrence that fires at `at` (itself unless moved there).
+    fn original_of(&self, at: Timestamp) -> Timestamp {
+        self.moved
+            .iter()
+            .find(|(_, to)| **to == at)
+            .map_or(at, |(from, _)| *from)
+    }
+
+    /// The occurrence as it fires: `None` when skipped, at its new instant when moved.
+    fn apply(&self, o: Occurrence) -> Option<Occurrence> {
+        if self.skipped.contains(&o.at) {
+            return None;
+        }
+        Some(Occurrence {
+            at: self.moved.get(&o.at).copied().unwrap_or(o.at),
+            seq: o.seq,
+        })
+    }
+}
+
+/// Why one occurrence cannot be skipped or moved as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExceptionError {
+    #[error("{0} is not an occurrence of this task")]
+    NotAnOccurrence(Timestamp),
+    #[error("an occurrence moves only between its neighbours: after {before} and before {after}")]
+    PastANeighbour { before: String, after: String },
 }
 
 /// One due instant and its 1-based position in the task's sequence of occurrences.
@@ -258,6 +310,26 @@ impl Schedule {
 
     /// The occurrence after `prev` (which this schedule produced), if any.
     pub fn after(&self, prev: &Occurrence) -> Option<Occurrence> {
+        if self.exceptions.is_empty() {
+            return self.rule_after(prev);
+        }
+        // Moves keep the rule's order, so the next one is the rule's next after `prev`'s own
+        // instant, past any skipped.
+        let mut at = Occurrence {
+            at: self.exceptions.original_of(prev.at),
+            seq: prev.seq,
+        };
+        loop {
+            let next = self.rule_after(&at)?;
+            if let Some(o) = self.exceptions.apply(next) {
+                return Some(o);
+            }
+            at = next;
+        }
+    }
+
+    /// The rule's occurrence after `prev`, exceptions aside.
+    fn rule_after(&self, prev: &Occurrence) -> Option<Occurrence> {
         let plan = match &self.repeats {
             None => return None,
             Some(Recurrence::Rule(rule)) => return RuleWalk::after(self, rule, prev).next(),
@@ -334,6 +406,101 @@ impl Schedule {
 
     /// Up to `n` occurrences at or after `t`, in order, with their numbers.
     pub fn upcoming_occurrences(&self, t: Timestamp, n: usize) -> Vec<Occurrence> {
+        if self.exceptions.is_empty() {
+            return self.rule_upcoming(t, n);
+        }
+        let mut out: Vec<Occurrence> = Vec::new();
+        // An occurrence moved from before `t` to `t` or later comes first: it can only be the
+        // one just before the rule's first at or after `t`.
+        let moved_in = self
+            .exceptions
+            .moved
+            .iter()
+            .filter(|(from, to)| **from < t && **to >= t)
+            .find_map(|(from, _)| {
+                let o = self.rule_upcoming(*from, 1).into_iter().next()?;
+                (o.at == *from).then_some(o)
+            })
+            .and_then(|o| self.exceptions.apply(o));
+        let mut next = match moved_in {
+            Some(o) => Some(o),
+            None => {
+                let mut first = self.rule_upcoming(t, 1).into_iter().next();
+                loop {
+                    match first {
+                        Some(o) => match self.exceptions.apply(o) {
+                            Some(applied) if applied.at >= t => break Some(applied),
+                            _ => first = self.rule_after(&o),
+                        },
+                        None => break None,
+                    }
+                }
+            }
+        };
+        while let Some(o) = next {
+            if out.len() >= n {
+                break;
+            }
+            out.push(o);
+            next = self.after(&o);
+        }
+        out
+    }
+
+    /// Whether the occurrence the rule gives at `from` may move to `to`: it must be one, and
+    /// `to` must stay strictly between its neighbours (as they fire, moves included).
+    pub fn check_move(&self, from: Timestamp, to: Timestamp) -> Result<(), ExceptionError> {
+        let Some(o) = self
+            .rule_upcoming(from, 1)
+            .into_iter()
+            .next()
+            .filter(|o| o.at == from)
+        else {
+            return Err(ExceptionError::NotAnOccurrence(from));
+        };
+        let mut rest = Exceptions {
+            moved: self.exceptions.moved.clone(),
+            ..Exceptions::default()
+        };
+        rest.moved.remove(&from);
+        let next = self
+            .rule_after(&o)
+            .map(|n| rest.moved.get(&n.at).copied().unwrap_or(n.at));
+        let before = self
+            .rule_before(from)
+            .map(|p| rest.moved.get(&p).copied().unwrap_or(p));
+        let ok = before.is_none_or(|b| to > b) && next.is_none_or(|n| to < n);
+        if ok {
+            Ok(())
+        } else {
+            Err(ExceptionError::PastANeighbour {
+                before: before.map_or_else(|| "the start".to_owned(), |b| b.to_string()),
+                after: next.map_or_else(|| "the end".to_owned(), |n| n.to_string()),
+            })
+        }
+    }
+
+    /// The rule's occurrence just before `t`, exceptions aside.
+    fn rule_before(&self, t: Timestamp) -> Option<Timestamp> {
+        // Look back in growing windows for the first one that holds an occurrence.
+        let mut back = SignedDuration::from_hours(1);
+        loop {
+            let from = t.checked_sub(back).unwrap_or(self.start).max(self.start);
+            let mut last = None;
+            let mut next = self.rule_upcoming(from, 1).into_iter().next();
+            while let Some(o) = next.filter(|o| o.at < t) {
+                last = Some(o.at);
+                next = self.rule_after(&o);
+            }
+            if last.is_some() || from <= self.start {
+                return last;
+            }
+            back = back.checked_mul(8).unwrap_or(SignedDuration::MAX);
+        }
+    }
+
+    /// The rule's occurrences at or after `t`, exceptions aside.
+    fn rule_upcoming(&self, t: Timestamp, n: usize) -> Vec<Occurrence> {
         if n == 0 {
             return Vec::new();
         }

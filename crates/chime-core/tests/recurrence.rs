@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use chime_core::recurrence::{Ends, On, Period, Recurrence, Repeats, Schedule, TaskZone};
 use chime_core::Occurrence;
 use jiff::civil::{date, Date, Weekday};
-use jiff::{Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp, ToSpan};
 use proptest::prelude::*;
 
 fn ts(s: &str) -> Timestamp {
@@ -35,6 +35,7 @@ fn schedule(
             }
             .into(),
         ),
+        exceptions: Default::default(),
     }
 }
 
@@ -660,6 +661,7 @@ fn a_one_time_task_has_one_occurrence_at_its_start() {
         start: ts("2024-08-12T11:24:53Z"),
         zone: TaskZone::parse("UTC").unwrap(),
         repeats: None,
+        exceptions: Default::default(),
     };
     let first = s.first().unwrap();
     assert_eq!((first.at, first.seq), (ts("2024-08-12T11:24:53Z"), 1));
@@ -945,7 +947,7 @@ prop_compose! {
             2 => Ends::OnDate(zone.time_zone().to_datetime(start).date().checked_add(end_offset_days.days()).unwrap()),
             _ => Ends::AtInstant(start.checked_add(jiff::SignedDuration::from_hours(24 * end_offset_days)).unwrap()),
         };
-        Schedule { start, zone, repeats: Some(Repeats { frequency, period, on, ends }.into()) }
+        Schedule { start, zone, repeats: Some(Repeats { frequency, period, on, ends }.into()), exceptions: Default::default() }
     }
 }
 
@@ -1107,6 +1109,156 @@ proptest! {
         if from_schedule.len() < 40 || from_rule.len() < 40 {
             // An ending rule: both end at the same place.
             prop_assert_eq!(from_rule.len().min(60), from_schedule.len().min(60), "{}", printed);
+        }
+    }
+}
+
+/// The schedule with its `i`-th occurrences (0-based, of the rule) skipped or moved by a
+/// fraction of the way towards the next one or back towards the one before, and what its occurrences must then be: the rule's,
+/// with those changed, in order.
+fn with_exceptions(
+    s: &Schedule,
+    skips: &[usize],
+    moves: &[(usize, u8)],
+) -> (Schedule, Vec<Occurrence>) {
+    let base = take(s, 40);
+    let mut changed = s.clone();
+    let mut expected: Vec<Option<Occurrence>> = base.iter().copied().map(Some).collect();
+    for &i in skips.iter().filter(|&&i| i < base.len()) {
+        changed.exceptions.skipped.insert(base[i].at);
+        expected[i] = None;
+    }
+    for &(i, fraction) in moves {
+        // Only occurrences with a rule neighbour after them, and never next to another move.
+        if i + 1 >= base.len() || changed.exceptions.skipped.contains(&base[i].at) {
+            continue;
+        }
+        // An odd fraction moves it back towards the one before, an even one on towards the next.
+        let from = base[i].at;
+        let to = if fraction % 2 == 1 && i > 0 {
+            let room = base[i - 1].at.duration_until(from).as_secs() - 1;
+            from - SignedDuration::from_secs(room * i64::from(fraction) / 255)
+        } else {
+            let room = from.duration_until(base[i + 1].at).as_secs() - 1;
+            from + SignedDuration::from_secs(room * i64::from(fraction) / 255)
+        };
+        if to == from {
+            continue;
+        }
+        changed.exceptions.moved.insert(from, to);
+        expected[i] = Some(Occurrence {
+            at: to,
+            seq: base[i].seq,
+        });
+    }
+    // The last one has no known neighbour after it among the 40: leave it out.
+    let mut expected: Vec<Occurrence> = expected.into_iter().flatten().collect();
+    expected.retain(|o| base.last().is_none_or(|last| o.at < last.at));
+    (changed, expected)
+}
+
+#[test]
+fn a_skipped_occurrence_does_not_fire_and_a_moved_one_fires_once_at_its_new_instant() {
+    let s = schedule(
+        "2026-12-01T09:00:00Z",
+        "Europe/Berlin",
+        1,
+        Period::Day,
+        On::Start,
+        Ends::Never,
+    );
+    let mut changed = s.clone();
+    changed
+        .exceptions
+        .skipped
+        .insert(ts("2026-12-03T09:00:00Z"));
+    changed
+        .exceptions
+        .moved
+        .insert(ts("2026-12-04T09:00:00Z"), ts("2026-12-04T18:30:00Z"));
+    let got: Vec<(String, u32)> = take(&changed, 5)
+        .iter()
+        .map(|o| (o.at.to_string(), o.seq))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2026-12-01T09:00:00Z".to_owned(), 1),
+            ("2026-12-02T09:00:00Z".to_owned(), 2),
+            ("2026-12-04T18:30:00Z".to_owned(), 4),
+            ("2026-12-05T09:00:00Z".to_owned(), 5),
+            ("2026-12-06T09:00:00Z".to_owned(), 6),
+        ]
+    );
+    // Asked for from inside the move's span: the moved occurrence is next.
+    let o = changed
+        .first_at_or_after(ts("2026-12-04T12:00:00Z"))
+        .unwrap();
+    assert_eq!((o.at, o.seq), (ts("2026-12-04T18:30:00Z"), 4));
+    let o = changed
+        .first_at_or_after(ts("2026-12-03T00:00:00Z"))
+        .unwrap();
+    assert_eq!(o.at, ts("2026-12-04T18:30:00Z"));
+
+    // A move stays between its neighbours; only an occurrence moves.
+    assert!(s
+        .check_move(ts("2026-12-04T09:00:00Z"), ts("2026-12-05T08:59:00Z"))
+        .is_ok());
+    assert!(s
+        .check_move(ts("2026-12-04T09:00:00Z"), ts("2026-12-03T09:01:00Z"))
+        .is_ok());
+    assert!(matches!(
+        s.check_move(ts("2026-12-04T09:00:00Z"), ts("2026-12-05T09:00:00Z")),
+        Err(chime_core::recurrence::ExceptionError::PastANeighbour { .. })
+    ));
+    assert!(matches!(
+        s.check_move(ts("2026-12-04T09:00:00Z"), ts("2026-12-03T09:00:00Z")),
+        Err(chime_core::recurrence::ExceptionError::PastANeighbour { .. })
+    ));
+    assert!(matches!(
+        s.check_move(ts("2026-12-04T10:00:00Z"), ts("2026-12-04T11:00:00Z")),
+        Err(chime_core::recurrence::ExceptionError::NotAnOccurrence(_))
+    ));
+    // The first occurrence may move back towards the start, not before it... of the rule's
+    // neighbours there is only the next.
+    assert!(s
+        .check_move(ts("2026-12-01T09:00:00Z"), ts("2026-12-01T08:00:00Z"))
+        .is_ok());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Skips and moves on any schedule of the design's fields or by rule: walked occurrence
+    /// after occurrence (as the execution role does), and looked up from any instant (as a
+    /// task change and the API do), the occurrences are the rule's with exactly those changed.
+    #[test]
+    fn skips_and_moves_change_exactly_those_occurrences(
+        s in arb_schedule_in(&UNUSUAL_ZONES),
+        by_rule in any::<bool>(),
+        skips in proptest::collection::vec(0usize..40, 0..6),
+        moves in proptest::collection::vec((0usize..20, 1u8..=255), 0..6),
+        probe in 0usize..40,
+    ) {
+        let mut s = s;
+        if by_rule {
+            s.repeats = s.rrule().map(Recurrence::Rule);
+        }
+        // Moves on even occurrences only, skips on odd ones: no move is next to another change.
+        let skips: Vec<usize> = skips.into_iter().map(|i| i | 1).collect();
+        let moves: Vec<(usize, u8)> = moves.into_iter().map(|(i, f)| (i * 2, f)).collect();
+        let (changed, expected) = with_exceptions(&s, &skips, &moves);
+        for (from, to) in &changed.exceptions.moved {
+            prop_assert!(s.check_move(*from, *to).is_ok(), "{} -> {}", from, to);
+        }
+        let walked = take(&changed, expected.len());
+        prop_assert_eq!(&walked, &expected);
+        if let Some(o) = expected.get(probe) {
+            // From just after the one before it: this one comes first.
+            let t = if probe == 0 { s.start } else { expected[probe - 1].at + SignedDuration::from_secs(1) };
+            prop_assert_eq!(changed.first_at_or_after(t), Some(*o));
+            let upcoming = changed.upcoming_occurrences(t, expected.len() - probe);
+            prop_assert_eq!(&upcoming[..], &expected[probe..]);
         }
     }
 }

@@ -377,6 +377,7 @@ fn schedules_by_rule_match_python_dateutil_in_unusual_zones() {
             start: start_at,
             zone,
             repeats: Some(Recurrence::Rule(rule)),
+            exceptions: Default::default(),
         };
         // What the task's expansion starts from: the start's local time after any shift.
         let dtstart = tz

@@ -1391,3 +1391,52 @@ fn a_rule_that_ends_before_now_or_never_matches_is_refused_at_the_rule() {
     let ongoing = parse(&with_rrule(json!("FREQ=WEEKLY;BYDAY=FR")));
     assert!(ongoing.require_future(ts("2030-01-01T00:00:00Z")).is_ok());
 }
+
+#[test]
+fn skipped_and_moved_occurrences_are_read_checked_stored_and_answered() {
+    let body = json!({
+        "name": "Stand-up",
+        "startDate": "2030-01-07T09:00:00Z",
+        "repeats": {"period": "day"},
+        "skipped": ["2030-01-08T09:00:00Z"],
+        "moved": [{"from": "2030-01-09T09:00:00Z", "to": "2030-01-09T14:00:00+00:00"}],
+    });
+    let spec = parse(&body);
+    let upcoming = spec.schedule.upcoming(ts("2030-01-07T10:00:00Z"), 2);
+    assert_eq!(
+        upcoming,
+        [ts("2030-01-09T14:00:00Z"), ts("2030-01-10T09:00:00Z")]
+    );
+    assert!(spec.check_moves().is_ok());
+    let json = spec.to_json();
+    assert_eq!(json["skipped"], json!(["2030-01-08T09:00:00Z"]));
+    assert_eq!(
+        json["moved"],
+        json!([{"from": "2030-01-09T09:00:00Z", "to": "2030-01-09T14:00:00Z"}])
+    );
+    assert_eq!(TaskSpec::parse(&json), Ok(spec.clone()));
+    let stored = spec.to_stored();
+    assert_eq!(stored["v"], 3);
+    assert_eq!(TaskSpec::from_stored(&stored), Ok(spec));
+
+    // A move past the next occurrence is refused at its entry, with the pair.
+    let mut past = body.clone();
+    past["moved"][0]["to"] = json!("2030-01-10T10:00:00Z");
+    let FieldErrors(errors) = parse(&past).check_moves().unwrap_err();
+    assert_eq!(errors[0].pointer, "/moved/0");
+    assert!(
+        errors[0].detail.contains("between its neighbours"),
+        "{}",
+        errors[0].detail
+    );
+    // Not instants, or moved twice: refused where they are.
+    let mut bad = body.clone();
+    bad["skipped"] = json!(["tomorrow"]);
+    error_at(&bad, "/skipped/0");
+    let mut bad = body;
+    bad["moved"] = json!([
+        {"from": "2030-01-09T09:00:00Z", "to": "2030-01-09T10:00:00Z"},
+        {"from": "2030-01-09T09:00:00Z", "to": "2030-01-09T11:00:00Z"},
+    ]);
+    error_at(&bad, "/moved/1/from");
+}

@@ -264,6 +264,11 @@ impl From<DefinitionError> for ApiError {
             DefinitionError::NotFound => ApiError::NotFound,
             DefinitionError::Conflict => ApiError::Conflict,
             DefinitionError::TaskLimit { limit } => ApiError::TaskLimit { limit },
+            DefinitionError::NotUpcoming(detail) => ApiError::Refused {
+                kind: "not-upcoming",
+                title: "This occurrence is not one still to come",
+                detail,
+            },
             DefinitionError::Store(e) => e.into(),
         }
     }

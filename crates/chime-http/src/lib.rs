@@ -125,6 +125,9 @@ pub struct Services {
         occurrences::get,
         occurrences::acknowledge,
         occurrences::snooze,
+        occurrences::skip,
+        occurrences::move_to,
+        occurrences::restore,
         notifications::list,
         notifications::mark_read,
         notifications::stream,
@@ -162,6 +165,7 @@ pub struct Services {
         occurrences::OccurrenceItem,
         occurrences::OpenPage,
         occurrences::SnoozeBody,
+        occurrences::MoveBody,
         occurrences::SnoozeFor,
         occurrences::SnoozeUntil,
         notifications::NotificationItem,
@@ -230,6 +234,18 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
         .route(
             "/tasks/{id}/occurrences/{dueAt}/snooze",
             post(occurrences::snooze),
+        )
+        .route(
+            "/tasks/{id}/occurrences/{dueAt}/skip",
+            post(occurrences::skip),
+        )
+        .route(
+            "/tasks/{id}/occurrences/{dueAt}/move",
+            post(occurrences::move_to),
+        )
+        .route(
+            "/tasks/{id}/occurrences/{dueAt}/restore",
+            post(occurrences::restore),
         )
         .route("/tasks/{id}/history", get(tasks::history))
         .route("/tasks/{id}/deliveries/retry", post(tasks::retry_delivery))

@@ -548,3 +548,120 @@ mod tests {
         }
     }
 }
+
+/// Where a moved occurrence fires instead.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // The schema of the body `move_to` reads (it names `/to` when refused).
+pub struct MoveBody {
+    /// RFC 3339 with an offset: after now, and between the occurrence's neighbours.
+    #[schema(format = DateTime, example = "2026-12-18T08:00:00Z")]
+    to: String,
+}
+
+/// One skip, move or restore: the task as it is after it (its `skipped` and `moved`).
+async fn change(
+    state: &AppState,
+    user: &UserId,
+    id: &str,
+    due: &str,
+    change: chime_roles::definition::OccurrenceChange,
+) -> ApiResult<Json<crate::tasks::TaskOut>> {
+    let key = path_key(id, due)?;
+    let view = state
+        .definition
+        .change_occurrence(user, key.task_id, key.due_at, change)
+        .await?;
+    // The new version fences the old schedule row: from here on it cannot fire. If it fired
+    // before the change committed, say so rather than claim it was skipped or moved.
+    if change != chime_roles::definition::OccurrenceChange::Restore {
+        if let Some(fired) = state.occurrences.get(user, &key).await? {
+            return Err(ApiError::Refused {
+                kind: "already-fired",
+                title: "This occurrence has already fired",
+                detail: format!(
+                    "the occurrence due at {} fired at {} before the change arrived",
+                    key.due_at, fired.fired_at
+                ),
+            });
+        }
+    }
+    Ok(Json(crate::tasks::TaskOut::from(&view)))
+}
+
+/// Skips one occurrence still to come (RFC 5545 EXDATE): it will not fire. The task gets a
+/// new version with the occurrence in `skipped`; a moved occurrence is skipped where the rule
+/// put it.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/occurrences/{dueAt}/skip", tag = "occurrences",
+    params(("id" = String, Path), ("dueAt" = String, Path, format = DateTime, description = "The occurrence's due instant, RFC 3339")),
+    responses(
+        (status = 200, body = crate::tasks::TaskOut),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn skip(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((id, due)): Path<(String, String)>,
+) -> ApiResult<Json<crate::tasks::TaskOut>> {
+    use chime_roles::definition::OccurrenceChange;
+    change(&state, &user, &id, &due, OccurrenceChange::Skip).await
+}
+
+/// Moves one occurrence still to come to another instant (RFC 5545 RECURRENCE-ID): it fires
+/// once, there, keeping its number. It stays between its neighbours, so occurrences keep their
+/// order; moving it to where the rule put it undoes the move.
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/occurrences/{dueAt}/move", tag = "occurrences",
+    params(("id" = String, Path), ("dueAt" = String, Path, format = DateTime, description = "The occurrence's due instant, RFC 3339")),
+    request_body = MoveBody,
+    responses(
+        (status = 200, body = crate::tasks::TaskOut),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn move_to(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((id, due)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<crate::tasks::TaskOut>> {
+    use chime_roles::definition::OccurrenceChange;
+    let sent = body.get("to").cloned();
+    let to = sent
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse::<Timestamp>().ok())
+        .ok_or_else(|| {
+            ApiError::Invalid(FieldErrors::one(
+                "/to",
+                sent.clone(),
+                "expected an instant, RFC 3339 with an offset: `2026-12-18T08:00:00Z`",
+            ))
+        })?;
+    change(&state, &user, &id, &due, OccurrenceChange::Move(to)).await
+}
+
+/// Undoes the skip or the move of one occurrence still to come, named by where it was due (a
+/// skipped one) or is due now (a moved one).
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/occurrences/{dueAt}/restore", tag = "occurrences",
+    params(("id" = String, Path), ("dueAt" = String, Path, format = DateTime, description = "The occurrence's due instant, RFC 3339")),
+    responses(
+        (status = 200, body = crate::tasks::TaskOut),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn restore(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path((id, due)): Path<(String, String)>,
+) -> ApiResult<Json<crate::tasks::TaskOut>> {
+    use chime_roles::definition::OccurrenceChange;
+    change(&state, &user, &id, &due, OccurrenceChange::Restore).await
+}

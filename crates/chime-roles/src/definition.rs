@@ -33,6 +33,9 @@ pub enum DefinitionError {
     /// The user already has `limit` tasks.
     #[error("the user already has {limit} tasks, the most allowed")]
     TaskLimit { limit: usize },
+    /// The occurrence is not one the task has still to come (not its, or already due).
+    #[error("{0}")]
+    NotUpcoming(String),
     #[error(transparent)]
     Store(chime_store::Error),
 }
@@ -47,6 +50,17 @@ impl From<chime_store::Error> for DefinitionError {
 }
 
 pub type Result<T, E = DefinitionError> = std::result::Result<T, E>;
+
+/// What [`Definition::change_occurrence`] does to one occurrence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OccurrenceChange {
+    /// It does not fire (RFC 5545 EXDATE).
+    Skip,
+    /// It fires at this instant instead (RFC 5545 RECURRENCE-ID), between its neighbours.
+    Move(Timestamp),
+    /// Undo a skip or a move.
+    Restore,
+}
 
 /// A stored task and its parsed form.
 #[derive(Debug, Clone)]
@@ -113,6 +127,7 @@ impl Definition {
         let spec = TaskSpec::parse_with(body, &self.options)?;
         let now = self.now();
         spec.require_future(now)?;
+        spec.check_moves()?;
         if self.task_limit != usize::MAX {
             let count = self.store.count_tasks(user).await?;
             if count >= u64::try_from(self.task_limit).unwrap_or(u64::MAX) {
@@ -175,22 +190,126 @@ impl Definition {
             let current = self.record(user, id).await?;
             let now = self.now();
             spec.require_future(now)?;
-            let record = TaskRecord {
-                version: current.version + 1,
-                body: spec.to_stored(),
-                modified_at: now,
-                ..current
-            };
-            let event = Event::TaskUpdated(changed(&record, now));
-            match self.store.update_task(&record, (&event).into()).await {
-                Ok(true) => {
-                    self.ctx.metrics.tasks_updated.inc();
-                    tracing::info!(version = record.version, "task updated");
-                    return Ok(TaskView::new(record, spec, now));
+            spec.check_moves()?;
+            if let Some(view) = self.save(current, spec.clone(), now).await? {
+                return Ok(view);
+            }
+        }
+        Err(DefinitionError::Conflict)
+    }
+
+    /// Stores `spec` as the next version of `current`, with its `task_updated` event: `None`
+    /// when another change got there first (the caller reads again and retries).
+    async fn save(
+        &self,
+        current: TaskRecord,
+        spec: TaskSpec,
+        now: Timestamp,
+    ) -> Result<Option<TaskView>> {
+        let record = TaskRecord {
+            version: current.version + 1,
+            body: spec.to_stored(),
+            modified_at: now,
+            ..current
+        };
+        let event = Event::TaskUpdated(changed(&record, now));
+        match self.store.update_task(&record, (&event).into()).await {
+            Ok(true) => {
+                self.ctx.metrics.tasks_updated.inc();
+                tracing::info!(version = record.version, "task updated");
+                Ok(Some(TaskView::new(record, spec, now)))
+            }
+            Ok(false) => Err(DefinitionError::NotFound),
+            Err(chime_store::Error::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Skips, moves or restores one occurrence of `user`'s task, named by the instant it is
+    /// due at now (moved or not; for `Restore`, also a skipped one's), as a new version of the
+    /// task: its schedule is recomputed from it like any change, and the claim fence keeps the
+    /// old schedule row from firing once this returns. Only an occurrence still to come can
+    /// change: one due at or before now is [`DefinitionError::NotUpcoming`].
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    pub async fn change_occurrence(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        due: Timestamp,
+        change: OccurrenceChange,
+    ) -> Result<TaskView> {
+        use chime_core::recurrence::ExceptionError;
+        use chime_core::task::{MAX_MOVED, MAX_SKIPPED};
+        for _ in 0..CONFLICT_RETRIES {
+            let current = self.record(user, id).await?;
+            let now = self.now();
+            let mut spec = TaskView::load(current.clone(), now)?.spec;
+            let schedule = &mut spec.schedule;
+            if due <= now {
+                return Err(DefinitionError::NotUpcoming(format!(
+                    "the occurrence due at {due} is not still to come (it is now {now})"
+                )));
+            }
+            let exceptions = &schedule.exceptions;
+            let original = exceptions
+                .moved
+                .iter()
+                .find(|(_, to)| **to == due)
+                .map_or(due, |(from, _)| *from);
+            let upcoming = schedule.first_at_or_after(due).is_some_and(|o| o.at == due);
+            let mut after = schedule.exceptions.clone();
+            match change {
+                OccurrenceChange::Restore => {
+                    let restored =
+                        after.skipped.remove(&due) | after.moved.remove(&original).is_some();
+                    if !restored {
+                        return Err(DefinitionError::NotUpcoming(format!(
+                            "nothing to restore at {due}: no skipped or moved occurrence is there"
+                        )));
+                    }
                 }
-                Ok(false) => return Err(DefinitionError::NotFound),
-                Err(chime_store::Error::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+                _ if !upcoming => {
+                    return Err(DefinitionError::NotUpcoming(format!(
+                        "{due} is not an occurrence of this task still to come"
+                    )))
+                }
+                OccurrenceChange::Skip => {
+                    after.moved.remove(&original);
+                    after.skipped.insert(original);
+                }
+                OccurrenceChange::Move(to) => {
+                    let invalid = |detail: String| {
+                        DefinitionError::Invalid(FieldErrors::one(
+                            "/to",
+                            Some(Value::String(to.to_string())),
+                            detail,
+                        ))
+                    };
+                    if to <= now {
+                        return Err(invalid(format!("{to} is not after now ({now})")));
+                    }
+                    let mut without = schedule.clone();
+                    without.exceptions.moved.remove(&original);
+                    without.check_move(original, to).map_err(|e| match e {
+                        ExceptionError::NotAnOccurrence(_) => invalid(e.to_string()),
+                        ExceptionError::PastANeighbour { .. } => invalid(e.to_string()),
+                    })?;
+                    if to == original {
+                        after.moved.remove(&original);
+                    } else {
+                        after.moved.insert(original, to);
+                    }
+                }
+            }
+            if after.skipped.len() > MAX_SKIPPED || after.moved.len() > MAX_MOVED {
+                return Err(DefinitionError::NotUpcoming(format!(
+                    "a task skips at most {MAX_SKIPPED} and moves at most {MAX_MOVED} occurrences"
+                )));
+            }
+            schedule.exceptions = after;
+            if let Some(view) = self.save(current, spec, now).await? {
+                tracing::info!(?change, "occurrence changed");
+                return Ok(view);
             }
         }
         Err(DefinitionError::Conflict)

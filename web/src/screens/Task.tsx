@@ -73,6 +73,18 @@ export function TaskScreen({ id }: { id: string }) {
     }
   };
 
+  // Skip one occurrence, or restore a skipped or moved one: a new version of the task.
+  const change = async (at: string, action: 'skip' | 'restore') => {
+    try {
+      await bff(`/api/tasks/${id}/occurrences/${encodeURIComponent(at)}/${action}`, { method: 'POST', body: {} });
+      track(action === 'skip' ? 'occurrence_skipped' : 'occurrence_restored');
+      announce(action === 'skip' ? `Skipped ${dateTime(at, zone)}` : `Restored ${dateTime(at, zone)}`);
+      reload();
+    } catch (err) {
+      setActionError(err instanceof ProblemError ? err.message : 'Changing the occurrence failed.');
+    }
+  };
+
   if (error) return <><h1 tabIndex={-1}>Task</h1><ErrorMessage error={error} /></>;
   if (!data) return <p aria-busy={loading}>Loading…</p>;
   const { task } = data;
@@ -162,12 +174,41 @@ export function TaskScreen({ id }: { id: string }) {
           <p>None: every occurrence is in the past.</p>
         ) : (
           <ol className="occurrences">
-            {data.occurrences.map((at) => (
-              <li key={at}>
-                <time dateTime={at}>{dateTime(at, zone)}</time>
-              </li>
-            ))}
+            {data.occurrences.map((at) => {
+              const moved = task.moved?.find((m) => m.to === at);
+              return (
+                <li key={at}>
+                  <time dateTime={at}>{dateTime(at, zone)}</time>
+                  {moved && <span className="note"> moved from {dateTime(moved.from, zone)}</span>}{' '}
+                  {task.repeats && (
+                    <button type="button" className="small" onClick={() => change(at, moved ? 'restore' : 'skip')}>
+                      {moved ? 'Move back' : 'Skip'}
+                      <span className="visually-hidden"> {dateTime(at, zone)}</span>
+                    </button>
+                  )}
+                </li>
+              );
+            })}
           </ol>
+        )}
+        {(task.skipped ?? []).filter((at) => at > new Date().toISOString()).length > 0 && (
+          <>
+            <h3>Skipped</h3>
+            <ul className="occurrences">
+              {(task.skipped ?? [])
+                .filter((at) => at > new Date().toISOString())
+                .map((at) => (
+                  <li key={at}>
+                    <s>
+                      <time dateTime={at}>{dateTime(at, zone)}</time>
+                    </s>{' '}
+                    <button type="button" className="small" onClick={() => change(at, 'restore')}>
+                      Restore<span className="visually-hidden"> {dateTime(at, zone)}</span>
+                    </button>
+                  </li>
+                ))}
+            </ul>
+          </>
         )}
       </section>
 

@@ -72,10 +72,35 @@ pub struct TaskIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<EscalationIn>>, max_items = 4))]
     #[serde(default)]
     pub(super) escalate: Sent,
+    /// Occurrences that do not fire, by the instant the rule gives them (RFC 3339). Written
+    /// by the occurrence's skip action; at most 1000.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>, max_items = 1000))]
+    #[serde(default)]
+    pub(super) skipped: Sent,
+    /// Occurrences that fire at another instant: `{"from": instant the rule gives, "to":
+    /// instant it fires at}`, each between its neighbours. Written by the occurrence's move
+    /// action; at most 100.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<MovedIn>>, max_items = 100))]
+    #[serde(default)]
+    pub(super) moved: Sent,
     /// What to do with occurrences missed during downtime; default `fireOnceLate`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<MissedIn>))]
     #[serde(default)]
     pub(super) missed: Sent,
+}
+
+/// One occurrence moved.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // The schema of what `parse_exceptions` reads: documented, never built.
+#[schema(as = TaskBodyMoved)]
+pub struct MovedIn {
+    /// The instant the rule gives the occurrence.
+    #[schema(example = "2026-12-17T08:00:00Z")]
+    pub from: String,
+    /// The instant it fires at instead.
+    #[schema(example = "2026-12-18T08:00:00Z")]
+    pub to: String,
 }
 
 /// How a task repeats.
@@ -441,7 +466,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 10 + 5 + 5 + 2 + 2 + 2);
+        assert_eq!(checked, 12 + 5 + 5 + 2 + 2 + 2);
     }
 
     /// The examples the schema gives, put together, are a body the parser accepts.

@@ -18,7 +18,7 @@ use crate::error::{FieldError, FieldErrors};
 use crate::sent::Sent;
 mod repeats;
 
-use crate::recurrence::{Schedule, TaskZone};
+use crate::recurrence::{Exceptions, Schedule, TaskZone};
 use repeats::{integer, parse_repeats};
 
 const MAX_DESCRIPTION_CHARS: usize = 4000;
@@ -54,6 +54,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
         }
     };
 
+    let exceptions = parse_exceptions(&input, &mut errs);
     let nag = parse_nag(&mut input.nag, &mut errs);
     let escalate = parse_escalate(&mut input.escalate, notify.as_ref(), &mut errs);
 
@@ -70,6 +71,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
         missed,
         nag,
         escalate,
+        exceptions,
     ) {
         (
             Some(name),
@@ -81,6 +83,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
             Some(missed),
             Some(nag),
             Some(escalate),
+            Some(exceptions),
         ) => Ok(TaskSpec {
             name,
             description,
@@ -88,6 +91,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
                 start,
                 zone: zone.unwrap_or_else(|| TaskZone::fixed(offset)),
                 repeats,
+                exceptions,
             },
             notify,
             missed,
@@ -542,4 +546,82 @@ fn parse_missed(sent: &mut Sent, errs: &mut Errors) -> Option<MissedPolicy> {
         return None;
     }
     policy
+}
+
+/// Most occurrences one task may skip, and move.
+pub const MAX_SKIPPED: usize = 1000;
+pub const MAX_MOVED: usize = 100;
+
+/// `skipped` (instants) and `moved` (`{"from", "to"}` instants): what the API's occurrence
+/// actions write, read back strictly (each an RFC 3339 instant with its offset).
+fn parse_exceptions(input: &TaskIn, errs: &mut Errors) -> Option<Exceptions> {
+    let before = errs.0.len();
+    let mut exceptions = Exceptions::default();
+    let instant = |pointer: &str, value: &Value, errs: &mut Errors| -> Option<Timestamp> {
+        match value.as_str().map(parse_date_time) {
+            Some(Ok((at, _))) => Some(at),
+            Some(Err(detail)) => {
+                errs.push(pointer, Some(value), detail);
+                None
+            }
+            None => {
+                errs.push(pointer, Some(value), EXPECTED_DATE_TIME);
+                None
+            }
+        }
+    };
+    let list = |pointer: &str, sent: &Sent, max: usize, what: &str, errs: &mut Errors| match present(
+        sent.get(),
+    ) {
+        None => Some(Vec::new()),
+        Some(Value::Array(items)) if items.len() <= max => Some(items.clone()),
+        Some(other) => {
+            errs.push(
+                pointer,
+                Some(other),
+                format!("`{}` is an array of at most {max} {what}", &pointer[1..]),
+            );
+            None
+        }
+    };
+    for (i, item) in list("/skipped", &input.skipped, MAX_SKIPPED, "instants", errs)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if let Some(at) = instant(&format!("/skipped/{i}"), item, errs) {
+            exceptions.skipped.insert(at);
+        }
+    }
+    let moves = list(
+        "/moved",
+        &input.moved,
+        MAX_MOVED,
+        "`{\"from\", \"to\"}` pairs of instants",
+        errs,
+    );
+    for (i, item) in moves.unwrap_or_default().iter().enumerate() {
+        let pointer = format!("/moved/{i}");
+        let Some(pair) = item.as_object() else {
+            errs.push(
+                &pointer,
+                Some(item),
+                "a move is `{\"from\": instant, \"to\": instant}`",
+            );
+            continue;
+        };
+        let field = |name: &str, errs: &mut Errors| match pair.get(name) {
+            Some(v) => instant(&format!("{pointer}/{name}"), v, errs),
+            None => {
+                errs.push(&format!("{pointer}/{name}"), None, "required");
+                None
+            }
+        };
+        if let (Some(from), Some(to)) = (field("from", errs), field("to", errs)) {
+            if exceptions.moved.insert(from, to).is_some() {
+                errs.push(&format!("{pointer}/from"), pair.get("from"), "moved twice");
+            }
+        }
+    }
+    (errs.0.len() == before).then_some(exceptions)
 }

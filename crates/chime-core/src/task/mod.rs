@@ -73,7 +73,7 @@ use serde_json::Value;
 
 use crate::error::FieldErrors;
 use crate::recurrence::rrule::Rrule;
-use crate::recurrence::{Ends, Recurrence, Repeats, Schedule};
+use crate::recurrence::{Ends, ExceptionError, Recurrence, Repeats, Schedule};
 
 mod body;
 mod datetime;
@@ -84,6 +84,7 @@ mod stored;
 #[cfg(feature = "openapi")]
 pub use body::refine_openapi;
 pub use body::{EscalationIn, MissedIn, NotifyIn, RepeatsIn, TaskIn};
+pub use input::{MAX_MOVED, MAX_SKIPPED};
 pub use phone::PhoneNumber;
 use stored::EndsShape;
 pub use stored::{StoredTaskError, TaskFields, STORED_VERSION};
@@ -410,6 +411,25 @@ impl TaskSpec {
     /// move into [`TaskIn`] rather than being copied.
     pub fn parse_with(body: Value, options: &ParseOptions) -> Result<TaskSpec, FieldErrors> {
         input::parse(body, options)
+    }
+
+    /// Refuses a move (`moved`) that would not stay between the occurrence's neighbours,
+    /// naming the entry.
+    pub fn check_moves(&self) -> Result<(), FieldErrors> {
+        let schedule = &self.schedule;
+        for (i, (from, to)) in schedule.exceptions.moved.iter().enumerate() {
+            let mut others = schedule.clone();
+            others.exceptions.moved.remove(from);
+            // One that names no occurrence (left by a change of the rule) has no effect.
+            if let Err(e @ ExceptionError::PastANeighbour { .. }) = others.check_move(*from, *to) {
+                return Err(FieldErrors::one(
+                    format!("/moved/{i}"),
+                    Some(serde_json::json!({"from": from.to_string(), "to": to.to_string()})),
+                    e.to_string(),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a task none of whose occurrences is at or after `now`, naming the field that

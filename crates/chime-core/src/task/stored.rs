@@ -12,7 +12,7 @@
 //!   `notify.webhook` in the first release. Version 2 adds `urgent` and `nag`; it is written
 //!   only for a task that uses one of them, every other task is still written as version 1, the lowest version that
 //!   describes it, so that releases that read only version 1 keep reading them. Version 3 adds
-//!   `repeats.rrule`, written only for a task that repeats by an RFC 5545 rule. A version above
+//!   `repeats.rrule`, `skipped` and `moved`, written only for a task that uses one of them. A version above
 //!   [`STORED_VERSION`] is refused as
 //!   [`StoredTaskError::Newer`], which callers treat as "not mine to read yet" (a rolling
 //!   upgrade has a newer instance that reads it), never as corrupt.
@@ -27,7 +27,7 @@ use serde_json::Value;
 
 use super::{EmailAddress, MissedPolicy, Notify, PhoneNumber, TaskName, TaskSpec, WEEKDAYS};
 use crate::recurrence::rrule::Rrule;
-use crate::recurrence::{Ends, On, Period, Recurrence, Repeats, Schedule, TaskZone};
+use crate::recurrence::{Ends, Exceptions, On, Period, Recurrence, Repeats, Schedule, TaskZone};
 
 /// The newest stored shape this release writes and reads.
 pub const STORED_VERSION: u32 = 3;
@@ -57,7 +57,9 @@ impl TaskSpec {
 
     /// The lowest stored version that describes this task.
     pub fn stored_version(&self) -> u32 {
-        if let Some(Recurrence::Rule(_)) = self.schedule.repeats {
+        if matches!(self.schedule.repeats, Some(Recurrence::Rule(_)))
+            || !self.schedule.exceptions.is_empty()
+        {
             3
         } else if self.urgent || self.nag.is_some() || !self.escalate.is_empty() {
             2
@@ -159,6 +161,21 @@ impl TaskSpec {
                     channel: e.channel,
                 })
                 .collect(),
+            skipped: schedule
+                .exceptions
+                .skipped
+                .iter()
+                .map(Timestamp::to_string)
+                .collect(),
+            moved: schedule
+                .exceptions
+                .moved
+                .iter()
+                .map(|(from, to)| MovedShape {
+                    from: from.to_string(),
+                    to: to.to_string(),
+                })
+                .collect(),
         }
     }
 }
@@ -208,6 +225,24 @@ pub struct TaskFields {
     /// acknowledged that many minutes after it fired (absent: none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     escalate: Vec<EscalationShape>,
+    /// Occurrences that do not fire, by the instant the rule gives them (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    skipped: Vec<String>,
+    /// Occurrences that fire at another instant, by the instant the rule gives them (absent:
+    /// none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    moved: Vec<MovedShape>,
+}
+
+/// One occurrence moved: from the instant the rule gives it to the one it fires at.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = TaskMoved))]
+#[serde(deny_unknown_fields)]
+pub struct MovedShape {
+    #[cfg_attr(feature = "openapi", schema(example = "2026-12-17T08:00:00Z"))]
+    from: String,
+    #[cfg_attr(feature = "openapi", schema(example = "2026-12-18T08:00:00Z"))]
+    to: String,
 }
 
 /// One escalation step.
@@ -232,7 +267,7 @@ pub struct NagShape {
 }
 
 /// Every field of [`TaskFields`] as stored.
-const FIELDS: [&str; 11] = [
+const FIELDS: [&str; 13] = [
     "v",
     "name",
     "description",
@@ -244,6 +279,8 @@ const FIELDS: [&str; 11] = [
     "urgent",
     "nag",
     "escalate",
+    "skipped",
+    "moved",
 ];
 
 fn is_zero(v: &u32) -> bool {
@@ -432,6 +469,24 @@ impl TaskFields {
                 start,
                 zone,
                 repeats,
+                exceptions: Exceptions {
+                    skipped: self
+                        .skipped
+                        .iter()
+                        .map(|t| t.parse().map_err(|e| format!("`skipped` {t:?}: {e}")))
+                        .collect::<Result<_, String>>()?,
+                    moved: self
+                        .moved
+                        .iter()
+                        .map(|m| {
+                            let read = |t: &String| {
+                                t.parse::<Timestamp>()
+                                    .map_err(|e| format!("`moved` {t:?}: {e}"))
+                            };
+                            Ok((read(&m.from)?, read(&m.to)?))
+                        })
+                        .collect::<Result<_, String>>()?,
+                },
             },
             notify,
             missed,

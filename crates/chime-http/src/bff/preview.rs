@@ -121,7 +121,9 @@ fn intended_locals(
     if let (Some(rule), Some(first), Some(last)) = (rule, locals.first(), instants.last()) {
         intended.clone_from_slice(locals);
         let mut found = vec![false; instants.len()];
-        let near = first.checked_sub(jiff::Span::new().days(2)).unwrap_or(wanted);
+        let near = first
+            .checked_sub(jiff::Span::new().days(2))
+            .unwrap_or(wanted);
         for meant in rule.expand_near(wanted, zone, near).take(100_000) {
             let Ok(at) = zone.to_ambiguous_timestamp(meant).compatible() else {
                 break;

@@ -108,3 +108,109 @@ async fn a_rule_is_refused_as_problem_json_naming_the_rule_and_nothing_is_create
     assert_eq!(page["tasks"], json!([]), "{page}");
     app.running.stop().await.expect("stop");
 }
+
+/// Skip one occurrence, move another, on a real server whose clock the test moves: the
+/// skipped one never fires, the moved one fires once at its new instant and not at its old,
+/// a move past a neighbour and a change to the past are refused, and each change is a new
+/// version of the task that answers with its `skipped` and `moved`.
+#[tokio::test]
+async fn a_skipped_occurrence_never_fires_and_a_moved_one_fires_once_where_it_was_moved() {
+    let clock = Arc::new(ManualClock::default());
+    let app = TestApp::builder().clock(clock.clone()).start().await;
+    let now = chime_roles::Clock::now(&*clock);
+    let at = |minutes: i64| {
+        Timestamp::from_second((now + SignedDuration::from_mins(minutes)).as_second())
+            .expect("in range")
+    };
+    let day = 24 * 60;
+    let (first, second, third) = (at(10), at(10 + day), at(10 + 2 * day));
+    let id = create_at(&app, "daily", first, json!({"repeats": {"period": "day"}})).await;
+    let alice = app.user("alice");
+    let occurrence =
+        |due: Timestamp, action: &str| format!("/api/v1/tasks/{id}/occurrences/{due}/{action}");
+
+    let task: Value = alice
+        .post(&occurrence(first, "skip"), &json!({}), StatusCode::OK)
+        .await;
+    assert_eq!(task["skipped"], json!([first.to_string()]), "{task}");
+    assert_eq!(task["nextExecutionDate"], second.to_string(), "{task}");
+    let moved_to = second + SignedDuration::from_hours(3);
+    let task: Value = alice
+        .post(
+            &occurrence(second, "move"),
+            &json!({"to": moved_to.to_string()}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        task["moved"],
+        json!([{"from": second.to_string(), "to": moved_to.to_string()}]),
+        "{task}"
+    );
+    let listed: Value = alice
+        .get(
+            &format!("/api/v1/tasks/{id}/occurrences?count=2"),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        listed["occurrences"],
+        json!([moved_to.to_string(), third.to_string()])
+    );
+
+    // Past its neighbour, or into the past: refused, naming the field; nothing changes.
+    let refused = alice
+        .post_problem(
+            &occurrence(third, "move"),
+            &json!({"to": (third + SignedDuration::from_hours(25)).to_string()}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(refused["errors"][0]["pointer"], "/to", "{:?}", refused.body);
+    let refused = alice
+        .post_problem(
+            &occurrence(at(-5), "skip"),
+            &json!({}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(refused["status"], 409);
+    let task: Value = alice
+        .get(&format!("/api/v1/tasks/{id}"), StatusCode::OK)
+        .await;
+    assert_eq!(task["version"], 3, "two changes, each a version: {task}");
+
+    // Past the skipped one and the moved one's old instant: nothing fired.
+    clock.jump(SignedDuration::from_mins(11 + day + 60));
+    sentinel_fired(&app, &clock).await;
+    assert!(history(&app, &id).await.is_empty());
+    // Past its new instant: it fires once, there.
+    clock.jump(SignedDuration::from_hours(3));
+    let entries = eventually("the moved occurrence to fire", || async {
+        let h = history(&app, &id).await;
+        (!h.is_empty()).then_some(h)
+    })
+    .await;
+    sentinel_fired(&app, &clock).await;
+    let entries_after = history(&app, &id).await;
+    assert_eq!(entries_after.len(), 1, "{entries_after:?}");
+    let due: Timestamp = entries[0]["dueAt"]
+        .as_str()
+        .expect("dueAt")
+        .parse()
+        .expect("instant");
+    assert_eq!(due, moved_to);
+    assert_eq!(entries[0]["seq"], 2, "it keeps its number: {entries:?}");
+
+    // Restored: the rule's instant again.
+    let task: Value = alice
+        .post(&occurrence(third, "skip"), &json!({}), StatusCode::OK)
+        .await;
+    assert_eq!(task["nextExecutionDate"], at(10 + 3 * day).to_string());
+    let task: Value = alice
+        .post(&occurrence(third, "restore"), &json!({}), StatusCode::OK)
+        .await;
+    assert_eq!(task["nextExecutionDate"], third.to_string(), "{task}");
+
+    app.running.stop().await.expect("stop");
+}

@@ -83,6 +83,18 @@ def _task_body(body):
         # An RFC 5545 rule has a grammar JSON Schema does not state: any string becomes one.
         if isinstance(repeats.get("rrule"), str):
             repeats["rrule"] = RULES[len(repeats["rrule"]) % len(RULES)]
+    # Skipped and moved occurrences are instants (any string becomes one); a move must name
+    # an occurrence of the task between its neighbours, which JSON Schema cannot state: a
+    # list of well-formed moves becomes the empty list.
+    if isinstance(body.get("skipped"), list):
+        # Not the start: skipping a one-time task's only occurrence leaves it none, refused.
+        body["skipped"] = ["2031-06-15T12:00:00Z" if isinstance(i, str) else i for i in body["skipped"]]
+    moved = body.get("moved")
+    if isinstance(moved, list) and all(
+        isinstance(m, dict) and isinstance(m.get("from"), str) and isinstance(m.get("to"), str)
+        for m in moved
+    ):
+        body["moved"] = []
     notify = body.get("notify")
     if isinstance(notify, dict):
         if isinstance(notify.get("email"), str):
@@ -164,6 +176,10 @@ def before_call(ctx, case, kwargs):
         if isinstance(body.get("until"), str) and re.match(r"^\d{4}-\d\d-\d\dT", body["until"]):
             at = datetime.now(timezone.utc) + timedelta(hours=1)
             body["until"] = at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    elif key == ("POST", "/api/v1/tasks/{id}/occurrences/{dueAt}/move"):
+        # A move goes to an instant after now.
+        if isinstance(body.get("to"), str) and re.match(r"^\d{4}-\d\d-\d\dT", body["to"]):
+            body["to"] = _future()
     elif key == ("POST", "/api/v1/push/subscriptions"):
         endpoint = body.get("endpoint")
         if isinstance(endpoint, str) and len(endpoint) <= 2048 and re.match(r"^https://[^/?#@]+", endpoint):
