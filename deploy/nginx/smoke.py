@@ -222,6 +222,12 @@ def run_checks(gw, http_port, prefix):
         expect(seen_headers.get("host") == "127.0.0.1", seen_headers)
         expect(seen_headers.get("x-request-id") == response.getheader("X-Request-Id"), seen_headers)
 
+    @check("calendar feeds go to the definition instances")
+    def _():
+        response, body = gw.request("GET", "/calendar/t.ics")
+        expect(response.status == 200, response.status)
+        expect(json.loads(body)["instance"].startswith("definition"), body)
+
     @check("/bff/, / and static files go to the web instance")
     def _():
         for path in ("/bff/home", "/", "/assets/app.js", "/tasks/123"):
@@ -316,6 +322,9 @@ def run_checks(gw, http_port, prefix):
     def _():
         gw.request("GET", "/bff/search?q=dentist%20appointment&email=someone%40example.com",
                    headers={"Authorization": "Bearer secret-token", "Cookie": "session=secret-cookie"})
+        # Capabilities in the path: an action link and a calendar feed URL.
+        gw.request("GET", "/act/secret-action-token")
+        gw.request("GET", "/calendar/secret-feed-token.ics")
         path = os.path.join(prefix, "logs", "access.json")
         deadline = time.monotonic() + 2
         while True:
@@ -326,7 +335,9 @@ def run_checks(gw, http_port, prefix):
             time.sleep(0.05)
         lines = [json.loads(line) for line in text.splitlines()]
         expect(any(line["path"] == "/bff/search" for line in lines), "request not logged")
-        for secret in ("dentist", "someone", "secret-token", "secret-cookie", "q="):
+        expect(any(line["path"] == "/calendar/[redacted]" for line in lines), "feed not logged")
+        for secret in ("dentist", "someone", "secret-token", "secret-cookie", "q=",
+                       "secret-action-token", "secret-feed-token"):
             expect(secret not in text, f"{secret!r} in the access log")
 
     @check("one address past the request limit gets 429")

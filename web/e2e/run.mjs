@@ -410,6 +410,24 @@ await test('settings are accessible, and feature use was counted without persona
   check(!/alice|Stand-up|Tea is ready/.test(metrics), 'personal data in metrics');
 });
 
+await test('a calendar feed link is made, serves the tasks as iCalendar, and is turned off', async () => {
+  await alice.getByRole('button', { name: 'Make a feed link' }).click();
+  const link = alice.getByRole('link', { name: 'Subscribe (webcal)' });
+  await link.waitFor();
+  check((await link.getAttribute('href')).startsWith('webcal://'), 'not a webcal link');
+  const url = await alice.getByLabel('Feed URL').inputValue();
+  const feed = await fetch(url);
+  check(feed.status === 200, `the feed answered ${feed.status}`);
+  check((feed.headers.get('content-type') ?? '').startsWith('text/calendar'), 'not text/calendar');
+  const text = await feed.text();
+  check(text.startsWith('BEGIN:VCALENDAR') && text.includes('SUMMARY:Team stand-up'), 'the feed lacks the stand-up');
+  await axe(alice, 'settings with a calendar feed');
+  await shot(alice, 'settings-feed-desktop');
+  await alice.getByRole('button', { name: 'Turn the feed off' }).click();
+  await alice.getByRole('button', { name: 'Make a feed link' }).waitFor();
+  check((await fetch(url)).status === 404, 'a revoked feed still answers');
+});
+
 await test('opting out of telemetry stops the reports', async () => {
   // Saved with the rest of the profile: a default address and weekend quiet hours too.
   await alice.getByLabel('Email address').fill('alice@example.com');

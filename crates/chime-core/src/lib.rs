@@ -8,6 +8,7 @@
 pub mod error;
 pub mod event;
 pub mod html;
+pub mod ics;
 pub mod id;
 pub mod profile;
 pub mod recurrence;

@@ -30,11 +30,12 @@ use chime_core::event::{Channel, OccurrenceKey};
 use chime_core::{NotificationId, TaskId, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
-    DeliveryWrite, Escalate, EscalateFn, Escalated, Fire, FireFn, FiredOccurrence, HistoryEntry,
-    InboxItem, OccurrenceRecord, OccurrenceStore, OutboxEvent, OutboxRow, OutboxStore, PastCursor,
-    PastKind, PendingSignIn, ProfileRecord, Purged, PushSubscriptionRecord, RecipientStore,
-    RetentionStore, ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord, SessionStore,
-    Store, TaskRecord, TaskStore, Wake, WakeFn, WebhookEndpoint, Woken,
+    DeliveryWrite, Escalate, EscalateFn, Escalated, FeedRecord, Fire, FireFn, FiredOccurrence,
+    HistoryEntry, InboxItem, OccurrenceRecord, OccurrenceStore, OutboxEvent, OutboxRow,
+    OutboxStore, PastCursor, PastKind, PendingSignIn, ProfileRecord, Purged,
+    PushSubscriptionRecord, RecipientStore, RetentionStore, ScheduleChange, ScheduleStore,
+    ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord, TaskStore, Wake, WakeFn,
+    WebhookEndpoint, Woken,
 };
 use jiff::Timestamp;
 
@@ -638,6 +639,19 @@ impl RecipientStore for EncryptedStore {
                 Ok(p)
             })
             .transpose()
+    }
+
+    // A feed holds no secret and nothing personal: its URL is derived, never stored.
+    async fn rotate_feed(&self, user: &UserId, now: Timestamp) -> Result<FeedRecord> {
+        self.inner.rotate_feed(user, now).await
+    }
+
+    async fn feed(&self, user: &UserId) -> Result<Option<FeedRecord>> {
+        self.inner.feed(user).await
+    }
+
+    async fn remove_feed(&self, user: &UserId) -> Result<bool> {
+        self.inner.remove_feed(user).await
     }
 }
 

@@ -178,6 +178,8 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
     // An action link's token is a capability: never in a log.
     let path = if path.starts_with(crate::act::PREFIX) {
         "/act/[redacted]"
+    } else if path.starts_with(crate::calendar::PREFIX) {
+        "/calendar/[redacted]"
     } else {
         path
     };

@@ -28,6 +28,7 @@ mod act;
 mod admin;
 pub mod auth;
 pub mod bff;
+mod calendar;
 pub mod error;
 pub mod guard;
 pub mod json;
@@ -128,6 +129,9 @@ pub struct Services {
         occurrences::skip,
         occurrences::move_to,
         occurrences::restore,
+        calendar::get_feed,
+        calendar::rotate_feed,
+        calendar::remove_feed,
         notifications::list,
         notifications::mark_read,
         notifications::stream,
@@ -166,6 +170,7 @@ pub struct Services {
         occurrences::OpenPage,
         occurrences::SnoozeBody,
         occurrences::MoveBody,
+        calendar::CalendarFeed,
         occurrences::SnoozeFor,
         occurrences::SnoozeUntil,
         notifications::NotificationItem,
@@ -265,6 +270,12 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
                 .delete(recipients::remove_webhook),
         )
         .route("/me", get(profile::get_profile).put(profile::put_profile))
+        .route(
+            "/calendar-feed",
+            get(calendar::get_feed)
+                .post(calendar::rotate_feed)
+                .delete(calendar::remove_feed),
+        )
         .route("/notifications", get(notifications::list))
         .route("/notifications/read", post(notifications::mark_read))
         .route("/notifications/stream", get(notifications::stream))
@@ -275,6 +286,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
         .nest("/api/v1", api)
         .route("/act/{token}", get(act::confirm).post(act::act))
         .route(act::STYLE_PATH, get(act::style))
+        .route("/calendar/{file}", get(calendar::serve))
         .route("/sms/inbound", post(sms_inbound::inbound))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -165,6 +165,7 @@ macro_rules! store_contract_tests {
             removing_a_push_subscription_honours_its_owner_when_given,
             a_users_webhook_is_put_replaced_and_removed_per_user,
             a_users_profile_is_put_replaced_and_read_per_user,
+            a_calendar_feed_is_created_rotated_and_revoked_per_user,
             a_silent_inbox_item_is_read_back_silent,
             everything_written_before_a_restart_is_there_after,
             pending_deliveries_leases_and_recipients_survive_a_restart,

@@ -461,6 +461,15 @@ pub struct WebhookEndpoint {
     pub created_at: Timestamp,
 }
 
+/// A user's calendar feed: the generation of its secret URL that works now (the URL is
+/// derived from it; rotating makes every earlier URL stop working).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedRecord {
+    pub user_id: UserId,
+    pub generation: u32,
+    pub created_at: Timestamp,
+}
+
 /// A user's profile as stored: its stored JSON form (`chime_core::profile::Profile::to_stored`),
 /// encrypted whole above the port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -584,6 +593,16 @@ pub trait RecipientStore: Send + Sync + 'static {
 
     /// The user's profile; `None` when they never saved one.
     async fn profile(&self, user: &UserId) -> Result<Option<ProfileRecord>>;
+
+    /// Creates the user's calendar feed (generation 1) or rotates it (the next generation),
+    /// created at `now`.
+    async fn rotate_feed(&self, user: &UserId, now: Timestamp) -> Result<FeedRecord>;
+
+    /// The user's calendar feed; `None` when they have none (never made, or revoked).
+    async fn feed(&self, user: &UserId) -> Result<Option<FeedRecord>>;
+
+    /// Revokes the user's calendar feed; `Ok(false)` when there was none.
+    async fn remove_feed(&self, user: &UserId) -> Result<bool>;
 }
 
 #[async_trait]

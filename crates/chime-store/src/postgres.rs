@@ -85,6 +85,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "occurrences",
         include_str!("postgres/migrations/0005_occurrences.sql"),
     ),
+    (
+        6,
+        "calendar feeds",
+        include_str!("postgres/migrations/0006_calendar_feeds.sql"),
+    ),
 ];
 
 /// The schema version this build migrates a database to.

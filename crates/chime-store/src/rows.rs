@@ -18,6 +18,14 @@ pub(crate) fn instant(us: i64) -> Result<Timestamp> {
     Timestamp::from_microsecond(us).map_err(|e| Error::Corrupt(format!("instant {us}: {e}")))
 }
 
+/// A calendar feed's generation: 1 and up.
+pub(crate) fn feed_generation(stored: i64) -> Result<u32> {
+    u32::try_from(stored)
+        .ok()
+        .filter(|g| *g >= 1)
+        .ok_or_else(|| Error::Corrupt(format!("calendar feed generation {stored}")))
+}
+
 pub(crate) fn parse_id<T: std::str::FromStr>(s: &str) -> Result<T> {
     s.parse()
         .map_err(|_| Error::Corrupt(format!("stored id `{s}` is not valid")))
@@ -318,14 +326,14 @@ pub(crate) fn wake_of(
 
 pub(crate) mod prelude {
     pub(crate) use super::{
-        escalate_of, expires_at, follow, instant, micros, occurrence_record, parse_channel,
-        parse_id, parse_json, parse_outcome, parse_user, wake_of, AttemptColumns, EscalateColumns,
-        OccurrenceColumns, ScheduleRow, WakeColumns, Woke, OCCURRENCE_COLUMNS,
+        escalate_of, expires_at, feed_generation, follow, instant, micros, occurrence_record,
+        parse_channel, parse_id, parse_json, parse_outcome, parse_user, wake_of, AttemptColumns,
+        EscalateColumns, OccurrenceColumns, ScheduleRow, WakeColumns, Woke, OCCURRENCE_COLUMNS,
     };
     pub(crate) use crate::{
         AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
-        DeliveryWrite, Error, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OutboxEvent,
-        OutboxRow, OutboxStore, PendingSignIn, ProfileRecord, PushSubscriptionRecord,
+        DeliveryWrite, Error, FeedRecord, FireFn, FiredOccurrence, HistoryEntry, InboxItem,
+        OutboxEvent, OutboxRow, OutboxStore, PendingSignIn, ProfileRecord, PushSubscriptionRecord,
         RecipientStore, Result, ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord,
         SessionStore, TaskRecord, TaskStore, WakeFn, WebhookEndpoint,
     };

@@ -168,6 +168,7 @@ export function SettingsScreen() {
       </form>
       <PushSettings />
       <WebhookSettings />
+      <CalendarFeedSettings />
     </>
   );
 }
@@ -293,6 +294,80 @@ function WebhookSettings() {
           Signing secret (shown once, keep it safe): <code>{secret}</code>
         </p>
       )}
+    </section>
+  );
+}
+
+/** The calendar feed: a secret URL calendar apps subscribe to, made, rotated and revoked here.
+ * The links are shown on this page's own origin (the API answers with the address it was
+ * reached at, which behind the web app is an internal one). */
+function CalendarFeedSettings() {
+  const [path, setPath] = useState<string | null>();
+  const [copied, setCopied] = useState(false);
+  const [error, setError] = useState<string>();
+  const show = (feed: { url: string }) => setPath(new URL(feed.url).pathname);
+  useEffect(() => {
+    bff<{ url: string }>('/api/calendar-feed').then(show, () => setPath(null));
+  }, []);
+  const rotate = async () => {
+    setError(undefined);
+    try {
+      show(await bff<{ url: string }>('/api/calendar-feed', { method: 'POST', body: {} }));
+      setCopied(false);
+      track('calendar_feed', path ? 'rotated' : 'made');
+    } catch {
+      setError('Making the feed failed. Try again.');
+    }
+  };
+  const revoke = async () => {
+    await bff('/api/calendar-feed', { method: 'DELETE' });
+    setPath(null);
+    track('calendar_feed', 'revoked');
+  };
+  const https = `${window.location.origin}${path ?? ''}`;
+  const webcal = `webcal://${window.location.host}${path ?? ''}`;
+  return (
+    <section aria-labelledby="calendar-heading">
+      <h2 id="calendar-heading">Calendar feed</h2>
+      <p className="hint">
+        Subscribe to your reminders in Google Calendar, Apple Calendar or Thunderbird. Anyone with the link can read your tasks: make a
+        new link if it leaks.
+      </p>
+      {path && (
+        <>
+          <p>
+            <a href={webcal}>Subscribe (webcal)</a>
+          </p>
+          <Field id="feed-url" label="Feed URL" hint="Paste it where your calendar asks for a URL to subscribe to.">
+            {(p) => <input {...p} readOnly value={https} onFocus={(e) => e.target.select()} />}
+          </Field>
+        </>
+      )}
+      <div className="actions">
+        {path && (
+          <button
+            type="button"
+            onClick={() =>
+              void navigator.clipboard?.writeText(https).then(
+                () => setCopied(true),
+                () => setCopied(false),
+              )
+            }
+          >
+            Copy link
+          </button>
+        )}
+        <button type="button" onClick={() => void rotate()}>
+          {path ? 'Make a new link' : 'Make a feed link'}
+        </button>
+        {path && (
+          <button type="button" className="danger" onClick={() => void revoke()}>
+            Turn the feed off
+          </button>
+        )}
+        {copied && <span role="status">Copied.</span>}
+        {error && <span role="alert">{error}</span>}
+      </div>
     </section>
   );
 }

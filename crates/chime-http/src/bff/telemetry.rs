@@ -39,6 +39,7 @@ const FEATURES: &[(&str, &[&str])] = &[
     ("dead_letter_retried", &["any"]),
     ("occurrence_skipped", &["any"]),
     ("occurrence_restored", &["any"]),
+    ("calendar_feed", &["made", "rotated", "revoked"]),
     ("push_enabled", &["on", "off"]),
     ("webhook_set", &["any"]),
     ("browser_notifications", &["granted", "denied"]),

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use chime_core::profile::{Profile, StoredProfileError};
 use chime_core::task::ParseOptions;
 use chime_core::{FieldError, FieldErrors, UserId};
-use chime_store::{ProfileRecord, PushSubscriptionRecord, RecipientStore, WebhookEndpoint};
+use chime_store::{
+    FeedRecord, ProfileRecord, PushSubscriptionRecord, RecipientStore, WebhookEndpoint,
+};
 use serde_json::Value;
 
 use super::error::{NotificationError, Result};
@@ -53,6 +55,22 @@ impl Recipients {
     pub fn with_parse_options(mut self, options: ParseOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// Creates the user's calendar feed, or rotates it (the earlier URL stops working).
+    pub async fn rotate_feed(&self, user: &UserId) -> Result<FeedRecord> {
+        let now = self.ctx.clock.now();
+        Ok(self.store.rotate_feed(user, now).await?)
+    }
+
+    /// The user's calendar feed, if they have one.
+    pub async fn feed(&self, user: &UserId) -> Result<Option<FeedRecord>> {
+        Ok(self.store.feed(user).await?)
+    }
+
+    /// Revokes the user's calendar feed; `false` when there was none.
+    pub async fn remove_feed(&self, user: &UserId) -> Result<bool> {
+        Ok(self.store.remove_feed(user).await?)
     }
 
     /// The user's profile: the defaults when they never saved one.

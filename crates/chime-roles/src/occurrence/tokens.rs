@@ -169,6 +169,49 @@ impl ActionKeys {
         B64.encode(mac.finalize().into_bytes())
     }
 
+    /// The HMAC of a calendar feed's URL: the user and the feed's generation, under a
+    /// purpose no action token or blind hash shares.
+    fn feed_mac(&self, user: &str, generation: u32) -> HmacSha256 {
+        let mut mac = self.mac();
+        mac.update(b"calendar-feed\0");
+        mac.update(user.as_bytes());
+        mac.update(b"\0");
+        mac.update(generation.to_string().as_bytes());
+        mac
+    }
+
+    /// The secret of `user`'s calendar feed URL at `generation`: `base64url(user) "."
+    /// base64url(HMAC)`. Rotating the feed (a new generation) changes it; nothing stores it.
+    pub fn feed_token(&self, user: &UserId, generation: u32) -> String {
+        let tag = self
+            .feed_mac(user.as_str(), generation)
+            .finalize()
+            .into_bytes();
+        format!("{}.{}", B64.encode(user.as_str()), B64.encode(tag))
+    }
+
+    /// The user a feed token claims to be for (unverified: check it with
+    /// [`ActionKeys::verify_feed_token`] against that user's current generation).
+    pub fn feed_token_user(token: &str) -> Option<UserId> {
+        let (user, _) = token.split_once('.')?;
+        let user = String::from_utf8(B64.decode(user).ok()?).ok()?;
+        UserId::parse(&user).ok()
+    }
+
+    /// Whether `token` is the feed URL of its user at `generation` (constant time).
+    pub fn verify_feed_token(&self, token: &str, generation: u32) -> bool {
+        let Some((user, tag)) = token.split_once('.') else {
+            return false;
+        };
+        let (Ok(user), Ok(tag)) = (B64.decode(user), B64.decode(tag)) else {
+            return false;
+        };
+        let Ok(user) = String::from_utf8(user) else {
+            return false;
+        };
+        self.feed_mac(&user, generation).verify_slice(&tag).is_ok()
+    }
+
     /// The keyed hash an SMS recipient's number is found by (see [`ActionKeys::blind`]).
     pub fn sms_number(&self, e164: &str) -> String {
         self.blind("sms-reply-number", e164)
@@ -285,5 +328,25 @@ mod tests {
         let again = ActionKeys::decode(&text).expect("decodes");
         assert!(again.verify(&token, at("2026-12-05T09:00:00Z")).is_ok());
         assert!(ActionKeys::decode("short").is_none());
+    }
+
+    #[test]
+    fn a_feed_token_works_for_its_user_and_generation_only() {
+        let keys = ActionKeys::new([7; 32]);
+        let alice = UserId::parse("alice").expect("user");
+        let token = keys.feed_token(&alice, 2);
+        assert_eq!(ActionKeys::feed_token_user(&token), Some(alice.clone()));
+        assert!(keys.verify_feed_token(&token, 2));
+        assert!(!keys.verify_feed_token(&token, 1), "an earlier generation");
+        assert!(!keys.verify_feed_token(&token, 3), "a later generation");
+        assert!(
+            !ActionKeys::new([8; 32]).verify_feed_token(&token, 2),
+            "another key"
+        );
+        // Another user's name in front of alice's tag.
+        let (_, tag) = token.split_once('.').expect("two parts");
+        let forged = format!("{}.{tag}", B64.encode("bob"));
+        assert!(!keys.verify_feed_token(&forged, 2));
+        assert!(!keys.verify_feed_token("nonsense", 1));
     }
 }

@@ -124,6 +124,41 @@ pub async fn a_users_webhook_is_put_replaced_and_removed_per_user(f: &dyn StoreF
     assert!(outbox(&*store).await.is_empty());
 }
 
+/// Each user has at most one calendar feed: none until made, generation 1, then each rotation
+/// the next (an earlier URL stops working), read back per user, revoked (false when there was
+/// none), and made again past every earlier generation, so no revoked URL works again.
+/// Publishes nothing.
+pub async fn a_calendar_feed_is_created_rotated_and_revoked_per_user(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    assert_eq!(store.feed(&alice).await.expect("feed"), None);
+    let first = store
+        .rotate_feed(&alice, at(10))
+        .await
+        .expect("rotate_feed");
+    assert_eq!((first.generation, first.created_at), (1, at(10)));
+    assert_eq!(store.feed(&alice).await.expect("feed"), Some(first));
+    assert_eq!(store.feed(&bob).await.expect("feed"), None);
+    let second = store
+        .rotate_feed(&alice, at(20))
+        .await
+        .expect("rotate_feed");
+    assert_eq!((second.generation, second.created_at), (2, at(20)));
+    assert_eq!(store.feed(&alice).await.expect("feed"), Some(second));
+    let bobs = store.rotate_feed(&bob, at(30)).await.expect("rotate_feed");
+    assert_eq!(bobs.generation, 1);
+    assert!(store.remove_feed(&alice).await.expect("remove_feed"));
+    assert_eq!(store.feed(&alice).await.expect("feed"), None);
+    assert!(!store.remove_feed(&alice).await.expect("remove_feed"));
+    assert_eq!(store.feed(&bob).await.expect("feed"), Some(bobs));
+    let again = store
+        .rotate_feed(&alice, at(40))
+        .await
+        .expect("rotate_feed");
+    assert_eq!(again.generation, 3, "past every revoked generation");
+    assert!(outbox(&*store).await.is_empty());
+}
+
 /// Each user has at most one profile: none until put, read back as written, replaced by a new
 /// put, never visible to another user, and no event published.
 pub async fn a_users_profile_is_put_replaced_and_read_per_user(f: &dyn StoreFactory) {

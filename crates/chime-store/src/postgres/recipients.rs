@@ -151,4 +151,54 @@ impl RecipientStore for PgStore {
         })
         .transpose()
     }
+
+    async fn rotate_feed(&self, user: &UserId, now: Timestamp) -> Result<FeedRecord> {
+        let row = sqlx::query(
+            "INSERT INTO calendar_feeds (user_id, generation, active, created_at)
+             VALUES ($1, 1, TRUE, $2)
+             ON CONFLICT (user_id) DO UPDATE SET
+               generation = calendar_feeds.generation + 1, active = TRUE,
+               created_at = excluded.created_at
+             RETURNING generation",
+        )
+        .bind(user.as_str())
+        .bind(micros(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(FeedRecord {
+            user_id: user.clone(),
+            generation: feed_generation(col(&row, 0)?)?,
+            created_at: now,
+        })
+    }
+
+    async fn feed(&self, user: &UserId) -> Result<Option<FeedRecord>> {
+        let row = sqlx::query(
+            "SELECT generation, created_at FROM calendar_feeds WHERE user_id = $1 AND active",
+        )
+        .bind(user.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            Ok(FeedRecord {
+                user_id: user.clone(),
+                generation: feed_generation(col(&r, 0)?)?,
+                created_at: instant(col(&r, 1)?)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn remove_feed(&self, user: &UserId) -> Result<bool> {
+        let changed =
+            sqlx::query("UPDATE calendar_feeds SET active = FALSE WHERE user_id = $1 AND active")
+                .bind(user.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+        Ok(changed == 1)
+    }
 }

@@ -193,4 +193,66 @@ impl RecipientStore for SqliteStore {
         })
         .await
     }
+
+    async fn rotate_feed(&self, user: &UserId, now: Timestamp) -> Result<FeedRecord> {
+        let user = user.clone();
+        self.write(move |tx| {
+            let generation = tx
+                .query_row(
+                    "INSERT INTO calendar_feeds (user_id, generation, active, created_at)
+                     VALUES (?1, 1, 1, ?2)
+                     ON CONFLICT (user_id) DO UPDATE SET
+                       generation = calendar_feeds.generation + 1, active = 1,
+                       created_at = excluded.created_at
+                     RETURNING generation",
+                    params![user.as_str(), micros(now)],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(map_err)?;
+            Ok(FeedRecord {
+                user_id: user,
+                generation: feed_generation(generation)?,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn feed(&self, user: &UserId) -> Result<Option<FeedRecord>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT generation, created_at FROM calendar_feeds
+                     WHERE user_id = ?1 AND active = 1",
+                    params![user.as_str()],
+                    |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            row.map(|(generation, created)| {
+                Ok(FeedRecord {
+                    user_id: user.clone(),
+                    generation: feed_generation(generation)?,
+                    created_at: instant(created)?,
+                })
+            })
+            .transpose()
+        })
+        .await
+    }
+
+    async fn remove_feed(&self, user: &UserId) -> Result<bool> {
+        let user = user.clone();
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "UPDATE calendar_feeds SET active = 0 WHERE user_id = ?1 AND active = 1",
+                    params![user.as_str()],
+                )
+                .map_err(map_err)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
 }

@@ -4,6 +4,7 @@
 mod act;
 mod api;
 mod backup;
+mod calendar;
 mod channels;
 mod clock;
 mod cluster;
