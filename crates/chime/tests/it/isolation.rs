@@ -148,6 +148,9 @@ fn body_for(method: &str, path: &str, a: &Secrets) -> Option<Value> {
         ("put", "/api/v1/webhook") => Some(json!({"url": "http://127.0.0.1:9/bob-own-hook"})),
         ("put", "/api/v1/me") => Some(json!({"email": "bob@example.com", "timeZone": "UTC"})),
         ("post", "/api/v1/tasks/{id}/occurrences/{dueAt}/snooze") => Some(json!({"minutes": 10})),
+        ("post", "/api/v1/tasks/{id}/occurrences/{dueAt}/move") => {
+            Some(json!({"to": in_ms(7_200_000)}))
+        }
         (_, _) => None,
     }
 }
