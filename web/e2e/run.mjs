@@ -236,6 +236,22 @@ await test('one occurrence is skipped from the task page and restored', async ()
   await page.close();
 });
 
+await test('quick add says what it understood and when, then adds the task', async () => {
+  await alice.goto('/tasks');
+  await alice.getByRole('heading', { name: 'Tasks', level: 1 }).waitFor();
+  const line = alice.getByLabel('Quick add');
+  await line.fill('Meeting at 25:00');
+  await alice.locator('.quick-add .error', { hasText: '25:00' }).waitFor();
+  check(await alice.getByRole('button', { name: 'Add', exact: true }).isDisabled(), 'a refused line can be added');
+  await line.fill('Water the plants every other Friday at 9');
+  await alice.locator('.quick-add .hint', { hasText: 'Every other Friday at 09:00' }).waitFor();
+  await axe(alice, 'quick add');
+  await shot(alice, 'tasks-quick-add-desktop');
+  await alice.getByRole('button', { name: 'Add', exact: true }).click();
+  await alice.getByRole('heading', { name: 'Water the plants', level: 1 }).waitFor();
+  await alice.locator('dd code', { hasText: 'FREQ=WEEKLY;INTERVAL=2;BYDAY=FR' }).waitFor();
+});
+
 await test('the second Tuesday of the month and a custom rule are written as RFC 5545 rules', async () => {
   await alice.goto('/tasks/new');
   await alice.getByLabel('Name', { exact: true }).fill('Book club');

@@ -129,6 +129,7 @@ pub struct Services {
         occurrences::skip,
         occurrences::move_to,
         occurrences::restore,
+        tasks::quick,
         calendar::get_feed,
         calendar::rotate_feed,
         calendar::remove_feed,
@@ -170,6 +171,8 @@ pub struct Services {
         occurrences::OpenPage,
         occurrences::SnoozeBody,
         occurrences::MoveBody,
+        tasks::QuickBody,
+        tasks::QuickAnswer,
         calendar::CalendarFeed,
         occurrences::SnoozeFor,
         occurrences::SnoozeUntil,
@@ -223,6 +226,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
     let api = Router::new()
         .route("/tasks", post(tasks::create).get(tasks::list))
         .route("/tasks/preview", post(tasks::preview))
+        .route("/tasks/quick", post(tasks::quick))
         .route(
             "/tasks/{id}",
             get(tasks::get).put(tasks::replace).delete(tasks::delete),

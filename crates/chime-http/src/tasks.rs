@@ -12,7 +12,7 @@ use chime_core::task::TaskFields;
 use chime_core::{TaskId, UserId};
 use chime_roles::definition::{TaskView, Upcoming};
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
@@ -460,6 +460,93 @@ pub async fn upcoming(
     let upcoming = state.definition.upcoming(&user, limit, per_task).await?;
     Ok(Json(UpcomingPage {
         occurrences: upcoming.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// A line of English to read into a task.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // The schema of the body `quick` reads (it names each refused field).
+pub struct QuickBody {
+    /// The reminder's text, then when: `Call mom tomorrow at 9`, `Water the plants every other
+    /// Friday at 9`, `Rent on the 1st of every month`, `Stretch in 20 minutes`. 1 to 500
+    /// characters.
+    #[schema(
+        example = "Book club on the 2nd Tuesday of every month at 19:00",
+        min_length = 1,
+        max_length = 500
+    )]
+    text: String,
+    /// The zone it is read in (an IANA name); default the caller's profile zone, else UTC.
+    #[schema(example = "Europe/Berlin")]
+    time_zone: Option<String>,
+}
+
+/// What a line was read as.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuickAnswer {
+    /// A task body to `POST /api/v1/tasks` as it is.
+    #[schema(value_type = Object)]
+    task: Value,
+    /// What was understood, for a person: `Every month on the second Tuesday at 19:00`.
+    understood: String,
+    /// Its next due instants, RFC 3339 UTC.
+    #[schema(value_type = Vec<String>)]
+    occurrences: Vec<Timestamp>,
+}
+
+/// Quick add: reads one line of English into a task body (nothing is stored), saying what it
+/// understood and when it would be due. A line it cannot read exactly is refused at `/text`
+/// rather than guessed. The grammar is in `chime_core::task::quick`.
+#[utoipa::path(post, path = "/api/v1/tasks/quick", tag = "tasks",
+    request_body = QuickBody,
+    params(("count" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10")),
+    responses(
+        (status = 200, body = QuickAnswer),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 413, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn quick(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Query(query): Query<HashMap<String, String>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<QuickAnswer>> {
+    let count = count_param(&query, "count", DEFAULT_OCCURRENCES, MAX_OCCURRENCES)?;
+    let field = |name: &str| body.get(name).filter(|v| !v.is_null()).cloned();
+    let invalid = |pointer: &str, value: Option<Value>, detail: &str| {
+        ApiError::Invalid(chime_core::FieldErrors::one(pointer, value, detail))
+    };
+    let text = match field("text") {
+        Some(Value::String(text)) if (1..=500).contains(&text.chars().count()) => text,
+        other => {
+            return Err(invalid(
+                "/text",
+                other,
+                "a line of 1 to 500 characters, such as `Call mom tomorrow at 9`",
+            ))
+        }
+    };
+    let zone = match field("timeZone") {
+        Some(Value::String(name)) => chime_core::recurrence::TaskZone::parse(&name)
+            .map_err(|e| invalid("/timeZone", Some(Value::String(name)), &e.to_string()))?,
+        Some(other) => return Err(invalid("/timeZone", Some(other), "an IANA time zone name")),
+        None => {
+            let profile = state.recipients.profile(&user).await?;
+            profile
+                .time_zone
+                .and_then(|z| chime_core::recurrence::TaskZone::parse(z.as_str()).ok())
+                .unwrap_or_else(chime_core::recurrence::TaskZone::utc)
+        }
+    };
+    let (quick, occurrences) = state.definition.quick_add(&text, &zone, count)?;
+    Ok(Json(QuickAnswer {
+        task: quick.body,
+        understood: quick.understood,
+        occurrences,
     }))
 }
 

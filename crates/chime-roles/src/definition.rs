@@ -356,6 +356,41 @@ impl Definition {
     }
 
     /// The next `count` due instants of a body that is not saved.
+    /// Reads one line of English (`Call mom tomorrow at 9`) on `zone`'s wall clock into a
+    /// task body, checked as a create would check it: the body, what was understood, and its
+    /// next `count` occurrences. Nothing is stored. A line it cannot read exactly is refused
+    /// at `/text`.
+    pub fn quick_add(
+        &self,
+        text: &str,
+        zone: &chime_core::recurrence::TaskZone,
+        count: usize,
+    ) -> Result<(chime_core::task::quick::QuickAdd, Vec<Timestamp>)> {
+        let now = self.now();
+        let refused = |detail: String| {
+            DefinitionError::Invalid(FieldErrors::one(
+                "/text",
+                Some(Value::String(text.to_owned())),
+                detail,
+            ))
+        };
+        let quick = chime_core::task::quick::quick_add(text, now, zone)
+            .map_err(|e| refused(e.to_string()))?;
+        let spec = TaskSpec::parse_with(quick.body.clone(), &self.options).map_err(|e| {
+            refused(
+                e.0.iter()
+                    .map(|f| f.detail.clone())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        spec.require_future(now).map_err(|e| {
+            refused(e.0.first().map_or_else(String::new, |f| f.detail.clone()))
+        })?;
+        let upcoming = spec.schedule.upcoming(now, count);
+        Ok((quick, upcoming))
+    }
+
     pub fn preview(&self, body: Value, count: usize) -> Result<Vec<Timestamp>> {
         let spec = TaskSpec::parse_with(body, &self.options)?;
         Ok(spec.schedule.upcoming(self.now(), count))

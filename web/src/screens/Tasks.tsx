@@ -8,6 +8,7 @@ import { track } from '../telemetry';
 import { dateTime } from '../time';
 import { describe, fromTask } from '../recurrence';
 import { ErrorMessage } from './common';
+import { QuickAdd } from '../components/QuickAdd';
 
 export function TasksScreen() {
   const { settings } = useApp();
@@ -36,6 +37,7 @@ export function TasksScreen() {
           New task
         </Link>
       </div>
+      <QuickAdd />
       <search>
         <label htmlFor="search">Search tasks</label>
         <input id="search" type="search" value={query} onChange={(e) => setQuery(e.target.value)} placeholder="Name or description" />

@@ -79,6 +79,7 @@ mod body;
 mod datetime;
 mod input;
 mod phone;
+pub mod quick;
 mod stored;
 
 #[cfg(feature = "openapi")]

@@ -35,6 +35,7 @@ const FEATURES: &[(&str, &[&str])] = &[
     ("preview_opened", &["any"]),
     ("time_zone_changed", &["any"]),
     ("search_used", &["any"]),
+    ("quick_add", &["any"]),
     ("inbox_marked_read", &["one", "all"]),
     ("dead_letter_retried", &["any"]),
     ("occurrence_skipped", &["any"]),

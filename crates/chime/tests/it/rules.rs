@@ -214,3 +214,63 @@ async fn a_skipped_occurrence_never_fires_and_a_moved_one_fires_once_where_it_wa
 
     app.running.stop().await.expect("stop");
 }
+
+/// Quick add over HTTP: a line of English is read on the zone given or the profile's, answered
+/// with the body, what was understood and the next occurrences, and the body is one the task
+/// API creates as it is; a line it cannot read is a 422 naming `/text`.
+#[tokio::test]
+async fn quick_add_reads_a_line_into_a_body_the_task_api_creates_or_says_why_not() {
+    let app = TestApp::builder().start().await;
+    let alice = app.user("alice");
+    let read: Value = alice
+        .post(
+            "/api/v1/tasks/quick?count=3",
+            &json!({"text": "Book club on the 2nd Tuesday of every month at 19:00",
+                    "timeZone": "Europe/Berlin"}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(read["understood"], "Every month on the second Tuesday at 19:00");
+    assert_eq!(read["task"]["name"], "Book club");
+    assert_eq!(read["task"]["repeats"]["rrule"], "FREQ=MONTHLY;BYDAY=2TU");
+    let occurrences = read["occurrences"].as_array().expect("occurrences");
+    assert_eq!(occurrences.len(), 3);
+    for at in occurrences {
+        let local = at
+            .as_str()
+            .expect("instant")
+            .parse::<Timestamp>()
+            .expect("instant")
+            .to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").expect("zone"));
+        assert_eq!(local.weekday(), jiff::civil::Weekday::Tuesday, "{local}");
+        assert!((8..=14).contains(&local.day()) && local.hour() == 19, "{local}");
+    }
+    let created = app.create("alice", &read["task"]).await;
+    assert_eq!(created["rrule"], "FREQ=MONTHLY;BYDAY=2TU");
+
+    // Without a zone: the profile's.
+    let _: Value = alice
+        .put("/api/v1/me", &json!({"timeZone": "America/New_York"}), StatusCode::OK)
+        .await;
+    let read: Value = alice
+        .post("/api/v1/tasks/quick", &json!({"text": "Call mom tomorrow at 9"}), StatusCode::OK)
+        .await;
+    assert_eq!(read["task"]["timeZone"], "America/New_York");
+
+    let refused = alice
+        .post_problem(
+            "/api/v1/tasks/quick",
+            &json!({"text": "Meeting at 25:00"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(refused["errors"][0]["pointer"], "/text", "{:?}", refused.body);
+    assert!(
+        refused["errors"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("25:00")),
+        "{:?}",
+        refused.body
+    );
+    app.running.stop().await.expect("stop");
+}

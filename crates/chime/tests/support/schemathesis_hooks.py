@@ -176,6 +176,13 @@ def before_call(ctx, case, kwargs):
         if isinstance(body.get("until"), str) and re.match(r"^\d{4}-\d\d-\d\dT", body["until"]):
             at = datetime.now(timezone.utc) + timedelta(hours=1)
             body["until"] = at.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    elif key == ("POST", "/api/v1/tasks/quick"):
+        # A line of English in the quick-add grammar, and a zone that exists.
+        if isinstance(body.get("text"), str) and 1 <= len(body["text"]) <= 500:
+            body["text"] = ["Call mom tomorrow at 9", "Rent on the 1st of every month",
+                            "Stretch in 20 minutes"][len(body["text"]) % 3]
+        if isinstance(body.get("timeZone"), str):
+            body["timeZone"] = ZONES[len(body["timeZone"]) % len(ZONES)]
     elif key == ("POST", "/api/v1/tasks/{id}/occurrences/{dueAt}/move"):
         # A move goes to an instant after now.
         if isinstance(body.get("to"), str) and re.match(r"^\d{4}-\d\d-\d\dT", body["to"]):
