@@ -106,6 +106,32 @@ suite('the recurrence form', () => {
     expect(fieldOf('/repeats/rrule', custom)).toBe('rrule');
   });
 
+  it('reads a rule in the design’s patterns back into the form’s fields', () => {
+    const task = (rrule: string): Task => ({
+      id: 'tsk_1',
+      name: 'Payroll',
+      description: null,
+      startDate: '2026-12-06T08:00:00Z',
+      timeZone: 'Europe/Berlin',
+      repeats: { rrule },
+      notify: { email: null, sms: null, push: false, inApp: true, webhook: false },
+      missed: { policy: 'fireOnceLate' },
+      nextExecutionDate: null,
+      createdAt: '',
+      modifiedAt: '',
+    });
+    const payroll = fromTask(task('FREQ=WEEKLY;INTERVAL=2;BYDAY=FR'), {});
+    expect(payroll).toMatchObject({ custom: false, period: 'week', frequency: '2', weekdays: ['friday'] });
+    expect(describe(payroll)).toBe('Every 2 weeks on Friday');
+    expect(ruleOf(payroll)).toBe('FREQ=WEEKLY;INTERVAL=2;BYDAY=FR');
+    expect(fromTask(task('FREQ=MONTHLY;UNTIL=20271231;BYMONTHDAY=-1'), {})).toMatchObject({ custom: false, monthMode: 'last', endsMode: 'on', endsDate: '2027-12-31' });
+    expect(fromTask(task('FREQ=DAILY;COUNT=10'), {})).toMatchObject({ custom: false, period: 'day', endsMode: 'after', endsCount: '10' });
+    // What the fields cannot say stays a custom rule.
+    expect(fromTask(task('FREQ=DAILY;BYDAY=MO'), {}).custom).toBe(true);
+    expect(fromTask(task('FREQ=HOURLY;INTERVAL=2'), {}).custom).toBe(true);
+    expect(fromTask(task('FREQ=WEEKLY;BYDAY=1MO'), {}).custom).toBe(true);
+  });
+
   it('carries skipped and moved occurrences through an edit', () => {
     const task: Task = {
       id: 'tsk_1',

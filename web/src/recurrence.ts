@@ -410,6 +410,28 @@ export function ruleOf(form: TaskForm): string | undefined {
 /** Reads a saved task's rule into the form: the month patterns the form builds come back as
  * those patterns, any other rule as a custom one. */
 function readRule(form: TaskForm, rule: string): void {
+  // The design's patterns (a rule from quick add or the API): read into the form's fields.
+  const plain = /^FREQ=(DAILY|WEEKLY|MONTHLY|YEARLY)(?:;INTERVAL=(\d+))?(?:;COUNT=(\d+)|;UNTIL=(\d{4})(\d{2})(\d{2}))?(?:;BYDAY=((?:MO|TU|WE|TH|FR|SA|SU)(?:,(?:MO|TU|WE|TH|FR|SA|SU))*))?(?:;BYMONTHDAY=(-1|\d{1,2}(?:,\d{1,2})*))?$/.exec(rule);
+  if (plain) {
+    const [, freq, interval, count, y, m, d, days, monthDays] = plain;
+    const periods: Record<string, Period> = { DAILY: 'day', WEEKLY: 'week', MONTHLY: 'month', YEARLY: 'year' };
+    const period = periods[freq ?? ''] ?? 'day';
+    if ((!days || period === 'week') && (!monthDays || period === 'month')) {
+      form.period = period;
+      form.frequency = interval ?? '1';
+      if (count) {
+        form.endsMode = 'after';
+        form.endsCount = count;
+      } else if (y) {
+        form.endsMode = 'on';
+        form.endsDate = `${y}-${m}-${d}`;
+      }
+      if (days) form.weekdays = WEEKDAYS.filter((w) => days.split(',').includes(RULE_DAYS[w]));
+      if (monthDays === '-1') form.monthMode = 'last';
+      else if (monthDays) form.monthDay = monthDays.split(',').join(', ');
+      return;
+    }
+  }
   const month = /^FREQ=MONTHLY(?:;INTERVAL=(\d+))?(?:;COUNT=(\d+)|;UNTIL=(\d{4})(\d{2})(\d{2}))?;BYDAY=(?:([1-4]|-1)(MO|TU|WE|TH|FR|SA|SU)|(MO,TU,WE,TH,FR;BYSETPOS=-1))$/.exec(rule);
   if (!month) {
     form.custom = true;

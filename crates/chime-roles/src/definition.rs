@@ -384,9 +384,8 @@ impl Definition {
                     .join("; "),
             )
         })?;
-        spec.require_future(now).map_err(|e| {
-            refused(e.0.first().map_or_else(String::new, |f| f.detail.clone()))
-        })?;
+        spec.require_future(now)
+            .map_err(|e| refused(e.0.first().map_or_else(String::new, |f| f.detail.clone())))?;
         let upcoming = spec.schedule.upcoming(now, count);
         Ok((quick, upcoming))
     }

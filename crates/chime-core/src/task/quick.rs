@@ -22,8 +22,9 @@
 //!   Then optionally a time, and an end: `until DATE` or `until MONTH` (the end of the month
 //!   before), `for N times` / `N times`.
 //!
-//! The body repeats by an RFC 5545 rule (`repeats.rrule`), starting today at the time, so the
-//! rule picks the first occurrence; the task API checks it as any other body.
+//! The body repeats by an RFC 5545 rule (`repeats.rrule`) that starts at its first occurrence
+//! (found with an interval of 1, so "every other Friday" begins with the coming Friday); the
+//! task API checks it as any other body.
 
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::{Span, Timestamp};
@@ -54,7 +55,11 @@ pub fn quick_add(text: &str, now: Timestamp, zone: &TaskZone) -> Result<QuickAdd
         .collect();
     let lower: Vec<String> = words
         .iter()
-        .map(|w| w.to_lowercase().trim_end_matches(['.', '!', '?']).to_owned())
+        .map(|w| {
+            w.to_lowercase()
+                .trim_end_matches(['.', '!', '?'])
+                .to_owned()
+        })
         .collect();
     let skip = if lower.len() > 3 && lower[..3] == ["remind", "me", "to"] {
         3
@@ -66,7 +71,16 @@ pub fn quick_add(text: &str, now: Timestamp, zone: &TaskZone) -> Result<QuickAdd
     for split in skip..lower.len() {
         let tokens: Vec<&str> = lower[split..].iter().map(String::as_str).collect();
         match When::read(&tokens, today) {
+            // A time expression further left that was wrong is the one meant: say why rather
+            // than read the rest ("Gym at 7 every day at 8").
+            Ok(_) if refusal.is_some() => break,
             Ok(when) => {
+                if let Some(word) = dangling(&lower[skip..split]) {
+                    return Err(QuickError(format!(
+                        "could not read when from `{word}`: say it as `tomorrow at 9`, `friday \
+                         at 3pm`, `december 24` or `every monday`"
+                    )));
+                }
                 if split == skip {
                     return Err(QuickError(
                         "what should the reminder say? Write it first, then when: \
@@ -86,6 +100,39 @@ pub fn quick_add(text: &str, now: Timestamp, zone: &TaskZone) -> Result<QuickAdd
          minutes` or `every Monday at 8:30`"
             .to_owned()
     })))
+}
+
+/// A word at the end of the reminder's text that says it was meant as part of when, so that
+/// reading the rest would guess: `yesterday`, `morning`, `on`, `next`, `the 25th`,
+/// `on friday`.
+fn dangling(name: &[String]) -> Option<String> {
+    let last = name.last()?.as_str();
+    let before = name.len().checked_sub(2).map(|i| name[i].as_str());
+    const WORDS: [&str; 15] = [
+        "yesterday",
+        "morning",
+        "afternoon",
+        "evening",
+        "ago",
+        "on",
+        "at",
+        "in",
+        "next",
+        "every",
+        "each",
+        "until",
+        "by",
+        "from",
+        "the",
+    ];
+    let ordinal_day =
+        last.chars().next().is_some_and(|c| c.is_ascii_digit()) && ordinal(last).is_some();
+    let said_day =
+        weekday(last).is_some() && matches!(before, Some("on" | "next" | "every" | "each"));
+    (WORDS.contains(&last) || ordinal_day || said_day).then(|| match before {
+        Some(b) if said_day || ordinal_day => format!("{b} {last}"),
+        _ => last.to_owned(),
+    })
 }
 
 fn capitalised(text: &str) -> String {
@@ -232,7 +279,11 @@ fn weekday_name(day: Weekday) -> String {
 fn month(word: &str) -> Option<i8> {
     MONTHS
         .iter()
-        .position(|m| *m == word || (word.len() >= 3 && m.starts_with(word)) || word == "sept" && *m == "september")
+        .position(|m| {
+            *m == word
+                || (word.len() >= 3 && m.starts_with(word))
+                || word == "sept" && *m == "september"
+        })
         .map(|i| i as i8 + 1)
 }
 
@@ -390,7 +441,10 @@ fn date(t: &mut Tokens<'_>, today: Date) -> Read<Option<Date>> {
     }
     let (m, d) = if let Some(m) = month(word) {
         t.next();
-        match t.peek().and_then(|w| number(w).or_else(|| ordinal(w).filter(|n| *n > 0))) {
+        match t
+            .peek()
+            .and_then(|w| number(w).or_else(|| ordinal(w).filter(|n| *n > 0)))
+        {
             Some(d) => {
                 t.next();
                 (m, d)
@@ -417,7 +471,11 @@ fn date(t: &mut Tokens<'_>, today: Date) -> Read<Option<Date>> {
         t.at = start;
         return Ok(None);
     };
-    let year = match t.peek().and_then(number).filter(|y| (1000..=9999).contains(y)) {
+    let year = match t
+        .peek()
+        .and_then(number)
+        .filter(|y| (1000..=9999).contains(y))
+    {
         Some(y) => {
             t.next();
             Some(y as i16)
@@ -464,7 +522,10 @@ fn day(t: &mut Tokens<'_>, today: DateTime) -> Read<Option<(Date, Option<Time>)>
         }
         Some("tomorrow") => {
             t.next();
-            return Ok(Some((today.date().tomorrow().map_err(|_| Refused::NotWhen)?, None)));
+            return Ok(Some((
+                today.date().tomorrow().map_err(|_| Refused::NotWhen)?,
+                None,
+            )));
         }
         _ => {}
     }
@@ -472,7 +533,8 @@ fn day(t: &mut Tokens<'_>, today: DateTime) -> Read<Option<(Date, Option<Time>)>
     let next = t.eat("next");
     if let Some((day, false)) = t.peek().and_then(weekday) {
         t.next();
-        let ahead = i64::from(day.to_monday_zero_offset() - today.weekday().to_monday_zero_offset());
+        let ahead =
+            i64::from(day.to_monday_zero_offset() - today.weekday().to_monday_zero_offset());
         let mut days = ahead.rem_euclid(7);
         if next {
             // "next Friday": the Friday of next week.
@@ -504,26 +566,19 @@ fn day(t: &mut Tokens<'_>, today: DateTime) -> Read<Option<(Date, Option<Time>)>
 fn weekday_list(t: &mut Tokens<'_>) -> Option<(Vec<Weekday>, bool)> {
     let mut days = Vec::new();
     let mut plural = false;
-    loop {
-        match t.peek().and_then(weekday) {
-            Some((day, p)) => {
-                t.next();
-                plural |= p;
-                if !days.contains(&day) {
-                    days.push(day);
-                }
-            }
-            None => break,
+    // Commas were split away: a weekday after a weekday continues the list, as does one
+    // after `and`.
+    while let Some((day, p)) = t.peek().and_then(weekday) {
+        t.next();
+        plural |= p;
+        if !days.contains(&day) {
+            days.push(day);
         }
-        if !(t.peek() == Some("and") && t.peek_at(1).and_then(weekday).is_some()) {
-            // Commas were split away: the next weekday continues the list.
-            if t.peek().and_then(weekday).is_none() {
-                break;
-            }
-        } else {
+        if t.peek() == Some("and") && t.peek_at(1).and_then(weekday).is_some() {
             t.next();
         }
     }
+    days.sort_by_key(|d| d.to_monday_zero_offset());
     (!days.is_empty()).then_some((days, plural))
 }
 
@@ -566,11 +621,17 @@ fn every(t: &mut Tokens<'_>) -> Read<Option<(String, String)>> {
         }
         Some("weekdays") => {
             t.next();
-            return Ok(Some(("FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR".into(), "Every weekday".into())));
+            return Ok(Some((
+                "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR".into(),
+                "Every weekday".into(),
+            )));
         }
         Some("weekends") => {
             t.next();
-            return Ok(Some(("FREQ=WEEKLY;BYDAY=SA,SU".into(), "Every weekend day".into())));
+            return Ok(Some((
+                "FREQ=WEEKLY;BYDAY=SA,SU".into(),
+                "Every weekend day".into(),
+            )));
         }
         Some("hourly") => {
             t.next();
@@ -597,7 +658,10 @@ fn every(t: &mut Tokens<'_>) -> Read<Option<(String, String)>> {
             t.next();
             let target = t.peek();
             let found = match target {
-                Some("day") => Some((format!("BYMONTHDAY={n}"), format!("the {} day", ordinal_name(n)))),
+                Some("day") => Some((
+                    format!("BYMONTHDAY={n}"),
+                    format!("the {} day", ordinal_name(n)),
+                )),
                 Some("weekday") => Some((
                     format!("BYDAY=MO,TU,WE,TH,FR;BYSETPOS={n}"),
                     format!("the {} weekday", ordinal_name(n)),
@@ -675,7 +739,7 @@ fn every(t: &mut Tokens<'_>) -> Read<Option<(String, String)>> {
         }
     };
     let interval = n.unwrap_or(1);
-    if interval < 1 || interval > 1000 {
+    if !(1..=1000).contains(&interval) {
         return invalid(format!("every {interval}: a count from 1 to 1000"));
     }
     let every_n = |unit: &str| -> String {
@@ -704,7 +768,9 @@ fn every(t: &mut Tokens<'_>) -> Read<Option<(String, String)>> {
         "weekend" | "weekends" if interval == 1 => {
             ("FREQ=WEEKLY;BYDAY=SA,SU".into(), "Every weekend day".into())
         }
-        "week" | "weeks" => return week_days(t, &with_interval("WEEKLY"), &every_n("week")).map(Some),
+        "week" | "weeks" => {
+            return week_days(t, &with_interval("WEEKLY"), &every_n("week")).map(Some)
+        }
         "month" | "months" => {
             return month_days(t, &with_interval("MONTHLY"), &every_n("month")).map(Some)
         }
@@ -716,7 +782,11 @@ fn every(t: &mut Tokens<'_>) -> Read<Option<(String, String)>> {
                 match date(t, Date::constant(2000, 1, 1))? {
                     Some(d) => {
                         rule = format!("{rule};BYMONTH={};BYMONTHDAY={}", d.month(), d.day());
-                        said = format!("{said} on {} {}", capitalised(MONTHS[(d.month() - 1) as usize]), d.day());
+                        said = format!(
+                            "{said} on {} {}",
+                            capitalised(MONTHS[(d.month() - 1) as usize]),
+                            d.day()
+                        );
                     }
                     None => t.at = at,
                 }
@@ -804,7 +874,10 @@ fn end(t: &mut Tokens<'_>, today: Date) -> Read<Option<End>> {
     let start = t.at;
     if t.eat("until") || t.eat("till") {
         if let Some(date) = date(t, today)? {
-            return Ok(Some(End::Until(date, date.strftime("%-d %b %Y").to_string())));
+            return Ok(Some(End::Until(
+                date,
+                date.strftime("%-d %b %Y").to_string(),
+            )));
         }
         if let Some(m) = t.peek().and_then(month) {
             t.next();
@@ -815,7 +888,10 @@ fn end(t: &mut Tokens<'_>, today: Date) -> Read<Option<End>> {
             }
             let first = Date::new(year, m, 1).map_err(|_| Refused::NotWhen)?;
             let last = first.yesterday().map_err(|_| Refused::NotWhen)?;
-            return Ok(Some(End::Until(last, last.strftime("%-d %b %Y").to_string())));
+            return Ok(Some(End::Until(
+                last,
+                last.strftime("%-d %b %Y").to_string(),
+            )));
         }
         return invalid("until when? Give a date such as `March 31` or a month such as `June`");
     }
@@ -865,7 +941,12 @@ impl When {
             if !t.done() {
                 return Err(Refused::NotWhen);
             }
-            return Ok(When::Every { rule, said, time, end });
+            return Ok(When::Every {
+                rule,
+                said,
+                time,
+                end,
+            });
         }
         let day = day(&mut t, now)?;
         let trailing_time = time_part(&mut t)?;
@@ -884,7 +965,9 @@ impl When {
                 let by_weekday = words.iter().any(|w| weekday(w).is_some());
                 if at <= now && by_weekday && date == now.date() {
                     // "Friday at 9" on a Friday after 9: next week's.
-                    at = at.checked_add(Span::new().days(7)).map_err(|_| Refused::NotWhen)?;
+                    at = at
+                        .checked_add(Span::new().days(7))
+                        .map_err(|_| Refused::NotWhen)?;
                 }
                 Ok(When::Once(at))
             }
@@ -892,14 +975,21 @@ impl When {
                 // "at 9": today's if still to come, else tomorrow's.
                 let mut at = now.date().to_datetime(time);
                 if at <= now {
-                    at = at.checked_add(Span::new().days(1)).map_err(|_| Refused::NotWhen)?;
+                    at = at
+                        .checked_add(Span::new().days(1))
+                        .map_err(|_| Refused::NotWhen)?;
                 }
                 Ok(When::Once(at))
             }
         }
     }
 
-    fn into_quick(self, name: String, now: Timestamp, zone: &TaskZone) -> Result<QuickAdd, QuickError> {
+    fn into_quick(
+        self,
+        name: String,
+        now: Timestamp,
+        zone: &TaskZone,
+    ) -> Result<QuickAdd, QuickError> {
         let tz = zone.time_zone();
         let instant = |local: DateTime| {
             tz.to_ambiguous_timestamp(local)
@@ -915,7 +1005,10 @@ impl When {
                     .map_err(|e| QuickError(format!("{said}: {e}")))?;
                 let at = Timestamp::from_second(at.timestamp().as_second())
                     .map_err(|e| QuickError(e.to_string()))?;
-                let understood = format!("Once, {said} ({})", zoned(at).strftime("%a %-d %b %Y at %H:%M"));
+                let understood = format!(
+                    "Once, {said} ({})",
+                    zoned(at).strftime("%a %-d %b %Y at %H:%M")
+                );
                 (at, None, understood)
             }
             When::Once(local) => {
@@ -926,9 +1019,18 @@ impl When {
                         local.strftime("%a %-d %b %Y at %H:%M")
                     )));
                 }
-                (at, None, format!("Once, {}", zoned(at).strftime("%a %-d %b %Y at %H:%M")))
+                (
+                    at,
+                    None,
+                    format!("Once, {}", zoned(at).strftime("%a %-d %b %Y at %H:%M")),
+                )
             }
-            When::Every { rule, said, time, end } => {
+            When::Every {
+                rule,
+                said,
+                time,
+                end,
+            } => {
                 // The next such time of day: so that a count starts with one still to come.
                 let local_now = tz.to_datetime(now);
                 let today = local_now.date();
@@ -938,7 +1040,22 @@ impl When {
                         .checked_add(Span::new().days(1))
                         .map_err(|e| QuickError(e.to_string()))?;
                 }
-                let start = instant(first)?;
+                // The task starts at the rule's first occurrence from then, found with an
+                // interval of 1: "every other Friday" said on a Sunday means the coming Friday
+                // and every second one after it, not the Friday after next (which counting
+                // periods from a Sunday start would give).
+                let provisional = instant(first)?;
+                let mut anchor = crate::recurrence::rrule::Rrule::parse(&rule)
+                    .map_err(|e| QuickError(e.to_string()))?;
+                anchor.interval = 1;
+                let start = crate::recurrence::Schedule {
+                    start: provisional,
+                    zone: zone.clone(),
+                    repeats: Some(crate::recurrence::Recurrence::Rule(anchor)),
+                    exceptions: Default::default(),
+                }
+                .first()
+                .map_or(provisional, |o| o.at);
                 let said = if rule.contains("HOURLY") || rule.contains("MINUTELY") {
                     format!("{said} from {}", time.strftime("%H:%M"))
                 } else {
@@ -951,9 +1068,7 @@ impl When {
                     }
                     Some(End::Until(date, shown)) => {
                         if date < today {
-                            return Err(QuickError(format!(
-                                "until {shown}: that date has passed"
-                            )));
+                            return Err(QuickError(format!("until {shown}: that date has passed")));
                         }
                         (
                             format!("{rule};UNTIL={}", date.strftime("%Y%m%d")),

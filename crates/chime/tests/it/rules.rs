@@ -230,7 +230,10 @@ async fn quick_add_reads_a_line_into_a_body_the_task_api_creates_or_says_why_not
             StatusCode::OK,
         )
         .await;
-    assert_eq!(read["understood"], "Every month on the second Tuesday at 19:00");
+    assert_eq!(
+        read["understood"],
+        "Every month on the second Tuesday at 19:00"
+    );
     assert_eq!(read["task"]["name"], "Book club");
     assert_eq!(read["task"]["repeats"]["rrule"], "FREQ=MONTHLY;BYDAY=2TU");
     let occurrences = read["occurrences"].as_array().expect("occurrences");
@@ -243,17 +246,28 @@ async fn quick_add_reads_a_line_into_a_body_the_task_api_creates_or_says_why_not
             .expect("instant")
             .to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").expect("zone"));
         assert_eq!(local.weekday(), jiff::civil::Weekday::Tuesday, "{local}");
-        assert!((8..=14).contains(&local.day()) && local.hour() == 19, "{local}");
+        assert!(
+            (8..=14).contains(&local.day()) && local.hour() == 19,
+            "{local}"
+        );
     }
     let created = app.create("alice", &read["task"]).await;
     assert_eq!(created["rrule"], "FREQ=MONTHLY;BYDAY=2TU");
 
     // Without a zone: the profile's.
     let _: Value = alice
-        .put("/api/v1/me", &json!({"timeZone": "America/New_York"}), StatusCode::OK)
+        .put(
+            "/api/v1/me",
+            &json!({"timeZone": "America/New_York"}),
+            StatusCode::OK,
+        )
         .await;
     let read: Value = alice
-        .post("/api/v1/tasks/quick", &json!({"text": "Call mom tomorrow at 9"}), StatusCode::OK)
+        .post(
+            "/api/v1/tasks/quick",
+            &json!({"text": "Call mom tomorrow at 9"}),
+            StatusCode::OK,
+        )
         .await;
     assert_eq!(read["task"]["timeZone"], "America/New_York");
 
@@ -264,7 +278,11 @@ async fn quick_add_reads_a_line_into_a_body_the_task_api_creates_or_says_why_not
             StatusCode::UNPROCESSABLE_ENTITY,
         )
         .await;
-    assert_eq!(refused["errors"][0]["pointer"], "/text", "{:?}", refused.body);
+    assert_eq!(
+        refused["errors"][0]["pointer"], "/text",
+        "{:?}",
+        refused.body
+    );
     assert!(
         refused["errors"][0]["detail"]
             .as_str()
