@@ -233,6 +233,30 @@ await test('one occurrence is skipped from the task page and restored', async ()
   await page.getByRole('button', { name: /^Restore/ }).click();
   await page.waitForFunction((at) => document.querySelector('section[aria-labelledby="next-heading"] ol.occurrences > li time').getAttribute('datetime') === at, first);
   check((await page.getByRole('heading', { name: 'Skipped' }).count()) === 0, 'still listed as skipped');
+
+  // Move the first one three hours later on Berlin's wall clock; past its neighbour is refused.
+  const rows = page.locator('section[aria-labelledby="next-heading"] ol.occurrences > li');
+  await rows.first().getByRole('button', { name: /^Move/ }).click();
+  const to = page.getByLabel('Move to (Europe/Berlin)');
+  const local = await to.inputValue();
+  check(local.endsWith('T09:00'), `the form starts at the occurrence: ${local}`);
+  // The next day at the same time: where the next occurrence is.
+  const [day, time] = local.split('T');
+  const next = new Date(`${day}T00:00:00Z`);
+  next.setUTCDate(next.getUTCDate() + 1);
+  await to.fill(`${next.toISOString().slice(0, 10)}T${time}`);
+  await page.getByRole('button', { name: 'Save move' }).click();
+  await page.locator('#move-to[aria-invalid="true"]').waitFor();
+  check(/neighbours/.test(await page.locator('#move-to-error').textContent()), 'the refusal does not say why');
+  await to.fill(local.replace('T09:00', 'T12:00'));
+  await page.getByRole('button', { name: 'Save move' }).click();
+  await page.locator('.note', { hasText: 'moved from' }).first().waitFor();
+  const movedTo = await rows.first().locator('time').getAttribute('datetime');
+  check(new Date(movedTo).getTime() - new Date(first).getTime() === 3 * 3600_000, `moved to ${movedTo}, not three hours after ${first}`);
+  await axe(page, 'task page with a moved occurrence');
+  await shot(page, 'task-moved-desktop');
+  await rows.first().getByRole('button', { name: /^Move back/ }).click();
+  await page.waitForFunction((at) => document.querySelector('section[aria-labelledby="next-heading"] ol.occurrences > li time').getAttribute('datetime') === at, first);
   await page.close();
 });
 

@@ -7,7 +7,8 @@ import { Link, useRouter } from '../router';
 import { useApp, useAsync } from '../state';
 import { track } from '../telemetry';
 import { dateTime } from '../time';
-import { describe, fromTask } from '../recurrence';
+import { describe, fromTask, wallClock } from '../recurrence';
+import { Field } from '../components/Field';
 import { ErrorMessage } from './common';
 
 interface TaskPage {
@@ -37,6 +38,9 @@ export function TaskScreen({ id }: { id: string }) {
   const { data, error, loading, reload } = useAsync(() => bff<TaskPage>(`/tasks/${id}`), [id, arrived.length]);
   const [confirming, setConfirming] = useState(false);
   const [actionError, setActionError] = useState<string>();
+  // The occurrence whose move form is open, the time typed, and why a move was refused.
+  const [moving, setMoving] = useState<{ at: string; to: string }>();
+  const [moveError, setMoveError] = useState<string>();
   const zone = settings.timeZone;
 
   // While a delivery is being retried, its outcome will change: look again every few seconds
@@ -82,6 +86,20 @@ export function TaskScreen({ id }: { id: string }) {
       reload();
     } catch (err) {
       setActionError(err instanceof ProblemError ? err.message : 'Changing the occurrence failed.');
+    }
+  };
+
+  // Move one occurrence to a wall-clock time in the task's zone (the BFF reads it there).
+  const move = async (at: string, to: string) => {
+    try {
+      await bff(`/tasks/${id}/occurrences/${encodeURIComponent(at)}/move`, { method: 'POST', body: { to } });
+      track('occurrence_moved');
+      announce(`Moved to ${to.replace('T', ' ')}`);
+      setMoving(undefined);
+      setMoveError(undefined);
+      reload();
+    } catch (err) {
+      setMoveError(err instanceof ProblemError ? (err.byPointer()['/to'] ?? err.message) : 'Moving failed.');
     }
   };
 
@@ -185,6 +203,37 @@ export function TaskScreen({ id }: { id: string }) {
                       {moved ? 'Move back' : 'Skip'}
                       <span className="visually-hidden"> {dateTime(at, zone)}</span>
                     </button>
+                  )}{' '}
+                  {task.repeats && !moved && moving?.at !== at && (
+                    <button
+                      type="button"
+                      className="small"
+                      onClick={() => {
+                        setMoving({ at, to: wallClock(at, task.timeZone) });
+                        setMoveError(undefined);
+                      }}
+                    >
+                      Move<span className="visually-hidden"> {dateTime(at, zone)}</span>
+                    </button>
+                  )}
+                  {moving?.at === at && (
+                    <form
+                      className="move"
+                      onSubmit={(e) => {
+                        e.preventDefault();
+                        void move(at, moving.to);
+                      }}
+                    >
+                      <Field id="move-to" label={`Move to (${task.timeZone})`} error={moveError}>
+                        {(p) => <input {...p} type="datetime-local" value={moving.to} onChange={(e) => setMoving({ at, to: e.target.value })} />}
+                      </Field>
+                      <button type="submit" className="small primary">
+                        Save move
+                      </button>{' '}
+                      <button type="button" className="small" onClick={() => setMoving(undefined)}>
+                        Cancel
+                      </button>
+                    </form>
                   )}
                 </li>
               );

@@ -205,6 +205,46 @@ pub(super) async fn replace_task(
     result.unwrap_or_else(|r| r)
 }
 
+/// `POST /bff/tasks/{id}/occurrences/{dueAt}/move`: moves one occurrence to `to`, a wall-clock
+/// time (`2026-12-18T10:00`, what a `datetime-local` field gives) read in the task's own zone,
+/// as the task form's start is; an instant with an offset passes through.
+pub(super) async fn move_occurrence(
+    State(bff): State<Arc<Bff>>,
+    method: Method,
+    headers: HeaderMap,
+    Path((id, due)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let result: Result<Response, Response> = async {
+        let who = bff.user(&method, &headers).await?;
+        let due_ok = due.parse::<jiff::Timestamp>().is_ok();
+        if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || !due_ok {
+            return Err(problem(
+                StatusCode::NOT_FOUND,
+                "not-found",
+                "no such occurrence",
+            ));
+        }
+        let body = read_json(&body)?;
+        let task = bff
+            .json(&who, Method::GET, &format!("/tasks/{id}"), None)
+            .await?;
+        // Read as a start would be: the task's zone and the time as typed.
+        let mut local = json!({"startDate": body.get("to").cloned(), "timeZone": task["timeZone"]});
+        preview::resolve_local_start(&mut local);
+        let moved = json!({"to": local["startDate"]});
+        bff.call(
+            &who,
+            Method::POST,
+            &format!("/tasks/{id}/occurrences/{due}/move"),
+            Some(&moved),
+        )
+        .await
+    }
+    .await;
+    result.unwrap_or_else(|r| r)
+}
+
 /// `POST /bff/preview`: the next 10 occurrences of a body being typed, each with its local
 /// time and a note where DST or a short month moves or skips one, or quiet hours hold its
 /// email, SMS or push back.

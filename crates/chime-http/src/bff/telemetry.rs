@@ -40,6 +40,7 @@ const FEATURES: &[(&str, &[&str])] = &[
     ("dead_letter_retried", &["any"]),
     ("occurrence_skipped", &["any"]),
     ("occurrence_restored", &["any"]),
+    ("occurrence_moved", &["any"]),
     ("calendar_feed", &["made", "rotated", "revoked"]),
     ("push_enabled", &["on", "off"]),
     ("webhook_set", &["any"]),
