@@ -260,6 +260,14 @@ impl Definition {
             let mut after = schedule.exceptions.clone();
             match change {
                 OccurrenceChange::Restore => {
+                    // Back where the rule puts it: refused if that has passed, as it would then
+                    // never fire (moved from 09:00 to 12:00, moved back at 10:00).
+                    if original <= now {
+                        return Err(DefinitionError::NotUpcoming(format!(
+                            "moving it back would put it at {original}, which has passed: it \
+                             would never fire"
+                        )));
+                    }
                     let restored =
                         after.skipped.remove(&due) | after.moved.remove(&original).is_some();
                     if !restored {

@@ -180,8 +180,23 @@ async fn a_skipped_occurrence_never_fires_and_a_moved_one_fires_once_where_it_wa
         .await;
     assert_eq!(task["version"], 3, "two changes, each a version: {task}");
 
-    // Past the skipped one and the moved one's old instant: nothing fired.
+    // Past the skipped one and the moved one's old instant: nothing fired, and moving it back
+    // (to an instant that has passed, where it would never fire) is refused.
     clock.jump(SignedDuration::from_mins(11 + day + 60));
+    let refused = alice
+        .post_problem(
+            &occurrence(moved_to, "restore"),
+            &json!({}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert!(
+        refused["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("never fire")),
+        "{:?}",
+        refused.body
+    );
     sentinel_fired(&app, &clock).await;
     assert!(history(&app, &id).await.is_empty());
     // Past its new instant: it fires once, there.
