@@ -2,6 +2,21 @@ import { describe as suite, expect, it } from 'vitest';
 import type { Task } from './api';
 import { describe, emptyForm, errorsByField, fieldOf, fromTask, ruleOf, taskVariant, toBody, wallClock } from './recurrence';
 
+/** A saved task that repeats by `rrule`, as the API answers it. */
+const ruleTask = (rrule: string): Task => ({
+  id: 'tsk_1',
+  name: 'Book club',
+  description: null,
+  startDate: '2027-01-12T17:00:00Z',
+  timeZone: 'Europe/Berlin',
+  repeats: { rrule },
+  notify: { email: null, sms: null, push: false, inApp: true, webhook: false },
+  missed: { policy: 'fireOnceLate' },
+  nextExecutionDate: null,
+  createdAt: '',
+  modifiedAt: '',
+});
+
 const base = () => ({ ...emptyForm({ timeZone: 'Europe/Berlin', now: new Date('2026-12-01T08:30:00Z') }), name: 'Stand-up' });
 
 suite('the recurrence form', () => {
@@ -80,25 +95,12 @@ suite('the recurrence form', () => {
     const lastWeekday = { ...base(), repeat: true, period: 'month' as const, frequency: '3', monthMode: 'lastWeekday' as const, endsMode: 'on' as const, endsDate: '2027-12-31' };
     expect(toBody(lastWeekday).repeats).toEqual({ rrule: 'FREQ=MONTHLY;INTERVAL=3;UNTIL=20271231;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1' });
     expect(describe(lastWeekday)).toBe('Every 3 months on the last weekday, until 2027-12-31');
-    const task = (rrule: string): Task => ({
-      id: 'tsk_1',
-      name: 'Book club',
-      description: null,
-      startDate: '2027-01-12T17:00:00Z',
-      timeZone: 'Europe/Berlin',
-      repeats: { rrule },
-      notify: { email: null, sms: null, push: false, inApp: true, webhook: false },
-      missed: { policy: 'fireOnceLate' },
-      nextExecutionDate: null,
-      createdAt: '',
-      modifiedAt: '',
-    });
-    expect(fromTask(task('FREQ=MONTHLY;COUNT=6;BYDAY=-1FR'), {})).toMatchObject({ period: 'month', monthMode: 'nth', nthOrdinal: '-1', nthWeekday: 'friday', endsMode: 'after', endsCount: '6', custom: false });
-    expect(toBody(fromTask(task('FREQ=MONTHLY;INTERVAL=3;UNTIL=20271231;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1'), {})).repeats).toEqual({
+    expect(fromTask(ruleTask('FREQ=MONTHLY;COUNT=6;BYDAY=-1FR'), {})).toMatchObject({ period: 'month', monthMode: 'nth', nthOrdinal: '-1', nthWeekday: 'friday', endsMode: 'after', endsCount: '6', custom: false });
+    expect(toBody(fromTask(ruleTask('FREQ=MONTHLY;INTERVAL=3;UNTIL=20271231;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1'), {})).repeats).toEqual({
       rrule: 'FREQ=MONTHLY;INTERVAL=3;UNTIL=20271231;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1',
     });
     // Any other rule is a custom one, sent back as it came.
-    const custom = fromTask(task('FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17'), {});
+    const custom = fromTask(ruleTask('FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17'), {});
     expect(custom).toMatchObject({ repeat: true, custom: true });
     expect(toBody(custom).repeats).toEqual({ rrule: 'FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17' });
     expect(describe(custom)).toBe('By the rule FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17');
@@ -107,29 +109,16 @@ suite('the recurrence form', () => {
   });
 
   it('reads a rule in the design’s patterns back into the form’s fields', () => {
-    const task = (rrule: string): Task => ({
-      id: 'tsk_1',
-      name: 'Payroll',
-      description: null,
-      startDate: '2026-12-06T08:00:00Z',
-      timeZone: 'Europe/Berlin',
-      repeats: { rrule },
-      notify: { email: null, sms: null, push: false, inApp: true, webhook: false },
-      missed: { policy: 'fireOnceLate' },
-      nextExecutionDate: null,
-      createdAt: '',
-      modifiedAt: '',
-    });
-    const payroll = fromTask(task('FREQ=WEEKLY;INTERVAL=2;BYDAY=FR'), {});
+    const payroll = fromTask(ruleTask('FREQ=WEEKLY;INTERVAL=2;BYDAY=FR'), {});
     expect(payroll).toMatchObject({ custom: false, period: 'week', frequency: '2', weekdays: ['friday'] });
     expect(describe(payroll)).toBe('Every 2 weeks on Friday');
     expect(ruleOf(payroll)).toBe('FREQ=WEEKLY;INTERVAL=2;BYDAY=FR');
-    expect(fromTask(task('FREQ=MONTHLY;UNTIL=20271231;BYMONTHDAY=-1'), {})).toMatchObject({ custom: false, monthMode: 'last', endsMode: 'on', endsDate: '2027-12-31' });
-    expect(fromTask(task('FREQ=DAILY;COUNT=10'), {})).toMatchObject({ custom: false, period: 'day', endsMode: 'after', endsCount: '10' });
+    expect(fromTask(ruleTask('FREQ=MONTHLY;UNTIL=20271231;BYMONTHDAY=-1'), {})).toMatchObject({ custom: false, monthMode: 'last', endsMode: 'on', endsDate: '2027-12-31' });
+    expect(fromTask(ruleTask('FREQ=DAILY;COUNT=10'), {})).toMatchObject({ custom: false, period: 'day', endsMode: 'after', endsCount: '10' });
     // What the fields cannot say stays a custom rule.
-    expect(fromTask(task('FREQ=DAILY;BYDAY=MO'), {}).custom).toBe(true);
-    expect(fromTask(task('FREQ=HOURLY;INTERVAL=2'), {}).custom).toBe(true);
-    expect(fromTask(task('FREQ=WEEKLY;BYDAY=1MO'), {}).custom).toBe(true);
+    expect(fromTask(ruleTask('FREQ=DAILY;BYDAY=MO'), {}).custom).toBe(true);
+    expect(fromTask(ruleTask('FREQ=HOURLY;INTERVAL=2'), {}).custom).toBe(true);
+    expect(fromTask(ruleTask('FREQ=WEEKLY;BYDAY=1MO'), {}).custom).toBe(true);
   });
 
   it('carries skipped and moved occurrences through an edit', () => {

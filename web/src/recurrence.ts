@@ -407,6 +407,19 @@ export function ruleOf(form: TaskForm): string | undefined {
   return rule;
 }
 
+/** A rule's period, INTERVAL and COUNT or UNTIL (a date, `2027-12-31`) into the form. */
+function readPeriod(form: TaskForm, period: Period, interval?: string, count?: string, until?: string): void {
+  form.period = period;
+  form.frequency = interval ?? '1';
+  if (count) {
+    form.endsMode = 'after';
+    form.endsCount = count;
+  } else if (until) {
+    form.endsMode = 'on';
+    form.endsDate = until;
+  }
+}
+
 /** Reads a saved task's rule into the form: the month patterns the form builds come back as
  * those patterns, any other rule as a custom one. */
 function readRule(form: TaskForm, rule: string): void {
@@ -417,15 +430,7 @@ function readRule(form: TaskForm, rule: string): void {
     const periods: Record<string, Period> = { DAILY: 'day', WEEKLY: 'week', MONTHLY: 'month', YEARLY: 'year' };
     const period = periods[freq ?? ''] ?? 'day';
     if ((!days || period === 'week') && (!monthDays || period === 'month')) {
-      form.period = period;
-      form.frequency = interval ?? '1';
-      if (count) {
-        form.endsMode = 'after';
-        form.endsCount = count;
-      } else if (y) {
-        form.endsMode = 'on';
-        form.endsDate = `${y}-${m}-${d}`;
-      }
+      readPeriod(form, period, interval, count, y && `${y}-${m}-${d}`);
       if (days) form.weekdays = WEEKDAYS.filter((w) => days.split(',').includes(RULE_DAYS[w]));
       if (monthDays === '-1') form.monthMode = 'last';
       else if (monthDays) form.monthDay = monthDays.split(',').join(', ');
@@ -439,15 +444,7 @@ function readRule(form: TaskForm, rule: string): void {
     return;
   }
   const [, interval, count, y, m, d, ordinal, day, lastWeekday] = month;
-  form.period = 'month';
-  form.frequency = interval ?? '1';
-  if (count) {
-    form.endsMode = 'after';
-    form.endsCount = count;
-  } else if (y) {
-    form.endsMode = 'on';
-    form.endsDate = `${y}-${m}-${d}`;
-  }
+  readPeriod(form, 'month', interval, count, y && `${y}-${m}-${d}`);
   if (lastWeekday) {
     form.monthMode = 'lastWeekday';
   } else {
