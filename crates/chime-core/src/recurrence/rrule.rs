@@ -192,7 +192,7 @@ fn parse_until(value: &str) -> Result<Until, RruleError> {
     };
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     let num = |s: &str| s.parse::<i16>().map_err(|_| bad());
-    let (date_part, rest) = value.split_at(value.len().min(8));
+    let (date_part, rest) = value.split_at_checked(value.len().min(8)).ok_or_else(bad)?;
     if date_part.len() != 8 || !digits(date_part) {
         return Err(bad());
     }
@@ -502,8 +502,16 @@ fn parse_by_day(value: &str) -> Result<Vec<WeekdayNum>, RruleError> {
     value
         .split(',')
         .map(|item| {
+            // The last two characters are the weekday; a cut inside a character (`éO`)
+            // leaves no weekday code to read.
             let split = item.len().saturating_sub(2);
-            let (ord, code) = item.split_at(split);
+            let Some((ord, code)) = item.split_at_checked(split) else {
+                return Err(err(
+                    "BYDAY",
+                    value,
+                    format!("'{item}' does not end in a weekday code (MO to SU)"),
+                ));
+            };
             let weekday = parse_weekday("BYDAY", value, code)?;
             let ordinal = if ord.is_empty() {
                 None

@@ -83,6 +83,15 @@ fn parts_are_read_into_their_fields() {
 fn errors_name_the_part_and_the_value() {
     let cases = [
         ("FREQ=MONTHLY;BYDAY=9XX", "BYDAY=9XX: 'XX' is not a weekday"),
+        // A character of two bytes where the weekday code is cut off: an error, not a panic.
+        (
+            "FREQ=MONTHLY;BYDAY=éO",
+            "BYDAY=éO: 'éO' does not end in a weekday code (MO to SU)",
+        ),
+        (
+            "FREQ=DAILY;UNTIL=2026120éT000000Z",
+            "UNTIL=2026120éT000000Z: must be YYYYMMDD, YYYYMMDDTHHMMSS or YYYYMMDDTHHMMSSZ",
+        ),
         (
             "FREQ=MONTHLY;BYDAY=9TU",
             "BYDAY=9TU: 9TU: ordinal must be within ±5",
