@@ -105,6 +105,7 @@ pub struct Item {
     pub kind: Kind,
     /// `SUMMARY`, unescaped and trimmed; `(no title)` when absent or empty.
     pub summary: String,
+    /// `DESCRIPTION`, unescaped; `None` when absent or blank (Outlook writes `\n`).
     pub description: Option<String>,
     /// `DTSTART`; for a to-do without one, `DUE`.
     pub start: Start,
@@ -290,7 +291,7 @@ fn item(c: &Component, zones: &mut Zones<'_>, fallback: &TaskZone) -> Result<Ite
         description: c
             .value("DESCRIPTION")
             .map(unescape)
-            .filter(|d| !d.is_empty()),
+            .filter(|d| !d.trim().is_empty()),
         start,
         end,
         rrule,
