@@ -41,7 +41,9 @@
 //!   `Europe/London`, `Europe/Berlin`, `America/New_York`, …), then the first alphabetically.
 //!   Only region zones (`Europe/…`, `America/…`, …, and `UTC`) are candidates, never links
 //!   such as `US/Eastern`. A `VTIMEZONE` that agrees with no zone is a fixed offset when it
-//!   has one offset only; otherwise its items are skipped.
+//!   has one offset only; otherwise its items are skipped. Every value of an item is matched
+//!   over the years of the item's start, and a file has at most [`MAX_ZONE_RULES`] such
+//!   matches (per `TZID` and year); items past that are skipped.
 //! - **Alarms.** `VALARM`s with `ACTION` `DISPLAY`, `AUDIO` or `EMAIL` (others, such as
 //!   Apple's `ACTION:NONE` placeholder, are not reminders); `TRIGGER` as a signed duration
 //!   relative to the start (or, `RELATED=END`, to the end; a day counts 24 hours) or a UTC
@@ -76,6 +78,10 @@ pub const MAX_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_COMPONENTS: usize = 2_000;
 /// The deepest nesting of components (`VCALENDAR` › `VEVENT` › `VALARM` is 3).
 pub const MAX_DEPTH: usize = 8;
+/// The most `VTIMEZONE`s (per `TZID` and year) worked out from their rules in one file: each
+/// is compared with the whole database, and a file must not be able to ask for that without
+/// end.
+pub const MAX_ZONE_RULES: usize = 100;
 
 /// What a file holds: the items read and those skipped, each in file order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -217,8 +223,8 @@ pub fn parse(text: &str, fallback_zone: &TaskZone) -> Result<Import, ImportError
             );
             continue;
         };
-        let zone = import.items[index].start.zone.clone();
-        match override_of(c, &zone, &mut zones) {
+        let master = import.items[index].start.clone();
+        match override_of(c, &master, &mut zones) {
             Ok(o) => import.items[index].overrides.push(o),
             Err(reason) => import.skipped.push(c.skipped(reason)),
         }
@@ -247,19 +253,20 @@ fn item(c: &Component, zones: &mut Zones<'_>, fallback: &TaskZone) -> Result<Ite
         Kind::Event => None,
     };
     let start = match (dtstart.or(due), kind) {
-        (Some(p), _) => zones.read(p, &p.value, fallback)?,
+        (Some(p), _) => zones.read(p, &p.value, fallback, None)?,
         (None, Kind::Event) => return Err("no DTSTART".to_owned()),
         (None, Kind::Todo) => return Err("neither DTSTART nor DUE".to_owned()),
     };
     let zone = start.zone.clone();
+    let year = Some(start.local.year());
     let end = match kind {
         Kind::Event => match (c.prop("DTEND"), c.prop("DURATION")) {
-            (Some(p), _) => Some(zones.read(p, &p.value, &zone)?),
+            (Some(p), _) => Some(zones.read(p, &p.value, &zone, year)?),
             (None, Some(p)) => Some(after(&start, &p.value)?),
             (None, None) => None,
         },
         Kind::Todo => match (dtstart, due) {
-            (Some(_), Some(p)) => Some(zones.read(p, &p.value, &zone)?),
+            (Some(_), Some(p)) => Some(zones.read(p, &p.value, &zone, year)?),
             _ => None,
         },
     };
@@ -270,11 +277,11 @@ fn item(c: &Component, zones: &mut Zones<'_>, fallback: &TaskZone) -> Result<Ite
     };
     let mut exdates = Vec::new();
     for p in c.props("EXDATE") {
-        exdates.extend(zones.instants(p, &zone)?);
+        exdates.extend(zones.instants(p, &zone, year)?);
     }
     let mut rdates = Vec::new();
     for p in c.props("RDATE") {
-        rdates.extend(zones.instants(p, &zone)?);
+        rdates.extend(zones.instants(p, &zone, year)?);
     }
     let mut alarms = Vec::new();
     for a in c.children.iter().filter(|a| a.name == "VALARM") {
@@ -302,15 +309,16 @@ fn item(c: &Component, zones: &mut Zones<'_>, fallback: &TaskZone) -> Result<Ite
     })
 }
 
-/// A `RECURRENCE-ID` component of the item whose start is on `zone`.
-fn override_of(c: &Component, zone: &TaskZone, zones: &mut Zones<'_>) -> Result<Override, String> {
+/// A `RECURRENCE-ID` component of the item that starts at `master`.
+fn override_of(c: &Component, master: &Start, zones: &mut Zones<'_>) -> Result<Override, String> {
+    let (zone, year) = (&master.zone, Some(master.local.year()));
     let id = c
         .prop("RECURRENCE-ID")
         .ok_or_else(|| "no RECURRENCE-ID".to_owned())?;
-    let recurrence_id = zones.read(id, &id.value, zone)?.at;
+    let recurrence_id = zones.read(id, &id.value, zone, year)?.at;
     let start = match c.prop("DTSTART") {
         _ if c.is_cancelled() => None,
-        Some(p) => Some(zones.read(p, &p.value, zone)?.at),
+        Some(p) => Some(zones.read(p, &p.value, zone, year)?.at),
         None => Some(recurrence_id),
     };
     Ok(Override {
@@ -735,6 +743,8 @@ fn utc_offset(text: &str) -> Option<Offset> {
 struct Zones<'c> {
     timezones: HashMap<&'c str, &'c Component>,
     resolved: HashMap<(String, i16), Result<TaskZone, String>>,
+    /// How many `VTIMEZONE`s were worked out from their rules.
+    rules_read: usize,
 }
 
 impl<'c> Zones<'c> {
@@ -748,11 +758,19 @@ impl<'c> Zones<'c> {
         Zones {
             timezones: by_id,
             resolved: HashMap::new(),
+            rules_read: 0,
         }
     }
 
-    /// One value of `prop` (which names its `TZID`), floating values on `floating`.
-    fn read(&mut self, prop: &Prop, value: &str, floating: &TaskZone) -> Result<Start, String> {
+    /// One value of `prop` (which names its `TZID`), floating values on `floating`; a
+    /// `VTIMEZONE` is matched over `year` (the item's start's), else the value's own.
+    fn read(
+        &mut self,
+        prop: &Prop,
+        value: &str,
+        floating: &TaskZone,
+        year: Option<i16>,
+    ) -> Result<Start, String> {
         let bad = || {
             format!(
                 "{} `{}` is not a date or date-time",
@@ -778,7 +796,7 @@ impl<'c> Zones<'c> {
             Raw::Utc(_) | Raw::Local(_) => return Err(bad()),
         };
         let zone = match prop.param("TZID") {
-            Some(tzid) => self.resolve(tzid, local.year())?,
+            Some(tzid) => self.resolve(tzid, year.unwrap_or(local.year()))?,
             None => floating.clone(),
         };
         let tz = zone.time_zone();
@@ -795,13 +813,18 @@ impl<'c> Zones<'c> {
     }
 
     /// Every value of an `EXDATE` or `RDATE` line (a `PERIOD` by its start).
-    fn instants(&mut self, prop: &Prop, floating: &TaskZone) -> Result<Vec<Timestamp>, String> {
+    fn instants(
+        &mut self,
+        prop: &Prop,
+        floating: &TaskZone,
+        year: Option<i16>,
+    ) -> Result<Vec<Timestamp>, String> {
         prop.value
             .split(',')
             .filter(|v| !v.trim().is_empty())
             .map(|v| {
                 let start = v.split('/').next().unwrap_or(v);
-                self.read(prop, start, floating).map(|s| s.at)
+                self.read(prop, start, floating, year).map(|s| s.at)
             })
             .collect()
     }
@@ -817,7 +840,7 @@ impl<'c> Zones<'c> {
         found
     }
 
-    fn lookup(&self, tzid: &str, year: i16) -> Result<TaskZone, String> {
+    fn lookup(&mut self, tzid: &str, year: i16) -> Result<TaskZone, String> {
         if let Some(zone) = iana(tzid) {
             return Ok(zone);
         }
@@ -830,6 +853,14 @@ impl<'c> Zones<'c> {
         if let Some(zone) = vtz.value("X-LIC-LOCATION").and_then(iana) {
             return Ok(zone);
         }
+        if self.rules_read == MAX_ZONE_RULES {
+            return Err(format!(
+                "time zone `{}`: more than {MAX_ZONE_RULES} time zones to work out from their \
+                 rules in one file",
+                shown(tzid)
+            ));
+        }
+        self.rules_read += 1;
         let rules = Rules::of(vtz, year);
         if let Some(zone) = windows_zone(tzid) {
             if rules
@@ -857,10 +888,16 @@ impl<'c> Zones<'c> {
 }
 
 /// An IANA name, or the longest suffix of its `/`-separated parts that is one
-/// (`/mozilla.org/20070129_1/Europe/Berlin` → `Europe/Berlin`).
+/// (`/mozilla.org/20070129_1/Europe/Berlin` → `Europe/Berlin`). IANA names have at most
+/// three parts (`America/Argentina/Buenos_Aires`), so longer suffixes are not tried.
 fn iana(tzid: &str) -> Option<TaskZone> {
-    let parts: Vec<&str> = tzid.trim().split('/').filter(|p| !p.is_empty()).collect();
-    (0..parts.len()).find_map(|i| TaskZone::parse(&parts[i..].join("/")).ok())
+    let tzid = tzid.trim();
+    if let Ok(zone) = TaskZone::parse(tzid) {
+        return Some(zone);
+    }
+    let parts: Vec<&str> = tzid.split('/').filter(|p| !p.is_empty()).collect();
+    (parts.len().saturating_sub(3)..parts.len())
+        .find_map(|i| TaskZone::parse(&parts[i..].join("/")).ok())
 }
 
 /// The lower-case words of a name that may tell a zone's city or region.

@@ -757,3 +757,52 @@ proptest! {
         let _ = parse(&String::from_utf8_lossy(&bytes), &chicago());
     }
 }
+
+#[test]
+fn a_file_works_out_at_most_so_many_zones_from_their_rules() {
+    let eastern = [
+        "BEGIN:VTIMEZONE".to_owned(),
+        "TZID:Customized Time Zone".to_owned(),
+        observance(
+            "STANDARD",
+            "16011104T020000",
+            "-0400",
+            "-0500",
+            "FREQ=YEARLY;BYDAY=1SU;BYMONTH=11",
+        ),
+        observance(
+            "DAYLIGHT",
+            "16010311T020000",
+            "-0500",
+            "-0400",
+            "FREQ=YEARLY;BYDAY=2SU;BYMONTH=3",
+        ),
+        "END:VTIMEZONE".to_owned(),
+    ];
+    // Each year is matched on its own (from 2010: these rules are the US's since 2007); the
+    // same year again is remembered.
+    let events = (0..=MAX_ZONE_RULES).chain([0]).map(|i| {
+        format!(
+            "BEGIN:VEVENT\r\nUID:{i}\r\nDTSTART;TZID=Customized Time Zone:{}0601T090000\r\n\
+             END:VEVENT",
+            2010 + i
+        )
+    });
+    let lines: Vec<String> = eastern.into_iter().chain(events).collect();
+    let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let import = read(&calendar(&lines));
+    assert_eq!(import.items.len(), MAX_ZONE_RULES + 1);
+    assert!(import
+        .items
+        .iter()
+        .all(|item| item.start.zone == zone("America/New_York")));
+    assert_eq!(
+        import.skipped,
+        vec![skipped(
+            &MAX_ZONE_RULES.to_string(),
+            None,
+            "time zone `Customized Time Zone`: more than 100 time zones to work out from their \
+             rules in one file",
+        )]
+    );
+}
