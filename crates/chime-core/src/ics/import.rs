@@ -272,7 +272,7 @@ fn item(c: &Component, zones: &mut Zones<'_>, fallback: &TaskZone) -> Result<Ite
     };
     let rrule = match c.props("RRULE").collect::<Vec<_>>()[..] {
         [] => None,
-        [p] => Some(Rrule::parse(&p.value).map_err(|e| format!("RRULE refused: {e}"))?),
+        [p] => Some(rrule(&p.value).map_err(|e| format!("RRULE refused: {e}"))?),
         [..] => return Err("more than one RRULE; one is read".to_owned()),
     };
     let mut exdates = Vec::new();
@@ -325,6 +325,15 @@ fn override_of(c: &Component, master: &Start, zones: &mut Zones<'_>) -> Result<O
         recurrence_id,
         start,
     })
+}
+
+/// [`Rrule::parse`] for ASCII values only: a RECUR value is ASCII (RFC 5545 3.3.10), and
+/// the parser slices `BYDAY` entries by bytes, which a multi-byte character would split.
+fn rrule(value: &str) -> Result<Rrule, String> {
+    if !value.is_ascii() {
+        return Err(format!("`{}` has characters outside ASCII", shown(value)));
+    }
+    Rrule::parse(value).map_err(|e| e.to_string())
 }
 
 /// `start` + an RFC 5545 duration: days on the wall clock, hours to seconds on the timeline.
@@ -1103,7 +1112,7 @@ impl Rules {
             let before = TimeZone::fixed(from);
             let at = |local: DateTime| before.to_ambiguous_timestamp(local).compatible().ok();
             let mut locals = vec![start];
-            if let Some(rule) = obs.value("RRULE").and_then(|r| Rrule::parse(r).ok()) {
+            if let Some(rule) = obs.value("RRULE").and_then(|r| rrule(r).ok()) {
                 let expansion = match rule.end {
                     Some(End::Count(_)) => rule.expand(start, &before),
                     _ => rule.expand_near(start, &before, near),

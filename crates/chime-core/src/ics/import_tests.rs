@@ -386,6 +386,25 @@ fn edge_cases_are_read_or_skipped_one_by_one_in_a_bom_prefixed_lf_only_file() {
 }
 
 #[test]
+fn a_rule_with_characters_outside_ascii_is_refused_not_a_panic() {
+    let text = calendar(&[
+        "BEGIN:VEVENT",
+        "UID:u",
+        "DTSTART:20260601T090000Z",
+        "RRULE:FREQ=WEEKLY;BYDAY=\u{fffd}O",
+        "END:VEVENT",
+    ]);
+    assert_eq!(
+        read(&text).skipped,
+        vec![skipped(
+            "u",
+            None,
+            "RRULE refused: `FREQ=WEEKLY;BYDAY=\u{fffd}O` has characters outside ASCII",
+        )]
+    );
+}
+
+#[test]
 fn overrides_of_a_series_keep_or_cancel_their_occurrence_and_follow_a_skipped_series() {
     let text = calendar(&[
         "BEGIN:VEVENT",
