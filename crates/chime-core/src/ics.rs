@@ -18,6 +18,8 @@
 //! A round-trip test expands the feed with Python's `icalendar` and `recurring_ical_events`
 //! and compares a year of occurrences with Chime's own.
 
+pub mod import;
+
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
