@@ -257,6 +257,21 @@ await test('one occurrence is skipped from the task page and restored', async ()
   await shot(page, 'task-moved-desktop');
   await rows.first().getByRole('button', { name: /^Move back/ }).click();
   await page.waitForFunction((at) => document.querySelector('section[aria-labelledby="next-heading"] ol.occurrences > li time').getAttribute('datetime') === at, first);
+
+  // Add a time: at 18:00 on the first occurrence's day, listed as added, then removed.
+  await page.getByRole('button', { name: 'Add a time' }).click();
+  const at = page.getByLabel('Also remind me at (Europe/Berlin)');
+  await at.fill(local.replace('T09:00', 'T18:00'));
+  await page.getByRole('button', { name: 'Add', exact: true }).click();
+  const added = rows.filter({ hasText: 'added' });
+  await added.first().waitFor();
+  const addedAt = await added.first().locator('time').getAttribute('datetime');
+  check(new Date(addedAt).getTime() - new Date(first).getTime() === 9 * 3600_000, `added at ${addedAt}, not nine hours after ${first}`);
+  check((await rows.nth(1).locator('time').getAttribute('datetime')) === addedAt, 'the added time is not listed in order');
+  await axe(page, 'task page with an added occurrence');
+  await shot(page, 'task-added-desktop');
+  await added.first().getByRole('button', { name: /^Remove/ }).click();
+  await page.waitForFunction(() => ![...document.querySelectorAll('section[aria-labelledby="next-heading"] ol.occurrences > li')].some((li) => li.textContent.includes('added')));
   await page.close();
 });
 

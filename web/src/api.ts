@@ -137,6 +137,10 @@ export interface Task {
   skipped?: string[];
   /** Occurrences that fire at another instant (absent: none). */
   moved?: Array<{ from: string; to: string }>;
+  /** Occurrences in addition to the rule's (absent: none). */
+  added?: string[];
+  /** The zone follows the user's settings (absent: false). */
+  floating?: boolean;
   /** `repeats` as an RFC 5545 rule (read-only); null for a one-time task. */
   rrule?: string | null;
   createdAt: string;

@@ -53,9 +53,12 @@ export interface TaskForm {
   escalate: Record<EscalationChannel, string>;
   missed: MissedPolicy;
   skipLimitMinutes: string;
-  /** Occurrences skipped or moved from the task page, carried through an edit unchanged. */
+  /** Occurrences skipped, moved or added from the task page, carried through an edit unchanged. */
   skipped: string[];
   moved: Array<{ from: string; to: string }>;
+  added: string[];
+  /** The zone follows the user's settings: the same local time wherever they are. */
+  floating: boolean;
 }
 
 /** The channels an escalation step may use. */
@@ -80,6 +83,7 @@ export type FieldId =
   | 'push'
   | 'webhook'
   | 'urgent'
+  | 'floating'
   | 'nagEveryMinutes'
   | 'nagTimes'
   | 'escalate'
@@ -134,6 +138,8 @@ export function emptyForm(defaults: {
     skipLimitMinutes: '60',
     skipped: [],
     moved: [],
+    added: [],
+    floating: false,
   };
 }
 
@@ -176,6 +182,8 @@ export function toBody(form: TaskForm): Record<string, unknown> {
   if (form.description.trim()) body.description = form.description;
   if (form.skipped.length > 0) body.skipped = form.skipped;
   if (form.moved.length > 0) body.moved = form.moved;
+  if (form.added.length > 0) body.added = form.added;
+  if (form.floating) body.floating = true;
   const rule = ruleOnly(form);
   if (form.repeat && rule !== undefined) {
     body.repeats = { rrule: rule };
@@ -240,6 +248,8 @@ export function fromTask(task: Task, defaults: { email?: string; sms?: string })
   for (const step of task.escalate ?? []) form.escalate[step.channel] = String(step.afterMinutes);
   form.skipped = task.skipped ?? [];
   form.moved = task.moved ?? [];
+  form.added = task.added ?? [];
+  form.floating = task.floating ?? false;
   form.missed = task.missed.policy;
   if (task.missed.limitSeconds !== undefined) form.skipLimitMinutes = String(task.missed.limitSeconds / 60);
   const r = task.repeats;
@@ -285,6 +295,7 @@ export function fieldOf(pointer: string, form: Pick<TaskForm, 'period' | 'endsMo
     '/notify/push': 'push',
     '/notify/webhook': 'webhook',
     '/urgent': 'urgent',
+    '/floating': 'floating',
     '/nag': 'nagEveryMinutes',
     '/nag/everyMinutes': 'nagEveryMinutes',
     '/nag/times': 'nagTimes',

@@ -11,8 +11,9 @@
 //! - `RRULE`: the task's rule ([`Schedule::rrule`]), with `UNTIL` turned into the UTC instant
 //!   RFC 5545 requires beside a `DTSTART` with a time zone (a last local date becomes its last
 //!   second on the zone's wall clock).
-//! - `EXDATE` (UTC) for each skipped occurrence; a moved occurrence is a second `VEVENT` with
-//!   the same `UID`, `RECURRENCE-ID` (UTC, the instant the rule gives it) and its new `DTSTART`.
+//! - `EXDATE` (UTC) for each skipped occurrence, `RDATE` (UTC) for each added one; a moved
+//!   occurrence is a second `VEVENT` with the same `UID`, `RECURRENCE-ID` (UTC, the instant the
+//!   rule gives it) and its new `DTSTART`.
 //!
 //! Text is escaped (`\\`, `\;`, `\,`, `\n`) and lines are folded at 75 octets, CRLF-terminated.
 //! A round-trip test expands the feed with Python's `icalendar` and `recurring_ical_events`
@@ -99,14 +100,25 @@ fn event(out: &mut Lines, task: &FeedTask<'_>) {
         }
         out.line(&format!("RRULE:{rule}"));
     }
-    if !schedule.exceptions.skipped.is_empty() {
-        let dates: Vec<String> = schedule
-            .exceptions
-            .skipped
-            .iter()
-            .map(|t| utc(*t))
-            .collect();
-        out.line(&format!("EXDATE:{}", dates.join(",")));
+    let exceptions = &schedule.exceptions;
+    // A skipped instant that was added again fires (RFC 5545 would take the EXDATE over the
+    // RDATE): the feed leaves both out, and the rule gives it.
+    let skipped: Vec<String> = exceptions
+        .skipped
+        .difference(&exceptions.added)
+        .map(|t| utc(*t))
+        .collect();
+    if !skipped.is_empty() {
+        out.line(&format!("EXDATE:{}", skipped.join(",")));
+    }
+    let added: Vec<String> = exceptions
+        .added
+        .difference(&exceptions.skipped)
+        .filter(|t| **t != first)
+        .map(|t| utc(*t))
+        .collect();
+    if !added.is_empty() {
+        out.line(&format!("RDATE:{}", added.join(",")));
     }
     alarm(out, spec.name.as_str());
     out.line("END:VEVENT");

@@ -228,6 +228,26 @@ pub enum Recurrence {
     Rule(rrule::Rrule),
 }
 
+impl Recurrence {
+    /// The same rule with its end instant (if any) mapped by `local`.
+    fn in_zone(self, local: &impl Fn(Timestamp) -> Timestamp) -> Recurrence {
+        match self {
+            Recurrence::Every(mut r) => {
+                if let Ends::AtInstant(t) = r.ends {
+                    r.ends = Ends::AtInstant(local(t));
+                }
+                Recurrence::Every(r)
+            }
+            Recurrence::Rule(mut rule) => {
+                if let Some(rrule::End::Until(rrule::Until::Utc(t))) = rule.end {
+                    rule.end = Some(rrule::End::Until(rrule::Until::Utc(local(t))));
+                }
+                Recurrence::Rule(rule)
+            }
+        }
+    }
+}
+
 impl From<Repeats> for Recurrence {
     fn from(repeats: Repeats) -> Self {
         Recurrence::Every(repeats)
@@ -245,25 +265,36 @@ pub struct Schedule {
     pub exceptions: Exceptions,
 }
 
-/// Single occurrences that differ from the rule (RFC 5545's EXDATE and RECURRENCE-ID), each
-/// named by the instant the rule gives it.
+/// Single occurrences that differ from the rule (RFC 5545's EXDATE, RECURRENCE-ID and RDATE),
+/// each a skipped or moved one named by the instant the rule gives it.
 ///
 /// - A **skipped** occurrence does not fire; its number is not reused.
 /// - A **moved** occurrence fires at its new instant instead, once, keeping its number. A move
 ///   stays between the occurrence's neighbours (after the one before, before the one after,
 ///   as the rule gives them; [`Schedule::check_move`]), so occurrences stay in the rule's order.
+/// - An **added** occurrence fires once at its instant, in addition to the rule's (also after
+///   the rule's `COUNT` or `UNTIL`, as RFC 5545's RDATE), numbered 0: it is outside the rule's
+///   count. One at the instant of an occurrence of the rule is that occurrence (due once).
 ///
-/// An entry that names no occurrence of the rule has no effect.
+/// A skipped or moved entry that names no occurrence of the rule has no effect.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Exceptions {
     pub skipped: std::collections::BTreeSet<Timestamp>,
     /// The rule's instant → the instant it fires at instead.
     pub moved: std::collections::BTreeMap<Timestamp, Timestamp>,
+    pub added: std::collections::BTreeSet<Timestamp>,
 }
 
 impl Exceptions {
     pub fn is_empty(&self) -> bool {
-        self.skipped.is_empty() && self.moved.is_empty()
+        self.skipped.is_empty() && self.moved.is_empty() && self.added.is_empty()
+    }
+
+    /// The first added instant after `t`.
+    fn added_after(&self, t: Timestamp) -> Option<Occurrence> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let at = *self.added.range((Excluded(t), Unbounded)).next()?;
+        Some(Occurrence { at, seq: 0 })
     }
 
     /// The rule's instant of the occurrence that fires at `at` (itself unless moved there).
@@ -283,6 +314,14 @@ impl Exceptions {
             at: self.moved.get(&o.at).copied().unwrap_or(o.at),
             seq: o.seq,
         })
+    }
+}
+
+/// The earlier of two occurrences; the rule's (`a`) when both are at one instant.
+fn earlier(a: Option<Occurrence>, b: Option<Occurrence>) -> Option<Occurrence> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if b.at < a.at { b } else { a }),
+        (a, b) => a.or(b),
     }
 }
 
@@ -310,7 +349,24 @@ impl Schedule {
 
     /// The occurrence after `prev` (which this schedule produced), if any.
     pub fn after(&self, prev: &Occurrence) -> Option<Occurrence> {
-        if self.exceptions.is_empty() {
+        if self.exceptions.added.is_empty() {
+            return self.changed_after(prev);
+        }
+        // An added occurrence (numbered 0) is not one of the rule's: the rule's next is found
+        // from its instant.
+        let from_rule = if prev.seq == 0 {
+            self.changed_upcoming(prev.at, 2)
+                .into_iter()
+                .find(|o| o.at > prev.at)
+        } else {
+            self.changed_after(prev)
+        };
+        earlier(from_rule, self.exceptions.added_after(prev.at))
+    }
+
+    /// The occurrence of the rule after `prev`, skipped and moved ones applied, added aside.
+    fn changed_after(&self, prev: &Occurrence) -> Option<Occurrence> {
+        if self.exceptions.skipped.is_empty() && self.exceptions.moved.is_empty() {
             return self.rule_after(prev);
         }
         // Moves keep the rule's order, so the next one is the rule's next after `prev`'s own
@@ -406,7 +462,39 @@ impl Schedule {
 
     /// Up to `n` occurrences at or after `t`, in order, with their numbers.
     pub fn upcoming_occurrences(&self, t: Timestamp, n: usize) -> Vec<Occurrence> {
-        if self.exceptions.is_empty() {
+        let changed = self.changed_upcoming(t, n);
+        if self.exceptions.added.is_empty() {
+            return changed;
+        }
+        let mut added = self
+            .exceptions
+            .added
+            .range(t..)
+            .map(|&at| Occurrence { at, seq: 0 });
+        let mut changed = changed.into_iter();
+        let mut out = Vec::new();
+        let (mut a, mut c) = (added.next(), changed.next());
+        while out.len() < n {
+            match earlier(c, a) {
+                None => break,
+                Some(o) => {
+                    out.push(o);
+                    if c.is_some_and(|c| c.at == o.at) {
+                        c = changed.next();
+                    }
+                    if a.is_some_and(|a| a.at == o.at) {
+                        a = added.next();
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Up to `n` occurrences of the rule at or after `t`, skipped and moved ones applied,
+    /// added aside.
+    fn changed_upcoming(&self, t: Timestamp, n: usize) -> Vec<Occurrence> {
+        if self.exceptions.skipped.is_empty() && self.exceptions.moved.is_empty() {
             return self.rule_upcoming(t, n);
         }
         let mut out: Vec<Occurrence> = Vec::new();
@@ -442,9 +530,102 @@ impl Schedule {
                 break;
             }
             out.push(o);
-            next = self.after(&o);
+            next = self.changed_after(&o);
         }
         out
+    }
+
+    /// The same schedule on another zone's wall clock, as a floating task follows its owner
+    /// from one zone to another at `now`: every instant it names (the start, an end instant,
+    /// each skipped, moved and added one) keeps its local date and time, read on `zone`.
+    ///
+    /// Each occurrence still pending at `now` then fires exactly once:
+    /// - one whose local time had already come on the old zone's clock but is still to come on
+    ///   the new one (flying west) had its turn: it is skipped (an added one is dropped);
+    /// - one still to come on the old clock whose new instant has passed (flying east) would
+    ///   never fire: it is moved to `now`, so it fires at once, late.
+    ///
+    /// Entries more than two days in the past are dropped (they cannot matter again).
+    pub fn in_zone(&self, zone: &TaskZone, now: Timestamp) -> Schedule {
+        let old = self.zone.time_zone();
+        let new = zone.time_zone();
+        let local = |t: Timestamp| -> Timestamp {
+            new.to_ambiguous_timestamp(old.to_datetime(t))
+                .compatible()
+                .unwrap_or(t)
+        };
+        // Offsets differ by at most 26 hours: nothing outside this window can change sides.
+        let window = SignedDuration::from_hours(27);
+        let horizon = now.checked_sub(window * 2).unwrap_or(now);
+        let exceptions = &self.exceptions;
+        let mut out = Schedule {
+            start: local(self.start),
+            zone: zone.clone(),
+            repeats: self.repeats.clone().map(|r| r.in_zone(&local)),
+            exceptions: Exceptions {
+                skipped: exceptions
+                    .skipped
+                    .iter()
+                    .filter(|t| **t >= horizon)
+                    .map(|t| local(*t))
+                    .collect(),
+                moved: exceptions
+                    .moved
+                    .iter()
+                    .filter(|(from, to)| **from >= horizon || **to >= horizon)
+                    .map(|(from, to)| (local(*from), local(*to)))
+                    .collect(),
+                added: exceptions
+                    .added
+                    .iter()
+                    .filter(|t| **t >= horizon)
+                    .map(|t| local(*t))
+                    .collect(),
+            },
+        };
+        let from = now.checked_sub(window).unwrap_or(now);
+        let until = now.checked_add(window).unwrap_or(now);
+        let mut next = out.first_at_or_after(from);
+        let mut changes = Vec::new();
+        while let Some(o) = next.filter(|o| o.at <= until) {
+            // Where this occurrence was due on the old clock.
+            let was = self.zone_instant_of(zone, o.at);
+            if o.at > now && was <= now {
+                changes.push((o, None));
+            } else if o.at <= now && was > now {
+                changes.push((o, Some(now)));
+            }
+            next = out.after(&o);
+        }
+        for (o, to) in changes {
+            let rule_at = out.exceptions.original_of(o.at);
+            match (o.seq, to) {
+                (0, None) => {
+                    out.exceptions.added.remove(&o.at);
+                }
+                (0, Some(to)) => {
+                    out.exceptions.added.remove(&o.at);
+                    out.exceptions.added.insert(to);
+                }
+                (_, None) => {
+                    out.exceptions.moved.remove(&rule_at);
+                    out.exceptions.skipped.insert(rule_at);
+                }
+                (_, Some(to)) => {
+                    out.exceptions.moved.insert(rule_at, to);
+                }
+            }
+        }
+        out
+    }
+
+    /// The instant on this schedule's zone with the local time `at` has on `zone`.
+    fn zone_instant_of(&self, zone: &TaskZone, at: Timestamp) -> Timestamp {
+        self.zone
+            .time_zone()
+            .to_ambiguous_timestamp(zone.time_zone().to_datetime(at))
+            .compatible()
+            .unwrap_or(at)
     }
 
     /// Whether the occurrence the rule gives at `from` may move to `to`: it must be one, and

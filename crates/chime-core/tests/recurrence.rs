@@ -1157,6 +1157,24 @@ fn with_exceptions(
     (changed, expected)
 }
 
+/// `s` (as an RFC 5545 rule when `by_rule`) with skips on odd occurrences and moves on even
+/// ones, so that no move is next to another change: the schedule, the changed one, and the
+/// changed one's expected occurrences ([`with_exceptions`]).
+fn by_rule_with_exceptions(
+    mut s: Schedule,
+    by_rule: bool,
+    skips: Vec<usize>,
+    moves: Vec<(usize, u8)>,
+) -> (Schedule, Schedule, Vec<Occurrence>) {
+    if by_rule {
+        s.repeats = s.rrule().map(Recurrence::Rule);
+    }
+    let skips: Vec<usize> = skips.into_iter().map(|i| i | 1).collect();
+    let moves: Vec<(usize, u8)> = moves.into_iter().map(|(i, f)| (i * 2, f)).collect();
+    let (changed, expected) = with_exceptions(&s, &skips, &moves);
+    (s, changed, expected)
+}
+
 #[test]
 fn a_skipped_occurrence_does_not_fire_and_a_moved_one_fires_once_at_its_new_instant() {
     let s = schedule(
@@ -1240,14 +1258,7 @@ proptest! {
         moves in proptest::collection::vec((0usize..20, 1u8..=255), 0..6),
         probe in 0usize..40,
     ) {
-        let mut s = s;
-        if by_rule {
-            s.repeats = s.rrule().map(Recurrence::Rule);
-        }
-        // Moves on even occurrences only, skips on odd ones: no move is next to another change.
-        let skips: Vec<usize> = skips.into_iter().map(|i| i | 1).collect();
-        let moves: Vec<(usize, u8)> = moves.into_iter().map(|(i, f)| (i * 2, f)).collect();
-        let (changed, expected) = with_exceptions(&s, &skips, &moves);
+        let (s, changed, expected) = by_rule_with_exceptions(s, by_rule, skips, moves);
         for (from, to) in &changed.exceptions.moved {
             prop_assert!(s.check_move(*from, *to).is_ok(), "{} -> {}", from, to);
         }
@@ -1261,4 +1272,143 @@ proptest! {
             prop_assert_eq!(&upcoming[..], &expected[probe..]);
         }
     }
+}
+
+#[test]
+fn an_added_occurrence_fires_once_beside_the_rule_and_after_its_end() {
+    let s = schedule(
+        "2026-12-01T09:00:00Z",
+        "Europe/Berlin",
+        1,
+        Period::Day,
+        On::Start,
+        Ends::AfterCount(3),
+    );
+    let mut changed = s.clone();
+    for at in [
+        "2026-12-02T15:00:00Z", // between two of the rule's
+        "2026-12-03T09:00:00Z", // one of the rule's: due once, as the rule's
+        "2026-12-10T07:00:00Z", // after the rule's COUNT
+    ] {
+        changed.exceptions.added.insert(ts(at));
+    }
+    changed
+        .exceptions
+        .skipped
+        .insert(ts("2026-12-02T09:00:00Z"));
+    let got: Vec<(String, u32)> = take(&changed, 10)
+        .iter()
+        .map(|o| (o.at.to_string(), o.seq))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("2026-12-01T09:00:00Z".to_owned(), 1),
+            ("2026-12-02T15:00:00Z".to_owned(), 0),
+            ("2026-12-03T09:00:00Z".to_owned(), 3),
+            ("2026-12-10T07:00:00Z".to_owned(), 0),
+        ]
+    );
+    // From any instant, as a task change and the API look it up.
+    let o = changed
+        .first_at_or_after(ts("2026-12-02T09:00:00Z"))
+        .unwrap();
+    assert_eq!((o.at, o.seq), (ts("2026-12-02T15:00:00Z"), 0));
+    assert_eq!(
+        changed.upcoming(ts("2026-12-03T09:00:01Z"), 5),
+        [ts("2026-12-10T07:00:00Z")]
+    );
+    // A one-time task with one added: two times.
+    let mut once = s.clone();
+    once.repeats = None;
+    once.exceptions.added.insert(ts("2026-11-30T10:00:00Z"));
+    once.exceptions.added.insert(ts("2026-12-05T10:00:00Z"));
+    assert_eq!(
+        once.upcoming(ts("2026-11-01T00:00:00Z"), 5),
+        [
+            ts("2026-11-30T10:00:00Z"),
+            ts("2026-12-01T09:00:00Z"),
+            ts("2026-12-05T10:00:00Z")
+        ]
+    );
+    assert_eq!(take(&once, 5).len(), 2, "walked from the start");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Added occurrences on top of skips and moves: walked one after another (as the execution
+    /// role does) and looked up from any instant, the occurrences are the rule's, changed, with
+    /// the added ones merged in order, each instant once (the rule's when both).
+    #[test]
+    fn added_occurrences_merge_in_order_once_each(
+        s in arb_schedule_in(&UNUSUAL_ZONES),
+        by_rule in any::<bool>(),
+        skips in proptest::collection::vec(0usize..40, 0..4),
+        moves in proptest::collection::vec((0usize..20, 1u8..=255), 0..4),
+        adds in proptest::collection::vec((0usize..40, 0u8..=255), 1..6),
+        probe in 0usize..40,
+    ) {
+        let (s, mut changed, expected) = by_rule_with_exceptions(s, by_rule, skips, moves);
+        let base = take(&s, 40);
+        let Some(last) = base.last().map(|o| o.at) else { return Ok(()) };
+        let mut expected = expected;
+        for (i, fraction) in adds {
+            let (Some(o), Some(next)) = (base.get(i), base.get(i + 1)) else { continue };
+            // A fraction of 0 adds the rule's own instant (skipped, moved or not).
+            let room = o.at.duration_until(next.at).as_secs();
+            let at = o.at + SignedDuration::from_secs(room * i64::from(fraction) / 256);
+            changed.exceptions.added.insert(at);
+            if at < last && expected.iter().all(|e| e.at != at) {
+                expected.push(Occurrence { at, seq: 0 });
+            }
+        }
+        expected.sort_by_key(|o| o.at);
+        let walked: Vec<Occurrence> = take(&changed, expected.len());
+        prop_assert_eq!(&walked, &expected);
+        if let Some(o) = expected.get(probe) {
+            let t = if probe == 0 { s.start } else { expected[probe - 1].at + SignedDuration::from_secs(1) };
+            prop_assert_eq!(changed.first_at_or_after(t), Some(*o));
+            let upcoming = changed.upcoming_occurrences(t, expected.len() - probe);
+            prop_assert_eq!(&upcoming[..], &expected[probe..]);
+        }
+    }
+}
+
+#[test]
+fn a_schedule_moved_to_another_zone_keeps_its_local_times_and_fires_each_pending_one_once() {
+    let daily =
+        |start: &str, zone: &str| schedule(start, zone, 1, Period::Day, On::Start, Ends::Never);
+    // West at 11:00 in Berlin: today's 09:00 fired there, so today's 09:00 in New York (14:00
+    // UTC, still to come) had its turn and is skipped.
+    let berlin = daily("2026-12-01T08:00:00Z", "Europe/Berlin");
+    let now = ts("2026-12-07T10:00:00Z");
+    let ny = berlin.in_zone(&TaskZone::parse("America/New_York").unwrap(), now);
+    assert_eq!(ny.start, ts("2026-12-01T14:00:00Z"));
+    assert_eq!(ny.zone.name(), "America/New_York");
+    assert_eq!(
+        ny.exceptions.skipped.iter().copied().collect::<Vec<_>>(),
+        [ts("2026-12-07T14:00:00Z")]
+    );
+    assert_eq!(
+        ny.upcoming(now, 2),
+        [ts("2026-12-08T14:00:00Z"), ts("2026-12-09T14:00:00Z")]
+    );
+
+    // East the next day at midnight in New York (14:00 in Tokyo): the 8th's 09:00 in New York
+    // had not come, in Tokyo it has passed: it fires now, late, keeping its number.
+    let now = ts("2026-12-08T05:00:00Z");
+    let tokyo = ny.in_zone(&TaskZone::parse("Asia/Tokyo").unwrap(), now);
+    let next = tokyo.first_at_or_after(now).unwrap();
+    assert_eq!(next.at, now);
+    assert_eq!(next.seq, 8, "the 8th daily occurrence from December 1");
+    assert_eq!(tokyo.upcoming(now, 2), [now, ts("2026-12-09T00:00:00Z")]);
+    // The 7th, which fired in Berlin, stays skipped on Tokyo's clock too.
+    assert!(tokyo
+        .exceptions
+        .skipped
+        .contains(&ts("2026-12-07T00:00:00Z")));
+    // Back on the same zone: nothing changes.
+    let same = tokyo.in_zone(&TaskZone::parse("Asia/Tokyo").unwrap(), now);
+    assert_eq!(same.upcoming(now, 3), tokyo.upcoming(now, 3));
 }

@@ -46,7 +46,8 @@ pub use api::{InProcess, OverHttp, TaskApi};
 pub use config::{Bff, SignIn, WebConfig};
 use proxy::proxy;
 use screens::{
-    create_task, home, move_occurrence, preview_handler, replace_task, search_tasks, task_page,
+    add_occurrence, create_task, home, move_occurrence, preview_handler, replace_task,
+    search_tasks, task_page,
 };
 use sign_in::{callback, login, logout, session_info, sign_in_local};
 use telemetry::telemetry;
@@ -67,6 +68,7 @@ pub fn routes(bff: Arc<Bff>, static_dir: &std::path::Path) -> WebRoutes {
         .route("/home", get(home))
         .route("/tasks", get(search_tasks).post(create_task))
         .route("/tasks/{id}", get(task_page).put(replace_task))
+        .route("/tasks/{id}/occurrences", post(add_occurrence))
         .route(
             "/tasks/{id}/occurrences/{dueAt}/move",
             post(move_occurrence),

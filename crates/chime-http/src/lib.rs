@@ -129,6 +129,7 @@ pub struct Services {
         occurrences::skip,
         occurrences::move_to,
         occurrences::restore,
+        occurrences::add,
         tasks::quick,
         calendar::get_feed,
         calendar::rotate_feed,
@@ -171,6 +172,7 @@ pub struct Services {
         occurrences::OpenPage,
         occurrences::SnoozeBody,
         occurrences::MoveBody,
+        occurrences::AddBody,
         tasks::QuickBody,
         tasks::QuickAnswer,
         calendar::CalendarFeed,
@@ -231,7 +233,10 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
             "/tasks/{id}",
             get(tasks::get).put(tasks::replace).delete(tasks::delete),
         )
-        .route("/tasks/{id}/occurrences", get(tasks::occurrences))
+        .route(
+            "/tasks/{id}/occurrences",
+            get(tasks::occurrences).post(occurrences::add),
+        )
         .route("/occurrences", get(tasks::upcoming))
         .route("/occurrences/open", get(occurrences::open))
         .route("/occurrences/snoozed", get(occurrences::snoozed))
@@ -348,6 +353,24 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = RawBody::from_request(req, state).await?.0;
+        json::parse(&bytes)
+            .map(JsonBody)
+            .map_err(|refused| ApiError::Malformed {
+                pointer: refused.pointer,
+                detail: refused.detail,
+            })
+    }
+}
+
+/// A body as bytes, within the body limit and the body-read timeout in force (problem+json
+/// when not).
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let limit = req
             .extensions()
             .get::<guard::BodyLimit>()
@@ -369,11 +392,6 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
                 }
             }
         })?;
-        json::parse(&bytes)
-            .map(JsonBody)
-            .map_err(|refused| ApiError::Malformed {
-                pointer: refused.pointer,
-                detail: refused.detail,
-            })
+        Ok(RawBody(bytes))
     }
 }

@@ -549,6 +549,16 @@ mod tests {
     }
 }
 
+/// An occurrence to add.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // The schema of the body `add` reads (it names `/at` when refused).
+pub struct AddBody {
+    /// RFC 3339 with an offset: after now, and not already an occurrence of the task.
+    #[schema(format = DateTime, example = "2026-12-19T08:00:00Z")]
+    at: String,
+}
+
 /// Where a moved occurrence fires instead.
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -574,7 +584,8 @@ async fn change(
         .await?;
     // The new version fences the old schedule row: from here on it cannot fire. If it fired
     // before the change committed, say so rather than claim it was skipped or moved.
-    if change != chime_roles::definition::OccurrenceChange::Restore {
+    use chime_roles::definition::OccurrenceChange;
+    if !matches!(change, OccurrenceChange::Restore | OccurrenceChange::Add) {
         if let Some(fired) = state.occurrences.get(user, &key).await? {
             return Err(ApiError::Refused {
                 kind: "already-fired",
@@ -631,19 +642,25 @@ pub async fn move_to(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<crate::tasks::TaskOut>> {
     use chime_roles::definition::OccurrenceChange;
-    let sent = body.get("to").cloned();
-    let to = sent
-        .as_ref()
+    let to = instant_field(&body, "to")?;
+    change(&state, &user, &id, &due, OccurrenceChange::Move(to)).await
+}
+
+/// The body's field `name`, an RFC 3339 instant with an offset, kept to the microsecond (as
+/// every instant Chime stores).
+fn instant_field(body: &Value, name: &str) -> ApiResult<Timestamp> {
+    let sent = body.get(name).cloned();
+    sent.as_ref()
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<Timestamp>().ok())
+        .and_then(|t| Timestamp::from_microsecond(t.as_microsecond()).ok())
         .ok_or_else(|| {
             ApiError::Invalid(FieldErrors::one(
-                "/to",
+                format!("/{name}"),
                 sent.clone(),
                 "expected an instant, RFC 3339 with an offset: `2026-12-18T08:00:00Z`",
             ))
-        })?;
-    change(&state, &user, &id, &due, OccurrenceChange::Move(to)).await
+        })
 }
 
 /// Undoes the skip or the move of one occurrence still to come, named by where it was due (a
@@ -664,4 +681,29 @@ pub async fn restore(
 ) -> ApiResult<Json<crate::tasks::TaskOut>> {
     use chime_roles::definition::OccurrenceChange;
     change(&state, &user, &id, &due, OccurrenceChange::Restore).await
+}
+
+/// Adds one occurrence (RFC 5545 RDATE): the task also fires once at `at`, numbered 0 (outside
+/// the rule's count), even after the rule has ended; a one-time task gets a second time. Skip
+/// or move it like any other occurrence (skipping one that was added removes it).
+#[utoipa::path(post, path = "/api/v1/tasks/{id}/occurrences", tag = "occurrences",
+    params(("id" = String, Path)),
+    request_body = AddBody,
+    responses(
+        (status = 200, body = crate::tasks::TaskOut),
+        (status = 400, body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn add(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<crate::tasks::TaskOut>> {
+    use chime_roles::definition::OccurrenceChange;
+    let at = instant_field(&body, "at")?;
+    change(&state, &user, &id, &at.to_string(), OccurrenceChange::Add).await
 }

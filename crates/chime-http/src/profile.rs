@@ -23,7 +23,10 @@ pub async fn get_profile(
 }
 
 /// Replace the caller's profile; absent fields take their defaults. Every refused field is
-/// named, and a refused body changes nothing.
+/// named, and a refused body changes nothing. A new `timeZone` moves every floating task
+/// (`"floating": true`) to the same local times in it before this answers; each occurrence
+/// still pending fires once (one whose local time already came in the old zone is skipped,
+/// one whose new time has passed fires at once).
 #[utoipa::path(put, path = "/api/v1/me", tag = "profile",
     request_body = chime_core::profile::ProfileIn,
     responses(
@@ -38,5 +41,16 @@ pub async fn put_profile(
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<ProfileFields>> {
     let profile = state.recipients.put_profile(&user, body).await?;
+    // Floating tasks follow the zone ("09:00 wherever I am"). Run on every save: a task
+    // already on the zone is left alone, so a save repeated after a failure part way
+    // finishes the move.
+    if let Some(zone) = &profile.time_zone {
+        if let Ok(home) = chime_core::recurrence::TaskZone::parse(zone.as_str()) {
+            let moved = state.definition.follow_home(&user, &home).await?;
+            if moved > 0 {
+                tracing::info!(moved, "floating tasks moved to the new time zone");
+            }
+        }
+    }
     Ok(Json(profile.fields()))
 }

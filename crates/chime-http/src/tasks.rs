@@ -310,7 +310,11 @@ pub async fn create(
     AuthUser(user): AuthUser,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Response> {
-    let view = state.definition.create(&user, body).await?;
+    let home = home_zone(&state, &user, &body).await?;
+    let view = state
+        .definition
+        .create_with_home(&user, body, home.as_ref())
+        .await?;
     let location = format!("/api/v1/tasks/{}", view.record.id);
     Ok((
         StatusCode::CREATED,
@@ -395,8 +399,28 @@ pub async fn replace(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<TaskOut>> {
-    let view = state.definition.replace(&user, task_id(&id)?, body).await?;
+    let home = home_zone(&state, &user, &body).await?;
+    let view = state
+        .definition
+        .replace_with_home(&user, task_id(&id)?, body, home.as_ref())
+        .await?;
     Ok(Json(TaskOut::from(&view)))
+}
+
+/// The zone of the user's settings, which a floating task (`"floating": true`) takes; read only
+/// for one (every other create costs no profile read).
+async fn home_zone(
+    state: &AppState,
+    user: &UserId,
+    body: &Value,
+) -> ApiResult<Option<chime_core::recurrence::TaskZone>> {
+    if body.get("floating") != Some(&Value::Bool(true)) {
+        return Ok(None);
+    }
+    let profile = state.recipients.profile(user).await?;
+    Ok(profile
+        .time_zone
+        .and_then(|zone| chime_core::recurrence::TaskZone::parse(zone.as_str()).ok()))
 }
 
 /// Delete a task: it will not fire again.

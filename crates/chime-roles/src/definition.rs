@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chime_bus::Bus;
 use chime_core::event::{Event, TaskChanged, TaskDeleted, Topic};
+use chime_core::recurrence::TaskZone;
 use chime_core::task::ParseOptions;
 use chime_core::{FieldErrors, TaskId, TaskSpec, UserId};
 use chime_store::{
@@ -60,6 +61,8 @@ pub enum OccurrenceChange {
     Move(Timestamp),
     /// Undo a skip or a move.
     Restore,
+    /// A new occurrence at the instant named (RFC 5545 RDATE), in addition to the rule's.
+    Add,
 }
 
 /// A stored task and its parsed form.
@@ -122,9 +125,23 @@ impl Definition {
         self
     }
 
-    #[tracing::instrument(skip_all)]
+    /// Creates `user`'s task from the API's body (a floating one is refused: it needs
+    /// [`Definition::create_with_home`]).
     pub async fn create(&self, user: &UserId, body: Value) -> Result<TaskView> {
-        let spec = TaskSpec::parse_with(body, &self.options)?;
+        self.create_with_home(user, body, None).await
+    }
+
+    /// Creates `user`'s task from the API's body; `home` is the zone of the user's settings,
+    /// which a floating task takes.
+    #[tracing::instrument(skip_all)]
+    pub async fn create_with_home(
+        &self,
+        user: &UserId,
+        body: Value,
+        home: Option<&TaskZone>,
+    ) -> Result<TaskView> {
+        let mut spec = TaskSpec::parse_with(body, &self.options)?;
+        settle(&mut spec, home)?;
         let now = self.now();
         spec.require_future(now)?;
         spec.check_moves()?;
@@ -183,9 +200,21 @@ impl Definition {
             .collect()
     }
 
-    #[tracing::instrument(skip_all, fields(task_id = %id))]
     pub async fn replace(&self, user: &UserId, id: TaskId, body: Value) -> Result<TaskView> {
-        let spec = TaskSpec::parse_with(body, &self.options)?;
+        self.replace_with_home(user, id, body, None).await
+    }
+
+    /// Replaces `user`'s task; `home` as for [`Definition::create_with_home`].
+    #[tracing::instrument(skip_all, fields(task_id = %id))]
+    pub async fn replace_with_home(
+        &self,
+        user: &UserId,
+        id: TaskId,
+        body: Value,
+        home: Option<&TaskZone>,
+    ) -> Result<TaskView> {
+        let mut spec = TaskSpec::parse_with(body, &self.options)?;
+        settle(&mut spec, home)?;
         for _ in 0..CONFLICT_RETRIES {
             let current = self.record(user, id).await?;
             let now = self.now();
@@ -196,6 +225,50 @@ impl Definition {
             }
         }
         Err(DefinitionError::Conflict)
+    }
+
+    /// Moves `user`'s floating tasks onto `home`, the zone their settings now name, each at
+    /// the same local times ([`chime_core::Schedule::in_zone`]: every pending occurrence fires
+    /// once), as a new version: the claim fence keeps the old schedule rows from firing once
+    /// this returns. A task already on `home` is left alone, so running it again (after a
+    /// crash part way, or a repeated settings save) finishes the job without moving anything
+    /// twice. Returns how many tasks moved.
+    pub async fn follow_home(&self, user: &UserId, home: &TaskZone) -> Result<usize> {
+        const PAGE: usize = 500;
+        let mut moved = 0;
+        let mut after = None;
+        loop {
+            let page = self.store.list_tasks(user, after, PAGE).await?;
+            after = page.last().map(|r| r.id);
+            for record in &page {
+                let floating = |r: &TaskRecord| {
+                    TaskSpec::from_stored(&r.body)
+                        .is_ok_and(|spec| spec.floating && spec.schedule.zone != *home)
+                };
+                if !floating(record) {
+                    continue;
+                }
+                for attempt in 0..=CONFLICT_RETRIES {
+                    if attempt == CONFLICT_RETRIES {
+                        return Err(DefinitionError::Conflict);
+                    }
+                    let current = self.record(user, record.id).await?;
+                    if !floating(&current) {
+                        break;
+                    }
+                    let now = self.now();
+                    let mut spec = TaskView::load(current.clone(), now)?.spec;
+                    spec.schedule = spec.schedule.in_zone(home, now);
+                    if self.save(current, spec, now).await?.is_some() {
+                        moved += 1;
+                        break;
+                    }
+                }
+            }
+            if page.len() < PAGE {
+                return Ok(moved);
+            }
+        }
     }
 
     /// Stores `spec` as the next version of `current`, with its `task_updated` event: `None`
@@ -239,12 +312,19 @@ impl Definition {
         change: OccurrenceChange,
     ) -> Result<TaskView> {
         use chime_core::recurrence::ExceptionError;
-        use chime_core::task::{MAX_MOVED, MAX_SKIPPED};
+        use chime_core::task::{MAX_ADDED, MAX_MOVED, MAX_SKIPPED};
         for _ in 0..CONFLICT_RETRIES {
             let current = self.record(user, id).await?;
             let now = self.now();
             let mut spec = TaskView::load(current.clone(), now)?.spec;
             let schedule = &mut spec.schedule;
+            if due <= now && change == OccurrenceChange::Add {
+                return Err(DefinitionError::Invalid(FieldErrors::one(
+                    "/at",
+                    Some(Value::String(due.to_string())),
+                    format!("{due} is not after now ({now})"),
+                )));
+            }
             if due <= now {
                 return Err(DefinitionError::NotUpcoming(format!(
                     "the occurrence due at {due} is not still to come (it is now {now})"
@@ -256,9 +336,35 @@ impl Definition {
                 .iter()
                 .find(|(_, to)| **to == due)
                 .map_or(due, |(from, _)| *from);
-            let upcoming = schedule.first_at_or_after(due).is_some_and(|o| o.at == due);
+            let occurrence = schedule.first_at_or_after(due).filter(|o| o.at == due);
+            let upcoming = occurrence.is_some();
+            // One added by `Add` (numbered 0), not the rule's: skipping or moving it changes
+            // the added list.
+            let added = occurrence.is_some_and(|o| o.seq == 0);
             let mut after = schedule.exceptions.clone();
+            let invalid = |pointer: &str, at: Timestamp, detail: String| {
+                DefinitionError::Invalid(FieldErrors::one(
+                    pointer,
+                    Some(Value::String(at.to_string())),
+                    detail,
+                ))
+            };
             match change {
+                OccurrenceChange::Add => {
+                    let taken = if upcoming {
+                        Some("is already an occurrence of this task")
+                    } else if after.skipped.contains(&due) {
+                        Some("is a skipped occurrence of this task: restore it instead")
+                    } else if after.moved.contains_key(&due) {
+                        Some("is where a moved occurrence was due: move it back instead")
+                    } else {
+                        None
+                    };
+                    if let Some(taken) = taken {
+                        return Err(invalid("/at", due, format!("{due} {taken}")));
+                    }
+                    after.added.insert(due);
+                }
                 OccurrenceChange::Restore => {
                     // Back where the rule puts it: refused if that has passed, as it would then
                     // never fire (moved from 09:00 to 12:00, moved back at 10:00).
@@ -281,21 +387,29 @@ impl Definition {
                         "{due} is not an occurrence of this task still to come"
                     )))
                 }
+                OccurrenceChange::Skip if added => {
+                    after.added.remove(&due);
+                }
                 OccurrenceChange::Skip => {
                     after.moved.remove(&original);
                     after.skipped.insert(original);
                 }
-                OccurrenceChange::Move(to) => {
-                    let invalid = |detail: String| {
-                        DefinitionError::Invalid(FieldErrors::one(
+                OccurrenceChange::Move(to) if to <= now => {
+                    return Err(invalid("/to", to, format!("{to} is not after now ({now})")));
+                }
+                OccurrenceChange::Move(to) if added => {
+                    if schedule.first_at_or_after(to).is_some_and(|o| o.at == to) {
+                        return Err(invalid(
                             "/to",
-                            Some(Value::String(to.to_string())),
-                            detail,
-                        ))
-                    };
-                    if to <= now {
-                        return Err(invalid(format!("{to} is not after now ({now})")));
+                            to,
+                            format!("{to} is already an occurrence of this task"),
+                        ));
                     }
+                    after.added.remove(&due);
+                    after.added.insert(to);
+                }
+                OccurrenceChange::Move(to) => {
+                    let invalid = |detail: String| invalid("/to", to, detail);
                     let mut without = schedule.clone();
                     without.exceptions.moved.remove(&original);
                     without.check_move(original, to).map_err(|e| match e {
@@ -309,9 +423,13 @@ impl Definition {
                     }
                 }
             }
-            if after.skipped.len() > MAX_SKIPPED || after.moved.len() > MAX_MOVED {
+            if after.skipped.len() > MAX_SKIPPED
+                || after.moved.len() > MAX_MOVED
+                || after.added.len() > MAX_ADDED
+            {
                 return Err(DefinitionError::NotUpcoming(format!(
-                    "a task skips at most {MAX_SKIPPED} and moves at most {MAX_MOVED} occurrences"
+                    "a task skips at most {MAX_SKIPPED}, moves at most {MAX_MOVED} and adds at \
+                     most {MAX_ADDED} occurrences"
                 )));
             }
             schedule.exceptions = after;
@@ -440,6 +558,23 @@ fn changed(record: &TaskRecord, now: Timestamp) -> TaskChanged {
 }
 
 /// The history worker: records each fired occurrence and each delivery's final state.
+/// A floating task takes its owner's zone, `home`; without one it cannot float.
+fn settle(spec: &mut TaskSpec, home: Option<&TaskZone>) -> Result<()> {
+    if !spec.floating {
+        return Ok(());
+    }
+    let Some(home) = home else {
+        return Err(DefinitionError::Invalid(FieldErrors::one(
+            "/floating",
+            Some(Value::Bool(true)),
+            "a floating task follows the time zone of your settings: choose one first \
+             (`timeZone` of PUT /api/v1/me)",
+        )));
+    };
+    spec.schedule.zone = home.clone();
+    Ok(())
+}
+
 pub async fn run_history(
     store: Arc<dyn TaskStore>,
     bus: Arc<dyn Bus>,

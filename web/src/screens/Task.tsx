@@ -41,6 +41,9 @@ export function TaskScreen({ id }: { id: string }) {
   // The occurrence whose move form is open, the time typed, and why a move was refused.
   const [moving, setMoving] = useState<{ at: string; to: string }>();
   const [moveError, setMoveError] = useState<string>();
+  // The add-a-time form: the wall-clock time typed (undefined: closed), and why it was refused.
+  const [adding, setAdding] = useState<string>();
+  const [addError, setAddError] = useState<string>();
   const zone = settings.timeZone;
 
   // While a delivery is being retried, its outcome will change: look again every few seconds
@@ -103,6 +106,20 @@ export function TaskScreen({ id }: { id: string }) {
     }
   };
 
+  // Add one occurrence at a wall-clock time in the task's zone (RFC 5545 RDATE).
+  const add = async (at: string) => {
+    try {
+      await bff(`/tasks/${id}/occurrences`, { method: 'POST', body: { at } });
+      track('occurrence_added');
+      announce(`Added ${at.replace('T', ' ')}`);
+      setAdding(undefined);
+      setAddError(undefined);
+      reload();
+    } catch (err) {
+      setAddError(err instanceof ProblemError ? (err.byPointer()['/at'] ?? err.message) : 'Adding failed.');
+    }
+  };
+
   if (error) return <><h1 tabIndex={-1}>Task</h1><ErrorMessage error={error} /></>;
   if (!data) return <p aria-busy={loading}>Loading…</p>;
   const { task } = data;
@@ -139,7 +156,8 @@ export function TaskScreen({ id }: { id: string }) {
       <dl className="details">
         <dt>Starts</dt>
         <dd>
-          {dateTime(task.startDate, task.timeZone)} ({task.timeZone})
+          {dateTime(task.startDate, task.timeZone)} ({task.timeZone}
+          {task.floating ? ', following the time zone in Settings' : ''})
         </dd>
         <dt>Repeats</dt>
         <dd>{task.repeats ? describe(fromTask(task, {})) : 'No'}</dd>
@@ -194,17 +212,21 @@ export function TaskScreen({ id }: { id: string }) {
           <ol className="occurrences">
             {data.occurrences.map((at) => {
               const moved = task.moved?.find((m) => m.to === at);
+              // Added on this page (and not also the rule's): removing it is skipping it.
+              const added = (task.added ?? []).some((a) => Date.parse(a) === Date.parse(at)) && !moved;
+              const changeable = Boolean(task.repeats) || added;
               return (
                 <li key={at}>
                   <time dateTime={at}>{dateTime(at, zone)}</time>
-                  {moved && <span className="note"> moved from {dateTime(moved.from, zone)}</span>}{' '}
-                  {task.repeats && (
+                  {moved && <span className="note"> moved from {dateTime(moved.from, zone)}</span>}
+                  {added && <span className="note"> added</span>}{' '}
+                  {changeable && (
                     <button type="button" className="small" onClick={() => change(at, moved ? 'restore' : 'skip')}>
-                      {moved ? 'Move back' : 'Skip'}
+                      {moved ? 'Move back' : added ? 'Remove' : 'Skip'}
                       <span className="visually-hidden"> {dateTime(at, zone)}</span>
                     </button>
                   )}{' '}
-                  {task.repeats && !moved && moving?.at !== at && (
+                  {changeable && !moved && moving?.at !== at && (
                     <button
                       type="button"
                       className="small"
@@ -239,6 +261,36 @@ export function TaskScreen({ id }: { id: string }) {
               );
             })}
           </ol>
+        )}
+        {adding === undefined ? (
+          <button
+            type="button"
+            className="small"
+            onClick={() => {
+              setAdding(wallClock(data.occurrences[0] ?? task.startDate, task.timeZone));
+              setAddError(undefined);
+            }}
+          >
+            Add a time
+          </button>
+        ) : (
+          <form
+            className="move"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void add(adding);
+            }}
+          >
+            <Field id="add-at" label={`Also remind me at (${task.timeZone})`} error={addError}>
+              {(p) => <input {...p} type="datetime-local" value={adding} onChange={(e) => setAdding(e.target.value)} />}
+            </Field>
+            <button type="submit" className="small primary">
+              Add
+            </button>{' '}
+            <button type="button" className="small" onClick={() => setAdding(undefined)}>
+              Cancel
+            </button>
+          </form>
         )}
         {(task.skipped ?? []).filter((at) => at > new Date().toISOString()).length > 0 && (
           <>

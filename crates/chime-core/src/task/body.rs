@@ -83,6 +83,18 @@ pub struct TaskIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<MovedIn>>, max_items = 100))]
     #[serde(default)]
     pub(super) moved: Sent,
+    /// Occurrences in addition to the rule's (RFC 5545 RDATE), RFC 3339 instants, each due
+    /// once. Written by the add-occurrence action; at most 100.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>, max_items = 100))]
+    #[serde(default)]
+    pub(super) added: Sent,
+    /// Follow the owner's time zone ("09:00 wherever I am"): the rule's wall clock is the zone
+    /// of the owner's settings, and when they change it every pending occurrence moves to the
+    /// same local time in the new zone. Needs a time zone in the settings; `timeZone` is then
+    /// set from them. Default false.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, example = false))]
+    #[serde(default)]
+    pub(super) floating: Sent,
     /// What to do with occurrences missed during downtime; default `fireOnceLate`.
     #[cfg_attr(feature = "openapi", schema(value_type = Option<MissedIn>))]
     #[serde(default)]

@@ -21,7 +21,7 @@ mod repeats;
 use crate::recurrence::{Exceptions, Schedule, TaskZone};
 use repeats::{integer, parse_repeats};
 
-const MAX_DESCRIPTION_CHARS: usize = 4000;
+pub const MAX_DESCRIPTION_CHARS: usize = 4000;
 const MAX_FREQUENCY: i64 = 1000;
 const MAX_COUNT: i64 = 100_000;
 
@@ -45,14 +45,20 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
     let repeats = parse_repeats(&mut input.repeats, &mut errs);
     let notify = parse_notify(&mut input.notify, options, &mut errs);
     let missed = parse_missed(&mut input.missed, &mut errs);
-    let urgent = match input.urgent.present() {
+    let flag = |sent: &Sent, name: &str, errs: &mut Errors| match sent.present() {
         None => false,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            errs.push("/urgent", input.urgent.get(), "`urgent` is true or false");
+            errs.push(
+                &format!("/{name}"),
+                sent.get(),
+                format!("`{name}` is true or false"),
+            );
             false
         }
     };
+    let urgent = flag(&input.urgent, "urgent", &mut errs);
+    let floating = flag(&input.floating, "floating", &mut errs);
 
     let exceptions = parse_exceptions(&input, &mut errs);
     let nag = parse_nag(&mut input.nag, &mut errs);
@@ -98,6 +104,7 @@ pub(super) fn parse(body: Value, options: &ParseOptions) -> Result<TaskSpec, Fie
             urgent,
             nag,
             escalate,
+            floating,
         }),
         // Every parser that returns `None` has recorded why.
         _ => Err(FieldErrors::one("", None, "the body could not be parsed")),
@@ -548,12 +555,13 @@ fn parse_missed(sent: &mut Sent, errs: &mut Errors) -> Option<MissedPolicy> {
     policy
 }
 
-/// Most occurrences one task may skip, and move.
+/// Most occurrences one task may skip, move, and add.
 pub const MAX_SKIPPED: usize = 1000;
 pub const MAX_MOVED: usize = 100;
+pub const MAX_ADDED: usize = 100;
 
-/// `skipped` (instants) and `moved` (`{"from", "to"}` instants): what the API's occurrence
-/// actions write, read back strictly (each an RFC 3339 instant with its offset).
+/// `skipped` and `added` (instants) and `moved` (`{"from", "to"}` instants): what the API's
+/// occurrence actions write, read back strictly (each an RFC 3339 instant with its offset).
 fn parse_exceptions(input: &TaskIn, errs: &mut Errors) -> Option<Exceptions> {
     let before = errs.0.len();
     let mut exceptions = Exceptions::default();
@@ -591,6 +599,15 @@ fn parse_exceptions(input: &TaskIn, errs: &mut Errors) -> Option<Exceptions> {
     {
         if let Some(at) = instant(&format!("/skipped/{i}"), item, errs) {
             exceptions.skipped.insert(at);
+        }
+    }
+    for (i, item) in list("/added", &input.added, MAX_ADDED, "instants", errs)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if let Some(at) = instant(&format!("/added/{i}"), item, errs) {
+            exceptions.added.insert(at);
         }
     }
     let moves = list(

@@ -85,7 +85,7 @@ mod stored;
 #[cfg(feature = "openapi")]
 pub use body::refine_openapi;
 pub use body::{EscalationIn, MissedIn, NotifyIn, RepeatsIn, TaskIn};
-pub use input::{MAX_MOVED, MAX_SKIPPED};
+pub use input::{MAX_ADDED, MAX_DESCRIPTION_CHARS, MAX_MOVED, MAX_SKIPPED};
 pub use phone::PhoneNumber;
 use stored::EndsShape;
 pub use stored::{StoredTaskError, TaskFields, STORED_VERSION};
@@ -106,6 +106,9 @@ pub struct TaskSpec {
     /// Channels held back from the first send and used only if the occurrence is still not
     /// acknowledged some minutes after it fired, in order of `after_minutes`.
     pub escalate: Vec<Escalation>,
+    /// The schedule's zone follows the owner's settings ("09:00 wherever I am"): when they
+    /// change zone, the task is saved again on the new zone at the same local times.
+    pub floating: bool,
 }
 
 impl TaskSpec {

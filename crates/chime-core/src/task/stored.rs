@@ -12,7 +12,8 @@
 //!   `notify.webhook` in the first release. Version 2 adds `urgent` and `nag`; it is written
 //!   only for a task that uses one of them, every other task is still written as version 1, the lowest version that
 //!   describes it, so that releases that read only version 1 keep reading them. Version 3 adds
-//!   `repeats.rrule`, `skipped` and `moved`, written only for a task that uses one of them. A version above
+//!   `repeats.rrule`, `skipped` and `moved`, written only for a task that uses one of them.
+//!   Version 4 adds `added` and `floating`, likewise. A version above
 //!   [`STORED_VERSION`] is refused as
 //!   [`StoredTaskError::Newer`], which callers treat as "not mine to read yet" (a rolling
 //!   upgrade has a newer instance that reads it), never as corrupt.
@@ -30,7 +31,7 @@ use crate::recurrence::rrule::Rrule;
 use crate::recurrence::{Ends, Exceptions, On, Period, Recurrence, Repeats, Schedule, TaskZone};
 
 /// The newest stored shape this release writes and reads.
-pub const STORED_VERSION: u32 = 3;
+pub const STORED_VERSION: u32 = 4;
 
 /// Why a stored task could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -49,7 +50,7 @@ pub enum StoredTaskError {
 impl TaskSpec {
     /// The stored form (see the module doc), in the lowest version that describes the task:
     /// 1, 2 for an urgent, nagging or escalating task, 3 for one that repeats by an RFC 5545
-    /// rule (so that a release that knows none of these holds it, as newer, rather than
+    /// rule or skips or moves an occurrence, 4 for one that adds one or floats (so that a release that knows none of these holds it, as newer, rather than
     /// reading it as corrupt).
     pub fn to_stored(&self) -> Value {
         self.shape(self.stored_version()).into_value()
@@ -57,8 +58,11 @@ impl TaskSpec {
 
     /// The lowest stored version that describes this task.
     pub fn stored_version(&self) -> u32 {
-        if matches!(self.schedule.repeats, Some(Recurrence::Rule(_)))
-            || !self.schedule.exceptions.is_empty()
+        let exceptions = &self.schedule.exceptions;
+        if self.floating || !exceptions.added.is_empty() {
+            4
+        } else if matches!(self.schedule.repeats, Some(Recurrence::Rule(_)))
+            || !exceptions.is_empty()
         {
             3
         } else if self.urgent || self.nag.is_some() || !self.escalate.is_empty() {
@@ -176,6 +180,13 @@ impl TaskSpec {
                     to: to.to_string(),
                 })
                 .collect(),
+            added: schedule
+                .exceptions
+                .added
+                .iter()
+                .map(Timestamp::to_string)
+                .collect(),
+            floating: self.floating,
         }
     }
 }
@@ -232,6 +243,12 @@ pub struct TaskFields {
     /// none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     moved: Vec<MovedShape>,
+    /// Occurrences in addition to the rule's, each due once (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    added: Vec<String>,
+    /// The zone follows the owner's settings (absent: false).
+    #[serde(default, skip_serializing_if = "is_false")]
+    floating: bool,
 }
 
 /// One occurrence moved: from the instant the rule gives it to the one it fires at.
@@ -267,7 +284,7 @@ pub struct NagShape {
 }
 
 /// Every field of [`TaskFields`] as stored.
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 15] = [
     "v",
     "name",
     "description",
@@ -281,6 +298,8 @@ const FIELDS: [&str; 13] = [
     "escalate",
     "skipped",
     "moved",
+    "added",
+    "floating",
 ];
 
 fn is_zero(v: &u32) -> bool {
@@ -486,6 +505,11 @@ impl TaskFields {
                             Ok((read(&m.from)?, read(&m.to)?))
                         })
                         .collect::<Result<_, String>>()?,
+                    added: self
+                        .added
+                        .iter()
+                        .map(|t| t.parse().map_err(|e| format!("`added` {t:?}: {e}")))
+                        .collect::<Result<_, String>>()?,
                 },
             },
             notify,
@@ -500,6 +524,7 @@ impl TaskFields {
                 Some(n) => return Err(format!("`nag` is {n:?}")),
             },
             escalate,
+            floating: self.floating,
         })
     }
 }
@@ -709,6 +734,21 @@ mod tests {
                     "missed": {"policy": "fireOnceLate"}
                 }),
             ),
+            (
+                "v4, floating, with an added occurrence",
+                json!({
+                    "v": 4,
+                    "name": "Vitamins",
+                    "description": null,
+                    "startDate": "2026-03-10T08:00:00Z",
+                    "timeZone": "Europe/Berlin",
+                    "repeats": {"frequency": 1, "period": "day"},
+                    "notify": {"email": null, "sms": null, "push": false, "inApp": true, "webhook": false},
+                    "missed": {"policy": "fireOnceLate"},
+                    "added": ["2026-03-12T20:00:00Z"],
+                    "floating": true
+                }),
+            ),
         ]
     }
 
@@ -730,7 +770,9 @@ mod tests {
             assert_eq!(
                 written["v"],
                 json!(
-                    if matches!(spec.schedule.repeats, Some(Recurrence::Rule(_))) {
+                    if spec.floating || !spec.schedule.exceptions.added.is_empty() {
+                        4
+                    } else if matches!(spec.schedule.repeats, Some(Recurrence::Rule(_))) {
                         3
                     } else if spec.urgent || spec.nag.is_some() || !spec.escalate.is_empty() {
                         2
@@ -758,11 +800,11 @@ mod tests {
     #[test]
     fn a_newer_version_is_refused_as_newer_not_as_corrupt() {
         let mut stored = fixtures()[2].1.clone();
-        stored["v"] = json!(4);
-        stored["floating"] = json!(true);
+        stored["v"] = json!(5);
+        stored["colour"] = json!("red");
         assert_eq!(
             TaskSpec::from_stored(&stored),
-            Err(StoredTaskError::Newer { found: 4 })
+            Err(StoredTaskError::Newer { found: 5 })
         );
     }
 

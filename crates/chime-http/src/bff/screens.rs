@@ -215,31 +215,51 @@ pub(super) async fn move_occurrence(
     Path((id, due)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
+    if due.parse::<jiff::Timestamp>().is_err() {
+        return problem(StatusCode::NOT_FOUND, "not-found", "no such occurrence");
+    }
+    let path = format!("/tasks/{id}/occurrences/{due}/move");
+    at_local_time(&bff, &method, &headers, &id, "to", &body, &path).await
+}
+
+/// `POST /bff/tasks/{id}/occurrences`: adds one occurrence at `at`, a wall-clock time read in
+/// the task's own zone as for a move.
+pub(super) async fn add_occurrence(
+    State(bff): State<Arc<Bff>>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let path = format!("/tasks/{id}/occurrences");
+    at_local_time(&bff, &method, &headers, &id, "at", &body, &path).await
+}
+
+/// Posts `{field: instant}` to the task API's `path`, the instant being the body's `field` read
+/// as a start would be: on task `id`'s zone, as typed.
+async fn at_local_time(
+    bff: &Bff,
+    method: &Method,
+    headers: &HeaderMap,
+    id: &str,
+    field: &str,
+    body: &[u8],
+    path: &str,
+) -> Response {
     let result: Result<Response, Response> = async {
-        let who = bff.user(&method, &headers).await?;
-        let due_ok = due.parse::<jiff::Timestamp>().is_ok();
-        if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || !due_ok {
-            return Err(problem(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "no such occurrence",
-            ));
+        let who = bff.user(method, headers).await?;
+        if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(problem(StatusCode::NOT_FOUND, "not-found", "no such task"));
         }
-        let body = read_json(&body)?;
+        let body = read_json(body)?;
         let task = bff
             .json(&who, Method::GET, &format!("/tasks/{id}"), None)
             .await?;
-        // Read as a start would be: the task's zone and the time as typed.
-        let mut local = json!({"startDate": body.get("to").cloned(), "timeZone": task["timeZone"]});
+        let mut local =
+            json!({"startDate": body.get(field).cloned(), "timeZone": task["timeZone"]});
         preview::resolve_local_start(&mut local);
-        let moved = json!({"to": local["startDate"]});
-        bff.call(
-            &who,
-            Method::POST,
-            &format!("/tasks/{id}/occurrences/{due}/move"),
-            Some(&moved),
-        )
-        .await
+        let sent = json!({ field: local["startDate"] });
+        bff.call(&who, Method::POST, path, Some(&sent)).await
     }
     .await;
     result.unwrap_or_else(|r| r)

@@ -41,6 +41,7 @@ const FEATURES: &[(&str, &[&str])] = &[
     ("occurrence_skipped", &["any"]),
     ("occurrence_restored", &["any"]),
     ("occurrence_moved", &["any"]),
+    ("occurrence_added", &["any"]),
     ("calendar_feed", &["made", "rotated", "revoked"]),
     ("push_enabled", &["on", "off"]),
     ("webhook_set", &["any"]),

@@ -3,8 +3,8 @@
 //! (Python's `icalendar` and `recurring_ical_events`, tests/support/ics_oracle.py) over a
 //! year, and every task's occurrences must equal the ones Chime lists: zones with unusual DST
 //! (Lord Howe's 30-minute shift, Santiago's midnight change, Dublin, São Paulo), a fixed offset,
-//! RFC 5545 rules, month ends, counts and end dates, a skipped and a moved occurrence, and a
-//! one-time task. Then: `ETag` and `If-None-Match`, rotation (the old URL stops working) and
+//! RFC 5545 rules, month ends, counts and end dates, a skipped, a moved and added occurrences,
+//! and a one-time task with a second time added. Then: `ETag` and `If-None-Match`, rotation (the old URL stops working) and
 //! revocation.
 
 use std::collections::BTreeMap;
@@ -80,6 +80,32 @@ async fn a_calendar_reads_the_same_year_of_occurrences_from_the_feed_as_chime_li
             StatusCode::OK,
         )
         .await;
+    // Added occurrences (RDATE): one beside the daily rule, one after the end of its rule,
+    // and a second time for the one-time task.
+    let beside =
+        (first.parse::<Timestamp>().expect("instant") + SignedDuration::from_hours(7)).to_string();
+    for (task, added) in [
+        (vitamins, beside),
+        (vitamins, "2027-05-03T10:00:00Z".to_owned()),
+        (&ids[8], day(20)),
+    ] {
+        let answer: Value = alice
+            .post(
+                &format!("/api/v1/tasks/{task}/occurrences"),
+                &json!({"at": added}),
+                StatusCode::OK,
+            )
+            .await;
+        assert!(
+            answer["added"]
+                .as_array()
+                .expect("added")
+                .iter()
+                .any(|a| a.as_str().and_then(|a| a.parse::<Timestamp>().ok())
+                    == added.parse().ok()),
+            "{answer}"
+        );
+    }
 
     let _: Value = alice
         .get_problem("/api/v1/calendar-feed", StatusCode::NOT_FOUND)

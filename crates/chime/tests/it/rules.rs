@@ -307,3 +307,145 @@ async fn quick_add_reads_a_line_into_a_body_the_task_api_creates_or_says_why_not
     );
     app.running.stop().await.expect("stop");
 }
+
+/// "09:00 wherever I am": a floating task takes the zone of its owner's settings and, when
+/// they change it, moves to the same local time there, each pending occurrence firing once.
+/// Flying west at 10:00 Berlin, today's 09:00 in New York (later by the clock) had its turn in
+/// Berlin: it is skipped. Flying east from New York at midnight, today's 09:00 in Tokyo has
+/// already passed while New York's had not: it fires at once, late, and New York's never does.
+#[tokio::test]
+async fn a_floating_task_follows_its_owners_zone_and_each_occurrence_fires_once() {
+    use jiff::civil::time;
+    use jiff::tz::TimeZone;
+    let clock = Arc::new(ManualClock::default());
+    let app = TestApp::builder().clock(clock.clone()).start().await;
+    let alice = app.user("alice");
+    let set_zone = |zone: &str| {
+        let alice = app.user("alice");
+        let body = json!({ "timeZone": zone });
+        async move {
+            let _: Value = alice.put("/api/v1/me", &body, StatusCode::OK).await;
+        }
+    };
+    let jump_to = |t: Timestamp| {
+        let now = chime_roles::Clock::now(&*clock);
+        clock.jump(now.duration_until(t));
+    };
+    let local = |date: jiff::civil::Date, zone: &str| {
+        date.to_datetime(time(9, 0, 0, 0))
+            .to_zoned(TimeZone::get(zone).expect("zone"))
+            .expect("local time")
+            .timestamp()
+    };
+
+    // Without a zone in the settings there is nothing to follow.
+    let body = |start: Timestamp| {
+        json!({"name": "Vitamins", "startDate": rfc3339(start), "floating": true,
+               "repeats": {"period": "day"}})
+    };
+    let now = chime_roles::Clock::now(&*clock);
+    let berlin = TimeZone::get("Europe/Berlin").expect("zone");
+    let d = now.to_zoned(berlin).date().tomorrow().expect("date");
+    let refused = alice
+        .post_problem(
+            "/api/v1/tasks",
+            &body(local(d, "Europe/Berlin")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["pointer"], "/floating",
+        "{:?}",
+        refused.body
+    );
+
+    set_zone("Europe/Berlin").await;
+    let task = app.create("alice", &body(local(d, "Europe/Berlin"))).await;
+    assert_eq!(
+        (task["timeZone"].as_str(), task["floating"].as_bool()),
+        (Some("Europe/Berlin"), Some(true)),
+        "{task}"
+    );
+    let id = task["id"].as_str().expect("id").to_owned();
+    let next = |id: String| {
+        let alice = app.user("alice");
+        async move {
+            let listed: Value = alice
+                .get(
+                    &format!("/api/v1/tasks/{id}/occurrences?count=2"),
+                    StatusCode::OK,
+                )
+                .await;
+            listed["occurrences"].clone()
+        }
+    };
+
+    // 10:00 in Berlin on day D: its 09:00 fired there.
+    jump_to(local(d, "Europe/Berlin") + SignedDuration::from_hours(1));
+    eventually("D's 09:00 in Berlin to fire", || async {
+        (history(&app, &id).await.len() == 1).then_some(())
+    })
+    .await;
+    set_zone("America/New_York").await;
+    let task: Value = alice
+        .get(&format!("/api/v1/tasks/{id}"), StatusCode::OK)
+        .await;
+    assert_eq!(task["timeZone"], "America/New_York", "{task}");
+    assert_eq!(
+        task["skipped"],
+        json!([local(d, "America/New_York").to_string()]),
+        "{task}"
+    );
+    let d1 = d.tomorrow().expect("date");
+    let d2 = d1.tomorrow().expect("date");
+    assert_eq!(
+        next(id.clone()).await,
+        json!([
+            local(d1, "America/New_York").to_string(),
+            local(d2, "America/New_York").to_string()
+        ])
+    );
+    // Saving the same zone again moves nothing.
+    set_zone("America/New_York").await;
+    let again: Value = alice
+        .get(&format!("/api/v1/tasks/{id}"), StatusCode::OK)
+        .await;
+    assert_eq!(again["version"], task["version"], "{again}");
+    // Past D's 09:00 in New York: it does not fire again.
+    jump_to(local(d, "America/New_York") + SignedDuration::from_mins(1));
+    sentinel_fired(&app, &clock).await;
+    assert_eq!(history(&app, &id).await.len(), 1);
+
+    // Midnight in New York on D+1, already 14:00 in Tokyo.
+    let midnight = d1
+        .to_datetime(time(0, 0, 0, 0))
+        .to_zoned(TimeZone::get("America/New_York").expect("zone"))
+        .expect("local")
+        .timestamp();
+    jump_to(midnight);
+    set_zone("Asia/Tokyo").await;
+    let entries = eventually("D+1's 09:00, passed in Tokyo, to fire at once", || async {
+        let h = history(&app, &id).await;
+        (h.len() == 2).then_some(h)
+    })
+    .await;
+    let late: Timestamp = entries
+        .iter()
+        .filter_map(|e| e["dueAt"].as_str()?.parse().ok())
+        .max()
+        .expect("due");
+    assert!(
+        late >= midnight && late < midnight + SignedDuration::from_mins(1),
+        "{entries:?}"
+    );
+    assert_eq!(
+        next(id.clone()).await[0],
+        local(d2, "Asia/Tokyo").to_string()
+    );
+    // Past D+1's 09:00 in New York: nothing more.
+    jump_to(local(d1, "America/New_York") + SignedDuration::from_mins(1));
+    sentinel_fired(&app, &clock).await;
+    assert_eq!(history(&app, &id).await.len(), 2);
+
+    app.running.stop().await.expect("stop");
+}
