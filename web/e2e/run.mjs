@@ -483,6 +483,32 @@ await test('a calendar feed link is made, serves the tasks as iCalendar, and is 
   check((await fetch(url)).status === 404, 'a revoked feed still answers');
 });
 
+await test('a calendar file is read in a dry run, then imported', async () => {
+  // A weekly lesson with a 10-minute alarm, one in the past, and a journal entry.
+  const nextYear = new Date().getUTCFullYear() + 1;
+  const ics = [
+    'BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//Apple Inc.//macOS 14.0//EN',
+    'BEGIN:VEVENT', 'UID:piano@example.com', 'SUMMARY:Piano lesson', `DTSTART;TZID=Europe/Berlin:${nextYear}0105T170000`,
+    'RRULE:FREQ=WEEKLY;COUNT=10', 'BEGIN:VALARM', 'ACTION:DISPLAY', 'TRIGGER:-PT10M', 'END:VALARM', 'END:VEVENT',
+    'BEGIN:VEVENT', 'UID:old@example.com', 'SUMMARY:Old meeting', 'DTSTART:20200101T090000Z', 'END:VEVENT',
+    'BEGIN:VJOURNAL', 'UID:diary@example.com', 'SUMMARY:Diary', 'END:VJOURNAL', 'END:VCALENDAR', '',
+  ].join('\r\n');
+  await alice.getByLabel('Calendar file').setInputFiles({ name: 'lessons.ics', mimeType: 'text/calendar', buffer: Buffer.from(ics) });
+  await alice.getByRole('heading', { name: 'In lessons.ics' }).waitFor();
+  const list = alice.locator('section[aria-labelledby="import-heading"]');
+  check((await list.textContent()).includes('Piano lesson · 10 min before'), 'the dry run does not show the reminder');
+  check((await list.textContent()).includes('every occurrence is in the past'), 'the dry run does not say why the old one is skipped');
+  const before = await (await alice.request.get(`${BASE}/bff/api/tasks`)).json();
+  check(!before.tasks.some((t) => t.name === 'Piano lesson'), 'the dry run created a task');
+  await axe(alice, 'settings with an import dry run');
+  await shot(alice, 'settings-import-desktop');
+  await alice.getByRole('button', { name: 'Import 1 reminder' }).click();
+  await alice.getByRole('heading', { name: 'Imported from lessons.ics' }).waitFor();
+  const after = await (await alice.request.get(`${BASE}/bff/api/tasks`)).json();
+  const piano = after.tasks.find((t) => t.name === 'Piano lesson');
+  check(piano && piano.repeats?.rrule === 'FREQ=WEEKLY;COUNT=10' && piano.timeZone === 'Europe/Berlin', `imported as ${JSON.stringify(piano)}`);
+});
+
 await test('opting out of telemetry stops the reports', async () => {
   // Saved with the rest of the profile: a default address and weekend quiet hours too.
   await alice.getByLabel('Email address').fill('alice@example.com');

@@ -20,6 +20,7 @@
 //! and compares a year of occurrences with Chime's own.
 
 pub mod import;
+pub mod plan;
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;

@@ -31,6 +31,7 @@ pub mod bff;
 mod calendar;
 pub mod error;
 pub mod guard;
+mod import;
 pub mod json;
 mod notifications;
 mod observe;
@@ -131,6 +132,7 @@ pub struct Services {
         occurrences::restore,
         occurrences::add,
         tasks::quick,
+        import::import,
         calendar::get_feed,
         calendar::rotate_feed,
         calendar::remove_feed,
@@ -174,6 +176,10 @@ pub struct Services {
         occurrences::MoveBody,
         occurrences::AddBody,
         tasks::QuickBody,
+        import::ImportBody,
+        import::ImportAnswer,
+        import::ImportedTask,
+        import::SkippedItem,
         tasks::QuickAnswer,
         calendar::CalendarFeed,
         occurrences::SnoozeFor,
@@ -229,6 +235,16 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
         .route("/tasks", post(tasks::create).get(tasks::list))
         .route("/tasks/preview", post(tasks::preview))
         .route("/tasks/quick", post(tasks::quick))
+        .route(
+            "/tasks/import",
+            post(import::import)
+                .layer::<_, std::convert::Infallible>(axum::extract::DefaultBodyLimit::max(
+                    import::LIMIT,
+                ))
+                .layer::<_, std::convert::Infallible>(axum::Extension(guard::BodyLimit(
+                    import::LIMIT,
+                ))),
+        )
         .route(
             "/tasks/{id}",
             get(tasks::get).put(tasks::replace).delete(tasks::delete),

@@ -2,7 +2,10 @@
 //! bodies before anything is stored) and the task history it builds from `execute_task` and
 //! `notification_sent`.
 
+mod import;
 mod upcoming;
+
+pub use import::{ImportOutcome, Imported};
 pub use upcoming::Upcoming;
 
 use std::sync::Arc;

@@ -8,6 +8,7 @@ import { Field } from '../components/Field';
 import { useApp } from '../state';
 import { timeZones, type Channels, type QuietWindow, type Settings } from '../settings';
 import { track } from '../telemetry';
+import { dateTime } from '../time';
 
 const WEEKDAYS: Array<[string, string]> = [
   ['monday', 'Mon'],
@@ -169,6 +170,7 @@ export function SettingsScreen() {
       <PushSettings />
       <WebhookSettings />
       <CalendarFeedSettings />
+      <CalendarImport />
     </>
   );
 }
@@ -368,6 +370,99 @@ function CalendarFeedSettings() {
         {copied && <span role="status">Copied.</span>}
         {error && <span role="alert">{error}</span>}
       </div>
+    </section>
+  );
+}
+
+/** What `POST /api/v1/tasks/import` answers. */
+interface ImportAnswer {
+  dryRun: boolean;
+  tasks: Array<{ id: string | null; uid: string | null; reminder: string; task: { name: string; timeZone: string }; occurrences: string[] }>;
+  skipped: Array<{ uid: string | null; summary: string | null; reason: string }>;
+}
+
+/** Import a calendar file (.ics): a dry run shows each reminder it would make and what it
+ * skips and why; Import makes them. */
+function CalendarImport() {
+  const { settings, announce } = useApp();
+  const [file, setFile] = useState<{ name: string; text: string }>();
+  const [answer, setAnswer] = useState<ImportAnswer>();
+  const [error, setError] = useState<string>();
+  const [busy, setBusy] = useState(false);
+  const send = async (text: string, dryRun: boolean) => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      const result = await bff<ImportAnswer>('/api/tasks/import', { method: 'POST', body: { calendar: text, timeZone: settings.timeZone, dryRun } });
+      setAnswer(result);
+      track('ics_import', dryRun ? 'dryRun' : 'created');
+      if (!dryRun) announce(`Imported ${result.tasks.length} ${result.tasks.length === 1 ? 'reminder' : 'reminders'}`);
+    } catch (err) {
+      setAnswer(undefined);
+      setError(err instanceof ProblemError ? (err.byPointer()['/calendar'] ?? err.message) : 'Reading the file failed.');
+    } finally {
+      setBusy(false);
+    }
+  };
+  const choose = async (chosen: File | undefined) => {
+    setAnswer(undefined);
+    if (!chosen) return setFile(undefined);
+    const text = await chosen.text();
+    setFile({ name: chosen.name, text });
+    await send(text, true);
+  };
+  const created = answer && !answer.dryRun;
+  return (
+    <section aria-labelledby="import-heading">
+      <h2 id="import-heading">Import a calendar</h2>
+      <p className="hint">
+        A calendar file (.ics) exported from Google Calendar, Apple Calendar, Outlook or Thunderbird: each event or to-do becomes a reminder
+        at its alarm (or its start; 09:00 for an all-day one). You see what would be made before anything is.
+      </p>
+      <Field id="import-file" label="Calendar file" error={error}>
+        {(p) => <input {...p} type="file" accept=".ics,text/calendar" onChange={(e) => void choose(e.target.files?.[0])} />}
+      </Field>
+      {answer && (
+        <div aria-live="polite">
+          <h3>{created ? `Imported from ${file?.name ?? 'the file'}` : `In ${file?.name ?? 'the file'}`}</h3>
+          {answer.tasks.length === 0 ? (
+            <p>Nothing to remind you of.</p>
+          ) : (
+            <ul className="import-list">
+              {answer.tasks.map((t, i) => (
+                <li key={`${t.uid ?? ''}-${i}`}>
+                  <strong>{t.task.name}</strong> <span className="subtle">· {t.reminder}</span>
+                  {t.occurrences[0] && (
+                    <div className="subtle">
+                      next <time dateTime={t.occurrences[0]}>{dateTime(t.occurrences[0], settings.timeZone)}</time>
+                      {t.occurrences.length > 1 && `, then ${t.occurrences.slice(1).map((o) => dateTime(o, settings.timeZone)).join(', ')}`}
+                    </div>
+                  )}
+                </li>
+              ))}
+            </ul>
+          )}
+          {answer.skipped.length > 0 && (
+            <>
+              <h4>Not imported</h4>
+              <ul className="import-list">
+                {answer.skipped.map((s, i) => (
+                  <li key={`${s.uid ?? ''}-${i}`}>
+                    <strong>{s.summary ?? s.uid ?? 'An entry'}</strong>: <span className="subtle">{s.reason}</span>
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
+          {!created && answer.tasks.length > 0 && file && (
+            <div className="actions">
+              <button type="button" className="primary" disabled={busy} onClick={() => void send(file.text, false)}>
+                Import {answer.tasks.length} {answer.tasks.length === 1 ? 'reminder' : 'reminders'}
+              </button>
+            </div>
+          )}
+        </div>
+      )}
     </section>
   );
 }

@@ -42,6 +42,7 @@ const FEATURES: &[(&str, &[&str])] = &[
     ("occurrence_restored", &["any"]),
     ("occurrence_moved", &["any"]),
     ("occurrence_added", &["any"]),
+    ("ics_import", &["dryRun", "created"]),
     ("calendar_feed", &["made", "rotated", "revoked"]),
     ("push_enabled", &["on", "off"]),
     ("webhook_set", &["any"]),

@@ -246,3 +246,224 @@ async fn a_calendar_reads_the_same_year_of_occurrences_from_the_feed_as_chime_li
 
     app.running.stop().await.expect("stop");
 }
+
+/// The oracle's instances of `ics` between `from` and `until`: `UID` → starts (RFC 3339 UTC).
+fn oracle(
+    app: &TestApp,
+    ics: &str,
+    from: Timestamp,
+    until: Timestamp,
+) -> BTreeMap<String, Vec<String>> {
+    let file = app.dir.path().join("import.ics");
+    std::fs::write(&file, ics).expect("write the file");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/ics_oracle.py");
+    let output = std::process::Command::new("python3")
+        .args([
+            script,
+            file.to_str().expect("path"),
+            &from.to_string(),
+            &until.to_string(),
+        ])
+        .output()
+        .expect("run the iCalendar oracle");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .skip(1)
+    {
+        let (uid, start) = line.split_once('\t').expect("uid and start");
+        out.entry(uid.to_owned())
+            .or_default()
+            .push(start.to_owned());
+    }
+    out
+}
+
+/// Importing a calendar file over HTTP: a dry run lists each reminder with its next
+/// occurrences and what is skipped and why, and creates nothing; the import then creates
+/// exactly those tasks. A series with a custom VTIMEZONE (Santiago's rules under an Outlook
+/// name), EXDATE, RDATE, a moved and a cancelled occurrence and a 10-minute alarm reminds, for
+/// a year, exactly 10 minutes before each instance an independent library
+/// (`recurring_ical_events`) expands from the same file. A file that is no calendar is a 422
+/// at `/calendar`.
+#[tokio::test]
+async fn an_imported_calendar_reminds_before_every_instance_an_independent_reader_expands() {
+    use jiff::civil::Weekday;
+    let app = TestApp::builder().start().await;
+    let alice = app.user("alice");
+    let now = at_second(Timestamp::now());
+    let santiago = jiff::tz::TimeZone::get("America/Santiago").expect("zone");
+    // Next week's Tuesday and the Tuesdays after it, 08:30 in Santiago.
+    let tuesday = now
+        .to_zoned(santiago.clone())
+        .date()
+        .nth_weekday(1, Weekday::Tuesday)
+        .expect("date")
+        .checked_add(jiff::Span::new().weeks(1))
+        .expect("date");
+    let local = |weeks: i64, hour: i8, minute: i8| {
+        tuesday
+            .checked_add(jiff::Span::new().weeks(weeks))
+            .expect("date")
+            .at(hour, minute, 0, 0)
+            .strftime("%Y%m%dT%H%M%S")
+            .to_string()
+    };
+    let ics = format!(
+        "BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//Microsoft Corporation//Outlook 16.0 MIMEDIR//EN\r
+BEGIN:VTIMEZONE\r
+TZID:Pacific SA Standard Time\r
+BEGIN:STANDARD\r
+DTSTART:16010101T000000\r
+TZOFFSETFROM:-0300\r
+TZOFFSETTO:-0400\r
+RRULE:FREQ=YEARLY;BYDAY=1SU;BYMONTH=4\r
+END:STANDARD\r
+BEGIN:DAYLIGHT\r
+DTSTART:16010101T000000\r
+TZOFFSETFROM:-0400\r
+TZOFFSETTO:-0300\r
+RRULE:FREQ=YEARLY;BYDAY=1SU;BYMONTH=9\r
+END:DAYLIGHT\r
+END:VTIMEZONE\r
+BEGIN:VEVENT\r
+UID:lessons@example.com\r
+SUMMARY:Spanish lesson\r
+DTSTART;TZID=Pacific SA Standard Time:{start}\r
+DTEND;TZID=Pacific SA Standard Time:{end}\r
+RRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=40\r
+EXDATE;TZID=Pacific SA Standard Time:{skipped}\r
+RDATE;TZID=Pacific SA Standard Time:{added}\r
+BEGIN:VALARM\r
+ACTION:DISPLAY\r
+TRIGGER:-PT10M\r
+END:VALARM\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:lessons@example.com\r
+RECURRENCE-ID;TZID=Pacific SA Standard Time:{moved_from}\r
+SUMMARY:Spanish lesson (afternoon)\r
+DTSTART;TZID=Pacific SA Standard Time:{moved_to}\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:lessons@example.com\r
+RECURRENCE-ID;TZID=Pacific SA Standard Time:{cancelled}\r
+STATUS:CANCELLED\r
+SUMMARY:Spanish lesson\r
+DTSTART;TZID=Pacific SA Standard Time:{cancelled}\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:long-ago@example.com\r
+SUMMARY:Long ago\r
+DTSTART:20200101T090000Z\r
+END:VEVENT\r
+BEGIN:VJOURNAL\r
+UID:diary@example.com\r
+SUMMARY:Diary\r
+END:VJOURNAL\r
+END:VCALENDAR\r
+",
+        start = local(0, 8, 30),
+        end = local(0, 9, 30),
+        skipped = local(2, 8, 30),
+        added = local(3, 18, 0),
+        moved_from = local(5, 8, 30),
+        moved_to = local(5, 16, 0),
+        cancelled = local(7, 8, 30),
+    );
+
+    let dry: Value = alice
+        .post(
+            "/api/v1/tasks/import",
+            &json!({"calendar": ics, "dryRun": true}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(dry["dryRun"], true);
+    let tasks = dry["tasks"].as_array().expect("tasks");
+    assert_eq!(tasks.len(), 1, "{dry}");
+    assert_eq!(tasks[0]["id"], Value::Null);
+    assert_eq!(tasks[0]["reminder"], "10 min before");
+    assert_eq!(tasks[0]["task"]["timeZone"], "America/Santiago", "{dry}");
+    let reasons: Vec<&str> = dry["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| s["reason"].as_str().expect("reason"))
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("in the past")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("VJOURNAL")),
+        "{reasons:?}"
+    );
+    let listed: Value = alice.get("/api/v1/tasks", StatusCode::OK).await;
+    assert_eq!(listed["tasks"], json!([]), "a dry run creates nothing");
+
+    let done: Value = alice
+        .post(
+            "/api/v1/tasks/import",
+            &json!({"calendar": ics}),
+            StatusCode::OK,
+        )
+        .await;
+    let id = done["tasks"][0]["id"].as_str().expect("created").to_owned();
+    assert_eq!(done["tasks"][0]["occurrences"], tasks[0]["occurrences"]);
+    let listed: Value = alice.get("/api/v1/tasks", StatusCode::OK).await;
+    assert_eq!(listed["tasks"].as_array().map(Vec::len), Some(1));
+
+    // A year of reminders, 10 minutes before each instance the oracle expands.
+    let until = now + SignedDuration::from_hours(24 * 366);
+    let expected: Vec<String> = oracle(&app, &ics, now, until)
+        .remove("lessons@example.com")
+        .expect("the series")
+        .iter()
+        .map(|s| {
+            (s.parse::<Timestamp>().expect("instant") - SignedDuration::from_mins(10)).to_string()
+        })
+        .collect();
+    let ours: Value = alice
+        .get(
+            &format!("/api/v1/tasks/{id}/occurrences?count=100"),
+            StatusCode::OK,
+        )
+        .await;
+    let ours: Vec<String> = ours["occurrences"]
+        .as_array()
+        .expect("occurrences")
+        .iter()
+        .map(|o| o.as_str().expect("instant").to_owned())
+        .collect();
+    assert_eq!(ours, expected);
+    assert_eq!(
+        ours.len(),
+        40 - 2 + 1,
+        "40 by COUNT, one skipped, one cancelled, one added"
+    );
+
+    let refused = alice
+        .post_problem(
+            "/api/v1/tasks/import",
+            &json!({"calendar": "hello"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["pointer"], "/calendar",
+        "{:?}",
+        refused.body
+    );
+
+    app.running.stop().await.expect("stop");
+}

@@ -5,7 +5,7 @@ VTIMEZONE) between two instants.
 
 Usage: ics_oracle.py FEED_FILE FROM TO (FROM and TO as RFC 3339 UTC, `2026-12-05T00:00:00Z`).
 Prints one line per event instance, `UID<TAB>START` with START in UTC (`2026-12-07T08:00:00Z`),
-sorted; and first a line `ALARMS<TAB>n`: how many instances carry a VALARM at their start.
+sorted, cancelled instances left out; and first a line `ALARMS<TAB>n`: how many instances carry a VALARM at their start.
 """
 import sys
 from datetime import datetime, timedelta, timezone
@@ -24,6 +24,10 @@ with open(feed, "rb") as f:
 rows = []
 alarms = 0
 for event in recurring_ical_events.of(calendar).between(start, end):
+    # recurring_ical_events returns a cancelled instance (an override with STATUS:CANCELLED)
+    # as an event with that status; RFC 5545 means it does not take place.
+    if str(event.get("STATUS", "")).upper() == "CANCELLED":
+        continue
     at = event["DTSTART"].dt
     if at.tzinfo is None:
         raise SystemExit(f"floating DTSTART in {event['UID']}: {at}")
