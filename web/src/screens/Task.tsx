@@ -219,7 +219,7 @@ export function TaskScreen({ id }: { id: string }) {
                 <li key={at}>
                   <time dateTime={at}>{dateTime(at, zone)}</time>
                   {moved && <span className="note"> moved from {dateTime(moved.from, zone)}</span>}
-                  {added && <span className="note"> added</span>}{' '}
+                  {added && <span className="tag">added</span>}{' '}
                   {changeable && (
                     <button type="button" className="small" onClick={() => change(at, moved ? 'restore' : 'skip')}>
                       {moved ? 'Move back' : added ? 'Remove' : 'Skip'}

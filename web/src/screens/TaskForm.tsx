@@ -149,8 +149,8 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
             </Field>
           </div>
           <label className="check">
-            <input type="checkbox" checked={form.floating} onChange={(e) => set('floating', e.target.checked)} /> Follow my time
-            zone: the same local time wherever I am (the zone in Settings; when I change it, this moves with me)
+            <input type="checkbox" checked={form.floating} onChange={(e) => set('floating', e.target.checked)} /> Follow me: the same
+            local time wherever I am (the zone in Settings; when I change it there, this moves with me)
           </label>
           {errors.floating && <p className="error">{errors.floating}</p>}
 
