@@ -11,7 +11,9 @@
 //!   start by its offset on the item's zone (`timeZone` is that zone), so a weekly 09:00
 //!   meeting with a 15-minute alarm is a weekly 08:45 reminder, DST or not. An absolute alarm
 //!   is a one-time reminder at its instant (RFC 5545 gives it once, not per occurrence).
-//! - **Repeats.** The item's `RRULE` as `repeats.rrule`. A shift that crosses midnight cannot
+//! - **Repeats.** The item's `RRULE` as `repeats.rrule`; a series without `COUNT` that began
+//!   more than a day ago starts at its first occurrence from then on (the same occurrences to
+//!   come, without walking decades of past ones at every lookup). A shift that crosses midnight cannot
 //!   follow a rule that picks days (BYDAY, BYMONTHDAY, ...), nor any shift a rule that picks
 //!   hours or minutes: that reminder is skipped with the reason, the others kept.
 //! - **Exceptions.** `EXDATE`s become `skipped`, `RDATE`s `added` (for an item without a rule,
@@ -221,6 +223,9 @@ fn body(item: &Item, reminder: Reminder, now: Timestamp) -> Result<Value, String
             ));
         }
         body["repeats"] = json!({"rrule": rule.to_string()});
+        if let Some(later) = recent_start(rule, zone, item.start.local, shift, start, recent) {
+            body["startDate"] = json!(later.to_string());
+        }
         for o in &item.overrides {
             let Some(from) = shift_instant(o.recurrence_id) else {
                 continue;
@@ -268,6 +273,32 @@ fn body(item: &Item, reminder: Reminder, now: Timestamp) -> Result<Value, String
         }
     }
     Ok(body)
+}
+
+/// For a rule without `COUNT` whose reminders began long before `recent`: its first
+/// occurrence from `recent` on, as the task's start. The occurrences to come are the same
+/// (the expansion keeps the rule's periods and what it takes from its start), and finding the
+/// next one then costs as little as for a task made today, where a series begun in 1990 would
+/// otherwise be walked from 1990 at every lookup. Only an occurrence whose local time exists as
+/// written (not moved by a DST gap) is taken, so the wall clock the rule follows is unchanged.
+fn recent_start(
+    rule: &crate::recurrence::rrule::Rrule,
+    zone: &TaskZone,
+    local: DateTime,
+    shift: SignedDuration,
+    start: Timestamp,
+    recent: Timestamp,
+) -> Option<Timestamp> {
+    if start >= recent || matches!(rule.end, Some(crate::recurrence::rrule::End::Count(_))) {
+        return None;
+    }
+    let tz = zone.time_zone();
+    let local = local.checked_add(shift).ok()?;
+    rule.expand_near(local, tz, tz.to_datetime(recent))
+        .take(10_000)
+        .filter_map(|l| Some((l, tz.to_ambiguous_timestamp(l).compatible().ok()?)))
+        .find(|(l, at)| *at >= recent && tz.to_datetime(*at) == *l)
+        .map(|(_, at)| at)
 }
 
 fn push(body: &mut Value, field: &str, value: Value) {

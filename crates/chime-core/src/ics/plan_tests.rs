@@ -244,5 +244,80 @@ END:VEVENT
     let body = &plan.tasks[0].body;
     assert_eq!(body["name"].as_str().map(|n| n.chars().count()), Some(200));
     assert_eq!(body["skipped"], json!(["2026-12-10T13:00:00Z"]));
-    spec(body);
+    // Begun in 2020 without a count: it starts at its first occurrence from a day ago, so no
+    // lookup walks six years of it; the occurrences to come are the same.
+    assert_eq!(body["startDate"], "2026-12-05T13:00:00Z");
+    assert_eq!(
+        spec(body).schedule.upcoming(ts("2026-12-06T12:00:00Z"), 4),
+        [
+            ts("2026-12-06T13:00:00Z"),
+            ts("2026-12-07T13:00:00Z"),
+            ts("2026-12-08T13:00:00Z"),
+            ts("2026-12-09T13:00:00Z")
+        ]
+    );
+}
+
+#[test]
+fn a_series_begun_long_ago_starts_nearer_now_with_the_same_occurrences_to_come() {
+    let now = "2026-12-06T12:00:00Z";
+    for (zone, dtstart, rule) in [
+        (
+            "Europe/Berlin",
+            "20190102T093000",
+            "FREQ=WEEKLY;INTERVAL=2;BYDAY=WE,FR",
+        ),
+        (
+            "America/Santiago",
+            "20180131T000000",
+            "FREQ=MONTHLY;BYDAY=-1FR",
+        ),
+        (
+            "Australia/Lord_Howe",
+            "20150301T020000",
+            "FREQ=YEARLY;BYMONTH=3,10;BYDAY=1SU",
+        ),
+        ("Europe/Dublin", "20200315T010000", "FREQ=HOURLY;INTERVAL=7"),
+        (
+            "America/New_York",
+            "20210101T013000",
+            "FREQ=MINUTELY;INTERVAL=45",
+        ),
+        (
+            "Pacific/Apia",
+            "20111225T100000",
+            "FREQ=DAILY;UNTIL=20280101T000000Z",
+        ),
+        ("Europe/Berlin", "20190331T023000", "FREQ=YEARLY"),
+    ] {
+        let plan = planned(
+            &format!(
+                "BEGIN:VEVENT\nUID:x\nSUMMARY:x\nDTSTART;TZID={zone}:{dtstart}\nRRULE:{rule}\nEND:VEVENT\n"
+            ),
+            now,
+        );
+        let body = &plan.tasks[0].body;
+        let forwarded = spec(body);
+        let mut from_start = body.clone();
+        from_start["startDate"] = json!(plan_start(zone, dtstart).to_string());
+        let from_start = spec(&from_start);
+        assert!(
+            forwarded.schedule.start > from_start.schedule.start,
+            "{rule}"
+        );
+        assert_eq!(
+            forwarded.schedule.upcoming(ts(now), 60),
+            from_start.schedule.upcoming(ts(now), 60),
+            "{zone} {dtstart} {rule}"
+        );
+    }
+}
+
+/// `dtstart` (`YYYYMMDDTHHMMSS`) on `zone`'s wall clock.
+fn plan_start(zone: &str, dtstart: &str) -> Timestamp {
+    jiff::civil::DateTime::strptime("%Y%m%dT%H%M%S", dtstart)
+        .expect("local")
+        .to_zoned(jiff::tz::TimeZone::get(zone).expect("zone"))
+        .expect("zoned")
+        .timestamp()
 }

@@ -151,6 +151,13 @@ fn body_for(method: &str, path: &str, a: &Secrets) -> Option<Value> {
         ("post", "/api/v1/tasks/{id}/occurrences/{dueAt}/move") => {
             Some(json!({"to": in_ms(7_200_000)}))
         }
+        ("post", "/api/v1/tasks/{id}/occurrences") => Some(json!({"at": in_ms(7_200_000)})),
+        ("post", "/api/v1/tasks/import") => Some(json!({
+            "calendar": "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:b@example.com\r\n\
+                         SUMMARY:bob's own\r\nDTSTART:20991231T090000Z\r\nEND:VEVENT\r\n\
+                         END:VCALENDAR\r\n",
+            "dryRun": true
+        })),
         (_, _) => None,
     }
 }
