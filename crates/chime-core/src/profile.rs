@@ -10,7 +10,8 @@
 //! The body (`ProfileIn` documents it in the OpenAPI document):
 //!
 //! - `timeZone`: an IANA name (`Europe/Berlin`), or `null` for none (the web app then uses the
-//!   browser's zone). Quiet hours are read on this zone's wall clock (UTC when none).
+//!   browser's zone). Quiet hours are read on this zone's wall clock (UTC when none), and
+//!   floating tasks follow it (saving another zone moves them; see `Schedule::in_zone`).
 //! - `email`, `phone`: defaults for new tasks, checked as a task's `notify.email` and
 //!   `notify.sms` are (a phone is kept in E.164); empty or `null` for none.
 //! - `quietHours`: a list of windows `{"days": ["mon", "tue"], "from": "22:00", "to": "07:00"}`,

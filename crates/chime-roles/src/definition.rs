@@ -484,7 +484,6 @@ impl Definition {
         Ok(view.spec.schedule.upcoming(self.now(), count))
     }
 
-    /// The next `count` due instants of a body that is not saved.
     /// Reads one line of English (`Call mom tomorrow at 9`) on `zone`'s wall clock into a
     /// task body, checked as a create would check it: the body, what was understood, and its
     /// next `count` occurrences. Nothing is stored. A line it cannot read exactly is refused
@@ -519,6 +518,7 @@ impl Definition {
         Ok((quick, upcoming))
     }
 
+    /// The next `count` due instants of a body that is not saved.
     pub fn preview(&self, body: Value, count: usize) -> Result<Vec<Timestamp>> {
         let spec = TaskSpec::parse_with(body, &self.options)?;
         Ok(spec.schedule.upcoming(self.now(), count))

@@ -464,6 +464,27 @@ END:VCALENDAR\r
         "{:?}",
         refused.body
     );
+    // The one route that reads more than 64 KiB reads 3 MiB, and no more.
+    let big = json!({"calendar": "x".repeat(3 * 1024 * 1024 + 1), "dryRun": true});
+    let too_large = alice
+        .post_problem("/api/v1/tasks/import", &big, StatusCode::PAYLOAD_TOO_LARGE)
+        .await;
+    assert_eq!(too_large["status"], 413);
+    let file_over_2_mib = json!({"calendar": "x".repeat(2 * 1024 * 1024 + 1), "dryRun": true});
+    let refused = alice
+        .post_problem(
+            "/api/v1/tasks/import",
+            &file_over_2_mib,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert!(
+        refused["errors"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("at most")),
+        "{:?}",
+        refused.body
+    );
 
     app.running.stop().await.expect("stop");
 }
