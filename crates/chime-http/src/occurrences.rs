@@ -685,7 +685,8 @@ pub async fn restore(
 
 /// Adds one occurrence (RFC 5545 RDATE): the task also fires once at `at`, numbered 0 (outside
 /// the rule's count), even after the rule has ended; a one-time task gets a second time. Skip
-/// or move it like any other occurrence (skipping one that was added removes it).
+/// or move it like any other occurrence (skipping one that was added removes it). Adding an
+/// instant already added answers the task as it is, so a retry is safe.
 #[utoipa::path(post, path = "/api/v1/tasks/{id}/occurrences", tag = "occurrences",
     params(("id" = String, Path)),
     request_body = AddBody,

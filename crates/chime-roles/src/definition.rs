@@ -353,6 +353,10 @@ impl Definition {
                 ))
             };
             match change {
+                // Added already (a retry of this call): nothing to change, so no new version.
+                OccurrenceChange::Add if added => {
+                    return TaskView::load(current, now);
+                }
                 OccurrenceChange::Add => {
                     let taken = if upcoming {
                         Some("is already an occurrence of this task")

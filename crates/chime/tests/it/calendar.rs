@@ -105,6 +105,15 @@ async fn a_calendar_reads_the_same_year_of_occurrences_from_the_feed_as_chime_li
                     == added.parse().ok()),
             "{answer}"
         );
+        // Sent again (a retry): answered as it is, no new version.
+        let again: Value = alice
+            .post(
+                &format!("/api/v1/tasks/{task}/occurrences"),
+                &json!({"at": added}),
+                StatusCode::OK,
+            )
+            .await;
+        assert_eq!(again["version"], answer["version"], "{again}");
     }
 
     let _: Value = alice
