@@ -558,29 +558,22 @@ impl Schedule {
         let window = SignedDuration::from_hours(27);
         let horizon = now.checked_sub(window * 2).unwrap_or(now);
         let exceptions = &self.exceptions;
+        let recent = |set: &std::collections::BTreeSet<Timestamp>| {
+            set.range(horizon..).map(|t| local(*t)).collect()
+        };
         let mut out = Schedule {
             start: local(self.start),
             zone: zone.clone(),
             repeats: self.repeats.clone().map(|r| r.in_zone(&local)),
             exceptions: Exceptions {
-                skipped: exceptions
-                    .skipped
-                    .iter()
-                    .filter(|t| **t >= horizon)
-                    .map(|t| local(*t))
-                    .collect(),
+                skipped: recent(&exceptions.skipped),
                 moved: exceptions
                     .moved
                     .iter()
                     .filter(|(from, to)| **from >= horizon || **to >= horizon)
                     .map(|(from, to)| (local(*from), local(*to)))
                     .collect(),
-                added: exceptions
-                    .added
-                    .iter()
-                    .filter(|t| **t >= horizon)
-                    .map(|t| local(*t))
-                    .collect(),
+                added: recent(&exceptions.added),
             },
         };
         let from = now.checked_sub(window).unwrap_or(now);

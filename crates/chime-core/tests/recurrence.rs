@@ -55,6 +55,14 @@ fn every_mut(s: &mut Schedule) -> &mut Repeats {
 }
 
 /// The first `n` occurrences, by `first` and `after`.
+/// The first `n` occurrences, walked, as (RFC 3339 instant, number).
+fn numbered(s: &Schedule, n: usize) -> Vec<(String, u32)> {
+    take(s, n)
+        .iter()
+        .map(|o| (o.at.to_string(), o.seq))
+        .collect()
+}
+
 fn take(s: &Schedule, n: usize) -> Vec<Occurrence> {
     let mut out: Vec<Occurrence> = Vec::new();
     let mut next = s.first();
@@ -1194,12 +1202,8 @@ fn a_skipped_occurrence_does_not_fire_and_a_moved_one_fires_once_at_its_new_inst
         .exceptions
         .moved
         .insert(ts("2026-12-04T09:00:00Z"), ts("2026-12-04T18:30:00Z"));
-    let got: Vec<(String, u32)> = take(&changed, 5)
-        .iter()
-        .map(|o| (o.at.to_string(), o.seq))
-        .collect();
     assert_eq!(
-        got,
+        numbered(&changed, 5),
         [
             ("2026-12-01T09:00:00Z".to_owned(), 1),
             ("2026-12-02T09:00:00Z".to_owned(), 2),
@@ -1296,12 +1300,8 @@ fn an_added_occurrence_fires_once_beside_the_rule_and_after_its_end() {
         .exceptions
         .skipped
         .insert(ts("2026-12-02T09:00:00Z"));
-    let got: Vec<(String, u32)> = take(&changed, 10)
-        .iter()
-        .map(|o| (o.at.to_string(), o.seq))
-        .collect();
     assert_eq!(
-        got,
+        numbered(&changed, 10),
         [
             ("2026-12-01T09:00:00Z".to_owned(), 1),
             ("2026-12-02T15:00:00Z".to_owned(), 0),

@@ -592,24 +592,20 @@ fn parse_exceptions(input: &TaskIn, errs: &mut Errors) -> Option<Exceptions> {
             None
         }
     };
-    for (i, item) in list("/skipped", &input.skipped, MAX_SKIPPED, "instants", errs)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        if let Some(at) = instant(&format!("/skipped/{i}"), item, errs) {
-            exceptions.skipped.insert(at);
+    let instants = |field: &str, sent: &Sent, max: usize, errs: &mut Errors| {
+        let mut out = std::collections::BTreeSet::new();
+        let pointer = format!("/{field}");
+        for (i, item) in list(&pointer, sent, max, "instants", errs)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            out.extend(instant(&format!("{pointer}/{i}"), item, errs));
         }
-    }
-    for (i, item) in list("/added", &input.added, MAX_ADDED, "instants", errs)
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        if let Some(at) = instant(&format!("/added/{i}"), item, errs) {
-            exceptions.added.insert(at);
-        }
-    }
+        out
+    };
+    exceptions.skipped = instants("skipped", &input.skipped, MAX_SKIPPED, errs);
+    exceptions.added = instants("added", &input.added, MAX_ADDED, errs);
     let moves = list(
         "/moved",
         &input.moved,
