@@ -22,6 +22,7 @@ use chime_core::task::{EmailAddress, PhoneNumber};
 use chime_core::{TaskSpec, UserId};
 use serde::{Deserialize, Serialize};
 
+pub mod destination;
 pub mod email;
 pub mod push;
 pub mod sms;
@@ -77,6 +78,15 @@ pub enum Recipient {
         url: String,
         /// The Standard Webhooks secret, `whsec_` + base64.
         secret: String,
+    },
+    /// One of the owner's destinations: an ntfy topic, a Gotify app, a Telegram chat, a Slack
+    /// or Discord webhook, a Matrix room.
+    Destination {
+        /// Its id (`dst_…`: the delivery's target).
+        id: String,
+        /// Its Apprise-style URL, with the service's token (never logged: see
+        /// [`destination::mask`]).
+        url: String,
     },
 }
 

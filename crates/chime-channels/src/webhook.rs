@@ -52,13 +52,13 @@ use serde_json::json;
 
 use crate::{ChannelAdapter, Recipient, Reminder, SendError, Sent};
 
-pub use address::{check_url, check_url_as, is_public};
+pub use address::{check_url, check_url_as, is_public, Reach};
 pub use signature::{
     generate_secret, message_id, sign, verify, SignatureError, SigningKey, MIN_KEY_BYTES,
     SECRET_PREFIX, TIMESTAMP_TOLERANCE_SECONDS,
 };
 
-use address::{Target, TargetError};
+pub(crate) use address::{resolve, Target, TargetError};
 
 /// The Standard Webhooks event type of a reminder.
 pub const EVENT_TYPE: &str = "reminder.due";
@@ -122,7 +122,7 @@ impl WebhookChannel {
         url: &str,
         key: &SigningKey,
     ) -> Result<Sent, SendError> {
-        let target = address::resolve(url, self.allow_private, "the webhook URL")
+        let target = address::resolve(url, &Reach::webhook(self.allow_private), "the webhook URL")
             .await
             .map_err(|e| match e {
                 TargetError::Unresolved(r) => SendError::transient(r),

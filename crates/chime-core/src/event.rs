@@ -73,15 +73,39 @@ pub enum Channel {
     Sms,
     Push,
     Webhook,
+    /// The chat and push services self-hosters use: each a destination of the owner's
+    /// (a named Apprise-style URL) that the task names.
+    Ntfy,
+    Gotify,
+    Telegram,
+    Slack,
+    Discord,
+    Matrix,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 5] = [
+    pub const ALL: [Channel; 11] = [
         Channel::InApp,
         Channel::Email,
         Channel::Sms,
         Channel::Push,
         Channel::Webhook,
+        Channel::Ntfy,
+        Channel::Gotify,
+        Channel::Telegram,
+        Channel::Slack,
+        Channel::Discord,
+        Channel::Matrix,
+    ];
+
+    /// The channels of destinations: a task reaches them through `notify.destinations`.
+    pub const DESTINATIONS: [Channel; 6] = [
+        Channel::Ntfy,
+        Channel::Gotify,
+        Channel::Telegram,
+        Channel::Slack,
+        Channel::Discord,
+        Channel::Matrix,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -91,6 +115,12 @@ impl Channel {
             Channel::Sms => "sms",
             Channel::Push => "push",
             Channel::Webhook => "webhook",
+            Channel::Ntfy => "ntfy",
+            Channel::Gotify => "gotify",
+            Channel::Telegram => "telegram",
+            Channel::Slack => "slack",
+            Channel::Discord => "discord",
+            Channel::Matrix => "matrix",
         }
     }
 

@@ -30,9 +30,9 @@ use chime_core::event::{Channel, OccurrenceKey};
 use chime_core::{NotificationId, TaskId, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
-    DeliveryWrite, Escalate, EscalateFn, Escalated, FeedRecord, Fire, FireFn, FiredOccurrence,
-    HistoryEntry, InboxItem, OccurrenceRecord, OccurrenceStore, OutboxEvent, OutboxRow,
-    OutboxStore, PastCursor, PastKind, PendingSignIn, ProfileRecord, Purged,
+    DeliveryWrite, DestinationRecord, Escalate, EscalateFn, Escalated, FeedRecord, Fire, FireFn,
+    FiredOccurrence, HistoryEntry, InboxItem, OccurrenceRecord, OccurrenceStore, OutboxEvent,
+    OutboxRow, OutboxStore, PastCursor, PastKind, PendingSignIn, ProfileRecord, Purged,
     PushSubscriptionRecord, RecipientStore, RetentionStore, ScheduleChange, ScheduleStore,
     ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord, TaskStore, Wake, WakeFn,
     WebhookEndpoint, Woken,
@@ -620,6 +620,26 @@ impl RecipientStore for EncryptedStore {
 
     async fn remove_webhook(&self, user: &UserId) -> Result<bool> {
         self.inner.remove_webhook(user).await
+    }
+
+    async fn put_destination(&self, _destination: &DestinationRecord) -> Result<()> {
+        todo!("destinations store")
+    }
+
+    async fn destinations(&self, _user: &UserId) -> Result<Vec<DestinationRecord>> {
+        todo!("destinations store")
+    }
+
+    async fn destination(
+        &self,
+        _user: Option<&UserId>,
+        _id: &str,
+    ) -> Result<Option<DestinationRecord>> {
+        todo!("destinations store")
+    }
+
+    async fn remove_destination(&self, _user: &UserId, _id: &str) -> Result<bool> {
+        todo!("destinations store")
     }
 
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<()> {

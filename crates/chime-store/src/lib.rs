@@ -461,6 +461,20 @@ pub struct WebhookEndpoint {
     pub created_at: Timestamp,
 }
 
+/// One of a user's destinations: a named URL of a chat or push service (ntfy, Gotify,
+/// Telegram, Slack, Discord, Matrix), in the Apprise syntax. The URL carries the service's
+/// token, so it is encrypted above the port like a webhook's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationRecord {
+    /// `dst_…`, unique across users.
+    pub id: String,
+    pub user_id: UserId,
+    /// For people: "Phone (ntfy)", "Family chat".
+    pub name: String,
+    pub url: String,
+    pub created_at: Timestamp,
+}
+
 /// A user's calendar feed: the generation of its secret URL that works now (the URL is
 /// derived from it; rotating makes every earlier URL stop working).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -587,6 +601,23 @@ pub trait RecipientStore: Send + Sync + 'static {
     async fn webhook(&self, user: &UserId) -> Result<Option<WebhookEndpoint>>;
 
     async fn remove_webhook(&self, user: &UserId) -> Result<bool>;
+
+    /// Stores a destination of `destination.user_id`, replacing the one with its id (which
+    /// must be that user's).
+    async fn put_destination(&self, destination: &DestinationRecord) -> Result<()>;
+
+    /// The user's destinations, oldest first.
+    async fn destinations(&self, user: &UserId) -> Result<Vec<DestinationRecord>>;
+
+    /// Destination `id` (of `user` when given: a chat service's callback knows only the id).
+    async fn destination(
+        &self,
+        user: Option<&UserId>,
+        id: &str,
+    ) -> Result<Option<DestinationRecord>>;
+
+    /// Removes `user`'s destination `id`; `Ok(false)` when there was none.
+    async fn remove_destination(&self, user: &UserId, id: &str) -> Result<bool>;
 
     /// Stores `profile`, replacing the user's previous one.
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<()>;

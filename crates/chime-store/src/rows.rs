@@ -332,10 +332,10 @@ pub(crate) mod prelude {
     };
     pub(crate) use crate::{
         AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
-        DeliveryWrite, Error, FeedRecord, FireFn, FiredOccurrence, HistoryEntry, InboxItem,
-        OutboxEvent, OutboxRow, OutboxStore, PendingSignIn, ProfileRecord, PushSubscriptionRecord,
-        RecipientStore, Result, ScheduleChange, ScheduleStore, ScheduledTask, SessionRecord,
-        SessionStore, TaskRecord, TaskStore, WakeFn, WebhookEndpoint,
+        DeliveryWrite, DestinationRecord, Error, FeedRecord, FireFn, FiredOccurrence, HistoryEntry,
+        InboxItem, OutboxEvent, OutboxRow, OutboxStore, PendingSignIn, ProfileRecord,
+        PushSubscriptionRecord, RecipientStore, Result, ScheduleChange, ScheduleStore,
+        ScheduledTask, SessionRecord, SessionStore, TaskRecord, TaskStore, WakeFn, WebhookEndpoint,
     };
     pub(crate) use crate::{EscalateFn, Escalated};
     pub(crate) use crate::{OccurrenceRecord, OccurrenceStore};

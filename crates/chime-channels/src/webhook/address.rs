@@ -25,9 +25,103 @@ use std::time::Duration;
 
 use url::{Host, Url};
 
-/// How a refusal tells the operator to lift it.
+/// How a webhook refusal tells the operator to lift it.
 const HOW_TO_ALLOW: &str =
     "webhooks go to public addresses only unless `channels.webhook.allow_private = true`";
+
+/// Which non-public addresses a channel's requests may reach: none (the default), all
+/// (`allow_private`, development), or those an operator listed for the channel (an ntfy or
+/// Gotify server on the LAN is the normal case), by network (`192.168.0.0/16`, `10.1.2.3`)
+/// or by host name as written in the URL (`ntfy.lan`: every address it resolves to).
+#[derive(Debug, Clone)]
+pub struct Reach {
+    allow_private: bool,
+    allow: Vec<Allowed>,
+    /// How a refusal tells the operator to lift it.
+    hint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Allowed {
+    Net(IpAddr, u8),
+    Host(String),
+}
+
+impl Reach {
+    /// The webhook channel's: public addresses, or every address with `allow_private`.
+    pub fn webhook(allow_private: bool) -> Reach {
+        Reach {
+            allow_private,
+            allow: Vec::new(),
+            hint: HOW_TO_ALLOW.to_owned(),
+        }
+    }
+
+    /// Public addresses and those `entries` list (CIDRs, addresses or host names); `setting`
+    /// names the configuration key a refusal points to (`channels.ntfy.allow`).
+    pub fn allowing(entries: &[String], setting: &str) -> Result<Reach, String> {
+        let allow = entries
+            .iter()
+            .map(|entry| parse_allowed(entry).ok_or_else(|| format!("{setting}: {entry:?} is not a CIDR (`192.168.0.0/16`), an address or a host name")))
+            .collect::<Result<_, _>>()?;
+        Ok(Reach {
+            allow_private: false,
+            allow,
+            hint: format!("private addresses are reached only when listed in `{setting}`"),
+        })
+    }
+
+    /// Every address (development only, like `channels.webhook.allow_private`).
+    pub fn with_private(mut self, allow_private: bool) -> Reach {
+        self.allow_private |= allow_private;
+        self
+    }
+
+    fn permits(&self, host: &str, ip: IpAddr) -> bool {
+        self.allow_private
+            || self.allow.iter().any(|allowed| match allowed {
+                Allowed::Host(name) => name.eq_ignore_ascii_case(host),
+                Allowed::Net(net, bits) => in_network(ip, *net, *bits),
+            })
+    }
+}
+
+fn parse_allowed(entry: &str) -> Option<Allowed> {
+    let entry = entry.trim();
+    let (addr, bits) = match entry.split_once('/') {
+        Some((addr, bits)) => (addr, Some(bits.parse::<u8>().ok()?)),
+        None => (entry, None),
+    };
+    if let Ok(ip) = addr.parse::<IpAddr>() {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let bits = bits.unwrap_or(max);
+        return (bits <= max).then_some(Allowed::Net(ip, bits));
+    }
+    let name = entry.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty() && l.len() <= 63 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    (bits.is_none() && !name.is_empty() && name.split('.').all(label_ok))
+        .then_some(Allowed::Host(name))
+}
+
+fn in_network(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(ip), IpAddr::V4(net)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
+            u32::from(ip) & mask == u32::from(net) & mask
+        }
+        (IpAddr::V6(ip), IpAddr::V6(net)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
+            u128::from(ip) & mask == u128::from(net) & mask
+        }
+        // An IPv4-mapped IPv6 address is the IPv4 address a listed network names.
+        (IpAddr::V6(ip), IpAddr::V4(_)) => ip
+            .to_ipv4_mapped()
+            .is_some_and(|v4| in_network(IpAddr::V4(v4), net, bits)),
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+    }
+}
 
 /// A URL that passed the checks, with the addresses it may be delivered to.
 #[derive(Debug)]
@@ -60,11 +154,7 @@ impl TargetError {
 }
 
 /// Parses the URL and applies the rules of points 1 and 2 above.
-pub(crate) async fn resolve(
-    url: &str,
-    allow_private: bool,
-    noun: &str,
-) -> Result<Target, TargetError> {
+pub(crate) async fn resolve(url: &str, reach: &Reach, noun: &str) -> Result<Target, TargetError> {
     let url = Url::parse(url)
         .map_err(|e| TargetError::Invalid(format!("{noun} is not a valid URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -100,18 +190,20 @@ pub(crate) async fn resolve(
         }
         None => return Err(TargetError::Invalid(format!("{noun} has no host"))),
     };
-    if !allow_private {
-        for ip in &addrs {
-            if let Some(kind) = non_public_kind(*ip) {
-                let what = if pinned.is_some() {
-                    format!("{host}, which resolves to {ip}, {kind}")
-                } else {
-                    format!("{ip}, {kind}")
-                };
-                return Err(TargetError::Refused(format!(
-                    "refusing to deliver to {what}: {HOW_TO_ALLOW}"
-                )));
-            }
+    for ip in &addrs {
+        if reach.permits(&host, *ip) {
+            continue;
+        }
+        if let Some(kind) = non_public_kind(*ip) {
+            let what = if pinned.is_some() {
+                format!("{host}, which resolves to {ip}, {kind}")
+            } else {
+                format!("{ip}, {kind}")
+            };
+            return Err(TargetError::Refused(format!(
+                "refusing to deliver to {what}: {}",
+                reach.hint
+            )));
         }
     }
     Ok(Target { url, host, pinned })
@@ -126,7 +218,7 @@ pub async fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
 /// [`check_url`] for another URL Chime will call (a push endpoint): `noun` names it in the
 /// reason.
 pub async fn check_url_as(url: &str, allow_private: bool, noun: &str) -> Result<(), String> {
-    resolve(url, allow_private, noun)
+    resolve(url, &Reach::webhook(allow_private), noun)
         .await
         .map(|_| ())
         .map_err(TargetError::into_reason)
@@ -240,6 +332,37 @@ fn v6_kind(ip: Ipv6Addr) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_allow_list_admits_its_networks_and_hosts_only() {
+        let reach = Reach::allowing(
+            &[
+                "192.168.0.0/16".to_owned(),
+                "10.1.2.3".to_owned(),
+                "fd00::/8".to_owned(),
+                "NTFY.lan.".to_owned(),
+            ],
+            "channels.ntfy.allow",
+        )
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(reach.permits("x", ip("192.168.7.9")));
+        assert!(reach.permits("x", ip("::ffff:192.168.7.9")));
+        assert!(reach.permits("x", ip("10.1.2.3")));
+        assert!(!reach.permits("x", ip("10.1.2.4")));
+        assert!(reach.permits("x", ip("fd12::1")));
+        assert!(!reach.permits("x", ip("fe80::1")));
+        assert!(reach.permits("ntfy.lan", ip("10.9.9.9")));
+        assert!(!reach.permits("other.lan", ip("10.9.9.9")));
+        assert!(!Reach::webhook(false).permits("x", ip("127.0.0.1")));
+        assert!(Reach::webhook(true).permits("x", ip("127.0.0.1")));
+        for bad in ["10.0.0.0/33", "host/8", "", "a b", "::/129"] {
+            assert!(
+                Reach::allowing(&[bad.to_owned()], "channels.ntfy.allow").is_err(),
+                "{bad:?}"
+            );
+        }
+    }
 
     fn kind(s: &str) -> Option<String> {
         non_public_kind(s.parse().unwrap())

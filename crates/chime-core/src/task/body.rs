@@ -182,6 +182,11 @@ pub struct NotifyIn {
     #[cfg_attr(feature = "openapi", schema(value_type = Option<bool>, example = false))]
     #[serde(default)]
     pub(super) webhook: Sent,
+    /// The owner's destinations (`GET /api/v1/destinations`) this task notifies, by id, each
+    /// once, at most 10. Default none.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<String>>, example = json!(["dst_8f3a2c"])))]
+    #[serde(default)]
+    pub(super) destinations: Sent,
 }
 
 /// Repeat a reminder until it is acknowledged.

@@ -11,8 +11,8 @@ use serde_json::Value;
 use super::body::{EscalationIn, MissedIn, NagIn, NotifyIn, TaskIn};
 use super::datetime::{parse_date_time, EXPECTED_DATE_TIME};
 use super::{
-    EmailAddress, Escalation, MissedPolicy, Nag, Notify, ParseOptions, PhoneNumber, TaskName,
-    TaskSpec,
+    DestinationId, EmailAddress, Escalation, MissedPolicy, Nag, Notify, ParseOptions, PhoneNumber,
+    TaskName, TaskSpec,
 };
 use crate::error::{FieldError, FieldErrors};
 use crate::sent::Sent;
@@ -277,7 +277,7 @@ fn parse_notify(sent: &mut Sent, options: &ParseOptions, errs: &mut Errors) -> O
     let notify = nested::<NotifyIn>(
         sent,
         "/notify",
-        "`notify` is an object with optional `email`, `sms`, `push`, `inApp` and `webhook`",
+        "`notify` is an object with optional `email`, `sms`, `push`, `inApp`, `webhook` and `destinations`",
         errs,
     )?;
     let Some(notify) = notify else {
@@ -349,6 +349,7 @@ fn parse_notify(sent: &mut Sent, options: &ParseOptions, errs: &mut Errors) -> O
     let push = flag(&notify.push, "push", false);
     let in_app = flag(&notify.in_app, "inApp", true);
     let webhook = flag(&notify.webhook, "webhook", false);
+    let destinations = parse_destinations(notify.destinations.get(), errs);
 
     (errs.0.len() == before).then_some(Notify {
         email,
@@ -356,7 +357,34 @@ fn parse_notify(sent: &mut Sent, options: &ParseOptions, errs: &mut Errors) -> O
         push,
         in_app,
         webhook,
+        destinations,
     })
+}
+
+/// `notify.destinations`: ids of the owner's destinations, each once (whether the owner has
+/// them is the definition role's check: it knows the store).
+fn parse_destinations(value: Option<&Value>, errs: &mut Errors) -> Vec<DestinationId> {
+    const WHAT: &str = "`destinations` is an array of at most 10 destination ids (`dst_…`)";
+    let items = match present(value) {
+        None => return Vec::new(),
+        Some(Value::Array(items)) if items.len() <= MAX_DESTINATIONS => items,
+        Some(_) => {
+            errs.push("/notify/destinations", value, WHAT);
+            return Vec::new();
+        }
+    };
+    let mut ids: Vec<DestinationId> = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let at = format!("/notify/destinations/{i}");
+        match item.as_str().and_then(|s| DestinationId::parse(s.trim())) {
+            None => errs.push(&at, Some(item), WHAT),
+            Some(id) if ids.contains(&id) => {
+                errs.push(&at, Some(item), "each destination is named once")
+            }
+            Some(id) => ids.push(id),
+        }
+    }
+    ids
 }
 
 /// `nag`: `Some(None)` when absent or null, `None` when refused (recorded).
@@ -559,6 +587,8 @@ fn parse_missed(sent: &mut Sent, errs: &mut Errors) -> Option<MissedPolicy> {
 pub const MAX_SKIPPED: usize = 1000;
 pub const MAX_MOVED: usize = 100;
 pub const MAX_ADDED: usize = 100;
+/// Most destinations one task notifies.
+pub const MAX_DESTINATIONS: usize = 10;
 
 /// `skipped` and `added` (instants) and `moved` (`{"from", "to"}` instants): what the API's
 /// occurrence actions write, read back strictly (each an RFC 3339 instant with its offset).

@@ -50,7 +50,9 @@
 //!   region ([`ParseOptions`], US unless configured: `4075551212` is `+14075551212`), or as
 //!   international after that region's international prefix (`011` in the US); `webhook`: a
 //!   boolean, default `false` (the owner's configured endpoint); `push`: a boolean,
-//!   default `false`; `inApp`: a boolean, default `true`. An empty `email` or `sms` is absent.
+//!   default `false`; `inApp`: a boolean, default `true`; `destinations`: absent, `null` or an
+//!   array of at most 10 distinct destination ids of the owner's (`dst_…`: ntfy, Gotify,
+//!   Telegram, Slack, Discord or Matrix), default none. An empty `email` or `sms` is absent.
 //! - `missed`: what to do with occurrences missed while Chime was down. `policy`:
 //!   `fireOnceLate` (the default, also when `policy` is absent), `fireAll` or `skip`;
 //!   `limitSeconds` (1 to 31536000) is required with `skip` and refused otherwise.
@@ -85,7 +87,7 @@ mod stored;
 #[cfg(feature = "openapi")]
 pub use body::refine_openapi;
 pub use body::{EscalationIn, MissedIn, NotifyIn, RepeatsIn, TaskIn};
-pub use input::{MAX_ADDED, MAX_DESCRIPTION_CHARS, MAX_MOVED, MAX_SKIPPED};
+pub use input::{MAX_ADDED, MAX_DESCRIPTION_CHARS, MAX_DESTINATIONS, MAX_MOVED, MAX_SKIPPED};
 pub use phone::PhoneNumber;
 use stored::EndsShape;
 pub use stored::{StoredTaskError, TaskFields, STORED_VERSION};
@@ -183,6 +185,13 @@ impl Escalation {
                 Channel::Sms => notify.sms.is_some(),
                 Channel::Push => notify.push,
                 Channel::Webhook => notify.webhook,
+                // A destination's service is known to the owner's settings, not to the task.
+                Channel::Ntfy
+                | Channel::Gotify
+                | Channel::Telegram
+                | Channel::Slack
+                | Channel::Discord
+                | Channel::Matrix => false,
                 Channel::InApp => {
                     return Err((i, "channel", "the in-app inbox is never held back: `channel` is `email`, `sms`, `push` or `webhook`".to_owned()))
                 }
@@ -272,6 +281,36 @@ pub struct Notify {
     pub in_app: bool,
     /// The owner's webhook endpoint (configured per user); off unless `"webhook": true`.
     pub webhook: bool,
+    /// The owner's destinations (ntfy, Gotify, chats) this task notifies, by id, each once.
+    pub destinations: Vec<DestinationId>,
+}
+
+/// A destination's id: `dst_` and 1 to 64 lowercase hex digits (Chime makes them; what
+/// each names lives with the owner's settings, not in the task).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DestinationId(String);
+
+impl DestinationId {
+    pub const PREFIX: &'static str = "dst_";
+
+    pub fn parse(s: &str) -> Option<Self> {
+        let hex = s.strip_prefix(Self::PREFIX)?;
+        ((1..=64).contains(&hex.len())
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        .then(|| Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DestinationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 impl Default for Notify {
@@ -283,6 +322,7 @@ impl Default for Notify {
             push: false,
             in_app: true,
             webhook: false,
+            destinations: Vec::new(),
         }
     }
 }

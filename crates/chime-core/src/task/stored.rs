@@ -13,7 +13,8 @@
 //!   only for a task that uses one of them, every other task is still written as version 1, the lowest version that
 //!   describes it, so that releases that read only version 1 keep reading them. Version 3 adds
 //!   `repeats.rrule`, `skipped` and `moved`, written only for a task that uses one of them.
-//!   Version 4 adds `added` and `floating`, likewise. A version above
+//!   Version 4 adds `added` and `floating`, likewise. Version 5 adds `notify.destinations`,
+//!   likewise. A version above
 //!   [`STORED_VERSION`] is refused as
 //!   [`StoredTaskError::Newer`], which callers treat as "not mine to read yet" (a rolling
 //!   upgrade has a newer instance that reads it), never as corrupt.
@@ -26,12 +27,14 @@ use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{EmailAddress, MissedPolicy, Notify, PhoneNumber, TaskName, TaskSpec, WEEKDAYS};
+use super::{
+    DestinationId, EmailAddress, MissedPolicy, Notify, PhoneNumber, TaskName, TaskSpec, WEEKDAYS,
+};
 use crate::recurrence::rrule::Rrule;
 use crate::recurrence::{Ends, Exceptions, On, Period, Recurrence, Repeats, Schedule, TaskZone};
 
 /// The newest stored shape this release writes and reads.
-pub const STORED_VERSION: u32 = 4;
+pub const STORED_VERSION: u32 = 5;
 
 /// Why a stored task could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,7 +53,8 @@ pub enum StoredTaskError {
 impl TaskSpec {
     /// The stored form (see the module doc), in the lowest version that describes the task:
     /// 1, 2 for an urgent, nagging or escalating task, 3 for one that repeats by an RFC 5545
-    /// rule or skips or moves an occurrence, 4 for one that adds one or floats (so that a release that knows none of these holds it, as newer, rather than
+    /// rule or skips or moves an occurrence, 4 for one that adds one or floats, 5 for one that
+    /// notifies destinations (so that a release that knows none of these holds it, as newer, rather than
     /// reading it as corrupt).
     pub fn to_stored(&self) -> Value {
         self.shape(self.stored_version()).into_value()
@@ -59,7 +63,9 @@ impl TaskSpec {
     /// The lowest stored version that describes this task.
     pub fn stored_version(&self) -> u32 {
         let exceptions = &self.schedule.exceptions;
-        if self.floating || !exceptions.added.is_empty() {
+        if !self.notify.destinations.is_empty() {
+            5
+        } else if self.floating || !exceptions.added.is_empty() {
             4
         } else if matches!(self.schedule.repeats, Some(Recurrence::Rule(_)))
             || !exceptions.is_empty()
@@ -144,6 +150,12 @@ impl TaskSpec {
                 push: self.notify.push,
                 in_app: self.notify.in_app,
                 webhook: Some(self.notify.webhook),
+                destinations: self
+                    .notify
+                    .destinations
+                    .iter()
+                    .map(|d| d.as_str().to_owned())
+                    .collect(),
             },
             missed: match self.missed {
                 MissedPolicy::FireOnceLate => MissedShape::FireOnceLate,
@@ -423,6 +435,9 @@ pub struct NotifyShape {
     // Absent in what the first release stored (it had no webhooks): off.
     #[serde(default)]
     webhook: Option<bool>,
+    /// The owner's destinations it notifies, by id (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    destinations: Vec<String>,
 }
 
 /// What happens to occurrences missed during downtime.
@@ -610,6 +625,14 @@ impl NotifyShape {
             push: self.push,
             in_app: self.in_app,
             webhook: self.webhook.unwrap_or(false),
+            destinations: self
+                .destinations
+                .iter()
+                .map(|d| {
+                    DestinationId::parse(d)
+                        .ok_or_else(|| format!("`notify.destinations` holds {:?}", d.len()))
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -749,6 +772,20 @@ mod tests {
                     "floating": true
                 }),
             ),
+            (
+                "v5, notifying two destinations",
+                json!({
+                    "v": 5,
+                    "name": "Stand-up",
+                    "description": null,
+                    "startDate": "2026-03-10T09:30:00Z",
+                    "timeZone": "Europe/Berlin",
+                    "repeats": {"frequency": 1, "period": "week", "on": ["monday"], "ends": null},
+                    "notify": {"email": null, "sms": null, "push": false, "inApp": true, "webhook": false,
+                               "destinations": ["dst_0a1b2c3d", "dst_ff"]},
+                    "missed": {"policy": "fireOnceLate"}
+                }),
+            ),
         ]
     }
 
@@ -769,17 +806,17 @@ mod tests {
             let written = spec.to_stored();
             assert_eq!(
                 written["v"],
-                json!(
-                    if spec.floating || !spec.schedule.exceptions.added.is_empty() {
-                        4
-                    } else if matches!(spec.schedule.repeats, Some(Recurrence::Rule(_))) {
-                        3
-                    } else if spec.urgent || spec.nag.is_some() || !spec.escalate.is_empty() {
-                        2
-                    } else {
-                        1
-                    }
-                ),
+                json!(if !spec.notify.destinations.is_empty() {
+                    5
+                } else if spec.floating || !spec.schedule.exceptions.added.is_empty() {
+                    4
+                } else if matches!(spec.schedule.repeats, Some(Recurrence::Rule(_))) {
+                    3
+                } else if spec.urgent || spec.nag.is_some() || !spec.escalate.is_empty() {
+                    2
+                } else {
+                    1
+                }),
                 "{what}"
             );
             assert_eq!(TaskSpec::from_stored(&written).unwrap(), spec, "{what}");
@@ -800,11 +837,13 @@ mod tests {
     #[test]
     fn a_newer_version_is_refused_as_newer_not_as_corrupt() {
         let mut stored = fixtures()[2].1.clone();
-        stored["v"] = json!(5);
+        stored["v"] = json!(STORED_VERSION + 1);
         stored["colour"] = json!("red");
         assert_eq!(
             TaskSpec::from_stored(&stored),
-            Err(StoredTaskError::Newer { found: 5 })
+            Err(StoredTaskError::Newer {
+                found: u64::from(STORED_VERSION + 1)
+            })
         );
     }
 

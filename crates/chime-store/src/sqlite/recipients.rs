@@ -156,6 +156,26 @@ impl RecipientStore for SqliteStore {
         .await
     }
 
+    async fn put_destination(&self, _destination: &DestinationRecord) -> Result<()> {
+        todo!("destinations store")
+    }
+
+    async fn destinations(&self, _user: &UserId) -> Result<Vec<DestinationRecord>> {
+        todo!("destinations store")
+    }
+
+    async fn destination(
+        &self,
+        _user: Option<&UserId>,
+        _id: &str,
+    ) -> Result<Option<DestinationRecord>> {
+        todo!("destinations store")
+    }
+
+    async fn remove_destination(&self, _user: &UserId, _id: &str) -> Result<bool> {
+        todo!("destinations store")
+    }
+
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<()> {
         let p = profile.clone();
         self.write(move |tx| {
