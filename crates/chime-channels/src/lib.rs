@@ -57,6 +57,9 @@ pub struct ReminderAction {
     pub label: String,
     /// The signed token that performs it (never logged).
     pub token: String,
+    /// The same capability in at most 64 bytes, for a chat service's button that calls back
+    /// with a short payload (Telegram's `callback_data`); `None` where the message has none.
+    pub callback: Option<String>,
 }
 
 /// Where a message goes; resolved by the notification role before the first attempt and kept

@@ -328,11 +328,13 @@ async fn both_parts_carry_each_action_link_in_order() {
                 kind: "done",
                 label: "Done".into(),
                 token: "tok.done".into(),
+                callback: None,
             },
             ReminderAction {
                 kind: "snooze",
                 label: "Snooze 1 hour".into(),
                 token: "tok.snooze".into(),
+                callback: None,
             },
         ],
         ..message()
@@ -370,6 +372,7 @@ async fn without_an_app_base_url_there_is_no_link_and_no_description_is_fine() {
             kind: "done",
             label: "Done".into(),
             token: "tok.done".into(),
+            callback: None,
         }],
         ..message_for("Call mum", None)
     };

@@ -401,6 +401,7 @@ async fn a_reminder_reaches_the_browser_signed_with_vapid_and_readable_only_by_i
             kind: "done",
             label: "Done".into(),
             token: "tok.done".into(),
+            callback: None,
         }],
         ..message(sub, Some("The ferns too"), false)
     };

@@ -304,6 +304,7 @@ impl Notification {
             kind,
             label: action.label(),
             token: keys.mint(user, &key.occurrence, action, key.channel, expires),
+            callback: None,
         })
         .collect()
     }
