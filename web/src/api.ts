@@ -124,7 +124,15 @@ export interface Task {
   startDate: string;
   timeZone: string;
   repeats: Repeats | RuleRepeats | null;
-  notify: { email: string | null; sms: string | null; push: boolean; inApp: boolean; webhook: boolean };
+  notify: {
+    email: string | null;
+    sms: string | null;
+    push: boolean;
+    inApp: boolean;
+    webhook: boolean;
+    /** Ids of the owner's destinations it also goes to (absent: none). */
+    destinations?: string[];
+  };
   /** Absent when false. */
   urgent?: boolean;
   /** Sent again until marked done (absent: once). */
@@ -148,7 +156,8 @@ export interface Task {
 }
 
 export interface Delivery {
-  channel: 'email' | 'sms' | 'push' | 'inApp' | 'webhook';
+  channel: 'email' | 'sms' | 'push' | 'inApp' | 'webhook' | DestinationChannel;
+  /** The address, subscription or destination (`dst_…`) it went to. */
   target?: string;
   outcome: 'pending' | 'sent' | 'deadLettered' | 'skipped';
   attempts: number;
@@ -215,4 +224,64 @@ export interface PreviewItem {
   at: string;
   local?: string;
   note?: string;
+}
+
+// Destinations: the user's named Apprise-style URLs (an ntfy topic, a Gotify app, a Telegram
+// chat, a Slack or Discord webhook, a Matrix room) that a task may also notify. The API
+// answers each URL masked: its secrets are `…`, and only the server holds them.
+
+export type DestinationChannel = 'ntfy' | 'gotify' | 'telegram' | 'slack' | 'discord' | 'matrix';
+
+/** Each service by the name it goes by, in the order the app lists them. */
+export const DESTINATION_SERVICES: Record<DestinationChannel, string> = {
+  ntfy: 'ntfy',
+  gotify: 'Gotify',
+  telegram: 'Telegram',
+  slack: 'Slack',
+  discord: 'Discord',
+  matrix: 'Matrix',
+};
+
+export interface Destination {
+  id: string;
+  name: string;
+  channel: DestinationChannel;
+  /** Masked: secrets replaced by `…`. */
+  url: string;
+  createdAt: string;
+}
+
+/** What sending a test notification gave: `detail` says why it failed. */
+export interface DestinationTest {
+  sent: boolean;
+  detail: string | null;
+}
+
+/** The service's name for a channel (the channel itself for one this app does not know yet). */
+export function serviceName(channel: string): string {
+  return DESTINATION_SERVICES[channel as DestinationChannel] ?? channel;
+}
+
+/** The user's destinations, oldest first. */
+export async function listDestinations(): Promise<Destination[]> {
+  return (await bff<{ destinations: Destination[] }>('/api/destinations')).destinations;
+}
+
+/** Adds one; rejects with the API's problem (`/name`, `/url`) when refused. */
+export function createDestination(input: { name: string; url: string }): Promise<Destination> {
+  return bff<Destination>('/api/destinations', { method: 'POST', body: input });
+}
+
+/** Renames one, and replaces its URL when `url` is given (absent: the stored one stays). */
+export function updateDestination(id: string, input: { name: string; url?: string }): Promise<Destination> {
+  return bff<Destination>(`/api/destinations/${encodeURIComponent(id)}`, { method: 'PUT', body: input });
+}
+
+export function deleteDestination(id: string): Promise<void> {
+  return bff<void>(`/api/destinations/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
+
+/** Sends a test notification there now. */
+export function testDestination(id: string): Promise<DestinationTest> {
+  return bff<DestinationTest>(`/api/destinations/${encodeURIComponent(id)}/test`, { method: 'POST', body: {} });
 }

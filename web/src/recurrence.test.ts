@@ -1,6 +1,19 @@
 import { describe as suite, expect, it } from 'vitest';
 import type { Task } from './api';
-import { describe, emptyForm, errorsByField, fieldOf, fromTask, ruleOf, taskVariant, toBody, wallClock } from './recurrence';
+import {
+  chooseDestination,
+  describe,
+  emptyForm,
+  errorsByField,
+  fieldOf,
+  fromTask,
+  removedDestinations,
+  ruleOf,
+  taskVariant,
+  toBody,
+  wallClock,
+  withoutRemoved,
+} from './recurrence';
 
 /** A saved task that repeats by `rrule`, as the API answers it. */
 const ruleTask = (rrule: string): Task => ({
@@ -200,4 +213,54 @@ it('sends escalation steps earliest first for the channels it notifies on, and r
   };
   expect(fromTask(task, {}).escalate).toEqual({ sms: '1', email: '', push: '', webhook: '' });
   expect(fieldOf('/escalate/0/channel', form)).toBe('escalate');
+});
+
+suite('destinations in the task form', () => {
+  const phone = { id: 'dst_phone', name: 'Phone', channel: 'ntfy' as const };
+  const team = { id: 'dst_team', name: 'Team', channel: 'slack' as const };
+  const task = (destinations?: string[]): Task => ({
+    ...ruleTask('FREQ=DAILY'),
+    notify: { email: null, sms: null, push: false, inApp: true, webhook: false, ...(destinations ? { destinations } : {}) },
+  });
+
+  it('sends no destinations when none is chosen, as the API answers a task without them', () => {
+    expect(emptyForm({ timeZone: 'UTC' }).destinations).toEqual([]);
+    expect(toBody(emptyForm({ timeZone: 'UTC' })).notify).not.toHaveProperty('destinations');
+    expect(fromTask(task(), {}).destinations).toEqual([]);
+  });
+
+  it('sends the chosen destinations in notify and reads a task’s back into the form', () => {
+    const form = fromTask(task(['dst_team', 'dst_phone']), {});
+    expect(form.destinations).toEqual(['dst_team', 'dst_phone']);
+    expect(toBody(form).notify).toEqual({ email: '', sms: '', push: false, inApp: true, webhook: false, destinations: ['dst_team', 'dst_phone'] });
+  });
+
+  it('keeps the chosen destinations in the order of the user’s list', () => {
+    const none = { destinations: [] };
+    const teamOnly = chooseDestination(none, 'dst_team', true, [phone, team]);
+    expect(teamOnly).toEqual(['dst_team']);
+    expect(chooseDestination({ destinations: teamOnly }, 'dst_phone', true, [phone, team])).toEqual(['dst_phone', 'dst_team']);
+    expect(chooseDestination({ destinations: ['dst_phone', 'dst_team'] }, 'dst_phone', false, [phone, team])).toEqual(['dst_team']);
+  });
+
+  it('names a destination removed since the task was saved, and drops it when saving', () => {
+    const form = fromTask(task(['dst_gone', 'dst_phone']), {});
+    expect(removedDestinations(form, [phone, team])).toEqual(['dst_gone']);
+    // Ticking another keeps the removed one in the form until it is saved.
+    expect(chooseDestination(form, 'dst_team', true, [phone, team])).toEqual(['dst_phone', 'dst_team', 'dst_gone']);
+    expect(toBody(withoutRemoved(form, [phone, team])).notify).toMatchObject({ destinations: ['dst_phone'] });
+    // Only removed ones: none left, so none sent.
+    expect(toBody(withoutRemoved(fromTask(task(['dst_gone']), {}), [phone])).notify).not.toHaveProperty('destinations');
+  });
+
+  it('drops nothing when the user’s destinations could not be read', () => {
+    const form = fromTask(task(['dst_gone']), {});
+    expect(withoutRemoved(form, undefined)).toBe(form);
+    expect(withoutRemoved(fromTask(task(['dst_phone']), {}), [phone]).destinations).toEqual(['dst_phone']);
+  });
+
+  it('shows a refused destination at the destinations', () => {
+    expect(fieldOf('/notify/destinations/0', base())).toBe('destinations');
+    expect(fieldOf('/notify/destinations', base())).toBe('destinations');
+  });
 });

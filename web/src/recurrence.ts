@@ -42,6 +42,9 @@ export interface TaskForm {
   push: boolean;
   inApp: boolean;
   webhook: boolean;
+  /** Ids of the user's destinations it also goes to. One the user has since removed stays here
+   * until the form is saved, which drops it (`withoutRemoved`). */
+  destinations: string[];
   /** Sent at once even inside the user's quiet hours. */
   urgent: boolean;
   /** Sent again until marked done: every `nagEveryMinutes`, at most `nagTimes` times. */
@@ -82,6 +85,7 @@ export type FieldId =
   | 'sms'
   | 'push'
   | 'webhook'
+  | 'destinations'
   | 'urgent'
   | 'floating'
   | 'nagEveryMinutes'
@@ -129,6 +133,7 @@ export function emptyForm(defaults: {
     push: channels.push,
     inApp: channels.inApp,
     webhook: channels.webhook,
+    destinations: [],
     urgent: false,
     nag: false,
     nagEveryMinutes: '10',
@@ -160,17 +165,20 @@ export function wallClock(instant: string, timeZone: string): string {
 
 /** The design's body for the task API (the BFF resolves the local `startDate` in `timeZone`). */
 export function toBody(form: TaskForm): Record<string, unknown> {
+  const notify: Record<string, unknown> = {
+    email: form.emailOn ? form.email : '',
+    sms: form.smsOn ? form.sms : '',
+    push: form.push,
+    inApp: form.inApp,
+    webhook: form.webhook,
+  };
+  // Absent means none, as the API answers it.
+  if (form.destinations.length > 0) notify.destinations = form.destinations;
   const body: Record<string, unknown> = {
     name: form.name,
     startDate: form.start,
     timeZone: form.timeZone,
-    notify: {
-      email: form.emailOn ? form.email : '',
-      sms: form.smsOn ? form.sms : '',
-      push: form.push,
-      inApp: form.inApp,
-      webhook: form.webhook,
-    },
+    notify,
     urgent: form.urgent,
     nag: form.nag ? { everyMinutes: wholeNumber(form.nagEveryMinutes), times: wholeNumber(form.nagTimes) } : null,
     escalate: escalationSteps(form),
@@ -239,6 +247,7 @@ export function fromTask(task: Task, defaults: { email?: string; sms?: string })
   form.push = task.notify.push;
   form.inApp = task.notify.inApp;
   form.webhook = task.notify.webhook;
+  form.destinations = task.notify.destinations ?? [];
   form.urgent = task.urgent ?? false;
   if (task.nag) {
     form.nag = true;
@@ -304,6 +313,7 @@ export function fieldOf(pointer: string, form: Pick<TaskForm, 'period' | 'endsMo
   };
   if (pointer in exact) return exact[pointer]!;
   if (pointer.startsWith('/escalate')) return 'escalate';
+  if (pointer.startsWith('/notify/destinations')) return 'destinations';
   if (pointer.startsWith('/repeats/on')) return form.period === 'week' ? 'weekdays' : 'monthDay';
   if (pointer.startsWith('/repeats/ends')) return form.endsMode === 'on' ? 'endsDate' : 'endsCount';
   return 'form';
@@ -320,6 +330,33 @@ export function errorsByField(
     if (!(field in out)) out[field] = detail;
   }
   return out;
+}
+
+/** The form's destinations the user no longer has (removed in Settings since the task was
+ * saved), given the ones they have. */
+export function removedDestinations(form: Pick<TaskForm, 'destinations'>, known: ReadonlyArray<{ id: string }>): string[] {
+  return form.destinations.filter((id) => !known.some((d) => d.id === id));
+}
+
+/** The form as saving sends it: without destinations the user no longer has. `known` is
+ * `undefined` when their list could not be read: then nothing is dropped (the server names
+ * an unknown id, rather than the app losing a choice it could not check). */
+export function withoutRemoved(form: TaskForm, known: ReadonlyArray<{ id: string }> | undefined): TaskForm {
+  if (!known) return form;
+  const removed = removedDestinations(form, known);
+  return removed.length === 0 ? form : { ...form, destinations: form.destinations.filter((id) => !removed.includes(id)) };
+}
+
+/** The destinations chosen after ticking (`on`) or clearing `id`: in the order the user's
+ * list has them, with any removed one kept until saving drops it. */
+export function chooseDestination(
+  form: Pick<TaskForm, 'destinations'>,
+  id: string,
+  on: boolean,
+  known: ReadonlyArray<{ id: string }>,
+): string[] {
+  const listed = known.filter((d) => (d.id === id ? on : form.destinations.includes(d.id))).map((d) => d.id);
+  return [...listed, ...removedDestinations(form, known)];
 }
 
 /** What a telemetry event may say about a saved task: its kind, never its content. */
