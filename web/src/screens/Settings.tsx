@@ -1,6 +1,7 @@
 // Settings, saved to the user's profile on the server: defaults for new tasks (email, phone,
 // channels), the time zone screens use, quiet hours, and feature-usage telemetry (on unless
-// opted out); then web push for this browser and the webhook endpoint.
+// opted out); then web push for this browser, the webhook endpoint and the user's destinations
+// (SettingsDestinations).
 
 import { useEffect, useState, type FormEvent } from 'react';
 import { bff, ProblemError } from '../api';
@@ -9,6 +10,7 @@ import { useApp } from '../state';
 import { timeZones, type Channels, type QuietWindow, type Settings } from '../settings';
 import { track } from '../telemetry';
 import { dateTime } from '../time';
+import { DestinationSettings } from './SettingsDestinations';
 
 const WEEKDAYS: Array<[string, string]> = [
   ['monday', 'Mon'],
@@ -169,6 +171,7 @@ export function SettingsScreen() {
       </form>
       <PushSettings />
       <WebhookSettings />
+      <DestinationSettings />
       <CalendarFeedSettings />
       <CalendarImport />
     </>
