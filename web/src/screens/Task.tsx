@@ -1,8 +1,19 @@
 // A task's page: details, next occurrences, and history with each channel's delivery status;
-// a dead-lettered delivery can be retried. Edit and delete from here.
+// a dead-lettered delivery can be retried. Edit and delete from here. The destinations it
+// notifies are named from the user's list (Settings).
 
 import { useEffect, useState } from 'react';
-import { bff, ProblemError, type Delivery, type HistoryItem, type Task } from '../api';
+import {
+  bff,
+  DESTINATION_SERVICES,
+  listDestinations,
+  ProblemError,
+  serviceName,
+  type Delivery,
+  type Destination,
+  type HistoryItem,
+  type Task,
+} from '../api';
 import { Link, useRouter } from '../router';
 import { useApp, useAsync } from '../state';
 import { track } from '../telemetry';
@@ -23,7 +34,14 @@ const CHANNEL: Record<Delivery['channel'], string> = {
   push: 'Web push',
   inApp: 'In-app',
   webhook: 'Webhook',
+  ...DESTINATION_SERVICES,
 };
+
+/** A destination by name and service (`Phone (ntfy)`), or said to be removed. */
+function destinationName(id: string, known: Destination[]): string {
+  const d = known.find((k) => k.id === id);
+  return d ? `${d.name} (${serviceName(d.channel)})` : 'a removed destination';
+}
 
 const OUTCOME: Record<Delivery['outcome'], string> = {
   sent: 'Sent',
@@ -36,6 +54,7 @@ export function TaskScreen({ id }: { id: string }) {
   const { settings, arrived, announce } = useApp();
   const { navigate } = useRouter();
   const { data, error, loading, reload } = useAsync(() => bff<TaskPage>(`/tasks/${id}`), [id, arrived.length]);
+  const destinations = useAsync(listDestinations, []).data;
   const [confirming, setConfirming] = useState(false);
   const [actionError, setActionError] = useState<string>();
   // The occurrence whose move form is open, the time typed, and why a move was refused.
@@ -181,6 +200,16 @@ export function TaskScreen({ id }: { id: string }) {
             .filter(Boolean)
             .join(', ') || 'none'}
         </dd>
+        {task.notify.destinations && task.notify.destinations.length > 0 && (
+          <>
+            <dt>Also sends to</dt>
+            <dd className="destinations-sent">
+              {destinations
+                ? task.notify.destinations.map((d) => destinationName(d, destinations)).join(', ')
+                : `${task.notify.destinations.length} ${task.notify.destinations.length === 1 ? 'destination' : 'destinations'}`}
+            </dd>
+          </>
+        )}
         {task.nag && (
           <>
             <dt>Until done</dt>
@@ -340,7 +369,10 @@ export function TaskScreen({ id }: { id: string }) {
                       <ul className="deliveries">
                         {item.deliveries.map((d) => (
                           <li key={`${d.channel}-${d.target ?? ''}`}>
-                            <span className={`status status-${d.outcome}`}>{OUTCOME[d.outcome]}</span> {CHANNEL[d.channel]}
+                            <span className={`status status-${d.outcome}`}>{OUTCOME[d.outcome]}</span> {CHANNEL[d.channel] ?? d.channel}
+                            {d.channel in DESTINATION_SERVICES && d.target && destinations
+                              ? ` · ${destinations.find((k) => k.id === d.target)?.name ?? 'a removed destination'}`
+                              : ''}
                             {d.attempts > 1 ? ` · ${d.attempts} attempts` : ''}
                             {d.detail ? <span className="subtle"> · {d.detail}</span> : null}
                             {d.outcome === 'deadLettered' && (

@@ -1,6 +1,6 @@
-import { act, fireEvent, render, screen, waitFor } from '@testing-library/react';
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
-import { emptyForm } from '../recurrence';
+import { emptyForm, type TaskForm } from '../recurrence';
 import { RouterProvider } from '../router';
 import { AppProvider } from '../state';
 import { TaskFormView } from './TaskForm';
@@ -23,12 +23,12 @@ function mockFetch(handler: Handler) {
   return calls;
 }
 
-function renderForm() {
-  const initial = { ...emptyForm({ timeZone: 'Europe/Berlin', now: new Date('2026-12-01T08:30:00Z') }), name: 'Stand-up' };
+function renderForm(changes: Partial<TaskForm> = {}, id?: string) {
+  const initial = { ...emptyForm({ timeZone: 'Europe/Berlin', now: new Date('2026-12-01T08:30:00Z') }), name: 'Stand-up', ...changes };
   return render(
     <RouterProvider>
       <AppProvider user="alice" serverTelemetry={false}>
-        <TaskFormView initial={initial} />
+        <TaskFormView id={id} initial={initial} />
       </AppProvider>
     </RouterProvider>,
   );
@@ -112,4 +112,52 @@ it('shows each server validation error next to its field and focuses the first',
   const post = calls.find((c) => c.path === '/bff/tasks');
   expect(post?.init.headers).toMatchObject({ 'x-csrf-token': expect.any(String) });
   expect(JSON.parse(String(post?.init.body))).toMatchObject({ repeats: { frequency: '0' }, notify: { email: 'nope' } });
+});
+
+const destinations = [
+  { id: 'dst_phone', name: 'Phone', channel: 'ntfy', url: 'ntfys://…@ntfy.example.com/alerts', createdAt: '2026-12-01T10:00:00Z' },
+  { id: 'dst_team', name: 'Team', channel: 'slack', url: 'slack://…/…/…', createdAt: '2026-12-02T10:00:00Z' },
+];
+
+/** The server with the user's destinations, answering a saved task with its id. */
+const withDestinations = (list: unknown[]) => (path: string, init: RequestInit) => {
+  if (path === '/bff/api/destinations') return { status: 200, body: { destinations: list } };
+  if (path.startsWith('/bff/tasks') && (init.method === 'POST' || init.method === 'PUT')) return { status: 201, body: { id: 'tsk_1' } };
+  return ok(path);
+};
+
+const savedBody = (calls: Array<{ path: string; init: RequestInit }>) =>
+  JSON.parse(String(calls.find((c) => c.path.startsWith('/bff/tasks') && c.init.method !== undefined && c.init.method !== 'GET')?.init.body));
+
+it('offers the user’s destinations by name and service, and sends the ones ticked', async () => {
+  const calls = mockFetch(withDestinations(destinations));
+  renderForm();
+  const group = await screen.findByRole('group', { name: 'Also send to' });
+  expect(within(group).getAllByRole('checkbox').map((c) => c.closest('label')?.textContent?.trim())).toEqual(['Phone (ntfy)', 'Team (Slack)']);
+  fireEvent.click(within(group).getByRole('checkbox', { name: 'Phone (ntfy)' }));
+  await act(async () => {
+    fireEvent.click(screen.getByRole('button', { name: 'Create task' }));
+  });
+  await waitFor(() => expect(savedBody(calls).notify.destinations).toEqual(['dst_phone']));
+});
+
+it('shows an edited task’s destinations, says one was removed, and drops it on save', async () => {
+  const calls = mockFetch(withDestinations(destinations));
+  renderForm({ destinations: ['dst_gone', 'dst_team'] }, 'tsk_1');
+  const group = await screen.findByRole('group', { name: 'Also send to' });
+  expect((within(group).getByRole('checkbox', { name: 'Team (Slack)' }) as HTMLInputElement).checked).toBe(true);
+  expect((within(group).getByRole('checkbox', { name: 'Phone (ntfy)' }) as HTMLInputElement).checked).toBe(false);
+  expect(group.textContent).toMatch(/removed destination: saving drops it/);
+  await act(async () => {
+    fireEvent.click(screen.getByRole('button', { name: 'Save changes' }));
+  });
+  await waitFor(() => expect(calls.some((c) => c.path === '/bff/tasks/tsk_1' && c.init.method === 'PUT')).toBe(true));
+  expect(savedBody(calls).notify.destinations).toEqual(['dst_team']);
+});
+
+it('points to Settings when the user has no destinations', async () => {
+  mockFetch(withDestinations([]));
+  renderForm();
+  expect(await screen.findByText(/add a destination in Settings/)).toBeTruthy();
+  expect(screen.queryByRole('group', { name: 'Also send to' })).toBeNull();
 });

@@ -1,10 +1,12 @@
 // The task form: create or edit. As the user types, a live preview shows the next 10
 // occurrences (from the server's own recurrence engine, through the BFF, which notes where
 // DST or a short month moves or skips one). Server validation errors are shown next to the
-// field their JSON pointer names; the first invalid field gets focus.
+// field their JSON pointer names; the first invalid field gets focus. The user's destinations
+// (Settings) are offered as "Also send to"; one the task names but the user has since removed
+// is shown as such and dropped on save.
 
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { bff, ProblemError, type PreviewItem, type Task } from '../api';
+import { bff, listDestinations, ProblemError, serviceName, type Destination, type PreviewItem, type Task } from '../api';
 import { Field, FormError } from '../components/Field';
 import { useRouter } from '../router';
 import { useApp } from '../state';
@@ -13,6 +15,7 @@ import { track } from '../telemetry';
 import { dateTime } from '../time';
 import {
   channelsChosen,
+  chooseDestination,
   describe,
   emptyForm,
   errorsByField,
@@ -20,10 +23,12 @@ import {
   fromTask,
   notifiesOn,
   NTH_ORDINALS,
+  removedDestinations,
   ruleOf,
   taskVariant,
   toBody,
   WEEKDAYS,
+  withoutRemoved,
   type EscalationChannel,
   type FieldId,
   type NthOrdinal,
@@ -71,6 +76,20 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
   const formRef = useRef<HTMLFormElement>(null);
   const zones = useRef(timeZones());
   const focusInvalid = useRef(false);
+  // The user's destinations; undefined until read (or if they cannot be): then none is offered
+  // and none dropped.
+  const [destinations, setDestinations] = useState<Destination[]>();
+  useEffect(() => {
+    let live = true;
+    listDestinations().then(
+      (list) => live && setDestinations(list),
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, []);
+  const removed = destinations ? removedDestinations(form, destinations) : [];
 
   // After the server's errors are committed to the page, not before: a frame callback could
   // run before React renders them and find nothing to focus.
@@ -91,7 +110,7 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
     setSaving(true);
     setErrors({});
     try {
-      const body = toBody(form);
+      const body = toBody(withoutRemoved(form, destinations));
       const saved = id
         ? await bff<Task>(`/tasks/${id}`, { method: 'PUT', body })
         : await bff<Task>('/tasks', { method: 'POST', body });
@@ -212,6 +231,37 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
             </label>
             {errors.push && <p className="error">{errors.push}</p>}
             {errors.webhook && <p className="error">{errors.webhook}</p>}
+            {destinations && (destinations.length > 0 || removed.length > 0) && (
+              <fieldset className="also-send-to" aria-describedby={errors.destinations ? 'destinations-error' : undefined}>
+                <legend>Also send to</legend>
+                {destinations.map((d) => (
+                  <label key={d.id} className="check">
+                    <input
+                      type="checkbox"
+                      aria-invalid={Boolean(errors.destinations)}
+                      checked={form.destinations.includes(d.id)}
+                      onChange={(e) => set('destinations', chooseDestination(form, d.id, e.target.checked, destinations))}
+                    />{' '}
+                    {d.name} ({serviceName(d.channel)})
+                  </label>
+                ))}
+                {removed.length > 0 && (
+                  <p className="note removed">
+                    {removed.length === 1
+                      ? 'Also sent to a removed destination: saving drops it from this task.'
+                      : `Also sent to ${removed.length} removed destinations: saving drops them from this task.`}
+                  </p>
+                )}
+                {errors.destinations && (
+                  <p className="error" id="destinations-error">
+                    {errors.destinations}
+                  </p>
+                )}
+              </fieldset>
+            )}
+            {destinations && destinations.length === 0 && removed.length === 0 && (
+              <p className="hint">To also send reminders to ntfy, Gotify, Telegram, Slack, Discord or Matrix, add a destination in Settings.</p>
+            )}
             <label className="check">
               <input type="checkbox" checked={form.urgent} onChange={(e) => set('urgent', e.target.checked)} /> Urgent: email, SMS and
               push go out at once, even during my quiet hours
