@@ -367,21 +367,27 @@ export function TaskScreen({ id }: { id: string }) {
                     </td>
                     <td>
                       <ul className="deliveries">
-                        {item.deliveries.map((d) => (
-                          <li key={`${d.channel}-${d.target ?? ''}`}>
-                            <span className={`status status-${d.outcome}`}>{OUTCOME[d.outcome]}</span> {CHANNEL[d.channel] ?? d.channel}
-                            {d.channel in DESTINATION_SERVICES && d.target && destinations
+                        {item.deliveries.map((d) => {
+                          const channel = CHANNEL[d.channel] ?? d.channel;
+                          // A destination's deliveries name it (their target is its id).
+                          const where =
+                            d.channel in DESTINATION_SERVICES && d.target && destinations
                               ? ` · ${destinations.find((k) => k.id === d.target)?.name ?? 'a removed destination'}`
-                              : ''}
-                            {d.attempts > 1 ? ` · ${d.attempts} attempts` : ''}
-                            {d.detail ? <span className="subtle"> · {d.detail}</span> : null}
-                            {d.outcome === 'deadLettered' && (
-                              <button type="button" className="small" onClick={() => void retry(item, d)}>
-                                Retry<span className="visually-hidden"> {CHANNEL[d.channel]} delivery</span>
-                              </button>
-                            )}
-                          </li>
-                        ))}
+                              : '';
+                          return (
+                            <li key={`${d.channel}-${d.target ?? ''}`}>
+                              <span className={`status status-${d.outcome}`}>{OUTCOME[d.outcome]}</span> {channel}
+                              {where}
+                              {d.attempts > 1 ? ` · ${d.attempts} attempts` : ''}
+                              {d.detail ? <span className="subtle"> · {d.detail}</span> : null}
+                              {d.outcome === 'deadLettered' && (
+                                <button type="button" className="small" onClick={() => void retry(item, d)}>
+                                  Retry<span className="visually-hidden"> {channel} delivery{where}</span>
+                                </button>
+                              )}
+                            </li>
+                          );
+                        })}
                       </ul>
                     </td>
                   </tr>
