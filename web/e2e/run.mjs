@@ -4,6 +4,9 @@
 //   CHIME_URL        a `chime serve` on the embedded default (local sign-in)
 //   CHIME_OIDC_URL   a `chime serve` whose [auth] issuer is the test OIDC provider
 //                    (crates/chime/tests/support/oidc), with the `chime-web` client
+//   CHIME_E2E_NTFY_PORT  a port on 127.0.0.1 where an ntfy-like receiver answers a publish as
+//                    ntfy does, and which the CHIME_URL server may reach for ntfy destinations;
+//                    unset, the destinations test is skipped
 //   CHROMIUM         the browser (default /usr/bin/chromium)
 //   SCREENSHOTS      where screenshots go (default e2e/out); UPDATE_SCREENSHOTS=1 writes the
 //                    README's copies under docs/screenshots/web instead
@@ -24,6 +27,7 @@ const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 const BASE = process.env.CHIME_URL;
 const OIDC_BASE = process.env.CHIME_OIDC_URL;
+const NTFY_PORT = process.env.CHIME_E2E_NTFY_PORT;
 if (!BASE) {
   console.error('CHIME_URL is not set: start `chime serve` and point CHIME_URL at it');
   process.exit(2);
@@ -577,6 +581,89 @@ await test('deleting a task removes it', async () => {
   await alice.getByRole('link', { name: 'Tea is ready' }).waitFor();
   check((await alice.getByRole('link', { name: 'Team stand-up' }).count()) === 0, 'the deleted task is still listed');
 });
+
+if (NTFY_PORT) {
+  await test('a destination is added in Settings, sent a test, chosen on a task and removed', async () => {
+    const page = await newPage(BASE);
+    await signInLocal(page, 'dana');
+    await page.getByRole('link', { name: 'Settings' }).click();
+    await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+    const section = page.locator('section[aria-labelledby="destinations-heading"]');
+    await section.getByText('No destinations yet.').waitFor();
+    // A URL no service reads is refused at its field.
+    await page.getByLabel('Destination name').fill('Phone');
+    await page.getByLabel('Destination URL').fill('nope://example.com/alerts');
+    await page.getByRole('button', { name: 'Add destination' }).click();
+    await page.locator('#destination-url[aria-invalid="true"]').waitFor();
+    check((await page.locator('#destination-url-error').textContent()).length > 0, 'no message for the URL');
+    await page.getByLabel('Destination URL').fill(`ntfy://127.0.0.1:${NTFY_PORT}/chime-e2e`);
+    await page.getByRole('button', { name: 'Add destination' }).click();
+    const item = section.getByRole('list', { name: 'Your destinations' }).getByRole('listitem').filter({ hasText: 'Phone' });
+    await item.waitFor();
+    check((await item.locator('.tag').textContent()) === 'ntfy', 'the service is not named');
+    check((await page.getByLabel('Destination URL').inputValue()) === '', 'the add form kept the URL');
+    // The test notification goes out now, to the receiver; the result is shown beside it.
+    await item.getByRole('button', { name: 'Send test to Phone' }).click();
+    await item.locator('.test-result', { hasText: 'Test sent to Phone' }).waitFor();
+    await axe(page, 'settings with a destination');
+    await shot(page, 'settings-destinations-desktop');
+
+    // A task that also sends there, far enough ahead not to fire during the run.
+    await page.goto('/tasks/new');
+    await page.getByLabel('Name', { exact: true }).fill('Check the phone');
+    await page.getByLabel('Date and time').fill(nextMonday());
+    await page.getByLabel('Time zone').selectOption('Europe/Berlin');
+    await page.getByRole('group', { name: 'Also send to' }).getByRole('checkbox', { name: 'Phone (ntfy)' }).check();
+    await axe(page, 'task form with a destination');
+    await page.getByRole('button', { name: 'Create task' }).click();
+    await page.getByRole('heading', { name: 'Check the phone', level: 1 }).waitFor();
+    await page.locator('dd', { hasText: 'Phone (ntfy)' }).waitFor();
+    check((await page.locator('dd.destinations-sent').evaluate((dd) => dd.previousElementSibling.textContent)) === 'Also sends to', 'not listed as a destination');
+    await axe(page, 'task page with a destination');
+    await shot(page, 'task-destinations-desktop');
+    const taskPath = new URL(page.url()).pathname;
+    await page.getByRole('link', { name: 'Edit' }).click();
+    await page.getByRole('heading', { name: 'Edit task', level: 1 }).waitFor();
+    check(await page.getByRole('group', { name: 'Also send to' }).getByRole('checkbox', { name: 'Phone (ntfy)' }).isChecked(), 'the destination is not read back');
+
+    const phone = await newPage(BASE, PHONE);
+    await signInLocal(phone, 'dana');
+    await phone.goto('/settings');
+    await phone.getByRole('list', { name: 'Your destinations' }).getByRole('listitem').first().waitFor();
+    await axe(phone, 'settings with a destination (phone)');
+    await shot(phone, 'settings-destinations-phone');
+    await phone.goto(taskPath);
+    await phone.locator('dd', { hasText: 'Phone (ntfy)' }).waitFor();
+    await axe(phone, 'task page with a destination (phone)');
+    await shot(phone, 'task-destinations-phone');
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `the task page is ${overflow}px wider than the phone`);
+    await phone.context().close();
+
+    // Removed, once confirmed.
+    await page.goto('/settings');
+    await item.getByRole('button', { name: 'Remove Phone' }).click();
+    await page.getByRole('alertdialog').getByRole('button', { name: 'Remove for good' }).click();
+    await section.getByText('No destinations yet.').waitFor();
+    // A task that still names it says so, and saving drops it. (Whether a task keeps a removed
+    // destination's id is the server's choice: the form handles both.)
+    await page.goto(`${taskPath}/edit`);
+    await page.getByRole('heading', { name: 'Edit task', level: 1 }).waitFor();
+    const removed = page.locator('.also-send-to .removed');
+    await page.locator('.also-send-to .removed, p.hint:has-text("add a destination in Settings")').first().waitFor();
+    if ((await removed.count()) > 0) {
+      check(/removed destination: saving drops it/.test(await removed.textContent()), 'the removed destination is not explained');
+      await page.getByRole('button', { name: 'Save changes' }).click();
+    } else {
+      await page.getByRole('button', { name: 'Cancel' }).click();
+    }
+    await page.getByRole('heading', { name: 'Check the phone', level: 1 }).waitFor();
+    check((await page.locator('dd.destinations-sent').count()) === 0, 'the task still sends to the removed destination');
+    await page.context().close();
+  });
+} else {
+  console.log('skip destinations (CHIME_E2E_NTFY_PORT not set)');
+}
 
 await test('every screen at phone size is accessible', async () => {
   const phone = await newPage(BASE, PHONE);
