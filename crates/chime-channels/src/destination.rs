@@ -4,12 +4,15 @@
 //!
 //! | channel | URL |
 //! |---|---|
-//! | ntfy | `ntfy://[user:password@ \| token@]host[:port]/topic`, `ntfys://…` (https) |
-//! | Gotify | `gotify://host[:port][/path]/apptoken`, `gotifys://…` |
-//! | Telegram | `tgram://bottoken/chat_id` |
+//! | ntfy | `ntfy://topic` (on `channels.ntfy.api_url`), `ntfy://[user:password@ \| tk_token@]host[:port]/topic`, `ntfys://…` (https); `?priority=`, `?tags=` |
+//! | Gotify | `gotify://host[:port][/path]/apptoken`, `gotifys://…`; `?priority=` |
+//! | Telegram | `tgram://bottoken/chat_id` (a numeric id or a channel's `@username`) |
 //! | Slack | `slack://T…/B…/secret` (an incoming webhook's three parts) |
 //! | Discord | `discord://webhook_id/webhook_token` |
 //! | Matrix | `matrix://user:password@host[:port]/!room:server` or `…/#alias:server`, `matrixs://…`; `matrixs://token@host/…` with an access token |
+//!
+//! A destination is one place: where Apprise accepts several topics or chats in one URL, a
+//! destination takes one, so its delivery history says whether that place got the reminder.
 //!
 //! Every module beside this one speaks one service's documented HTTP API. What they share is
 //! here: reading a URL into its service's form ([`DestinationUrl`]), masking its secrets for

@@ -171,11 +171,14 @@ impl NtfyUrl {
         format!("{scheme}://{place}{query}")
     }
 
-    /// The password or token, or the topic when nothing else guards it.
+    /// The token, or the password and the Basic credentials it makes (a server may echo the
+    /// header), or the topic when nothing else guards it.
     pub(crate) fn secrets(&self) -> Secrets {
         match &self.auth {
             Auth::None => Secrets::new([self.topic.clone()]),
-            Auth::Basic { password, .. } => Secrets::new([password.clone()]),
+            Auth::Basic { user, password } => {
+                Secrets::new([password.clone(), basic_credentials(user, password)])
+            }
             Auth::Token(token) => Secrets::new([token.clone()]),
         }
     }
@@ -195,10 +198,9 @@ impl NtfyUrl {
     fn authorization(&self) -> Option<String> {
         match &self.auth {
             Auth::None => None,
-            Auth::Basic { user, password } => Some(format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-            )),
+            Auth::Basic { user, password } => {
+                Some(format!("Basic {}", basic_credentials(user, password)))
+            }
             Auth::Token(token) => Some(format!("Bearer {token}")),
         }
     }
@@ -208,6 +210,11 @@ impl std::fmt::Debug for NtfyUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.masked())
     }
+}
+
+/// `user:password` in base64, as the `Basic` scheme sends it.
+fn basic_credentials(user: &str, password: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
 }
 
 fn auth(server: &Authority) -> Result<Auth, String> {
