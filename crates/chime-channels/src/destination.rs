@@ -4,12 +4,15 @@
 //!
 //! | channel | URL |
 //! |---|---|
-//! | ntfy | `ntfy://[user:password@ \| token@]host[:port]/topic`, `ntfys://…` (https) |
-//! | Gotify | `gotify://host[:port][/path]/apptoken`, `gotifys://…` |
-//! | Telegram | `tgram://bottoken/chat_id` |
+//! | ntfy | `ntfy://topic` (on `channels.ntfy.api_url`), `ntfy://[user:password@ \| tk_token@]host[:port]/topic`, `ntfys://…` (https); `?priority=`, `?tags=` |
+//! | Gotify | `gotify://host[:port][/path]/apptoken`, `gotifys://…`; `?priority=` |
+//! | Telegram | `tgram://bottoken/chat_id` (a numeric id or a channel's `@username`) |
 //! | Slack | `slack://T…/B…/secret` (an incoming webhook's three parts) |
 //! | Discord | `discord://webhook_id/webhook_token` |
 //! | Matrix | `matrix://user:password@host[:port]/!room:server` or `…/#alias:server`, `matrixs://…`; `matrixs://token@host/…` with an access token |
+//!
+//! A destination is one place: where Apprise accepts several topics or chats in one URL, a
+//! destination takes one, so its delivery history says whether that place got the reminder.
 //!
 //! Every module beside this one speaks one service's documented HTTP API. What they share is
 //! here: reading a URL into its service's form ([`DestinationUrl`]), masking its secrets for
@@ -22,8 +25,10 @@
 //! through [`Secrets::scrub`] first, so a service that echoes a token does not leak it into a
 //! delivery's history.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chime_core::event::Channel;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -31,7 +36,151 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::webhook::{resolve, Reach, TargetError};
-use crate::SendError;
+use crate::{ChannelAdapter, Recipient, Reminder, SendError, Sent};
+
+pub mod gotify;
+pub mod ntfy;
+mod parts;
+pub mod telegram;
+
+/// The schemes [`DestinationUrl::parse`] reads, for the reason that refuses another.
+const SCHEMES: &[&str] = &["ntfy", "ntfys", "gotify", "gotifys", "tgram"];
+
+/// A destination's URL, read into its service's form: every part checked, so an adapter
+/// only has to speak the service's API. Its `Debug` shows the [masked](Self::masked) form.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DestinationUrl {
+    Ntfy(ntfy::NtfyUrl),
+    Gotify(gotify::GotifyUrl),
+    Telegram(telegram::TelegramUrl),
+}
+
+impl DestinationUrl {
+    /// Reads `url` (see the table above). A refusal says what is wrong for people and never
+    /// repeats any part of the URL, which holds the service's token.
+    pub fn parse(url: &str) -> Result<DestinationUrl, String> {
+        match parts::scheme(url)?.as_str() {
+            "ntfy" | "ntfys" => ntfy::NtfyUrl::parse(url).map(DestinationUrl::Ntfy),
+            "gotify" | "gotifys" => gotify::GotifyUrl::parse(url).map(DestinationUrl::Gotify),
+            "tgram" => telegram::TelegramUrl::parse(url).map(DestinationUrl::Telegram),
+            _ => Err(format!(
+                "a destination URL starts with one of {}",
+                SCHEMES
+                    .iter()
+                    .map(|s| format!("`{s}://`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    /// The channel that delivers to it.
+    pub fn channel(&self) -> Channel {
+        match self {
+            DestinationUrl::Ntfy(_) => Channel::Ntfy,
+            DestinationUrl::Gotify(_) => Channel::Gotify,
+            DestinationUrl::Telegram(_) => Channel::Telegram,
+        }
+    }
+
+    /// The URL for people, every secret replaced by `…` after at most a short prefix:
+    /// `ntfys://tk_…@ntfy.example.com/alerts`, `tgram://123456789…/-1001234`.
+    pub fn masked(&self) -> String {
+        match self {
+            DestinationUrl::Ntfy(url) => url.masked(),
+            DestinationUrl::Gotify(url) => url.masked(),
+            DestinationUrl::Telegram(url) => url.masked(),
+        }
+    }
+
+    /// Its tokens and passwords, to scrub from any text that could hold them.
+    pub fn secrets(&self) -> Secrets {
+        match self {
+            DestinationUrl::Ntfy(url) => url.secrets(),
+            DestinationUrl::Gotify(url) => url.secrets(),
+            DestinationUrl::Telegram(url) => url.secrets(),
+        }
+    }
+
+    /// Whether `settings`' channel may send to it: the server its requests go to passes the
+    /// channel's SSRF rules (public, or on the channel's allow list) and resolves now. For the
+    /// API when a destination is saved; `Err` says why not, for people.
+    pub async fn check(&self, settings: &Settings) -> Result<(), String> {
+        let (server, noun) = match self {
+            DestinationUrl::Ntfy(url) => (url.server(settings)?, "the ntfy server"),
+            DestinationUrl::Gotify(url) => (url.server()?, "the Gotify server"),
+            DestinationUrl::Telegram(_) => (settings.api_url.clone(), "the Telegram Bot API"),
+        };
+        resolve(server.as_str(), &settings.reach, noun)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.secrets().scrub(&e.into_reason()))
+    }
+}
+
+impl std::fmt::Debug for DestinationUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.masked())
+    }
+}
+
+/// `url` for people and logs ([`DestinationUrl::masked`]), or a fixed text when it cannot be
+/// read (which then says nothing of what it holds).
+pub fn mask(url: &str) -> String {
+    DestinationUrl::parse(url)
+        .map(|d| d.masked())
+        .unwrap_or_else(|_| "(a destination URL that cannot be read)".to_owned())
+}
+
+/// The adapter of `settings`' channel.
+pub fn adapter(settings: Settings) -> Arc<dyn ChannelAdapter> {
+    match settings.channel {
+        Channel::Ntfy => Arc::new(ntfy::NtfyChannel::new(settings)),
+        Channel::Gotify => Arc::new(gotify::GotifyChannel::new(settings)),
+        Channel::Telegram => Arc::new(telegram::TelegramChannel::new(settings)),
+        // Slack, Discord and Matrix: one arm each, beside their modules.
+        _ => Arc::new(NoAdapter(settings)),
+    }
+}
+
+/// What [`adapter`] gives a channel without one of its own here: every attempt fails,
+/// permanently, saying so.
+struct NoAdapter(Settings);
+
+#[async_trait]
+impl ChannelAdapter for NoAdapter {
+    fn kind(&self) -> Channel {
+        self.0.channel
+    }
+
+    fn timeout(&self) -> Duration {
+        self.0.timeout
+    }
+
+    async fn send(&self, _message: &Reminder) -> Result<Sent, SendError> {
+        Err(SendError::permanent(format!(
+            "the {} channel has no destination adapter",
+            self.0.channel.as_str()
+        )))
+    }
+}
+
+/// The destination URL `message` goes to, when its recipient is a destination.
+pub(crate) fn recipient_url(message: &Reminder, channel: Channel) -> Result<&str, SendError> {
+    match &message.recipient {
+        Recipient::Destination { url, .. } => Ok(url),
+        _ => Err(SendError::permanent(format!(
+            "the {} channel was given a recipient that is not a destination",
+            channel.as_str()
+        ))),
+    }
+}
+
+/// `Due Monday 7 December 2026, 09:00 (Europe/Berlin)`, and ` (late)` when it is.
+pub(crate) fn due_line(message: &Reminder) -> String {
+    let late = if message.late { " (late)" } else { "" };
+    format!("Due {}{late}", crate::local_due_time(message))
+}
 
 /// The most of an answer's body an adapter reads (services answer in a few hundred bytes).
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -125,6 +274,17 @@ impl Settings {
         Some(format!(
             "{}/act/{token}",
             base.as_str().trim_end_matches('/')
+        ))
+    }
+
+    /// The task's page in the web app (`{public_url}/tasks/{id}`), when Chime has a public
+    /// address.
+    pub(crate) fn task_url(&self, message: &Reminder) -> Option<String> {
+        let base = self.public_url.as_ref()?;
+        Some(format!(
+            "{}/tasks/{}",
+            base.as_str().trim_end_matches('/'),
+            message.occurrence.task_id
         ))
     }
 
@@ -296,9 +456,16 @@ impl Answer {
     }
 }
 
-/// The secrets of one destination (tokens, passwords), removed from every reason.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Secrets(Vec<String>);
+/// The secrets of one destination (tokens, passwords), removed from every reason. Its
+/// `Debug` shows how many it holds, never them.
+#[derive(Clone, Default)]
+pub struct Secrets(Vec<String>);
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({})", self.0.len())
+    }
+}
 
 impl Secrets {
     pub(crate) fn new<I, S>(secrets: I) -> Secrets
@@ -316,7 +483,7 @@ impl Secrets {
     }
 
     /// `text` with each secret (also percent-encoded) replaced by `…`.
-    pub(crate) fn scrub(&self, text: &str) -> String {
+    pub fn scrub(&self, text: &str) -> String {
         let mut text = text.to_owned();
         for secret in &self.0 {
             let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();

@@ -12,7 +12,10 @@
 //! which adapters pass to providers that accept one.
 //!
 //! Adapters: [`email`] (SMTP), [`sms`] (HTTP, Twilio's Messages API shape), [`push`] (Web Push
-//! with VAPID and `aes128gcm`), [`webhook`] (Standard Webhooks signatures).
+//! with VAPID and `aes128gcm`), [`webhook`] (Standard Webhooks signatures), and the
+//! [`destination`] channels, each reaching a service through an owner's Apprise-style URL:
+//! [`destination::ntfy`], [`destination::gotify`], [`destination::telegram`], Slack, Discord
+//! and Matrix.
 
 use std::time::Duration;
 
