@@ -291,7 +291,8 @@ impl Notification {
         };
         let snooze = match key.channel {
             Channel::Email => 60,
-            Channel::Push => 10,
+            // Buttons on a phone's notification or a chat message.
+            Channel::Push | Channel::Ntfy | Channel::Telegram => 10,
             _ => return Vec::new(),
         };
         let expires = self.ctx.clock.now() + TOKEN_LIFETIME;
@@ -304,7 +305,8 @@ impl Notification {
             kind,
             label: action.label(),
             token: keys.mint(user, &key.occurrence, action, key.channel, expires),
-            callback: None,
+            callback: (key.channel == Channel::Telegram)
+                .then(|| keys.mint_short(user, &key.occurrence, action, key.channel, expires)),
         })
         .collect()
     }
