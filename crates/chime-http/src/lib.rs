@@ -29,6 +29,7 @@ mod admin;
 pub mod auth;
 pub mod bff;
 mod calendar;
+mod destinations;
 pub mod error;
 pub mod guard;
 mod import;
@@ -81,6 +82,8 @@ pub struct Services {
     pub deliveries: TaskDeliveries,
     /// Push subscriptions, the webhook endpoint, the VAPID public key, the user's profile.
     pub recipients: Recipients,
+    /// The user's destinations (ntfy, Gotify, chats), and Telegram's button callbacks.
+    pub destinations: chime_roles::notification::destinations::Destinations,
     /// The in-app inbox.
     pub inbox: Inbox,
     /// Fired occurrences: the open list, acknowledge, snooze.
@@ -146,6 +149,12 @@ pub struct Services {
         recipients::get_webhook,
         recipients::put_webhook,
         recipients::remove_webhook,
+        destinations::list,
+        destinations::add,
+        destinations::get,
+        destinations::replace,
+        destinations::remove,
+        destinations::test,
         profile::get_profile,
         profile::put_profile,
         admin::get_task,
@@ -170,6 +179,10 @@ pub struct Services {
         recipients::PushSubscriptionBody,
         recipients::Webhook,
         recipients::WebhookBody,
+        destinations::Destination,
+        destinations::DestinationList,
+        destinations::DestinationBody,
+        destinations::Tested,
         occurrences::OccurrenceItem,
         occurrences::OpenPage,
         occurrences::SnoozeBody,
@@ -294,6 +307,17 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
                 .put(recipients::put_webhook)
                 .delete(recipients::remove_webhook),
         )
+        .route(
+            "/destinations",
+            get(destinations::list).post(destinations::add),
+        )
+        .route(
+            "/destinations/{id}",
+            get(destinations::get)
+                .put(destinations::replace)
+                .delete(destinations::remove),
+        )
+        .route("/destinations/{id}/test", post(destinations::test))
         .route("/me", get(profile::get_profile).put(profile::put_profile))
         .route(
             "/calendar-feed",
@@ -313,6 +337,7 @@ pub fn router_with(state: AppState, web: Option<bff::WebRoutes>) -> Router {
         .route(act::STYLE_PATH, get(act::style))
         .route("/calendar/{file}", get(calendar::serve))
         .route("/sms/inbound", post(sms_inbound::inbound))
+        .route("/hooks/telegram/{id}", post(destinations::telegram_hook))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -11,8 +11,9 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use chime_core::event::Channel;
+use chime_core::event::{Channel, OccurrenceKey};
 use chime_core::html::escape;
+use chime_core::UserId;
 use chime_roles::occurrence::SnoozeError;
 use jiff::SignedDuration;
 
@@ -115,36 +116,45 @@ pub async fn inbound(State(state): State<AppState>, headers: HeaderMap, body: By
         Ok(None) => return twiml("There is no recent reminder to this number to answer."),
         Err(e) => return crate::ApiError::from(e).into_response(),
     };
-    let name = match state.definition.get(&user, key.task_id).await {
-        Ok(view) => view.spec.name.as_str().to_owned(),
-        Err(_) => return twiml("That reminder no longer exists."),
-    };
     match parse_reply(&text) {
-        Reply::Done => match state
-            .occurrences
-            .acknowledge(&user, &key, Channel::Sms)
-            .await
-        {
-            Ok(Some(_)) => twiml(&format!("Done: {name}.")),
-            Ok(None) => twiml("That reminder no longer exists."),
-            Err(e) => crate::ApiError::from(e).into_response(),
-        },
-        Reply::Snooze(minutes) => {
-            let until = state.occurrences.now() + SignedDuration::from_mins(minutes);
-            match state.occurrences.snooze(&user, &key, until).await {
-                Ok(_) => twiml(&format!("Snoozed {minutes} min: {name}.")),
-                Err(SnoozeError::Acknowledged) => twiml(&format!("{name} is already done.")),
-                Err(SnoozeError::Returned { .. }) => {
-                    twiml(&format!("{name} was snoozed already and is back."))
-                }
-                Err(SnoozeError::NotFound) => twiml("That reminder no longer exists."),
-                Err(SnoozeError::Store(e)) => crate::ApiError::from(e).into_response(),
-                Err(e @ (SnoozeError::NotAhead { .. } | SnoozeError::TooFar { .. })) => {
-                    crate::ApiError::Internal(Box::new(e)).into_response()
-                }
-            }
+        Reply::Done => answer(&state, &user, &key, None, Channel::Sms).await,
+        Reply::Snooze(minutes) => answer(&state, &user, &key, Some(minutes), Channel::Sms).await,
+        Reply::Unknown => Ok(HELP.to_owned()),
+    }
+    .map_or_else(IntoResponse::into_response, |text| twiml(&text))
+}
+
+/// Acknowledges `user`'s occurrence `key` (`snooze` `None`), or snoozes it that many minutes,
+/// from a message on `channel` (an SMS reply, a chat button), and says what happened in a
+/// short sentence for that chat.
+pub(crate) async fn answer(
+    state: &AppState,
+    user: &UserId,
+    key: &OccurrenceKey,
+    snooze: Option<i64>,
+    channel: Channel,
+) -> Result<String, crate::ApiError> {
+    let name = match state.definition.get(user, key.task_id).await {
+        Ok(view) => view.spec.name.as_str().to_owned(),
+        Err(_) => return Ok("That reminder no longer exists.".to_owned()),
+    };
+    let Some(minutes) = snooze else {
+        return match state.occurrences.acknowledge(user, key, channel).await {
+            Ok(Some(_)) => Ok(format!("Done: {name}.")),
+            Ok(None) => Ok("That reminder no longer exists.".to_owned()),
+            Err(e) => Err(e.into()),
+        };
+    };
+    let until = state.occurrences.now() + SignedDuration::from_mins(minutes);
+    match state.occurrences.snooze(user, key, until).await {
+        Ok(_) => Ok(format!("Snoozed {minutes} min: {name}.")),
+        Err(SnoozeError::Acknowledged) => Ok(format!("{name} is already done.")),
+        Err(SnoozeError::Returned { .. }) => Ok(format!("{name} was snoozed already and is back.")),
+        Err(SnoozeError::NotFound) => Ok("That reminder no longer exists.".to_owned()),
+        Err(SnoozeError::Store(e)) => Err(e.into()),
+        Err(e @ (SnoozeError::NotAhead { .. } | SnoozeError::TooFar { .. })) => {
+            Err(crate::ApiError::Internal(Box::new(e)))
         }
-        Reply::Unknown => twiml(HELP),
     }
 }
 

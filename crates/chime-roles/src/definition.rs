@@ -13,10 +13,11 @@ use std::sync::Arc;
 use chime_bus::Bus;
 use chime_core::event::{Event, TaskChanged, TaskDeleted, Topic};
 use chime_core::recurrence::TaskZone;
-use chime_core::task::ParseOptions;
-use chime_core::{FieldErrors, TaskId, TaskSpec, UserId};
+use chime_core::task::{DestinationId, ParseOptions};
+use chime_core::{FieldError, FieldErrors, TaskId, TaskSpec, UserId};
 use chime_store::{
-    DeliveryState, DeliveryStatus, FiredOccurrence, HistoryEntry, TaskRecord, TaskStore,
+    DeliveryState, DeliveryStatus, FiredOccurrence, HistoryEntry, RecipientStore, TaskRecord,
+    TaskStore,
 };
 use jiff::Timestamp;
 use serde_json::Value;
@@ -108,6 +109,8 @@ pub struct Definition {
     options: ParseOptions,
     /// Most tasks one user may have.
     task_limit: usize,
+    /// Where a task's `notify.destinations` are looked up (each must be the owner's).
+    destinations: Option<Arc<dyn RecipientStore>>,
 }
 
 impl Definition {
@@ -117,6 +120,50 @@ impl Definition {
             ctx,
             options,
             task_limit: usize::MAX,
+            destinations: None,
+        }
+    }
+
+    /// Checks that each destination a task names is its owner's, in `store`.
+    pub fn with_destinations(mut self, store: Arc<dyn RecipientStore>) -> Self {
+        self.destinations = Some(store);
+        self
+    }
+
+    /// Refuses a destination id that is not `user`'s, at its index in
+    /// `notify.destinations`, unless `kept` names it (the task's current version does: a
+    /// destination removed since then may stay, and its deliveries are not made).
+    async fn check_destinations(
+        &self,
+        user: &UserId,
+        spec: &TaskSpec,
+        kept: &[DestinationId],
+    ) -> Result<()> {
+        let Some(store) = &self.destinations else {
+            return Ok(());
+        };
+        if spec.notify.destinations.iter().all(|id| kept.contains(id)) {
+            return Ok(());
+        }
+        let mine = store.destinations(user).await?;
+        let errors: Vec<FieldError> = spec
+            .notify
+            .destinations
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !kept.contains(id) && !mine.iter().any(|d| d.id == id.as_str()))
+            .map(|(i, id)| {
+                FieldError::new(
+                    format!("/notify/destinations/{i}"),
+                    Some(Value::String(id.to_string())),
+                    "no destination of yours has this id (GET /api/v1/destinations lists them)",
+                )
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(DefinitionError::Invalid(FieldErrors(errors)))
         }
     }
 
@@ -148,6 +195,7 @@ impl Definition {
         let now = self.now();
         spec.require_future(now)?;
         spec.check_moves()?;
+        self.check_destinations(user, &spec, &[]).await?;
         if self.task_limit != usize::MAX {
             let count = self.store.count_tasks(user).await?;
             if count >= u64::try_from(self.task_limit).unwrap_or(u64::MAX) {
@@ -223,6 +271,10 @@ impl Definition {
             let now = self.now();
             spec.require_future(now)?;
             spec.check_moves()?;
+            let kept = TaskSpec::from_stored(&current.body)
+                .map(|c| c.notify.destinations)
+                .unwrap_or_default();
+            self.check_destinations(user, &spec, &kept).await?;
             if let Some(view) = self.save(current, spec.clone(), now).await? {
                 return Ok(view);
             }

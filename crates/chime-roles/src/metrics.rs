@@ -106,7 +106,17 @@ pub const MISSED_POLICIES: [&str; 2] = ["fireOnceLate", "skip"];
 
 /// The channels quiet hours hold back: the ones that buzz or ring (the in-app inbox shows each
 /// reminder on time; a webhook is a machine's).
-pub const QUIET_CHANNELS: [Channel; 3] = [Channel::Email, Channel::Sms, Channel::Push];
+pub const QUIET_CHANNELS: [Channel; 9] = [
+    Channel::Email,
+    Channel::Sms,
+    Channel::Push,
+    Channel::Ntfy,
+    Channel::Gotify,
+    Channel::Telegram,
+    Channel::Slack,
+    Channel::Discord,
+    Channel::Matrix,
+];
 
 /// The kinds of provider error.
 pub const PROVIDER_ERROR_KINDS: [&str; 3] = ["transient", "permanent", "gone"];

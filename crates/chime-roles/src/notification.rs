@@ -28,6 +28,7 @@
 //! attempt them are in `worker`.
 
 pub mod deliveries;
+pub mod destinations;
 mod error;
 pub mod inbox;
 pub mod recipients;
@@ -182,6 +183,8 @@ where
 struct BatchRecipients {
     push: HashMap<UserId, Recipients>,
     webhook: HashMap<UserId, Recipients>,
+    /// Each user's destinations by id, with the channel each is on.
+    destinations: HashMap<UserId, HashMap<String, (Channel, Recipient)>>,
     /// Each user's quiet hours on their zone; `None` when they have none.
     quiet: HashMap<UserId, Option<(QuietHours, TimeZone)>>,
 }
@@ -408,6 +411,27 @@ impl Notification {
             });
             external.push((Channel::Webhook, webhook.await?));
         }
+        if !task.notify.destinations.is_empty() {
+            if !recipients.destinations.contains_key(&e.user_id) {
+                let found = self.destinations_of(&e.user_id).await?;
+                recipients.destinations.insert(e.user_id.clone(), found);
+            }
+            let known = &recipients.destinations[&e.user_id];
+            for id in &task.notify.destinations {
+                match known.get(id.as_str()) {
+                    Some((channel, recipient)) if sends(*channel) => external.push((
+                        *channel,
+                        Ok(vec![(id.as_str().to_owned(), recipient.clone())]),
+                    )),
+                    Some(_) => {}
+                    // Removed since the task named it: nothing to deliver to, and no channel
+                    // to record a skip under.
+                    None => {
+                        tracing::debug!(destination = %id, "a task names a removed destination")
+                    }
+                }
+            }
+        }
         for (channel, recipients) in external {
             if !self.channels.contains_key(&channel) {
                 let reason = format!(
@@ -496,6 +520,30 @@ impl Notification {
                 },
             )]),
         })
+    }
+
+    /// `user`'s destinations, by id, each with the channel its URL names (a URL this release
+    /// cannot read goes to no channel: its tasks' deliveries to it are not made).
+    async fn destinations_of(
+        &self,
+        user: &UserId,
+    ) -> Result<HashMap<String, (Channel, Recipient)>> {
+        Ok(self
+            .recipients
+            .destinations(user)
+            .await?
+            .into_iter()
+            .filter_map(|d| {
+                let channel = chime_channels::destination::DestinationUrl::parse(&d.url)
+                    .ok()?
+                    .channel();
+                let recipient = Recipient::Destination {
+                    id: d.id.clone(),
+                    url: d.url,
+                };
+                Some((d.id, (channel, recipient)))
+            })
+            .collect())
     }
 
     async fn record(&self, writes: Vec<DeliveryWrite>) -> Result<()> {
@@ -666,6 +714,9 @@ impl Deliveries<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod destination_tests;
 
 #[cfg(test)]
 mod quiet_tests;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use chime_channels::destination::Settings;
 use chime_channels::email::EmailChannel;
 use chime_channels::push::{PushChannel, VapidKeys};
 use chime_channels::sms::SmsChannel;
@@ -16,12 +17,18 @@ use crate::config::{ChannelsConfig, DeliveryConfig};
 
 pub struct Channels {
     pub adapters: Vec<Arc<dyn ChannelAdapter>>,
+    /// The destination channels' settings, each with its adapter (among `adapters` too).
+    pub destinations: Vec<(Settings, Arc<dyn ChannelAdapter>)>,
     /// The VAPID public key browsers subscribe with, when push is configured.
     pub push_public_key: Option<String>,
 }
 
 /// Every configured adapter, validated; a bad provider setting stops start-up with its reason.
-pub fn build(config: &ChannelsConfig, data_dir: &Path) -> anyhow::Result<Channels> {
+pub fn build(
+    config: &ChannelsConfig,
+    data_dir: &Path,
+    public_url: Option<&url::Url>,
+) -> anyhow::Result<Channels> {
     let mut adapters: Vec<Arc<dyn ChannelAdapter>> = Vec::new();
     let mut push_public_key = None;
     if let Some(email) = &config.email {
@@ -50,8 +57,18 @@ pub fn build(config: &ChannelsConfig, data_dir: &Path) -> anyhow::Result<Channel
             WebhookChannel::new(webhook).context("channels.webhook")?,
         ));
     }
+    let mut destinations = Vec::new();
+    for (channel, section) in config.destinations() {
+        let Some(section) = section else { continue };
+        let settings = Settings::new(channel, section, local_targets, public_url.cloned())
+            .map_err(|reason| anyhow::anyhow!(reason))?;
+        let adapter = chime_channels::destination::adapter(settings.clone());
+        adapters.push(adapter.clone());
+        destinations.push((settings, adapter));
+    }
     Ok(Channels {
         adapters,
+        destinations,
         push_public_key,
     })
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
+use chime_channels::destination::DestinationConfig;
 use chime_roles::Role;
 use chime_store::sqlite::Synchronous;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -19,6 +20,11 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The HTTP listener.
     pub listen: SocketAddr,
+    /// Chime's address as people and services reach it (`https://chime.example.com`):
+    /// where the Done and Snooze buttons of ntfy and Telegram messages go, and Telegram's
+    /// callbacks. Unset: those messages carry no buttons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
     /// Roles this process runs (`definition,execution,notification,tick,web`; all by default),
     /// as a list or a comma-separated string (`CHIME_ROLES=execution,notification`).
     #[serde(deserialize_with = "list_or_comma_separated")]
@@ -121,6 +127,30 @@ pub struct ChannelsConfig {
     /// On by default (it needs no provider); `[channels.webhook] enabled = false` is not a
     /// thing: leave per-user endpoints unset instead.
     pub webhook: Option<chime_channels::webhook::WebhookConfig>,
+    /// The destination channels: each user brings their own server, bot or webhook, so each
+    /// is on by default; a section sets its allow list for private servers, its API URL and
+    /// its timeout.
+    pub ntfy: Option<DestinationConfig>,
+    pub gotify: Option<DestinationConfig>,
+    pub telegram: Option<DestinationConfig>,
+    pub slack: Option<DestinationConfig>,
+    pub discord: Option<DestinationConfig>,
+    pub matrix: Option<DestinationConfig>,
+}
+
+impl ChannelsConfig {
+    /// Each destination channel with its configuration.
+    pub fn destinations(&self) -> [(chime_core::event::Channel, &Option<DestinationConfig>); 6] {
+        use chime_core::event::Channel;
+        [
+            (Channel::Ntfy, &self.ntfy),
+            (Channel::Gotify, &self.gotify),
+            (Channel::Telegram, &self.telegram),
+            (Channel::Slack, &self.slack),
+            (Channel::Discord, &self.discord),
+            (Channel::Matrix, &self.matrix),
+        ]
+    }
 }
 
 impl Default for ChannelsConfig {
@@ -130,6 +160,12 @@ impl Default for ChannelsConfig {
             sms: None,
             push: None,
             webhook: Some(chime_channels::webhook::WebhookConfig::default()),
+            ntfy: Some(DestinationConfig::default()),
+            gotify: Some(DestinationConfig::default()),
+            telegram: Some(DestinationConfig::default()),
+            slack: Some(DestinationConfig::default()),
+            discord: Some(DestinationConfig::default()),
+            matrix: Some(DestinationConfig::default()),
         }
     }
 }
@@ -146,6 +182,7 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./chime-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
             roles: Role::ALL.iter().map(|r| r.name().to_owned()).collect(),
             late_after_seconds: 10.0,
             sqlite_synchronous: Synchronous::Full,
@@ -258,6 +295,25 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// `public_url`, read: an http(s) URL with a host and no query.
+    pub fn public_url(&self) -> anyhow::Result<Option<url::Url>> {
+        let Some(text) = &self.public_url else {
+            return Ok(None);
+        };
+        let url = url::Url::parse(text.trim())
+            .ok()
+            .filter(|u| {
+                matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && u.query().is_none()
+                    && u.fragment().is_none()
+            })
+            .with_context(|| {
+                format!("public_url must be an http(s) URL such as https://chime.example.com, not {text:?}")
+            })?;
+        Ok(Some(url))
     }
 
     /// Where the issuer and VAPID keys live: `keys_dir`, else `data_dir`.

@@ -15,6 +15,7 @@ use chime_http::{AppState, LocalIssuer, Services};
 use chime_roles::definition::{self, Definition};
 use chime_roles::execution::{Execution, ExecutionConfig};
 use chime_roles::notification::deliveries::TaskDeliveries;
+use chime_roles::notification::destinations::Destinations;
 use chime_roles::notification::inbox::Inbox;
 use chime_roles::notification::recipients::Recipients;
 use chime_roles::notification::{DeliveryWake, InboxFeed, Notification, NotificationStores};
@@ -219,7 +220,8 @@ pub async fn start_with_clock(
         ));
     }
     let delivery_wake = DeliveryWake::new();
-    let channels = channels::build(&config.channels, keys_dir)?;
+    let public_url = config.public_url()?;
+    let channels = channels::build(&config.channels, keys_dir, public_url.as_ref())?;
     if roles.contains(&Role::Notification) {
         let notification = Notification::new(
             NotificationStores::of(store.clone()),
@@ -295,7 +297,15 @@ pub async fn start_with_clock(
         ));
     }
     let definition = Definition::new(store.clone(), ctx.clone(), parse_options.clone())
-        .with_task_limit(config.limits.tasks_per_user);
+        .with_task_limit(config.limits.tasks_per_user)
+        .with_destinations(store.clone());
+    let mut destinations = Destinations::new(store.clone(), ctx.clone());
+    for (settings, adapter) in &channels.destinations {
+        destinations = destinations.with_channel(settings.clone(), adapter.clone());
+    }
+    if let Some(public_url) = &public_url {
+        destinations = destinations.with_callbacks(public_url.clone(), action_keys.clone());
+    }
     let state = AppState::new(Services {
         definition: definition.clone(),
         deliveries: TaskDeliveries::new(
@@ -314,6 +324,7 @@ pub async fn start_with_clock(
                     .as_ref()
                     .is_some_and(|w| w.allow_private),
             ),
+        destinations,
         inbox: Inbox::new(store.clone()),
         occurrences: match Withdrawal::of(store.clone(), &channels.adapters) {
             Some(withdrawal) => {
