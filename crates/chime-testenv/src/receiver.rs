@@ -128,6 +128,8 @@ struct Shared {
     requests: Mutex<Vec<Request>>,
     count: watch::Sender<usize>,
     answer: Box<Answer>,
+    /// Stops the server (see [`Receiver::stop`]).
+    server: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 /// A running receiver; clones share it.
@@ -148,20 +150,39 @@ impl Receiver {
     pub async fn answering(
         answer: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
     ) -> Receiver {
+        Receiver::answering_at(0, answer).await
+    }
+
+    /// [`Receiver::answering`] on `127.0.0.1:port` (0: any free port), so that a test can
+    /// bring a stopped server back where its clients look for it.
+    pub async fn answering_at(
+        port: u16,
+        answer: impl Fn(&Request, usize) -> Reply + Send + Sync + 'static,
+    ) -> Receiver {
         let shared = Arc::new(Shared {
             requests: Mutex::default(),
             count: watch::Sender::new(0),
             answer: Box::new(answer),
+            server: Mutex::default(),
         });
         let app = Router::new().fallback(record).with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
-            .expect("bind the receiver to 127.0.0.1:0");
+            .unwrap_or_else(|e| panic!("bind the receiver to 127.0.0.1:{port}: {e}"));
         let addr = listener.local_addr().expect("the receiver's address");
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        *shared.server.lock().expect("lock") = Some(server.abort_handle());
         Receiver {
             base: format!("http://{addr}"),
             shared,
+        }
+    }
+
+    /// Stops listening and drops open connections: clients get "connection refused", as
+    /// from a server that went down.
+    pub fn stop(&self) {
+        if let Some(server) = self.shared.server.lock().expect("lock").take() {
+            server.abort();
         }
     }
 

@@ -1,5 +1,6 @@
 //! Per-user isolation, as a matrix: user A creates one of everything (a task that has fired,
-//! so an open occurrence, a notification and history, a push subscription, a webhook, a profile), then user B calls EVERY
+//! so an open occurrence, a notification and history, a push subscription, a webhook, a
+//! destination, a profile), then user B calls EVERY
 //! operation of the served OpenAPI document (so an endpoint added later is covered without
 //! touching this test). Each operation on one of A's resources answers 404 (never 403, which
 //! would confirm it exists); no answer to B carries any of A's data; and A's resources are
@@ -19,6 +20,7 @@ struct Secrets {
     due_at: String,
     notification_id: String,
     subscription_id: String,
+    destination_id: String,
     /// Strings that must not appear in any answer to B.
     needles: Vec<String>,
 }
@@ -85,6 +87,15 @@ async fn create_as_a(app: &TestApp) -> Secrets {
         .put("/api/v1/webhook", &json!({"url": hook}), StatusCode::OK)
         .await;
     let hook_secret = webhook["secret"].as_str().expect("secret").to_owned();
+    let destination: Value = a
+        .post(
+            "/api/v1/destinations",
+            &json!({"name": "alice-private-destination",
+                    "url": "ntfy://tk_alicePrivateToken@127.0.0.1:9/alice-private-topic"}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let destination_id = destination["id"].as_str().expect("id").to_owned();
     a.put::<Value>(
         "/api/v1/me",
         &json!({"email": "alice.profile@example.com", "phone": "+14075550123",
@@ -108,11 +119,16 @@ async fn create_as_a(app: &TestApp) -> Secrets {
             "+14075550123".to_owned(),
             "Pacific/Chatham".to_owned(),
             "\"alice\"".to_owned(),
+            destination_id.clone(),
+            "alice-private-destination".to_owned(),
+            "alice-private-topic".to_owned(),
+            "alicePrivateToken".to_owned(),
         ],
         task_id,
         due_at,
         notification_id,
         subscription_id,
+        destination_id,
     }
 }
 
@@ -123,6 +139,8 @@ fn fill(path: &str, a: &Secrets) -> String {
             &a.task_id
         } else if path.starts_with("/api/v1/push/subscriptions/{id}") {
             &a.subscription_id
+        } else if path.starts_with("/api/v1/destinations/{id}") {
+            &a.destination_id
         } else {
             panic!(
                 "{path} takes a path parameter this matrix does not know: add which of A's \
@@ -146,6 +164,10 @@ fn body_for(method: &str, path: &str, a: &Secrets) -> Option<Value> {
             Some(subscription_body("http://127.0.0.1:9/bob-own-endpoint"))
         }
         ("put", "/api/v1/webhook") => Some(json!({"url": "http://127.0.0.1:9/bob-own-hook"})),
+        ("post", "/api/v1/destinations") => {
+            Some(json!({"name": "bob's own", "url": "ntfy://127.0.0.1:9/bob-own-topic"}))
+        }
+        ("put", "/api/v1/destinations/{id}") => Some(json!({"name": "bob's now"})),
         ("put", "/api/v1/me") => Some(json!({"email": "bob@example.com", "timeZone": "UTC"})),
         ("post", "/api/v1/tasks/{id}/occurrences/{dueAt}/snooze") => Some(json!({"minutes": 10})),
         ("post", "/api/v1/tasks/{id}/occurrences/{dueAt}/move") => {
@@ -252,6 +274,13 @@ async fn another_user_gets_a_404_for_every_endpoint_on_a_users_resources_and_see
     assert_eq!(subs["subscriptions"][0]["id"], a.subscription_id);
     let hook: Value = as_a.get("/api/v1/webhook", StatusCode::OK).await;
     assert_eq!(hook["url"], "http://127.0.0.1:9/alice-private-hook");
+    let destination: Value = as_a
+        .get(
+            &format!("/api/v1/destinations/{}", a.destination_id),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(destination["name"], "alice-private-destination");
     let me: Value = as_a.get("/api/v1/me", StatusCode::OK).await;
     assert_eq!(me["email"], "alice.profile@example.com");
     assert_eq!(me["timeZone"], "Pacific/Chatham");

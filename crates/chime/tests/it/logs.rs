@@ -2,7 +2,8 @@
 //! JSON logs, runs with distinctive secrets (SMS auth token, SMTP password, webhook secret,
 //! bearer tokens) and personal data (email address, phone number, webhook URL) through
 //! deliveries that fail (an SMS provider that echoes the number in its 400, an SMTP relay
-//! that is down, a webhook receiver answering 500) and validation errors whose bodies echo
+//! that is down, a webhook receiver answering 500, an ntfy server quoting the token it
+//! refuses) and validation errors whose bodies echo
 //! the refused values back to their caller, and an action link (a capability) followed; then
 //! its whole output is searched for them.
 
@@ -18,6 +19,8 @@ const PHONE_DIGITS: &str = "4075550199";
 const WEBHOOK_PATH: &str = "/hook-private-8c1e";
 const BAD_EMAIL: &str = "bad-address-9f2b@@nowhere";
 const BAD_PHONE: &str = "call-me-5e7d-maybe";
+const NTFY_TOKEN: &str = "tk_leakyNtfyToken7c2d";
+const NTFY_PATH: &str = "/";
 
 /// A Twilio-shaped provider that refuses every message, quoting the number as Twilio does,
 /// and a webhook receiver that fails; both on one loopback server.
@@ -25,6 +28,14 @@ async fn failing_providers() -> Receiver {
     Receiver::answering(|request, _| {
         if request.path() == WEBHOOK_PATH {
             return Reply::status(500).body("receiver down");
+        }
+        if request.path() == NTFY_PATH {
+            // An ntfy server that quotes the credentials it refuses.
+            return Reply::status(401).json(
+                json!({"code": 40101, "http": 401,
+                       "error": format!("unauthorized: {}", request.header("authorization").unwrap_or_default())})
+                .to_string(),
+            );
         }
         let to = request
             .text()
@@ -76,12 +87,25 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
 
     let webhook = alice_client.set_webhook(&providers.url(WEBHOOK_PATH)).await;
     let webhook_secret = webhook["secret"].as_str().expect("secret").to_owned();
+    let port = providers.base().rsplit(':').next().expect("port");
+    let destination: Value = alice_client
+        .post(
+            "/api/v1/destinations",
+            &json!({"name": "Phone", "url": format!("ntfy://{NTFY_TOKEN}@127.0.0.1:{port}/alerts")}),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert!(
+        !destination.to_string().contains(NTFY_TOKEN),
+        "the token is answered masked: {destination}"
+    );
 
     let task = alice_client
         .create_task(&json!({
             "name": "Dentist",
             "startDate": in_ms(1500),
-            "notify": {"email": EMAIL, "sms": "407 555 0199", "webhook": true}
+            "notify": {"email": EMAIL, "sms": "407 555 0199", "webhook": true,
+                       "destinations": [destination["id"]]}
         }))
         .await;
     let id = task["id"].as_str().expect("id").to_owned();
@@ -124,13 +148,19 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
                     .iter()
                     .any(|d| d["channel"] == channel && d["outcome"] == "deadLettered")
             };
-            (final_("sms") && final_("email") && final_("webhook")).then_some(deliveries)
+            (final_("sms") && final_("email") && final_("webhook") && final_("ntfy"))
+                .then_some(deliveries)
         }
     })
     .await;
     // The reasons shown to the owner do not quote the number either.
     let reasons = serde_json::to_string(&deliveries).expect("json");
     assert!(!reasons.contains(PHONE_DIGITS), "{reasons}");
+    assert!(!reasons.contains(NTFY_TOKEN), "{reasons}");
+    assert!(
+        reasons.contains("40101"),
+        "ntfy's refusal is shown: {reasons}"
+    );
     assert!(
         reasons.contains("21211"),
         "the provider's refusal is shown: {reasons}"
@@ -181,6 +211,7 @@ async fn the_debug_log_of_a_run_with_failing_deliveries_holds_no_secret_or_perso
         EMAIL,
         PHONE_DIGITS,
         WEBHOOK_PATH,
+        NTFY_TOKEN,
         BAD_EMAIL,
         BAD_PHONE,
         &webhook_secret,

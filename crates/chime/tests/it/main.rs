@@ -10,6 +10,7 @@ mod clock;
 mod cluster;
 mod contract;
 mod crashloop;
+mod destinations;
 mod doctor;
 mod failover;
 mod fence;

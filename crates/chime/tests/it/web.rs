@@ -123,6 +123,13 @@ async fn the_web_app_passes_its_end_to_end_tests_in_headless_chromium() {
         })
         .await
     };
+    // An ntfy server for the destination the suite adds and tests.
+    let ntfy = crate::helpers::Receiver::answering(|_, n| {
+        crate::helpers::Reply::status(200)
+            .json(serde_json::json!({"id": format!("m{n}")}).to_string())
+    })
+    .await;
+    let ntfy_port = ntfy.base().rsplit(':').next().expect("port").to_owned();
     let provider = Provider::start().await;
     let oidc = {
         let (dist, issuer) = (dist.clone(), provider.issuer.clone());
@@ -142,12 +149,17 @@ async fn the_web_app_passes_its_end_to_end_tests_in_headless_chromium() {
         &[
             ("CHIME_URL", local.base.clone()),
             ("CHIME_OIDC_URL", oidc.base.clone()),
+            ("CHIME_E2E_NTFY_PORT", ntfy_port),
             ("CHROMIUM", chromium),
         ],
     )
     .await;
     println!("{}", String::from_utf8_lossy(&output.stdout));
     assert_success("the end-to-end suite (web/e2e/run.mjs)", &output);
+    assert!(
+        ntfy.count() >= 1,
+        "the suite's test notification never reached the ntfy server"
+    );
 }
 
 /// The browser's session is signed in as `user` with the CSRF token it holds, and a

@@ -7,7 +7,7 @@ and a refused request (400, 413, 422) must name what it refused: at least one en
 
 The hooks: some rules of a request body are not expressible in JSON Schema (a start in the
 future, a snooze that ends after now, a time zone that exists, weekday names, a public
-webhook address, a P-256 point, an email address or phone number that is one, a time of day
+webhook address, a destination URL, a P-256 point, an email address or phone number that is one, a time of day
 that exists, an RFC 5545 rule, an iCalendar file).
 Where a generated body holds a value the schema allows in such a field, the hook puts a
 value there that also keeps those rules, so that "schema-valid is accepted" is tested on the
@@ -113,6 +113,9 @@ def _task_body(body):
             notify["email"] = "someone@example.com"
         if isinstance(notify.get("sms"), (str, int, float)) and not isinstance(notify["sms"], bool):
             notify["sms"] = "+14075551212"
+        if isinstance(notify.get("destinations"), list):
+            # Ids of the caller's destinations: these tests' users have none.
+            notify["destinations"] = []
     _escalate(body)
     missed = body.get("missed")
     if isinstance(missed, dict):
@@ -181,6 +184,13 @@ def before_call(ctx, case, kwargs):
         url = body.get("url")
         if isinstance(url, str) and len(url) <= 2048 and re.match(r"^[hH][tT][tT][pP][sS]?://[^/?#@]+", url):
             body["url"] = "https://1.1.1.1/chime"  # public, and no DNS lookup
+    elif key in (("POST", "/api/v1/destinations"), ("PUT", "/api/v1/destinations/{id}")):
+        # A name for people (no control characters, not blank), and a destination URL in
+        # one of the accepted forms, on a public address (no DNS lookup).
+        if isinstance(body.get("name"), str) and 1 <= len(body["name"]) <= 80:
+            body["name"] = "Phone"
+        if isinstance(body.get("url"), str) and len(body["url"]) <= 2048:
+            body["url"] = "ntfys://1.1.1.1/chime-schemathesis"
     elif key == ("PUT", "/api/v1/me"):
         _profile_body(body)
     elif key == ("POST", "/api/v1/tasks/{id}/occurrences/{dueAt}/snooze"):
