@@ -224,12 +224,16 @@ pub fn reencrypt_column(
         | PiiColumn::PushAuth
         | PiiColumn::WebhookUrl
         | PiiColumn::WebhookSecret
+        | PiiColumn::DestinationName
+        | PiiColumn::DestinationUrl
         | PiiColumn::ProfileBody => {
             let (context, deterministic) = match column {
                 PiiColumn::PushEndpoint => (PUSH_ENDPOINT, true),
                 PiiColumn::PushP256dh => (PUSH_P256DH, false),
                 PiiColumn::PushAuth => (PUSH_AUTH, false),
                 PiiColumn::WebhookUrl => (WEBHOOK_URL, false),
+                PiiColumn::DestinationName => (DESTINATION_NAME, false),
+                PiiColumn::DestinationUrl => (DESTINATION_URL, false),
                 PiiColumn::ProfileBody => (PROFILE_BODY, false),
                 _ => (WEBHOOK_SECRET, false),
             };
