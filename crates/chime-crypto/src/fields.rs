@@ -9,6 +9,7 @@
 //! | event payload (outbox and bus) | `/task/notify/email`, `/task/notify/sms` (`task_*`, `execute_task`) | `event<pointer>` |
 //! | push subscription | endpoint (deterministic), p256dh, auth | `push.endpoint`, … |
 //! | webhook endpoint | url, secret | `webhook.url`, `webhook.secret` |
+//! | destination | name, url (with the service's token) | `destination.name`, `destination.url` |
 //! | browser session | access token, PKCE verifier | `sessions.access_token`, `sessions.verifier` |
 //!
 //! Not encrypted, deliberately: ids, instants, task names and descriptions (the reminder's
@@ -69,6 +70,10 @@ pub const PUSH_P256DH: &str = "push.p256dh";
 pub const PUSH_AUTH: &str = "push.auth";
 pub const WEBHOOK_URL: &str = "webhook.url";
 pub const WEBHOOK_SECRET: &str = "webhook.secret";
+/// A destination's name is the user's own text ("Mum's phone"); its URL holds the service's
+/// token.
+pub const DESTINATION_NAME: &str = "destination.name";
+pub const DESTINATION_URL: &str = "destination.url";
 /// A profile's stored JSON, encrypted whole.
 pub const PROFILE_BODY: &str = "profile.body";
 /// A browser session's OIDC access token, and its pending sign-in's PKCE verifier. Not in a
@@ -219,12 +224,16 @@ pub fn reencrypt_column(
         | PiiColumn::PushAuth
         | PiiColumn::WebhookUrl
         | PiiColumn::WebhookSecret
+        | PiiColumn::DestinationName
+        | PiiColumn::DestinationUrl
         | PiiColumn::ProfileBody => {
             let (context, deterministic) = match column {
                 PiiColumn::PushEndpoint => (PUSH_ENDPOINT, true),
                 PiiColumn::PushP256dh => (PUSH_P256DH, false),
                 PiiColumn::PushAuth => (PUSH_AUTH, false),
                 PiiColumn::WebhookUrl => (WEBHOOK_URL, false),
+                PiiColumn::DestinationName => (DESTINATION_NAME, false),
+                PiiColumn::DestinationUrl => (DESTINATION_URL, false),
                 PiiColumn::ProfileBody => (PROFILE_BODY, false),
                 _ => (WEBHOOK_SECRET, false),
             };

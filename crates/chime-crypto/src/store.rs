@@ -40,8 +40,9 @@ use chime_store::{
 use jiff::Timestamp;
 
 use crate::fields::{
-    EVENT_PAYLOAD, MESSAGE, PROFILE_BODY, PUSH_AUTH, PUSH_ENDPOINT, PUSH_P256DH, SCHEDULE,
-    SESSION_ACCESS_TOKEN, SESSION_VERIFIER, TASK, WEBHOOK_SECRET, WEBHOOK_URL,
+    DESTINATION_NAME, DESTINATION_URL, EVENT_PAYLOAD, MESSAGE, PROFILE_BODY, PUSH_AUTH,
+    PUSH_ENDPOINT, PUSH_P256DH, SCHEDULE, SESSION_ACCESS_TOKEN, SESSION_VERIFIER, TASK,
+    WEBHOOK_SECRET, WEBHOOK_URL,
 };
 use crate::Keyring;
 
@@ -167,6 +168,12 @@ impl EncryptedStore {
             session.pending = Some(self.open_pending(pending)?);
         }
         Some(session)
+    }
+
+    fn open_destination(&self, mut destination: DestinationRecord) -> Result<DestinationRecord> {
+        destination.name = self.open(&destination.name, DESTINATION_NAME)?;
+        destination.url = self.open(&destination.url, DESTINATION_URL)?;
+        Ok(destination)
     }
 
     fn open_subscription(&self, mut sub: PushSubscriptionRecord) -> Result<PushSubscriptionRecord> {
@@ -622,24 +629,38 @@ impl RecipientStore for EncryptedStore {
         self.inner.remove_webhook(user).await
     }
 
-    async fn put_destination(&self, _destination: &DestinationRecord) -> Result<()> {
-        todo!("destinations store")
+    async fn put_destination(&self, destination: &DestinationRecord) -> Result<()> {
+        let sealed = DestinationRecord {
+            name: self.seal(&destination.name, DESTINATION_NAME)?,
+            url: self.seal(&destination.url, DESTINATION_URL)?,
+            ..destination.clone()
+        };
+        self.inner.put_destination(&sealed).await
     }
 
-    async fn destinations(&self, _user: &UserId) -> Result<Vec<DestinationRecord>> {
-        todo!("destinations store")
+    async fn destinations(&self, user: &UserId) -> Result<Vec<DestinationRecord>> {
+        self.inner
+            .destinations(user)
+            .await?
+            .into_iter()
+            .map(|d| self.open_destination(d))
+            .collect()
     }
 
     async fn destination(
         &self,
-        _user: Option<&UserId>,
-        _id: &str,
+        user: Option<&UserId>,
+        id: &str,
     ) -> Result<Option<DestinationRecord>> {
-        todo!("destinations store")
+        self.inner
+            .destination(user, id)
+            .await?
+            .map(|d| self.open_destination(d))
+            .transpose()
     }
 
-    async fn remove_destination(&self, _user: &UserId, _id: &str) -> Result<bool> {
-        todo!("destinations store")
+    async fn remove_destination(&self, user: &UserId, id: &str) -> Result<bool> {
+        self.inner.remove_destination(user, id).await
     }
 
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<()> {
@@ -857,6 +878,57 @@ mod tests {
             }),
             expires_at: at(600),
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_destinations_name_and_url_are_sealed_in_the_inner_store_and_open_on_read() {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let inner = Arc::new(
+            chime_store::sqlite::SqliteStore::open(
+                &dir.path().join("chime.sqlite"),
+                &chime_store::sqlite::SqliteOptions::default(),
+            )
+            .expect("open the SQLite store"),
+        );
+        let store = EncryptedStore::new(inner.clone(), keys(&[("k1", 1)]));
+        let alice = UserId::parse("alice").expect("user");
+        let destination = DestinationRecord {
+            id: "dst_family".to_owned(),
+            user_id: alice.clone(),
+            name: "Mum's phone canary".to_owned(),
+            url: "gotify://gotify.example/app-token-canary".to_owned(),
+            created_at: at(1),
+        };
+        store.put_destination(&destination).await.expect("put");
+
+        let raw = inner
+            .destination(None, "dst_family")
+            .await
+            .expect("destination")
+            .expect("stored");
+        for sealed in [&raw.name, &raw.url] {
+            assert!(sealed.starts_with("enc:v1:k1:"), "{sealed}");
+            assert!(!sealed.contains("canary"), "{sealed}");
+        }
+        assert_eq!(
+            store.destinations(&alice).await.expect("destinations"),
+            std::slice::from_ref(&destination)
+        );
+        assert_eq!(
+            store
+                .destination(None, "dst_family")
+                .await
+                .expect("destination"),
+            Some(destination.clone())
+        );
+        // The name and the URL are sealed under their own contexts: swapped, neither opens.
+        let swapped = DestinationRecord {
+            name: raw.url.clone(),
+            url: raw.name.clone(),
+            ..raw
+        };
+        inner.put_destination(&swapped).await.expect("put swapped");
+        assert!(store.destination(None, "dst_family").await.is_err());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,8 +12,9 @@ use chime_crypto::scan::scan_files;
 use chime_crypto::{EncryptedStore, Keyring};
 use chime_store::sqlite::{SqliteOptions, SqliteStore};
 use chime_store::{
-    DeliveryStatus, DeliveryStore, DeliveryWrite, OutboxEvent, OutboxStore, PushSubscriptionRecord,
-    RecipientStore, ScheduleChange, ScheduleStore, TaskRecord, TaskStore, WebhookEndpoint,
+    DeliveryStatus, DeliveryStore, DeliveryWrite, DestinationRecord, OutboxEvent, OutboxStore,
+    PiiTable, PushSubscriptionRecord, RecipientStore, ScheduleChange, ScheduleStore, TaskRecord,
+    TaskStore, WebhookEndpoint,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -141,7 +142,22 @@ async fn write_everything(store: &EncryptedStore, owner: &UserId, n: usize) -> V
         })
         .await
         .expect("put a webhook");
+    store
+        .put_destination(&destination(owner))
+        .await
+        .expect("put a destination");
     tasks
+}
+
+/// `owner`'s one destination: a Telegram chat, its bot token in the URL.
+fn destination(owner: &UserId) -> DestinationRecord {
+    DestinationRecord {
+        id: "dst_family".to_owned(),
+        user_id: owner.clone(),
+        name: "Family chat".to_owned(),
+        url: "tgram://123456:bot-token-canary/-100987654".to_owned(),
+        created_at: at(1),
+    }
 }
 
 /// A compacted copy of the store (only live rows: no free pages, no WAL), to scan.
@@ -183,13 +199,20 @@ async fn rotation_moves_every_field_to_the_newest_key_and_a_second_run_is_a_no_o
 
     let both = keyring(&[("k1", K1), ("k2", K2)]);
     let summary = run(&raw, &both).await;
-    // 6 tasks, 5 schedule rows, 1 delivery, 1 subscription, 1 webhook, 6 outbox events.
-    assert_eq!(summary.rewritten(), 20, "{summary:?}");
+    // 6 tasks, 5 schedule rows, 1 delivery, 1 subscription, 1 webhook, 1 destination, 6
+    // outbox events.
+    assert_eq!(summary.rewritten(), 21, "{summary:?}");
+    let destinations = summary
+        .tables
+        .iter()
+        .find(|t| t.table == PiiTable::Destinations)
+        .expect("the destinations were visited");
+    assert_eq!((destinations.scanned, destinations.rewritten), (1, 1));
 
     let copy = compacted_copy(&path, dir.path());
     let hits = scan_files(
         std::slice::from_ref(&copy),
-        &[k1_marker, "owner99@example.com"],
+        &[k1_marker, "owner99@example.com", "bot-token-canary"],
     )
     .expect("scan");
     assert!(hits.is_empty(), "left on k1 or in clear: {hits:?}");
@@ -233,6 +256,10 @@ async fn rotation_moves_every_field_to_the_newest_key_and_a_second_run_is_a_no_o
         .expect("webhook")
         .expect("a webhook");
     assert_eq!(hook.secret, "whsec_b3duZXI=");
+    assert_eq!(
+        after.destinations(&owner).await.expect("destinations"),
+        [destination(&owner)]
+    );
     let outbox = after.outbox_batch(100).await.expect("outbox");
     assert_eq!(outbox.len(), 6);
     assert_eq!(outbox[0].payload, created(&tasks[0]).payload);

@@ -31,8 +31,9 @@
 //!   and either schedules the next one with its error, or makes the delivery final and
 //!   publishes its event in the same transaction; an attempt on a delivery no longer pending
 //!   changes and publishes nothing. Only its owner can put a dead letter back to pending.
-//! - Push subscriptions, webhook endpoints and profiles are per user; a known push endpoint
-//!   keeps its id.
+//! - Push subscriptions, webhook endpoints, destinations and profiles are per user; a known
+//!   push endpoint keeps its id; a destination's id is never another user's to read, replace
+//!   or remove, though a lookup by id alone (a service's callback) finds it.
 //! - Browser sessions read back as put while live (never once expired), a sign-in replaces
 //!   one in a single step, a pending sign-in is taken by exactly one caller (also across
 //!   store instances), and purging removes exactly the expired ones.
@@ -81,9 +82,9 @@ use tokio::sync::Notify;
 
 use crate::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryWrite,
-    Error, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem, OccurrenceRecord, OutboxEvent,
-    OutboxRow, PendingSignIn, ProfileRecord, PushSubscriptionRecord, ScheduleChange, ScheduledTask,
-    SessionRecord, Store, TaskRecord, Wake, WakeFn, WebhookEndpoint,
+    DestinationRecord, Error, Fire, FireFn, FiredOccurrence, HistoryEntry, InboxItem,
+    OccurrenceRecord, OutboxEvent, OutboxRow, PendingSignIn, ProfileRecord, PushSubscriptionRecord,
+    ScheduleChange, ScheduledTask, SessionRecord, Store, TaskRecord, Wake, WakeFn, WebhookEndpoint,
 };
 
 /// Opens the adapter under test.
@@ -164,6 +165,11 @@ macro_rules! store_contract_tests {
             push_subscriptions_are_per_user_and_a_known_endpoint_keeps_its_id,
             removing_a_push_subscription_honours_its_owner_when_given,
             a_users_webhook_is_put_replaced_and_removed_per_user,
+            destinations_are_listed_per_user_oldest_first_then_by_id,
+            a_destination_is_read_by_its_owner_or_by_its_id_alone,
+            putting_a_destination_again_replaces_its_name_and_url_and_keeps_its_place,
+            another_users_destination_id_can_be_neither_read_nor_replaced_nor_removed,
+            removing_a_destination_returns_false_the_second_time,
             a_users_profile_is_put_replaced_and_read_per_user,
             a_calendar_feed_is_created_rotated_and_revoked_per_user,
             a_silent_inbox_item_is_read_back_silent,

@@ -53,8 +53,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The task changed since it was read (optimistic concurrency); read again and retry.
-    #[error("the task was changed concurrently")]
+    /// The task changed since it was read (optimistic concurrency): read again and retry. Also
+    /// a put of a destination under the id of another user's.
+    #[error("the record was changed concurrently or belongs to another user")]
     Conflict,
     /// The store cannot take writes now (disk full, read-only); retrying later may succeed.
     #[error("the store is unavailable")]
@@ -602,11 +603,12 @@ pub trait RecipientStore: Send + Sync + 'static {
 
     async fn remove_webhook(&self, user: &UserId) -> Result<bool>;
 
-    /// Stores a destination of `destination.user_id`, replacing the one with its id (which
-    /// must be that user's).
+    /// Stores a destination of `destination.user_id`, or replaces the name and URL of the one
+    /// with its id, which keeps its `created_at` (so an edit does not move it in the list).
+    /// [`Error::Conflict`], changing nothing, when that id is another user's.
     async fn put_destination(&self, destination: &DestinationRecord) -> Result<()>;
 
-    /// The user's destinations, oldest first.
+    /// The user's destinations, oldest first (then by id).
     async fn destinations(&self, user: &UserId) -> Result<Vec<DestinationRecord>>;
 
     /// Destination `id` (of `user` when given: a chat service's callback knows only the id).

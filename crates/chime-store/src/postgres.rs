@@ -90,6 +90,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "calendar feeds",
         include_str!("postgres/migrations/0006_calendar_feeds.sql"),
     ),
+    (
+        7,
+        "destinations",
+        include_str!("postgres/migrations/0007_destinations.sql"),
+    ),
 ];
 
 /// The schema version this build migrates a database to.

@@ -37,6 +37,10 @@ pub enum PiiColumn {
     PushAuth,
     WebhookUrl,
     WebhookSecret,
+    /// [`DestinationRecord::name`](crate::DestinationRecord::name): the user's own text.
+    DestinationName,
+    /// [`DestinationRecord::url`](crate::DestinationRecord::url): holds the service's token.
+    DestinationUrl,
     /// [`ProfileRecord::body`](crate::ProfileRecord::body): the stored JSON, encrypted whole.
     ProfileBody,
 }
@@ -49,18 +53,20 @@ pub enum PiiTable {
     Deliveries,
     PushSubscriptions,
     Webhooks,
+    Destinations,
     Outbox,
     Profiles,
 }
 
 impl PiiTable {
     /// Every table, in the order a rotation visits them.
-    pub const ALL: [PiiTable; 7] = [
+    pub const ALL: [PiiTable; 8] = [
         PiiTable::Tasks,
         PiiTable::Schedule,
         PiiTable::Deliveries,
         PiiTable::PushSubscriptions,
         PiiTable::Webhooks,
+        PiiTable::Destinations,
         PiiTable::Outbox,
         PiiTable::Profiles,
     ];
@@ -72,6 +78,7 @@ impl PiiTable {
             PiiTable::Deliveries => "deliveries",
             PiiTable::PushSubscriptions => "push_subscriptions",
             PiiTable::Webhooks => "webhooks",
+            PiiTable::Destinations => "destinations",
             PiiTable::Outbox => "outbox",
             PiiTable::Profiles => "profiles",
         }
@@ -89,6 +96,7 @@ impl PiiTable {
                 PiiColumn::PushAuth,
             ],
             PiiTable::Webhooks => &[PiiColumn::WebhookUrl, PiiColumn::WebhookSecret],
+            PiiTable::Destinations => &[PiiColumn::DestinationName, PiiColumn::DestinationUrl],
             PiiTable::Outbox => &[PiiColumn::OutboxPayload],
             PiiTable::Profiles => &[PiiColumn::ProfileBody],
         }

@@ -87,6 +87,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/migrations/0004_profiles.sql"),
     include_str!("sqlite/migrations/0005_occurrences.sql"),
     include_str!("sqlite/migrations/0006_calendar_feeds.sql"),
+    include_str!("sqlite/migrations/0007_destinations.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates a store file to; a file with

@@ -16,9 +16,9 @@ use chime_core::{TaskId, UserId};
 use chime_store::contract::StoreFactory;
 use chime_store::postgres::PgStore;
 use chime_store::{
-    Error, Fire, FireFn, OutboxStore, PiiColumn, PiiTable, PushSubscriptionRecord, RecipientStore,
-    Reencrypt, RewriteFn, ScheduleChange, ScheduleStore, ScheduledTask, Store, TaskRecord,
-    TaskStore,
+    DestinationRecord, Error, Fire, FireFn, OutboxStore, PiiColumn, PiiTable,
+    PushSubscriptionRecord, RecipientStore, Reencrypt, RewriteFn, ScheduleChange, ScheduleStore,
+    ScheduledTask, Store, TaskRecord, TaskStore,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -609,6 +609,29 @@ async fn reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints()
     assert_eq!((outbox.scanned, outbox.rewritten), (5, 5));
     let payloads = store.outbox_batch(100).await.expect("outbox");
     assert!(payloads.iter().all(|r| r.payload.starts_with(b"old:{")));
+
+    let destination = DestinationRecord {
+        id: "dst_family".into(),
+        user_id: alice.clone(),
+        name: "old:Family chat".into(),
+        url: "old:ntfy://ntfy.example/family".into(),
+        created_at: at(0),
+    };
+    store.put_destination(&destination).await.expect("put");
+    let destinations = store
+        .reencrypt_batch(PiiTable::Destinations, None, 100, rewrite.clone())
+        .await
+        .expect("reencrypt destinations");
+    assert_eq!((destinations.scanned, destinations.rewritten), (1, 1));
+    let rewritten = store
+        .destination(None, &destination.id)
+        .await
+        .expect("destination")
+        .expect("still there");
+    assert_eq!(
+        (rewritten.name.as_str(), rewritten.url.as_str()),
+        ("Family chat", "ntfy://ntfy.example/family")
+    );
 
     let push = store
         .reencrypt_batch(PiiTable::PushSubscriptions, None, 100, rewrite)

@@ -128,6 +128,8 @@ pub async fn pending_deliveries_leases_and_recipients_survive_a_restart(f: &dyn 
     put_subscription(&*store, &phone).await;
     let hook = webhook_endpoint(&alice, "https://hooks.example/alice", 10);
     put_webhook(&*store, &hook).await;
+    let chat = destination_record(&alice, "dst_chat", "Family chat", 10);
+    put_destination(&*store, &chat).await;
     let before = pending_of(&*store, &alice, task_id).await;
     drop(store);
 
@@ -150,4 +152,5 @@ pub async fn pending_deliveries_leases_and_recipients_survive_a_restart(f: &dyn 
     );
     assert_eq!(subscriptions(&*store, &alice).await, [phone]);
     assert_eq!(webhook(&*store, &alice).await, Some(hook));
+    assert_eq!(destinations(&*store, &alice).await, [chat]);
 }

@@ -1,4 +1,5 @@
-//! Recipients: push subscriptions, webhook endpoints and profiles, per user.
+//! Recipients: push subscriptions, webhook endpoints, destinations, calendar feeds and
+//! profiles, per user.
 
 use super::*;
 
@@ -122,6 +123,127 @@ pub async fn a_users_webhook_is_put_replaced_and_removed_per_user(f: &dyn StoreF
     assert!(!store.remove_webhook(&alice).await.expect("remove_webhook"));
     assert_eq!(webhook(&*store, &bob).await, Some(bobs));
     assert!(outbox(&*store).await.is_empty());
+}
+
+/// A user's destinations are listed oldest first, those made at the same instant by id, and
+/// never among another user's. Publishes nothing.
+pub async fn destinations_are_listed_per_user_oldest_first_then_by_id(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    assert!(destinations(&*store, &alice).await.is_empty());
+
+    let family = destination_record(&alice, "dst_c_family", "Family chat", 30);
+    let phone = destination_record(&alice, "dst_b_phone", "Phone (ntfy)", 10);
+    let work = destination_record(&alice, "dst_a_work", "Work Slack", 10);
+    let bobs = destination_record(&bob, "dst_bob", "Bob's Gotify", 20);
+    for d in [&family, &phone, &bobs, &work] {
+        put_destination(&*store, d).await;
+    }
+    assert_eq!(destinations(&*store, &alice).await, [work, phone, family]);
+    assert_eq!(destinations(&*store, &bob).await, [bobs]);
+    assert!(destinations(&*store, &user("carol")).await.is_empty());
+    assert!(outbox(&*store).await.is_empty());
+}
+
+/// A destination reads back as put, by its owner and by its id alone (a chat service's
+/// callback knows only the id, and learns the owner from the record); a missing id is `None`.
+pub async fn a_destination_is_read_by_its_owner_or_by_its_id_alone(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let phone = destination_record(&alice, "dst_phone", "Phone (ntfy)", 10);
+    put_destination(&*store, &phone).await;
+
+    assert_eq!(
+        destination(&*store, Some(&alice), &phone.id).await,
+        Some(phone.clone())
+    );
+    assert_eq!(destination(&*store, None, &phone.id).await, Some(phone));
+    assert_eq!(
+        destination(&*store, Some(&alice), "dst_missing").await,
+        None
+    );
+    assert_eq!(destination(&*store, None, "dst_missing").await, None);
+}
+
+/// Putting a destination under its id again replaces its name and URL: one record, which
+/// keeps its creation instant and so its place in the list.
+pub async fn putting_a_destination_again_replaces_its_name_and_url_and_keeps_its_place(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let phone = destination_record(&alice, "dst_phone", "Phone (ntfy)", 10);
+    let later = destination_record(&alice, "dst_later", "Later", 20);
+    put_destination(&*store, &phone).await;
+    put_destination(&*store, &later).await;
+
+    let edited = DestinationRecord {
+        name: "Old phone".to_owned(),
+        url: "ntfy://ntfy.example/renamed-topic".to_owned(),
+        created_at: at(500),
+        ..phone.clone()
+    };
+    put_destination(&*store, &edited).await;
+    let stored = DestinationRecord {
+        created_at: phone.created_at,
+        ..edited
+    };
+    assert_eq!(destinations(&*store, &alice).await, [stored.clone(), later]);
+    assert_eq!(destination(&*store, None, &phone.id).await, Some(stored));
+}
+
+/// Another user's destination id is out of reach: a read with one's own user finds nothing, a
+/// put under it is [`Error::Conflict`] and changes nothing (it neither takes the record over
+/// nor edits it), and a remove returns false and keeps it.
+pub async fn another_users_destination_id_can_be_neither_read_nor_replaced_nor_removed(
+    f: &dyn StoreFactory,
+) {
+    let store = f.open().await;
+    let (alice, bob) = (user("alice"), user("bob"));
+    let alices = destination_record(&alice, "dst_alice", "Family chat", 10);
+    put_destination(&*store, &alices).await;
+
+    assert_eq!(destination(&*store, Some(&bob), &alices.id).await, None);
+
+    let takeover = DestinationRecord {
+        user_id: bob.clone(),
+        name: "Mine now".to_owned(),
+        url: "ntfy://attacker.example/stolen".to_owned(),
+        ..alices.clone()
+    };
+    match store.put_destination(&takeover).await {
+        Err(Error::Conflict) => {}
+        other => panic!("a put under another user's id must be a conflict, got {other:?}"),
+    }
+    assert_eq!(
+        destination(&*store, None, &alices.id).await,
+        Some(alices.clone())
+    );
+    assert!(destinations(&*store, &bob).await.is_empty());
+
+    assert!(!remove_destination(&*store, &bob, &alices.id).await);
+    assert_eq!(
+        destinations(&*store, &alice).await,
+        std::slice::from_ref(&alices)
+    );
+    assert!(outbox(&*store).await.is_empty());
+}
+
+/// Removing a destination removes it for good: true once, then false, and it is found
+/// neither in its owner's list nor by its id; the owner's others stay.
+pub async fn removing_a_destination_returns_false_the_second_time(f: &dyn StoreFactory) {
+    let store = f.open().await;
+    let alice = user("alice");
+    let phone = destination_record(&alice, "dst_phone", "Phone (ntfy)", 10);
+    let family = destination_record(&alice, "dst_family", "Family chat", 20);
+    put_destination(&*store, &phone).await;
+    put_destination(&*store, &family).await;
+
+    assert!(remove_destination(&*store, &alice, &phone.id).await);
+    assert!(!remove_destination(&*store, &alice, &phone.id).await);
+    assert!(!remove_destination(&*store, &alice, "dst_never_stored").await);
+    assert_eq!(destination(&*store, None, &phone.id).await, None);
+    assert_eq!(destinations(&*store, &alice).await, [family]);
 }
 
 /// Each user has at most one calendar feed: none until made, generation 1, then each rotation

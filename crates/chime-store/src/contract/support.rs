@@ -810,6 +810,48 @@ pub(super) async fn webhook(store: &dyn Store, owner: &UserId) -> Option<Webhook
     store.webhook(owner).await.expect("webhook")
 }
 
+/// `owner`'s destination `id` called `name`, an ntfy topic URL made from the id.
+pub(super) fn destination_record(
+    owner: &UserId,
+    id: &str,
+    name: &str,
+    secs: i64,
+) -> DestinationRecord {
+    DestinationRecord {
+        id: id.to_owned(),
+        user_id: owner.clone(),
+        name: name.to_owned(),
+        url: format!("ntfys://tk_secret_of_{id}@ntfy.example/{id}"),
+        created_at: at(secs),
+    }
+}
+
+pub(super) async fn put_destination(store: &dyn Store, destination: &DestinationRecord) {
+    store
+        .put_destination(destination)
+        .await
+        .expect("put_destination");
+}
+
+pub(super) async fn destinations(store: &dyn Store, owner: &UserId) -> Vec<DestinationRecord> {
+    store.destinations(owner).await.expect("destinations")
+}
+
+pub(super) async fn destination(
+    store: &dyn Store,
+    owner: Option<&UserId>,
+    id: &str,
+) -> Option<DestinationRecord> {
+    store.destination(owner, id).await.expect("destination")
+}
+
+pub(super) async fn remove_destination(store: &dyn Store, owner: &UserId, id: &str) -> bool {
+    store
+        .remove_destination(owner, id)
+        .await
+        .expect("remove_destination")
+}
+
 pub(super) fn session_record(id_hash: &str, owner: Option<&str>, expires: i64) -> SessionRecord {
     SessionRecord {
         id_hash: id_hash.to_owned(),

@@ -1,5 +1,5 @@
-//! Recipients on PostgreSQL: push subscriptions and webhook endpoints (encrypted above the
-//! port).
+//! Recipients on PostgreSQL: push subscriptions, webhook endpoints, destinations and profiles
+//! (encrypted above the port), and calendar feeds.
 
 use super::*;
 
@@ -121,24 +121,87 @@ impl RecipientStore for PgStore {
         Ok(changed == 1)
     }
 
-    async fn put_destination(&self, _destination: &DestinationRecord) -> Result<()> {
-        todo!("destinations store")
+    async fn put_destination(&self, destination: &DestinationRecord) -> Result<()> {
+        // The update applies only to the owner's row: another user's id is left alone (no row
+        // changes) and refused.
+        let changed = sqlx::query(
+            "INSERT INTO destinations (id, user_id, name, url, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url
+             WHERE destinations.user_id = excluded.user_id",
+        )
+        .bind(&destination.id)
+        .bind(destination.user_id.as_str())
+        .bind(&destination.name)
+        .bind(&destination.url)
+        .bind(micros(destination.created_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?
+        .rows_affected();
+        if changed == 0 {
+            return Err(Error::Conflict);
+        }
+        Ok(())
     }
 
-    async fn destinations(&self, _user: &UserId) -> Result<Vec<DestinationRecord>> {
-        todo!("destinations store")
+    async fn destinations(&self, user: &UserId) -> Result<Vec<DestinationRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, name, url, created_at FROM destinations
+             WHERE user_id = $1 ORDER BY created_at, id",
+        )
+        .bind(user.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(DestinationRecord {
+                    id: col(r, 0)?,
+                    user_id: user.clone(),
+                    name: col(r, 1)?,
+                    url: col(r, 2)?,
+                    created_at: instant(col(r, 3)?)?,
+                })
+            })
+            .collect()
     }
 
     async fn destination(
         &self,
-        _user: Option<&UserId>,
-        _id: &str,
+        user: Option<&UserId>,
+        id: &str,
     ) -> Result<Option<DestinationRecord>> {
-        todo!("destinations store")
+        let row = sqlx::query(
+            "SELECT user_id, name, url, created_at FROM destinations
+             WHERE id = $1 AND ($2::text IS NULL OR user_id = $2)",
+        )
+        .bind(id)
+        .bind(user.map(UserId::as_str))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        row.map(|r| {
+            Ok(DestinationRecord {
+                id: id.to_owned(),
+                user_id: parse_user(&col::<String>(&r, 0)?)?,
+                name: col(&r, 1)?,
+                url: col(&r, 2)?,
+                created_at: instant(col(&r, 3)?)?,
+            })
+        })
+        .transpose()
     }
 
-    async fn remove_destination(&self, _user: &UserId, _id: &str) -> Result<bool> {
-        todo!("destinations store")
+    async fn remove_destination(&self, user: &UserId, id: &str) -> Result<bool> {
+        let changed = sqlx::query("DELETE FROM destinations WHERE id = $1 AND user_id = $2")
+            .bind(id)
+            .bind(user.as_str())
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?
+            .rows_affected();
+        Ok(changed == 1)
     }
 
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<()> {

@@ -57,6 +57,10 @@ fn layout(table: PiiTable) -> Layout {
             keys: &[("user_id", K)],
             columns: &[("url", V), ("secret", V)],
         },
+        PiiTable::Destinations => Layout {
+            keys: &[("id", K)],
+            columns: &[("name", V), ("url", V)],
+        },
         PiiTable::Outbox => Layout {
             keys: &[("seq", BigInt)],
             columns: &[("payload", Bytes)],

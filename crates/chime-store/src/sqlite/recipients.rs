@@ -1,4 +1,5 @@
-//! Recipients on SQLite: push subscriptions and webhook endpoints (encrypted above the port).
+//! Recipients on SQLite: push subscriptions, webhook endpoints, destinations and profiles
+//! (encrypted above the port), and calendar feeds.
 
 use super::*;
 
@@ -156,24 +157,120 @@ impl RecipientStore for SqliteStore {
         .await
     }
 
-    async fn put_destination(&self, _destination: &DestinationRecord) -> Result<()> {
-        todo!("destinations store")
+    async fn put_destination(&self, destination: &DestinationRecord) -> Result<()> {
+        let d = destination.clone();
+        self.write(move |tx| {
+            // The update applies only to the owner's row: another user's id is left alone
+            // (no row changes) and refused.
+            let changed = tx
+                .execute(
+                    "INSERT INTO destinations (id, user_id, name, url, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, url = excluded.url
+                     WHERE destinations.user_id = excluded.user_id",
+                    params![
+                        d.id,
+                        d.user_id.as_str(),
+                        d.name,
+                        d.url,
+                        micros(d.created_at)
+                    ],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Err(Error::Conflict);
+            }
+            Ok(())
+        })
+        .await
     }
 
-    async fn destinations(&self, _user: &UserId) -> Result<Vec<DestinationRecord>> {
-        todo!("destinations store")
+    async fn destinations(&self, user: &UserId) -> Result<Vec<DestinationRecord>> {
+        let user = user.clone();
+        self.read(move |conn| {
+            let rows = conn
+                .prepare_cached(
+                    "SELECT id, name, url, created_at FROM destinations
+                     WHERE user_id = ?1 ORDER BY created_at, id",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![user.as_str()], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(map_err)?;
+            rows.into_iter()
+                .map(|(id, name, url, created)| {
+                    Ok(DestinationRecord {
+                        id,
+                        user_id: user.clone(),
+                        name,
+                        url,
+                        created_at: instant(created)?,
+                    })
+                })
+                .collect()
+        })
+        .await
     }
 
     async fn destination(
         &self,
-        _user: Option<&UserId>,
-        _id: &str,
+        user: Option<&UserId>,
+        id: &str,
     ) -> Result<Option<DestinationRecord>> {
-        todo!("destinations store")
+        let user = user.cloned();
+        let id = id.to_owned();
+        self.read(move |conn| {
+            let row = conn
+                .query_row(
+                    "SELECT user_id, name, url, created_at FROM destinations
+                     WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2)",
+                    params![id, user.as_ref().map(UserId::as_str)],
+                    |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, i64>(3)?,
+                        ))
+                    },
+                )
+                .optional()
+                .map_err(map_err)?;
+            row.map(|(owner, name, url, created)| {
+                Ok(DestinationRecord {
+                    id: id.clone(),
+                    user_id: parse_user(&owner)?,
+                    name,
+                    url,
+                    created_at: instant(created)?,
+                })
+            })
+            .transpose()
+        })
+        .await
     }
 
-    async fn remove_destination(&self, _user: &UserId, _id: &str) -> Result<bool> {
-        todo!("destinations store")
+    async fn remove_destination(&self, user: &UserId, id: &str) -> Result<bool> {
+        let user = user.clone();
+        let id = id.to_owned();
+        self.write(move |tx| {
+            let changed = tx
+                .execute(
+                    "DELETE FROM destinations WHERE id = ?1 AND user_id = ?2",
+                    params![id, user.as_str()],
+                )
+                .map_err(map_err)?;
+            Ok(changed == 1)
+        })
+        .await
     }
 
     async fn put_profile(&self, profile: &ProfileRecord) -> Result<()> {

@@ -17,6 +17,7 @@ fn layout(table: PiiTable) -> (&'static [&'static str], &'static [&'static str])
         PiiTable::Deliveries => (&["task_id", "due_at", "channel", "target"], &["message"]),
         PiiTable::PushSubscriptions => (&["id"], &["endpoint", "p256dh", "auth"]),
         PiiTable::Webhooks => (&["user_id"], &["url", "secret"]),
+        PiiTable::Destinations => (&["id"], &["name", "url"]),
         PiiTable::Outbox => (&["seq"], &["payload"]),
         PiiTable::Profiles => (&["user_id"], &["body"]),
     }

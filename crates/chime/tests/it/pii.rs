@@ -279,6 +279,7 @@ fn fields_on_key(store: &Path, id: &str) -> i64 {
         "SELECT COUNT(*) FROM deliveries WHERE message LIKE ?1",
         "SELECT COUNT(*) FROM push_subscriptions WHERE endpoint LIKE ?1 OR p256dh LIKE ?1 OR auth LIKE ?1",
         "SELECT COUNT(*) FROM webhooks WHERE url LIKE ?1 OR secret LIKE ?1",
+        "SELECT COUNT(*) FROM destinations WHERE name LIKE ?1 OR url LIKE ?1",
         "SELECT COUNT(*) FROM outbox WHERE CAST(payload AS TEXT) LIKE ?1",
     ]
     .iter()
