@@ -141,7 +141,7 @@ async fn each_named_destination_of_the_owner_is_one_pending_delivery_on_its_chan
 async fn quiet_hours_hold_a_destination_like_a_phone() {
     let writes = fire(
         "2026-12-07T22:30:00Z",
-        json!([{"from": "22:00", "to": "07:00"}]),
+        json!([{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"], "from": "22:00", "to": "07:00"}]),
     )
     .await;
     let held_until: jiff::Timestamp = "2026-12-08T06:00:00Z".parse().expect("instant");
