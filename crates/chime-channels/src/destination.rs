@@ -22,6 +22,10 @@
 //! through [`Secrets::scrub`] first, so a service that echoes a token does not leak it into a
 //! delivery's history.
 
+pub mod discord;
+pub mod matrix;
+pub mod slack;
+
 use std::time::Duration;
 
 use chime_core::event::Channel;
