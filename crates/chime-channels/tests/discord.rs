@@ -87,7 +87,11 @@ async fn send_with_reply(reply: Reply) -> Result<Sent, SendError> {
 #[tokio::test]
 async fn posts_the_reminder_as_an_embed_and_answers_the_message_id() {
     let receiver = Receiver::start(created()).await;
-    let msg = message(&format!("discord://Chime@{ID}/{TOKEN}"), "Water the plants", false);
+    let msg = message(
+        &format!("discord://Chime@{ID}/{TOKEN}"),
+        "Water the plants",
+        false,
+    );
 
     let sent = channel(&receiver, None).send(&msg).await.expect("sent");
 
@@ -171,11 +175,9 @@ async fn task_text_cannot_ping_everyone() {
 
 #[tokio::test]
 async fn a_rate_limit_is_transient_with_discords_retry_after_in_seconds() {
-    let result = send_with_reply(
-        Reply::status(429)
-            .header("retry-after", "2")
-            .json(r#"{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}"#),
-    )
+    let result = send_with_reply(Reply::status(429).header("retry-after", "2").json(
+        r#"{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}"#,
+    ))
     .await;
     match result {
         Err(SendError::Transient {
@@ -228,8 +230,14 @@ async fn an_unknown_webhook_is_permanent_and_says_it_was_deleted() {
 #[tokio::test]
 async fn a_wrong_token_and_a_refused_body_are_permanent() {
     for (status, body) in [
-        (401, r#"{"message": "Invalid Webhook Token", "code": 50027}"#),
-        (400, r#"{"message": "Invalid Form Body", "code": 50035, "errors": {}}"#),
+        (
+            401,
+            r#"{"message": "Invalid Webhook Token", "code": 50027}"#,
+        ),
+        (
+            400,
+            r#"{"message": "Invalid Form Body", "code": 50035, "errors": {}}"#,
+        ),
     ] {
         let result = send_with_reply(Reply::status(status).json(body)).await;
         assert!(
@@ -242,7 +250,8 @@ async fn a_wrong_token_and_a_refused_body_are_permanent() {
 #[tokio::test]
 async fn a_failing_answer_that_echoes_the_token_does_not_put_it_in_the_reason() {
     let result = send_with_reply(
-        Reply::status(401).json(json!({"message": format!("bad token {TOKEN}"), "code": 50027}).to_string()),
+        Reply::status(401)
+            .json(json!({"message": format!("bad token {TOKEN}"), "code": 50027}).to_string()),
     )
     .await;
     let Err(SendError::Permanent { reason }) = result else {

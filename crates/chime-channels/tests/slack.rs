@@ -230,9 +230,9 @@ async fn slacks_refusals_are_permanent_with_its_error_text() {
 
 #[tokio::test]
 async fn a_failing_answer_that_echoes_the_secret_does_not_put_it_in_the_reason() {
-    let result = send_with_reply(
-        Reply::status(400).body(format!("invalid_token for /services/T0ABCDEF/B0GHIJKL/{SECRET}")),
-    )
+    let result = send_with_reply(Reply::status(400).body(format!(
+        "invalid_token for /services/T0ABCDEF/B0GHIJKL/{SECRET}"
+    )))
     .await;
     let Err(SendError::Permanent { reason }) = result else {
         panic!("expected permanent, got {result:?}");

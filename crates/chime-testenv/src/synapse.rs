@@ -71,7 +71,10 @@ impl Synapse {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("could not start {} ({e}); install Synapse: {INSTALL}", python.display())
+                panic!(
+                    "could not start {} ({e}); install Synapse: {INSTALL}",
+                    python.display()
+                )
             });
         let stdout = child.stdout.take().expect("piped stdout");
         let line = tokio::time::timeout(START, BufReader::new(stdout).lines().next_line())

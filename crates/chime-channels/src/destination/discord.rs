@@ -396,13 +396,25 @@ mod tests {
     #[test]
     fn other_forms_are_refused_with_a_reason_that_does_not_repeat_the_token() {
         for (url, says) in [
-            (format!("discord://417429632418316298"), "two parts"),
-            (format!("discord://417429632418316298/{TOKEN}/more"), "two parts"),
+            ("discord://417429632418316298".to_owned(), "two parts"),
+            (
+                format!("discord://417429632418316298/{TOKEN}/more"),
+                "two parts",
+            ),
             (format!("discord://webhook/{TOKEN}"), "id must be digits"),
-            (format!("discord://417429632418316298/{TOKEN}%21"), "token must be"),
+            (
+                format!("discord://417429632418316298/{TOKEN}%21"),
+                "token must be",
+            ),
             (format!("discord://1/{TOKEN}?thread=general"), "thread id"),
-            (format!("https://discord.com/channels/1/{TOKEN}"), "must be a webhook"),
-            (format!("https://example.com/api/webhooks/1/{TOKEN}"), "discord://"),
+            (
+                format!("https://discord.com/channels/1/{TOKEN}"),
+                "must be a webhook",
+            ),
+            (
+                format!("https://example.com/api/webhooks/1/{TOKEN}"),
+                "discord://",
+            ),
         ] {
             let reason = parse(&url).unwrap_err();
             assert!(reason.contains(says), "{url}: {reason}");
@@ -412,7 +424,10 @@ mod tests {
 
     #[test]
     fn masking_keeps_the_id_and_hints_at_the_token() {
-        let url = parse(&format!("discord://Chime@417429632418316298/{TOKEN}?thread=9")).unwrap();
+        let url = parse(&format!(
+            "discord://Chime@417429632418316298/{TOKEN}?thread=9"
+        ))
+        .unwrap();
         assert_eq!(
             url.masked(),
             "discord://Chime@417429632418316298/JHZ7…?thread=9"

@@ -142,12 +142,7 @@ impl MatrixUrl {
             .chain(url::form_urlencoded::parse(fragment_query.as_bytes()))
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
-        let query = |key: &str| {
-            pairs
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-        };
+        let query = |key: &str| pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         if let Some(mode) = query("mode").filter(|m| !m.eq_ignore_ascii_case("off")) {
             return Err(format!(
                 "Apprise's Matrix webhook modes (mode={mode}) are not supported: use the \
@@ -208,15 +203,16 @@ impl MatrixUrl {
         }
         let room = match targets.as_slice() {
             [] => {
-                return Err("a Matrix URL names the room: matrixs://…@host/#alias:server or \
+                return Err(
+                    "a Matrix URL names the room: matrixs://…@host/#alias:server or \
                             matrixs://…@host/!roomid:server"
-                    .to_owned())
+                        .to_owned(),
+                )
             }
             [target] => room(target, &host)?,
             _ => {
                 return Err(
-                    "a Matrix destination is one room: add a destination for each room"
-                        .to_owned(),
+                    "a Matrix destination is one room: add a destination for each room".to_owned(),
                 )
             }
         };
@@ -238,7 +234,11 @@ impl MatrixUrl {
             Auth::Password { user, .. } => format!("{}:…", encode(user)),
             Auth::Token(token) => hint(token),
         };
-        let port = self.base.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let port = self
+            .base
+            .port()
+            .map(|p| format!(":{p}"))
+            .unwrap_or_default();
         let room = match &self.room {
             Room::Alias(alias) => format!("%23{}", &alias[1..]),
             Room::Id(id) => id.clone(),
@@ -304,9 +304,11 @@ fn room(target: &str, host: &str) -> Result<Room, String> {
         return Err("a Matrix room id or alias has no spaces".to_owned());
     }
     if target.starts_with('@') {
-        return Err("direct messages (@user) are not supported: create a room with them and \
+        return Err(
+            "direct messages (@user) are not supported: create a room with them and \
                     use its alias or id"
-            .to_owned());
+                .to_owned(),
+        );
     }
     if let Some(id) = target.strip_prefix('!') {
         if id.is_empty() || id.starts_with(':') {
@@ -381,7 +383,12 @@ impl MatrixChannel {
     }
 
     /// Resolves the room, sends, and joins once if the account is not in the room.
-    async fn post(&self, url: &MatrixUrl, token: &str, message: &Reminder) -> Result<Sent, Refused> {
+    async fn post(
+        &self,
+        url: &MatrixUrl,
+        token: &str,
+        message: &Reminder,
+    ) -> Result<Sent, Refused> {
         let secrets = url.secrets_with(token);
         let room_id = match &url.room {
             Room::Id(id) => id.clone(),
@@ -389,7 +396,9 @@ impl MatrixChannel {
         };
         let txn = txn_id(&message.idempotency_key);
         let send = url.api(&["rooms", &room_id, "send", "m.room.message", &txn]);
-        let body = payload(message, url.notice, &self.settings).to_string().into_bytes();
+        let body = payload(message, url.notice, &self.settings)
+            .to_string()
+            .into_bytes();
         let answer = self
             .call(Method::PUT, &send, token, Some(body.clone()), &secrets)
             .await?;
@@ -407,10 +416,7 @@ impl MatrixChannel {
         if !joined.status.is_success() {
             let refused = refusal(&joined, "joining the room", &secrets);
             return Err(Refused {
-                error: SendError::permanent(format!(
-                    "{forbidden}; {}",
-                    refused.error
-                )),
+                error: SendError::permanent(format!("{forbidden}; {}", refused.error)),
                 ..refused
             });
         }
@@ -432,7 +438,9 @@ impl MatrixChannel {
         secrets: &Secrets,
     ) -> Result<String, Refused> {
         let lookup = url.api(&["directory", "room", alias]);
-        let answer = self.call(Method::GET, &lookup, token, None, secrets).await?;
+        let answer = self
+            .call(Method::GET, &lookup, token, None, secrets)
+            .await?;
         if !answer.status.is_success() {
             return Err(refusal(&answer, &format!("looking up {alias}"), secrets));
         }
@@ -524,7 +532,9 @@ impl MatrixChannel {
         if body.is_some() {
             headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         }
-        self.settings.call(method, url, headers, body, secrets).await
+        self.settings
+            .call(method, url, headers, body, secrets)
+            .await
     }
 }
 
@@ -630,7 +640,10 @@ fn payload(message: &Reminder, notice: bool, settings: &Settings) -> Value {
         .collect();
 
     let mut text = format!("{lead}: {name}\n");
-    let mut html = format!("<p><strong>{}</strong></p>", escape_html(&format!("{lead}: {name}")));
+    let mut html = format!(
+        "<p><strong>{}</strong></p>",
+        escape_html(&format!("{lead}: {name}"))
+    );
     if message.late {
         text.push_str(LATE_NOTE);
         text.push('\n');
@@ -651,7 +664,11 @@ fn payload(message: &Reminder, notice: bool, settings: &Settings) -> Value {
             .iter()
             .map(|(label, url)| {
                 text.push_str(&format!("\n{label}: {url}"));
-                format!("<a href=\"{}\">{}</a>", escape_html(url), escape_html(label))
+                format!(
+                    "<a href=\"{}\">{}</a>",
+                    escape_html(url),
+                    escape_html(label)
+                )
             })
             .collect();
         html.push_str(&format!("<p>{}</p>", links.join(" · ")));
@@ -702,8 +719,8 @@ mod tests {
 
     #[test]
     fn a_password_url_with_an_alias_in_the_fragment() {
-        let url = parse("matrixs://alice:s3cret%20pw@matrix.example.org/#reminders:example.org")
-            .unwrap();
+        let url =
+            parse("matrixs://alice:s3cret%20pw@matrix.example.org/#reminders:example.org").unwrap();
         assert_eq!(url.base.as_str(), "https://matrix.example.org/");
         assert!(url.auth == password("alice"));
         assert_eq!(url.room, Room::Alias("#reminders:example.org".to_owned()));
@@ -713,11 +730,23 @@ mod tests {
     #[test]
     fn the_room_can_be_an_encoded_alias_a_bare_alias_or_a_room_id_in_the_path() {
         for (path, room) in [
-            ("/%23reminders:example.org", Room::Alias("#reminders:example.org".into())),
-            ("/reminders:example.org", Room::Alias("#reminders:example.org".into())),
-            ("/!AbC123:example.org", Room::Id("!AbC123:example.org".into())),
+            (
+                "/%23reminders:example.org",
+                Room::Alias("#reminders:example.org".into()),
+            ),
+            (
+                "/reminders:example.org",
+                Room::Alias("#reminders:example.org".into()),
+            ),
+            (
+                "/!AbC123:example.org",
+                Room::Id("!AbC123:example.org".into()),
+            ),
             ("/!AbC123", Room::Id("!AbC123".into())),
-            ("/?to=%23reminders:example.org", Room::Alias("#reminders:example.org".into())),
+            (
+                "/?to=%23reminders:example.org",
+                Room::Alias("#reminders:example.org".into()),
+            ),
         ] {
             let url = parse(&format!("matrix://alice:pw@localhost:8008{path}")).unwrap();
             assert_eq!(url.room, room, "{path}");
@@ -728,7 +757,10 @@ mod tests {
     #[test]
     fn an_alias_without_a_server_gets_the_urls_host() {
         let url = parse("matrixs://tok@Matrix.Example.org:8448/#reminders").unwrap();
-        assert_eq!(url.room, Room::Alias("#reminders:Matrix.Example.org".into()));
+        assert_eq!(
+            url.room,
+            Room::Alias("#reminders:Matrix.Example.org".into())
+        );
         assert_eq!(url.base.as_str(), "https://matrix.example.org:8448/");
     }
 
@@ -760,16 +792,31 @@ mod tests {
     #[test]
     fn other_forms_are_refused_with_a_reason_that_does_not_repeat_a_secret() {
         for (url, says) in [
-            ("https://alice:s3cretpw@matrix.org/#r:matrix.org", "matrix://"),
-            ("matrixs://matrix.org/#r:matrix.org", "user:password@ or an access token"),
+            (
+                "https://alice:s3cretpw@matrix.org/#r:matrix.org",
+                "matrix://",
+            ),
+            (
+                "matrixs://matrix.org/#r:matrix.org",
+                "user:password@ or an access token",
+            ),
             ("matrixs://alice:s3cretpw@matrix.org/", "names the room"),
             ("matrixs://alice:s3cretpw@matrix.org/#a:x/#b:x", "one room"),
             ("matrixs://alice:s3cretpw@matrix.org/!a:x/!b:x", "one room"),
-            ("matrixs://alice:s3cretpw@matrix.org/@bob:x", "direct messages"),
+            (
+                "matrixs://alice:s3cretpw@matrix.org/@bob:x",
+                "direct messages",
+            ),
             ("matrixs://alice:s3cretpw@matrix.org/!:x", "room id"),
             ("matrixs://alice:s3cretpw@matrix.org/%23:x", "alias"),
-            ("matrixs://alice:s3cretpw@matrix.org/#r:x?mode=slack", "webhook modes"),
-            ("matrixs://alice:s3cretpw@matrix.org/!r?msgtype=emote", "msgtype"),
+            (
+                "matrixs://alice:s3cretpw@matrix.org/#r:x?mode=slack",
+                "webhook modes",
+            ),
+            (
+                "matrixs://alice:s3cretpw@matrix.org/!r?msgtype=emote",
+                "msgtype",
+            ),
             ("matrixs://alice@matrix.org/!r?token=s3cretpw", "not both"),
         ] {
             let reason = parse(url).unwrap_err();
@@ -780,15 +827,18 @@ mod tests {
 
     #[test]
     fn masking_hides_a_password_whole_and_hints_at_a_token() {
-        let url = parse("matrixs://alice:s3cret%20pw@matrix.example.org/#reminders:example.org")
-            .unwrap();
+        let url =
+            parse("matrixs://alice:s3cret%20pw@matrix.example.org/#reminders:example.org").unwrap();
         assert_eq!(
             url.masked(),
             "matrixs://alice:…@matrix.example.org/%23reminders:example.org"
         );
         assert_eq!(format!("{url:?}"), url.masked());
         let url = parse("matrix://syt_YWxpY2U_abcdef@127.0.0.1:8008/!AbC?msgtype=notice").unwrap();
-        assert_eq!(url.masked(), "matrix://syt_…@127.0.0.1:8008/!AbC?msgtype=notice");
+        assert_eq!(
+            url.masked(),
+            "matrix://syt_…@127.0.0.1:8008/!AbC?msgtype=notice"
+        );
         assert_eq!(url.secrets().scrub("token syt_YWxpY2U_abcdef"), "token …");
     }
 

@@ -71,9 +71,11 @@ impl SlackUrl {
             "https" | "http" if url.host_str() == Some(HOOKS_HOST) => {
                 let mut parts = segments(url);
                 if parts.first().map(String::as_str) != Some("services") {
-                    return Err("a Slack URL on hooks.slack.com must be an incoming webhook \
+                    return Err(
+                        "a Slack URL on hooks.slack.com must be an incoming webhook \
                                 (https://hooks.slack.com/services/T…/B…/…)"
-                        .to_owned());
+                            .to_owned(),
+                    );
                 }
                 parts.remove(0);
                 (parts, String::new())
@@ -87,9 +89,11 @@ impl SlackUrl {
             _ => return Err("a Slack URL starts with slack://".to_owned()),
         };
         if parts.first().is_some_and(|p| p.starts_with("xox")) {
-            return Err("Slack bot tokens (xoxb-…, xoxp-…) are not supported: create an \
+            return Err(
+                "Slack bot tokens (xoxb-…, xoxp-…) are not supported: create an \
                         incoming webhook and use slack://TokenA/TokenB/TokenC"
-                .to_owned());
+                    .to_owned(),
+            );
         }
         match parts.as_slice() {
             [team, hook, secret] => {
@@ -107,10 +111,14 @@ impl SlackUrl {
                     botname: Some(botname).filter(|b| !b.is_empty()),
                 })
             }
-            [_, _, _, ..] => Err("an incoming webhook posts to the channel chosen when it was \
+            [_, _, _, ..] => Err(
+                "an incoming webhook posts to the channel chosen when it was \
                                   created: remove the channels after slack://TokenA/TokenB/TokenC"
-                .to_owned()),
-            _ => Err("a Slack webhook URL has three parts: slack://TokenA/TokenB/TokenC".to_owned()),
+                    .to_owned(),
+            ),
+            _ => {
+                Err("a Slack webhook URL has three parts: slack://TokenA/TokenB/TokenC".to_owned())
+            }
         }
     }
 
@@ -342,11 +350,23 @@ mod tests {
     fn other_forms_are_refused_with_a_reason_that_does_not_repeat_the_secret() {
         for (url, says) in [
             ("slack://T0ABCDEF/B0GHIJKL", "three parts"),
-            ("slack://T0ABCDEF/B0GHIJKL/xYz0123AbC/general", "channel chosen"),
+            (
+                "slack://T0ABCDEF/B0GHIJKL/xYz0123AbC/general",
+                "channel chosen",
+            ),
             ("slack://xoxb-1234-5678-xYz0123AbC/general", "bot tokens"),
-            ("slack://T0ABCDEF/B0GHIJKL/xYz0123-AbC", "letters and digits"),
-            ("https://hooks.slack.com/workflows/T0/F0/xYz0123AbC", "incoming webhook"),
-            ("https://hooks.slack-gov.com/services/T0/B0/xYz0123AbC", "GovSlack"),
+            (
+                "slack://T0ABCDEF/B0GHIJKL/xYz0123-AbC",
+                "letters and digits",
+            ),
+            (
+                "https://hooks.slack.com/workflows/T0/F0/xYz0123AbC",
+                "incoming webhook",
+            ),
+            (
+                "https://hooks.slack-gov.com/services/T0/B0/xYz0123AbC",
+                "GovSlack",
+            ),
             ("https://example.com/services/T0/B0/xYz0123AbC", "slack://"),
             ("discord://1/xYz0123AbC", "slack://"),
         ] {
@@ -361,10 +381,7 @@ mod tests {
         let url = parse("slack://Chime%20Bot@T0ABCDEF/B0GHIJKL/xYz0123AbC").unwrap();
         assert_eq!(url.masked(), "slack://Chime+Bot@T0ABCDEF/B0GHIJKL/xYz0…");
         assert_eq!(format!("{url:?}"), url.masked());
-        assert_eq!(
-            url.secrets().scrub("posted to xYz0123AbC"),
-            "posted to …"
-        );
+        assert_eq!(url.secrets().scrub("posted to xYz0123AbC"), "posted to …");
     }
 
     #[test]
@@ -384,7 +401,10 @@ mod tests {
 
     #[test]
     fn user_text_is_escaped_and_long_text_clipped() {
-        assert_eq!(escape("<!channel> & <@U1>"), "&lt;!channel&gt; &amp; &lt;@U1&gt;");
+        assert_eq!(
+            escape("<!channel> & <@U1>"),
+            "&lt;!channel&gt; &amp; &lt;@U1&gt;"
+        );
         assert_eq!(clip("abcdef", 4), "abc…");
         assert_eq!(clip("abc", 4), "abc");
     }
