@@ -529,6 +529,30 @@ async fn a_refused_join_is_permanent_and_says_both_why() {
 }
 
 #[tokio::test]
+async fn a_join_that_is_rate_limited_stays_transient() {
+    let server = Receiver::answering(|req, _| match call(req) {
+        Call::Send { .. } => matrix_error(403, "M_FORBIDDEN", "User not in room"),
+        Call::Join(_) => Reply::status(429).json(
+            json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too Many Requests", "retry_after_ms": 900})
+                .to_string(),
+        ),
+        _ => unexpected(req),
+    })
+    .await;
+    let result = channel()
+        .send(&message(&token_url(&server, ROOM), "x"))
+        .await;
+    assert!(
+        matches!(
+            &result,
+            Err(SendError::Transient { retry_after: Some(d), reason })
+                if *d == Duration::from_millis(900) && reason.starts_with("joining the room")
+        ),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
 async fn user_text_is_escaped_in_the_html_and_actions_are_links() {
     let server = homeserver(|_| event("$e")).await;
     let mut msg = message(

@@ -205,7 +205,7 @@ impl MatrixUrl {
             [] => {
                 return Err(
                     "a Matrix URL names the room: matrixs://…@host/#alias:server or \
-                            matrixs://…@host/!roomid:server"
+                     matrixs://…@host/!roomid:server"
                         .to_owned(),
                 )
             }
@@ -306,7 +306,7 @@ fn room(target: &str, host: &str) -> Result<Room, String> {
     if target.starts_with('@') {
         return Err(
             "direct messages (@user) are not supported: create a room with them and \
-                    use its alias or id"
+             use its alias or id"
                 .to_owned(),
         );
     }
@@ -415,9 +415,13 @@ impl MatrixChannel {
             .await?;
         if !joined.status.is_success() {
             let refused = refusal(&joined, "joining the room", &secrets);
-            return Err(Refused {
-                error: SendError::permanent(format!("{forbidden}; {}", refused.error)),
-                ..refused
+            // A join that may work later (rate limit, 5xx) stays transient.
+            return Err(match refused.error {
+                SendError::Permanent { reason } => Refused {
+                    error: SendError::permanent(format!("{forbidden}; {reason}")),
+                    ..refused
+                },
+                _ => refused,
             });
         }
         let answer = self

@@ -62,7 +62,7 @@ impl std::fmt::Debug for SlackUrl {
 impl SlackUrl {
     /// `slack://[botname@]TokenA/TokenB/TokenC` or `https://hooks.slack.com/services/A/B/C`.
     pub fn parse(url: &Url) -> Result<SlackUrl, String> {
-        let (parts, botname) = match url.scheme() {
+        let (mut parts, botname) = match url.scheme() {
             "slack" => {
                 let mut parts = vec![decode(url.host_str().unwrap_or_default())];
                 parts.extend(segments(url));
@@ -73,7 +73,7 @@ impl SlackUrl {
                 if parts.first().map(String::as_str) != Some("services") {
                     return Err(
                         "a Slack URL on hooks.slack.com must be an incoming webhook \
-                                (https://hooks.slack.com/services/T…/B…/…)"
+                         (https://hooks.slack.com/services/T…/B…/…)"
                             .to_owned(),
                     );
                 }
@@ -88,10 +88,14 @@ impl SlackUrl {
             }
             _ => return Err("a Slack URL starts with slack://".to_owned()),
         };
+        // `slack://A/B/C/#general`: Apprise's channel, which a URL parser reads as a fragment.
+        if let Some(channel) = url.fragment().filter(|f| !f.is_empty()) {
+            parts.push(format!("#{channel}"));
+        }
         if parts.first().is_some_and(|p| p.starts_with("xox")) {
             return Err(
                 "Slack bot tokens (xoxb-…, xoxp-…) are not supported: create an \
-                        incoming webhook and use slack://TokenA/TokenB/TokenC"
+                 incoming webhook and use slack://TokenA/TokenB/TokenC"
                     .to_owned(),
             );
         }
@@ -112,8 +116,8 @@ impl SlackUrl {
                 })
             }
             [_, _, _, ..] => Err(
-                "an incoming webhook posts to the channel chosen when it was \
-                                  created: remove the channels after slack://TokenA/TokenB/TokenC"
+                "an incoming webhook posts to the channel chosen when it was created: \
+                 remove the channels after slack://TokenA/TokenB/TokenC"
                     .to_owned(),
             ),
             _ => {
@@ -352,6 +356,10 @@ mod tests {
             ("slack://T0ABCDEF/B0GHIJKL", "three parts"),
             (
                 "slack://T0ABCDEF/B0GHIJKL/xYz0123AbC/general",
+                "channel chosen",
+            ),
+            (
+                "slack://T0ABCDEF/B0GHIJKL/xYz0123AbC/#general",
                 "channel chosen",
             ),
             ("slack://xoxb-1234-5678-xYz0123AbC/general", "bot tokens"),
