@@ -33,9 +33,10 @@
 //!    of the SHA-256 of the delivery's idempotency key: the same on every retry, so the
 //!    homeserver answers a repeat with the first event instead of posting again. Homeservers
 //!    keep transaction ids per device (per access token before spec v1.7); the fixed
-//!    `device_id` keeps that memory across logins, a restart of Chime included (checked
-//!    against Synapse). Signing the session out from a client deletes the device and its
-//!    memory: a retry after that can post twice.
+//!    `device_id` keeps that memory across logins, a restart of Chime included. Synapse
+//!    keeps it even across a sign-out of that session (both checked against Synapse
+//!    1.163); a server that forgets a deleted device's transactions could post a retry
+//!    twice after such a sign-out.
 //! 4. A 403 to the send (`M_FORBIDDEN`: most often, the account is not in the room) is
 //!    answered with one `POST /join/{alias or roomId}` (which accepts an invitation, or joins
 //!    a public room) and the same send again; a refused join is permanent.
