@@ -19,6 +19,8 @@ fn main() {
         "CHROMIUM",
         "PYTHON",
         "SCHEMATHESIS",
+        "CHIME_SYNAPSE_PYTHON",
+        "HOME",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -33,6 +35,23 @@ fn main() {
             what: "aiosmtpd (Python), the email tests' SMTP server",
             present: runs(&python(), &["-c", "import aiosmtpd"]),
             install: "python3 -m pip install 'aiosmtpd>=1.4,<2'",
+        });
+    }
+    if feature("SYNAPSE") {
+        // The same default as `src/synapse.rs`: a virtual environment of its own.
+        let python = std::env::var_os("CHIME_SYNAPSE_PYTHON").map_or_else(
+            || {
+                std::env::var_os("HOME")
+                    .map_or_else(|| PathBuf::from("/root"), PathBuf::from)
+                    .join(".cache/chime/synapse/bin/python")
+            },
+            PathBuf::from,
+        );
+        tools.push(Tool {
+            what: "Synapse (Python, CHIME_SYNAPSE_PYTHON), the Matrix tests' homeserver",
+            present: runs(&python.to_string_lossy(), &["-c", "import synapse"]),
+            install: "python3 -m venv ~/.cache/chime/synapse && \
+                      ~/.cache/chime/synapse/bin/pip install 'matrix-synapse==1.163.2'",
         });
     }
     if feature("KAFKA") {

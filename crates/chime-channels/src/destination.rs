@@ -38,13 +38,18 @@ use url::Url;
 use crate::webhook::{resolve, Reach, TargetError};
 use crate::{ChannelAdapter, Recipient, Reminder, SendError, Sent};
 
+pub mod discord;
 pub mod gotify;
+pub mod matrix;
 pub mod ntfy;
 mod parts;
+pub mod slack;
 pub mod telegram;
 
 /// The schemes [`DestinationUrl::parse`] reads, for the reason that refuses another.
-const SCHEMES: &[&str] = &["ntfy", "ntfys", "gotify", "gotifys", "tgram"];
+const SCHEMES: &[&str] = &[
+    "ntfy", "ntfys", "gotify", "gotifys", "tgram", "slack", "discord", "matrix", "matrixs",
+];
 
 /// A destination's URL, read into its service's form: every part checked, so an adapter
 /// only has to speak the service's API. Its `Debug` shows the [masked](Self::masked) form.
@@ -53,6 +58,9 @@ pub enum DestinationUrl {
     Ntfy(ntfy::NtfyUrl),
     Gotify(gotify::GotifyUrl),
     Telegram(telegram::TelegramUrl),
+    Slack(slack::SlackUrl),
+    Discord(discord::DiscordUrl),
+    Matrix(matrix::MatrixUrl),
 }
 
 impl DestinationUrl {
@@ -63,14 +71,25 @@ impl DestinationUrl {
             "ntfy" | "ntfys" => ntfy::NtfyUrl::parse(url).map(DestinationUrl::Ntfy),
             "gotify" | "gotifys" => gotify::GotifyUrl::parse(url).map(DestinationUrl::Gotify),
             "tgram" => telegram::TelegramUrl::parse(url).map(DestinationUrl::Telegram),
-            _ => Err(format!(
-                "a destination URL starts with one of {}",
-                SCHEMES
-                    .iter()
-                    .map(|s| format!("`{s}://`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+            "slack" => slack::SlackUrl::parse(&read(url)?).map(DestinationUrl::Slack),
+            "discord" => discord::DiscordUrl::parse(&read(url)?).map(DestinationUrl::Discord),
+            "matrix" | "matrixs" => {
+                matrix::MatrixUrl::parse(&read(url)?).map(DestinationUrl::Matrix)
+            }
+            // A webhook URL as Slack or Discord gives it, as Apprise takes it too.
+            "https" => {
+                let parsed = read(url)?;
+                match parsed.host_str().map(str::to_ascii_lowercase).as_deref() {
+                    Some("hooks.slack.com") => {
+                        slack::SlackUrl::parse(&parsed).map(DestinationUrl::Slack)
+                    }
+                    Some("discord.com" | "discordapp.com") => {
+                        discord::DiscordUrl::parse(&parsed).map(DestinationUrl::Discord)
+                    }
+                    _ => Err(unknown_scheme()),
+                }
+            }
+            _ => Err(unknown_scheme()),
         }
     }
 
@@ -80,6 +99,9 @@ impl DestinationUrl {
             DestinationUrl::Ntfy(_) => Channel::Ntfy,
             DestinationUrl::Gotify(_) => Channel::Gotify,
             DestinationUrl::Telegram(_) => Channel::Telegram,
+            DestinationUrl::Slack(_) => Channel::Slack,
+            DestinationUrl::Discord(_) => Channel::Discord,
+            DestinationUrl::Matrix(_) => Channel::Matrix,
         }
     }
 
@@ -90,6 +112,9 @@ impl DestinationUrl {
             DestinationUrl::Ntfy(url) => url.masked(),
             DestinationUrl::Gotify(url) => url.masked(),
             DestinationUrl::Telegram(url) => url.masked(),
+            DestinationUrl::Slack(url) => url.masked(),
+            DestinationUrl::Discord(url) => url.masked(),
+            DestinationUrl::Matrix(url) => url.masked(),
         }
     }
 
@@ -99,6 +124,9 @@ impl DestinationUrl {
             DestinationUrl::Ntfy(url) => url.secrets(),
             DestinationUrl::Gotify(url) => url.secrets(),
             DestinationUrl::Telegram(url) => url.secrets(),
+            DestinationUrl::Slack(url) => url.secrets(),
+            DestinationUrl::Discord(url) => url.secrets(),
+            DestinationUrl::Matrix(url) => url.secrets(),
         }
     }
 
@@ -110,6 +138,9 @@ impl DestinationUrl {
             DestinationUrl::Ntfy(url) => (url.server(settings)?, "the ntfy server"),
             DestinationUrl::Gotify(url) => (url.server()?, "the Gotify server"),
             DestinationUrl::Telegram(_) => (settings.api_url.clone(), "the Telegram Bot API"),
+            DestinationUrl::Slack(url) => (url.endpoint(settings), "Slack's webhook API"),
+            DestinationUrl::Discord(url) => (url.endpoint(settings), "Discord's webhook API"),
+            DestinationUrl::Matrix(url) => (url.endpoint(settings), "the Matrix homeserver"),
         };
         resolve(server.as_str(), &settings.reach, noun)
             .await
@@ -122,6 +153,24 @@ impl std::fmt::Debug for DestinationUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.masked())
     }
+}
+
+/// `url` read as a URL, for the services whose modules take one; the refusal says what is
+/// wrong without repeating it.
+fn read(url: &str) -> Result<Url, String> {
+    Url::parse(url.trim()).map_err(|e| format!("the destination URL cannot be read: {e}"))
+}
+
+/// The refusal of a URL no service reads.
+fn unknown_scheme() -> String {
+    format!(
+        "a destination URL starts with one of {}",
+        SCHEMES
+            .iter()
+            .map(|s| format!("`{s}://`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// `url` for people and logs ([`DestinationUrl::masked`]), or a fixed text when it cannot be
@@ -138,7 +187,9 @@ pub fn adapter(settings: Settings) -> Arc<dyn ChannelAdapter> {
         Channel::Ntfy => Arc::new(ntfy::NtfyChannel::new(settings)),
         Channel::Gotify => Arc::new(gotify::GotifyChannel::new(settings)),
         Channel::Telegram => Arc::new(telegram::TelegramChannel::new(settings)),
-        // Slack, Discord and Matrix: one arm each, beside their modules.
+        Channel::Slack => Arc::new(slack::SlackChannel::new(settings)),
+        Channel::Discord => Arc::new(discord::DiscordChannel::new(settings)),
+        Channel::Matrix => Arc::new(matrix::MatrixChannel::new(settings)),
         _ => Arc::new(NoAdapter(settings)),
     }
 }

@@ -11,8 +11,12 @@
 //!   provider. A test awaits the request it expects instead of sleeping.
 //! - [`smtp`] (feature `smtp`): a real SMTP server (aiosmtpd, the tool the feature checks for)
 //!   that saves what it accepts.
+//! - [`synapse`] (feature `synapse`): a real Matrix homeserver (Synapse, the tool the feature
+//!   checks for) with two users and a room.
 
 #[cfg(feature = "receiver")]
 pub mod receiver;
 #[cfg(feature = "smtp")]
 pub mod smtp;
+#[cfg(feature = "synapse")]
+pub mod synapse;
