@@ -144,7 +144,7 @@ pub async fn get(
 /// Rename a destination, or point it at another URL.
 #[utoipa::path(put, path = "/api/v1/destinations/{id}", tag = "destinations",
     params(("id" = String, Path)),
-    request_body = DestinationBody,
+    request_body = DestinationChange,
     responses(
         (status = 200, body = Destination),
         (status = 400, body = Problem, content_type = "application/problem+json"),

@@ -182,6 +182,7 @@ pub struct Services {
         destinations::Destination,
         destinations::DestinationList,
         destinations::DestinationBody,
+        destinations::DestinationChange,
         destinations::Tested,
         occurrences::OccurrenceItem,
         occurrences::OpenPage,
