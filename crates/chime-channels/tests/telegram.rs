@@ -133,6 +133,20 @@ async fn a_channel_username_is_sent_as_a_string_and_no_actions_means_no_keyboard
 }
 
 #[tokio::test]
+async fn without_a_public_address_a_message_carries_no_buttons_that_could_not_call_back() {
+    let server = Receiver::start(sent_message(7)).await;
+    let telegram = TelegramChannel::new(settings(&server, &["127.0.0.1"], false));
+
+    telegram
+        .send(&reminder("-1001234567890"))
+        .await
+        .expect("sent");
+
+    let body = body(&server.nth(1).await);
+    assert!(body.get("reply_markup").is_none(), "{body}");
+}
+
+#[tokio::test]
 async fn a_429_is_transient_after_telegrams_retry_after() {
     let result = send_with(telegram_error(
         429,

@@ -222,9 +222,13 @@ impl Service for TelegramChannel {
             "chat_id": url.chat.to_json(),
             "text": text(message, &self.settings),
         });
+        // A press comes back through the bot's webhook, which Chime sets only when it has a
+        // public address: without one, a button would only spin.
+        let pressable = self.settings.public_url.is_some();
         let buttons: Vec<Value> = message
             .actions
             .iter()
+            .filter(|_| pressable)
             .filter_map(|action| {
                 let data = action.callback.as_ref()?;
                 Some(json!([{"text": action.label, "callback_data": data}]))
