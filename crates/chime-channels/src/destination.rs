@@ -216,6 +216,61 @@ impl ChannelAdapter for NoAdapter {
     }
 }
 
+/// One destination service: how its URLs are read and how one attempt goes. Every service
+/// is a [`ChannelAdapter`] through it and shares the rest: the recipient's URL, one bound on
+/// the whole attempt (the channel's timeout, however many requests it takes), and a log
+/// line per attempt that names neither the URL nor the reason (the reason names the owner's
+/// server; it is kept on the delivery).
+#[async_trait]
+pub trait Service: Send + Sync + 'static {
+    /// The channel it delivers on.
+    const CHANNEL: Channel;
+    /// Its URL, read.
+    type Url: Send + Sync;
+
+    fn settings(&self) -> &Settings;
+
+    /// Reads a destination URL of this service (the reason never repeats a secret).
+    fn read(url: &str) -> Result<Self::Url, String>;
+
+    /// One attempt to deliver `message` to `url`.
+    async fn attempt(&self, message: &Reminder, url: &Self::Url) -> Result<Sent, SendError>;
+}
+
+#[async_trait]
+impl<S: Service> ChannelAdapter for S {
+    fn kind(&self) -> Channel {
+        S::CHANNEL
+    }
+
+    fn timeout(&self) -> Duration {
+        self.settings().timeout
+    }
+
+    #[tracing::instrument(
+        name = "destination_send",
+        skip_all,
+        fields(channel = S::CHANNEL.as_str(), occurrence = %message.occurrence, attempt = message.attempt),
+    )]
+    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
+        let url = recipient_url(message, S::CHANNEL)?;
+        let url = S::read(url).map_err(SendError::permanent)?;
+        let timeout = self.settings().timeout;
+        let result = match tokio::time::timeout(timeout, self.attempt(message, &url)).await {
+            Ok(result) => result,
+            Err(_) => Err(SendError::transient(format!(
+                "no answer within {} s",
+                timeout.as_secs()
+            ))),
+        };
+        match &result {
+            Ok(_) => tracing::debug!("destination message sent"),
+            Err(_) => tracing::info!("destination message not sent"),
+        }
+        result
+    }
+}
+
 /// The destination URL `message` goes to, when its recipient is a destination.
 pub(crate) fn recipient_url(message: &Reminder, channel: Channel) -> Result<&str, SendError> {
     match &message.recipient {
@@ -224,6 +279,15 @@ pub(crate) fn recipient_url(message: &Reminder, channel: Channel) -> Result<&str
             "the {} channel was given a recipient that is not a destination",
             channel.as_str()
         ))),
+    }
+}
+
+/// The task's description, if any, a blank line, and [`due_line`]: the body of a message
+/// whose title is the task's name.
+pub(crate) fn description_and_due(message: &Reminder) -> String {
+    match &message.task.description {
+        Some(description) => format!("{description}\n\n{}", due_line(message)),
+        None => due_line(message),
     }
 }
 
@@ -361,6 +425,30 @@ impl Settings {
                 self.timeout.as_secs()
             ))),
         }
+    }
+
+    /// [`Settings::call`] with `body` as JSON (`Content-Type: application/json`), the shape
+    /// every destination service takes.
+    pub(crate) async fn call_json(
+        &self,
+        method: Method,
+        url: &Url,
+        mut headers: HeaderMap,
+        body: &serde_json::Value,
+        secrets: &Secrets,
+    ) -> Result<Answer, SendError> {
+        headers.insert(
+            reqwest::header::CONTENT_TYPE,
+            reqwest::header::HeaderValue::from_static("application/json"),
+        );
+        self.call(
+            method,
+            url,
+            headers,
+            Some(body.to_string().into_bytes()),
+            secrets,
+        )
+        .await
     }
 
     async fn attempt(

@@ -4,18 +4,17 @@
 //! `wait=true`, `{"message", "retry_after", "global"}` for a rate limit, `{"code",
 //! "message"}` for an error.
 
+mod support;
+
 use std::time::Duration;
 
 use axum::http::Method;
 use chime_channels::destination::discord::DiscordChannel;
-use chime_channels::destination::{DestinationConfig, Settings};
-use chime_channels::{
-    local_due_time, ChannelAdapter, Recipient, Reminder, ReminderAction, SendError, Sent,
-};
-use chime_core::event::{Channel, OccurrenceKey};
-use chime_core::{TaskId, TaskSpec, UserId};
+use chime_channels::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
+use chime_core::event::Channel;
 use chime_testenv::receiver::{Receiver, Reply};
-use serde_json::{json, Value};
+use serde_json::json;
+use support::{assert_hides, assert_refused_without_a_request, body, permanent, transient, DUE};
 
 const ID: &str = "417429632418316298";
 const TOKEN: &str = "JHZ7lQml277CDHmQKMHI8qBe7bk2ZwO5UKjCiOAF7711o33MyqU344Qpgv7YTpadV_js";
@@ -25,41 +24,18 @@ fn url() -> String {
 }
 
 fn channel(receiver: &Receiver, public_url: Option<&str>) -> DiscordChannel {
-    let config = DestinationConfig {
-        api_url: Some(receiver.base().to_owned()),
-        allow: vec!["127.0.0.1".into()],
-        ..Default::default()
-    };
-    let public_url = public_url.map(|u| url::Url::parse(u).expect("public url"));
-    DiscordChannel::new(
-        Settings::new(Channel::Discord, &config, false, public_url).expect("settings"),
-    )
+    DiscordChannel::new(support::settings(
+        Channel::Discord,
+        support::config(Some(receiver), &["127.0.0.1"]),
+        public_url,
+    ))
 }
 
 fn message(url: &str, name: &str, late: bool) -> Reminder {
-    let task = TaskSpec::parse(&json!({
-        "name": name,
-        "description": "The ferns too",
-        "startDate": "2026-12-07T08:00:00Z",
-        "timeZone": "Europe/Berlin",
-    }))
-    .expect("task");
-    let occurrence = OccurrenceKey {
-        task_id: TaskId::new(),
-        due_at: "2026-12-07T08:00:00Z".parse().expect("timestamp"),
-    };
     Reminder {
-        idempotency_key: format!("{occurrence}/discord/dst_1"),
-        occurrence,
-        user_id: UserId::parse("alice").expect("user"),
-        task,
+        task: support::task(name, "The ferns too"),
         late,
-        attempt: 1,
-        recipient: Recipient::Destination {
-            id: "dst_1".into(),
-            url: url.to_owned(),
-        },
-        actions: Vec::new(),
+        ..support::reminder(Channel::Discord, url, DUE)
     }
 }
 
@@ -101,7 +77,7 @@ async fn posts_the_reminder_as_an_embed_and_answers_the_message_id() {
     assert_eq!(req.path(), format!("/api/webhooks/{ID}/{TOKEN}"));
     assert_eq!(req.uri.query(), Some("wait=true"));
     assert_eq!(req.header("content-type"), Some("application/json"));
-    let body: Value = serde_json::from_slice(&req.body).expect("json");
+    let body = body(&req);
     assert_eq!(body["content"], "Reminder: Water the plants");
     assert_eq!(body["username"], "Chime");
     assert_eq!(body["allowed_mentions"], json!({"parse": []}));
@@ -124,7 +100,7 @@ async fn a_late_reminder_says_so_and_a_thread_is_a_query_parameter() {
     channel(&receiver, None).send(&msg).await.expect("sent");
     let req = receiver.nth(1).await;
     assert_eq!(req.uri.query(), Some("wait=true&thread_id=1234"));
-    let body: Value = serde_json::from_slice(&req.body).expect("json");
+    let body = body(&req);
     assert_eq!(body["content"], "Late reminder: Water the plants");
     let description = body["embeds"][0]["description"].as_str().expect("text");
     assert!(description.starts_with("**Late**"), "{description}");
@@ -134,30 +110,16 @@ async fn a_late_reminder_says_so_and_a_thread_is_a_query_parameter() {
 #[tokio::test]
 async fn actions_are_links_to_chimes_confirmation_page_when_it_has_a_public_address() {
     let receiver = Receiver::start(created()).await;
-    let mut msg = message(&url(), "Water the plants", false);
-    msg.actions = vec![
-        ReminderAction {
-            kind: "done",
-            label: "Done".into(),
-            token: "tok-done".into(),
-            callback: None,
-        },
-        ReminderAction {
-            kind: "snooze",
-            label: "Snooze 1 hour".into(),
-            token: "tok-snooze".into(),
-            callback: None,
-        },
-    ];
+    let msg = message(&url(), "Water the plants", false);
     channel(&receiver, Some("https://chime.example.com"))
         .send(&msg)
         .await
         .expect("sent");
-    let body: Value = serde_json::from_slice(&receiver.nth(1).await.body).expect("json");
+    let body = body(&receiver.nth(1).await);
     assert_eq!(
         body["embeds"][0]["description"],
-        "The ferns too\n\n[Done](https://chime.example.com/act/tok-done) · \
-         [Snooze 1 hour](https://chime.example.com/act/tok-snooze)"
+        "The ferns too\n\n[Done](https://chime.example.com/act/act-done-token) · \
+         [Snooze 1 hour](https://chime.example.com/act/act-snooze-token)"
     );
 }
 
@@ -168,7 +130,7 @@ async fn task_text_cannot_ping_everyone() {
         .send(&message(&url(), "@everyone look", false))
         .await
         .expect("sent");
-    let body: Value = serde_json::from_slice(&receiver.nth(1).await.body).expect("json");
+    let body = body(&receiver.nth(1).await);
     assert_eq!(body["content"], r"Reminder: \@everyone look");
     assert_eq!(body["allowed_mentions"]["parse"], json!([]));
 }
@@ -179,16 +141,9 @@ async fn a_rate_limit_is_transient_with_discords_retry_after_in_seconds() {
         r#"{"message": "You are being rate limited.", "retry_after": 1.5, "global": false}"#,
     ))
     .await;
-    match result {
-        Err(SendError::Transient {
-            reason,
-            retry_after,
-        }) => {
-            assert_eq!(retry_after, Some(Duration::from_millis(1500)));
-            assert!(reason.contains("You are being rate limited."), "{reason}");
-        }
-        other => panic!("expected transient, got {other:?}"),
-    }
+    let (reason, retry_after) = transient(result);
+    assert_eq!(retry_after, Some(Duration::from_millis(1500)));
+    assert!(reason.contains("You are being rate limited."), "{reason}");
 }
 
 #[tokio::test]
@@ -220,9 +175,7 @@ async fn an_unknown_webhook_is_permanent_and_says_it_was_deleted() {
         Reply::status(404).json(r#"{"message": "Unknown Webhook", "code": 10015}"#),
     )
     .await;
-    let Err(SendError::Permanent { reason }) = result else {
-        panic!("expected permanent, got {result:?}");
-    };
+    let reason = permanent(result);
     assert!(reason.contains("Unknown Webhook (code 10015)"), "{reason}");
     assert!(reason.contains("deleted"), "{reason}");
 }
@@ -254,29 +207,20 @@ async fn a_failing_answer_that_echoes_the_token_does_not_put_it_in_the_reason() 
             .json(json!({"message": format!("bad token {TOKEN}"), "code": 50027}).to_string()),
     )
     .await;
-    let Err(SendError::Permanent { reason }) = result else {
-        panic!("expected permanent, got {result:?}");
-    };
+    let reason = permanent(result);
     assert!(reason.contains("bad token"), "{reason}");
-    assert!(!reason.contains(&TOKEN[..12]), "{reason}");
+    assert_hides(&reason, &[&TOKEN[..12]]);
 }
 
 #[tokio::test]
 async fn a_malformed_url_or_another_recipient_is_permanent_without_a_request() {
     let receiver = Receiver::start(created()).await;
-    let adapter = channel(&receiver, None);
-    let bad = adapter
-        .send(&message(&format!("discord://{ID}"), "x", false))
-        .await;
-    assert!(matches!(bad, Err(SendError::Permanent { .. })), "{bad:?}");
+    let malformed = message(&format!("discord://{ID}"), "x", false);
     let mut other = message(&url(), "x", false);
     other.recipient = Recipient::Sms {
         number: "+14075551212".into(),
     };
-    let refused = adapter.send(&other).await;
-    assert!(
-        matches!(refused, Err(SendError::Permanent { .. })),
-        "{refused:?}"
-    );
-    assert_eq!(receiver.count(), 0);
+
+    assert_refused_without_a_request(&channel(&receiver, None), &[malformed, other], &receiver)
+        .await;
 }

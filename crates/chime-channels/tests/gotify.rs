@@ -5,29 +5,26 @@
 //! The server is on loopback, so the channel's allow list names `127.0.0.1`, as an operator's
 //! would for a Gotify on the LAN; nothing relies on the global `allow_private`.
 
+mod support;
+
 use std::time::Duration;
 
 use chime_channels::destination::gotify::GotifyChannel;
-use chime_channels::destination::{adapter, DestinationConfig, Settings};
-use chime_channels::{
-    local_due_time, ChannelAdapter, Recipient, Reminder, ReminderAction, SendError, Sent,
-};
-use chime_core::event::{Channel, OccurrenceKey};
-use chime_core::{TaskId, TaskSpec, UserId};
-use chime_testenv::receiver::{Receiver, Reply, Request};
-use serde_json::{json, Value};
-use url::Url;
+use chime_channels::destination::{adapter, Settings};
+use chime_channels::{local_due_time, ChannelAdapter, Reminder, SendError, Sent};
+use chime_core::event::Channel;
+use chime_testenv::receiver::{Receiver, Reply};
+use serde_json::json;
+use support::{assert_refused_as_loopback, body, permanent, transient, DUE, PUBLIC_URL};
 
-const PUBLIC_URL: &str = "https://chime.example.com";
 const TOKEN: &str = "AbCdEfGh.IjKl-M";
 
 fn settings(allow: &[&str], public: bool) -> Settings {
-    let config = DestinationConfig {
-        allow: allow.iter().map(|a| (*a).to_owned()).collect(),
-        ..DestinationConfig::default()
-    };
-    let public_url = public.then(|| Url::parse(PUBLIC_URL).expect("url"));
-    Settings::new(Channel::Gotify, &config, false, public_url).expect("settings")
+    support::settings(
+        Channel::Gotify,
+        support::config(None, allow),
+        public.then_some(PUBLIC_URL),
+    )
 }
 
 fn channel() -> GotifyChannel {
@@ -39,35 +36,11 @@ fn gotify_url(server: &Receiver, rest: &str) -> String {
     server.base().replace("http://", "gotify://") + rest
 }
 
+/// A reminder whose description is Markdown, as Gotify shows it.
 fn reminder(url: &str) -> Reminder {
-    let task = TaskSpec::parse(&json!({
-        "name": "Water the plants",
-        "description": "The *ferns* too",
-        "startDate": "2026-12-07T08:00:00Z",
-        "timeZone": "Europe/Berlin",
-    }))
-    .expect("task");
-    let occurrence = OccurrenceKey {
-        task_id: TaskId::new(),
-        due_at: "2026-12-07T08:00:00Z".parse().expect("timestamp"),
-    };
     Reminder {
-        idempotency_key: format!("{occurrence}/gotify/dst_1"),
-        occurrence,
-        user_id: UserId::parse("alice").expect("user"),
-        task,
-        late: false,
-        attempt: 1,
-        recipient: Recipient::Destination {
-            id: "dst_1".to_owned(),
-            url: url.to_owned(),
-        },
-        actions: vec![ReminderAction {
-            kind: "done",
-            label: "Done".to_owned(),
-            token: "act-done-token".to_owned(),
-            callback: Some("d.1".to_owned()),
-        }],
+        task: support::task("Water the plants", "The *ferns* too"),
+        ..support::reminder(Channel::Gotify, url, DUE)
     }
 }
 
@@ -85,10 +58,6 @@ fn gotify_error(status: u16, error: &str, description: &str) -> Reply {
     Reply::status(status).json(
         json!({"error": error, "errorCode": status, "errorDescription": description}).to_string(),
     )
-}
-
-fn body(request: &Request) -> Value {
-    serde_json::from_slice(&request.body).expect("a JSON body")
 }
 
 async fn send_with(reply: Reply) -> Result<Sent, SendError> {
@@ -165,16 +134,12 @@ async fn a_401_is_permanent_and_says_the_server_refused_the_token() {
     ))
     .await;
 
-    match result {
-        Err(SendError::Permanent { reason }) => {
-            assert!(
-                reason.starts_with("the Gotify server refused the application token"),
-                "{reason}"
-            );
-            assert!(reason.contains("provide a valid access token"), "{reason}");
-        }
-        other => panic!("expected Permanent, got {other:?}"),
-    }
+    let reason = permanent(result);
+    assert!(
+        reason.starts_with("the Gotify server refused the application token"),
+        "{reason}"
+    );
+    assert!(reason.contains("provide a valid access token"), "{reason}");
 }
 
 #[tokio::test]
@@ -183,16 +148,9 @@ async fn a_429_is_transient_with_the_retry_after_given() {
         send_with(gotify_error(429, "Too Many Requests", "slow down").header("retry-after", "7"))
             .await;
 
-    match result {
-        Err(SendError::Transient {
-            reason,
-            retry_after,
-        }) => {
-            assert_eq!(retry_after, Some(Duration::from_secs(7)));
-            assert!(reason.contains("slow down"), "{reason}");
-        }
-        other => panic!("expected Transient, got {other:?}"),
-    }
+    let (reason, retry_after) = transient(result);
+    assert_eq!(retry_after, Some(Duration::from_secs(7)));
+    assert!(reason.contains("slow down"), "{reason}");
 }
 
 #[tokio::test]
@@ -228,16 +186,7 @@ async fn a_private_server_not_on_the_allow_list_is_refused_before_any_request() 
         .send(&reminder(&gotify_url(&server, &format!("/{TOKEN}"))))
         .await;
 
-    match result {
-        Err(SendError::Permanent { reason }) => {
-            assert!(
-                reason.starts_with("refusing to deliver to 127.0.0.1, a loopback address"),
-                "{reason}"
-            );
-            assert!(reason.contains("`channels.gotify.allow`"), "{reason}");
-        }
-        other => panic!("expected Permanent, got {other:?}"),
-    }
+    assert_refused_as_loopback(result, Channel::Gotify);
     assert_eq!(server.count(), 0);
 }
 
@@ -253,9 +202,7 @@ async fn a_failing_answers_reason_holds_no_token_even_when_the_server_echoes_it(
         .send(&reminder(&gotify_url(&server, &format!("/{TOKEN}"))))
         .await;
 
-    let Err(SendError::Permanent { reason }) = result else {
-        panic!("expected Permanent, got {result:?}");
-    };
+    let reason = permanent(result);
     assert!(reason.contains("token … may not post"), "{reason}");
     assert!(!reason.contains(TOKEN), "{reason}");
 }

@@ -8,6 +8,8 @@
 //!   reminder sent twice, or sent again by a restarted adapter that logs in anew, is in the
 //!   room once.
 
+mod support;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +17,14 @@ use std::time::Duration;
 use axum::http::Method;
 use chime_channels::destination::matrix::MatrixChannel;
 use chime_channels::destination::{DestinationConfig, Settings};
-use chime_channels::{
-    local_due_time, ChannelAdapter, Recipient, Reminder, ReminderAction, SendError, Sent,
-};
-use chime_core::event::{Channel, OccurrenceKey};
-use chime_core::{TaskId, TaskSpec, UserId};
+use chime_channels::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
+use chime_core::event::Channel;
 use chime_testenv::receiver::{Receiver, Reply, Request};
 use chime_testenv::synapse::Synapse;
 use serde_json::{json, Value};
+use support::{
+    assert_hides, assert_refused_without_a_request, body, permanent, retry, transient, DUE,
+};
 
 const PASSWORD: &str = "correct horse battery";
 const TOKEN: &str = "syt_Ym90_AbCdEfGhIjKlMnOpQrSt_0a1b2c";
@@ -31,12 +33,10 @@ const SEND_PREFIX: &str = "/_matrix/client/v3/rooms/!room:example.org/send/m.roo
 
 fn settings(public_url: Option<&str>) -> Settings {
     let config = DestinationConfig {
-        allow: vec!["127.0.0.1".into()],
         timeout_seconds: 30,
-        ..Default::default()
+        ..support::config(None, &["127.0.0.1"])
     };
-    let public_url = public_url.map(|u| url::Url::parse(u).expect("public url"));
-    Settings::new(Channel::Matrix, &config, false, public_url).expect("settings")
+    support::settings(Channel::Matrix, config, public_url)
 }
 
 fn channel() -> MatrixChannel {
@@ -44,37 +44,9 @@ fn channel() -> MatrixChannel {
 }
 
 fn message(url: &str, name: &str) -> Reminder {
-    let task = TaskSpec::parse(&json!({
-        "name": name,
-        "description": "The ferns too",
-        "startDate": "2026-12-07T08:00:00Z",
-        "timeZone": "Europe/Berlin",
-    }))
-    .expect("task");
-    let occurrence = OccurrenceKey {
-        task_id: TaskId::new(),
-        due_at: "2026-12-07T08:00:00Z".parse().expect("timestamp"),
-    };
     Reminder {
-        idempotency_key: format!("{occurrence}/matrix/dst_1"),
-        occurrence,
-        user_id: UserId::parse("alice").expect("user"),
-        task,
-        late: false,
-        attempt: 1,
-        recipient: Recipient::Destination {
-            id: "dst_1".into(),
-            url: url.to_owned(),
-        },
-        actions: Vec::new(),
-    }
-}
-
-/// The same delivery, attempted again.
-fn retry(message: &Reminder) -> Reminder {
-    Reminder {
-        attempt: message.attempt + 1,
-        ..message.clone()
+        task: support::task(name, "The ferns too"),
+        ..support::reminder(Channel::Matrix, url, DUE)
     }
 }
 
@@ -114,10 +86,6 @@ fn call(req: &Request) -> Call {
 
 fn bearer(req: &Request) -> &str {
     req.header("authorization").unwrap_or_default()
-}
-
-fn body(req: &Request) -> Value {
-    serde_json::from_slice(&req.body).expect("a JSON body")
 }
 
 fn matrix_error(status: u16, errcode: &str, error: &str) -> Reply {
@@ -180,6 +148,13 @@ fn password_url(server: &Receiver, room: &str) -> String {
 
 fn authority(server: &Receiver) -> &str {
     server.base().strip_prefix("http://").expect("http")
+}
+
+/// A reminder sent to [`ROOM`] with the access token in the URL.
+async fn send_with_token(server: &Receiver) -> Result<Sent, SendError> {
+    channel()
+        .send(&message(&token_url(server, ROOM), "x"))
+        .await
 }
 
 fn calls(server: &Receiver) -> Vec<Call> {
@@ -355,9 +330,7 @@ async fn a_token_refused_right_after_a_login_is_permanent() {
     let result = channel()
         .send(&message(&password_url(&server, ROOM), "x"))
         .await;
-    let Err(SendError::Permanent { reason }) = result else {
-        panic!("expected permanent, got {result:?}");
-    };
+    let reason = permanent(result);
     assert!(reason.contains("M_UNKNOWN_TOKEN"), "{reason}");
     assert_eq!(calls(&server).len(), 2, "one login, one send");
 }
@@ -366,9 +339,7 @@ async fn a_token_refused_right_after_a_login_is_permanent() {
 async fn an_access_token_from_the_url_that_is_refused_is_permanent_without_a_login() {
     let server =
         homeserver(|_| matrix_error(401, "M_UNKNOWN_TOKEN", "Invalid access token passed.")).await;
-    let result = channel()
-        .send(&message(&token_url(&server, ROOM), "x"))
-        .await;
+    let result = send_with_token(&server).await;
     assert!(
         matches!(result, Err(SendError::Permanent { .. })),
         "{result:?}"
@@ -385,19 +356,10 @@ async fn a_rate_limit_is_transient_with_retry_after_ms() {
         )
     })
     .await;
-    let result = channel()
-        .send(&message(&token_url(&server, ROOM), "x"))
-        .await;
-    match result {
-        Err(SendError::Transient {
-            reason,
-            retry_after,
-        }) => {
-            assert_eq!(retry_after, Some(Duration::from_millis(2500)));
-            assert!(reason.contains("M_LIMIT_EXCEEDED"), "{reason}");
-        }
-        other => panic!("expected transient, got {other:?}"),
-    }
+    let result = send_with_token(&server).await;
+    let (reason, retry_after) = transient(result);
+    assert_eq!(retry_after, Some(Duration::from_millis(2500)));
+    assert!(reason.contains("M_LIMIT_EXCEEDED"), "{reason}");
 }
 
 #[tokio::test]
@@ -406,9 +368,7 @@ async fn a_rate_limit_with_only_a_retry_after_header_uses_it() {
         matrix_error(429, "M_LIMIT_EXCEEDED", "Too Many Requests").header("retry-after", "4")
     })
     .await;
-    let result = channel()
-        .send(&message(&token_url(&server, ROOM), "x"))
-        .await;
+    let result = send_with_token(&server).await;
     assert!(
         matches!(
             result,
@@ -421,9 +381,7 @@ async fn a_rate_limit_with_only_a_retry_after_header_uses_it() {
 #[tokio::test]
 async fn server_errors_are_transient() {
     let server = homeserver(|_| Reply::status(502)).await;
-    let result = channel()
-        .send(&message(&token_url(&server, ROOM), "x"))
-        .await;
+    let result = send_with_token(&server).await;
     assert!(
         matches!(result, Err(SendError::Transient { .. })),
         "{result:?}"
@@ -444,15 +402,13 @@ async fn a_refused_login_is_permanent_and_its_reason_names_no_password() {
     let result = channel()
         .send(&message(&password_url(&server, ROOM), "x"))
         .await;
-    let Err(SendError::Permanent { reason }) = result else {
-        panic!("expected permanent, got {result:?}");
-    };
+    let reason = permanent(result);
     assert!(reason.contains("logging in as bot"), "{reason}");
     assert!(
         reason.contains("M_FORBIDDEN: Invalid username or password"),
         "{reason}"
     );
-    assert!(!reason.contains("horse"), "{reason}");
+    assert_hides(&reason, &["horse"]);
     assert_eq!(server.count(), 1);
 }
 
@@ -464,9 +420,7 @@ async fn an_unknown_alias_is_permanent() {
         authority(&server)
     );
     let result = channel().send(&message(&url, "x")).await;
-    let Err(SendError::Permanent { reason }) = result else {
-        panic!("expected permanent, got {result:?}");
-    };
+    let reason = permanent(result);
     assert!(reason.contains("#nowhere:example.org"), "{reason}");
     assert!(reason.contains("M_NOT_FOUND"), "{reason}");
     assert_eq!(server.count(), 1);
@@ -512,12 +466,8 @@ async fn a_refused_join_is_permanent_and_says_both_why() {
         _ => unexpected(req),
     })
     .await;
-    let result = channel()
-        .send(&message(&token_url(&server, ROOM), "x"))
-        .await;
-    let Err(SendError::Permanent { reason }) = result else {
-        panic!("expected permanent, got {result:?}");
-    };
+    let result = send_with_token(&server).await;
+    let reason = permanent(result);
     assert!(reason.contains("User not in room"), "{reason}");
     assert!(reason.contains("not invited"), "{reason}");
     assert_eq!(
@@ -539,9 +489,7 @@ async fn a_join_that_is_rate_limited_stays_transient() {
         _ => unexpected(req),
     })
     .await;
-    let result = channel()
-        .send(&message(&token_url(&server, ROOM), "x"))
-        .await;
+    let result = send_with_token(&server).await;
     assert!(
         matches!(
             &result,
@@ -560,12 +508,6 @@ async fn user_text_is_escaped_in_the_html_and_actions_are_links() {
         "<b>@room</b> & co",
     );
     msg.late = true;
-    msg.actions = vec![ReminderAction {
-        kind: "done",
-        label: "Done".into(),
-        token: "tok-done".into(),
-        callback: None,
-    }];
     MatrixChannel::new(settings(Some("https://chime.example.com")))
         .send(&msg)
         .await
@@ -581,7 +523,10 @@ async fn user_text_is_escaped_in_the_html_and_actions_are_links() {
         "{html}"
     );
     assert!(
-        html.ends_with("<p><a href=\"https://chime.example.com/act/tok-done\">Done</a></p>"),
+        html.ends_with(
+            "<p><a href=\"https://chime.example.com/act/act-done-token\">Done</a> · \
+             <a href=\"https://chime.example.com/act/act-snooze-token\">Snooze 1 hour</a></p>"
+        ),
         "{html}"
     );
     let text = content["body"].as_str().expect("body");
@@ -590,7 +535,10 @@ async fn user_text_is_escaped_in_the_html_and_actions_are_links() {
         "{text}"
     );
     assert!(
-        text.ends_with("\nDone: https://chime.example.com/act/tok-done"),
+        text.ends_with(
+            "\nDone: https://chime.example.com/act/act-done-token\
+             \nSnooze 1 hour: https://chime.example.com/act/act-snooze-token"
+        ),
         "{text}"
     );
 }
@@ -599,34 +547,23 @@ async fn user_text_is_escaped_in_the_html_and_actions_are_links() {
 async fn a_failing_answer_that_echoes_the_token_does_not_put_it_in_the_reason() {
     let server =
         homeserver(|_| matrix_error(400, "M_BAD_JSON", &format!("bad request from {TOKEN}"))).await;
-    let result = channel()
-        .send(&message(&token_url(&server, ROOM), "x"))
-        .await;
-    let Err(SendError::Permanent { reason }) = result else {
-        panic!("expected permanent, got {result:?}");
-    };
+    let result = send_with_token(&server).await;
+    let reason = permanent(result);
     assert!(reason.contains("M_BAD_JSON"), "{reason}");
-    assert!(!reason.contains(&TOKEN[..12]), "{reason}");
+    assert_hides(&reason, &[&TOKEN[..12]]);
 }
 
 #[tokio::test]
 async fn a_malformed_url_or_another_recipient_is_permanent_without_a_request() {
     let server = homeserver(|_| event("$e")).await;
-    let adapter = channel();
-    let no_room = format!("matrix://{TOKEN}@{}/", authority(&server));
-    let bad = adapter.send(&message(&no_room, "x")).await;
-    assert!(matches!(bad, Err(SendError::Permanent { .. })), "{bad:?}");
+    let no_room = message(&format!("matrix://{TOKEN}@{}/", authority(&server)), "x");
     let mut other = message(&token_url(&server, ROOM), "x");
     other.recipient = Recipient::Webhook {
         url: "https://example.com".into(),
         secret: "whsec_x".into(),
     };
-    let refused = adapter.send(&other).await;
-    assert!(
-        matches!(refused, Err(SendError::Permanent { .. })),
-        "{refused:?}"
-    );
-    assert_eq!(server.count(), 0);
+
+    assert_refused_without_a_request(&channel(), &[no_room, other], &server).await;
 }
 
 // A real homeserver.

@@ -5,31 +5,29 @@
 //! The server is on loopback, so the channel's allow list names `127.0.0.1`, as an operator's
 //! would for a self-hosted ntfy on the LAN; nothing relies on the global `allow_private`.
 
+mod support;
+
 use std::time::Duration;
 
 use base64::Engine;
 use chime_channels::destination::ntfy::NtfyChannel;
-use chime_channels::destination::{adapter, DestinationConfig, DestinationUrl, Settings};
-use chime_channels::{
-    local_due_time, ChannelAdapter, Recipient, Reminder, ReminderAction, SendError, Sent,
-};
-use chime_core::event::{Channel, OccurrenceKey};
-use chime_core::{TaskId, TaskSpec, UserId};
-use chime_testenv::receiver::{Receiver, Reply, Request};
+use chime_channels::destination::{adapter, DestinationUrl, Settings};
+use chime_channels::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
+use chime_core::event::Channel;
+use chime_testenv::receiver::{Receiver, Reply};
 use serde_json::{json, Value};
-use url::Url;
+use support::{
+    assert_hides, assert_refused_as_loopback, body, permanent, retry, transient, PUBLIC_URL,
+};
 
-const PUBLIC_URL: &str = "https://chime.example.com";
 const TOKEN: &str = "tk_7eevizlsiwf9yi4uxsrs83r4352o0";
 
 fn settings(server: &Receiver, allow: &[&str], public: bool) -> Settings {
-    let config = DestinationConfig {
-        api_url: Some(server.base().to_owned()),
-        allow: allow.iter().map(|a| (*a).to_owned()).collect(),
-        ..DestinationConfig::default()
-    };
-    let public_url = public.then(|| Url::parse(PUBLIC_URL).expect("url"));
-    Settings::new(Channel::Ntfy, &config, false, public_url).expect("settings")
+    support::settings(
+        Channel::Ntfy,
+        support::config(Some(server), allow),
+        public.then_some(PUBLIC_URL),
+    )
 }
 
 fn channel(server: &Receiver) -> NtfyChannel {
@@ -37,43 +35,7 @@ fn channel(server: &Receiver) -> NtfyChannel {
 }
 
 fn reminder(url: &str, due: &str) -> Reminder {
-    let task = TaskSpec::parse(&json!({
-        "name": "Water the plants",
-        "description": "The ferns too",
-        "startDate": "2026-12-07T08:00:00Z",
-        "timeZone": "Europe/Berlin",
-    }))
-    .expect("task");
-    let occurrence = OccurrenceKey {
-        task_id: TaskId::new(),
-        due_at: due.parse().expect("timestamp"),
-    };
-    Reminder {
-        idempotency_key: format!("{occurrence}/ntfy/dst_1"),
-        occurrence,
-        user_id: UserId::parse("alice").expect("user"),
-        task,
-        late: false,
-        attempt: 1,
-        recipient: Recipient::Destination {
-            id: "dst_1".to_owned(),
-            url: url.to_owned(),
-        },
-        actions: vec![
-            ReminderAction {
-                kind: "done",
-                label: "Done".to_owned(),
-                token: "act-done-token".to_owned(),
-                callback: Some("d.1".to_owned()),
-            },
-            ReminderAction {
-                kind: "snooze",
-                label: "Snooze 1 hour".to_owned(),
-                token: "act-snooze-token".to_owned(),
-                callback: None,
-            },
-        ],
-    }
+    support::reminder(Channel::Ntfy, url, due)
 }
 
 /// ntfy's answer to a publish: the message as stored.
@@ -92,10 +54,6 @@ fn ntfy_error(status: u16, code: u32, error: &str) -> Reply {
                "link": "https://ntfy.sh/docs/publish/#limitations"})
         .to_string(),
     )
-}
-
-fn body(request: &Request) -> Value {
-    serde_json::from_slice(&request.body).expect("a JSON body")
 }
 
 fn server_url(server: &Receiver, userinfo: &str, rest: &str) -> String {
@@ -210,10 +168,7 @@ async fn every_attempt_of_a_delivery_carries_one_sequence_id_and_another_occurre
     let server = Receiver::start(published("m1")).await;
     let url = server_url(&server, "", "/reminders");
     let first = reminder(&url, "2026-12-07T08:00:00Z");
-    let retry = Reminder {
-        attempt: 2,
-        ..first.clone()
-    };
+    let retry = retry(&first);
     let next = reminder(&url, "2026-12-14T08:00:00Z");
     let ntfy = channel(&server);
 
@@ -242,19 +197,12 @@ async fn a_429_is_transient_with_ntfys_error_text_and_the_retry_after_given() {
         .send(&reminder(&url, "2026-12-07T08:00:00Z"))
         .await;
 
-    match result {
-        Err(SendError::Transient {
-            reason,
-            retry_after,
-        }) => {
-            assert_eq!(retry_after, Some(Duration::from_secs(30)));
-            assert!(
-                reason.contains("429") && reason.contains("limit reached: too many requests"),
-                "{reason}"
-            );
-        }
-        other => panic!("expected Transient, got {other:?}"),
-    }
+    let (reason, retry_after) = transient(result);
+    assert_eq!(retry_after, Some(Duration::from_secs(30)));
+    assert!(
+        reason.contains("429") && reason.contains("limit reached: too many requests"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -266,16 +214,12 @@ async fn a_401_is_permanent_and_says_the_server_refused_the_credentials() {
         .send(&reminder(&url, "2026-12-07T08:00:00Z"))
         .await;
 
-    match result {
-        Err(SendError::Permanent { reason }) => {
-            assert!(
-                reason.starts_with("the ntfy server refused the credentials"),
-                "{reason}"
-            );
-            assert!(reason.contains("401"), "{reason}");
-        }
-        other => panic!("expected Permanent, got {other:?}"),
-    }
+    let reason = permanent(result);
+    assert!(
+        reason.starts_with("the ntfy server refused the credentials"),
+        "{reason}"
+    );
+    assert!(reason.contains("401"), "{reason}");
 }
 
 #[tokio::test]
@@ -301,16 +245,7 @@ async fn a_private_server_not_on_the_allow_list_is_refused_before_any_request() 
 
     let result = ntfy.send(&reminder(&url, "2026-12-07T08:00:00Z")).await;
 
-    match result {
-        Err(SendError::Permanent { reason }) => {
-            assert!(
-                reason.starts_with("refusing to deliver to 127.0.0.1, a loopback address"),
-                "{reason}"
-            );
-            assert!(reason.contains("`channels.ntfy.allow`"), "{reason}");
-        }
-        other => panic!("expected Permanent, got {other:?}"),
-    }
+    assert_refused_as_loopback(result, Channel::Ntfy);
     assert_eq!(server.count(), 0);
 }
 
@@ -333,14 +268,10 @@ async fn a_failing_answers_reason_holds_no_credential_even_when_the_server_echoe
         let result = channel(&server)
             .send(&reminder(&url, "2026-12-07T08:00:00Z"))
             .await;
-        let Err(SendError::Permanent { reason }) = result else {
-            panic!("expected Permanent, got {result:?}");
-        };
+        let reason = permanent(result);
         assert!(reason.contains("400 Bad Request: \"bad header"), "{reason}");
         let basic = base64::engine::general_purpose::STANDARD.encode("alice:hunter22");
-        for secret in [TOKEN, "hunter22", basic.as_str()] {
-            assert!(!reason.contains(secret), "{reason}");
-        }
+        assert_hides(&reason, &[TOKEN, "hunter22", &basic]);
     }
 }
 

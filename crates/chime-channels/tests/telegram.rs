@@ -6,85 +6,47 @@
 //! The server is on loopback, so the channel's allow list names `127.0.0.1`, as an operator's
 //! would for a local Bot API server; nothing relies on the global `allow_private`.
 
+mod support;
+
 use std::time::Duration;
 
 use chime_channels::destination::telegram::{
     answer_callback, set_webhook, TelegramChannel, TelegramUrl,
 };
-use chime_channels::destination::{adapter, DestinationConfig, Settings};
-use chime_channels::{
-    local_due_time, ChannelAdapter, Recipient, Reminder, ReminderAction, SendError, Sent,
-};
-use chime_core::event::{Channel, OccurrenceKey};
-use chime_core::{TaskId, TaskSpec, UserId};
-use chime_testenv::receiver::{Receiver, Reply, Request};
+use chime_channels::destination::{adapter, Settings};
+use chime_channels::{local_due_time, ChannelAdapter, Reminder, SendError, Sent};
+use chime_core::event::Channel;
+use chime_testenv::receiver::{Receiver, Reply};
 use serde_json::{json, Value};
-use url::Url;
+use support::{
+    action, assert_hides, assert_refused_as_loopback, body, permanent, transient, DUE, PUBLIC_URL,
+};
 
-const PUBLIC_URL: &str = "https://chime.example.com";
 const TOKEN: &str = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 /// The token's secret half, which no reason may hold.
 const TOKEN_SECRET: &str = "AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 
 fn settings(server: &Receiver, allow: &[&str], public: bool) -> Settings {
-    let config = DestinationConfig {
-        api_url: Some(server.base().to_owned()),
-        allow: allow.iter().map(|a| (*a).to_owned()).collect(),
-        ..DestinationConfig::default()
-    };
-    let public_url = public.then(|| Url::parse(PUBLIC_URL).expect("url"));
-    Settings::new(Channel::Telegram, &config, false, public_url).expect("settings")
+    support::settings(
+        Channel::Telegram,
+        support::config(Some(server), allow),
+        public.then_some(PUBLIC_URL),
+    )
 }
 
 fn channel(server: &Receiver) -> TelegramChannel {
     TelegramChannel::new(settings(server, &["127.0.0.1"], true))
 }
 
+/// A late reminder to `chat` whose actions are Done, Snooze 1 day (no short form: no button)
+/// and Snooze 1 hour.
 fn reminder(chat: &str) -> Reminder {
-    let task = TaskSpec::parse(&json!({
-        "name": "Water the plants",
-        "description": "The ferns too",
-        "startDate": "2026-12-07T08:00:00Z",
-        "timeZone": "Europe/Berlin",
-    }))
-    .expect("task");
-    let occurrence = OccurrenceKey {
-        task_id: TaskId::new(),
-        due_at: "2026-12-07T08:00:00Z".parse().expect("timestamp"),
-    };
-    Reminder {
-        idempotency_key: format!("{occurrence}/telegram/dst_1"),
-        occurrence,
-        user_id: UserId::parse("alice").expect("user"),
-        task,
-        late: true,
-        attempt: 1,
-        recipient: Recipient::Destination {
-            id: "dst_1".to_owned(),
-            url: format!("tgram://{TOKEN}/{chat}"),
-        },
-        actions: vec![
-            ReminderAction {
-                kind: "done",
-                label: "Done".to_owned(),
-                token: "act-done-token".to_owned(),
-                callback: Some("d.Zm9vYmFy".to_owned()),
-            },
-            // No short form: no button.
-            ReminderAction {
-                kind: "snooze",
-                label: "Snooze 1 day".to_owned(),
-                token: "act-snooze-day".to_owned(),
-                callback: None,
-            },
-            ReminderAction {
-                kind: "snooze",
-                label: "Snooze 1 hour".to_owned(),
-                token: "act-snooze-token".to_owned(),
-                callback: Some("s.YmF6cXV4".to_owned()),
-            },
-        ],
-    }
+    let mut message = support::reminder(Channel::Telegram, &format!("tgram://{TOKEN}/{chat}"), DUE);
+    message.late = true;
+    message
+        .actions
+        .insert(1, action("snooze", "Snooze 1 day", "act-snooze-day", None));
+    message
 }
 
 fn sent_message(id: i64) -> Reply {
@@ -103,10 +65,6 @@ fn telegram_error(status: u16, description: &str, parameters: Option<Value>) -> 
     Reply::status(status).json(body.to_string())
 }
 
-fn body(request: &Request) -> Value {
-    serde_json::from_slice(&request.body).expect("a JSON body")
-}
-
 fn bot_url() -> TelegramUrl {
     TelegramUrl::parse(&format!("tgram://{TOKEN}/-1001234567890")).expect("url")
 }
@@ -118,14 +76,13 @@ async fn send_with(reply: Reply) -> Result<Sent, SendError> {
     result
 }
 
-fn assert_permanent_without_token(result: Result<Sent, SendError>, expected: &str) {
-    match result {
-        Err(SendError::Permanent { reason }) => {
-            assert!(reason.contains(expected), "{reason}");
-            assert!(!reason.contains(TOKEN_SECRET), "{reason}");
-        }
-        other => panic!("expected Permanent, got {other:?}"),
-    }
+fn assert_permanent_without_token<T: std::fmt::Debug>(
+    result: Result<T, SendError>,
+    expected: &str,
+) {
+    let reason = permanent(result);
+    assert!(reason.contains(expected), "{reason}");
+    assert_hides(&reason, &[TOKEN_SECRET]);
 }
 
 #[tokio::test]
@@ -176,6 +133,20 @@ async fn a_channel_username_is_sent_as_a_string_and_no_actions_means_no_keyboard
 }
 
 #[tokio::test]
+async fn without_a_public_address_a_message_carries_no_buttons_that_could_not_call_back() {
+    let server = Receiver::start(sent_message(7)).await;
+    let telegram = TelegramChannel::new(settings(&server, &["127.0.0.1"], false));
+
+    telegram
+        .send(&reminder("-1001234567890"))
+        .await
+        .expect("sent");
+
+    let body = body(&server.nth(1).await);
+    assert!(body.get("reply_markup").is_none(), "{body}");
+}
+
+#[tokio::test]
 async fn a_429_is_transient_after_telegrams_retry_after() {
     let result = send_with(telegram_error(
         429,
@@ -184,17 +155,10 @@ async fn a_429_is_transient_after_telegrams_retry_after() {
     ))
     .await;
 
-    match result {
-        Err(SendError::Transient {
-            reason,
-            retry_after,
-        }) => {
-            assert_eq!(retry_after, Some(Duration::from_secs(17)));
-            assert!(reason.contains("Too Many Requests"), "{reason}");
-            assert!(!reason.contains(TOKEN_SECRET), "{reason}");
-        }
-        other => panic!("expected Transient, got {other:?}"),
-    }
+    let (reason, retry_after) = transient(result);
+    assert_eq!(retry_after, Some(Duration::from_secs(17)));
+    assert!(reason.contains("Too Many Requests"), "{reason}");
+    assert_hides(&reason, &[TOKEN_SECRET]);
 }
 
 #[tokio::test]
@@ -247,16 +211,7 @@ async fn a_private_api_url_not_on_the_allow_list_is_refused_before_any_request()
 
     let result = telegram.send(&reminder("-1001234567890")).await;
 
-    match &result {
-        Err(SendError::Permanent { reason }) => {
-            assert!(
-                reason.starts_with("refusing to deliver to 127.0.0.1, a loopback address"),
-                "{reason}"
-            );
-            assert!(reason.contains("`channels.telegram.allow`"), "{reason}");
-        }
-        other => panic!("expected Permanent, got {other:?}"),
-    }
+    assert_refused_as_loopback(result, Channel::Telegram);
     assert_eq!(server.count(), 0);
 }
 
@@ -264,13 +219,7 @@ async fn a_private_api_url_not_on_the_allow_list_is_refused_before_any_request()
 async fn a_failing_answers_reason_holds_no_token_even_when_the_api_echoes_the_path() {
     let result = send_with_echo().await;
 
-    match result {
-        Err(SendError::Permanent { reason }) => {
-            assert!(reason.contains("Not Found: /bot…/sendMessage"), "{reason}");
-            assert!(!reason.contains(TOKEN_SECRET), "{reason}");
-        }
-        other => panic!("expected Permanent, got {other:?}"),
-    }
+    assert_permanent_without_token(result, "Not Found: /bot…/sendMessage");
 }
 
 async fn send_with_echo() -> Result<Sent, SendError> {
@@ -373,13 +322,7 @@ async fn a_refused_bot_api_call_is_a_permanent_error_without_the_token() {
     )
     .await;
 
-    match result {
-        Err(SendError::Permanent { reason }) => {
-            assert!(reason.contains("query is too old"), "{reason}");
-            assert!(!reason.contains(TOKEN_SECRET), "{reason}");
-        }
-        other => panic!("expected Permanent, got {other:?}"),
-    }
+    assert_permanent_without_token(result, "query is too old");
     let request = server.nth(1).await;
     assert_eq!(body(&request), json!({"callback_query_id": "old"}));
 }

@@ -30,13 +30,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chime_core::event::Channel;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use url::Url;
 
-use super::{Secrets, Settings};
-use crate::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
+use super::{Secrets, Service, Settings};
+use crate::{local_due_time, Reminder, SendError, Sent};
 
 /// Discord's limits on a message's `content`, an embed's title and its description.
 const MAX_CONTENT_CHARS: usize = 2000;
@@ -180,40 +180,30 @@ impl DiscordChannel {
 }
 
 #[async_trait]
-impl ChannelAdapter for DiscordChannel {
-    fn kind(&self) -> Channel {
-        Channel::Discord
+impl Service for DiscordChannel {
+    const CHANNEL: Channel = Channel::Discord;
+    type Url = DiscordUrl;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    fn timeout(&self) -> Duration {
-        self.settings.timeout
+    fn read(url: &str) -> Result<DiscordUrl, String> {
+        Url::parse(url)
+            .map_err(|_| "the destination's URL is not a URL".to_owned())
+            .and_then(|u| DiscordUrl::parse(&u))
     }
 
-    #[tracing::instrument(
-        name = "discord_send",
-        skip_all,
-        fields(occurrence = %message.occurrence, attempt = message.attempt),
-    )]
-    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
-        let Recipient::Destination { url, .. } = &message.recipient else {
-            return Err(SendError::permanent(
-                "the Discord channel was given a recipient that is not a destination",
-            ));
-        };
-        let url = Url::parse(url)
-            .map_err(|_| SendError::permanent("the destination's URL is not a URL"))
-            .and_then(|u| DiscordUrl::parse(&u).map_err(SendError::permanent))?;
+    async fn attempt(&self, message: &Reminder, url: &DiscordUrl) -> Result<Sent, SendError> {
         let secrets = url.secrets();
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let body = payload(message, url.botname.as_deref(), &self.settings);
         let answer = self
             .settings
-            .call(
+            .call_json(
                 Method::POST,
                 &url.post_url(&self.settings),
-                headers,
-                Some(body.to_string().into_bytes()),
+                HeaderMap::new(),
+                &body,
                 &secrets,
             )
             .await?;

@@ -19,18 +19,16 @@
 //! error (`{"error":"Unauthorized","errorCode":401,"errorDescription":"…"}`) gives the
 //! reason its text.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chime_core::event::Channel;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use url::Url;
 
 use super::parts::{self, Authority};
-use super::{due_line, recipient_url, Answer, Secrets, Settings};
-use crate::{ChannelAdapter, Reminder, SendError, Sent};
+use super::{description_and_due, Answer, Secrets, Service, Settings};
+use crate::{Reminder, SendError, Sent};
 
 const SERVICE: &str = "the Gotify URL";
 
@@ -172,58 +170,40 @@ impl GotifyChannel {
         ))
         .map_err(|_| SendError::permanent("the Gotify server's URL is not valid"))?;
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let mut key = HeaderValue::from_str(&url.token)
             .map_err(|_| SendError::permanent("the Gotify token cannot be sent in a header"))?;
         key.set_sensitive(true);
         headers.insert(TOKEN_HEADER, key);
-        let body = payload(message, url, &self.settings)
-            .to_string()
-            .into_bytes();
+        let body = payload(message, url, &self.settings);
         let answer = self
             .settings
-            .call(Method::POST, &endpoint, headers, Some(body), &secrets)
+            .call_json(Method::POST, &endpoint, headers, &body, &secrets)
             .await?;
         outcome(&answer, &secrets)
     }
 }
 
 #[async_trait]
-impl ChannelAdapter for GotifyChannel {
-    fn kind(&self) -> Channel {
-        Channel::Gotify
+impl Service for GotifyChannel {
+    const CHANNEL: Channel = Channel::Gotify;
+    type Url = GotifyUrl;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    fn timeout(&self) -> Duration {
-        self.settings.timeout
+    fn read(url: &str) -> Result<GotifyUrl, String> {
+        GotifyUrl::parse(url)
     }
 
-    #[tracing::instrument(
-        name = "gotify_send",
-        skip_all,
-        fields(occurrence = %message.occurrence, attempt = message.attempt),
-    )]
-    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
-        let url = recipient_url(message, Channel::Gotify)?;
-        let url = GotifyUrl::parse(url).map_err(SendError::permanent)?;
-        let result = self.post(message, &url).await;
-        match &result {
-            Ok(_) => tracing::debug!("gotify message posted"),
-            // The reason names the owner's server; it is kept on the delivery, not logged.
-            Err(_) => tracing::info!("gotify message not posted"),
-        }
-        result
+    async fn attempt(&self, message: &Reminder, url: &GotifyUrl) -> Result<Sent, SendError> {
+        self.post(message, url).await
     }
 }
 
 /// Gotify's message body.
 fn payload(message: &Reminder, url: &GotifyUrl, settings: &Settings) -> Value {
-    let mut text = String::new();
-    if let Some(description) = &message.task.description {
-        text.push_str(description);
-        text.push_str("\n\n");
-    }
-    text.push_str(&due_line(message));
+    let text = description_and_due(message);
     let mut extras = json!({
         "client::display": {"contentType": "text/markdown"},
     });

@@ -60,8 +60,8 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::{Answer, Secrets, Settings};
-use crate::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
+use super::{Answer, Secrets, Service, Settings};
+use crate::{local_due_time, Reminder, SendError, Sent};
 
 /// How many logged-in sessions the adapter keeps before it forgets them all (each is a few
 /// bytes; an edited password leaves its old session behind).
@@ -474,15 +474,13 @@ impl MatrixChannel {
             "device_id": url.device_id(user),
             "initial_device_display_name": "Chime",
         });
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let answer = self
             .settings
-            .call(
+            .call_json(
                 Method::POST,
                 &url.api(&["login"]),
-                headers,
-                Some(body.to_string().into_bytes()),
+                HeaderMap::new(),
+                &body,
                 &secrets,
             )
             .await?;
@@ -544,38 +542,24 @@ impl MatrixChannel {
 }
 
 #[async_trait]
-impl ChannelAdapter for MatrixChannel {
-    fn kind(&self) -> Channel {
-        Channel::Matrix
+impl Service for MatrixChannel {
+    const CHANNEL: Channel = Channel::Matrix;
+    type Url = MatrixUrl;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    fn timeout(&self) -> Duration {
-        self.settings.timeout
+    fn read(url: &str) -> Result<MatrixUrl, String> {
+        Url::parse(url)
+            .map_err(|_| "the destination's URL is not a URL".to_owned())
+            .and_then(|u| MatrixUrl::parse(&u))
     }
 
-    #[tracing::instrument(
-        name = "matrix_send",
-        skip_all,
-        fields(occurrence = %message.occurrence, attempt = message.attempt),
-    )]
-    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
-        let Recipient::Destination { url, .. } = &message.recipient else {
-            return Err(SendError::permanent(
-                "the Matrix channel was given a recipient that is not a destination",
-            ));
-        };
-        let url = Url::parse(url)
-            .map_err(|_| SendError::permanent("the destination's URL is not a URL"))
-            .and_then(|u| MatrixUrl::parse(&u).map_err(SendError::permanent))?;
-        // A login, a lookup, a send, a join and a second send: one bound for them all.
-        match tokio::time::timeout(self.settings.timeout, self.deliver(&url, message)).await {
-            Ok(result) => result,
-            Err(_) => Err(SendError::transient(format!(
-                "no answer from {} within {} s",
-                url.host,
-                self.settings.timeout.as_secs()
-            ))),
-        }
+    async fn attempt(&self, message: &Reminder, url: &MatrixUrl) -> Result<Sent, SendError> {
+        // A login, a lookup, a send, a join and a second send: the shared send bounds them
+        // all by the channel's timeout.
+        self.deliver(url, message).await
     }
 }
 

@@ -36,19 +36,17 @@
 //! JSON error (`{"code":42901,"http":429,"error":"limit reached: too many requests"}`)
 //! gives the reason its text.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use base64::Engine;
 use chime_core::event::Channel;
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use url::Url;
 
 use super::parts::{self, Authority};
-use super::{due_line, recipient_url, Answer, Secrets, Settings};
-use crate::{ChannelAdapter, Reminder, SendError, Sent};
+use super::{description_and_due, Answer, Secrets, Service, Settings};
+use crate::{Reminder, SendError, Sent};
 
 /// ntfy's limit on a message body: a longer one becomes an attachment, or is refused.
 const MAX_MESSAGE_BYTES: usize = 4096;
@@ -279,7 +277,6 @@ impl NtfyChannel {
         let endpoint = Url::parse(&format!("{}/", server.as_str().trim_end_matches('/')))
             .map_err(|_| SendError::permanent("the ntfy server's URL is not valid"))?;
         let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(authorization) = url.authorization() {
             let mut value = HeaderValue::from_str(&authorization).map_err(|_| {
                 SendError::permanent("the ntfy URL's credentials cannot be sent in a header")
@@ -287,53 +284,36 @@ impl NtfyChannel {
             value.set_sensitive(true);
             headers.insert(AUTHORIZATION, value);
         }
-        let body = payload(message, url, &self.settings)
-            .to_string()
-            .into_bytes();
+        let body = payload(message, url, &self.settings);
         let answer = self
             .settings
-            .call(Method::POST, &endpoint, headers, Some(body), &secrets)
+            .call_json(Method::POST, &endpoint, headers, &body, &secrets)
             .await?;
         outcome(&answer, &secrets)
     }
 }
 
 #[async_trait]
-impl ChannelAdapter for NtfyChannel {
-    fn kind(&self) -> Channel {
-        Channel::Ntfy
+impl Service for NtfyChannel {
+    const CHANNEL: Channel = Channel::Ntfy;
+    type Url = NtfyUrl;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    fn timeout(&self) -> Duration {
-        self.settings.timeout
+    fn read(url: &str) -> Result<NtfyUrl, String> {
+        NtfyUrl::parse(url)
     }
 
-    #[tracing::instrument(
-        name = "ntfy_send",
-        skip_all,
-        fields(occurrence = %message.occurrence, attempt = message.attempt),
-    )]
-    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
-        let url = recipient_url(message, Channel::Ntfy)?;
-        let url = NtfyUrl::parse(url).map_err(SendError::permanent)?;
-        let result = self.publish(message, &url).await;
-        match &result {
-            Ok(_) => tracing::debug!("ntfy message published"),
-            // The reason names the owner's server; it is kept on the delivery, not logged.
-            Err(_) => tracing::info!("ntfy message not published"),
-        }
-        result
+    async fn attempt(&self, message: &Reminder, url: &NtfyUrl) -> Result<Sent, SendError> {
+        self.publish(message, url).await
     }
 }
 
 /// ntfy's JSON publishing body.
 fn payload(message: &Reminder, url: &NtfyUrl, settings: &Settings) -> Value {
-    let mut text = String::new();
-    if let Some(description) = &message.task.description {
-        text.push_str(description);
-        text.push_str("\n\n");
-    }
-    text.push_str(&due_line(message));
+    let text = description_and_due(message);
     let mut body = json!({
         "topic": url.topic,
         "title": message.task.name.as_str(),

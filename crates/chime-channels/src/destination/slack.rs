@@ -23,17 +23,15 @@
 //! text in the reason. Incoming webhooks have no idempotency key, so a retry after an attempt
 //! whose answer was lost (a timeout after Slack had posted) posts the reminder twice.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chime_core::event::Channel;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::header::HeaderMap;
 use reqwest::Method;
 use serde_json::{json, Value};
 use url::Url;
 
-use super::{Secrets, Settings};
-use crate::{local_due_time, ChannelAdapter, Recipient, Reminder, SendError, Sent};
+use super::{Secrets, Service, Settings};
+use crate::{local_due_time, Reminder, SendError, Sent};
 
 /// Block Kit's limit on a section's text.
 const MAX_SECTION_CHARS: usize = 3000;
@@ -178,40 +176,30 @@ impl SlackChannel {
 }
 
 #[async_trait]
-impl ChannelAdapter for SlackChannel {
-    fn kind(&self) -> Channel {
-        Channel::Slack
+impl Service for SlackChannel {
+    const CHANNEL: Channel = Channel::Slack;
+    type Url = SlackUrl;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    fn timeout(&self) -> Duration {
-        self.settings.timeout
+    fn read(url: &str) -> Result<SlackUrl, String> {
+        Url::parse(url)
+            .map_err(|_| "the destination's URL is not a URL".to_owned())
+            .and_then(|u| SlackUrl::parse(&u))
     }
 
-    #[tracing::instrument(
-        name = "slack_send",
-        skip_all,
-        fields(occurrence = %message.occurrence, attempt = message.attempt),
-    )]
-    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
-        let Recipient::Destination { url, .. } = &message.recipient else {
-            return Err(SendError::permanent(
-                "the Slack channel was given a recipient that is not a destination",
-            ));
-        };
-        let url = Url::parse(url)
-            .map_err(|_| SendError::permanent("the destination's URL is not a URL"))
-            .and_then(|u| SlackUrl::parse(&u).map_err(SendError::permanent))?;
+    async fn attempt(&self, message: &Reminder, url: &SlackUrl) -> Result<Sent, SendError> {
         let secrets = url.secrets();
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         let body = payload(message, url.botname.as_deref(), &self.settings);
         let answer = self
             .settings
-            .call(
+            .call_json(
                 Method::POST,
                 &url.post_url(&self.settings),
-                headers,
-                Some(body.to_string().into_bytes()),
+                HeaderMap::new(),
+                &body,
                 &secrets,
             )
             .await?;

@@ -28,14 +28,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chime_core::event::Channel;
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use url::Url;
 
 use super::parts;
-use super::{due_line, recipient_url, Answer, Secrets, Settings};
-use crate::{ChannelAdapter, Reminder, SendError, Sent};
+use super::{due_line, Answer, Secrets, Service, Settings};
+use crate::{Reminder, SendError, Sent};
 
 /// Telegram's limit on a message's text.
 const MAX_TEXT_CHARS: usize = 4096;
@@ -205,30 +205,30 @@ impl TelegramChannel {
 }
 
 #[async_trait]
-impl ChannelAdapter for TelegramChannel {
-    fn kind(&self) -> Channel {
-        Channel::Telegram
+impl Service for TelegramChannel {
+    const CHANNEL: Channel = Channel::Telegram;
+    type Url = TelegramUrl;
+
+    fn settings(&self) -> &Settings {
+        &self.settings
     }
 
-    fn timeout(&self) -> Duration {
-        self.settings.timeout
+    fn read(url: &str) -> Result<TelegramUrl, String> {
+        TelegramUrl::parse(url)
     }
 
-    #[tracing::instrument(
-        name = "telegram_send",
-        skip_all,
-        fields(occurrence = %message.occurrence, attempt = message.attempt),
-    )]
-    async fn send(&self, message: &Reminder) -> Result<Sent, SendError> {
-        let url = recipient_url(message, Channel::Telegram)?;
-        let url = TelegramUrl::parse(url).map_err(SendError::permanent)?;
+    async fn attempt(&self, message: &Reminder, url: &TelegramUrl) -> Result<Sent, SendError> {
         let mut body = json!({
             "chat_id": url.chat.to_json(),
             "text": text(message, &self.settings),
         });
+        // A press comes back through the bot's webhook, which Chime sets only when it has a
+        // public address: without one, a button would only spin.
+        let pressable = self.settings.public_url.is_some();
         let buttons: Vec<Value> = message
             .actions
             .iter()
+            .filter(|_| pressable)
             .filter_map(|action| {
                 let data = action.callback.as_ref()?;
                 Some(json!([{"text": action.label, "callback_data": data}]))
@@ -237,7 +237,7 @@ impl ChannelAdapter for TelegramChannel {
         if !buttons.is_empty() {
             body["reply_markup"] = json!({ "inline_keyboard": buttons });
         }
-        let result = call(&self.settings, &url, "sendMessage", &body)
+        let result = call(&self.settings, url, "sendMessage", &body)
             .await
             .map(|result| Sent {
                 provider_id: result
@@ -245,11 +245,6 @@ impl ChannelAdapter for TelegramChannel {
                     .and_then(Value::as_i64)
                     .map(|id| id.to_string()),
             });
-        match &result {
-            Ok(_) => tracing::debug!("telegram message sent"),
-            // The reason is kept on the delivery, not logged.
-            Err(_) => tracing::info!("telegram message not sent"),
-        }
         result
     }
 }
@@ -354,16 +349,8 @@ async fn call(
 ) -> Result<Value, SendError> {
     let secrets = url.secrets();
     let endpoint = url.method_url(settings, method)?;
-    let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let answer = settings
-        .call(
-            Method::POST,
-            &endpoint,
-            headers,
-            Some(body.to_string().into_bytes()),
-            &secrets,
-        )
+        .call_json(Method::POST, &endpoint, HeaderMap::new(), body, &secrets)
         .await?;
     outcome(&answer, &secrets)
 }
