@@ -54,7 +54,7 @@ pub struct DestinationList {
     destinations: Vec<Destination>,
 }
 
-/// A destination to add, or the new name (and, when given, URL) of one.
+/// A destination to add.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct DestinationBody {
@@ -65,8 +65,24 @@ pub struct DestinationBody {
     /// `gotify://`/`gotifys://host[/path]/apptoken`, `tgram://bottoken/chatid`,
     /// `slack://T…/B…/secret`, `discord://webhookid/webhooktoken`,
     /// `matrix://`/`matrixs://user:password@host/#room:server` (or `token@host/!roomid:server`).
-    /// Required to add; when replacing, absent keeps the stored URL.
     #[schema(
+        min_length = 1,
+        max_length = 2048,
+        example = "ntfys://tk_abc123@ntfy.example.com/reminders"
+    )]
+    url: String,
+}
+
+/// A destination's new name and, when given, its new URL.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DestinationChange {
+    /// For people: 1 to 80 characters.
+    #[schema(min_length = 1, max_length = 80, example = "Phone")]
+    name: String,
+    /// As when adding; absent or null keeps the stored URL.
+    #[schema(
+        min_length = 1,
         max_length = 2048,
         example = "ntfys://tk_abc123@ntfy.example.com/reminders"
     )]
