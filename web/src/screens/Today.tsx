@@ -134,7 +134,7 @@ export function TodayScreen() {
 function LaterRow({ row }: { row: AgendaRow }) {
   return (
     <li className="row">
-      <RelativeTime at={row.at} className="when" />
+      <RelativeTime at={row.at} className="when" clock />
       <div className="grow">
         <Link to={`/tasks/${row.taskId}`}>{row.taskName}</Link>
         <LaterTimes row={row} />
