@@ -113,7 +113,7 @@ async function signInLocal(page, user) {
   await page.goto('/');
   await page.getByLabel('Your name').fill(user);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  await page.getByRole('heading', { name: 'Today', level: 1 }).waitFor();
 }
 
 /** The wall clock in Berlin `seconds` from now, as a datetime-local value with seconds. */
@@ -448,13 +448,103 @@ await test('editing renames the task, and search finds it', async () => {
   await shot(alice, 'tasks-desktop');
 });
 
-await test('the upcoming screen groups occurrences by day', async () => {
-  await alice.getByRole('link', { name: 'Upcoming' }).click();
+/** Creates a task through the BFF as the app would (session + CSRF token); its status. */
+async function createThroughBff(page, body) {
+  return page.evaluate(async (b) => {
+    const { csrfToken } = await (await fetch('/bff/session')).json();
+    const r = await fetch('/bff/tasks', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken },
+      body: JSON.stringify(b),
+    });
+    return r.status;
+  }, body);
+}
+
+await test('today is the home screen: what is open with Done and Snooze, what is left, and a kind empty day', async () => {
+  const page = await newPage(BASE);
+  await signInLocal(page, 'tina');
+  await page.getByText('No reminders yet.').waitFor();
+  await axe(page, 'today without reminders');
+  // A daily stand-up from next Monday: nothing today, and it is next.
+  check((await createThroughBff(page, { name: 'Stand-up', startDate: nextMonday(), timeZone: 'Europe/Berlin', repeats: { frequency: 1, period: 'day' } })) === 201, 'stand-up not created');
+  await page.reload();
+  const empty = page.locator('.empty', { hasText: 'Nothing left today.' });
+  await empty.getByRole('link', { name: 'Stand-up' }).waitFor();
+  check(/^Nothing left today\. Next: Stand-up, .+09:00/.test(await empty.textContent()), `the empty day says: ${await empty.textContent()}`);
+  await axe(page, 'today, nothing left');
+
+  // Two reminders due in a few seconds, and one in two hours (later today, or next after
+  // midnight in Berlin).
+  const dentistAt = berlinIn(2 * 3600);
+  const dentistToday = dentistAt.slice(0, 10) === berlinIn(0).slice(0, 10);
+  for (const [name, startDate] of [['Stretch', berlinIn(5)], ['Drink water', berlinIn(5)], ['Call the dentist', dentistAt]]) {
+    check((await createThroughBff(page, { name, startDate, timeZone: 'Europe/Berlin' })) === 201, `${name} not created`);
+  }
+  await page.reload();
+  await page.getByRole('list', { name: dentistToday ? 'Later today' : 'Next' }).getByRole('link', { name: 'Call the dentist' }).waitFor();
+  // They arrive live, and are open now, with Done and Snooze at hand.
+  const open = page.getByRole('list', { name: 'Open now' });
+  await open.getByRole('link', { name: 'Stretch' }).waitFor();
+  await open.getByRole('link', { name: 'Drink water' }).waitFor();
+  await open.getByRole('button', { name: 'Done: Stretch' }).waitFor();
+  await open.getByRole('button', { name: 'Snooze Drink water for 10 min' }).waitFor();
+  const stretch = open.getByRole('listitem').filter({ hasText: 'Stretch' });
+  check(/Due (now|\d+ min ago)/.test(await stretch.textContent()), `the open item says ${await stretch.textContent()}`);
+  // The absolute time is there for the keyboard: shown while the row has focus.
+  const absolute = stretch.locator('.absolute-time');
+  check((await absolute.evaluate((e) => e.getBoundingClientRect().width)) <= 1, 'the absolute time shows without focus');
+  await stretch.getByRole('link', { name: 'Stretch' }).focus();
+  check((await absolute.evaluate((e) => e.getBoundingClientRect().width)) > 20, 'focus does not show the absolute time');
+  check(/\d{2}:\d{2} (CET|CEST)\)$/.test(await absolute.textContent()), `absolute time: ${await absolute.textContent()}`);
+  await page.locator('h1').focus();
+  await axe(page, 'today');
+  await shot(page, 'today-desktop');
+
+  const phone = await newPage(BASE, PHONE);
+  await signInLocal(phone, 'tina');
+  await phone.getByRole('list', { name: 'Open now' }).getByRole('link', { name: 'Drink water' }).waitFor();
+  await axe(phone, 'today (phone)');
+  await shot(phone, 'today-phone');
+  const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, `today is ${overflow}px wider than the phone`);
+  await phone.context().close();
+
+  // Snoozed and done: neither is open any more.
+  await open.getByRole('button', { name: 'Snooze Drink water for 10 min' }).click();
+  await page.getByRole('status').filter({ hasText: 'Drink water: snoozed until' }).waitFor();
+  await open.getByRole('button', { name: 'Done: Stretch' }).click();
+  await page.getByRole('status').filter({ hasText: 'Stretch: done' }).waitFor();
+  await page.waitForFunction(() => !document.querySelector('#open-now-heading'));
+  if (dentistToday) {
+    await page.getByRole('list', { name: 'Later today' }).getByRole('link', { name: 'Call the dentist' }).waitFor();
+  } else {
+    await page.locator('.empty', { hasText: 'Nothing left today. Next: Call the dentist' }).waitFor();
+  }
+  await page.reload();
+  await page.getByRole('heading', { name: 'Today', level: 1 }).waitFor();
+  await page.getByRole('list', { name: dentistToday ? 'Later today' : 'Next' }).getByRole('link', { name: 'Call the dentist' }).waitFor();
+  check((await page.getByRole('list', { name: 'Open now' }).count()) === 0, 'a settled reminder is still open after a reload');
+  await page.context().close();
+});
+
+await test('the upcoming screen is an agenda: by day, a repeating task once a day with its rule', async () => {
+  await alice.getByRole('link', { name: 'Upcoming', exact: true }).click();
   await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
   await alice.getByRole('link', { name: 'Team stand-up' }).first().waitFor();
   check((await alice.locator('section.day h2').count()) >= 2, 'occurrences are not grouped by day');
-  await axe(alice, 'upcoming');
-  await shot(alice, 'upcoming-desktop');
+  // The rules arrive with the tasks: Stretch (weekdays at 9, 13 and 17) says so in words.
+  const stretch = alice.locator('li.agenda-row').filter({ has: alice.getByRole('link', { name: 'Stretch', exact: true }) });
+  await stretch.locator('.tag.rule', { hasText: 'daily on weekdays' }).first().waitFor();
+  await alice.locator('li.agenda-row .tag.rule', { hasText: 'every Monday and Wednesday' }).first().waitFor();
+  // Three times a day, but one row a day, with its other times.
+  for (const day of await alice.locator('section.day').all()) {
+    const rows = await day.getByRole('link', { name: 'Stretch', exact: true }).count();
+    check(rows <= 1, `Stretch has ${rows} rows on ${await day.locator('h2').textContent()}`);
+  }
+  await stretch.locator('.later-times', { hasText: /also at 1[37]:00/ }).first().waitFor();
+  await axe(alice, 'upcoming agenda');
+  await shot(alice, 'upcoming-agenda-desktop');
 });
 
 await test('settings are accessible, and feature use was counted without personal data', async () => {
@@ -682,7 +772,8 @@ await test('every screen at phone size is accessible', async () => {
   }, nextMonday());
   check(made === 201, `creating through the BFF: ${made}`);
   const screens = [
-    ['upcoming', '/', 'Upcoming'],
+    ['today', '/', 'Today'],
+    ['upcoming', '/upcoming', 'Upcoming'],
     ['tasks', '/tasks', 'Tasks'],
     ['task-form', '/tasks/new', 'New task'],
     ['inbox', '/inbox', 'Inbox'],
@@ -694,7 +785,8 @@ await test('every screen at phone size is accessible', async () => {
     if (name === 'task-form') await phone.waitForFunction(() => document.querySelectorAll('.preview ol.occurrences > li').length > 0);
     if (name === 'tasks') await phone.getByRole('status').first().waitFor();
     await axe(phone, `${name} (phone)`);
-    await shot(phone, `${name}-phone`);
+    // Today's phone screenshot is taken with reminders open (the Today test).
+    if (name !== 'today') await shot(phone, `${name}-phone`);
   }
   const task = await phone.evaluate(async () => (await (await fetch('/bff/tasks')).json()).tasks[0].id);
   await phone.goto(`/tasks/${task}`);
@@ -709,7 +801,7 @@ await test('every screen at phone size is accessible', async () => {
 
 await test('the app is installable: a manifest with icons, and a service worker in control', async () => {
   await alice.goto('/');
-  await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  await alice.getByRole('heading', { name: 'Today', level: 1 }).waitFor();
   const manifest = await alice.evaluate(async () => {
     const link = document.querySelector('link[rel="manifest"]')?.getAttribute('href');
     const r = await fetch(link);
@@ -724,13 +816,13 @@ await test('the app is installable: a manifest with icons, and a service worker 
   // The worker takes control once registered: reload and it serves the page.
   await alice.evaluate(() => navigator.serviceWorker.ready);
   await alice.reload();
-  await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  await alice.getByRole('heading', { name: 'Today', level: 1 }).waitFor();
   check(await alice.evaluate(() => Boolean(navigator.serviceWorker.controller)), 'no service worker controls the page');
 });
 
 await test('the keyboard reaches the navigation through the skip link order', async () => {
   await alice.goto('/');
-  await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  await alice.getByRole('heading', { name: 'Today', level: 1 }).waitFor();
   await alice.keyboard.press('Tab');
   check((await alice.evaluate(() => document.activeElement?.textContent)) === 'Skip to content', 'the first tab stop is not the skip link');
   await alice.keyboard.press('Enter');
@@ -750,7 +842,7 @@ if (OIDC_BASE) {
     await carol.getByRole('link', { name: 'Sign in with your organisation' }).click();
     await carol.getByLabel('Username').fill('carol');
     await carol.getByRole('button', { name: 'Continue' }).click();
-    await carol.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+    await carol.getByRole('heading', { name: 'Today', level: 1 }).waitFor();
     await carol.getByText('carol', { exact: true }).waitFor();
     await carol.getByText('No reminders yet.').waitFor();
     // (Cookies ignore ports: the provider's own, on the same loopback host, are here too.)

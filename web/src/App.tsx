@@ -8,6 +8,7 @@ import { Bell } from './components/Bell';
 import { Link, match, RouterProvider, useRouter } from './router';
 import { AppProvider, useApp } from './state';
 import { SignIn } from './screens/SignIn';
+import { TodayScreen } from './screens/Today';
 import { UpcomingScreen } from './screens/Upcoming';
 import { TasksScreen } from './screens/Tasks';
 import { TaskFormScreen } from './screens/TaskForm';
@@ -69,7 +70,8 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
   }, [path]);
 
   const nav: Array<{ to: string; label: string; active: boolean; badge?: number }> = [
-    { to: '/', label: 'Upcoming', active: route.name === 'upcoming' },
+    { to: '/', label: 'Today', active: route.name === 'today' },
+    { to: '/upcoming', label: 'Upcoming', active: route.name === 'upcoming' },
     { to: '/tasks', label: 'Tasks', active: ['tasks', 'task', 'edit'].includes(route.name) },
     { to: '/tasks/new', label: 'New task', active: route.name === 'new' },
     { to: '/inbox', label: 'Inbox', active: route.name === 'inbox', badge: unread },
@@ -111,6 +113,7 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
         </div>
       </header>
       <main id="main" ref={main} tabIndex={-1}>
+        {route.name === 'today' && <TodayScreen />}
         {route.name === 'upcoming' && <UpcomingScreen />}
         {route.name === 'tasks' && <TasksScreen />}
         {route.name === 'new' && <TaskFormScreen />}
@@ -122,7 +125,7 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
           <>
             <h1 tabIndex={-1}>Not found</h1>
             <p>
-              There is nothing here. <Link to="/">Go to upcoming reminders</Link>.
+              There is nothing here. <Link to="/">Go to today</Link>.
             </p>
           </>
         )}

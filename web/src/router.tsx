@@ -1,4 +1,4 @@
-// A small router over the History API: the app has six screens, so a library would be more
+// A small router over the History API: the app has a handful of screens, so a library would be more
 // code than it saves. Links are real <a href>s (open in a new tab, screen readers announce
 // them as links); a click navigates without a reload.
 
@@ -46,6 +46,7 @@ export function Link({ to, children, className, ...rest }: { to: string; childre
 
 /** The route a path matches, with its parameters. */
 export type Route =
+  | { name: 'today' }
   | { name: 'upcoming' }
   | { name: 'tasks' }
   | { name: 'new' }
@@ -57,7 +58,8 @@ export type Route =
 
 export function match(path: string): Route {
   const p = path.split('?')[0]!.replace(/\/+$/, '') || '/';
-  if (p === '/') return { name: 'upcoming' };
+  if (p === '/') return { name: 'today' };
+  if (p === '/upcoming') return { name: 'upcoming' };
   if (p === '/tasks') return { name: 'tasks' };
   if (p === '/tasks/new') return { name: 'new' };
   if (p === '/inbox') return { name: 'inbox' };

@@ -20,7 +20,8 @@ it('names today and tomorrow', () => {
 });
 
 it('routes paths to screens', () => {
-  expect(match('/')).toEqual({ name: 'upcoming' });
+  expect(match('/')).toEqual({ name: 'today' });
+  expect(match('/upcoming/')).toEqual({ name: 'upcoming' });
   expect(match('/tasks/new')).toEqual({ name: 'new' });
   expect(match('/tasks/tsk_abc/edit')).toEqual({ name: 'edit', id: 'tsk_abc' });
   expect(match('/tasks/tsk_abc?x=1')).toEqual({ name: 'task', id: 'tsk_abc' });

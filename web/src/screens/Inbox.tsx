@@ -6,14 +6,14 @@
 import { useEffect, useMemo, useState } from 'react';
 import { bff, type Notification, type Occurrence } from '../api';
 import { OccurrenceActions } from '../components/OccurrenceActions';
+import { RelativeTime } from '../components/RelativeTime';
 import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { track } from '../telemetry';
-import { dateTime } from '../time';
 import { ErrorMessage } from './common';
 
 export function InboxScreen() {
-  const { settings, arrived, refreshUnread, unread } = useApp();
+  const { arrived, refreshUnread, unread } = useApp();
   const { data, error, reload } = useAsync(() => bff<{ notifications: Notification[]; unread: number }>('/api/notifications?limit=100'), []);
   const open = useAsync(() => bff<{ occurrences: Occurrence[] }>('/api/occurrences/open?limit=50'), []);
   const snoozed = useAsync(() => bff<{ occurrences: Occurrence[] }>('/api/occurrences/snoozed?limit=50'), []);
@@ -97,7 +97,7 @@ export function InboxScreen() {
               <div className="grow">
                 <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
                 <div className="subtle">
-                  Due <time dateTime={o.dueAt}>{dateTime(o.dueAt, settings.timeZone)}</time>
+                  Due <RelativeTime at={o.dueAt} />
                   {o.snoozedFrom && ' · sent again'}
                 </div>
               </div>
@@ -115,7 +115,7 @@ export function InboxScreen() {
                 <div className="grow">
                   <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
                   <div className="subtle">
-                    Back <time dateTime={o.snoozedUntil}>{dateTime(o.snoozedUntil ?? o.dueAt, settings.timeZone)}</time>
+                    Back <RelativeTime at={o.snoozedUntil ?? o.dueAt} />
                   </div>
                 </div>
                 <OccurrenceActions
@@ -145,7 +145,7 @@ export function InboxScreen() {
               <Link to={`/tasks/${n.taskId}`}>{n.taskName}</Link>
               {!n.read && <span className="visually-hidden"> (unread)</span>}
               <div className="subtle">
-                Due <time dateTime={n.dueAt}>{dateTime(n.dueAt, settings.timeZone)}</time>
+                Due <RelativeTime at={n.dueAt} />
                 {n.silent && ' · arrived during quiet hours'}
               </div>
             </div>

@@ -1,9 +1,14 @@
-// Upcoming: the next occurrences across every task, grouped by day in the user's time zone.
+// Upcoming: the agenda. The next occurrences across every task by day in the user's time zone;
+// a repeating task once per day, with its rule in a few words and its other times that day,
+// rather than a row per occurrence. The tasks are read too, for their rules and moves.
 
-import { bff, type Upcoming } from '../api';
+import { bff, type Task, type Upcoming } from '../api';
+import { agenda } from '../agenda';
+import { LaterTimes, RowNotes } from '../components/Agenda';
+import { RelativeTime } from '../components/RelativeTime';
 import { Link } from '../router';
 import { useApp, useAsync } from '../state';
-import { dayLabel, groupByDay, timeOf } from '../time';
+import { dayLabel } from '../time';
 import { ErrorMessage } from './common';
 
 interface Home {
@@ -16,6 +21,8 @@ export function UpcomingScreen() {
   const { settings, arrived } = useApp();
   // A notification that arrived means an occurrence passed: reload.
   const { data, error, loading } = useAsync(() => bff<Home>('/home'), [arrived.length]);
+  // Without the tasks the agenda still shows, only without rules.
+  const tasks = useAsync(() => bff<{ tasks: Task[] }>('/tasks'), []);
   const zone = settings.timeZone;
   return (
     <>
@@ -32,17 +39,19 @@ export function UpcomingScreen() {
         </div>
       )}
       {data &&
-        groupByDay(data.upcoming, (u) => u.at, zone).map((group) => (
+        agenda(data.upcoming, zone, tasks.data?.tasks).map((group) => (
           <section key={group.day} className="day" aria-labelledby={`day-${group.day}`}>
             <h2 id={`day-${group.day}`}>{dayLabel(group.day, zone)}</h2>
-            <ul className="list">
-              {group.items.map((item) => (
-                <li key={`${item.taskId}-${item.at}`} className="row">
-                  <time dateTime={item.at} className="when">
-                    {timeOf(item.at, zone)}
-                  </time>
-                  <Link to={`/tasks/${item.taskId}`}>{item.taskName}</Link>
-                  {item.repeats && <span className="tag">repeats</span>}
+            <ul className="list" aria-labelledby={`day-${group.day}`}>
+              {group.rows.map((row) => (
+                <li key={row.key} className="row agenda-row">
+                  <RelativeTime at={row.at} className="when" clock />
+                  <div className="grow">
+                    <Link to={`/tasks/${row.taskId}`}>{row.taskName}</Link>
+                    {row.repeats && <span className="tag rule">{row.rule ?? 'repeats'}</span>}
+                    <LaterTimes row={row} />
+                    <RowNotes row={row} />
+                  </div>
                 </li>
               ))}
             </ul>

@@ -1,0 +1,164 @@
+// The view models of Today and Upcoming: upcoming occurrences as an agenda (by day in the
+// user's zone, a repeating task once per day with its rule in a few words) and the day at a
+// glance (what is open, what is still due today, what comes next). Pure functions of the API's
+// answers and an explicit `now`, unit-tested without a browser.
+
+import type { Occurrence, Task, Upcoming } from './api';
+import { describe, fromTask } from './recurrence';
+import { dayKey, groupByDay } from './time';
+
+/** An upcoming occurrence as the API lists it; `note` where the API says why it moved. */
+export type AgendaItem = Upcoming & { note?: string };
+
+/** One row of a day: a one-time occurrence, or every occurrence of a repeating task that day. */
+export interface AgendaRow {
+  key: string;
+  taskId: string;
+  taskName: string;
+  /** The first occurrence of the task that day. */
+  at: string;
+  /** Its other occurrences that day, in order. */
+  later: string[];
+  repeats: boolean;
+  /** The task's rule in a few words (`daily`, `every Monday`), when the task is known. */
+  rule?: string;
+  /** What the API says about these occurrences (a DST shift, a short month). */
+  notes: string[];
+  /** Where an occurrence the user moved was due, by the instant it now has. */
+  movedFrom: Array<{ at: string; from: string }>;
+}
+
+export interface AgendaDay {
+  /** `2026-12-07`, in the user's zone. */
+  day: string;
+  rows: AgendaRow[];
+}
+
+/**
+ * The occurrences (soonest first) by day in `timeZone`. A repeating task is one row per day,
+ * at its first time that day with the rest listed; a one-time task's occurrences stay a row
+ * each, as they are. `tasks` (any order, may be missing some) give the rules and the moves.
+ */
+export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []): AgendaDay[] {
+  const byId = new Map(tasks.map((t) => [t.id, t]));
+  const rules = new Map<string, string | undefined>();
+  const ruleOf = (id: string) => {
+    if (!rules.has(id)) {
+      const task = byId.get(id);
+      rules.set(id, task ? ruleSummary(task) : undefined);
+    }
+    return rules.get(id);
+  };
+  return groupByDay(items, (i) => i.at, timeZone).map(({ day, items: today }) => {
+    const rows: AgendaRow[] = [];
+    const repeating = new Map<string, AgendaRow>();
+    for (const item of today) {
+      const moved = byId.get(item.taskId)?.moved?.find((m) => Date.parse(m.to) === Date.parse(item.at));
+      const row = item.repeats ? repeating.get(item.taskId) : undefined;
+      if (row) {
+        row.later.push(item.at);
+        if (item.note) row.notes.push(item.note);
+        if (moved) row.movedFrom.push({ at: item.at, from: moved.from });
+        continue;
+      }
+      const fresh: AgendaRow = {
+        key: `${item.taskId}@${item.at}`,
+        taskId: item.taskId,
+        taskName: item.taskName,
+        at: item.at,
+        later: [],
+        repeats: item.repeats,
+        rule: item.repeats ? ruleOf(item.taskId) : undefined,
+        notes: item.note ? [item.note] : [],
+        movedFrom: moved ? [{ at: item.at, from: moved.from }] : [],
+      };
+      rows.push(fresh);
+      if (item.repeats) repeating.set(item.taskId, fresh);
+    }
+    return { day, rows };
+  });
+}
+
+const RULE_DAYS: Record<string, string> = { MO: 'Mon', TU: 'Tue', WE: 'Wed', TH: 'Thu', FR: 'Fri', SA: 'Sat', SU: 'Sun' };
+
+/**
+ * A task's rule in a few words for a row: `daily`, `every Monday`, `every 2 weeks on Monday and
+ * Wednesday`, `monthly on the second Tuesday`: the task form's sentence (`describe`), shortened.
+ * A custom rule is said as its frequency and weekdays where that is the whole of it besides the
+ * times of day (which the row shows), else as the rule itself.
+ */
+export function ruleSummary(task: Task): string | undefined {
+  if (!task.repeats) return undefined;
+  const text = describe(fromTask(task, {}));
+  const custom = /^By the rule (.*)$/.exec(text);
+  if (custom) return customRuleSummary(custom[1]!) ?? `by the rule ${custom[1]}`;
+  return text
+    .replace(/^Every day\b/, 'daily')
+    .replace(/^Every week on /, 'every ')
+    .replace(/^Every week\b/, 'weekly')
+    .replace(/^Every month\b/, 'monthly')
+    .replace(/^Every year\b/, 'yearly')
+    .replace(/^Every/, 'every');
+}
+
+/** `FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17` as `daily on weekdays`; undefined for a
+ * rule with parts a few words would get wrong (ordinals, BYSETPOS, BYMONTHDAY, …). */
+function customRuleSummary(rule: string): string | undefined {
+  const parts = new Map(rule.split(';').map((p) => p.split('=') as [string, string]));
+  const known = new Set(['FREQ', 'INTERVAL', 'BYDAY', 'BYHOUR', 'BYMINUTE', 'COUNT', 'UNTIL', 'WKST']);
+  if ([...parts.keys()].some((k) => !known.has(k))) return undefined;
+  const n = Number(parts.get('INTERVAL') ?? '1');
+  const units: Record<string, [string, string]> = {
+    MINUTELY: ['every minute', 'minutes'],
+    HOURLY: ['hourly', 'hours'],
+    DAILY: ['daily', 'days'],
+    WEEKLY: ['weekly', 'weeks'],
+    MONTHLY: ['monthly', 'months'],
+    YEARLY: ['yearly', 'years'],
+  };
+  const unit = units[parts.get('FREQ') ?? ''];
+  if (!unit || !Number.isInteger(n) || n < 1) return undefined;
+  let text = n === 1 ? unit[0] : `every ${n} ${unit[1]}`;
+  const days = parts.get('BYDAY');
+  if (days) {
+    const list = days.split(',');
+    if (list.some((d) => !(d in RULE_DAYS))) return undefined;
+    const set = [...list].sort().join(',');
+    if (set === 'FR,MO,TH,TU,WE') text += ' on weekdays';
+    else if (set === 'SA,SU') text += ' at weekends';
+    else text += ` on ${list.map((d) => RULE_DAYS[d]).join(', ')}`;
+  }
+  return text;
+}
+
+/** An open occurrence is overdue once it has waited this long for Done or Snooze. */
+export const OVERDUE_AFTER_MINUTES = 30;
+/** How many of what comes after today the Today screen names. */
+export const NEXT_COUNT = 3;
+
+export interface TodayView {
+  /** Fired and not done, oldest first. */
+  open: Array<{ occurrence: Occurrence; overdue: boolean }>;
+  /** Still due today (after `now`), as agenda rows. */
+  later: AgendaRow[];
+  /** The first few after today, one per task. */
+  next: AgendaItem[];
+}
+
+/** The day at a glance in `timeZone`, as of `now`. */
+export function todayView(open: Occurrence[], upcoming: AgendaItem[], timeZone: string, now: Date, tasks: Task[] = []): TodayView {
+  const today = dayKey(now.toISOString(), timeZone);
+  const overdueBefore = now.getTime() - OVERDUE_AFTER_MINUTES * 60_000;
+  const sorted = [...open].sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
+  const stillToday = upcoming.filter((u) => Date.parse(u.at) > now.getTime() && dayKey(u.at, timeZone) === today);
+  const seen = new Set<string>();
+  const next = upcoming
+    .filter((u) => dayKey(u.at, timeZone) > today)
+    .filter((u) => !seen.has(u.taskId) && seen.add(u.taskId))
+    .slice(0, NEXT_COUNT);
+  return {
+    open: sorted.map((occurrence) => ({ occurrence, overdue: Date.parse(occurrence.dueAt) < overdueBefore })),
+    later: agenda(stillToday, timeZone, tasks)[0]?.rows ?? [],
+    next,
+  };
+}
