@@ -1,6 +1,6 @@
-import { expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Occurrence, Task } from './api';
-import { agenda, OVERDUE_AFTER_MINUTES, ruleSummary, todayView, type AgendaItem } from './agenda';
+import { agenda, completeDays, OVERDUE_AFTER_MINUTES, ruleSummary, todayView, type AgendaItem } from './agenda';
 
 const BERLIN = 'Europe/Berlin';
 
@@ -149,4 +149,25 @@ it('lays out the day: open (overdue marked, oldest first), later today, and the 
   // At 23:45 nothing is left today; next is what comes after.
   const late = todayView([], upcoming, BERLIN, new Date('2026-12-07T22:45:00Z'));
   expect([late.open.length, late.later.length, late.next[0]?.taskId]).toEqual([0, 0, 'pills']);
+});
+
+describe('completeDays', () => {
+  const at = (iso: string, taskId: string) => ({ at: iso, taskId, taskName: taskId, timeZone: 'UTC', repeats: true });
+
+  it('ends the agenda before the last day of a task that reached the per-task bound', () => {
+    // Ten of a thrice-daily task reach into the fourth day; a weekly one goes further.
+    const often = [1, 2, 3, 4].flatMap((d) => ['09', '13', '17'].map((h) => at(`2026-12-0${d}T${h}:00:00Z`, 'often'))).slice(0, 10);
+    const weekly = [at('2026-12-02T08:00:00Z', 'weekly'), at('2026-12-09T08:00:00Z', 'weekly')];
+    const items = [...often, ...weekly].sort((a, b) => a.at.localeCompare(b.at));
+    const { items: shown, cut } = completeDays(items, 'UTC');
+    expect(cut).toBe(true);
+    expect(shown.map((u) => u.at.slice(0, 10)).every((d) => d < '2026-12-04')).toBe(true);
+    expect(shown.filter((u) => u.taskId === 'often')).toHaveLength(9);
+    expect(shown.some((u) => u.taskId === 'weekly' && u.at.startsWith('2026-12-09'))).toBe(false);
+  });
+
+  it('keeps everything when no bound was reached', () => {
+    const items = [at('2026-12-01T09:00:00Z', 'a'), at('2026-12-20T09:00:00Z', 'b')];
+    expect(completeDays(items, 'UTC')).toEqual({ items, cut: false });
+  });
 });

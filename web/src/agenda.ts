@@ -39,6 +39,28 @@ export interface AgendaDay {
  * at its first time that day with the rest listed; a one-time task's occurrences stay a row
  * each, as they are. `tasks` (any order, may be missing some) give the rules and the moves.
  */
+/** `/bff/home`'s bounds on what it lists (crates/chime-http/src/bff/screens.rs). */
+export const HOME_ITEMS = 60;
+export const HOME_PER_TASK = 10;
+
+/**
+ * The items of the days the list covers completely, and whether later days were cut. A task
+ * that reached the per-task bound (or the list that reached its own) may have more on its
+ * last listed day and after it, so the agenda ends before that day rather than show a
+ * repeating task as if it stopped.
+ */
+export function completeDays<T extends Upcoming>(items: T[], timeZone: string): { items: T[]; cut: boolean } {
+  const perTask = new Map<string, T[]>();
+  for (const item of items) perTask.set(item.taskId, [...(perTask.get(item.taskId) ?? []), item]);
+  const lastDays = [...perTask.values()]
+    .filter((list) => list.length >= HOME_PER_TASK)
+    .map((list) => dayKey(list[list.length - 1]!.at, timeZone));
+  if (items.length >= HOME_ITEMS) lastDays.push(dayKey(items[items.length - 1]!.at, timeZone));
+  if (lastDays.length === 0) return { items, cut: false };
+  const horizon = lastDays.sort()[0]!;
+  return { items: items.filter((u) => dayKey(u.at, timeZone) < horizon), cut: true };
+}
+
 export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []): AgendaDay[] {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const rules = new Map<string, string | undefined>();

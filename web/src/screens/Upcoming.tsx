@@ -3,7 +3,7 @@
 // rather than a row per occurrence. The tasks are read too, for their rules and moves.
 
 import { bff, type Task, type Upcoming } from '../api';
-import { agenda } from '../agenda';
+import { agenda, completeDays } from '../agenda';
 import { LaterTimes, RowNotes } from '../components/Agenda';
 import { RelativeTime } from '../components/RelativeTime';
 import { Link } from '../router';
@@ -24,6 +24,7 @@ export function UpcomingScreen() {
   // Without the tasks the agenda still shows, only without rules.
   const tasks = useAsync(() => bff<{ tasks: Task[] }>('/tasks'), []);
   const zone = settings.timeZone;
+  const shown = data ? completeDays(data.upcoming, zone) : undefined;
   return (
     <>
       <h1 tabIndex={-1}>Upcoming</h1>
@@ -38,8 +39,8 @@ export function UpcomingScreen() {
           </Link>
         </div>
       )}
-      {data &&
-        agenda(data.upcoming, zone, tasks.data?.tasks).map((group) => (
+      {shown &&
+        agenda(shown.items, zone, tasks.data?.tasks).map((group) => (
           <section key={group.day} className="day" aria-labelledby={`day-${group.day}`}>
             <h2 id={`day-${group.day}`}>{dayLabel(group.day, zone)}</h2>
             <ul className="list" aria-labelledby={`day-${group.day}`}>
@@ -57,6 +58,11 @@ export function UpcomingScreen() {
             </ul>
           </section>
         ))}
+      {shown?.cut && (
+        <p className="subtle">
+          Later days are on each task's page: <Link to="/tasks">all tasks</Link>.
+        </p>
+      )}
     </>
   );
 }
