@@ -5,6 +5,7 @@
 import { useEffect, useRef, useState } from 'react';
 import { loadSession, SIGNED_OUT_EVENT, signOut, type SessionInfo } from './api';
 import { Bell } from './components/Bell';
+import { NavIcon } from './components/NavIcon';
 import { Link, match, RouterProvider, useRouter } from './router';
 import { AppProvider, useApp } from './state';
 import { SignIn } from './screens/SignIn';
@@ -89,6 +90,7 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
             {nav.map((item) => (
               <li key={item.to}>
                 <Link to={item.to} aria-current={item.active ? 'page' : undefined}>
+                  <NavIcon label={item.label} />
                   {item.label}
                   {item.badge ? (
                     <span className="badge">
