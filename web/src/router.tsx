@@ -57,7 +57,7 @@ export type Route =
 
 export function match(path: string): Route {
   const p = path.split('?')[0]!.replace(/\/+$/, '') || '/';
-  if (p === '/') return { name: 'upcoming' };
+  if (p === '/' || p === '/upcoming') return { name: 'upcoming' };
   if (p === '/tasks') return { name: 'tasks' };
   if (p === '/tasks/new') return { name: 'new' };
   if (p === '/inbox') return { name: 'inbox' };
