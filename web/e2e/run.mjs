@@ -675,6 +675,7 @@ if (NTFY_PORT) {
 await test('every screen at phone size is accessible', async () => {
   const phone = await newPage(BASE, PHONE);
   await phone.goto('/');
+  await phone.getByRole('heading', { name: /Chime/ }).waitFor();
   await shot(phone, 'signin-phone');
   await signInLocal(phone, 'alice');
   // Something to show: a task made through the BFF as the app would (session + CSRF token).
@@ -702,6 +703,8 @@ await test('every screen at phone size is accessible', async () => {
     if (name === 'tasks') await phone.getByRole('status').first().waitFor();
     await axe(phone, `${name} (phone)`);
     await shot(phone, `${name}-phone`);
+    const wider = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(wider <= 0, `${name} is ${wider}px wider than the phone`);
   }
   const task = await phone.evaluate(async () => (await (await fetch('/bff/tasks')).json()).tasks[0].id);
   await phone.goto(`/tasks/${task}`);
