@@ -760,8 +760,9 @@ async function openScreen(page, name, path, heading) {
   if (name === 'settings') await page.getByRole('heading', { name: 'Webhook' }).waitFor();
 }
 
+// Upcoming by its own path: the home route is Today's.
 const THEMED = [
-  ['upcoming', '/', 'Upcoming'],
+  ['upcoming', '/upcoming', 'Upcoming'],
   ['tasks', '/tasks', 'Tasks'],
   ['task-form', '/tasks/new', 'New task'],
   ['settings', '/settings', 'Settings'],
@@ -812,6 +813,8 @@ await test('on a phone the main destinations are a bottom bar, in reach and usab
   const banner = await phone.getByRole('banner').boundingBox();
   check(banner.height < 80, `the top bar is ${banner.height}px high`);
   await phone.getByRole('banner').getByRole('button', { name: 'Sign out' }).waitFor();
+  await phone.goto('/upcoming');
+  await phone.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
   check((await nav.getByRole('link', { name: 'Upcoming' }).getAttribute('aria-current')) === 'page', 'Upcoming is not current');
   await nav.getByRole('link', { name: /^Inbox/ }).click();
   await phone.getByRole('heading', { name: 'Inbox', level: 1 }).waitFor();
