@@ -106,7 +106,14 @@ async function axe(page, screen) {
 }
 
 async function shot(page, name) {
+  // On a phone, the bottom navigation is fixed to the viewport: a full-page shot taken past the
+  // first screen would show it mid-page. The viewport grows to the page for the shot instead.
+  const viewport = page.viewportSize();
+  const height = await page.evaluate(() => document.documentElement.scrollHeight);
+  const grow = viewport.width < 640 && height > viewport.height;
+  if (grow) await page.setViewportSize({ width: viewport.width, height });
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  if (grow) await page.setViewportSize(viewport);
 }
 
 async function signInLocal(page, user) {
@@ -758,6 +765,7 @@ if (NTFY_PORT) {
 await test('every screen at phone size is accessible', async () => {
   const phone = await newPage(BASE, PHONE);
   await phone.goto('/');
+  await phone.getByRole('heading', { name: /Chime/ }).waitFor();
   await shot(phone, 'signin-phone');
   await signInLocal(phone, 'alice');
   // Something to show: a task made through the BFF as the app would (session + CSRF token).
@@ -787,6 +795,8 @@ await test('every screen at phone size is accessible', async () => {
     await axe(phone, `${name} (phone)`);
     // Today's phone screenshot is taken with reminders open (the Today test).
     if (name !== 'today') await shot(phone, `${name}-phone`);
+    const wider = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(wider <= 0, `${name} is ${wider}px wider than the phone`);
   }
   const task = await phone.evaluate(async () => (await (await fetch('/bff/tasks')).json()).tasks[0].id);
   await phone.goto(`/tasks/${task}`);
@@ -797,6 +807,237 @@ await test('every screen at phone size is accessible', async () => {
   const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   check(overflow <= 0, `the page is ${overflow}px wider than the phone`);
   await phone.context().close();
+});
+
+// ---- Dark mode, the phone's bottom navigation and keyboard shortcuts ----------------------
+
+/** Whether the page is painted dark: the canvas colour, as the stylesheet set it. */
+async function paintedDark(page) {
+  return page.evaluate(() => {
+    const [r, g, b] = getComputedStyle(document.documentElement).backgroundColor.match(/\d+/g).map(Number);
+    return r + g + b < 3 * 80;
+  });
+}
+
+/** A one-time task of the signed-in user due `seconds` from now, made through the BFF. */
+async function taskDueIn(page, name, seconds) {
+  const status = await page.evaluate(
+    async ([name, startDate]) => {
+      const { csrfToken } = await (await fetch('/bff/session')).json();
+      const r = await fetch('/bff/tasks', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrfToken },
+        body: JSON.stringify({ name, startDate, timeZone: 'Europe/Berlin' }),
+      });
+      return r.status;
+    },
+    [name, new Date(Date.now() + seconds * 1000).toISOString()],
+  );
+  check(status === 201, `creating ${name}: ${status}`);
+}
+
+/** Goes to a main screen and waits until it shows what it loads. */
+async function openScreen(page, name, path, heading) {
+  await page.goto(path);
+  await page.getByRole('heading', { name: heading, level: 1 }).waitFor();
+  if (name === 'task-form') await page.waitForFunction(() => document.querySelectorAll('.preview ol.occurrences > li').length > 0);
+  if (name === 'tasks') await page.getByRole('status').first().waitFor();
+  if (name === 'upcoming') await page.locator('section.day').first().waitFor();
+  if (name === 'inbox') {
+    // The two reminders made below, open by now or arriving live.
+    const open = page.getByRole('list', { name: 'Open reminders' });
+    await open.getByRole('link', { name: 'Feed the cat' }).waitFor();
+    await open.getByRole('link', { name: 'Stretch your legs' }).waitFor();
+  }
+  if (name === 'settings') await page.getByRole('heading', { name: 'Webhook' }).waitFor();
+}
+
+// Upcoming by its own path: the home route is Today's.
+const THEMED = [
+  ['today', '/', 'Today'],
+  ['upcoming', '/upcoming', 'Upcoming'],
+  ['tasks', '/tasks', 'Tasks'],
+  ['task-form', '/tasks/new', 'New task'],
+  ['settings', '/settings', 'Settings'],
+  ['inbox', '/inbox', 'Inbox'],
+];
+
+await test('dark mode follows the system setting, and every main screen passes axe in it', async () => {
+  const page = await newPage(BASE);
+  // Chromium's emulated prefers-color-scheme (the DevTools protocol's Emulation.setEmulatedMedia).
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await signInLocal(page, 'theo');
+  check(await paintedDark(page), 'a dark system setting is not followed');
+  check((await page.evaluate(() => document.documentElement.getAttribute('data-theme'))) === null, 'a theme is set without a choice');
+  // Something on every screen: a weekly task, and two reminders that fall due now (open in
+  // the inbox; the shortcuts test below settles them).
+  await page.goto('/tasks/new');
+  await page.getByLabel('Name', { exact: true }).fill('Piano practice');
+  await page.getByLabel('Date and time').fill(nextMonday());
+  await page.getByLabel('Time zone').selectOption('Europe/Berlin');
+  await page.getByLabel('Repeating').check();
+  await page.getByRole('button', { name: 'Create task' }).click();
+  await page.getByRole('heading', { name: 'Piano practice', level: 1 }).waitFor();
+  await axe(page, 'task (dark)');
+  await taskDueIn(page, 'Feed the cat', 2);
+  await taskDueIn(page, 'Stretch your legs', 2);
+  for (const [name, path, heading] of THEMED) {
+    await openScreen(page, name, path, heading);
+    await axe(page, `${name} (dark)`);
+    await shot(page, `${name}-dark-desktop`);
+  }
+  await page.context().close();
+});
+
+await test('on a phone the main destinations are a bottom bar, in reach and usable, in both themes', async () => {
+  const phone = await newPage(BASE, PHONE);
+  await signInLocal(phone, 'theo');
+  const nav = phone.getByRole('navigation', { name: 'Main' });
+  const bar = await nav.boundingBox();
+  check(Math.abs(bar.y + bar.height - PHONE.height) <= 1, `the navigation is not at the bottom: ${JSON.stringify(bar)}`);
+  const links = await nav.getByRole('link').all();
+  check(links.length >= 5, `${links.length} destinations in the bar`);
+  for (const link of links) {
+    const box = await link.boundingBox();
+    check(box.width >= 44 && box.height >= 44, `${await link.textContent()} is ${box.width}×${box.height}px`);
+    check(Math.abs(box.y - (await links[0].boundingBox()).y) <= 1, 'the destinations are not on one row');
+  }
+  // The top bar keeps the brand and the account, on one row.
+  const banner = await phone.getByRole('banner').boundingBox();
+  check(banner.height < 80, `the top bar is ${banner.height}px high`);
+  await phone.getByRole('banner').getByRole('button', { name: 'Sign out' }).waitFor();
+  await phone.goto('/upcoming');
+  await phone.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  check((await nav.getByRole('link', { name: 'Upcoming' }).getAttribute('aria-current')) === 'page', 'Upcoming is not current');
+  await nav.getByRole('link', { name: /^Inbox/ }).click();
+  await phone.getByRole('heading', { name: 'Inbox', level: 1 }).waitFor();
+  check((await nav.getByRole('link', { name: /^Inbox/ }).getAttribute('aria-current')) === 'page', 'Inbox is not current');
+  check((await nav.getByRole('link', { name: 'Upcoming' }).getAttribute('aria-current')) === null, 'Upcoming is still current');
+  await nav.getByRole('link', { name: 'Tasks', exact: true }).click();
+  await phone.getByRole('heading', { name: 'Tasks', level: 1 }).waitFor();
+  // The last of the page scrolls clear of the bar.
+  const hidden = await phone.evaluate(() => {
+    window.scrollTo(0, document.documentElement.scrollHeight);
+    const last = [...document.querySelectorAll('main > *')].at(-1).getBoundingClientRect();
+    return last.bottom - document.querySelector('nav[aria-label="Main"]').getBoundingClientRect().top;
+  });
+  check(hidden <= 0, `the bar covers ${hidden}px of the page's end`);
+  await phone.emulateMedia({ colorScheme: 'dark' });
+  for (const [name, path, heading] of THEMED) {
+    if (name === 'task-form') continue;
+    await openScreen(phone, name, path, heading);
+    await axe(phone, `${name} (dark, phone)`);
+    await shot(phone, `${name}-dark-phone`);
+    const overflow = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `${name} is ${overflow}px wider than the phone`);
+  }
+  await phone.context().close();
+});
+
+await test('a theme chosen in Settings wins over the system’s, in this browser, from the first paint', async () => {
+  // No service worker: the check below keeps the app's script away with a route, which a
+  // worker's cache would bypass.
+  const context = await browser.newContext({ baseURL: BASE, viewport: DESKTOP, locale: 'en-GB', timezoneId: 'Europe/Berlin', serviceWorkers: 'block' });
+  context.setDefaultTimeout(TIMEOUT);
+  const page = await context.newPage();
+  await signInLocal(page, 'theo');
+  await page.goto('/settings');
+  await page.getByRole('heading', { name: 'Settings', level: 1 }).waitFor();
+  check(!(await paintedDark(page)), 'dark under a light system setting');
+  await page.getByRole('group', { name: 'Theme' }).getByRole('radio', { name: 'Dark' }).check();
+  check(await paintedDark(page), 'choosing Dark did not apply it');
+  check((await page.evaluate(() => localStorage.getItem('chime.theme'))) === 'dark', 'the choice is not kept');
+  await axe(page, 'settings (Dark chosen)');
+  // The head script applies it on its own, before the app's code runs (here: without it).
+  await page.route('**/assets/*.js', (route) => route.abort());
+  await page.goto('/inbox');
+  await page.waitForLoadState('load');
+  check((await page.evaluate(() => document.getElementById('root').childElementCount)) === 0, 'the app ran');
+  check(await paintedDark(page), 'the stored choice is not applied before the app runs');
+  await page.unroute('**/assets/*.js');
+  for (const [name, path, heading] of THEMED.filter(([n]) => n === 'tasks' || n === 'inbox')) {
+    await openScreen(page, name, path, heading);
+    await axe(page, `${name} (Dark chosen)`);
+  }
+  // Light wins over a dark system; System follows it again.
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto('/settings');
+  await page.getByRole('radio', { name: 'Light' }).check();
+  check(!(await paintedDark(page)), 'Light did not win over a dark system setting');
+  await axe(page, 'settings (Light chosen, dark system)');
+  await page.getByRole('radio', { name: 'System' }).check();
+  check(await paintedDark(page), 'System does not follow the system again');
+  check((await page.evaluate(() => localStorage.getItem('chime.theme'))) === null, 'System left a choice stored');
+  await context.close();
+});
+
+await test('keyboard shortcuts go places, act on a focused inbox reminder, and ? lists them in a modal dialog', async () => {
+  const page = await newPage(BASE);
+  await signInLocal(page, 'theo');
+  await page.keyboard.press('g');
+  await page.keyboard.press('i');
+  await page.getByRole('heading', { name: 'Inbox', level: 1 }).waitFor();
+  // d and s act on the focused open reminder; focus goes on to the next.
+  const open = page.getByRole('list', { name: 'Open reminders' });
+  await open.getByRole('link', { name: 'Stretch your legs' }).waitFor();
+  await open.getByRole('link', { name: 'Feed the cat' }).focus();
+  await page.keyboard.press('d');
+  await open.getByRole('link', { name: 'Feed the cat' }).waitFor({ state: 'detached' });
+  await page.waitForFunction(() => document.activeElement?.textContent === 'Stretch your legs');
+  await page.keyboard.press('s');
+  await page.getByRole('list', { name: 'Snoozed reminders' }).getByRole('link', { name: 'Stretch your legs' }).waitFor();
+  await page.getByText('Nothing waiting for you.').waitFor();
+  await page.reload();
+  await page.getByText('Nothing waiting for you.').waitFor();
+  await page.getByRole('list', { name: 'Snoozed reminders' }).getByRole('link', { name: 'Stretch your legs' }).waitFor();
+  // g then u, g then t (home), n, and / into the search, whose keys are then typing.
+  await page.keyboard.press('g');
+  await page.keyboard.press('u');
+  await page.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  check(new URL(page.url()).pathname === '/upcoming', `g u went to ${page.url()}`);
+  await page.keyboard.press('g');
+  await page.keyboard.press('t');
+  await page.waitForURL((url) => url.pathname === '/');
+  await page.keyboard.press('n');
+  await page.getByRole('heading', { name: 'New task', level: 1 }).waitFor();
+  await page.keyboard.press('/');
+  await page.getByRole('heading', { name: 'Tasks', level: 1 }).waitFor();
+  await page.waitForFunction(() => document.activeElement?.id === 'search');
+  await page.keyboard.type('gun');
+  check((await page.getByLabel('Search tasks').inputValue()) === 'gun', 'the slash or a letter did not stay in the search');
+  check(new URL(page.url()).pathname === '/tasks', 'keys typed in the search went places');
+  // ? opens the list as a modal dialog; Tab stays in it; Escape closes it and focus returns.
+  const settingsLink = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Settings' });
+  await settingsLink.focus();
+  await page.keyboard.press('?');
+  const dialog = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+  await dialog.waitFor();
+  check(await dialog.evaluate((d) => d.matches(':modal')), 'the dialog is not modal');
+  check((await dialog.textContent()).includes('Go to Upcoming'), 'the dialog does not list g u');
+  for (const key of ['Tab', 'Shift+Tab', 'Tab']) {
+    await page.keyboard.press(key);
+    check(await dialog.evaluate((d) => d.contains(document.activeElement)), `${key} left the dialog`);
+  }
+  await axe(page, 'shortcuts dialog');
+  await shot(page, 'help-overlay-desktop');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'hidden' });
+  check(await settingsLink.evaluate((a) => a === document.activeElement), 'focus did not return to where it was');
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.keyboard.press('?');
+  await dialog.waitFor();
+  await axe(page, 'shortcuts dialog (dark)');
+  await shot(page, 'help-overlay-dark-desktop');
+  await dialog.getByRole('button', { name: 'Close' }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  // Turned off in Settings, a key is only a key.
+  await page.goto('/settings');
+  await page.getByRole('checkbox', { name: /Keyboard shortcuts/ }).uncheck();
+  await page.locator('h1').focus();
+  await page.keyboard.press('n');
+  await page.keyboard.press('?');
+  check(new URL(page.url()).pathname === '/settings' && !(await dialog.isVisible()), 'a shortcut acted while turned off');
+  await page.context().close();
 });
 
 await test('the app is installable: a manifest with icons, and a service worker in control', async () => {

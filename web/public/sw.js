@@ -3,8 +3,8 @@
 // (`{"close": tag}`), acts on their Done and Snooze buttons, focuses the app when one is
 // clicked, and keeps the app's shell so an installed app starts offline.
 //
-// Caching: the page (index.html) network-first, kept as the offline fallback; hashed assets
-// and icons cache-first (their names change with their content). Nothing personal is ever
+// Caching: the page (index.html) and /theme.js (which the page loads before its first paint)
+// network-first, kept as the offline fallback; hashed assets and icons cache-first (their names change with their content). Nothing personal is ever
 // cached: /bff, /api and /act go straight to the network.
 //
 // A button acts with the capability token the push carried for it (`POST /act/{token}`): the
@@ -67,7 +67,7 @@ self.addEventListener('notificationclick', (event) => {
 });
 
 const SHELL = 'chime-shell-v1';
-const PRECACHE = ['/', '/favicon.svg', '/manifest.webmanifest', '/icons/icon-192.png'];
+const PRECACHE = ['/', '/theme.js', '/favicon.svg', '/manifest.webmanifest', '/icons/icon-192.png'];
 
 self.addEventListener('install', (event) => {
   event.waitUntil(
@@ -110,6 +110,20 @@ self.addEventListener('fetch', (event) => {
           return response;
         })
         .catch(() => caches.match('/').then((shell) => shell || Response.error())),
+    );
+    return;
+  }
+  if (url.pathname === '/theme.js') {
+    event.respondWith(
+      fetch(request)
+        .then((response) => {
+          if (response.ok) {
+            const copy = response.clone();
+            caches.open(SHELL).then((cache) => cache.put('/theme.js', copy));
+          }
+          return response;
+        })
+        .catch(() => caches.match('/theme.js').then((kept) => kept || Response.error())),
     );
     return;
   }

@@ -2,9 +2,11 @@
 // screen. On every navigation, focus moves to the screen's heading so that a screen reader
 // announces where the user is, and the skip link leads past the navigation.
 
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { loadSession, SIGNED_OUT_EVENT, signOut, type SessionInfo } from './api';
 import { Bell } from './components/Bell';
+import { NavIcon } from './components/NavIcon';
+import { Shortcuts } from './components/Shortcuts';
 import { Link, match, RouterProvider, useRouter } from './router';
 import { AppProvider, useApp } from './state';
 import { SignIn } from './screens/SignIn';
@@ -61,12 +63,20 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
   const route = match(path);
   const main = useRef<HTMLElement>(null);
   const first = useRef(true);
+  // What a keyboard shortcut that changed screen wants focused there instead of the heading.
+  const arrival = useRef<((main: HTMLElement) => HTMLElement | null) | null>(null);
+  const focusOnArrival = useCallback((find: (main: HTMLElement) => HTMLElement | null) => {
+    arrival.current = find;
+  }, []);
   useEffect(() => {
     if (first.current) {
       first.current = false;
       return;
     }
-    main.current?.querySelector('h1')?.focus();
+    const find = arrival.current;
+    arrival.current = null;
+    const root = main.current;
+    if (root) ((find && find(root)) ?? root.querySelector('h1'))?.focus();
   }, [path]);
 
   const nav: Array<{ to: string; label: string; active: boolean; badge?: number }> = [
@@ -91,6 +101,7 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
             {nav.map((item) => (
               <li key={item.to}>
                 <Link to={item.to} aria-current={item.active ? 'page' : undefined}>
+                  <NavIcon label={item.label} />
                   {item.label}
                   {item.badge ? (
                     <span className="badge">
@@ -133,6 +144,7 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
       <div className="visually-hidden" role="status" aria-live="polite">
         {announcement}
       </div>
+      <Shortcuts focusOnArrival={focusOnArrival} />
     </>
   );
 }

@@ -1,7 +1,11 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App';
+import { followPrefs } from './prefs';
 import './styles.css';
+
+// public/theme.js set the theme before the first paint; from here on, prefs.ts keeps it.
+followPrefs();
 
 const root = document.getElementById('root');
 if (root) {

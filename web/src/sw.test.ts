@@ -164,3 +164,16 @@ it('closes the notification the server withdraws, and only that one', async () =
   await worker.dispatch('push', { data: { json: () => ({ close: payload.tag }) } });
   expect(worker.shown).toHaveLength(1);
 });
+
+it('keeps /theme.js for offline starts, and serves a fresh one when online', async () => {
+  const online = { up: true };
+  const worker = loadWorker(online);
+  await worker.dispatch('install', {});
+  expect(await worker.caches.get('/theme.js')!.clone().text()).toBe('precached /theme.js');
+  const get = { request: { method: 'GET', url: 'https://chime.example/theme.js', mode: 'no-cors' } };
+  // Not named by content like /assets/: online, always the network's (a new version at once).
+  expect(await (await worker.dispatch('fetch', get))!.text()).toBe('fresh /theme.js');
+  await new Promise((r) => setTimeout(r, 0));
+  online.up = false;
+  expect(await (await worker.dispatch('fetch', get))!.text()).toBe('fresh /theme.js');
+});

@@ -16,12 +16,15 @@ export function OccurrenceActions({
   dueAt,
   name,
   onDone,
+  keys = false,
 }: {
   taskId: string;
   dueAt: string;
   name: string;
   /** Called with the occurrence as the server answered, once an action took. */
   onDone: (o: Occurrence) => void;
+  /** Where the `d` and `s` shortcuts act (shortcuts.ts): Done and the first Snooze say so. */
+  keys?: boolean;
 }) {
   const { settings, announce } = useApp();
   const [busy, setBusy] = useState(false);
@@ -49,6 +52,7 @@ export function OccurrenceActions({
         className="small primary"
         disabled={busy}
         aria-label={`Done: ${name}`}
+        aria-keyshortcuts={keys ? 'd' : undefined}
         onClick={() => void act('acknowledge', {}, 'done')}
       >
         Done
@@ -61,6 +65,7 @@ export function OccurrenceActions({
         className="small"
         disabled={busy}
         aria-label={`Snooze ${name} for 10 min`}
+        aria-keyshortcuts={keys ? 's' : undefined}
         onClick={() => void act('snooze', { minutes: 10 }, '10min')}
       >
         10 min

@@ -129,10 +129,19 @@ it('lists what is open with Done and Snooze, and settles each at once', async ()
   expect(await within(list).findByRole('link', { name: 'Take the pills' })).toBeTruthy();
   expect(list.querySelectorAll('li')).toHaveLength(2);
 
-  fireEvent.click(screen.getByRole('button', { name: 'Done: Take the pills' }));
+  // The `d` and `s` shortcuts act on these buttons (components/Shortcuts.tsx), and they say so.
+  const done = screen.getByRole('button', { name: 'Done: Take the pills' });
+  expect(done.getAttribute('aria-keyshortcuts')).toBe('d');
+  expect(screen.getByRole('button', { name: 'Snooze Take the pills for 10 min' }).getAttribute('aria-keyshortcuts')).toBe('s');
+
+  // Focus that was on a settled item moves to the next one, then to the heading.
+  done.focus();
+  fireEvent.click(done);
   await waitFor(() => expect(within(list).queryByRole('link', { name: 'Take the pills' })).toBeNull());
+  await waitFor(() => expect(document.activeElement).toBe(within(list).getByRole('link', { name: 'Water the plants' })));
   fireEvent.click(screen.getByRole('button', { name: 'Snooze Water the plants for 10 min' }));
   expect(await screen.findByText('Nothing waiting for you.')).toBeTruthy();
+  await waitFor(() => expect(document.activeElement).toBe(screen.getByRole('heading', { name: 'Open' })));
   // The snoozed one is listed with when it comes back.
   const snoozedList = await screen.findByRole('list', { name: 'Snoozed reminders' });
   expect(snoozedList.textContent).toContain('Water the plants');

@@ -3,14 +3,20 @@
 // state.tsx), and a browser notification is shown when the tab is in the background and the
 // user allowed it.
 
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { bff, type Notification, type Occurrence } from '../api';
 import { OccurrenceActions } from '../components/OccurrenceActions';
 import { RelativeTime } from '../components/RelativeTime';
+import { usePrefs } from '../prefs';
 import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { track } from '../telemetry';
 import { ErrorMessage } from './common';
+
+/** The list's item for an occurrence key. */
+function rowOf(list: HTMLUListElement | null, key: string): HTMLElement | undefined {
+  return [...(list?.children ?? [])].find((li): li is HTMLElement => li instanceof HTMLElement && li.dataset.key === key);
+}
 
 export function InboxScreen() {
   const { arrived, refreshUnread, unread } = useApp();
@@ -31,6 +37,16 @@ export function InboxScreen() {
       reloadSnoozed();
     }
   }, [arrived.length, reloadOpen, reloadSnoozed]);
+  // An open reminder that leaves while it holds focus hands focus to the next one (or the
+  // heading), so the keyboard, and the `d` and `s` shortcuts, carry on down the list.
+  const { shortcuts } = usePrefs();
+  const openList = useRef<HTMLUListElement>(null);
+  const [focusNext, setFocusNext] = useState<string | null>(null);
+  useEffect(() => {
+    if (focusNext === null) return;
+    (rowOf(openList.current, focusNext)?.querySelector('a') ?? document.getElementById('open-heading'))?.focus();
+    setFocusNext(null);
+  }, [focusNext]);
   const [permission, setPermission] = useState(() => ('Notification' in window ? window.Notification.permission : 'unsupported'));
 
   const items = useMemo(() => {
@@ -44,6 +60,12 @@ export function InboxScreen() {
   const snoozedItems = (snoozed.data?.occurrences ?? []).filter((o) => !settled.has(`${o.key}/${o.snoozedUntil}`));
 
   const onSettled = (key: string) => (o: Occurrence) => {
+    const row = rowOf(openList.current, key);
+    const active = document.activeElement;
+    if (row && (!active || active === document.body || row.contains(active))) {
+      const next = (row.nextElementSibling ?? row.previousElementSibling) as HTMLElement | null;
+      setFocusNext(next?.dataset.key ?? '');
+    }
     setSettled((s) => new Set([...s, key]));
     if (o.state === 'acknowledged') {
       setDone((s) => new Set([...s, o.key]));
@@ -88,12 +110,14 @@ export function InboxScreen() {
         </div>
       )}
       <section aria-labelledby="open-heading">
-        <h2 id="open-heading">Open</h2>
+        <h2 id="open-heading" tabIndex={-1}>
+          Open
+        </h2>
         {open.error && <ErrorMessage error={open.error} />}
         {open.data && openItems.length === 0 && <p className="subtle">Nothing waiting for you.</p>}
-        <ul className="list" aria-label="Open reminders">
+        <ul className="list" aria-label="Open reminders" ref={openList}>
           {openItems.map((o) => (
-            <li key={o.key} className="row open">
+            <li key={o.key} className="row open" data-key={o.key} data-shortcut-item="">
               <div className="grow">
                 <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
                 <div className="subtle">
@@ -101,7 +125,13 @@ export function InboxScreen() {
                   {o.snoozedFrom && ' · sent again'}
                 </div>
               </div>
-              <OccurrenceActions taskId={o.taskId} dueAt={o.dueAt} name={o.taskName ?? 'reminder'} onDone={onSettled(o.key)} />
+              <OccurrenceActions
+                taskId={o.taskId}
+                dueAt={o.dueAt}
+                name={o.taskName ?? 'reminder'}
+                onDone={onSettled(o.key)}
+                keys={shortcuts}
+              />
             </li>
           ))}
         </ul>

@@ -1,10 +1,11 @@
 // Settings, saved to the user's profile on the server: defaults for new tasks (email, phone,
 // channels), the time zone screens use, quiet hours, and feature-usage telemetry (on unless
-// opted out); then web push for this browser, the webhook endpoint and the user's destinations
-// (SettingsDestinations).
+// opted out); then what this browser keeps for itself (theme, keyboard shortcuts, web push), the
+// webhook endpoint and the user's destinations (SettingsDestinations).
 
 import { useEffect, useState, type FormEvent } from 'react';
 import { bff, ProblemError } from '../api';
+import { BrowserSettings } from '../components/BrowserSettings';
 import { Field } from '../components/Field';
 import { useApp } from '../state';
 import { timeZones, type Channels, type QuietWindow, type Settings } from '../settings';
@@ -169,6 +170,7 @@ export function SettingsScreen() {
           {errors[''] && <span role="alert">{errors['']}</span>}
         </div>
       </form>
+      <BrowserSettings />
       <PushSettings />
       <WebhookSettings />
       <DestinationSettings />
