@@ -483,7 +483,7 @@ mod tests {
                 checked += 1;
             }
         }
-        assert_eq!(checked, 14 + 5 + 5 + 2 + 2 + 2);
+        assert_eq!(checked, 14 + 5 + 6 + 2 + 2 + 2);
     }
 
     /// The examples the schema gives, put together, are a body the parser accepts.
