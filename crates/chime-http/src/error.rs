@@ -280,6 +280,13 @@ impl From<NotificationError> for ApiError {
             NotificationError::Invalid(errors) => ApiError::Invalid(errors),
             NotificationError::NotFound => ApiError::NotFound,
             NotificationError::NotDeadLettered => ApiError::NotDeadLettered,
+            NotificationError::DestinationLimit { limit } => ApiError::Refused {
+                kind: "destination-limit",
+                title: "Too many destinations",
+                detail: format!(
+                    "you have {limit} destinations, the most allowed; remove one to add another"
+                ),
+            },
             NotificationError::Definition(e) => e.into(),
             NotificationError::Store(e) => e.into(),
         }

@@ -127,12 +127,9 @@ impl Destinations {
         })?;
         let parsed = self.check_url(&url).await?;
         if self.store.destinations(user).await?.len() >= MAX_PER_USER {
-            return Err(FieldErrors::one(
-                "",
-                None,
-                format!("a user keeps at most {MAX_PER_USER} destinations: remove one first"),
-            )
-            .into());
+            return Err(NotificationError::DestinationLimit {
+                limit: MAX_PER_USER,
+            });
         }
         let record = DestinationRecord {
             id: format!("{}{}", DestinationId::PREFIX, random_hex()),
@@ -368,4 +365,69 @@ fn read_url(body: &Value) -> Result<Option<String>> {
 /// 64 random bits as 16 hex digits.
 fn random_hex() -> String {
     format!("{:016x}", rand::random::<u64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use chime_channels::destination::DestinationConfig;
+    use serde_json::json;
+
+    use super::*;
+    use crate::testing::{ctx_at, store};
+
+    fn destinations() -> (Destinations, tempfile::TempDir) {
+        let (store, dir) = store();
+        let settings = Settings::new(Channel::Ntfy, &DestinationConfig::default(), false, None)
+            .expect("settings");
+        let adapter = chime_channels::destination::adapter(settings.clone());
+        let service = Destinations::new(store, ctx_at("2030-01-01T00:00:00Z"))
+            .with_channel(settings, adapter);
+        (service, dir)
+    }
+
+    #[tokio::test]
+    async fn a_user_keeps_at_most_twenty_destinations_and_another_user_is_not_counted() {
+        let (service, _dir) = destinations();
+        let (alice, bob) = (
+            UserId::parse("alice").expect("user"),
+            UserId::parse("bob").expect("user"),
+        );
+        // An address literal: checked without a lookup.
+        let body = json!({"name": "Phone", "url": "ntfys://1.1.1.1/chime"});
+        for _ in 0..MAX_PER_USER {
+            service.add(&alice, &body).await.expect("added");
+        }
+        assert!(matches!(
+            service.add(&alice, &body).await,
+            Err(NotificationError::DestinationLimit {
+                limit: MAX_PER_USER
+            })
+        ));
+        assert_eq!(
+            service.list(&alice).await.expect("list").len(),
+            MAX_PER_USER
+        );
+        service.add(&bob, &body).await.expect("bob's first");
+    }
+
+    #[tokio::test]
+    async fn a_refused_url_is_echoed_masked_and_nothing_is_stored() {
+        let (service, _dir) = destinations();
+        let alice = UserId::parse("alice").expect("user");
+        let refused = service
+            .add(
+                &alice,
+                &json!({"name": "Phone", "url": "ntfy://tk_SECRETtoken@127.0.0.1/alerts"}),
+            )
+            .await
+            .expect_err("a loopback server is not on the allow list");
+        let NotificationError::Invalid(FieldErrors(errors)) = refused else {
+            panic!("not a validation error: {refused:?}");
+        };
+        assert_eq!(errors[0].pointer, "/url");
+        let shown = serde_json::to_string(&errors).expect("json");
+        assert!(!shown.contains("SECRETtoken"), "{shown}");
+        assert!(shown.contains("loopback"), "{shown}");
+        assert!(service.list(&alice).await.expect("list").is_empty());
+    }
 }

@@ -15,6 +15,9 @@ pub enum NotificationError {
     /// No such recipient (push subscription, webhook) for this user.
     #[error("not found")]
     NotFound,
+    /// The user already keeps the most destinations allowed.
+    #[error("destination limit reached")]
+    DestinationLimit { limit: usize },
     /// The task is there, but has no dead-lettered delivery at that occurrence and channel.
     #[error("no such dead-lettered delivery")]
     NotDeadLettered,
