@@ -19,6 +19,28 @@ impl Clock for StoppedClock {
     }
 }
 
+/// An adapter no worker reaches in the test: it only makes its channel configured, so the
+/// notification role records pending deliveries on it.
+pub struct Unreached(pub chime_core::event::Channel);
+
+#[async_trait::async_trait]
+impl chime_channels::ChannelAdapter for Unreached {
+    fn kind(&self) -> chime_core::event::Channel {
+        self.0
+    }
+
+    async fn send(
+        &self,
+        _: &chime_channels::Reminder,
+    ) -> Result<chime_channels::Sent, chime_channels::SendError> {
+        unreachable!("no delivery worker runs in this test")
+    }
+
+    fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+}
+
 /// A store in a temporary directory, removed when the returned directory is dropped.
 pub fn store() -> (Arc<SqliteStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temporary directory");

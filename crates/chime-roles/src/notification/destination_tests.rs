@@ -5,32 +5,14 @@
 
 use std::sync::Arc;
 
-use chime_channels::{ChannelAdapter, Recipient, Reminder, SendError, Sent};
+use chime_channels::{ChannelAdapter, Recipient};
 use chime_core::event::{Channel, ExecuteTask, OccurrenceKey};
 use chime_core::{TaskId, TaskSpec, UserId};
 use chime_store::{DestinationRecord, ProfileRecord};
 use serde_json::json;
 
 use super::*;
-use crate::testing::{ctx_at, store};
-
-/// An adapter no worker reaches here: it only makes its channel configured.
-struct Unreached(Channel);
-
-#[async_trait::async_trait]
-impl ChannelAdapter for Unreached {
-    fn kind(&self) -> Channel {
-        self.0
-    }
-
-    async fn send(&self, _: &Reminder) -> std::result::Result<Sent, SendError> {
-        unreachable!("no delivery worker runs in this test")
-    }
-
-    fn timeout(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-}
+use crate::testing::{ctx_at, store, Unreached};
 
 fn destination(user: &UserId, id: &str, url: &str, now: Timestamp) -> DestinationRecord {
     DestinationRecord {

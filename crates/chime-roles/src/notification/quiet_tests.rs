@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use chime_channels::{ChannelAdapter, Reminder, SendError, Sent};
+use chime_channels::ChannelAdapter;
 use chime_core::event::{Channel, ExecuteTask, OccurrenceKey};
 use chime_core::{TaskId, TaskSpec, UserId};
 use chime_store::{ProfileRecord, WebhookEndpoint};
@@ -13,25 +13,7 @@ use jiff::Timestamp;
 use serde_json::json;
 
 use super::*;
-use crate::testing::{ctx_at, store};
-
-/// An adapter the test never lets a worker reach: it only makes its channel configured.
-struct Unreached(Channel);
-
-#[async_trait::async_trait]
-impl ChannelAdapter for Unreached {
-    fn kind(&self) -> Channel {
-        self.0
-    }
-
-    async fn send(&self, _: &Reminder) -> std::result::Result<Sent, SendError> {
-        unreachable!("no delivery worker runs in this test")
-    }
-
-    fn timeout(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-}
+use crate::testing::{ctx_at, store, Unreached};
 
 fn at(s: &str) -> Timestamp {
     s.parse().expect("instant")
