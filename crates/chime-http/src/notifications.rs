@@ -192,18 +192,19 @@ pub async fn stream(
     State(state): State<AppState>,
     AuthUser(user): AuthUser,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let events = BroadcastStream::new(state.feed.subscribe()).filter_map(move |item| match item {
-        Ok(item) if item.user_id == user => {
-            let id = item.id.to_string();
-            let data = serde_json::to_string(&NotificationItem::from(item)).unwrap_or_default();
-            Some(Ok(Event::default().event("notification").id(id).data(data)))
-        }
-        Ok(_) => None,
-        // A slow client missed some; tell it to reload the inbox rather than drop silently.
-        Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
-            .event("lagged")
-            .data(format!("{{\"missed\":{n}}}")))),
-    });
+    let events =
+        BroadcastStream::new(state.feed.subscribe(&user)).filter_map(move |item| match item {
+            Ok(item) if item.user_id == user => {
+                let id = item.id.to_string();
+                let data = serde_json::to_string(&NotificationItem::from(item)).unwrap_or_default();
+                Some(Ok(Event::default().event("notification").id(id).data(data)))
+            }
+            Ok(_) => None,
+            // A slow client missed some; tell it to reload the inbox rather than drop silently.
+            Err(BroadcastStreamRecvError::Lagged(n)) => Some(Ok(Event::default()
+                .event("lagged")
+                .data(format!("{{\"missed\":{n}}}")))),
+        });
     let events = futures::StreamExt::take_until(events, state.shutdown.clone().cancelled_owned());
     Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

@@ -64,7 +64,7 @@ async fn follow(
             records = subscription.poll(BATCH) => records?,
         };
         // No one listening: nothing to look up.
-        if feed.receiver_count() == 0 {
+        if !feed.has_subscribers() {
             continue;
         }
         // The in-app items this batch names, per user, not streamed before.
@@ -78,7 +78,7 @@ async fn follow(
             else {
                 continue;
             };
-            if !streamed.insert(id) {
+            if !feed.wants(&sent.user_id) || !streamed.insert(id) {
                 continue;
             }
             order.push_back(id);
@@ -91,8 +91,7 @@ async fn follow(
         }
         for (user, ids) in wanted {
             for item in find(&*store, &user, ids).await? {
-                // No live subscriber left is not an error.
-                let _ = feed.send(item);
+                feed.send(&item);
             }
         }
     }

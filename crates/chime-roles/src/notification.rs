@@ -30,11 +30,13 @@
 pub mod deliveries;
 pub mod destinations;
 mod error;
+mod feed;
 pub mod inbox;
 pub mod recipients;
 mod worker;
 
 pub use error::NotificationError;
+pub use feed::InboxFeed;
 pub use worker::idempotency_key;
 
 use std::collections::HashMap;
@@ -55,7 +57,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::Notify;
 use tracing::Instrument as _;
 
 use crate::metrics::{
@@ -63,9 +65,6 @@ use crate::metrics::{
 };
 use crate::occurrence::tokens::ActionKeys;
 use crate::{consumer, Context, Result};
-
-/// New in-app notifications, as they are committed, for live subscribers in this process.
-pub type InboxFeed = broadcast::Sender<InboxItem>;
 
 /// When failed attempts are tried again.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -567,7 +566,7 @@ impl Notification {
             }
             if let Some(item) = &w.inbox {
                 // No live subscriber is not an error: the inbox has it.
-                let _ = self.feed.send(item.clone());
+                self.feed.send(item);
             }
         }
         Ok(())

@@ -46,7 +46,8 @@ mod web;
 
 pub use config::Config;
 
-/// In-app notifications buffered for slow SSE clients before they are told they lagged.
+/// In-app notifications buffered for a subscriber to every user's items (the benchmark)
+/// before it is told it lagged; an SSE stream has its own per-user buffer.
 const FEED_CAPACITY: usize = 4096;
 
 /// The listener's port, for names that say which instance made them.
@@ -149,7 +150,7 @@ pub async fn start_with_clock(
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
     };
-    let feed: InboxFeed = tokio::sync::broadcast::channel(FEED_CAPACITY).0;
+    let feed = InboxFeed::new(FEED_CAPACITY);
 
     let mut workers = Vec::new();
     // Online, so scheduling goes on meanwhile: the embedded store's file is copied with

@@ -65,7 +65,7 @@ async fn fire(now: &str, quiet_hours: serde_json::Value) -> Vec<DeliveryWrite> {
     let notification = Notification::new(
         NotificationStores::of(store.clone()),
         channels,
-        broadcast::channel(8).0,
+        InboxFeed::new(8),
         DeliveryWake::new(),
         ctx.clone(),
         NotificationConfig::default(),

@@ -62,7 +62,7 @@ async fn fire_task(now: &str, quiet_hours: serde_json::Value, urgent: bool) -> V
     let notification = Notification::new(
         NotificationStores::of(store.clone()),
         channels,
-        broadcast::channel(8).0,
+        InboxFeed::new(8),
         DeliveryWake::new(),
         ctx.clone(),
         NotificationConfig::default(),

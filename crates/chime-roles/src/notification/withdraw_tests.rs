@@ -105,7 +105,7 @@ async fn held_sms_at_seven(acknowledge: bool) -> (u32, usize, String) {
         Notification::new(
             NotificationStores::of(store.clone()),
             vec![adapter.clone() as Arc<dyn ChannelAdapter>],
-            broadcast::channel(8).0,
+            InboxFeed::new(8),
             DeliveryWake::new(),
             ctx,
             NotificationConfig::default(),
