@@ -19,6 +19,11 @@
 //!   `spawn_blocking`. There is one writer connection (SQLite allows one writer at a time
 //!   anyway) and one reader connection, so polls are not queued behind a large publish (WAL
 //!   lets them read concurrently), each behind a `std` mutex.
+//! - **One writer per file.** In the embedded default the log shares its file with the store,
+//!   and [`LogBus::open_shared`] runs the log's writes on the store's writer (whose group
+//!   commit makes many transactions one commit) instead of a second writer connection that
+//!   would wait for the store's locks; the store appends its events to the log in the
+//!   transactions that make them ([`LogBus::append_in`]), so nothing is copied by a relay.
 //! - **One member per group.** The log lives in one process, so a group has at most one live
 //!   subscription per [`LogBus`]; a second one gets [`Error::GroupBusy`] until the first is
 //!   dropped. Scaling a role out needs the Kafka adapter. (Two `LogBus` values on one file are
@@ -100,10 +105,31 @@ impl std::fmt::Debug for LogBus {
     }
 }
 
+/// A component that owns the writes of the SQLite file the log lives in (the embedded store,
+/// whose single writer groups many transactions into one commit). The log's writes run there,
+/// each `job` inside one of its transactions; `write` returns once that transaction has
+/// committed, or with the error that kept it from committing (the job's own writes are then
+/// gone too).
+#[async_trait]
+pub trait SharedWriter: Send + Sync + 'static {
+    async fn write(&self, job: SharedJob) -> Result<()>;
+}
+
+/// A write of the log, run inside a [`SharedWriter`]'s transaction.
+pub type SharedJob = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+
+/// Where the log's writes go.
+enum Writer {
+    /// A connection of its own: each write is a transaction of its own.
+    Own(Arc<Mutex<Connection>>),
+    /// Another component's writer on the same file (see [`LogBus::open_shared`]).
+    Shared(Arc<dyn SharedWriter>),
+}
+
 struct Inner {
     path: PathBuf,
     retention_interval: Duration,
-    writer: Mutex<Connection>,
+    writer: Writer,
     reader: Mutex<Connection>,
     /// Groups with a live subscription on this bus.
     members: Mutex<HashSet<String>>,
@@ -131,15 +157,48 @@ impl LogBus {
 
     /// Opens (creating if needed) the log at `path` with `options`.
     pub async fn open_with(path: &Path, options: LogBusOptions) -> Result<Self> {
+        Self::open_writing(path, options, None).await
+    }
+
+    /// Opens the log at `path` for a process in which another component already writes that
+    /// file through one writer of its own (the embedded store): the log's writes (commits of
+    /// offsets, retention, [`Bus::publish`]) run on `writer` instead of a second connection.
+    ///
+    /// Why: SQLite lets one connection write at a time. Two writers on one file wait for each
+    /// other's locks (SQLite's busy handler sleeps milliseconds at a time), and each commit is
+    /// its own WAL append and, with `FULL`, its own fsync. On one writer the log's writes join
+    /// the store's group commits. With [`LogBus::append_in`], the store also appends its events
+    /// to the log in the transaction that makes them, with no outbox to relay.
+    pub async fn open_shared(
+        path: &Path,
+        options: LogBusOptions,
+        writer: Arc<dyn SharedWriter>,
+    ) -> Result<Self> {
+        Self::open_writing(path, options, Some(writer)).await
+    }
+
+    async fn open_writing(
+        path: &Path,
+        options: LogBusOptions,
+        shared: Option<Arc<dyn SharedWriter>>,
+    ) -> Result<Self> {
         let path = path.to_path_buf();
         let inner = blocking(move || {
-            // The writer first: it creates the file and the schema the reader relies on.
-            let writer = sql::open(&path, options.synchronous, options.busy_timeout, true)?;
+            // The writer first: it creates the file and the schema the reader relies on. A
+            // shared log uses its own connection only for that.
+            let own = sql::open(&path, options.synchronous, options.busy_timeout, true)?;
+            let writer = match shared {
+                Some(shared) => {
+                    drop(own);
+                    Writer::Shared(shared)
+                }
+                None => Writer::Own(Arc::new(Mutex::new(own))),
+            };
             let reader = sql::open(&path, options.synchronous, options.busy_timeout, false)?;
             Ok(Inner {
                 path,
                 retention_interval: options.retention_interval,
-                writer: Mutex::new(writer),
+                writer,
                 reader: Mutex::new(reader),
                 members: Mutex::default(),
                 wakers: Mutex::default(),
@@ -160,11 +219,10 @@ impl Bus for LogBus {
         if messages.is_empty() {
             return Ok(());
         }
-        let inner = Arc::clone(&self.inner);
-        let topics = blocking(move || {
-            sql::append(&mut lock(&inner.writer), &messages).map_err(sql::storage)
-        })
-        .await?;
+        let topics = self
+            .inner
+            .write(move |tx| sql::append_in(tx, &messages))
+            .await?;
         self.inner.wake(&topics);
         Ok(())
     }
@@ -182,12 +240,11 @@ impl Bus for LogBus {
         // group and its wake-ups.
         let membership = Membership::join(&self.inner, group, &topics)?;
 
-        let inner = Arc::clone(&self.inner);
         let (group_name, topic_names) = (group.to_owned(), topics.clone());
-        let next = blocking(move || {
-            sql::join(&mut lock(&inner.writer), &group_name, &topic_names).map_err(sql::storage)
-        })
-        .await?;
+        let next = self
+            .inner
+            .write(move |tx| sql::join_in(tx, &group_name, &topic_names))
+            .await?;
 
         Ok(Box::new(LogSubscription {
             positions: topics.into_iter().zip(next).collect(),
@@ -196,7 +253,63 @@ impl Bus for LogBus {
     }
 }
 
+impl LogBus {
+    /// Appends `messages` to the log inside the caller's write transaction on the log's file
+    /// (the embedded store's, for a log opened with [`LogBus::open_shared`] on that store's
+    /// writer). Once that transaction has committed, call [`LogWaker::wake`] with the topics
+    /// returned, so subscriptions read them at once.
+    pub fn append_in(tx: &Connection, messages: &[Message]) -> rusqlite::Result<Vec<String>> {
+        sql::append_in(tx, messages)
+    }
+
+    /// A handle that wakes this log's subscriptions after an [`LogBus::append_in`] committed.
+    /// It does not keep the log open (a store that holds it and a log writing through that
+    /// store would otherwise keep each other alive).
+    pub fn waker(&self) -> LogWaker {
+        LogWaker(Arc::downgrade(&self.inner))
+    }
+}
+
+/// Wakes the subscriptions of a [`LogBus`] reading some topics, if the log is still open.
+#[derive(Clone)]
+pub struct LogWaker(std::sync::Weak<Inner>);
+
+impl LogWaker {
+    pub fn wake(&self, topics: &[String]) {
+        if let Some(inner) = self.0.upgrade() {
+            inner.wake(topics);
+        }
+    }
+}
+
 impl Inner {
+    /// Runs `f` in a write transaction of the log's file and returns its value once committed.
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        match &self.writer {
+            Writer::Own(conn) => {
+                let conn = Arc::clone(conn);
+                blocking(move || sql::in_tx(&mut lock(&conn), f).map_err(sql::storage)).await
+            }
+            Writer::Shared(shared) => {
+                let slot = Arc::new(Mutex::new(None));
+                let put = Arc::clone(&slot);
+                shared
+                    .write(Box::new(move |tx| {
+                        *lock(&put) = Some(f(tx)?);
+                        Ok(())
+                    }))
+                    .await?;
+                let value = lock(&slot).take();
+                value
+                    .ok_or_else(|| Error::Storage("the shared writer did not run the write".into()))
+            }
+        }
+    }
+
     fn wake(&self, topics: &[String]) {
         let wakers = lock(&self.wakers);
         for topic in topics {
@@ -314,22 +427,20 @@ impl Subscription for LogSubscription {
         if next.is_empty() {
             return Ok(());
         }
-        let inner = Arc::clone(&self.membership.inner);
+        let inner = &self.membership.inner;
         let group = self.membership.group.clone();
-        blocking(move || {
-            let mut conn = lock(&inner.writer);
-            sql::commit(&mut conn, &group, &next).map_err(sql::storage)?;
-            if inner.retention_due() {
-                // The commit itself has succeeded; a failed retention pass only delays
-                // deletion until the next one.
-                match sql::retain(&mut conn) {
-                    Ok(deleted) => tracing::debug!(deleted, "bus retention pass"),
-                    Err(error) => tracing::warn!(%error, "bus retention pass failed"),
-                }
+        inner
+            .write(move |tx| sql::commit_in(tx, &group, &next))
+            .await?;
+        if inner.retention_due() {
+            // The commit itself has succeeded; a failed retention pass only delays deletion
+            // until the next one.
+            match inner.write(sql::retain_in).await {
+                Ok(deleted) => tracing::debug!(deleted, "bus retention pass"),
+                Err(error) => tracing::warn!(%error, "bus retention pass failed"),
             }
-            Ok(())
-        })
-        .await
+        }
+        Ok(())
     }
 
     /// Per topic, its next offset minus the group's committed one (or the oldest record
@@ -593,7 +704,10 @@ mod tests {
         let bus = LogBus::open_with(&dir.path().join("bus.sqlite"), options)
             .await
             .unwrap();
-        for conn in [&bus.inner.writer, &bus.inner.reader] {
+        let Writer::Own(writer) = &bus.inner.writer else {
+            panic!("a log opened on its own has a writer of its own")
+        };
+        for conn in [&**writer, &bus.inner.reader] {
             let conn = lock(conn);
             let mode: String = conn
                 .pragma_query_value(None, "journal_mode", |r| r.get(0))

@@ -8,21 +8,27 @@
 //! Durability: `synchronous=NORMAL` (the default) survives a process crash, which is what a
 //! killed `chime serve` is; `FULL` also survives power loss at the cost of an fsync per commit.
 //!
+//! Events: each write records the events it makes in its own transaction, in the `outbox`
+//! table for the relay to publish, or, when the bus log shares this file, straight into the log
+//! through an [`OutboxSink`] (the embedded default; see `chime_bus::log::LogBus::open_shared`).
+//!
 //! This file holds the connection, the schema and the write path; each port's implementation
 //! is a module of its own (`tasks`, `schedule`, `deliveries`, `outbox`, `recipients`,
 //! `sessions`), so a method added to a port touches one small file here and one in
 //! `postgres/`. Column conversions shared with PostgreSQL are in `crate::rows`.
 
+use std::cell::RefCell;
+use std::ops::Deref;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use chime_core::event::{Channel, DeliveryOutcome, OccurrenceKey};
 use chime_core::{NotificationId, TaskId, UserId};
 use jiff::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::Notify;
 
 mod deliveries;
@@ -76,6 +82,66 @@ struct Inner {
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
     outbox_signal: Arc<Notify>,
+    /// Where events go instead of the outbox table, once set (see [`OutboxSink`]).
+    sink: Arc<OnceLock<Arc<dyn OutboxSink>>>,
+}
+
+/// Where a store sends the events its writes make, in the transaction that makes them, when
+/// something in the same file takes them directly: the embedded bus log. The events then never
+/// touch the `outbox` table, and no relay copies them: one row per event instead of three
+/// writes (outbox insert, log append, outbox delete) in three transactions.
+pub trait OutboxSink: Send + Sync + 'static {
+    /// Appends `events` inside the writing transaction `tx`; returns the topics written to.
+    fn append(&self, tx: &Connection, events: &[OutboxEvent]) -> rusqlite::Result<Vec<String>>;
+
+    /// The transactions that appended to `topics` have committed.
+    fn committed(&self, topics: &[String]);
+}
+
+/// The writer's transaction as a write sees it: SQLite's connection inside the group's
+/// transaction, and where the write's events go.
+pub struct Tx<'a> {
+    conn: &'a Connection,
+    sink: Option<&'a dyn OutboxSink>,
+    /// Topics appended to through the sink in this group, to wake after its commit.
+    topics: RefCell<Vec<String>>,
+}
+
+impl Deref for Tx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Tx<'_> {
+    /// Records `events` beside the write: through the sink when there is one, else into the
+    /// outbox for the relay.
+    fn publish(&self, events: &[OutboxEvent]) -> Result<()> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        if let Some(sink) = self.sink {
+            let topics = sink.append(self.conn, events).map_err(map_err)?;
+            let mut woken = self.topics.borrow_mut();
+            for topic in topics {
+                if !woken.contains(&topic) {
+                    woken.push(topic);
+                }
+            }
+            return Ok(());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("INSERT INTO outbox (topic, key, payload) VALUES (?1, ?2, ?3)")
+            .map_err(map_err)?;
+        for e in events {
+            stmt.execute(params![e.topic, e.key, e.payload])
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
 }
 
 /// The schema, one file per version (`PRAGMA user_version` counts the ones applied). A
@@ -99,7 +165,8 @@ impl SqliteStore {
     pub fn open(path: &Path, options: &SqliteOptions) -> Result<Self> {
         let mut writer = connect(path, options)?;
         migrate(&mut writer)?;
-        let writer = writer::Writer::spawn(writer)?;
+        let sink = Arc::new(OnceLock::new());
+        let writer = writer::Writer::spawn(writer, Arc::clone(&sink))?;
         let readers = (0..options.readers.max(1))
             .map(|_| connect(path, options).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
@@ -109,8 +176,29 @@ impl SqliteStore {
                 readers,
                 next_reader: AtomicUsize::new(0),
                 outbox_signal: Arc::new(Notify::new()),
+                sink,
             }),
         })
+    }
+
+    /// From now on, every write's events go to `sink` in the write's own transaction instead
+    /// of the outbox table (what is already in the outbox is still there for the relay).
+    /// Set once; a second sink is refused.
+    pub fn send_events_to(&self, sink: Arc<dyn OutboxSink>) -> Result<()> {
+        self.inner
+            .sink
+            .set(sink)
+            .map_err(|_| Error::Storage("the store already sends its events elsewhere".into()))
+    }
+
+    /// Runs `job` on the store's writer, inside one of its group transactions, for another
+    /// component's tables in the same file (the embedded bus log's offsets and retention).
+    /// Returns once that transaction has committed.
+    pub async fn write_shared(
+        &self,
+        job: Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>,
+    ) -> Result<()> {
+        self.write(move |tx| job(tx).map_err(map_err)).await
     }
 
     /// Runs `f` in an IMMEDIATE transaction on the writer and commits it (with whatever
@@ -118,7 +206,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         self.inner.writer.write(f).await
     }
@@ -128,10 +216,11 @@ impl SqliteStore {
     async fn write_with_events<T, F>(&self, wrote_events: fn(&T) -> bool, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         let value = self.write(f).await?;
-        if wrote_events(&value) {
+        // With a sink, the events went to it, and it wakes its readers itself.
+        if wrote_events(&value) && self.inner.sink.get().is_none() {
             self.inner.outbox_signal.notify_one();
         }
         Ok(value)
@@ -234,13 +323,6 @@ fn map_err(e: rusqlite::Error) -> Error {
     }
 }
 
-fn insert_outbox(tx: &Transaction<'_>, events: &[OutboxEvent]) -> Result<()> {
-    let mut stmt = tx
-        .prepare_cached("INSERT INTO outbox (topic, key, payload) VALUES (?1, ?2, ?3)")
-        .map_err(map_err)?;
-    for e in events {
-        stmt.execute(params![e.topic, e.key, e.payload])
-            .map_err(map_err)?;
-    }
-    Ok(())
+fn insert_outbox(tx: &Tx<'_>, events: &[OutboxEvent]) -> Result<()> {
+    tx.publish(events)
 }

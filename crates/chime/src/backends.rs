@@ -17,13 +17,13 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 #[cfg(feature = "kafka")]
 use chime_bus::kafka::{KafkaBus, KafkaOptions};
-use chime_bus::log::{LogBus, LogBusOptions};
-use chime_bus::Bus;
+use chime_bus::log::{LogBus, LogBusOptions, LogWaker, SharedJob, SharedWriter};
+use chime_bus::{Bus, Message};
 #[cfg(feature = "kafka")]
 use chime_core::event::Topic;
 use chime_store::postgres::PgStore;
-use chime_store::sqlite::{SqliteOptions, SqliteStore};
-use chime_store::Store;
+use chime_store::sqlite::{OutboxSink, SqliteOptions, SqliteStore};
+use chime_store::{OutboxEvent, Store};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
@@ -169,7 +169,15 @@ pub struct Backends {
 /// database or broker stops start-up with its reason; Kafka topics are created (idempotent).
 pub async fn open(config: &Config, dir: &Path) -> anyhow::Result<Backends> {
     let mut probe = Probe::default();
-    let store: Arc<dyn Store> = match &config.store.url {
+    let file = dir.join("chime.sqlite");
+    let log_options = LogBusOptions {
+        synchronous: match config.sqlite_synchronous {
+            chime_store::sqlite::Synchronous::Normal => chime_bus::log::Synchronous::Normal,
+            chime_store::sqlite::Synchronous::Full => chime_bus::log::Synchronous::Full,
+        },
+        ..LogBusOptions::default()
+    };
+    let (store, sqlite): (Arc<dyn Store>, Option<SqliteStore>) = match &config.store.url {
         Some(url) => {
             let store = PgStore::connect(url, config.store.pool_size)
                 .await
@@ -184,41 +192,36 @@ pub async fn open(config: &Config, dir: &Path) -> anyhow::Result<Backends> {
             }
             let store = Arc::new(store);
             probe.store = Some(store.clone());
-            store
+            (store, None)
         }
-        None => Arc::new(
-            SqliteStore::open(
-                &dir.join("chime.sqlite"),
+        None => {
+            let store = SqliteStore::open(
+                &file,
                 &SqliteOptions {
                     synchronous: config.sqlite_synchronous,
                     ..SqliteOptions::default()
                 },
             )
-            .context("cannot open the SQLite store")?,
-        ),
+            .context("cannot open the SQLite store")?;
+            (Arc::new(store.clone()), Some(store))
+        }
     };
-    let (bus, shared_bus): (Arc<dyn Bus>, bool) = match &config.bus.kafka_bootstrap {
-        Some(bootstrap) => (open_kafka(config, bootstrap, &mut probe).await?, true),
-        None => (
+    let (bus, shared_bus): (Arc<dyn Bus>, bool) = match (&config.bus.kafka_bootstrap, sqlite) {
+        (Some(bootstrap), _) => (open_kafka(config, bootstrap, &mut probe).await?, true),
+        // The embedded default: the log lives in the store's file (one backup is a consistent
+        // copy of both), writes through the store's one writer, and takes the store's events
+        // in the transactions that make them (see `LogBus::open_shared`).
+        (None, Some(store)) => (
+            Arc::new(share_log(&store, &file, log_options).await?),
+            false,
+        ),
+        // A PostgreSQL store with the embedded log (tests, one process): the log alone in
+        // that file.
+        (None, None) => (
             Arc::new(
-                LogBus::open_with(
-                    // The log lives in the store's file: one backup is a consistent copy of
-                    // both. (With a PostgreSQL store it is alone in that file.)
-                    &dir.join("chime.sqlite"),
-                    LogBusOptions {
-                        synchronous: match config.sqlite_synchronous {
-                            chime_store::sqlite::Synchronous::Normal => {
-                                chime_bus::log::Synchronous::Normal
-                            }
-                            chime_store::sqlite::Synchronous::Full => {
-                                chime_bus::log::Synchronous::Full
-                            }
-                        },
-                        ..LogBusOptions::default()
-                    },
-                )
-                .await
-                .context("cannot open the bus log")?,
+                LogBus::open_with(&file, log_options)
+                    .await
+                    .context("cannot open the bus log")?,
             ),
             false,
         ),
@@ -229,6 +232,60 @@ pub async fn open(config: &Config, dir: &Path) -> anyhow::Result<Backends> {
         shared_bus,
         probe,
     })
+}
+
+/// Opens the log in `store`'s file `file`, writing through the store's writer, and sends the
+/// store's events to it.
+async fn share_log(
+    store: &SqliteStore,
+    file: &Path,
+    options: LogBusOptions,
+) -> anyhow::Result<LogBus> {
+    let bus = LogBus::open_shared(file, options, Arc::new(StoreWrites(store.clone())))
+        .await
+        .context("cannot open the bus log")?;
+    store
+        .send_events_to(Arc::new(LogSink(bus.waker())))
+        .context("cannot send the store's events to the bus log")?;
+    Ok(bus)
+}
+
+/// The log's writes, run by the embedded store's writer.
+struct StoreWrites(SqliteStore);
+
+#[async_trait::async_trait]
+impl SharedWriter for StoreWrites {
+    async fn write(&self, job: SharedJob) -> chime_bus::Result<()> {
+        self.0
+            .write_shared(job)
+            .await
+            .map_err(|e| chime_bus::Error::Storage(Box::new(e)))
+    }
+}
+
+/// The store's events, appended to the log in the transaction that makes them.
+struct LogSink(LogWaker);
+
+impl OutboxSink for LogSink {
+    fn append(
+        &self,
+        tx: &rusqlite::Connection,
+        events: &[OutboxEvent],
+    ) -> rusqlite::Result<Vec<String>> {
+        let messages: Vec<Message> = events
+            .iter()
+            .map(|e| Message {
+                topic: e.topic.to_owned(),
+                key: e.key.clone(),
+                payload: e.payload.clone(),
+            })
+            .collect();
+        LogBus::append_in(tx, &messages)
+    }
+
+    fn committed(&self, topics: &[String]) {
+        self.0.wake(topics);
+    }
 }
 
 /// The Kafka-protocol bus, its topics created.
@@ -333,6 +390,83 @@ impl Probe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The embedded pair as `open` makes it; opening again is a restart of both.
+    struct Embedded {
+        dir: tempfile::TempDir,
+    }
+
+    impl Embedded {
+        fn new() -> Self {
+            Self {
+                dir: tempfile::tempdir().expect("temporary directory"),
+            }
+        }
+
+        async fn open_pair(&self) -> (SqliteStore, LogBus) {
+            let file = self.dir.path().join("chime.sqlite");
+            let store = SqliteStore::open(&file, &SqliteOptions::default()).expect("open store");
+            let options = LogBusOptions {
+                // Retention on every commit, so the contract's retention check exercises it.
+                retention_interval: Duration::ZERO,
+                ..LogBusOptions::default()
+            };
+            let bus = share_log(&store, &file, options).await.expect("open log");
+            (store, bus)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl chime_bus::contract::BusFactory for Embedded {
+        async fn open(&self) -> Arc<dyn Bus> {
+            Arc::new(self.open_pair().await.1)
+        }
+    }
+
+    // The log writing through the store's writer keeps every promise of the bus port.
+    chime_bus::bus_contract_tests!(Embedded::new());
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stores_event_is_on_the_log_when_its_write_returns_and_never_in_the_outbox() {
+        use chime_core::event::{Event, Topic};
+        use chime_store::{OutboxStore as _, TaskStore as _};
+
+        let embedded = Embedded::new();
+        let (store, bus) = embedded.open_pair().await;
+        let mut sub = bus
+            .subscribe("g", &[Topic::TaskEvents.name()])
+            .await
+            .expect("subscribe");
+        let now = jiff::Timestamp::now();
+        let task = chime_store::TaskRecord {
+            id: chime_core::TaskId::new(),
+            user_id: chime_core::UserId::parse("alice").expect("user"),
+            version: 1,
+            body: serde_json::json!({"name": "x"}),
+            created_at: now,
+            modified_at: now,
+        };
+        let event = Event::TaskDeleted(chime_core::event::TaskDeleted {
+            task_id: task.id,
+            user_id: task.user_id.clone(),
+            version: 1,
+            at: now,
+        });
+        store
+            .create_task(&task, (&event).into())
+            .await
+            .expect("create");
+        let records = tokio::time::timeout(chime_bus::contract::GUARD, sub.poll(10))
+            .await
+            .expect("the event woke the subscription")
+            .expect("poll");
+        assert_eq!(records.len(), 1);
+        assert_eq!(
+            Event::from_bytes(&records[0].payload).expect("decode"),
+            event
+        );
+        assert_eq!(store.outbox_len().await.expect("outbox"), 0);
+    }
 
     #[test]
     fn a_database_url_is_shown_without_its_credentials() {

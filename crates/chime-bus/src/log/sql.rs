@@ -140,12 +140,30 @@ fn migrate(conn: &Connection) -> crate::Result<()> {
     }
 }
 
-/// Appends `messages` in one transaction and returns the topics written to.
+/// Runs `f` in one IMMEDIATE transaction on `conn` and commits it.
 ///
 /// `BEGIN IMMEDIATE` takes the write lock up front, so reading `topics.next_offset` and
 /// writing the records cannot interleave with another writer on the same file.
-pub(super) fn append(conn: &mut Connection, messages: &[Message]) -> rusqlite::Result<Vec<String>> {
+pub(super) fn in_tx<T>(
+    conn: &mut Connection,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let value = f(&tx)?;
+    tx.commit()?;
+    Ok(value)
+}
+
+/// Test convenience: [`append_in`] in a transaction of its own.
+#[cfg(test)]
+pub(super) fn append(conn: &mut Connection, messages: &[Message]) -> rusqlite::Result<Vec<String>> {
+    in_tx(conn, |tx| append_in(tx, messages))
+}
+
+/// Appends `messages` inside the caller's write transaction and returns the topics written
+/// to. The caller must hold the file's write lock for the whole transaction (an IMMEDIATE
+/// transaction, or the one writer every write of the file goes through).
+pub(crate) fn append_in(tx: &Connection, messages: &[Message]) -> rusqlite::Result<Vec<String>> {
     let mut next: HashMap<&str, u64> = HashMap::new();
     {
         let mut read_next =
@@ -174,7 +192,6 @@ pub(super) fn append(conn: &mut Connection, messages: &[Message]) -> rusqlite::R
             write_next.execute(params![topic, offset])?;
         }
     }
-    tx.commit()?;
     Ok(next.into_keys().map(str::to_owned).collect())
 }
 
@@ -200,14 +217,23 @@ pub(super) fn fetch(
     rows.collect()
 }
 
-/// Registers `group` on `topics` (at offset 0 where it has no row yet, so retention waits for
-/// it) and returns its committed next offset per topic, in the order of `topics`.
+/// Test convenience: [`join_in`] in a transaction of its own.
+#[cfg(test)]
 pub(super) fn join(
     conn: &mut Connection,
     group: &str,
     topics: &[String],
 ) -> rusqlite::Result<Vec<u64>> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    in_tx(conn, |tx| join_in(tx, group, topics))
+}
+
+/// Registers `group` on `topics` (at offset 0 where it has no row yet, so retention waits for
+/// it) and returns its committed next offset per topic, in the order of `topics`.
+pub(super) fn join_in(
+    tx: &Connection,
+    group: &str,
+    topics: &[String],
+) -> rusqlite::Result<Vec<u64>> {
     let mut next = Vec::with_capacity(topics.len());
     {
         let mut register = tx.prepare_cached(
@@ -222,17 +248,25 @@ pub(super) fn join(
             next.push(read.query_row(params![group, topic], |row| row.get(0))?);
         }
     }
-    tx.commit()?;
     Ok(next)
 }
 
-/// Stores `next` (topic, next offset) for `group`, never moving an offset backwards.
+/// Test convenience: [`commit_in`] in a transaction of its own.
+#[cfg(test)]
 pub(super) fn commit(
     conn: &mut Connection,
     group: &str,
     next: &HashMap<String, u64>,
 ) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    in_tx(conn, |tx| commit_in(tx, group, next))
+}
+
+/// Stores `next` (topic, next offset) for `group`, never moving an offset backwards.
+pub(super) fn commit_in(
+    tx: &Connection,
+    group: &str,
+    next: &HashMap<String, u64>,
+) -> rusqlite::Result<()> {
     {
         let mut upsert = tx.prepare_cached(
             "INSERT INTO bus_group_offsets (group_name, topic, next_offset) VALUES (?1, ?2, ?3)
@@ -243,7 +277,7 @@ pub(super) fn commit(
             upsert.execute(params![group, topic, offset])?;
         }
     }
-    tx.commit()
+    Ok(())
 }
 
 /// How many records of `topics` are published and not yet committed by `group`, summed:
@@ -268,10 +302,15 @@ pub(super) fn lag(conn: &Connection, group: &str, topics: &[String]) -> rusqlite
     Ok(lag)
 }
 
+/// Test convenience: [`retain_in`] in a transaction of its own.
+#[cfg(test)]
+pub(super) fn retain(conn: &mut Connection) -> rusqlite::Result<usize> {
+    in_tx(conn, retain_in)
+}
+
 /// Deletes, on every topic some group has joined, the records every such group has
 /// committed. Topics no group has joined keep everything. Returns the number deleted.
-pub(super) fn retain(conn: &mut Connection) -> rusqlite::Result<usize> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+pub(super) fn retain_in(tx: &Connection) -> rusqlite::Result<usize> {
     let mut deleted = 0;
     {
         let floors: Vec<(String, u64)> = tx
@@ -284,7 +323,6 @@ pub(super) fn retain(conn: &mut Connection) -> rusqlite::Result<usize> {
             deleted += delete.execute(params![topic, floor])?;
         }
     }
-    tx.commit()?;
     Ok(deleted)
 }
 

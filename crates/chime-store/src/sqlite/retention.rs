@@ -38,7 +38,7 @@ pub fn count_past(
 }
 
 fn purge(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     kind: PastKind,
     cutoff: Timestamp,
     now: Timestamp,

@@ -60,7 +60,7 @@ pub(super) fn session_from_row(
     })
 }
 
-pub(super) fn insert_session(tx: &Transaction<'_>, s: &SessionRecord) -> Result<()> {
+pub(super) fn insert_session(tx: &Connection, s: &SessionRecord) -> Result<()> {
     let pending = s.pending.as_ref();
     tx.execute(
         &format!(

@@ -13,12 +13,13 @@
 //! has succeeded; when the commit (or SQLite itself, e.g. on a full disk) fails, every write of
 //! the group gets the error and none of them is kept.
 
-use std::sync::mpsc;
+use std::cell::RefCell;
+use std::sync::{mpsc, Arc, OnceLock};
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::map_err;
+use super::{map_err, OutboxSink, Tx};
 use crate::{Error, Result};
 
 /// The most writes committed together. A group is a single transaction: bigger groups save
@@ -28,8 +29,7 @@ const MAX_GROUP: usize = 256;
 /// A queued write: runs inside the group's transaction and says whether it succeeded; its
 /// finisher hears the group's outcome and answers the caller. Given the group's failure
 /// instead of a transaction (the group failed before its turn), it only answers that.
-type Job =
-    Box<dyn FnOnce(std::result::Result<&Transaction<'_>, &CommitFailure>) -> (bool, Finish) + Send>;
+type Job = Box<dyn FnOnce(std::result::Result<&Tx<'_>, &CommitFailure>) -> (bool, Finish) + Send>;
 type Finish = Box<dyn FnOnce(Option<&CommitFailure>) + Send>;
 
 /// Why a whole group failed, kept so every caller of the group gets an error of the same kind.
@@ -74,11 +74,14 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn spawn(conn: Connection) -> Result<Self> {
+    pub(super) fn spawn(
+        conn: Connection,
+        sink: Arc<OnceLock<Arc<dyn OutboxSink>>>,
+    ) -> Result<Self> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("chime-sqlite-writer".into())
-            .spawn(move || run(conn, queue))
+            .spawn(move || run(conn, queue, &sink))
             .map_err(|e| Error::Storage(Box::new(e)))?;
         Ok(Self { jobs })
     }
@@ -87,7 +90,7 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         let (answer, answered) = oneshot::channel();
         let job: Job = Box::new(move |tx| {
@@ -117,7 +120,7 @@ impl Writer {
     }
 }
 
-fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+fn run(mut conn: Connection, queue: mpsc::Receiver<Job>, sink: &OnceLock<Arc<dyn OutboxSink>>) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -126,29 +129,35 @@ fn run(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_group(&mut conn, group);
+        commit_group(&mut conn, group, sink.get().map(|s| &**s));
     }
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Job>) {
+fn commit_group(conn: &mut Connection, group: Vec<Job>, sink: Option<&dyn OutboxSink>) {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => return fail_unrun(group, &CommitFailure::new(&map_err(e))),
     };
+    let view = Tx {
+        conn: &tx,
+        sink,
+        topics: RefCell::new(Vec::new()),
+    };
     let mut finishes: Vec<Finish> = Vec::with_capacity(group.len());
     let mut jobs = group.into_iter();
     while let Some(job) = jobs.next() {
-        if let Err(e) = tx.execute_batch("SAVEPOINT write") {
+        // Prepared once per connection (the cache): these run for every write.
+        if let Err(e) = run_cached(&tx, "SAVEPOINT write") {
             let failure = CommitFailure::new(&map_err(e));
             finish_all(finishes, &failure);
             return fail_unrun(jobs.collect(), &failure);
         }
-        let (ok, finish) = job(Ok(&tx));
+        let (ok, finish) = job(Ok(&view));
         finishes.push(finish);
         let settled = if ok {
-            tx.execute_batch("RELEASE write")
+            run_cached(&tx, "RELEASE write")
         } else {
-            tx.execute_batch("ROLLBACK TO write; RELEASE write")
+            run_cached(&tx, "ROLLBACK TO write").and_then(|()| run_cached(&tx, "RELEASE write"))
         };
         // Some errors (a full disk, I/O) make SQLite roll the whole transaction back by
         // itself: then nothing of the group stands, and going on would run the rest outside
@@ -167,14 +176,22 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) {
             return fail_unrun(jobs.collect(), &failure);
         }
     }
+    let topics = view.topics.take();
     match tx.commit() {
         Ok(()) => {
+            if let (Some(sink), false) = (sink, topics.is_empty()) {
+                sink.committed(&topics);
+            }
             for finish in finishes {
                 finish(None);
             }
         }
         Err(e) => finish_all(finishes, &CommitFailure::new(&map_err(e))),
     }
+}
+
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn finish_all(finishes: Vec<Finish>, failure: &CommitFailure) {
