@@ -191,6 +191,18 @@ impl TaskStore for EncryptedStore {
         self.inner.create_task(&task, self.seal_event(event)?).await
     }
 
+    async fn create_task_within(
+        &self,
+        task: &TaskRecord,
+        event: OutboxEvent,
+        limit: u64,
+    ) -> Result<bool> {
+        let task = self.seal_task(task)?;
+        self.inner
+            .create_task_within(&task, self.seal_event(event)?, limit)
+            .await
+    }
+
     async fn update_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<bool> {
         let task = self.seal_task(task)?;
         self.inner.update_task(&task, self.seal_event(event)?).await

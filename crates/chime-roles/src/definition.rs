@@ -196,14 +196,6 @@ impl Definition {
         spec.require_future(now)?;
         spec.check_moves()?;
         self.check_destinations(user, &spec, &[]).await?;
-        if self.task_limit != usize::MAX {
-            let count = self.store.count_tasks(user).await?;
-            if count >= u64::try_from(self.task_limit).unwrap_or(u64::MAX) {
-                return Err(DefinitionError::TaskLimit {
-                    limit: self.task_limit,
-                });
-            }
-        }
         let record = TaskRecord {
             id: TaskId::new(),
             user_id: user.clone(),
@@ -213,7 +205,21 @@ impl Definition {
             modified_at: now,
         };
         let event = Event::TaskCreated(changed(&record, now));
-        self.store.create_task(&record, (&event).into()).await?;
+        if self.task_limit == usize::MAX {
+            self.store.create_task(&record, (&event).into()).await?;
+        } else {
+            // Checked in the create's own transaction: exact when creates race, and O(1).
+            let limit = u64::try_from(self.task_limit).unwrap_or(u64::MAX);
+            if !self
+                .store
+                .create_task_within(&record, (&event).into(), limit)
+                .await?
+            {
+                return Err(DefinitionError::TaskLimit {
+                    limit: self.task_limit,
+                });
+            }
+        }
         self.ctx.metrics.tasks_created.inc();
         tracing::info!(task_id = %record.id, "task created");
         Ok(TaskView::new(record, spec, now))

@@ -111,6 +111,7 @@ macro_rules! store_contract_tests {
             a_task_is_invisible_to_another_user,
             task_by_id_finds_any_users_task_for_the_admin_read,
             list_tasks_returns_only_the_users_tasks_in_id_order_and_paginates,
+            the_task_limit_holds_exactly_when_creates_race_from_two_instances,
             an_update_at_the_next_version_replaces_the_task_and_bumps_its_version,
             an_update_at_a_stale_version_is_a_conflict_and_changes_nothing,
             an_update_of_a_missing_or_another_users_task_returns_false_and_writes_nothing,

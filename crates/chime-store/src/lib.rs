@@ -167,6 +167,23 @@ pub trait TaskStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<TaskRecord>>;
 
+    /// Creates `task` as [`TaskStore::create_task`] does, unless its owner already has
+    /// `limit` tasks; returns whether it was created. Adapters answer exactly under concurrent
+    /// creates of one user, in O(1): the count is kept in the transactions that add and remove
+    /// tasks, and read in the create's own. (The default counts first, then creates: neither
+    /// exact under concurrency nor O(1); adapters override it.)
+    async fn create_task_within(
+        &self,
+        task: &TaskRecord,
+        event: OutboxEvent,
+        limit: u64,
+    ) -> Result<bool> {
+        if self.count_tasks(&task.user_id).await? >= limit {
+            return Ok(false);
+        }
+        self.create_task(task, event).await.map(|()| true)
+    }
+
     /// How many tasks `user` has. The default pages through [`TaskStore::list_tasks`];
     /// adapters (and decorators) should answer it directly, from an index.
     async fn count_tasks(&self, user: &UserId) -> Result<u64> {

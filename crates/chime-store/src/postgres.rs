@@ -95,6 +95,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "destinations",
         include_str!("postgres/migrations/0007_destinations.sql"),
     ),
+    (
+        8,
+        "task counts",
+        include_str!("postgres/migrations/0008_task_counts.sql"),
+    ),
 ];
 
 /// The schema version this build migrates a database to.

@@ -154,6 +154,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("sqlite/migrations/0005_occurrences.sql"),
     include_str!("sqlite/migrations/0006_calendar_feeds.sql"),
     include_str!("sqlite/migrations/0007_destinations.sql"),
+    include_str!("sqlite/migrations/0008_task_counts.sql"),
 ];
 
 /// The schema version (`PRAGMA user_version`) this build migrates a store file to; a file with

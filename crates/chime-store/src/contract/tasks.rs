@@ -164,6 +164,56 @@ pub async fn list_tasks_returns_only_the_users_tasks_in_id_order_and_paginates(
     assert_eq!(store.count_tasks(&alice).await.expect("count"), 4);
 }
 
+/// `create_task_within` creates while the owner has fewer than `limit` tasks: forty creates
+/// racing from two instances (two handles on the same storage) for a limit of 7 create exactly
+/// 7, another user is not counted, a delete frees one place, and `count_tasks` agrees.
+pub async fn the_task_limit_holds_exactly_when_creates_race_from_two_instances(
+    f: &dyn StoreFactory,
+) {
+    const LIMIT: u64 = 7;
+    let (one, two) = (f.open().await, f.open().await);
+    let (alice, bob) = (user("alice"), user("bob"));
+    create(&*one, &task(&bob, "Bob's")).await;
+    let mut racing = Vec::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { one.clone() } else { two.clone() };
+        let new = task(&alice, &format!("Task {i}"));
+        racing.push(tokio::spawn(async move {
+            let created = store
+                .create_task_within(&new, created_event(&new), LIMIT)
+                .await
+                .expect("create within the limit");
+            created.then_some(new)
+        }));
+    }
+    let mut created = Vec::new();
+    for race in racing {
+        created.extend(race.await.expect("join"));
+    }
+    assert_eq!(created.len() as u64, LIMIT, "creates past the limit");
+    assert_eq!(one.count_tasks(&alice).await.expect("count"), LIMIT);
+    assert_eq!(list(&*two, &alice, None, 100).await.len() as u64, LIMIT);
+    assert_eq!(one.count_tasks(&bob).await.expect("count"), 1);
+
+    let extra = task(&alice, "One too many");
+    assert!(!one
+        .create_task_within(&extra, created_event(&extra), LIMIT)
+        .await
+        .expect("refused"));
+    assert!(one.get_task(&alice, extra.id).await.expect("get").is_none());
+
+    let freed = &created[0];
+    assert!(two
+        .delete_task(&alice, freed.id, 1, deleted_event(freed, 1))
+        .await
+        .expect("delete"));
+    assert_eq!(one.count_tasks(&alice).await.expect("count"), LIMIT - 1);
+    assert!(one
+        .create_task_within(&extra, created_event(&extra), LIMIT)
+        .await
+        .expect("a place was freed"));
+}
+
 /// An update at the stored version + 1 replaces body and modification instant, keeps the
 /// creation instant, and returns true; a further update works the same.
 pub async fn an_update_at_the_next_version_replaces_the_task_and_bumps_its_version(

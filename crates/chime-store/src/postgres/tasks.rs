@@ -33,27 +33,65 @@ pub(super) async fn lock_task_version(
     Ok(version.map(|v| v as u64))
 }
 
+/// Inserts `task` (the trigger of migration 8 counts it).
+async fn insert_task(tx: &mut Tx, task: &TaskRecord) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO tasks (id, user_id, version, body, created_at, modified_at)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(task.id.to_string())
+    .bind(task.user_id.as_str())
+    .bind(task.version as i64)
+    .bind(task.body.to_string())
+    .bind(micros(task.created_at))
+    .bind(micros(task.modified_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl TaskStore for PgStore {
     async fn create_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(
-            "INSERT INTO tasks (id, user_id, version, body, created_at, modified_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(task.id.to_string())
-        .bind(task.user_id.as_str())
-        .bind(task.version as i64)
-        .bind(task.body.to_string())
-        .bind(micros(task.created_at))
-        .bind(micros(task.modified_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        insert_task(&mut tx, task).await?;
         insert_outbox(&mut tx, &[event]).await?;
         tx.commit().await.map_err(map_err)?;
         self.signal_if(true);
         Ok(())
+    }
+
+    async fn create_task_within(
+        &self,
+        task: &TaskRecord,
+        event: OutboxEvent,
+        limit: u64,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // The owner's count row, made if missing and then locked: concurrent creates of one
+        // user take their turns here, each seeing the count the previous one left.
+        sqlx::query(
+            "INSERT INTO task_counts (user_id, tasks) VALUES ($1, 0) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(task.user_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let count: i64 =
+            sqlx::query_scalar("SELECT tasks FROM task_counts WHERE user_id = $1 FOR UPDATE")
+                .bind(task.user_id.as_str())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        if u64::try_from(count).unwrap_or(0) >= limit {
+            return Ok(false);
+        }
+        insert_task(&mut tx, task).await?;
+        insert_outbox(&mut tx, &[event]).await?;
+        tx.commit().await.map_err(map_err)?;
+        self.signal_if(true);
+        Ok(true)
     }
 
     async fn update_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<bool> {
@@ -142,12 +180,12 @@ impl TaskStore for PgStore {
     }
 
     async fn count_tasks(&self, user: &UserId) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tasks WHERE user_id = $1")
+        let n: Option<i64> = sqlx::query_scalar("SELECT tasks FROM task_counts WHERE user_id = $1")
             .bind(user.as_str())
-            .fetch_one(&self.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        Ok(n.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
     }
 
     async fn record_fired(&self, fired: &[FiredOccurrence]) -> Result<()> {

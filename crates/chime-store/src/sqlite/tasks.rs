@@ -33,29 +33,59 @@ pub(super) fn task_from_row(
     })
 }
 
+/// Inserts `task` and its event (the trigger of migration 8 counts it).
+fn insert_task(tx: &Tx<'_>, task: &TaskRecord, event: OutboxEvent) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO tasks (id, user_id, version, body, created_at, modified_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            task.id.to_string(),
+            task.user_id.as_str(),
+            task.version as i64,
+            task.body.to_string(),
+            micros(task.created_at),
+            micros(task.modified_at),
+        ])
+    })
+    .map_err(map_err)?;
+    insert_outbox(tx, &[event])
+}
+
+/// `user`'s number of tasks, from the count the triggers keep.
+fn task_count(conn: &Connection, user: &UserId) -> Result<u64> {
+    let n: Option<i64> = conn
+        .prepare_cached("SELECT tasks FROM task_counts WHERE user_id = ?1")
+        .and_then(|mut s| s.query_row([user.as_str()], |r| r.get(0)).optional())
+        .map_err(map_err)?;
+    Ok(n.map_or(0, |n| n.max(0) as u64))
+}
+
 #[async_trait]
 impl TaskStore for SqliteStore {
     async fn create_task(&self, task: &TaskRecord, event: OutboxEvent) -> Result<()> {
         let task = task.clone();
+        self.write_with_events(|_| true, move |tx| insert_task(tx, &task, event))
+            .await
+    }
+
+    async fn create_task_within(
+        &self,
+        task: &TaskRecord,
+        event: OutboxEvent,
+        limit: u64,
+    ) -> Result<bool> {
+        let task = task.clone();
+        // Read and insert in one write transaction: the one writer runs creates in turn, so
+        // two creates can never both see the last free place.
         self.write_with_events(
-            |_| true,
+            |created| *created,
             move |tx| {
-                tx.prepare_cached(
-                    "INSERT INTO tasks (id, user_id, version, body, created_at, modified_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        task.id.to_string(),
-                        task.user_id.as_str(),
-                        task.version as i64,
-                        task.body.to_string(),
-                        micros(task.created_at),
-                        micros(task.modified_at),
-                    ])
-                })
-                .map_err(map_err)?;
-                insert_outbox(tx, &[event])
+                if task_count(tx, &task.user_id)? >= limit {
+                    return Ok(false);
+                }
+                insert_task(tx, &task, event).map(|()| true)
             },
         )
         .await
@@ -184,15 +214,7 @@ impl TaskStore for SqliteStore {
 
     async fn count_tasks(&self, user: &UserId) -> Result<u64> {
         let user = user.clone();
-        self.read(move |conn| {
-            // Answered from the `tasks_by_user` index alone.
-            let count: i64 = conn
-                .prepare_cached("SELECT COUNT(*) FROM tasks WHERE user_id = ?1")
-                .and_then(|mut stmt| stmt.query_row(params![user.as_str()], |row| row.get(0)))
-                .map_err(map_err)?;
-            Ok(u64::try_from(count).unwrap_or(0))
-        })
-        .await
+        self.read(move |conn| task_count(conn, &user)).await
     }
 
     async fn record_fired(&self, fired: &[FiredOccurrence]) -> Result<()> {
