@@ -27,7 +27,8 @@ use crate::config::Config;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct LoadArgs {
-    /// Concurrent SSE inbox clients (`GET /api/v1/notifications/stream`).
+    /// Concurrent SSE inbox clients (`GET /api/v1/notifications/stream`); 0 measures creates
+    /// alone (with `--due-in` far enough that nothing falls due during the run).
     #[arg(long, default_value_t = 1000)]
     pub clients: usize,
     /// Concurrent writers creating reminders.
@@ -62,6 +63,8 @@ pub struct LoadReport {
     pub received: usize,
     /// Every error, in words.
     pub errors: Vec<String>,
+    /// Each successful create's request time, sorted.
+    pub create_latency: Vec<SignedDuration>,
     /// The server process's peak resident memory (`VmHWM`), when the OS tells it.
     pub peak_rss_bytes: Option<u64>,
     /// Due instant to arrival at a client, one per received notification, sorted.
@@ -71,21 +74,28 @@ pub struct LoadReport {
 impl LoadReport {
     pub fn print(&self) {
         println!(
-            "| clients | writers | users | seconds | reminders created | notifications expected / received | errors | server peak RSS | due to client p50 / p99 / max |"
+            "| clients | writers | users | seconds | reminders created | creates/s | create p50 / p99 / max | notifications expected / received | errors | server peak RSS | due to client p50 / p99 / max |"
         );
-        println!("|---|---|---|---|---|---|---|---|---|");
+        println!("|---|---|---|---|---|---|---|---|---|---|---|");
         let latency = if self.latency.is_empty() {
             "-".to_owned()
         } else {
             super::summary(&self.latency)
         };
+        let create_latency = if self.create_latency.is_empty() {
+            "-".to_owned()
+        } else {
+            super::summary(&self.create_latency)
+        };
         println!(
-            "| {} | {} | {} | {:.0} s | {} | {} / {} | {} | {} | {} |",
+            "| {} | {} | {} | {:.0} s | {} | {:.0} | {} | {} / {} | {} | {} | {} |",
             self.clients,
             self.writers,
             self.users,
             self.seconds,
             self.created,
+            self.created as f64 / self.seconds,
+            create_latency,
             self.expected,
             self.received,
             self.errors.len(),
@@ -124,8 +134,8 @@ struct ClientResult {
 /// Runs the load against `chime serve` started from `exe` (this binary, or in tests the
 /// built one).
 pub async fn measure(args: &LoadArgs, exe: &Path) -> anyhow::Result<LoadReport> {
-    if args.clients == 0 || args.writers == 0 || args.users == 0 || args.seconds <= 0.0 {
-        bail!("--clients, --writers, --users and --seconds must be positive");
+    if args.writers == 0 || args.users == 0 || args.seconds <= 0.0 {
+        bail!("--writers, --users and --seconds must be positive");
     }
     // Each client and writer holds a connection here and in the server (a child inherits the
     // limit), plus the store's files and some slack.
@@ -226,7 +236,7 @@ pub async fn measure(args: &LoadArgs, exe: &Path) -> anyhow::Result<LoadReport> 
         }
     }
 
-    let created: Arc<Mutex<Vec<(usize, String)>>> = Arc::default();
+    let created: Arc<Mutex<Vec<(usize, String, SignedDuration)>>> = Arc::default();
     let write_errors: Arc<Mutex<Vec<String>>> = Arc::default();
     let until = tokio::time::Instant::now() + Duration::from_secs_f64(args.seconds);
     let due_in = SignedDuration::try_from_secs_f64(args.due_in)?;
@@ -250,14 +260,21 @@ pub async fn measure(args: &LoadArgs, exe: &Path) -> anyhow::Result<LoadReport> 
                         "name": format!("load {w}.{k}"),
                         "startDate": due.to_string(),
                     });
+                    let sent = tokio::time::Instant::now();
                     match create(&client, &url, &tokens[user], &body).await {
-                        Ok(id) => created.lock().expect("lock").push((user, id)),
+                        Ok(id) => {
+                            let took = SignedDuration::try_from(sent.elapsed())
+                                .unwrap_or(SignedDuration::MAX);
+                            created.lock().expect("lock").push((user, id, took));
+                        }
                         Err(e) => errors
                             .lock()
                             .expect("lock")
                             .push(format!("writer {w}: {e:#}")),
                     }
-                    tokio::time::sleep(Duration::from_millis(interval)).await;
+                    if interval > 0 {
+                        tokio::time::sleep(Duration::from_millis(interval)).await;
+                    }
                 }
             })
         })
@@ -267,8 +284,10 @@ pub async fn measure(args: &LoadArgs, exe: &Path) -> anyhow::Result<LoadReport> 
     }
 
     let created = std::mem::take(&mut *created.lock().expect("lock"));
+    let mut create_latency: Vec<SignedDuration> = created.iter().map(|c| c.2).collect();
+    create_latency.sort();
     let mut expected_by_user: HashMap<usize, HashSet<String>> = HashMap::new();
-    for (user, id) in &created {
+    for (user, id, _) in &created {
         expected_by_user
             .entry(*user)
             .or_default()
@@ -324,6 +343,7 @@ pub async fn measure(args: &LoadArgs, exe: &Path) -> anyhow::Result<LoadReport> 
         expected,
         received,
         errors,
+        create_latency,
         peak_rss_bytes,
         latency,
     })
