@@ -164,12 +164,12 @@ pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
 impl SqliteStore {
     /// Opens (creating and migrating when needed) the store at `path`.
     pub fn open(path: &Path, options: &SqliteOptions) -> Result<Self> {
-        let mut writer = connect(path, options)?;
+        let mut writer = connect(path, options, Role::Writer)?;
         migrate(&mut writer)?;
         let sink = Arc::new(OnceLock::new());
         let writer = writer::Writer::spawn(writer, Arc::clone(&sink))?;
         let readers = (0..options.readers.max(1))
-            .map(|_| connect(path, options).map(Mutex::new))
+            .map(|_| connect(path, options, Role::Reader).map(Mutex::new))
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -245,7 +245,14 @@ impl SqliteStore {
     }
 }
 
-fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
+/// Which connection `connect` opens: the writer gets the big page cache.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Writer,
+    Reader,
+}
+
+fn connect(path: &Path, options: &SqliteOptions, role: Role) -> Result<Connection> {
     let conn = Connection::open(path).map_err(map_err)?;
     let synchronous = match options.synchronous {
         Synchronous::Normal => "NORMAL",
@@ -253,14 +260,16 @@ fn connect(path: &Path, options: &SqliteOptions) -> Result<Connection> {
     };
     conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
     enable_wal(&conn)?;
-    // A page cache of 64 MiB instead of 2: a burst's claims, inbox rows and log records touch
-    // more pages than 2 MiB holds, and each miss is a read from the OS. Temporary data in
-    // memory: every write of a group runs in a savepoint, whose journal of the pages it
-    // changes would otherwise spill to a temporary file.
+    // The writer's page cache is 64 MiB instead of 2: a burst's claims, inbox rows and log
+    // records touch more pages than 2 MiB holds, and each miss is a read from the OS (readers
+    // keep the default: the OS caches the file for them, and five big caches would cost a
+    // quarter of the memory budget). Temporary data in memory: every write of a group runs in
+    // a savepoint, whose journal of the pages it changes would otherwise spill to a file.
+    let cache_kib = if role == Role::Writer { 65_536 } else { 2_000 };
     conn.execute_batch(&format!(
         "PRAGMA synchronous = {synchronous};
          PRAGMA foreign_keys = ON;
-         PRAGMA cache_size = -65536;
+         PRAGMA cache_size = -{cache_kib};
          PRAGMA temp_store = MEMORY;"
     ))
     .map_err(map_err)?;
