@@ -37,11 +37,13 @@ use jiff::Timestamp;
 
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+#[cfg(feature = "mongodb")]
+pub mod mongodb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod reencrypt;
 pub mod retention;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mongodb"))]
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;

@@ -1,0 +1,411 @@
+//! Runs the store contract suite on the MongoDB adapter against SecantusDB, a
+//! MongoDB-wire-protocol server (`chime_testenv::secantusdb`): one server for this test
+//! binary, a database of its own per test (set up by `migrate` on first open), and the
+//! checks particular to MongoDB: two clients claiming at once never claim a row twice, a
+//! transaction aborted midway leaves nothing, a change stream resumed after a server restart
+//! misses nothing, and the schema's versioning.
+//!
+//! SecantusDB shows compatibility with the wire protocol and the driver, not MongoDB's
+//! performance: the sizes here are small (it scans every matching document).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use async_trait::async_trait;
+use chime_core::{TaskId, UserId};
+use chime_store::contract::StoreFactory;
+use chime_store::mongodb::{MongoStore, SCHEMA_VERSION};
+use chime_store::{
+    Error, Fire, FireFn, OutboxStore, ScheduleChange, ScheduleStore, ScheduledTask, Store,
+    TaskRecord, TaskStore,
+};
+use chime_testenv::secantusdb::SecantusDb;
+use jiff::Timestamp;
+use mongodb::bson::{doc, Document};
+use serde_json::json;
+
+/// The server every test of this binary shares (each in its own database); stopped when the
+/// test process exits.
+fn server() -> &'static SecantusDb {
+    static SERVER: OnceLock<SecantusDb> = OnceLock::new();
+    SERVER.get_or_init(|| SecantusDb::start(&scratch_dir("shared")))
+}
+
+/// A fresh directory under the system's temporary one (kept: the server may still write to
+/// it as the process exits).
+fn scratch_dir(what: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!(
+        "chime-secantusdb-{}-{what}-{}",
+        std::process::id(),
+        unique()
+    ))
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// One database per test, on the shared server (or on `server` when given).
+struct MongoFactory {
+    url: String,
+    migrated: tokio::sync::OnceCell<()>,
+}
+
+impl MongoFactory {
+    fn new() -> Self {
+        Self::on(server())
+    }
+
+    fn on(server: &SecantusDb) -> Self {
+        Self {
+            url: server.url(&format!("chime_test_{}_{}", std::process::id(), unique())),
+            migrated: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// A new client (a process of its own, as far as the store can tell) on the database.
+    async fn mongo(&self) -> MongoStore {
+        let store = MongoStore::connect(&self.url, 4)
+            .await
+            .unwrap_or_else(|e| panic!("connect to SecantusDB at {}: {e:?}", self.url));
+        self.migrated
+            .get_or_init(|| async { store.migrate().await.expect("migrate the test database") })
+            .await;
+        store
+    }
+}
+
+#[async_trait]
+impl StoreFactory for MongoFactory {
+    async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(self.mongo().await)
+    }
+}
+
+chime_store::store_contract_tests!(MongoFactory::new());
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp::from_second(1_800_000_000 + secs).expect("a valid instant")
+}
+
+fn task(n: usize) -> TaskRecord {
+    TaskRecord {
+        id: TaskId::new(),
+        user_id: UserId::parse("alice").expect("a user id"),
+        version: 1,
+        body: json!({ "name": format!("Task {n}") }),
+        created_at: at(0),
+        modified_at: at(0),
+    }
+}
+
+fn event(task: &TaskRecord) -> chime_store::OutboxEvent {
+    chime_store::OutboxEvent {
+        topic: "task-events",
+        key: task.id.to_string(),
+        payload: task.body.to_string().into_bytes(),
+    }
+}
+
+/// Two clients (two connection pools, as two processes have), two workers each, fire one
+/// schedule at once, a few rows a claim so that their claims meet: every due row fires once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_claiming_concurrently_never_claim_a_row_twice() {
+    const ROWS: usize = 60;
+    let factory = MongoFactory::new();
+    let stores = [factory.mongo().await, factory.mongo().await];
+    let tasks: Vec<TaskRecord> = (0..ROWS).map(task).collect();
+    let changes: Vec<ScheduleChange> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ScheduleChange::Set {
+            task_id: t.id,
+            user_id: t.user_id.clone(),
+            version: t.version,
+            body: t.body.clone(),
+            next: Some((at(i as i64 % 10), 1)),
+        })
+        .collect();
+    chime_store::contract::ensure_tasks(&stores[0], &changes).await;
+    stores[0]
+        .apply_schedule_changes(&changes)
+        .await
+        .expect("apply");
+
+    let fired: Arc<Mutex<HashMap<TaskId, usize>>> = Arc::default();
+    let fire: FireFn = {
+        let fired = fired.clone();
+        Arc::new(move |row: &ScheduledTask| {
+            *fired
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(row.task_id)
+                .or_default() += 1;
+            Fire {
+                events: vec![chime_store::OutboxEvent {
+                    topic: "execute-task",
+                    key: row.task_id.to_string(),
+                    payload: b"{}".to_vec(),
+                }],
+                next: Some((at(10_000), row.seq + 1)),
+                nag: None,
+                escalate_at: None,
+            }
+        })
+    };
+    let start = Arc::new(tokio::sync::Barrier::new(4));
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            let (store, fire, start) = (stores[i % 2].clone(), fire.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut total = 0;
+                loop {
+                    match store.fire_due(at(100), 5, fire.clone()).await {
+                        Ok(0) => break total,
+                        Ok(n) => total += n,
+                        Err(e) => panic!("fire_due: {e:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += tokio::time::timeout(chime_store::contract::GUARD * 6, worker)
+            .await
+            .expect("a worker finishes")
+            .expect("a worker");
+    }
+
+    let fired = fired.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    assert_eq!(fired.len(), ROWS, "every due row fired");
+    assert!(fired.values().all(|n| *n == 1), "no row was claimed twice");
+    assert_eq!(total, ROWS);
+    // One execute_task per row (the tasks' own events were relayed by `ensure_tasks`).
+    assert_eq!(
+        stores[1].outbox_len().await.expect("outbox_len"),
+        ROWS as u64
+    );
+    assert_eq!(
+        stores[1].next_due().await.expect("next_due"),
+        Some(at(10_000))
+    );
+}
+
+/// Two clients' relays drain one outbox at once, claiming a few events at a time and
+/// acknowledging what they claimed: together they publish every event, none to both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_of_two_clients_share_the_outbox_and_no_event_goes_to_both() {
+    const EVENTS: usize = 40;
+    let factory = MongoFactory::new();
+    let stores = [factory.mongo().await, factory.mongo().await];
+    for n in 0..EVENTS {
+        let t = task(n);
+        stores[n % 2]
+            .create_task(&t, event(&t))
+            .await
+            .expect("create");
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let relays: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut relayed = Vec::new();
+                loop {
+                    let batch = store.outbox_claim(5).await.expect("outbox_claim");
+                    if batch.is_empty() {
+                        break relayed;
+                    }
+                    let seqs: Vec<i64> = batch.iter().map(|r| r.seq).collect();
+                    store.outbox_ack(&seqs).await.expect("outbox_ack");
+                    relayed.extend(seqs);
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for relay in relays {
+        all.extend(
+            tokio::time::timeout(chime_store::contract::GUARD * 6, relay)
+                .await
+                .expect("a relay finishes")
+                .expect("a relay"),
+        );
+    }
+    let claimed = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(claimed, all.len(), "an event was claimed by both relays");
+    assert_eq!(all.len(), EVENTS, "every event was relayed");
+    assert_eq!(stores[0].outbox_len().await.expect("outbox_len"), 0);
+}
+
+/// An update whose outbox write fails after the task's new version was written (the seq it
+/// is handed is taken: the counter was set back) is aborted midway: the task keeps its old
+/// version and body, and the outbox holds nothing new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_aborted_midway_leaves_nothing() {
+    let factory = MongoFactory::new();
+    let store = factory.mongo().await;
+    let t = task(1);
+    store.create_task(&t, event(&t)).await.expect("create");
+    let before = store.outbox_batch(10).await.expect("outbox_batch");
+    assert_eq!(before.len(), 1);
+    // The next seq handed out will be the one already taken.
+    store
+        .database()
+        .collection::<Document>("counters")
+        .update_one(doc! { "_id": "outbox" }, doc! { "$inc": { "seq": -1_i64 } })
+        .await
+        .expect("set the counter back");
+
+    let mut edited = t.clone();
+    edited.version = 2;
+    edited.body = json!({ "name": "Edited" });
+    let failed = store.update_task(&edited, event(&edited)).await;
+    assert!(
+        matches!(failed, Err(Error::Storage(_) | Error::Unavailable(_))),
+        "the update fails: {failed:?}"
+    );
+    assert_eq!(
+        store.get_task(&t.user_id, t.id).await.expect("get"),
+        Some(t.clone()),
+        "the task is as it was"
+    );
+    assert_eq!(store.outbox_batch(10).await.expect("outbox_batch"), before);
+
+    // The counter moves on past the taken seq: the next write goes through.
+    assert!(store
+        .update_task(&edited, event(&edited))
+        .await
+        .expect("update"));
+    assert_eq!(store.outbox_len().await.expect("outbox_len"), 2);
+}
+
+/// A change stream's resume token outlives the server: events written after a restart are
+/// all delivered, in order, to a stream resumed from the token taken before it; and a relay
+/// whose listener lost its stream to the restart is woken by a write made after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_stream_resumed_after_a_restart_misses_nothing() {
+    use futures::StreamExt;
+
+    let dir = scratch_dir("restart");
+    let first = SecantusDb::start(&dir);
+    let port = first.port();
+    let factory = MongoFactory::on(&first);
+    let writer = factory.mongo().await;
+    let relay = factory.mongo().await;
+    let signal = relay.outbox_signal();
+    tokio::time::timeout(chime_store::contract::GUARD, signal.notified())
+        .await
+        .expect("the listener starts and wakes the relay once");
+
+    let outbox = writer.database().collection::<Document>("outbox");
+    let mut stream = outbox.watch().await.expect("watch the outbox");
+    let t = task(0);
+    writer.create_task(&t, event(&t)).await.expect("create");
+    let seen = tokio::time::timeout(chime_store::contract::GUARD, stream.next())
+        .await
+        .expect("a change event")
+        .expect("the stream is open")
+        .expect("a change event");
+    assert_eq!(
+        seen.document_key.and_then(|k| k.get_i64("_id").ok()),
+        Some(1)
+    );
+    let token = stream.resume_token().expect("a resume token");
+    drop(stream);
+
+    first.stop();
+    let second = SecantusDb::start_on(&dir, port);
+    let later: Vec<TaskRecord> = (1..4).map(task).collect();
+    for t in &later {
+        // The driver reconnects by itself; the first write may meet the old connection.
+        let mut tries = 0;
+        while let Err(e) = writer.create_task(t, event(t)).await {
+            tries += 1;
+            assert!(tries < 5, "create after the restart: {e:?}");
+        }
+    }
+    let mut resumed = outbox
+        .watch()
+        .resume_after(token)
+        .await
+        .expect("resume the stream");
+    let mut keys = Vec::new();
+    while keys.len() < later.len() {
+        let event = tokio::time::timeout(chime_store::contract::GUARD, resumed.next())
+            .await
+            .expect("a change event after the restart")
+            .expect("the stream is open")
+            .expect("a change event");
+        let key = event
+            .full_document
+            .and_then(|d| d.get_str("key").ok().map(str::to_owned))
+            .expect("an inserted event's key");
+        keys.push(key);
+    }
+    assert_eq!(
+        keys,
+        later.iter().map(|t| t.id.to_string()).collect::<Vec<_>>(),
+        "every event written after the restart, in order"
+    );
+
+    // The relay's own listener: woken (at the latest on its reconnection) once the events
+    // are there, and the events are all claimable.
+    tokio::time::timeout(chime_store::contract::GUARD * 3, signal.notified())
+        .await
+        .expect("the relay is woken after the restart");
+    assert_eq!(relay.outbox_claim(10).await.expect("outbox_claim").len(), 4);
+    drop(second);
+}
+
+/// `migrate` sets the schema up once whoever runs it (two at once, then again), records its
+/// version, and a database set up by a newer build is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_run_once_whoever_runs_them_and_a_newer_schema_is_refused() {
+    let factory = MongoFactory::new();
+    let url = factory.url.clone();
+    let (a, b) = (
+        MongoStore::connect(&url, 2).await.expect("connect"),
+        MongoStore::connect(&url, 2).await.expect("connect"),
+    );
+    assert_eq!(a.applied_schema_version().await.expect("version"), 0);
+    let (ra, rb) = tokio::join!(a.migrate(), b.migrate());
+    ra.expect("migrate");
+    rb.expect("migrate");
+    a.migrate().await.expect("migrate again");
+    assert_eq!(
+        a.applied_schema_version().await.expect("version"),
+        SCHEMA_VERSION
+    );
+    // The validators hold: a task without its fields is refused.
+    let refused = a
+        .database()
+        .collection::<Document>("tasks")
+        .insert_one(doc! { "_id": "tsk_broken" })
+        .await;
+    assert!(
+        refused.is_err(),
+        "the tasks validator refuses a bare document"
+    );
+
+    a.database()
+        .collection::<Document>("chime_schema")
+        .update_one(
+            doc! { "_id": "schema" },
+            doc! { "$set": { "version": SCHEMA_VERSION + 1 } },
+        )
+        .await
+        .expect("pretend a newer build migrated");
+    match b.migrate().await {
+        Err(Error::Corrupt(message)) => assert!(message.contains("upgrade chime"), "{message}"),
+        other => panic!("a newer schema must be refused, got {other:?}"),
+    }
+}
