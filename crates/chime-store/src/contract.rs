@@ -1,5 +1,5 @@
-//! The contract every store adapter passes: one suite, run against each adapter (SQLite and
-//! PostgreSQL), in the manner of garage's `test_suite(db)`.
+//! The contract every store adapter passes: one suite, run against each adapter (SQLite,
+//! PostgreSQL and MongoDB), in the manner of garage's `test_suite(db)`.
 //!
 //! Each check is a public async function taking a [`StoreFactory`]; [`store_contract_tests!`]
 //! expands to one `#[tokio::test]` per check, so an adapter's test file is a few lines:

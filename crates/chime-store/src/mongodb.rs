@@ -243,6 +243,26 @@ impl MongoStore {
                 .await
                 .map_err(map_err)?;
         }
+        // The documents every instance updates (the outbox counter, the claim turn, one
+        // wake-up per channel) exist before any write: two first upserts of one document at
+        // once would fail one of them with a duplicate key.
+        let shared = [
+            (COUNTERS, doc! { "_id": "outbox", "seq": 0_i64 }),
+            (COUNTERS, doc! { "_id": "outbox_claim", "claims": 0_i64 }),
+        ]
+        .into_iter()
+        .chain(
+            Channel::ALL
+                .into_iter()
+                .map(|c| (WAKEUPS, doc! { "_id": c.as_str(), "retried": 0_i64 })),
+        );
+        for (collection, document) in shared {
+            match self.coll(collection).insert_one(document).await {
+                Ok(_) => {}
+                Err(e) if code_of(&e) == Some(11000) => {}
+                Err(e) => return Err(map_err(e)),
+            }
+        }
         self.coll(SCHEMA)
             .update_one(
                 doc! { "_id": "schema", "version": { "$lt": SCHEMA_VERSION } },

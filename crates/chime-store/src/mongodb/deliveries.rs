@@ -214,21 +214,24 @@ impl DeliveryStore for MongoStore {
     }
 
     async fn next_delivery_at(&self, channel: Channel) -> Result<Option<Timestamp>> {
-        let pending = find_all(
-            &self.coll(DELIVERIES),
-            doc! { "outcome": "pending", "channel": channel.as_str() },
-            None,
-            None,
-        )
-        .await?;
-        let mut earliest: Option<i64> = None;
-        for d in &pending {
-            let at = opt_int(d, "next_attempt_at")?
-                .unwrap_or(0)
-                .max(opt_int(d, "leased_until")?.unwrap_or(0));
-            earliest = Some(earliest.map_or(at, |e| e.min(at)));
-        }
-        earliest.map(instant).transpose()
+        // The earliest of each pending delivery's next attempt or lease end, on the server.
+        let mut earliest = self
+            .coll(DELIVERIES)
+            .aggregate([
+                doc! { "$match": { "outcome": "pending", "channel": channel.as_str() } },
+                doc! { "$group": {
+                    "_id": Bson::Null,
+                    "at": { "$min": { "$max": [
+                        "$next_attempt_at",
+                        { "$ifNull": ["$leased_until", 0_i64] },
+                    ] } },
+                } },
+            ])
+            .await?;
+        let Some(group) = earliest.try_next().await? else {
+            return Ok(None);
+        };
+        opt_int(&group, "at")?.map(instant).transpose()
     }
 
     async fn record_attempt(
