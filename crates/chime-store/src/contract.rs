@@ -217,6 +217,7 @@ mod recipients;
 mod retention;
 mod schedule;
 mod sessions;
+mod shared;
 mod support;
 mod tasks;
 
@@ -233,5 +234,6 @@ pub use schedule::*;
 pub use sessions::*;
 use support::*;
 pub use tasks::*;
-// For tests beside the suite (the PostgreSQL-only checks).
+// For tests beside the suite (the checks of a store several processes share).
+pub use shared::*;
 pub use support::ensure_tasks;

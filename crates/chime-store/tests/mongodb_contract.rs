@@ -8,17 +8,13 @@
 //! SecantusDB shows compatibility with the wire protocol and the driver, not MongoDB's
 //! performance: the sizes here are small (it scans every matching document).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chime_core::{TaskId, UserId};
 use chime_store::contract::StoreFactory;
 use chime_store::mongodb::{MongoStore, SCHEMA_VERSION};
-use chime_store::{
-    Error, Fire, FireFn, OutboxStore, ScheduleChange, ScheduleStore, ScheduledTask, Store,
-    TaskRecord, TaskStore,
-};
+use chime_store::{Error, OutboxStore, Store, TaskRecord, TaskStore};
 use chime_testenv::secantusdb::SecantusDb;
 use jiff::Timestamp;
 use mongodb::bson::{doc, Document};
@@ -110,140 +106,27 @@ fn event(task: &TaskRecord) -> chime_store::OutboxEvent {
 }
 
 /// Two clients (two connection pools, as two processes have), two workers each, fire one
-/// schedule at once, a few rows a claim so that their claims meet: every due row fires once.
+/// schedule at once, a few rows a claim so that their claims meet (they conflict, and one
+/// runs again): every due row fires exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_clients_claiming_concurrently_never_claim_a_row_twice() {
-    const ROWS: usize = 60;
     let factory = MongoFactory::new();
-    let stores = [factory.mongo().await, factory.mongo().await];
-    let tasks: Vec<TaskRecord> = (0..ROWS).map(task).collect();
-    let changes: Vec<ScheduleChange> = tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| ScheduleChange::Set {
-            task_id: t.id,
-            user_id: t.user_id.clone(),
-            version: t.version,
-            body: t.body.clone(),
-            next: Some((at(i as i64 % 10), 1)),
-        })
-        .collect();
-    chime_store::contract::ensure_tasks(&stores[0], &changes).await;
-    stores[0]
-        .apply_schedule_changes(&changes)
-        .await
-        .expect("apply");
-
-    let fired: Arc<Mutex<HashMap<TaskId, usize>>> = Arc::default();
-    let fire: FireFn = {
-        let fired = fired.clone();
-        Arc::new(move |row: &ScheduledTask| {
-            *fired
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(row.task_id)
-                .or_default() += 1;
-            Fire {
-                events: vec![chime_store::OutboxEvent {
-                    topic: "execute-task",
-                    key: row.task_id.to_string(),
-                    payload: b"{}".to_vec(),
-                }],
-                next: Some((at(10_000), row.seq + 1)),
-                nag: None,
-                escalate_at: None,
-            }
-        })
-    };
-    let start = Arc::new(tokio::sync::Barrier::new(4));
-    let workers: Vec<_> = (0..4)
-        .map(|i| {
-            let (store, fire, start) = (stores[i % 2].clone(), fire.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let mut total = 0;
-                loop {
-                    match store.fire_due(at(100), 5, fire.clone()).await {
-                        Ok(0) => break total,
-                        Ok(n) => total += n,
-                        Err(e) => panic!("fire_due: {e:?}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += tokio::time::timeout(chime_store::contract::GUARD * 6, worker)
-            .await
-            .expect("a worker finishes")
-            .expect("a worker");
-    }
-
-    let fired = fired.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    assert_eq!(fired.len(), ROWS, "every due row fired");
-    assert!(fired.values().all(|n| *n == 1), "no row was claimed twice");
-    assert_eq!(total, ROWS);
-    // One execute_task per row (the tasks' own events were relayed by `ensure_tasks`).
-    assert_eq!(
-        stores[1].outbox_len().await.expect("outbox_len"),
-        ROWS as u64
-    );
-    assert_eq!(
-        stores[1].next_due().await.expect("next_due"),
-        Some(at(10_000))
-    );
+    let stores: [Arc<dyn Store>; 2] = [factory.open().await, factory.open().await];
+    chime_store::contract::workers_on_two_stores_fire_every_due_row_exactly_once(stores, 60, 5)
+        .await;
 }
 
-/// Two clients' relays drain one outbox at once, claiming a few events at a time and
-/// acknowledging what they claimed: together they publish every event, none to both.
+/// Two clients' relays drain one outbox at once, claiming a few events at a time (taking
+/// turns on the claim document) and acknowledging what they claimed: together they publish
+/// every event, none to both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relays_of_two_clients_share_the_outbox_and_no_event_goes_to_both() {
-    const EVENTS: usize = 40;
     let factory = MongoFactory::new();
-    let stores = [factory.mongo().await, factory.mongo().await];
-    for n in 0..EVENTS {
-        let t = task(n);
-        stores[n % 2]
-            .create_task(&t, event(&t))
-            .await
-            .expect("create");
-    }
-    let start = Arc::new(tokio::sync::Barrier::new(2));
-    let relays: Vec<_> = stores
-        .iter()
-        .map(|store| {
-            let (store, start) = (store.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let mut relayed = Vec::new();
-                loop {
-                    let batch = store.outbox_claim(5).await.expect("outbox_claim");
-                    if batch.is_empty() {
-                        break relayed;
-                    }
-                    let seqs: Vec<i64> = batch.iter().map(|r| r.seq).collect();
-                    store.outbox_ack(&seqs).await.expect("outbox_ack");
-                    relayed.extend(seqs);
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for relay in relays {
-        all.extend(
-            tokio::time::timeout(chime_store::contract::GUARD * 6, relay)
-                .await
-                .expect("a relay finishes")
-                .expect("a relay"),
-        );
-    }
-    let claimed = all.len();
-    all.sort_unstable();
-    all.dedup();
-    assert_eq!(claimed, all.len(), "an event was claimed by both relays");
-    assert_eq!(all.len(), EVENTS, "every event was relayed");
-    assert_eq!(stores[0].outbox_len().await.expect("outbox_len"), 0);
+    let stores: [Arc<dyn Store>; 2] = [factory.open().await, factory.open().await];
+    chime_store::contract::relays_of_two_stores_share_the_outbox_and_no_event_goes_to_both(
+        stores, 40, 5,
+    )
+    .await;
 }
 
 /// An update whose outbox write fails after the task's new version was written (the seq it

@@ -6,9 +6,8 @@
 //! The server: `CHIME_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`,
 //! trust auth), whose user may create databases. Without one, every test fails and says so.
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -17,8 +16,8 @@ use chime_store::contract::StoreFactory;
 use chime_store::postgres::PgStore;
 use chime_store::{
     DestinationRecord, Error, Fire, FireFn, OutboxStore, PiiColumn, PiiTable,
-    PushSubscriptionRecord, RecipientStore, Reencrypt, RewriteFn, ScheduleChange, ScheduleStore,
-    ScheduledTask, Store, TaskRecord, TaskStore,
+    PushSubscriptionRecord, RecipientStore, Reencrypt, RewriteFn, ScheduleChange, ScheduledTask,
+    Store, TaskRecord, TaskStore,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -233,52 +232,12 @@ async fn an_event_that_commits_after_a_higher_seq_was_relayed_is_still_relayed()
 /// is handed to both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relays_of_two_processes_share_the_outbox_and_no_event_goes_to_both() {
-    const EVENTS: usize = 600;
     let factory = PgFactory::new();
-    let stores = [factory.pg().await, factory.pg().await];
-    for n in 0..EVENTS {
-        let t = task(n);
-        stores[n % 2]
-            .create_task(&t, event(&t))
-            .await
-            .expect("create");
-    }
-    let start = Arc::new(tokio::sync::Barrier::new(2));
-    let relays: Vec<_> = stores
-        .iter()
-        .map(|store| {
-            let (store, start) = (store.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let mut relayed = Vec::new();
-                loop {
-                    let batch = store.outbox_claim(50).await.expect("outbox_claim");
-                    if batch.is_empty() {
-                        break relayed;
-                    }
-                    let seqs: Vec<i64> = batch.iter().map(|r| r.seq).collect();
-                    store.outbox_ack(&seqs).await.expect("outbox_ack");
-                    relayed.extend(seqs);
-                }
-            })
-        })
-        .collect();
-    let mut per_relay = Vec::new();
-    for relay in relays {
-        per_relay.push(
-            tokio::time::timeout(chime_store::contract::GUARD * 3, relay)
-                .await
-                .expect("a relay finishes")
-                .expect("a relay"),
-        );
-    }
-    let mut all: Vec<i64> = per_relay.concat();
-    let claimed = all.len();
-    all.sort_unstable();
-    all.dedup();
-    assert_eq!(claimed, all.len(), "an event was claimed by both relays");
-    assert_eq!(all.len(), EVENTS, "every event was relayed");
-    assert_eq!(stores[0].outbox_len().await.expect("outbox_len"), 0);
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(factory.pg().await), Arc::new(factory.pg().await)];
+    chime_store::contract::relays_of_two_stores_share_the_outbox_and_no_event_goes_to_both(
+        stores, 600, 50,
+    )
+    .await;
 }
 
 /// A claim holds one task's later events back from other relays (so the task's events reach
@@ -437,86 +396,10 @@ async fn a_dead_letter_retried_in_another_process_wakes_this_processs_worker_for
 /// exactly one event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_workers_on_two_pools_fire_every_due_row_exactly_once() {
-    const ROWS: usize = 2_000;
     let factory = PgFactory::new();
-    let stores = [factory.pg().await, factory.pg().await];
-    let tasks: Vec<TaskRecord> = (0..ROWS).map(task).collect();
-    let changes: Vec<ScheduleChange> = tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| set(t, at(i as i64 % 100)))
-        .collect();
-    // Rows fire only while their task is in the store at their version (the fence).
-    chime_store::contract::ensure_tasks(&stores[0], &changes).await;
-    stores[0]
-        .apply_schedule_changes(&changes)
-        .await
-        .expect("apply");
-
-    let fired: Arc<Mutex<HashMap<TaskId, usize>>> = Arc::default();
-    let fire: FireFn = {
-        let fired = fired.clone();
-        Arc::new(move |row: &ScheduledTask| {
-            *fired
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(row.task_id)
-                .or_default() += 1;
-            Fire {
-                events: vec![chime_store::OutboxEvent {
-                    topic: "execute-task",
-                    key: row.task_id.to_string(),
-                    payload: b"{}".to_vec(),
-                }],
-                next: Some((at(10_000), row.seq + 1)),
-                nag: None,
-                escalate_at: None,
-            }
-        })
-    };
-    let start = Arc::new(tokio::sync::Barrier::new(4));
-    let workers: Vec<_> = (0..4)
-        .map(|i| {
-            let (store, fire, start) = (stores[i % 2].clone(), fire.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let mut total = 0;
-                loop {
-                    match store.fire_due(at(100), 50, fire.clone()).await {
-                        Ok(0) => break total,
-                        Ok(n) => total += n,
-                        Err(e) => panic!("fire_due: {e:?}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += tokio::time::timeout(chime_store::contract::GUARD * 3, worker)
-            .await
-            .expect("a worker finishes")
-            .expect("a worker");
-    }
-
-    let fired = fired.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    assert_eq!(fired.len(), ROWS, "every due row fired");
-    assert!(fired.values().all(|n| *n == 1), "no row fired twice");
-    assert_eq!(total, ROWS);
-    assert_eq!(
-        stores[1].outbox_len().await.expect("outbox_len"),
-        ROWS as u64
-    );
-    assert_eq!(
-        stores[1].next_due().await.expect("next_due"),
-        Some(at(10_000))
-    );
-    let one = stores[1]
-        .scheduled(tasks[0].id)
-        .await
-        .expect("scheduled")
-        .expect("still scheduled");
-    assert_eq!((one.due_at, one.seq), (at(10_000), 2));
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(factory.pg().await), Arc::new(factory.pg().await)];
+    chime_store::contract::workers_on_two_stores_fire_every_due_row_exactly_once(stores, 2_000, 50)
+        .await;
 }
 
 /// `migrate` is idempotent, also when instances run it at once; a database that a newer build

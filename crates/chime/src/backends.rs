@@ -467,8 +467,14 @@ mod tests {
 
     #[test]
     fn the_store_is_picked_by_the_scheme_of_its_url() {
-        assert_eq!(StoreKind::of("postgres://db/chime"), Some(StoreKind::Postgres));
-        assert_eq!(StoreKind::of("postgresql://db/chime"), Some(StoreKind::Postgres));
+        assert_eq!(
+            StoreKind::of("postgres://db/chime"),
+            Some(StoreKind::Postgres)
+        );
+        assert_eq!(
+            StoreKind::of("postgresql://db/chime"),
+            Some(StoreKind::Postgres)
+        );
         assert_eq!(StoreKind::of("mongodb://m1/chime"), Some(StoreKind::Mongo));
         assert_eq!(StoreKind::of("mysql://db/chime"), None);
     }

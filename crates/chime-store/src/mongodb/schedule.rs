@@ -25,41 +25,96 @@ pub(super) fn occurrence_key(task_id: &str, due_at: i64) -> Document {
     doc! { "task_id": task_id, "due_at": due_at }
 }
 
-/// The current version and body of each of `ids`' tasks that still exists, in the snapshot
-/// of `session`: what the fence and the returns of snoozes compare with.
-async fn current_tasks(
-    store: &MongoStore,
-    session: &mut ClientSession,
-    ids: Vec<String>,
-) -> Result<HashMap<String, (i64, String)>> {
-    let tasks = find_in(
-        &store.coll(TASKS),
-        session,
-        doc! { "_id": { "$in": ids } },
-        None,
-        None,
-    )
-    .await?;
-    tasks
-        .iter()
-        .map(|t| Ok((text(t, "_id")?, (int(t, "version")?, text(t, "body")?))))
-        .collect()
+/// What a claim took: its due rows (earliest first), each already marked by the claim in its
+/// transaction, and the current version and body of each row's task (the fence).
+struct Claimed {
+    rows: Vec<Document>,
+    /// Each row's task id and due instant (for occurrences; the schedule's rows are keyed by
+    /// task alone and give their own `due_at`).
+    keys: Vec<(String, i64)>,
+    tasks: HashMap<String, (i64, String)>,
 }
 
-/// Marks each document of `keys` as claimed by `token`: the write that makes a concurrent
-/// claim of the same rows conflict before either has decided anything.
-async fn mark(
-    coll: &Collection<Document>,
+/// Reads up to `max` rows of `collection` whose `field` is due at `now` and marks each as
+/// claimed by `token`: the write that makes a concurrent claim of the same rows conflict
+/// before either has decided anything. Then reads their tasks in the same snapshot, which
+/// began after `now` was read, so a change committed before the due instant is seen even
+/// when its event has not reached the schedule yet.
+async fn claim(
+    store: &MongoStore,
     session: &mut ClientSession,
-    keys: Vec<Document>,
+    collection: &str,
+    field: &str,
+    now: Timestamp,
+    max: usize,
     token: &str,
-) -> Result<()> {
-    for key in keys {
+) -> Result<Claimed> {
+    let schedule = collection == SCHEDULE;
+    let task_field = if schedule { "_id" } else { "task_id" };
+    let sort = if schedule {
+        doc! { field: 1, "_id": 1 }
+    } else {
+        doc! { field: 1, "task_id": 1, "due_at": 1 }
+    };
+    let coll = store.coll(collection);
+    let rows = find_in(
+        &coll,
+        session,
+        doc! { field: { "$ne": Bson::Null, "$lte": micros(now) } },
+        Some(sort),
+        Some(max),
+    )
+    .await?;
+    let keys: Vec<(String, i64)> = rows
+        .iter()
+        .map(|d| Ok((text(d, task_field)?, int(d, "due_at")?)))
+        .collect::<Result<_>>()?;
+    for (task_id, due_at) in &keys {
+        let key = if schedule {
+            doc! { "_id": task_id }
+        } else {
+            occurrence_key(task_id, *due_at)
+        };
         coll.update_one(key, doc! { "$set": { "claimed_by": token } })
             .session(&mut *session)
             .await?;
     }
-    Ok(())
+    let ids: Vec<&String> = keys.iter().map(|(t, _)| t).collect();
+    let tasks = if ids.is_empty() {
+        HashMap::new()
+    } else {
+        find_in(
+            &store.coll(TASKS),
+            session,
+            doc! { "_id": { "$in": ids } },
+            None,
+            None,
+        )
+        .await?
+        .iter()
+        .map(|t| Ok((text(t, "_id")?, (int(t, "version")?, text(t, "body")?))))
+        .collect::<Result<_>>()?
+    };
+    Ok(Claimed { rows, keys, tasks })
+}
+
+/// What the caller's pure function decided for a row in this state (task, due instant, and
+/// the instant that made it due), asked once per call of the claim however often its
+/// transaction runs. A panic (a bug in recurrence code) fails the claim, which then commits
+/// nothing, instead of unwinding through the caller's worker.
+fn decide<T: Clone>(
+    decided: &mut HashMap<(String, i64, i64), T>,
+    state: (String, i64, i64),
+    what: &str,
+    ask: impl FnOnce() -> T,
+) -> Result<T> {
+    if let Some(decision) = decided.get(&state) {
+        return Ok(decision.clone());
+    }
+    let decision = catch_unwind(AssertUnwindSafe(ask))
+        .map_err(|_| Error::Storage(format!("{what} task {} panicked", state.0).into()))?;
+    decided.insert(state, decision.clone());
+    Ok(decision)
 }
 
 /// The earliest value of `field` in `collection` (a non-null one).
@@ -154,29 +209,12 @@ impl ScheduleStore for MongoStore {
         // that runs again (after a conflict elsewhere) does not ask twice.
         let mut decided: HashMap<(String, i64, i64), Fire> = HashMap::new();
         let (fired, published) = transaction!(self, |s| {
-            let due = find_in(
-                &self.coll(SCHEDULE),
-                s,
-                doc! { "due_at": { "$ne": Bson::Null, "$lte": micros(now) } },
-                Some(doc! { "due_at": 1, "_id": 1 }),
-                Some(max),
-            )
-            .await?;
+            let Claimed {
+                rows: due, tasks, ..
+            } = claim(self, s, SCHEDULE, "due_at", now, max, &token).await?;
             if due.is_empty() {
                 return Ok((0, false));
             }
-            let ids: Vec<String> = due.iter().map(|d| text(d, "_id")).collect::<Result<_>>()?;
-            mark(
-                &self.coll(SCHEDULE),
-                s,
-                ids.iter().map(|id| doc! { "_id": id }).collect(),
-                &token,
-            )
-            .await?;
-            // The fence: each row's task as of this snapshot, which began after `now` was
-            // read, so a change committed before the due instant is seen even when its event
-            // has not reached the schedule yet.
-            let tasks = current_tasks(self, s, ids).await?;
             let mut events = Vec::new();
             let mut fired = 0;
             for row in &due {
@@ -196,19 +234,7 @@ impl ScheduleStore for MongoStore {
                 }
                 fired += 1;
                 let state = (id.clone(), task.version as i64, micros(task.due_at));
-                let decision = match decided.get(&state) {
-                    Some(decision) => decision.clone(),
-                    None => {
-                        // A panicking FireFn (a bug in recurrence code) fails this call and
-                        // commits nothing, instead of unwinding through the caller's worker.
-                        let decision =
-                            catch_unwind(AssertUnwindSafe(|| fire(&task))).map_err(|_| {
-                                Error::Storage(format!("firing task {id} panicked").into())
-                            })?;
-                        decided.insert(state, decision.clone());
-                        decision
-                    }
-                };
+                let decision = decide(&mut decided, state, "firing", || fire(&task))?;
                 events.extend(decision.events);
                 // The occurrence is open from the claim that fires it (same transaction).
                 let every = decision.nag.map(|n| n.every().as_micros() as i64);
@@ -257,30 +283,14 @@ impl ScheduleStore for MongoStore {
         let token = claim_token();
         let mut decided: HashMap<(String, i64, i64), Option<Woken>> = HashMap::new();
         let (woke, published) = transaction!(self, |s| {
-            let due = find_in(
-                &self.coll(OCCURRENCES),
-                s,
-                doc! { "wake_at": { "$ne": Bson::Null, "$lte": micros(now) } },
-                Some(doc! { "wake_at": 1, "task_id": 1, "due_at": 1 }),
-                Some(max),
-            )
-            .await?;
+            let Claimed {
+                rows: due,
+                keys,
+                tasks,
+            } = claim(self, s, OCCURRENCES, "wake_at", now, max, &token).await?;
             if due.is_empty() {
                 return Ok((0, false));
             }
-            let keys: Vec<(String, i64)> = due
-                .iter()
-                .map(|d| Ok((text(d, "task_id")?, int(d, "due_at")?)))
-                .collect::<Result<_>>()?;
-            mark(
-                &self.coll(OCCURRENCES),
-                s,
-                keys.iter().map(|(t, d)| occurrence_key(t, *d)).collect(),
-                &token,
-            )
-            .await?;
-            let tasks =
-                current_tasks(self, s, keys.iter().map(|(t, _)| t.clone()).collect()).await?;
             let mut events = Vec::new();
             let mut woke = 0;
             for (row, (task_id, due_at)) in due.iter().zip(&keys) {
@@ -308,17 +318,7 @@ impl ScheduleStore for MongoStore {
                     continue;
                 };
                 let state = (task_id.clone(), *due_at, wake_at);
-                let decision = match decided.get(&state) {
-                    Some(decision) => decision.clone(),
-                    None => {
-                        let decision =
-                            catch_unwind(AssertUnwindSafe(|| wake(&w))).map_err(|_| {
-                                Error::Storage(format!("waking task {task_id} panicked").into())
-                            })?;
-                        decided.insert(state, decision.clone());
-                        decision
-                    }
-                };
+                let decision = decide(&mut decided, state, "waking", || wake(&w))?;
                 let Some(woken) = decision else { continue };
                 woke += 1;
                 events.extend(woken.events);
@@ -378,32 +378,16 @@ impl ScheduleStore for MongoStore {
         let token = claim_token();
         let mut decided: HashMap<(String, i64, i64), Option<Escalated>> = HashMap::new();
         let (reached, published) = transaction!(self, |s| {
-            let due = find_in(
-                &self.coll(OCCURRENCES),
-                s,
-                doc! { "escalate_at": { "$ne": Bson::Null, "$lte": micros(now) } },
-                Some(doc! { "escalate_at": 1, "task_id": 1, "due_at": 1 }),
-                Some(max),
-            )
-            .await?;
+            // An acknowledgement that committed first has cleared `escalate_at` (this
+            // snapshot does not list the row); one committing now conflicts with the mark.
+            let Claimed {
+                rows: due,
+                keys,
+                tasks,
+            } = claim(self, s, OCCURRENCES, "escalate_at", now, max, &token).await?;
             if due.is_empty() {
                 return Ok((0, false));
             }
-            let keys: Vec<(String, i64)> = due
-                .iter()
-                .map(|d| Ok((text(d, "task_id")?, int(d, "due_at")?)))
-                .collect::<Result<_>>()?;
-            // An acknowledgement that committed first has cleared `escalate_at` (this
-            // snapshot does not list the row); one committing now conflicts with the mark.
-            mark(
-                &self.coll(OCCURRENCES),
-                s,
-                keys.iter().map(|(t, d)| occurrence_key(t, *d)).collect(),
-                &token,
-            )
-            .await?;
-            let tasks =
-                current_tasks(self, s, keys.iter().map(|(t, _)| t.clone()).collect()).await?;
             let mut events = Vec::new();
             let mut reached_total = 0;
             for (row, (task_id, due_at)) in due.iter().zip(&keys) {
@@ -423,19 +407,7 @@ impl ScheduleStore for MongoStore {
                 let (decision, reached) = match escalate_of(columns)? {
                     Some(e) => {
                         let state = (task_id.clone(), *due_at, at);
-                        let decision = match decided.get(&state) {
-                            Some(decision) => decision.clone(),
-                            None => {
-                                let decision = catch_unwind(AssertUnwindSafe(|| step(&e)))
-                                    .map_err(|_| {
-                                        Error::Storage(
-                                            format!("escalating task {task_id} panicked").into(),
-                                        )
-                                    })?;
-                                decided.insert(state, decision.clone());
-                                decision
-                            }
-                        };
+                        let decision = decide(&mut decided, state, "escalating", || step(&e))?;
                         match decision {
                             Some(decision) => (decision, 1_i64),
                             None => continue,

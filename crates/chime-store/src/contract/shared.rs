@@ -1,0 +1,137 @@
+//! Checks of a store that several processes share (PostgreSQL, MongoDB), sized by the caller:
+//! not in [`store_contract_tests!`], since the embedded store has one process by design (its
+//! relay is alone, so two of its stores on one file would both publish every event). Each
+//! adapter's test file runs them at a size its server manages within the suite's time.
+
+use super::*;
+
+/// Two stores (two processes' clients) with two workers each fire `rows` due rows at once,
+/// `max` rows a claim, so that their claims meet: every row fires exactly once, publishes its
+/// event, and moves to its next occurrence.
+pub async fn workers_on_two_stores_fire_every_due_row_exactly_once(
+    stores: [Arc<dyn Store>; 2],
+    rows: usize,
+    max: usize,
+) {
+    let alice = user("alice");
+    let tasks: Vec<TaskRecord> = (0..rows)
+        .map(|i| task(&alice, &format!("Task {i}")))
+        .collect();
+    let changes: Vec<ScheduleChange> = tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| set(t, Some((at(i as i64 % 100), 1))))
+        .collect();
+    // Rows fire only while their task is in the store at their version (the fence).
+    ensure_tasks(&*stores[0], &changes).await;
+    apply(&*stores[0], &changes).await;
+
+    let fired: Arc<Mutex<HashMap<TaskId, usize>>> = Arc::default();
+    let fire: FireFn = {
+        let fired = fired.clone();
+        Arc::new(move |row: &ScheduledTask| {
+            *fired
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .entry(row.task_id)
+                .or_default() += 1;
+            Fire {
+                events: vec![execute_task(row)],
+                next: Some((at(10_000), row.seq + 1)),
+                nag: None,
+                escalate_at: None,
+            }
+        })
+    };
+    let start = Arc::new(tokio::sync::Barrier::new(4));
+    let workers: Vec<_> = (0..4)
+        .map(|i| {
+            let (store, fire, start) = (stores[i % 2].clone(), fire.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut total = 0;
+                loop {
+                    match store.fire_due(at(100), max, fire.clone()).await {
+                        Ok(0) => break total,
+                        Ok(n) => total += n,
+                        Err(e) => panic!("fire_due: {e:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += tokio::time::timeout(GUARD * 6, worker)
+            .await
+            .expect("a worker finishes")
+            .expect("a worker");
+    }
+
+    let fired = fired.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    assert_eq!(fired.len(), rows, "every due row fired");
+    assert!(fired.values().all(|n| *n == 1), "no row fired twice");
+    assert_eq!(total, rows);
+    assert_eq!(
+        stores[1].outbox_len().await.expect("outbox_len"),
+        rows as u64
+    );
+    assert_eq!(
+        stores[1].next_due().await.expect("next_due"),
+        Some(at(10_000))
+    );
+    let one = stores[1]
+        .scheduled(tasks[0].id)
+        .await
+        .expect("scheduled")
+        .expect("still scheduled");
+    assert_eq!((one.due_at, one.seq), (at(10_000), 2));
+}
+
+/// Two stores' relays drain one outbox of `events` at once, claiming `batch` at a time and
+/// acknowledging what they claimed: together they publish every event, and none to both.
+pub async fn relays_of_two_stores_share_the_outbox_and_no_event_goes_to_both(
+    stores: [Arc<dyn Store>; 2],
+    events: usize,
+    batch: usize,
+) {
+    let alice = user("alice");
+    for n in 0..events {
+        create(&*stores[n % 2], &task(&alice, &format!("Task {n}"))).await;
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(2));
+    let relays: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let (store, start) = (store.clone(), start.clone());
+            tokio::spawn(async move {
+                start.wait().await;
+                let mut relayed = Vec::new();
+                loop {
+                    let claimed = store.outbox_claim(batch).await.expect("outbox_claim");
+                    if claimed.is_empty() {
+                        break relayed;
+                    }
+                    let seqs: Vec<i64> = claimed.iter().map(|r| r.seq).collect();
+                    store.outbox_ack(&seqs).await.expect("outbox_ack");
+                    relayed.extend(seqs);
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for relay in relays {
+        all.extend(
+            tokio::time::timeout(GUARD * 6, relay)
+                .await
+                .expect("a relay finishes")
+                .expect("a relay"),
+        );
+    }
+    let claimed = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(claimed, all.len(), "an event was claimed by both relays");
+    assert_eq!(all.len(), events, "every event was relayed");
+    assert_eq!(stores[0].outbox_len().await.expect("outbox_len"), 0);
+}
