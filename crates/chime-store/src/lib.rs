@@ -47,6 +47,8 @@ pub mod retention;
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "postgres", feature = "mongodb"))]
+mod wakeups;
 
 pub use reencrypt::{PiiColumn, PiiTable, Reencrypt, ReencryptBatch, RewriteFn};
 pub use retention::{PastCursor, PastKind, Purged, RetentionStore};

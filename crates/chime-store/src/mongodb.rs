@@ -36,7 +36,7 @@
 //! change streams; each port is a module of its own, as in `postgres/`.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ::mongodb::bson::{doc, Binary, Bson, Document};
@@ -56,6 +56,7 @@ use jiff::Timestamp;
 use tokio::sync::{oneshot, Notify};
 
 use crate::rows::prelude::*;
+use crate::wakeups::{Signals, Wakers, Wakeup};
 
 /// Runs `$body` (an expression of type `Result<T>` that may use `?` and the session `$s`)
 /// in a transaction, again from the start while it fails with a transient error (a write
@@ -130,13 +131,10 @@ const SCHEMA: &str = "chime_schema";
 pub struct MongoStore {
     client: Client,
     db: Database,
-    outbox_signal: Arc<Notify>,
     /// Who this instance's outbox claims belong to (unique per store, so per process).
     claimer: Arc<str>,
-    /// Per delivery channel: woken when another process made one of its deliveries due.
-    delivery_signals: Arc<HashMap<Channel, Arc<Notify>>>,
-    /// Set once the listener runs; dropping the last clone of the store stops it.
-    listening: Arc<OnceLock<oneshot::Sender<()>>>,
+    /// The relay's and the delivery workers' signals, and the change streams that wake them.
+    wakers: Wakers,
 }
 
 impl MongoStore {
@@ -168,15 +166,8 @@ impl MongoStore {
         Self {
             client,
             db,
-            outbox_signal: Arc::new(Notify::new()),
             claimer: uuid::Uuid::now_v7().to_string().into(),
-            delivery_signals: Arc::new(
-                Channel::ALL
-                    .into_iter()
-                    .map(|c| (c, Arc::new(Notify::new())))
-                    .collect(),
-            ),
-            listening: Arc::new(OnceLock::new()),
+            wakers: Wakers::new(),
         }
     }
 
@@ -380,35 +371,17 @@ impl MongoStore {
     }
 
     fn signal_if(&self, wrote_events: bool) {
-        if wrote_events {
-            self.outbox_signal.notify_one();
-        }
+        self.wakers.wrote_events(wrote_events);
     }
 
-    /// Starts the listener for other processes' writes, once (it needs a Tokio runtime).
-    fn listen(&self) {
-        self.listening.get_or_init(|| {
-            let (stop, stopped) = oneshot::channel();
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn(listen_for_others(
-                        self.db.clone(),
-                        Signals {
-                            outbox: Arc::downgrade(&self.outbox_signal),
-                            deliveries: Arc::downgrade(&self.delivery_signals),
-                        },
-                        stopped,
-                    ));
-                }
-                Err(_) => tracing::warn!(
-                    "the store's signals were asked for outside a Tokio runtime: other \
-                     processes' writes will not wake this one"
-                ),
-            }
-            stop
-        });
+    /// What starts the change-stream listener (see [`Wakers`]).
+    fn listener(&self) -> impl FnOnce(Signals, oneshot::Receiver<()>) -> ListenFuture {
+        let db = self.db.clone();
+        move |signals, stop| Box::pin(listen_for_others(db, signals, stop))
     }
 }
+
+type ListenFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 impl From<::mongodb::error::Error> for Error {
     fn from(e: ::mongodb::error::Error) -> Self {
@@ -852,43 +825,6 @@ mod schema {
                 false,
             ),
         ]
-    }
-}
-
-/// What the listener wakes; weak, so that it stops with the store.
-struct Signals {
-    outbox: Weak<Notify>,
-    deliveries: Weak<HashMap<Channel, Arc<Notify>>>,
-}
-
-/// What a change event is about.
-enum Wakeup<'a> {
-    Outbox,
-    Channel(&'a str),
-    /// Whatever was committed while not listening.
-    Everything,
-}
-
-impl Signals {
-    /// Wakes what `wakeup` is about. False once the store is gone.
-    fn wake(&self, wakeup: Wakeup<'_>) -> bool {
-        let (Some(outbox), Some(deliveries)) = (self.outbox.upgrade(), self.deliveries.upgrade())
-        else {
-            return false;
-        };
-        match wakeup {
-            Wakeup::Outbox => outbox.notify_one(),
-            Wakeup::Channel(name) => {
-                if let Some(signal) = Channel::parse(name).and_then(|c| deliveries.get(&c)) {
-                    signal.notify_one();
-                }
-            }
-            Wakeup::Everything => {
-                outbox.notify_one();
-                deliveries.values().for_each(|d| d.notify_one());
-            }
-        }
-        true
     }
 }
 

@@ -129,6 +129,28 @@ async fn relays_of_two_clients_share_the_outbox_and_no_event_goes_to_both() {
     .await;
 }
 
+/// A relay waiting on one client's outbox signal wakes when another client writes an event
+/// (through its change stream on `outbox`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outbox_write_in_another_process_wakes_this_processs_relay() {
+    let factory = MongoFactory::new();
+    let stores: [Arc<dyn Store>; 2] = [factory.open().await, factory.open().await];
+    chime_store::contract::an_outbox_write_in_another_process_wakes_this_processs_relay(stores)
+        .await;
+}
+
+/// A dead letter retried through one client wakes the channel's delivery workers of another
+/// (through its change stream on `wakeups`); other channels' stay asleep.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_retried_in_another_process_wakes_this_processs_worker_for_its_channel() {
+    let factory = MongoFactory::new();
+    let stores: [Arc<dyn Store>; 2] = [factory.open().await, factory.open().await];
+    chime_store::contract::a_dead_letter_retried_in_another_process_wakes_its_channels_workers(
+        stores,
+    )
+    .await;
+}
+
 /// An update whose outbox write fails after the task's new version was written (the seq it
 /// is handed is taken: the counter was set back) is aborted midway: the task keeps its old
 /// version and body, and the outbox holds nothing new.

@@ -309,86 +309,22 @@ async fn a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outbox_write_in_another_process_wakes_this_processs_relay() {
     let factory = PgFactory::new();
-    let (writer, relay) = (factory.pg().await, factory.pg().await);
-    let signal = relay.outbox_signal();
-    // The listener wakes the relay once it listens (for anything written before).
-    tokio::time::timeout(chime_store::contract::GUARD, signal.notified())
-        .await
-        .expect("the listener starts and wakes the relay once");
-    let t = task(1);
-    let woken = signal.notified();
-    writer.create_task(&t, event(&t)).await.expect("create");
-    tokio::time::timeout(chime_store::contract::GUARD, woken)
-        .await
-        .expect("the other process's write wakes the relay");
-    assert_eq!(relay.outbox_claim(10).await.expect("outbox_claim").len(), 1);
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(factory.pg().await), Arc::new(factory.pg().await)];
+    chime_store::contract::an_outbox_write_in_another_process_wakes_this_processs_relay(stores)
+        .await;
 }
 
 /// A dead letter retried through one process (the API's retry) wakes the channel's delivery
-/// workers of another process at once, not at their next idle look; other channels' stay
-/// asleep.
+/// workers of another process at once (`NOTIFY chime_deliveries`), not at their next idle
+/// look; other channels' stay asleep.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_retried_in_another_process_wakes_this_processs_worker_for_its_channel() {
-    use chime_core::event::{Channel, DeliveryOutcome, OccurrenceKey};
-    use chime_store::{DeliveryKey, DeliveryStatus, DeliveryStore, DeliveryWrite};
-
     let factory = PgFactory::new();
-    let (api, worker) = (factory.pg().await, factory.pg().await);
-    let webhook = worker
-        .delivery_signal(Channel::Webhook)
-        .expect("a shared store signals");
-    let email = worker
-        .delivery_signal(Channel::Email)
-        .expect("a shared store signals");
-    // The listener wakes every channel once it listens (for anything written before).
-    for signal in [&webhook, &email] {
-        tokio::time::timeout(chime_store::contract::GUARD, signal.notified())
-            .await
-            .expect("the listener starts and wakes the workers once");
-    }
-
-    let t = task(1);
-    let key = DeliveryKey {
-        occurrence: OccurrenceKey {
-            task_id: t.id,
-            due_at: at(100),
-        },
-        channel: Channel::Webhook,
-        target: String::new(),
-    };
-    api.record_deliveries(&[DeliveryWrite {
-        occurrence: key.occurrence,
-        user_id: t.user_id.clone(),
-        status: DeliveryStatus {
-            channel: Channel::Webhook,
-            target: String::new(),
-            outcome: DeliveryOutcome::DeadLettered,
-            attempts: 8,
-            at: at(200),
-            detail: Some("HTTP 500".to_owned()),
-            provider_id: None,
-        },
-        inbox: None,
-        message: Some(json!({"recipient": "kept for a retry"})),
-        event: None,
-    }])
-    .await
-    .expect("a dead-lettered delivery");
-
-    let woken = webhook.notified();
-    assert!(api
-        .retry_dead_letter(&t.user_id, &key, at(300))
-        .await
-        .expect("retry"));
-    tokio::time::timeout(chime_store::contract::GUARD, woken)
-        .await
-        .expect("the retry in the other process wakes this one's webhook worker");
-    assert!(
-        tokio::time::timeout(std::time::Duration::from_millis(200), email.notified())
-            .await
-            .is_err(),
-        "the email worker has nothing new"
-    );
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(factory.pg().await), Arc::new(factory.pg().await)];
+    chime_store::contract::a_dead_letter_retried_in_another_process_wakes_its_channels_workers(
+        stores,
+    )
+    .await;
 }
 
 /// Two `chime` processes (two pools), each with two execution workers, fire 2,000 due

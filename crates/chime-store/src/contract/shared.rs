@@ -135,3 +135,84 @@ pub async fn relays_of_two_stores_share_the_outbox_and_no_event_goes_to_both(
     assert_eq!(all.len(), events, "every event was relayed");
     assert_eq!(stores[0].outbox_len().await.expect("outbox_len"), 0);
 }
+
+/// A relay waiting on one store's outbox signal wakes when another store (another process)
+/// writes an event, not only on its own process's writes; its listener wakes it once when it
+/// starts (for anything written before).
+pub async fn an_outbox_write_in_another_process_wakes_this_processs_relay(
+    [writer, relay]: [Arc<dyn Store>; 2],
+) {
+    let signal = relay.outbox_signal();
+    tokio::time::timeout(GUARD, signal.notified())
+        .await
+        .expect("the listener starts and wakes the relay once");
+    let woken = signal.notified();
+    create(&*writer, &task(&user("alice"), "Water the plants")).await;
+    tokio::time::timeout(GUARD, woken)
+        .await
+        .expect("the other process's write wakes the relay");
+    assert_eq!(relay.outbox_claim(10).await.expect("outbox_claim").len(), 1);
+}
+
+/// A dead letter retried through one store (the API's retry, in another process) wakes the
+/// channel's delivery workers of this one at once, not at their next idle look; other
+/// channels' stay asleep.
+pub async fn a_dead_letter_retried_in_another_process_wakes_its_channels_workers(
+    [api, worker]: [Arc<dyn Store>; 2],
+) {
+    let webhook = worker
+        .delivery_signal(Channel::Webhook)
+        .expect("a shared store signals");
+    let email = worker
+        .delivery_signal(Channel::Email)
+        .expect("a shared store signals");
+    // The listener wakes every channel once it listens (for anything written before).
+    for signal in [&webhook, &email] {
+        tokio::time::timeout(GUARD, signal.notified())
+            .await
+            .expect("the listener starts and wakes the workers once");
+    }
+
+    let alice = user("alice");
+    let key = DeliveryKey {
+        occurrence: OccurrenceKey {
+            task_id: TaskId::new(),
+            due_at: at(100),
+        },
+        channel: Channel::Webhook,
+        target: String::new(),
+    };
+    api.record_deliveries(&[DeliveryWrite {
+        occurrence: key.occurrence,
+        user_id: alice.clone(),
+        status: DeliveryStatus {
+            channel: Channel::Webhook,
+            target: String::new(),
+            outcome: DeliveryOutcome::DeadLettered,
+            attempts: 8,
+            at: at(200),
+            detail: Some("HTTP 500".to_owned()),
+            provider_id: None,
+        },
+        inbox: None,
+        message: Some(json!({"recipient": "kept for a retry"})),
+        event: None,
+    }])
+    .await
+    .expect("a dead-lettered delivery");
+
+    let woken = webhook.notified();
+    assert!(api
+        .retry_dead_letter(&alice, &key, at(300))
+        .await
+        .expect("retry"));
+    tokio::time::timeout(GUARD, woken)
+        .await
+        .expect("the retry in the other process wakes this one's webhook worker");
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), email.notified())
+            .await
+            .is_err(),
+        "the email worker has nothing new"
+    );
+}

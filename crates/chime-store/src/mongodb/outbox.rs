@@ -113,7 +113,6 @@ impl OutboxStore for MongoStore {
     }
 
     fn outbox_signal(&self) -> Arc<Notify> {
-        self.listen();
-        self.outbox_signal.clone()
+        self.wakers.outbox(self.listener())
     }
 }
