@@ -202,24 +202,29 @@ pub enum SharedStore {
 }
 
 impl SharedStore {
-    /// Connects to the store `url` selects (validated by [`StoreConfig::validate`]).
+    /// Connects to the store `url` selects (validated by [`StoreConfig::validate`]), saying
+    /// which store could not be reached.
     pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Self> {
         let kind = StoreKind::of(url)
             .with_context(|| format!("{} is not a distributed store's URL", redact(url)))?;
-        let connected = match kind {
-            StoreKind::Postgres => PgStore::connect(url, pool_size)
-                .await
-                .map(|s| SharedStore::Postgres(Arc::new(s))),
-            StoreKind::Mongo => MongoStore::connect(url, pool_size)
-                .await
-                .map(|s| SharedStore::Mongo(Arc::new(s))),
-        };
-        connected.with_context(|| {
+        Self::open(kind, url, pool_size).await.with_context(|| {
             format!(
                 "cannot connect to the {} store {}",
                 kind.name(),
                 redact(url)
             )
+        })
+    }
+
+    /// [`SharedStore::connect`] without the context: for a caller that names the store.
+    pub async fn open(kind: StoreKind, url: &str, pool_size: u32) -> chime_store::Result<Self> {
+        Ok(match kind {
+            StoreKind::Postgres => {
+                SharedStore::Postgres(Arc::new(PgStore::connect(url, pool_size).await?))
+            }
+            StoreKind::Mongo => {
+                SharedStore::Mongo(Arc::new(MongoStore::connect(url, pool_size).await?))
+            }
         })
     }
 

@@ -30,8 +30,10 @@ pub(super) async fn shared_store_check(url: &str, migrates: bool) -> Check {
         }
     };
     let inner = async {
-        let store = SharedStore::connect(url, 1).await?;
-        anyhow::Ok(store.schema_versions().await?)
+        SharedStore::open(kind, url, 1)
+            .await?
+            .schema_versions()
+            .await
     };
     match tokio::time::timeout(Duration::from_secs(15), inner).await {
         Err(_) => check(
@@ -42,7 +44,7 @@ pub(super) async fn shared_store_check(url: &str, migrates: bool) -> Check {
         Ok(Err(e)) => check(
             Status::Fail,
             "store",
-            format!("{db} at {shown}: {}: {hint}", causes(&*e)),
+            format!("{db} at {shown}: {}: {hint}", causes(&e)),
         ),
         Ok(Ok((applied, built))) if applied == built => check(
             Status::Ok,

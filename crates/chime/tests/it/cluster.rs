@@ -36,8 +36,9 @@
 //! reminder due at one instant. `CHIME_CLUSTER_STORE=mongodb` runs the same cluster on MongoDB
 //! instead of PostgreSQL: a SecantusDB server of its own (a MongoDB-wire-protocol server,
 //! `chime_testenv::secantusdb`), migrated by `chime migrate`; SecantusDB is slow, so run it
-//! small (`CHIME_CLUSTER_REMINDERS=300`), and the per-stage figures (read with SQL) are left
-//! out.
+//! small and without the fence race, which it is too slow to let race
+//! (`CHIME_CLUSTER_REMINDERS=300 CHIME_CLUSTER_FENCE_REMINDERS=0`); the per-stage figures
+//! (read with SQL) are left out. Its lateness says nothing about MongoDB's.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -672,14 +673,20 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
 
     // "What the API answered is what happens" with the roles apart: reminders deleted or
     // moved just before they fall due, through the gateway, never fire once the change came
-    // back in time (see `fence.rs`).
-    crate::fence::race(
-        &gateway,
-        |user| cluster.token(user),
-        param("CHIME_CLUSTER_FENCE_REMINDERS", 80),
-    )
-    .await
-    .assert_none_fired_after_a_timely_success("cluster: PostgreSQL and Kafka, roles apart");
+    // back in time (see `fence.rs`). `CHIME_CLUSTER_FENCE_REMINDERS=0` leaves it out: on a
+    // store too slow for a change to come back before its due instant (SecantusDB takes about
+    // a second a change under the race's load), the race cannot test anything.
+    let fence_reminders = param("CHIME_CLUSTER_FENCE_REMINDERS", 80);
+    if fence_reminders == 0 {
+        println!("fence: not raced (CHIME_CLUSTER_FENCE_REMINDERS=0)");
+    } else {
+        crate::fence::race(&gateway, |user| cluster.token(user), fence_reminders)
+            .await
+            .assert_none_fired_after_a_timely_success(match db {
+                Store::Postgres(_) => "cluster: PostgreSQL and Kafka, roles apart",
+                Store::Mongo(_) => "cluster: MongoDB (SecantusDB) and Kafka, roles apart",
+            });
+    }
     drop(instances);
     drop(broker);
 }
