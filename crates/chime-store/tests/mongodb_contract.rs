@@ -151,6 +151,19 @@ async fn a_dead_letter_retried_in_another_process_wakes_this_processs_worker_for
     .await;
 }
 
+/// Key rotation walks every collection in key order after its cursor, writes back what the
+/// rewrite changed, and drops a push subscription whose rewritten endpoint another has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints() {
+    let factory = MongoFactory::new();
+    let store = factory.mongo().await;
+    chime_store::contract::reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints(
+        Arc::new(store.clone()),
+        &store,
+    )
+    .await;
+}
+
 /// An update whose outbox write fails after the task's new version was written (the seq it
 /// is handed is taken: the counter was set back) is aborted midway: the task keeps its old
 /// version and body, and the outbox holds nothing new.

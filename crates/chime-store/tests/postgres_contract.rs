@@ -15,9 +15,7 @@ use chime_core::{TaskId, UserId};
 use chime_store::contract::StoreFactory;
 use chime_store::postgres::PgStore;
 use chime_store::{
-    DestinationRecord, Error, Fire, FireFn, OutboxStore, PiiColumn, PiiTable,
-    PushSubscriptionRecord, RecipientStore, Reencrypt, RewriteFn, ScheduleChange, ScheduledTask,
-    Store, TaskRecord, TaskStore,
+    Error, Fire, FireFn, OutboxStore, ScheduleChange, ScheduledTask, Store, TaskRecord, TaskStore,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -374,99 +372,11 @@ async fn migrations_run_once_whoever_runs_them_and_a_newer_schema_is_refused() {
 async fn reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints() {
     let factory = PgFactory::new();
     let store = factory.pg().await;
-    for i in 0..5 {
-        let t = task(i);
-        store.create_task(&t, event(&t)).await.expect("create");
-    }
-    let alice = UserId::parse("alice").expect("a user id");
-    for (id, endpoint) in [("sub_a", "old:https://push/1"), ("sub_b", "https://push/1")] {
-        store
-            .put_push_subscription(&PushSubscriptionRecord {
-                id: id.into(),
-                user_id: alice.clone(),
-                endpoint: endpoint.into(),
-                p256dh: "key".into(),
-                auth: "auth".into(),
-                created_at: at(0),
-            })
-            .await
-            .expect("put");
-    }
-    // "old:" marks a value on the old key; rewriting it strips the mark.
-    let rewrite: RewriteFn = Arc::new(|_: PiiColumn, value: &[u8]| {
-        Ok(value.strip_prefix(b"old:").map(<[u8]>::to_vec).or_else(|| {
-            (value.first() == Some(&b'{')).then(|| [b"old:".as_slice(), value].concat())
-        }))
-    });
-
-    let mut cursor = None;
-    let (mut scanned, mut rewritten, mut batches) = (0, 0, 0);
-    loop {
-        let batch = store
-            .reencrypt_batch(PiiTable::Tasks, cursor, 2, rewrite.clone())
-            .await
-            .expect("reencrypt tasks");
-        scanned += batch.scanned;
-        rewritten += batch.rewritten;
-        batches += 1;
-        match batch.cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!((scanned, rewritten, batches), (5, 5, 3));
-    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM tasks")
-        .fetch_all(store.pool())
-        .await
-        .expect("bodies");
-    assert!(bodies.iter().all(|b| b.starts_with("old:{")), "{bodies:?}");
-
-    let outbox = store
-        .reencrypt_batch(PiiTable::Outbox, None, 100, rewrite.clone())
-        .await
-        .expect("reencrypt the outbox");
-    assert_eq!((outbox.scanned, outbox.rewritten), (5, 5));
-    let payloads = store.outbox_batch(100).await.expect("outbox");
-    assert!(payloads.iter().all(|r| r.payload.starts_with(b"old:{")));
-
-    let destination = DestinationRecord {
-        id: "dst_family".into(),
-        user_id: alice.clone(),
-        name: "old:Family chat".into(),
-        url: "old:ntfy://ntfy.example/family".into(),
-        created_at: at(0),
-    };
-    store.put_destination(&destination).await.expect("put");
-    let destinations = store
-        .reencrypt_batch(PiiTable::Destinations, None, 100, rewrite.clone())
-        .await
-        .expect("reencrypt destinations");
-    assert_eq!((destinations.scanned, destinations.rewritten), (1, 1));
-    let rewritten = store
-        .destination(None, &destination.id)
-        .await
-        .expect("destination")
-        .expect("still there");
-    assert_eq!(
-        (rewritten.name.as_str(), rewritten.url.as_str()),
-        ("Family chat", "ntfy://ntfy.example/family")
-    );
-
-    let push = store
-        .reencrypt_batch(PiiTable::PushSubscriptions, None, 100, rewrite)
-        .await
-        .expect("reencrypt push subscriptions");
-    assert_eq!((push.scanned, push.rewritten, push.removed), (2, 0, 1));
-    let left = store
-        .push_subscriptions(&alice)
-        .await
-        .expect("subscriptions");
-    assert_eq!(
-        left.iter()
-            .map(|s| (s.id.as_str(), s.endpoint.as_str()))
-            .collect::<Vec<_>>(),
-        [("sub_b", "https://push/1")]
-    );
+    chime_store::contract::reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints(
+        Arc::new(store.clone()),
+        &store,
+    )
+    .await;
 }
 
 /// PostgreSQL's text types refuse NUL: an attempt whose error text holds one (a provider's

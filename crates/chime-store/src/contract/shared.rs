@@ -216,3 +216,123 @@ pub async fn a_dead_letter_retried_in_another_process_wakes_its_channels_workers
         "the email worker has nothing new"
     );
 }
+
+/// Key rotation's walk (`Reencrypt`, which `reencrypt` is of the same storage as `store`):
+/// batches after a cursor visit every row once (5 tasks, 2 a batch: 3 batches), write back what
+/// the rewrite changed (read back through the store, the values are the rewritten ones),
+/// reach the outbox's payloads and a destination's fields, and a push subscription whose
+/// rewritten endpoint equals another's is removed (the later one wins).
+pub async fn reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints(
+    store: Arc<dyn Store>,
+    reencrypt: &dyn crate::Reencrypt,
+) {
+    use crate::{PiiColumn, PiiTable, RewriteFn};
+
+    let alice = user("alice");
+    let tasks = create_many(&*store, &alice, 5).await;
+    for (id, endpoint) in [("sub_a", "old:https://push/1"), ("sub_b", "https://push/1")] {
+        store
+            .put_push_subscription(&PushSubscriptionRecord {
+                id: id.into(),
+                user_id: alice.clone(),
+                endpoint: endpoint.into(),
+                p256dh: "key".into(),
+                auth: "auth".into(),
+                created_at: at(0),
+            })
+            .await
+            .expect("put");
+    }
+    // "old:" marks a value on the old key; rewriting it strips the mark, and marks a JSON
+    // value that has none (so that two passes over tasks give back what was written).
+    let rewrite: RewriteFn = Arc::new(|_: PiiColumn, value: &[u8]| {
+        Ok(value.strip_prefix(b"old:").map(<[u8]>::to_vec).or_else(|| {
+            (value.first() == Some(&b'{')).then(|| [b"old:".as_slice(), value].concat())
+        }))
+    });
+    let pass = |table: PiiTable, batch: usize| {
+        let rewrite = rewrite.clone();
+        async move {
+            let mut cursor = None;
+            let (mut scanned, mut rewritten, mut batches) = (0, 0, 0);
+            loop {
+                let done = reencrypt
+                    .reencrypt_batch(table, cursor, batch, rewrite.clone())
+                    .await
+                    .expect("reencrypt_batch");
+                scanned += done.scanned;
+                rewritten += done.rewritten;
+                batches += 1;
+                match done.cursor {
+                    Some(next) => cursor = Some(next),
+                    None => break (scanned, rewritten, batches),
+                }
+            }
+        }
+    };
+
+    assert_eq!(pass(PiiTable::Tasks, 2).await, (5, 5, 3));
+    assert_eq!(
+        pass(PiiTable::Tasks, 2).await,
+        (5, 5, 3),
+        "the marks come off"
+    );
+    for t in &tasks {
+        assert_eq!(
+            store
+                .get_task(&alice, t.id)
+                .await
+                .expect("get_task")
+                .as_ref(),
+            Some(t),
+            "written back as rewritten, twice"
+        );
+    }
+
+    let outbox = reencrypt
+        .reencrypt_batch(PiiTable::Outbox, None, 100, rewrite.clone())
+        .await
+        .expect("reencrypt the outbox");
+    assert_eq!((outbox.scanned, outbox.rewritten), (5, 5));
+    let payloads = store.outbox_batch(100).await.expect("outbox");
+    assert!(payloads.iter().all(|r| r.payload.starts_with(b"old:{")));
+
+    let destination = DestinationRecord {
+        id: "dst_family".into(),
+        user_id: alice.clone(),
+        name: "old:Family chat".into(),
+        url: "old:ntfy://ntfy.example/family".into(),
+        created_at: at(0),
+    };
+    store.put_destination(&destination).await.expect("put");
+    let destinations = reencrypt
+        .reencrypt_batch(PiiTable::Destinations, None, 100, rewrite.clone())
+        .await
+        .expect("reencrypt destinations");
+    assert_eq!((destinations.scanned, destinations.rewritten), (1, 1));
+    let rewritten = store
+        .destination(None, &destination.id)
+        .await
+        .expect("destination")
+        .expect("still there");
+    assert_eq!(
+        (rewritten.name.as_str(), rewritten.url.as_str()),
+        ("Family chat", "ntfy://ntfy.example/family")
+    );
+
+    let push = reencrypt
+        .reencrypt_batch(PiiTable::PushSubscriptions, None, 100, rewrite)
+        .await
+        .expect("reencrypt push subscriptions");
+    assert_eq!((push.scanned, push.rewritten, push.removed), (2, 0, 1));
+    let left = store
+        .push_subscriptions(&alice)
+        .await
+        .expect("subscriptions");
+    assert_eq!(
+        left.iter()
+            .map(|s| (s.id.as_str(), s.endpoint.as_str()))
+            .collect::<Vec<_>>(),
+        [("sub_b", "https://push/1")]
+    );
+}
