@@ -26,47 +26,14 @@ pub async fn workers_on_two_stores_fire_every_due_row_exactly_once(
     ensure_tasks(&*stores[0], &changes).await;
     apply(&*stores[0], &changes).await;
 
-    let fired: Arc<Mutex<HashMap<TaskId, usize>>> = Arc::default();
-    let fire: FireFn = {
-        let fired = fired.clone();
-        Arc::new(move |row: &ScheduledTask| {
-            *fired
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(row.task_id)
-                .or_default() += 1;
-            Fire {
-                events: vec![execute_task(row)],
-                next: Some((at(10_000), row.seq + 1)),
-                nag: None,
-                escalate_at: None,
-            }
-        })
-    };
-    let start = Arc::new(tokio::sync::Barrier::new(4));
-    let workers: Vec<_> = (0..4)
-        .map(|i| {
-            let (store, fire, start) = (stores[i % 2].clone(), fire.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let mut total = 0;
-                loop {
-                    match store.fire_due(at(100), max, fire.clone()).await {
-                        Ok(0) => break total,
-                        Ok(n) => total += n,
-                        Err(e) => panic!("fire_due: {e:?}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += tokio::time::timeout(GUARD * 6, worker)
-            .await
-            .expect("a worker finishes")
-            .expect("a worker");
-    }
+    let (fire, fired) = counting_fire(Some((at(10_000), 0)));
+    let workers = vec![
+        stores[0].clone(),
+        stores[1].clone(),
+        stores[0].clone(),
+        stores[1].clone(),
+    ];
+    let total = race_workers(workers, at(100), max, fire, GUARD * 6).await;
 
     let fired = fired.lock().unwrap_or_else(PoisonError::into_inner).clone();
     assert_eq!(fired.len(), rows, "every due row fired");
