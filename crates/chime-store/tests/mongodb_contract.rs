@@ -164,6 +164,27 @@ async fn reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints()
     .await;
 }
 
+/// A claim holds one task's later events back from other relays (so the task's events reach
+/// the bus in order), is returned again to the relay that holds it, and once its lease has
+/// run out (the relay died) another relay takes the events over: delayed, never lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_out() {
+    let factory = MongoFactory::new();
+    let (a, b) = (factory.mongo().await, factory.mongo().await);
+    let outbox = a.database().collection::<Document>("outbox");
+    let lease = i64::try_from(chime_store::mongodb::OUTBOX_LEASE.as_micros()).expect("micros");
+    chime_store::contract::a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_out(
+        [Arc::new(a), Arc::new(b)],
+        |seq| async move {
+            outbox
+                .update_one(doc! { "_id": seq }, doc! { "$inc": { "claimed_until": -lease } })
+                .await
+                .expect("age the claim");
+        },
+    )
+    .await;
+}
+
 /// An update whose outbox write fails after the task's new version was written (the seq it
 /// is handed is taken: the counter was set back) is aborted midway: the task keeps its old
 /// version and body, and the outbox holds nothing new.

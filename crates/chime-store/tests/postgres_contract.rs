@@ -245,61 +245,34 @@ async fn relays_of_two_processes_share_the_outbox_and_no_event_goes_to_both() {
 async fn a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_out() {
     let factory = PgFactory::new();
     let (a, b) = (factory.pg().await, factory.pg().await);
-    let first = task(1);
-    a.create_task(&first, event(&first)).await.expect("create");
-    let mut edited = first.clone();
-    edited.version = 2;
-    assert!(a
-        .update_task(&edited, event(&edited))
-        .await
-        .expect("update"));
-    let other = task(2);
-    a.create_task(&other, event(&other)).await.expect("create");
-    let all = a.outbox_batch(10).await.expect("outbox_batch");
-    let seqs: Vec<i64> = all.iter().map(|r| r.seq).collect();
-    assert_eq!(all.len(), 3);
-
-    let held = a.outbox_claim(1).await.expect("outbox_claim");
-    assert_eq!(held.iter().map(|r| r.seq).collect::<Vec<_>>(), [seqs[0]]);
-    let again = a.outbox_claim(1).await.expect("outbox_claim");
-    assert_eq!(again, held, "a relay gets its own claim again");
-    let elsewhere = b.outbox_claim(10).await.expect("outbox_claim");
-    assert_eq!(
-        elsewhere.iter().map(|r| r.seq).collect::<Vec<_>>(),
-        [seqs[2]],
-        "the claimed event and its task's later event are held back; the other task's is not"
-    );
-
-    let lease: i64 = sqlx::query_scalar(
-        "SELECT claimed_until - (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
-         FROM outbox WHERE seq = $1",
+    let pool = a.pool().clone();
+    chime_store::contract::a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_out(
+        [Arc::new(a), Arc::new(b)],
+        |seq| async move {
+            // The lease is in the database's clock: about OUTBOX_LEASE is left of it.
+            let lease: i64 = sqlx::query_scalar(
+                "SELECT claimed_until - (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+                 FROM outbox WHERE seq = $1",
+            )
+            .bind(seq)
+            .fetch_one(&pool)
+            .await
+            .expect("the claim's lease");
+            let expected =
+                i64::try_from(chime_store::postgres::OUTBOX_LEASE.as_micros()).expect("micros");
+            assert!(
+                (expected - 1_000_000..=expected).contains(&lease),
+                "the lease has {lease} µs left"
+            );
+            sqlx::query("UPDATE outbox SET claimed_until = claimed_until - $1 WHERE seq = $2")
+                .bind(expected)
+                .bind(seq)
+                .execute(&pool)
+                .await
+                .expect("age the claim");
+        },
     )
-    .bind(seqs[0])
-    .fetch_one(a.pool())
-    .await
-    .expect("the claim's lease");
-    let expected = i64::try_from(chime_store::postgres::OUTBOX_LEASE.as_micros()).expect("micros");
-    assert!(
-        (expected - 1_000_000..=expected).contains(&lease),
-        "the lease has {lease} µs left"
-    );
-    // As if the lease had run out with relay `a` dead.
-    sqlx::query("UPDATE outbox SET claimed_until = claimed_until - $1 WHERE seq = $2")
-        .bind(expected)
-        .bind(seqs[0])
-        .execute(a.pool())
-        .await
-        .expect("age the claim");
-    let taken_over = b.outbox_claim(10).await.expect("outbox_claim");
-    assert_eq!(
-        taken_over.iter().map(|r| r.seq).collect::<Vec<_>>(),
-        seqs,
-        "every event, in seq order, once the dead relay's lease ran out"
-    );
-    assert!(
-        a.outbox_claim(10).await.expect("outbox_claim").is_empty(),
-        "the events are now the other relay's"
-    );
+    .await;
 }
 
 /// A relay waiting on one process's outbox signal wakes when another process writes an event

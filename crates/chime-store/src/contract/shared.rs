@@ -303,3 +303,50 @@ pub async fn reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoin
         [("sub_b", "https://push/1")]
     );
 }
+
+/// A relay's claim (store `a`) holds its task's later events back from another relay (`b`),
+/// so one task's events reach the bus in order; it is returned again to the relay that holds
+/// it; and once its lease has run out (`age` makes the claim of the given seq as old as its
+/// lease, as if relay `a` had died), `b` takes every event over: delayed, never lost.
+pub async fn a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_out<F, A>(
+    [a, b]: [Arc<dyn Store>; 2],
+    age: A,
+) where
+    A: FnOnce(i64) -> F,
+    F: std::future::Future<Output = ()>,
+{
+    let alice = user("alice");
+    let first = task(&alice, "Water the plants");
+    create(&*a, &first).await;
+    let mut edited = first.clone();
+    edited.version = 2;
+    assert!(update(&*a, &edited).await.expect("update_task"));
+    create(&*a, &task(&alice, "Call mum")).await;
+    let seqs = seqs(&outbox(&*a).await);
+    assert_eq!(seqs.len(), 3);
+    let claimed = |rows: Vec<OutboxRow>| rows.iter().map(|r| r.seq).collect::<Vec<_>>();
+
+    let held = a.outbox_claim(1).await.expect("outbox_claim");
+    assert_eq!(claimed(held.clone()), [seqs[0]]);
+    assert_eq!(
+        a.outbox_claim(1).await.expect("outbox_claim"),
+        held,
+        "a relay gets its own claim again"
+    );
+    assert_eq!(
+        claimed(b.outbox_claim(10).await.expect("outbox_claim")),
+        [seqs[2]],
+        "the claimed event and its task's later event are held back; the other task's is not"
+    );
+
+    age(seqs[0]).await;
+    assert_eq!(
+        claimed(b.outbox_claim(10).await.expect("outbox_claim")),
+        seqs,
+        "every event, in seq order, once the dead relay's lease ran out"
+    );
+    assert!(
+        a.outbox_claim(10).await.expect("outbox_claim").is_empty(),
+        "the events are now the other relay's"
+    );
+}

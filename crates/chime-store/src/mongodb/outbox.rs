@@ -61,31 +61,40 @@ impl OutboxStore for MongoStore {
                 let oldest = held_from.entry(key).or_insert(seq);
                 *oldest = (*oldest).min(seq);
             }
-            let claimable = find_in(
-                &self.coll(OUTBOX),
-                s,
-                doc! { "$or": [
-                    { "claimed_by": Bson::Null },
-                    { "claimed_by": me },
-                    { "claimed_until": { "$lt": now } },
-                ] },
-                Some(doc! { "_id": 1 }),
-                None,
-            )
-            .await?;
+            // In pages, oldest first, until `max` are taken: events held back behind another
+            // instance's claim are passed over without reading the whole outbox.
+            let page = max.max(16) * 2;
             let mut rows = Vec::new();
-            for d in &claimable {
-                if rows.len() >= max {
+            let mut after = i64::MIN;
+            while rows.len() < max {
+                let claimable = find_in(
+                    &self.coll(OUTBOX),
+                    s,
+                    doc! {
+                        "_id": { "$gt": after },
+                        "$or": [
+                            { "claimed_by": Bson::Null },
+                            { "claimed_by": me },
+                            { "claimed_until": { "$lt": now } },
+                        ],
+                    },
+                    Some(doc! { "_id": 1 }),
+                    Some(page),
+                )
+                .await?;
+                for d in &claimable {
+                    let row = row_from_doc(d)?;
+                    after = row.seq;
+                    let held_back = held_from
+                        .get(&row.key)
+                        .is_some_and(|oldest| *oldest < row.seq);
+                    if !held_back && rows.len() < max {
+                        rows.push(row);
+                    }
+                }
+                if claimable.len() < page {
                     break;
                 }
-                let row = row_from_doc(d)?;
-                if held_from
-                    .get(&row.key)
-                    .is_some_and(|oldest| *oldest < row.seq)
-                {
-                    continue;
-                }
-                rows.push(row);
             }
             let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
             if !seqs.is_empty() {
