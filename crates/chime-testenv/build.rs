@@ -20,6 +20,7 @@ fn main() {
         "PYTHON",
         "SCHEMATHESIS",
         "CHIME_SYNAPSE_PYTHON",
+        "SECANTUSD",
         "HOME",
     ] {
         println!("cargo:rerun-if-env-changed={var}");
@@ -52,6 +53,15 @@ fn main() {
             present: runs(&python.to_string_lossy(), &["-c", "import synapse"]),
             install: "python3 -m venv ~/.cache/chime/synapse && \
                       ~/.cache/chime/synapse/bin/pip install 'matrix-synapse==1.163.2'",
+        });
+    }
+    if feature("SECANTUSDB") {
+        // The same default as `src/secantusdb.rs`.
+        let program = std::env::var("SECANTUSD").unwrap_or_else(|_| "secantusd-py".to_owned());
+        tools.push(Tool {
+            what: "SecantusDB (secantusd-py, SECANTUSD), the MongoDB store tests' server",
+            present: on_path(&program).is_some() || Path::new(&program).is_file(),
+            install: "python3 -m pip install 'secantusdb==0.7.0b3'",
         });
     }
     if feature("KAFKA") {

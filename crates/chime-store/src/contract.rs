@@ -1,5 +1,5 @@
-//! The contract every store adapter passes: one suite, run against each adapter (SQLite and
-//! PostgreSQL), in the manner of garage's `test_suite(db)`.
+//! The contract every store adapter passes: one suite, run against each adapter (SQLite,
+//! PostgreSQL and MongoDB), in the manner of garage's `test_suite(db)`.
 //!
 //! Each check is a public async function taking a [`StoreFactory`]; [`store_contract_tests!`]
 //! expands to one `#[tokio::test]` per check, so an adapter's test file is a few lines:
@@ -218,6 +218,7 @@ mod recipients;
 mod retention;
 mod schedule;
 mod sessions;
+mod shared;
 mod support;
 mod tasks;
 
@@ -234,5 +235,6 @@ pub use schedule::*;
 pub use sessions::*;
 use support::*;
 pub use tasks::*;
-// For tests beside the suite (the PostgreSQL-only checks).
+// For tests beside the suite (the checks of a store several processes share).
+pub use shared::*;
 pub use support::ensure_tasks;

@@ -15,8 +15,8 @@
 //! writes them in the same transaction: no lost or phantom events when a process dies between
 //! two writes. Instants are kept to the microsecond (callers truncate before writing, so what
 //! they write is what they read back). Task bodies are kept as JSON documents (the API shape), so a document store
-//! can implement the port as easily as SQL. Adapters: `sqlite` (embedded default) and `postgres`
-//! (distributed; feature `postgres`).
+//! can implement the port as easily as SQL. Adapters: `sqlite` (embedded default), `postgres`
+//! and `mongodb` (distributed; features `postgres` and `mongodb`).
 //! [`retention`] is what a retention policy deletes of the past, a window at a time.
 //! [`reencrypt`] is the small capability key rotation needs (personal data is encrypted
 //! above the port, by a decorator, so adapters never see keys).
@@ -37,14 +37,18 @@ use jiff::Timestamp;
 
 #[cfg(any(test, feature = "contract"))]
 pub mod contract;
+#[cfg(feature = "mongodb")]
+pub mod mongodb;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod reencrypt;
 pub mod retention;
-#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mongodb"))]
 mod rows;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "postgres", feature = "mongodb"))]
+mod wakeups;
 
 pub use reencrypt::{PiiColumn, PiiTable, Reencrypt, ReencryptBatch, RewriteFn};
 pub use retention::{PastCursor, PastKind, Purged, RetentionStore};

@@ -28,12 +28,12 @@
 //! `crate::rows`.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -56,6 +56,7 @@ mod sessions;
 mod tasks;
 
 use crate::rows::prelude::*;
+use crate::wakeups::{Signals, Wakers, Wakeup};
 
 /// The embedded migrations, in order: `(version, description, sql)`. Append only: sqlx keeps a
 /// checksum of each applied one and refuses a database whose applied migrations changed.
@@ -162,13 +163,10 @@ const LISTEN_RETRY: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
-    outbox_signal: Arc<Notify>,
     /// Who this instance's outbox claims belong to (unique per store, so per process).
     claimer: Arc<str>,
-    /// Per delivery channel: woken when another process made one of its deliveries due.
-    delivery_signals: Arc<HashMap<Channel, Arc<Notify>>>,
-    /// Set once the listener runs; dropping the last clone of the store stops it.
-    listening: Arc<OnceLock<oneshot::Sender<()>>>,
+    /// The relay's and the delivery workers' signals, and the listener that wakes them.
+    wakers: Wakers,
 }
 
 impl PgStore {
@@ -198,15 +196,8 @@ impl PgStore {
     pub fn from_pool(pool: PgPool) -> Self {
         Self {
             pool,
-            outbox_signal: Arc::new(Notify::new()),
             claimer: uuid::Uuid::now_v7().to_string().into(),
-            delivery_signals: Arc::new(
-                Channel::ALL
-                    .into_iter()
-                    .map(|c| (c, Arc::new(Notify::new())))
-                    .collect(),
-            ),
-            listening: Arc::new(OnceLock::new()),
+            wakers: Wakers::new(),
         }
     }
 
@@ -256,36 +247,18 @@ impl PgStore {
         &self.pool
     }
 
-    /// Starts the listener for other processes' writes, once (it needs a Tokio runtime).
-    fn listen(&self) {
-        self.listening.get_or_init(|| {
-            let (stop, stopped) = oneshot::channel();
-            match tokio::runtime::Handle::try_current() {
-                Ok(rt) => {
-                    rt.spawn(listen_for_others(
-                        self.pool.clone(),
-                        Signals {
-                            outbox: Arc::downgrade(&self.outbox_signal),
-                            deliveries: Arc::downgrade(&self.delivery_signals),
-                        },
-                        stopped,
-                    ));
-                }
-                Err(_) => tracing::warn!(
-                    "the store's signals were asked for outside a Tokio runtime: other \
-                     processes' writes will not wake this one"
-                ),
-            }
-            stop
-        });
+    /// What starts the listener for other processes' writes (see [`Wakers`]).
+    fn listener(&self) -> impl FnOnce(Signals, oneshot::Receiver<()>) -> ListenFuture {
+        let pool = self.pool.clone();
+        move |signals, stop| Box::pin(listen_for_others(pool, signals, stop))
     }
 
     fn signal_if(&self, wrote_events: bool) {
-        if wrote_events {
-            self.outbox_signal.notify_one();
-        }
+        self.wakers.wrote_events(wrote_events);
     }
 }
+
+type ListenFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 pub(crate) fn map_err(e: sqlx::Error) -> Error {
     let retryable = match &e {
@@ -386,33 +359,12 @@ async fn insert_outbox(tx: &mut Tx, events: &[OutboxEvent]) -> Result<()> {
     }
 }
 
-/// What the listener wakes; weak, so that it stops with the store.
-struct Signals {
-    outbox: Weak<Notify>,
-    deliveries: Weak<HashMap<Channel, Arc<Notify>>>,
-}
-
-impl Signals {
-    /// Wakes what `notification` is about (everything for `None`: whatever was committed
-    /// while not listening). False once the store is gone.
-    fn wake(&self, notification: Option<&sqlx::postgres::PgNotification>) -> bool {
-        let (Some(outbox), Some(deliveries)) = (self.outbox.upgrade(), self.deliveries.upgrade())
-        else {
-            return false;
-        };
-        match notification {
-            Some(n) if n.channel() == OUTBOX_CHANNEL => outbox.notify_one(),
-            Some(n) => {
-                if let Some(signal) = Channel::parse(n.payload()).and_then(|c| deliveries.get(&c)) {
-                    signal.notify_one();
-                }
-            }
-            None => {
-                outbox.notify_one();
-                deliveries.values().for_each(|d| d.notify_one());
-            }
-        }
-        true
+/// What a notification is about.
+fn wakeup(notification: &sqlx::postgres::PgNotification) -> Wakeup<'_> {
+    if notification.channel() == OUTBOX_CHANNEL {
+        Wakeup::Outbox
+    } else {
+        Wakeup::Channel(notification.payload())
     }
 }
 
@@ -449,7 +401,7 @@ async fn listen_for_others(pool: PgPool, signals: Signals, mut stop: oneshot::Re
         };
         loop {
             if missed {
-                if !signals.wake(None) {
+                if !signals.wake(Wakeup::Everything) {
                     return;
                 }
                 missed = false;
@@ -460,7 +412,7 @@ async fn listen_for_others(pool: PgPool, signals: Signals, mut stop: oneshot::Re
             };
             match received {
                 Ok(Some(notification)) => {
-                    if !signals.wake(Some(&notification)) {
+                    if !signals.wake(wakeup(&notification)) {
                         return;
                     }
                 }

@@ -65,6 +65,7 @@ impl PastKind {
         }
     }
 
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn table(self) -> PastTable {
         // `x` is the row the rule looks at.
         const SETTLED: &str = "(o.acked_at IS NOT NULL OR o.expires_at <= $2) \
@@ -169,6 +170,7 @@ pub trait RetentionStore: Send + Sync + 'static {
     async fn count_past(&self, kind: PastKind, cutoff: Timestamp, now: Timestamp) -> Result<u64>;
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum KeyType {
     Text,
@@ -182,6 +184,7 @@ pub(crate) enum KeyValue {
 }
 
 /// One kind's table, key and rule, and the three statements both adapters run.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) struct PastTable {
     pub table: &'static str,
     pub key: &'static [(&'static str, KeyType)],
@@ -189,6 +192,7 @@ pub(crate) struct PastTable {
     pub rule: String,
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl PastTable {
     fn columns(&self, prefix: &str) -> String {
         let names: Vec<String> = self
@@ -244,7 +248,7 @@ impl PastTable {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
 mod tests {
     use super::*;
 

@@ -150,6 +150,7 @@ pub(crate) fn expires_at(due_at: Timestamp, next: Option<(Timestamp, u32)>) -> i
 }
 
 /// The columns [`occurrence_record`] reads, in order.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const OCCURRENCE_COLUMNS: &str = "task_id, due_at, user_id, fired_at, expires_at, \
      acked_at, acked_channel, seq, snoozed_until, wake_at, snoozed_from, nagged, nags_left, \
      escalated, escalate_at";
@@ -325,10 +326,14 @@ pub(crate) fn wake_of(
 }
 
 pub(crate) mod prelude {
+    // Each adapter uses its part of it.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) use super::OCCURRENCE_COLUMNS;
+    #[allow(unused_imports)]
     pub(crate) use super::{
         escalate_of, expires_at, feed_generation, follow, instant, micros, occurrence_record,
         parse_channel, parse_id, parse_json, parse_outcome, parse_user, wake_of, AttemptColumns,
-        EscalateColumns, OccurrenceColumns, ScheduleRow, WakeColumns, Woke, OCCURRENCE_COLUMNS,
+        EscalateColumns, OccurrenceColumns, ScheduleRow, WakeColumns, Woke,
     };
     pub(crate) use crate::{
         AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,

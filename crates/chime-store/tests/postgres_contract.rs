@@ -6,9 +6,8 @@
 //! The server: `CHIME_TEST_POSTGRES_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`,
 //! trust auth), whose user may create databases. Without one, every test fails and says so.
 
-use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -16,9 +15,7 @@ use chime_core::{TaskId, UserId};
 use chime_store::contract::StoreFactory;
 use chime_store::postgres::PgStore;
 use chime_store::{
-    DestinationRecord, Error, Fire, FireFn, OutboxStore, PiiColumn, PiiTable,
-    PushSubscriptionRecord, RecipientStore, Reencrypt, RewriteFn, ScheduleChange, ScheduleStore,
-    ScheduledTask, Store, TaskRecord, TaskStore,
+    Error, Fire, FireFn, OutboxStore, ScheduleChange, ScheduledTask, Store, TaskRecord, TaskStore,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -233,52 +230,12 @@ async fn an_event_that_commits_after_a_higher_seq_was_relayed_is_still_relayed()
 /// is handed to both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relays_of_two_processes_share_the_outbox_and_no_event_goes_to_both() {
-    const EVENTS: usize = 600;
     let factory = PgFactory::new();
-    let stores = [factory.pg().await, factory.pg().await];
-    for n in 0..EVENTS {
-        let t = task(n);
-        stores[n % 2]
-            .create_task(&t, event(&t))
-            .await
-            .expect("create");
-    }
-    let start = Arc::new(tokio::sync::Barrier::new(2));
-    let relays: Vec<_> = stores
-        .iter()
-        .map(|store| {
-            let (store, start) = (store.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let mut relayed = Vec::new();
-                loop {
-                    let batch = store.outbox_claim(50).await.expect("outbox_claim");
-                    if batch.is_empty() {
-                        break relayed;
-                    }
-                    let seqs: Vec<i64> = batch.iter().map(|r| r.seq).collect();
-                    store.outbox_ack(&seqs).await.expect("outbox_ack");
-                    relayed.extend(seqs);
-                }
-            })
-        })
-        .collect();
-    let mut per_relay = Vec::new();
-    for relay in relays {
-        per_relay.push(
-            tokio::time::timeout(chime_store::contract::GUARD * 3, relay)
-                .await
-                .expect("a relay finishes")
-                .expect("a relay"),
-        );
-    }
-    let mut all: Vec<i64> = per_relay.concat();
-    let claimed = all.len();
-    all.sort_unstable();
-    all.dedup();
-    assert_eq!(claimed, all.len(), "an event was claimed by both relays");
-    assert_eq!(all.len(), EVENTS, "every event was relayed");
-    assert_eq!(stores[0].outbox_len().await.expect("outbox_len"), 0);
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(factory.pg().await), Arc::new(factory.pg().await)];
+    chime_store::contract::relays_of_two_stores_share_the_outbox_and_no_event_goes_to_both(
+        stores, 600, 50,
+    )
+    .await;
 }
 
 /// A claim holds one task's later events back from other relays (so the task's events reach
@@ -288,61 +245,34 @@ async fn relays_of_two_processes_share_the_outbox_and_no_event_goes_to_both() {
 async fn a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_out() {
     let factory = PgFactory::new();
     let (a, b) = (factory.pg().await, factory.pg().await);
-    let first = task(1);
-    a.create_task(&first, event(&first)).await.expect("create");
-    let mut edited = first.clone();
-    edited.version = 2;
-    assert!(a
-        .update_task(&edited, event(&edited))
-        .await
-        .expect("update"));
-    let other = task(2);
-    a.create_task(&other, event(&other)).await.expect("create");
-    let all = a.outbox_batch(10).await.expect("outbox_batch");
-    let seqs: Vec<i64> = all.iter().map(|r| r.seq).collect();
-    assert_eq!(all.len(), 3);
-
-    let held = a.outbox_claim(1).await.expect("outbox_claim");
-    assert_eq!(held.iter().map(|r| r.seq).collect::<Vec<_>>(), [seqs[0]]);
-    let again = a.outbox_claim(1).await.expect("outbox_claim");
-    assert_eq!(again, held, "a relay gets its own claim again");
-    let elsewhere = b.outbox_claim(10).await.expect("outbox_claim");
-    assert_eq!(
-        elsewhere.iter().map(|r| r.seq).collect::<Vec<_>>(),
-        [seqs[2]],
-        "the claimed event and its task's later event are held back; the other task's is not"
-    );
-
-    let lease: i64 = sqlx::query_scalar(
-        "SELECT claimed_until - (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
-         FROM outbox WHERE seq = $1",
+    let pool = a.pool().clone();
+    chime_store::contract::a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_out(
+        [Arc::new(a), Arc::new(b)],
+        |seq| async move {
+            // The lease is in the database's clock: about OUTBOX_LEASE is left of it.
+            let lease: i64 = sqlx::query_scalar(
+                "SELECT claimed_until - (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+                 FROM outbox WHERE seq = $1",
+            )
+            .bind(seq)
+            .fetch_one(&pool)
+            .await
+            .expect("the claim's lease");
+            let expected =
+                i64::try_from(chime_store::postgres::OUTBOX_LEASE.as_micros()).expect("micros");
+            assert!(
+                (expected - 1_000_000..=expected).contains(&lease),
+                "the lease has {lease} µs left"
+            );
+            sqlx::query("UPDATE outbox SET claimed_until = claimed_until - $1 WHERE seq = $2")
+                .bind(expected)
+                .bind(seq)
+                .execute(&pool)
+                .await
+                .expect("age the claim");
+        },
     )
-    .bind(seqs[0])
-    .fetch_one(a.pool())
-    .await
-    .expect("the claim's lease");
-    let expected = i64::try_from(chime_store::postgres::OUTBOX_LEASE.as_micros()).expect("micros");
-    assert!(
-        (expected - 1_000_000..=expected).contains(&lease),
-        "the lease has {lease} µs left"
-    );
-    // As if the lease had run out with relay `a` dead.
-    sqlx::query("UPDATE outbox SET claimed_until = claimed_until - $1 WHERE seq = $2")
-        .bind(expected)
-        .bind(seqs[0])
-        .execute(a.pool())
-        .await
-        .expect("age the claim");
-    let taken_over = b.outbox_claim(10).await.expect("outbox_claim");
-    assert_eq!(
-        taken_over.iter().map(|r| r.seq).collect::<Vec<_>>(),
-        seqs,
-        "every event, in seq order, once the dead relay's lease ran out"
-    );
-    assert!(
-        a.outbox_claim(10).await.expect("outbox_claim").is_empty(),
-        "the events are now the other relay's"
-    );
+    .await;
 }
 
 /// A relay waiting on one process's outbox signal wakes when another process writes an event
@@ -350,86 +280,22 @@ async fn a_claim_holds_back_its_tasks_later_events_and_a_dead_relays_claims_run_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outbox_write_in_another_process_wakes_this_processs_relay() {
     let factory = PgFactory::new();
-    let (writer, relay) = (factory.pg().await, factory.pg().await);
-    let signal = relay.outbox_signal();
-    // The listener wakes the relay once it listens (for anything written before).
-    tokio::time::timeout(chime_store::contract::GUARD, signal.notified())
-        .await
-        .expect("the listener starts and wakes the relay once");
-    let t = task(1);
-    let woken = signal.notified();
-    writer.create_task(&t, event(&t)).await.expect("create");
-    tokio::time::timeout(chime_store::contract::GUARD, woken)
-        .await
-        .expect("the other process's write wakes the relay");
-    assert_eq!(relay.outbox_claim(10).await.expect("outbox_claim").len(), 1);
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(factory.pg().await), Arc::new(factory.pg().await)];
+    chime_store::contract::an_outbox_write_in_another_process_wakes_this_processs_relay(stores)
+        .await;
 }
 
 /// A dead letter retried through one process (the API's retry) wakes the channel's delivery
-/// workers of another process at once, not at their next idle look; other channels' stay
-/// asleep.
+/// workers of another process at once (`NOTIFY chime_deliveries`), not at their next idle
+/// look; other channels' stay asleep.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_retried_in_another_process_wakes_this_processs_worker_for_its_channel() {
-    use chime_core::event::{Channel, DeliveryOutcome, OccurrenceKey};
-    use chime_store::{DeliveryKey, DeliveryStatus, DeliveryStore, DeliveryWrite};
-
     let factory = PgFactory::new();
-    let (api, worker) = (factory.pg().await, factory.pg().await);
-    let webhook = worker
-        .delivery_signal(Channel::Webhook)
-        .expect("a shared store signals");
-    let email = worker
-        .delivery_signal(Channel::Email)
-        .expect("a shared store signals");
-    // The listener wakes every channel once it listens (for anything written before).
-    for signal in [&webhook, &email] {
-        tokio::time::timeout(chime_store::contract::GUARD, signal.notified())
-            .await
-            .expect("the listener starts and wakes the workers once");
-    }
-
-    let t = task(1);
-    let key = DeliveryKey {
-        occurrence: OccurrenceKey {
-            task_id: t.id,
-            due_at: at(100),
-        },
-        channel: Channel::Webhook,
-        target: String::new(),
-    };
-    api.record_deliveries(&[DeliveryWrite {
-        occurrence: key.occurrence,
-        user_id: t.user_id.clone(),
-        status: DeliveryStatus {
-            channel: Channel::Webhook,
-            target: String::new(),
-            outcome: DeliveryOutcome::DeadLettered,
-            attempts: 8,
-            at: at(200),
-            detail: Some("HTTP 500".to_owned()),
-            provider_id: None,
-        },
-        inbox: None,
-        message: Some(json!({"recipient": "kept for a retry"})),
-        event: None,
-    }])
-    .await
-    .expect("a dead-lettered delivery");
-
-    let woken = webhook.notified();
-    assert!(api
-        .retry_dead_letter(&t.user_id, &key, at(300))
-        .await
-        .expect("retry"));
-    tokio::time::timeout(chime_store::contract::GUARD, woken)
-        .await
-        .expect("the retry in the other process wakes this one's webhook worker");
-    assert!(
-        tokio::time::timeout(std::time::Duration::from_millis(200), email.notified())
-            .await
-            .is_err(),
-        "the email worker has nothing new"
-    );
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(factory.pg().await), Arc::new(factory.pg().await)];
+    chime_store::contract::a_dead_letter_retried_in_another_process_wakes_its_channels_workers(
+        stores,
+    )
+    .await;
 }
 
 /// Two `chime` processes (two pools), each with two execution workers, fire 2,000 due
@@ -437,86 +303,10 @@ async fn a_dead_letter_retried_in_another_process_wakes_this_processs_worker_for
 /// exactly one event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_workers_on_two_pools_fire_every_due_row_exactly_once() {
-    const ROWS: usize = 2_000;
     let factory = PgFactory::new();
-    let stores = [factory.pg().await, factory.pg().await];
-    let tasks: Vec<TaskRecord> = (0..ROWS).map(task).collect();
-    let changes: Vec<ScheduleChange> = tasks
-        .iter()
-        .enumerate()
-        .map(|(i, t)| set(t, at(i as i64 % 100)))
-        .collect();
-    // Rows fire only while their task is in the store at their version (the fence).
-    chime_store::contract::ensure_tasks(&stores[0], &changes).await;
-    stores[0]
-        .apply_schedule_changes(&changes)
-        .await
-        .expect("apply");
-
-    let fired: Arc<Mutex<HashMap<TaskId, usize>>> = Arc::default();
-    let fire: FireFn = {
-        let fired = fired.clone();
-        Arc::new(move |row: &ScheduledTask| {
-            *fired
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .entry(row.task_id)
-                .or_default() += 1;
-            Fire {
-                events: vec![chime_store::OutboxEvent {
-                    topic: "execute-task",
-                    key: row.task_id.to_string(),
-                    payload: b"{}".to_vec(),
-                }],
-                next: Some((at(10_000), row.seq + 1)),
-                nag: None,
-                escalate_at: None,
-            }
-        })
-    };
-    let start = Arc::new(tokio::sync::Barrier::new(4));
-    let workers: Vec<_> = (0..4)
-        .map(|i| {
-            let (store, fire, start) = (stores[i % 2].clone(), fire.clone(), start.clone());
-            tokio::spawn(async move {
-                start.wait().await;
-                let mut total = 0;
-                loop {
-                    match store.fire_due(at(100), 50, fire.clone()).await {
-                        Ok(0) => break total,
-                        Ok(n) => total += n,
-                        Err(e) => panic!("fire_due: {e:?}"),
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += tokio::time::timeout(chime_store::contract::GUARD * 3, worker)
-            .await
-            .expect("a worker finishes")
-            .expect("a worker");
-    }
-
-    let fired = fired.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    assert_eq!(fired.len(), ROWS, "every due row fired");
-    assert!(fired.values().all(|n| *n == 1), "no row fired twice");
-    assert_eq!(total, ROWS);
-    assert_eq!(
-        stores[1].outbox_len().await.expect("outbox_len"),
-        ROWS as u64
-    );
-    assert_eq!(
-        stores[1].next_due().await.expect("next_due"),
-        Some(at(10_000))
-    );
-    let one = stores[1]
-        .scheduled(tasks[0].id)
-        .await
-        .expect("scheduled")
-        .expect("still scheduled");
-    assert_eq!((one.due_at, one.seq), (at(10_000), 2));
+    let stores: [Arc<dyn Store>; 2] = [Arc::new(factory.pg().await), Arc::new(factory.pg().await)];
+    chime_store::contract::workers_on_two_stores_fire_every_due_row_exactly_once(stores, 2_000, 50)
+        .await;
 }
 
 /// `migrate` is idempotent, also when instances run it at once; a database that a newer build
@@ -555,99 +345,11 @@ async fn migrations_run_once_whoever_runs_them_and_a_newer_schema_is_refused() {
 async fn reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints() {
     let factory = PgFactory::new();
     let store = factory.pg().await;
-    for i in 0..5 {
-        let t = task(i);
-        store.create_task(&t, event(&t)).await.expect("create");
-    }
-    let alice = UserId::parse("alice").expect("a user id");
-    for (id, endpoint) in [("sub_a", "old:https://push/1"), ("sub_b", "https://push/1")] {
-        store
-            .put_push_subscription(&PushSubscriptionRecord {
-                id: id.into(),
-                user_id: alice.clone(),
-                endpoint: endpoint.into(),
-                p256dh: "key".into(),
-                auth: "auth".into(),
-                created_at: at(0),
-            })
-            .await
-            .expect("put");
-    }
-    // "old:" marks a value on the old key; rewriting it strips the mark.
-    let rewrite: RewriteFn = Arc::new(|_: PiiColumn, value: &[u8]| {
-        Ok(value.strip_prefix(b"old:").map(<[u8]>::to_vec).or_else(|| {
-            (value.first() == Some(&b'{')).then(|| [b"old:".as_slice(), value].concat())
-        }))
-    });
-
-    let mut cursor = None;
-    let (mut scanned, mut rewritten, mut batches) = (0, 0, 0);
-    loop {
-        let batch = store
-            .reencrypt_batch(PiiTable::Tasks, cursor, 2, rewrite.clone())
-            .await
-            .expect("reencrypt tasks");
-        scanned += batch.scanned;
-        rewritten += batch.rewritten;
-        batches += 1;
-        match batch.cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    assert_eq!((scanned, rewritten, batches), (5, 5, 3));
-    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM tasks")
-        .fetch_all(store.pool())
-        .await
-        .expect("bodies");
-    assert!(bodies.iter().all(|b| b.starts_with("old:{")), "{bodies:?}");
-
-    let outbox = store
-        .reencrypt_batch(PiiTable::Outbox, None, 100, rewrite.clone())
-        .await
-        .expect("reencrypt the outbox");
-    assert_eq!((outbox.scanned, outbox.rewritten), (5, 5));
-    let payloads = store.outbox_batch(100).await.expect("outbox");
-    assert!(payloads.iter().all(|r| r.payload.starts_with(b"old:{")));
-
-    let destination = DestinationRecord {
-        id: "dst_family".into(),
-        user_id: alice.clone(),
-        name: "old:Family chat".into(),
-        url: "old:ntfy://ntfy.example/family".into(),
-        created_at: at(0),
-    };
-    store.put_destination(&destination).await.expect("put");
-    let destinations = store
-        .reencrypt_batch(PiiTable::Destinations, None, 100, rewrite.clone())
-        .await
-        .expect("reencrypt destinations");
-    assert_eq!((destinations.scanned, destinations.rewritten), (1, 1));
-    let rewritten = store
-        .destination(None, &destination.id)
-        .await
-        .expect("destination")
-        .expect("still there");
-    assert_eq!(
-        (rewritten.name.as_str(), rewritten.url.as_str()),
-        ("Family chat", "ntfy://ntfy.example/family")
-    );
-
-    let push = store
-        .reencrypt_batch(PiiTable::PushSubscriptions, None, 100, rewrite)
-        .await
-        .expect("reencrypt push subscriptions");
-    assert_eq!((push.scanned, push.rewritten, push.removed), (2, 0, 1));
-    let left = store
-        .push_subscriptions(&alice)
-        .await
-        .expect("subscriptions");
-    assert_eq!(
-        left.iter()
-            .map(|s| (s.id.as_str(), s.endpoint.as_str()))
-            .collect::<Vec<_>>(),
-        [("sub_b", "https://push/1")]
-    );
+    chime_store::contract::reencrypt_batches_rewrite_every_row_once_and_drop_duplicate_endpoints(
+        Arc::new(store.clone()),
+        &store,
+    )
+    .await;
 }
 
 /// PostgreSQL's text types refuse NUL: an attempt whose error text holds one (a provider's

@@ -13,9 +13,13 @@
 //!   that saves what it accepts.
 //! - [`synapse`] (feature `synapse`): a real Matrix homeserver (Synapse, the tool the feature
 //!   checks for) with two users and a room.
+//! - [`secantusdb`] (feature `secantusdb`): a MongoDB-wire-protocol server (SecantusDB, the tool
+//!   the feature checks for) on a free port, for the MongoDB store's tests.
 
 #[cfg(feature = "receiver")]
 pub mod receiver;
+#[cfg(feature = "secantusdb")]
+pub mod secantusdb;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 #[cfg(feature = "synapse")]

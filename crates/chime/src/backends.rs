@@ -1,11 +1,12 @@
 //! Which adapters the store and bus ports get: the embedded default (SQLite store and the
-//! durable log, both in one file in the data directory) or the distributed ones (PostgreSQL,
-//! a Kafka-protocol broker), chosen by configuration alone (`[store] url`,
+//! durable log, both in one file in the data directory) or the distributed ones (PostgreSQL or
+//! MongoDB, by the scheme of `[store] url`; a Kafka-protocol broker), chosen by configuration
+//! alone (`[store] url`,
 //! `[bus] kafka_bootstrap`), so that the same binary and the same roles run in both shapes.
 //! Only this module names concrete adapters; the encryption decorators go on top in `start`.
 //!
 //! It also keeps readiness honest for the distributed backends: a cheap round trip to each
-//! (`SELECT 1`, a metadata request) every few seconds, so a load balancer stops sending to
+//! (`SELECT 1` or `ping`, a metadata request) every few seconds, so a load balancer stops sending to
 //! an instance that has lost its database or broker.
 
 use std::fmt;
@@ -21,6 +22,7 @@ use chime_bus::log::{LogBus, LogBusOptions, LogWaker, SharedJob, SharedWriter};
 use chime_bus::{Bus, Message};
 #[cfg(feature = "kafka")]
 use chime_core::event::Topic;
+use chime_store::mongodb::MongoStore;
 use chime_store::postgres::PgStore;
 use chime_store::sqlite::{OutboxSink, SqliteOptions, SqliteStore};
 use chime_store::{OutboxEvent, Store};
@@ -32,14 +34,15 @@ use crate::Config;
 /// How often readiness asks the distributed backends.
 const PROBE_EVERY: Duration = Duration::from_secs(5);
 
-/// `[store]`: the PostgreSQL store, or (no `url`) the embedded SQLite one.
+/// `[store]`: the PostgreSQL or MongoDB store, or (no `url`) the embedded SQLite one.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` (`CHIME_STORE__URL`). A secret: it is
-    /// never logged or serialised.
+    /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, or
+    /// `mongodb://[USER:PASSWORD@]HOST[:PORT][,HOST…]/DATABASE[?OPTIONS]` (`CHIME_STORE__URL`).
+    /// A secret: it is never logged or serialised.
     pub url: Option<String>,
-    /// Connections this instance keeps to PostgreSQL at most.
+    /// Connections this instance keeps to the database at most.
     pub pool_size: u32,
     /// Apply missing migrations at start-up (safe from several instances at once). Off, a
     /// database `chime migrate` has not prepared stops start-up.
@@ -77,9 +80,17 @@ pub fn redact(url: &str) -> String {
 impl StoreConfig {
     pub fn validate(&self) -> anyhow::Result<()> {
         if let Some(url) = &self.url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            if url.starts_with("mongodb+srv://") {
                 bail!(
-                    "store.url: `{}` is not a postgres:// URL (the only distributed store)",
+                    "store.url: `{}`: mongodb+srv:// needs DNS SRV lookups, which this build \
+                     leaves out: list the hosts in a mongodb:// URL",
+                    redact(url)
+                );
+            }
+            if StoreKind::of(url).is_none() {
+                bail!(
+                    "store.url: `{}` is neither a postgres:// nor a mongodb:// URL (the \
+                     distributed stores)",
                     redact(url)
                 );
             }
@@ -155,6 +166,120 @@ impl BusConfig {
     }
 }
 
+/// Which distributed store a `[store] url` selects: by its scheme.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Postgres,
+    Mongo,
+}
+
+impl StoreKind {
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(StoreKind::Postgres)
+        } else if url.starts_with("mongodb://") {
+            Some(StoreKind::Mongo)
+        } else {
+            None
+        }
+    }
+
+    /// For messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreKind::Postgres => "PostgreSQL",
+            StoreKind::Mongo => "MongoDB",
+        }
+    }
+}
+
+/// A distributed store, connected: one type for what start-up, `chime migrate`, `chime
+/// doctor` and `chime keys rotate` do with either.
+#[derive(Clone)]
+pub enum SharedStore {
+    Postgres(Arc<PgStore>),
+    Mongo(Arc<MongoStore>),
+}
+
+impl SharedStore {
+    /// Connects to the store `url` selects (validated by [`StoreConfig::validate`]), saying
+    /// which store could not be reached.
+    pub async fn connect(url: &str, pool_size: u32) -> anyhow::Result<Self> {
+        let kind = StoreKind::of(url)
+            .with_context(|| format!("{} is not a distributed store's URL", redact(url)))?;
+        Self::open(kind, url, pool_size).await.with_context(|| {
+            format!(
+                "cannot connect to the {} store {}",
+                kind.name(),
+                redact(url)
+            )
+        })
+    }
+
+    /// [`SharedStore::connect`] without the context: for a caller that names the store.
+    pub async fn open(kind: StoreKind, url: &str, pool_size: u32) -> chime_store::Result<Self> {
+        Ok(match kind {
+            StoreKind::Postgres => {
+                SharedStore::Postgres(Arc::new(PgStore::connect(url, pool_size).await?))
+            }
+            StoreKind::Mongo => {
+                SharedStore::Mongo(Arc::new(MongoStore::connect(url, pool_size).await?))
+            }
+        })
+    }
+
+    pub fn kind(&self) -> StoreKind {
+        match self {
+            SharedStore::Postgres(_) => StoreKind::Postgres,
+            SharedStore::Mongo(_) => StoreKind::Mongo,
+        }
+    }
+
+    /// Sets the schema up to this build's version (safe from several instances at once).
+    pub async fn migrate(&self) -> chime_store::Result<()> {
+        match self {
+            SharedStore::Postgres(s) => s.migrate().await,
+            SharedStore::Mongo(s) => s.migrate().await,
+        }
+    }
+
+    /// The schema version of the database, and this build's.
+    pub async fn schema_versions(&self) -> chime_store::Result<(i64, i64)> {
+        Ok(match self {
+            SharedStore::Postgres(s) => (
+                s.applied_schema_version().await?,
+                chime_store::postgres::SCHEMA_VERSION,
+            ),
+            SharedStore::Mongo(s) => (
+                s.applied_schema_version().await?,
+                chime_store::mongodb::SCHEMA_VERSION,
+            ),
+        })
+    }
+
+    pub async fn ping(&self) -> chime_store::Result<()> {
+        match self {
+            SharedStore::Postgres(s) => s.ping().await,
+            SharedStore::Mongo(s) => s.ping().await,
+        }
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self {
+            SharedStore::Postgres(s) => s.clone(),
+            SharedStore::Mongo(s) => s.clone(),
+        }
+    }
+
+    /// The re-encryption capability (`chime keys rotate`).
+    pub fn reencrypt(&self) -> &dyn chime_store::Reencrypt {
+        match self {
+            SharedStore::Postgres(s) => &**s,
+            SharedStore::Mongo(s) => &**s,
+        }
+    }
+}
+
 /// The adapters, before the encryption decorators.
 pub struct Backends {
     pub store: Arc<dyn Store>,
@@ -179,20 +304,15 @@ pub async fn open(config: &Config, dir: &Path) -> anyhow::Result<Backends> {
     };
     let (store, sqlite): (Arc<dyn Store>, Option<SqliteStore>) = match &config.store.url {
         Some(url) => {
-            let store = PgStore::connect(url, config.store.pool_size)
-                .await
-                .with_context(|| {
-                    format!("cannot connect to the PostgreSQL store {}", redact(url))
-                })?;
+            let store = SharedStore::connect(url, config.store.pool_size).await?;
             if config.store.migrate {
                 store
                     .migrate()
                     .await
-                    .context("cannot migrate the PostgreSQL store")?;
+                    .with_context(|| format!("cannot migrate the {} store", store.kind().name()))?;
             }
-            let store = Arc::new(store);
             probe.store = Some(store.clone());
-            (store, None)
+            (store.store(), None)
         }
         None => {
             let store = SqliteStore::open(
@@ -337,7 +457,7 @@ Kafka adapter: build it with `cargo build --release -p chime --features kafka` (
 /// The distributed adapters readiness asks; the embedded ones are in this process.
 #[derive(Default, Clone)]
 pub struct Probe {
-    store: Option<Arc<PgStore>>,
+    store: Option<SharedStore>,
     #[cfg(feature = "kafka")]
     bus: Option<Arc<KafkaBus>>,
 }
@@ -353,7 +473,10 @@ impl Probe {
 
     async fn check(&self) -> Result<(), String> {
         if let Some(store) = &self.store {
-            store.ping().await.map_err(|e| format!("PostgreSQL: {e}"))?;
+            store
+                .ping()
+                .await
+                .map_err(|e| format!("{}: {e}", store.kind().name()))?;
         }
         #[cfg(feature = "kafka")]
         if let Some(bus) = &self.bus {
@@ -475,5 +598,33 @@ mod tests {
             "postgres://***@db:5432/chime"
         );
         assert_eq!(redact("postgres://db/chime"), "postgres://db/chime");
+        assert_eq!(
+            redact("mongodb://chime:s3cret@m1:27017,m2:27017/chime?replicaSet=rs0"),
+            "mongodb://***@m1:27017,m2:27017/chime?replicaSet=rs0"
+        );
+    }
+
+    #[test]
+    fn the_store_is_picked_by_the_scheme_of_its_url() {
+        assert_eq!(
+            StoreKind::of("postgres://db/chime"),
+            Some(StoreKind::Postgres)
+        );
+        assert_eq!(
+            StoreKind::of("postgresql://db/chime"),
+            Some(StoreKind::Postgres)
+        );
+        assert_eq!(StoreKind::of("mongodb://m1/chime"), Some(StoreKind::Mongo));
+        assert_eq!(StoreKind::of("mysql://db/chime"), None);
+    }
+
+    #[test]
+    fn chime_backup_refuses_a_mongodb_store_and_names_mongodump() {
+        let refused = crate::backup::refuse_mongodb("mongodb://chime:s3cret@m1/chime")
+            .expect_err("a MongoDB store is the operator's to back up");
+        let message = refused.to_string();
+        assert!(message.contains("mongodump"), "{message}");
+        assert!(!message.contains("s3cret"), "{message}");
+        crate::backup::refuse_mongodb("postgres://db/chime").expect("pg_dump backs it up");
     }
 }

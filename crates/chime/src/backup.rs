@@ -1,6 +1,8 @@
 //! Online backups of the embedded default, and restoring one: `chime backup`, `chime restore`,
 //! and the scheduler inside `chime serve` (`[backup]`). A PostgreSQL store is backed up with
-//! `pg_dump` and restored with `pg_restore` by the same commands (see `pg`).
+//! `pg_dump` and restored with `pg_restore` by the same commands (see `pg`). A MongoDB store
+//! is the operator's to back up (`mongodump --oplog`, or their platform's snapshots): these
+//! commands refuse it rather than take a copy that is not one snapshot.
 //!
 //! The store and the bus log share one SQLite file (`<data-dir>/chime.sqlite`), so one
 //! consistent copy of that file is a consistent copy of both: no event is in the outbox and
@@ -113,6 +115,21 @@ impl BackupConfig {
 }
 
 /// The store file of `data_dir`.
+/// `chime backup`, `chime restore` and scheduled backups do not copy a MongoDB store: a
+/// consistent copy of a replica set needs `mongodump --oplog` (or a filesystem snapshot of a
+/// member), which the operator runs with the cluster's own credentials and tools.
+pub fn refuse_mongodb(store_url: &str) -> anyhow::Result<()> {
+    if crate::backends::StoreKind::of(store_url) == Some(crate::backends::StoreKind::Mongo) {
+        bail!(
+            "the store is MongoDB ({}), which chime does not back up or restore itself: use \
+             `mongodump --oplog` and `mongorestore --oplogReplay` (or your platform's \
+             snapshots); see docs/mongodb.md",
+            crate::backends::redact(store_url)
+        );
+    }
+    Ok(())
+}
+
 pub fn store_path(data_dir: &Path) -> PathBuf {
     data_dir.join(STORE_FILE)
 }

@@ -80,7 +80,8 @@ pub struct Config {
     /// The web app and its BFF (`[web]`: static files, OIDC client, task API URL).
     #[serde(default)]
     pub web: chime_http::bff::WebConfig,
-    /// The store (`[store] url = "postgres://…"`); embedded SQLite in `data_dir` when unset.
+    /// The store (`[store] url = "postgres://…"` or `"mongodb://…"`); embedded SQLite in
+    /// `data_dir` when unset.
     #[serde(default, skip_serializing)]
     pub store: crate::backends::StoreConfig,
     /// The bus (`[bus] kafka_bootstrap = "host:port,…"`); the embedded log when unset.
@@ -497,9 +498,21 @@ mod tests {
                 Some("k1:9092,k2:9092")
             );
             assert_eq!(config.keys_dir(), Path::new("/etc/chime/keys"));
+            jail.set_env(
+                "CHIME_STORE__URL",
+                "mongodb://chime:s3cret@m1:27017,m2:27017/chime?replicaSet=rs0",
+            );
+            let config = load()?;
+            assert!(!format!("{config:?}").contains("s3cret"), "{config:?}");
             jail.set_env("CHIME_STORE__URL", "mysql://db/chime");
-            let error = load().expect_err("not postgres");
+            let error = load().expect_err("neither postgres nor mongodb");
             assert!(error.to_string().contains("store.url"), "{error}");
+            jail.set_env(
+                "CHIME_STORE__URL",
+                "mongodb+srv://cluster.example.com/chime",
+            );
+            let error = load().expect_err("no SRV lookups in this build");
+            assert!(error.to_string().contains("mongodb+srv"), "{error}");
             Ok(())
         });
     }

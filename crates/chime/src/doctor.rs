@@ -29,7 +29,7 @@ use keys::{issuer_check, keys_check};
 use providers::provider_checks;
 use retention::retention_check;
 use settings::{config_checks, server_check, tls_check};
-use store::{postgres_check, store_checks};
+use store::{shared_store_check, store_checks};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -113,7 +113,7 @@ pub async fn checks(file: Option<&Path>, overrides: &Overrides) -> Vec<Check> {
         }
     }
     if let Some(url) = &config.store.url {
-        out.push(postgres_check(url, config.store.migrate).await);
+        out.push(shared_store_check(url, config.store.migrate).await);
     }
     if let Some(bootstrap) = &config.bus.kafka_bootstrap {
         out.push(kafka_check(&config.bus, bootstrap).await);

@@ -190,15 +190,8 @@ pub async fn rotate(
     if let Some(url) = &config.store.url {
         // Every instance must already hold the new key (see `[encryption] keys`): rows move
         // to it while the cluster runs.
-        let store = chime_store::postgres::PgStore::connect(url, 2)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot connect to the PostgreSQL store {}",
-                    crate::backends::redact(url)
-                )
-            })?;
-        return chime_crypto::rotate::rotate(&store, keys, batch.max(1), progress)
+        let store = crate::backends::SharedStore::connect(url, 2).await?;
+        return chime_crypto::rotate::rotate(store.reencrypt(), keys, batch.max(1), progress)
             .await
             .context("re-encryption failed");
     }

@@ -99,11 +99,13 @@ enum Command {
         #[arg(long)]
         store_url: Option<String>,
     },
-    /// Create or upgrade the schema of a PostgreSQL store: safe to run again, and from several
-    /// hosts at once (one migrates, the others wait). The SQLite store migrates when opened.
+    /// Create or upgrade the schema of a PostgreSQL or MongoDB store (for MongoDB: its
+    /// collections, validators and indexes): safe to run again, and from several hosts at
+    /// once. The SQLite store migrates when opened.
     #[cfg(feature = "postgres")]
     Migrate {
-        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE [default: `[store] url` of the
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE or mongodb://HOST[:PORT]/DATABASE
+        /// [default: `[store] url` of the
         /// configuration, as `chime serve` uses it (env CHIME_STORE__URL)]
         #[arg(long, env = "CHIME_STORE_URL", hide_env_values = true)]
         store_url: Option<String>,
@@ -299,8 +301,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .store
                 .url
                 .context(
-                    "no PostgreSQL store to migrate: give --store-url, or set [store] url \
-                     (CHIME_STORE__URL)",
+                    "no PostgreSQL or MongoDB store to migrate: give --store-url, or set \
+                     [store] url (CHIME_STORE__URL)",
                 )?,
             };
             migrate(&url).await
@@ -373,20 +375,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 #[cfg(feature = "postgres")]
 async fn migrate(store_url: &str) -> anyhow::Result<()> {
-    use chime_store::postgres::{PgStore, SCHEMA_VERSION};
-    if !(store_url.starts_with("postgres://") || store_url.starts_with("postgresql://")) {
+    use chime::backends::{SharedStore, StoreKind};
+    if StoreKind::of(store_url).is_none() {
         anyhow::bail!(
-            "--store-url must be a postgres:// URL (the SQLite store migrates itself when opened)"
+            "--store-url must be a postgres:// or mongodb:// URL (the SQLite store migrates \
+             itself when opened)"
         );
     }
-    let store = PgStore::connect(store_url, 1)
-        .await
-        .context("cannot connect to the PostgreSQL store")?;
+    let store = SharedStore::connect(store_url, 1).await?;
     store
         .migrate()
         .await
-        .context("cannot migrate the PostgreSQL store")?;
-    println!("the store is at schema version {SCHEMA_VERSION}");
+        .with_context(|| format!("cannot migrate the {} store", store.kind().name()))?;
+    let (applied, _) = store.schema_versions().await?;
+    println!("the store is at schema version {applied}");
     Ok(())
 }
 

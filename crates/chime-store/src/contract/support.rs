@@ -323,7 +323,27 @@ pub(super) async fn race_fire_due(stores: [Arc<dyn Store>; 2]) {
         .collect();
     apply(&*stores[0], &changes).await;
 
-    let counts: Arc<Mutex<HashMap<TaskId, usize>>> = Arc::default();
+    let (fire, counts) = counting_fire(None);
+    let total = race_workers(stores.to_vec(), at(ROWS as i64), 7, fire, GUARD).await;
+
+    let counts = counts
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "rows fired more than once: {twice:?}");
+    assert_eq!(counts.len(), ROWS, "every due row fired");
+    assert_eq!(total, ROWS, "fire_due counts every row it fired, once");
+    assert_eq!(next_due(&*stores[0]).await, None);
+    assert_eq!(outbox(&*stores[1]).await.len(), ROWS);
+}
+
+/// How many times a fired row's task was asked about: a `FireFn` that counts them, publishes
+/// the row's `execute_task` and moves the row to `next`.
+pub(super) type FireCounts = Arc<Mutex<HashMap<TaskId, usize>>>;
+
+pub(super) fn counting_fire(next: Option<(Timestamp, u32)>) -> (FireFn, FireCounts) {
+    let counts = FireCounts::default();
     let fire: FireFn = {
         let counts = counts.clone();
         Arc::new(move |row: &ScheduledTask| {
@@ -334,24 +354,36 @@ pub(super) async fn race_fire_due(stores: [Arc<dyn Store>; 2]) {
                 .or_default() += 1;
             Fire {
                 events: vec![execute_task(row)],
-                next: None,
+                next: next.map(|(at, _)| (at, row.seq + 1)),
                 nag: None,
                 escalate_at: None,
             }
         })
     };
-    let now = at(ROWS as i64);
-    let start = Arc::new(tokio::sync::Barrier::new(stores.len()));
-    let racers: Vec<_> = stores
-        .iter()
+    (fire, counts)
+}
+
+/// One `fire_due` loop per entry of `workers` (a store may appear more than once), started
+/// together, each claiming `max` rows due at `now` until it finds none; the rows they fired in
+/// all. Each loop must end within `guard`.
+pub(super) async fn race_workers(
+    workers: Vec<Arc<dyn Store>>,
+    now: Timestamp,
+    max: usize,
+    fire: FireFn,
+    guard: Duration,
+) -> usize {
+    let start = Arc::new(tokio::sync::Barrier::new(workers.len()));
+    let racers: Vec<_> = workers
+        .into_iter()
         .map(|store| {
-            let (store, fire, start) = (store.clone(), fire.clone(), start.clone());
+            let (fire, start) = (fire.clone(), start.clone());
             tokio::spawn(async move {
                 start.wait().await;
                 let mut total = 0;
                 loop {
                     match store
-                        .fire_due(now, 7, fire.clone())
+                        .fire_due(now, max, fire.clone())
                         .await
                         .expect("fire_due")
                     {
@@ -364,22 +396,12 @@ pub(super) async fn race_fire_due(stores: [Arc<dyn Store>; 2]) {
         .collect();
     let mut total = 0;
     for racer in racers {
-        total += tokio::time::timeout(GUARD, racer)
+        total += tokio::time::timeout(guard, racer)
             .await
             .expect("a fire_due loop finishes")
             .expect("a fire_due loop");
     }
-
-    let counts = counts
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clone();
-    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).collect();
-    assert!(twice.is_empty(), "rows fired more than once: {twice:?}");
-    assert_eq!(counts.len(), ROWS, "every due row fired");
-    assert_eq!(total, ROWS, "fire_due counts every row it fired, once");
-    assert_eq!(next_due(&*stores[0]).await, None);
-    assert_eq!(outbox(&*stores[1]).await.len(), ROWS);
+    total
 }
 
 pub(super) fn occurrence_of(task_id: TaskId, due: i64) -> OccurrenceKey {

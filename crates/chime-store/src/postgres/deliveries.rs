@@ -338,8 +338,7 @@ impl DeliveryStore for PgStore {
     }
 
     fn delivery_signal(&self, channel: Channel) -> Option<Arc<Notify>> {
-        self.listen();
-        self.delivery_signals.get(&channel).cloned()
+        self.wakers.delivery(channel, self.listener())
     }
 
     async fn pending_deliveries(

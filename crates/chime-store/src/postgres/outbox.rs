@@ -95,7 +95,6 @@ impl OutboxStore for PgStore {
     }
 
     fn outbox_signal(&self) -> Arc<Notify> {
-        self.listen();
-        self.outbox_signal.clone()
+        self.wakers.outbox(self.listener())
     }
 }

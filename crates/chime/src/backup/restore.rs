@@ -106,6 +106,9 @@ pub async fn restore_command(
     store_url: Option<&str>,
     force: bool,
 ) -> anyhow::Result<()> {
+    if let Some(url) = store_url {
+        super::refuse_mongodb(url)?;
+    }
     if super::pg::is_dump(from) {
         let Some(url) = store_url else {
             bail!(

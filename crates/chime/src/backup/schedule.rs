@@ -87,6 +87,10 @@ pub async fn run_scheduler(
     config: BackupConfig,
     shutdown: CancellationToken,
 ) {
+    if let Some(Err(error)) = store_url.as_deref().map(super::refuse_mongodb) {
+        tracing::error!(error = format!("{error:#}"), "scheduled backups are off");
+        return;
+    }
     let interval = Duration::from_secs(config.interval_seconds);
     let dir = config.dir(&data_dir);
     let db = store_path(&data_dir);

@@ -156,6 +156,9 @@ pub(super) fn sync_dir(dir: &Path) -> anyhow::Result<()> {
 
 /// `chime backup --to FILE [--with-keys]`: takes one now and says what it needs to restore.
 pub async fn command(config: &crate::Config, to: &Path, with_keys: bool) -> anyhow::Result<()> {
+    if let Some(url) = &config.store.url {
+        super::refuse_mongodb(url)?;
+    }
     let (written, copied) = if let Some(url) = &config.store.url {
         let written = super::pg::dump(url, to).await?;
         let copied = if with_keys {

@@ -83,9 +83,10 @@ async fn counts(config: &Config, now: Timestamp) -> Result<Vec<(PastKind, u64)>,
         .filter_map(|kind| Some((kind, config.retention.cutoff(kind, now)?)))
         .collect();
     if let Some(url) = &config.store.url {
-        use chime_store::postgres::PgStore;
-        use chime_store::RetentionStore as _;
-        let store = PgStore::connect(url, 1).await.map_err(|e| causes(&e))?;
+        let store = crate::backends::SharedStore::connect(url, 1)
+            .await
+            .map_err(|e| causes(&*e))?
+            .store();
         let mut out = Vec::new();
         for (kind, cutoff) in kinds {
             let n = store

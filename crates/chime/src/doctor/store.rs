@@ -1,5 +1,5 @@
 //! The store: the embedded SQLite file, opened read-only (intact, of a schema this build can
-//! open), or PostgreSQL (reachable, migrated). The embedded file holds the bus log too, so
+//! open), or PostgreSQL or MongoDB (reachable, migrated). The embedded file holds the bus log too, so
 //! its check also runs the bus's.
 
 use std::path::Path;
@@ -11,46 +11,59 @@ use super::bus::bus_check;
 use super::{causes, check, Check, Status};
 use crate::backup;
 
-/// The PostgreSQL store: reachable, and migrated to this build's schema.
-pub(super) async fn postgres_check(url: &str, migrates: bool) -> Check {
-    use chime_store::postgres::{PgStore, SCHEMA_VERSION};
+/// The PostgreSQL or MongoDB store: reachable, and migrated to this build's schema.
+pub(super) async fn shared_store_check(url: &str, migrates: bool) -> Check {
+    use crate::backends::{SharedStore, StoreKind};
     let shown = crate::backends::redact(url);
+    let Some(kind) = StoreKind::of(url) else {
+        return check(
+            Status::Fail,
+            "store",
+            format!("{shown} is neither a postgres:// nor a mongodb:// URL"),
+        );
+    };
+    let db = kind.name();
+    let hint = match kind {
+        StoreKind::Postgres => "check store.url, the server and its pg_hba.conf",
+        StoreKind::Mongo => {
+            "check store.url (its database, credentials and replica set) and the server"
+        }
+    };
     let inner = async {
-        let store = PgStore::connect(url, 1).await?;
-        store.applied_schema_version().await
+        SharedStore::open(kind, url, 1)
+            .await?
+            .schema_versions()
+            .await
     };
     match tokio::time::timeout(Duration::from_secs(15), inner).await {
         Err(_) => check(
             Status::Fail,
             "store",
-            format!("PostgreSQL at {shown} did not answer within 15 s"),
+            format!("{db} at {shown} did not answer within 15 s"),
         ),
         Ok(Err(e)) => check(
             Status::Fail,
             "store",
-            format!(
-                "PostgreSQL at {shown}: {}: check store.url, the server and its pg_hba.conf",
-                causes(&e)
-            ),
+            format!("{db} at {shown}: {}: {hint}", causes(&e)),
         ),
-        Ok(Ok(applied)) if applied == SCHEMA_VERSION => check(
+        Ok(Ok((applied, built))) if applied == built => check(
             Status::Ok,
             "store",
-            format!("PostgreSQL at {shown}, schema version {applied}"),
+            format!("{db} at {shown}, schema version {applied}"),
         ),
-        Ok(Ok(applied)) if applied > SCHEMA_VERSION => check(
+        Ok(Ok((applied, built))) if applied > built => check(
             Status::Fail,
             "store",
             format!(
-                "PostgreSQL at {shown} has schema version {applied}, newer than this build's \
-                 {SCHEMA_VERSION}: upgrade chime"
+                "{db} at {shown} has schema version {applied}, newer than this build's \
+                 {built}: upgrade chime"
             ),
         ),
-        Ok(Ok(applied)) => check(
+        Ok(Ok((applied, built))) => check(
             if migrates { Status::Warn } else { Status::Fail },
             "store",
             format!(
-                "PostgreSQL at {shown} has schema version {applied} of {SCHEMA_VERSION}: run \
+                "{db} at {shown} has schema version {applied} of {built}: run \
                  `chime migrate`{}",
                 if migrates {
                     " (or `chime serve` does it, since store.migrate is on)"

@@ -33,7 +33,12 @@
 //! also when the test passes; without it, both are kept only when it fails),
 //! `CHIME_CLUSTER_BIN` (the `chime` binary to run, default the one cargo built for the test:
 //! point it at `target/release/chime` for release figures). A window of 0 is a burst: every
-//! reminder due at one instant.
+//! reminder due at one instant. `CHIME_CLUSTER_STORE=mongodb` runs the same cluster on MongoDB
+//! instead of PostgreSQL: a SecantusDB server of its own (a MongoDB-wire-protocol server,
+//! `chime_testenv::secantusdb`), migrated by `chime migrate`; SecantusDB is slow, so run it
+//! small and without the fence race, which it is too slow to let race
+//! (`CHIME_CLUSTER_REMINDERS=300 CHIME_CLUSTER_FENCE_REMINDERS=0`); the per-stage figures
+//! (read with SQL) are left out. Its lateness says nothing about MongoDB's.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -133,6 +138,32 @@ impl Drop for Database {
                 &format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name),
             ])
             .output();
+    }
+}
+
+/// The store the cluster shares: a PostgreSQL database of its own, or (with
+/// `CHIME_CLUSTER_STORE=mongodb`) a SecantusDB server of its own.
+enum Store {
+    Postgres(Database),
+    Mongo(chime_testenv::secantusdb::SecantusDb),
+}
+
+impl Store {
+    fn create(dir: &Path) -> Self {
+        match std::env::var("CHIME_CLUSTER_STORE").as_deref() {
+            Ok("mongodb") => Store::Mongo(chime_testenv::secantusdb::SecantusDb::start(
+                &dir.join("secantusdb"),
+            )),
+            Ok("postgres") | Err(_) => Store::Postgres(Database::create()),
+            Ok(other) => panic!("CHIME_CLUSTER_STORE is `postgres` or `mongodb`, not `{other}`"),
+        }
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Store::Postgres(db) => db.url(),
+            Store::Mongo(server) => server.url("chime"),
+        }
     }
 }
 
@@ -308,10 +339,10 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     // The backends: a database of our own (migrated by `chime migrate`) and a broker.
     // Before anything starts: a missing gateway fails at once, saying how to install it.
     nginx_binary();
-    let db = Database::create();
+    let dir = KeptOnFailure(Some(tempfile::tempdir().expect("tempdir")));
+    let db = Store::create(dir.path());
     let broker = tansu::Tansu::start().await;
     let bootstrap = broker.options().bootstrap_servers;
-    let dir = KeptOnFailure(Some(tempfile::tempdir().expect("tempdir")));
     let gateway_port = free_port();
     let public = format!("https://127.0.0.1:{gateway_port}");
     let key = {
@@ -642,14 +673,20 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
 
     // "What the API answered is what happens" with the roles apart: reminders deleted or
     // moved just before they fall due, through the gateway, never fire once the change came
-    // back in time (see `fence.rs`).
-    crate::fence::race(
-        &gateway,
-        |user| cluster.token(user),
-        param("CHIME_CLUSTER_FENCE_REMINDERS", 80),
-    )
-    .await
-    .assert_none_fired_after_a_timely_success("cluster: PostgreSQL and Kafka, roles apart");
+    // back in time (see `fence.rs`). `CHIME_CLUSTER_FENCE_REMINDERS=0` leaves it out: on a
+    // store too slow for a change to come back before its due instant (SecantusDB takes about
+    // a second a change under the race's load), the race cannot test anything.
+    let fence_reminders = param("CHIME_CLUSTER_FENCE_REMINDERS", 80);
+    if fence_reminders == 0 {
+        println!("fence: not raced (CHIME_CLUSTER_FENCE_REMINDERS=0)");
+    } else {
+        crate::fence::race(&gateway, |user| cluster.token(user), fence_reminders)
+            .await
+            .assert_none_fired_after_a_timely_success(match db {
+                Store::Postgres(_) => "cluster: PostgreSQL and Kafka, roles apart",
+                Store::Mongo(_) => "cluster: MongoDB (SecantusDB) and Kafka, roles apart",
+            });
+    }
     drop(instances);
     drop(broker);
 }
@@ -730,7 +767,10 @@ async fn web_sessions_see_their_own_tasks(
 /// builds, which may still be catching up: its row count is printed), due to the pending
 /// webhook delivery's record (execution, relay, broker, notification consumer), and record to
 /// sent (the channel worker and the POST).
-fn stages(db: &Database) -> String {
+fn stages(store: &Store) -> String {
+    let Store::Postgres(db) = store else {
+        return "stages not measured (read with SQL: PostgreSQL only)".to_owned();
+    };
     let stats = |expr: &str| {
         format!(
             "round((percentile_cont(0.5) WITHIN GROUP (ORDER BY {expr}) / 1e6)::numeric, 3) \

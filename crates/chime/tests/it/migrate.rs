@@ -1,6 +1,7 @@
 //! `chime migrate` on the real PostgreSQL the store tests use (`CHIME_TEST_POSTGRES_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/postgres`), in a database of its own that is
-//! dropped when the test ends, also when it fails.
+//! dropped when the test ends, also when it fails; and on MongoDB (a SecantusDB server of the
+//! test's own).
 
 use std::str::FromStr;
 
@@ -112,7 +113,7 @@ async fn migrate_creates_the_postgres_schema_and_running_it_again_changes_nothin
 }
 
 #[test]
-fn migrate_refuses_a_url_that_is_not_postgres() {
+fn migrate_refuses_a_url_that_is_neither_postgres_nor_mongodb() {
     let dir = tempfile::tempdir().expect("a directory");
     let out = chime(
         &["migrate", "--store-url", "sqlite:///tmp/chime.sqlite"],
@@ -121,7 +122,7 @@ fn migrate_refuses_a_url_that_is_not_postgres() {
     );
     assert!(!out.status.success());
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("must be a postgres:// URL"),
+        String::from_utf8_lossy(&out.stderr).contains("must be a postgres:// or mongodb:// URL"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -202,6 +203,100 @@ async fn doctor_backup_and_key_rotation_follow_the_postgres_store() {
         String::from_utf8_lossy(&backup.stderr)
     );
     assert!(chime::backup::pg::is_dump(&dump));
+
+    let rotated = chime(
+        &["keys", "rotate", "--data-dir", data_dir],
+        dir.path(),
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&rotated.stdout);
+    assert!(
+        rotated.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    assert!(
+        stdout.contains("0 rows moved to the newest key"),
+        "{stdout}"
+    );
+}
+
+/// The same commands on a MongoDB store (SecantusDB, a MongoDB-wire-protocol server): `chime
+/// doctor` reports its schema version before and after `chime migrate` (collections,
+/// validators, indexes) and counts what retention would delete there, `chime backup` refuses
+/// it and names `mongodump`, and `chime keys rotate` re-encrypts its documents.
+#[test]
+fn doctor_migrate_backup_and_key_rotation_follow_the_mongodb_store() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let server = chime_testenv::secantusdb::SecantusDb::start(&dir.path().join("secantusdb"));
+    let url = server.url("chime");
+    let closed = format!("127.0.0.1:{}", crate::helpers::free_port());
+    let key = format!("k1:{}", "A".repeat(43) + "=");
+    let env = [
+        ("CHIME_STORE__URL", url.as_str()),
+        ("CHIME_STORE__MIGRATE", "false"),
+        ("CHIME_BUS__KAFKA_BOOTSTRAP", closed.as_str()),
+        ("CHIME_ENCRYPTION__KEYS", key.as_str()),
+    ];
+    let data_dir = dir.path().join("data");
+    let data_dir = data_dir.to_str().expect("utf8");
+    let doctor = || {
+        let out = chime(&["doctor", "--data-dir", data_dir], dir.path(), &env);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let version = chime_store::mongodb::SCHEMA_VERSION;
+
+    let text = doctor();
+    let line = format!(
+        "FAIL  store: MongoDB at {url} has schema version 0 of {version}: run `chime migrate` \
+         (store.migrate is off)"
+    );
+    assert!(text.contains(&line), "{line:?} missing from:\n{text}");
+
+    let migrated = chime(&["migrate", "--store-url", &url], dir.path(), &[]);
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&migrated.stdout)
+            .contains(&format!("the store is at schema version {version}")),
+        "{}",
+        String::from_utf8_lossy(&migrated.stdout)
+    );
+    let text = doctor();
+    let line = format!("ok    store: MongoDB at {url}, schema version {version}");
+    assert!(text.contains(&line), "{line:?} missing from:\n{text}");
+    assert!(
+        text.contains("ok    retention: every 3600 s")
+            && text.contains("would delete now: nothing"),
+        "{text}"
+    );
+
+    let to = dir.path().join("store.backup");
+    let backup = chime(
+        &[
+            "backup",
+            "--to",
+            to.to_str().expect("utf8"),
+            "--data-dir",
+            data_dir,
+        ],
+        dir.path(),
+        &env,
+    );
+    let stderr = String::from_utf8_lossy(&backup.stderr);
+    assert!(
+        !backup.status.success(),
+        "a MongoDB store is not backed up by chime"
+    );
+    assert!(stderr.contains("mongodump"), "{stderr}");
+    assert!(!to.exists(), "nothing was written");
 
     let rotated = chime(
         &["keys", "rotate", "--data-dir", data_dir],
