@@ -4,6 +4,7 @@
 // answers and an explicit `now`, unit-tested without a browser.
 
 import type { Occurrence, Task, Upcoming } from './api';
+import { translator, weekdayNames, type MessageKey } from './i18n';
 import { describe, fromTask } from './recurrence';
 import { dayKey, groupByDay } from './time';
 
@@ -61,13 +62,13 @@ export function completeDays<T extends Upcoming>(items: T[], timeZone: string): 
   return { items: items.filter((u) => dayKey(u.at, timeZone) < horizon), cut: true };
 }
 
-export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []): AgendaDay[] {
+export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = [], locale: string = 'en'): AgendaDay[] {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const rules = new Map<string, string | undefined>();
   const ruleOf = (id: string) => {
     if (!rules.has(id)) {
       const task = byId.get(id);
-      rules.set(id, task ? ruleSummary(task) : undefined);
+      rules.set(id, task ? ruleSummary(task, locale) : undefined);
     }
     return rules.get(id);
   };
@@ -101,54 +102,51 @@ export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []
   });
 }
 
-const RULE_DAYS: Record<string, string> = { MO: 'Mon', TU: 'Tue', WE: 'Wed', TH: 'Thu', FR: 'Fri', SA: 'Sat', SU: 'Sun' };
+const RULE_DAYS = ['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'];
 
 /**
- * A task's rule in a few words for a row: `daily`, `every Monday`, `every 2 weeks on Monday and
- * Wednesday`, `monthly on the second Tuesday`: the task form's sentence (`describe`), shortened.
- * A custom rule is said as its frequency and weekdays where that is the whole of it besides the
- * times of day (which the row shows), else as the rule itself.
+ * A task's rule in a few words for a row, in the locale's language: `daily`, `every Monday`,
+ * `every 2 weeks on Monday and Wednesday`, `monthly on the second Tuesday`: the task form's
+ * sentence (`describe`), in its short form. A custom rule is said as its frequency and weekdays
+ * where that is the whole of it besides the times of day (which the row shows), else as the
+ * rule itself.
  */
-export function ruleSummary(task: Task): string | undefined {
+export function ruleSummary(task: Task, locale: string = 'en'): string | undefined {
   if (!task.repeats) return undefined;
-  const text = describe(fromTask(task, {}));
-  const custom = /^By the rule (.*)$/.exec(text);
-  if (custom) return customRuleSummary(custom[1]!) ?? `by the rule ${custom[1]}`;
-  return text
-    .replace(/^Every day\b/, 'daily')
-    .replace(/^Every week on /, 'every ')
-    .replace(/^Every week\b/, 'weekly')
-    .replace(/^Every month\b/, 'monthly')
-    .replace(/^Every year\b/, 'yearly')
-    .replace(/^Every/, 'every');
+  const form = fromTask(task, {});
+  if (form.custom) return customRuleSummary(form.rrule.trim(), locale) ?? describe(form, locale, true);
+  return describe(form, locale, true);
 }
+
+const UNITS: Record<string, [MessageKey, MessageKey]> = {
+  MINUTELY: ['summary.minutely', 'summary.everyNMinutes'],
+  HOURLY: ['summary.hourly', 'summary.everyNHours'],
+  DAILY: ['summary.daily', 'rule.everyNDays'],
+  WEEKLY: ['summary.weekly', 'rule.everyNWeeks'],
+  MONTHLY: ['summary.monthly', 'rule.everyNMonths'],
+  YEARLY: ['summary.yearly', 'rule.everyNYears'],
+};
 
 /** `FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17` as `daily on weekdays`; undefined for a
  * rule with parts a few words would get wrong (ordinals, BYSETPOS, BYMONTHDAY, …). */
-function customRuleSummary(rule: string): string | undefined {
+function customRuleSummary(rule: string, locale: string): string | undefined {
+  const { t } = translator(locale);
   const parts = new Map(rule.split(';').map((p) => p.split('=') as [string, string]));
   const known = new Set(['FREQ', 'INTERVAL', 'BYDAY', 'BYHOUR', 'BYMINUTE', 'COUNT', 'UNTIL', 'WKST']);
   if ([...parts.keys()].some((k) => !known.has(k))) return undefined;
   const n = Number(parts.get('INTERVAL') ?? '1');
-  const units: Record<string, [string, string]> = {
-    MINUTELY: ['every minute', 'minutes'],
-    HOURLY: ['hourly', 'hours'],
-    DAILY: ['daily', 'days'],
-    WEEKLY: ['weekly', 'weeks'],
-    MONTHLY: ['monthly', 'months'],
-    YEARLY: ['yearly', 'years'],
-  };
-  const unit = units[parts.get('FREQ') ?? ''];
+  const unit = UNITS[parts.get('FREQ') ?? ''];
   if (!unit || !Number.isInteger(n) || n < 1) return undefined;
-  let text = n === 1 ? unit[0] : `every ${n} ${unit[1]}`;
+  let text = n === 1 ? t(unit[0]) : t(unit[1], { count: n }).replace(/^./, (c) => c.toLocaleLowerCase(locale));
   const days = parts.get('BYDAY');
   if (days) {
     const list = days.split(',');
-    if (list.some((d) => !(d in RULE_DAYS))) return undefined;
+    if (list.some((d) => !RULE_DAYS.includes(d))) return undefined;
     const set = [...list].sort().join(',');
-    if (set === 'FR,MO,TH,TU,WE') text += ' on weekdays';
-    else if (set === 'SA,SU') text += ' at weekends';
-    else text += ` on ${list.map((d) => RULE_DAYS[d]).join(', ')}`;
+    const short = weekdayNames(locale, 'short');
+    if (set === 'FR,MO,TH,TU,WE') text += t('summary.onWeekdays');
+    else if (set === 'SA,SU') text += t('summary.atWeekends');
+    else text += t('rule.onDays', { days: list.map((d) => short[RULE_DAYS.indexOf(d)]).join(', ') });
   }
   return text;
 }

@@ -2,6 +2,8 @@
 // browser, never readable here) and the session's CSRF token on every state-changing call.
 // Errors arrive as RFC 9457 problem+json; a refused field is named by its JSON pointer.
 
+import { translator } from './i18n';
+
 export interface FieldError {
   pointer: string;
   detail: string;
@@ -75,7 +77,8 @@ export async function bff<T>(path: string, init: { method?: string; body?: unkno
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
   } catch {
-    throw new ProblemError({ status: 0, title: 'Offline', detail: 'The server cannot be reached. Check your connection and try again.' });
+    const { t } = translator(document.documentElement.lang || undefined);
+    throw new ProblemError({ status: 0, title: t('api.offlineTitle'), detail: t('api.offline') });
   }
   if (!response.ok) {
     const problem = await readProblem(response);

@@ -102,3 +102,16 @@ it('says kindly that nothing is left today, and what is next', async () => {
   expect(within(empty).getByRole('link', { name: 'Stand-up' })).toBeTruthy();
   expect(screen.queryByRole('list', { name: 'Open now' })).toBeNull();
 });
+
+it('speaks German when the user chose it: headings, buttons, relative times and the date', async () => {
+  localStorage.setItem('chime.language', 'de');
+  open = [occurrence('tsk_1', 'Dehnen', '2026-12-07T12:55:00Z')];
+  upcoming = [next('tsk_3', 'Zahnarzt anrufen', '2026-12-07T15:00:00Z')];
+  renderToday();
+  const list = await screen.findByRole('list', { name: 'Jetzt offen' });
+  expect(within(list).getByRole('button', { name: 'Erledigt: Dehnen' })).toBeTruthy();
+  await waitFor(() => expect(list.textContent).toContain('Fällig vor 5 Min.'));
+  expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Heute');
+  expect(screen.getByText(/Montag, 7\. Dezember · Zeiten in /)).toBeTruthy();
+  expect(screen.getByRole('list', { name: 'Später heute' })).toBeTruthy();
+});

@@ -12,6 +12,7 @@ import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { ErrorMessage } from './common';
 import { LaterTimes, RowNotes } from '../components/Agenda';
+import { useI18n } from '../i18n/react';
 
 interface Home {
   upcoming: Upcoming[];
@@ -20,6 +21,7 @@ interface Home {
 }
 
 export function TodayScreen() {
+  const { t, rich, locale } = useI18n();
   const { settings, arrived, refreshUnread } = useApp();
   const now = useNow();
   const zone = settings.timeZone;
@@ -51,50 +53,50 @@ export function TodayScreen() {
   const first = view?.next[0];
   return (
     <div className="today">
-      <h1 tabIndex={-1}>Today</h1>
+      <h1 tabIndex={-1}>{t('today.today')}</h1>
       <p className="subtle">
-        {new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long', timeZone: zone }).format(now)} · times in {zone}.
+        {t('today.subtitle', {
+          date: new Intl.DateTimeFormat(locale, { weekday: 'long', day: 'numeric', month: 'long', timeZone: zone }).format(now),
+          zone,
+        })}
       </p>
       {error && <ErrorMessage error={error} />}
-      {!view && !error && <p aria-busy="true">Loading…</p>}
+      {!view && !error && <p aria-busy="true">{t('common.loading')}</p>}
       {view && home.data?.taskCount === 0 && view.open.length === 0 && (
         <div className="empty">
-          <p>No reminders yet.</p>
+          <p>{t('today.noRemindersYet')}</p>
           <Link to="/tasks/new" className="button primary">
-            Create a reminder
+            {t('common.createAReminder')}
           </Link>
         </div>
       )}
       {empty && home.data?.taskCount !== 0 && (
         <div className="empty">
           <p>
-            Nothing left today.
-            {first ? (
-              <>
-                {' '}
-                Next: <Link to={`/tasks/${first.taskId}`}>{first.taskName}</Link>, <RelativeTime at={first.at} />.
-              </>
-            ) : (
-              ' Nothing is coming up.'
-            )}
+            {first
+              ? rich('today.nothingLeftNext', {
+                  task: <Link to={`/tasks/${first.taskId}`}>{first.taskName}</Link>,
+                  when: <RelativeTime at={first.at} />,
+                })
+              : t('today.nothingLeftNothingNext')}
           </p>
         </div>
       )}
       {view && view.open.length > 0 && (
         <section aria-labelledby="open-now-heading">
-          <h2 id="open-now-heading">Open now</h2>
+          <h2 id="open-now-heading">{t('today.openNow')}</h2>
           <ul className="list" aria-labelledby="open-now-heading">
             {view.open.map(({ occurrence: o, overdue }) => (
               <li key={o.key} className={overdue ? 'row open overdue' : 'row open'}>
                 <div className="grow">
                   <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
-                  {overdue && <span className="tag overdue">overdue</span>}
+                  {overdue && <span className="tag overdue">{t('today.overdue')}</span>}
                   <div className="subtle">
-                    Due <RelativeTime at={o.dueAt} />
-                    {o.snoozedFrom && ' · sent again'}
+                    {rich('common.due', { when: <RelativeTime at={o.dueAt} /> })}
+                    {o.snoozedFrom && t('common.sentAgain')}
                   </div>
                 </div>
-                <OccurrenceActions taskId={o.taskId} dueAt={o.dueAt} name={o.taskName ?? 'reminder'} onDone={onSettled} />
+                <OccurrenceActions taskId={o.taskId} dueAt={o.dueAt} name={o.taskName ?? t('common.reminder')} onDone={onSettled} />
               </li>
             ))}
           </ul>
@@ -102,7 +104,7 @@ export function TodayScreen() {
       )}
       {view && view.later.length > 0 && (
         <section aria-labelledby="later-heading">
-          <h2 id="later-heading">Later today</h2>
+          <h2 id="later-heading">{t('today.laterToday')}</h2>
           <ul className="list" aria-labelledby="later-heading">
             {view.later.map((row) => (
               <LaterRow key={row.key} row={row} />
@@ -110,10 +112,10 @@ export function TodayScreen() {
           </ul>
         </section>
       )}
-      {view && !empty && view.open.length > 0 && view.later.length === 0 && <p className="subtle">Nothing else is due today.</p>}
+      {view && !empty && view.open.length > 0 && view.later.length === 0 && <p className="subtle">{t('today.nothingElseIsDue')}</p>}
       {view && view.next.length > 0 && (
         <section aria-labelledby="next-heading">
-          <h2 id="next-heading">Next</h2>
+          <h2 id="next-heading">{t('today.next')}</h2>
           <ul className="list" aria-labelledby="next-heading">
             {view.next.map((item) => (
               <li key={`${item.taskId}@${item.at}`} className="row">
@@ -123,7 +125,7 @@ export function TodayScreen() {
             ))}
           </ul>
           <p>
-            <Link to="/upcoming">Everything coming up</Link>
+            <Link to="/upcoming">{t('today.everythingComingUp')}</Link>
           </p>
         </section>
       )}

@@ -10,6 +10,7 @@ import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { dayLabel } from '../time';
 import { ErrorMessage } from './common';
+import { useI18n } from '../i18n/react';
 
 interface Home {
   upcoming: Upcoming[];
@@ -18,6 +19,7 @@ interface Home {
 }
 
 export function UpcomingScreen() {
+  const { t, rich, locale } = useI18n();
   const { settings, arrived } = useApp();
   // A notification that arrived means an occurrence passed: reload.
   const { data, error, loading } = useAsync(() => bff<Home>('/home'), [arrived.length]);
@@ -27,29 +29,29 @@ export function UpcomingScreen() {
   const shown = data ? completeDays(data.upcoming, zone) : undefined;
   return (
     <>
-      <h1 tabIndex={-1}>Upcoming</h1>
-      <p className="subtle">Times in {zone}.</p>
+      <h1 tabIndex={-1}>{t('upcoming.upcoming')}</h1>
+      <p className="subtle">{t('upcoming.timesIn', { zone })}</p>
       {error && <ErrorMessage error={error} />}
-      {!data && loading && <p aria-busy="true">Loading…</p>}
+      {!data && loading && <p aria-busy="true">{t('common.loading')}</p>}
       {data && data.upcoming.length === 0 && (
         <div className="empty">
-          <p>{data.taskCount === 0 ? 'No reminders yet.' : 'Nothing is coming up.'}</p>
+          <p>{data.taskCount === 0 ? t('today.noRemindersYet') : t('upcoming.nothingComingUp')}</p>
           <Link to="/tasks/new" className="button primary">
-            Create a reminder
+            {t('common.createAReminder')}
           </Link>
         </div>
       )}
       {shown &&
-        agenda(shown.items, zone, tasks.data?.tasks).map((group) => (
+        agenda(shown.items, zone, tasks.data?.tasks, locale).map((group) => (
           <section key={group.day} className="day" aria-labelledby={`day-${group.day}`}>
-            <h2 id={`day-${group.day}`}>{dayLabel(group.day, zone)}</h2>
+            <h2 id={`day-${group.day}`}>{dayLabel(group.day, zone, undefined, locale)}</h2>
             <ul className="list" aria-labelledby={`day-${group.day}`}>
               {group.rows.map((row) => (
                 <li key={row.key} className="row agenda-row">
                   <RelativeTime at={row.at} className="when" clock />
                   <div className="grow">
                     <Link to={`/tasks/${row.taskId}`}>{row.taskName}</Link>
-                    {row.repeats && <span className="tag rule">{row.rule ?? 'repeats'}</span>}
+                    {row.repeats && <span className="tag rule">{row.rule ?? t('upcoming.repeats')}</span>}
                     <LaterTimes row={row} />
                     <RowNotes row={row} />
                   </div>
@@ -60,7 +62,7 @@ export function UpcomingScreen() {
         ))}
       {shown?.cut && (
         <p className="subtle">
-          Later days are on each task's page: <Link to="/tasks">all tasks</Link>.
+          {rich('upcoming.laterDays', { link: <Link to="/tasks">{t('upcoming.allTasks')}</Link> })}
         </p>
       )}
     </>
