@@ -45,21 +45,26 @@ export const HOME_ITEMS = 60;
 export const HOME_PER_TASK = 10;
 
 /**
- * The items of the days the list covers completely, and whether later days were cut. A task
- * that reached the per-task bound (or the list that reached its own) may have more on its
- * last listed day and after it, so the agenda ends before that day rather than show a
- * repeating task as if it stopped.
+ * The items of the days the list covers completely, whether later days were cut, and the first
+ * day that was (`horizon`). A task that reached the per-task bound (or the list that reached
+ * its own) may have more on its last listed day and after it, so the agenda ends before that
+ * day rather than show a repeating task as if it stopped. `bounds` are the list's: the home
+ * call's by default.
  */
-export function completeDays<T extends Upcoming>(items: T[], timeZone: string): { items: T[]; cut: boolean } {
+export function completeDays<T extends Upcoming>(
+  items: T[],
+  timeZone: string,
+  bounds: { items: number; perTask: number } = { items: HOME_ITEMS, perTask: HOME_PER_TASK },
+): { items: T[]; cut: boolean; horizon?: string } {
   const perTask = new Map<string, T[]>();
   for (const item of items) perTask.set(item.taskId, [...(perTask.get(item.taskId) ?? []), item]);
   const lastDays = [...perTask.values()]
-    .filter((list) => list.length >= HOME_PER_TASK)
+    .filter((list) => list.length >= bounds.perTask)
     .map((list) => dayKey(list[list.length - 1]!.at, timeZone));
-  if (items.length >= HOME_ITEMS) lastDays.push(dayKey(items[items.length - 1]!.at, timeZone));
+  if (items.length >= bounds.items) lastDays.push(dayKey(items[items.length - 1]!.at, timeZone));
   if (lastDays.length === 0) return { items, cut: false };
   const horizon = lastDays.sort()[0]!;
-  return { items: items.filter((u) => dayKey(u.at, timeZone) < horizon), cut: true };
+  return { items: items.filter((u) => dayKey(u.at, timeZone) < horizon), cut: true, horizon };
 }
 
 export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = [], locale: string = 'en'): AgendaDay[] {

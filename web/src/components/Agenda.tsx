@@ -1,11 +1,14 @@
 // The parts of an agenda row that Today and Upcoming share: a repeating task's other times that
-// day, and the notes on its occurrences (the API's, and where the user moved one from).
+// day, and the notes on its occurrences (the API's, and where the user moved one from); and the
+// whole row as the agenda and a calendar day list it.
 
 import type { AgendaRow } from '../agenda';
 import { clockTime } from '../relative';
 import { useApp } from '../state';
 import { dateTime } from '../time';
 import { useI18n } from '../i18n/react';
+import { Link } from '../router';
+import { RelativeTime } from './RelativeTime';
 
 /** At most this many of a task's other times in a day are listed; the rest are counted. */
 const LATER_SHOWN = 6;
@@ -56,5 +59,22 @@ export function RowNotes({ row }: { row: AgendaRow }) {
         </span>
       ))}
     </>
+  );
+}
+
+/** A row of the agenda or of a calendar day: its time, the task, its rule, its other times
+ * that day and its notes. */
+export function AgendaRowItem({ row }: { row: AgendaRow }) {
+  const { t } = useI18n();
+  return (
+    <li className="row agenda-row">
+      <RelativeTime at={row.at} className="when" clock />
+      <div className="grow">
+        <Link to={`/tasks/${row.taskId}`}>{row.taskName}</Link>
+        {row.repeats && <span className="tag rule">{row.rule ?? t('upcoming.repeats')}</span>}
+        <LaterTimes row={row} />
+        <RowNotes row={row} />
+      </div>
+    </li>
   );
 }
