@@ -3,13 +3,14 @@
 // glance (what is open, what is still due today, what comes next). Pure functions of the API's
 // answers and an explicit `now`, unit-tested without a browser.
 
-import type { Occurrence, Task, Upcoming } from './api';
+import type { Occurrence, OccurrenceNote, Task, Upcoming } from './api';
 import { translator, weekdayNames, type MessageKey } from './i18n';
-import { describe, fromTask } from './recurrence';
+import { describe, fromTask, joinAnd } from './recurrence';
+import { clockTime } from './relative';
 import { dayKey, groupByDay } from './time';
 
-/** An upcoming occurrence as the API lists it; `note` where the API says why it moved. */
-export type AgendaItem = Upcoming & { note?: string };
+/** An upcoming occurrence as the API lists it, with its notes where it has any. */
+export type AgendaItem = Upcoming;
 
 /** One row of a day: a one-time occurrence, or every occurrence of a repeating task that day. */
 export interface AgendaRow {
@@ -23,8 +24,8 @@ export interface AgendaRow {
   repeats: boolean;
   /** The task's rule in a few words (`daily`, `every Monday`), when the task is known. */
   rule?: string;
-  /** What the API says about these occurrences (a DST shift, a short month). */
-  notes: string[];
+  /** What the API says about these occurrences (a DST shift, a short month, quiet hours). */
+  notes: OccurrenceNote[];
   /** Where an occurrence the user moved was due, by the instant it now has. */
   movedFrom: Array<{ at: string; from: string }>;
 }
@@ -85,7 +86,7 @@ export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []
       const row = item.repeats ? repeating.get(item.taskId) : undefined;
       if (row) {
         row.later.push(item.at);
-        if (item.note) row.notes.push(item.note);
+        row.notes.push(...(item.notes ?? []));
         if (moved) row.movedFrom.push({ at: item.at, from: moved.from });
         continue;
       }
@@ -97,7 +98,7 @@ export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []
         later: [],
         repeats: item.repeats,
         rule: item.repeats ? ruleOf(item.taskId) : undefined,
-        notes: item.note ? [item.note] : [],
+        notes: [...(item.notes ?? [])],
         movedFrom: moved ? [{ at: item.at, from: moved.from }] : [],
       };
       rows.push(fresh);
@@ -156,6 +157,42 @@ function customRuleSummary(rule: string, locale: string): string | undefined {
   return text;
 }
 
+/** A note in the locale's words: the API's parts put into the catalogue's sentence, its
+ * English `text` for a kind this app does not know. `timeZone` is the user's, for when quiet
+ * hours end; `at` is the occurrence's instant. */
+export function noteText(note: OccurrenceNote, at: string, timeZone: string, locale: string = 'en'): string {
+  const { t } = translator(locale);
+  const day = (key: string) => new Intl.DateTimeFormat(locale, { day: 'numeric', month: 'long', timeZone: 'UTC' }).format(new Date(`${key}T12:00:00Z`));
+  switch (note.kind) {
+    case 'dstGap':
+      if (note.date && note.wall && note.firesAt) return t('note.dstGap', { wall: note.wall, date: day(note.date), time: note.firesAt });
+      break;
+    case 'dstRepeated':
+      if (note.date && note.wall) return t('note.dstRepeated', { wall: note.wall, date: day(note.date) });
+      break;
+    case 'shortMonth':
+      if (note.month && note.day) {
+        const month = new Intl.DateTimeFormat(locale, { month: 'long', year: 'numeric', timeZone: 'UTC' }).format(new Date(`${note.month}-15T12:00:00Z`));
+        return t('note.shortMonth', { month, day: note.day });
+      }
+      break;
+    case 'quietHours':
+      if (note.sentAt && note.channels?.length) {
+        const names: Record<string, MessageKey> = { email: 'note.channelEmail', sms: 'note.channelSms', push: 'note.channelPush' };
+        const channels = joinAnd(
+          note.channels.map((c) => (names[c] ? t(names[c]) : c)),
+          t,
+        );
+        const time = clockTime(note.sentAt, timeZone, locale);
+        const sameDay = dayKey(note.sentAt, timeZone) === dayKey(at, timeZone);
+        const when = sameDay ? time : t('relative.onDay', { day: new Intl.DateTimeFormat(locale, { weekday: 'short', timeZone }).format(new Date(note.sentAt)), time });
+        return t('note.quietHours', { channels, when });
+      }
+      break;
+  }
+  return note.text;
+}
+
 /** An open occurrence is overdue once it has waited this long for Done or Snooze. */
 export const OVERDUE_AFTER_MINUTES = 30;
 /** How many of what comes after today the Today screen names. */
@@ -171,7 +208,14 @@ export interface TodayView {
 }
 
 /** The day at a glance in `timeZone`, as of `now`. */
-export function todayView(open: Occurrence[], upcoming: AgendaItem[], timeZone: string, now: Date, tasks: Task[] = []): TodayView {
+export function todayView(
+  open: Occurrence[],
+  upcoming: AgendaItem[],
+  timeZone: string,
+  now: Date,
+  tasks: Task[] = [],
+  locale: string = 'en',
+): TodayView {
   const today = dayKey(now.toISOString(), timeZone);
   const overdueBefore = now.getTime() - OVERDUE_AFTER_MINUTES * 60_000;
   const sorted = [...open].sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
@@ -183,7 +227,7 @@ export function todayView(open: Occurrence[], upcoming: AgendaItem[], timeZone: 
     .slice(0, NEXT_COUNT);
   return {
     open: sorted.map((occurrence) => ({ occurrence, overdue: Date.parse(occurrence.dueAt) < overdueBefore })),
-    later: agenda(stillToday, timeZone, tasks)[0]?.rows ?? [],
+    later: agenda(stillToday, timeZone, tasks, locale)[0]?.rows ?? [],
     next,
   };
 }

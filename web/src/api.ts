@@ -189,6 +189,26 @@ export interface Upcoming {
   taskName: string;
   timeZone: string;
   repeats: boolean;
+  /** Why it is not where the pattern alone puts it, or when its delivery waits (absent: none). */
+  notes?: OccurrenceNote[];
+}
+
+/** A note on an upcoming occurrence (crates/chime-http/src/notes.rs): its kind and parts, and
+ * in English as `text` for a kind this app does not know yet. */
+export interface OccurrenceNote {
+  kind: 'dstGap' | 'dstRepeated' | 'shortMonth' | 'quietHours' | (string & {});
+  text: string;
+  /** The local date a DST note is about, `2026-03-29`. */
+  date?: string;
+  /** The wall time asked for, and the one it fires at instead (`02:30`, `03:30`). */
+  wall?: string;
+  firesAt?: string;
+  /** The month without the day (`2027-02`), and the day. */
+  month?: string;
+  day?: number;
+  /** Held back by quiet hours (`email`, `sms`, `push`), until `sentAt`. */
+  channels?: string[];
+  sentAt?: string;
 }
 
 export interface Notification {

@@ -2,7 +2,7 @@
 // day, and the notes on its occurrences (the API's, and where the user moved one from); and the
 // whole row as the agenda and a calendar day list it.
 
-import type { AgendaRow } from '../agenda';
+import { noteText, type AgendaRow } from '../agenda';
 import { clockTime } from '../relative';
 import { useApp } from '../state';
 import { dateTime } from '../time';
@@ -45,9 +45,10 @@ export function RowNotes({ row }: { row: AgendaRow }) {
   const { settings } = useApp();
   return (
     <>
-      {row.notes.map((note) => (
-        <span key={note} className="note">
-          {note}
+      {[...new Set(row.notes.map((note) => noteText(note, row.at, settings.timeZone, locale)))].map((text) => (
+        <span key={text} className="note">
+          <span aria-hidden="true">⚠ </span>
+          {text}
         </span>
       ))}
       {row.movedFrom.map((m) => (

@@ -101,3 +101,18 @@ it('a week grid moves by weeks, and a day without reminders says so when opened'
   fireEvent.click(cell('2026-12-15'));
   await screen.findByText('Nothing on this day.');
 });
+
+it('a day whose occurrence carries a note is marked, and its list says the note', async () => {
+  occurrences = [
+    {
+      ...at('tsk_2', 'Rent', '2026-12-31T08:00:00Z', true),
+      notes: [{ kind: 'shortMonth', text: 'November 2026 has no day 31: that occurrence is skipped', month: '2026-11', day: 31 }],
+    },
+  ];
+  renderGrid('month');
+  await waitFor(() => expect(cell('2026-12-31').getAttribute('aria-label')).toMatch(/1 reminder, with a note$/));
+  expect(cell('2026-12-31').querySelector('li.noted')?.textContent).toContain('Rent');
+  fireEvent.click(cell('2026-12-31'));
+  const list = await screen.findByRole('list', { name: /31 December 2026|December 31, 2026/ });
+  expect(list.querySelector('.note')?.textContent).toBe('⚠ November 2026 has no day 31: that occurrence is skipped');
+});
