@@ -3,21 +3,17 @@
 // state.tsx), and a browser notification is shown when the tab is in the background and the
 // user allowed it.
 
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { bff, type Notification, type Occurrence } from '../api';
-import { OccurrenceActions } from '../components/OccurrenceActions';
 import { RelativeTime } from '../components/RelativeTime';
-import { usePrefs } from '../prefs';
+import { OccurrenceActions } from '../components/OccurrenceActions';
+import { OpenRow } from '../components/OpenRow';
+import { useSettledFocus } from '../components/useSettledFocus';
 import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { track } from '../telemetry';
 import { ErrorMessage } from './common';
 import { useI18n } from '../i18n/react';
-
-/** The list's item for an occurrence key. */
-function rowOf(list: HTMLUListElement | null, key: string): HTMLElement | undefined {
-  return [...(list?.children ?? [])].find((li): li is HTMLElement => li instanceof HTMLElement && li.dataset.key === key);
-}
 
 export function InboxScreen() {
   const { t, rich } = useI18n();
@@ -41,14 +37,7 @@ export function InboxScreen() {
   }, [arrived.length, reloadOpen, reloadSnoozed]);
   // An open reminder that leaves while it holds focus hands focus to the next one (or the
   // heading), so the keyboard, and the `d` and `s` shortcuts, carry on down the list.
-  const { shortcuts } = usePrefs();
-  const openList = useRef<HTMLUListElement>(null);
-  const [focusNext, setFocusNext] = useState<string | null>(null);
-  useEffect(() => {
-    if (focusNext === null) return;
-    (rowOf(openList.current, focusNext)?.querySelector('a') ?? document.getElementById('open-heading'))?.focus();
-    setFocusNext(null);
-  }, [focusNext]);
+  const { list: openList, leaving } = useSettledFocus('open-heading');
   const [permission, setPermission] = useState(() => ('Notification' in window ? window.Notification.permission : 'unsupported'));
 
   const items = useMemo(() => {
@@ -62,12 +51,7 @@ export function InboxScreen() {
   const snoozedItems = (snoozed.data?.occurrences ?? []).filter((o) => !settled.has(`${o.key}/${o.snoozedUntil}`));
 
   const onSettled = (key: string) => (o: Occurrence) => {
-    const row = rowOf(openList.current, key);
-    const active = document.activeElement;
-    if (row && (!active || active === document.body || row.contains(active))) {
-      const next = (row.nextElementSibling ?? row.previousElementSibling) as HTMLElement | null;
-      setFocusNext(next?.dataset.key ?? '');
-    }
+    leaving(key);
     setSettled((s) => new Set([...s, key]));
     if (o.state === 'acknowledged') {
       setDone((s) => new Set([...s, o.key]));
@@ -119,22 +103,7 @@ export function InboxScreen() {
         {open.data && openItems.length === 0 && <p className="subtle">{t('inbox.nothingWaitingForYou')}</p>}
         <ul className="list" aria-label={t('inbox.openReminders')} ref={openList}>
           {openItems.map((o) => (
-            <li key={o.key} className="row open" data-key={o.key} data-shortcut-item="">
-              <div className="grow">
-                <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
-                <div className="subtle">
-                  {rich('common.due', { when: <RelativeTime at={o.dueAt} /> })}
-                  {o.snoozedFrom && t('common.sentAgain')}
-                </div>
-              </div>
-              <OccurrenceActions
-                taskId={o.taskId}
-                dueAt={o.dueAt}
-                name={o.taskName ?? t('common.reminder')}
-                onDone={onSettled(o.key)}
-                keys={shortcuts}
-              />
-            </li>
+            <OpenRow key={o.key} occurrence={o} onDone={onSettled(o.key)} />
           ))}
         </ul>
       </section>

@@ -1,20 +1,24 @@
-// Today, the home screen: what is open now (fired, not done: Done and Snooze at hand; the
-// overdue ones marked), what is still due later today, and the next few after today. Two
-// calls: the BFF's home (upcoming occurrences, the task count) and the open list, which the
-// home call does not carry.
+// Today, the home screen: what is open now (fired, not done: Done and Snooze at hand, by
+// button or by the `d` and `s` keys on a focused row; the overdue ones marked), what is still
+// due later today, and the next few after today. One call, the BFF's home, carries it all (the
+// open list, the upcoming occurrences, the task count), so the first screen needs one request.
 
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { bff, type Occurrence, type Upcoming } from '../api';
 import { todayView, type AgendaRow } from '../agenda';
-import { OccurrenceActions } from '../components/OccurrenceActions';
 import { RelativeTime, useNow } from '../components/RelativeTime';
 import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { ErrorMessage } from './common';
+import { OpenRow } from '../components/OpenRow';
+import { useSettledFocus } from '../components/useSettledFocus';
 import { LaterTimes, RowNotes } from '../components/Agenda';
 import { useI18n } from '../i18n/react';
 
-interface Home {
+/** `GET /bff/home` (crates/chime-http/src/bff/screens.rs). */
+export interface Home {
+  /** Fired and not done, newest first. */
+  open: Occurrence[];
   upcoming: Upcoming[];
   unread: number;
   taskCount: number;
@@ -25,30 +29,38 @@ export function TodayScreen() {
   const { settings, arrived, refreshUnread } = useApp();
   const now = useNow();
   const zone = settings.timeZone;
-  // A reminder that arrived is open now (and no longer later today): load both again.
+  // A reminder that arrived is open now (and no longer later today): load again.
   const home = useAsync(() => bff<Home>('/home'), [arrived.length]);
-  const open = useAsync(() => bff<{ occurrences: Occurrence[] }>('/api/occurrences/open?limit=50'), [arrived.length]);
-  const view = home.data && open.data ? todayView(open.data.occurrences, home.data.upcoming, zone, now) : undefined;
+  // Done or snoozed here: gone from the list at once, whatever the reload brings.
+  const [settled, setSettled] = useState<Set<string>>(new Set());
+  const { list: openList, leaving } = useSettledFocus('open-now-heading');
+  const view = home.data
+    ? todayView(
+        home.data.open.filter((o) => !settled.has(o.key)),
+        home.data.upcoming,
+        zone,
+        now,
+        [],
+        locale,
+      )
+    : undefined;
 
   // One of today's times passed without a notification here (a task that is not in-app):
   // it is open now, if anything.
   const passed = home.data?.upcoming.filter((u) => Date.parse(u.at) <= now.getTime()).length ?? 0;
   const reloadHome = home.reload;
-  const reloadOpen = open.reload;
   useEffect(() => {
-    if (passed > 0) {
-      reloadHome();
-      reloadOpen();
-    }
-  }, [passed, reloadHome, reloadOpen]);
+    if (passed > 0) reloadHome();
+  }, [passed, reloadHome]);
 
-  const onSettled = (o: Occurrence) => {
+  const onSettled = (key: string) => (o: Occurrence) => {
+    leaving(key);
+    setSettled((s) => new Set([...s, key]));
     if (o.state === 'acknowledged') refreshUnread();
-    reloadOpen();
     reloadHome();
   };
 
-  const error = home.error ?? open.error;
+  const error = home.error;
   const empty = view && view.open.length === 0 && view.later.length === 0;
   const first = view?.next[0];
   return (
@@ -84,20 +96,12 @@ export function TodayScreen() {
       )}
       {view && view.open.length > 0 && (
         <section aria-labelledby="open-now-heading">
-          <h2 id="open-now-heading">{t('today.openNow')}</h2>
-          <ul className="list" aria-labelledby="open-now-heading">
+          <h2 id="open-now-heading" tabIndex={-1}>
+            {t('today.openNow')}
+          </h2>
+          <ul className="list" aria-labelledby="open-now-heading" ref={openList}>
             {view.open.map(({ occurrence: o, overdue }) => (
-              <li key={o.key} className={overdue ? 'row open overdue' : 'row open'}>
-                <div className="grow">
-                  <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
-                  {overdue && <span className="tag overdue">{t('today.overdue')}</span>}
-                  <div className="subtle">
-                    {rich('common.due', { when: <RelativeTime at={o.dueAt} /> })}
-                    {o.snoozedFrom && t('common.sentAgain')}
-                  </div>
-                </div>
-                <OccurrenceActions taskId={o.taskId} dueAt={o.dueAt} name={o.taskName ?? t('common.reminder')} onDone={onSettled} />
-              </li>
+              <OpenRow key={o.key} occurrence={o} overdue={overdue} onDone={onSettled(o.key)} />
             ))}
           </ul>
         </section>
