@@ -57,6 +57,7 @@ export function OccurrenceActions({
         type="button"
         className="small primary"
         disabled={busy}
+        data-action="done"
         aria-label={t('actions.doneLabel', { name })}
         aria-keyshortcuts={keys ? 'd' : undefined}
         onClick={() => void act('acknowledge', {}, 'done')}
@@ -70,6 +71,7 @@ export function OccurrenceActions({
         type="button"
         className="small"
         disabled={busy}
+        data-action="snooze"
         aria-label={t('actions.snooze10Label', { name })}
         aria-keyshortcuts={keys ? 's' : undefined}
         onClick={() => void act('snooze', { minutes: 10 }, '10min')}

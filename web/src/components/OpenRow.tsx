@@ -1,6 +1,7 @@
 // An open reminder's row, as Today and the Inbox list it: the task, when it was due (and
 // whether it was sent again), marked overdue where it waited too long, with Done and Snooze;
-// the `d` and `s` shortcuts act on it while it holds focus.
+// the `d` and `s` shortcuts act on it while it holds focus, and on a phone a swipe does
+// (SwipeRow).
 
 import type { Occurrence } from '../api';
 import { useI18n } from '../i18n/react';
@@ -8,12 +9,13 @@ import { usePrefs } from '../prefs';
 import { Link } from '../router';
 import { OccurrenceActions } from './OccurrenceActions';
 import { RelativeTime } from './RelativeTime';
+import { SwipeRow } from './SwipeRow';
 
 export function OpenRow({ occurrence: o, overdue = false, onDone }: { occurrence: Occurrence; overdue?: boolean; onDone: (o: Occurrence) => void }) {
   const { t, rich } = useI18n();
   const { shortcuts } = usePrefs();
   return (
-    <li className={overdue ? 'row open overdue' : 'row open'} data-key={o.key} data-shortcut-item="">
+    <SwipeRow className={overdue ? 'row open overdue' : 'row open'} data-key={o.key} data-shortcut-item="">
       <div className="grow">
         <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
         {overdue && <span className="tag overdue">{t('today.overdue')}</span>}
@@ -23,6 +25,6 @@ export function OpenRow({ occurrence: o, overdue = false, onDone }: { occurrence
         </div>
       </div>
       <OccurrenceActions taskId={o.taskId} dueAt={o.dueAt} name={o.taskName ?? t('common.reminder')} onDone={onDone} keys={shortcuts} />
-    </li>
+    </SwipeRow>
   );
 }

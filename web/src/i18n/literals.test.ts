@@ -97,7 +97,7 @@ function literalsIn(file: string): string[] {
     }
     if (ts.isJsxAttribute(n)) {
       const name = n.name.getText();
-      if (UNREAD.has(name) || name.startsWith('on')) return;
+      if (UNREAD.has(name) || name === 'style' || name.startsWith('on') || name.startsWith('data-')) return;
       if (n.initializer) visit(n.initializer, true);
       return;
     }

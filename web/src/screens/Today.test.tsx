@@ -139,3 +139,20 @@ it('renders from one call to the BFF, and d and s settle the focused open remind
   await waitFor(() => expect(posted.at(-1)).toBe('/bff/api/tasks/tsk_1/occurrences/2026-12-07T12%3A55%3A00Z/snooze'));
   await waitFor(() => expect(screen.queryByRole('list', { name: 'Open now' })).toBeNull());
 });
+
+it('loads again from the Refresh button and when the app comes back to the foreground', async () => {
+  upcoming = [next('tsk_3', 'Call the dentist', '2026-12-07T15:00:00Z')];
+  renderToday();
+  await screen.findByRole('list', { name: 'Later today' });
+  const homes = () => asked.filter((p) => p === '/bff/home').length;
+  expect(homes()).toBe(1);
+  // Done elsewhere meanwhile, or fired: the next load shows it.
+  open = [occurrence('tsk_1', 'Stretch', '2026-12-07T12:55:00Z')];
+  fireEvent.click(screen.getByRole('button', { name: 'Refresh' }));
+  await screen.findByRole('list', { name: 'Open now' });
+  expect(homes()).toBe(2);
+  open = [];
+  document.dispatchEvent(new Event('visibilitychange'));
+  await waitFor(() => expect(screen.queryByRole('list', { name: 'Open now' })).toBeNull());
+  expect(homes()).toBe(3);
+});

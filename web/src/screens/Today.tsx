@@ -10,6 +10,7 @@ import { RelativeTime, useNow } from '../components/RelativeTime';
 import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { ErrorMessage } from './common';
+import { usePullToRefresh } from '../components/gestures';
 import { OpenRow } from '../components/OpenRow';
 import { useSettledFocus } from '../components/useSettledFocus';
 import { LaterTimes, RowNotes } from '../components/Agenda';
@@ -52,6 +53,16 @@ export function TodayScreen() {
   useEffect(() => {
     if (passed > 0) reloadHome();
   }, [passed, reloadHome]);
+  // Back to the app (a phone unlocked, a tab brought forward): what fired or was done
+  // elsewhere meanwhile, without waiting for the next notification.
+  useEffect(() => {
+    const onVisible = () => {
+      if (document.visibilityState === 'visible') reloadHome();
+    };
+    document.addEventListener('visibilitychange', onVisible);
+    return () => document.removeEventListener('visibilitychange', onVisible);
+  }, [reloadHome]);
+  const pull = usePullToRefresh(reloadHome);
 
   const onSettled = (key: string) => (o: Occurrence) => {
     leaving(key);
@@ -64,8 +75,16 @@ export function TodayScreen() {
   const empty = view && view.open.length === 0 && view.later.length === 0;
   const first = view?.next[0];
   return (
-    <div className="today">
-      <h1 tabIndex={-1}>{t('today.today')}</h1>
+    <div className="today" {...pull.handlers}>
+      <div className="pull-indicator" aria-hidden="true" style={{ height: pull.pull > 0 ? `${pull.pull / 2}px` : 0 }}>
+        {pull.ready ? t('today.releaseToRefresh') : t('today.pullToRefresh')}
+      </div>
+      <div className="heading-row">
+        <h1 tabIndex={-1}>{t('today.today')}</h1>
+        <button type="button" className="small" onClick={reloadHome} aria-busy={home.loading}>
+          {t('today.refresh')}
+        </button>
+      </div>
       <p className="subtle">
         {t('today.subtitle', {
           date: new Intl.DateTimeFormat(locale, { weekday: 'long', day: 'numeric', month: 'long', timeZone: zone }).format(now),
