@@ -21,8 +21,8 @@ import { useNow } from './RelativeTime';
  * three times a day for a month. */
 export const GRID_ITEMS = 1000;
 export const GRID_PER_TASK = 100;
-/** A day shows this many reminders; the rest are counted. */
-const SHOWN = 3;
+/** A day shows this many reminders (a week's taller days more); the rest are counted. */
+const SHOWN = { week: 8, month: 3 };
 
 /** Noon UTC of a calendar day: formats its date in any zone without shifting it. */
 const noon = (key: string) => new Date(`${key}T12:00:00Z`);
@@ -112,7 +112,7 @@ export function CalendarGrid({ mode, tasks }: { mode: 'week' | 'month'; tasks?: 
         </h2>
         <div className="actions">
           <button type="button" className="small" onClick={() => step(-1)}>
-            <span aria-hidden="true">‹ </span>
+            <span aria-hidden="true">‹</span>
             {t(mode === 'week' ? 'calendar.previousWeek' : 'calendar.previousMonth')}
           </button>
           <button type="button" className="small" onClick={() => setFocused(today)} disabled={focused === today}>
@@ -120,7 +120,7 @@ export function CalendarGrid({ mode, tasks }: { mode: 'week' | 'month'; tasks?: 
           </button>
           <button type="button" className="small" onClick={() => step(1)}>
             {t(mode === 'week' ? 'calendar.nextWeek' : 'calendar.nextMonth')}
-            <span aria-hidden="true"> ›</span>
+            <span aria-hidden="true">›</span>
           </button>
         </div>
       </div>
@@ -162,11 +162,13 @@ export function CalendarGrid({ mode, tasks }: { mode: 'week' | 'month'; tasks?: 
                     data-day={day.key}
                     className={classes}
                     tabIndex={day.key === focused ? 0 : -1}
-                    aria-label={label}
                     aria-selected={day.key === opened}
                     aria-current={day.today ? 'date' : undefined}
                     onClick={() => open(day.key)}
                   >
+                    {/* The cell's name, read from its content: what the eye gets from the number,
+                        the count and the names, said in full. */}
+                    <span className="visually-hidden">{label}</span>
                     <span className="calendar-date" aria-hidden="true">
                       {Number(day.key.slice(8))}
                     </span>
@@ -177,12 +179,12 @@ export function CalendarGrid({ mode, tasks }: { mode: 'week' | 'month'; tasks?: 
                       </span>
                     )}
                     <ul className="calendar-items" aria-hidden="true">
-                      {rows.slice(0, SHOWN).map((row) => (
+                      {rows.slice(0, SHOWN[mode]).map((row) => (
                         <li key={row.key} className={row.notes.length > 0 || row.movedFrom.length > 0 ? 'noted' : undefined}>
                           <span className="calendar-time">{clockTime(row.at, zone, locale)}</span> {row.taskName}
                         </li>
                       ))}
-                      {rows.length > SHOWN && <li className="more">{t('calendar.more', { count: rows.length - SHOWN })}</li>}
+                      {rows.length > SHOWN[mode] && <li className="more">{t('calendar.more', { count: rows.length - SHOWN[mode] })}</li>}
                     </ul>
                   </td>
                 );

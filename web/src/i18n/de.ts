@@ -204,7 +204,7 @@ export const de: Catalogue = {
   'relative.onDay': '{day} {time}',
   'shortcuts.newTask': 'Neue Aufgabe',
   'shortcuts.search': 'Aufgaben suchen (oder schnell anlegen, wo es keine Suche gibt)',
-  'shortcuts.goTo': 'Zu {place}',
+  'shortcuts.goTo': 'Gehe zu {place}',
   'shortcuts.done': 'Erledigt, bei einer offenen Erinnerung (Heute oder Eingang)',
   'shortcuts.snooze': 'Um 10 Minuten zurückstellen, bei einer offenen Erinnerung (Heute oder Eingang)',
   'shortcuts.help': 'Diese Liste zeigen',
