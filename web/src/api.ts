@@ -246,7 +246,9 @@ export function occurrencePath(taskId: string, dueAt: string): string {
 export interface PreviewItem {
   at: string;
   local?: string;
+  /** The notes in English, joined; `notes` has each as data. */
   note?: string;
+  notes?: OccurrenceNote[];
 }
 
 // Destinations: the user's named Apprise-style URLs (an ntfy topic, a Gotify app, a Telegram

@@ -35,6 +35,7 @@ import {
   type TaskForm,
   type Weekday,
 } from '../recurrence';
+import { noteText } from '../agenda';
 import { weekdayNames, type MessageKey } from '../i18n';
 import { useI18n } from '../i18n/react';
 
@@ -522,6 +523,8 @@ function RepeatFields({
 /** The next 10 occurrences of the form as it is now. */
 function Preview({ form }: { form: TaskForm }) {
   const { t, locale } = useI18n();
+  // Quiet hours end on the profile's clock, as the server reads them.
+  const { settings } = useApp();
   const [items, setItems] = useState<PreviewItem[]>();
   const [problem, setProblem] = useState<string>();
   const opened = useRef(false);
@@ -564,7 +567,7 @@ function Preview({ form }: { form: TaskForm }) {
               {item.note && (
                 <span className="note">
                   <span aria-hidden="true">⚠ </span>
-                  {item.note}
+                  {item.notes ? item.notes.map((n) => noteText(n, item.at, settings.timeZone, locale)).join('; ') : item.note}
                 </span>
               )}
             </li>

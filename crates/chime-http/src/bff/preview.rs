@@ -55,6 +55,8 @@ pub fn annotate(body: &Value, occurrences: &Value) -> Value {
             if !notes.is_empty() {
                 let texts: Vec<&str> = notes.iter().map(|n| n.text.as_str()).collect();
                 item["note"] = Value::String(texts.join("; "));
+                // As the occurrences API gives them, for the app to say in the user's language.
+                item["notes"] = json!(notes);
             }
             item
         })
@@ -83,8 +85,12 @@ pub fn note_quiet_hours(preview: &mut Value, body: &Value, profile: &Profile) {
         };
         item["note"] = match item["note"].as_str() {
             Some(earlier) => Value::String(format!("{earlier}; {}", note.text)),
-            None => Value::String(note.text),
+            None => Value::String(note.text.clone()),
         };
+        match item["notes"].as_array_mut() {
+            Some(notes) => notes.push(json!(note)),
+            None => item["notes"] = json!([note]),
+        }
     }
 }
 
@@ -123,6 +129,11 @@ mod tests {
         let note = out["occurrences"][1]["note"].as_str().expect("a note");
         assert!(note.contains("02:30 does not exist on 29 March"), "{note}");
         assert_eq!(out["occurrences"][1]["local"], "2026-03-29T03:30");
+        assert_eq!(
+            out["occurrences"][1]["notes"],
+            json!([{"kind": "dstGap", "date": "2026-03-29", "wall": "02:30", "firesAt": "03:30",
+                    "text": note}])
+        );
     }
 
     #[test]
@@ -176,6 +187,11 @@ mod tests {
         assert_eq!(
             out["occurrences"][0]["note"],
             "email and SMS sent at Tue 07:00 (quiet hours)"
+        );
+        assert_eq!(out["occurrences"][0]["notes"][0]["kind"], "quietHours");
+        assert_eq!(
+            out["occurrences"][0]["notes"][0]["sentAt"],
+            "2026-12-08T06:00:00Z"
         );
         assert!(out["occurrences"][1].get("note").is_none(), "{out}");
 
