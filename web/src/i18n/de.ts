@@ -446,4 +446,6 @@ export const de: Catalogue = {
   'today.refresh': 'Aktualisieren',
   'today.pullToRefresh': 'Zum Aktualisieren ziehen',
   'today.releaseToRefresh': 'Zum Aktualisieren loslassen',
+  'state.reminderArrived': 'Erinnerung: {name}',
+  'state.notificationBody': 'Chime-Erinnerung',
 };

@@ -442,4 +442,6 @@ export const en = {
   'today.refresh': "Refresh",
   'today.pullToRefresh': "Pull to refresh",
   'today.releaseToRefresh': "Release to refresh",
+  'state.reminderArrived': "Reminder: {name}",
+  'state.notificationBody': "Chime reminder",
 } as const;
