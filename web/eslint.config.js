@@ -34,7 +34,7 @@ export default defineConfig([
     languageOptions: { globals: globals.serviceworker },
   },
   {
-    files: ['eslint.config.js', 'vite.config.ts'],
+    files: ['eslint.config.js', 'vite.config.ts', 'scripts/**/*.mjs'],
     languageOptions: { globals: globals.node },
   },
   {

@@ -77,12 +77,12 @@ function check(condition, message) {
   if (!condition) throw new Error(message);
 }
 
-async function newPage(base, viewport = DESKTOP) {
+async function newPage(base, viewport = DESKTOP, locale = 'en-GB') {
   // A fresh context: its own cookies, like a separate browser profile.
   const context = await browser.newContext({
     baseURL: base,
     viewport,
-    locale: 'en-GB',
+    locale,
     timezoneId: 'Europe/Berlin',
     isMobile: viewport === PHONE,
     hasTouch: viewport === PHONE,
@@ -182,8 +182,8 @@ await test('a weekly task shows its next 10 occurrences in the live preview, and
   await alice.getByLabel('Time zone').selectOption('Europe/Berlin');
   await alice.getByLabel('Repeating').check();
   await alice.getByLabel('Every', { exact: true }).fill('1');
-  await alice.getByRole('checkbox', { name: /^mon/ }).check();
-  await alice.getByRole('checkbox', { name: /^wed/ }).check();
+  await alice.getByRole('checkbox', { name: 'Monday' }).check();
+  await alice.getByRole('checkbox', { name: 'Wednesday' }).check();
   const preview = alice.locator('.preview ol.occurrences > li');
   await alice.waitForFunction(() => document.querySelectorAll('.preview ol.occurrences > li').length === 10);
   const instants = await preview.locator('time').evaluateAll((els) => els.map((e) => e.getAttribute('datetime')));
@@ -442,7 +442,7 @@ await test('editing renames the task, and search finds it', async () => {
   await alice.getByRole('heading', { name: 'Edit task', level: 1 }).waitFor();
   const name = alice.getByLabel('Name', { exact: true });
   check((await name.inputValue()) === 'Stand-up', 'the form is not filled with the task');
-  check(await alice.getByRole('checkbox', { name: /^wed/ }).isChecked(), 'weekdays not read back');
+  check(await alice.getByRole('checkbox', { name: 'Wednesday' }).isChecked(), 'weekdays not read back');
   await name.fill('Team stand-up');
   await alice.getByRole('button', { name: 'Save changes' }).click();
   await alice.getByRole('heading', { name: 'Team stand-up', level: 1 }).waitFor();
@@ -552,6 +552,217 @@ await test('the upcoming screen is an agenda: by day, a repeating task once a da
   await stretch.locator('.later-times', { hasText: /also at 1[37]:00/ }).first().waitFor();
   await axe(alice, 'upcoming agenda');
   await shot(alice, 'upcoming-agenda-desktop');
+});
+
+/** A fresh browser page in another language, signed in by name (its sign-in screen speaks it). */
+async function pageIn(locale, user, viewport = DESKTOP, labels = { name: 'Dein Name', button: 'Anmelden', heading: 'Heute' }) {
+  const page = await newPage(BASE, viewport, locale);
+  await page.goto('/');
+  await page.getByLabel(labels.name).fill(user);
+  await page.getByRole('button', { name: labels.button }).click();
+  await page.getByRole('heading', { name: labels.heading, level: 1 }).waitFor();
+  return page;
+}
+
+/** The grid on the screen: its days, and the one in the tab order. */
+async function focusedDay(page) {
+  return page.evaluate(() => document.activeElement?.getAttribute('data-day'));
+}
+
+function nextDay(key, n = 1) {
+  const d = new Date(`${key}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+await test('Upcoming as a week and a month: a grid the keyboard moves through, a day opens its reminders, light and dark', async () => {
+  await alice.goto('/upcoming');
+  await alice.getByRole('heading', { name: 'Upcoming', level: 1 }).waitFor();
+  await alice.getByRole('button', { name: 'Week', exact: true }).click();
+  check((await alice.getByRole('button', { name: 'Week', exact: true }).getAttribute('aria-pressed')) === 'true', 'the week is not marked as chosen');
+  const grid = alice.getByRole('grid');
+  await grid.waitFor();
+  check((await alice.locator('[data-day]').count()) === 7, 'a week grid has not 7 days');
+  // en-GB: the week starts on Monday.
+  check((await alice.locator('.calendar thead th').first().getAttribute('abbr')) === 'Monday', 'the en-GB week does not start on Monday');
+  check(alice.url().endsWith('/upcoming?view=week'), `the view is not in the address: ${alice.url()}`);
+  // Next week has the weekday reminders whatever day this is.
+  await alice.getByRole('button', { name: /Next week/ }).click();
+  await alice.locator('.calendar-items li', { hasText: 'Stretch' }).first().waitFor();
+  await axe(alice, 'upcoming week');
+  await shot(alice, 'upcoming-week-desktop');
+
+  await alice.getByRole('button', { name: 'Month', exact: true }).click();
+  await alice.locator('.calendar-month').waitFor();
+  const title = await alice.locator('#calendar-title').textContent();
+  const first = alice.locator('[data-day][tabindex="0"]');
+  const today = await first.getAttribute('data-day');
+  check((await first.getAttribute('aria-current')) === 'date', 'today is not marked as the current date');
+  await first.focus();
+  await alice.keyboard.press('ArrowRight');
+  check((await focusedDay(alice)) === nextDay(today), 'ArrowRight does not move to the next day');
+  await alice.keyboard.press('ArrowDown');
+  check((await focusedDay(alice)) === nextDay(today, 8), 'ArrowDown does not move a week');
+  await alice.keyboard.press('PageDown');
+  check((await alice.locator('#calendar-title').textContent()) !== title, 'Page Down does not show the next month');
+  await alice.keyboard.press('PageUp');
+  check((await alice.locator('#calendar-title').textContent()) === title, 'Page Up does not come back');
+  await alice.keyboard.press('Home');
+  check((await alice.evaluate(() => new Date(`${document.activeElement.dataset.day}T12:00:00Z`).getUTCDay())) === 1, 'Home does not go to Monday');
+  // A day with the stand-up opens its reminders below the grid, focus going there.
+  const standUp = alice.locator('[data-day]').filter({ hasText: 'Team stand-up' }).first();
+  await standUp.focus();
+  await alice.keyboard.press('Enter');
+  const panel = alice.locator('.day-panel');
+  await panel.getByRole('link', { name: 'Team stand-up' }).waitFor();
+  check((await alice.evaluate(() => document.activeElement?.id)) === 'day-panel-heading', 'Enter does not take the reader to the day');
+  check((await standUp.getAttribute('aria-selected')) === 'true', 'the opened day is not selected');
+  await axe(alice, 'upcoming month');
+  await shot(alice, 'upcoming-month-desktop');
+  await panel.getByRole('button', { name: 'Back to the calendar' }).click();
+  check((await focusedDay(alice)) === (await standUp.getAttribute('data-day')), 'Back does not return to the day');
+
+  await alice.emulateMedia({ colorScheme: 'dark' });
+  check(await paintedDark(alice), 'the month is not dark');
+  await axe(alice, 'upcoming month (dark)');
+  await shot(alice, 'upcoming-month-dark-desktop');
+  await alice.getByRole('button', { name: 'Week', exact: true }).click();
+  await alice.locator('.calendar-week').waitFor();
+  await alice.getByRole('button', { name: /Next week/ }).click();
+  await alice.locator('.calendar-items li', { hasText: 'Stretch' }).first().waitFor();
+  await axe(alice, 'upcoming week (dark)');
+  await shot(alice, 'upcoming-week-dark-desktop');
+  await alice.emulateMedia({ colorScheme: 'light' });
+  await alice.getByRole('button', { name: 'Agenda', exact: true }).click();
+});
+
+await test('on a phone the week and month grids fit, say each day’s count, and pass axe in both themes', async () => {
+  const phone = await newPage(BASE, PHONE);
+  await signInLocal(phone, 'alice');
+  for (const view of ['week', 'month']) {
+    await phone.goto(`/upcoming?view=${view}`);
+    await phone.getByRole('grid').waitFor();
+    // Next week has the weekday reminders whatever day this is.
+    if (view === 'week') await phone.getByRole('button', { name: /Next week/ }).click();
+    await phone.locator('.calendar-count').first().waitFor();
+    for (const scheme of ['light', 'dark']) {
+      await phone.emulateMedia({ colorScheme: scheme });
+      await axe(phone, `upcoming ${view} (phone, ${scheme})`);
+      const wider = await phone.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      check(wider <= 0, `the ${view} grid is ${wider}px wider than the phone`);
+      await shot(phone, scheme === 'light' ? `upcoming-${view}-phone` : `upcoming-${view}-dark-phone`);
+    }
+    await phone.emulateMedia({ colorScheme: 'light' });
+  }
+  // A tap on a day opens it; the names are below the grid.
+  await phone.locator('[data-day]').filter({ has: phone.locator('.calendar-count') }).first().click();
+  await phone.locator('.day-panel li').first().waitFor();
+  await phone.context().close();
+});
+
+await test('an occurrence moved or held back carries its note in the agenda and the grid', async () => {
+  const page = await newPage(BASE);
+  await signInLocal(page, 'nora');
+  // Quiet hours every night, and a reminder by email at 23:00: the email waits until 07:00.
+  const status = await page.evaluate(async (start) => {
+    const { csrfToken } = await (await fetch('/bff/session')).json();
+    const headers = { 'content-type': 'application/json', 'x-csrf-token': csrfToken };
+    const me = await fetch('/bff/api/me', {
+      method: 'PUT',
+      headers,
+      body: JSON.stringify({
+        timeZone: 'Europe/Berlin',
+        quietHours: [{ days: ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'], from: '22:00', to: '07:00' }],
+        channels: { inApp: true },
+      }),
+    });
+    const task = await fetch('/bff/tasks', {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ name: 'Lock the door', startDate: start, timeZone: 'Europe/Berlin', repeats: { frequency: 1, period: 'day' }, notify: { email: 'nora@example.com', inApp: true } }),
+    });
+    return [me.status, task.status];
+  }, `${nextMonday()}`.replace('T09:00', 'T23:00'));
+  check(status[0] === 200 && status[1] === 201, `profile and task: ${status}`);
+  await page.goto('/upcoming');
+  const row = page.locator('li.agenda-row').filter({ has: page.getByRole('link', { name: 'Lock the door' }) }).first();
+  await row.locator('.note', { hasText: 'email sent at' }).waitFor();
+  check(/email sent at \w{3} 07:00 \(quiet hours\)/.test(await row.locator('.note').first().textContent()), 'the quiet-hours note does not say when');
+  await axe(page, 'upcoming with notes');
+  await shot(page, 'upcoming-notes-desktop');
+  await page.goto('/upcoming?view=month');
+  const noted = page.locator('[data-day]').filter({ has: page.locator('li.noted') }).first();
+  await noted.waitFor();
+  check((await noted.locator('.visually-hidden').textContent()).endsWith('with a note'), 'a noted day does not say so');
+  await noted.click();
+  await page.locator('.day-panel .note', { hasText: 'quiet hours' }).first().waitFor();
+  await shot(page, 'upcoming-month-notes-desktop');
+  await page.context().close();
+});
+
+await test('in German: Today, its Done key, the month grid from Monday, relative times, and axe on each', async () => {
+  const page = await pageIn('de-DE', 'greta');
+  check((await page.evaluate(() => document.documentElement.lang)) === 'de-DE', 'the page is not marked German');
+  await taskDueIn(page, 'Blumen gießen', 1);
+  await taskDueIn(page, 'Zahnarzt anrufen', 3600 * 3);
+  const open = page.getByRole('list', { name: 'Jetzt offen' });
+  await open.getByRole('link', { name: 'Blumen gießen' }).waitFor({ timeout: 20_000 });
+  await open.getByRole('button', { name: 'Erledigt: Blumen gießen' }).waitFor();
+  check(/Fällig (vor \d+ Min\.|jetzt)/.test(await open.locator('li').first().textContent()), 'the due time is not said in German');
+  await page.getByRole('list', { name: /Später heute|Als Nächstes/ }).getByRole('link', { name: 'Zahnarzt anrufen' }).waitFor();
+  await axe(page, 'today (German)');
+  await shot(page, 'today-de-desktop');
+  // `d` on the focused open reminder: done, as in the Inbox.
+  await open.getByRole('link', { name: 'Blumen gießen' }).focus();
+  await page.keyboard.press('d');
+  await page.getByRole('status').filter({ hasText: 'Blumen gießen: erledigt' }).waitFor();
+  await page.getByRole('list', { name: 'Jetzt offen' }).waitFor({ state: 'detached' });
+  await page.goto('/upcoming?view=month');
+  await page.getByRole('heading', { name: 'Demnächst', level: 1 }).waitFor();
+  await page.getByRole('grid').waitFor();
+  check((await page.locator('.calendar thead th').first().getAttribute('abbr')) === 'Montag', 'the German week does not start on Montag');
+  check(/^(Januar|Februar|März|April|Mai|Juni|Juli|August|September|Oktober|November|Dezember) \d{4}$/.test(await page.locator('#calendar-title').textContent()), 'the month is not named in German');
+  await axe(page, 'upcoming month (German)');
+  await shot(page, 'upcoming-month-de-desktop');
+  await page.context().close();
+});
+
+await test('on a phone a swipe on an open reminder settles it, the buttons staying the accessible way', async () => {
+  const phone = await newPage(BASE, PHONE);
+  await signInLocal(phone, 'sam');
+  await taskDueIn(phone, 'Take out the bins', 1);
+  await taskDueIn(phone, 'Water the basil', 1);
+  const open = phone.getByRole('list', { name: 'Open now' });
+  await open.getByRole('link', { name: 'Take out the bins' }).waitFor({ timeout: 20_000 });
+  await open.getByRole('link', { name: 'Water the basil' }).waitFor({ timeout: 20_000 });
+  await axe(phone, 'today with open reminders (phone)');
+  // A finger's pointer events on the row: down, moving by `dx`, and (unless `hold`) up.
+  const swipe = (name, dx, hold = false) =>
+    phone.evaluate(
+      ([name, dx, hold]) => {
+        const row = [...document.querySelectorAll('li.swipe-row')].find((li) => li.textContent.includes(name));
+        const at = (type, x) => row.dispatchEvent(new PointerEvent(type, { pointerType: 'touch', pointerId: 7, clientX: x, clientY: 300, bubbles: true }));
+        if (!hold || dx === 0) at('pointerdown', 150);
+        at('pointermove', 150 + dx / 2);
+        at('pointermove', 150 + dx);
+        if (!hold) at('pointerup', 150 + dx);
+      },
+      [name, dx, hold],
+    );
+  // Right: Done. Left: Snooze 10 min, shown under the row while it is held.
+  await swipe('Take out the bins', 110);
+  await phone.getByRole('status').filter({ hasText: 'Take out the bins: done' }).waitFor();
+  await swipe('Water the basil', 0, true);
+  await swipe('Water the basil', -100, true);
+  await phone.locator('.swipe-hint.swipe-snooze.ready').waitFor();
+  await shot(phone, 'today-swipe-phone');
+  await swipe('Water the basil', -110);
+  await phone.getByRole('status').filter({ hasText: 'Water the basil: snoozed until' }).waitFor();
+  await open.waitFor({ state: 'detached' });
+  // The Refresh button, the keyboard's pull to refresh.
+  await phone.getByRole('button', { name: 'Refresh' }).click();
+  await phone.locator('.empty').waitFor();
+  await phone.context().close();
 });
 
 await test('settings are accessible, and feature use was counted without personal data', async () => {

@@ -17,8 +17,10 @@ import { TaskFormScreen } from './screens/TaskForm';
 import { TaskScreen } from './screens/Task';
 import { InboxScreen } from './screens/Inbox';
 import { SettingsScreen } from './screens/Settings';
+import { useI18n } from './i18n/react';
 
 export function App() {
+  const { t } = useI18n();
   const [session, setSession] = useState<SessionInfo | null>(null);
   const [failed, setFailed] = useState(false);
   const reload = () =>
@@ -38,15 +40,15 @@ export function App() {
   if (failed) {
     return (
       <main className="centered">
-        <h1>Chime</h1>
-        <p role="alert">The server cannot be reached.</p>
+        <h1>{t('app.chime')}</h1>
+        <p role="alert">{t('app.theServerCannotBe')}</p>
         <button type="button" onClick={() => void reload()}>
-          Try again
+          {t('common.tryAgain')}
         </button>
       </main>
     );
   }
-  if (!session) return <p className="centered" aria-busy="true">Loading…</p>;
+  if (!session) return <p className="centered" aria-busy="true">{t('common.loading')}</p>;
   if (!session.signedIn || !session.user) return <SignIn session={session} onSignedIn={() => void reload()} />;
   return (
     <RouterProvider>
@@ -58,6 +60,7 @@ export function App() {
 }
 
 function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void }) {
+  const { t, rich } = useI18n();
   const { path } = useRouter();
   const { unread, announcement } = useApp();
   const route = match(path);
@@ -80,33 +83,33 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
   }, [path]);
 
   const nav: Array<{ to: string; label: string; active: boolean; badge?: number }> = [
-    { to: '/', label: 'Today', active: route.name === 'today' },
-    { to: '/upcoming', label: 'Upcoming', active: route.name === 'upcoming' },
-    { to: '/tasks', label: 'Tasks', active: ['tasks', 'task', 'edit'].includes(route.name) },
-    { to: '/tasks/new', label: 'New task', active: route.name === 'new' },
-    { to: '/inbox', label: 'Inbox', active: route.name === 'inbox', badge: unread },
-    { to: '/settings', label: 'Settings', active: route.name === 'settings' },
+    { to: '/', label: t('nav.today'), active: route.name === 'today' },
+    { to: '/upcoming', label: t('nav.upcoming'), active: route.name === 'upcoming' },
+    { to: '/tasks', label: t('nav.tasks'), active: ['tasks', 'task', 'edit'].includes(route.name) },
+    { to: '/tasks/new', label: t('nav.newTask'), active: route.name === 'new' },
+    { to: '/inbox', label: t('nav.inbox'), active: route.name === 'inbox', badge: unread },
+    { to: '/settings', label: t('nav.settings'), active: route.name === 'settings' },
   ];
   return (
     <>
       <a className="skip" href="#main">
-        Skip to content
+        {t('app.skipToContent')}
       </a>
       <header className="top">
         <Link to="/" className="brand">
-          <Bell /> Chime
+          <Bell /> {t('app.chime')}
         </Link>
-        <nav aria-label="Main">
+        <nav aria-label={t('app.main')}>
           <ul>
             {nav.map((item) => (
               <li key={item.to}>
                 <Link to={item.to} aria-current={item.active ? 'page' : undefined}>
-                  <NavIcon label={item.label} />
+                  <NavIcon to={item.to} />
                   {item.label}
                   {item.badge ? (
                     <span className="badge">
                       {item.badge}
-                      <span className="visually-hidden"> unread</span>
+                      <span className="visually-hidden"> {t('app.unread')}</span>
                     </span>
                   ) : null}
                 </Link>
@@ -115,11 +118,11 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
           </ul>
         </nav>
         <div className="account">
-          <span className="user" title="Signed in as">
+          <span className="user" title={t('app.signedInAs')}>
             {user}
           </span>
           <button type="button" className="link-button" onClick={() => void signOut().finally(onSignedOut)}>
-            Sign out
+            {t('app.signOut')}
           </button>
         </div>
       </header>
@@ -134,9 +137,9 @@ function Shell({ user, onSignedOut }: { user: string; onSignedOut: () => void })
         {route.name === 'settings' && <SettingsScreen />}
         {route.name === 'notFound' && (
           <>
-            <h1 tabIndex={-1}>Not found</h1>
+            <h1 tabIndex={-1}>{t('app.notFound')}</h1>
             <p>
-              There is nothing here. <Link to="/">Go to today</Link>.
+              {rich('app.nothingHere', { link: <Link to="/">{t('app.goToToday')}</Link> })}
             </p>
           </>
         )}

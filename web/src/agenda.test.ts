@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Occurrence, Task } from './api';
-import { agenda, completeDays, OVERDUE_AFTER_MINUTES, ruleSummary, todayView, type AgendaItem } from './agenda';
+import type { OccurrenceNote } from './api';
+import { agenda, completeDays, noteText, OVERDUE_AFTER_MINUTES, ruleSummary, todayView, type AgendaItem } from './agenda';
+
+const SHORT_MONTH: OccurrenceNote = { kind: 'shortMonth', text: 'November 2026 has no day 31: that occurrence is skipped', month: '2026-11', day: 31 };
 
 const BERLIN = 'Europe/Berlin';
 
@@ -21,8 +24,8 @@ function task(id: string, repeats: Task['repeats'], extra: Partial<Task> = {}): 
   };
 }
 
-function item(taskId: string, at: string, repeats = true, note?: string): AgendaItem {
-  return { at, taskId, taskName: taskId, timeZone: BERLIN, repeats, ...(note ? { note } : {}) };
+function item(taskId: string, at: string, repeats = true, note?: OccurrenceNote): AgendaItem {
+  return { at, taskId, taskName: taskId, timeZone: BERLIN, repeats, ...(note ? { notes: [note] } : {}) };
 }
 
 /** `n` instants a day apart from `first`. */
@@ -79,12 +82,12 @@ it('shows a daily task once per day with its rule, and a task several times a da
 it('keeps the API’s notes and says where a moved occurrence was due', () => {
   const gym = task('gym', { frequency: 1, period: 'day', on: null, ends: null }, { moved: [{ from: '2026-12-08T08:00:00Z', to: '2026-12-08T11:00:00Z' }] });
   const items = [
-    item('rent', '2026-12-07T09:00:00Z', true, '31 December has no day 31: moved to the 30th'),
+    item('rent', '2026-12-07T09:00:00Z', true, SHORT_MONTH),
     item('gym', '2026-12-07T08:00:00Z'),
     item('gym', '2026-12-08T11:00:00Z'),
   ].sort(byTime);
   const days = agenda(items, BERLIN, [gym]);
-  expect(days[0]!.rows.find((r) => r.taskId === 'rent')?.notes).toEqual(['31 December has no day 31: moved to the 30th']);
+  expect(days[0]!.rows.find((r) => r.taskId === 'rent')?.notes).toEqual([SHORT_MONTH]);
   expect(days[0]!.rows.find((r) => r.taskId === 'gym')?.movedFrom).toEqual([]);
   expect(days[1]!.rows[0]!.movedFrom).toEqual([{ at: '2026-12-08T11:00:00Z', from: '2026-12-08T08:00:00Z' }]);
 });
@@ -170,4 +173,21 @@ describe('completeDays', () => {
     const items = [at('2026-12-01T09:00:00Z', 'a'), at('2026-12-20T09:00:00Z', 'b')];
     expect(completeDays(items, 'UTC')).toEqual({ items, cut: false });
   });
+});
+
+it('says the API’s notes in the locale’s words, and a kind it does not know in the API’s English', () => {
+  const gap: OccurrenceNote = { kind: 'dstGap', text: 'x', date: '2027-03-28', wall: '02:30', firesAt: '03:30' };
+  const at = '2027-03-28T01:30:00Z';
+  expect(noteText(gap, at, BERLIN, 'en-GB')).toBe('02:30 does not exist on 28 March (the clocks go forward): it fires at 03:30');
+  expect(noteText(gap, at, BERLIN, 'de-DE')).toBe('02:30 gibt es am 28. März nicht (die Uhren werden vorgestellt): sie löst um 03:30 aus');
+  const twice: OccurrenceNote = { kind: 'dstRepeated', text: 'x', date: '2026-10-25', wall: '02:30' };
+  expect(noteText(twice, '2026-10-25T00:30:00Z', BERLIN, 'en-GB')).toBe('02:30 happens twice on 25 October (the clocks go back): it fires once, at the first');
+  expect(noteText(SHORT_MONTH, '2026-12-31T08:00:00Z', BERLIN, 'en-GB')).toBe('November 2026 has no day 31: that occurrence is skipped');
+  expect(noteText(SHORT_MONTH, '2026-12-31T08:00:00Z', BERLIN, 'de-DE')).toBe('November 2026 hat keinen 31.: dieser Termin entfällt');
+  // Quiet hours end the next morning: said with the weekday; the same day: the time alone.
+  const quiet: OccurrenceNote = { kind: 'quietHours', text: 'x', channels: ['email', 'sms'], sentAt: '2026-12-08T06:00:00Z' };
+  expect(noteText(quiet, '2026-12-07T22:30:00Z', BERLIN, 'en-GB')).toBe('email and SMS sent at Tue 07:00 (quiet hours)');
+  expect(noteText(quiet, '2026-12-08T05:30:00Z', BERLIN, 'en-GB')).toBe('email and SMS sent at 07:00 (quiet hours)');
+  expect(noteText(quiet, '2026-12-08T05:30:00Z', BERLIN, 'de-DE')).toBe('E-Mail und SMS gesendet um 07:00 (Ruhezeit)');
+  expect(noteText({ kind: 'somethingNew', text: 'As the server says it' }, at, BERLIN, 'de-DE')).toBe('As the server says it');
 });

@@ -3,12 +3,14 @@
 // glance (what is open, what is still due today, what comes next). Pure functions of the API's
 // answers and an explicit `now`, unit-tested without a browser.
 
-import type { Occurrence, Task, Upcoming } from './api';
-import { describe, fromTask } from './recurrence';
+import type { Occurrence, OccurrenceNote, Task, Upcoming } from './api';
+import { translator, weekdayNames, type MessageKey } from './i18n';
+import { describe, fromTask, joinAnd } from './recurrence';
+import { clockTime } from './relative';
 import { dayKey, groupByDay } from './time';
 
-/** An upcoming occurrence as the API lists it; `note` where the API says why it moved. */
-export type AgendaItem = Upcoming & { note?: string };
+/** An upcoming occurrence as the API lists it, with its notes where it has any. */
+export type AgendaItem = Upcoming;
 
 /** One row of a day: a one-time occurrence, or every occurrence of a repeating task that day. */
 export interface AgendaRow {
@@ -22,8 +24,8 @@ export interface AgendaRow {
   repeats: boolean;
   /** The task's rule in a few words (`daily`, `every Monday`), when the task is known. */
   rule?: string;
-  /** What the API says about these occurrences (a DST shift, a short month). */
-  notes: string[];
+  /** What the API says about these occurrences (a DST shift, a short month, quiet hours). */
+  notes: OccurrenceNote[];
   /** Where an occurrence the user moved was due, by the instant it now has. */
   movedFrom: Array<{ at: string; from: string }>;
 }
@@ -44,30 +46,35 @@ export const HOME_ITEMS = 60;
 export const HOME_PER_TASK = 10;
 
 /**
- * The items of the days the list covers completely, and whether later days were cut. A task
- * that reached the per-task bound (or the list that reached its own) may have more on its
- * last listed day and after it, so the agenda ends before that day rather than show a
- * repeating task as if it stopped.
+ * The items of the days the list covers completely, whether later days were cut, and the first
+ * day that was (`horizon`). A task that reached the per-task bound (or the list that reached
+ * its own) may have more on its last listed day and after it, so the agenda ends before that
+ * day rather than show a repeating task as if it stopped. `bounds` are the list's: the home
+ * call's by default.
  */
-export function completeDays<T extends Upcoming>(items: T[], timeZone: string): { items: T[]; cut: boolean } {
+export function completeDays<T extends Upcoming>(
+  items: T[],
+  timeZone: string,
+  bounds: { items: number; perTask: number } = { items: HOME_ITEMS, perTask: HOME_PER_TASK },
+): { items: T[]; cut: boolean; horizon?: string } {
   const perTask = new Map<string, T[]>();
   for (const item of items) perTask.set(item.taskId, [...(perTask.get(item.taskId) ?? []), item]);
   const lastDays = [...perTask.values()]
-    .filter((list) => list.length >= HOME_PER_TASK)
+    .filter((list) => list.length >= bounds.perTask)
     .map((list) => dayKey(list[list.length - 1]!.at, timeZone));
-  if (items.length >= HOME_ITEMS) lastDays.push(dayKey(items[items.length - 1]!.at, timeZone));
+  if (items.length >= bounds.items) lastDays.push(dayKey(items[items.length - 1]!.at, timeZone));
   if (lastDays.length === 0) return { items, cut: false };
   const horizon = lastDays.sort()[0]!;
-  return { items: items.filter((u) => dayKey(u.at, timeZone) < horizon), cut: true };
+  return { items: items.filter((u) => dayKey(u.at, timeZone) < horizon), cut: true, horizon };
 }
 
-export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []): AgendaDay[] {
+export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = [], locale: string = 'en'): AgendaDay[] {
   const byId = new Map(tasks.map((t) => [t.id, t]));
   const rules = new Map<string, string | undefined>();
   const ruleOf = (id: string) => {
     if (!rules.has(id)) {
       const task = byId.get(id);
-      rules.set(id, task ? ruleSummary(task) : undefined);
+      rules.set(id, task ? ruleSummary(task, locale) : undefined);
     }
     return rules.get(id);
   };
@@ -79,7 +86,7 @@ export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []
       const row = item.repeats ? repeating.get(item.taskId) : undefined;
       if (row) {
         row.later.push(item.at);
-        if (item.note) row.notes.push(item.note);
+        row.notes.push(...(item.notes ?? []));
         if (moved) row.movedFrom.push({ at: item.at, from: moved.from });
         continue;
       }
@@ -91,7 +98,7 @@ export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []
         later: [],
         repeats: item.repeats,
         rule: item.repeats ? ruleOf(item.taskId) : undefined,
-        notes: item.note ? [item.note] : [],
+        notes: [...(item.notes ?? [])],
         movedFrom: moved ? [{ at: item.at, from: moved.from }] : [],
       };
       rows.push(fresh);
@@ -101,56 +108,89 @@ export function agenda(items: AgendaItem[], timeZone: string, tasks: Task[] = []
   });
 }
 
-const RULE_DAYS: Record<string, string> = { MO: 'Mon', TU: 'Tue', WE: 'Wed', TH: 'Thu', FR: 'Fri', SA: 'Sat', SU: 'Sun' };
+const RULE_DAYS = ['MO', 'TU', 'WE', 'TH', 'FR', 'SA', 'SU'];
 
 /**
- * A task's rule in a few words for a row: `daily`, `every Monday`, `every 2 weeks on Monday and
- * Wednesday`, `monthly on the second Tuesday`: the task form's sentence (`describe`), shortened.
- * A custom rule is said as its frequency and weekdays where that is the whole of it besides the
- * times of day (which the row shows), else as the rule itself.
+ * A task's rule in a few words for a row, in the locale's language: `daily`, `every Monday`,
+ * `every 2 weeks on Monday and Wednesday`, `monthly on the second Tuesday`: the task form's
+ * sentence (`describe`), in its short form. A custom rule is said as its frequency and weekdays
+ * where that is the whole of it besides the times of day (which the row shows), else as the
+ * rule itself.
  */
-export function ruleSummary(task: Task): string | undefined {
+export function ruleSummary(task: Task, locale: string = 'en'): string | undefined {
   if (!task.repeats) return undefined;
-  const text = describe(fromTask(task, {}));
-  const custom = /^By the rule (.*)$/.exec(text);
-  if (custom) return customRuleSummary(custom[1]!) ?? `by the rule ${custom[1]}`;
-  return text
-    .replace(/^Every day\b/, 'daily')
-    .replace(/^Every week on /, 'every ')
-    .replace(/^Every week\b/, 'weekly')
-    .replace(/^Every month\b/, 'monthly')
-    .replace(/^Every year\b/, 'yearly')
-    .replace(/^Every/, 'every');
+  const form = fromTask(task, {});
+  if (form.custom) return customRuleSummary(form.rrule.trim(), locale) ?? describe(form, locale, true);
+  return describe(form, locale, true);
 }
+
+const UNITS: Record<string, [MessageKey, MessageKey]> = {
+  MINUTELY: ['summary.minutely', 'summary.everyNMinutes'],
+  HOURLY: ['summary.hourly', 'summary.everyNHours'],
+  DAILY: ['summary.daily', 'rule.everyNDays'],
+  WEEKLY: ['summary.weekly', 'rule.everyNWeeks'],
+  MONTHLY: ['summary.monthly', 'rule.everyNMonths'],
+  YEARLY: ['summary.yearly', 'rule.everyNYears'],
+};
 
 /** `FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17` as `daily on weekdays`; undefined for a
  * rule with parts a few words would get wrong (ordinals, BYSETPOS, BYMONTHDAY, …). */
-function customRuleSummary(rule: string): string | undefined {
+function customRuleSummary(rule: string, locale: string): string | undefined {
+  const { t } = translator(locale);
   const parts = new Map(rule.split(';').map((p) => p.split('=') as [string, string]));
   const known = new Set(['FREQ', 'INTERVAL', 'BYDAY', 'BYHOUR', 'BYMINUTE', 'COUNT', 'UNTIL', 'WKST']);
   if ([...parts.keys()].some((k) => !known.has(k))) return undefined;
   const n = Number(parts.get('INTERVAL') ?? '1');
-  const units: Record<string, [string, string]> = {
-    MINUTELY: ['every minute', 'minutes'],
-    HOURLY: ['hourly', 'hours'],
-    DAILY: ['daily', 'days'],
-    WEEKLY: ['weekly', 'weeks'],
-    MONTHLY: ['monthly', 'months'],
-    YEARLY: ['yearly', 'years'],
-  };
-  const unit = units[parts.get('FREQ') ?? ''];
+  const unit = UNITS[parts.get('FREQ') ?? ''];
   if (!unit || !Number.isInteger(n) || n < 1) return undefined;
-  let text = n === 1 ? unit[0] : `every ${n} ${unit[1]}`;
+  let text = n === 1 ? t(unit[0]) : t(unit[1], { count: n }).replace(/^./, (c) => c.toLocaleLowerCase(locale));
   const days = parts.get('BYDAY');
   if (days) {
     const list = days.split(',');
-    if (list.some((d) => !(d in RULE_DAYS))) return undefined;
+    if (list.some((d) => !RULE_DAYS.includes(d))) return undefined;
     const set = [...list].sort().join(',');
-    if (set === 'FR,MO,TH,TU,WE') text += ' on weekdays';
-    else if (set === 'SA,SU') text += ' at weekends';
-    else text += ` on ${list.map((d) => RULE_DAYS[d]).join(', ')}`;
+    const short = weekdayNames(locale, 'short');
+    if (set === 'FR,MO,TH,TU,WE') text += t('summary.onWeekdays');
+    else if (set === 'SA,SU') text += t('summary.atWeekends');
+    else text += t('rule.onDays', { days: list.map((d) => short[RULE_DAYS.indexOf(d)]).join(', ') });
   }
   return text;
+}
+
+/** A note in the locale's words: the API's parts put into the catalogue's sentence, its
+ * English `text` for a kind this app does not know. `timeZone` is the user's, for when quiet
+ * hours end; `at` is the occurrence's instant. */
+export function noteText(note: OccurrenceNote, at: string, timeZone: string, locale: string = 'en'): string {
+  const { t } = translator(locale);
+  const day = (key: string) => new Intl.DateTimeFormat(locale, { day: 'numeric', month: 'long', timeZone: 'UTC' }).format(new Date(`${key}T12:00:00Z`));
+  switch (note.kind) {
+    case 'dstGap':
+      if (note.date && note.wall && note.firesAt) return t('note.dstGap', { wall: note.wall, date: day(note.date), time: note.firesAt });
+      break;
+    case 'dstRepeated':
+      if (note.date && note.wall) return t('note.dstRepeated', { wall: note.wall, date: day(note.date) });
+      break;
+    case 'shortMonth':
+      if (note.month && note.day) {
+        const month = new Intl.DateTimeFormat(locale, { month: 'long', year: 'numeric', timeZone: 'UTC' }).format(new Date(`${note.month}-15T12:00:00Z`));
+        return t('note.shortMonth', { month, day: note.day });
+      }
+      break;
+    case 'quietHours':
+      if (note.sentAt && note.channels?.length) {
+        const names: Record<string, MessageKey> = { email: 'note.channelEmail', sms: 'note.channelSms', push: 'note.channelPush' };
+        const channels = joinAnd(
+          note.channels.map((c) => (names[c] ? t(names[c]) : c)),
+          t,
+        );
+        const time = clockTime(note.sentAt, timeZone, locale);
+        const sameDay = dayKey(note.sentAt, timeZone) === dayKey(at, timeZone);
+        const when = sameDay ? time : t('relative.onDay', { day: new Intl.DateTimeFormat(locale, { weekday: 'short', timeZone }).format(new Date(note.sentAt)), time });
+        return t('note.quietHours', { channels, when });
+      }
+      break;
+  }
+  return note.text;
 }
 
 /** An open occurrence is overdue once it has waited this long for Done or Snooze. */
@@ -168,7 +208,14 @@ export interface TodayView {
 }
 
 /** The day at a glance in `timeZone`, as of `now`. */
-export function todayView(open: Occurrence[], upcoming: AgendaItem[], timeZone: string, now: Date, tasks: Task[] = []): TodayView {
+export function todayView(
+  open: Occurrence[],
+  upcoming: AgendaItem[],
+  timeZone: string,
+  now: Date,
+  tasks: Task[] = [],
+  locale: string = 'en',
+): TodayView {
   const today = dayKey(now.toISOString(), timeZone);
   const overdueBefore = now.getTime() - OVERDUE_AFTER_MINUTES * 60_000;
   const sorted = [...open].sort((a, b) => Date.parse(a.dueAt) - Date.parse(b.dueAt));
@@ -180,7 +227,7 @@ export function todayView(open: Occurrence[], upcoming: AgendaItem[], timeZone: 
     .slice(0, NEXT_COUNT);
   return {
     open: sorted.map((occurrence) => ({ occurrence, overdue: Date.parse(occurrence.dueAt) < overdueBefore })),
-    later: agenda(stillToday, timeZone, tasks)[0]?.rows ?? [],
+    later: agenda(stillToday, timeZone, tasks, locale)[0]?.rows ?? [],
     next,
   };
 }

@@ -2,6 +2,8 @@
 // browser, never readable here) and the session's CSRF token on every state-changing call.
 // Errors arrive as RFC 9457 problem+json; a refused field is named by its JSON pointer.
 
+import { translator } from './i18n';
+
 export interface FieldError {
   pointer: string;
   detail: string;
@@ -75,7 +77,8 @@ export async function bff<T>(path: string, init: { method?: string; body?: unkno
       body: init.body === undefined ? undefined : JSON.stringify(init.body),
     });
   } catch {
-    throw new ProblemError({ status: 0, title: 'Offline', detail: 'The server cannot be reached. Check your connection and try again.' });
+    const { t } = translator(document.documentElement.lang || undefined);
+    throw new ProblemError({ status: 0, title: t('api.offlineTitle'), detail: t('api.offline') });
   }
   if (!response.ok) {
     const problem = await readProblem(response);
@@ -186,6 +189,26 @@ export interface Upcoming {
   taskName: string;
   timeZone: string;
   repeats: boolean;
+  /** Why it is not where the pattern alone puts it, or when its delivery waits (absent: none). */
+  notes?: OccurrenceNote[];
+}
+
+/** A note on an upcoming occurrence (crates/chime-http/src/notes.rs): its kind and parts, and
+ * in English as `text` for a kind this app does not know yet. */
+export interface OccurrenceNote {
+  kind: 'dstGap' | 'dstRepeated' | 'shortMonth' | 'quietHours' | (string & {});
+  text: string;
+  /** The local date a DST note is about, `2026-03-29`. */
+  date?: string;
+  /** The wall time asked for, and the one it fires at instead (`02:30`, `03:30`). */
+  wall?: string;
+  firesAt?: string;
+  /** The month without the day (`2027-02`), and the day. */
+  month?: string;
+  day?: number;
+  /** Held back by quiet hours (`email`, `sms`, `push`), until `sentAt`. */
+  channels?: string[];
+  sentAt?: string;
 }
 
 export interface Notification {
@@ -223,7 +246,9 @@ export function occurrencePath(taskId: string, dueAt: string): string {
 export interface PreviewItem {
   at: string;
   local?: string;
+  /** The notes in English, joined; `notes` has each as data. */
   note?: string;
+  notes?: OccurrenceNote[];
 }
 
 // Destinations: the user's named Apprise-style URLs (an ntfy topic, a Gotify app, a Telegram

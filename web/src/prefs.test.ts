@@ -26,7 +26,7 @@ function page() {
 }
 
 it('follows the system and keeps shortcuts on until the user chooses', () => {
-  expect(readPrefs()).toEqual({ theme: 'system', shortcuts: true });
+  expect(readPrefs()).toEqual({ theme: 'system', shortcuts: true, language: 'system' });
   localStorage.setItem(THEME_KEY, 'sepia');
   expect(readPrefs().theme).toBe('system');
 });
@@ -56,7 +56,7 @@ it('a choice is stored in this browser, applied at once, and seen by components'
   expect(localStorage.getItem(THEME_KEY)).toBe('dark');
   expect(page()).toEqual({ theme: 'dark', scheme: 'dark' });
   act(() => setPrefs({ shortcuts: false }));
-  expect(result.current).toEqual({ theme: 'dark', shortcuts: false });
+  expect(result.current).toEqual({ theme: 'dark', shortcuts: false, language: 'system' });
   expect(localStorage.getItem(SHORTCUTS_KEY)).toBe('off');
   // Back to the system: nothing stored, nothing on <html>.
   act(() => setPrefs({ theme: 'system', shortcuts: true }));

@@ -1,5 +1,5 @@
 // What this browser keeps for itself, apart from the user's profile (settings.ts, on the
-// server): the colour theme and whether single-key shortcuts are on. They live in
+// server): the colour theme, the language and whether single-key shortcuts are on. They live in
 // localStorage, so each browser has its own; keeping them with the account would need profile
 // fields of their own.
 //
@@ -8,6 +8,7 @@
 // the first paint; `applyTheme` keeps it in step when the choice changes here or in another tab.
 
 import { useSyncExternalStore } from 'react';
+import { browserLanguages, CATALOGUES, resolveLocale, type Language } from './i18n';
 
 export type Theme = 'system' | 'light' | 'dark';
 
@@ -15,10 +16,13 @@ export interface Prefs {
   theme: Theme;
   /** Single-key shortcuts (WCAG 2.1.4 asks that they can be turned off). */
   shortcuts: boolean;
+  /** The app's language; `system` follows the browser's. */
+  language: Language | 'system';
 }
 
 export const THEME_KEY = 'chime.theme';
 export const SHORTCUTS_KEY = 'chime.shortcuts';
+export const LANGUAGE_KEY = 'chime.language';
 
 function read(key: string): string | null {
   try {
@@ -37,8 +41,12 @@ function write(key: string, value: string | null) {
   }
 }
 
-function parse(theme: string | null, shortcuts: string | null): Prefs {
-  return { theme: theme === 'light' || theme === 'dark' ? theme : 'system', shortcuts: shortcuts !== 'off' };
+function parse(theme: string | null, shortcuts: string | null, language: string | null): Prefs {
+  return {
+    theme: theme === 'light' || theme === 'dark' ? theme : 'system',
+    shortcuts: shortcuts !== 'off',
+    language: language !== null && Object.hasOwn(CATALOGUES, language) ? (language as Language) : 'system',
+  };
 }
 
 // The snapshot useSyncExternalStore compares: the same object while storage says the same.
@@ -47,8 +55,9 @@ let cached: { raw: string; prefs: Prefs } | undefined;
 export function readPrefs(): Prefs {
   const theme = read(THEME_KEY);
   const shortcuts = read(SHORTCUTS_KEY);
-  const raw = `${theme}\n${shortcuts}`;
-  if (cached?.raw !== raw) cached = { raw, prefs: parse(theme, shortcuts) };
+  const language = read(LANGUAGE_KEY);
+  const raw = `${theme}\n${shortcuts}\n${language}`;
+  if (cached?.raw !== raw) cached = { raw, prefs: parse(theme, shortcuts, language) };
   return cached.prefs;
 }
 
@@ -63,22 +72,30 @@ export function applyTheme(theme: Theme, doc: Document = document) {
 
 const listeners = new Set<() => void>();
 
+/** Sets <html lang> to the app's language, so screen readers speak it as that language. */
+export function applyLanguage(language: Language | 'system', doc: Document = document) {
+  doc.documentElement.lang = resolveLocale(language, browserLanguages());
+}
+
 function changed() {
   applyTheme(readPrefs().theme);
+  applyLanguage(readPrefs().language);
   for (const listener of listeners) listener();
 }
 
 export function setPrefs(change: Partial<Prefs>) {
   if (change.theme !== undefined) write(THEME_KEY, change.theme === 'system' ? null : change.theme);
   if (change.shortcuts !== undefined) write(SHORTCUTS_KEY, change.shortcuts ? null : 'off');
+  if (change.language !== undefined) write(LANGUAGE_KEY, change.language === 'system' ? null : change.language);
   changed();
 }
 
 /** Applies the stored theme now and whenever another tab changes it; call once at start. */
 export function followPrefs(): () => void {
   applyTheme(readPrefs().theme);
+  applyLanguage(readPrefs().language);
   const onStorage = (e: StorageEvent) => {
-    if (e.key === null || e.key === THEME_KEY || e.key === SHORTCUTS_KEY) changed();
+    if (e.key === null || e.key === THEME_KEY || e.key === SHORTCUTS_KEY || e.key === LANGUAGE_KEY) changed();
   };
   window.addEventListener('storage', onStorage);
   return () => window.removeEventListener('storage', onStorage);

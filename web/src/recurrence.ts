@@ -2,6 +2,7 @@
 // server error's JSON pointer belongs to. Pure functions, unit-tested without a browser.
 
 import type { Task } from './api';
+import { translator, weekdayNames, type MessageKey, type Translator } from './i18n';
 
 export type Period = 'day' | 'week' | 'month' | 'year';
 export type EndsMode = 'never' | 'after' | 'on';
@@ -376,33 +377,57 @@ export function channelsChosen(form: TaskForm): string[] {
   return out;
 }
 
-/** A sentence for the pattern: "Every 2 weeks on Monday and Wednesday, 10 times". */
-export function describe(form: TaskForm): string {
-  if (!form.repeat) return 'Once';
-  if (form.custom) return `By the rule ${form.rrule.trim()}`;
+/** `a`, `a and b`, `a, b and c`, in the catalogue's words (no serial comma, as the app writes). */
+export function joinAnd(items: string[], t: Translator['t']): string {
+  if (items.length < 2) return items.join('');
+  return `${items.slice(0, -1).join(t('list.comma'))}${t('list.and')}${items.at(-1)}`;
+}
+
+const EVERY: Record<Period, MessageKey> = { day: 'rule.everyDay', week: 'rule.everyWeek', month: 'rule.everyMonth', year: 'rule.everyYear' };
+const EVERY_N: Record<Period, MessageKey> = { day: 'rule.everyNDays', week: 'rule.everyNWeeks', month: 'rule.everyNMonths', year: 'rule.everyNYears' };
+const ALONE: Record<Period, MessageKey> = { day: 'summary.daily', week: 'summary.weekly', month: 'summary.monthly', year: 'summary.yearly' };
+const ORDINAL: Record<NthOrdinal, MessageKey> = {
+  '1': 'rule.ordinal1',
+  '2': 'rule.ordinal2',
+  '3': 'rule.ordinal3',
+  '4': 'rule.ordinal4',
+  '-1': 'rule.ordinalLast',
+};
+
+/** A weekday's name in the locale (`Monday`, `Montag`). */
+function dayName(day: Weekday, locale: string): string {
+  return weekdayNames(locale, 'long')[WEEKDAYS.indexOf(day)] ?? day;
+}
+
+/**
+ * The pattern in words, in the locale's language: a sentence for the form ("Every 2 weeks on
+ * Monday and Wednesday, 10 times"), or a `summary` for a list's row ("every 2 weeks on Monday
+ * and Wednesday", "daily", "every Monday"). A typed rule is said as the rule.
+ */
+export function describe(form: TaskForm, locale: string = 'en', summary = false): string {
+  const { t } = translator(locale);
+  if (!form.repeat) return t('rule.once');
+  if (form.custom) return t(summary ? 'summary.byRule' : 'rule.byRule', { rule: form.rrule.trim() });
   const n = Number(form.frequency) || 1;
-  let text = n === 1 ? `Every ${form.period}` : `Every ${n} ${form.period}s`;
-  if (form.period === 'week' && form.weekdays.length > 0) {
-    const names = WEEKDAYS.filter((d) => form.weekdays.includes(d)).map(capitalized);
-    text += ` on ${names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names.at(-1)}` : names[0]}`;
+  const days = form.period === 'week' ? WEEKDAYS.filter((d) => form.weekdays.includes(d)).map((d) => dayName(d, locale)) : [];
+  let text: string;
+  if (summary && n === 1) {
+    text = days.length > 0 ? t('summary.everyDays', { days: joinAnd(days, t) }) : t(ALONE[form.period]);
+  } else {
+    text = n === 1 ? t(EVERY[form.period]) : t(EVERY_N[form.period], { count: n });
+    // A row's words start lower case (`every 2 weeks`), the form's sentence upper.
+    if (summary) text = text.replace(/^./, (c) => c.toLocaleLowerCase(locale));
+    if (days.length > 0) text += t('rule.onDays', { days: joinAnd(days, t) });
   }
   if (form.period === 'month') {
-    if (form.monthMode === 'last') text += ' on the last day';
-    else if (form.monthMode === 'lastWeekday') text += ' on the last weekday';
-    else if (form.monthMode === 'nth') text += ` on the ${ordinalName(form.nthOrdinal)} ${capitalized(form.nthWeekday)}`;
-    else if (form.monthDay.trim()) text += ` on day ${form.monthDay.trim()}`;
+    if (form.monthMode === 'last') text += t('rule.onLastDay');
+    else if (form.monthMode === 'lastWeekday') text += t('rule.onLastWeekday');
+    else if (form.monthMode === 'nth') text += t('rule.onNth', { ordinal: t(ORDINAL[form.nthOrdinal]), day: dayName(form.nthWeekday, locale) });
+    else if (form.monthDay.trim()) text += t('rule.onMonthDay', { days: form.monthDay.trim() });
   }
-  if (form.endsMode === 'after') text += `, ${form.endsCount} times`;
-  if (form.endsMode === 'on' && form.endsDate) text += `, until ${form.endsDate}`;
+  if (form.endsMode === 'after') text += t('rule.times', { count: Number(form.endsCount) || 0 });
+  if (form.endsMode === 'on' && form.endsDate) text += t('rule.until', { date: form.endsDate });
   return text;
-}
-
-function capitalized(day: Weekday): string {
-  return day[0]!.toUpperCase() + day.slice(1);
-}
-
-function ordinalName(n: NthOrdinal): string {
-  return { '1': 'first', '2': 'second', '3': 'third', '4': 'fourth', '-1': 'last' }[n];
 }
 
 const RULE_DAYS: Record<Weekday, string> = {

@@ -52,7 +52,7 @@ it('stays right across the end of summer time in Berlin (25 October 2026)', () =
   expect(absoluteTime('2026-10-25T01:30:00Z', BERLIN, 'en-GB')).toMatch(/02:30 CET$/);
 });
 
-it('writes 12-hour times for en-US and 24-hour times for en-GB and de-DE', () => {
+it('writes 12-hour times for en-US and 24-hour times for en-GB and de-DE, in each one’s words', () => {
   const now = '2026-12-07T08:00:00Z';
   expect(twelveHour('en-US')).toBe(true);
   expect(twelveHour('en-GB')).toBe(false);
@@ -60,8 +60,10 @@ it('writes 12-hour times for en-US and 24-hour times for en-GB and de-DE', () =>
   expect(say('2026-12-07T13:00:00Z', now, BERLIN, 'en-US')).toMatch(/^today 2:00\sPM$/);
   expect(say('2026-12-08T07:00:00Z', now, BERLIN, 'en-US')).toMatch(/^tomorrow 8:00\sAM$/);
   expect(say('2026-12-14T08:00:00Z', now, BERLIN, 'en-US')).toMatch(/^Dec 14 9:00\sAM$/);
-  expect(say('2026-12-07T13:00:00Z', now, BERLIN, 'de-DE')).toBe('today 14:00');
-  expect(say('2026-12-08T07:00:00Z', now, BERLIN, 'de-DE')).toBe('tomorrow 08:00');
+  expect(say('2026-12-07T13:00:00Z', now, BERLIN, 'de-DE')).toBe('heute 14:00');
+  expect(say('2026-12-08T07:00:00Z', now, BERLIN, 'de-DE')).toBe('morgen 08:00');
+  expect(say('2026-12-07T08:20:00Z', now, BERLIN, 'de-DE')).toBe('in 20 Min.');
+  expect(say('2026-12-07T07:55:00Z', now, BERLIN, 'de-DE')).toBe('vor 5 Min.');
   expect(say('2026-12-10T08:00:00Z', now, BERLIN, 'de-DE')).toMatch(/^Do\.? 09:00$/); // CLDR versions differ on the dot
   expect(clockTime('2026-12-07T23:05:00Z', BERLIN, 'en-GB')).toBe('00:05');
   expect(clockTime('2026-12-07T23:05:00Z', BERLIN, 'en-US')).toMatch(/^12:05\sAM$/);

@@ -5,6 +5,7 @@
 // those of the browser's locale. Days are counted on the calendar, never as 24 hours, so a DST
 // change does not shift "tomorrow". Pure functions of an explicit `now`, unit-tested.
 
+import { translator } from './i18n';
 import { dayKey } from './time';
 
 /** Within this many minutes either way, a time is said in minutes. */
@@ -36,22 +37,23 @@ export function daysBetween(now: Date, instant: string, timeZone: string): numbe
 
 /** The instant said relative to `now`, in the user's zone and the browser's locale. */
 export function relativeTime(instant: string, now: Date, timeZone: string, locale?: string): string {
+  const { t } = translator(locale);
   const minutes = (Date.parse(instant) - now.getTime()) / 60_000;
-  if (Math.abs(minutes) < 1) return 'now';
-  if (minutes > 0 && minutes < MINUTES_SPAN) return `in ${Math.round(minutes)} min`;
-  if (minutes < 0 && minutes > -MINUTES_SPAN) return `${Math.round(-minutes)} min ago`;
+  if (Math.abs(minutes) < 1) return t('relative.now');
+  if (minutes > 0 && minutes < MINUTES_SPAN) return t('relative.inMinutes', { count: Math.round(minutes) });
+  if (minutes < 0 && minutes > -MINUTES_SPAN) return t('relative.minutesAgo', { count: Math.round(-minutes) });
   const time = clockTime(instant, timeZone, locale);
   const days = daysBetween(now, instant, timeZone);
-  if (days === 0) return `today ${time}`;
-  if (days === 1) return `tomorrow ${time}`;
-  if (days === -1) return `yesterday ${time}`;
+  if (days === 0) return t('relative.today', { time });
+  if (days === 1) return t('relative.tomorrow', { time });
+  if (days === -1) return t('relative.yesterday', { time });
   const at = new Date(instant);
   if (days > 1 && days <= WEEKDAY_SPAN) {
-    return `${new Intl.DateTimeFormat(locale, { weekday: 'short', timeZone }).format(at)} ${time}`;
+    return t('relative.onDay', { day: new Intl.DateTimeFormat(locale, { weekday: 'short', timeZone }).format(at), time });
   }
   const sameYear = dayKey(instant, timeZone).slice(0, 4) === dayKey(now.toISOString(), timeZone).slice(0, 4);
   const date = new Intl.DateTimeFormat(locale, { day: 'numeric', month: 'short', year: sameYear ? undefined : 'numeric', timeZone }).format(at);
-  return `${date} ${time}`;
+  return t('relative.onDay', { day: date, time });
 }
 
 /** The instant in full, with its zone's abbreviation (which tells the two 02:30s of a DST

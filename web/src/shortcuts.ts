@@ -5,6 +5,8 @@
 // events; components/Shortcuts.tsx listens and acts. They can be turned off in Settings
 // (prefs.ts), as WCAG 2.1.4 asks of single-character shortcuts.
 
+import type { MessageKey } from './i18n';
+
 export type Shortcut =
   | { kind: 'navigate'; to: string }
   | { kind: 'search' }
@@ -13,11 +15,11 @@ export type Shortcut =
   | { kind: 'item'; key: 'd' | 's'; item: Element };
 
 /** `g` then one of these: where it goes. Today is the home route. */
-export const GO_TO: Record<string, { to: string; label: string }> = {
-  t: { to: '/', label: 'Today' },
-  u: { to: '/upcoming', label: 'Upcoming' },
-  i: { to: '/inbox', label: 'Inbox' },
-  s: { to: '/settings', label: 'Settings' },
+export const GO_TO: Record<string, { to: string; label: MessageKey }> = {
+  t: { to: '/', label: 'nav.today' },
+  u: { to: '/upcoming', label: 'nav.upcoming' },
+  i: { to: '/inbox', label: 'nav.inbox' },
+  s: { to: '/settings', label: 'nav.settings' },
 };
 
 export const NEW_TASK = '/tasks/new';
@@ -25,14 +27,15 @@ export const NEW_TASK = '/tasks/new';
 /** How long after `g` its second key still counts. */
 export const SEQUENCE_MS = 1500;
 
-/** The list the help dialog shows, in its order. */
-export const HELP: Array<{ keys: string[]; what: string }> = [
-  { keys: ['n'], what: 'New task' },
-  { keys: ['/'], what: 'Search tasks (or quick add, where there is no search)' },
-  ...Object.entries(GO_TO).map(([key, { label }]) => ({ keys: ['g', key], what: `Go to ${label}` })),
-  { keys: ['d'], what: 'Done, on an open reminder in the Inbox' },
-  { keys: ['s'], what: 'Snooze for 10 minutes, on an open reminder in the Inbox' },
-  { keys: ['?'], what: 'Show this list' },
+/** The list the help dialog shows, in its order: what each does, as a catalogue's key (and
+ * the key of the place it goes to). */
+export const HELP: Array<{ keys: string[]; what: MessageKey; place?: MessageKey }> = [
+  { keys: ['n'], what: 'shortcuts.newTask' },
+  { keys: ['/'], what: 'shortcuts.search' },
+  ...Object.entries(GO_TO).map(([key, { label }]) => ({ keys: ['g', key], what: 'shortcuts.goTo' as const, place: label })),
+  { keys: ['d'], what: 'shortcuts.done' },
+  { keys: ['s'], what: 'shortcuts.snooze' },
+  { keys: ['?'], what: 'shortcuts.help' },
 ];
 
 /** What the reader needs of a keydown event. */

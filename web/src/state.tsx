@@ -3,6 +3,7 @@
 
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
 import { bff, type Notification } from './api';
+import { translator } from './i18n';
 import { defaultSettings, legacySettings, saveSettings, syncSettings, type Settings } from './settings';
 import { setTelemetry } from './telemetry';
 
@@ -75,10 +76,12 @@ export function AppProvider({ user, serverTelemetry, children }: { user: string;
       const item = JSON.parse((event as MessageEvent<string>).data) as Notification;
       setArrived((list) => [item, ...list.filter((n) => n.id !== item.id)]);
       setUnread((n) => n + 1);
-      setAnnouncement(`Reminder: ${item.taskName}`);
+      // In the language the page is in now (prefs.ts keeps <html lang> in step).
+      const { t } = translator(document.documentElement.lang || undefined);
+      setAnnouncement(t('state.reminderArrived', { name: item.taskName }));
       // Quiet hours: the item is in the inbox, but the system does not announce it.
       if (!item.silent && document.hidden && 'Notification' in window && window.Notification.permission === 'granted') {
-        new window.Notification(item.taskName, { body: 'Chime reminder', tag: item.id, icon: '/favicon.svg' });
+        new window.Notification(item.taskName, { body: t('state.notificationBody'), tag: item.id, icon: '/favicon.svg' });
       }
     });
     source.addEventListener('lagged', () => refreshUnread());

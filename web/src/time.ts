@@ -1,4 +1,6 @@
-// Dates for people: in the user's time zone, grouped by day.
+// Dates for people: in the user's time zone, grouped by day, in the user's locale.
+
+import { translator } from './i18n';
 
 export function dayKey(instant: string, timeZone: string): string {
   return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(
@@ -6,23 +8,24 @@ export function dayKey(instant: string, timeZone: string): string {
   );
 }
 
-export function dayLabel(key: string, timeZone: string, now: Date = new Date()): string {
+export function dayLabel(key: string, timeZone: string, now: Date = new Date(), locale?: string): string {
   const today = dayKey(now.toISOString(), timeZone);
   const tomorrow = dayKey(new Date(now.getTime() + 86_400_000).toISOString(), timeZone);
-  if (key === today) return 'Today';
-  if (key === tomorrow) return 'Tomorrow';
+  const { t } = translator(locale);
+  if (key === today) return t('time.today');
+  if (key === tomorrow) return t('time.tomorrow');
   // Noon UTC of that calendar day names the right weekday in any zone.
-  return new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(
+  return new Intl.DateTimeFormat(locale, { weekday: 'long', day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).format(
     new Date(`${key}T12:00:00Z`),
   );
 }
 
-export function timeOf(instant: string, timeZone: string): string {
-  return new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', timeZone }).format(new Date(instant));
+export function timeOf(instant: string, timeZone: string, locale?: string): string {
+  return new Intl.DateTimeFormat(locale, { hour: '2-digit', minute: '2-digit', timeZone }).format(new Date(instant));
 }
 
-export function dateTime(instant: string, timeZone: string): string {
-  return new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short', timeZone }).format(new Date(instant));
+export function dateTime(instant: string, timeZone: string, locale?: string): string {
+  return new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short', timeZone }).format(new Date(instant));
 }
 
 /** Items grouped by their day in `timeZone`, in order. */

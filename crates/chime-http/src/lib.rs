@@ -34,6 +34,7 @@ pub mod error;
 pub mod guard;
 mod import;
 pub mod json;
+mod notes;
 mod notifications;
 mod observe;
 mod occurrences;
@@ -168,6 +169,8 @@ pub struct Services {
         tasks::Occurrences,
         tasks::UpcomingPage,
         tasks::UpcomingItem,
+        notes::Note,
+        notes::NoteKind,
         tasks::HistoryPage,
         tasks::HistoryItem,
         tasks::DeliveryItem,

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use chime_core::profile::Profile;
 use chime_core::task::TaskFields;
 use chime_core::{TaskId, UserId};
 use chime_roles::definition::{TaskView, Upcoming};
@@ -17,6 +18,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::notes::{calendar_notes, quiet_hours_notes, Note};
 use crate::{AppState, AuthUser, JsonBody};
 
 // The task's own fields are `TaskFields`, the type that also writes the stored form: what is
@@ -96,18 +98,51 @@ pub struct UpcomingItem {
     time_zone: String,
     /// Whether the task repeats.
     repeats: bool,
+    /// Why it is not where the task's pattern alone would put it (a DST gap or fold, a month
+    /// without the day), or when the caller's quiet hours send its email, SMS and push;
+    /// absent when there is nothing to say.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    notes: Vec<Note>,
 }
 
-impl From<Upcoming> for UpcomingItem {
-    fn from(u: Upcoming) -> Self {
-        Self {
+/// The occurrences with their notes: each task's listed instants noted together (a short
+/// month's note goes on the occurrence after it), against its fields as the API answers them,
+/// and the caller's quiet hours. Months skipped before `now` are not noted: the list starts
+/// after them.
+fn with_notes(upcoming: Vec<Upcoming>, profile: &Profile, now: Timestamp) -> Vec<UpcomingItem> {
+    let mut tasks: HashMap<TaskId, Vec<usize>> = HashMap::new();
+    for (i, u) in upcoming.iter().enumerate() {
+        tasks.entry(u.task_id).or_default().push(i);
+    }
+    let mut notes: Vec<Vec<Note>> = vec![Vec::new(); upcoming.len()];
+    for positions in tasks.values() {
+        let Some(&first) = positions.first() else {
+            continue;
+        };
+        let Ok(body) = serde_json::to_value(upcoming[first].spec.fields()) else {
+            continue;
+        };
+        let instants: Vec<Timestamp> = positions.iter().map(|&i| upcoming[i].at).collect();
+        let since = now.to_zoned(crate::notes::zone_of(&body)).date();
+        let calendar = calendar_notes(&body, &instants, Some(since));
+        let quiet = quiet_hours_notes(&body, profile, &instants);
+        for ((&i, mut noted), held) in positions.iter().zip(calendar).zip(quiet) {
+            noted.extend(held);
+            notes[i] = noted;
+        }
+    }
+    upcoming
+        .into_iter()
+        .zip(notes)
+        .map(|(u, notes)| UpcomingItem {
             at: u.at,
             task_id: u.task_id,
             task_name: u.task_name,
             time_zone: u.time_zone,
             repeats: u.repeats,
-        }
-    }
+            notes,
+        })
+        .collect()
 }
 
 #[derive(Serialize, ToSchema)]
@@ -463,7 +498,9 @@ pub async fn occurrences(
     Ok(Json(Occurrences { occurrences }))
 }
 
-/// The next due instants across all of the caller's tasks, soonest first.
+/// The next due instants across all of the caller's tasks, soonest first, each with the notes
+/// that say why it is where it is (a DST gap or fold, a month without the day) or when quiet
+/// hours send it.
 #[utoipa::path(get, path = "/api/v1/occurrences", tag = "tasks",
     params(
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "1..=1000, default 10"),
@@ -482,8 +519,9 @@ pub async fn upcoming(
     let limit = count_param(&query, "limit", DEFAULT_OCCURRENCES, MAX_OCCURRENCES)?;
     let per_task = count_param(&query, "perTask", limit, MAX_OCCURRENCES)?;
     let upcoming = state.definition.upcoming(&user, limit, per_task).await?;
+    let profile = state.recipients.profile(&user).await?;
     Ok(Json(UpcomingPage {
-        occurrences: upcoming.into_iter().map(Into::into).collect(),
+        occurrences: with_notes(upcoming, &profile, state.definition.now()),
     }))
 }
 

@@ -599,7 +599,7 @@ impl Definition {
 
     /// Now, to the microsecond: the precision every store keeps, so what a create returns
     /// is exactly what a later read returns.
-    fn now(&self) -> Timestamp {
+    pub fn now(&self) -> Timestamp {
         let now = self.ctx.clock.now();
         Timestamp::from_microsecond(now.as_microsecond()).unwrap_or(now)
     }

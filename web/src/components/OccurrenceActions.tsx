@@ -6,6 +6,7 @@ import { bff, occurrencePath, ProblemError, type Occurrence } from '../api';
 import { useApp } from '../state';
 import { track } from '../telemetry';
 import { timeOf, tomorrowAt } from '../time';
+import { useI18n } from '../i18n/react';
 
 /** Tomorrow morning is 08:00 on the user's wall clock. */
 const MORNING = 8;
@@ -26,6 +27,7 @@ export function OccurrenceActions({
   /** Where the `d` and `s` shortcuts act (shortcuts.ts): Done and the first Snooze say so. */
   keys?: boolean;
 }) {
+  const { t, locale } = useI18n();
   const { settings, announce } = useApp();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -36,10 +38,14 @@ export function OccurrenceActions({
     try {
       const o = await bff<Occurrence>(`${occurrencePath(taskId, dueAt)}/${action}`, { method: 'POST', body });
       track(action === 'acknowledge' ? 'occurrence_done' : 'occurrence_snoozed', label);
-      announce(action === 'acknowledge' ? `${name}: done` : `${name}: snoozed until ${timeOf(o.snoozedUntil ?? dueAt, settings.timeZone)}`);
+      announce(
+        action === 'acknowledge'
+          ? t('actions.doneAnnounced', { name })
+          : t('actions.snoozedAnnounced', { name, time: timeOf(o.snoozedUntil ?? dueAt, settings.timeZone, locale) }),
+      );
       onDone(o);
     } catch (e) {
-      setError(e instanceof ProblemError ? e.message : 'Could not reach the server; try again.');
+      setError(e instanceof ProblemError ? e.message : t('common.couldNotReach'));
     } finally {
       setBusy(false);
     }
@@ -51,42 +57,44 @@ export function OccurrenceActions({
         type="button"
         className="small primary"
         disabled={busy}
-        aria-label={`Done: ${name}`}
+        data-action="done"
+        aria-label={t('actions.doneLabel', { name })}
         aria-keyshortcuts={keys ? 'd' : undefined}
         onClick={() => void act('acknowledge', {}, 'done')}
       >
-        Done
+        {t('actions.done')}
       </button>
       <span className="subtle" aria-hidden="true">
-        Snooze
+        {t('actions.snooze')}
       </span>
       <button
         type="button"
         className="small"
         disabled={busy}
-        aria-label={`Snooze ${name} for 10 min`}
+        data-action="snooze"
+        aria-label={t('actions.snooze10Label', { name })}
         aria-keyshortcuts={keys ? 's' : undefined}
         onClick={() => void act('snooze', { minutes: 10 }, '10min')}
       >
-        10 min
+        {t('actions.10Min')}
       </button>
       <button
         type="button"
         className="small"
         disabled={busy}
-        aria-label={`Snooze ${name} for 1 hour`}
+        aria-label={t('actions.snooze60Label', { name })}
         onClick={() => void act('snooze', { minutes: 60 }, '1h')}
       >
-        1 hour
+        {t('actions.1Hour')}
       </button>
       <button
         type="button"
         className="small"
         disabled={busy}
-        aria-label={`Snooze ${name} until Tomorrow ${MORNING_LABEL}`}
+        aria-label={t('actions.snoozeMorningLabel', { name, time: MORNING_LABEL })}
         onClick={() => void act('snooze', { until: tomorrowAt(MORNING, settings.timeZone) }, 'tomorrow')}
       >
-        Tomorrow {MORNING_LABEL}
+        {t('actions.tomorrowAt', { time: MORNING_LABEL })}
       </button>
       {error && (
         <p role="alert" className="error">

@@ -8,6 +8,7 @@ import { useRouter } from '../router';
 import { useApp } from '../state';
 import { track } from '../telemetry';
 import { dateTime } from '../time';
+import { useI18n } from '../i18n/react';
 
 interface Answer {
   task: Record<string, unknown>;
@@ -16,6 +17,7 @@ interface Answer {
 }
 
 export function QuickAdd() {
+  const { t, locale } = useI18n();
   const { settings, announce } = useApp();
   const { navigate } = useRouter();
   const [text, setText] = useState('');
@@ -39,14 +41,14 @@ export function QuickAdd() {
       } catch (err) {
         if (!live) return;
         setAnswer(undefined);
-        setProblem(err instanceof ProblemError ? (err.byPointer()['/text'] ?? err.message) : 'Could not read that.');
+        setProblem(err instanceof ProblemError ? (err.byPointer()['/text'] ?? err.message) : t('quickAdd.couldNotRead'));
       }
     }, 300);
     return () => {
       live = false;
       clearTimeout(timer);
     };
-  }, [text, settings.timeZone]);
+  }, [text, settings.timeZone, t]);
 
   const add = async (e: FormEvent) => {
     e.preventDefault();
@@ -55,10 +57,10 @@ export function QuickAdd() {
     try {
       const task = await bff<Task>('/api/tasks', { method: 'POST', body: answer.task });
       track('quick_add');
-      announce(`Added ${task.name}`);
+      announce(t('quickAdd.added', { name: task.name }));
       navigate(`/tasks/${task.id}`);
     } catch (err) {
-      setProblem(err instanceof ProblemError ? err.message : 'Saving failed. Try again.');
+      setProblem(err instanceof ProblemError ? err.message : t('common.savingFailed'));
     } finally {
       setSaving(false);
     }
@@ -66,19 +68,19 @@ export function QuickAdd() {
 
   return (
     <form className="quick-add" onSubmit={add} noValidate>
-      <label htmlFor="quick-add">Quick add</label>
+      <label htmlFor="quick-add">{t('quickAdd.quickAdd')}</label>
       <div className="quick-add-row">
         <input
           id="quick-add"
           value={text}
           onChange={(e) => setText(e.target.value)}
-          placeholder="Water the plants every other Friday at 9"
+          placeholder={t('quickAdd.waterThePlantsEvery')}
           aria-describedby="quick-add-read"
           aria-invalid={Boolean(problem)}
           autoComplete="off"
         />
         <button type="submit" className="primary" disabled={!answer || saving}>
-          Add
+          {t('quickAdd.add')}
         </button>
       </div>
       <div id="quick-add-read" aria-live="polite">
@@ -87,8 +89,7 @@ export function QuickAdd() {
             <strong>{String(answer.task.name)}</strong>: {answer.understood}
             {answer.occurrences.length > 0 && (
               <>
-                {' · next '}
-                {answer.occurrences.map((at) => dateTime(at, settings.timeZone)).join(', ')}
+                {t('quickAdd.next', { times: answer.occurrences.map((at) => dateTime(at, settings.timeZone, locale)).join(', ') })}
               </>
             )}
           </p>

@@ -5,6 +5,7 @@
 
 import { createContext, useContext, useEffect, useState } from 'react';
 import { absoluteTime, clockTime, relativeTime } from '../relative';
+import { useI18n } from '../i18n/react';
 import { useApp } from '../state';
 
 /** How often a relative time is said again. */
@@ -30,12 +31,13 @@ export function useNow(): Date {
  */
 export function RelativeTime({ at, className, clock = false }: { at: string; className?: string; clock?: boolean }) {
   const { settings } = useApp();
+  const { locale } = useI18n();
   const now = useNow();
-  const absolute = absoluteTime(at, settings.timeZone);
+  const absolute = absoluteTime(at, settings.timeZone, locale);
   const near = Math.abs(Date.parse(at) - now.getTime()) < 3_600_000;
   return (
     <time dateTime={at} title={absolute} className={className ? `relative-time ${className}` : 'relative-time'}>
-      {clock && !near ? clockTime(at, settings.timeZone) : relativeTime(at, now, settings.timeZone)}
+      {clock && !near ? clockTime(at, settings.timeZone, locale) : relativeTime(at, now, settings.timeZone, locale)}
       <span className="absolute-time"> ({absolute})</span>
     </time>
   );

@@ -6,6 +6,7 @@ import { useEffect, useRef, useState, type KeyboardEvent as ReactKeyboardEvent }
 import { usePrefs } from '../prefs';
 import { useRouter } from '../router';
 import { HELP, searchField, shortcutReader, type Shortcut } from '../shortcuts';
+import { useI18n } from '../i18n/react';
 
 /**
  * Listens for the shortcuts while they are on. `focusOnArrival` is how a shortcut that changes
@@ -60,6 +61,7 @@ export function Shortcuts({ focusOnArrival }: { focusOnArrival: (find: (main: HT
 }
 
 export function ShortcutsHelp({ open, onClose }: { open: boolean; onClose: () => void }) {
+  const { t, rich } = useI18n();
   const dialog = useRef<HTMLDialogElement>(null);
   const close = useRef<HTMLButtonElement>(null);
   const returnTo = useRef<Element | null>(null);
@@ -103,26 +105,25 @@ export function ShortcutsHelp({ open, onClose }: { open: boolean; onClose: () =>
 
   return (
     <dialog ref={dialog} className="shortcuts-help" aria-labelledby="shortcuts-heading" onClose={onDialogClose} onKeyDown={onKeyDown}>
-      <h2 id="shortcuts-heading">Keyboard shortcuts</h2>
+      <h2 id="shortcuts-heading">{t('shortcuts.keyboardShortcuts')}</h2>
       <dl className="shortcut-list">
-        {HELP.map(({ keys, what }) => (
+        {HELP.map(({ keys, what, place }) => (
           <div key={keys.join(' ')}>
             <dt>
               {keys.map((k, i) => (
                 <span key={k}>
-                  {i > 0 && ' then '}
-                  <kbd>{k}</kbd>
+                  {i > 0 ? rich('shortcuts.then', { key: <kbd>{k}</kbd> }) : <kbd>{k}</kbd>}
                 </span>
               ))}
             </dt>
-            <dd>{what}</dd>
+            <dd>{t(what, place ? { place: t(place) } : undefined)}</dd>
           </div>
         ))}
       </dl>
-      <p className="hint">They do nothing while you type in a field. Settings can turn them off.</p>
+      <p className="hint">{t('shortcuts.theyDoNothingWhile')}</p>
       <div className="actions">
         <button type="button" ref={close} onClick={() => dialog.current?.close()}>
-          Close
+          {t('shortcuts.close')}
         </button>
       </div>
     </dialog>

@@ -3,22 +3,20 @@
 // state.tsx), and a browser notification is shown when the tab is in the background and the
 // user allowed it.
 
-import { useEffect, useMemo, useRef, useState } from 'react';
+import { useEffect, useMemo, useState } from 'react';
 import { bff, type Notification, type Occurrence } from '../api';
-import { OccurrenceActions } from '../components/OccurrenceActions';
 import { RelativeTime } from '../components/RelativeTime';
-import { usePrefs } from '../prefs';
+import { OccurrenceActions } from '../components/OccurrenceActions';
+import { OpenRow } from '../components/OpenRow';
+import { useSettledFocus } from '../components/useSettledFocus';
 import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { track } from '../telemetry';
 import { ErrorMessage } from './common';
-
-/** The list's item for an occurrence key. */
-function rowOf(list: HTMLUListElement | null, key: string): HTMLElement | undefined {
-  return [...(list?.children ?? [])].find((li): li is HTMLElement => li instanceof HTMLElement && li.dataset.key === key);
-}
+import { useI18n } from '../i18n/react';
 
 export function InboxScreen() {
+  const { t, rich } = useI18n();
   const { arrived, refreshUnread, unread } = useApp();
   const { data, error, reload } = useAsync(() => bff<{ notifications: Notification[]; unread: number }>('/api/notifications?limit=100'), []);
   const open = useAsync(() => bff<{ occurrences: Occurrence[] }>('/api/occurrences/open?limit=50'), []);
@@ -39,14 +37,7 @@ export function InboxScreen() {
   }, [arrived.length, reloadOpen, reloadSnoozed]);
   // An open reminder that leaves while it holds focus hands focus to the next one (or the
   // heading), so the keyboard, and the `d` and `s` shortcuts, carry on down the list.
-  const { shortcuts } = usePrefs();
-  const openList = useRef<HTMLUListElement>(null);
-  const [focusNext, setFocusNext] = useState<string | null>(null);
-  useEffect(() => {
-    if (focusNext === null) return;
-    (rowOf(openList.current, focusNext)?.querySelector('a') ?? document.getElementById('open-heading'))?.focus();
-    setFocusNext(null);
-  }, [focusNext]);
+  const { list: openList, leaving } = useSettledFocus('open-heading');
   const [permission, setPermission] = useState(() => ('Notification' in window ? window.Notification.permission : 'unsupported'));
 
   const items = useMemo(() => {
@@ -60,12 +51,7 @@ export function InboxScreen() {
   const snoozedItems = (snoozed.data?.occurrences ?? []).filter((o) => !settled.has(`${o.key}/${o.snoozedUntil}`));
 
   const onSettled = (key: string) => (o: Occurrence) => {
-    const row = rowOf(openList.current, key);
-    const active = document.activeElement;
-    if (row && (!active || active === document.body || row.contains(active))) {
-      const next = (row.nextElementSibling ?? row.previousElementSibling) as HTMLElement | null;
-      setFocusNext(next?.dataset.key ?? '');
-    }
+    leaving(key);
     setSettled((s) => new Set([...s, key]));
     if (o.state === 'acknowledged') {
       setDone((s) => new Set([...s, o.key]));
@@ -93,65 +79,50 @@ export function InboxScreen() {
   return (
     <>
       <div className="heading-row">
-        <h1 tabIndex={-1}>Inbox</h1>
+        <h1 tabIndex={-1}>{t('inbox.inbox')}</h1>
         <button type="button" onClick={() => void markRead(unreadIds, 'all')} disabled={unreadIds.length === 0}>
-          Mark all read
+          {t('inbox.markAllRead')}
         </button>
       </div>
       <p className="subtle" aria-live="polite">
-        {unread === 0 ? 'All caught up.' : `${unread} unread`}
+        {unread === 0 ? t('inbox.allCaughtUp') : t('inbox.unread', { count: unread })}
       </p>
       {permission === 'default' && (
         <div className="banner">
-          <p>Get a browser notification when a reminder arrives while Chime is in the background.</p>
+          <p>{t('inbox.getABrowserNotification')}</p>
           <button type="button" onClick={() => void askPermission()}>
-            Turn on browser notifications
+            {t('inbox.turnOnBrowserNotifications')}
           </button>
         </div>
       )}
       <section aria-labelledby="open-heading">
         <h2 id="open-heading" tabIndex={-1}>
-          Open
+          {t('inbox.open')}
         </h2>
         {open.error && <ErrorMessage error={open.error} />}
-        {open.data && openItems.length === 0 && <p className="subtle">Nothing waiting for you.</p>}
-        <ul className="list" aria-label="Open reminders" ref={openList}>
+        {open.data && openItems.length === 0 && <p className="subtle">{t('inbox.nothingWaitingForYou')}</p>}
+        <ul className="list" aria-label={t('inbox.openReminders')} ref={openList}>
           {openItems.map((o) => (
-            <li key={o.key} className="row open" data-key={o.key} data-shortcut-item="">
-              <div className="grow">
-                <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
-                <div className="subtle">
-                  Due <RelativeTime at={o.dueAt} />
-                  {o.snoozedFrom && ' · sent again'}
-                </div>
-              </div>
-              <OccurrenceActions
-                taskId={o.taskId}
-                dueAt={o.dueAt}
-                name={o.taskName ?? 'reminder'}
-                onDone={onSettled(o.key)}
-                keys={shortcuts}
-              />
-            </li>
+            <OpenRow key={o.key} occurrence={o} onDone={onSettled(o.key)} />
           ))}
         </ul>
       </section>
       {snoozedItems.length > 0 && (
         <section aria-labelledby="snoozed-heading">
-          <h2 id="snoozed-heading">Snoozed</h2>
-          <ul className="list" aria-label="Snoozed reminders">
+          <h2 id="snoozed-heading">{t('inbox.snoozed')}</h2>
+          <ul className="list" aria-label={t('inbox.snoozedReminders')}>
             {snoozedItems.map((o) => (
               <li key={o.key} className="row open">
                 <div className="grow">
                   <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
                   <div className="subtle">
-                    Back <RelativeTime at={o.snoozedUntil ?? o.dueAt} />
+                    {rich('inbox.back', { when: <RelativeTime at={o.snoozedUntil ?? o.dueAt} /> })}
                   </div>
                 </div>
                 <OccurrenceActions
                   taskId={o.taskId}
                   dueAt={o.dueAt}
-                  name={o.taskName ?? 'reminder'}
+                  name={o.taskName ?? t('common.reminder')}
                   onDone={onSettled(`${o.key}/${o.snoozedUntil}`)}
                 />
               </li>
@@ -159,29 +130,29 @@ export function InboxScreen() {
           </ul>
         </section>
       )}
-      <h2>Notifications</h2>
+      <h2>{t('inbox.notifications')}</h2>
       {error && <ErrorMessage error={error} />}
       {error && (
         <button type="button" onClick={reload}>
-          Retry
+          {t('common.retry')}
         </button>
       )}
-      {items.length === 0 && data && <p>No notifications yet.</p>}
-      <ul className="list inbox" aria-label="Notifications">
+      {items.length === 0 && data && <p>{t('inbox.noNotificationsYet')}</p>}
+      <ul className="list inbox" aria-label={t('inbox.notifications')}>
         {items.map((n) => (
           <li key={n.id} className={n.read ? 'row' : 'row unread'}>
             {!n.read && <span className="dot" aria-hidden="true" />}
             <div className="grow">
               <Link to={`/tasks/${n.taskId}`}>{n.taskName}</Link>
-              {!n.read && <span className="visually-hidden"> (unread)</span>}
+              {!n.read && <span className="visually-hidden"> {t('inbox.unreadMark')}</span>}
               <div className="subtle">
-                Due <RelativeTime at={n.dueAt} />
-                {n.silent && ' · arrived during quiet hours'}
+                {rich('common.due', { when: <RelativeTime at={n.dueAt} /> })}
+                {n.silent && t('inbox.quietHours')}
               </div>
             </div>
             {!n.read && (
               <button type="button" className="small" onClick={() => void markRead([n.id], 'one')}>
-                Mark read<span className="visually-hidden">: {n.taskName}</span>
+                {t('inbox.markRead')}<span className="visually-hidden">: {n.taskName}</span>
               </button>
             )}
           </li>

@@ -12,26 +12,23 @@ import { timeZones, type Channels, type QuietWindow, type Settings } from '../se
 import { track } from '../telemetry';
 import { dateTime } from '../time';
 import { DestinationSettings } from './SettingsDestinations';
+import { weekdayNames, type MessageKey } from '../i18n';
+import { useI18n } from '../i18n/react';
 
-const WEEKDAYS: Array<[string, string]> = [
-  ['monday', 'Mon'],
-  ['tuesday', 'Tue'],
-  ['wednesday', 'Wed'],
-  ['thursday', 'Thu'],
-  ['friday', 'Fri'],
-  ['saturday', 'Sat'],
-  ['sunday', 'Sun'],
-];
+/** The profile's day names, Monday first (their short names are the locale's). */
+const WEEKDAYS = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
 
-const CHANNELS: Array<[keyof Channels, string]> = [
-  ['inApp', 'In-app inbox'],
-  ['email', 'Email'],
-  ['sms', 'SMS'],
-  ['push', 'Web push'],
-  ['webhook', 'Webhook'],
+const CHANNELS: Array<[keyof Channels, MessageKey]> = [
+  ['inApp', 'channel.inApp'],
+  ['email', 'channel.email'],
+  ['sms', 'channel.sms'],
+  ['push', 'channel.push'],
+  ['webhook', 'channel.webhook'],
 ];
 
 export function SettingsScreen() {
+  const { t, locale } = useI18n();
+  const shortDays = weekdayNames(locale, 'short');
   const { settings, updateSettings, announce } = useApp();
   const [draft, setDraft] = useState(settings);
   const [dirty, setDirty] = useState(false);
@@ -53,10 +50,10 @@ export function SettingsScreen() {
       setErrors({});
       setDirty(false);
       setSaved(true);
-      announce('Settings saved');
+      announce(t('settings.savedAnnounced'));
     } catch (err) {
-      setErrors(err instanceof ProblemError ? err.byPointer() : { '': 'Saving failed.' });
-      announce('Settings not saved');
+      setErrors(err instanceof ProblemError ? err.byPointer() : { '': t('settings.savingFailed') });
+      announce(t('settings.notSavedAnnounced'));
     }
   };
   const setWindow = (i: number, window: QuietWindow) =>
@@ -67,18 +64,18 @@ export function SettingsScreen() {
       .map(([, detail]) => detail)[0];
   return (
     <>
-      <h1 tabIndex={-1}>Settings</h1>
+      <h1 tabIndex={-1}>{t('settings.settings')}</h1>
       <form onSubmit={(e) => void save(e)} className="settings" noValidate>
-        <p className="hint">Saved to your account: the same in every browser and on your phone.</p>
-        <h2>Defaults for new tasks</h2>
-        <Field id="default-email" label="Email address" error={errors['/email']}>
+        <p className="hint">{t('settings.savedToYourAccount')}</p>
+        <h2>{t('settings.defaultsForNewTasks')}</h2>
+        <Field id="default-email" label={t('common.emailAddress')} error={errors['/email']}>
           {(p) => <input {...p} type="email" autoComplete="email" value={draft.email} onChange={(e) => edit({ ...draft, email: e.target.value })} />}
         </Field>
-        <Field id="default-phone" label="Phone number" hint="With the country code, e.g. +1 407 555 1212." error={errors['/phone']}>
+        <Field id="default-phone" label={t('common.phoneNumber')} hint={t('common.phoneHint')} error={errors['/phone']}>
           {(p) => <input {...p} type="tel" autoComplete="tel" value={draft.phone} onChange={(e) => edit({ ...draft, phone: e.target.value })} />}
         </Field>
         <fieldset className="channels">
-          <legend>Notify new tasks by</legend>
+          <legend>{t('settings.notifyNewTasksBy')}</legend>
           <div className="radios">
           {CHANNELS.map(([key, label]) => (
             <label key={key} className="check">
@@ -87,12 +84,12 @@ export function SettingsScreen() {
                 checked={draft.channels[key]}
                 onChange={(e) => edit({ ...draft, channels: { ...draft.channels, [key]: e.target.checked } })}
               />{' '}
-              {label}
+              {t(label)}
             </label>
           ))}
           </div>
         </fieldset>
-        <Field id="time-zone" label="Time zone" error={errors['/timeZone']}>
+        <Field id="time-zone" label={t('common.timeZone')} error={errors['/timeZone']}>
           {(p) => (
             <select {...p} value={draft.timeZone} onChange={(e) => edit({ ...draft, timeZone: e.target.value })}>
               {timeZones().map((z) => (
@@ -103,16 +100,16 @@ export function SettingsScreen() {
             </select>
           )}
         </Field>
-        <h2>Quiet hours</h2>
+        <h2>{t('settings.quietHours')}</h2>
         <p className="hint">
-          Email, SMS and push wait until quiet hours end, in your time zone; the in-app inbox still shows each reminder on time.
+          {t('settings.emailSmsAndPush')}
         </p>
-        {draft.quietHours.length === 0 && <p>No quiet hours.</p>}
+        {draft.quietHours.length === 0 && <p>{t('settings.noQuietHours')}</p>}
         {draft.quietHours.map((window, i) => (
           <fieldset key={i} className="quiet-window">
-            <legend>Quiet hours {i + 1}</legend>
-            <div className="weekdays" role="group" aria-label={`Days of quiet hours ${i + 1}`}>
-              {WEEKDAYS.map(([day, short]) => (
+            <legend>{t('settings.quietWindow', { n: i + 1 })}</legend>
+            <div className="weekdays" role="group" aria-label={t('settings.quietWindowDays', { n: i + 1 })}>
+              {WEEKDAYS.map((day, d) => (
                 <label key={day} className="chip">
                   <input
                     type="checkbox"
@@ -120,28 +117,26 @@ export function SettingsScreen() {
                     onChange={(e) =>
                       setWindow(i, {
                         ...window,
-                        days: WEEKDAYS.map(([d]) => d).filter((d) => (d === day ? e.target.checked : window.days.includes(d))),
+                        days: WEEKDAYS.filter((d) => (d === day ? e.target.checked : window.days.includes(d))),
                       })
                     }
                   />{' '}
-                  {short}
+                  {shortDays[d]}
                 </label>
               ))}
             </div>
             <div className="two">
               <label className="field">
-                From
-                <input type="time" value={window.from} onChange={(e) => setWindow(i, { ...window, from: e.target.value })} />
+                {t('settings.from')}<input type="time" value={window.from} onChange={(e) => setWindow(i, { ...window, from: e.target.value })} />
               </label>
               <label className="field">
-                to
-                <input type="time" value={window.to} onChange={(e) => setWindow(i, { ...window, to: e.target.value })} />
+                {t('settings.to')}<input type="time" value={window.to} onChange={(e) => setWindow(i, { ...window, to: e.target.value })} />
               </label>
             </div>
             <div className="actions">
-              {window.to <= window.from && <span className="hint">Ends the next day.</span>}
+              {window.to <= window.from && <span className="hint">{t('settings.endsTheNextDay')}</span>}
               <button type="button" className="danger small" onClick={() => edit({ ...draft, quietHours: draft.quietHours.filter((_, j) => j !== i) })}>
-                Remove
+                {t('settings.remove')}
               </button>
             </div>
             {windowError(i) && (
@@ -153,20 +148,20 @@ export function SettingsScreen() {
         ))}
         <button
           type="button"
-          onClick={() => edit({ ...draft, quietHours: [...draft.quietHours, { days: WEEKDAYS.map(([d]) => d), from: '22:00', to: '07:00' }] })}
+          onClick={() => edit({ ...draft, quietHours: [...draft.quietHours, { days: WEEKDAYS, from: '22:00', to: '07:00' }] })}
         >
-          Add quiet hours
+          {t('settings.addQuietHours')}
         </button>
-        <h2>Privacy</h2>
+        <h2>{t('settings.privacy')}</h2>
         <label className="check">
-          <input type="checkbox" checked={draft.telemetry} onChange={(e) => edit({ ...draft, telemetry: e.target.checked })} /> Share
-          anonymous feature usage (which features are used, never what you write or who you are)
+          <input type="checkbox" checked={draft.telemetry} onChange={(e) => edit({ ...draft, telemetry: e.target.checked })} />{' '}
+          {t('settings.telemetry')}
         </label>
         <div className="actions">
           <button type="submit" className="primary">
-            Save settings
+            {t('settings.saveSettings')}
           </button>
-          {saved && <span role="status">Saved.</span>}
+          {saved && <span role="status">{t('settings.saved')}</span>}
           {errors[''] && <span role="alert">{errors['']}</span>}
         </div>
       </form>
@@ -189,6 +184,7 @@ function base64UrlToBytes(value: string): Uint8Array<ArrayBuffer> {
 }
 
 function PushSettings() {
+  const { t } = useI18n();
   const supported = 'serviceWorker' in navigator && 'PushManager' in window;
   const [key, setKey] = useState<string | null>();
   const [subscribed, setSubscribed] = useState(false);
@@ -212,10 +208,10 @@ function PushSettings() {
       const json = subscription.toJSON();
       await bff('/api/push/subscriptions', { method: 'POST', body: { endpoint: json.endpoint, keys: json.keys } });
       setSubscribed(true);
-      setMessage('Web push is on for this browser.');
+      setMessage(t('settings.pushOn'));
       track('push_enabled', 'on');
     } catch (err) {
-      setMessage(err instanceof Error ? `Could not turn on web push: ${err.message}` : 'Could not turn on web push.');
+      setMessage(err instanceof Error ? t('settings.pushFailedBecause', { reason: err.message }) : t('settings.pushFailed'));
     }
   };
 
@@ -229,18 +225,18 @@ function PushSettings() {
       await subscription.unsubscribe();
     }
     setSubscribed(false);
-    setMessage('Web push is off for this browser.');
+    setMessage(t('settings.pushOff'));
     track('push_enabled', 'off');
   };
 
   return (
     <section aria-labelledby="push-heading">
-      <h2 id="push-heading">Web push in this browser</h2>
-      {!supported && <p>This browser does not support web push.</p>}
-      {supported && key === null && <p>Web push is not configured on this server.</p>}
+      <h2 id="push-heading">{t('settings.webPushInThis')}</h2>
+      {!supported && <p>{t('settings.thisBrowserDoesNot')}</p>}
+      {supported && key === null && <p>{t('settings.webPushIsNot')}</p>}
       {supported && key && (
         <button type="button" aria-pressed={subscribed} onClick={() => void (subscribed ? turnOff() : turnOn())}>
-          {subscribed ? 'Turn off web push' : 'Turn on web push'}
+          {subscribed ? t('settings.pushTurnOff') : t('settings.pushTurnOn')}
         </button>
       )}
       {message && <p role="status">{message}</p>}
@@ -249,6 +245,7 @@ function PushSettings() {
 }
 
 function WebhookSettings() {
+  const { t, rich } = useI18n();
   const [url, setUrl] = useState('');
   const [current, setCurrent] = useState<string | null>(null);
   const [secret, setSecret] = useState<string>();
@@ -271,7 +268,7 @@ function WebhookSettings() {
       setSecret(saved.secret);
       track('webhook_set');
     } catch (err) {
-      setError(err instanceof ProblemError ? (err.byPointer()['/url'] ?? err.message) : 'Saving failed.');
+      setError(err instanceof ProblemError ? (err.byPointer()['/url'] ?? err.message) : t('settings.savingFailed'));
     }
   };
   const remove = async () => {
@@ -282,23 +279,23 @@ function WebhookSettings() {
   };
   return (
     <section aria-labelledby="webhook-heading">
-      <h2 id="webhook-heading">Webhook</h2>
+      <h2 id="webhook-heading">{t('settings.webhook')}</h2>
       <form onSubmit={save} noValidate>
-        <Field id="webhook-url" label="Endpoint URL" error={error} hint="Reminders are POSTed here, signed (Standard Webhooks).">
-          {(p) => <input {...p} type="url" value={url} onChange={(e) => setUrl(e.target.value)} placeholder="https://example.com/hooks/chime" />}
+        <Field id="webhook-url" label={t('settings.endpointUrl')} error={error} hint={t('settings.webhookHint')}>
+          {(p) => <input {...p} type="url" value={url} onChange={(e) => setUrl(e.target.value)} placeholder={t('settings.httpsExampleComHooks')} />}
         </Field>
         <div className="actions">
-          <button type="submit">Save webhook</button>
+          <button type="submit">{t('settings.saveWebhook')}</button>
           {current && (
             <button type="button" className="danger" onClick={() => void remove()}>
-              Remove webhook
+              {t('settings.removeWebhook')}
             </button>
           )}
         </div>
       </form>
       {secret && (
         <p role="status">
-          Signing secret (shown once, keep it safe): <code>{secret}</code>
+          {rich('settings.signingSecret', { secret: <code>{secret}</code> })}
         </p>
       )}
     </section>
@@ -309,6 +306,7 @@ function WebhookSettings() {
  * The links are shown on this page's own origin (the API answers with the address it was
  * reached at, which behind the web app is an internal one). */
 function CalendarFeedSettings() {
+  const { t } = useI18n();
   const [path, setPath] = useState<string | null>();
   const [copied, setCopied] = useState(false);
   const [error, setError] = useState<string>();
@@ -323,7 +321,7 @@ function CalendarFeedSettings() {
       setCopied(false);
       track('calendar_feed', path ? 'rotated' : 'made');
     } catch {
-      setError('Making the feed failed. Try again.');
+      setError(t('settings.feedFailed'));
     }
   };
   const revoke = async () => {
@@ -335,17 +333,16 @@ function CalendarFeedSettings() {
   const webcal = `webcal://${window.location.host}${path ?? ''}`;
   return (
     <section aria-labelledby="calendar-heading">
-      <h2 id="calendar-heading">Calendar feed</h2>
+      <h2 id="calendar-heading">{t('settings.calendarFeed')}</h2>
       <p className="hint">
-        Subscribe to your reminders in Google Calendar, Apple Calendar or Thunderbird. Anyone with the link can read your tasks: make a
-        new link if it leaks.
+        {t('settings.subscribeToYourReminders')}
       </p>
       {path && (
         <>
           <p>
-            <a href={webcal}>Subscribe (webcal)</a>
+            <a href={webcal}>{t('settings.subscribeWebcal')}</a>
           </p>
-          <Field id="feed-url" label="Feed URL" hint="Paste it where your calendar asks for a URL to subscribe to.">
+          <Field id="feed-url" label={t('settings.feedUrl')} hint={t('settings.feedHint')}>
             {(p) => <input {...p} readOnly value={https} onFocus={(e) => e.target.select()} />}
           </Field>
         </>
@@ -361,18 +358,18 @@ function CalendarFeedSettings() {
               )
             }
           >
-            Copy link
+            {t('settings.copyLink')}
           </button>
         )}
         <button type="button" onClick={() => void rotate()}>
-          {path ? 'Make a new link' : 'Make a feed link'}
+          {path ? t('settings.feedNewLink') : t('settings.feedMakeLink')}
         </button>
         {path && (
           <button type="button" className="danger" onClick={() => void revoke()}>
-            Turn the feed off
+            {t('settings.turnTheFeedOff')}
           </button>
         )}
-        {copied && <span role="status">Copied.</span>}
+        {copied && <span role="status">{t('settings.copied')}</span>}
         {error && <span role="alert">{error}</span>}
       </div>
     </section>
@@ -389,6 +386,7 @@ interface ImportAnswer {
 /** Import a calendar file (.ics): a dry run shows each reminder it would make and what it
  * skips and why; Import makes them. */
 function CalendarImport() {
+  const { t, rich, locale } = useI18n();
   const { settings, announce } = useApp();
   const [file, setFile] = useState<{ name: string; text: string }>();
   const [answer, setAnswer] = useState<ImportAnswer>();
@@ -401,10 +399,10 @@ function CalendarImport() {
       const result = await bff<ImportAnswer>('/api/tasks/import', { method: 'POST', body: { calendar: text, timeZone: settings.timeZone, dryRun } });
       setAnswer(result);
       track('ics_import', dryRun ? 'dryRun' : 'created');
-      if (!dryRun) announce(`Imported ${result.tasks.length} ${result.tasks.length === 1 ? 'reminder' : 'reminders'}`);
+      if (!dryRun) announce(t('settings.imported', { count: result.tasks.length }));
     } catch (err) {
       setAnswer(undefined);
-      setError(err instanceof ProblemError ? (err.byPointer()['/calendar'] ?? err.message) : 'Reading the file failed.');
+      setError(err instanceof ProblemError ? (err.byPointer()['/calendar'] ?? err.message) : t('settings.readFailed'));
     } finally {
       setBusy(false);
     }
@@ -419,28 +417,32 @@ function CalendarImport() {
   const created = answer && !answer.dryRun;
   return (
     <section aria-labelledby="import-heading">
-      <h2 id="import-heading">Import a calendar</h2>
+      <h2 id="import-heading">{t('settings.importACalendar')}</h2>
       <p className="hint">
-        A calendar file (.ics) exported from Google Calendar, Apple Calendar, Outlook or Thunderbird: each event or to-do becomes a reminder
-        at its alarm (or its start; 09:00 for an all-day one). You see what would be made before anything is.
+        {t('settings.aCalendarFileIcs')}
       </p>
-      <Field id="import-file" label="Calendar file" error={error}>
+      <Field id="import-file" label={t('settings.calendarFile')} error={error}>
         {(p) => <input {...p} type="file" accept=".ics,text/calendar" onChange={(e) => void choose(e.target.files?.[0])} />}
       </Field>
       {answer && (
         <div aria-live="polite">
-          <h3>{created ? `Imported from ${file?.name ?? 'the file'}` : `In ${file?.name ?? 'the file'}`}</h3>
+          <h3>{t(created ? 'settings.importedFrom' : 'settings.importIn', { file: file?.name ?? t('settings.theFile') })}</h3>
           {answer.tasks.length === 0 ? (
-            <p>Nothing to remind you of.</p>
+            <p>{t('settings.nothingToRemindYou')}</p>
           ) : (
             <ul className="import-list">
-              {answer.tasks.map((t, i) => (
-                <li key={`${t.uid ?? ''}-${i}`}>
-                  <strong>{t.task.name}</strong> <span className="subtle">· {t.reminder}</span>
-                  {t.occurrences[0] && (
+              {answer.tasks.map((item, i) => (
+                <li key={`${item.uid ?? ''}-${i}`}>
+                  <strong>{item.task.name}</strong> <span className="subtle">· {item.reminder}</span>
+                  {item.occurrences[0] && (
                     <div className="subtle">
-                      next <time dateTime={t.occurrences[0]}>{dateTime(t.occurrences[0], settings.timeZone)}</time>
-                      {t.occurrences.length > 1 && `, then ${t.occurrences.slice(1).map((o) => dateTime(o, settings.timeZone)).join(', ')}`}
+                      {rich(item.occurrences.length > 1 ? 'settings.importNextThen' : 'settings.importNext', {
+                        first: <time dateTime={item.occurrences[0]}>{dateTime(item.occurrences[0], settings.timeZone, locale)}</time>,
+                        rest: item.occurrences
+                          .slice(1)
+                          .map((o) => dateTime(o, settings.timeZone, locale))
+                          .join(', '),
+                      })}
                     </div>
                   )}
                 </li>
@@ -449,11 +451,11 @@ function CalendarImport() {
           )}
           {answer.skipped.length > 0 && (
             <>
-              <h4>Not imported</h4>
+              <h4>{t('settings.notImported')}</h4>
               <ul className="import-list">
                 {answer.skipped.map((s, i) => (
                   <li key={`${s.uid ?? ''}-${i}`}>
-                    <strong>{s.summary ?? s.uid ?? 'An entry'}</strong>: <span className="subtle">{s.reason}</span>
+                    <strong>{s.summary ?? s.uid ?? t('settings.anEntry')}</strong>: <span className="subtle">{s.reason}</span>
                   </li>
                 ))}
               </ul>
@@ -462,7 +464,7 @@ function CalendarImport() {
           {!created && answer.tasks.length > 0 && file && (
             <div className="actions">
               <button type="button" className="primary" disabled={busy} onClick={() => void send(file.text, false)}>
-                Import {answer.tasks.length} {answer.tasks.length === 1 ? 'reminder' : 'reminders'}
+                {t('settings.importCount', { count: answer.tasks.length })}
               </button>
             </div>
           )}

@@ -17,6 +17,7 @@ import {
 } from '../api';
 import { Field, FormError } from '../components/Field';
 import { useApp } from '../state';
+import { useI18n } from '../i18n/react';
 
 /** One example of each URL form, as the help under the URL field shows them. */
 export const URL_FORMS: Array<[string, string]> = [
@@ -49,6 +50,7 @@ function useFocusInvalid(errors: Record<string, string>) {
 }
 
 export function DestinationSettings() {
+  const { t } = useI18n();
   const { announce } = useApp();
   // undefined: loading; null: could not be read.
   const [list, setList] = useState<Destination[] | null>();
@@ -66,29 +68,27 @@ export function DestinationSettings() {
   const replace = (changed: Destination) => setList((l) => l?.map((d) => (d.id === changed.id ? changed : d)));
   const removed = (gone: Destination) => {
     setList((l) => l?.filter((d) => d.id !== gone.id));
-    announce(`Removed ${gone.name}`);
+    announce(t('destinations.removed', { name: gone.name }));
     // Its buttons are gone: the section is where the user was.
     heading.current?.focus();
   };
   return (
     <section aria-labelledby="destinations-heading" className="destinations">
       <h2 id="destinations-heading" tabIndex={-1} ref={heading}>
-        Destinations
+        {t('destinations.destinations')}
       </h2>
       <p className="hint">
-        Places reminders can also go: an ntfy topic, a Gotify app, a Telegram chat, a Slack or Discord channel, a Matrix room. Add one
-        here, then tick it on a task under “Also send to”.
+        {t('destinations.placesRemindersCanAlso')}
       </p>
-      {list === undefined && <p aria-busy="true">Loading destinations…</p>}
-      {list === null && <p className="error">Your destinations could not be read. Reload the page to try again.</p>}
+      {list === undefined && <p aria-busy="true">{t('destinations.loadingDestinations')}</p>}
+      {list === null && <p className="error">{t('destinations.yourDestinationsCouldNot')}</p>}
       {list && list.length === 0 && (
         <p className="empty">
-          No destinations yet. Add one to get reminders on your phone through ntfy or Gotify, or in a Telegram, Slack, Discord or Matrix
-          chat, as well as in Chime.
+          {t('destinations.noDestinationsYetAdd')}
         </p>
       )}
       {list && list.length > 0 && (
-        <ul className="list" aria-label="Your destinations">
+        <ul className="list" aria-label={t('destinations.yourDestinations')}>
           {list.map((d) => (
             <DestinationItem key={d.id} destination={d} onChanged={replace} onRemoved={removed} />
           ))}
@@ -98,7 +98,7 @@ export function DestinationSettings() {
         <AddDestination
           onAdded={(d) => {
             setList((l) => [...(l ?? []), d]);
-            announce(`Added ${d.name}`);
+            announce(t('destinations.added', { name: d.name }));
           }}
         />
       )}
@@ -117,6 +117,7 @@ function DestinationItem({
   onChanged: (d: Destination) => void;
   onRemoved: (d: Destination) => void;
 }) {
+  const { t, rich } = useI18n();
   const [test, setTest] = useState<TestState>();
   const [editing, setEditing] = useState(false);
   const [confirming, setConfirming] = useState(false);
@@ -132,11 +133,19 @@ function DestinationItem({
       const result = await testDestination(d.id);
       setTest(
         result.sent
-          ? { sending: false, sent: true, text: `Test sent to ${d.name}: check that it arrived.` }
-          : { sending: false, sent: false, text: `Not sent: ${result.detail ?? `${serviceName(d.channel)} refused it.`}` },
+          ? { sending: false, sent: true, text: t('destinations.testSent', { name: d.name }) }
+          : {
+              sending: false,
+              sent: false,
+              text: t('destinations.notSent', { reason: result.detail ?? t('destinations.refused', { service: serviceName(d.channel) }) }),
+            },
       );
     } catch (err) {
-      setTest({ sending: false, sent: false, text: `Not sent: ${err instanceof Error && err.message ? err.message : 'try again.'}` });
+      setTest({
+        sending: false,
+        sent: false,
+        text: t('destinations.notSent', { reason: err instanceof Error && err.message ? err.message : t('destinations.tryAgain') }),
+      });
     }
   };
 
@@ -145,7 +154,7 @@ function DestinationItem({
       await deleteDestination(d.id);
       onRemoved(d);
     } catch (err) {
-      setRemoveError(err instanceof Error && err.message ? err.message : 'Removing failed. Try again.');
+      setRemoveError(err instanceof Error && err.message ? err.message : t('destinations.removingFailed'));
     }
   };
 
@@ -159,27 +168,27 @@ function DestinationItem({
         </div>
         {/* Present before the result arrives, so that screen readers announce it. */}
         <p className="test-result" id={`${key}-test`} aria-live="polite">
-          {test?.sending && 'Sending a test…'}
+          {test?.sending && t('destinations.sending')}
           {test && !test.sending && <span className={test.sent ? 'status status-sent' : 'status status-deadLettered'}>{test.text}</span>}
         </p>
       </div>
       <div className="actions">
         <button type="button" aria-disabled={test?.sending ?? false} onClick={() => void send()}>
-          Send test <span className="visually-hidden">to {d.name}</span>
+          {rich('destinations.sendTest', { name: <span className="visually-hidden">{t('destinations.to', { name: d.name })}</span> })}
         </button>
         <button type="button" ref={editButton} aria-expanded={editing} onClick={() => setEditing((e) => !e)}>
-          Edit <span className="visually-hidden">{d.name}</span>
+          {rich('destinations.edit', { name: <span className="visually-hidden">{d.name}</span> })}
         </button>
         <button type="button" ref={removeButton} className="danger" onClick={() => setConfirming(true)}>
-          Remove <span className="visually-hidden">{d.name}</span>
+          {rich('destinations.remove', { name: <span className="visually-hidden">{d.name}</span> })}
         </button>
       </div>
       {confirming && (
         <div className="banner" role="alertdialog" aria-labelledby={`${key}-confirm`}>
-          <p id={`${key}-confirm`}>Remove “{d.name}”? Tasks that send to it stop sending there.</p>
+          <p id={`${key}-confirm`}>{t('destinations.confirmRemove', { name: d.name })}</p>
           <div className="actions">
             <button type="button" className="danger" onClick={() => void remove()} autoFocus>
-              Remove for good
+              {t('destinations.removeForGood')}
             </button>
             <button
               type="button"
@@ -189,7 +198,7 @@ function DestinationItem({
                 removeButton.current?.focus();
               }}
             >
-              Keep it
+              {t('common.keepIt')}
             </button>
           </div>
           {removeError && (
@@ -215,6 +224,7 @@ function DestinationItem({
 
 /** Rename, and replace the URL when a new one is typed (empty: the stored one stays). */
 function EditDestination({ destination: d, onDone }: { destination: Destination; onDone: (changed?: Destination) => void }) {
+  const { t, rich } = useI18n();
   const { announce } = useApp();
   const [name, setName] = useState(d.name);
   const [url, setUrl] = useState('');
@@ -228,31 +238,31 @@ function EditDestination({ destination: d, onDone }: { destination: Destination;
     setSaving(true);
     try {
       const changed = await updateDestination(d.id, url.trim() ? { name, url: url.trim() } : { name });
-      announce(`Saved ${changed.name}`);
+      announce(t('destinations.saved', { name: changed.name }));
       onDone(changed);
     } catch (err) {
       focusNext();
-      setErrors(refusal(err, 'Saving failed. Try again.'));
+      setErrors(refusal(err, t('common.savingFailed')));
       setSaving(false);
     }
   };
   return (
-    <form ref={form} className="destination-edit" onSubmit={(e) => void save(e)} noValidate aria-label={`Edit ${d.name}`}>
+    <form ref={form} className="destination-edit" onSubmit={(e) => void save(e)} noValidate aria-label={t('destinations.editLabel', { name: d.name })}>
       <FormError message={errors['']} />
-      <Field id={`${key}-name`} label="Name" error={errors['/name']}>
+      <Field id={`${key}-name`} label={t('destinations.name')} error={errors['/name']}>
         {(p) => <input {...p} value={name} autoFocus onChange={(e) => setName(e.target.value)} />}
       </Field>
-      <Field id={`${key}-url`} label="New URL (optional)" hint={`Empty keeps the current one (${d.url}).`} error={errors['/url']}>
+      <Field id={`${key}-url`} label={t('destinations.newUrlOptional')} hint={t('destinations.emptyKeeps', { url: d.url })} error={errors['/url']}>
         {(p) => (
           <input {...p} type="url" value={url} spellCheck={false} autoCapitalize="off" autoComplete="off" onChange={(e) => setUrl(e.target.value)} />
         )}
       </Field>
       <div className="actions">
         <button type="submit" className="primary">
-          Save <span className="visually-hidden">{d.name}</span>
+          {rich('destinations.save', { name: <span className="visually-hidden">{d.name}</span> })}
         </button>
         <button type="button" onClick={() => onDone()}>
-          Cancel
+          {t('common.cancel')}
         </button>
       </div>
     </form>
@@ -260,6 +270,7 @@ function EditDestination({ destination: d, onDone }: { destination: Destination;
 }
 
 function AddDestination({ onAdded }: { onAdded: (d: Destination) => void }) {
+  const { t } = useI18n();
   const [name, setName] = useState('');
   const [url, setUrl] = useState('');
   const [errors, setErrors] = useState<Record<string, string>>({});
@@ -277,22 +288,22 @@ function AddDestination({ onAdded }: { onAdded: (d: Destination) => void }) {
       onAdded(added);
     } catch (err) {
       focusNext();
-      setErrors(refusal(err, 'Adding failed. Try again.'));
+      setErrors(refusal(err, t('destinations.addingFailed')));
     } finally {
       setSaving(false);
     }
   };
   return (
     <form ref={form} onSubmit={(e) => void add(e)} noValidate aria-labelledby="add-destination-heading" className="settings">
-      <h3 id="add-destination-heading">Add a destination</h3>
+      <h3 id="add-destination-heading">{t('destinations.addADestination')}</h3>
       <FormError message={errors['']} />
-      <Field id="destination-name" label="Destination name" hint="What you call it: Phone, Family chat." error={errors['/name']}>
+      <Field id="destination-name" label={t('destinations.destinationName')} hint={t('destinations.nameHint')} error={errors['/name']}>
         {(p) => <input {...p} value={name} autoComplete="off" onChange={(e) => setName(e.target.value)} />}
       </Field>
       <Field
         id="destination-url"
-        label="Destination URL"
-        hint="One of the forms below, with your own server, token and channel. Chime keeps the token on the server and shows it masked."
+        label={t('destinations.destinationUrl')}
+        hint={t('destinations.urlHint')}
         error={errors['/url']}
       >
         {(p) => (
@@ -308,7 +319,7 @@ function AddDestination({ onAdded }: { onAdded: (d: Destination) => void }) {
         )}
       </Field>
       <p className="hint" id="destination-url-forms-title">
-        URL forms, one example each (ntfy:// and gotify:// without the s reach a server over plain HTTP):
+        {t('destinations.urlFormsOneExample')}
       </p>
       <ul className="url-forms" aria-labelledby="destination-url-forms-title">
         {URL_FORMS.map(([service, example]) => (
@@ -319,7 +330,7 @@ function AddDestination({ onAdded }: { onAdded: (d: Destination) => void }) {
       </ul>
       <div className="actions">
         <button type="submit" className="primary" aria-disabled={saving}>
-          Add destination
+          {t('destinations.addDestination')}
         </button>
       </div>
     </form>

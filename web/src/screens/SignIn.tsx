@@ -6,15 +6,19 @@ import { useState, type FormEvent } from 'react';
 import { ProblemError, signInLocal, type SessionInfo } from '../api';
 import { Bell } from '../components/Bell';
 import { Field, FormError } from '../components/Field';
+import type { MessageKey } from '../i18n';
+import { useI18n } from '../i18n/react';
 
-const SIGN_IN_ERRORS: Record<string, string> = {
-  session: 'Your sign-in took too long or started in another tab. Please try again.',
-  state: 'That sign-in could not be verified. Please try again.',
-  refused: 'The sign-in was cancelled or refused by the provider.',
-  token: 'The provider’s answer could not be verified. Please try again.',
+/** What the BFF's `signInError` means, by its code. */
+const SIGN_IN_ERRORS: Record<string, MessageKey> = {
+  session: 'signIn.errorSession',
+  state: 'signIn.errorState',
+  refused: 'signIn.errorRefused',
+  token: 'signIn.errorToken',
 };
 
 export function SignIn({ session, onSignedIn }: { session: SessionInfo; onSignedIn: () => void }) {
+  const { t } = useI18n();
   const [user, setUser] = useState('');
   const [error, setError] = useState<string>();
   const [busy, setBusy] = useState(false);
@@ -28,7 +32,7 @@ export function SignIn({ session, onSignedIn }: { session: SessionInfo; onSigned
       await signInLocal(user);
       onSignedIn();
     } catch (err) {
-      setError(err instanceof ProblemError ? (err.byPointer()['/user'] ?? err.message) : 'Sign-in failed.');
+      setError(err instanceof ProblemError ? (err.byPointer()['/user'] ?? err.message) : t('signIn.failed'));
     } finally {
       setBusy(false);
     }
@@ -38,23 +42,23 @@ export function SignIn({ session, onSignedIn }: { session: SessionInfo; onSigned
   return (
     <main className="centered signin" id="main">
       <h1>
-        <Bell /> Chime
+        <Bell /> {t('app.chime')}
       </h1>
-      <p className="lead">Reminders that arrive when they should, in your time zone.</p>
-      <FormError message={fromProvider ? (SIGN_IN_ERRORS[fromProvider] ?? 'Sign-in failed.') : undefined} />
+      <p className="lead">{t('signIn.remindersThatArriveWhen')}</p>
+      <FormError message={fromProvider ? t(SIGN_IN_ERRORS[fromProvider] ?? 'signIn.failed') : undefined} />
       {session.signIn === 'oidc' ? (
         <a className="button primary" href={`/bff/auth/login?returnTo=${returnTo}`}>
-          Sign in with your organisation
+          {t('signIn.signInWithYour')}
         </a>
       ) : (
         <form onSubmit={submit} noValidate>
-          <Field id="user" label="Your name" error={error} hint="This server runs on its own: sign in with any name. Your tasks are kept under it.">
+          <Field id="user" label={t('signIn.yourName')} error={error} hint={t('signIn.hint')}>
             {(props) => (
               <input {...props} value={user} onChange={(e) => setUser(e.target.value)} autoComplete="username" required />
             )}
           </Field>
           <button type="submit" className="primary" disabled={busy}>
-            Sign in
+            {t('signIn.signIn')}
           </button>
         </form>
       )}

@@ -21,6 +21,8 @@ import { dateTime } from '../time';
 import { describe, fromTask, wallClock } from '../recurrence';
 import { Field } from '../components/Field';
 import { ErrorMessage } from './common';
+import type { MessageKey, Translator } from '../i18n';
+import { useI18n } from '../i18n/react';
 
 interface TaskPage {
   task: Task;
@@ -28,29 +30,41 @@ interface TaskPage {
   history: HistoryItem[];
 }
 
-const CHANNEL: Record<Delivery['channel'], string> = {
-  email: 'Email',
-  sms: 'SMS',
-  push: 'Web push',
-  inApp: 'In-app',
-  webhook: 'Webhook',
-  ...DESTINATION_SERVICES,
+const CHANNEL: Record<string, MessageKey> = {
+  email: 'channel.email',
+  sms: 'channel.sms',
+  push: 'channel.push',
+  inApp: 'channel.inAppShort',
+  webhook: 'channel.webhook',
 };
 
-/** A destination by name and service (`Phone (ntfy)`), or said to be removed. */
-function destinationName(id: string, known: Destination[]): string {
-  const d = known.find((k) => k.id === id);
-  return d ? `${d.name} (${serviceName(d.channel)})` : 'a removed destination';
+/** A channel's name: Chime's own in the user's language, a destination service's as it is. */
+function channelName(channel: string, t: Translator['t']): string {
+  const key = CHANNEL[channel];
+  return key ? t(key) : (DESTINATION_SERVICES[channel as keyof typeof DESTINATION_SERVICES] ?? channel);
 }
 
-const OUTCOME: Record<Delivery['outcome'], string> = {
-  sent: 'Sent',
-  pending: 'Pending',
-  deadLettered: 'Failed',
-  skipped: 'Skipped',
+/** A destination by name and service (`Phone (ntfy)`), or said to be removed. */
+function destinationName(id: string, known: Destination[], t: Translator['t']): string {
+  const d = known.find((k) => k.id === id);
+  return d ? t('task.destinationName', { name: d.name, service: serviceName(d.channel) }) : t('task.removedDestination');
+}
+
+const OUTCOME: Record<Delivery['outcome'], MessageKey> = {
+  sent: 'task.outcomeSent',
+  pending: 'task.outcomePending',
+  deadLettered: 'task.outcomeFailed',
+  skipped: 'task.outcomeSkipped',
+};
+
+const MISSED: Record<Task['missed']['policy'], MessageKey> = {
+  fireOnceLate: 'task.missedOnce',
+  fireAll: 'task.missedAll',
+  skip: 'task.missedSkip',
 };
 
 export function TaskScreen({ id }: { id: string }) {
+  const { t, locale } = useI18n();
   const { settings, arrived, announce } = useApp();
   const { navigate } = useRouter();
   const { data, error, loading, reload } = useAsync(() => bff<TaskPage>(`/tasks/${id}`), [id, arrived.length]);
@@ -78,10 +92,10 @@ export function TaskScreen({ id }: { id: string }) {
     try {
       await bff<void>(`/api/tasks/${id}`, { method: 'DELETE' });
       track('task_deleted');
-      announce('Task deleted');
+      announce(t('task.deletedAnnounced'));
       navigate('/tasks');
     } catch (err) {
-      setActionError(err instanceof Error ? err.message : 'Deleting failed.');
+      setActionError(err instanceof Error ? err.message : t('task.deletingFailed'));
     }
   };
 
@@ -92,10 +106,10 @@ export function TaskScreen({ id }: { id: string }) {
         body: { dueAt: item.dueAt, channel: delivery.channel, ...(delivery.target ? { target: delivery.target } : {}) },
       });
       track('dead_letter_retried');
-      announce('Delivery retried');
+      announce(t('task.retriedAnnounced'));
       reload();
     } catch (err) {
-      setActionError(err instanceof ProblemError ? err.message : 'Retrying failed.');
+      setActionError(err instanceof ProblemError ? err.message : t('task.retryingFailed'));
     }
   };
 
@@ -104,10 +118,10 @@ export function TaskScreen({ id }: { id: string }) {
     try {
       await bff(`/api/tasks/${id}/occurrences/${encodeURIComponent(at)}/${action}`, { method: 'POST', body: {} });
       track(action === 'skip' ? 'occurrence_skipped' : 'occurrence_restored');
-      announce(action === 'skip' ? `Skipped ${dateTime(at, zone)}` : `Restored ${dateTime(at, zone)}`);
+      announce(t(action === 'skip' ? 'task.skippedAnnounced' : 'task.restoredAnnounced', { time: dateTime(at, zone, locale) }));
       reload();
     } catch (err) {
-      setActionError(err instanceof ProblemError ? err.message : 'Changing the occurrence failed.');
+      setActionError(err instanceof ProblemError ? err.message : t('task.changingFailed'));
     }
   };
 
@@ -116,12 +130,12 @@ export function TaskScreen({ id }: { id: string }) {
     try {
       await bff(`/tasks/${id}/occurrences/${encodeURIComponent(at)}/move`, { method: 'POST', body: { to } });
       track('occurrence_moved');
-      announce(`Moved to ${to.replace('T', ' ')}`);
+      announce(t('task.movedAnnounced', { time: to.replace('T', ' ') }));
       setMoving(undefined);
       setMoveError(undefined);
       reload();
     } catch (err) {
-      setMoveError(err instanceof ProblemError ? (err.byPointer()['/to'] ?? err.message) : 'Moving failed.');
+      setMoveError(err instanceof ProblemError ? (err.byPointer()['/to'] ?? err.message) : t('task.movingFailed'));
     }
   };
 
@@ -130,17 +144,17 @@ export function TaskScreen({ id }: { id: string }) {
     try {
       await bff(`/tasks/${id}/occurrences`, { method: 'POST', body: { at } });
       track('occurrence_added');
-      announce(`Added ${at.replace('T', ' ')}`);
+      announce(t('task.addedAnnounced', { time: at.replace('T', ' ') }));
       setAdding(undefined);
       setAddError(undefined);
       reload();
     } catch (err) {
-      setAddError(err instanceof ProblemError ? (err.byPointer()['/at'] ?? err.message) : 'Adding failed.');
+      setAddError(err instanceof ProblemError ? (err.byPointer()['/at'] ?? err.message) : t('task.addingFailed'));
     }
   };
 
-  if (error) return <><h1 tabIndex={-1}>Task</h1><ErrorMessage error={error} /></>;
-  if (!data) return <p aria-busy={loading}>Loading…</p>;
+  if (error) return <><h1 tabIndex={-1}>{t('task.task')}</h1><ErrorMessage error={error} /></>;
+  if (!data) return <p aria-busy={loading}>{t('common.loading')}</p>;
   const { task } = data;
   return (
     <>
@@ -148,21 +162,21 @@ export function TaskScreen({ id }: { id: string }) {
         <h1 tabIndex={-1}>{task.name}</h1>
         <div className="actions">
           <Link to={`/tasks/${id}/edit`} className="button">
-            Edit
+            {t('task.edit')}
           </Link>
           <button type="button" className="danger" onClick={() => setConfirming(true)}>
-            Delete
+            {t('task.delete')}
           </button>
         </div>
       </div>
       {confirming && (
         <div className="banner" role="alertdialog" aria-labelledby="confirm-text">
-          <p id="confirm-text">Delete “{task.name}”? Its history goes too.</p>
+          <p id="confirm-text">{t('task.confirmDelete', { name: task.name })}</p>
           <button type="button" className="danger" onClick={() => void remove()} autoFocus>
-            Delete for good
+            {t('task.deleteForGood')}
           </button>
           <button type="button" onClick={() => setConfirming(false)}>
-            Keep it
+            {t('common.keepIt')}
           </button>
         </div>
       )}
@@ -173,70 +187,63 @@ export function TaskScreen({ id }: { id: string }) {
       )}
       {task.description && <p>{task.description}</p>}
       <dl className="details">
-        <dt>Starts</dt>
+        <dt>{t('task.starts')}</dt>
         <dd>
-          {dateTime(task.startDate, task.timeZone)} ({task.timeZone}
-          {task.floating ? ', following the time zone in Settings' : ''})
+          {t(task.floating ? 'task.startsFloating' : 'task.startsIn', { time: dateTime(task.startDate, task.timeZone, locale), zone: task.timeZone })}
         </dd>
-        <dt>Repeats</dt>
-        <dd>{task.repeats ? describe(fromTask(task, {})) : 'No'}</dd>
+        <dt>{t('task.repeats')}</dt>
+        <dd>{task.repeats ? describe(fromTask(task, {}), locale) : t('task.repeatsNo')}</dd>
         {task.rrule && !(task.repeats && 'rrule' in task.repeats && fromTask(task, {}).custom) && (
           <>
-            <dt>As a calendar rule</dt>
+            <dt>{t('task.asACalendarRule')}</dt>
             <dd>
               <code>{task.rrule}</code>
             </dd>
           </>
         )}
-        <dt>Channels</dt>
+        <dt>{t('task.channels')}</dt>
         <dd>
-          {[
-            task.notify.inApp && 'in-app',
-            task.notify.email && 'email',
-            task.notify.sms && 'SMS',
-            task.notify.push && 'web push',
-            task.notify.webhook && 'webhook',
-          ]
-            .filter(Boolean)
-            .join(', ') || 'none'}
+          {(['inApp', 'email', 'sms', 'push', 'webhook'] as const)
+            .filter((c) => task.notify[c])
+            .map((c) => channelName(c, t))
+            .join(', ') || t('task.channelsNone')}
         </dd>
         {task.notify.destinations && task.notify.destinations.length > 0 && (
           <>
-            <dt>Also sends to</dt>
+            <dt>{t('task.alsoSendsTo')}</dt>
             <dd className="destinations-sent">
               {destinations
-                ? task.notify.destinations.map((d) => destinationName(d, destinations)).join(', ')
-                : `${task.notify.destinations.length} ${task.notify.destinations.length === 1 ? 'destination' : 'destinations'}`}
+                ? task.notify.destinations.map((d) => destinationName(d, destinations, t)).join(', ')
+                : t('task.destinationCount', { count: task.notify.destinations.length })}
             </dd>
           </>
         )}
         {task.nag && (
           <>
-            <dt>Until done</dt>
+            <dt>{t('task.untilDone')}</dt>
             <dd>
-              sent again every {task.nag.everyMinutes} min, at most {task.nag.times} {task.nag.times === 1 ? 'time' : 'times'}
+              {t('task.nag', { minutes: task.nag.everyMinutes, count: task.nag.times })}
             </dd>
           </>
         )}
         {task.escalate && task.escalate.length > 0 && (
           <>
-            <dt>Escalates</dt>
+            <dt>{t('task.escalates')}</dt>
             <dd>
-              {task.escalate
-                .map((s) => `${{ sms: 'SMS', email: 'email', push: 'web push', webhook: 'webhook' }[s.channel]} after ${s.afterMinutes} min`)
-                .join(', then ')}{' '}
-              if not done
+              {t('task.escalation', {
+                steps: task.escalate.map((s) => t('task.escalationStep', { channel: channelName(s.channel, t), minutes: s.afterMinutes })).join(t('task.escalationThen')),
+              })}
             </dd>
           </>
         )}
-        <dt>If missed</dt>
-        <dd>{{ fireOnceLate: 'notify once, late', fireAll: 'notify for each', skip: 'skip when too late' }[task.missed.policy]}</dd>
+        <dt>{t('task.ifMissed')}</dt>
+        <dd>{t(MISSED[task.missed.policy])}</dd>
       </dl>
 
       <section aria-labelledby="next-heading">
-        <h2 id="next-heading">Next occurrences</h2>
+        <h2 id="next-heading">{t('task.nextOccurrences')}</h2>
         {data.occurrences.length === 0 ? (
-          <p>None: every occurrence is in the past.</p>
+          <p>{t('task.noneEveryOccurrenceIs')}</p>
         ) : (
           <ol className="occurrences">
             {data.occurrences.map((at) => {
@@ -246,13 +253,13 @@ export function TaskScreen({ id }: { id: string }) {
               const changeable = Boolean(task.repeats) || added;
               return (
                 <li key={at}>
-                  <time dateTime={at}>{dateTime(at, zone)}</time>
-                  {moved && <span className="note"> moved from {dateTime(moved.from, zone)}</span>}
-                  {added && <span className="tag">added</span>}{' '}
+                  <time dateTime={at}>{dateTime(at, zone, locale)}</time>
+                  {moved && <span className="note"> {t('agenda.movedFrom', { from: dateTime(moved.from, zone, locale) })}</span>}
+                  {added && <span className="tag">{t('task.added')}</span>}{' '}
                   {changeable && (
                     <button type="button" className="small" onClick={() => change(at, moved ? 'restore' : 'skip')}>
-                      {moved ? 'Move back' : added ? 'Remove' : 'Skip'}
-                      <span className="visually-hidden"> {dateTime(at, zone)}</span>
+                      {t(moved ? 'task.moveBack' : added ? 'task.remove' : 'task.skip')}
+                      <span className="visually-hidden"> {dateTime(at, zone, locale)}</span>
                     </button>
                   )}{' '}
                   {changeable && !moved && moving?.at !== at && (
@@ -264,7 +271,7 @@ export function TaskScreen({ id }: { id: string }) {
                         setMoveError(undefined);
                       }}
                     >
-                      Move<span className="visually-hidden"> {dateTime(at, zone)}</span>
+                      {t('task.move')}<span className="visually-hidden"> {dateTime(at, zone, locale)}</span>
                     </button>
                   )}
                   {moving?.at === at && (
@@ -275,14 +282,13 @@ export function TaskScreen({ id }: { id: string }) {
                         void move(at, moving.to);
                       }}
                     >
-                      <Field id="move-to" label={`Move to (${task.timeZone})`} error={moveError}>
+                      <Field id="move-to" label={t('task.moveTo', { zone: task.timeZone })} error={moveError}>
                         {(p) => <input {...p} type="datetime-local" value={moving.to} onChange={(e) => setMoving({ at, to: e.target.value })} />}
                       </Field>
                       <button type="submit" className="small primary">
-                        Save move
-                      </button>{' '}
+                        {t('task.saveMove')}</button>{' '}
                       <button type="button" className="small" onClick={() => setMoving(undefined)}>
-                        Cancel
+                        {t('common.cancel')}
                       </button>
                     </form>
                   )}
@@ -300,7 +306,7 @@ export function TaskScreen({ id }: { id: string }) {
               setAddError(undefined);
             }}
           >
-            Add a time
+            {t('task.addATime')}
           </button>
         ) : (
           <form
@@ -310,30 +316,29 @@ export function TaskScreen({ id }: { id: string }) {
               void add(adding);
             }}
           >
-            <Field id="add-at" label={`Also remind me at (${task.timeZone})`} error={addError}>
+            <Field id="add-at" label={t('task.alsoAt', { zone: task.timeZone })} error={addError}>
               {(p) => <input {...p} type="datetime-local" value={adding} onChange={(e) => setAdding(e.target.value)} />}
             </Field>
             <button type="submit" className="small primary">
-              Add
-            </button>{' '}
+              {t('task.add')}</button>{' '}
             <button type="button" className="small" onClick={() => setAdding(undefined)}>
-              Cancel
+              {t('common.cancel')}
             </button>
           </form>
         )}
         {(task.skipped ?? []).filter((at) => at > new Date().toISOString()).length > 0 && (
           <>
-            <h3>Skipped</h3>
+            <h3>{t('task.skipped')}</h3>
             <ul className="occurrences">
               {(task.skipped ?? [])
                 .filter((at) => at > new Date().toISOString())
                 .map((at) => (
                   <li key={at}>
                     <s>
-                      <time dateTime={at}>{dateTime(at, zone)}</time>
+                      <time dateTime={at}>{dateTime(at, zone, locale)}</time>
                     </s>{' '}
                     <button type="button" className="small" onClick={() => change(at, 'restore')}>
-                      Restore<span className="visually-hidden"> {dateTime(at, zone)}</span>
+                      {t('task.restore')}<span className="visually-hidden"> {dateTime(at, zone, locale)}</span>
                     </button>
                   </li>
                 ))}
@@ -343,46 +348,46 @@ export function TaskScreen({ id }: { id: string }) {
       </section>
 
       <section aria-labelledby="history-heading">
-        <h2 id="history-heading">History</h2>
+        <h2 id="history-heading">{t('task.history')}</h2>
         {data.history.length === 0 ? (
-          <p>Nothing has fired yet.</p>
+          <p>{t('task.nothingHasFiredYet')}</p>
         ) : (
           <div className="table-scroll">
             <table>
-              <caption className="visually-hidden">Each occurrence and its deliveries</caption>
+              <caption className="visually-hidden">{t('task.eachOccurrenceAndIts')}</caption>
               <thead>
                 <tr>
-                  <th scope="col">Due</th>
-                  <th scope="col">Deliveries</th>
+                  <th scope="col">{t('task.due')}</th>
+                  <th scope="col">{t('task.deliveries')}</th>
                 </tr>
               </thead>
               <tbody>
                 {data.history.map((item) => (
                   <tr key={item.dueAt}>
                     <td>
-                      <time dateTime={item.dueAt}>{dateTime(item.dueAt, zone)}</time>
-                      {item.late && <span className="tag warn">late</span>}
-                      {item.skipped && <span className="tag">skipped</span>}
+                      <time dateTime={item.dueAt}>{dateTime(item.dueAt, zone, locale)}</time>
+                      {item.late && <span className="tag warn">{t('task.late')}</span>}
+                      {item.skipped && <span className="tag">{t('task.skipped2')}</span>}
                       <OccurrenceState item={item} zone={zone} />
                     </td>
                     <td>
                       <ul className="deliveries">
                         {item.deliveries.map((d) => {
-                          const channel = CHANNEL[d.channel] ?? d.channel;
+                          const channel = channelName(d.channel, t);
                           // A destination's deliveries name it (their target is its id).
                           const where =
                             d.channel in DESTINATION_SERVICES && d.target && destinations
-                              ? ` · ${destinations.find((k) => k.id === d.target)?.name ?? 'a removed destination'}`
+                              ? ` · ${destinations.find((k) => k.id === d.target)?.name ?? t('task.removedDestination')}`
                               : '';
                           return (
                             <li key={`${d.channel}-${d.target ?? ''}`}>
-                              <span className={`status status-${d.outcome}`}>{OUTCOME[d.outcome]}</span> {channel}
+                              <span className={`status status-${d.outcome}`}>{t(OUTCOME[d.outcome])}</span> {channel}
                               {where}
-                              {d.attempts > 1 ? ` · ${d.attempts} attempts` : ''}
+                              {d.attempts > 1 ? t('task.attempts', { count: d.attempts }) : ''}
                               {d.detail ? <span className="subtle"> · {d.detail}</span> : null}
                               {d.outcome === 'deadLettered' && (
                                 <button type="button" className="small" onClick={() => void retry(item, d)}>
-                                  Retry<span className="visually-hidden"> {channel} delivery{where}</span>
+                                  {t('common.retry')}<span className="visually-hidden"> {t('task.retryWhat', { channel, where })}</span>
                                 </button>
                               )}
                             </li>
@@ -403,32 +408,34 @@ export function TaskScreen({ id }: { id: string }) {
 
 /** The occurrence's life in a line: done (when, where), snoozed (until), open, expired. */
 function OccurrenceState({ item, zone }: { item: HistoryItem; zone: string }) {
-  const from = item.snoozedFrom ? ' · back from a snooze' : '';
+  const { t, rich, locale } = useI18n();
+  const from = item.snoozedFrom ? t('task.backFromSnooze') : '';
+  const at = (instant: string | undefined) => (instant ? <time dateTime={instant}>{dateTime(instant, zone, locale)}</time> : '');
   switch (item.state) {
     case 'acknowledged':
       return (
         <div className="subtle">
-          Done {item.acknowledgedAt && <time dateTime={item.acknowledgedAt}>{dateTime(item.acknowledgedAt, zone)}</time>}
-          {item.acknowledgedOn && ` · ${CHANNEL[item.acknowledgedOn as keyof typeof CHANNEL] ?? item.acknowledgedOn}`}
+          {rich('task.doneAt', { when: at(item.acknowledgedAt) })}
+          {item.acknowledgedOn && ` · ${channelName(item.acknowledgedOn, t)}`}
           {from}
         </div>
       );
     case 'snoozed':
       return (
         <div className="subtle">
-          Snoozed until {item.snoozedUntil && <time dateTime={item.snoozedUntil}>{dateTime(item.snoozedUntil, zone)}</time>}
+          {rich('task.snoozedUntil', { when: at(item.snoozedUntil) })}
         </div>
       );
     case 'repeated':
       return (
         <div className="subtle">
-          Not done, sent again {item.snoozedUntil && <time dateTime={item.snoozedUntil}>{dateTime(item.snoozedUntil, zone)}</time>}
+          {rich('task.repeatedAt', { when: at(item.snoozedUntil) })}
         </div>
       );
     case 'open':
-      return <div className="subtle">Open{from}</div>;
+      return <div className="subtle">{t('task.open')}{from}</div>;
     case 'expired':
-      return <div className="subtle">Not marked done{from}</div>;
+      return <div className="subtle">{t('task.notMarkedDone')}{from}</div>;
     default:
       return null;
   }

@@ -161,3 +161,27 @@ it('points to Settings when the user has no destinations', async () => {
   expect(await screen.findByText(/add a destination in Settings/)).toBeTruthy();
   expect(screen.queryByRole('group', { name: 'Also send to' })).toBeNull();
 });
+
+it('says the preview’s notes in the chosen language from their parts, the English text kept for a kind it does not know', async () => {
+  localStorage.setItem('chime.language', 'de');
+  mockFetch((path) =>
+    path === '/bff/preview'
+      ? {
+          status: 200,
+          body: {
+            occurrences: [
+              {
+                at: '2027-03-28T01:30:00Z',
+                note: '02:30 does not exist on 28 March (the clocks go forward): it fires at 03:30',
+                notes: [{ kind: 'dstGap', text: '02:30 does not exist on 28 March (the clocks go forward): it fires at 03:30', date: '2027-03-28', wall: '02:30', firesAt: '03:30' }],
+              },
+              { at: '2027-04-01T07:00:00Z', note: 'Something new', notes: [{ kind: 'somethingNew', text: 'Something new' }] },
+            ],
+          },
+        }
+      : ok(path),
+  );
+  renderForm();
+  expect(await screen.findByText('02:30 gibt es am 28. März nicht (die Uhren werden vorgestellt): sie löst um 03:30 aus')).toBeTruthy();
+  expect(screen.getByText('Something new')).toBeTruthy();
+});

@@ -35,10 +35,27 @@ import {
   type TaskForm,
   type Weekday,
 } from '../recurrence';
+import { noteText } from '../agenda';
+import { weekdayNames, type MessageKey } from '../i18n';
+import { useI18n } from '../i18n/react';
 
-const ESCALATION_LABELS: Record<EscalationChannel, string> = { sms: 'SMS', email: 'Email', push: 'Web push', webhook: 'Webhook' };
+const ESCALATION_LABELS: Record<EscalationChannel, MessageKey> = {
+  sms: 'channel.sms',
+  email: 'channel.email',
+  push: 'channel.push',
+  webhook: 'channel.webhook',
+};
+
+const ORDINALS: Record<NthOrdinal, MessageKey> = {
+  '1': 'taskForm.first',
+  '2': 'taskForm.second',
+  '3': 'taskForm.third',
+  '4': 'taskForm.fourth',
+  '-1': 'taskForm.last',
+};
 
 export function TaskFormScreen({ id }: { id?: string }) {
+  const { t } = useI18n();
   const { settings, settingsLoaded } = useApp();
   // A new task starts from the user's defaults, so the form waits for them.
   const [form, setForm] = useState<TaskForm | null>(null);
@@ -57,18 +74,19 @@ export function TaskFormScreen({ id }: { id?: string }) {
   if (loadError) {
     return (
       <>
-        <h1 tabIndex={-1}>Edit task</h1>
+        <h1 tabIndex={-1}>{t('taskForm.editTask')}</h1>
         <div className="banner banner-error" role="alert">
           {loadError.message}
         </div>
       </>
     );
   }
-  if (!form) return <p aria-busy="true">Loading…</p>;
+  if (!form) return <p aria-busy="true">{t('common.loading')}</p>;
   return <TaskFormView id={id} initial={form} />;
 }
 
 export function TaskFormView({ id, initial }: { id?: string | undefined; initial: TaskForm }) {
+  const { t } = useI18n();
   const { navigate } = useRouter();
   const [form, setForm] = useState(initial);
   const [errors, setErrors] = useState<Partial<Record<FieldId, string>>>({});
@@ -130,7 +148,7 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
         focusInvalid.current = true;
         setErrors(byField);
       } else {
-        setErrors({ form: 'Saving failed. Try again.' });
+        setErrors({ form: t('common.savingFailed') });
       }
     } finally {
       setSaving(false);
@@ -139,23 +157,23 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
 
   return (
     <>
-      <h1 tabIndex={-1}>{id ? 'Edit task' : 'New task'}</h1>
+      <h1 tabIndex={-1}>{id ? t('taskForm.editTask') : t('nav.newTask')}</h1>
       <div className="form-layout">
         <form ref={formRef} onSubmit={submit} noValidate aria-describedby={errors.form ? 'form-error' : undefined}>
           <div id="form-error" tabIndex={-1}>
             <FormError message={errors.form} />
           </div>
-          <Field id="name" label="Name" error={errors.name}>
+          <Field id="name" label={t('taskForm.name')} error={errors.name}>
             {(p) => <input {...p} value={form.name} onChange={(e) => set('name', e.target.value)} required />}
           </Field>
-          <Field id="description" label="Description (optional)" error={errors.description}>
+          <Field id="description" label={t('taskForm.descriptionOptional')} error={errors.description}>
             {(p) => <textarea {...p} rows={2} value={form.description} onChange={(e) => set('description', e.target.value)} />}
           </Field>
           <div className="two">
-            <Field id="start" label="Date and time" error={errors.start}>
+            <Field id="start" label={t('taskForm.dateAndTime')} error={errors.start}>
               {(p) => <input {...p} type="datetime-local" value={form.start} onChange={(e) => set('start', e.target.value)} required />}
             </Field>
-            <Field id="timeZone" label="Time zone" error={errors.timeZone}>
+            <Field id="timeZone" label={t('common.timeZone')} error={errors.timeZone}>
               {(p) => (
                 <select {...p} value={form.timeZone} onChange={(e) => set('timeZone', e.target.value)}>
                   {(zones.current.includes(form.timeZone) ? zones.current : [form.timeZone, ...zones.current]).map((z) => (
@@ -168,16 +186,16 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
             </Field>
           </div>
           <label className="check">
-            <input type="checkbox" checked={form.floating} onChange={(e) => set('floating', e.target.checked)} /> Follow me: the same
-            local time wherever I am (the zone in Settings; when I change it there, this moves with me)
+            <input type="checkbox" checked={form.floating} onChange={(e) => set('floating', e.target.checked)} />{' '}
+            {t('taskForm.floating')}
           </label>
           {errors.floating && <p className="error">{errors.floating}</p>}
 
           <fieldset>
-            <legend>Repeats</legend>
+            <legend>{t('taskForm.repeats')}</legend>
             <div className="radios">
               <label>
-                <input type="radio" name="repeat" checked={!form.repeat} onChange={() => set('repeat', false)} /> Once
+                <input type="radio" name="repeat" checked={!form.repeat} onChange={() => set('repeat', false)} /> {t('taskForm.once')}
               </label>
               <label>
                 <input
@@ -186,7 +204,7 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
                   checked={form.repeat && !form.custom}
                   onChange={() => setForm((f) => ({ ...f, repeat: true, custom: false }))}
                 />{' '}
-                Repeating
+                {t('taskForm.repeating')}
               </label>
               <label>
                 <input
@@ -195,45 +213,44 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
                   checked={form.repeat && form.custom}
                   onChange={() => setForm((f) => ({ ...f, repeat: true, custom: true, rrule: f.rrule || ruleOf({ ...f, repeat: true }) || '' }))}
                 />{' '}
-                Custom rule
+                {t('taskForm.customRule')}
               </label>
             </div>
             {form.repeat && <RepeatFields form={form} set={set} errors={errors} />}
           </fieldset>
 
           <fieldset>
-            <legend>Notify me by</legend>
+            <legend>{t('taskForm.notifyMeBy')}</legend>
             <label className="check">
-              <input type="checkbox" checked={form.inApp} onChange={(e) => set('inApp', e.target.checked)} /> In-app inbox
+              <input type="checkbox" checked={form.inApp} onChange={(e) => set('inApp', e.target.checked)} /> {t('channel.inApp')}
             </label>
             <label className="check">
-              <input type="checkbox" checked={form.emailOn} onChange={(e) => set('emailOn', e.target.checked)} /> Email
+              <input type="checkbox" checked={form.emailOn} onChange={(e) => set('emailOn', e.target.checked)} /> {t('channel.email')}
             </label>
             {form.emailOn && (
-              <Field id="email" label="Email address" error={errors.email}>
+              <Field id="email" label={t('common.emailAddress')} error={errors.email}>
                 {(p) => <input {...p} type="email" autoComplete="email" value={form.email} onChange={(e) => set('email', e.target.value)} />}
               </Field>
             )}
             <label className="check">
-              <input type="checkbox" checked={form.smsOn} onChange={(e) => set('smsOn', e.target.checked)} /> SMS
+              <input type="checkbox" checked={form.smsOn} onChange={(e) => set('smsOn', e.target.checked)} /> {t('channel.sms')}
             </label>
             {form.smsOn && (
-              <Field id="sms" label="Phone number" error={errors.sms}>
+              <Field id="sms" label={t('common.phoneNumber')} error={errors.sms}>
                 {(p) => <input {...p} type="tel" autoComplete="tel" value={form.sms} onChange={(e) => set('sms', e.target.value)} />}
               </Field>
             )}
             <label className="check">
-              <input type="checkbox" checked={form.push} onChange={(e) => set('push', e.target.checked)} /> Web push (browsers you
-              turned it on in)
+              <input type="checkbox" checked={form.push} onChange={(e) => set('push', e.target.checked)} /> {t('taskForm.pushHint')}
             </label>
             <label className="check">
-              <input type="checkbox" checked={form.webhook} onChange={(e) => set('webhook', e.target.checked)} /> Webhook
+              <input type="checkbox" checked={form.webhook} onChange={(e) => set('webhook', e.target.checked)} /> {t('channel.webhook')}
             </label>
             {errors.push && <p className="error">{errors.push}</p>}
             {errors.webhook && <p className="error">{errors.webhook}</p>}
             {destinations && (destinations.length > 0 || removed.length > 0) && (
               <fieldset className="also-send-to" aria-describedby={errors.destinations ? 'destinations-error' : undefined}>
-                <legend>Also send to</legend>
+                <legend>{t('taskForm.alsoSendTo')}</legend>
                 {destinations.map((d) => (
                   <label key={d.id} className="check">
                     <input
@@ -242,14 +259,12 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
                       checked={form.destinations.includes(d.id)}
                       onChange={(e) => set('destinations', chooseDestination(form, d.id, e.target.checked, destinations))}
                     />{' '}
-                    {d.name} ({serviceName(d.channel)})
+                    {t('task.destinationName', { name: d.name, service: serviceName(d.channel) })}
                   </label>
                 ))}
                 {removed.length > 0 && (
                   <p className="note removed">
-                    {removed.length === 1
-                      ? 'Also sent to a removed destination: saving drops it from this task.'
-                      : `Also sent to ${removed.length} removed destinations: saving drops them from this task.`}
+                    {t('taskForm.removedDestinations', { count: removed.length })}
                   </p>
                 )}
                 {errors.destinations && (
@@ -260,26 +275,25 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
               </fieldset>
             )}
             {destinations && destinations.length === 0 && removed.length === 0 && (
-              <p className="hint">To also send reminders to ntfy, Gotify, Telegram, Slack, Discord or Matrix, add a destination in Settings.</p>
+              <p className="hint">{t('taskForm.toAlsoSendReminders')}</p>
             )}
             <label className="check">
-              <input type="checkbox" checked={form.urgent} onChange={(e) => set('urgent', e.target.checked)} /> Urgent: email, SMS and
-              push go out at once, even during my quiet hours
+              <input type="checkbox" checked={form.urgent} onChange={(e) => set('urgent', e.target.checked)} />{' '}
+              {t('taskForm.urgent')}
             </label>
             {errors.urgent && <p className="error">{errors.urgent}</p>}
             <label className="check">
-              <input type="checkbox" checked={form.nag} onChange={(e) => set('nag', e.target.checked)} /> Repeat until I mark it
-              done
+              <input type="checkbox" checked={form.nag} onChange={(e) => set('nag', e.target.checked)} /> {t('taskForm.nag')}
             </label>
             {form.nag && (
               <div className="row-fields">
                 {(
                   [
-                    ['nagEveryMinutes', 'Every (minutes)', 1440],
-                    ['nagTimes', 'At most (times)', 20],
+                    ['nagEveryMinutes', 'taskForm.nagEvery', 1440],
+                    ['nagTimes', 'taskForm.nagTimes', 20],
                   ] as const
                 ).map(([id, label, max]) => (
-                  <Field key={id} id={id} label={label} error={errors[id]}>
+                  <Field key={id} id={id} label={t(label)} error={errors[id]}>
                     {(p) => (
                       <input {...p} type="number" inputMode="numeric" min={1} max={max} value={form[id]} onChange={(e) => set(id, e.target.value)} />
                     )}
@@ -289,11 +303,11 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
             )}
             {ESCALATION_CHANNELS.some((c) => notifiesOn(form, c)) && (
               <fieldset>
-                <legend>Escalate: send on a channel only if still not done</legend>
-                <p className="hint">Minutes after it fires; leave empty to send at once.</p>
+                <legend>{t('taskForm.escalateSendOnA')}</legend>
+                <p className="hint">{t('taskForm.minutesAfterItFires')}</p>
                 <div className="row-fields">
                   {ESCALATION_CHANNELS.filter((c) => notifiesOn(form, c)).map((channel) => (
-                    <Field key={channel} id={`escalate-${channel}`} label={`${ESCALATION_LABELS[channel]} after (minutes)`}>
+                    <Field key={channel} id={`escalate-${channel}`} label={t('taskForm.escalateAfter', { channel: t(ESCALATION_LABELS[channel]) })}>
                       {(p) => (
                         <input
                           {...p}
@@ -301,7 +315,7 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
                           inputMode="numeric"
                           min={1}
                           max={1440}
-                          placeholder="at once"
+                          placeholder={t('taskForm.atOnce')}
                           value={form.escalate[channel]}
                           onChange={(e) => set('escalate', { ...form.escalate, [channel]: e.target.value })}
                         />
@@ -315,22 +329,22 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
           </fieldset>
 
           <fieldset>
-            <legend>If Chime was down when it was due</legend>
+            <legend>{t('taskForm.ifChimeWasDown')}</legend>
             <div className="radios vertical">
               {(
                 [
-                  ['fireOnceLate', 'Notify once, late'],
-                  ['fireAll', 'Notify for every missed occurrence'],
-                  ['skip', 'Skip it if too late'],
+                  ['fireOnceLate', 'taskForm.missedOnce'],
+                  ['fireAll', 'taskForm.missedAll'],
+                  ['skip', 'taskForm.missedSkip'],
                 ] as const
               ).map(([value, label]) => (
                 <label key={value}>
-                  <input type="radio" name="missed" checked={form.missed === value} onChange={() => set('missed', value)} /> {label}
+                  <input type="radio" name="missed" checked={form.missed === value} onChange={() => set('missed', value)} /> {t(label)}
                 </label>
               ))}
             </div>
             {form.missed === 'skip' && (
-              <Field id="skipLimitMinutes" label="Too late after (minutes)" error={errors.skipLimitMinutes}>
+              <Field id="skipLimitMinutes" label={t('taskForm.tooLateAfterMinutes')} error={errors.skipLimitMinutes}>
                 {(p) => (
                   <input {...p} inputMode="numeric" value={form.skipLimitMinutes} onChange={(e) => set('skipLimitMinutes', e.target.value)} />
                 )}
@@ -340,10 +354,10 @@ export function TaskFormView({ id, initial }: { id?: string | undefined; initial
 
           <div className="actions">
             <button type="submit" className="primary" disabled={saving}>
-              {id ? 'Save changes' : 'Create task'}
+              {id ? t('taskForm.saveChanges') : t('taskForm.createTask')}
             </button>
             <button type="button" onClick={() => (id ? navigate(`/tasks/${id}`) : navigate('/tasks'))}>
-              Cancel
+              {t('common.cancel')}
             </button>
           </div>
         </form>
@@ -362,14 +376,17 @@ function RepeatFields({
   set: <K extends keyof TaskForm>(key: K, value: TaskForm[K]) => void;
   errors: Partial<Record<FieldId, string>>;
 }) {
+  const { t, rich, locale } = useI18n();
+  const shortDays = weekdayNames(locale, 'short');
+  const longDays = weekdayNames(locale, 'long');
   const rule = ruleOf(form);
   if (form.custom) {
     return (
       <div className="repeat">
         <Field
           id="rrule"
-          label="Rule (RFC 5545 RRULE)"
-          hint="For example FREQ=MONTHLY;BYDAY=2TU (the second Tuesday) or FREQ=DAILY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=9,13,17 (three times a day on weekdays). COUNT or UNTIL ends it."
+          label={t('taskForm.ruleRfc5545Rrule')}
+          hint={t('taskForm.ruleHint')}
           error={errors.rrule}
         >
           {(p) => <input {...p} value={form.rrule} spellCheck={false} autoCapitalize="characters" onChange={(e) => set('rrule', e.target.value)} />}
@@ -380,24 +397,24 @@ function RepeatFields({
   return (
     <div className="repeat">
       <div className="two">
-        <Field id="frequency" label="Every" error={errors.frequency}>
+        <Field id="frequency" label={t('taskForm.every')} error={errors.frequency}>
           {(p) => <input {...p} inputMode="numeric" value={form.frequency} onChange={(e) => set('frequency', e.target.value)} />}
         </Field>
-        <Field id="period" label="Period" error={errors.period}>
+        <Field id="period" label={t('taskForm.period')} error={errors.period}>
           {(p) => (
             <select {...p} value={form.period} onChange={(e) => set('period', e.target.value as TaskForm['period'])}>
-              <option value="day">day(s)</option>
-              <option value="week">week(s)</option>
-              <option value="month">month(s)</option>
-              <option value="year">year(s)</option>
+              <option value="day">{t('taskForm.dayS')}</option>
+              <option value="week">{t('taskForm.weekS')}</option>
+              <option value="month">{t('taskForm.monthS')}</option>
+              <option value="year">{t('taskForm.yearS')}</option>
             </select>
           )}
         </Field>
       </div>
       {form.period === 'week' && (
         <fieldset className="weekdays" aria-describedby={errors.weekdays ? 'weekdays-error' : undefined}>
-          <legend>On</legend>
-          {WEEKDAYS.map((day) => (
+          <legend>{t('taskForm.on')}</legend>
+          {WEEKDAYS.map((day, i) => (
             <label key={day} className="chip">
               <input
                 type="checkbox"
@@ -405,8 +422,8 @@ function RepeatFields({
                 checked={form.weekdays.includes(day)}
                 onChange={(e) => set('weekdays', e.target.checked ? [...form.weekdays, day] : form.weekdays.filter((d) => d !== day))}
               />
-              <span>{day.slice(0, 3)}</span>
-              <span className="visually-hidden">{day.slice(3)}</span>
+              <span aria-hidden="true">{shortDays[i]}</span>
+              <span className="visually-hidden">{longDays[i]}</span>
             </label>
           ))}
           {errors.weekdays && (
@@ -414,49 +431,46 @@ function RepeatFields({
               {errors.weekdays}
             </p>
           )}
-          <p className="hint">None ticked: the start date’s weekday.</p>
+          <p className="hint">{t('taskForm.noneTickedTheStart')}</p>
         </fieldset>
       )}
       {form.period === 'month' && (
         <fieldset>
-          <legend>On</legend>
+          <legend>{t('taskForm.on')}</legend>
           <div className="radios">
             <label>
-              <input type="radio" name="monthMode" checked={form.monthMode === 'day'} onChange={() => set('monthMode', 'day')} /> Day(s) of
-              the month
+              <input type="radio" name="monthMode" checked={form.monthMode === 'day'} onChange={() => set('monthMode', 'day')} /> {t('taskForm.monthDays')}
             </label>
             <label>
-              <input type="radio" name="monthMode" checked={form.monthMode === 'last'} onChange={() => set('monthMode', 'last')} /> The last
-              day
+              <input type="radio" name="monthMode" checked={form.monthMode === 'last'} onChange={() => set('monthMode', 'last')} /> {t('taskForm.lastDay')}
             </label>
             <label>
-              <input type="radio" name="monthMode" checked={form.monthMode === 'nth'} onChange={() => set('monthMode', 'nth')} /> A weekday
-              of the month
+              <input type="radio" name="monthMode" checked={form.monthMode === 'nth'} onChange={() => set('monthMode', 'nth')} /> {t('taskForm.nthWeekday')}
             </label>
             <label>
               <input type="radio" name="monthMode" checked={form.monthMode === 'lastWeekday'} onChange={() => set('monthMode', 'lastWeekday')} />{' '}
-              The last weekday (Monday to Friday)
+              {t('taskForm.theLastWeekdayMonday')}
             </label>
           </div>
           {form.monthMode === 'nth' && (
             <div className="two">
-              <Field id="nthOrdinal" label="Which">
+              <Field id="nthOrdinal" label={t('taskForm.which')}>
                 {(p) => (
                   <select {...p} value={form.nthOrdinal} onChange={(e) => set('nthOrdinal', e.target.value as NthOrdinal)}>
                     {NTH_ORDINALS.map((n) => (
                       <option key={n} value={n}>
-                        {{ '1': 'First', '2': 'Second', '3': 'Third', '4': 'Fourth', '-1': 'Last' }[n]}
+                        {t(ORDINALS[n])}
                       </option>
                     ))}
                   </select>
                 )}
               </Field>
-              <Field id="nthWeekday" label="Weekday">
+              <Field id="nthWeekday" label={t('taskForm.weekday')}>
                 {(p) => (
                   <select {...p} value={form.nthWeekday} onChange={(e) => set('nthWeekday', e.target.value as Weekday)}>
-                    {WEEKDAYS.map((d) => (
+                    {WEEKDAYS.map((d, i) => (
                       <option key={d} value={d}>
-                        {d[0]!.toUpperCase() + d.slice(1)}
+                        {longDays[i]}
                       </option>
                     ))}
                   </select>
@@ -465,41 +479,41 @@ function RepeatFields({
             </div>
           )}
           {form.monthMode === 'day' && (
-            <Field id="monthDay" label="Days" hint="For example 1, 15 or 31. Empty: the start date’s day." error={errors.monthDay}>
+            <Field id="monthDay" label={t('taskForm.days')} hint={t('taskForm.monthDayHint')} error={errors.monthDay}>
               {(p) => <input {...p} value={form.monthDay} onChange={(e) => set('monthDay', e.target.value)} />}
             </Field>
           )}
         </fieldset>
       )}
       <fieldset>
-        <legend>Ends</legend>
+        <legend>{t('taskForm.ends')}</legend>
         <div className="radios">
           {(
             [
-              ['never', 'Never'],
-              ['after', 'After a number of times'],
-              ['on', 'On a date'],
+              ['never', 'taskForm.endsNever'],
+              ['after', 'taskForm.endsAfter'],
+              ['on', 'taskForm.endsOn'],
             ] as const
           ).map(([value, label]) => (
             <label key={value}>
-              <input type="radio" name="ends" checked={form.endsMode === value} onChange={() => set('endsMode', value)} /> {label}
+              <input type="radio" name="ends" checked={form.endsMode === value} onChange={() => set('endsMode', value)} /> {t(label)}
             </label>
           ))}
         </div>
         {form.endsMode === 'after' && (
-          <Field id="endsCount" label="Number of times" error={errors.endsCount}>
+          <Field id="endsCount" label={t('taskForm.numberOfTimes')} error={errors.endsCount}>
             {(p) => <input {...p} inputMode="numeric" value={form.endsCount} onChange={(e) => set('endsCount', e.target.value)} />}
           </Field>
         )}
         {form.endsMode === 'on' && (
-          <Field id="endsDate" label="Last date" error={errors.endsDate}>
+          <Field id="endsDate" label={t('taskForm.lastDate')} error={errors.endsDate}>
             {(p) => <input {...p} type="date" value={form.endsDate} onChange={(e) => set('endsDate', e.target.value)} />}
           </Field>
         )}
       </fieldset>
       {rule && (
         <p className="hint rule">
-          As a calendar rule: <code>{rule}</code>
+          {rich('taskForm.asRule', { rule: <code>{rule}</code> })}
         </p>
       )}
     </div>
@@ -508,6 +522,9 @@ function RepeatFields({
 
 /** The next 10 occurrences of the form as it is now. */
 function Preview({ form }: { form: TaskForm }) {
+  const { t, locale } = useI18n();
+  // Quiet hours end on the profile's clock, as the server reads them.
+  const { settings } = useApp();
   const [items, setItems] = useState<PreviewItem[]>();
   const [problem, setProblem] = useState<string>();
   const opened = useRef(false);
@@ -515,7 +532,7 @@ function Preview({ form }: { form: TaskForm }) {
     let live = true;
     const timer = setTimeout(async () => {
       try {
-        const answer = await bff<{ occurrences: PreviewItem[] }>('/preview', { method: 'POST', body: toBody({ ...form, name: form.name || 'Preview' }) });
+        const answer = await bff<{ occurrences: PreviewItem[] }>('/preview', { method: 'POST', body: toBody({ ...form, name: form.name || t('taskForm.preview') }) });
         if (!live) return;
         setItems(answer.occurrences);
         setProblem(undefined);
@@ -526,31 +543,31 @@ function Preview({ form }: { form: TaskForm }) {
       } catch (err) {
         if (!live) return;
         setItems(undefined);
-        setProblem(err instanceof ProblemError ? (err.problem.errors?.[0]?.detail ?? err.message) : 'No preview.');
+        setProblem(err instanceof ProblemError ? (err.problem.errors?.[0]?.detail ?? err.message) : t('taskForm.noPreview'));
       }
     }, 300);
     return () => {
       live = false;
       clearTimeout(timer);
     };
-  }, [form]);
+  }, [form, t]);
   return (
     <aside className="preview" aria-labelledby="preview-heading">
-      <h2 id="preview-heading">Next occurrences</h2>
+      <h2 id="preview-heading">{t('taskForm.nextOccurrences')}</h2>
       <p className="subtle">
-        {describe(form)} · {form.timeZone}
+        {t('taskForm.previewRule', { rule: describe(form, locale), zone: form.timeZone })}
       </p>
       {problem && <p className="subtle">{problem}</p>}
-      {items && items.length === 0 && <p>No occurrence is still to come.</p>}
+      {items && items.length === 0 && <p>{t('taskForm.noOccurrenceIsStill')}</p>}
       {items && items.length > 0 && (
         <ol className="occurrences" aria-live="polite">
           {items.map((item) => (
             <li key={item.at}>
-              <time dateTime={item.at}>{dateTime(item.at, form.timeZone)}</time>
+              <time dateTime={item.at}>{dateTime(item.at, form.timeZone, locale)}</time>
               {item.note && (
                 <span className="note">
                   <span aria-hidden="true">⚠ </span>
-                  {item.note}
+                  {item.notes ? item.notes.map((n) => noteText(n, item.at, settings.timeZone, locale)).join('; ') : item.note}
                 </span>
               )}
             </li>

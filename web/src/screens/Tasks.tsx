@@ -9,15 +9,17 @@ import { dateTime } from '../time';
 import { describe, fromTask } from '../recurrence';
 import { ErrorMessage } from './common';
 import { QuickAdd } from '../components/QuickAdd';
+import { useI18n } from '../i18n/react';
 
 export function TasksScreen() {
+  const { t, locale } = useI18n();
   const { settings } = useApp();
   const [query, setQuery] = useState(() => new URLSearchParams(window.location.search).get('q') ?? '');
   const [debounced, setDebounced] = useState(query);
   const searched = useRef(false);
   useEffect(() => {
-    const t = setTimeout(() => setDebounced(query), 250);
-    return () => clearTimeout(t);
+    const timer = setTimeout(() => setDebounced(query), 250);
+    return () => clearTimeout(timer);
   }, [query]);
   useEffect(() => {
     if (debounced && !searched.current) {
@@ -32,22 +34,21 @@ export function TasksScreen() {
   return (
     <>
       <div className="heading-row">
-        <h1 tabIndex={-1}>Tasks</h1>
+        <h1 tabIndex={-1}>{t('tasks.tasks')}</h1>
         <Link to="/tasks/new" className="button primary">
-          New task
+          {t('tasks.newTask')}
         </Link>
       </div>
       <QuickAdd />
       <search>
-        <label htmlFor="search">Search tasks</label>
-        <input id="search" type="search" value={query} onChange={(e) => setQuery(e.target.value)} placeholder="Name or description" />
+        <label htmlFor="search">{t('tasks.searchTasks')}</label>
+        <input id="search" type="search" value={query} onChange={(e) => setQuery(e.target.value)} placeholder={t('tasks.nameOrDescription')} />
       </search>
       {error && <ErrorMessage error={error} />}
-      {!data && loading && <p aria-busy="true">Loading…</p>}
+      {!data && loading && <p aria-busy="true">{t('common.loading')}</p>}
       {data && (
         <p className="subtle" role="status">
-          {data.tasks.length === 1 ? '1 task' : `${data.tasks.length} tasks`}
-          {debounced ? ` matching “${debounced}”` : ''}
+          {debounced ? t('tasks.countMatching', { count: data.tasks.length, query: debounced }) : t('tasks.count', { count: data.tasks.length })}
         </p>
       )}
       {data && (
@@ -58,9 +59,12 @@ export function TasksScreen() {
                 <Link to={`/tasks/${task.id}`}>{task.name}</Link>
               </h2>
               <p className="subtle">
-                {describe(fromTask(task, {}))}
-                {' · '}
-                {task.nextExecutionDate ? `next ${dateTime(task.nextExecutionDate, settings.timeZone)}` : 'no more occurrences'}
+                {t('tasks.summary', {
+                  rule: describe(fromTask(task, {}), locale),
+                  next: task.nextExecutionDate
+                    ? t('tasks.next', { time: dateTime(task.nextExecutionDate, settings.timeZone, locale) })
+                    : t('tasks.noMore'),
+                })}
               </p>
             </li>
           ))}

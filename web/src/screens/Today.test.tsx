@@ -1,6 +1,7 @@
 import { fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, beforeEach, expect, it, vi } from 'vitest';
 import { ClockContext } from '../components/RelativeTime';
+import { Shortcuts } from '../components/Shortcuts';
 import { absoluteTime, clockTime, relativeTime } from '../relative';
 import { RouterProvider } from '../router';
 import { AppProvider } from '../state';
@@ -20,9 +21,11 @@ const say = (at: string) => relativeTime(at, NOW, 'Europe/Berlin');
 let open: Array<Record<string, unknown>> = [];
 let upcoming: Array<Record<string, unknown>> = [];
 const posted: string[] = [];
+const asked: string[] = [];
 
 beforeEach(() => {
   posted.length = 0;
+  asked.length = 0;
   open = [];
   upcoming = [];
   vi.stubGlobal('EventSource', QuietEventSource);
@@ -37,8 +40,8 @@ beforeEach(() => {
         return json({ ...settled, state: path.endsWith('/acknowledge') ? 'acknowledged' : 'snoozed', snoozedUntil: '2026-12-07T13:10:00Z' });
       }
       if (path === '/bff/api/me') return json({ timeZone: 'Europe/Berlin' });
-      if (path === '/bff/home') return json({ upcoming, unread: 0, taskCount: 3 });
-      if (path.startsWith('/bff/api/occurrences/open')) return json({ occurrences: open });
+      asked.push(path);
+      if (path === '/bff/home') return json({ open, upcoming, unread: 0, taskCount: 3 });
       return json({ notifications: [], unread: 0 });
     }),
   );
@@ -52,6 +55,7 @@ function renderToday() {
       <RouterProvider>
         <AppProvider user="alice" serverTelemetry={false}>
           <TodayScreen />
+          <Shortcuts focusOnArrival={() => undefined} />
         </AppProvider>
       </RouterProvider>
     </ClockContext.Provider>,
@@ -101,4 +105,54 @@ it('says kindly that nothing is left today, and what is next', async () => {
   );
   expect(within(empty).getByRole('link', { name: 'Stand-up' })).toBeTruthy();
   expect(screen.queryByRole('list', { name: 'Open now' })).toBeNull();
+});
+
+it('speaks German when the user chose it: headings, buttons, relative times and the date', async () => {
+  localStorage.setItem('chime.language', 'de');
+  open = [occurrence('tsk_1', 'Dehnen', '2026-12-07T12:55:00Z')];
+  upcoming = [next('tsk_3', 'Zahnarzt anrufen', '2026-12-07T15:00:00Z')];
+  renderToday();
+  const list = await screen.findByRole('list', { name: 'Jetzt offen' });
+  expect(within(list).getByRole('button', { name: 'Erledigt: Dehnen' })).toBeTruthy();
+  await waitFor(() => expect(list.textContent).toContain('Fällig vor 5 Min.'));
+  expect(screen.getByRole('heading', { level: 1 }).textContent).toBe('Heute');
+  expect(screen.getByText(/Montag, 7\. Dezember · Zeiten in /)).toBeTruthy();
+  expect(screen.getByRole('list', { name: 'Später heute' })).toBeTruthy();
+});
+
+it('renders from one call to the BFF, and d and s settle the focused open reminder, focus moving on', async () => {
+  open = [occurrence('tsk_1', 'Stretch', '2026-12-07T12:55:00Z'), occurrence('tsk_2', 'Take the pills', '2026-12-07T12:50:00Z')];
+  upcoming = [next('tsk_3', 'Call the dentist', '2026-12-07T15:00:00Z')];
+  renderToday();
+  const list = await screen.findByRole('list', { name: 'Open now' });
+  // The screen's data: the home call alone (the profile and inbox count are the shell's).
+  expect(asked.filter((p) => p !== '/bff/api/me' && !p.startsWith('/bff/api/notifications'))).toEqual(['/bff/home']);
+  const [pills, stretch] = within(list).getAllByRole('listitem');
+  expect(pills!.textContent).toContain('Take the pills');
+  within(pills!).getByRole('link').focus();
+  fireEvent.keyDown(document.activeElement!, { key: 'd' });
+  await waitFor(() => expect(posted).toEqual(['/bff/api/tasks/tsk_2/occurrences/2026-12-07T12%3A50%3A00Z/acknowledge']));
+  // Gone at once, and the next one holds the focus, ready for the next key.
+  await waitFor(() => expect(document.activeElement?.textContent).toBe('Stretch'));
+  expect(stretch!.isConnected).toBe(true);
+  fireEvent.keyDown(document.activeElement!, { key: 's' });
+  await waitFor(() => expect(posted.at(-1)).toBe('/bff/api/tasks/tsk_1/occurrences/2026-12-07T12%3A55%3A00Z/snooze'));
+  await waitFor(() => expect(screen.queryByRole('list', { name: 'Open now' })).toBeNull());
+});
+
+it('loads again from the Refresh button and when the app comes back to the foreground', async () => {
+  upcoming = [next('tsk_3', 'Call the dentist', '2026-12-07T15:00:00Z')];
+  renderToday();
+  await screen.findByRole('list', { name: 'Later today' });
+  const homes = () => asked.filter((p) => p === '/bff/home').length;
+  expect(homes()).toBe(1);
+  // Done elsewhere meanwhile, or fired: the next load shows it.
+  open = [occurrence('tsk_1', 'Stretch', '2026-12-07T12:55:00Z')];
+  fireEvent.click(screen.getByRole('button', { name: 'Refresh' }));
+  await screen.findByRole('list', { name: 'Open now' });
+  expect(homes()).toBe(2);
+  open = [];
+  document.dispatchEvent(new Event('visibilitychange'));
+  await waitFor(() => expect(screen.queryByRole('list', { name: 'Open now' })).toBeNull());
+  expect(homes()).toBe(3);
 });

@@ -1,108 +1,133 @@
-// Today, the home screen: what is open now (fired, not done: Done and Snooze at hand; the
-// overdue ones marked), what is still due later today, and the next few after today. Two
-// calls: the BFF's home (upcoming occurrences, the task count) and the open list, which the
-// home call does not carry.
+// Today, the home screen: what is open now (fired, not done: Done and Snooze at hand, by
+// button or by the `d` and `s` keys on a focused row; the overdue ones marked), what is still
+// due later today, and the next few after today. One call, the BFF's home, carries it all (the
+// open list, the upcoming occurrences, the task count), so the first screen needs one request.
 
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { bff, type Occurrence, type Upcoming } from '../api';
 import { todayView, type AgendaRow } from '../agenda';
-import { OccurrenceActions } from '../components/OccurrenceActions';
 import { RelativeTime, useNow } from '../components/RelativeTime';
 import { Link } from '../router';
 import { useApp, useAsync } from '../state';
 import { ErrorMessage } from './common';
+import { usePullToRefresh } from '../components/gestures';
+import { OpenRow } from '../components/OpenRow';
+import { useSettledFocus } from '../components/useSettledFocus';
 import { LaterTimes, RowNotes } from '../components/Agenda';
+import { useI18n } from '../i18n/react';
 
-interface Home {
+/** `GET /bff/home` (crates/chime-http/src/bff/screens.rs). */
+export interface Home {
+  /** Fired and not done, newest first. */
+  open: Occurrence[];
   upcoming: Upcoming[];
   unread: number;
   taskCount: number;
 }
 
 export function TodayScreen() {
+  const { t, rich, locale } = useI18n();
   const { settings, arrived, refreshUnread } = useApp();
   const now = useNow();
   const zone = settings.timeZone;
-  // A reminder that arrived is open now (and no longer later today): load both again.
+  // A reminder that arrived is open now (and no longer later today): load again.
   const home = useAsync(() => bff<Home>('/home'), [arrived.length]);
-  const open = useAsync(() => bff<{ occurrences: Occurrence[] }>('/api/occurrences/open?limit=50'), [arrived.length]);
-  const view = home.data && open.data ? todayView(open.data.occurrences, home.data.upcoming, zone, now) : undefined;
+  // Done or snoozed here: gone from the list at once, whatever the reload brings.
+  const [settled, setSettled] = useState<Set<string>>(new Set());
+  const { list: openList, leaving } = useSettledFocus('open-now-heading');
+  const view = home.data
+    ? todayView(
+        home.data.open.filter((o) => !settled.has(o.key)),
+        home.data.upcoming,
+        zone,
+        now,
+        [],
+        locale,
+      )
+    : undefined;
 
   // One of today's times passed without a notification here (a task that is not in-app):
   // it is open now, if anything.
   const passed = home.data?.upcoming.filter((u) => Date.parse(u.at) <= now.getTime()).length ?? 0;
   const reloadHome = home.reload;
-  const reloadOpen = open.reload;
   useEffect(() => {
-    if (passed > 0) {
-      reloadHome();
-      reloadOpen();
-    }
-  }, [passed, reloadHome, reloadOpen]);
+    if (passed > 0) reloadHome();
+  }, [passed, reloadHome]);
+  // Back to the app (a phone unlocked, a tab brought forward): what fired or was done
+  // elsewhere meanwhile, without waiting for the next notification.
+  useEffect(() => {
+    const onVisible = () => {
+      if (document.visibilityState === 'visible') reloadHome();
+    };
+    document.addEventListener('visibilitychange', onVisible);
+    return () => document.removeEventListener('visibilitychange', onVisible);
+  }, [reloadHome]);
+  const pull = usePullToRefresh(reloadHome);
 
-  const onSettled = (o: Occurrence) => {
+  const onSettled = (key: string) => (o: Occurrence) => {
+    leaving(key);
+    setSettled((s) => new Set([...s, key]));
     if (o.state === 'acknowledged') refreshUnread();
-    reloadOpen();
     reloadHome();
   };
 
-  const error = home.error ?? open.error;
+  const error = home.error;
   const empty = view && view.open.length === 0 && view.later.length === 0;
   const first = view?.next[0];
   return (
-    <div className="today">
-      <h1 tabIndex={-1}>Today</h1>
+    <div className="today" {...pull.handlers}>
+      <div className="pull-indicator" aria-hidden="true" style={{ height: pull.pull > 0 ? `${pull.pull / 2}px` : 0 }}>
+        {pull.ready ? t('today.releaseToRefresh') : t('today.pullToRefresh')}
+      </div>
+      <div className="heading-row">
+        <h1 tabIndex={-1}>{t('today.today')}</h1>
+        <button type="button" className="small" onClick={reloadHome} aria-busy={home.loading}>
+          {t('today.refresh')}
+        </button>
+      </div>
       <p className="subtle">
-        {new Intl.DateTimeFormat(undefined, { weekday: 'long', day: 'numeric', month: 'long', timeZone: zone }).format(now)} · times in {zone}.
+        {t('today.subtitle', {
+          date: new Intl.DateTimeFormat(locale, { weekday: 'long', day: 'numeric', month: 'long', timeZone: zone }).format(now),
+          zone,
+        })}
       </p>
       {error && <ErrorMessage error={error} />}
-      {!view && !error && <p aria-busy="true">Loading…</p>}
+      {!view && !error && <p aria-busy="true">{t('common.loading')}</p>}
       {view && home.data?.taskCount === 0 && view.open.length === 0 && (
         <div className="empty">
-          <p>No reminders yet.</p>
+          <p>{t('today.noRemindersYet')}</p>
           <Link to="/tasks/new" className="button primary">
-            Create a reminder
+            {t('common.createAReminder')}
           </Link>
         </div>
       )}
       {empty && home.data?.taskCount !== 0 && (
         <div className="empty">
           <p>
-            Nothing left today.
-            {first ? (
-              <>
-                {' '}
-                Next: <Link to={`/tasks/${first.taskId}`}>{first.taskName}</Link>, <RelativeTime at={first.at} />.
-              </>
-            ) : (
-              ' Nothing is coming up.'
-            )}
+            {first
+              ? rich('today.nothingLeftNext', {
+                  task: <Link to={`/tasks/${first.taskId}`}>{first.taskName}</Link>,
+                  when: <RelativeTime at={first.at} />,
+                })
+              : t('today.nothingLeftNothingNext')}
           </p>
         </div>
       )}
       {view && view.open.length > 0 && (
         <section aria-labelledby="open-now-heading">
-          <h2 id="open-now-heading">Open now</h2>
-          <ul className="list" aria-labelledby="open-now-heading">
+          <h2 id="open-now-heading" tabIndex={-1}>
+            {t('today.openNow')}
+          </h2>
+          <ul className="list" aria-labelledby="open-now-heading" ref={openList}>
             {view.open.map(({ occurrence: o, overdue }) => (
-              <li key={o.key} className={overdue ? 'row open overdue' : 'row open'}>
-                <div className="grow">
-                  <Link to={`/tasks/${o.taskId}`}>{o.taskName}</Link>
-                  {overdue && <span className="tag overdue">overdue</span>}
-                  <div className="subtle">
-                    Due <RelativeTime at={o.dueAt} />
-                    {o.snoozedFrom && ' · sent again'}
-                  </div>
-                </div>
-                <OccurrenceActions taskId={o.taskId} dueAt={o.dueAt} name={o.taskName ?? 'reminder'} onDone={onSettled} />
-              </li>
+              <OpenRow key={o.key} occurrence={o} overdue={overdue} onDone={onSettled(o.key)} />
             ))}
           </ul>
         </section>
       )}
       {view && view.later.length > 0 && (
         <section aria-labelledby="later-heading">
-          <h2 id="later-heading">Later today</h2>
+          <h2 id="later-heading">{t('today.laterToday')}</h2>
           <ul className="list" aria-labelledby="later-heading">
             {view.later.map((row) => (
               <LaterRow key={row.key} row={row} />
@@ -110,10 +135,10 @@ export function TodayScreen() {
           </ul>
         </section>
       )}
-      {view && !empty && view.open.length > 0 && view.later.length === 0 && <p className="subtle">Nothing else is due today.</p>}
+      {view && !empty && view.open.length > 0 && view.later.length === 0 && <p className="subtle">{t('today.nothingElseIsDue')}</p>}
       {view && view.next.length > 0 && (
         <section aria-labelledby="next-heading">
-          <h2 id="next-heading">Next</h2>
+          <h2 id="next-heading">{t('today.next')}</h2>
           <ul className="list" aria-labelledby="next-heading">
             {view.next.map((item) => (
               <li key={`${item.taskId}@${item.at}`} className="row">
@@ -123,7 +148,7 @@ export function TodayScreen() {
             ))}
           </ul>
           <p>
-            <Link to="/upcoming">Everything coming up</Link>
+            <Link to="/upcoming">{t('today.everythingComingUp')}</Link>
           </p>
         </section>
       )}

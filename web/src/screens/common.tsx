@@ -1,10 +1,9 @@
 import { ProblemError } from '../api';
+import { useI18n } from '../i18n/react';
 
 export function ErrorMessage({ error }: { error: Error }) {
-  const text =
-    error instanceof ProblemError && error.status === 404
-      ? 'Not found: it may have been deleted.'
-      : error.message || 'Something went wrong.';
+  const { t } = useI18n();
+  const text = error instanceof ProblemError && error.status === 404 ? t('common.notFound') : error.message || t('common.somethingWrong');
   return (
     <div className="banner banner-error" role="alert">
       {text}

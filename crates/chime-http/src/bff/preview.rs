@@ -1,6 +1,7 @@
 //! The task form's helpers: a start date typed as a wall-clock time in the chosen zone, and
 //! the notes on a preview where the calendar moves or skips an occurrence, or where the user's
-//! quiet hours hold its email, SMS and push back.
+//! quiet hours hold its email, SMS and push back (said by crate::notes, which the occurrences
+//! API shares).
 //!
 //! The app sends `startDate` as `2026-03-29T02:30` (what a `datetime-local` field gives) with
 //! a `timeZone`; the BFF resolves it in that zone (a time inside a DST gap moves forward by the
@@ -9,10 +10,12 @@
 //! the task API names `/startDate` if it is wrong.
 
 use chime_core::profile::Profile;
-use jiff::civil::{Date, DateTime};
+use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde_json::{json, Value};
+
+use crate::notes;
 
 /// Rewrites a local `startDate` to an instant with its offset. Returns the wall-clock time
 /// the user asked for.
@@ -28,192 +31,32 @@ pub fn resolve_local_start(body: &mut Value) -> Option<DateTime> {
     Some(local)
 }
 
-fn zone_of(body: &Value) -> TimeZone {
-    body.get("timeZone")
-        .and_then(Value::as_str)
-        .and_then(|name| TimeZone::get(name).ok())
-        .unwrap_or(TimeZone::UTC)
-}
-
-/// The wall-clock start the user asked for, after [`resolve_local_start`] ran on `body`.
-fn wanted_start(body: &Value, zone: &TimeZone) -> Option<DateTime> {
-    let raw = body.get("startDate")?.as_str()?;
-    let instant: Timestamp = raw.parse().ok().or_else(|| {
-        jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S%.f%z", raw)
-            .ok()?
-            .to_timestamp()
-            .ok()
-    })?;
-    Some(instant.to_zoned(zone.clone()).datetime())
-}
-
-fn frequency(body: &Value) -> i32 {
-    let f = &body["repeats"]["frequency"];
-    f.as_i64()
-        .or_else(|| f.as_str().and_then(|s| s.trim().parse().ok()))
-        .and_then(|n| i32::try_from(n).ok())
-        .filter(|n| *n >= 1)
-        .unwrap_or(1)
-}
-
-/// Days of the month a monthly or yearly task asks for that some months lack (29 to 31).
-fn fragile_days(body: &Value, start: DateTime) -> Vec<i8> {
-    let period = body["repeats"]["period"].as_str().unwrap_or("");
-    let on = &body["repeats"]["on"];
-    let mut days: Vec<i8> = match (period, on) {
-        ("month", Value::Array(items)) => items.iter().filter_map(day_number).collect(),
-        ("month", Value::String(s)) if !s.trim().is_empty() => s
-            .split([',', ' '])
-            .filter_map(|p| p.trim().parse::<i8>().ok())
-            .collect(),
-        ("month", Value::Number(n)) => n
-            .as_i64()
-            .and_then(|n| i8::try_from(n).ok())
-            .into_iter()
-            .collect(),
-        ("month" | "year", _) => vec![start.day()],
-        _ => Vec::new(),
-    };
-    days.retain(|d| *d >= 29);
-    days.sort_unstable();
-    days.dedup();
-    days
-}
-
-fn day_number(v: &Value) -> Option<i8> {
-    v.as_i64()
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-        .and_then(|n| i8::try_from(n).ok())
-}
-
-/// The wall-clock time each occurrence was meant at, before a DST gap moved it: the start's
-/// time of day on the occurrence's date for the design's fields; for an RFC 5545 rule, the
-/// local date-time of the rule's expansion that gave the instant (a rule's times of day
-/// differ, so only the expansion knows which were moved).
-fn intended_locals(
-    body: &Value,
-    wanted: DateTime,
-    zone: &TimeZone,
-    instants: &[Timestamp],
-    locals: &[DateTime],
-) -> Vec<DateTime> {
-    let mut intended: Vec<DateTime> = locals
-        .iter()
-        .map(|local| {
-            if local.time() == wanted.time() {
-                *local
-            } else {
-                // Moved forward by a gap from the start's time of day, on that date or (a gap
-                // across midnight) the day before.
-                let on = |date: Date| date.to_datetime(wanted.time());
-                let same_day = on(local.date());
-                if same_day < *local {
-                    same_day
-                } else {
-                    local.date().yesterday().map_or(same_day, on)
-                }
-            }
-        })
-        .collect();
-    let rule = body["repeats"]["rrule"]
-        .as_str()
-        .and_then(|text| chime_core::recurrence::rrule::Rrule::parse(text).ok());
-    if let (Some(rule), Some(first), Some(last)) = (rule, locals.first(), instants.last()) {
-        intended.clone_from_slice(locals);
-        let mut found = vec![false; instants.len()];
-        let near = first
-            .checked_sub(jiff::Span::new().days(2))
-            .unwrap_or(wanted);
-        for meant in rule.expand_near(wanted, zone, near).take(100_000) {
-            let Ok(at) = zone.to_ambiguous_timestamp(meant).compatible() else {
-                break;
-            };
-            if at > *last {
-                break;
-            }
-            // The first local time that gives an instant is the one that fires (the schedule
-            // drops the later ones).
-            if let Some(i) = instants.iter().position(|t| *t == at) {
-                if !found[i] {
-                    found[i] = true;
-                    intended[i] = meant;
-                }
-            }
-        }
-    }
-    intended
-}
-
 /// `{"occurrences": [{"at", "local", "note"?}]}`: each due instant, its wall-clock time in the
-/// task's zone, and why it is not where the pattern alone would put it.
+/// task's zone, and why it is not where the pattern alone would put it (crate::notes).
 pub fn annotate(body: &Value, occurrences: &Value) -> Value {
-    let zone = zone_of(body);
+    let zone = notes::zone_of(body);
     let instants: Vec<Timestamp> = occurrences
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|v| v.as_str()?.parse().ok())
         .collect();
-    let Some(wanted) = wanted_start(body, &zone) else {
+    if notes::wanted_start(body, &zone).is_none() {
         return json!({"occurrences": instants.iter().map(|t| json!({"at": t.to_string()})).collect::<Vec<_>>()});
-    };
-    let mut notes: Vec<Vec<String>> = vec![Vec::new(); instants.len()];
-    let locals: Vec<DateTime> = instants
-        .iter()
-        .map(|t| t.to_zoned(zone.clone()).datetime())
-        .collect();
-    let intended = intended_locals(body, wanted, &zone, &instants, &locals);
-    for (i, (local, meant)) in locals.iter().zip(&intended).enumerate() {
-        if local != meant {
-            notes[i].push(format!(
-                "{} does not exist on {} (the clocks go forward): it fires at {}",
-                meant.time().strftime("%H:%M"),
-                meant.date().strftime("%-d %B"),
-                local.time().strftime("%H:%M"),
-            ));
-        } else if zone.to_ambiguous_zoned(*local).is_ambiguous() {
-            notes[i].push(format!(
-                "{} happens twice on {} (the clocks go back): it fires once, at the first",
-                local.time().strftime("%H:%M"),
-                local.date().strftime("%-d %B"),
-            ));
-        }
-    }
-    let period = body["repeats"]["period"].as_str().unwrap_or("");
-    let step = match period {
-        "month" => frequency(body),
-        "year" => 12 * frequency(body),
-        _ => 0,
-    };
-    if let (true, Some(last)) = (step > 0, locals.last()) {
-        let days = fragile_days(body, wanted);
-        let mut month = wanted.date().first_of_month();
-        while month <= last.date() && !days.is_empty() {
-            for &day in &days {
-                if day > month.days_in_month() {
-                    let end = month.last_of_month();
-                    if let Some(i) = locals.iter().position(|l| l.date() > end) {
-                        notes[i].push(skipped(month, day));
-                    }
-                }
-            }
-            match month.checked_add(jiff::Span::new().months(step)) {
-                Ok(next) => month = next,
-                Err(_) => break,
-            }
-        }
     }
     let items: Vec<Value> = instants
         .iter()
-        .zip(&locals)
-        .zip(notes)
-        .map(|((at, local), notes)| {
+        .zip(notes::calendar_notes(body, &instants, None))
+        .map(|(at, notes)| {
             let mut item = json!({
                 "at": at.to_string(),
-                "local": local.strftime("%Y-%m-%dT%H:%M").to_string(),
+                "local": at.to_zoned(zone.clone()).strftime("%Y-%m-%dT%H:%M").to_string(),
             });
             if !notes.is_empty() {
-                item["note"] = Value::String(notes.join("; "));
+                let texts: Vec<&str> = notes.iter().map(|n| n.text.as_str()).collect();
+                item["note"] = Value::String(texts.join("; "));
+                // As the occurrences API gives them, for the app to say in the user's language.
+                item["notes"] = json!(notes);
             }
             item
         })
@@ -224,63 +67,31 @@ pub fn annotate(body: &Value, occurrences: &Value) -> Value {
 /// Adds to `preview` (what [`annotate`] made) where the user's quiet hours hold the task's
 /// email, SMS or push back: "email and SMS sent at 07:00 (quiet hours)", on the profile's zone.
 pub fn note_quiet_hours(preview: &mut Value, body: &Value, profile: &Profile) {
-    if profile.quiet_hours.is_empty() || body["urgent"] == Value::Bool(true) {
-        return;
-    }
-    let notify = &body["notify"];
-    let text = |v: &Value| v.as_str().is_some_and(|s| !s.trim().is_empty());
-    let channels: Vec<&str> = [
-        (text(&notify["email"]), "email"),
-        (text(&notify["sms"]) || notify["sms"].is_number(), "SMS"),
-        (notify["push"] == Value::Bool(true), "push"),
-    ]
-    .into_iter()
-    .filter_map(|(on, name)| on.then_some(name))
-    .collect();
-    let Some((last, first)) = channels.split_last() else {
-        return;
-    };
-    let held = if first.is_empty() {
-        (*last).to_owned()
-    } else {
-        format!("{} and {last}", first.join(", "))
-    };
-    let tz = profile
-        .time_zone
-        .as_ref()
-        .map_or(TimeZone::UTC, |z| z.time_zone());
     let Some(items) = preview["occurrences"].as_array_mut() else {
         return;
     };
-    for item in items {
-        let Some(at) = item["at"]
-            .as_str()
-            .and_then(|s| s.parse::<Timestamp>().ok())
-        else {
+    let instants: Vec<Option<Timestamp>> = items
+        .iter()
+        .map(|item| item["at"].as_str().and_then(|s| s.parse().ok()))
+        .collect();
+    let known: Vec<Timestamp> = instants.iter().flatten().copied().collect();
+    let mut held = notes::quiet_hours_notes(body, profile, &known).into_iter();
+    for (item, at) in items.iter_mut().zip(instants) {
+        if at.is_none() {
+            continue;
+        }
+        let Some(note) = held.next().flatten() else {
             continue;
         };
-        let Some(end) = profile.quiet_hours.until(at, &tz) else {
-            continue;
-        };
-        let end_local = end.to_zoned(tz.clone());
-        let when = if end_local.date() == at.to_zoned(tz.clone()).date() {
-            end_local.strftime("%H:%M").to_string()
-        } else {
-            end_local.strftime("%a %H:%M").to_string()
-        };
-        let note = format!("{held} sent at {when} (quiet hours)");
         item["note"] = match item["note"].as_str() {
-            Some(earlier) => Value::String(format!("{earlier}; {note}")),
-            None => Value::String(note),
+            Some(earlier) => Value::String(format!("{earlier}; {}", note.text)),
+            None => Value::String(note.text.clone()),
         };
+        match item["notes"].as_array_mut() {
+            Some(notes) => notes.push(json!(note)),
+            None => item["notes"] = json!([note]),
+        }
     }
-}
-
-fn skipped(month: Date, day: i8) -> String {
-    format!(
-        "{} has no day {day}: that occurrence is skipped",
-        month.strftime("%B %Y")
-    )
 }
 
 #[cfg(test)]
@@ -318,6 +129,11 @@ mod tests {
         let note = out["occurrences"][1]["note"].as_str().expect("a note");
         assert!(note.contains("02:30 does not exist on 29 March"), "{note}");
         assert_eq!(out["occurrences"][1]["local"], "2026-03-29T03:30");
+        assert_eq!(
+            out["occurrences"][1]["notes"],
+            json!([{"kind": "dstGap", "date": "2026-03-29", "wall": "02:30", "firesAt": "03:30",
+                    "text": note}])
+        );
     }
 
     #[test]
@@ -371,6 +187,11 @@ mod tests {
         assert_eq!(
             out["occurrences"][0]["note"],
             "email and SMS sent at Tue 07:00 (quiet hours)"
+        );
+        assert_eq!(out["occurrences"][0]["notes"][0]["kind"], "quietHours");
+        assert_eq!(
+            out["occurrences"][0]["notes"][0]["sentAt"],
+            "2026-12-08T06:00:00Z"
         );
         assert!(out["occurrences"][1].get("note").is_none(), "{out}");
 

@@ -1,5 +1,6 @@
 //! The UI-shaped calls of the app's screens, each made of task API calls as the signed-in
-//! user: the home screen (upcoming occurrences across tasks, the unread count), task search, a
+//! user: the home screen (what is open, upcoming occurrences across tasks with their notes,
+//! the unread count: the whole first screen in one request), task search, a
 //! task page (task, next occurrences, history), create and replace (reading a `startDate`
 //! without an offset in the task's `timeZone`), and a preview of a body being typed.
 
@@ -20,6 +21,8 @@ use super::{preview, problem, Bff};
 /// The tasks the home screen and search look at, and the occurrences the home screen shows.
 const HOME_TASKS: usize = 1000;
 const HOME_ITEMS: usize = 60;
+/// The open occurrences the home screen lists (the Inbox pages through the rest).
+const HOME_OPEN: usize = 50;
 /// At most this many of one task, so a daily reminder does not fill the home screen.
 const HOME_PER_TASK: usize = 10;
 
@@ -43,7 +46,8 @@ async fn all_tasks(bff: &Bff, who: &SignedIn) -> Result<Vec<Value>, Response> {
     }
 }
 
-/// `GET /bff/home`: the next occurrences across every task, soonest first, and the unread count.
+/// `GET /bff/home`: what is open (fired, not done; newest first), the next occurrences across
+/// every task (soonest first), the task count and the unread count.
 pub(super) async fn home(
     State(bff): State<Arc<Bff>>,
     method: Method,
@@ -64,7 +68,16 @@ pub(super) async fn home(
         let inbox = bff
             .json(&who, Method::GET, "/notifications?limit=1", None)
             .await?;
+        let open = bff
+            .json(
+                &who,
+                Method::GET,
+                &format!("/occurrences/open?limit={HOME_OPEN}"),
+                None,
+            )
+            .await?;
         Ok(json!({
+            "open": open["occurrences"],
             "upcoming": upcoming["occurrences"],
             "unread": inbox["unread"],
             "taskCount": tasks.len(),

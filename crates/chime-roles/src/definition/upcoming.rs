@@ -5,6 +5,9 @@
 //! tasks at a time; after each page only the soonest `limit` are kept, so memory stays
 //! bounded by a page however many tasks the user has.
 
+use std::sync::Arc;
+
+use chime_core::task::TaskSpec;
 use chime_core::{TaskId, UserId};
 use jiff::Timestamp;
 
@@ -22,6 +25,8 @@ pub struct Upcoming {
     /// The task's time zone, as the task shows it (`Europe/Berlin`, `+02:00`).
     pub time_zone: String,
     pub repeats: bool,
+    /// The task, shared by its occurrences in the list: what a note on one is read from.
+    pub spec: Arc<TaskSpec>,
 }
 
 impl Definition {
@@ -43,16 +48,19 @@ impl Definition {
             let full = page.len() == PAGE;
             for record in page {
                 let view = TaskView::load(record, now)?;
-                let schedule = &view.spec.schedule;
-                upcoming.extend(schedule.upcoming(now, limit.min(per_task)).into_iter().map(
-                    |at| Upcoming {
-                        at,
-                        task_id: view.record.id,
-                        task_name: view.spec.name.as_str().to_owned(),
-                        time_zone: schedule.zone.name().to_owned(),
-                        repeats: schedule.repeats.is_some(),
-                    },
-                ));
+                let instants = view.spec.schedule.upcoming(now, limit.min(per_task));
+                if instants.is_empty() {
+                    continue;
+                }
+                let spec = Arc::new(view.spec);
+                upcoming.extend(instants.into_iter().map(|at| Upcoming {
+                    at,
+                    task_id: view.record.id,
+                    task_name: spec.name.as_str().to_owned(),
+                    time_zone: spec.schedule.zone.name().to_owned(),
+                    repeats: spec.schedule.repeats.is_some(),
+                    spec: Arc::clone(&spec),
+                }));
             }
             // Stable: ties stay in task order, across pages too.
             upcoming.sort_by_key(|u| u.at);

@@ -398,3 +398,73 @@ async fn upcoming_occurrences_merge_every_task_of_the_caller_soonest_first() {
         .await;
     assert_eq!(nothing["occurrences"], json!([]));
 }
+
+#[tokio::test]
+async fn upcoming_occurrences_carry_notes_for_a_dst_gap_a_short_month_and_quiet_hours() {
+    let app = spawn_app().await;
+    let alice = app.user("alice");
+    let _: Value = alice
+        .put(
+            "/api/v1/me",
+            &json!({"timeZone": "Europe/Berlin",
+                    "quietHours": [{"days": ["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+                                    "from": "22:00", "to": "07:00"}]}),
+            StatusCode::OK,
+        )
+        .await;
+    // 02:30 every night in Berlin: on Sunday 31 March 2030 the clocks skip 02:00 to 03:00.
+    alice
+        .create_task(
+            &json!({"name": "Night pills", "startDate": "2030-03-30T02:30:00+01:00",
+                             "timeZone": "Europe/Berlin",
+                             "repeats": {"frequency": 1, "period": "day"}}),
+        )
+        .await;
+    // The 31st of every month: February 2030 has none.
+    alice
+        .create_task(&json!({"name": "Rent", "startDate": "2030-01-31T09:00:00Z",
+                             "repeats": {"frequency": 1, "period": "month", "on": [31]},
+                             "notify": {"email": "alice@example.com"}}))
+        .await;
+    // 23:30 in Berlin, inside quiet hours: the email waits until 07:00.
+    alice
+        .create_task(
+            &json!({"name": "Late call", "startDate": "2030-04-02T23:30:00+02:00",
+                             "timeZone": "Europe/Berlin",
+                             "notify": {"email": "alice@example.com", "inApp": true}}),
+        )
+        .await;
+
+    let page: Value = alice
+        .get("/api/v1/occurrences?limit=5&perTask=2", StatusCode::OK)
+        .await;
+    let notes = |name: &str, at: &str| -> Value {
+        page["occurrences"]
+            .as_array()
+            .expect("occurrences")
+            .iter()
+            .find(|o| o["taskName"] == name && o["at"] == at)
+            .unwrap_or_else(|| panic!("{name} at {at} in {page}"))
+            .get("notes")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    // Nothing to say: no field.
+    assert_eq!(notes("Night pills", "2030-03-30T01:30:00Z"), Value::Null);
+    assert_eq!(notes("Rent", "2030-01-31T09:00:00Z"), Value::Null);
+    assert_eq!(
+        notes("Night pills", "2030-03-31T01:30:00Z"),
+        json!([{"kind": "dstGap", "date": "2030-03-31", "wall": "02:30", "firesAt": "03:30",
+                "text": "02:30 does not exist on 31 March (the clocks go forward): it fires at 03:30"}])
+    );
+    assert_eq!(
+        notes("Rent", "2030-03-31T09:00:00Z"),
+        json!([{"kind": "shortMonth", "month": "2030-02", "day": 31,
+                "text": "February 2030 has no day 31: that occurrence is skipped"}])
+    );
+    assert_eq!(
+        notes("Late call", "2030-04-02T21:30:00Z"),
+        json!([{"kind": "quietHours", "channels": ["email"], "sentAt": "2030-04-03T05:00:00Z",
+                "text": "email sent at Wed 07:00 (quiet hours)"}])
+    );
+}

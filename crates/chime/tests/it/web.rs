@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{reply_of, spawn_app_with, Browser, StatusCode, TestApp};
+use crate::helpers::{eventually, in_ms, reply_of, spawn_app_with, Browser, StatusCode, TestApp};
 use crate::oidc::Provider;
 
 /// The whole browser run; it takes about 30 s on a quiet machine.
@@ -290,7 +290,7 @@ async fn the_home_screen_shows_what_is_next_across_every_task_soonest_first() {
     let empty = home(&browser).await;
     assert_eq!(
         empty,
-        serde_json::json!({"upcoming": [], "unread": 0, "taskCount": 0})
+        serde_json::json!({"open": [], "upcoming": [], "unread": 0, "taskCount": 0})
     );
 
     for body in [
@@ -334,6 +334,46 @@ async fn the_home_screen_shows_what_is_next_across_every_task_soonest_first() {
         .as_str()
         .expect("id")
         .starts_with("tsk_"));
+}
+
+#[tokio::test]
+async fn the_home_screen_carries_what_is_open_so_the_first_screen_needs_one_request() {
+    let app = spawn_app_with(|_| {}).await;
+    let mut browser = Browser::open(&app.base).await;
+    browser.signed_in_as("alice").await;
+    let task: Value = browser
+        .client()
+        .post(
+            "/bff/tasks",
+            &json!({"name": "Stretch", "startDate": in_ms(300), "notify": {"inApp": true}}),
+            StatusCode::CREATED,
+        )
+        .await;
+    let open = eventually("the fired occurrence open on the home screen", || async {
+        let home = home(&browser).await;
+        let open = home["open"].as_array().cloned().unwrap_or_default();
+        (!open.is_empty()).then_some(open)
+    })
+    .await;
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["taskId"], task["id"]);
+    assert_eq!(open[0]["taskName"], "Stretch");
+    assert_eq!(open[0]["state"], "open");
+    // Done from the home screen: no longer open there.
+    let due = open[0]["dueAt"]
+        .as_str()
+        .expect("dueAt")
+        .replace(':', "%3A");
+    let id = task["id"].as_str().expect("id");
+    let _: Value = browser
+        .client()
+        .post(
+            &format!("/bff/api/tasks/{id}/occurrences/{due}/acknowledge"),
+            &json!({}),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(home(&browser).await["open"], json!([]));
 }
 
 #[tokio::test]
