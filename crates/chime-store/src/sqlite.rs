@@ -86,6 +86,10 @@ struct Inner {
     sink: Arc<OnceLock<Arc<dyn OutboxSink>>>,
 }
 
+/// A write of another component's tables, run in one of the store writer's transactions
+/// ([`SqliteStore::write_shared`]).
+pub type SharedWrite = Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>;
+
 /// Where a store sends the events its writes make, in the transaction that makes them, when
 /// something in the same file takes them directly: the embedded bus log. The events then never
 /// touch the `outbox` table, and no relay copies them: one row per event instead of three
@@ -195,10 +199,7 @@ impl SqliteStore {
     /// Runs `job` on the store's writer, inside one of its group transactions, for another
     /// component's tables in the same file (the embedded bus log's offsets and retention).
     /// Returns once that transaction has committed.
-    pub async fn write_shared(
-        &self,
-        job: Box<dyn FnOnce(&Connection) -> rusqlite::Result<()> + Send>,
-    ) -> Result<()> {
+    pub async fn write_shared(&self, job: SharedWrite) -> Result<()> {
         self.write(move |tx| job(tx).map_err(map_err)).await
     }
 
