@@ -237,8 +237,13 @@ impl Authenticator {
 
     /// Who a bearer token speaks for.
     pub async fn verify(&self, token: &str) -> Result<Principal, AuthError> {
-        if let Some(principal) = self.verified.get(token, now_seconds(), LEEWAY.as_secs()) {
-            return Ok(principal);
+        if let Some((principal, kid, algorithm)) =
+            self.verified.get(token, now_seconds(), LEEWAY.as_secs())
+        {
+            // Only while the key source still has the key it was verified with.
+            if matches!(self.keys.key(kid.as_deref()).await, Some((_, a)) if a == algorithm) {
+                return Ok(principal);
+            }
         }
         // Fails for `alg: none` and any name jsonwebtoken does not implement.
         let header = jsonwebtoken::decode_header(token)?;
@@ -273,7 +278,8 @@ impl Authenticator {
         // `exp` is required and numeric (the validation above checked it).
         if let Some(exp) = data.claims.get("exp").and_then(Value::as_u64) {
             let nbf = data.claims.get("nbf").and_then(Value::as_u64);
-            self.verified.put(token, principal.clone(), exp, nbf);
+            self.verified
+                .put(token, principal.clone(), (header.kid, algorithm), exp, nbf);
         }
         Ok(principal)
     }
