@@ -80,7 +80,20 @@ pub struct KafkaOptions {
     pub fetch_wait: Duration,
     /// `session.timeout.ms` of consumers: how long the group waits for a member that went
     /// silent before moving its partitions to the others; `None` keeps librdkafka's (45 s).
+    /// With it, members heartbeat every third of it, at most every second
+    /// (`heartbeat.interval.ms`), so that a survivor hears of a rebalance soon after the
+    /// coordinator gave up on a dead member.
     pub session_timeout: Option<Duration>,
+    /// `max.poll.interval.ms`: a member that has not asked for records for this long (its
+    /// handler stuck on a store it cannot reach, say) leaves the group, so that the others
+    /// take its partitions over, and joins again when it next polls; the records it was
+    /// handling are delivered again to their new owner. `None` keeps librdkafka's (5 min).
+    /// At least [`KafkaOptions::session_timeout`].
+    pub max_poll_interval: Option<Duration>,
+    /// Put in front of every topic and consumer group name on the broker (`""`: the design's
+    /// names as they are), so that several deployments, or test runs, share one cluster
+    /// without reading each other's events. Callers name topics and groups without it.
+    pub prefix: String,
     /// Longest wait in `subscribe` for the group to assign this member its partitions. A
     /// group whose previous member died waits for it up to the broker's session timeout.
     pub join_timeout: Duration,
@@ -101,9 +114,18 @@ impl Default for KafkaOptions {
             message_timeout: Duration::from_secs(30),
             fetch_wait: Duration::from_millis(100),
             session_timeout: None,
+            max_poll_interval: None,
+            prefix: String::new(),
             join_timeout: Duration::from_secs(60),
             settings: Vec::new(),
         }
+    }
+}
+
+impl KafkaOptions {
+    /// A topic's or group's name on the broker: [`KafkaOptions::prefix`] in front.
+    fn named(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
     }
 }
 
@@ -220,7 +242,8 @@ impl Bus for KafkaBus {
         // awaited to make room, which keeps the batch in order.
         let mut pending = VecDeque::with_capacity(messages.len());
         for message in &messages {
-            let mut record = FutureRecord::to(&message.topic)
+            let topic = self.options.named(&message.topic);
+            let mut record = FutureRecord::to(&topic)
                 .key(message.key.as_bytes())
                 .payload(message.payload.as_slice());
             loop {

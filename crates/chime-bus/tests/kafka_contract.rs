@@ -59,6 +59,48 @@ async fn create_topics_succeeds_when_the_topics_already_exist() {
     bus.create_topics(&topics).await.expect("create again");
 }
 
+/// Two deployments on one broker, told apart by their prefixes: each reads only its own
+/// events, under the topic names it gave, and commits under its own group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buses_with_different_prefixes_share_a_broker_without_reading_each_other() {
+    use chime_bus::Message;
+
+    let broker = Tansu::start().await;
+    let bus = |prefix: &str| {
+        KafkaBus::connect(KafkaOptions {
+            prefix: prefix.to_owned(),
+            ..broker.options()
+        })
+        .expect("connect")
+    };
+    let (blue, green) = (bus("blue."), bus("green."));
+    let message = |payload: &str| Message {
+        topic: "task-events".to_owned(),
+        key: "tsk_1".to_owned(),
+        payload: payload.as_bytes().to_vec(),
+    };
+    blue.publish(vec![message("blue's")])
+        .await
+        .expect("publish");
+    green
+        .publish(vec![message("green's")])
+        .await
+        .expect("publish");
+    for (bus, own) in [(&blue, "blue's"), (&green, "green's")] {
+        let mut subscription = bus
+            .subscribe("history", &["task-events"])
+            .await
+            .expect("join");
+        let records = subscription.poll(10).await.expect("poll");
+        let seen: Vec<(&str, &[u8])> = records
+            .iter()
+            .map(|r| (r.topic.as_str(), r.payload.as_slice()))
+            .collect();
+        assert_eq!(seen, [("task-events", own.as_bytes())]);
+        subscription.commit(&records).await.expect("commit");
+    }
+}
+
 /// A figure, not a check (ignored by default): publish throughput, and the latency from the
 /// start of a publish of one message to the poll that returns it, against tansu on loopback.
 /// `cargo test -p chime-bus --features kafka --test kafka_contract -- --ignored --nocapture`

@@ -119,6 +119,15 @@ pub struct BusConfig {
     /// a role's events waits this long. Lower is faster failover, but an instance paused
     /// longer (a long GC-free stall, a CPU-starved pod) is taken for dead and rebalanced.
     pub session_timeout_seconds: f64,
+    /// How long an instance may go without asking the broker for more events (its handler
+    /// stuck on a store it cannot reach, say) before it gives its partitions up to the other
+    /// instances of its role (`max.poll.interval.ms`); it joins again once it polls. At least
+    /// `session_timeout_seconds`.
+    pub max_poll_interval_seconds: f64,
+    /// Put in front of every topic and consumer group name on the broker (letters, digits,
+    /// `.`, `_`, `-`; empty by default): several deployments, or test runs, can share one
+    /// Kafka cluster without reading each other's events.
+    pub prefix: String,
     /// Further librdkafka properties (`security.protocol`, `sasl.*`, `ssl.*`).
     #[serde(skip_serializing)]
     pub kafka_settings: std::collections::BTreeMap<String, String>,
@@ -130,11 +139,17 @@ impl Default for BusConfig {
             kafka_bootstrap: None,
             partitions: 12,
             replication_factor: -1,
-            // Within the 10 s delivery target, rather than librdkafka's 45 s: heartbeats come
-            // from librdkafka's own thread every 3 s, so only a process that is gone (or
-            // frozen) misses three, and a needless rebalance only delivers some events again.
-            // Kafka's default floor (group.min.session.timeout.ms) is 6 s.
-            session_timeout_seconds: 10.0,
+            // Well within the 10 s delivery target, rather than librdkafka's 45 s: the
+            // smallest Apache Kafka accepts by default (group.min.session.timeout.ms), so a
+            // dead instance's share moves about 7 s after it died (the failover issue's
+            // figures, BENCHMARKS.md). Heartbeats come from librdkafka's own thread every
+            // second, so only a process that is gone (or frozen) misses six, and a needless
+            // rebalance only delivers some events again.
+            session_timeout_seconds: 6.0,
+            // A batch takes milliseconds to a second; one stuck for 10 s is a partitioned
+            // or frozen instance, whose share the others should take.
+            max_poll_interval_seconds: 10.0,
+            prefix: String::new(),
             kafka_settings: Default::default(),
         }
     }
@@ -155,6 +170,26 @@ impl BusConfig {
         }
         if !(1.0..=3600.0).contains(&self.session_timeout_seconds) {
             bail!("bus.session_timeout_seconds must be between 1 and 3600");
+        }
+        if !(self.session_timeout_seconds..=86_400.0).contains(&self.max_poll_interval_seconds) {
+            bail!(
+                "bus.max_poll_interval_seconds must be between bus.session_timeout_seconds ({}) \
+                 and 86400",
+                self.session_timeout_seconds
+            );
+        }
+        if let Some(bad) = self
+            .prefix
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+        {
+            bail!(
+                "bus.prefix `{}` has `{bad}`: Kafka names take letters, digits, `.`, `_` and `-`",
+                self.prefix
+            );
+        }
+        if self.prefix.len() > 200 {
+            bail!("bus.prefix is longer than 200 characters (a Kafka topic name is at most 249)");
         }
         if self.partitions < 1 {
             bail!("bus.partitions must be at least 1");
@@ -420,6 +455,10 @@ async fn open_kafka(
         partitions: config.bus.partitions,
         replication_factor: config.bus.replication_factor,
         session_timeout: Some(Duration::from_secs_f64(config.bus.session_timeout_seconds)),
+        max_poll_interval: Some(Duration::from_secs_f64(
+            config.bus.max_poll_interval_seconds,
+        )),
+        prefix: config.bus.prefix.clone(),
         settings: config
             .bus
             .kafka_settings
@@ -469,6 +508,23 @@ impl Probe {
         #[cfg(not(feature = "kafka"))]
         let no_bus = true;
         self.store.is_none() && no_bus
+    }
+
+    /// A round trip to the shared store, within [`PROBE_EVERY`], for the consumers (see
+    /// [`chime_roles::StoreCheck`]); nothing to check on the embedded one.
+    pub fn store_check(&self) -> chime_roles::StoreCheck {
+        match self.store.clone() {
+            Some(store) => chime_roles::StoreCheck::new(move || {
+                let store = store.clone();
+                Box::pin(async move {
+                    matches!(
+                        tokio::time::timeout(PROBE_EVERY, store.ping()).await,
+                        Ok(Ok(()))
+                    )
+                })
+            }),
+            None => chime_roles::StoreCheck::default(),
+        }
     }
 
     async fn check(&self) -> Result<(), String> {

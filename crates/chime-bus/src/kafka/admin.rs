@@ -39,7 +39,8 @@ impl KafkaBus {
             return Ok(());
         }
         let configs = topic_configs(self.options.replication_factor);
-        let new: Vec<NewTopic<'_>> = topics
+        let named: Vec<String> = topics.iter().map(|t| self.options.named(t)).collect();
+        let new: Vec<NewTopic<'_>> = named
             .iter()
             .map(|t| {
                 configs.iter().fold(
@@ -71,7 +72,8 @@ impl KafkaBus {
                 }
             }
         }
-        self.await_topics(&topics).await?;
+        self.await_topics(&named.iter().map(String::as_str).collect::<Vec<_>>())
+            .await?;
         self.ready
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

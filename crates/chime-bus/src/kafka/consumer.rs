@@ -37,6 +37,11 @@ impl KafkaBus {
             )));
         }
         self.ensure_topics(&topics).await?;
+        let prefix = self.options.prefix.clone();
+        let group = self.options.named(group);
+        let group = group.as_str();
+        let topics: Vec<String> = topics.iter().map(|t| self.options.named(t)).collect();
+        let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
         let (changes_tx, changes) = watch::channel(0);
         let context = GroupContext {
             group: group.to_owned(),
@@ -45,7 +50,13 @@ impl KafkaBus {
         };
         let mut config = client_config(&self.options);
         if let Some(timeout) = self.options.session_timeout {
-            config.set("session.timeout.ms", millis(timeout).to_string());
+            let heartbeat = (timeout / 3).min(Duration::from_secs(1));
+            config
+                .set("session.timeout.ms", millis(timeout).to_string())
+                .set("heartbeat.interval.ms", millis(heartbeat).to_string());
+        }
+        if let Some(interval) = self.options.max_poll_interval {
+            config.set("max.poll.interval.ms", millis(interval).to_string());
         }
         let consumer: StreamConsumer<GroupContext> = config
             .set("group.id", group)
@@ -65,6 +76,7 @@ impl KafkaBus {
         let mut subscription = KafkaSubscription {
             consumer: Some(Arc::new(consumer)),
             group: group.to_owned(),
+            prefix,
             buffer: VecDeque::new(),
             generation: 0,
             changes,
@@ -137,7 +149,11 @@ impl ConsumerContext for GroupContext {
 pub struct KafkaSubscription {
     /// `None` only while dropping.
     consumer: Option<Arc<StreamConsumer<GroupContext>>>,
+    /// The group's name on the broker.
     group: String,
+    /// [`KafkaOptions::prefix`](super::KafkaOptions::prefix): taken off the topic of every
+    /// record returned, put back on to commit.
+    prefix: String,
     /// Records received and not yet returned by `poll`, all of the current assignment.
     buffer: VecDeque<Record>,
     /// The rebalance generation `buffer` and `committed` belong to.
@@ -191,7 +207,7 @@ impl KafkaSubscription {
         self.follow_rebalances();
         match received {
             Ok(message) => {
-                self.buffer.push_back(record(&message));
+                self.buffer.push_back(record(&message, &self.prefix));
                 Ok(())
             }
             Err(error @ KafkaError::MessageConsumptionFatal(_)) => Err(failed(
@@ -262,9 +278,10 @@ impl KafkaSubscription {
     }
 }
 
-fn record(message: &BorrowedMessage<'_>) -> Record {
+fn record(message: &BorrowedMessage<'_>, prefix: &str) -> Record {
+    let topic = message.topic();
     Record {
-        topic: message.topic().to_owned(),
+        topic: topic.strip_prefix(prefix).unwrap_or(topic).to_owned(),
         partition: u32::try_from(message.partition()).unwrap_or_default(),
         offset: u64::try_from(message.offset()).unwrap_or_default(),
         // Keys are task ids, which this adapter writes as UTF-8; another producer's bytes are
@@ -324,7 +341,8 @@ impl Subscription for KafkaSubscription {
                 .map_err(|_| failed_because(format!("offset {} out of range", r.offset)))?;
             let partition = i32::try_from(r.partition)
                 .map_err(|_| failed_because(format!("partition {} out of range", r.partition)))?;
-            let entry = next.entry((r.topic.clone(), partition)).or_insert(0);
+            let topic = format!("{}{}", self.prefix, r.topic);
+            let entry = next.entry((topic, partition)).or_insert(0);
             *entry = (*entry).max(offset + 1);
         }
         let partitions: Vec<(String, i32)> = next.keys().cloned().collect();
