@@ -141,6 +141,36 @@ impl MigrationSource<'static> for Embedded {
 /// unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What every connection sets on the server first, so that a process cut off from the
+/// database (a network partition, a frozen pod) holds nothing that others wait for:
+/// - `idle_in_transaction_session_timeout`: a transaction whose client went silent between
+///   statements is ended after 5 s, releasing the schedule rows and deliveries it had claimed
+///   `FOR UPDATE`, which other instances then claim (its client's commit fails, so nothing is
+///   done twice). Chime's transactions never wait on anything outside the database.
+/// - `tcp_keepalives_*` and `tcp_user_timeout`: the server notices a silent client's TCP
+///   connection within about 10 s, idle or while sending it a result, instead of the
+///   operating system's default of two hours.
+///
+/// The failover issue's partition drill (`scripts/partition-drill`) is what checks these.
+const SESSION_SETTINGS: &str = "SELECT \
+     set_config('idle_in_transaction_session_timeout', '5s', false), \
+     set_config('tcp_keepalives_idle', '5', false), \
+     set_config('tcp_keepalives_interval', '1', false), \
+     set_config('tcp_keepalives_count', '5', false), \
+     set_config('tcp_user_timeout', '10000', false)";
+
+/// Runs [`SESSION_SETTINGS`] on a new connection (the pool's `after_connect`).
+fn apply_session_settings(
+    connection: &mut sqlx::PgConnection,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> futures::future::BoxFuture<'_, std::result::Result<(), sqlx::Error>> {
+    Box::pin(async move {
+        sqlx::Executor::execute(connection, SESSION_SETTINGS)
+            .await
+            .map(|_| ())
+    })
+}
+
 /// How long a relay's claim on an outbox batch lasts: the most a relay that died delays the
 /// events it claimed. Publishing a batch takes milliseconds; a relay slower than this has its
 /// events published again by another (harmless: consumers are idempotent).
@@ -186,6 +216,7 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(1))
             .acquire_timeout(ACQUIRE_TIMEOUT)
+            .after_connect(apply_session_settings)
             .connect_with(options)
             .await
             .map_err(map_err)?;

@@ -25,11 +25,18 @@ impl OutboxStore for PgStore {
 
     async fn outbox_claim(&self, max: usize) -> Result<Vec<OutboxRow>> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(OUTBOX_CLAIM_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        // Every relay waits for this lock, so a relay that goes silent while it holds it (cut
+        // off between this statement and the next) must not hold it for the connection's
+        // 5 s (`SESSION_SETTINGS`): its transaction ends 1 s after it went silent. The two
+        // statements are one round trip apart.
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock($1), \
+             set_config('idle_in_transaction_session_timeout', '1s', true)",
+        )
+        .bind(OUTBOX_CLAIM_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
         // Claimable: unclaimed, claimed by this instance, or a lease that ran out; and no
         // older event of the same key under another instance's live lease. The clock is the
         // database's, read after the lock.
