@@ -24,6 +24,9 @@ use crate::{Context, Result};
 /// Most records handled in one batch (one store transaction).
 pub const BATCH: usize = 512;
 
+/// How often a consumer asks again whether its store answers, before it joins its group.
+const STORE_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// How often, at most, the lag is read (the alert on it looks at minutes).
 pub const LAG_EVERY: Duration = Duration::from_secs(5);
 
@@ -57,6 +60,21 @@ where
     Fut: Future<Output = Result<()>>,
 {
     let names: Vec<&str> = topics.iter().map(|t| t.name()).collect();
+    // Not into the group before the store answers (see `StoreCheck`).
+    let mut said = false;
+    while !ctx.store_check.answers().await {
+        if !said {
+            tracing::warn!(
+                group,
+                "the store does not answer: not joining the group until it does"
+            );
+            said = true;
+        }
+        tokio::select! {
+            () = ctx.shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(STORE_CHECK_EVERY) => {}
+        }
+    }
     let mut subscription = bus.subscribe(group, &names).await?;
     let mut lag = Lag {
         group,
@@ -148,5 +166,81 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use async_trait::async_trait;
+    use chime_bus::log::LogBus;
+    use chime_bus::Message;
+
+    use super::*;
+    use crate::StoreCheck;
+
+    /// The embedded log, counting the groups joined.
+    struct Counting {
+        log: LogBus,
+        joined: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl Bus for Counting {
+        async fn publish(&self, messages: Vec<Message>) -> chime_bus::Result<()> {
+            self.log.publish(messages).await
+        }
+
+        async fn subscribe(
+            &self,
+            group: &str,
+            topics: &[&str],
+        ) -> chime_bus::Result<Box<dyn Subscription>> {
+            self.joined.fetch_add(1, Ordering::SeqCst);
+            self.log.subscribe(group, topics).await
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_consumer_joins_its_group_only_once_the_store_answers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bus = Arc::new(Counting {
+            log: LogBus::open(&dir.path().join("log.sqlite"))
+                .await
+                .expect("log"),
+            joined: AtomicUsize::new(0),
+        });
+        let answers = Arc::new(AtomicBool::new(false));
+        let mut ctx = crate::testing::ctx_at("2026-01-01T00:00:00Z");
+        ctx.store_check = StoreCheck::new({
+            let answers = answers.clone();
+            move || {
+                let answers = answers.clone();
+                Box::pin(async move { answers.load(Ordering::SeqCst) })
+            }
+        });
+        let consumer = tokio::spawn({
+            let (bus, ctx) = (bus.clone(), ctx.clone());
+            async move { run(bus, "g", &[Topic::TaskEvents], &ctx, |_| async { Ok(()) }).await }
+        });
+        // A minute of a store that does not answer: asked every second, never joined.
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        assert_eq!(bus.joined.load(Ordering::SeqCst), 0);
+
+        answers.store(true, Ordering::SeqCst);
+        for _ in 0..100 {
+            if bus.joined.load(Ordering::SeqCst) == 1 {
+                break;
+            }
+            tokio::time::sleep(STORE_CHECK_EVERY).await;
+        }
+        assert_eq!(
+            bus.joined.load(Ordering::SeqCst),
+            1,
+            "joined once it answered"
+        );
+        ctx.shutdown.cancel();
+        consumer.await.expect("consumer").expect("stops cleanly");
     }
 }

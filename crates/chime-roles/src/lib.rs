@@ -88,4 +88,34 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Whether the store answers: a consumer joins its group only once it does.
+    pub store_check: StoreCheck,
+}
+
+/// A round trip to the store, or nothing to check (the embedded store, in the same process).
+///
+/// A consumer asks it before it joins its group: a process cut off from its store (a network
+/// partition) that joined would take partitions whose events it cannot handle, and hold them
+/// until the group gave up on it (`max.poll.interval.ms` on Kafka), then join again and take
+/// them again: the events of those partitions would wait for the partition to heal.
+#[derive(Clone, Default)]
+pub struct StoreCheck(
+    Option<Arc<dyn Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync>>,
+);
+
+impl StoreCheck {
+    /// `answers` returns whether a round trip to the store succeeded.
+    pub fn new(
+        answers: impl Fn() -> futures::future::BoxFuture<'static, bool> + Send + Sync + 'static,
+    ) -> Self {
+        Self(Some(Arc::new(answers)))
+    }
+
+    /// Whether the store answers (always, with nothing to check).
+    pub async fn answers(&self) -> bool {
+        match &self.0 {
+            Some(answers) => answers().await,
+            None => true,
+        }
+    }
 }

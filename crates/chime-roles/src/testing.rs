@@ -55,6 +55,7 @@ pub fn ctx_at(now: &str) -> Context {
         clock: Arc::new(StoppedClock(now.parse().expect("instant"))),
         metrics: Arc::new(Metrics::new()),
         shutdown: tokio_util::sync::CancellationToken::new(),
+        store_check: Default::default(),
     }
 }
 

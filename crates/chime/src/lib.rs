@@ -149,6 +149,7 @@ pub async fn start_with_clock(
         clock,
         metrics: metrics.clone(),
         shutdown: shutdown.clone(),
+        store_check: backends.probe.store_check(),
     };
     let feed = InboxFeed::new(FEED_CAPACITY);
 

@@ -123,6 +123,7 @@ fn execution_at(start: &str) -> (Execution, Arc<MemorySchedule>, Context) {
         clock: Arc::new(TokioClock::starting_at(start.parse().unwrap())),
         metrics: Arc::new(Metrics::new()),
         shutdown: tokio_util::sync::CancellationToken::new(),
+        store_check: Default::default(),
     };
     let store = Arc::new(MemorySchedule::default());
     let execution = Execution::new(store.clone(), ctx.clone(), ExecutionConfig::default());

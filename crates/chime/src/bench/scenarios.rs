@@ -199,6 +199,7 @@ pub(super) async fn retention(h: &Harness, n: usize) -> anyhow::Result<Report> {
         clock: h.clock.clone(),
         metrics: h.running.metrics.clone(),
         shutdown: tokio_util::sync::CancellationToken::new(),
+        store_check: Default::default(),
     };
     let store = h.running.retention.clone();
     let now = h.clock.now();
