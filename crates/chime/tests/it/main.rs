@@ -26,6 +26,7 @@ mod migrate;
 mod occurrences;
 mod oidc;
 mod ops;
+mod partition;
 mod pii;
 mod profile;
 mod restart;
