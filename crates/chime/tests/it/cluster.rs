@@ -29,6 +29,12 @@
 //! them; debug builds on a loaded machine created 10,000 in 51 s),
 //! `CHIME_CLUSTER_SETTLE_SECONDS` (120: how long after the window delivery may take),
 //! `CHIME_CLUSTER_KILLS` (1; 0 runs without kills, for figures of the undisturbed cluster),
+//! `CHIME_CLUSTER_KILL_AT` (0.4: when in the window the kills come, as a fraction of it),
+//! `CHIME_CLUSTER_REPLACE_AFTER_SECONDS` (0: how long after the kills their replacements start;
+//! a SIGKILLed container is restarted at once by its kubelet),
+//! `CHIME_CLUSTER_BOOTSTRAP` (`host:port[,…]`: run against that Kafka-protocol broker instead
+//! of a tansu of the test's own; topics and groups get a prefix of this run's, so earlier
+//! runs' events never replay),
 //! `CHIME_CLUSTER_KEEP` (keep the logs, and with `CHIME_CLUSTER_KEEP_DATABASE` the database,
 //! also when the test passes; without it, both are kept only when it fails),
 //! `CHIME_CLUSTER_BIN` (the `chime` binary to run, default the one cargo built for the test:
@@ -61,8 +67,6 @@ mod tansu;
 const PER_USER: usize = 5_000;
 /// Creates in flight at once, through the gateway.
 const CREATE_CONCURRENCY: usize = 32;
-/// The consumers' session timeout: how long a killed instance's partitions wait.
-const SESSION_TIMEOUT_SECONDS: f64 = 10.0;
 const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A database of its own on the PostgreSQL server, dropped (with its connections) on drop.
@@ -341,8 +345,20 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     nginx_binary();
     let dir = KeptOnFailure(Some(tempfile::tempdir().expect("tempdir")));
     let db = Store::create(dir.path());
-    let broker = tansu::Tansu::start().await;
-    let bootstrap = broker.options().bootstrap_servers;
+    // A broker given by address, or one of the test's own.
+    let (broker, bootstrap) = match std::env::var("CHIME_CLUSTER_BOOTSTRAP") {
+        Ok(bootstrap) => (None, bootstrap),
+        Err(_) => {
+            let broker = tansu::Tansu::start().await;
+            let bootstrap = broker.options().bootstrap_servers;
+            (Some(broker), bootstrap)
+        }
+    };
+    let prefix = format!(
+        "chime-cluster-{}-{}-",
+        std::process::id(),
+        jiff::Timestamp::now().as_millisecond()
+    );
     let gateway_port = free_port();
     let public = format!("https://127.0.0.1:{gateway_port}");
     let key = {
@@ -367,11 +383,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
             ("CHIME_BUS__KAFKA_BOOTSTRAP", bootstrap),
             ("CHIME_BUS__PARTITIONS", "6".into()),
             ("CHIME_BUS__REPLICATION_FACTOR", "1".into()),
-            // A killed instance's partitions move after this (librdkafka's default is 45 s).
-            (
-                "CHIME_BUS__SESSION_TIMEOUT_SECONDS",
-                SESSION_TIMEOUT_SECONDS.to_string(),
-            ),
+            ("CHIME_BUS__PREFIX", prefix),
             (
                 "CHIME_KEYS_DIR",
                 dir.path().join("keys").display().to_string(),
@@ -526,15 +538,15 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         );
     }
 
-    // The kills, inside the window, then a replacement of each (a new pod: new port, new
-    // data directory), as a Deployment would start one. The replacements join once the
-    // session timeout has passed since the kills: Kafka's coordinator expires a silent member
-    // on its own at that timeout and moves its partitions; tansu 0.6.0 checks for expired
-    // members only when some member joins, so a join *after* the timeout is what makes it
-    // do what Kafka does by itself. (A join before it would leave the dead member in the new
-    // generation, holding its partitions, until a later join.) So the killed instances'
-    // share of events waits about the session timeout on either broker: the lateness max.
-    let kill_at = window_start_instant + Duration::from_secs_f64(window * 0.4);
+    // The kills, inside the window, then a replacement of each (a new process: new port, new
+    // data directory), by default at once, as a kubelet restarts a killed container. The
+    // killed members' partitions move when the coordinator has heard nothing from them for
+    // the session timeout (6 s by default): Kafka's expires them by itself; tansu 0.6.0 when
+    // a survivor's heartbeat (every second) or a join comes after that timeout. So the killed
+    // instances' share of events waits about the session timeout on either broker.
+    let kill_at_fraction: f64 = param("CHIME_CLUSTER_KILL_AT", 0.4);
+    let replace_after: f64 = param("CHIME_CLUSTER_REPLACE_AFTER_SECONDS", 0.0);
+    let kill_at = window_start_instant + Duration::from_secs_f64(window * kill_at_fraction);
     let mut killed = Vec::new();
     if kills != 0 {
         tokio::time::sleep_until(kill_at.into()).await;
@@ -551,7 +563,8 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         victim.process.kill().await;
         killed.push(victim.name.clone());
     }
-    let expired = Instant::now() + Duration::from_secs_f64(SESSION_TIMEOUT_SECONDS + 1.0);
+    let killed_at = jiff::Timestamp::now();
+    let expired = Instant::now() + Duration::from_secs_f64(replace_after);
     if kills != 0 {
         tokio::time::sleep_until(expired.into()).await;
     }
@@ -640,6 +653,17 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         })
         .collect();
     lateness.sort_by(f64::total_cmp);
+    // The occurrences due in the 10 s after the kills: those the killed instances held.
+    let mut around_kill: Vec<f64> = first_arrival
+        .iter()
+        .filter_map(|((_, due), at)| {
+            let due: jiff::Timestamp = due.parse().ok()?;
+            let since_kill = due.duration_since(killed_at).as_secs_f64();
+            (kills != 0 && (0.0..10.0).contains(&since_kill))
+                .then(|| at.duration_since(due).as_secs_f64())
+        })
+        .collect();
+    around_kill.sort_by(f64::total_cmp);
 
     eprintln!(
         "cluster: {reminders} reminders ({} users, a third daily) due over {window} s, created \
@@ -648,6 +672,8 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
          webhook-ids, {ids_posted_twice} ids POSTed more than once, {occurrences_with_two_ids} \
          occurrences with two ids, {not_delivered} missing, {unexpected} unexpected\n  \
          lateness (due -> first POST received): p50 {:.3} s, p99 {:.3} s, max {:.3} s\n  \
+         due in the 10 s after the kills ({} at {kill_at_fraction} of the window): p50 {:.3} s, \
+         p99 {:.3} s, max {:.3} s\n  \
          stages (p50 / p99 / max, s): {}\n  \
          in-app (user 0): {in_app_expected} expected, {inbox} in the inbox, {sse_notifications} \
          on the live stream through the gateway, {sse_other} other stream events\n  logs: {}",
@@ -655,6 +681,10 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         percentile(&lateness, 50.0),
         percentile(&lateness, 99.0),
         lateness.last().copied().unwrap_or(f64::NAN),
+        around_kill.len(),
+        percentile(&around_kill, 50.0),
+        percentile(&around_kill, 99.0),
+        around_kill.last().copied().unwrap_or(f64::NAN),
         stages(&db),
         dir.path().display(),
     );
