@@ -20,9 +20,11 @@
 //!   partitions), so a role that subscribed is a member and `lag` covers its partitions.
 //! - **Cancel-safe `poll`.** rdkafka's `recv` is cancel-safe; each record it returns goes into
 //!   the subscription's buffer before the next await, so a dropped poll loses nothing.
-//!   librdkafka rewinds a partition to its committed offset when a rebalance (eager protocol)
-//!   hands it out again, so the buffer is cleared on every rebalance rather than returning
-//!   records that are coming again anyway.
+//! - **Incremental rebalancing** (`cooperative-sticky`): a member joining or leaving moves
+//!   only the partitions that change hands; the others are consumed on throughout (an eager
+//!   rebalance stopped the whole group, seconds on a slow coordinator, whenever one instance
+//!   died). A partition taken away loses its buffered records (its next owner reads them again
+//!   from the committed offset), and one handed out starts from the committed offset.
 //! - **Never blocks the runtime.** Commits, committed-offset look-ups, watermark queries and
 //!   closing a consumer block in librdkafka, so they run in `spawn_blocking`.
 //! - **Topics are created, not auto-created.** [`KafkaBus::create_topics`] creates the

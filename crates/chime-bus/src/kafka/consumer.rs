@@ -3,7 +3,7 @@
 //! view of its assignment (buffer, generation, committed offsets), which every operation
 //! reads and a rebalance resets.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -60,6 +60,10 @@ impl KafkaBus {
         }
         let consumer: StreamConsumer<GroupContext> = config
             .set("group.id", group)
+            // Incremental rebalancing: when a member joins or leaves, only the partitions that
+            // move stop; the others go on being consumed (eager rebalancing stopped every
+            // member of the group for the rebalance, seconds on a slow coordinator).
+            .set("partition.assignment.strategy", "cooperative-sticky")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", reset)
@@ -99,7 +103,9 @@ impl KafkaBus {
 #[derive(Debug, Default)]
 struct Membership {
     /// Partitions assigned now; `None` until the first assignment.
-    assigned: Option<Vec<(String, i32)>>,
+    assigned: Option<BTreeSet<(String, i32)>>,
+    /// Partitions taken away since the subscription last looked (`follow_rebalances`).
+    revoked: Vec<(String, i32)>,
     /// Rebalance events seen (assignments and revocations).
     generation: u64,
 }
@@ -120,21 +126,34 @@ impl ConsumerContext for GroupContext {
             .membership
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Incremental (cooperative) rebalancing hands out and takes away only the partitions
+        // that move; an eager one takes every partition away, then hands out the new set. So
+        // both are: an assignment adds, a revocation removes.
+        let listed = |partitions: &TopicPartitionList| -> Vec<(String, i32)> {
+            partitions
+                .elements()
+                .iter()
+                .map(|e| (e.topic().to_owned(), e.partition()))
+                .collect()
+        };
         match rebalance {
             Rebalance::Assign(partitions) => {
-                let assigned: Vec<(String, i32)> = partitions
-                    .elements()
-                    .iter()
-                    .map(|e| (e.topic().to_owned(), e.partition()))
-                    .collect();
-                tracing::debug!(group = %self.group, ?assigned, "partitions assigned");
-                membership.assigned = Some(assigned);
+                let added = listed(partitions);
+                tracing::debug!(group = %self.group, ?added, "partitions assigned");
+                membership
+                    .assigned
+                    .get_or_insert_with(BTreeSet::new)
+                    .extend(added);
             }
-            Rebalance::Revoke(_) => {
-                tracing::debug!(group = %self.group, "partitions revoked");
-                if membership.assigned.is_some() {
-                    membership.assigned = Some(Vec::new());
+            Rebalance::Revoke(partitions) => {
+                let removed = listed(partitions);
+                tracing::debug!(group = %self.group, ?removed, "partitions revoked");
+                if let Some(assigned) = membership.assigned.as_mut() {
+                    for partition in &removed {
+                        assigned.remove(partition);
+                    }
                 }
+                membership.revoked.extend(removed);
             }
             Rebalance::Error(error) => {
                 tracing::warn!(group = %self.group, %error, "rebalance failed");
@@ -186,18 +205,45 @@ impl KafkaSubscription {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .assigned
-                .clone()
+                .as_ref()
+                .map(|a| a.iter().cloned().collect())
         })
     }
 
-    /// Drops what belongs to an earlier assignment when a rebalance happened since.
+    /// Drops what belongs to partitions taken away since the last look: their buffered
+    /// records (their next owner, or this member if they come back, reads them again from the
+    /// committed offset) and what this member knew of their committed offsets. Partitions kept
+    /// through an incremental rebalance keep their records: librdkafka goes on fetching them
+    /// from where it was.
     fn follow_rebalances(&mut self) {
         let generation = *self.changes.borrow_and_update();
-        if generation != self.generation {
-            self.generation = generation;
-            self.buffer.clear();
-            self.committed.clear();
+        if generation == self.generation {
+            return;
         }
+        self.generation = generation;
+        let revoked: HashSet<(String, i32)> = match &self.consumer {
+            Some(consumer) => std::mem::take(
+                &mut consumer
+                    .context()
+                    .membership
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .revoked,
+            )
+            .into_iter()
+            .collect(),
+            None => return,
+        };
+        if revoked.is_empty() {
+            return;
+        }
+        let prefix = &self.prefix;
+        self.buffer.retain(|r| {
+            let partition = i32::try_from(r.partition).unwrap_or_default();
+            !revoked.contains(&(format!("{prefix}{}", r.topic), partition))
+        });
+        self.committed
+            .retain(|partition, _| !revoked.contains(partition));
     }
 
     /// Takes one result of `recv` into the buffer. A consumer error that librdkafka recovers
