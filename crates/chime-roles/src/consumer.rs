@@ -3,7 +3,8 @@
 //! idempotent).
 //!
 //! It also keeps the group's `chime_bus_consumer_lag` gauge: the adapter is asked for the
-//! lag right after subscribing, then at most once every [`LAG_EVERY`]: after a poll whose
+//! lag right after subscribing, then at most once every [`LAG_EVERY`] ([`LAG_EVERY_BUSY`]
+//! while batches come full): after a poll whose
 //! reading is due (so a handler that keeps failing, and the restarts that follow, still show a
 //! growing lag), after a commit whose reading is due, and, when batches were consumed since
 //! the last reading and none follows, once the interval has passed (so an idle group's gauge
@@ -29,6 +30,10 @@ const STORE_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// How often, at most, the lag is read (the alert on it looks at minutes).
 pub const LAG_EVERY: Duration = Duration::from_secs(5);
+
+/// How often, at most, the lag is read while batches come full: each reading holds the next
+/// batch back (1-2 s on tansu while a group rebalances), when the consumer is furthest behind.
+pub const LAG_EVERY_BUSY: Duration = Duration::from_secs(30);
 
 /// Consumes `topics` as `group` until shutdown, calling `handle` with each decoded batch.
 /// A record that does not decode is logged and skipped: one bad message must not stop a role.
@@ -96,7 +101,8 @@ where
             }
             records = subscription.poll(BATCH) => records?,
         };
-        if lag.due() {
+        let busy = records.len() >= BATCH;
+        if lag.due(busy) {
             lag.read(&mut *subscription).await;
         }
         let events = records
@@ -115,7 +121,7 @@ where
         subscription.commit(&records).await?;
         let committed = started.elapsed() - handled;
         owed = true;
-        if lag.due() {
+        if lag.due(busy) {
             lag.read(&mut *subscription).await;
             owed = false;
         }
@@ -138,8 +144,11 @@ struct Lag<'a> {
 }
 
 impl Lag<'_> {
-    fn due(&self) -> bool {
-        self.read_at.is_none_or(|at| at.elapsed() >= LAG_EVERY)
+    /// Whether a reading is due; `busy` (the batch was full: more is waiting) stretches the
+    /// interval to [`LAG_EVERY_BUSY`], since the reading holds the next batch back.
+    fn due(&self, busy: bool) -> bool {
+        let every = if busy { LAG_EVERY_BUSY } else { LAG_EVERY };
+        self.read_at.is_none_or(|at| at.elapsed() >= every)
     }
 
     /// When the next reading may be taken.
