@@ -20,11 +20,14 @@
 //!   partitions), so a role that subscribed is a member and `lag` covers its partitions.
 //! - **Cancel-safe `poll`.** rdkafka's `recv` is cancel-safe; each record it returns goes into
 //!   the subscription's buffer before the next await, so a dropped poll loses nothing.
-//! - **Incremental rebalancing** (`cooperative-sticky`): a member joining or leaving moves
-//!   only the partitions that change hands; the others are consumed on throughout (an eager
-//!   rebalance stopped the whole group, seconds on a slow coordinator, whenever one instance
-//!   died). A partition taken away loses its buffered records (its next owner reads them again
-//!   from the committed offset), and one handed out starts from the committed offset.
+//! - **Rebalances, eager or incremental.** librdkafka's default assignors rebalance eagerly
+//!   (every member gives every partition up, then takes its new share); incremental
+//!   rebalancing (`partition.assignment.strategy = cooperative-sticky` in the settings) moves
+//!   only the partitions that change hands. The subscription follows both: a partition taken
+//!   away loses its buffered records (its next owner reads them again from the committed
+//!   offset), and one handed out starts from the committed offset. Eager is the default: in
+//!   the cluster test's kill runs on tansu, incremental was not faster (BENCHMARKS.md,
+//!   "Failover and partitions").
 //! - **Never blocks the runtime.** Commits, committed-offset look-ups, watermark queries and
 //!   closing a consumer block in librdkafka, so they run in `spawn_blocking`.
 //! - **Topics are created, not auto-created.** [`KafkaBus::create_topics`] creates the

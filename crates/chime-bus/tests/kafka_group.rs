@@ -18,8 +18,26 @@ use tansu::Tansu;
 /// from the group's committed offsets and receives what the leaver had not committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_of_one_group_share_the_partitions_and_take_over_when_one_leaves() {
+    share_and_take_over(&[]).await;
+}
+
+/// The same with incremental rebalancing (`cooperative-sticky`), which the settings may
+/// choose: only the partitions that move are taken away, and nothing is lost or doubled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_share_and_take_over_with_incremental_rebalancing_too() {
+    share_and_take_over(&[("partition.assignment.strategy", "cooperative-sticky")]).await;
+}
+
+async fn share_and_take_over(settings: &[(&str, &str)]) {
     let broker = Tansu::start().await;
-    let bus = Arc::new(KafkaBus::connect(broker.options()).expect("connect"));
+    let options = chime_bus::kafka::KafkaOptions {
+        settings: settings
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+        ..broker.options()
+    };
+    let bus = Arc::new(KafkaBus::connect(options).expect("connect"));
     let (topic, group) = ("shared", "role");
     bus.create_topics(&[topic]).await.expect("topic");
     let mut first = bus.subscribe(group, &[topic]).await.expect("first member");

@@ -60,10 +60,6 @@ impl KafkaBus {
         }
         let consumer: StreamConsumer<GroupContext> = config
             .set("group.id", group)
-            // Incremental rebalancing: when a member joins or leaves, only the partitions that
-            // move stop; the others go on being consumed (eager rebalancing stopped every
-            // member of the group for the rebalance, seconds on a slow coordinator).
-            .set("partition.assignment.strategy", "cooperative-sticky")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", reset)
