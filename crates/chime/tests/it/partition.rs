@@ -50,6 +50,7 @@ fn partitions_from_the_store_and_the_broker_lose_nothing_double_nothing_and_resp
         assert_eq!(figure("duplicates"), 0.0, "{line}");
         assert_eq!(figure("fired_after_delete"), 0.0, "{line}");
         // Every reminder was created before its cut: the scenario ran as written.
-        assert_eq!(figure("created"), 100.0, "{line}");
+        assert_eq!(figure("created"), figure("reminders"), "{line}");
+        assert_eq!(figure("refused"), 0.0, "{line}");
     }
 }
