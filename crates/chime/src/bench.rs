@@ -30,13 +30,16 @@
 use anyhow::bail;
 use jiff::SignedDuration;
 
+mod apart;
 mod harness;
 pub mod load;
 mod scenarios;
 mod sqlite;
 
+pub use apart::Backends;
 pub use harness::BenchClock;
 use harness::Harness;
+pub use harness::Instants;
 use scenarios::{burst, create, recurring, retention, steady};
 use sqlite::sqlite_limits;
 
@@ -47,6 +50,38 @@ pub struct BenchArgs {
     /// Concurrent HTTP clients (and in-process callers when seeding pending reminders).
     #[arg(long, global = true, default_value_t = 64)]
     pub concurrency: usize,
+    /// The distributed mode: the roles apart, as processes of their own, on this PostgreSQL
+    /// server (a database of the run's own is created on it and dropped at the end). Needs
+    /// `--kafka-bootstrap`.
+    #[arg(long, global = true, requires = "kafka_bootstrap")]
+    pub store_url: Option<String>,
+    /// The distributed mode's broker (topics under a prefix of the run's own).
+    #[arg(long, global = true, requires = "store_url")]
+    pub kafka_bootstrap: Option<String>,
+    /// The distributed mode's execution and notification instances, each.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub instances: usize,
+}
+
+impl BenchArgs {
+    fn backends(&self) -> anyhow::Result<Option<Backends>> {
+        let (Some(store_url), Some(kafka_bootstrap)) = (&self.store_url, &self.kafka_bootstrap)
+        else {
+            return Ok(None);
+        };
+        if !cfg!(feature = "kafka") {
+            bail!(
+                "--kafka-bootstrap needs a chime built with the Kafka bus: \
+                 cargo build --release -p chime --features kafka"
+            );
+        }
+        Ok(Some(Backends {
+            store_url: store_url.clone(),
+            kafka_bootstrap: kafka_bootstrap.clone(),
+            instances: self.instances,
+            binary: std::env::current_exe()?,
+        }))
+    }
 }
 
 #[derive(Debug, Clone, clap::Subcommand)]
@@ -101,6 +136,12 @@ pub enum Scenario {
         #[arg(long, default_value_t = 200_000)]
         rows: usize,
     },
+    /// One process of the distributed mode (started by the harness, not by hand).
+    #[command(hide = true)]
+    Role {
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+    },
 }
 
 /// One run's figures: one row of the table.
@@ -119,6 +160,8 @@ pub struct Report {
     pub peak_rss_bytes: u64,
     /// Store bytes per pending reminder (`None` when nothing was left pending to measure).
     pub disk_per_pending: Option<f64>,
+    /// Where the lateness went, per occurrence (empty for `create`).
+    pub instants: Vec<Instants>,
 }
 
 impl Report {
@@ -141,6 +184,30 @@ impl Report {
                 .map_or("–".into(), |b| format!("{b:.0} B")),
         );
     }
+
+    /// The stages of the lateness, p50 / p99 / max: due to fired (the execution role's
+    /// claim) and fired to the in-app notification committed (outbox, bus, notification role).
+    pub fn print_stages(&self) {
+        if self.instants.is_empty() {
+            return;
+        }
+        let stage = |f: fn(&Instants) -> i64| {
+            let mut samples: Vec<SignedDuration> = self
+                .instants
+                .iter()
+                .map(|i| SignedDuration::from_micros(f(i)))
+                .collect();
+            samples.sort();
+            summary(&samples)
+        };
+        println!(
+            "{}: due → fired {}; fired → in-app committed {} ({} occurrences)",
+            self.scenario,
+            stage(|(due, fired, _)| fired - due),
+            stage(|(_, fired, committed)| committed - fired),
+            self.instants.len(),
+        );
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -149,21 +216,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             return tokio::task::spawn_blocking(move || sqlite_limits(rows)).await?
         }
         Scenario::Load(load) => return load::run(load).await,
+        Scenario::Role { roles } => return apart::serve_role(roles).await,
         _ => {}
     }
+    let backends = args.backends()?;
     let reports = match args.scenario {
-        Scenario::Smoke => smoke().await?,
-        scenario => vec![measure(scenario, args.concurrency).await?],
+        Scenario::Smoke => smoke(backends.as_ref()).await?,
+        scenario => vec![measure(scenario, args.concurrency, backends.as_ref()).await?],
     };
     Report::print_header();
     for report in &reports {
         report.print();
     }
+    for report in &reports {
+        report.print_stages();
+    }
     Ok(())
 }
 
-/// Every scenario at a small size.
-pub async fn smoke() -> anyhow::Result<Vec<Report>> {
+/// Every scenario at a small size (apart: every one but `retention`, which runs in process).
+pub async fn smoke(backends: Option<&Backends>) -> anyhow::Result<Vec<Report>> {
     let scenarios = [
         Scenario::Burst { reminders: 200 },
         Scenario::Steady {
@@ -181,35 +253,50 @@ pub async fn smoke() -> anyhow::Result<Vec<Report>> {
     ];
     let mut reports = Vec::new();
     for scenario in scenarios {
-        reports.push(measure(scenario, 16).await?);
+        if backends.is_some() && matches!(scenario, Scenario::Retention { .. }) {
+            continue;
+        }
+        reports.push(measure(scenario, 16, backends).await?);
     }
     Ok(reports)
 }
 
-pub async fn measure(scenario: Scenario, concurrency: usize) -> anyhow::Result<Report> {
+pub async fn measure(
+    scenario: Scenario,
+    concurrency: usize,
+    backends: Option<&Backends>,
+) -> anyhow::Result<Report> {
     if concurrency == 0 {
         bail!("--concurrency must be positive");
     }
-    let harness = Harness::start(concurrency).await?;
+    let mut harness = Harness::start(concurrency, backends).await?;
+    let h = &mut harness;
     let result = match scenario {
-        Scenario::Burst { reminders } => burst(&harness, reminders).await,
+        Scenario::Burst { reminders } => burst(h, reminders).await,
         Scenario::Steady {
             reminders,
             over,
             pending,
-        } => steady(&harness, reminders, over, pending).await,
-        Scenario::Create { seconds } => create(&harness, seconds).await,
+        } => steady(h, reminders, over, pending).await,
+        Scenario::Create { seconds } => create(h, seconds).await,
         Scenario::Recurring {
             tasks,
             rounds,
             over,
-        } => recurring(&harness, tasks, rounds, over).await,
-        Scenario::Retention { reminders } => retention(&harness, reminders).await,
-        Scenario::Smoke | Scenario::Sqlite { .. } | Scenario::Load(_) => {
-            bail!("not a scenario of the harness")
+        } => recurring(h, tasks, rounds, over).await,
+        Scenario::Retention { reminders } => retention(h, reminders).await,
+        Scenario::Smoke | Scenario::Sqlite { .. } | Scenario::Load(_) | Scenario::Role { .. } => {
+            Err(anyhow::anyhow!("not a scenario of the harness"))
         }
     };
-    harness.running.stop().await?;
+    let result = match result {
+        Ok(mut report) => harness.store.instants().await.map(|instants| {
+            report.instants = instants;
+            report
+        }),
+        Err(error) => Err(error),
+    };
+    harness.stop().await?;
     result
 }
 
@@ -222,7 +309,12 @@ fn positive(name: &str, n: usize) -> anyhow::Result<()> {
 
 /// This process's peak resident set (`VmHWM`), in bytes; 0 where `/proc` is missing.
 fn peak_rss() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    peak_rss_of("/proc/self/status")
+}
+
+/// The peak resident set a `/proc/PID/status` file gives, in bytes; 0 when unreadable.
+fn peak_rss_of(status: &str) -> u64 {
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|status| {
             status

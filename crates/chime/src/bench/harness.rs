@@ -14,6 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 use tokio::sync::Notify;
 
+use super::apart::{Apart, Backends};
 use crate::config::Config;
 
 /// The server's clock: the system clock plus an offset that only ever moves forward.
@@ -23,11 +24,18 @@ pub struct BenchClock {
 }
 
 impl BenchClock {
-    /// Moves the clock forward so that it reads `at` now.
-    pub(super) fn jump_to(&self, at: Timestamp) {
+    /// Moves the clock forward so that it reads `at` now; returns the offset it now has.
+    pub(super) fn jump_to(&self, at: Timestamp) -> i64 {
         eprintln!("scheduled; moving the server's clock to {at}");
         let offset = Timestamp::now().duration_until(at).as_micros() as i64;
-        self.offset_us.fetch_max(offset, Ordering::SeqCst);
+        self.offset_us
+            .fetch_max(offset, Ordering::SeqCst)
+            .max(offset)
+    }
+
+    /// Sets the offset another process's clock moved to.
+    pub(super) fn set_offset(&self, offset_us: i64) {
+        self.offset_us.fetch_max(offset_us, Ordering::SeqCst);
     }
 }
 
@@ -41,59 +49,136 @@ impl chime_roles::Clock for BenchClock {
 }
 
 pub(super) struct Harness {
-    _dir: tempfile::TempDir,
-    db: PathBuf,
-    pub(super) running: crate::Running,
+    server: Server,
+    /// Read-only looks into the store the server writes.
+    pub(super) store: StoreView,
     pub(super) clock: Arc<BenchClock>,
-    pub(super) deliveries: Deliveries,
     client: reqwest::Client,
     url: String,
     token: String,
     user: UserId,
     pub(super) concurrency: usize,
+    _dir: tempfile::TempDir,
+}
+
+/// What the scenarios run against.
+enum Server {
+    /// Every role in this process on the embedded default.
+    Embedded {
+        running: Box<crate::Running>,
+        deliveries: Deliveries,
+    },
+    /// The roles apart, on PostgreSQL and a broker.
+    Apart(Apart),
 }
 
 impl Harness {
-    pub(super) async fn start(concurrency: usize) -> anyhow::Result<Self> {
+    /// Starts the embedded default, or with `backends` the roles apart.
+    pub(super) async fn start(
+        concurrency: usize,
+        backends: Option<&Backends>,
+    ) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
-        let config = Config {
-            data_dir: dir.path().to_path_buf(),
-            listen: "127.0.0.1:0".parse()?,
-            // It measures the scheduler, not the abuse limits: one user creates every reminder.
-            // The task cap stays finite, so every create checks it as a user's does.
-            limits: crate::limits::LimitsConfig {
-                writes_per_second: 1e9,
-                write_burst: u32::MAX,
-                tasks_per_user: 100_000_000,
-                concurrent_requests: concurrency.max(512),
-                ..crate::limits::LimitsConfig::default()
-            },
-            // The `retention` scenario runs (and times) retention itself.
-            retention: crate::retention::RetentionConfig {
-                interval_seconds: 0,
-                ..crate::retention::RetentionConfig::default()
-            },
-            ..Config::default()
-        };
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
-        let clock = Arc::new(BenchClock::default());
-        let running = crate::start_with_clock(&config, listener, clock.clone()).await?;
-        let deliveries = Deliveries::follow(&running.feed, clock.clone());
         let user = UserId::parse("bench")?;
-        let token = running.issuer.sign(&user, Duration::from_secs(24 * 3600))?;
-        let url = format!("http://{}/api/v1/tasks", running.addr);
+        let clock = Arc::new(BenchClock::default());
+        let (server, store, url, token) = match backends {
+            None => {
+                let (running, token) =
+                    start_embedded(dir.path(), concurrency, &clock, &user).await?;
+                let deliveries = Deliveries::follow(&running.feed, clock.clone());
+                let url = format!("http://{}/api/v1/tasks", running.addr);
+                let store = StoreView::Sqlite(dir.path().join("chime.sqlite"));
+                let server = Server::Embedded {
+                    running: Box::new(running),
+                    deliveries,
+                };
+                (server, store, url, token)
+            }
+            Some(backends) => {
+                let apart = Apart::start(backends, dir.path(), &user, concurrency).await?;
+                let store = match sqlx::PgPool::connect(&apart.db_url).await {
+                    Ok(pool) => StoreView::Postgres(pool),
+                    Err(error) => {
+                        let mut apart = apart;
+                        apart.stop().await.ok();
+                        return Err(error).context("cannot connect to the benchmark's database");
+                    }
+                };
+                let url = format!("http://{}/api/v1/tasks", apart.api);
+                let token = apart.token.clone();
+                (Server::Apart(apart), store, url, token)
+            }
+        };
         Ok(Self {
-            db: dir.path().join("chime.sqlite"),
-            _dir: dir,
-            running,
+            server,
+            store,
             clock,
-            deliveries,
             client: reqwest::Client::new(),
             url,
             token,
             user,
             concurrency,
+            _dir: dir,
         })
+    }
+
+    /// The in-process server, for what only the embedded default offers.
+    pub(super) fn embedded(&self, what: &str) -> anyhow::Result<&crate::Running> {
+        match &self.server {
+            Server::Embedded { running, .. } => Ok(running),
+            Server::Apart(_) => bail!("{what} runs on the embedded default only"),
+        }
+    }
+
+    /// Moves every server clock so that it reads `at` now.
+    pub(super) fn jump_to(&mut self, at: Timestamp) -> anyhow::Result<()> {
+        let offset = self.clock.jump_to(at);
+        match &mut self.server {
+            Server::Embedded { .. } => Ok(()),
+            Server::Apart(apart) => apart.set_offset(offset),
+        }
+    }
+
+    /// Waits until `n` in-app notifications were committed; returns when the last was.
+    pub(super) async fn await_delivered(&self, n: u64) -> anyhow::Result<Timestamp> {
+        match &self.server {
+            Server::Embedded { deliveries, .. } => deliveries.await_count(n, &self.clock).await,
+            Server::Apart(_) => {
+                let deadline = Instant::now() + Duration::from_secs(1800);
+                loop {
+                    let (count, last) = self.store.inbox_progress().await?;
+                    if count >= n {
+                        return Ok(Timestamp::from_microsecond(last)?);
+                    }
+                    if Instant::now() > deadline {
+                        bail!("only {count} of {n} notifications after 30 minutes");
+                    }
+                    // A benchmark polls; tests await events.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    /// The server's peak resident set: this process's for the embedded default, the sum of
+    /// the role processes' apart.
+    pub(super) fn peak_rss(&self) -> u64 {
+        match &self.server {
+            Server::Embedded { .. } => super::peak_rss(),
+            Server::Apart(apart) => apart.peak_rss(),
+        }
+    }
+
+    pub(super) async fn stop(self) -> anyhow::Result<()> {
+        match self.server {
+            Server::Embedded { running, .. } => running.stop().await,
+            Server::Apart(mut apart) => {
+                if let StoreView::Postgres(pool) = &self.store {
+                    pool.close().await;
+                }
+                apart.stop().await
+            }
+        }
     }
 
     pub(super) async fn post_task(&self, body: &Value) -> anyhow::Result<()> {
@@ -132,9 +217,13 @@ impl Harness {
     }
 
     /// Creates `n` reminders in-process through the definition role (the HTTP create's store
-    /// write without HTTP), `concurrency` × 4 at a time.
+    /// write without HTTP), `concurrency` × 4 at a time; over HTTP when the roles are apart.
     pub(super) async fn seed(&self, n: usize, body: impl Fn(usize) -> Value) -> anyhow::Result<()> {
-        let definition = &self.running.definition;
+        let Server::Embedded { running, .. } = &self.server else {
+            self.create_over_http(n, body).await?;
+            return Ok(());
+        };
+        let definition = &running.definition;
         let started = Instant::now();
         let mut done = 0usize;
         let mut creates = futures::stream::iter(0..n)
@@ -162,27 +251,12 @@ impl Harness {
         Ok(())
     }
 
-    fn open_db(&self) -> anyhow::Result<rusqlite::Connection> {
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .with_context(|| format!("cannot open {}", self.db.display()))?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        Ok(conn)
-    }
-
     /// Waits until the execution role holds `n` rows to fire (every task event consumed).
     pub(super) async fn await_scheduled(&self, n: usize) -> anyhow::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(3600);
-        let conn = self.open_db()?;
         loop {
-            let scheduled: i64 = conn.query_row(
-                "SELECT count(*) FROM schedule WHERE due_at IS NOT NULL",
-                [],
-                |r| r.get(0),
-            )?;
-            if scheduled as usize >= n {
+            let scheduled = self.store.scheduled().await?;
+            if scheduled >= n as u64 {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -192,30 +266,146 @@ impl Harness {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
+}
 
-    /// Used bytes of the store's file (pages in use, WAL included).
-    pub(super) fn used_bytes(&self) -> anyhow::Result<u64> {
-        used_bytes(&self.open_db()?)
+async fn start_embedded(
+    dir: &std::path::Path,
+    concurrency: usize,
+    clock: &Arc<BenchClock>,
+    user: &UserId,
+) -> anyhow::Result<(crate::Running, String)> {
+    let config = Config {
+        data_dir: dir.to_path_buf(),
+        listen: "127.0.0.1:0".parse()?,
+        // It measures the scheduler, not the abuse limits: one user creates every reminder.
+        // The task cap stays finite, so every create checks it as a user's does.
+        limits: crate::limits::LimitsConfig {
+            writes_per_second: 1e9,
+            write_burst: u32::MAX,
+            tasks_per_user: 100_000_000,
+            concurrent_requests: concurrency.max(512),
+            ..crate::limits::LimitsConfig::default()
+        },
+        // The `retention` scenario runs (and times) retention itself.
+        retention: crate::retention::RetentionConfig {
+            interval_seconds: 0,
+            ..crate::retention::RetentionConfig::default()
+        },
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let running = crate::start_with_clock(&config, listener, clock.clone()).await?;
+    let token = running.issuer.sign(user, Duration::from_secs(24 * 3600))?;
+    Ok((running, token))
+}
+
+/// Read-only looks into the server's store: the embedded store's file, or the PostgreSQL
+/// database of the roles apart (the same tables, the same microsecond instants).
+pub(super) enum StoreView {
+    Sqlite(PathBuf),
+    Postgres(sqlx::PgPool),
+}
+
+/// One fired occurrence's instants, microseconds: due, fired (the execution role's claim),
+/// its in-app notification committed (the notification role).
+pub type Instants = (i64, i64, i64);
+
+impl StoreView {
+    fn open_db(path: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
+        let conn =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(30))?;
+        Ok(conn)
+    }
+
+    /// Rows the execution role holds to fire.
+    async fn scheduled(&self) -> anyhow::Result<u64> {
+        const SQL: &str = "SELECT count(*) FROM schedule WHERE due_at IS NOT NULL";
+        let n: i64 = match self {
+            StoreView::Sqlite(path) => Self::open_db(path)?.query_row(SQL, [], |r| r.get(0))?,
+            StoreView::Postgres(pool) => sqlx::query_scalar(SQL).fetch_one(pool).await?,
+        };
+        Ok(n as u64)
+    }
+
+    /// Used bytes of the store: the SQLite file's pages in use (WAL included), or the
+    /// PostgreSQL database's size.
+    pub(super) async fn used_bytes(&self) -> anyhow::Result<u64> {
+        match self {
+            StoreView::Sqlite(path) => used_bytes(&Self::open_db(path)?),
+            StoreView::Postgres(pool) => {
+                let n: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                    .fetch_one(pool)
+                    .await?;
+                Ok(n as u64)
+            }
+        }
+    }
+
+    /// In-app notifications committed, and the latest commit instant (microseconds).
+    async fn inbox_progress(&self) -> anyhow::Result<(u64, i64)> {
+        const SQL: &str = "SELECT count(*), coalesce(max(created_at), 0) FROM inbox";
+        let (n, last): (i64, i64) = match self {
+            StoreView::Sqlite(path) => {
+                Self::open_db(path)?.query_row(SQL, [], |r| Ok((r.get(0)?, r.get(1)?)))?
+            }
+            StoreView::Postgres(pool) => sqlx::query_as(SQL).fetch_one(pool).await?,
+        };
+        Ok((n as u64, last))
     }
 
     /// Due instant to in-app commit of every notification, sorted.
-    pub(super) fn lateness(&self) -> anyhow::Result<Vec<SignedDuration>> {
-        self.lateness_from(Timestamp::MIN)
+    pub(super) async fn lateness(&self) -> anyhow::Result<Vec<SignedDuration>> {
+        self.lateness_from(Timestamp::MIN).await
     }
 
-    /// [`Harness::lateness`] of the notifications due at or after `from`.
-    pub(super) fn lateness_from(&self, from: Timestamp) -> anyhow::Result<Vec<SignedDuration>> {
-        let conn = self.open_db()?;
-        let mut stmt = conn.prepare("SELECT due_at, created_at FROM inbox WHERE due_at >= ?1")?;
-        let mut lateness = stmt
-            .query_map([from.as_microsecond()], |r| {
-                Ok(SignedDuration::from_micros(
-                    r.get::<_, i64>(1)? - r.get::<_, i64>(0)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+    /// [`StoreView::lateness`] of the notifications due at or after `from`.
+    pub(super) async fn lateness_from(
+        &self,
+        from: Timestamp,
+    ) -> anyhow::Result<Vec<SignedDuration>> {
+        const SQL_SQLITE: &str = "SELECT due_at, created_at FROM inbox WHERE due_at >= ?1";
+        const SQL_PG: &str = "SELECT due_at, created_at FROM inbox WHERE due_at >= $1";
+        let rows: Vec<(i64, i64)> = match self {
+            StoreView::Sqlite(path) => {
+                let conn = Self::open_db(path)?;
+                let mut stmt = conn.prepare(SQL_SQLITE)?;
+                let rows = stmt
+                    .query_map([from.as_microsecond()], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                rows
+            }
+            StoreView::Postgres(pool) => {
+                sqlx::query_as(SQL_PG)
+                    .bind(from.as_microsecond())
+                    .fetch_all(pool)
+                    .await?
+            }
+        };
+        let mut lateness: Vec<SignedDuration> = rows
+            .into_iter()
+            .map(|(due, created)| SignedDuration::from_micros(created - due))
+            .collect();
         lateness.sort();
         Ok(lateness)
+    }
+
+    /// Every fired occurrence with an in-app notification: where its lateness went.
+    pub(super) async fn instants(&self) -> anyhow::Result<Vec<Instants>> {
+        const SQL: &str = "SELECT o.due_at, o.fired_at, i.created_at FROM occurrences o \
+                           JOIN inbox i ON i.task_id = o.task_id AND i.due_at = o.due_at";
+        Ok(match self {
+            StoreView::Sqlite(path) => {
+                let conn = Self::open_db(path)?;
+                let mut stmt = conn.prepare(SQL)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                rows
+            }
+            StoreView::Postgres(pool) => sqlx::query_as(SQL).fetch_all(pool).await?,
+        })
     }
 }
 

@@ -11,12 +11,12 @@ use jiff::SignedDuration;
 use serde_json::json;
 
 use super::harness::Harness;
-use super::{peak_rss, positive, Report};
+use super::{positive, Report};
 
-pub(super) async fn burst(h: &Harness, n: usize) -> anyhow::Result<Report> {
+pub(super) async fn burst(h: &mut Harness, n: usize) -> anyhow::Result<Report> {
     positive("--reminders", n)?;
     let due = h.clock.now() + SignedDuration::from_hours(1);
-    let before = h.used_bytes()?;
+    let before = h.store.used_bytes().await?;
     let rate = h
         .create_over_http(
             n,
@@ -24,23 +24,24 @@ pub(super) async fn burst(h: &Harness, n: usize) -> anyhow::Result<Report> {
         )
         .await?;
     h.await_scheduled(n).await?;
-    let disk = (h.used_bytes()? - before) as f64 / n as f64;
-    h.clock.jump_to(due - SignedDuration::from_secs(2));
-    let last = h.deliveries.await_count(n as u64, &h.clock).await?;
+    let disk = (h.store.used_bytes().await? - before) as f64 / n as f64;
+    h.jump_to(due - SignedDuration::from_secs(2))?;
+    let last = h.await_delivered(n as u64).await?;
     Ok(Report {
         scenario: "burst".into(),
         reminders: n,
         pending: 0,
         schedule_rate: rate,
         drain: Some(due.duration_until(last)),
-        lateness: h.lateness()?,
-        peak_rss_bytes: peak_rss(),
+        lateness: h.store.lateness().await?,
+        peak_rss_bytes: h.peak_rss(),
         disk_per_pending: Some(disk),
+        instants: Vec::new(),
     })
 }
 
 pub(super) async fn steady(
-    h: &Harness,
+    h: &mut Harness,
     n: usize,
     over: f64,
     pending: usize,
@@ -49,7 +50,7 @@ pub(super) async fn steady(
     if over <= 0.0 {
         bail!("--over must be positive");
     }
-    let before = h.used_bytes()?;
+    let before = h.store.used_bytes().await?;
     // Far in the future, spread over a year: never due during the run.
     let far = h.clock.now() + SignedDuration::from_hours(24 * 30);
     h.seed(pending, |i| {
@@ -57,8 +58,11 @@ pub(super) async fn steady(
     })
     .await?;
     h.await_scheduled(pending).await?;
-    let disk =
-        (pending > 0).then(|| (h.used_bytes().unwrap_or(before) - before) as f64 / pending as f64);
+    let disk = if pending > 0 {
+        Some((h.store.used_bytes().await? - before) as f64 / pending as f64)
+    } else {
+        None
+    };
 
     let first = h.clock.now() + SignedDuration::from_hours(1);
     let step = SignedDuration::try_from_secs_f64(over / n as f64)?;
@@ -70,17 +74,18 @@ pub(super) async fn steady(
         )
         .await?;
     h.await_scheduled(pending + n).await?;
-    h.clock.jump_to(first - SignedDuration::from_secs(2));
-    let last = h.deliveries.await_count(n as u64, &h.clock).await?;
+    h.jump_to(first - SignedDuration::from_secs(2))?;
+    let last = h.await_delivered(n as u64).await?;
     Ok(Report {
         scenario: format!("steady over {over} s"),
         reminders: n,
         pending,
         schedule_rate: rate,
         drain: Some(due_at(n - 1).duration_until(last)),
-        lateness: h.lateness()?,
-        peak_rss_bytes: peak_rss(),
+        lateness: h.store.lateness().await?,
+        peak_rss_bytes: h.peak_rss(),
         disk_per_pending: disk,
+        instants: Vec::new(),
     })
 }
 
@@ -116,13 +121,14 @@ pub(super) async fn create(h: &Harness, seconds: f64) -> anyhow::Result<Report> 
         schedule_rate: n as f64 / secs,
         drain: None,
         lateness: latencies,
-        peak_rss_bytes: peak_rss(),
+        peak_rss_bytes: h.peak_rss(),
         disk_per_pending: None,
+        instants: Vec::new(),
     })
 }
 
 pub(super) async fn recurring(
-    h: &Harness,
+    h: &mut Harness,
     tasks: usize,
     rounds: usize,
     over: f64,
@@ -150,11 +156,8 @@ pub(super) async fn recurring(
         let start = first + day * round as i32;
         // Only once every row moved on to this round's occurrence (the previous round's
         // deliveries counted means its rows were claimed and advanced).
-        h.clock.jump_to(start - SignedDuration::from_secs(2));
-        last = h
-            .deliveries
-            .await_count((tasks * (round + 1)) as u64, &h.clock)
-            .await?;
+        h.jump_to(start - SignedDuration::from_secs(2))?;
+        last = h.await_delivered((tasks * (round + 1)) as u64).await?;
     }
     let last_due = first + day * (rounds as i32 - 1) + step * (tasks as i32 - 1);
     Ok(Report {
@@ -163,9 +166,10 @@ pub(super) async fn recurring(
         pending: 0,
         schedule_rate: rate,
         drain: Some(last_due.duration_until(last)),
-        lateness: h.lateness()?,
-        peak_rss_bytes: peak_rss(),
+        lateness: h.store.lateness().await?,
+        peak_rss_bytes: h.peak_rss(),
         disk_per_pending: None,
+        instants: Vec::new(),
     })
 }
 
@@ -173,16 +177,17 @@ pub(super) async fn recurring(
 /// burst of `n / 10` (at least 100) falls due: prints what the run deleted, how long it took and
 /// the store's size before and after; the report is the burst's, so its lateness says what
 /// retention costs scheduling.
-pub(super) async fn retention(h: &Harness, n: usize) -> anyhow::Result<Report> {
+pub(super) async fn retention(h: &mut Harness, n: usize) -> anyhow::Result<Report> {
     use chime_store::PastKind;
     positive("--reminders", n)?;
+    h.embedded("the retention scenario")?;
     let past = burst(h, n).await?;
     eprintln!(
         "{n} reminders fired (their last delivery {} after due); a year passes",
         past.drain.map_or("–".into(), super::ms)
     );
     let year_later = h.clock.now() + SignedDuration::from_hours(24 * 366);
-    h.clock.jump_to(year_later);
+    h.jump_to(year_later)?;
     let m = (n / 10).max(100);
     let due = h.clock.now() + SignedDuration::from_hours(1);
     let rate = h
@@ -192,16 +197,17 @@ pub(super) async fn retention(h: &Harness, n: usize) -> anyhow::Result<Report> {
         )
         .await?;
     h.await_scheduled(m).await?;
-    let before = h.used_bytes()?;
+    let before = h.store.used_bytes().await?;
 
     let config = crate::retention::RetentionConfig::default();
+    let running = h.embedded("the retention scenario")?;
     let ctx = chime_roles::Context {
         clock: h.clock.clone(),
-        metrics: h.running.metrics.clone(),
+        metrics: running.metrics.clone(),
         shutdown: tokio_util::sync::CancellationToken::new(),
         store_check: Default::default(),
     };
-    let store = h.running.retention.clone();
+    let store = running.retention.clone();
     let now = h.clock.now();
     // The clock is moved to 2 s before the burst (as every scenario does, so the timer's
     // wake-up is exact); the run starts 0.3 s before the burst, so the two overlap.
@@ -212,11 +218,11 @@ pub(super) async fn retention(h: &Harness, n: usize) -> anyhow::Result<Report> {
         let report = crate::retention::run_once(&*store, &config, now, &ctx).await;
         (report, started.elapsed())
     });
-    h.clock.jump_to(due - SignedDuration::from_secs(2));
-    let last = h.deliveries.await_count((n + m) as u64, &h.clock).await?;
+    h.jump_to(due - SignedDuration::from_secs(2))?;
+    let last = h.await_delivered((n + m) as u64).await?;
     let (report, took) = run.await?;
     let report = report?;
-    let after = h.used_bytes()?;
+    let after = h.store.used_bytes().await?;
     let deleted = report.total();
     println!(
         "retention: deleted {deleted} rows ({} finished tasks, {} history entries and {} of \
@@ -246,8 +252,9 @@ pub(super) async fn retention(h: &Harness, n: usize) -> anyhow::Result<Report> {
         pending: 0,
         schedule_rate: rate,
         drain: Some(due.duration_until(last)),
-        lateness: h.lateness_from(due)?,
-        peak_rss_bytes: peak_rss(),
+        lateness: h.store.lateness_from(due).await?,
+        peak_rss_bytes: h.peak_rss(),
         disk_per_pending: None,
+        instants: Vec::new(),
     })
 }

@@ -825,3 +825,36 @@ fn stages(store: &Store) -> String {
     ));
     format!("fired {fired}; {delivered}")
 }
+
+/// `chime bench` of the distributed mode (`--store-url`, `--kafka-bootstrap`): the roles run
+/// apart on PostgreSQL and a broker, every occurrence is measured with its stages, and the
+/// run's database is gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_benchmark_harness_measures_the_roles_apart() {
+    let _heavy = crate::helpers::HEAVY.lock().await;
+    let broker = tansu::Tansu::start().await;
+    let store_url =
+        std::env::var("CHIME_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES.into());
+    let backends = chime::bench::Backends {
+        store_url: store_url.clone(),
+        kafka_bootstrap: broker.options().bootstrap_servers,
+        instances: 1,
+        binary: Cluster::binary(),
+    };
+    let reports = chime::bench::smoke(Some(&backends))
+        .await
+        .expect("bench smoke, roles apart");
+    crate::flow::assert_every_occurrence_measured(&reports, false);
+    let left = Command::new("psql")
+        .args([
+            &store_url,
+            "-qAtc",
+            &format!(
+                "SELECT count(*) FROM pg_database WHERE datname LIKE 'chime_bench_{}_%'",
+                std::process::id()
+            ),
+        ])
+        .output()
+        .expect("psql");
+    assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0");
+}

@@ -14,7 +14,8 @@
 //! `CHIME_CRASHLOOP_REMINDERS` (2000), `CHIME_CRASHLOOP_KILLS` (20),
 //! `CHIME_CRASHLOOP_WINDOW_SECONDS` (60: due instants spread over this window),
 //! `CHIME_CRASHLOOP_LEAD_SECONDS` (5 + reminders/1000: time allowed for creating them),
-//! `CHIME_CRASHLOOP_SEED` (kill moments and down times), `CHIME_CRASHLOOP_SETTLE_SECONDS` (150).
+//! `CHIME_CRASHLOOP_SEED` (kill moments and down times), `CHIME_CRASHLOOP_SETTLE_SECONDS` (150),
+//! `CHIME_CRASHLOOP_BIN` (the `chime` to kill; default the one cargo built for the test).
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -38,9 +39,13 @@ const CREATE_CONCURRENCY: usize = 32;
 const SETTLE_SECONDS: f64 = 150.0;
 
 /// `chime serve` on `dir` at `port`, ready: quick retries, webhooks to loopback, no write
-/// limits.
+/// limits. `CHIME_CRASHLOOP_BIN` runs another build (a release one, for the full-size run).
 async fn serve(dir: &Path, port: u16) -> ChimeProcess {
-    Serve::new(dir)
+    let mut serve = Serve::new(dir);
+    if let Some(binary) = std::env::var_os("CHIME_CRASHLOOP_BIN") {
+        serve = serve.binary(binary);
+    }
+    serve
         .port(port)
         .env("CHIME_CHANNELS__WEBHOOK__ALLOW_PRIVATE", "true")
         .env("CHIME_DELIVERY__RETRY_BASE_SECONDS", "0.2")
