@@ -61,6 +61,11 @@ pub struct BenchArgs {
     /// The distributed mode's execution and notification instances, each.
     #[arg(long, global = true, default_value_t = 1)]
     pub instances: usize,
+    /// Users the reminders are created for, in turn (before the scenario: `bench --users 100
+    /// burst`). One by default; on PostgreSQL each user's creates are serial (the exact task
+    /// cap locks the user's count until the create commits).
+    #[arg(long, default_value_t = 1)]
+    pub users: usize,
 }
 
 impl BenchArgs {
@@ -222,7 +227,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let backends = args.backends()?;
     let reports = match args.scenario {
         Scenario::Smoke => smoke(backends.as_ref()).await?,
-        scenario => vec![measure(scenario, args.concurrency, backends.as_ref()).await?],
+        scenario => vec![measure(scenario, args.concurrency, args.users, backends.as_ref()).await?],
     };
     Report::print_header();
     for report in &reports {
@@ -256,7 +261,7 @@ pub async fn smoke(backends: Option<&Backends>) -> anyhow::Result<Vec<Report>> {
         if backends.is_some() && matches!(scenario, Scenario::Retention { .. }) {
             continue;
         }
-        reports.push(measure(scenario, 16, backends).await?);
+        reports.push(measure(scenario, 16, 1, backends).await?);
     }
     Ok(reports)
 }
@@ -264,12 +269,13 @@ pub async fn smoke(backends: Option<&Backends>) -> anyhow::Result<Vec<Report>> {
 pub async fn measure(
     scenario: Scenario,
     concurrency: usize,
+    users: usize,
     backends: Option<&Backends>,
 ) -> anyhow::Result<Report> {
     if concurrency == 0 {
         bail!("--concurrency must be positive");
     }
-    let mut harness = Harness::start(concurrency, backends).await?;
+    let mut harness = Harness::start(concurrency, users, backends).await?;
     let h = &mut harness;
     let result = match scenario {
         Scenario::Burst { reminders } => burst(h, reminders).await,

@@ -45,7 +45,8 @@ pub(super) struct Apart {
     db_name: String,
     /// The API's address (`definition,web`).
     pub(super) api: SocketAddr,
-    pub(super) token: String,
+    /// The issuer the API trusts, for the harness's tokens.
+    pub(super) issuer: Option<chime_http::LocalIssuer>,
     dir: PathBuf,
 }
 
@@ -66,7 +67,6 @@ impl Apart {
     pub(super) async fn start(
         backends: &Backends,
         dir: &Path,
-        user: &chime_core::UserId,
         concurrency: usize,
     ) -> anyhow::Result<Self> {
         if backends.instances == 0 {
@@ -93,11 +93,11 @@ impl Apart {
             admin_url: backends.store_url.clone(),
             db_name: run.clone(),
             api: "127.0.0.1:0".parse()?,
-            token: String::new(),
+            issuer: None,
             dir: dir.to_owned(),
         };
         // From here on a failure drops the database (the caller stops what started).
-        if let Err(error) = apart.spawn_all(backends, &run, user, concurrency).await {
+        if let Err(error) = apart.spawn_all(backends, &run, concurrency).await {
             apart.stop().await.ok();
             return Err(error);
         }
@@ -108,7 +108,6 @@ impl Apart {
         &mut self,
         backends: &Backends,
         run: &str,
-        user: &chime_core::UserId,
         concurrency: usize,
     ) -> anyhow::Result<()> {
         crate::backends::SharedStore::connect(&self.db_url, 1)
@@ -117,17 +116,18 @@ impl Apart {
             .await
             .context("cannot migrate the benchmark's database")?;
         // What every process shares, made before any starts: the issuer's key (the harness's
-        // token must verify at the API), the action key and the encryption key.
+        // tokens must verify at the API), the action key and the encryption key.
         let keys = self.dir.join("keys");
         std::fs::create_dir_all(&keys)?;
         self.api = free_addr()?;
-        let issuer = chime_http::LocalIssuer::load_or_create(
-            &keys,
-            &format!("http://{}", self.api),
-            chime_http::LocalIssuer::AUDIENCE,
-        )
-        .context("cannot create the issuer's key")?;
-        self.token = issuer.sign(user, Duration::from_secs(24 * 3600))?;
+        self.issuer = Some(
+            chime_http::LocalIssuer::load_or_create(
+                &keys,
+                &format!("http://{}", self.api),
+                chime_http::LocalIssuer::AUDIENCE,
+            )
+            .context("cannot create the issuer's key")?,
+        );
         crate::encryption::action_keys(&keys)?;
         let env: Vec<(&str, String)> = vec![
             ("CHIME_STORE__URL", self.db_url.clone()),

@@ -55,8 +55,8 @@ pub(super) struct Harness {
     pub(super) clock: Arc<BenchClock>,
     client: reqwest::Client,
     url: String,
-    token: String,
-    user: UserId,
+    /// The users reminders are created for, in turn, and their bearer tokens.
+    users: Vec<(UserId, String)>,
     pub(super) concurrency: usize,
     _dir: tempfile::TempDir,
 }
@@ -69,22 +69,38 @@ enum Server {
         deliveries: Deliveries,
     },
     /// The roles apart, on PostgreSQL and a broker.
-    Apart(Apart),
+    Apart(Box<Apart>),
 }
 
 impl Harness {
     /// Starts the embedded default, or with `backends` the roles apart.
     pub(super) async fn start(
         concurrency: usize,
+        users: usize,
         backends: Option<&Backends>,
     ) -> anyhow::Result<Self> {
+        if users == 0 {
+            bail!("--users must be positive");
+        }
         let dir = tempfile::tempdir().context("cannot create a temporary data directory")?;
-        let user = UserId::parse("bench")?;
         let clock = Arc::new(BenchClock::default());
-        let (server, store, url, token) = match backends {
+        let sign = |issuer: &chime_http::LocalIssuer| -> anyhow::Result<Vec<(UserId, String)>> {
+            (0..users)
+                .map(|i| {
+                    let user = UserId::parse(&if users == 1 {
+                        "bench".to_owned()
+                    } else {
+                        format!("bench{i}")
+                    })?;
+                    let token = issuer.sign(&user, Duration::from_secs(24 * 3600))?;
+                    Ok((user, token))
+                })
+                .collect()
+        };
+        let (server, store, url, users) = match backends {
             None => {
-                let (running, token) =
-                    start_embedded(dir.path(), concurrency, &clock, &user).await?;
+                let running = start_embedded(dir.path(), concurrency, &clock).await?;
+                let users = sign(&running.issuer)?;
                 let deliveries = Deliveries::follow(&running.feed, clock.clone());
                 let url = format!("http://{}/api/v1/tasks", running.addr);
                 let store = StoreView::Sqlite(dir.path().join("chime.sqlite"));
@@ -92,10 +108,10 @@ impl Harness {
                     running: Box::new(running),
                     deliveries,
                 };
-                (server, store, url, token)
+                (server, store, url, users)
             }
             Some(backends) => {
-                let apart = Apart::start(backends, dir.path(), &user, concurrency).await?;
+                let apart = Apart::start(backends, dir.path(), concurrency).await?;
                 let store = match sqlx::PgPool::connect(&apart.db_url).await {
                     Ok(pool) => StoreView::Postgres(pool),
                     Err(error) => {
@@ -105,8 +121,8 @@ impl Harness {
                     }
                 };
                 let url = format!("http://{}/api/v1/tasks", apart.api);
-                let token = apart.token.clone();
-                (Server::Apart(apart), store, url, token)
+                let users = sign(apart.issuer.as_ref().context("no issuer")?)?;
+                (Server::Apart(Box::new(apart)), store, url, users)
             }
         };
         Ok(Self {
@@ -115,8 +131,7 @@ impl Harness {
             clock,
             client: reqwest::Client::new(),
             url,
-            token,
-            user,
+            users,
             concurrency,
             _dir: dir,
         })
@@ -181,11 +196,13 @@ impl Harness {
         }
     }
 
-    pub(super) async fn post_task(&self, body: &Value) -> anyhow::Result<()> {
+    /// Creates the `i`th reminder (for the `i`th user in turn).
+    pub(super) async fn post_task(&self, i: usize, body: &Value) -> anyhow::Result<()> {
+        let (_, token) = &self.users[i % self.users.len()];
         let response = self
             .client
             .post(&self.url)
-            .bearer_auth(&self.token)
+            .bearer_auth(token)
             .json(body)
             .send()
             .await?;
@@ -206,7 +223,7 @@ impl Harness {
         let results: Vec<anyhow::Result<()>> = futures::stream::iter(0..n)
             .map(|i| {
                 let body = body(i);
-                async move { self.post_task(&body).await }
+                async move { self.post_task(i, &body).await }
             })
             .buffer_unordered(self.concurrency)
             .collect()
@@ -229,7 +246,8 @@ impl Harness {
         let mut creates = futures::stream::iter(0..n)
             .map(|i| {
                 let body = body(i);
-                async move { definition.create(&self.user, body).await }
+                let (user, _) = &self.users[i % self.users.len()];
+                async move { definition.create(user, body).await }
             })
             .buffer_unordered(self.concurrency * 4);
         while let Some(created) = creates.next().await {
@@ -272,8 +290,7 @@ async fn start_embedded(
     dir: &std::path::Path,
     concurrency: usize,
     clock: &Arc<BenchClock>,
-    user: &UserId,
-) -> anyhow::Result<(crate::Running, String)> {
+) -> anyhow::Result<crate::Running> {
     let config = Config {
         data_dir: dir.to_path_buf(),
         listen: "127.0.0.1:0".parse()?,
@@ -294,9 +311,7 @@ async fn start_embedded(
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let running = crate::start_with_clock(&config, listener, clock.clone()).await?;
-    let token = running.issuer.sign(user, Duration::from_secs(24 * 3600))?;
-    Ok((running, token))
+    crate::start_with_clock(&config, listener, clock.clone()).await
 }
 
 /// Read-only looks into the server's store: the embedded store's file, or the PostgreSQL

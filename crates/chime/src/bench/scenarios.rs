@@ -102,7 +102,7 @@ pub(super) async fn create(h: &Harness, seconds: f64) -> anyhow::Result<Report> 
             let body = json!({"name": "create", "startDate": (far + SignedDuration::from_millis(i as i64)).to_string()});
             async move {
                 let sent = Instant::now();
-                h.post_task(&body).await?;
+                h.post_task(i, &body).await?;
                 Ok(SignedDuration::try_from(sent.elapsed())?)
             }
         })
