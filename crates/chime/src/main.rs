@@ -9,11 +9,6 @@ use chime_core::UserId;
 use chime_http::LocalIssuer;
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of glibc's malloc, whose frees and consolidations were a fifth of the
-/// samples in profiles of a burst (the store's writer thread) and of creates (BENCHMARKS.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "chime",
