@@ -24,6 +24,10 @@
 //! generator together); disk per pending reminder is the store file's used pages divided by
 //! the reminders pending in it.
 //!
+//! With `--store-url` and `--kafka-bootstrap` the same scenarios run on the distributed mode:
+//! the roles apart, each a process of its own, on a database and topic prefix of the run's own
+//! (see `apart`); figures are then read from that database.
+//!
 //! The scenarios are in `scenarios`, what they run on (the server, its clock, the client, the
 //! delivery count) in `harness`; `load` and `sqlite` are scenarios of their own.
 
