@@ -229,6 +229,18 @@ pub struct ExecuteTask {
     pub escalation: Option<Channel>,
 }
 
+impl ExecuteTask {
+    /// This event's handoff id: what the store keeps it under until a notification instance
+    /// has recorded its deliveries (`OutboxEvent::handoff`). One per occurrence firing and per
+    /// escalation step's channel, the same unit a delivery is unique in.
+    pub fn handoff(&self) -> String {
+        match self.escalation {
+            Some(step) => format!("{}/{}", self.occurrence, step.as_str()),
+            None => self.occurrence.to_string(),
+        }
+    }
+}
+
 /// `notification_sent`: the final state of one delivery of one occurrence on one channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -31,9 +31,9 @@ use chime_core::{NotificationId, TaskId, UserId};
 use chime_store::{
     AttemptResult, ClaimedDelivery, DeliveryKey, DeliveryState, DeliveryStatus, DeliveryStore,
     DeliveryWrite, DestinationRecord, Escalate, EscalateFn, Escalated, FeedRecord, Fire, FireFn,
-    FiredOccurrence, HistoryEntry, InboxItem, OccurrenceRecord, OccurrenceStore, OutboxEvent,
-    OutboxRow, OutboxStore, PastCursor, PastKind, PendingSignIn, ProfileRecord, Purged,
-    PushSubscriptionRecord, RecipientStore, RetentionStore, ScheduleChange, ScheduleStore,
+    FiredOccurrence, Handoff, HistoryEntry, InboxItem, OccurrenceRecord, OccurrenceStore,
+    OutboxEvent, OutboxRow, OutboxStore, PastCursor, PastKind, PendingSignIn, ProfileRecord,
+    Purged, PushSubscriptionRecord, RecipientStore, RetentionStore, ScheduleChange, ScheduleStore,
     ScheduledTask, SessionRecord, SessionStore, Store, TaskRecord, TaskStore, Wake, WakeFn,
     WebhookEndpoint, Woken,
 };
@@ -77,6 +77,22 @@ impl EncryptedStore {
             .encrypt_bytes(&self.keys, std::mem::take(&mut event.payload))
             .map_err(store_error)?;
         Ok(event)
+    }
+
+    /// `writes` with their messages and events sealed.
+    fn seal_writes(&self, writes: &[DeliveryWrite]) -> Result<Vec<DeliveryWrite>> {
+        let mut writes = writes.to_vec();
+        for write in &mut writes {
+            if let Some(message) = &mut write.message {
+                MESSAGE
+                    .encrypt_value(&self.keys, message)
+                    .map_err(store_error)?;
+            }
+            if let Some(event) = write.event.take() {
+                write.event = Some(self.seal_event(event)?);
+            }
+        }
+        Ok(writes)
     }
 
     fn seal_task(&self, task: &TaskRecord) -> Result<TaskRecord> {
@@ -454,18 +470,19 @@ impl ScheduleStore for EncryptedStore {
 #[async_trait]
 impl DeliveryStore for EncryptedStore {
     async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>> {
-        let mut writes = writes.to_vec();
-        for write in &mut writes {
-            if let Some(message) = &mut write.message {
-                MESSAGE
-                    .encrypt_value(&self.keys, message)
-                    .map_err(store_error)?;
-            }
-            if let Some(event) = write.event.take() {
-                write.event = Some(self.seal_event(event)?);
-            }
-        }
-        self.inner.record_deliveries(&writes).await
+        self.inner
+            .record_deliveries(&self.seal_writes(writes)?)
+            .await
+    }
+
+    async fn record_handled(
+        &self,
+        writes: &[DeliveryWrite],
+        handled: &[String],
+    ) -> Result<Vec<usize>> {
+        self.inner
+            .record_handled(&self.seal_writes(writes)?, handled)
+            .await
     }
 
     async fn inbox(
@@ -558,6 +575,25 @@ impl OutboxStore for EncryptedStore {
 
     async fn outbox_ack(&self, seqs: &[i64]) -> Result<()> {
         self.inner.outbox_ack(seqs).await
+    }
+
+    fn keeps_handoffs(&self) -> bool {
+        self.inner.keeps_handoffs()
+    }
+
+    async fn claim_handoffs(
+        &self,
+        after: std::time::Duration,
+        lease: std::time::Duration,
+        max: usize,
+    ) -> Result<Vec<Handoff>> {
+        let mut handoffs = self.inner.claim_handoffs(after, lease, max).await?;
+        for handoff in &mut handoffs {
+            handoff.payload = EVENT_PAYLOAD
+                .decrypt_bytes(&self.keys, std::mem::take(&mut handoff.payload))
+                .map_err(store_error)?;
+        }
+        Ok(handoffs)
     }
 
     async fn outbox_len(&self) -> Result<u64> {

@@ -139,6 +139,9 @@ pub struct Metrics {
     pub deliveries: Family<DeliveryLabels, Counter>,
     /// External deliveries held until the end of their owner's quiet hours.
     pub deliveries_deferred: Family<ChannelLabels, Counter>,
+    /// `execute_task` events a notification instance took over from the store because no
+    /// instance had recorded them from the bus in time (a dead or cut-off consumer's share).
+    pub handoffs_taken: Counter,
     /// Occurrences acknowledged, by the channel the acknowledgement came from.
     pub acknowledgements: Family<ChannelLabels, Counter>,
     /// From an occurrence's due instant to its acknowledgement.
@@ -189,6 +192,7 @@ impl Metrics {
             executions_missed: Family::default(),
             deliveries: Family::default(),
             deliveries_deferred: Family::default(),
+            handoffs_taken: Counter::default(),
             acknowledgements: Family::default(),
             acknowledgement_delay: Histogram::new(LATENESS_BUCKETS),
             snoozes: Counter::default(),
@@ -255,6 +259,13 @@ impl Metrics {
             "chime_deliveries_deferred",
             "External deliveries held until their owner's quiet hours end, by channel",
             m.deliveries_deferred.clone(),
+        );
+        registry.register(
+            "chime_handoffs_taken",
+            "Fired occurrences whose deliveries a notification instance recorded from the \
+             store because none had recorded them from the bus in time (a dead or cut-off \
+             consumer's share, before the broker moved its partitions)",
+            m.handoffs_taken.clone(),
         );
         registry.register(
             "chime_acknowledgements",

@@ -51,7 +51,7 @@ use chime_core::task::StoredTaskError;
 use chime_core::{NotificationId, TaskSpec, UserId};
 use chime_store::{
     DeliveryStatus, DeliveryStore, DeliveryWrite, InboxItem, OccurrenceStore, OutboxEvent,
-    RecipientStore,
+    OutboxStore, RecipientStore,
 };
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -112,6 +112,15 @@ impl RetryPolicy {
 /// the attempt's result, with room to spare.
 pub const LEASE_MARGIN: Duration = Duration::from_secs(10);
 
+/// How long a handoff taken over from the store is reserved for the instance that took it:
+/// far longer than recording one batch takes, and short enough that one taken by an instance
+/// that died meanwhile is taken over again soon after.
+pub const HANDOFF_LEASE: Duration = Duration::from_secs(10);
+
+/// How often a notification instance looks for handoffs to take over (at once again after a
+/// full batch).
+pub const HANDOFF_EVERY: Duration = Duration::from_secs(1);
+
 /// A channel's lease: its adapter's timeout plus [`LEASE_MARGIN`], at most `most`.
 fn lease_for(timeout: Duration, most: Duration) -> Duration {
     timeout.saturating_add(LEASE_MARGIN).min(most)
@@ -131,6 +140,11 @@ pub struct NotificationConfig {
     /// retry requested in this process wakes it at once, and one requested in another process
     /// too where the store signals it).
     pub idle: Duration,
+    /// On a store that keeps handoffs: an `execute_task` fired this long ago whose deliveries
+    /// no instance has recorded is taken over from the store ([`Notification::run_handoffs`]).
+    /// Longer than the bus normally takes (so a healthy consumer's work is rarely done twice),
+    /// and short enough that a dead consumer's share still goes out well inside the SLO.
+    pub handoff_after: Duration,
 }
 
 impl Default for NotificationConfig {
@@ -143,6 +157,7 @@ impl Default for NotificationConfig {
             // a minute.
             lease: Duration::from_secs(45),
             idle: Duration::from_secs(5),
+            handoff_after: Duration::from_secs(3),
         }
     }
 }
@@ -238,6 +253,7 @@ pub struct Notification {
     deliveries: Arc<dyn DeliveryStore>,
     recipients: Arc<dyn RecipientStore>,
     occurrences: Arc<dyn OccurrenceStore>,
+    outbox: Arc<dyn OutboxStore>,
     /// Signs the action links and buttons of emails and pushes (none without it).
     action_keys: Option<ActionKeys>,
     channels: Arc<HashMap<Channel, Arc<dyn ChannelAdapter>>>,
@@ -247,21 +263,26 @@ pub struct Notification {
     config: NotificationConfig,
 }
 
-/// The store ports the notification role works on (one store serves all three).
+/// The store ports the notification role works on (one store serves them all).
 #[derive(Clone)]
 pub struct NotificationStores {
     pub deliveries: Arc<dyn DeliveryStore>,
     pub recipients: Arc<dyn RecipientStore>,
     pub occurrences: Arc<dyn OccurrenceStore>,
+    /// Where handoffs are taken over from.
+    pub outbox: Arc<dyn OutboxStore>,
 }
 
 impl NotificationStores {
     /// Every port from one store.
-    pub fn of<S: DeliveryStore + RecipientStore + OccurrenceStore>(store: Arc<S>) -> Self {
+    pub fn of<S: DeliveryStore + RecipientStore + OccurrenceStore + OutboxStore>(
+        store: Arc<S>,
+    ) -> Self {
         Self {
             deliveries: store.clone(),
             recipients: store.clone(),
-            occurrences: store,
+            occurrences: store.clone(),
+            outbox: store,
         }
     }
 }
@@ -272,6 +293,7 @@ impl Notification {
             deliveries,
             recipients,
             occurrences,
+            outbox,
         }: NotificationStores,
         channels: Vec<Arc<dyn ChannelAdapter>>,
         feed: InboxFeed,
@@ -283,6 +305,7 @@ impl Notification {
             deliveries,
             recipients,
             occurrences,
+            outbox,
             action_keys: None,
             channels: Arc::new(channels.into_iter().map(|c| (c.kind(), c)).collect()),
             feed,
@@ -312,35 +335,103 @@ impl Notification {
             "notification",
             &[Topic::ExecuteTask],
             &self.ctx,
-            |events| async move {
-                let mut writes = Vec::new();
-                // One `deliver` span per occurrence, a child of its claim; each stays open
-                // until the batch's records are committed.
-                let mut spans = Vec::new();
-                let mut recipients = BatchRecipients::default();
-                for event in events {
-                    if let Event::ExecuteTask(e) = event {
-                        let span = tracing::info_span!(
-                            parent: None,
-                            "deliver",
-                            task_id = %e.occurrence.task_id,
-                            occurrence = %e.occurrence,
-                        );
-                        crate::trace::set_parent(&span, e.traceparent.as_deref());
-                        writes.extend(
-                            self.deliveries_of(&e, &mut recipients)
-                                .instrument(span.clone())
-                                .await?,
-                        );
-                        spans.push(span);
-                    }
-                }
-                let recorded = self.record(writes).await;
-                drop(spans);
-                recorded
+            |events| {
+                let events = events.into_iter().filter_map(|event| match event {
+                    Event::ExecuteTask(e) => Some(e),
+                    _ => None,
+                });
+                self.record_events(events.collect(), Vec::new())
             },
         )
         .await
+    }
+
+    /// Takes over, until shutdown, the `execute_task` events no instance has recorded
+    /// [`NotificationConfig::handoff_after`] after they fired, from a store that keeps
+    /// handoffs (PostgreSQL): the share of a consumer that died or was cut off, which the
+    /// broker gives another member only after the consumer's session times out and the group
+    /// rebalances (10 s and more). Any instance may take any handoff; deliveries are unique per
+    /// (occurrence, channel, target), so an event recorded both from here and from the bus
+    /// makes its deliveries once. Returns at once on a store that keeps none.
+    pub async fn run_handoffs(&self) -> Result<()> {
+        if !self.outbox.keeps_handoffs() {
+            return Ok(());
+        }
+        loop {
+            let handoffs = self
+                .outbox
+                .claim_handoffs(self.config.handoff_after, HANDOFF_LEASE, consumer::BATCH)
+                .await?;
+            let full = handoffs.len() == consumer::BATCH;
+            if !handoffs.is_empty() {
+                self.ctx
+                    .metrics
+                    .handoffs_taken
+                    .inc_by(handoffs.len() as u64);
+                tracing::debug!(
+                    handoffs = handoffs.len(),
+                    "taking over fired occurrences not recorded from the bus in time"
+                );
+                let mut events = Vec::new();
+                // One that does not decode is done with (its bus copy is skipped too).
+                let mut unreadable = Vec::new();
+                for handoff in handoffs {
+                    match Event::from_bytes(&handoff.payload) {
+                        Ok(Event::ExecuteTask(e)) => events.push(e),
+                        Ok(other) => {
+                            tracing::error!(handoff = %handoff.id, event = other.name(), "a handoff is not an execute_task");
+                            unreadable.push(handoff.id);
+                        }
+                        Err(error) => {
+                            tracing::error!(handoff = %handoff.id, %error, "a handoff does not decode");
+                            unreadable.push(handoff.id);
+                        }
+                    }
+                }
+                self.record_events(events, unreadable).await?;
+            }
+            if !full {
+                tokio::select! {
+                    () = self.ctx.shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(HANDOFF_EVERY) => {}
+                }
+            } else if self.ctx.shutdown.is_cancelled() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Records the deliveries of `events` in one transaction, with their handoffs (and
+    /// `handled`, more handoff ids) done with.
+    async fn record_events(
+        &self,
+        events: Vec<ExecuteTask>,
+        mut handled: Vec<String>,
+    ) -> Result<()> {
+        let mut writes = Vec::new();
+        // One `deliver` span per occurrence, a child of its claim; each stays open until the
+        // batch's records are committed.
+        let mut spans = Vec::new();
+        let mut recipients = BatchRecipients::default();
+        for e in events {
+            let span = tracing::info_span!(
+                parent: None,
+                "deliver",
+                task_id = %e.occurrence.task_id,
+                occurrence = %e.occurrence,
+            );
+            crate::trace::set_parent(&span, e.traceparent.as_deref());
+            writes.extend(
+                self.deliveries_of(&e, &mut recipients)
+                    .instrument(span.clone())
+                    .await?,
+            );
+            handled.push(e.handoff());
+            spans.push(span);
+        }
+        let recorded = self.record(writes, &handled).await;
+        drop(spans);
+        recorded
     }
 
     /// The deliveries one occurrence makes: one per channel, one per recipient of it.
@@ -545,11 +636,11 @@ impl Notification {
             .collect())
     }
 
-    async fn record(&self, writes: Vec<DeliveryWrite>) -> Result<()> {
-        if writes.is_empty() {
+    async fn record(&self, writes: Vec<DeliveryWrite>, handled: &[String]) -> Result<()> {
+        if writes.is_empty() && (handled.is_empty() || !self.outbox.keeps_handoffs()) {
             return Ok(());
         }
-        let new = self.deliveries.record_deliveries(&writes).await?;
+        let new = self.deliveries.record_handled(&writes, handled).await?;
         for i in new {
             let w = &writes[i];
             let outcome = w.status.outcome;

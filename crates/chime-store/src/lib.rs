@@ -76,6 +76,13 @@ pub struct OutboxEvent {
     pub topic: &'static str,
     pub key: String,
     pub payload: Vec<u8>,
+    /// Set on `execute_task` ([`chime_core::event::ExecuteTask::handoff`]): a store shared by
+    /// several processes also keeps the event under this id until a notification instance has
+    /// recorded its deliveries ([`DeliveryStore::record_handled`]), so that any instance can
+    /// take it over when the bus has not brought it within a few seconds (its consumer died or
+    /// was cut off, and the broker has not moved its partitions yet); see
+    /// [`OutboxStore::claim_handoffs`].
+    pub handoff: Option<String>,
 }
 
 impl From<&Event> for OutboxEvent {
@@ -84,8 +91,21 @@ impl From<&Event> for OutboxEvent {
             topic: event.topic().name(),
             key: event.key(),
             payload: event.to_bytes(),
+            handoff: match event {
+                Event::ExecuteTask(e) => Some(e.handoff()),
+                _ => None,
+            },
         }
     }
+}
+
+/// An `execute_task` event taken over from the store ([`OutboxStore::claim_handoffs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handoff {
+    /// Its handoff id ([`OutboxEvent::handoff`]).
+    pub id: String,
+    /// The event, as in the outbox.
+    pub payload: Vec<u8>,
 }
 
 /// An event read back from the outbox, with its position.
@@ -537,6 +557,19 @@ pub trait DeliveryStore: Send + Sync + 'static {
     /// Returns the indexes (into `writes`) of those that were new.
     async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>>;
 
+    /// [`DeliveryStore::record_deliveries`], and in the same transaction the handoffs of the
+    /// events they were made from (`handled`, handoff ids) are done with and removed, even
+    /// when `writes` is empty (an occurrence with nothing to deliver). The default, for a
+    /// store that keeps no handoffs, records the deliveries only.
+    async fn record_handled(
+        &self,
+        writes: &[DeliveryWrite],
+        handled: &[String],
+    ) -> Result<Vec<usize>> {
+        let _ = handled;
+        self.record_deliveries(writes).await
+    }
+
     /// `user`'s inbox, newest first, older than `before` (an item id), at most `limit`.
     async fn inbox(
         &self,
@@ -703,6 +736,28 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Notified after every commit that wrote to the outbox, so the relay wakes at once. An
     /// adapter shared by several processes also notifies on the others' commits.
     fn outbox_signal(&self) -> Arc<tokio::sync::Notify>;
+
+    /// Whether this store keeps handoffs ([`OutboxEvent::handoff`]). The default, for a store
+    /// one process owns, does not: there the bus is in-process and no other instance could
+    /// take an event over.
+    fn keeps_handoffs(&self) -> bool {
+        false
+    }
+
+    /// Claims up to `max` handoffs written at least `after` ago (the database's clock) and not
+    /// under another claim's live lease, oldest first, and leases them for `lease`. A claimed
+    /// handoff stays until its deliveries are recorded ([`DeliveryStore::record_handled`], by
+    /// whichever instance gets there first), so a claimer that dies leaves it to be claimed
+    /// again when the lease runs out. The default (a store that keeps none) claims nothing.
+    async fn claim_handoffs(
+        &self,
+        after: std::time::Duration,
+        lease: std::time::Duration,
+        max: usize,
+    ) -> Result<Vec<Handoff>> {
+        let _ = (after, lease, max);
+        Ok(Vec::new())
+    }
 }
 
 /// A browser session of the web role (its BFF), as the store keeps it.

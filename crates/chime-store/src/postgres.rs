@@ -101,6 +101,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "task counts",
         include_str!("postgres/migrations/0008_task_counts.sql"),
     ),
+    (
+        9,
+        "handoffs",
+        include_str!("postgres/migrations/0009_handoffs.sql"),
+    ),
 ];
 
 /// The schema version this build migrates a database to.
@@ -345,49 +350,42 @@ where
 
 type Tx = sqlx::Transaction<'static, Postgres>;
 
-/// Appends `events` to the outbox, in order, and notifies `chime_outbox` (at commit), in one
-/// statement. (A data-modifying `WITH` runs whether or not the query reads it.)
+/// Appends `events` to the outbox, in order, keeps those with a handoff id as handoffs too
+/// (see migration 0009), and notifies `chime_outbox` (at commit), in one statement. (A
+/// data-modifying `WITH` runs whether or not the query reads it.)
 async fn insert_outbox(tx: &mut Tx, events: &[OutboxEvent]) -> Result<()> {
-    match events {
-        [] => Ok(()),
-        [e] => {
-            sqlx::query(
-                "WITH inserted AS (
-                   INSERT INTO outbox (topic, key, payload) VALUES ($1, $2, $3)
-                 )
-                 SELECT pg_notify('chime_outbox', '')",
-            )
-            .bind(e.topic)
-            .bind(&e.key)
-            .bind(&e.payload)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
-            Ok(())
-        }
-        _ => {
-            let topics: Vec<&str> = events.iter().map(|e| e.topic).collect();
-            let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
-            let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
-            sqlx::query(
-                "WITH inserted AS (
-                   INSERT INTO outbox (topic, key, payload)
-                   SELECT topic, key, payload
-                   FROM UNNEST($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY
-                     AS e (topic, key, payload, n)
-                   ORDER BY n
-                 )
-                 SELECT pg_notify('chime_outbox', '')",
-            )
-            .bind(topics)
-            .bind(keys)
-            .bind(payloads)
-            .execute(&mut **tx)
-            .await
-            .map_err(map_err)?;
-            Ok(())
-        }
+    if events.is_empty() {
+        return Ok(());
     }
+    let topics: Vec<&str> = events.iter().map(|e| e.topic).collect();
+    let keys: Vec<&str> = events.iter().map(|e| e.key.as_str()).collect();
+    let payloads: Vec<&[u8]> = events.iter().map(|e| e.payload.as_slice()).collect();
+    let handoffs: Vec<Option<&str>> = events.iter().map(|e| e.handoff.as_deref()).collect();
+    sqlx::query(
+        "WITH inserted AS (
+           INSERT INTO outbox (topic, key, payload)
+           SELECT topic, key, payload
+           FROM UNNEST($1::text[], $2::text[], $3::bytea[]) WITH ORDINALITY
+             AS e (topic, key, payload, n)
+           ORDER BY n
+         ),
+         handed AS (
+           INSERT INTO handoffs (id, payload, at)
+           SELECT id, payload, (extract(epoch FROM clock_timestamp()) * 1000000)::bigint
+           FROM UNNEST($4::text[], $3::bytea[]) AS h (id, payload)
+           WHERE id IS NOT NULL
+           ON CONFLICT (id) DO NOTHING
+         )
+         SELECT pg_notify('chime_outbox', '')",
+    )
+    .bind(topics)
+    .bind(keys)
+    .bind(payloads)
+    .bind(handoffs)
+    .execute(&mut **tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }
 
 /// What a notification is about.

@@ -342,6 +342,6 @@ pub(crate) mod prelude {
         PushSubscriptionRecord, RecipientStore, Result, ScheduleChange, ScheduleStore,
         ScheduledTask, SessionRecord, SessionStore, TaskRecord, TaskStore, WakeFn, WebhookEndpoint,
     };
-    pub(crate) use crate::{EscalateFn, Escalated};
+    pub(crate) use crate::{EscalateFn, Escalated, Handoff};
     pub(crate) use crate::{OccurrenceRecord, OccurrenceStore};
 }

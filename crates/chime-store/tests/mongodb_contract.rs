@@ -102,6 +102,7 @@ fn event(task: &TaskRecord) -> chime_store::OutboxEvent {
         topic: "task-events",
         key: task.id.to_string(),
         payload: task.body.to_string().into_bytes(),
+        handoff: None,
     }
 }
 

@@ -177,6 +177,7 @@ fn event(task: &TaskRecord) -> chime_store::OutboxEvent {
         topic: "task-events",
         key: task.id.to_string(),
         payload: task.body.to_string().into_bytes(),
+        handoff: None,
     }
 }
 
@@ -465,6 +466,7 @@ async fn measure_fire_due(what: &str, stores: &[Arc<dyn Store>], workers: usize)
                 "task": row.body,
             }))
             .unwrap_or_default(),
+            handoff: None,
         }],
         next: Some((at(86_400), row.seq + 1)),
         nag: None,
@@ -501,4 +503,113 @@ async fn measure_fire_due(what: &str, stores: &[Arc<dyn Store>], workers: usize)
         elapsed.as_secs_f64() * 1e3,
         ROWS as f64 / elapsed.as_secs_f64()
     );
+}
+
+/// Handoffs (issue 24): an `execute_task` a claim writes is also kept under its handoff id,
+/// other events are not; it is claimable only once `after` has passed and not while another
+/// claim's lease lives; recording its deliveries (here none: an occurrence with nothing to
+/// deliver) removes it, whichever instance records it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execute_task_is_kept_as_a_handoff_until_its_deliveries_are_recorded() {
+    use chime_core::event::{Channel, Event, ExecuteTask, OccurrenceKey};
+    use chime_store::{DeliveryStore, ScheduleStore};
+    use std::time::Duration;
+
+    let factory = PgFactory::new();
+    let (a, b) = (factory.pg().await, factory.pg().await);
+    let t = task(1);
+    a.create_task(&t, event(&t)).await.expect("create");
+    a.apply_schedule_changes(&[set(&t, at(10))])
+        .await
+        .expect("apply");
+    let execute = |escalation: Option<Channel>, row: &ScheduledTask| ExecuteTask {
+        occurrence: OccurrenceKey {
+            task_id: row.task_id,
+            due_at: row.due_at,
+        },
+        user_id: row.user_id.clone(),
+        seq: row.seq,
+        fired_at: row.due_at,
+        late: false,
+        coalesced: 0,
+        skipped: false,
+        task_version: row.version,
+        task: row.body.clone(),
+        traceparent: None,
+        escalation,
+    };
+    // The firing and (as if) an escalation step of it: two handoffs of one occurrence.
+    let fire: FireFn = Arc::new(move |row: &ScheduledTask| Fire {
+        events: [None, Some(Channel::Sms)]
+            .into_iter()
+            .map(|step| chime_store::OutboxEvent::from(&Event::ExecuteTask(execute(step, row))))
+            .collect(),
+        next: None,
+        nag: None,
+        escalate_at: None,
+    });
+    assert_eq!(a.fire_due(at(10), 10, fire).await.expect("fire"), 1);
+    let occurrence = format!("{}@{}", t.id, at(10));
+    let mut ids = vec![occurrence.clone(), format!("{occurrence}/sms")];
+    ids.sort();
+
+    let long = Duration::from_secs(3600);
+    assert!(
+        a.claim_handoffs(long, long, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "not claimable before `after` has passed"
+    );
+    let mut claimed = a
+        .claim_handoffs(Duration::ZERO, long, 10)
+        .await
+        .expect("claim");
+    claimed.sort_by(|x, y| x.id.cmp(&y.id));
+    assert_eq!(
+        claimed.iter().map(|h| h.id.clone()).collect::<Vec<_>>(),
+        ids,
+        "the execute_tasks only, under their handoff ids"
+    );
+    match Event::from_bytes(&claimed[0].payload).expect("the event") {
+        Event::ExecuteTask(e) => assert_eq!(e.handoff(), ids[0]),
+        other => panic!("a handoff of {other:?}"),
+    }
+    assert!(
+        b.claim_handoffs(Duration::ZERO, long, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "another instance does not claim what a live lease holds"
+    );
+    // The lease runs out (the claimer died): another instance claims them.
+    sqlx::query("UPDATE handoffs SET claimed_until = claimed_until - $1")
+        .bind(i64::try_from(long.as_micros()).expect("micros") + 1_000_000)
+        .execute(a.pool())
+        .await
+        .expect("age the lease");
+    assert_eq!(
+        b.claim_handoffs(Duration::ZERO, long, 10)
+            .await
+            .expect("claim")
+            .len(),
+        2
+    );
+    // One is recorded from the bus by the first instance, the other by the claimer.
+    a.record_handled(&[], &ids[..1]).await.expect("record");
+    b.record_handled(&[], &ids[1..]).await.expect("record");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM handoffs")
+        .fetch_one(a.pool())
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "recorded handoffs are gone");
+    sqlx::query("UPDATE handoffs SET claimed_until = NULL")
+        .execute(a.pool())
+        .await
+        .expect("release");
+    assert!(a
+        .claim_handoffs(Duration::ZERO, long, 10)
+        .await
+        .expect("claim")
+        .is_empty());
 }

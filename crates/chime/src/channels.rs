@@ -81,6 +81,7 @@ pub fn notification_config(delivery: &DeliveryConfig) -> NotificationConfig {
             window: Duration::from_secs_f64(delivery.retry_window_seconds),
         },
         concurrency: delivery.concurrency,
+        handoff_after: Duration::from_secs_f64(delivery.handoff_after_seconds),
         ..NotificationConfig::default()
     }
 }

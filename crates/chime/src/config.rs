@@ -106,6 +106,10 @@ pub struct DeliveryConfig {
     pub retry_max_delay_seconds: f64,
     /// After this long since the first attempt, a failing delivery is dead-lettered.
     pub retry_window_seconds: f64,
+    /// On a shared store (PostgreSQL): an occurrence fired this long ago whose deliveries no
+    /// notification instance has recorded yet (its consumer died or was cut off, and the
+    /// broker has not moved its partitions yet) is taken over from the store by any instance.
+    pub handoff_after_seconds: f64,
 }
 
 impl Default for DeliveryConfig {
@@ -115,6 +119,7 @@ impl Default for DeliveryConfig {
             retry_base_seconds: 10.0,
             retry_max_delay_seconds: 3600.0,
             retry_window_seconds: 86_400.0,
+            handoff_after_seconds: 3.0,
         }
     }
 }
@@ -280,6 +285,10 @@ impl Config {
             (
                 "delivery.retry_window_seconds",
                 self.delivery.retry_window_seconds,
+            ),
+            (
+                "delivery.handoff_after_seconds",
+                self.delivery.handoff_after_seconds,
             ),
         ] {
             if !(value.is_finite() && value > 0.0 && value < 1e9) {

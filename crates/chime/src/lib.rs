@@ -244,6 +244,19 @@ pub async fn start_with_clock(
                 async move { consumer.run_consumer(bus).await }
             },
         ));
+        // On a shared store: a dead or cut-off consumer's share is taken over from the store
+        // within seconds, not after the broker's session timeout and rebalance.
+        if store.keeps_handoffs() {
+            let taker = notification.clone();
+            workers.push(supervisor::spawn(
+                "notification-handoffs",
+                shutdown.clone(),
+                move || {
+                    let taker = taker.clone();
+                    async move { taker.run_handoffs().await }
+                },
+            ));
+        }
         for channel in notification.configured_channels() {
             let worker = notification.clone();
             workers.push(supervisor::spawn(

@@ -141,6 +141,10 @@ pub(super) fn as_event(row: &OutboxRow) -> OutboxEvent {
         topic: topic.name(),
         key: row.key.clone(),
         payload: row.payload.clone(),
+        // Not a column of the outbox: what the event's own says.
+        handoff: Event::from_bytes(&row.payload)
+            .ok()
+            .and_then(|e| OutboxEvent::from(&e).handoff),
     }
 }
 

@@ -20,7 +20,15 @@ pub(super) fn inbox_from_row(row: &PgRow) -> Result<InboxItem> {
 #[async_trait]
 impl DeliveryStore for PgStore {
     async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>> {
-        if writes.is_empty() {
+        self.record_handled(writes, &[]).await
+    }
+
+    async fn record_handled(
+        &self,
+        writes: &[DeliveryWrite],
+        handled: &[String],
+    ) -> Result<Vec<usize>> {
+        if writes.is_empty() && handled.is_empty() {
             return Ok(Vec::new());
         }
         // One statement for the whole batch (a round trip per delivery was most of a
@@ -134,6 +142,19 @@ impl DeliveryStore for PgStore {
             .filter_map(|&i| writes[i].event.clone())
             .collect();
         insert_outbox(&mut tx, &events).await?;
+        if !handled.is_empty() {
+            // Locked in id order, so two instances finishing overlapping handoffs (one from
+            // the bus, one claimed from here) never deadlock.
+            sqlx::query(
+                "DELETE FROM handoffs WHERE id IN (
+                   SELECT id FROM handoffs WHERE id = ANY($1) ORDER BY id FOR UPDATE
+                 )",
+            )
+            .bind(handled)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
         tx.commit().await.map_err(map_err)?;
         self.signal_if(!events.is_empty());
         Ok(new)

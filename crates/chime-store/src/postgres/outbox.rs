@@ -104,4 +104,49 @@ impl OutboxStore for PgStore {
     fn outbox_signal(&self) -> Arc<Notify> {
         self.wakers.outbox(self.listener())
     }
+
+    fn keeps_handoffs(&self) -> bool {
+        true
+    }
+
+    async fn claim_handoffs(
+        &self,
+        after: Duration,
+        lease: Duration,
+        max: usize,
+    ) -> Result<Vec<Handoff>> {
+        // The clock is the database's, as where the handoffs were written; two claimers skip
+        // each other's rows, and a live lease keeps a handoff from being claimed again.
+        let rows = sqlx::query(
+            "WITH now AS MATERIALIZED (
+               SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS us
+             ),
+             claimable AS (
+               SELECT h.id FROM handoffs h, now
+               WHERE h.at <= now.us - $1
+                 AND (h.claimed_until IS NULL OR h.claimed_until < now.us)
+               ORDER BY h.at
+               LIMIT $2
+               FOR UPDATE OF h SKIP LOCKED
+             )
+             UPDATE handoffs SET claimed_until = now.us + $3
+             FROM claimable, now
+             WHERE handoffs.id = claimable.id
+             RETURNING handoffs.id, handoffs.payload",
+        )
+        .bind(micros_of(after))
+        .bind(max as i64)
+        .bind(micros_of(lease))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(Handoff {
+                    id: col(r, 0)?,
+                    payload: col(r, 1)?,
+                })
+            })
+            .collect()
+    }
 }

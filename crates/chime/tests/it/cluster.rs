@@ -858,3 +858,119 @@ async fn the_benchmark_harness_measures_the_roles_apart() {
         .expect("psql");
     assert_eq!(String::from_utf8_lossy(&left.stdout).trim(), "0");
 }
+
+/// The handoff (issue 24), on its own: what no notification instance records from the bus is
+/// taken over from the store. Two processes on one PostgreSQL database, each with the embedded
+/// log as its bus, so nothing one publishes reaches the other: definition, execution and tick
+/// in one, notification in the other, started once the first has fired the occurrences and
+/// relayed their events to its own log (every relay drains the shared outbox, so the second's
+/// would otherwise take some of them to its own consumer). Those events never reach a
+/// consumer, exactly as a dead consumer's partitions' events do until the broker moves them;
+/// the second process must take each over from the store's handoffs, decrypt it (the store is
+/// encrypted), and deliver it once per channel: one webhook id and one inbox item per
+/// occurrence, each counted in `chime_handoffs_taken_total`, and no handoff left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn occurrences_no_consumer_records_from_the_bus_are_taken_over_from_the_store() {
+    let dir = KeptOnFailure(Some(tempfile::tempdir().expect("tempdir")));
+    let db = Database::create();
+    let key = {
+        use base64::Engine as _;
+        let bytes: [u8; 32] = rand::random();
+        format!(
+            "k1:{}",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
+    };
+    let mut cluster = Cluster {
+        dir: dir.path().to_owned(),
+        env: vec![
+            ("CHIME_LOG", "info,chime_roles::notification=debug".into()),
+            ("CHIME_STORE__URL", db.url()),
+            (
+                "CHIME_KEYS_DIR",
+                dir.path().join("keys").display().to_string(),
+            ),
+            ("CHIME_ENCRYPTION__KEYS", key),
+            ("CHIME_CHANNELS__WEBHOOK__ALLOW_PRIVATE", "true".into()),
+            ("CHIME_DELIVERY__HANDOFF_AFTER_SECONDS", "1".into()),
+            // The tokens' issuer, the same for both processes and `chime token`.
+            ("CHIME_AUTH__PUBLIC_BASE_URL", "https://chime.invalid".into()),
+        ],
+        started: 0,
+    };
+    let token = cluster.token("handoff");
+    let mut firing = cluster.spawn("definition,execution,tick");
+    firing.process.ready().await;
+
+    let hook = Receiver::start(Reply::status(204)).await;
+    let client = TestClient::new(firing.process.base.clone()).bearer(token);
+    client.set_webhook(&hook.url("/hook")).await;
+    let reminders = 20;
+    let due = crate::helpers::in_ms(3_000);
+    let mut expected = HashSet::new();
+    for i in 0..reminders {
+        let task = client
+            .create_task(&json!({
+                "name": format!("handoff {i}"),
+                "startDate": due,
+                "notify": {"inApp": true, "webhook": true},
+            }))
+            .await;
+        expected.insert((
+            task["id"].as_str().expect("id").to_owned(),
+            task["startDate"].as_str().expect("startDate").to_owned(),
+        ));
+    }
+
+    eventually("the occurrences fired and their events relayed", || async {
+        let counts = db.query(
+            "SELECT (SELECT count(*) FROM handoffs) || ' ' || (SELECT count(*) FROM outbox)",
+        );
+        (counts == format!("{reminders} 0")).then_some(())
+    })
+    .await;
+    let mut notifying = cluster.spawn("notification");
+    notifying.process.ready().await;
+
+    let hits = eventually(
+        "every occurrence's webhook, taken over from the store",
+        || async {
+            let hits = webhook_hits(&hook);
+            let arrived = hits.iter().map(|(_, o, _)| o).collect::<HashSet<_>>().len();
+            (arrived >= reminders).then_some(hits)
+        },
+    )
+    .await;
+    let mut ids_per_occurrence: HashMap<Occurrence, HashSet<String>> = HashMap::new();
+    for (id, occurrence, _) in &hits {
+        ids_per_occurrence
+            .entry(occurrence.clone())
+            .or_default()
+            .insert(id.clone());
+    }
+    assert_eq!(
+        ids_per_occurrence.keys().cloned().collect::<HashSet<_>>(),
+        expected
+    );
+    assert!(
+        ids_per_occurrence.values().all(|ids| ids.len() == 1),
+        "an occurrence under two webhook ids: {ids_per_occurrence:?}"
+    );
+    let inbox = client
+        .all_pages("/api/v1/notifications", "notifications")
+        .await;
+    assert_eq!(inbox.len(), reminders, "one inbox item per occurrence");
+    let taken = eventually("the takeovers counted", || async {
+        let metrics = TestClient::new(notifying.process.base.clone())
+            .metrics()
+            .await;
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("chime_handoffs_taken_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|&n| n >= reminders as f64)
+    })
+    .await;
+    assert_eq!(taken, reminders as f64, "each occurrence taken over once");
+    assert_eq!(db.query("SELECT count(*) FROM handoffs"), "0");
+}
