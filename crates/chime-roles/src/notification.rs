@@ -2,12 +2,17 @@
 //! asks for, exactly once per (occurrence, channel, recipient), and publishes
 //! `notification_sent` for each delivery's final state.
 //!
-//! Two kinds of workers:
+//! Three kinds of workers:
 //! - the **consumer** turns each `execute_task` into delivery records, all in one transaction:
 //!   the in-app one final at once (inbox item, delivery, event together, so a replayed
 //!   `execute_task` finds it recorded and writes nothing again); one pending record per
 //!   external recipient (one per push subscription), holding what the attempt needs; a
 //!   skipped record, with the reason, for a channel the server or the user has not set up;
+//! - on a store shared by several processes (PostgreSQL), the **handoff taker** records the
+//!   same way the `execute_task` events no instance has recorded a few seconds after they fired
+//!   (a dead or cut-off consumer's partitions, until the broker moves them), claimed from the
+//!   store, where each waits from its firing until its deliveries are recorded
+//!   ([`Notification::run_handoffs`]);
 //! - one **delivery worker per configured channel** (module `worker`) claims due pending records under a lease
 //!   and attempts them concurrently (bounded per channel, every call under a timeout), so a
 //!   slow or dead provider delays only its own channel. Transient failures are retried with
@@ -413,6 +418,7 @@ impl Notification {
         // batch's records are committed.
         let mut spans = Vec::new();
         let mut recipients = BatchRecipients::default();
+        let keeps_handoffs = self.outbox.keeps_handoffs();
         for e in events {
             let span = tracing::info_span!(
                 parent: None,
@@ -426,7 +432,9 @@ impl Notification {
                     .instrument(span.clone())
                     .await?,
             );
-            handled.push(e.handoff());
+            if keeps_handoffs {
+                handled.push(e.handoff());
+            }
             spans.push(span);
         }
         let recorded = self.record(writes, &handled).await;
@@ -637,7 +645,7 @@ impl Notification {
     }
 
     async fn record(&self, writes: Vec<DeliveryWrite>, handled: &[String]) -> Result<()> {
-        if writes.is_empty() && (handled.is_empty() || !self.outbox.keeps_handoffs()) {
+        if writes.is_empty() && handled.is_empty() {
             return Ok(());
         }
         let new = self.deliveries.record_handled(&writes, handled).await?;

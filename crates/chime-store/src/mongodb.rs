@@ -31,6 +31,9 @@
 //!   resumes from its last resume token; everything is woken once after each (re)connection.
 //! - The schema (collections with validators, indexes, a version document) is set up by
 //!   [`MongoStore::migrate`], never implicitly.
+//! - No handoffs yet ([`crate::OutboxStore::keeps_handoffs`] is false): on MongoDB a dead or
+//!   cut-off notification consumer's share of `execute_task` waits for the broker to move its
+//!   partitions, as it did everywhere before PostgreSQL kept handoffs.
 //!
 //! This file holds the client, the schema, the transaction loop, the document helpers and the
 //! change streams; each port is a module of its own, as in `postgres/`.

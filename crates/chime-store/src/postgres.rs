@@ -14,6 +14,11 @@
 //!   ([`OUTBOX_LEASE`]) under a transaction-scoped advisory lock, so claims never overlap,
 //!   an event waits while an older event of its key is claimed elsewhere (one task's events
 //!   reach the bus in order), and a dead relay's claims run out rather than being lost.
+//! - Each `execute_task` is also kept as a handoff (migration 0009) until a notification
+//!   instance records its deliveries ([`crate::DeliveryStore::record_handled`]); one nobody has
+//!   recorded a few seconds after it fired is claimed by any instance under a lease
+//!   ([`crate::OutboxStore::claim_handoffs`]), so a dead consumer's partitions do not hold
+//!   their occurrences back until the broker moves them.
 //! - Every transaction that writes to the outbox also sends `NOTIFY chime_outbox` (delivered at
 //!   commit), and each store listens once its relay asks for the outbox signal, so a relay
 //!   wakes on any instance's write, not only its own process's. A retried dead letter sends

@@ -475,6 +475,24 @@ mod tests {
     }
 
     #[test]
+    fn the_handoff_delay_defaults_to_3_s_and_a_bad_one_is_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            assert_eq!(load()?.delivery.handoff_after_seconds, 3.0);
+            jail.set_env("CHIME_DELIVERY__HANDOFF_AFTER_SECONDS", "0.5");
+            assert_eq!(load()?.delivery.handoff_after_seconds, 0.5);
+            for bad in ["0", "-1", "inf"] {
+                jail.set_env("CHIME_DELIVERY__HANDOFF_AFTER_SECONDS", bad);
+                let error = load().expect_err("a bad handoff delay");
+                assert!(
+                    error.to_string().contains("delivery.handoff_after_seconds"),
+                    "{bad}: {error}"
+                );
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
     fn an_unknown_role_or_key_is_refused_with_its_name() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("CHIME_ROLES", "execution,cron");

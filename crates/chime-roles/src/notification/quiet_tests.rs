@@ -88,7 +88,10 @@ async fn fire_task(now: &str, quiet_hours: serde_json::Value, urgent: bool) -> V
         .await
         .expect("deliveries");
     // The store claims the deferred one only from the end of quiet hours.
-    notification.record(writes.clone(), &[]).await.expect("record");
+    notification
+        .record(writes.clone(), &[])
+        .await
+        .expect("record");
     let claim = |now: Timestamp| {
         let store = store.clone();
         async move {

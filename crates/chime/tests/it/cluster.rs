@@ -623,6 +623,19 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
         .await
         .len();
 
+    // How many occurrences the live notification instances took over from the store
+    // (handoffs: what no consumer had recorded from the bus in time).
+    let mut handoffs_taken = 0.0;
+    for instance in instances.iter().filter(|i| i.name.starts_with("notification")) {
+        let metrics = TestClient::new(instance.process.base.clone())
+            .metrics()
+            .await;
+        handoffs_taken += metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("chime_handoffs_taken_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+    }
     let hits = webhook_hits(&hook);
     let raw_posts = hits.len();
     let mut ids_per_occurrence: HashMap<&Occurrence, HashSet<&str>> = HashMap::new();
@@ -680,6 +693,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
          due in the 10 s after the kills ({} at {kill_at_fraction} of the window): p50 {:.3} s, \
          p99 {:.3} s, max {:.3} s\n  \
          stages (p50 / p99 / max, s): {}\n  \
+         taken over from the store by the live notification instances: {handoffs_taken}\n  \
          in-app (user 0): {in_app_expected} expected, {inbox} in the inbox, {sse_notifications} \
          on the live stream through the gateway, {sse_other} other stream events\n  logs: {}",
         users.len(),
@@ -894,7 +908,10 @@ async fn occurrences_no_consumer_records_from_the_bus_are_taken_over_from_the_st
             ("CHIME_CHANNELS__WEBHOOK__ALLOW_PRIVATE", "true".into()),
             ("CHIME_DELIVERY__HANDOFF_AFTER_SECONDS", "1".into()),
             // The tokens' issuer, the same for both processes and `chime token`.
-            ("CHIME_AUTH__PUBLIC_BASE_URL", "https://chime.invalid".into()),
+            (
+                "CHIME_AUTH__PUBLIC_BASE_URL",
+                "https://chime.invalid".into(),
+            ),
         ],
         started: 0,
     };
