@@ -479,10 +479,15 @@ impl DeliveryStore for EncryptedStore {
         &self,
         writes: &[DeliveryWrite],
         handled: &[String],
+        taken: bool,
     ) -> Result<Vec<usize>> {
         self.inner
-            .record_handled(&self.seal_writes(writes)?, handled)
+            .record_handled(&self.seal_writes(writes)?, handled, taken)
             .await
+    }
+
+    async fn recorded_handoffs(&self, ids: &[String]) -> Result<Vec<String>> {
+        self.inner.recorded_handoffs(ids).await
     }
 
     async fn inbox(

@@ -345,7 +345,7 @@ impl Notification {
                     Event::ExecuteTask(e) => Some(e),
                     _ => None,
                 });
-                self.record_events(events.collect(), Vec::new())
+                self.record_events(events.collect(), Vec::new(), false)
             },
         )
         .await
@@ -393,7 +393,7 @@ impl Notification {
                         }
                     }
                 }
-                self.record_events(events, unreadable).await?;
+                self.record_events(events, unreadable, true).await?;
             }
             if !full {
                 tokio::select! {
@@ -407,11 +407,15 @@ impl Notification {
     }
 
     /// Records the deliveries of `events` in one transaction, with their handoffs (and
-    /// `handled`, more handoff ids) done with.
+    /// `handled`, more handoff ids) done with: `taken` over from the store, or from the bus.
+    /// From the bus, an event a takeover has recorded already is skipped (its handoff only
+    /// removed): its deliveries are there, and making them again would cost the recipients'
+    /// look-ups and the writes for nothing.
     async fn record_events(
         &self,
-        events: Vec<ExecuteTask>,
+        mut events: Vec<ExecuteTask>,
         mut handled: Vec<String>,
+        taken: bool,
     ) -> Result<()> {
         let mut writes = Vec::new();
         // One `deliver` span per occurrence, a child of its claim; each stays open until the
@@ -419,6 +423,19 @@ impl Notification {
         let mut spans = Vec::new();
         let mut recipients = BatchRecipients::default();
         let keeps_handoffs = self.outbox.keeps_handoffs();
+        if keeps_handoffs && !taken && !events.is_empty() {
+            let ids: Vec<String> = events.iter().map(ExecuteTask::handoff).collect();
+            let recorded: std::collections::HashSet<String> = self
+                .deliveries
+                .recorded_handoffs(&ids)
+                .await?
+                .into_iter()
+                .collect();
+            if !recorded.is_empty() {
+                events.retain(|e| !recorded.contains(&e.handoff()));
+                handled.extend(recorded);
+            }
+        }
         for e in events {
             let span = tracing::info_span!(
                 parent: None,
@@ -437,7 +454,7 @@ impl Notification {
             }
             spans.push(span);
         }
-        let recorded = self.record(writes, &handled).await;
+        let recorded = self.record(writes, &handled, taken).await;
         drop(spans);
         recorded
     }
@@ -644,11 +661,19 @@ impl Notification {
             .collect())
     }
 
-    async fn record(&self, writes: Vec<DeliveryWrite>, handled: &[String]) -> Result<()> {
+    async fn record(
+        &self,
+        writes: Vec<DeliveryWrite>,
+        handled: &[String],
+        taken: bool,
+    ) -> Result<()> {
         if writes.is_empty() && handled.is_empty() {
             return Ok(());
         }
-        let new = self.deliveries.record_handled(&writes, handled).await?;
+        let new = self
+            .deliveries
+            .record_handled(&writes, handled, taken)
+            .await?;
         for i in new {
             let w = &writes[i];
             let outcome = w.status.outcome;

@@ -558,16 +558,26 @@ pub trait DeliveryStore: Send + Sync + 'static {
     async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>>;
 
     /// [`DeliveryStore::record_deliveries`], and in the same transaction the handoffs of the
-    /// events they were made from (`handled`, handoff ids) are done with and removed, even
-    /// when `writes` is empty (an occurrence with nothing to deliver). The default, for a
-    /// store that keeps no handoffs, records the deliveries only.
+    /// events they were made from (`handled`, handoff ids) are done with, even when `writes`
+    /// is empty (an occurrence with nothing to deliver): removed when the events came from the
+    /// bus (`taken` false), marked recorded when they were taken over from the store (`taken`,
+    /// so that the bus's copy, when it comes, is skipped: [`DeliveryStore::recorded_handoffs`]).
+    /// The default, for a store that keeps no handoffs, records the deliveries only.
     async fn record_handled(
         &self,
         writes: &[DeliveryWrite],
         handled: &[String],
+        taken: bool,
     ) -> Result<Vec<usize>> {
-        let _ = handled;
+        let _ = (handled, taken);
         self.record_deliveries(writes).await
+    }
+
+    /// Of the handoffs `ids`, those whose deliveries were recorded by a takeover: their events
+    /// need no recording when they come from the bus. The default (no handoffs kept): none.
+    async fn recorded_handoffs(&self, ids: &[String]) -> Result<Vec<String>> {
+        let _ = ids;
+        Ok(Vec::new())
     }
 
     /// `user`'s inbox, newest first, older than `before` (an item id), at most `limit`.
@@ -744,11 +754,12 @@ pub trait OutboxStore: Send + Sync + 'static {
         false
     }
 
-    /// Claims up to `max` handoffs written at least `after` ago (the database's clock) and not
-    /// under another claim's live lease, oldest first, and leases them for `lease`. A claimed
-    /// handoff stays until its deliveries are recorded ([`DeliveryStore::record_handled`], by
-    /// whichever instance gets there first), so a claimer that dies leaves it to be claimed
-    /// again when the lease runs out. The default (a store that keeps none) claims nothing.
+    /// Claims up to `max` handoffs written at least `after` ago (the database's clock), not
+    /// recorded yet and not under another claim's live lease, oldest first, and leases them for
+    /// `lease`. A claimed handoff stays claimable until its deliveries are recorded
+    /// ([`DeliveryStore::record_handled`], by whichever instance gets there first), so a
+    /// claimer that dies leaves it to be claimed again when the lease runs out. The default (a
+    /// store that keeps none) claims nothing.
     async fn claim_handoffs(
         &self,
         after: std::time::Duration,

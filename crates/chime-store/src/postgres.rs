@@ -63,6 +63,11 @@ mod tasks;
 use crate::rows::prelude::*;
 use crate::wakeups::{Signals, Wakers, Wakeup};
 
+/// How long a handoff recorded by a takeover is kept for its bus copy to be skipped (see
+/// migration 0009): longer than a consumer takes to reach it after a rebalance; one that comes
+/// later is recorded again, finding its deliveries there (no second delivery).
+pub const HANDOFF_RECORDED_KEPT: Duration = Duration::from_secs(3600);
+
 /// The embedded migrations, in order: `(version, description, sql)`. Append only: sqlx keeps a
 /// checksum of each applied one and refuses a database whose applied migrations changed.
 const MIGRATIONS: &[(i64, &str, &str)] = &[

@@ -507,8 +507,9 @@ async fn measure_fire_due(what: &str, stores: &[Arc<dyn Store>], workers: usize)
 
 /// Handoffs (issue 24): an `execute_task` a claim writes is also kept under its handoff id,
 /// other events are not; it is claimable only once `after` has passed and not while another
-/// claim's lease lives; recording its deliveries (here none: an occurrence with nothing to
-/// deliver) removes it, whichever instance records it.
+/// claim's lease lives. Recording its deliveries (here none: an occurrence with nothing to
+/// deliver) from the bus removes it; from a takeover marks it, so that the bus's copy is
+/// skipped, and one whose copy never comes is swept after an hour.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execute_task_is_kept_as_a_handoff_until_its_deliveries_are_recorded() {
     use chime_core::event::{Channel, Event, ExecuteTask, OccurrenceKey};
@@ -522,24 +523,26 @@ async fn an_execute_task_is_kept_as_a_handoff_until_its_deliveries_are_recorded(
     a.apply_schedule_changes(&[set(&t, at(10))])
         .await
         .expect("apply");
-    let execute = |escalation: Option<Channel>, row: &ScheduledTask| ExecuteTask {
-        occurrence: OccurrenceKey {
-            task_id: row.task_id,
-            due_at: row.due_at,
-        },
-        user_id: row.user_id.clone(),
-        seq: row.seq,
-        fired_at: row.due_at,
-        late: false,
-        coalesced: 0,
-        skipped: false,
-        task_version: row.version,
-        task: row.body.clone(),
-        traceparent: None,
-        escalation,
-    };
+    fn execute(escalation: Option<Channel>, row: &ScheduledTask) -> ExecuteTask {
+        ExecuteTask {
+            occurrence: OccurrenceKey {
+                task_id: row.task_id,
+                due_at: row.due_at,
+            },
+            user_id: row.user_id.clone(),
+            seq: row.seq,
+            fired_at: row.due_at,
+            late: false,
+            coalesced: 0,
+            skipped: false,
+            task_version: row.version,
+            task: row.body.clone(),
+            traceparent: None,
+            escalation,
+        }
+    }
     // The firing and (as if) an escalation step of it: two handoffs of one occurrence.
-    let fire: FireFn = Arc::new(move |row: &ScheduledTask| Fire {
+    let fire: FireFn = Arc::new(|row: &ScheduledTask| Fire {
         events: [None, Some(Channel::Sms)]
             .into_iter()
             .map(|step| chime_store::OutboxEvent::from(&Event::ExecuteTask(execute(step, row))))
@@ -595,21 +598,92 @@ async fn an_execute_task_is_kept_as_a_handoff_until_its_deliveries_are_recorded(
             .len(),
         2
     );
-    // One is recorded from the bus by the first instance, the other by the claimer.
-    a.record_handled(&[], &ids[..1]).await.expect("record");
-    b.record_handled(&[], &ids[1..]).await.expect("record");
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM handoffs")
-        .fetch_one(a.pool())
+    // One is recorded from the bus by the first instance: gone.
+    a.record_handled(&[], &ids[..1], false)
         .await
-        .expect("count");
-    assert_eq!(left, 0, "recorded handoffs are gone");
+        .expect("record");
+    // The other by the claimer: kept, marked and emptied, and no longer claimable; the bus's
+    // copy, when it comes, finds it recorded and removes it.
+    b.record_handled(&[], &ids[1..], true)
+        .await
+        .expect("record");
+    let kept: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT id, length(payload)::bigint FROM handoffs WHERE recorded_at IS NOT NULL",
+    )
+    .fetch_all(a.pool())
+    .await
+    .expect("kept");
+    assert_eq!(kept, [(ids[1].clone(), 0)]);
     sqlx::query("UPDATE handoffs SET claimed_until = NULL")
         .execute(a.pool())
         .await
         .expect("release");
-    assert!(a
+    assert!(
+        a.claim_handoffs(Duration::ZERO, long, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a recorded handoff is not claimed again"
+    );
+    assert_eq!(
+        a.recorded_handoffs(&ids).await.expect("recorded"),
+        ids[1..].to_vec(),
+        "what a takeover recorded"
+    );
+    a.record_handled(&[], &ids[1..], false)
+        .await
+        .expect("record");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM handoffs")
+        .fetch_one(a.pool())
+        .await
+        .expect("count");
+    assert_eq!(left, 0, "the bus's copy removed it");
+
+    // One recorded by a takeover whose bus copy never comes is swept an hour later.
+    let fire: FireFn = Arc::new(|row: &ScheduledTask| Fire {
+        events: vec![chime_store::OutboxEvent::from(&Event::ExecuteTask(
+            execute(None, row),
+        ))],
+        next: None,
+        nag: None,
+        escalate_at: None,
+    });
+    let u = task(2);
+    a.create_task(&u, event(&u)).await.expect("create");
+    a.apply_schedule_changes(&[set(&u, at(20))])
+        .await
+        .expect("apply");
+    assert_eq!(a.fire_due(at(20), 10, fire).await.expect("fire"), 1);
+    let taken = a
         .claim_handoffs(Duration::ZERO, long, 10)
         .await
-        .expect("claim")
-        .is_empty());
+        .expect("claim");
+    assert_eq!(taken.len(), 1);
+    a.record_handled(&[], &[taken[0].id.clone()], true)
+        .await
+        .expect("record");
+    let count = || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM handoffs")
+            .fetch_one(a.pool())
+            .await
+            .expect("count");
+        n
+    };
+    a.claim_handoffs(Duration::ZERO, long, 10)
+        .await
+        .expect("claim");
+    assert_eq!(count().await, 1, "kept within the hour");
+    sqlx::query("UPDATE handoffs SET recorded_at = recorded_at - $1")
+        .bind(
+            i64::try_from(chime_store::postgres::HANDOFF_RECORDED_KEPT.as_micros())
+                .expect("micros")
+                + 1_000_000,
+        )
+        .execute(a.pool())
+        .await
+        .expect("age it");
+    a.claim_handoffs(Duration::ZERO, long, 10)
+        .await
+        .expect("claim");
+    assert_eq!(count().await, 0, "swept after the hour");
 }

@@ -89,7 +89,7 @@ async fn fire_task(now: &str, quiet_hours: serde_json::Value, urgent: bool) -> V
         .expect("deliveries");
     // The store claims the deferred one only from the end of quiet hours.
     notification
-        .record(writes.clone(), &[])
+        .record(writes.clone(), &[], false)
         .await
         .expect("record");
     let claim = |now: Timestamp| {

@@ -130,7 +130,7 @@ async fn held_sms_at_seven(acknowledge: bool) -> (u32, usize, String) {
         .deliveries_of(&e, &mut BatchRecipients::default())
         .await
         .expect("deliveries");
-    at_due.record(writes, &[]).await.expect("record");
+    at_due.record(writes, &[], false).await.expect("record");
 
     if acknowledge {
         let done = Occurrences::new(store.clone(), ctx_at("2026-12-07T22:31:00Z"))

@@ -20,13 +20,25 @@ pub(super) fn inbox_from_row(row: &PgRow) -> Result<InboxItem> {
 #[async_trait]
 impl DeliveryStore for PgStore {
     async fn record_deliveries(&self, writes: &[DeliveryWrite]) -> Result<Vec<usize>> {
-        self.record_handled(writes, &[]).await
+        self.record_handled(writes, &[], false).await
+    }
+
+    async fn recorded_handoffs(&self, ids: &[String]) -> Result<Vec<String>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query_scalar("SELECT id FROM handoffs WHERE id = ANY($1) AND recorded_at IS NOT NULL")
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)
     }
 
     async fn record_handled(
         &self,
         writes: &[DeliveryWrite],
         handled: &[String],
+        taken: bool,
     ) -> Result<Vec<usize>> {
         if writes.is_empty() && handled.is_empty() {
             return Ok(Vec::new());
@@ -144,16 +156,25 @@ impl DeliveryStore for PgStore {
         insert_outbox(&mut tx, &events).await?;
         if !handled.is_empty() {
             // Locked in id order, so two instances finishing overlapping handoffs (one from
-            // the bus, one claimed from here) never deadlock.
-            sqlx::query(
+            // the bus, one claimed from here) never deadlock. Taken over: kept, marked and
+            // without its payload, until the bus's copy comes (see migration 0009).
+            let statement = if taken {
+                "UPDATE handoffs
+                 SET recorded_at = (extract(epoch FROM clock_timestamp()) * 1000000)::bigint,
+                     payload = ''::bytea, claimed_until = NULL
+                 WHERE id IN (
+                   SELECT id FROM handoffs WHERE id = ANY($1) ORDER BY id FOR UPDATE
+                 )"
+            } else {
                 "DELETE FROM handoffs WHERE id IN (
                    SELECT id FROM handoffs WHERE id = ANY($1) ORDER BY id FOR UPDATE
-                 )",
-            )
-            .bind(handled)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+                 )"
+            };
+            sqlx::query(statement)
+                .bind(handled)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
         self.signal_if(!events.is_empty());

@@ -116,14 +116,20 @@ impl OutboxStore for PgStore {
         max: usize,
     ) -> Result<Vec<Handoff>> {
         // The clock is the database's, as where the handoffs were written; two claimers skip
-        // each other's rows, and a live lease keeps a handoff from being claimed again.
+        // each other's rows, and a live lease keeps a handoff from being claimed again. Those
+        // recorded by a takeover whose bus copy never came are swept after
+        // `HANDOFF_RECORDED_KEPT`.
         let rows = sqlx::query(
             "WITH now AS MATERIALIZED (
                SELECT (extract(epoch FROM clock_timestamp()) * 1000000)::bigint AS us
              ),
+             swept AS (
+               DELETE FROM handoffs USING now
+               WHERE recorded_at IS NOT NULL AND recorded_at < now.us - $4
+             ),
              claimable AS (
                SELECT h.id FROM handoffs h, now
-               WHERE h.at <= now.us - $1
+               WHERE h.recorded_at IS NULL AND h.at <= now.us - $1
                  AND (h.claimed_until IS NULL OR h.claimed_until < now.us)
                ORDER BY h.at
                LIMIT $2
@@ -137,6 +143,7 @@ impl OutboxStore for PgStore {
         .bind(micros_of(after))
         .bind(max as i64)
         .bind(micros_of(lease))
+        .bind(micros_of(HANDOFF_RECORDED_KEPT))
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
