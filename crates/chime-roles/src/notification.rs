@@ -126,6 +126,41 @@ pub const HANDOFF_LEASE: Duration = Duration::from_secs(10);
 /// full batch).
 pub const HANDOFF_EVERY: Duration = Duration::from_secs(1);
 
+/// How recent this instance's latest batch from the bus must be for its delay to count (see
+/// [`BusDelay`]).
+const BUS_DELAY_FRESH: Duration = Duration::from_secs(5);
+
+/// How far behind the firing this instance's consumer is: the age of the oldest event of its
+/// latest batch from the bus, and when that batch came. The handoff taker waits that much
+/// longer than [`NotificationConfig::handoff_after`]: under a backlog every consumer is behind
+/// alike and will reach its events (taking them over would only add work to a busy store),
+/// while a dead consumer's events are older than what the live ones are consuming. A delay
+/// older than [`BUS_DELAY_FRESH`] counts as none: a consumer that gets no batches (cut off
+/// from the broker, or between rebalances) says nothing about the bus's pace.
+#[derive(Clone, Default)]
+struct BusDelay(Arc<std::sync::Mutex<Option<(tokio::time::Instant, Duration)>>>);
+
+impl BusDelay {
+    fn observe(&self, delay: Duration) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((tokio::time::Instant::now(), delay));
+    }
+
+    fn current(&self) -> Duration {
+        match *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        {
+            Some((at, delay)) if at.elapsed() <= BUS_DELAY_FRESH => delay,
+            _ => Duration::ZERO,
+        }
+    }
+}
+
 /// A channel's lease: its adapter's timeout plus [`LEASE_MARGIN`], at most `most`.
 fn lease_for(timeout: Duration, most: Duration) -> Duration {
     timeout.saturating_add(LEASE_MARGIN).min(most)
@@ -266,6 +301,7 @@ pub struct Notification {
     wake: DeliveryWake,
     ctx: Context,
     config: NotificationConfig,
+    bus_delay: BusDelay,
 }
 
 /// The store ports the notification role works on (one store serves them all).
@@ -317,6 +353,7 @@ impl Notification {
             wake,
             ctx,
             config,
+            bus_delay: BusDelay::default(),
         }
     }
 
@@ -352,7 +389,8 @@ impl Notification {
     }
 
     /// Takes over, until shutdown, the `execute_task` events no instance has recorded
-    /// [`NotificationConfig::handoff_after`] after they fired, from a store that keeps
+    /// [`NotificationConfig::handoff_after`] (plus this instance's own [`BusDelay`]) after
+    /// they fired, from a store that keeps
     /// handoffs (PostgreSQL): the share of a consumer that died or was cut off, which the
     /// broker gives another member only after the consumer's session times out and the group
     /// rebalances (10 s and more). Any instance may take any handoff; deliveries are unique per
@@ -363,9 +401,10 @@ impl Notification {
             return Ok(());
         }
         loop {
+            let after = self.config.handoff_after + self.bus_delay.current();
             let handoffs = self
                 .outbox
-                .claim_handoffs(self.config.handoff_after, HANDOFF_LEASE, consumer::BATCH)
+                .claim_handoffs(after, HANDOFF_LEASE, consumer::BATCH)
                 .await?;
             let full = handoffs.len() == consumer::BATCH;
             if !handoffs.is_empty() {
@@ -434,6 +473,13 @@ impl Notification {
             if !recorded.is_empty() {
                 events.retain(|e| !recorded.contains(&e.handoff()));
                 handled.extend(recorded);
+            }
+            // The pace of the bus, from the events it brought first (not those taken over:
+            // their age is the dead consumer's).
+            if let Some(oldest) = events.iter().map(|e| e.fired_at).min() {
+                let age = oldest.duration_until(self.ctx.clock.now());
+                self.bus_delay
+                    .observe(Duration::try_from(age).unwrap_or_default());
             }
         }
         for e in events {
@@ -850,6 +896,24 @@ mod withdraw_tests;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_bus_delay_counts_while_batches_keep_coming_and_is_none_after() {
+        let delay = BusDelay::default();
+        assert_eq!(delay.current(), Duration::ZERO, "no batch yet");
+        delay.observe(Duration::from_secs(12));
+        assert_eq!(delay.current(), Duration::from_secs(12));
+        tokio::time::advance(BUS_DELAY_FRESH).await;
+        assert_eq!(delay.current(), Duration::from_secs(12), "still fresh");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        assert_eq!(
+            delay.current(),
+            Duration::ZERO,
+            "no batch for longer than it stays fresh: no pace to wait for"
+        );
+        delay.observe(Duration::from_millis(300));
+        assert_eq!(delay.current(), Duration::from_millis(300));
+    }
 
     #[test]
     fn a_channels_lease_is_its_timeout_and_a_margin_within_the_configured_most() {
