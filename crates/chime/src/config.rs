@@ -108,7 +108,8 @@ pub struct DeliveryConfig {
     pub retry_window_seconds: f64,
     /// On a shared store (PostgreSQL): an occurrence fired this long ago whose deliveries no
     /// notification instance has recorded yet (its consumer died or was cut off, and the
-    /// broker has not moved its partitions yet) is taken over from the store by any instance.
+    /// broker has not moved its partitions yet) is taken over from the store by any instance;
+    /// an instance whose own consumer is behind waits that much longer.
     pub handoff_after_seconds: f64,
 }
 
