@@ -474,13 +474,30 @@ impl Notification {
         let keeps_handoffs = self.outbox.keeps_handoffs();
         if keeps_handoffs && !taken && !events.is_empty() {
             let full = events.len() >= consumer::BATCH;
-            let ids: Vec<String> = events.iter().map(ExecuteTask::handoff).collect();
-            let recorded: std::collections::HashSet<String> = self
-                .deliveries
-                .recorded_handoffs(&ids)
-                .await?
-                .into_iter()
+            // Only an event at least `handoff_after` old can have been taken over (less a
+            // second for the clocks of the instances and the database): a batch of younger
+            // ones, the steady state, costs no look-up. One taken over all the same (clocks
+            // further apart) is recorded again, finding its deliveries there.
+            let now = self.ctx.clock.now();
+            let could_be_taken = |e: &ExecuteTask| {
+                Duration::try_from(e.fired_at.duration_until(now)).unwrap_or_default()
+                    + Duration::from_secs(1)
+                    >= self.config.handoff_after
+            };
+            let ids: Vec<String> = events
+                .iter()
+                .filter(|e| could_be_taken(e))
+                .map(ExecuteTask::handoff)
                 .collect();
+            let recorded: std::collections::HashSet<String> = if ids.is_empty() {
+                std::collections::HashSet::new()
+            } else {
+                self.deliveries
+                    .recorded_handoffs(&ids)
+                    .await?
+                    .into_iter()
+                    .collect()
+            };
             if !recorded.is_empty() {
                 events.retain(|e| !recorded.contains(&e.handoff()));
                 handled.extend(recorded);
