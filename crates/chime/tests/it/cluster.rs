@@ -251,6 +251,16 @@ impl Cluster {
     }
 }
 
+/// A fresh encryption key for `CHIME_ENCRYPTION__KEYS`, shared by every instance of a run.
+fn encryption_key() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    format!(
+        "k1:{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    )
+}
+
 fn nginx_binary() -> PathBuf {
     if let Some(path) = std::env::var_os("CHIME_NGINX") {
         return PathBuf::from(path);
@@ -361,14 +371,7 @@ async fn a_cluster_delivers_every_occurrence_once_while_an_execution_and_a_notif
     );
     let gateway_port = free_port();
     let public = format!("https://127.0.0.1:{gateway_port}");
-    let key = {
-        use base64::Engine as _;
-        let bytes: [u8; 32] = rand::random();
-        format!(
-            "k1:{}",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        )
-    };
+    let key = encryption_key();
     let mut cluster = Cluster {
         dir: dir.path().to_owned(),
         env: vec![
@@ -891,14 +894,7 @@ async fn the_benchmark_harness_measures_the_roles_apart() {
 async fn occurrences_no_consumer_records_from_the_bus_are_taken_over_from_the_store() {
     let dir = KeptOnFailure(Some(tempfile::tempdir().expect("tempdir")));
     let db = Database::create();
-    let key = {
-        use base64::Engine as _;
-        let bytes: [u8; 32] = rand::random();
-        format!(
-            "k1:{}",
-            base64::engine::general_purpose::STANDARD.encode(bytes)
-        )
-    };
+    let key = encryption_key();
     let mut cluster = Cluster {
         dir: dir.path().to_owned(),
         env: vec![
